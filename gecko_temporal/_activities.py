@@ -1,0 +1,202 @@
+"""Node and Team-member activities: the thin Temporal shell around user code.
+
+One dynamic activity serves every node of every registered graph, so a worker can take graphs
+registered after it started (the embedded worker does); the activity type stays readable in the
+Temporal UI (``Pipeline.Node``). Sync user code runs on the runner's thread pool and async code on
+the worker's loop, so the loop is never blocked. While user code runs, the activity heartbeats on
+its own: a crashed worker's node is retried after ``heartbeat_timeout``, and a cancelled one (a
+Team RACE loser) learns of it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import ctypes
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
+from typing import Any, Optional
+
+from temporalio import activity
+from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
+
+from . import _codec
+from .context import History, WorkflowContext
+from .errors import GraphError, SerializationError
+from .graph import Callee, Workflow
+from .spec import KIND_FUNCTION, KIND_TEAM, Jump, NodeInput, NodeOutput
+from .spec import Next
+from .state import StateView
+
+
+class NodeCancelled(BaseException):
+    """Raised inside a sync node's thread when its activity is cancelled (e.g. it lost a race)."""
+
+
+class _ThreadCall:
+    """Run one sync call on a pool thread and allow cancelling it from the loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: Optional[int] = None
+        self._done = False
+
+    def run(self, fn: Any, *args: Any) -> Any:
+        self._thread = threading.get_ident()
+        try:
+            return fn(*args)
+        finally:
+            with self._lock:
+                self._done = True
+
+    def cancel(self) -> None:
+        # Raise NodeCancelled in the thread at its next bytecode (a long C call such as
+        # time.sleep finishes first); the lock makes sure it lands inside run(), never in the
+        # pool's own code after run() returned.
+        with self._lock:
+            if self._thread is not None and not self._done:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(self._thread), ctypes.py_object(NodeCancelled)
+                )
+
+
+def _fail(message: str, type_: str, non_retryable: bool = True) -> ApplicationError:
+    return ApplicationError(message, type=type_, non_retryable=non_retryable)
+
+
+class NodeRunner:
+    """Holds the registered graphs and runs their nodes as activities."""
+
+    def __init__(self, max_threads: int = 64) -> None:
+        self.max_threads = max_threads
+        self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="gecko-node")
+        self._graphs: dict[str, Workflow] = {}
+
+    def register(self, wf: Workflow, key: Optional[str] = None) -> str:
+        """Serve ``wf`` under ``key`` (default its name); return the key its runs must carry."""
+        key = key or wf.name
+        current = self._graphs.get(key)
+        if current is not None and current is not wf:
+            raise GraphError(
+                f'two different workflows are named "{key}"; a worker dispatches nodes by workflow '
+                "name, so give each Workflow a unique name"
+            )
+        wf.compile(key)  # fail here, at registration, on an invalid graph
+        self._graphs[key] = wf
+        return key
+
+    def graphs(self) -> dict[str, Workflow]:
+        return dict(self._graphs)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- the one dynamic activity -----------------------------------------------------------
+    def activity(self) -> Any:
+        @activity.defn(dynamic=True)
+        async def gecko_node(args: Sequence[RawValue]) -> NodeOutput:
+            payload = args[0].payload if args else None
+            if payload is None:
+                raise _fail("a gecko node activity needs one NodeInput argument", "GraphError")
+            node_input = activity.payload_converter().from_payload(payload, NodeInput)
+            return await self.run_node(node_input)
+
+        return gecko_node
+
+    def _lookup(self, inp: NodeInput) -> tuple[Callee, Optional[Any], str]:
+        wf = self._graphs.get(inp.graph)
+        if wf is None:
+            raise _fail(
+                f'this worker does not serve workflow "{inp.graph}" (it serves: '
+                f'{", ".join(self._graphs) or "none"}); start the worker with that workflow\'s module',
+                "WorkerMissingGraph", non_retryable=False,
+            )
+        node = wf.nodes.get(inp.node)
+        if node is None:
+            raise _fail(f'workflow "{inp.graph}" has no node "{inp.node}" in this worker\'s code', "GraphError")
+        if inp.member is None:
+            if node.kind != KIND_FUNCTION or node.callee is None:
+                raise _fail(f'node "{inp.node}" is a {node.kind} node, not a function', "GraphError")
+            return node.callee, None, inp.node
+        if node.kind != KIND_TEAM:
+            raise _fail(f'node "{inp.node}" is not a Team', "GraphError")
+        team = node.obj
+        if not 0 <= inp.member < len(team.callees):
+            raise _fail(f'Team "{inp.node}" has no member {inp.member}', "GraphError")
+        return team.callees[inp.member], team, team.names[inp.member]
+
+    async def run_node(self, inp: NodeInput) -> NodeOutput:
+        callee, team, display = self._lookup(inp)
+        where = f'node "{inp.node}"' + (f' member "{display}"' if team is not None else "")
+        data = _codec.decode(inp.input)
+        if team is not None and team.input_mapper is not None:
+            try:
+                data = await self._call(team.input_mapper, (data, inp.member), is_async=_is_async(team.input_mapper))
+            except Exception as exc:
+                raise _fail(
+                    f"input_mapper failed for {where}: {type(exc).__name__}: {exc}", "InputMapperError"
+                ) from None
+
+        view = None
+        context = None
+        if callee.context_param is not None:
+            view = StateView(inp.state or {}, node=inp.node,
+                             limited_to=None)
+            context = WorkflowContext(
+                state=view, history=History(inp.history or {}),
+                input=_codec.decode(inp.run_input) if inp.run_input is not None else None,
+                session_id=inp.session_id, node=inp.node, step=inp.step,
+                member=display if team is not None else None,
+            )
+        args = (data, context)
+        result = await self._call(callee.invoke, args, is_async=callee.is_async)
+
+        try:
+            jump = None
+            if isinstance(result, Next):
+                jump = Jump(node=result.node, input=_codec.encode(result.input, what=f"Next input from {where}"),
+                            source=inp.node)
+            value = _codec.encode(result, what=f"the output of {where}")
+            delta = view.delta() if view is not None else None
+        except SerializationError as exc:
+            raise _fail(str(exc), "SerializationError") from None
+        return NodeOutput(value=value, jump=jump,
+                          writes=delta.writes if delta else {}, deletes=delta.deletes if delta else [])
+
+    async def _call(self, fn: Any, args: tuple, *, is_async: bool) -> Any:
+        """Call user code with automatic heartbeats; sync code goes to the thread pool."""
+        heartbeat = None
+        info = activity.info()
+        if not info.is_local and info.heartbeat_timeout:
+            heartbeat = asyncio.create_task(_heartbeat_every(info.heartbeat_timeout.total_seconds() / 3))
+        try:
+            if is_async:
+                return await fn(*args)
+            call = _ThreadCall()
+            ctx = contextvars.copy_context()  # so activity.info()/heartbeat() work in user code
+            future = asyncio.get_running_loop().run_in_executor(self._pool, ctx.run, call.run, fn, *args)
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                call.cancel()  # its late result, if any, is ignored
+                raise
+        finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
+
+
+def _is_async(fn: Any) -> bool:
+    import inspect
+
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+
+
+async def _heartbeat_every(interval: float) -> None:
+    interval = max(0.1, interval)
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(interval)
+
+

@@ -1,0 +1,381 @@
+"""GeckoWorkflow: the one Temporal workflow that interprets every compiled graph.
+
+It is a short loop over the pure scheduler and state merge: take the next layer, run its nodes as
+activities concurrently, apply their results and state deltas in node order, repeat. Everything
+that must survive a crash is either in Temporal's history or in the slimmed snapshot carried across
+continue-as-new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any, Optional
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError as TemporalTimeout
+
+with workflow.unsafe.imports_passed_through():
+    from . import _codec
+    from .errors import GeckoError
+    from .scheduler import Scheduler, Task
+    from .spec import KIND_TEAM, KIND_WAIT, GraphSpec, Jump, MemberSpec, NodeInput, NodeOutput, NodeSpec, RetrySpec, RunParams
+    from .state import StateDelta, merge_layer
+    from .team import MemberResult
+
+WORKFLOW_TYPE = "GeckoWorkflow"
+STATE_QUERY = "gecko_state"
+NEXT_SIGNAL = "gecko_next"
+JUMP_UPDATE = "gecko_jump"
+ANSWER_SIGNAL = "gecko_answer"
+ANSWER_UPDATE = "gecko_reply"
+_MEMBER_RESULT_TAG = f"{MemberResult.__module__}:{MemberResult.__qualname__}"
+_KEEP_COMPLETED = 1000  # names of finished nodes kept for gecko_state (and the snapshot)
+_KEEP_REJECTED = 50
+
+
+def _retry_policy(r: RetrySpec) -> RetryPolicy:
+    return RetryPolicy(
+        maximum_attempts=r.maximum_attempts,
+        initial_interval=timedelta(seconds=r.initial_interval),
+        backoff_coefficient=r.backoff_coefficient,
+        maximum_interval=timedelta(seconds=r.maximum_interval) if r.maximum_interval else None,
+        non_retryable_error_types=list(r.non_retryable_error_types) or None,
+    )
+
+
+def _error_of(exc: BaseException) -> tuple[str, str]:
+    """(type, message) of what made an activity fail, as the user's code raised it."""
+    cause = exc.cause if isinstance(exc, ActivityError) and exc.cause is not None else exc
+    if isinstance(cause, ApplicationError):
+        return cause.type or "ApplicationError", cause.message
+    if isinstance(cause, TemporalTimeout):
+        return "TimeoutError", f"{cause.type.name.lower() if cause.type else 'activity'} timeout: {cause.message}"
+    if isinstance(cause, (CancelledError, asyncio.CancelledError)):
+        return "CancelledError", "cancelled"
+    return type(cause).__name__, str(cause)
+
+
+class _NodeFailed(Exception):
+    def __init__(self, node: str, error_type: str, message: str, member_errors: Any = None) -> None:
+        super().__init__(message)
+        self.node, self.error_type, self.message, self.member_errors = node, error_type, message, member_errors
+
+
+@workflow.defn(name=WORKFLOW_TYPE, failure_exception_types=[GeckoError])
+class GeckoWorkflow:
+    @workflow.init
+    def __init__(self, params: RunParams) -> None:
+        self._spec: GraphSpec = params.spec
+        self._nodes = {n.name: n for n in params.spec.nodes}
+        snap = params.snapshot or {}
+        self._sched = Scheduler(params.spec, snap.get("scheduler"))
+        self._state: dict[str, str] = snap.get("state", {})
+        self._input = params.input
+        self._deadline: Optional[float] = snap.get("deadline")
+        self._run = snap.get("run", 1)
+        self._completed: list[str] = snap.get("completed", [])
+        self._rejected: list[dict[str, Any]] = snap.get("rejected", [])
+        self._answers: dict[str, str] = snap.get("answers", {})
+        self._conflicts: list[str] = []
+        self._running: dict[str, int] = {}
+        self._waiting: dict[str, dict[str, Any]] = {}
+        self._layer = snap.get("layer", 0)
+        self._status = "running"
+
+    # -- the interpreter loop ----------------------------------------------------------------
+    @workflow.run
+    async def run(self, params: RunParams) -> Any:
+        if params.snapshot is None:
+            self._sched.start(params.input)
+            if params.timeout:
+                self._deadline = workflow.now().timestamp() + params.timeout
+        steps_at_start = self._sched.step
+        try:
+            while True:
+                tasks = self._sched.next_layer()
+                if not tasks:
+                    break
+                self._layer += 1
+                outputs = await self._run_layer(tasks)
+                deltas = []
+                for task, out in zip(tasks, outputs):  # node order, never completion order
+                    self._sched.finish(task, out.value, out.jump)
+                    deltas.append((task.node, StateDelta(out.writes, out.deletes)))
+                    self._completed.append(task.node)
+                del self._completed[:-_KEEP_COMPLETED]
+                self._conflicts = merge_layer(self._state, deltas)
+                if self._conflicts:
+                    workflow.logger.info("layer %d: several nodes wrote %s; the last in node order won",
+                                         self._layer, self._conflicts)
+                if self._sched.step - steps_at_start >= self._spec.steps_per_run or (
+                    workflow.info().is_continue_as_new_suggested()
+                ):
+                    await self._continue_as_new(params)
+        except _NodeFailed as exc:
+            self._status = "failed"
+            raise ApplicationError(
+                f'node "{exc.node}" failed: {exc.error_type}: {exc.message}',
+                {"node": exc.node, "error_type": exc.error_type, "message": exc.message,
+                 "members": exc.member_errors},
+                type="SerializationError" if exc.error_type == "SerializationError" else "NodeError",
+                non_retryable=True,
+            ) from None
+        except GeckoError as exc:
+            self._status = "failed"
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+        self._status = "completed"
+        return json.loads(self._sched.result())
+
+    async def _continue_as_new(self, params: RunParams) -> None:
+        # Handlers still running (an update mid-flight) would be lost by the switch.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        snapshot = {
+            "scheduler": self._sched.snapshot(), "state": self._state, "deadline": self._deadline,
+            "run": self._run + 1, "completed": self._completed, "rejected": self._rejected,
+            "answers": self._answers, "layer": self._layer,
+        }
+        workflow.continue_as_new(RunParams(spec=params.spec, input=params.input, snapshot=snapshot))
+
+    async def _run_layer(self, tasks: list[Task]) -> list[NodeOutput]:
+        running = [asyncio.ensure_future(self._run_task(t)) for t in tasks]
+        timeout = None
+        if self._deadline is not None:
+            timeout = max(0.0, self._deadline - workflow.now().timestamp())
+        done, pending = await workflow.wait(running, timeout=timeout, return_when=asyncio.FIRST_EXCEPTION)
+        for fut in pending:
+            fut.cancel()
+        for task, fut in zip(tasks, running):  # report the first failure in node order
+            if fut in done and fut.exception() is not None:
+                raise fut.exception()  # type: ignore[misc]
+        if pending:
+            names = [t.node for t, f in zip(tasks, running) if f in pending]
+            self._status = "failed"
+            raise ApplicationError(
+                f'run "{self._spec.name}" timed out after its timeout while running '
+                f"{', '.join(names)} (step {self._sched.step}); raise timeout= or make the nodes faster",
+                {"running": names, "step": self._sched.step}, type="WorkflowTimeoutError", non_retryable=True,
+            )
+        return [f.result() for f in running]
+
+    async def _run_task(self, task: Task) -> NodeOutput:
+        node = self._nodes[task.node]
+        self._running[task.node] = task.step
+        try:
+            if node.kind == KIND_TEAM:
+                return await self._run_team(node, task)
+            if node.kind == KIND_WAIT:
+                return await self._wait_for_answer(node, task)
+            try:
+                return await self._run_activity(node, task, None, node.activity_type, node.takes_context,
+                                                node.start_to_close_timeout, node.heartbeat_timeout, node.retry)
+            except ActivityError as exc:
+                raise _NodeFailed(task.node, *_error_of(exc)) from None
+        finally:
+            self._running.pop(task.node, None)
+
+    def _run_activity(self, node: NodeSpec, task: Task, member: Optional[int], activity_type: str,
+                      takes_context: bool, timeout: float, heartbeat: Optional[float], retry: RetrySpec) -> Any:
+        state = None
+        if takes_context:
+            state = self._state if node.reads is None else {k: self._state[k] for k in node.reads if k in self._state}
+        arg = NodeInput(
+            graph=self._spec.key, node=task.node, input=task.input, session_id=workflow.info().workflow_id,
+            step=task.step, member=member, state=state,
+            history=self._sched.outputs if takes_context else None,
+            run_input=self._input if takes_context else None,
+        )
+        common: dict[str, Any] = dict(
+            start_to_close_timeout=timedelta(seconds=timeout), retry_policy=_retry_policy(retry),
+            result_type=NodeOutput,
+            activity_id=f"{self._run}.{task.step}" + (f".{member}" if member is not None else ""),
+        )
+        if node.local:
+            return workflow.execute_local_activity(activity_type, arg, **common)
+        return workflow.execute_activity(
+            activity_type, arg, heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None, **common
+        )
+
+    # -- Team ------------------------------------------------------------------------------
+    async def _run_team(self, node: NodeSpec, task: Task) -> NodeOutput:
+        team = node.team
+        assert team is not None
+        members = team.members
+        wants = len(members) if team.strategy == "all" else team.quorum
+        limit = team.max_concurrency or len(members)
+        outcome: list[Optional[dict[str, Any]]] = [None] * len(members)
+        outputs: dict[int, NodeOutput] = {}
+        winners: list[int] = []
+        started: dict[int, float] = {}
+        running: dict[int, asyncio.Future] = {}
+        next_member = 0
+
+        def record(i: int, status: str, error: Optional[tuple[str, str]] = None) -> None:
+            began = started.get(i)
+            outcome[i] = {"member": members[i].name, "index": i, "status": status,
+                          "error": {"type": error[0], "message": error[1]} if error else None,
+                          "duration": round(workflow.now().timestamp() - began, 6) if began else 0.0,
+                          "winner": status == "succeeded" and team.strategy != "all"}
+
+        while True:
+            while next_member < len(members) and len(running) < limit and len(winners) < wants:
+                m: MemberSpec = members[next_member]
+                started[next_member] = workflow.now().timestamp()
+                running[next_member] = asyncio.ensure_future(self._run_activity(
+                    node, task, next_member, m.activity_type, m.takes_context,
+                    m.start_to_close_timeout, m.heartbeat_timeout, m.retry))
+                next_member += 1
+            if not running:
+                break
+            done, _ = await workflow.wait(list(running.values()), return_when=asyncio.FIRST_COMPLETED)
+            for i in sorted(i for i, f in running.items() if f in done):  # member order: one winner
+                fut = running.pop(i)
+                if fut.exception() is not None:
+                    record(i, "failed", _error_of(fut.exception()))
+                elif len(winners) < wants:
+                    outputs[i] = fut.result()
+                    winners.append(i)
+                    record(i, "succeeded")
+                else:  # finished in the same instant as the winner: the race is already decided
+                    record(i, "cancelled", ("CancelledError", f"lost to {members[winners[0]].name}"))
+            if team.strategy != "all" and len(winners) >= wants:
+                for i, fut in running.items():  # losers: cancel their activities through Temporal
+                    fut.cancel()
+                    record(i, "cancelled", ("CancelledError", f"lost to {members[winners[0]].name}"))
+                for i in range(next_member, len(members)):
+                    record(i, "cancelled", ("CancelledError", "not started: the race was decided"))
+                break
+
+        if team.strategy != "all" and len(winners) < wants:
+            failures = [o for o in outcome if o and o["status"] == "failed"]
+            detail = "; ".join(f'member "{o["member"]}" failed: {o["error"]["type"]}: {o["error"]["message"]}'
+                               for o in failures)
+            need = "a winner" if wants == 1 else f"{wants} successes, got {len(winners)}"
+            raise _NodeFailed(task.node, "TeamFailed", f"Team has no {need}: {detail}", failures)
+
+        items = []
+        for i, o in enumerate(outcome):
+            assert o is not None
+            meta = json.dumps(o, separators=(",", ":"))
+            result = outputs[i].value if i in outputs else "null"
+            items.append(f'{{"{_codec.TAG}":"{_MEMBER_RESULT_TAG}","data":{meta[:-1]},"result":{result}}}}}')
+        jump: Optional[Jump] = None
+        writes: dict[str, str] = {}
+        deletes: dict[str, None] = {}
+        for i in sorted(outputs):  # winners (or all successes) in member order
+            out = outputs[i]
+            jump = jump or out.jump
+            for key in out.deletes:
+                writes.pop(key, None)
+                deletes[key] = None
+            for key, value in out.writes.items():
+                writes[key] = value
+                deletes.pop(key, None)
+        return NodeOutput(value="[" + ",".join(items) + "]", jump=jump, writes=writes, deletes=list(deletes))
+
+    # -- waiting for a person ------------------------------------------------------------------
+    async def _wait_for_answer(self, node: NodeSpec, task: Task) -> NodeOutput:
+        self._waiting[node.name] = {"prompt": node.wait_prompt, "input": _codec.plain(task.input),
+                                    "since": workflow.now().isoformat(), "timeout": node.wait_timeout}
+        try:
+            await workflow.wait_condition(lambda: node.name in self._answers, timeout=node.wait_timeout)
+            value = self._answers.pop(node.name)
+        except asyncio.TimeoutError:
+            if node.wait_default is None:
+                raise _NodeFailed(node.name, "WaitTimeout",
+                                  f"no answer within {node.wait_timeout} s (answer with handle.answer"
+                                  f'("{node.name}", value) or give WaitForInput a default)') from None
+            value = node.wait_default
+        finally:
+            self._waiting.pop(node.name, None)
+        return NodeOutput(value=value)
+
+    # -- queries, signals, updates -------------------------------------------------------------
+    @workflow.query(name=STATE_QUERY)
+    def state(self) -> dict[str, Any]:
+        """The live run as JSON: state, progress, what is running and waiting, jumps."""
+        return {
+            "workflow": self._spec.name,
+            "status": "waiting" if self._waiting and self._status == "running" else self._status,
+            "state": {k: _codec.plain(v) for k, v in self._state.items()},
+            "completed": list(self._completed),
+            "running": list(self._running),
+            "waiting": dict(self._waiting),
+            "step": self._sched.step,
+            "layer": self._layer,
+            "run": self._run,
+            "nodes": list(self._nodes),
+            "pending_jumps": [{"node": j.node, "input": _codec.plain(j.input), "source": j.source}
+                              for j in self._sched.jumps],
+            "rejected_jumps": list(self._rejected),
+            "conflicts": list(self._conflicts),
+        }
+
+    def _jump_problem(self, payload: Any) -> Optional[str]:
+        if not isinstance(payload, dict) or not isinstance(payload.get("node"), str):
+            return f'a jump needs a JSON object like {{"node": "Name", "input": ...}}, got {payload!r}'
+        problem = self._sched.check_target(payload["node"])
+        if problem:
+            return problem
+        try:
+            _codec.encode(payload.get("input"))
+        except GeckoError as exc:
+            return str(exc)
+        return None
+
+    def _queue_jump(self, payload: dict[str, Any], source: str) -> dict[str, Any]:
+        self._sched.jumps.append(Jump(node=payload["node"], input=_codec.encode(payload.get("input")), source=source))
+        return {"node": payload["node"], "queued_after_step": self._sched.step}
+
+    @workflow.signal(name=NEXT_SIGNAL)
+    def next_signal(self, payload: Any) -> None:
+        """Jump to ``payload["node"]`` after the running layer; an unknown node is rejected, not fatal."""
+        problem = self._jump_problem(payload)
+        if problem:
+            self._rejected.append({"request": payload, "reason": problem, "step": self._sched.step})
+            del self._rejected[:-_KEEP_REJECTED]
+            workflow.logger.warning("rejected jump %r: %s", payload, problem)
+            return
+        self._queue_jump(payload, "signal")
+
+    @workflow.update(name=JUMP_UPDATE)
+    def jump_update(self, payload: Any) -> dict[str, Any]:
+        """Like the gecko_next signal, but the caller hears at once whether the target is valid."""
+        return self._queue_jump(payload, "update")
+
+    @jump_update.validator
+    def _validate_jump(self, payload: Any) -> None:
+        problem = self._jump_problem(payload)
+        if problem:
+            raise ValueError(problem)
+
+    def _answer_problem(self, payload: Any) -> Optional[str]:
+        if not isinstance(payload, dict) or not isinstance(payload.get("node"), str):
+            return f'an answer needs a JSON object like {{"node": "Name", "value": ...}}, got {payload!r}'
+        node = self._nodes.get(payload["node"])
+        if node is None or node.kind != KIND_WAIT:
+            waits = [n.name for n in self._spec.nodes if n.kind == KIND_WAIT]
+            return f'"{payload["node"]}" is not a WaitForInput node (those are: {", ".join(waits) or "none"})'
+        return None
+
+    @workflow.signal(name=ANSWER_SIGNAL)
+    def answer_signal(self, payload: Any) -> None:
+        """Deliver a person's answer to a WaitForInput node (kept if it arrives early)."""
+        problem = self._answer_problem(payload)
+        if problem:
+            self._rejected.append({"request": payload, "reason": problem, "step": self._sched.step})
+            return
+        self._answers[payload["node"]] = _codec.encode(payload.get("value"))
+
+    @workflow.update(name=ANSWER_UPDATE)
+    def answer_update(self, payload: Any) -> dict[str, Any]:
+        self._answers[payload["node"]] = _codec.encode(payload.get("value"))
+        return {"node": payload["node"], "waiting": payload["node"] in self._waiting}
+
+    @answer_update.validator
+    def _validate_answer(self, payload: Any) -> None:
+        problem = self._answer_problem(payload)
+        if problem:
+            raise ValueError(problem)

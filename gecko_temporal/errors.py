@@ -1,0 +1,69 @@
+"""The one exception hierarchy of gecko_temporal.
+
+    GeckoError
+    ├── GraphError             the graph is wrong (build/compile time, or a bad Next target)
+    ├── NodeError              a node (or Team) failed while running
+    ├── SerializationError     a value cannot cross the Temporal boundary
+    ├── StepLimitError         a run executed more nodes than ``max_steps`` allows
+    ├── WorkflowTimeoutError   the run exceeded its global ``timeout`` (also a TimeoutError)
+    ├── JumpRejectedError      a signalled/updated jump named no node of the graph
+    └── ServerError            no Temporal server could be reached or started
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Iterable, Sequence
+
+
+class GeckoError(Exception):
+    """Base class of every error gecko_temporal raises."""
+
+
+class GraphError(GeckoError):
+    """The graph is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems) or [message]
+
+
+class NodeError(GeckoError):
+    """A node failed. ``node``, ``error_type`` and ``error_message`` say which and why."""
+
+    def __init__(self, message: str, *, node: str = "", error_type: str = "", error_message: str = "",
+                 details: Any = None) -> None:
+        super().__init__(message)
+        self.node = node
+        self.error_type = error_type
+        self.error_message = error_message
+        self.details = details
+
+
+class SerializationError(GeckoError, TypeError):
+    """A node's output, state value or input cannot be serialized."""
+
+
+class StepLimitError(GeckoError):
+    """The run executed more node steps than its ``max_steps`` bound."""
+
+
+class WorkflowTimeoutError(GeckoError, TimeoutError):
+    """The run did not finish within its global ``timeout``."""
+
+
+class JumpRejectedError(GeckoError, ValueError):
+    """A requested jump names a node that does not exist in the graph."""
+
+
+class ServerError(GeckoError):
+    """No Temporal server could be reached or started."""
+
+
+def suggest(name: str, valid: Iterable[str]) -> str:
+    """Return ' (did you mean "X"?)' for a near miss, else a list of valid names."""
+    valid = list(valid)
+    close = difflib.get_close_matches(name, valid, n=1)
+    if close:
+        return f' (did you mean "{close[0]}"?)'
+    return f" (valid: {', '.join(repr(v) for v in valid) or 'none'})"

@@ -1,0 +1,153 @@
+"""The compiled graph and the values that cross the workflow/activity boundary.
+
+Everything here is a plain dataclass so it serializes with Temporal's default JSON converter and
+travels as workflow input: a running pipeline keeps the graph it started with, whatever code is
+deployed later. No ``temporalio`` import here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from pydantic import BaseModel
+
+#: Node kinds the interpreter knows.
+KIND_FUNCTION = "function"
+KIND_TEAM = "team"
+KIND_WAIT = "wait"
+
+
+@dataclass(frozen=True)
+class RetrySpec:
+    """Retry policy of one node or Team member (seconds)."""
+
+    maximum_attempts: int = 3
+    initial_interval: float = 1.0
+    backoff_coefficient: float = 2.0
+    maximum_interval: Optional[float] = None
+    non_retryable_error_types: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    """One member of a Team: its display name and how its activity runs."""
+
+    name: str
+    activity_type: str
+    start_to_close_timeout: float
+    heartbeat_timeout: Optional[float]
+    retry: RetrySpec
+    takes_context: bool = False
+
+
+@dataclass(frozen=True)
+class TeamSpec:
+    """How a Team node runs its members (strategy is an ExecutionStrategy value)."""
+
+    strategy: str
+    members: list[MemberSpec]
+    quorum: int = 1
+    max_concurrency: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of the compiled graph."""
+
+    name: str
+    kind: str
+    activity_type: str
+    predecessors: list[str]
+    successors: list[str]
+    takes_context: bool = False
+    reads: Optional[list[str]] = None
+    local: bool = False
+    start_to_close_timeout: float = 300.0
+    heartbeat_timeout: Optional[float] = 5.0
+    retry: RetrySpec = field(default_factory=RetrySpec)
+    team: Optional[TeamSpec] = None
+    wait_timeout: Optional[float] = None
+    wait_default: Optional[str] = None  # encoded value a timed-out wait yields; None means fail
+    wait_prompt: str = ""
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """A validated, immutable, serializable graph: what the one GeckoWorkflow interprets."""
+
+    name: str
+    key: str  # what workers look node code up by; the Workflow's name unless two share it
+    entry: str
+    nodes: list[NodeSpec]
+    max_steps: int = 1000
+    steps_per_run: int = 2000  # continue-as-new after this many node steps in one run
+
+    def node(self, name: str) -> NodeSpec:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+
+# --- values crossing the boundary -----------------------------------------------------------
+
+@dataclass
+class Jump:
+    """A request to run ``node`` next with ``input`` (encoded JSON text)."""
+
+    node: str
+    input: str = "null"
+    source: str = ""
+
+
+@dataclass
+class NodeInput:
+    """What one node (or Team member) activity receives. Values are encoded JSON text."""
+
+    graph: str
+    node: str
+    input: str
+    session_id: str
+    step: int
+    member: Optional[int] = None
+    state: Optional[dict[str, str]] = None  # only for nodes that take a context
+    history: Optional[dict[str, str]] = None
+    run_input: Optional[str] = None
+
+
+@dataclass
+class NodeOutput:
+    """What one node activity returns: its output, an optional jump, and its state delta."""
+
+    value: str
+    jump: Optional[Jump] = None
+    writes: dict[str, str] = field(default_factory=dict)
+    deletes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunParams:
+    """The one GeckoWorkflow's input. ``snapshot`` is set when a run continues as new."""
+
+    spec: GraphSpec
+    input: str
+    timeout: Optional[float] = None
+    snapshot: Optional[dict[str, Any]] = None
+
+
+# --- user-facing values ---------------------------------------------------------------------
+
+class Next(BaseModel):
+    """Returned by a node: jump to ``node`` and give it ``input`` (None when omitted).
+
+    The jumping node's static successors are skipped; jumps may go backwards (agent loops).
+    """
+
+    model_config = {"frozen": True}
+
+    node: str
+    input: Any = None
+
+    def __init__(self, node: str, input: Any = None, **kw: Any) -> None:
+        super().__init__(node=node, input=input, **kw)

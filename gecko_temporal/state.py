@@ -1,0 +1,116 @@
+"""Copy-on-read state and the per-layer merge. Pure: no temporalio import.
+
+The global state lives in the workflow as ``{key: JSON text}``. A node sees it through a
+:class:`StateView`: a key is decoded (a private copy) only when the node reads it, so keys a node
+never touches cost nothing, and mutating what it read changes nothing outside the node unless it
+assigns the value back. Writes and deletes (tombstones) become a :class:`StateDelta`; the deltas of
+one layer are merged into the global state in node order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _codec
+
+_ABSENT = object()
+
+
+@dataclass
+class StateDelta:
+    """What one node did to the state: keys it set (encoded) and keys it deleted."""
+
+    writes: dict[str, str] = field(default_factory=dict)
+    deletes: list[str] = field(default_factory=list)
+
+
+class StateView(MutableMapping[str, Any]):
+    """A node's private, copy-on-read view of the global state."""
+
+    def __init__(self, base: Mapping[str, str], *, node: str = "", limited_to: list[str] | None = None) -> None:
+        self._base = base
+        self._node = node
+        self._limited_to = None if limited_to is None else frozenset(limited_to)
+        self._local: dict[str, Any] = {}  # decoded reads and writes, by key
+        self._written: dict[str, None] = {}  # ordered set of keys assigned
+        self._deleted: dict[str, None] = {}  # ordered set of tombstones
+
+    def _check_declared(self, key: str) -> None:
+        if self._limited_to is not None and key not in self._limited_to:
+            raise KeyError(
+                f'node "{self._node}" read state key {key!r} that it did not declare in reads='
+                f"{sorted(self._limited_to)}; add it to reads or drop reads to receive all keys"
+            )
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._local:
+            return self._local[key]
+        if key in self._deleted or key not in self._base:
+            self._check_declared(key)
+            raise KeyError(key)
+        value = _codec.decode(self._base[key])  # decoding makes the private copy
+        self._local[key] = value
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"state keys must be str, got {type(key).__name__} {key!r}")
+        self._local[key] = value
+        self._written[key] = None
+        self._deleted.pop(key, None)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self._local.pop(key, None)
+        self._written.pop(key, None)
+        if key in self._base:
+            self._deleted[key] = None
+
+    def __contains__(self, key: object) -> bool:
+        if key in self._deleted:
+            return False
+        return key in self._written or key in self._base
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self._base:
+            if key not in self._deleted:
+                yield key
+        for key in self._written:
+            if key not in self._base:
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return f"StateView({dict(self)!r})"
+
+    def delta(self) -> StateDelta:
+        """Encode this node's writes (their values as they are now) and list its tombstones."""
+        writes = {
+            key: _codec.encode(self._local[key], what=f'state key {key!r} written by node "{self._node}"')
+            for key in self._written
+        }
+        return StateDelta(writes=writes, deletes=list(self._deleted))
+
+
+def merge_layer(state: dict[str, str], deltas: list[tuple[str, StateDelta]]) -> list[str]:
+    """Apply one layer's deltas to ``state`` in place, in the order given (node order).
+
+    The caller passes deltas in node order, never completion order, so a replayed workflow merges
+    identically. A later node's write or delete of a key overrides an earlier node's. Returns the
+    keys that more than one node of the layer touched (a conflict worth reporting).
+    """
+    touched: dict[str, str] = {}
+    conflicts: dict[str, None] = {}
+    for node, delta in deltas:
+        for key in delta.deletes:
+            state.pop(key, None)
+        state.update(delta.writes)
+        for key in (*delta.deletes, *delta.writes):
+            if touched.setdefault(key, node) != node:
+                conflicts[key] = None
+    return list(conflicts)

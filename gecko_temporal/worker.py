@@ -1,0 +1,73 @@
+"""GeckoWorker: serves GeckoWorkflow and the node activities of any number of graphs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Optional
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from ._activities import NodeRunner
+from ._workflow import GeckoWorkflow
+from .errors import GeckoError
+
+if TYPE_CHECKING:
+    from .graph import Workflow
+
+
+class GeckoWorker:
+    """One Temporal worker on one task queue for every graph it is told to serve.
+
+    ``max_threads`` sizes the pool sync nodes run on (and how many nodes run at once);
+    ``graceful_shutdown`` is how long running nodes may finish when the worker stops.
+    """
+
+    def __init__(self, client: Client, task_queue: str, *, max_threads: int = 64,
+                 graceful_shutdown: float = 10.0) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.runner = NodeRunner(max_threads=max_threads)
+        self._keys: dict[int, str] = {}
+        from datetime import timedelta
+
+        self._worker = Worker(
+            client, task_queue=task_queue, workflows=[GeckoWorkflow], activities=[self.runner.activity()],
+            max_concurrent_activities=max_threads, graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
+            workflow_failure_exception_types=[GeckoError],
+        )
+        self._task: Optional[asyncio.Task] = None
+
+    def serve(self, wf: "Workflow", unique_key: bool = False) -> str:
+        """Serve ``wf``'s nodes; return the key its runs must carry.
+
+        With ``unique_key`` (the embedded worker) two different Workflow objects of the same name
+        both get served, under ``name``, ``name~2``, ...; a cluster worker requires unique names.
+        """
+        key = self._keys.get(id(wf))
+        if key is None:
+            key = wf.name
+            if unique_key:
+                taken = self.runner.graphs()
+                n = 1
+                while key in taken and taken[key] is not wf:
+                    n += 1
+                    key = f"{wf.name}~{n}"
+            self.runner.register(wf, key)
+            self._keys[id(wf)] = key
+        return key
+
+    async def start(self) -> None:
+        """Run the worker in the background on the current loop."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._worker.run(), name=f"gecko-worker-{self.task_queue}")
+
+    async def run(self) -> None:
+        """Run the worker until it is shut down (or its task is cancelled)."""
+        await self._worker.run()
+
+    async def shutdown(self) -> None:
+        await self._worker.shutdown()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        self.runner.shutdown()
