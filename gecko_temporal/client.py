@@ -78,7 +78,10 @@ class DevServer:
         if db_filename:
             args += ["--db-filename", db_filename]
         self._log = open(log_file or os.devnull, "ab")
-        self.process = subprocess.Popen(args, stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL)
+        # A session of its own: no terminal job-control signal can stop the server, and Ctrl-C
+        # in the user's terminal reaches only Python, which then stops the server cleanly.
+        self.process = subprocess.Popen(args, stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL,
+                                        start_new_session=True)
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 30.0) -> None:
