@@ -1,14 +1,37 @@
-"""gecko_temporal: Gecko Compose DAGs for agent pipelines, run durably on Temporal."""
+"""gecko_temporal: Gecko Compose DAGs for agent pipelines, run durably on Temporal.
 
-from .client import DevServer, RunHandle, connect, get_handle
+Building graphs needs no Temporal: the Temporal shell (client, worker) loads on first use of one
+of its names, so ``import gecko_temporal.state`` or a pure unit test never imports temporalio.
+"""
+
+from typing import TYPE_CHECKING, Any
+
 from .context import WorkflowContext
 from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, SerializationError, ServerError,
                      StepLimitError, WorkflowTimeoutError)
 from .graph import StepOptions, Workflow, step
-from .spec import GraphSpec, NodeSpec, Next, RetrySpec as RetryPolicy
+from .spec import GraphSpec, Next, NodeSpec
+from .spec import RetrySpec as RetryPolicy
 from .team import ExecutionStrategy, MemberError, MemberResult, Team
 from .wait import WaitForInput
-from .worker import GeckoWorker
+
+if TYPE_CHECKING:
+    from .client import DevServer, RunHandle, connect, get_handle
+    from .worker import GeckoWorker
+
+_SHELL = {"DevServer": "client", "RunHandle": "client", "connect": "client", "get_handle": "client",
+          "GeckoWorker": "worker"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SHELL:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_SHELL[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gecko_temporal' has no attribute {name!r}")
+
 
 __all__ = [
     "DevServer", "ExecutionStrategy", "GeckoError", "GeckoWorker", "GraphError", "GraphSpec",

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError, TimeoutError as TemporalTimeout, WorkflowAlreadyStartedError
+from temporalio.exceptions import (ApplicationError, CancelledError, TimeoutError as TemporalTimeout,
+                                  WorkflowAlreadyStartedError)
 from temporalio.service import RPCError
 
 from . import _codec
@@ -275,19 +276,20 @@ _ERRORS = {"NodeError": NodeError, "GraphError": GraphError, "StepLimitError": S
 
 
 def _translate(exc: WorkflowFailureError, session: str, timeout: Optional[float]) -> GeckoError:
+    """Turn a failed run into the GeckoError the interpreter raised (or the closest one)."""
     cause = exc.cause
     if isinstance(cause, ApplicationError):
         cls = _ERRORS.get(cause.type or "", GeckoError)
-        details = cause.details[0] if cause.details else {}
-        if cls is NodeError or (cls is SerializationError and isinstance(details, dict) and details.get("node")):
-            error = cls(cause.message)
-            if isinstance(details, dict):
-                error.node = details.get("node", "")  # type: ignore[attr-defined]
-                error.error_type = details.get("error_type", "")  # type: ignore[attr-defined]
-                error.error_message = details.get("message", "")  # type: ignore[attr-defined]
-                error.details = details  # type: ignore[attr-defined]
-            return error
-        return cls(cause.message)
+        details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+        error = cls(cause.message)
+        if details.get("node"):  # a node's failure: say which node, and what it raised
+            error.node = details["node"]  # type: ignore[attr-defined]
+            error.error_type = details.get("error_type", "")  # type: ignore[attr-defined]
+            error.error_message = details.get("message", "")  # type: ignore[attr-defined]
+            error.details = details  # type: ignore[attr-defined]
+        return error
     if isinstance(cause, TemporalTimeout):
         return WorkflowTimeoutError(f'session "{session}" exceeded its timeout of {timeout} s')
+    if isinstance(cause, CancelledError):
+        return GeckoError(f'session "{session}" was cancelled')
     return GeckoError(f'session "{session}" failed: {cause or exc}')

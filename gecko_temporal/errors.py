@@ -61,9 +61,10 @@ class ServerError(GeckoError):
 
 
 def suggest(name: str, valid: Iterable[str]) -> str:
-    """Return ' (did you mean "X"?)' for a near miss, else a list of valid names."""
+    """Return ' (did you mean "X"? valid: ...)' to append to a failed lookup of ``name``."""
     valid = list(valid)
-    close = difflib.get_close_matches(name, valid, n=1)
-    if close:
-        return f' (did you mean "{close[0]}"?)'
-    return f" (valid: {', '.join(repr(v) for v in valid) or 'none'})"
+    lowered = {v.lower(): v for v in valid}
+    close = [lowered[name.lower()]] if name.lower() in lowered else difflib.get_close_matches(name, valid, n=1)
+    shown = ", ".join(f'"{v}"' for v in valid[:20]) + (f", ... ({len(valid)} in all)" if len(valid) > 20 else "")
+    hint = f'did you mean "{close[0]}"? ' if close else ""
+    return f" ({hint}valid: {shown or 'none'})"

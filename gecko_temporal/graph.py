@@ -160,7 +160,7 @@ def introspect(obj: Any, where: str) -> Callee:
             "input (use one parameter, e.g. a dict, plus optionally `context`)"
         )
     if problems:
-        raise GraphError(f"{where}: " + "; ".join(problems), problems)
+        raise GraphError(f"{where}: " + "; ".join(problems), [f"{where}: {p}" for p in problems])
     is_async = inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
         getattr(target, "__call__", None)
     )

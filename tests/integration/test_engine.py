@@ -1,0 +1,267 @@
+"""The core engine on a real Temporal dev server, used exactly as the README shows."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from pydantic import BaseModel
+
+from gecko_temporal import (GeckoError, GraphError, NodeError, Next, SerializationError, StepLimitError, Workflow,
+                            WorkflowContext, WorkflowTimeoutError, step)
+
+
+def seed_pipeline(name="DataPipeline") -> Workflow:
+    @step(name="Fetcher")
+    def fetch_data(url: str):
+        return {"status": "ok" if url.startswith("file:") else "error", "url": url}
+
+    @step(name="Analyzer")
+    async def analyze(data: dict):
+        if data["status"] != "ok":
+            return Next(node="ErrorHandler", input="Data invalid")
+        return {"result": "pass"}
+
+    wf = Workflow(name=name)
+    wf.add_node("Fetcher", fetch_data)
+    wf.add_node("Analyzer", analyze)
+    wf.add_node("ErrorHandler", lambda x: f"Error: {x}")
+    wf.add_edge("Fetcher", "Analyzer")
+    wf.set_entry_point("Fetcher")
+    return wf
+
+
+async def test_seed_quick_start_runs_both_branches(session_id):
+    wf = seed_pipeline()
+    assert await wf.execute(input_data="file:///data.json", session_id=session_id, timeout=30.0) == {"result": "pass"}
+    assert await wf.execute(input_data="http://api.example.com", timeout=30.0) == "Error: Data invalid"
+
+
+async def test_session_id_is_the_workflow_id_and_nodes_are_named_activities(session_id):
+    wf = seed_pipeline()
+    handle = await wf.start("file:///x", session_id=session_id)
+    assert handle.id == session_id
+    assert await handle.result() == {"result": "pass"}
+    history = await handle.temporal_handle.fetch_history()
+    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name
+                 for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
+    assert scheduled == ["DataPipeline.Fetcher", "DataPipeline.Analyzer"]
+    assert (await handle.state())["completed"] == ["Fetcher", "Analyzer"]
+
+
+async def test_a_running_session_id_cannot_be_reused(session_id):
+    wf = Workflow("Slow").add_node("wait", lambda x: time.sleep(1.5) or x).set_entry_point("wait")
+    first = await wf.start(1, session_id=session_id)
+    with pytest.raises(GeckoError, match=f'session "{session_id}" is already running'):
+        await wf.start(2, session_id=session_id)
+    assert await first.result() == 1
+
+
+async def test_sync_nodes_in_one_layer_run_in_parallel_without_blocking_the_loop():
+    wf = Workflow("Sleepers").add_node("start", lambda x: x)
+    for i in range(6):
+        wf.add_node(f"sleep{i}", lambda x: time.sleep(1) or x)
+        wf.add_edge("start", f"sleep{i}")
+    wf.set_entry_point("start")
+    ticks = 0
+
+    async def tick():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.05)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    began = time.monotonic()
+    result = await wf.execute("x")
+    elapsed = time.monotonic() - began
+    ticker.cancel()
+    assert result == {f"sleep{i}": "x" for i in range(6)}
+    assert elapsed < 3.5, f"six 1 s sync nodes took {elapsed:.1f} s: they ran one after another"
+    assert ticks > 10 * elapsed  # the event loop kept ticking every 50 ms while they slept
+
+
+async def test_copy_on_read_isolates_parallel_nodes_and_tombstones_merge():
+    def init(_, context):
+        context.state["items"] = [1]
+        context.state["config"] = {"mode": "fast"}
+        context.state["scratch"] = "temporary"
+
+    def mutate_without_assigning(_, context):
+        context.state["items"].append("leak?")
+        context.state["config"]["mode"] = "changed"
+        return "mutated"
+
+    def reader(_, context):
+        time.sleep(0.2)  # runs while the other node mutates its own copies
+        return {"items": context.state["items"], "mode": context.state["config"]["mode"]}
+
+    def deleter(_, context):
+        del context.state["scratch"]
+        items = context.state["items"]
+        items.append(2)
+        context.state["items"] = items  # assigned back: this one counts
+        return "deleted"
+
+    def report(_, context):
+        return {"state": dict(context.state), "reader saw": context.history["reader"]}
+
+    wf = Workflow("Isolation").add_node("init", init).add_node("report", report)
+    for name, fn in (("mutate", mutate_without_assigning), ("reader", reader), ("deleter", deleter)):
+        wf.add_node(name, fn).add_edge("init", name).add_edge(name, "report")
+    wf.set_entry_point("init")
+    handle = await wf.start()
+    final = await handle.result()
+    assert final["state"] == {"items": [1, 2], "config": {"mode": "fast"}}
+    assert final["reader saw"] == {"items": [1], "mode": "fast"}  # neither sibling leaked into its view
+    state = await handle.state()
+    assert state["state"] == final["state"] and "scratch" not in state["state"]
+    assert state["completed"][-1] == "report"
+
+
+async def test_same_key_written_by_two_nodes_of_a_layer_last_in_node_order_wins():
+    def writer(value, delay):
+        def write(_, context):
+            time.sleep(delay)  # finish in the opposite order of node order
+            context.state["winner"] = value
+        return write
+
+    wf = Workflow("Conflict").add_node("start", lambda x: x)
+    wf.add_node("first", writer("first", 0.6)).add_node("second", writer("second", 0.0))
+    wf.add_node("end", lambda _, context: context.state["winner"])
+    for n in ("first", "second"):
+        wf.add_edge("start", n).add_edge(n, "end")
+    wf.set_entry_point("start")
+    handle = await wf.start()
+    assert await handle.result() == "second"
+    assert (await handle.state())["conflicts"] == []  # the last layer ran only "end"
+
+
+async def test_fan_in_gets_outputs_by_predecessor_name():
+    wf = Workflow("FanIn").add_node("split", lambda text: text.split())
+    wf.add_node("count", lambda words: len(words)).add_node("longest", lambda words: max(words, key=len))
+    wf.add_node("join", lambda parts: f"{parts['count']} words, longest {parts['longest']!r}")
+    for n in ("count", "longest"):
+        wf.add_edge("split", n).add_edge(n, "join")
+    wf.set_entry_point("split")
+    assert await wf.execute("durable agent pipelines survive") == "4 words, longest 'pipelines'"
+
+
+async def test_next_loop_reads_the_first_steps_output_from_history():
+    def start(topic, context: WorkflowContext):
+        context.state["drafts"] = []
+        return f"outline of {topic}"
+
+    def draft(_, context: WorkflowContext):
+        drafts = context.state["drafts"] + [f"draft {len(context.state['drafts']) + 1}"]
+        context.state["drafts"] = drafts
+        if len(drafts) < 5:
+            return Next("draft")
+        return {"outline": context.history["start"], "drafts": drafts, "input": context.input,
+                "node": context.node, "step": context.step, "session": context.session_id}
+
+    wf = Workflow("Loop").add_node("start", start).add_node("draft", draft).add_edge("start", "draft")
+    wf.set_entry_point("start")
+    handle = await wf.start("temporal", session_id="loop-session-1")
+    result = await handle.result()
+    assert result == {"outline": "outline of temporal", "drafts": [f"draft {i}" for i in range(1, 6)],
+                      "input": "temporal", "node": "draft", "step": 6, "session": "loop-session-1"}
+
+
+async def test_runaway_loop_hits_the_step_bound():
+    wf = Workflow("Runaway", max_steps=15).add_node("again", lambda n: Next("again", n + 1)).set_entry_point("again")
+    with pytest.raises(StepLimitError, match="step limit of 15"):
+        await wf.execute(0)
+    with pytest.raises(StepLimitError, match="step limit of 4"):
+        await wf.execute(0, max_steps=4)
+
+
+async def test_global_timeout_raises_workflow_timeout_error():
+    wf = Workflow("TooSlow").add_node("slow", lambda x: time.sleep(5)).set_entry_point("slow")
+    began = time.monotonic()
+    with pytest.raises(WorkflowTimeoutError, match="timed out.*while running slow") as err:
+        await wf.execute(None, timeout=1.0)
+    assert isinstance(err.value, TimeoutError)
+    assert time.monotonic() - began < 4
+
+
+async def test_failing_node_names_node_type_and_message():
+    calls = []
+
+    @step(retries=2, retry=None)
+    def parse(text):
+        calls.append(text)
+        raise ValueError(f"cannot parse {text!r}")
+
+    wf = Workflow("Failing").add_node("parse", parse).set_entry_point("parse")
+    with pytest.raises(NodeError) as err:
+        await wf.execute("garbage")
+    assert str(err.value) == "node \"parse\" failed: ValueError: cannot parse 'garbage'"
+    assert (err.value.node, err.value.error_type, err.value.error_message) == (
+        "parse", "ValueError", "cannot parse 'garbage'")
+    assert len(calls) == 2  # retried as configured, then failed
+
+
+async def test_next_to_an_unknown_node_fails_naming_valid_targets():
+    wf = Workflow("BadJump").add_node("router", lambda x: Next("Summarise")).add_node("Summarize", lambda x: x)
+    wf.set_entry_point("router")
+    with pytest.raises(GraphError, match='node "router" jumped to an unknown node: no node named "Summarise" '
+                                         '\\(did you mean "Summarize"\\? valid: "router", "Summarize"\\)'):
+        await wf.execute(1)
+
+
+async def test_unserializable_output_names_the_node_and_type():
+    wf = Workflow("BadOutput").add_node("opener", step(retries=3)(lambda x: {"handle": open(__file__)}))
+    wf.set_entry_point("opener")
+    began = time.monotonic()
+    with pytest.raises(SerializationError, match='the output of node "opener" contains a TextIOWrapper'):
+        await wf.execute(1)
+    assert time.monotonic() - began < 3  # not retried: a retry cannot fix it
+
+
+async def test_unserializable_input_is_refused_before_anything_runs():
+    wf = seed_pipeline()
+    with pytest.raises(SerializationError, match="input_data contains a object"):
+        await wf.execute(object())
+
+
+class Summary(BaseModel):
+    words: int
+
+
+async def test_pydantic_outputs_arrive_as_models_downstream():
+    wf = Workflow("Models").add_node("make", lambda text: Summary(words=len(text.split())))
+    wf.add_node("use", lambda summary: {"is_model": isinstance(summary, Summary), "words": summary.words})
+    wf.add_edge("make", "use").set_entry_point("make")
+    assert await wf.execute("a b c") == {"is_model": True, "words": 3}
+    wf2 = Workflow("ModelResult").add_node("make", lambda text: Summary(words=2)).set_entry_point("make")
+    assert await wf2.execute("x") == Summary(words=2)
+
+
+async def test_reads_ships_only_declared_keys():
+    def init(_, context):
+        context.state.update(small=1, huge=list(range(1000)))
+
+    @step(reads=["small"])
+    def light(_, context):
+        return {"small": context.state["small"], "keys": sorted(context.state)}
+
+    wf = Workflow("Reads").add_node("init", init).add_node("light", light).add_edge("init", "light")
+    wf.set_entry_point("init")
+    assert await wf.execute() == {"small": 1, "keys": ["small"]}
+
+
+async def test_cancel_stops_a_running_session():
+    wf = Workflow("Cancellable").add_node("slow", lambda x: time.sleep(30)).set_entry_point("slow")
+    handle = await wf.start()
+    await asyncio.sleep(0.5)
+    await handle.cancel()
+    with pytest.raises(GeckoError, match="was cancelled"):
+        await handle.result()
+
+
+async def test_two_workflows_with_one_name_both_run_in_one_process():
+    a = Workflow("Same").add_node("n", lambda x: "a").set_entry_point("n")
+    b = Workflow("Same").add_node("n", lambda x: "b").set_entry_point("n")
+    assert (await a.execute(), await b.execute()) == ("a", "b")

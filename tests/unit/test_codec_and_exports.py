@@ -1,0 +1,93 @@
+"""Values crossing the Temporal boundary, the public names, and the pure-core split."""
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+from pydantic import BaseModel
+
+import gecko_temporal
+from gecko_temporal import MemberResult, Next, SerializationError
+from gecko_temporal._codec import decode, encode, revive, plain
+
+
+class Report(BaseModel):
+    title: str
+    score: float
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
+
+
+def test_plain_json_round_trips():
+    value = {"a": [1, 2.5, None, True], "b": {"c": "ü"}}
+    assert decode(encode(value)) == value
+
+
+def test_pydantic_models_come_back_as_models():
+    value = {"report": Report(title="t", score=0.5), "results": [MemberResult(member="m", index=0, status="succeeded")]}
+    back = decode(encode(value))
+    assert back["report"] == Report(title="t", score=0.5)
+    assert isinstance(back["results"][0], MemberResult) and back["results"][0].is_success
+    assert revive(plain(encode(value))) == back
+
+
+def test_dataclasses_tuples_and_sets_become_json():
+    assert decode(encode({"p": Point(1, 2), "t": (1, 2), "s": {3, 1}})) == {"p": {"x": 1, "y": 2}, "t": [1, 2], "s": [1, 3]}
+
+
+def test_unserializable_value_names_what_and_the_type():
+    with pytest.raises(SerializationError, match=r'the output of node "X" contains a socket'):
+        import socket
+
+        with socket.socket() as s:
+            encode({"conn": s}, what='the output of node "X"')
+
+
+def test_unimportable_model_degrades_to_its_data():
+    text = '{"__gecko__":"nowhere.module:Gone","data":{"a":1}}'
+    assert decode(text) == {"a": 1}
+
+
+def test_next_is_a_value_too():
+    assert decode(encode(Next("B", {"x": 1}))) == Next("B", {"x": 1})
+
+
+def test_public_names_are_pinned():
+    assert sorted(gecko_temporal.__all__) == sorted([
+        "DevServer", "ExecutionStrategy", "GeckoError", "GeckoWorker", "GraphError", "GraphSpec",
+        "JumpRejectedError", "MemberError", "MemberResult", "Next", "NodeError", "NodeSpec", "RetryPolicy",
+        "RunHandle", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
+        "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "get_handle", "step",
+    ])
+    for name in gecko_temporal.__all__:
+        assert getattr(gecko_temporal, name) is not None
+
+
+def test_errors_share_one_root():
+    from gecko_temporal import errors
+
+    for name in ("GraphError", "NodeError", "SerializationError", "StepLimitError", "WorkflowTimeoutError",
+                 "JumpRejectedError", "ServerError"):
+        assert issubclass(getattr(errors, name), errors.GeckoError)
+    assert issubclass(errors.WorkflowTimeoutError, TimeoutError)
+
+
+def test_pure_core_never_imports_temporalio():
+    code = (
+        "import sys; import gecko_temporal, gecko_temporal.graph, gecko_temporal.state, gecko_temporal.scheduler, "
+        "gecko_temporal.spec, gecko_temporal.team, gecko_temporal.wait, gecko_temporal._codec; "
+        "wf = gecko_temporal.Workflow('w').add_node('A', lambda x: x).set_entry_point('A'); wf.compile(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'temporalio'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    # ...and the shell's names still load on first use
+    out = subprocess.run([sys.executable, "-c", "import gecko_temporal as g; print(g.GeckoWorker.__name__)"],
+                         capture_output=True, text=True)
+    assert out.stdout.strip() == "GeckoWorker", out.stderr

@@ -1,0 +1,122 @@
+"""Layer scheduling semantics, driven without a server."""
+
+import json
+
+import pytest
+
+from gecko_temporal import GraphError, StepLimitError, Workflow
+from gecko_temporal.scheduler import Scheduler
+from gecko_temporal.spec import Jump
+
+
+def graph(edges, nodes=None, entry=None, **kw):
+    wf = Workflow("g", **kw)
+    names = nodes or sorted({n for e in edges for n in e})
+    for n in names:
+        wf.add_node(n, lambda x: x)
+    for a, b in edges:
+        wf.add_edge(a, b)
+    wf.set_entry_point(entry or names[0])
+    return wf.compile()
+
+
+def drive(spec, outputs=None, jumps=None, input_text='"in"'):
+    """Run the scheduler to the end; nodes output their name unless told otherwise. Returns layers."""
+    outputs, jumps = outputs or {}, dict(jumps or {})
+    sched = Scheduler(spec)
+    sched.start(input_text)
+    layers, inputs = [], {}
+    while tasks := sched.next_layer():
+        layers.append([t.node for t in tasks])
+        for t in tasks:
+            inputs.setdefault(t.node, []).append(json.loads(t.input))
+            jump = jumps.pop((t.node, len(inputs[t.node])), None)
+            sched.finish(t, outputs.get(t.node, json.dumps(t.node)), jump)
+    return layers, inputs, sched
+
+
+def test_linear_chain_passes_outputs_along():
+    layers, inputs, sched = drive(graph([("A", "B"), ("B", "C")]))
+    assert layers == [["A"], ["B"], ["C"]]
+    assert inputs == {"A": ["in"], "B": ["A"], "C": ["B"]}
+    assert json.loads(sched.result()) == "C"
+
+
+def test_fan_out_runs_in_one_layer_and_fan_in_gets_a_dict_by_name():
+    layers, inputs, sched = drive(graph([("A", "B"), ("A", "C"), ("B", "D"), ("C", "D")]))
+    assert layers == [["A"], ["B", "C"], ["D"]]
+    assert inputs["D"] == [{"B": "B", "C": "C"}]
+
+
+def test_join_waits_for_a_longer_branch():
+    spec = graph([("A", "B"), ("B", "C"), ("C", "J"), ("A", "J")], nodes=["A", "B", "C", "J"])
+    layers, inputs, _ = drive(spec)
+    assert layers == [["A"], ["B"], ["C"], ["J"]]
+    assert inputs["J"] == [{"C": "C", "A": "A"}]
+
+
+def test_a_branch_that_jumps_away_does_not_block_the_join():
+    spec = graph([("A", "B"), ("A", "C"), ("B", "J"), ("C", "J")], nodes=["A", "B", "C", "J", "X"])
+    layers, inputs, _ = drive(spec, jumps={("B", 1): Jump("X", '"to-x"')})
+    assert layers == [["A"], ["B", "C"], ["J", "X"]]
+    assert inputs["J"] == ["C"]  # one finished predecessor: its output, not a dict
+    assert inputs["X"] == ["to-x"]
+
+
+def test_a_node_reachable_only_through_next_never_runs_by_itself():
+    spec = graph([("Fetcher", "Analyzer")], nodes=["Fetcher", "Analyzer", "ErrorHandler"])
+    layers, _, _ = drive(spec)
+    assert layers == [["Fetcher"], ["Analyzer"]]
+
+
+def test_backward_jump_loops_and_skips_static_successors():
+    spec = graph([("Plan", "Act"), ("Act", "Check"), ("Check", "Done")], nodes=["Plan", "Act", "Check", "Done"])
+    layers, inputs, _ = drive(spec, jumps={("Check", 1): Jump("Plan", '"again"')})
+    assert layers == [["Plan"], ["Act"], ["Check"], ["Plan"], ["Act"], ["Check"], ["Done"]]
+    assert inputs["Plan"] == ["in", "again"]
+
+
+def test_two_jumps_to_one_node_run_in_successive_layers():
+    spec = graph([("A", "B"), ("A", "C")], nodes=["A", "B", "C", "T"])
+    layers, inputs, _ = drive(spec, jumps={("B", 1): Jump("T", '"from B"'), ("C", 1): Jump("T", '"from C"')})
+    assert layers == [["A"], ["B", "C"], ["T"], ["T"]]
+    assert inputs["T"] == ["from B", "from C"]  # node order, nothing dropped
+
+
+def test_final_layer_with_several_nodes_returns_a_dict():
+    _, _, sched = drive(graph([("A", "B"), ("A", "C")]))
+    assert json.loads(sched.result()) == {"B": "B", "C": "C"}
+
+
+def test_unknown_jump_target_names_valid_targets():
+    spec = graph([("A", "B")])
+    sched = Scheduler(spec)
+    sched.start('"x"')
+    (task,) = sched.next_layer()
+    with pytest.raises(GraphError, match='node "A" jumped to an unknown node: no node named "b" \\(did you mean "B"\\? valid: "A", "B"\\)'):
+        sched.finish(task, '"A"', Jump("b", "null"))
+
+
+def test_step_limit_stops_a_runaway_loop():
+    spec = graph([], nodes=["L"], max_steps=3)
+    sched = Scheduler(spec)
+    sched.start("0")
+    with pytest.raises(StepLimitError, match="step limit of 3"):
+        for _ in range(10):
+            (task,) = sched.next_layer()
+            sched.finish(task, "0", Jump("L", "0"))
+
+
+def test_snapshot_round_trip_continues_identically():
+    spec = graph([("A", "B"), ("A", "C"), ("B", "D"), ("C", "D")])
+    sched = Scheduler(spec)
+    sched.start('"in"')
+    for t in sched.next_layer():
+        sched.finish(t, json.dumps(t.node), None)
+    (b, c) = sched.next_layer()
+    sched.finish(b, '"B"', None)
+    sched.finish(c, '"C"', None)
+    restored = Scheduler(spec, json.loads(json.dumps(sched.snapshot())))
+    (d,) = restored.next_layer()
+    assert d.node == "D" and json.loads(d.input) == {"B": "B", "C": "C"} and d.step == 4
+    assert restored.outputs["A"] == '"A"'

@@ -1,0 +1,107 @@
+"""Copy-on-read state and the per-layer merge, without a server."""
+
+import json
+
+import pytest
+from hypothesis import given, strategies as st
+
+from gecko_temporal import SerializationError
+from gecko_temporal.state import StateDelta, StateView, merge_layer
+
+
+def enc(value):
+    return json.dumps(value)
+
+
+def test_mutating_a_read_value_changes_nothing_outside_the_node():
+    base = {"items": enc([1, 2])}
+    view = StateView(base, node="A")
+    items = view["items"]
+    items.append(3)
+    assert view["items"] == [1, 2, 3]  # the node sees its own copy consistently
+    assert view.delta() == StateDelta()  # but nothing leaks unless assigned back
+    other = StateView(base, node="B")
+    assert other["items"] == [1, 2]
+
+
+def test_assigning_back_records_a_write_with_the_final_value():
+    view = StateView({"items": enc([1])}, node="A")
+    items = view["items"]
+    view["items"] = items
+    items.append(2)  # mutated after assignment: the delta encodes the value as it ends up
+    assert view.delta().writes == {"items": enc([1, 2]).replace(" ", "")}
+
+
+def test_delete_is_a_tombstone_and_set_after_delete_revives():
+    view = StateView({"a": "1", "b": "2"}, node="A")
+    del view["a"]
+    assert "a" not in view and list(view) == ["b"]
+    with pytest.raises(KeyError):
+        view["a"]
+    view["b"] = 3
+    del view["b"]
+    view["b"] = 4
+    assert view.delta() == StateDelta(writes={"b": "4"}, deletes=["a"])
+    with pytest.raises(KeyError):
+        del view["missing"]
+
+
+def test_untouched_keys_are_never_decoded():
+    view = StateView({"ok": "1", "broken": "{not json"}, node="A")
+    assert view["ok"] == 1  # the broken key would raise if decoded
+    assert len(view) == 2 and set(view) == {"ok", "broken"}
+
+
+def test_reads_limit_names_the_undeclared_key():
+    view = StateView({"a": "1"}, node="N", limited_to=["a"])
+    with pytest.raises(KeyError, match="did not declare"):
+        view["b"]
+
+
+def test_unserializable_write_names_key_and_node():
+    view = StateView({}, node="Writer")
+    view["sock"] = object()
+    with pytest.raises(SerializationError, match="state key 'sock' written by node \"Writer\""):
+        view.delta()
+
+
+def test_non_str_key_is_refused():
+    with pytest.raises(TypeError, match="state keys must be str"):
+        StateView({}, node="A")[1] = 2
+
+
+def test_merge_applies_in_node_order_and_reports_conflicts():
+    state = {"keep": "0", "gone": "1", "both": "0"}
+    conflicts = merge_layer(state, [
+        ("A", StateDelta(writes={"both": '"A"', "a": "1"}, deletes=["gone"])),
+        ("B", StateDelta(writes={"both": '"B"'})),
+    ])
+    assert state == {"keep": "0", "both": '"B"', "a": "1"}
+    assert conflicts == ["both"]
+
+
+def test_a_later_delete_beats_an_earlier_write_in_one_layer():
+    state = {"k": "0"}
+    merge_layer(state, [("A", StateDelta(writes={"k": "1"})), ("B", StateDelta(deletes=["k"]))])
+    assert state == {}
+
+
+keys = st.sampled_from(list("abcde"))
+deltas = st.lists(
+    st.tuples(st.dictionaries(keys, st.integers().map(str), max_size=3), st.lists(keys, max_size=2, unique=True)),
+    min_size=1, max_size=5,
+)
+
+
+@given(deltas)
+def test_merge_equals_applying_nodes_one_after_another(layer):
+    """Whatever order the nodes finished in, merging in node order equals running them sequentially."""
+    named = [(f"n{i}", StateDelta(writes=w, deletes=[k for k in d if k not in w])) for i, (w, d) in enumerate(layer)]
+    merged = {"a": "0", "b": "0"}
+    merge_layer(merged, named)
+    sequential = {"a": "0", "b": "0"}
+    for _, delta in named:
+        for k in delta.deletes:
+            sequential.pop(k, None)
+        sequential.update(delta.writes)
+    assert merged == sequential
