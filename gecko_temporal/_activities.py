@@ -181,6 +181,7 @@ class NodeRunner:
                 return await asyncio.shield(future)
             except asyncio.CancelledError:
                 call.cancel()  # its late result, if any, is ignored
+                future.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved: no log noise
                 raise
         finally:
             if heartbeat is not None:

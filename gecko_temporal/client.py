@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
-import tempfile
+import threading
 import time
 import uuid
 import weakref
@@ -59,6 +59,16 @@ def find_temporal_binary() -> str:
     )
 
 
+def _die_with_parent() -> None:
+    """In the server's child process: on Linux, get SIGTERM when the Python process dies, even by
+    SIGKILL, so an embedded server never outlives its owner."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,7 +92,7 @@ class DevServer:
         # A session of its own: no terminal job-control signal can stop the server, and Ctrl-C
         # in the user's terminal reaches only Python, which then stops the server cleanly.
         self.process = subprocess.Popen(args, stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=_die_with_parent)
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 30.0) -> None:
@@ -126,9 +136,8 @@ def is_embedded() -> bool:
     return not os.environ.get("TEMPORAL_ADDRESS")
 
 
-# -- clients and the embedded worker, one per event loop ---------------------------------------
+# -- clients (one per event loop) and the embedded worker (one per process) ---------------------------------------
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Client]" = weakref.WeakKeyDictionary()
-_workers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GeckoWorker]" = weakref.WeakKeyDictionary()
 
 
 async def connect(address: Optional[str] = None) -> Client:
@@ -156,26 +165,81 @@ def task_queue_for(wf: "Workflow") -> str:
     return wf.task_queue or os.environ.get("GECKO_TASK_QUEUE") or DEFAULT_TASK_QUEUE
 
 
-async def _embedded_worker(client: Client) -> "GeckoWorker":
-    from .worker import GeckoWorker
+class _EmbeddedWorker:
+    """The process's embedded worker, on an event loop of its own in a daemon thread.
 
-    loop = asyncio.get_running_loop()
-    worker = _workers.get(loop)
-    if worker is None:
-        # A queue of its own per process and loop: two workers of one process must not share one.
-        worker = GeckoWorker(client, task_queue=f"gecko-embedded-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        await worker.start()
-        _workers[loop] = worker
-    return worker
+    Its own loop keeps it independent of the caller's: a script may call ``asyncio.run`` several
+    times, and a closing loop never tears the worker down mid-task (which can hang the SDK's
+    shutdown). At exit it shuts down gracefully, then the dev server stops.
+    """
+
+    def __init__(self, address: str) -> None:
+        self.task_queue = f"gecko-embedded-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: Optional[BaseException] = None
+        self.worker: Optional["GeckoWorker"] = None
+        self._thread = threading.Thread(target=self._thread_main, args=(address,), daemon=True,
+                                        name="gecko-embedded-worker")
+        self._thread.start()
+        if not self._ready.wait(60) or self._error is not None:
+            raise ServerError(f"the embedded worker did not start: {self._error or 'timed out'}")
+
+    def _thread_main(self, address: str) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._serve(address))
+        finally:
+            self._loop.close()
+
+    async def _serve(self, address: str) -> None:
+        from .worker import GeckoWorker
+
+        try:
+            self.worker = GeckoWorker(await Client.connect(address), task_queue=self.task_queue,
+                                      graceful_shutdown=2.0)
+        except BaseException as exc:  # reported to the starting thread, which raises ServerError
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        await self.worker.run()
+
+    def serve(self, wf: "Workflow") -> str:
+        assert self.worker is not None
+        return self.worker.serve(wf, unique_key=True)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.worker is None or not self._thread.is_alive():
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self.worker.shutdown(), self._loop).result(timeout)
+        except Exception:  # exiting anyway: the dev server stops next
+            pass
+        self._thread.join(timeout)
+
+
+_embedded: Optional[_EmbeddedWorker] = None
+_embedded_lock = threading.Lock()
+
+
+def embedded_worker() -> _EmbeddedWorker:
+    """The process's embedded worker (and dev server), started on first use."""
+    global _embedded
+    with _embedded_lock:
+        if _embedded is None:
+            server = embedded_server()
+            _embedded = _EmbeddedWorker(server.address)
+            atexit.register(_embedded.stop)  # atexit runs this before the server's stop
+    return _embedded
 
 
 async def _prepare(wf: "Workflow") -> tuple[Client, str, str]:
     """Return (client, task queue, graph key) for running ``wf`` here."""
     client = await connect()
     if is_embedded():
-        worker = await _embedded_worker(client)
-        key = worker.serve(wf, unique_key=True)
-        return client, worker.task_queue, key
+        worker = await asyncio.get_running_loop().run_in_executor(None, embedded_worker)
+        return client, worker.task_queue, worker.serve(wf)
     return client, task_queue_for(wf), wf.name
 
 
@@ -211,7 +275,7 @@ async def get_handle(session_id: str, workflow: Optional["Workflow"] = None) -> 
     """A handle on an existing session (run) by its id."""
     client = await connect()
     if workflow is not None and is_embedded():
-        (await _embedded_worker(client)).serve(workflow, unique_key=True)
+        embedded_worker().serve(workflow)
     return RunHandle(client.get_workflow_handle(session_id))
 
 

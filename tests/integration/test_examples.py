@@ -1,0 +1,57 @@
+"""The README's example pipeline does real work offline and writes its report."""
+
+import importlib.util
+from pathlib import Path
+
+from gecko_temporal import MemberResult
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("report_pipeline", ROOT / "examples" / "report_pipeline.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_report_pipeline_writes_a_report_of_a_folder(tmp_path):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "notes.md").write_text("# Durable agents\n\nTemporal keeps agent pipelines alive.\n")
+    (folder / "tool.py").write_text("def search(query):\n    return query\n\nclass Planner:\n    pass\n")
+    out = tmp_path / "report.md"
+    example = load_example()
+    handle = await example.build().start({"folder": str(folder), "out": str(out)}, timeout=60)
+    result = await handle.result()
+    report = out.read_text()
+    assert result == {"report": str(out), "lines": report.count("\n"), "drafts": 1}
+    assert "- 2 files, 8 lines, 15 words; biggest: tool.py" in report
+    assert "tool.py: def search" in report and "notes.md: # Durable agents" in report
+    state = await handle.state()
+    assert state["state"]["file_count"] == 2
+    assert state["completed"][:4] == ["Scan", "Stats", "Outline", "Keywords"]
+
+
+async def test_report_pipeline_critic_loops_until_the_report_is_short(tmp_path):
+    folder = tmp_path / "big"
+    folder.mkdir()
+    (folder / "many.py").write_text("".join(f"def function_{i}():\n    pass\n" for i in range(80)))
+    example = load_example()
+    handle = await example.build().start({"folder": str(folder), "out": str(tmp_path / "r.md")}, timeout=60)
+    result = await handle.result()
+    assert result["drafts"] > 1 and result["lines"] <= 41
+    state = await handle.state()
+    assert state["completed"].count("Critic") == result["drafts"]
+    # the Team node's output reached Draft as real MemberResult objects with one winner
+    assert state["state"]["max_items"] < 40
+
+
+async def test_report_pipeline_on_a_missing_folder_names_the_node(tmp_path):
+    import pytest
+
+    from gecko_temporal import NodeError
+
+    example = load_example()
+    with pytest.raises(NodeError, match='node "Scan" failed: FileNotFoundError: .*missing is not a folder'):
+        await example.build().execute({"folder": str(tmp_path / "missing")}, timeout=60)
