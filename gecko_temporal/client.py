@@ -91,8 +91,28 @@ class DevServer:
         self._log = open(log_file or os.devnull, "ab")
         # A session of its own: no terminal job-control signal can stop the server, and Ctrl-C
         # in the user's terminal reaches only Python, which then stops the server cleanly.
-        self.process = subprocess.Popen(args, stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL,
-                                        start_new_session=True, preexec_fn=_die_with_parent)
+        # PDEATHSIG fires when the *thread* that forked exits, so fork from a keeper thread that
+        # lives exactly as long as the server, not from whatever (executor) thread called us.
+        started = threading.Event()
+        box: dict[str, Any] = {}
+
+        def keep() -> None:
+            try:
+                box["process"] = subprocess.Popen(
+                    args, stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL,
+                    start_new_session=True, preexec_fn=_die_with_parent)
+            except BaseException as exc:  # re-raised in the constructor
+                box["error"] = exc
+            finally:
+                started.set()
+            if "process" in box:
+                box["process"].wait()
+
+        threading.Thread(target=keep, daemon=True, name=f"gecko-dev-server-{self.port}").start()
+        started.wait()
+        if "error" in box:
+            raise ServerError(f"cannot start the Temporal dev server {args[0]}: {box['error']}")
+        self.process: subprocess.Popen = box["process"]
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 30.0) -> None:
