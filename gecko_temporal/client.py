@@ -190,7 +190,8 @@ class _EmbeddedWorker:
 
     Its own loop keeps it independent of the caller's: a script may call ``asyncio.run`` several
     times, and a closing loop never tears the worker down mid-task (which can hang the SDK's
-    shutdown). At exit it shuts down gracefully, then the dev server stops.
+    shutdown). At exit the daemon thread simply ends with the process: the embedded dev server
+    stops too, so there is nothing to drain, and a graceful shutdown would only wait on long polls.
     """
 
     def __init__(self, address: str) -> None:
@@ -229,15 +230,6 @@ class _EmbeddedWorker:
         assert self.worker is not None
         return self.worker.serve(wf, unique_key=True)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.worker is None or not self._thread.is_alive():
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self.worker.shutdown(), self._loop).result(timeout)
-        except Exception:  # exiting anyway: the dev server stops next
-            pass
-        self._thread.join(timeout)
-
 
 _embedded: Optional[_EmbeddedWorker] = None
 _embedded_lock = threading.Lock()
@@ -250,7 +242,6 @@ def embedded_worker() -> _EmbeddedWorker:
         if _embedded is None:
             server = embedded_server()
             _embedded = _EmbeddedWorker(server.address)
-            atexit.register(_embedded.stop)  # atexit runs this before the server's stop
     return _embedded
 
 

@@ -55,3 +55,22 @@ async def test_report_pipeline_on_a_missing_folder_names_the_node(tmp_path):
     example = load_example()
     with pytest.raises(NodeError, match='node "Scan" failed: FileNotFoundError: .*missing is not a folder'):
         await example.build().execute({"folder": str(tmp_path / "missing")}, timeout=60)
+
+
+def test_readme_quick_start_runs_as_a_plain_script(tmp_path):
+    """The README's quick-start block, run as a user would: a script, no server started by hand."""
+    import json
+    import re
+    import subprocess
+    import sys
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Quick start\n\n```python\n(.*?)```", readme, re.S).group(1)
+    script = tmp_path / "quickstart.py"
+    script.write_text(block + "\nprint(repr(result))\n")
+    for status, expected in (("ok", "{'result': 'pass'}"), ("broken", "Error: Data invalid\nNone")):
+        (tmp_path / "data.json").write_text(json.dumps({"status": status}))
+        out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                             env={k: v for k, v in __import__("os").environ.items() if k != "TEMPORAL_ADDRESS"})
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip() == expected
