@@ -265,3 +265,21 @@ async def test_two_workflows_with_one_name_both_run_in_one_process():
     a = Workflow("Same").add_node("n", lambda x: "a").set_entry_point("n")
     b = Workflow("Same").add_node("n", lambda x: "b").set_entry_point("n")
     assert (await a.execute(), await b.execute()) == ("a", "b")
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda wf: wf.add_node("A", lambda x: x).add_node("B", lambda x: x).add_edge("A", "B").add_edge("B", "A")
+     .set_entry_point("A"), 'static cycle "A" -> "B" -> "A"'),
+    (lambda wf: wf.add_node("A", lambda x: x).add_edge("A", "Z").set_entry_point("A"), 'no node named "Z"'),
+    (lambda wf: wf.add_node("A", lambda x: x), "no entry point"),
+    (lambda wf: wf.add_node("A", lambda x: x).set_entry_point("Start"), 'entry point "Start" is not a node'),
+])
+async def test_invalid_graphs_fail_before_a_run_starts(build, message, session_id):
+    wf = build(Workflow("Invalid"))
+    with pytest.raises(GraphError, match=message):
+        await wf.execute(1, session_id=session_id)
+    from gecko_temporal import get_handle
+
+    handle = await get_handle(session_id)
+    with pytest.raises(Exception, match="not found"):
+        await handle.temporal_handle.describe()  # nothing was started on the server
