@@ -105,7 +105,7 @@ class NodeRunner:
 
         return gecko_node
 
-    def _lookup(self, inp: NodeInput) -> tuple[Callee, Optional[Any], str]:
+    def _lookup(self, inp: NodeInput) -> tuple[Callee, Optional[Any], str, Optional[tuple[str, ...]]]:
         wf = self._graphs.get(inp.graph)
         if wf is None:
             raise _fail(
@@ -119,16 +119,16 @@ class NodeRunner:
         if inp.member is None:
             if node.kind != KIND_FUNCTION or node.callee is None:
                 raise _fail(f'node "{inp.node}" is a {node.kind} node, not a function', "GraphError")
-            return node.callee, None, inp.node
+            return node.callee, None, inp.node, node.options.reads
         if node.kind != KIND_TEAM:
             raise _fail(f'node "{inp.node}" is not a Team', "GraphError")
         team = node.obj
         if not 0 <= inp.member < len(team.callees):
             raise _fail(f'Team "{inp.node}" has no member {inp.member}', "GraphError")
-        return team.callees[inp.member], team, team.names[inp.member]
+        return team.callees[inp.member], team, team.names[inp.member], None
 
     async def run_node(self, inp: NodeInput) -> NodeOutput:
-        callee, team, display = self._lookup(inp)
+        callee, team, display, reads = self._lookup(inp)
         where = f'node "{inp.node}"' + (f' member "{display}"' if team is not None else "")
         data = _codec.decode(inp.input)
         if team is not None and team.input_mapper is not None:
@@ -142,8 +142,7 @@ class NodeRunner:
         view = None
         context = None
         if callee.context_param is not None:
-            view = StateView(inp.state or {}, node=inp.node,
-                             limited_to=None)
+            view = StateView(inp.state or {}, node=inp.node, limited_to=list(reads) if reads is not None else None)
             context = WorkflowContext(
                 state=view, history=History(inp.history or {}),
                 input=_codec.decode(inp.run_input) if inp.run_input is not None else None,

@@ -68,3 +68,10 @@ def suggest(name: str, valid: Iterable[str]) -> str:
     shown = ", ".join(f'"{v}"' for v in valid[:20]) + (f", ... ({len(valid)} in all)" if len(valid) > 20 else "")
     hint = f'did you mean "{close[0]}"? ' if close else ""
     return f" ({hint}valid: {shown or 'none'})"
+
+
+class StateKeyError(GeckoError, KeyError):
+    """A node read a state key it may not read (see ``reads=``); a KeyError, readably printed."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

@@ -247,9 +247,19 @@ async def test_reads_ships_only_declared_keys():
     def light(_, context):
         return {"small": context.state["small"], "keys": sorted(context.state)}
 
+    @step(reads=["small"], retries=1)
+    def greedy(_, context):
+        return context.state["huge"]
+
     wf = Workflow("Reads").add_node("init", init).add_node("light", light).add_edge("init", "light")
     wf.set_entry_point("init")
     assert await wf.execute() == {"small": 1, "keys": ["small"]}
+    wf.add_node("greedy", greedy).add_edge("light", "greedy")
+    with pytest.raises(NodeError) as err:
+        await wf.execute()
+    assert str(err.value) == (
+        'node "greedy" failed: StateKeyError: node "greedy" read state key \'huge\' that it did not declare in '
+        "reads=['small']; add it to reads or drop reads to receive all keys")
 
 
 async def test_cancel_stops_a_running_session():
