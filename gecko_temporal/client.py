@@ -210,8 +210,15 @@ class _EmbeddedWorker:
         asyncio.set_event_loop(self._loop)
         try:
             self._loop.run_until_complete(self._serve(address))
-        finally:
-            self._loop.close()
+        except RuntimeError:  # stopped at interpreter exit, see halt()
+            pass
+
+    def halt(self) -> None:
+        """Stop the worker's loop at interpreter exit, before thread pools refuse new work (which
+        would make the SDK log eviction errors while the process goes down)."""
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(2.0)
 
     async def _serve(self, address: str) -> None:
         from .worker import GeckoWorker
@@ -242,6 +249,8 @@ def embedded_worker() -> _EmbeddedWorker:
         if _embedded is None:
             server = embedded_server()
             _embedded = _EmbeddedWorker(server.address)
+            # Runs before concurrent.futures shuts its pools down (plain atexit runs after that).
+            threading._register_atexit(_embedded.halt)  # type: ignore[attr-defined]
     return _embedded
 
 
