@@ -69,6 +69,14 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,6 +90,9 @@ class DevServer:
                  ui: bool = False, log_file: Optional[str] = None) -> None:
         self.port = port or _free_port()
         self.address = f"127.0.0.1:{self.port}"
+        if _listening(self.port):  # else _wait_ready would mistake that server for ours
+            raise ServerError(f"port {self.port} on 127.0.0.1 is already in use (another Temporal server?); "
+                              f"pick another port, or connect to it with TEMPORAL_ADDRESS={self.address}")
         args = [find_temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
                 "--log-level", "error"]
         if not ui:
@@ -121,11 +132,9 @@ class DevServer:
             if self.process.poll() is not None:
                 raise ServerError(f"the Temporal dev server exited with code {self.process.returncode} on "
                                   f"port {self.port}; is the port taken?")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
+            if _listening(self.port):
+                return
+            time.sleep(0.05)
         self.stop()
         raise ServerError(f"the Temporal dev server did not listen on {self.address} within {timeout:.0f} s")
 
@@ -156,29 +165,32 @@ def is_embedded() -> bool:
     return not os.environ.get("TEMPORAL_ADDRESS")
 
 
-# -- clients (one per event loop) and the embedded worker (one per process) ---------------------------------------
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Client]" = weakref.WeakKeyDictionary()
+# -- clients (one per event loop and target) and the embedded worker (one per process) -----------
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Client]]" = weakref.WeakKeyDictionary()
 
 
 async def connect(address: Optional[str] = None) -> Client:
-    """A client for ``address``, else TEMPORAL_* settings, else the embedded dev server."""
-    if address:
-        return await Client.connect(address)
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
+    """A client for ``address``, else the TEMPORAL_* settings, else the embedded dev server.
+
+    Clients are cached per event loop and target, so switching TEMPORAL_ADDRESS takes effect.
+    """
+    target = address or os.environ.get("TEMPORAL_ADDRESS") or "embedded"
+    cache = _clients.setdefault(asyncio.get_running_loop(), {})
+    if target not in cache:
         try:
-            if is_embedded():
-                client = await Client.connect(embedded_server().address)
+            if address:
+                cache[target] = await Client.connect(address)
+            elif target == "embedded":
+                cache[target] = await Client.connect(embedded_server().address)
             else:
                 from temporalio.envconfig import ClientConfig
 
-                client = await Client.connect(**ClientConfig.load_client_connect_config())
+                cache[target] = await Client.connect(**ClientConfig.load_client_connect_config())
         except RuntimeError as exc:
-            where = os.environ.get("TEMPORAL_ADDRESS", "the embedded dev server")
-            raise ServerError(f"cannot connect to Temporal at {where}: {exc}") from None
-        _clients[loop] = client
-    return client
+            where = "the embedded dev server" if target == "embedded" else target
+            raise ServerError(f"cannot connect to Temporal at {where}: {exc}; start the server or fix "
+                              "TEMPORAL_ADDRESS (unset it to use the embedded dev server)") from None
+    return cache[target]
 
 
 def task_queue_for(wf: "Workflow") -> str:
