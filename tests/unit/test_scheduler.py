@@ -120,3 +120,35 @@ def test_snapshot_round_trip_continues_identically():
     (d,) = restored.next_layer()
     assert d.node == "D" and json.loads(d.input) == {"B": "B", "C": "C"} and d.step == 4
     assert restored.outputs["A"] == '"A"'
+
+
+from hypothesis import given, settings, strategies as st
+
+
+@st.composite
+def random_dags(draw):
+    n = draw(st.integers(2, 12))
+    names = [f"n{i}" for i in range(n)]
+    edges = {(names[i], names[j]) for i in range(n) for j in range(i + 1, n) if draw(st.booleans())}
+    return names, sorted(edges)
+
+
+@settings(max_examples=150, deadline=None)
+@given(random_dags())
+def test_without_jumps_every_reachable_node_runs_once_after_all_its_reachable_predecessors(dag):
+    names, edges = dag
+    spec = graph(edges, nodes=names, entry="n0")
+    reachable, frontier = {"n0"}, ["n0"]
+    while frontier:
+        for a, b in edges:
+            if a == frontier[-1] and b not in reachable:
+                reachable.add(b)
+                frontier.insert(0, b)
+        frontier.pop()
+    layers, inputs, _ = drive(spec)
+    ran = [n for layer in layers for n in layer]
+    assert sorted(ran) == sorted(reachable) and len(ran) == len(set(ran))
+    position = {n: i for i, layer in enumerate(layers) for n in layer}
+    for a, b in edges:
+        if a in reachable:
+            assert position[a] < position[b]
