@@ -36,10 +36,27 @@ class _Unserializable(TypeError):
         self.type_name = type(obj).__qualname__
 
 
+# Built once: json.dumps/json.loads with keyword arguments build a new encoder/decoder per call,
+# which costs more than encoding a small value. Both are stateless between calls (thread-safe).
+_ENCODER = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False)
+_scan = json.JSONDecoder().scan_once
+try:  # the C encoder _ENCODER builds on every call, built once; no circular-reference markers,
+    # so a circular value ends in RecursionError and is re-encoded by _ENCODER, which names it.
+    _fast_encode: Any = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+except Exception:  # no C accelerator on this interpreter
+    _fast_encode = None
+
+
 def encode(value: Any, *, what: str = "value") -> str:
     """Return ``value`` as JSON text; raise SerializationError naming ``what`` and the type."""
     try:
-        return json.dumps(value, default=_default, separators=(",", ":"), ensure_ascii=False)
+        if _fast_encode is not None:
+            try:
+                return "".join(_fast_encode(value, 0))
+            except RecursionError:
+                pass
+        return _ENCODER.encode(value)
     except _Unserializable as exc:
         problem = f"contains a {exc.type_name} ({exc})"
     except (TypeError, ValueError) as exc:  # e.g. a dict key that is not a str/int/float/bool
@@ -66,6 +83,14 @@ def _revive_tagged(obj: dict) -> Any:
 
 def decode(text: str) -> Any:
     """Return the value ``text`` encodes, pydantic models revived."""
+    if isinstance(text, str) and TAG not in text and "\\u" not in text:
+        # No tag can be inside (not even \u-escaped): the C scanner alone, no per-dict hook.
+        # Anything but one bare JSON value (whitespace, extra data, an error) goes to json.loads.
+        try:
+            value, end = _scan(text, 0)
+        except StopIteration:
+            return json.loads(text)
+        return value if end == len(text) else json.loads(text)
     return json.loads(text, object_hook=_revive_tagged)
 
 

@@ -74,30 +74,37 @@ class Scheduler:
                 chosen[jump.node] = Task(jump.node, jump.input, 0, jumped=True)
         self.jumps = deferred
 
+        jumped = bool(chosen)
         blocked_by: Optional[set[str]] = None
-        for node in sorted(self.inbox, key=self._order.__getitem__):
+        inbox = self.inbox
+        for node in sorted(inbox, key=self._order.__getitem__):
             if node in chosen:
                 continue
-            delivered = self.inbox[node]
-            missing = [p for p in self._predecessors[node] if p not in delivered]
-            if missing:
+            delivered = inbox[node]
+            predecessors = self._predecessors[node]
+            # delivered holds only predecessors, so a full one means nothing is missing
+            if len(delivered) < len(predecessors):
+                missing = [p for p in predecessors if p not in delivered]
                 if blocked_by is None:  # computed once a layer, only when a join is partial
                     blocked_by = self._live_closure(chosen)
                 if any(p in blocked_by for p in missing):
                     continue
             chosen[node] = Task(node, self._join_input(node, delivered), 0)
 
-        tasks = sorted(chosen.values(), key=lambda t: self._order[t.node])
+        # without jumps, chosen already is in node order (the inbox was walked sorted)
+        tasks = sorted(chosen.values(), key=lambda t: self._order[t.node]) if jumped else list(chosen.values())
         if tasks and self.step + len(tasks) > self.spec.max_steps:
             raise StepLimitError(
                 f'run "{self.spec.name}" reached its step limit of {self.spec.max_steps} node '
                 f"executions (next layer: {', '.join(t.node for t in tasks)}); a Next loop may not "
                 "terminate. Raise max_steps on the Workflow or execute() if the loop is intended."
             )
+        step = self.step
         for task in tasks:
-            self.inbox.pop(task.node, None)  # a jump replaces the node's edge inputs
-            self.step += 1
-            task.step = self.step
+            inbox.pop(task.node, None)  # a jump replaces the node's edge inputs
+            step += 1
+            task.step = step
+        self.step = step
         if tasks:
             self.last_layer = [t.node for t in tasks]
         return tasks

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _codec
+from .errors import SerializationError, StateKeyError
 
 _ABSENT = object()
 
@@ -39,7 +40,7 @@ class StateView(MutableMapping[str, Any]):
 
     def _check_declared(self, key: str) -> None:
         if self._limited_to is not None and key not in self._limited_to:
-            raise KeyError(
+            raise StateKeyError(
                 f'node "{self._node}" read state key {key!r} that it did not declare in reads='
                 f"{sorted(self._limited_to)}; add it to reads or drop reads to receive all keys"
             )
@@ -52,6 +53,15 @@ class StateView(MutableMapping[str, Any]):
             raise KeyError(key)
         value = _codec.decode(self._base[key])  # decoding makes the private copy
         self._local[key] = value
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        # Same result as Mapping.get, without raising and catching KeyError for absent keys.
+        if key in self._local:
+            return self._local[key]
+        if key in self._deleted or key not in self._base:
+            return default
+        value = self._local[key] = _codec.decode(self._base[key])
         return value
 
     def __setitem__(self, key: str, value: Any) -> None:
@@ -90,10 +100,13 @@ class StateView(MutableMapping[str, Any]):
 
     def delta(self) -> StateDelta:
         """Encode this node's writes (their values as they are now) and list its tombstones."""
-        writes = {
-            key: _codec.encode(self._local[key], what=f'state key {key!r} written by node "{self._node}"')
-            for key in self._written
-        }
+        writes = {}
+        for key in self._written:
+            try:
+                writes[key] = _codec.encode(self._local[key])
+            except SerializationError:  # encode again to name the key and node in the error
+                _codec.encode(self._local[key], what=f'state key {key!r} written by node "{self._node}"')
+                raise
         return StateDelta(writes=writes, deletes=list(self._deleted))
 
 
@@ -109,8 +122,10 @@ def merge_layer(state: dict[str, str], deltas: list[tuple[str, StateDelta]]) -> 
     for node, delta in deltas:
         for key in delta.deletes:
             state.pop(key, None)
+            if touched.setdefault(key, node) != node:
+                conflicts[key] = None
         state.update(delta.writes)
-        for key in (*delta.deletes, *delta.writes):
+        for key in delta.writes:
             if touched.setdefault(key, node) != node:
                 conflicts[key] = None
     return list(conflicts)

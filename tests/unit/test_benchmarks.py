@@ -1,0 +1,131 @@
+"""The benchmarks measure what they claim: smoke runs of the pure one, and the graphs they compare.
+
+No timing is asserted here (speed goals live in the benchmarks and docs/benchmarks.md); these tests
+check that each benchmark runs from a fresh clone, prints the JSON it documents, and that the two
+sides of every comparison really do the same work.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gecko_temporal import _codec
+from gecko_temporal.scheduler import Scheduler
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import compose_cow_benchmark as cow  # noqa: E402
+import temporal_overhead_benchmark as overhead  # noqa: E402
+
+
+def test_compose_cow_runs_as_one_command_from_anywhere_and_prints_json(tmp_path):
+    proc = subprocess.run([sys.executable, str(BENCH / "compose_cow_benchmark.py"), "--quick", "--json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)  # progress goes to stderr: stdout is JSON alone
+    assert result["benchmark"] == "compose_cow" and result["quick"] is True
+    assert {(r["nodes"], r["reads"]) for r in result["rows"]} == {(20, "light"), (50, "light"),
+                                                                    (20, "heavy"), (50, "heavy")}
+    for row in result["rows"]:
+        assert row["gecko_ms"] > 0 and row["deepcopy_ms"] > 0
+        assert row["speedup"] == pytest.approx(row["deepcopy_ms"] / row["gecko_ms"], rel=0.05)
+    fifty = next(r for r in result["rows"] if r["nodes"] == 50 and r["reads"] == "light")
+    assert (fifty["seed_v04_ms"], fifty["seed_v05_ms"], fifty["goal_ms"]) == (82.1, 5.2, 0.52)
+    assert isinstance(fifty["meets_goal"], bool) and isinstance(result["linear"], bool)
+    assert [w["declared_reads"] for w in result["wide_layer"]] == [True, False]
+    assert set(result["machine"]) == {"date", "cpus", "python", "platform"}
+
+
+def test_compose_cow_prints_a_table_by_default(capsys):
+    cow.main(["--quick", "--no-full-state"])
+    out = capsys.readouterr().out
+    assert "| nodes | reads | gecko ms |" in out and "One wide layer" in out
+
+
+def test_compose_cow_rejects_a_bad_option():
+    with pytest.raises(SystemExit):
+        cow.main(["--repeat", "many"])
+
+
+@pytest.mark.parametrize("reads", ["light", "heavy"])
+def test_interpreter_core_and_deepcopy_baseline_end_in_the_same_state(reads):
+    spec = cow.build_graph(50, reads)
+    ours = cow.run_gecko(spec, cow.gecko_state())
+    baseline = cow.run_deepcopy(spec, copy.deepcopy(cow.initial_state()))
+    assert {k: _codec.decode(v) for k, v in ours.items()} == baseline
+    assert len([k for k in baseline if k.startswith("out:")]) == 50  # every node wrote its one key
+    assert baseline["out:P2.3"]["step"] == 25 and baseline["out:P2.3"]["after"] == "F2"  # its predecessor
+
+
+def test_benchmark_graph_mixes_parallel_layers_and_chains():
+    sched = Scheduler(cow.build_graph(20))
+    sched.start("null")
+    widths = []
+    while tasks := sched.next_layer():
+        widths.append(len(tasks))
+        for t in tasks:
+            sched.finish(t, "null", None)
+    assert widths == [1, 6, 1, 1, 1] * 2
+    with pytest.raises(ValueError, match="multiple of 10"):
+        cow.build_graph(55)
+
+
+def test_wide_layer_ships_only_declared_keys():
+    declared = cow.wide_layer(width=20, keys=200, declare_reads=True, repeat=1)
+    whole = cow.wide_layer(width=20, keys=200, declare_reads=False, repeat=1)
+    assert declared["width"] == 20 and declared["keys"] == 200
+    # without reads= every node receives all 200 keys: the payload grows with width x state size
+    assert whole["input_payload_bytes"] > 10 * declared["input_payload_bytes"] > 0
+
+
+def _simulate_gecko(wf) -> dict:
+    """Run a gecko graph through the scheduler with each node's real function (instant)."""
+    import asyncio
+
+    spec, nodes = wf.compile(), wf.nodes
+    sched = Scheduler(spec)
+    sched.start(_codec.encode({"topic": "t"}))
+    while tasks := sched.next_layer():
+        for t in tasks:
+            value = asyncio.run(nodes[t.node].callee.call(_codec.decode(t.input)))
+            sched.finish(t, _codec.encode(value), None)
+    return _codec.decode(sched.result())
+
+
+def _simulate_hand_dag(layers: int, width: int) -> dict:
+    """What HandDag computes, with node_result standing in for the activity."""
+    out = overhead.node_result("Start", {"topic": "t"})
+    previous = {"Start": out}
+    for layer in range(layers):
+        names = [f"L{layer}.{j}" for j in range(width)]
+        joined = previous["Start"] if layer == 0 else previous
+        previous = {n: overhead.node_result(n, joined) for n in names}
+    return previous
+
+
+def test_gecko_and_hand_written_dag_compute_the_same_result():
+    assert _simulate_gecko(overhead.gecko_dag(3, 4)) == _simulate_hand_dag(3, 4)
+    spec = overhead.gecko_dag(10, 20).compile()
+    assert len(spec.nodes) == 201 and sum(len(n.predecessors) for n in spec.nodes) == 20 + 9 * 400
+
+
+def test_gecko_chain_is_a_chain_and_local_option_reaches_the_spec():
+    assert _simulate_gecko(overhead.gecko_chain(4)) == {"node": "N3", "inputs": 2}
+    spec = overhead.gecko_chain(3, local=True).compile()
+    assert [n.local for n in spec.nodes] == [True] * 3 and [n.predecessors for n in spec.nodes] == [[], ["N0"], ["N1"]]
+
+
+@pytest.mark.parametrize("script", ["temporal_overhead_benchmark.py", "local_activity_benchmark.py"])
+def test_server_benchmarks_start_from_a_fresh_clone(script, tmp_path):
+    # --help needs no server: the script and its imports load from any working directory
+    proc = subprocess.run([sys.executable, str(BENCH / script), "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "--json" in proc.stdout and "--quick" in proc.stdout
