@@ -6,18 +6,26 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Optional
 
 from . import _codec
+from .errors import StateKeyError
 from .state import StateView
 
 
 class History(Mapping[str, Any]):
     """Read-only latest output of every node that already ran, decoded on first read."""
 
-    def __init__(self, encoded: Mapping[str, str]) -> None:
+    def __init__(self, encoded: Mapping[str, str], *, node: str = "", limited_to: Optional[Any] = None) -> None:
         self._encoded = encoded
         self._decoded: dict[str, Any] = {}
+        self._node = node
+        self._limited_to = None if limited_to is None else frozenset(limited_to)
 
     def __getitem__(self, node: str) -> Any:
         if node not in self._decoded:
+            if self._limited_to is not None and node not in self._limited_to:
+                raise StateKeyError(
+                    f'node "{self._node}" read context.history["{node}"] but declared history='
+                    f"{sorted(self._limited_to)}; add it there or drop history= to receive every output"
+                )
             if node not in self._encoded:
                 raise KeyError(
                     f'node "{node}" has not run yet in this session (ran: {", ".join(self._encoded) or "none"})'

@@ -35,7 +35,8 @@ class StepOptions:
     ``heartbeat_timeout``: seconds without a heartbeat before a node counts as lost (its worker
     died) and is retried; nodes heartbeat on their own while they run. ``local``: run as a
     Temporal local activity (light, short, idempotent work only). ``reads``: the state keys the
-    node reads; only those are shipped to it.
+    node reads; only those are shipped to it. ``history``: the nodes whose latest output it reads
+    through ``context.history``; only those are shipped (by default all are).
     """
 
     name: Optional[str] = None
@@ -45,6 +46,7 @@ class StepOptions:
     heartbeat_timeout: Optional[float] = None
     local: bool = False
     reads: Optional[tuple[str, ...]] = None
+    history: Optional[tuple[str, ...]] = None
 
     def merged(self, **overrides: Any) -> "StepOptions":
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -71,6 +73,7 @@ def step(
     heartbeat_timeout: Optional[float] = None,
     local: bool = False,
     reads: Optional[list[str]] = None,
+    history: Optional[list[str]] = None,
 ) -> Any:
     """Mark a function (sync or async) as a node, optionally naming it and setting its policies.
 
@@ -80,6 +83,7 @@ def step(
     options = StepOptions(
         name=name, timeout=timeout, retries=retries, retry=retry, heartbeat_timeout=heartbeat_timeout,
         local=local, reads=tuple(reads) if reads is not None else None,
+        history=tuple(history) if history is not None else None,
     )
     _check_options(options, where="@step")
 
@@ -101,6 +105,8 @@ def _check_options(o: StepOptions, where: str) -> None:
         problems.append(f"retries counts attempts and must be an int >= 1, got {o.retries!r}")
     if o.reads is not None and not all(isinstance(k, str) for k in o.reads):
         problems.append(f"reads must be a list of str state keys, got {list(o.reads)!r}")
+    if o.history is not None and not all(isinstance(k, str) for k in o.history):
+        problems.append(f"history must be a list of node names, got {list(o.history)!r}")
     if problems:
         raise GraphError(f"{where}: " + "; ".join(problems), problems)
 
@@ -208,7 +214,7 @@ class Workflow:
 
         ``add_node(step_fn)`` takes the name from ``@step(name=...)`` or the function's name.
         ``options`` are :class:`StepOptions` fields (timeout, retries, retry, heartbeat_timeout,
-        local, reads) and override the ones given to ``@step``.
+        local, reads, history) and override the ones given to ``@step``.
         """
         from .team import Team
         from .wait import WaitForInput
@@ -227,8 +233,9 @@ class Workflow:
             raise GraphError(
                 f'node "{name}": unknown option(s) {sorted(unknown)} (valid: {sorted(_OPTION_NAMES)})'
             )
-        if "reads" in options and options["reads"] is not None:
-            options["reads"] = tuple(options["reads"])
+        for listed in ("reads", "history"):
+            if options.get(listed) is not None and not isinstance(options[listed], str):
+                options[listed] = tuple(options[listed])
         opts = base.merged(**options)
         _check_options(opts, where=f'node "{name}"')
         if isinstance(node, Team):
@@ -289,6 +296,10 @@ class Workflow:
             elif not bad:
                 successors[source].append(target)
                 predecessors[target].append(source)
+        for d in self._nodes.values():
+            for ref in d.options.history or ():
+                if ref not in self._nodes:
+                    problems.append(f'node "{d.name}": history=[...] names no node "{ref}"{suggest(ref, names)}')
         cycle = _find_cycle(names, successors)
         if cycle:
             problems.append(
@@ -325,6 +336,7 @@ class Workflow:
             start_to_close_timeout=o.timeout or DEFAULT_TIMEOUT,
             heartbeat_timeout=None if o.local else (o.heartbeat_timeout or DEFAULT_HEARTBEAT),
             retry=o.retry_spec(), local=o.local, reads=list(o.reads) if o.reads is not None else None,
+            history=list(o.history) if o.history is not None else None,
         )
         if d.kind == KIND_TEAM:
             return NodeSpec(**common, team=d.obj.team_spec(self, d.name, o))

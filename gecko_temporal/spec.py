@@ -62,6 +62,7 @@ class NodeSpec:
     successors: list[str]
     takes_context: bool = False
     reads: Optional[list[str]] = None
+    history: Optional[list[str]] = None  # nodes whose outputs are shipped to it; None = all
     local: bool = False
     start_to_close_timeout: float = 300.0
     heartbeat_timeout: Optional[float] = 5.0

@@ -161,3 +161,20 @@ def test_team_members_are_validated():
 def test_next_accepts_positional_and_keyword_forms():
     assert Next("X", 1) == Next(node="X", input=1)
     assert Next("X").input is None
+
+
+def test_history_option_is_validated_and_compiled():
+    wf = Workflow("w").add_node("A", _fn).add_node("B", _fn, history=["A"]).add_edge("A", "B").set_entry_point("A")
+    assert wf.compile().node("B").history == ["A"]
+    wf.add_node("C", _fn, history=["Z"])
+    with pytest.raises(GraphError, match='node "C": history=\\[...\\] names no node "Z"'):
+        wf.compile()
+
+
+def test_history_limit_names_the_undeclared_node():
+    from gecko_temporal.context import History
+
+    history = History({"A": "1", "B": "2"}, node="C", limited_to=["A"])
+    assert history["A"] == 1
+    with pytest.raises(KeyError, match='node "C" read context.history\\["B"\\] but declared history=\\[\'A\'\\]'):
+        history["B"]
