@@ -34,6 +34,7 @@ ANSWER_UPDATE = "gecko_reply"
 _MEMBER_RESULT_TAG = f"{MemberResult.__module__}:{MemberResult.__qualname__}"
 _KEEP_COMPLETED = 1000  # names of finished nodes kept for gecko_state (and the snapshot)
 _KEEP_REJECTED = 50
+_OUTSIDE = ("signal", "update")  # Jump.source of jumps sent from outside the run
 
 
 def _retry_policy(r: RetrySpec) -> RetryPolicy:
@@ -56,6 +57,12 @@ def _error_of(exc: BaseException) -> tuple[str, str]:
     if isinstance(cause, (CancelledError, asyncio.CancelledError)):
         return "CancelledError", "cancelled"
     return type(cause).__name__, str(cause)
+
+
+def _abandon(fut: "asyncio.Future[Any]") -> None:
+    """Cancel an activity we no longer wait for; its late failure is expected, not an error."""
+    fut.cancel()
+    fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
 class _NodeFailed(Exception):
@@ -95,6 +102,7 @@ class GeckoWorkflow:
         steps_at_start = self._sched.step
         try:
             while True:
+                self._apply_redirects()
                 tasks = self._sched.next_layer()
                 if not tasks:
                     break
@@ -110,9 +118,9 @@ class GeckoWorkflow:
                 if self._conflicts:
                     workflow.logger.info("layer %d: several nodes wrote %s; the last in node order won",
                                          self._layer, self._conflicts)
-                if self._sched.step - steps_at_start >= self._spec.steps_per_run or (
-                    workflow.info().is_continue_as_new_suggested()
-                ):
+                more = bool(self._sched.inbox or self._sched.jumps)  # never switch just to finish
+                if more and (self._sched.step - steps_at_start >= self._spec.steps_per_run
+                             or workflow.info().is_continue_as_new_suggested()):
                     await self._continue_as_new(params)
         except _NodeFailed as exc:
             self._status = "failed"
@@ -128,6 +136,17 @@ class GeckoWorkflow:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
         self._status = "completed"
         return json.loads(self._sched.result())
+
+    def _apply_redirects(self) -> None:
+        """Jumps sent from outside redirect the run: drop where it was going on its own.
+
+        Applied at each layer boundary, so a jump signalled while a layer runs (or while the run
+        switches to a new run) replaces the static successors and Next returns of that layer.
+        """
+        outside = [j for j in self._sched.jumps if j.source in _OUTSIDE]
+        if outside:
+            self._sched.inbox.clear()
+            self._sched.jumps = [j for j in self._sched.jumps if j.source in _OUTSIDE or j.source == "input"]
 
     async def _continue_as_new(self, params: RunParams) -> None:
         # Handlers still running (an update mid-flight) would be lost by the switch.
@@ -146,7 +165,7 @@ class GeckoWorkflow:
             timeout = max(0.0, self._deadline - workflow.now().timestamp())
         done, pending = await workflow.wait(running, timeout=timeout, return_when=asyncio.FIRST_EXCEPTION)
         for fut in pending:
-            fut.cancel()
+            _abandon(fut)
         for task, fut in zip(tasks, running):  # report the first failure in node order
             if fut in done and fut.exception() is not None:
                 raise fut.exception()  # type: ignore[misc]
@@ -171,7 +190,8 @@ class GeckoWorkflow:
             try:
                 return await self._run_activity(node, task, None, node.activity_type, node.takes_context,
                                                 node.start_to_close_timeout, node.heartbeat_timeout, node.retry)
-            except ActivityError as exc:
+            except (ActivityError, ApplicationError, TemporalTimeout) as exc:
+                # A local activity's failure arrives as the bare ApplicationError/TimeoutError.
                 raise _NodeFailed(task.node, *_error_of(exc)) from None
         finally:
             self._running.pop(task.node, None)
@@ -242,7 +262,7 @@ class GeckoWorkflow:
                     record(i, "cancelled", ("CancelledError", f"lost to {members[winners[0]].name}"))
             if team.strategy != "all" and len(winners) >= wants:
                 for i, fut in running.items():  # losers: cancel their activities through Temporal
-                    fut.cancel()
+                    _abandon(fut)
                     record(i, "cancelled", ("CancelledError", f"lost to {members[winners[0]].name}"))
                 for i in range(next_member, len(members)):
                     record(i, "cancelled", ("CancelledError", "not started: the race was decided"))
