@@ -1,0 +1,99 @@
+"""Spawn and reap real worker processes (``python worker.py ...``) for the process-level tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Proc:
+    """A child process whose output goes to a file, so waiting on a line never blocks on a pipe."""
+
+    def __init__(self, args: list[str], log: Path, env: Optional[dict[str, str]] = None) -> None:
+        self.log = log
+        self._out = open(log, "ab")
+        base = {k: v for k, v in os.environ.items() if k not in ("TEMPORAL_ADDRESS", "GECKO_TASK_QUEUE")}
+        self.popen = subprocess.Popen(
+            args, cwd=ROOT, stdout=self._out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**base, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, text: str, within: float = 30.0) -> None:
+        deadline = time.monotonic() + within
+        while text not in self.output():
+            if self.popen.poll() is not None:
+                raise AssertionError(f"process exited with {self.popen.returncode} before {text!r}:\n{self.output()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} within {within} s:\n{self.output()}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no graceful shutdown, exactly a crash."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(10)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        self._out.close()
+
+
+class Procs:
+    """Every process a test started; ``close()`` reaps them all, also when the test failed."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.started: list[Proc] = []
+
+    def worker(self, *args: str, env: Optional[dict[str, str]] = None) -> Proc:
+        n = len(self.started) + 1
+        proc = Proc([sys.executable, str(ROOT / "worker.py"), *args], self.tmp / f"worker-{n}.out", env)
+        self.started.append(proc)
+        return proc
+
+    def command(self, *args: str, env: Optional[dict[str, str]] = None) -> Proc:
+        n = len(self.started) + 1
+        proc = Proc([sys.executable, "-m", "gecko_temporal", *args], self.tmp / f"cli-{n}.out", env)
+        self.started.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for proc in self.started:
+            proc.stop()
+
+
+def wait_until(predicate: Callable[[], object], within: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {within} s")
+        time.sleep(0.05)
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False

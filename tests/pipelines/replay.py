@@ -1,0 +1,87 @@
+"""Representative pipelines whose recorded histories tests/test_replay.py replays.
+
+Each covers a different path through GeckoWorkflow: a linear chain, a parallel fan-in with state
+writes and a tombstone, a Next loop, a Team RACE (with cancelled losers), outside control (a
+gecko_next signal, a WaitForInput answered through the gecko_reply update), and a loop long
+enough to continue-as-new. Changing these graphs means re-recording (see docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from gecko_temporal import ExecutionStrategy, Next, Team, WaitForInput, Workflow
+
+linear = Workflow("ReplayLinear")
+linear.add_node("a", lambda x: x + 1).add_node("b", lambda x: x * 2).add_node("c", lambda x: f"result={x}")
+linear.add_edge("a", "b").add_edge("b", "c").set_entry_point("a")
+
+
+def start(x, context):
+    context.state["seen"] = ["start"]
+    context.state["scratch"] = 1
+    return x
+
+
+def left(x, context):
+    context.state["left"] = x + 1
+    del context.state["scratch"]
+    return "L"
+
+
+async def right(x, context):
+    context.state["right"] = x + 2
+    return "R"
+
+
+def join(parts, context):
+    return {"parts": parts, "state": dict(context.state)}
+
+
+fanin = Workflow("ReplayFanIn")
+fanin.add_node("start", start).add_node("left", left).add_node("right", right).add_node("join", join)
+fanin.add_edge("start", "left").add_edge("start", "right").add_edge("left", "join").add_edge("right", "join")
+fanin.set_entry_point("start")
+
+
+def think(x, context):
+    context.state["turns"] = context.state.get("turns", 0) + 1
+    if context.state["turns"] < 4:
+        return Next(node="think", input=x + [context.state["turns"]])
+    return x
+
+
+loop = Workflow("ReplayLoop")
+loop.add_node("think", think).add_node("answer", lambda x: {"answer": x}).add_edge("think", "answer")
+loop.set_entry_point("think")
+
+cont = Workflow("ReplayContinueAsNew", steps_per_run=3)
+cont.add_node("think", think).add_node("answer", lambda x: {"answer": x}).add_edge("think", "answer")
+cont.set_entry_point("think")
+
+
+async def fast_model(q: str) -> str:
+    return f"fast: {q}"
+
+
+async def slow_model(q: str) -> str:
+    await asyncio.sleep(30)
+    return f"slow: {q}"
+
+
+race = Workflow("ReplayRace")
+race.add_node("ask", lambda q: q.upper())
+race.add_node("models", Team([slow_model, fast_model], strategy=ExecutionStrategy.RACE))
+race.add_node("pick", lambda results: [r.result for r in results if r.winner])
+race.add_edge("ask", "models").add_edge("models", "pick").set_entry_point("ask")
+
+
+async def work(x):
+    await asyncio.sleep(1.0)  # long enough for the test to signal a jump while it runs
+    return x
+
+
+steer = Workflow("ReplaySteer")
+steer.add_node("work", work).add_node("normal", lambda x: "normal path")
+steer.add_node("ask", WaitForInput("go on?")).add_node("done", lambda answer: {"answer": answer})
+steer.add_edge("work", "normal").add_edge("ask", "done").set_entry_point("work")
