@@ -1,0 +1,114 @@
+"""Determinism safety: replay recorded histories of representative runs against today's GeckoWorkflow.
+
+A change to the interpreter that would break workflows already running on a cluster (a different
+command sequence for the same history) makes these replays fail. Re-record on purpose only, when a
+change is meant to be incompatible (and versioned with workflow.patched for live runs):
+
+    GECKO_RECORD_HISTORIES=1 python -m pytest tests/test_replay.py
+
+That runs each pipeline of tests/pipelines/replay.py on the embedded dev server and rewrites
+tests/histories/<name>.json; without the variable the suite only replays (no server needed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
+
+from gecko_temporal._workflow import GeckoWorkflow
+from gecko_temporal.errors import GeckoError
+from tests.pipelines import replay
+
+HISTORIES = Path(__file__).parent / "histories"
+RECORD = os.environ.get("GECKO_RECORD_HISTORIES") == "1"
+NAMES = ["linear", "fanin", "loop", "race", "steer", "continue_as_new_first_run", "continue_as_new_last_run"]
+
+
+def _replayer() -> Replayer:
+    return Replayer(workflows=[GeckoWorkflow], workflow_failure_exception_types=[GeckoError])
+
+
+def _load(name: str) -> WorkflowHistory:
+    text = (HISTORIES / f"{name}.json").read_text()
+    return WorkflowHistory.from_json(f"replay-{name}", text)
+
+
+async def _save(name: str, temporal_handle) -> None:
+    history = await temporal_handle.fetch_history()
+    (HISTORIES / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+
+
+async def _record_all() -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    runs = {"linear": (replay.linear, 1), "fanin": (replay.fanin, 10), "loop": (replay.loop, [])}
+    for name, (wf, data) in runs.items():
+        handle = await wf.start(data, session_id=f"replay-{name}")
+        await handle.result()
+        await _save(name, handle.temporal_handle)
+
+    handle = await replay.race.start("why", session_id="replay-race")
+    assert await handle.result() == ["fast: WHY"]
+    await asyncio.sleep(1.0)  # let the loser's cancellation land before the history is read
+    await _save("race", handle.temporal_handle)
+
+    handle = await replay.steer.start("x", session_id="replay-steer")
+    await asyncio.sleep(0.3)
+    await handle.signal_jump("ask", "from a signal")  # the gecko_next signal, mid-layer
+    for _ in range(100):
+        if (await handle.state())["waiting"]:
+            break
+        await asyncio.sleep(0.05)
+    await handle.answer("ask", "yes")  # the gecko_reply update
+    assert await handle.result() == {"answer": "yes"}
+    await _save("steer", handle.temporal_handle)
+
+    handle = await replay.cont.start([], session_id="replay-continue_as_new")
+    assert await handle.result() == {"answer": [1, 2, 3]}
+    th = handle.temporal_handle
+    first = th._client.get_workflow_handle(th.id, run_id=th.first_execution_run_id)
+    await _save("continue_as_new_first_run", first)
+    await _save("continue_as_new_last_run", th._client.get_workflow_handle(th.id))
+
+
+@pytest.mark.skipif(not RECORD, reason="set GECKO_RECORD_HISTORIES=1 to re-record the histories")
+async def test_record_histories(dev_server):
+    await _record_all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_recorded_history_replays_on_the_current_interpreter(name):
+    history = _load(name)
+    events = history.events
+    assert events[0].HasField("workflow_execution_started_event_attributes")
+    assert events[-1].HasField("workflow_execution_completed_event_attributes") or \
+        events[-1].HasField("workflow_execution_continued_as_new_event_attributes"), f"{name}: run did not end"
+    await _replayer().replay_workflow(history)
+
+
+def test_the_histories_cover_what_they_claim():
+    def kinds(name: str) -> set[str]:
+        return {e.WhichOneof("attributes") for e in _load(name).events}
+
+    assert "activity_task_cancel_requested_event_attributes" in kinds("race")
+    steer = kinds("steer")
+    assert "workflow_execution_signaled_event_attributes" in steer
+    assert "workflow_execution_update_completed_event_attributes" in steer
+    assert "workflow_execution_continued_as_new_event_attributes" in kinds("continue_as_new_first_run")
+
+
+async def test_a_changed_interpreter_fails_the_replay():
+    """The guard can fail: a history whose recorded commands differ from what the code does now."""
+    data = json.loads((HISTORIES / "linear.json").read_text())
+    for event in data["events"]:
+        scheduled = event.get("activityTaskScheduledEventAttributes")
+        if scheduled and scheduled["activityType"]["name"] == "ReplayLinear.b":
+            scheduled["activityType"]["name"] = "ReplayLinear.renamed"
+    with pytest.raises(NondeterminismError):
+        await _replayer().replay_workflow(WorkflowHistory.from_json("replay-linear", json.dumps(data)))
