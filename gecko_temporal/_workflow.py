@@ -53,7 +53,13 @@ def _error_of(exc: BaseException) -> tuple[str, str]:
     if isinstance(cause, ApplicationError):
         return cause.type or "ApplicationError", cause.message
     if isinstance(cause, TemporalTimeout):
-        return "TimeoutError", f"{cause.type.name.lower() if cause.type else 'activity'} timeout: {cause.message}"
+        kind = f"{cause.type.name.lower().replace('_', '-') if cause.type else 'activity'} timeout"
+        if isinstance(cause.cause, ApplicationError):
+            # The server attaches the previous attempt's failure: it is what the user's code raised,
+            # and a busy worker's late timeout on a retry must not hide it.
+            earlier = cause.cause
+            return earlier.type or "ApplicationError", f"{earlier.message} (a later attempt then hit a {kind})"
+        return "TimeoutError", f"{kind}: {cause.message}"
     if isinstance(cause, (CancelledError, asyncio.CancelledError)):
         return "CancelledError", "cancelled"
     return type(cause).__name__, str(cause)

@@ -203,6 +203,28 @@ async def test_failing_node_names_node_type_and_message():
     assert len(calls) == 2  # retried as configured, then failed
 
 
+async def test_node_timeout_names_the_node_and_keeps_an_earlier_attempts_error():
+    from temporalio import activity
+
+    @step(retries=1, timeout=1.0)
+    async def hang(x):
+        await asyncio.sleep(30)
+
+    @step(retries=2, timeout=1.0)
+    async def flaky(x):
+        if activity.info().attempt == 1:
+            raise ValueError("bad row 7")
+        await asyncio.sleep(30)  # the retry hangs: its start-to-close timeout ends the node
+
+    with pytest.raises(NodeError, match='^node "hang" failed: TimeoutError: start-to-close timeout'):
+        await Workflow("Hangs").add_node("hang", hang).set_entry_point("hang").execute(1)
+    # What the user's code raised is the useful part; the retry's timeout must not hide it.
+    with pytest.raises(NodeError) as err:
+        await Workflow("FlakyThenHangs").add_node("flaky", flaky).set_entry_point("flaky").execute(1)
+    assert str(err.value) == (
+        'node "flaky" failed: ValueError: bad row 7 (a later attempt then hit a start-to-close timeout)')
+
+
 async def test_next_to_an_unknown_node_fails_naming_valid_targets():
     wf = Workflow("BadJump").add_node("router", lambda x: Next("Summarise")).add_node("Summarize", lambda x: x)
     wf.set_entry_point("router")
