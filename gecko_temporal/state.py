@@ -72,6 +72,13 @@ class StateView(MutableMapping[str, Any]):
         self._deleted.pop(key, None)
 
     def __delitem__(self, key: str) -> None:
+        if self._limited_to is not None and key not in self._limited_to:
+            # reads= kept this key from the node, so it cannot tell whether the key exists: delete
+            # blindly (a tombstone for a missing key is a no-op in the merge). reads= limits reads only.
+            self._local.pop(key, None)
+            self._written.pop(key, None)
+            self._deleted[key] = None
+            return
         if key not in self:
             raise KeyError(key)
         self._local.pop(key, None)

@@ -58,6 +58,17 @@ def test_reads_limit_names_the_undeclared_key():
         view["b"]
 
 
+def test_reads_limits_reading_only_writes_and_deletes_of_other_keys_still_merge():
+    state = {"a": "1", "blob": '"big"', "old": "2"}
+    view = StateView({"a": state["a"]}, node="N", limited_to=["a"])  # shipped only what it reads
+    view["new"] = 3
+    del view["blob"]  # not shipped, so deleted blindly
+    with pytest.raises(KeyError):
+        del view["a"], view["a"]  # a declared key still behaves like a dict
+    merge_layer(state, [("N", view.delta())])
+    assert state == {"new": "3", "old": "2"}
+
+
 def test_unserializable_write_names_key_and_node():
     view = StateView({}, node="Writer")
     view["sock"] = object()
