@@ -26,6 +26,7 @@ from . import _codec
 from .context import History, WorkflowContext
 from .errors import GraphError, SerializationError
 from .graph import Callee, Workflow
+from .limits import output_problem
 from .spec import KIND_FUNCTION, KIND_TEAM, Jump, NodeInput, NodeOutput
 from .spec import Next
 from .state import StateView
@@ -164,6 +165,10 @@ class NodeRunner:
             delta = view.delta() if view is not None else None
         except SerializationError as exc:
             raise _fail(str(exc), "SerializationError") from None
+        # Checked here, non-retryable: Temporal would fail it as retryable and every retry would too.
+        problem = output_problem(where, value, delta.writes if delta else {}, jump.input if jump else "")
+        if problem:
+            raise _fail(problem, "PayloadTooLarge")
         return NodeOutput(value=value, jump=jump,
                           writes=delta.writes if delta else {}, deletes=delta.deletes if delta else [])
 

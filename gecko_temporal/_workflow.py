@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 with workflow.unsafe.imports_passed_through():
     from . import _codec
     from .errors import GeckoError
+    from .limits import FRAME, PAYLOAD_LIMIT, SizeTable, human, json_size, node_input_problem
     from .scheduler import Scheduler, Task
     from .spec import KIND_TEAM, KIND_WAIT, GraphSpec, Jump, MemberSpec, NodeInput, NodeOutput, NodeSpec, RetrySpec, RunParams
     from .state import StateDelta, merge_layer
@@ -97,6 +98,10 @@ class GeckoWorkflow:
         self._waiting: dict[str, dict[str, Any]] = {}
         self._layer = snap.get("layer", 0)
         self._status = "running"
+        # Payload sizes of state and node outputs, measured once per layer when a node needs them.
+        self._sizes: Optional[tuple[SizeTable, SizeTable, int]] = None
+        self._warned: set[str] = set()  # nodes already warned about a large input (log once)
+        self._can_blocked = False  # the snapshot outgrew a payload: stay in this run
 
     # -- the interpreter loop ----------------------------------------------------------------
     @workflow.run
@@ -113,6 +118,7 @@ class GeckoWorkflow:
                 if not tasks:
                     break
                 self._layer += 1
+                self._sizes = None
                 outputs = await self._run_layer(tasks)
                 deltas = []
                 for task, out in zip(tasks, outputs):  # node order, never completion order
@@ -125,9 +131,17 @@ class GeckoWorkflow:
                     workflow.logger.info("layer %d: several nodes wrote %s; the last in node order won",
                                          self._layer, self._conflicts)
                 more = bool(self._sched.inbox or self._sched.jumps)  # never switch just to finish
-                if more and (self._sched.step - steps_at_start >= self._spec.steps_per_run
-                             or workflow.info().is_continue_as_new_suggested()):
+                if more and not self._can_blocked and (
+                        self._sched.step - steps_at_start >= self._spec.steps_per_run
+                        or workflow.info().is_continue_as_new_suggested()):
                     await self._continue_as_new(params)
+            result = self._sched.result()
+            if json_size(result) + FRAME > PAYLOAD_LIMIT:
+                last = self._sched.last_layer
+                raise _NodeFailed(last[0] if len(last) == 1 else ", ".join(last), "PayloadTooLarge",
+                                  f"the run's result (the output of {', '.join(repr(n) for n in last)}) is "
+                                  f"{human(json_size(result))}, over Temporal's {human(PAYLOAD_LIMIT)} payload "
+                                  "limit; make the last node return something smaller (a summary or a file path)")
         except _NodeFailed as exc:
             self._status = "failed"
             raise ApplicationError(
@@ -141,7 +155,7 @@ class GeckoWorkflow:
             self._status = "failed"
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
         self._status = "completed"
-        return json.loads(self._sched.result())
+        return json.loads(result)
 
     def _apply_redirects(self) -> None:
         """Jumps sent from outside redirect the run: drop where it was going on its own.
@@ -162,6 +176,16 @@ class GeckoWorkflow:
             "run": self._run + 1, "completed": self._completed, "rejected": self._rejected,
             "answers": self._answers, "layer": self._layer,
         }
+        size = len(json.dumps(snapshot)) + len(params.input) + FRAME * 4  # plus the spec
+        if size > PAYLOAD_LIMIT:
+            # Switching would fail the workflow task forever; going on in this run only costs history.
+            self._can_blocked = True
+            workflow.logger.warning(
+                "run %s cannot continue as new: its snapshot is %s (state: %s), over Temporal's %s payload "
+                "limit; it goes on in this run, which Temporal ends at 51,200 events. Keep large data out of "
+                "state (write it to a file and keep the path)", self._spec.name, human(size),
+                SizeTable(self._state).biggest(), human(PAYLOAD_LIMIT))
+            return
         workflow.continue_as_new(RunParams(spec=params.spec, input=params.input, snapshot=snapshot))
 
     async def _run_layer(self, tasks: list[Task]) -> list[NodeOutput]:
@@ -204,13 +228,15 @@ class GeckoWorkflow:
 
     def _run_activity(self, node: NodeSpec, task: Task, member: Optional[int], activity_type: str,
                       takes_context: bool, timeout: float, heartbeat: Optional[float], retry: RetrySpec) -> Any:
-        state = None
+        self._check_payload(node, task, takes_context)
+        state = history = None
         if takes_context:
             state = self._state if node.reads is None else {k: self._state[k] for k in node.reads if k in self._state}
+            outputs = self._sched.outputs
+            history = outputs if node.history is None else {n: outputs[n] for n in node.history if n in outputs}
         arg = NodeInput(
             graph=self._spec.key, node=task.node, input=task.input, session_id=workflow.info().workflow_id,
-            step=task.step, member=member, state=state,
-            history=self._sched.outputs if takes_context else None,
+            step=task.step, member=member, state=state, history=history,
             run_input=self._input if takes_context else None,
         )
         common: dict[str, Any] = dict(
@@ -223,6 +249,23 @@ class GeckoWorkflow:
         return workflow.execute_activity(
             activity_type, arg, heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None, **common
         )
+
+    def _check_payload(self, node: NodeSpec, task: Task, takes_context: bool) -> None:
+        """Fail the node clearly if its input would break Temporal's payload limit (see limits.py)."""
+        state = history = None
+        run_input_size = 0
+        if takes_context:
+            if self._sizes is None:
+                self._sizes = (SizeTable(self._state), SizeTable(self._sched.outputs), json_size(self._input))
+            state, history, run_input_size = self._sizes
+        error, warning = node_input_problem(
+            task.node, input_size=json_size(task.input), state=state, reads=node.reads, history=history,
+            history_names=node.history, run_input_size=run_input_size)
+        if error:
+            raise _NodeFailed(task.node, "PayloadTooLarge", error)
+        if warning and task.node not in self._warned:
+            self._warned.add(task.node)
+            workflow.logger.warning(warning)
 
     # -- Team ------------------------------------------------------------------------------
     async def _run_team(self, node: NodeSpec, task: Task) -> NodeOutput:

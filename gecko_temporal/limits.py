@@ -1,0 +1,96 @@
+"""Temporal's payload size limits, checked before Temporal enforces them. Pure: no temporalio import.
+
+Temporal rejects any single payload over 2 MiB. An activity input that large does not fail the
+run: the workflow task that schedules it fails and is retried forever, so the run stalls until its
+timeout with no word about why. The interpreter measures what it is about to send first and fails
+the node with a message that says what is big and how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Optional
+
+PAYLOAD_LIMIT = 2 * 1024 * 1024  # Temporal rejects a payload above this
+PAYLOAD_WARN = 512 * 1024  # Temporal warns above this; so do we, once per node
+FRAME = 8 * 1024  # room for a payload's other fields and its JSON framing
+
+
+def json_size(text: str) -> int:
+    """Bytes that ``text`` takes as a JSON string inside a Temporal payload (ASCII-escaped)."""
+    return len(json.dumps(text))
+
+
+def human(size: int) -> str:
+    for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+class SizeTable:
+    """The payload size of each entry of a ``{name: JSON text}`` mapping, measured once."""
+
+    def __init__(self, encoded: Mapping[str, str]) -> None:
+        self.sizes = {name: json_size(text) + len(name) + 4 for name, text in encoded.items()}
+        self.total = sum(self.sizes.values())
+
+    def of(self, names: Optional[Iterable[str]]) -> int:
+        """Size of the named entries (all of them when ``names`` is None)."""
+        if names is None:
+            return self.total
+        return sum(self.sizes.get(n, 0) for n in names)
+
+    def biggest(self, names: Optional[Iterable[str]] = None, count: int = 3) -> str:
+        chosen = self.sizes if names is None else {n: self.sizes[n] for n in names if n in self.sizes}
+        top = sorted(chosen.items(), key=lambda item: (-item[1], item[0]))[:count]
+        more = ", ..." if len(chosen) > count else ""
+        return ", ".join(f'"{name}" {human(size)}' for name, size in top) + more
+
+
+def node_input_problem(
+    node: str, *, input_size: int, state: Optional[SizeTable], reads: Optional[list[str]],
+    history: Optional[SizeTable], history_names: Optional[list[str]], run_input_size: int = 0,
+) -> tuple[Optional[str], Optional[str]]:
+    """(error, warning) about the payload one call of ``node`` would send; None when fine.
+
+    ``state``/``history`` are None for a node that receives no context (nothing of them is sent).
+    """
+    state_size = state.of(reads) if state is not None else 0
+    history_size = history.of(history_names) if history is not None else 0
+    total = input_size + state_size + history_size + run_input_size + FRAME
+    if total <= PAYLOAD_WARN:
+        return None, None
+    parts = [f"its input {human(input_size)}"]
+    if state is not None:
+        parts.append(f"state {human(state_size)}" + (f": {state.biggest(reads)}" if state_size else ""))
+    if history is not None:
+        parts.append(f"node outputs {human(history_size)}"
+                     + (f": {history.biggest(history_names)}" if history_size else ""))
+    if run_input_size:
+        parts.append(f"the run's input {human(run_input_size)}")
+    fixes = []  # only for parts that weigh something: a fix that saves 16 bytes is noise
+    if state is not None and reads is None and state_size * 10 >= total:
+        fixes.append("reads=[...] with the state keys it uses")
+    if history is not None and history_names is None and history_size * 10 >= total:
+        fixes.append("history=[...] with the nodes whose outputs it reads")
+    fix = ("declare " + " and ".join(fixes) + ", or " if fixes else "") + (
+        "keep large data outside the run (write it to a file or a store and pass its path)")
+    what = f'node "{node}" would receive {human(total)} per call ({"; ".join(parts)})'
+    if total > PAYLOAD_LIMIT:
+        return f"{what}, over Temporal's {human(PAYLOAD_LIMIT)} payload limit; {fix}", None
+    return None, f"{what}, over Temporal's {human(PAYLOAD_WARN)} warning size; {fix}"
+
+
+def output_problem(where: str, value: str, writes: Mapping[str, str], jump_input: str = "") -> Optional[str]:
+    """An error if a node's output (value, state writes, Next input) cannot leave the worker."""
+    table = SizeTable(writes)
+    total = json_size(value) + table.total + (json_size(jump_input) if jump_input else 0) + FRAME
+    if total <= PAYLOAD_LIMIT:
+        return None
+    detail = f"its return value {human(json_size(value))}"
+    if table.total:
+        detail += f"; state writes {human(table.total)}: {table.biggest()}"
+    return (f"the output of {where} is {human(total)} ({detail}), over Temporal's {human(PAYLOAD_LIMIT)} "
+            "payload limit; keep large data outside the run (write it to a file or a store and pass its path)")

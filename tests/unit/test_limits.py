@@ -1,0 +1,70 @@
+"""Payload size checks: pure, so the messages are checked here without a server."""
+
+from gecko_temporal.limits import (PAYLOAD_LIMIT, PAYLOAD_WARN, SizeTable, human, json_size, node_input_problem,
+                                   output_problem)
+
+MB = 1024 * 1024
+
+
+def test_json_size_counts_escapes_as_temporal_sends_them():
+    assert json_size("abc") == 5
+    assert json_size('"x"') == 7  # quotes are escaped inside a JSON string
+    assert json_size("é") == 8  # non-ASCII is sent as \u00e9
+
+
+def test_human_sizes():
+    assert (human(12), human(2048), human(3 * MB // 2)) == ("12 B", "2.0 KB", "1.5 MB")
+
+
+def test_size_table_names_the_biggest_entries_first():
+    table = SizeTable({"small": '"a"', "big": '"' + "x" * 5000 + '"', "mid": '"' + "y" * 900 + '"'})
+    assert table.total == sum(table.sizes.values())
+    assert table.biggest(count=2) == '"big" 4.9 KB, "mid" 913 B, ...'
+    assert table.of(["small"]) == table.sizes["small"] and table.of(["nope"]) == 0
+
+
+def test_a_small_node_input_is_fine():
+    state = SizeTable({"k": '"v"'})
+    assert node_input_problem("n", input_size=10, state=state, reads=None, history=SizeTable({}),
+                              history_names=None) == (None, None)
+
+
+def test_state_over_the_limit_fails_naming_the_node_the_keys_and_reads():
+    state = SizeTable({"a": '"' + "x" * (MB + 100) + '"', "b": '"' + "y" * (MB + 100) + '"', "c": "1"})
+    error, warning = node_input_problem("Summarise", input_size=5, state=state, reads=None,
+                                        history=SizeTable({"Fetch": '"ok"'}), history_names=None)
+    assert warning is None
+    assert error.startswith('node "Summarise" would receive 2.0 MB per call (its input 5 B; state 2.0 MB: '
+                            '"a" 1.0 MB, "b" 1.0 MB, "c" 8 B;')
+    assert "over Temporal's 2.0 MB payload limit; declare reads=[...] with the state keys it uses, or keep" in error
+    assert "history=" not in error  # its outputs weigh nothing: no advice about them
+
+
+def test_declared_reads_keep_big_keys_out_of_the_count():
+    state = SizeTable({"a": '"' + "x" * (3 * MB) + '"', "small": "1"})
+    assert node_input_problem("n", input_size=5, state=state, reads=["small"], history=None,
+                              history_names=None) == (None, None)
+
+
+def test_history_between_the_warning_and_the_limit_warns_and_suggests_history():
+    outputs = SizeTable({"Step1": '"' + "z" * (PAYLOAD_WARN + 10) + '"'})
+    error, warning = node_input_problem("Step9", input_size=2, state=SizeTable({}), reads=None,
+                                        history=outputs, history_names=None)
+    assert error is None
+    assert warning.startswith('node "Step9" would receive')
+    assert "warning size; declare history=[...] with the nodes whose outputs it reads" in warning
+
+
+def test_a_node_without_context_counts_only_its_input():
+    error, _ = node_input_problem("n", input_size=PAYLOAD_LIMIT, state=None, reads=None, history=None,
+                                  history_names=None)
+    assert "(its input 2.0 MB)" in error and "declare" not in error
+
+
+def test_output_over_the_limit_names_the_writes():
+    assert output_problem('node "w"', '"ok"', {"k": '"small"'}) is None
+    error = output_problem('node "w"', '"ok"', {"blob": '"' + "x" * (2 * MB) + '"'})
+    assert error.startswith('the output of node "w" is 2.0 MB (its return value 8 B; state writes 2.0 MB: '
+                            '"blob" 2.0 MB)')
+    assert "Next" not in error
+    assert output_problem('node "j"', "null", {}, jump_input='"' + "x" * (2 * MB) + '"') is not None
