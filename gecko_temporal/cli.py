@@ -1,7 +1,7 @@
 """``gecko-temporal``: serve, start, watch and steer pipelines from a terminal.
 
     gecko-temporal worker MODULE:WF [MODULE:WF ...] [--task-queue Q] [--threads N] [--address HOST:PORT]
-                          [--dev [--port P] [--db-filename F]] [--graceful-shutdown S]
+                          [--dev [--port P] [--db-filename F]] [--graceful-shutdown S] [--sticky-timeout S]
     gecko-temporal dev MODULE:WF [MODULE:WF ...] [--port P] [--db-filename F] [--ui] [--threads N]
     gecko-temporal run MODULE:WF --input JSON [--session ID] [--timeout S] [--address HOST:PORT]
     gecko-temporal status SESSION [--json] [--address HOST:PORT]
@@ -108,7 +108,7 @@ def _require_server(address: Optional[str]) -> None:
 async def serve(specs: Sequence[str], *, address: Optional[str] = None, task_queue: Optional[str] = None,
                 threads: int = 64, dev: bool = False, port: Optional[int] = None,
                 db_filename: Optional[str] = None, ui: bool = False, graceful_shutdown: float = 10.0,
-                connect_timeout: float = 60.0, out: Any = None) -> None:
+                connect_timeout: float = 60.0, sticky_timeout: float = 2.0, out: Any = None) -> None:
     """Serve the given workflows until SIGINT/SIGTERM, then stop gracefully (the ``worker`` command).
 
     Workflows go to ``task_queue``, else each one's own queue (``Workflow(task_queue=)`` /
@@ -123,6 +123,8 @@ async def serve(specs: Sequence[str], *, address: Optional[str] = None, task_que
         raise UsageError("name at least one workflow to serve, like: worker myapp.pipelines:wf")
     if threads < 1:
         raise UsageError(f"--threads must be >= 1, got {threads}")
+    if not sticky_timeout > 0:
+        raise UsageError(f"--sticky-timeout must be > 0 seconds, got {sticky_timeout:g}")
     workflows = [load_workflow(s) for s in specs]
     queues: dict[str, list[Workflow]] = {}
     for wf in workflows:
@@ -143,7 +145,8 @@ async def serve(specs: Sequence[str], *, address: Optional[str] = None, task_que
     try:
         client = await _connect_patiently(connect, address, connect_timeout, out)
         for queue, wfs in queues.items():
-            worker = GeckoWorker(client, task_queue=queue, max_threads=threads, graceful_shutdown=graceful_shutdown)
+            worker = GeckoWorker(client, task_queue=queue, max_threads=threads, graceful_shutdown=graceful_shutdown,
+                                 sticky_timeout=sticky_timeout)
             for wf in wfs:
                 worker.serve(wf)
             workers.append(worker)
@@ -295,6 +298,9 @@ def _add_worker_options(p: argparse.ArgumentParser, dev_command: bool) -> None:
                    help="seconds running nodes may finish after SIGINT/SIGTERM (default 10)")
     p.add_argument("--connect-timeout", type=float, default=60.0, metavar="S",
                    help="keep retrying to reach the server this long at start-up (default 60)")
+    p.add_argument("--sticky-timeout", type=float, default=2.0, metavar="S",
+                   help="seconds a run's next task waits for the worker that has it cached before any "
+                        "worker takes it; bounds the stall after a worker crash (default 2)")
     if not dev_command:
         p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS)")
         p.add_argument("--dev", action="store_true", help="start an embedded dev server with a SQLite file")
@@ -344,7 +350,8 @@ def _serve_args(args: argparse.Namespace) -> int:
     asyncio.run(serve(args.workflows, address=getattr(args, "address", None), task_queue=args.task_queue,
                       threads=args.threads, dev=args.command == "dev" or getattr(args, "dev", False),
                       port=args.port, db_filename=args.db_filename, ui=getattr(args, "ui", False),
-                      graceful_shutdown=args.graceful_shutdown, connect_timeout=args.connect_timeout))
+                      graceful_shutdown=args.graceful_shutdown, connect_timeout=args.connect_timeout,
+                      sticky_timeout=args.sticky_timeout))
     return 0
 
 

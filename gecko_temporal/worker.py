@@ -21,10 +21,14 @@ class GeckoWorker:
 
     ``max_threads`` sizes the pool sync nodes run on (and how many nodes run at once);
     ``graceful_shutdown`` is how long running nodes may finish when the worker stops.
+    ``sticky_timeout`` is how long a run's next workflow task waits for this worker (which has the
+    run cached) before any worker may take it. Temporal's default is 10 s, which is also how long a
+    run stalls after its worker crashed; 2 s keeps crash recovery quick, and a busy worker merely
+    costs another worker a replay.
     """
 
     def __init__(self, client: Client, task_queue: str, *, max_threads: int = 64,
-                 graceful_shutdown: float = 10.0) -> None:
+                 graceful_shutdown: float = 10.0, sticky_timeout: float = 2.0) -> None:
         self.client = client
         self.task_queue = task_queue
         self.runner = NodeRunner(max_threads=max_threads)
@@ -35,6 +39,7 @@ class GeckoWorker:
             client, task_queue=task_queue, workflows=[GeckoWorkflow], activities=[self.runner.activity()],
             max_concurrent_activities=max_threads, graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
             workflow_failure_exception_types=[GeckoError],
+            sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout),
         )
         self._task: Optional[asyncio.Task] = None
 
