@@ -107,6 +107,13 @@ class NodeRunner:
 
         return gecko_node
 
+    def yield_activity(self) -> Any:
+        @activity.defn(name="gecko.yield")
+        async def gecko_yield() -> None:
+            """Does nothing: the workflow schedules it to end a long workflow task (see _workflow)."""
+
+        return gecko_yield
+
     def _lookup(self, inp: NodeInput) -> tuple[Callee, Optional[Any], str, Any]:
         wf = self._graphs.get(inp.graph)
         if wf is None:

@@ -32,10 +32,15 @@ NEXT_SIGNAL = "gecko_next"
 JUMP_UPDATE = "gecko_jump"
 ANSWER_SIGNAL = "gecko_answer"
 ANSWER_UPDATE = "gecko_reply"
+YIELD_ACTIVITY = "gecko.yield"  # a no-op activity that lets a long burst of local steps breathe
 _MEMBER_RESULT_TAG = f"{MemberResult.__module__}:{MemberResult.__qualname__}"
 _KEEP_COMPLETED = 1000  # names of finished nodes kept for gecko_state (and the snapshot)
 _KEEP_REJECTED = 50
 _OUTSIDE = ("signal", "update")  # Jump.source of jumps sent from outside the run
+# Local activities run inside one workflow task, during which queries and signals wait; a loop of
+# light local nodes would hold the task for seconds. End the task after this many local steps.
+_LOCAL_BURST = 100
+_LOCAL_BURST_PATCH = "gecko-local-burst-yield"
 
 
 def _retry_policy(r: RetrySpec) -> RetryPolicy:
@@ -102,6 +107,7 @@ class GeckoWorkflow:
         self._sizes: Optional[tuple[SizeTable, SizeTable, int]] = None
         self._warned: set[str] = set()  # nodes already warned about a large input (log once)
         self._can_blocked = False  # the snapshot outgrew a payload: stay in this run
+        self._local_streak = 0  # local steps since the workflow task last ended
 
     # -- the interpreter loop ----------------------------------------------------------------
     @workflow.run
@@ -131,6 +137,8 @@ class GeckoWorkflow:
                     workflow.logger.info("layer %d: several nodes wrote %s; the last in node order won",
                                          self._layer, self._conflicts)
                 more = bool(self._sched.inbox or self._sched.jumps)  # never switch just to finish
+                if more:
+                    await self._end_long_local_burst(tasks)
                 if more and not self._can_blocked and (
                         self._sched.step - steps_at_start >= self._spec.steps_per_run
                         or workflow.info().is_continue_as_new_suggested()):
@@ -156,6 +164,18 @@ class GeckoWorkflow:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
         self._status = "completed"
         return json.loads(result)
+
+    async def _end_long_local_burst(self, tasks: list[Task]) -> None:
+        if any(not self._nodes[t.node].local or self._nodes[t.node].kind != "function" for t in tasks):
+            self._local_streak = 0  # a regular activity ended the workflow task anyway
+            return
+        self._local_streak += len(tasks)
+        if self._local_streak >= _LOCAL_BURST and workflow.patched(_LOCAL_BURST_PATCH):
+            self._local_streak = 0
+            # A no-op regular activity ends the task (a timer would too, but the server fires timers
+            # about 0.5 s late; this costs one dispatch, ~30 ms), and waiting queries and signals get in.
+            await workflow.execute_activity(YIELD_ACTIVITY, start_to_close_timeout=timedelta(seconds=30),
+                                            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=2)))
 
     def _apply_redirects(self) -> None:
         """Jumps sent from outside redirect the run: drop where it was going on its own.

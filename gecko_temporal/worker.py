@@ -36,7 +36,7 @@ class GeckoWorker:
         from datetime import timedelta
 
         self._worker = Worker(
-            client, task_queue=task_queue, workflows=[GeckoWorkflow], activities=[self.runner.activity()],
+            client, task_queue=task_queue, workflows=[GeckoWorkflow], activities=[self.runner.activity(), self.runner.yield_activity()],
             max_concurrent_activities=max_threads, graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
             workflow_failure_exception_types=[GeckoError],
             sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout),

@@ -9,7 +9,7 @@ import time
 import pytest
 from temporalio.api.enums.v1 import EventType
 
-from gecko_temporal import Next, Workflow
+from gecko_temporal import Next, Workflow, step
 
 pytestmark = pytest.mark.asyncio
 
@@ -116,3 +116,30 @@ async def test_continue_as_new_history_shows_the_switch():
     started = history.events[0].workflow_execution_started_event_attributes
     assert started.continued_execution_run_id, "the last run must have been continued as new"
     assert (await handle.state())["run"] == 2  # steps 1-2, then 3-4 (no third run to finish)
+
+
+async def test_queries_and_jumps_get_through_a_long_burst_of_local_steps(session_id):
+    """Local steps run inside one workflow task, where queries and signals wait; the interpreter
+    ends the task every 100 local steps, so a watcher sees the loop progress and can stop it."""
+
+    @step(local=True)
+    def spin(n, context):
+        context.state["n"] = n
+        return Next("spin", n + 1)  # forever, until a jump ends it
+
+    wf = Workflow("LocalBurst", max_steps=20_000, steps_per_run=20_000)
+    wf.add_node("spin", spin).add_node("Stop", lambda x: x).set_entry_point("spin")
+    handle = await wf.start(1, session_id=session_id, timeout=120)
+    seen = []
+    while len(seen) < 4:
+        seen.append((await handle.state())["step"])
+        await asyncio.sleep(0.2)
+    await handle.jump("Stop", "stopped")
+    assert await handle.result() == "stopped"
+    gaps = [b - a for a, b in zip(seen, seen[1:])]
+    # Without the breaks a query waits for the SDK to end the task on its own (8 s, ~2,000 steps).
+    assert all(0 < gap < 1000 for gap in gaps), f"queries saw steps {seen}: the loop starved them"
+    history = await handle.temporal_handle.fetch_history()
+    yields = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+              and e.activity_task_scheduled_event_attributes.activity_type.name == "gecko.yield"]
+    assert yields, "no workflow task ended inside the loop"
