@@ -9,6 +9,7 @@ continue-as-new.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from datetime import timedelta
 from typing import Any, Optional
@@ -22,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from .errors import GeckoError
     from .limits import FRAME, PAYLOAD_LIMIT, SizeTable, human, json_size, node_input_problem
     from .scheduler import Scheduler, Task
-    from .spec import KIND_TEAM, KIND_WAIT, GraphSpec, Jump, MemberSpec, NodeInput, NodeOutput, NodeSpec, RetrySpec, RunParams
+    from .spec import KIND_FUNCTION, KIND_TEAM, KIND_WAIT, GraphSpec, Jump, MemberSpec, NodeInput, NodeOutput, NodeSpec, RetrySpec, RunParams
     from .state import StateDelta, merge_layer
     from .team import MemberResult
 
@@ -144,11 +145,12 @@ class GeckoWorkflow:
                         or workflow.info().is_continue_as_new_suggested()):
                     await self._continue_as_new(params)
             result = self._sched.result()
-            if json_size(result) + FRAME > PAYLOAD_LIMIT:
+            result_size = json_size(result)
+            if result_size + FRAME > PAYLOAD_LIMIT:
                 last = self._sched.last_layer
                 raise _NodeFailed(last[0] if len(last) == 1 else ", ".join(last), "PayloadTooLarge",
                                   f"the run's result (the output of {', '.join(repr(n) for n in last)}) is "
-                                  f"{human(json_size(result))}, over Temporal's {human(PAYLOAD_LIMIT)} payload "
+                                  f"{human(result_size)}, over Temporal's {human(PAYLOAD_LIMIT)} payload "
                                   "limit; make the last node return something smaller (a summary or a file path)")
         except _NodeFailed as exc:
             self._status = "failed"
@@ -166,7 +168,7 @@ class GeckoWorkflow:
         return json.loads(result)
 
     async def _end_long_local_burst(self, tasks: list[Task]) -> None:
-        if any(not self._nodes[t.node].local or self._nodes[t.node].kind != "function" for t in tasks):
+        if any(not self._nodes[t.node].local or self._nodes[t.node].kind != KIND_FUNCTION for t in tasks):
             self._local_streak = 0  # a regular activity ended the workflow task anyway
             return
         self._local_streak += len(tasks)
@@ -196,7 +198,8 @@ class GeckoWorkflow:
             "run": self._run + 1, "completed": self._completed, "rejected": self._rejected,
             "answers": self._answers, "layer": self._layer,
         }
-        size = len(json.dumps(snapshot)) + len(params.input) + FRAME * 4  # plus the spec
+        size = len(json.dumps({"spec": dataclasses.asdict(params.spec), "input": params.input,
+                               "snapshot": snapshot})) + FRAME
         if size > PAYLOAD_LIMIT:
             # Switching would fail the workflow task forever; going on in this run only costs history.
             self._can_blocked = True
