@@ -40,6 +40,10 @@ class GeckoWorker:
             max_concurrent_activities=max_threads, graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
             workflow_failure_exception_types=[GeckoError],
             sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout),
+            # The SDK sends heartbeats at most every 0.8 x heartbeat_timeout: 4 s of a 5 s timeout, so
+            # a 1 s hiccup of a busy worker made the server give up on a healthy node and retry it.
+            # Nodes heartbeat every timeout/3; let each one through.
+            max_heartbeat_throttle_interval=timedelta(seconds=1),
         )
         self._task: Optional[asyncio.Task] = None
 

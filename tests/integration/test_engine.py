@@ -284,6 +284,27 @@ async def test_reads_ships_only_declared_keys():
         "reads=['small']; add it to reads or drop reads to receive all keys")
 
 
+async def test_a_running_node_heartbeats_well_inside_its_heartbeat_timeout():
+    """The server's view (`temporal workflow describe`): with the SDK's default throttle a node
+    heartbeated every 4 s against a 5 s timeout, so a 1 s stall of a busy worker or server got a
+    healthy node retried. Now it heartbeats every timeout/3."""
+    wf = Workflow("Heartbeats").add_node("work", lambda x: time.sleep(6) or "done").set_entry_point("work")
+    handle = await wf.start()
+    beats: list[float] = []
+    result = asyncio.ensure_future(handle.result())
+    while not result.done():
+        description = await handle.temporal_handle.describe()
+        for pending in description.raw_description.pending_activities:
+            if pending.HasField("last_heartbeat_time"):
+                at = pending.last_heartbeat_time.ToDatetime().timestamp()
+                if not beats or beats[-1] != at:
+                    beats.append(at)
+        await asyncio.sleep(0.1)
+    gaps = [round(b - a, 2) for a, b in zip(beats, beats[1:])]
+    assert len(gaps) >= 2 and max(gaps) < 2.5, f"heartbeats {gaps} s apart leave little of the 5 s timeout"
+    assert await result == "done"
+
+
 async def test_cancel_stops_a_running_session():
     wf = Workflow("Cancellable").add_node("slow", lambda x: time.sleep(30)).set_entry_point("slow")
     handle = await wf.start()
