@@ -7,10 +7,16 @@ deployed later. No ``temporalio`` import here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 from pydantic import BaseModel
+
+def _build(cls: Any, data: dict[str, Any], **nested: Any) -> Any:
+    """``cls`` from its plain-dict form; keys it does not know (from a newer client) are ignored."""
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in known}, **nested)
+
 
 #: Node kinds the interpreter knows.
 KIND_FUNCTION = "function"
@@ -90,6 +96,23 @@ class GraphSpec:
                 return n
         raise KeyError(name)
 
+    @classmethod
+    def from_plain(cls, data: dict[str, Any]) -> "GraphSpec":
+        """Rebuild from the plain dict it travels as, in a fraction of the converter's time."""
+        def member(m: dict[str, Any]) -> MemberSpec:
+            return _build(MemberSpec, {k: v for k, v in m.items() if k != "retry"}, retry=_build(RetrySpec, m["retry"]))
+
+        def node(n: dict[str, Any]) -> NodeSpec:
+            team = n.get("team")
+            return _build(
+                NodeSpec, {k: v for k, v in n.items() if k not in ("retry", "team")},
+                retry=_build(RetrySpec, n.get("retry") or {}),
+                team=_build(TeamSpec, {k: v for k, v in team.items() if k != "members"},
+                            members=[member(m) for m in team["members"]]) if team else None,
+            )
+
+        return _build(cls, {k: v for k, v in data.items() if k != "nodes"}, nodes=[node(n) for n in data["nodes"]])
+
 
 # --- values crossing the boundary -----------------------------------------------------------
 
@@ -126,6 +149,13 @@ class NodeOutput:
     writes: dict[str, str] = field(default_factory=dict)
     deletes: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_plain(cls, data: dict[str, Any]) -> "NodeOutput":
+        """Rebuild from the plain dict it travels as (cheaper than the converter's reflection)."""
+        jump = data.get("jump")
+        return cls(value=data["value"], jump=Jump(**jump) if jump else None,
+                   writes=data.get("writes") or {}, deletes=data.get("deletes") or [])
+
 
 @dataclass
 class RunParams:
@@ -135,6 +165,10 @@ class RunParams:
     input: str
     timeout: Optional[float] = None
     snapshot: Optional[dict[str, Any]] = None
+
+    @classmethod
+    def from_plain(cls, data: dict[str, Any]) -> "RunParams":
+        return _build(cls, {k: v for k, v in data.items() if k != "spec"}, spec=GraphSpec.from_plain(data["spec"]))
 
 
 # --- user-facing values ---------------------------------------------------------------------
