@@ -35,6 +35,7 @@ import _common  # noqa: E402
 from gecko_temporal import Workflow  # noqa: E402
 from gecko_temporal import _codec  # noqa: E402
 from gecko_temporal.scheduler import Scheduler  # noqa: E402
+from gecko_temporal.limits import SizeTable, json_size, node_input_problem  # noqa: E402
 from gecko_temporal.spec import GraphSpec, NodeInput, NodeOutput  # noqa: E402
 from gecko_temporal.state import StateView, merge_layer  # noqa: E402
 
@@ -200,9 +201,10 @@ def wide_graph(width: int, declare_reads: bool) -> GraphSpec:
 def wide_layer(width: int, keys: int, declare_reads: bool, repeat: int) -> dict[str, Any]:
     """Time the workflow's own work for one ``width``-wide layer over a ``keys``-key state.
 
-    Schedule: next_layer, each node's state subset (all of it when a node declares no reads), and
-    the NodeInput payloads Temporal's converter builds inside the workflow task. Apply: decoding
-    the NodeOutput payloads, finish() in node order, merge_layer. Node work (StateView, delta) runs
+    Schedule: next_layer, the payload size check (limits.py), each node's state subset (all of it
+    when a node declares no reads), and the NodeInput payloads Temporal's converter builds inside
+    the workflow task (from plain dicts, as GeckoWorkflow sends them). Apply: decoding the
+    NodeOutput payloads as dicts and rebuilding them, finish() in node order, merge_layer. Node work (StateView, delta) runs
     in activities, outside the workflow task, and is timed separately.
     """
     from temporalio.converter import DataConverter  # the converter GeckoWorkflow's payloads go through
@@ -222,12 +224,15 @@ def wide_layer(width: int, keys: int, declare_reads: bool, repeat: int) -> dict[
         t0 = time.perf_counter()
         tasks = sched.next_layer()
         payload_bytes = 0
+        sizes = SizeTable(state), SizeTable(sched.outputs)
         for task in tasks:
             r = reads[task.node]
+            node_input_problem(task.node, input_size=json_size(task.input), state=sizes[0], reads=r,
+                               history=sizes[1], history_names=None)
             shipped = state if r is None else {k: state[k] for k in r if k in state}
             arg = NodeInput(graph=spec.key, node=task.node, input=task.input, session_id="bench",
                             step=task.step, state=shipped, history=sched.outputs, run_input="null")
-            payload_bytes += len(converter.to_payloads([arg])[0].data)
+            payload_bytes += len(converter.to_payloads([vars(arg)])[0].data)
         t1 = time.perf_counter()
         # the activities: each node reads its keys and writes one (not in the workflow task)
         results = []
@@ -238,7 +243,7 @@ def wide_layer(width: int, keys: int, declare_reads: bool, repeat: int) -> dict[
             d = view.delta()
             results.append(converter.to_payloads([NodeOutput(value="null", writes=d.writes, deletes=d.deletes)])[0])
         t2 = time.perf_counter()
-        outs = [converter.from_payloads([p], [NodeOutput])[0] for p in results]
+        outs = [NodeOutput.from_plain(converter.from_payloads([p], [dict])[0]) for p in results]
         deltas = []
         for task, out in zip(tasks, outs):
             sched.finish(task, out.value, out.jump)
