@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import ctypes
+import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from typing import Any, Optional
@@ -36,6 +38,16 @@ class NodeCancelled(BaseException):
     """Raised inside a sync node's thread when its activity is cancelled (e.g. it lost a race)."""
 
 
+# CPython 3.11 freezes every thread that runs under a trace or profile function (coverage,
+# debuggers, profilers) at its next Python call for as long as an async exception waits for a
+# thread stuck in a C call (time.sleep, a socket read): the worker's event loop among them.
+_ASYNC_EXC_FREEZES_TRACED_THREADS = sys.version_info[:2] == (3, 11)
+
+
+def _tracing() -> bool:
+    return any(get() is not None for get in (sys.gettrace, sys.getprofile, threading.gettrace, threading.getprofile))
+
+
 class _ThreadCall:
     """Run one sync call on a pool thread and allow cancelling it from the loop."""
 
@@ -43,9 +55,14 @@ class _ThreadCall:
         self._lock = threading.Lock()
         self._thread: Optional[int] = None
         self._done = False
+        self._cancelled = False
 
     def run(self, fn: Any, *args: Any) -> Any:
-        self._thread = threading.get_ident()
+        with self._lock:
+            if self._cancelled:  # cancelled while it waited for a pool thread: never start it
+                self._done = True
+                raise NodeCancelled()
+            self._thread = threading.get_ident()
         try:
             return fn(*args)
         finally:
@@ -53,14 +70,48 @@ class _ThreadCall:
                 self._done = True
 
     def cancel(self) -> None:
-        # Raise NodeCancelled in the thread at its next bytecode (a long C call such as
-        # time.sleep finishes first); the lock makes sure it lands inside run(), never in the
-        # pool's own code after run() returned.
+        """Raise NodeCancelled in the thread at its next bytecode (a long C call finishes first)."""
+        with self._lock:
+            self._cancelled = True
+        if _ASYNC_EXC_FREEZES_TRACED_THREADS and _tracing():
+            threading.Thread(target=self._offer_until_taken, name="gecko-cancel", daemon=True).start()
+        else:
+            self._set_async_exc(NodeCancelled)
+
+    def _set_async_exc(self, exc: Optional[type]) -> None:
+        # Under the lock, so it lands inside run(), never in the pool's own code after run() returned.
         with self._lock:
             if self._thread is not None and not self._done:
+                # ctypes passes a bare None as a NULL pointer, which clears a pending exception.
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(self._thread), ctypes.py_object(NodeCancelled)
-                )
+                    ctypes.c_ulong(self._thread), ctypes.py_object(exc) if exc is not None else None)
+
+    def _offer_until_taken(self) -> None:
+        # On 3.11 under tracing: offer the exception for 20 ms, then take it back and offer it again
+        # 0.5 s later, so traced threads stall for moments instead of for the whole C call. Taking
+        # it back needs a trick: a NULL exception clears the thread's pending one but leaves the
+        # interpreter's "async exception pending" flag up; only a thread that handles one lowers
+        # it, so this (untraced) thread gives itself one and handles it.
+        sys.settrace(None)
+        sys.setprofile(None)
+        me = threading.get_ident()
+        while not self._done:
+            self._set_async_exc(NodeCancelled)
+            time.sleep(0.02)
+            if self._done:
+                return
+            self._set_async_exc(None)
+            try:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(me), ctypes.py_object(_FlagReset))
+                for _ in range(100):  # bytecode to handle it in
+                    pass
+            except _FlagReset:
+                pass
+            time.sleep(0.5)
+
+
+class _FlagReset(BaseException):
+    """Raised in the canceller thread by itself, to lower the interpreter's pending flag."""
 
 
 def _fail(message: str, type_: str, non_retryable: bool = True) -> ApplicationError:
