@@ -1,0 +1,45 @@
+"""Cancelling a sync node running on a pool thread (no server needed)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from gecko_temporal._activities import NodeCancelled, _ThreadCall
+
+
+def test_a_call_cancelled_before_it_starts_never_runs():
+    calls = []
+    call = _ThreadCall()
+    call.cancel()
+    with pytest.raises(NodeCancelled):
+        call.run(calls.append, 1)
+    assert calls == []
+
+
+@pytest.mark.parametrize("pulsed", [False, True], ids=["direct", "pulsed (3.11 under a tracer)"])
+def test_a_running_call_is_stopped_at_its_next_bytecode(pulsed):
+    steps = []
+
+    def work():
+        for i in range(200):  # 10 s if never stopped
+            steps.append(i)
+            time.sleep(0.05)
+        return "finished"
+
+    call = _ThreadCall()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(call.run, work)
+        while len(steps) < 3:
+            time.sleep(0.01)
+        began = time.monotonic()
+        if pulsed:
+            threading.Thread(target=call._offer_until_taken, daemon=True).start()
+        else:
+            call.cancel()
+        with pytest.raises(NodeCancelled):
+            future.result(timeout=5)
+    assert time.monotonic() - began < 1.5 and len(steps) < 40
