@@ -4,7 +4,8 @@ A change to the interpreter that would break workflows already running on a clus
 command sequence for the same history) makes these replays fail. Re-record on purpose only, when a
 change is meant to be incompatible (and versioned with workflow.patched for live runs):
 
-    GECKO_RECORD_HISTORIES=1 python -m pytest tests/test_replay.py
+    GECKO_RECORD_HISTORIES=1 python -m pytest tests/test_replay.py       # all of them
+    GECKO_RECORD_HISTORIES=local_burst python -m pytest tests/test_replay.py  # one new pipeline
 
 That runs each pipeline of tests/pipelines/replay.py on the embedded dev server and rewrites
 tests/histories/<name>.json; without the variable the suite only replays (no server needed).
@@ -27,8 +28,13 @@ from gecko_temporal.errors import GeckoError
 from tests.pipelines import replay
 
 HISTORIES = Path(__file__).parent / "histories"
-RECORD = os.environ.get("GECKO_RECORD_HISTORIES") == "1"
-NAMES = ["linear", "fanin", "loop", "race", "steer", "continue_as_new_first_run", "continue_as_new_last_run"]
+RECORD = os.environ.get("GECKO_RECORD_HISTORIES", "")
+NAMES = ["linear", "fanin", "loop", "race", "steer", "continue_as_new_first_run", "continue_as_new_last_run",
+         "local_burst"]
+
+
+def _wanted(name: str) -> bool:
+    return RECORD == "1" or name in RECORD.split(",")
 
 
 def _replayer() -> Replayer:
@@ -47,17 +53,31 @@ async def _save(name: str, temporal_handle) -> None:
 
 async def _record_all() -> None:
     HISTORIES.mkdir(exist_ok=True)
-    runs = {"linear": (replay.linear, 1), "fanin": (replay.fanin, 10), "loop": (replay.loop, [])}
+    runs = {"linear": (replay.linear, 1), "fanin": (replay.fanin, 10), "loop": (replay.loop, []),
+            "local_burst": (replay.burst, 1)}
     for name, (wf, data) in runs.items():
+        if not _wanted(name):
+            continue
         handle = await wf.start(data, session_id=f"replay-{name}")
         await handle.result()
         await _save(name, handle.temporal_handle)
 
+    if _wanted("race"):
+        await _record_race()
+    if _wanted("steer"):
+        await _record_steer()
+    if _wanted("continue_as_new_first_run"):
+        await _record_continue_as_new()
+
+
+async def _record_race() -> None:
     handle = await replay.race.start("why", session_id="replay-race")
     assert await handle.result() == ["fast: WHY"]
     await asyncio.sleep(1.0)  # let the loser's cancellation land before the history is read
     await _save("race", handle.temporal_handle)
 
+
+async def _record_steer() -> None:
     handle = await replay.steer.start("x", session_id="replay-steer")
     await asyncio.sleep(0.3)
     await handle.signal_jump("ask", "from a signal")  # the gecko_next signal, mid-layer
@@ -69,6 +89,8 @@ async def _record_all() -> None:
     assert await handle.result() == {"answer": "yes"}
     await _save("steer", handle.temporal_handle)
 
+
+async def _record_continue_as_new() -> None:
     handle = await replay.cont.start([], session_id="replay-continue_as_new")
     assert await handle.result() == {"answer": [1, 2, 3]}
     th = handle.temporal_handle
@@ -101,6 +123,9 @@ def test_the_histories_cover_what_they_claim():
     assert "workflow_execution_signaled_event_attributes" in steer
     assert "workflow_execution_update_completed_event_attributes" in steer
     assert "workflow_execution_continued_as_new_event_attributes" in kinds("continue_as_new_first_run")
+    burst = [e.activity_task_scheduled_event_attributes.activity_type.name for e in _load("local_burst").events
+             if e.HasField("activity_task_scheduled_event_attributes")]
+    assert burst == ["gecko.yield"], burst  # 150 local steps: one break after the first 100
 
 
 async def test_a_changed_interpreter_fails_the_replay():

@@ -2,8 +2,8 @@
 
 Each covers a different path through GeckoWorkflow: a linear chain, a parallel fan-in with state
 writes and a tombstone, a Next loop, a Team RACE (with cancelled losers), outside control (a
-gecko_next signal, a WaitForInput answered through the gecko_reply update), and a loop long
-enough to continue-as-new. Changing these graphs means re-recording (see docs/operations.md).
+gecko_next signal, a WaitForInput answered through the gecko_reply update), a loop long
+enough to continue-as-new, and a burst of local steps long enough to be broken up by gecko.yield. Changing these graphs means re-recording (see docs/operations.md).
 """
 
 from __future__ import annotations
@@ -85,3 +85,12 @@ steer = Workflow("ReplaySteer")
 steer.add_node("work", work).add_node("normal", lambda x: "normal path")
 steer.add_node("ask", WaitForInput("go on?")).add_node("done", lambda answer: {"answer": answer})
 steer.add_edge("work", "normal").add_edge("ask", "done").set_entry_point("work")
+
+
+def spin(n, context):
+    context.state["n"] = n
+    return Next("spin", n + 1) if n < 150 else n
+
+
+burst = Workflow("ReplayLocalBurst", max_steps=200)
+burst.add_node("spin", spin, local=True).set_entry_point("spin")
