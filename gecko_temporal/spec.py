@@ -13,9 +13,10 @@ from typing import Any, Optional
 from pydantic import BaseModel
 
 def _build(cls: Any, data: dict[str, Any], **nested: Any) -> Any:
-    """``cls`` from its plain-dict form; keys it does not know (from a newer client) are ignored."""
+    """``cls`` from its plain-dict form, with ``nested`` fields already rebuilt; keys it does not
+    know (from a newer client) are ignored."""
     known = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in known}, **nested)
+    return cls(**{k: v for k, v in data.items() if k in known and k not in nested}, **nested)
 
 
 #: Node kinds the interpreter knows.
@@ -100,18 +101,16 @@ class GraphSpec:
     def from_plain(cls, data: dict[str, Any]) -> "GraphSpec":
         """Rebuild from the plain dict it travels as, in a fraction of the converter's time."""
         def member(m: dict[str, Any]) -> MemberSpec:
-            return _build(MemberSpec, {k: v for k, v in m.items() if k != "retry"}, retry=_build(RetrySpec, m["retry"]))
+            return _build(MemberSpec, m, retry=_build(RetrySpec, m["retry"]))
 
         def node(n: dict[str, Any]) -> NodeSpec:
             team = n.get("team")
             return _build(
-                NodeSpec, {k: v for k, v in n.items() if k not in ("retry", "team")},
-                retry=_build(RetrySpec, n.get("retry") or {}),
-                team=_build(TeamSpec, {k: v for k, v in team.items() if k != "members"},
-                            members=[member(m) for m in team["members"]]) if team else None,
+                NodeSpec, n, retry=_build(RetrySpec, n.get("retry") or {}),
+                team=_build(TeamSpec, team, members=[member(m) for m in team["members"]]) if team else None,
             )
 
-        return _build(cls, {k: v for k, v in data.items() if k != "nodes"}, nodes=[node(n) for n in data["nodes"]])
+        return _build(cls, data, nodes=[node(n) for n in data["nodes"]])
 
 
 # --- values crossing the boundary -----------------------------------------------------------
@@ -168,7 +167,7 @@ class RunParams:
 
     @classmethod
     def from_plain(cls, data: dict[str, Any]) -> "RunParams":
-        return _build(cls, {k: v for k, v in data.items() if k != "spec"}, spec=GraphSpec.from_plain(data["spec"]))
+        return _build(cls, data, spec=GraphSpec.from_plain(data["spec"]))
 
 
 # --- user-facing values ---------------------------------------------------------------------
