@@ -7,6 +7,7 @@
     gecko-temporal status SESSION [--json] [--address HOST:PORT]
     gecko-temporal jump SESSION NODE [--input JSON] [--address HOST:PORT]
     gecko-temporal answer SESSION NODE --value JSON [--address HOST:PORT]
+    gecko-temporal cancel SESSION [--address HOST:PORT]
 
 Every command but ``dev`` talks to ``--address`` or else ``TEMPORAL_ADDRESS`` (and the other
 ``TEMPORAL_*`` settings temporalio.envconfig reads). The root ``worker.py`` is this module's
@@ -280,6 +281,19 @@ async def _jump(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _cancel(args: argparse.Namespace) -> int:
+    from temporalio.client import WorkflowExecutionStatus
+
+    handle = await _handle(args.session)
+    status = (await handle.temporal_handle.describe()).status
+    if status != WorkflowExecutionStatus.RUNNING:
+        name = status.name.lower() if status is not None else "unknown"
+        raise GeckoError(f'session "{args.session}" is not running (it is {name}); there is nothing to cancel')
+    await handle.cancel()  # running nodes get the cancellation with their next heartbeat
+    print(json.dumps({"session": args.session, "cancel_requested": True}))
+    return 0
+
+
 async def _answer(args: argparse.Namespace) -> int:
     value = _json_arg(args.value, "--value")
     handle = await _handle(args.session)
@@ -338,6 +352,10 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
     p.add_argument("--input", default=None, metavar="JSON", help="input for NODE, as JSON")
     p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS)")
 
+    p = sub.add_parser("cancel", help="cancel a running session (its running nodes are cancelled)")
+    p.add_argument("session", metavar="SESSION")
+    p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS)")
+
     p = sub.add_parser("answer", help="answer a WaitForInput node")
     p.add_argument("session", metavar="SESSION")
     p.add_argument("node", metavar="NODE")
@@ -363,7 +381,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                 return _serve_args(args)
             if args.command != "run":
                 _require_server(None)
-            command = {"run": _run, "status": _status, "jump": _jump, "answer": _answer}[args.command]
+            command = {"run": _run, "status": _status, "jump": _jump, "answer": _answer,
+                       "cancel": _cancel}[args.command]
             return asyncio.run(command(args))
     except UsageError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)

@@ -159,6 +159,23 @@ async def test_jump_to_an_unknown_node_fails_clearly_and_a_valid_jump_redirects(
     assert result == {"aborted": "changed my mind"}  # the jump replaced Review's static successor
 
 
+async def test_cancel_stops_a_running_session_and_refuses_a_finished_one(dev_server, worker, capsys):
+    from temporalio.client import WorkflowExecutionStatus
+
+    session = await start_review(dev_server, "owls")
+    await until_waiting(dev_server, session)
+    code, out, _ = await cli(capsys, "cancel", session, "--address", dev_server.address)
+    assert code == 0 and json.loads(out) == {"session": session, "cancel_requested": True}
+    handle = (await connect(dev_server.address)).get_workflow_handle(session)
+    for _ in range(100):
+        if (await handle.describe()).status == WorkflowExecutionStatus.CANCELED:
+            break
+        await asyncio.sleep(0.05)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    code, _, err = await cli(capsys, "cancel", session, "--address", dev_server.address)
+    assert code == 1 and f'session "{session}" is not running (it is canceled)' in err
+
+
 async def test_status_of_an_unknown_session(dev_server, capsys):
     code, _, err = await cli(capsys, "status", "no-such-session-xyz", "--address", dev_server.address)
     assert code == 1 and 'no session "no-such-session-xyz"' in err
