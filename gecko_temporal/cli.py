@@ -341,26 +341,24 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
                                      "an embedded dev server and worker run it in this process)")
     p.add_argument("--task-queue", help="task queue the workers poll (default as for worker)")
 
-    p = sub.add_parser("status", help="a session's state and progress (the gecko_state query)")
-    p.add_argument("session", metavar="SESSION")
-    p.add_argument("--json", action="store_true", help="print the raw gecko_state JSON")
-    p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS)")
+    def session_command(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument("session", metavar="SESSION")
+        p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS)")
+        return p
 
-    p = sub.add_parser("jump", help="jump a running session to NODE after its running layer")
-    p.add_argument("session", metavar="SESSION")
+    p = session_command("status", "a session's state and progress (the gecko_state query)")
+    p.add_argument("--json", action="store_true", help="print the raw gecko_state JSON")
+
+    p = session_command("jump", "jump a running session to NODE after its running layer")
     p.add_argument("node", metavar="NODE")
     p.add_argument("--input", default=None, metavar="JSON", help="input for NODE, as JSON")
-    p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS)")
 
-    p = sub.add_parser("cancel", help="cancel a running session (its running nodes are cancelled)")
-    p.add_argument("session", metavar="SESSION")
-    p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS)")
+    session_command("cancel", "cancel a running session (its running nodes are cancelled)")
 
-    p = sub.add_parser("answer", help="answer a WaitForInput node")
-    p.add_argument("session", metavar="SESSION")
+    p = session_command("answer", "answer a WaitForInput node")
     p.add_argument("node", metavar="NODE")
     p.add_argument("--value", required=True, metavar="JSON", help="the answer, as JSON")
-    p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS)")
     return parser
 
 
