@@ -15,6 +15,7 @@ from typing import Optional
 PAYLOAD_LIMIT = 2 * 1024 * 1024  # Temporal rejects a payload above this
 PAYLOAD_WARN = 512 * 1024  # Temporal warns above this; so do we, once per node
 FRAME = 8 * 1024  # room for a payload's other fields and its JSON framing
+_KEEP_OUTSIDE = "keep large data outside the run (write it to a file or a store and pass its path)"
 
 
 def json_size(text: str) -> int:
@@ -75,8 +76,7 @@ def node_input_problem(
         fixes.append("reads=[...] with the state keys it uses")
     if history is not None and history_names is None and history_size * 10 >= total:
         fixes.append("history=[...] with the nodes whose outputs it reads")
-    fix = ("declare " + " and ".join(fixes) + ", or " if fixes else "") + (
-        "keep large data outside the run (write it to a file or a store and pass its path)")
+    fix = ("declare " + " and ".join(fixes) + ", or " if fixes else "") + _KEEP_OUTSIDE
     what = f'node "{node}" would receive {human(total)} per call ({"; ".join(parts)})'
     if total > PAYLOAD_LIMIT:
         return f"{what}, over Temporal's {human(PAYLOAD_LIMIT)} payload limit; {fix}", None
@@ -93,4 +93,4 @@ def output_problem(where: str, value: str, writes: Mapping[str, str], jump_input
     if table.total:
         detail += f"; state writes {human(table.total)}: {table.biggest()}"
     return (f"the output of {where} is {human(total)} ({detail}), over Temporal's {human(PAYLOAD_LIMIT)} "
-            "payload limit; keep large data outside the run (write it to a file or a store and pass its path)")
+            f"payload limit; {_KEEP_OUTSIDE}")
