@@ -13,22 +13,25 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import ctypes
+import logging
 import sys
 import threading
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from typing import Any, Optional
 
 from temporalio import activity
 from temporalio.common import RawValue
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from . import _codec
 from .context import History, WorkflowContext
 from .errors import GraphError, SerializationError
 from .graph import Callee, Workflow
 from .limits import output_problem
+from .protocol import YIELD_ACTIVITY
 from .spec import KIND_FUNCTION, KIND_TEAM, Jump, NodeInput, NodeOutput
 from .spec import Next
 from .state import StateView
@@ -114,8 +117,41 @@ class _FlagReset(BaseException):
     """Raised in the canceller thread by itself, to lower the interpreter's pending flag."""
 
 
-def _fail(message: str, type_: str, non_retryable: bool = True) -> ApplicationError:
-    return ApplicationError(message, type=type_, non_retryable=non_retryable)
+_log = logging.getLogger("gecko_temporal.worker")
+
+
+def _fail(message: str, type_: str, non_retryable: bool = True, expected: bool = True) -> ApplicationError:
+    # Expected failures are BENIGN: the SDK then logs them at DEBUG instead of a traceback per attempt.
+    return ApplicationError(message, type=type_, non_retryable=non_retryable,
+                            category=ApplicationErrorCategory.BENIGN if expected else ApplicationErrorCategory.UNSPECIFIED)
+
+
+def safe_str(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder when the exception's own __str__ raises."""
+    try:
+        return str(exc)
+    except Exception as inner:
+        return f"<{type(exc).__name__}.__str__ raised {type(inner).__name__}>"
+
+
+def _node_failure(exc: Exception, where: str) -> ApplicationError:
+    """What user code raised, as the activity's failure: type and message kept (retries and
+    non_retryable_error_types see the same type name), the user's traceback kept for the UI, and
+    one line in the worker's log instead of the SDK's traceback per attempt."""
+    info = activity.info()
+    message = safe_str(exc)
+    _log.warning("%s failed (attempt %d of %s, %s): %s: %s", where, info.attempt,
+                 _attempts(info), info.workflow_id, type(exc).__name__, message)
+    if _log.isEnabledFor(logging.DEBUG):
+        _log.debug("%s traceback:\n%s", where, "".join(traceback.format_tb(exc.__traceback__)))
+    failure = _fail(message, type(exc).__name__, non_retryable=False)
+    return failure.with_traceback(exc.__traceback__)
+
+
+def _attempts(info: Any) -> str:
+    policy = getattr(info, "retry_policy", None)
+    most = getattr(policy, "maximum_attempts", 0) if policy is not None else 0
+    return str(most) if most else "unlimited"
 
 
 class NodeRunner:
@@ -159,7 +195,7 @@ class NodeRunner:
         return gecko_node
 
     def yield_activity(self) -> Any:
-        @activity.defn(name="gecko.yield")
+        @activity.defn(name=YIELD_ACTIVITY)
         async def gecko_yield() -> None:
             """Does nothing: the workflow schedules it to end a long workflow task (see _workflow)."""
 
@@ -171,7 +207,7 @@ class NodeRunner:
             raise _fail(
                 f'this worker does not serve workflow "{inp.graph}" (it serves: '
                 f'{", ".join(self._graphs) or "none"}); start the worker with that workflow\'s module',
-                "WorkerMissingGraph", non_retryable=False,
+                "WorkerMissingGraph", non_retryable=False, expected=False,
             )
         node = wf.nodes.get(inp.node)
         if node is None:
@@ -198,7 +234,7 @@ class NodeRunner:
                 data = await self._call(team.input_mapper, (data, inp.member), is_async=_is_async(team.input_mapper))
             except Exception as exc:
                 raise _fail(
-                    f"input_mapper failed for {where}: {type(exc).__name__}: {exc}", "InputMapperError"
+                    f"input_mapper failed for {where}: {type(exc).__name__}: {safe_str(exc)}", "InputMapperError"
                 ) from None
 
         view = None
@@ -212,7 +248,12 @@ class NodeRunner:
                 member=display if team is not None else None,
             )
         args = (data, context)
-        result = await self._call(callee.invoke, args, is_async=callee.is_async)
+        try:
+            result = await self._call(callee.invoke, args, is_async=callee.is_async)
+        except ApplicationError:
+            raise  # raised on purpose by the user's code, with its own type and retry choice
+        except Exception as exc:
+            raise _node_failure(exc, where) from None
 
         try:
             jump = None

@@ -1,33 +1,109 @@
-"""Encode user values as JSON text and back, keeping pydantic models (MemberResult, Next, the
+"""Encode user values as strict JSON text and back, keeping pydantic models (MemberResult, Next, the
 user's own) as real objects on the other side. Pure: no temporalio import.
 
 The workflow never decodes user values; it moves this text around, so its cost does not depend on
 what users put in it, and replay never runs user (de)serialization code.
+
+Two rules keep data from turning into objects it should not be:
+- A model travels as ``{"__gecko__": "module:Class", "data": {...}}``, and decoding revives only
+  classes in :data:`_KNOWN` (the engine's own, and the ones the built or served graphs name); a tag
+  naming anything else comes back as its plain data. No module is ever imported because of data.
+- A dict of the user's that has a ``"__gecko__"`` key of its own (data from a signal, a file, a web
+  page) is escaped as ``{"__gecko__": "dict", "items": [[key, value], ...]}``, so it comes back as
+  the same dict and can never pose as a tag.
+
+Text is strict JSON (no NaN or Infinity), which the Go CLI and the Temporal UI parse.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import inspect
 import json
-from typing import Any
+import math
+import sys
+import typing
+from typing import Any, Iterable
 
 from pydantic import BaseModel
 
 from .errors import SerializationError
 
 TAG = "__gecko__"
+_ESCAPED = "dict"  # the tag of an escaped user dict (a model's tag always holds a ':')
+
+#: Model classes decoding may build, by "module:qualname".
+_KNOWN: dict[str, type[BaseModel]] = {}
+_SCANNED_MODULES: set[str] = set()
+
+
+def type_ref(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def register_type(cls: type) -> None:
+    """Allow decoding to revive ``cls`` (a pydantic model class); other classes are ignored."""
+    if isinstance(cls, type) and issubclass(cls, BaseModel) and cls is not BaseModel:
+        _KNOWN.setdefault(type_ref(cls), cls)
+
+
+def register_types_of(fn: Any) -> None:
+    """Register the model classes a node's code names: its return annotation, and the models in the
+    namespace of the module that defines it (where a pipeline's own models usually live)."""
+    try:
+        hint = inspect.signature(fn).return_annotation
+        if isinstance(hint, str):
+            hint = typing.get_type_hints(fn).get("return")
+    except Exception:  # unresolvable annotations: the module scan below still runs
+        hint = None
+    for cls in _classes_in_hint(hint):
+        register_type(cls)
+    module_name = getattr(fn, "__module__", None) or type(fn).__module__
+    if module_name and module_name not in _SCANNED_MODULES:
+        _SCANNED_MODULES.add(module_name)
+        module = sys.modules.get(module_name)
+        for value in list(vars(module).values()) if module is not None else ():
+            register_type(value)
+
+
+def _classes_in_hint(hint: Any, depth: int = 0) -> Iterable[type]:
+    if hint is None or depth > 5:
+        return
+    if isinstance(hint, type):
+        yield hint
+    for arg in typing.get_args(hint):
+        yield from _classes_in_hint(arg, depth + 1)
 
 
 def _default(obj: Any) -> Any:
     if isinstance(obj, BaseModel):
-        cls = type(obj)
-        return {TAG: f"{cls.__module__}:{cls.__qualname__}", "data": obj.model_dump(mode="json")}
+        data = obj.model_dump(mode="json")
+        return {TAG: type_ref(type(obj)), "data": _escape(data) if _has_tag_key(data) else data}
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
+        data = dataclasses.asdict(obj)
+        return _escape(data) if _has_tag_key(data) else data
     if isinstance(obj, (set, frozenset)):
         return sorted(obj, key=repr)  # sorted: encoding a set must be deterministic
     raise _Unserializable(obj)
+
+
+def _has_tag_key(value: Any) -> bool:
+    if isinstance(value, dict):
+        return TAG in value or any(_has_tag_key(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_tag_key(v) for v in value)
+    return False
+
+
+def _escape(value: Any) -> Any:
+    """``value`` with every dict that has a TAG key of its own escaped (models are left to _default)."""
+    if isinstance(value, dict):
+        if TAG in value:
+            return {TAG: _ESCAPED, "items": [[k, _escape(v)] for k, v in value.items()]}
+        return {k: _escape(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escape(v) for v in value]
+    return value
 
 
 class _Unserializable(TypeError):
@@ -38,51 +114,98 @@ class _Unserializable(TypeError):
 
 # Built once: json.dumps/json.loads with keyword arguments build a new encoder/decoder per call,
 # which costs more than encoding a small value. Both are stateless between calls (thread-safe).
-_ENCODER = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False)
+_ENCODER = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _scan = json.JSONDecoder().scan_once
 try:  # the C encoder _ENCODER builds on every call, built once; no circular-reference markers,
     # so a circular value ends in RecursionError and is re-encoded by _ENCODER, which names it.
     _fast_encode: Any = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+        None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
 except Exception:  # no C accelerator on this interpreter
     _fast_encode = None
 
 
 def encode(value: Any, *, what: str = "value") -> str:
-    """Return ``value`` as JSON text; raise SerializationError naming ``what`` and the type."""
+    """Return ``value`` as strict JSON text; raise SerializationError naming ``what`` and the problem."""
     try:
+        text = None
         if _fast_encode is not None:
             try:
-                return "".join(_fast_encode(value, 0))
+                text = "".join(_fast_encode(value, 0))
             except RecursionError:
                 pass
-        return _ENCODER.encode(value)
+        if text is None:
+            text = _ENCODER.encode(value)
+        if TAG in text and _has_tag_key(value):  # a user dict with our key: escape it (rare)
+            text = _ENCODER.encode(_escape(value))
+        return text
     except _Unserializable as exc:
         problem = f"contains a {exc.type_name} ({exc})"
-    except (TypeError, ValueError) as exc:  # e.g. a dict key that is not a str/int/float/bool
-        problem = f"of type {type(value).__name__} cannot be encoded ({exc})"
+    except ValueError as exc:
+        if "Out of range float" in str(exc):
+            raise SerializationError(
+                f"{what} contains {_non_finite(value)}: NaN and Infinity are not JSON, and Temporal's CLI "
+                "and UI cannot read them; use None or a string instead") from None
+        if "Circular" in str(exc):
+            problem = f"of type {type(value).__name__} refers to itself (a circular reference)"
+        else:
+            problem = f"of type {type(value).__name__} cannot be encoded ({exc})"
+    except (TypeError, RecursionError) as exc:  # e.g. a dict key that is not a str/int/float/bool
+        problem = f"of type {type(value).__name__} cannot be encoded ({type(exc).__name__}: {exc})"
     raise SerializationError(
         f"{what} {problem}, which cannot be serialized. Use JSON-compatible data (dict, list, "
         "str, int, float, bool, None), a dataclass or a pydantic model."
     )
 
 
+def _non_finite(value: Any, path: str = "", depth: int = 0) -> str:
+    """Where the first NaN/Infinity in ``value`` is, e.g. 'nan at ["scores"][2]'."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value!r} at {path or 'the top level'}"
+    if depth < 50:
+        items: Iterable[tuple[str, Any]] = ()
+        if isinstance(value, dict):
+            items = ((f"[{k!r}]", v) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            items = ((f"[{i}]", v) for i, v in enumerate(value))
+        elif isinstance(value, BaseModel):
+            items = ((f".{k}", v) for k, v in vars(value).items())
+        for step, item in items:
+            found = _non_finite(item, path + step, depth + 1)
+            if found:
+                return found
+    return "" if path or depth else "a NaN or infinite float"
+
+
 def _revive_tagged(obj: dict) -> Any:
     ref = obj.get(TAG)
-    if not isinstance(ref, str) or set(obj) != {TAG, "data"}:
+    if ref is None or not isinstance(ref, str):
         return obj
-    module, _, qualname = ref.partition(":")
+    if ref == _ESCAPED and set(obj) == {TAG, "items"} and isinstance(obj["items"], list):
+        return {pair[0]: pair[1] for pair in obj["items"] if isinstance(pair, list) and len(pair) == 2}
+    if set(obj) != {TAG, "data"}:
+        return obj
+    cls = _KNOWN.get(ref)
+    if cls is None:  # not a class this process allows: hand back its data, never import anything
+        return obj["data"]
     try:
-        target: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-        return target.model_validate(obj["data"])
-    except Exception:  # the class is not importable here: hand back its data, not an error
+        return cls.model_validate(obj["data"])
+    except Exception:  # the class changed since the value was written: its data is still useful
         return obj["data"]
 
 
+def _unwrap_tagged(obj: dict) -> Any:
+    """Like _revive_tagged, but models become their plain data: what people read."""
+    ref = obj.get(TAG)
+    if isinstance(ref, str):
+        if ref == _ESCAPED and set(obj) == {TAG, "items"} and isinstance(obj["items"], list):
+            return {pair[0]: pair[1] for pair in obj["items"] if isinstance(pair, list) and len(pair) == 2}
+        if set(obj) == {TAG, "data"}:
+            return obj["data"]
+    return obj
+
+
 def decode(text: str) -> Any:
-    """Return the value ``text`` encodes, pydantic models revived."""
+    """Return the value ``text`` encodes, known pydantic models revived."""
     if isinstance(text, str) and TAG not in text and "\\u" not in text:
         # No tag can be inside (not even \u-escaped): the C scanner alone, no per-dict hook.
         # Anything but one bare JSON value (whitespace, extra data, an error) goes to json.loads.
@@ -104,5 +227,16 @@ def revive(obj: Any) -> Any:
 
 
 def plain(text: str) -> Any:
-    """Parse ``text`` as plain JSON (tags left as data): what the workflow and queries show."""
-    return json.loads(text)
+    """Parse ``text`` as plain JSON for people and queries: models shown as their data, no tags."""
+    if TAG not in text and "\\u" not in text:
+        return json.loads(text)
+    return json.loads(text, object_hook=_unwrap_tagged)
+
+
+def is_strict_json(value: Any) -> bool:
+    """True if ``value`` (already-parsed JSON) holds no NaN or Infinity."""
+    try:
+        _ENCODER.encode(value)
+        return True
+    except (ValueError, TypeError, RecursionError):
+        return False

@@ -10,32 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Optional
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
-    from . import _codec
-    from .errors import GeckoError
+    from . import _codec, control
+    from .protocol import (ANSWER_SIGNAL, ANSWER_UPDATE, JUMP_UPDATE, NEXT_SIGNAL, STATE_QUERY, WORKFLOW_TYPE,
+                           YIELD_ACTIVITY)
+    from .errors import GeckoError, suggest
     from .limits import FRAME, PAYLOAD_LIMIT, SizeTable, human, json_size, node_input_problem
     from .scheduler import Scheduler, Task
     from .spec import KIND_FUNCTION, KIND_TEAM, KIND_WAIT, GraphSpec, Jump, MemberSpec, NodeInput, NodeOutput, NodeSpec, RetrySpec, RunParams
     from .state import StateDelta, merge_layer
     from .team import MemberResult
 
-WORKFLOW_TYPE = "GeckoWorkflow"
-STATE_QUERY = "gecko_state"
-NEXT_SIGNAL = "gecko_next"
-JUMP_UPDATE = "gecko_jump"
-ANSWER_SIGNAL = "gecko_answer"
-ANSWER_UPDATE = "gecko_reply"
-YIELD_ACTIVITY = "gecko.yield"  # a no-op activity that lets a long burst of local steps breathe
 _MEMBER_RESULT_TAG = f"{MemberResult.__module__}:{MemberResult.__qualname__}"
-_KEEP_COMPLETED = 1000  # names of finished nodes kept for gecko_state (and the snapshot)
-_KEEP_REJECTED = 50
 _OUTSIDE = ("signal", "update")  # Jump.source of jumps sent from outside the run
 # Local activities run inside one workflow task, during which queries and signals wait; a loop of
 # light local nodes would hold the task for seconds. End the task after this many local steps.
@@ -140,7 +134,7 @@ class GeckoWorkflow:
                     self._sched.finish(task, out.value, out.jump)
                     deltas.append((task.node, StateDelta(out.writes, out.deletes)))
                     self._completed.append(task.node)
-                del self._completed[:-_KEEP_COMPLETED]
+                del self._completed[:-control.KEEP_COMPLETED]
                 self._conflicts = merge_layer(self._state, deltas)
                 if self._conflicts:
                     workflow.logger.info("layer %d: several nodes wrote %s; the last in node order won",
@@ -380,7 +374,7 @@ class GeckoWorkflow:
 
     # -- waiting for a person ------------------------------------------------------------------
     async def _wait_for_answer(self, node: NodeSpec, task: Task) -> NodeOutput:
-        self._waiting[node.name] = {"prompt": node.wait_prompt, "input": _codec.plain(task.input),
+        self._waiting[node.name] = {"prompt": node.wait_prompt, "input": control.shown_value(task.input)[0],
                                     "since": workflow.now().isoformat(), "timeout": node.wait_timeout}
         try:
             await workflow.wait_condition(lambda: node.name in self._answers, timeout=node.wait_timeout)
@@ -396,89 +390,108 @@ class GeckoWorkflow:
         return NodeOutput(value=value)
 
     # -- queries, signals, updates -------------------------------------------------------------
+    # Every handler takes any number of arguments in any encoding and never raises into the
+    # workflow task: a handler that did would fail the task on every replay and wedge the run.
     @workflow.query(name=STATE_QUERY)
-    def state(self) -> dict[str, Any]:
-        """The live run as JSON: state, progress, what is running and waiting, jumps."""
-        return {
-            "workflow": self._spec.name,
-            "status": "waiting" if self._waiting and self._status == "running" else self._status,
-            "state": {k: _codec.plain(v) for k, v in self._state.items()},
-            "completed": list(self._completed),
-            "running": list(self._running),
-            "waiting": dict(self._waiting),
-            "step": self._sched.step,
-            "layer": self._layer,
-            "run": self._run,
-            "nodes": list(self._nodes),
-            "pending_jumps": [{"node": j.node, "input": _codec.plain(j.input), "source": j.source}
-                              for j in self._sched.jumps],
-            "rejected_jumps": list(self._rejected),
-            "conflicts": list(self._conflicts),
-        }
+    def state(self, *_args: Any) -> dict[str, Any]:
+        """The live run as JSON: state, progress, what is running and waiting, jumps (arguments ignored)."""
+        return control.state_answer(
+            workflow=self._spec.name,
+            status="waiting" if self._waiting and self._status == "running" else self._status,
+            state=self._state, completed=self._completed, running=list(self._running),
+            waiting=self._waiting, step=self._sched.step, layer=self._layer, run=self._run,
+            nodes=list(self._nodes), pending_jumps=self._sched.jumps, rejected=self._rejected,
+            conflicts=self._conflicts)
 
-    def _jump_problem(self, payload: Any) -> Optional[str]:
-        if not isinstance(payload, dict) or not isinstance(payload.get("node"), str):
-            return f'a jump needs a JSON object like {{"node": "Name", "input": ...}}, got {payload!r}'
-        problem = self._sched.check_target(payload["node"])
-        if problem:
-            return problem
+    @workflow.signal(dynamic=True)
+    def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        """gecko_next (jump) and gecko_answer; anything malformed or unknown is rejected, never fatal."""
+        received = _read_args(args)
         try:
-            _codec.encode(payload.get("input"))
-        except GeckoError as exc:
-            return str(exc)
-        return None
-
-    def _queue_jump(self, payload: dict[str, Any], source: str) -> dict[str, Any]:
-        self._sched.jumps.append(Jump(node=payload["node"], input=_codec.encode(payload.get("input")), source=source))
-        return {"node": payload["node"], "queued_after_step": self._sched.step}
-
-    @workflow.signal(name=NEXT_SIGNAL)
-    def next_signal(self, payload: Any) -> None:
-        """Jump to ``payload["node"]`` after the running layer; an unknown node is rejected, not fatal."""
-        problem = self._jump_problem(payload)
+            if name == NEXT_SIGNAL:
+                request, problem = self._jump_request(received)
+                if request is not None:
+                    self._queue_jump(request, "signal")
+            elif name == ANSWER_SIGNAL:
+                request, problem = self._answer_request(received)
+                if request is not None:
+                    self._answers[request["node"]] = request["value"]
+            else:
+                problem = (f'unknown signal "{name}"{suggest(name, [NEXT_SIGNAL, ANSWER_SIGNAL])}; '
+                           "jump with gecko_next, answer a WaitForInput node with gecko_answer")
+        except Exception as exc:  # a bug here must cost one request, not the run
+            problem = f"could not be handled: {type(exc).__name__}"
         if problem:
-            self._rejected.append({"request": payload, "reason": problem, "step": self._sched.step})
-            del self._rejected[:-_KEEP_REJECTED]
-            workflow.logger.warning("rejected jump %r: %s", payload, problem)
-            return
-        self._queue_jump(payload, "signal")
+            entry = control.rejection(name, received, problem, self._sched.step)
+            self._rejected.append(entry)
+            del self._rejected[:-control.KEEP_REJECTED]
+            workflow.logger.warning("rejected %s %s: %s", name, entry["request"], entry["reason"])
+
+    def _jump_request(self, received: Sequence[control.Arg]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+        request, problem = control.parse_request("jump", received)
+        if request is not None:
+            problem = self._sched.check_target(request["node"])
+        return (None, problem) if problem else (request, None)
+
+    def _answer_request(self, received: Sequence[control.Arg]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+        request, problem = control.parse_request("answer", received)
+        if request is not None:
+            node = self._nodes.get(request["node"])
+            if node is None or node.kind != KIND_WAIT:
+                waits = [n.name for n in self._spec.nodes if n.kind == KIND_WAIT]
+                problem = (f'"{request["node"]}" is not a WaitForInput node (those are: '
+                           f'{", ".join(waits) or "none"})')
+        return (None, problem) if problem else (request, None)
+
+    def _queue_jump(self, request: dict[str, Any], source: str) -> dict[str, Any]:
+        self._sched.jumps.append(Jump(node=request["node"], input=request["input"], source=source))
+        return {"node": request["node"], "queued_after_step": self._sched.step}
 
     @workflow.update(name=JUMP_UPDATE)
-    def jump_update(self, payload: Any) -> dict[str, Any]:
-        """Like the gecko_next signal, but the caller hears at once whether the target is valid."""
-        return self._queue_jump(payload, "update")
+    def jump_update(self, *args: Any) -> dict[str, Any]:
+        """Like the gecko_next signal, but the caller hears at once whether the jump is valid."""
+        request, _ = self._jump_request(_given_args(args))
+        if request is None:  # cannot happen: the validator accepted these args, and the check
+            # depends only on the graph; but a handler must never raise into the workflow task
+            return {"node": None, "queued_after_step": self._sched.step}
+        return self._queue_jump(request, "update")
 
     @jump_update.validator
-    def _validate_jump(self, payload: Any) -> None:
-        problem = self._jump_problem(payload)
+    def _validate_jump(self, *args: Any) -> None:
+        _, problem = self._jump_request(_given_args(args))
         if problem:
             raise ValueError(problem)
-
-    def _answer_problem(self, payload: Any) -> Optional[str]:
-        if not isinstance(payload, dict) or not isinstance(payload.get("node"), str):
-            return f'an answer needs a JSON object like {{"node": "Name", "value": ...}}, got {payload!r}'
-        node = self._nodes.get(payload["node"])
-        if node is None or node.kind != KIND_WAIT:
-            waits = [n.name for n in self._spec.nodes if n.kind == KIND_WAIT]
-            return f'"{payload["node"]}" is not a WaitForInput node (those are: {", ".join(waits) or "none"})'
-        return None
-
-    @workflow.signal(name=ANSWER_SIGNAL)
-    def answer_signal(self, payload: Any) -> None:
-        """Deliver a person's answer to a WaitForInput node (kept if it arrives early)."""
-        problem = self._answer_problem(payload)
-        if problem:
-            self._rejected.append({"request": payload, "reason": problem, "step": self._sched.step})
-            return
-        self._answers[payload["node"]] = _codec.encode(payload.get("value"))
 
     @workflow.update(name=ANSWER_UPDATE)
-    def answer_update(self, payload: Any) -> dict[str, Any]:
-        self._answers[payload["node"]] = _codec.encode(payload.get("value"))
-        return {"node": payload["node"], "waiting": payload["node"] in self._waiting}
+    def answer_update(self, *args: Any) -> dict[str, Any]:
+        request, _ = self._answer_request(_given_args(args))
+        if request is None:  # as in jump_update
+            return {"node": None, "waiting": False}
+        self._answers[request["node"]] = request["value"]
+        return {"node": request["node"], "waiting": request["node"] in self._waiting}
 
     @answer_update.validator
-    def _validate_answer(self, payload: Any) -> None:
-        problem = self._answer_problem(payload)
+    def _validate_answer(self, *args: Any) -> None:
+        _, problem = self._answer_request(_given_args(args))
         if problem:
             raise ValueError(problem)
+
+
+def _read_args(args: Sequence[RawValue]) -> list[control.Arg]:
+    """Decode raw signal arguments one by one; one that cannot be read says why instead of raising."""
+    converter = workflow.payload_converter()
+    received = []
+    for raw in args:
+        encoding = raw.payload.metadata.get("encoding", b"").decode("utf-8", "replace")
+        try:
+            received.append(control.Arg(converter.from_payload(raw.payload), encoding))
+        except Exception as exc:
+            received.append(control.Arg(encoding=encoding, problem=f"encoding {encoding or 'none'!r}: "
+                                        f"{type(exc).__name__}; send JSON (encoding json/plain)"))
+    return received
+
+
+def _given_args(args: Sequence[Any]) -> list[control.Arg]:
+    """Update arguments, already decoded by the SDK (one it cannot decode rejects the update)."""
+    return [control.Arg(a) if not isinstance(a, bytes) else control.Arg(encoding="binary/plain", problem=(
+        "raw bytes (encoding binary/plain); send JSON (encoding json/plain)")) for a in args]

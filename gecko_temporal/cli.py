@@ -30,9 +30,11 @@ from typing import Any, Iterator, Optional, Sequence
 
 from .errors import GeckoError
 from .graph import Workflow
+from .protocol import STATE_QUERY
 
 DEFAULT_DEV_PORT = 7233  # Temporal's usual port: the temporal CLI and SDKs find it without flags
 DEFAULT_DB_FILENAME = "gecko-temporal.db"
+_SHUTDOWN_SLACK = 3.0  # seconds past --graceful-shutdown a stopping worker may take, whatever the server does
 
 
 class UsageError(GeckoError):
@@ -75,11 +77,20 @@ def load_workflow(spec: str) -> Workflow:
 def _json_arg(text: Optional[str], option: str) -> Any:
     if text is None:
         return None
+    from . import _codec
+
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{option} must be JSON (a string needs quotes: {option} '\"text\"'), got {text!r}: "
                          f"{exc.msg} at position {exc.pos}") from None
+    except RecursionError:
+        raise UsageError(f"{option} is nested too deeply to read") from None
+    try:
+        _codec.encode(value, what=option)
+    except GeckoError as exc:  # NaN, Infinity, 1e999: not JSON that Temporal's tools can read back
+        raise UsageError(str(exc)) from None
+    return value
 
 
 @contextlib.contextmanager
@@ -100,9 +111,12 @@ def _environ(**values: Optional[str]) -> Iterator[None]:
 
 
 def _require_server(address: Optional[str]) -> None:
-    if not (address or os.environ.get("TEMPORAL_ADDRESS")):
-        raise UsageError("no Temporal server: pass --address HOST:PORT or set TEMPORAL_ADDRESS "
-                         "(start one with `gecko-temporal dev MODULE:WF`)")
+    from .client import connect_config
+
+    if not (address or "target_host" in connect_config()):
+        raise UsageError("no Temporal server: pass --address HOST:PORT or set TEMPORAL_ADDRESS (or a Temporal "
+                         "config profile: TEMPORAL_CONFIG_FILE / TEMPORAL_PROFILE); start one with "
+                         "`gecko-temporal dev MODULE:WF`")
 
 
 # -- worker / dev -------------------------------------------------------------------------------
@@ -157,9 +171,10 @@ async def serve(specs: Sequence[str], *, address: Optional[str] = None, task_que
             loop.add_signal_handler(sig, stop.set)
         for worker in workers:
             await worker.start()
+        target = client.service_client.config.target_host
         for queue, wfs in queues.items():
             print(f"worker ready: {', '.join(w.name for w in wfs)} on task queue {queue} at "
-                  f"{address or os.environ.get('TEMPORAL_ADDRESS')} ({threads} threads)", file=out, flush=True)
+                  f"{target} namespace {client.namespace} ({threads} threads)", file=out, flush=True)
         crashed = [w._task for w in workers if w._task is not None]
         done, _ = await asyncio.wait([asyncio.ensure_future(stop.wait()), *crashed],
                                      return_when=asyncio.FIRST_COMPLETED)
@@ -170,16 +185,20 @@ async def serve(specs: Sequence[str], *, address: Optional[str] = None, task_que
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     finally:
-        for worker in workers:
-            with contextlib.suppress(Exception):
-                await worker.shutdown()
+        # Bounded: with the server unreachable the SDK's shutdown waits on pollers that retry for
+        # minutes; after the grace period there is nothing left worth waiting for.
+        stopped = await asyncio.gather(*(asyncio.wait_for(w.shutdown(), graceful_shutdown + _SHUTDOWN_SLACK)
+                                         for w in workers), return_exceptions=True)
         if server is not None:
             server.stop()
-    print("worker stopped", file=out, flush=True)
+    late = [r for r in stopped if isinstance(r, BaseException)]
+    print("worker stopped" + (f" (not cleanly: {type(late[0]).__name__}; the server may be unreachable)"
+                              if late else ""), file=out, flush=True)
 
 
 async def _connect_patiently(connect: Any, address: Optional[str], within: float, out: Any) -> Any:
     """Connect, retrying while the server comes up (docker compose starts the worker alongside it)."""
+    from .client import NamespaceNotFound
     from .errors import ServerError
 
     loop = asyncio.get_running_loop()
@@ -188,6 +207,8 @@ async def _connect_patiently(connect: Any, address: Optional[str], within: float
     while True:
         try:
             return await connect(address)
+        except NamespaceNotFound:
+            raise  # the server answered: waiting will not create the namespace
         except ServerError:
             if loop.time() >= deadline:
                 raise
@@ -231,7 +252,7 @@ async def _query_state(handle: Any) -> dict[str, Any]:
     from temporalio.service import RPCError
 
     try:
-        return await handle.temporal_handle.query("gecko_state", rpc_timeout=timedelta(seconds=15))
+        return await handle.temporal_handle.query(STATE_QUERY, rpc_timeout=timedelta(seconds=15))
     except (RPCError, WorkflowQueryFailedError) as exc:
         raise GeckoError(f'session "{handle.id}" did not answer the gecko_state query: '
                          f"{getattr(exc, 'message', exc)}; is a worker serving its task queue?") from None

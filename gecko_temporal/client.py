@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import threading
 import time
 import uuid
@@ -32,6 +34,7 @@ from temporalio.exceptions import (ApplicationError, CancelledError, TimeoutErro
 from temporalio.service import RPCError
 
 from . import _codec
+from .protocol import ANSWER_UPDATE, JUMP_UPDATE, NEXT_SIGNAL, STATE_QUERY, WORKFLOW_TYPE
 from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, SerializationError, ServerError,
                      StepLimitError, WorkflowTimeoutError)
 from .spec import RunParams
@@ -84,22 +87,51 @@ def _free_port() -> int:
 
 
 class DevServer:
-    """A `temporal server start-dev` process on 127.0.0.1 (durable when given a db file)."""
+    """A `temporal server start-dev` process on 127.0.0.1 (durable when given a db file).
+
+    Its log goes to ``log_file`` (default: beside the db file, else a temporary file removed at
+    stop), and a server that fails to start is reported with the log's last lines. A db file that a
+    server which just stopped still holds (SQLite reports it locked for a moment after the port
+    closes) is waited for, up to ``lock_wait`` seconds.
+    """
 
     def __init__(self, port: Optional[int] = None, db_filename: Optional[str] = None,
-                 ui: bool = False, log_file: Optional[str] = None) -> None:
+                 ui: bool = False, log_file: Optional[str] = None, lock_wait: float = 20.0) -> None:
         self.port = port or _free_port()
         self.address = f"127.0.0.1:{self.port}"
         if _listening(self.port):  # else _wait_ready would mistake that server for ours
             raise ServerError(f"port {self.port} on 127.0.0.1 is already in use (another Temporal server?); "
                               f"pick another port, or connect to it with TEMPORAL_ADDRESS={self.address}")
-        args = [find_temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
-                "--log-level", "error"]
+        self._args = [find_temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
+                      "--log-level", "error"]
         if not ui:
-            args.append("--headless")
+            self._args.append("--headless")
         if db_filename:
-            args += ["--db-filename", db_filename]
-        self._log = open(log_file or os.devnull, "ab")
+            self._args += ["--db-filename", db_filename]
+        self._temporary_log = log_file is None and not db_filename
+        if log_file is None:
+            if db_filename:
+                log_file = f"{db_filename}.log"
+            else:
+                fd, log_file = tempfile.mkstemp(prefix=f"gecko-dev-server-{self.port}-", suffix=".log")
+                os.close(fd)
+        self.log_file = log_file
+        deadline = time.monotonic() + lock_wait
+        while True:
+            self._log = open(log_file, "ab")
+            self.process = self._spawn()
+            try:
+                self._wait_ready()
+                return
+            except _DatabaseLocked:
+                self._log.close()
+                if time.monotonic() > deadline:
+                    raise ServerError(f"the Temporal dev server could not open {db_filename}: another server "
+                                      f"still holds it after {lock_wait:g} s; stop that server first"
+                                      f"{self._log_tail()}") from None
+                time.sleep(0.25)
+
+    def _spawn(self) -> subprocess.Popen:
         # A session of its own: no terminal job-control signal can stop the server, and Ctrl-C
         # in the user's terminal reaches only Python, which then stops the server cleanly.
         # PDEATHSIG fires when the *thread* that forked exits, so fork from a keeper thread that
@@ -110,7 +142,7 @@ class DevServer:
         def keep() -> None:
             try:
                 box["process"] = subprocess.Popen(
-                    args, stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL,
+                    self._args, stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL,
                     start_new_session=True, preexec_fn=_die_with_parent)
             except BaseException as exc:  # re-raised in the constructor
                 box["error"] = exc
@@ -122,21 +154,32 @@ class DevServer:
         threading.Thread(target=keep, daemon=True, name=f"gecko-dev-server-{self.port}").start()
         started.wait()
         if "error" in box:
-            raise ServerError(f"cannot start the Temporal dev server {args[0]}: {box['error']}")
-        self.process: subprocess.Popen = box["process"]
-        self._wait_ready()
+            raise ServerError(f"cannot start the Temporal dev server {self._args[0]}: {box['error']}")
+        return box["process"]
+
+    def _log_tail(self, lines: int = 12) -> str:
+        try:
+            tail = Path(self.log_file).read_text(errors="replace").strip().splitlines()[-lines:]
+        except OSError:
+            return ""
+        return f"; its log ({self.log_file}) ends with:\n  " + "\n  ".join(tail) if tail else ""
 
     def _wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                tail = self._log_tail()
+                if "database is locked" in tail or "SQLITE_BUSY" in tail:
+                    raise _DatabaseLocked()
+                taken = " (the port is taken)" if _listening(self.port) else ""
                 raise ServerError(f"the Temporal dev server exited with code {self.process.returncode} on "
-                                  f"port {self.port}; is the port taken?")
+                                  f"port {self.port}{taken}{tail or '; it wrote no log'}")
             if _listening(self.port):
                 return
             time.sleep(0.05)
         self.stop()
-        raise ServerError(f"the Temporal dev server did not listen on {self.address} within {timeout:.0f} s")
+        raise ServerError(f"the Temporal dev server did not listen on {self.address} within {timeout:.0f} s"
+                          f"{self._log_tail()}")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -145,7 +188,19 @@ class DevServer:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(timeout=5)
         self._log.close()
+        if self._temporary_log:
+            with contextlib.suppress(OSError):
+                os.unlink(self.log_file)
+
+
+class NamespaceNotFound(ServerError):
+    """The server answers but has no such namespace (waiting for it will not help)."""
+
+
+class _DatabaseLocked(Exception):
+    """The server exited because another one still holds its SQLite file."""
 
 
 _dev_server: Optional[DevServer] = None
@@ -160,9 +215,28 @@ def embedded_server() -> DevServer:
     return _dev_server
 
 
+def connect_config(address: Optional[str] = None) -> dict[str, Any]:
+    """The user's Temporal client settings: the ``temporalio.envconfig`` profile (the file named by
+    TEMPORAL_CONFIG_FILE or the default one, the profile TEMPORAL_PROFILE names, and every
+    ``TEMPORAL_*`` variable), with ``address`` (e.g. ``--address``) winning over its address.
+    Empty when nothing names a server: then the embedded dev server is used."""
+    from temporalio.envconfig import ClientConfig
+
+    try:
+        config = dict(ClientConfig.load_client_connect_config())
+    except Exception as exc:
+        where = os.environ.get("TEMPORAL_CONFIG_FILE") or "the Temporal config file"
+        raise ServerError(f"cannot read the Temporal client settings from {where} "
+                          f"(profile {os.environ.get('TEMPORAL_PROFILE') or 'default'}): {exc}") from None
+    if address:
+        config["target_host"] = address
+    return config
+
+
 def is_embedded() -> bool:
-    """True when no TEMPORAL_ADDRESS is set: runs use the embedded server and worker."""
-    return not os.environ.get("TEMPORAL_ADDRESS")
+    """True when nothing names a server (no TEMPORAL_ADDRESS, no config profile with an address):
+    runs then use the embedded dev server and worker."""
+    return "target_host" not in connect_config()
 
 
 # -- clients (one per event loop and target) and the embedded worker (one per process) -----------
@@ -170,27 +244,44 @@ _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Client
 
 
 async def connect(address: Optional[str] = None) -> Client:
-    """A client for ``address``, else the TEMPORAL_* settings, else the embedded dev server.
+    """A client for ``address``, else the user's Temporal settings, else the embedded dev server.
 
-    Clients are cached per event loop and target, so switching TEMPORAL_ADDRESS takes effect.
+    Settings come from :func:`connect_config` everywhere the engine connects (scripts, workers, the
+    CLI). The namespace is checked once, so a wrong one fails here with its name instead of
+    leaving a worker polling a namespace that does not exist. Clients are cached per event loop
+    and settings, so changing TEMPORAL_ADDRESS takes effect.
     """
-    target = address or os.environ.get("TEMPORAL_ADDRESS") or "embedded"
+    config = connect_config(address)
+    if "target_host" not in config:  # embedded: its own server and worker, default namespace
+        config = {"target_host": embedded_server().address}
+    target = json.dumps(config, sort_keys=True, default=repr)
     cache = _clients.setdefault(asyncio.get_running_loop(), {})
     if target not in cache:
+        where = config["target_host"]
         try:
-            if address:
-                cache[target] = await Client.connect(address)
-            elif target == "embedded":
-                cache[target] = await Client.connect(embedded_server().address)
-            else:
-                from temporalio.envconfig import ClientConfig
-
-                cache[target] = await Client.connect(**ClientConfig.load_client_connect_config())
+            client = await Client.connect(**config)
         except RuntimeError as exc:
-            where = "the embedded dev server" if target == "embedded" else target
             raise ServerError(f"cannot connect to Temporal at {where}: {exc}; start the server or fix "
-                              "TEMPORAL_ADDRESS (unset it to use the embedded dev server)") from None
+                              "TEMPORAL_ADDRESS / the config profile (unset them to use the embedded dev "
+                              "server)") from None
+        await _check_namespace(client, where)
+        cache[target] = client
     return cache[target]
+
+
+async def _check_namespace(client: Client, where: str) -> None:
+    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+    from temporalio.service import RPCStatusCode
+
+    try:
+        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise NamespaceNotFound(
+                f'namespace "{client.namespace}" does not exist on {where}; create it with `temporal operator '
+                f"namespace create --namespace {client.namespace}` or fix TEMPORAL_NAMESPACE / the config "
+                "profile") from None
+        # Other answers (e.g. a key without permission to describe) do not prove it is missing.
 
 
 def task_queue_for(wf: "Workflow") -> str:
@@ -291,7 +382,7 @@ async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[
     session_id = session_id or f"{wf.name}-{uuid.uuid4().hex[:12]}"
     try:
         handle = await client.start_workflow(
-            "GeckoWorkflow", RunParams(spec=spec, input=encoded, timeout=timeout), id=session_id,
+            WORKFLOW_TYPE, RunParams(spec=spec, input=encoded, timeout=timeout), id=session_id,
             task_queue=queue, result_type=None,
             execution_timeout=timedelta(seconds=timeout + _TIMEOUT_GRACE) if timeout else None,
         )
@@ -335,31 +426,36 @@ class RunHandle:
 
     async def state(self) -> dict[str, Any]:
         """The live ``gecko_state`` query: state, completed, running, waiting, step, jumps."""
-        return await self._handle.query("gecko_state")
+        return await self._handle.query(STATE_QUERY)
 
     async def jump(self, node: str, input: Any = None) -> dict[str, Any]:
         """Jump to ``node`` after the running layer; raise JumpRejectedError on an unknown node."""
-        payload = {"node": node, "input": json.loads(_codec.encode(input, what="jump input"))}
+        payload = {"node": node, "input": _outside_value(input, "jump input")}
         try:
-            return await self._handle.execute_update("gecko_jump", payload)
+            return await self._handle.execute_update(JUMP_UPDATE, payload)
         except WorkflowUpdateFailedError as exc:
             raise JumpRejectedError(f"jump to {node!r} rejected: {_cause_message(exc)}") from None
 
     async def signal_jump(self, node: str, input: Any = None) -> None:
         """Fire-and-forget jump (the gecko_next signal): a bad target shows in ``rejected_jumps``."""
-        await self._handle.signal("gecko_next", {"node": node, "input": json.loads(_codec.encode(input))})
+        await self._handle.signal(NEXT_SIGNAL, {"node": node, "input": _outside_value(input, "jump input")})
 
     async def answer(self, node: str, value: Any = None) -> dict[str, Any]:
         """Answer a WaitForInput node; raise JumpRejectedError-like GeckoError if it is none."""
-        payload = {"node": node, "value": json.loads(_codec.encode(value, what="answer"))}
+        payload = {"node": node, "value": _outside_value(value, "answer")}
         try:
-            return await self._handle.execute_update("gecko_reply", payload)
+            return await self._handle.execute_update(ANSWER_UPDATE, payload)
         except WorkflowUpdateFailedError as exc:
             raise GeckoError(f"answer to {node!r} rejected: {_cause_message(exc)}") from None
 
     async def cancel(self) -> None:
         """Ask the run to stop; its running node activities are cancelled."""
         await self._handle.cancel()
+
+
+def _outside_value(value: Any, what: str) -> Any:
+    """``value`` as the plain JSON a run accepts from outside (models become their data)."""
+    return _codec.plain(_codec.encode(value, what=what))
 
 
 def _cause_message(exc: BaseException) -> str:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, TypeVar, Union
 
+from pydantic import BaseModel
+
+from . import _codec
 from .context import WorkflowContext
 from .errors import GraphError, suggest
 from .spec import KIND_FUNCTION, KIND_TEAM, KIND_WAIT, GraphSpec, MemberSpec, NodeSpec, RetrySpec, TeamSpec
@@ -170,6 +173,9 @@ def introspect(obj: Any, where: str) -> Callee:
     is_async = inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
         getattr(target, "__call__", None)
     )
+    _codec.register_types_of(target)  # the models this code returns may be revived downstream
+    if target is not obj:
+        _codec.register_types_of(obj)
     return Callee(call=target, is_async=is_async, takes_input=bool(positional), context_param=context_param)
 
 
@@ -188,17 +194,25 @@ class Workflow:
     """A Gecko Compose graph of nodes and edges that runs durably on Temporal.
 
     Build it with :meth:`add_node`, :meth:`add_edge` and :meth:`set_entry_point`; run it with
-    :meth:`execute` (wait for the result) or :meth:`start` (get a handle).
+    :meth:`execute` (wait for the result) or :meth:`start` (get a handle). Pydantic models a node
+    returns arrive downstream as the same class when that class is named by a node's return
+    annotation, defined or imported in a node's module, or listed in ``types``; otherwise as
+    their plain data (classes are never looked up by a name found in data).
     """
 
     def __init__(self, name: str, *, max_steps: int = 1000, steps_per_run: int = 2000,
-                 task_queue: Optional[str] = None) -> None:
+                 task_queue: Optional[str] = None, types: Sequence[type] = ()) -> None:
         if not isinstance(name, str) or not name.strip():
             raise GraphError(f"a Workflow needs a non-empty name, got {name!r}")
         if not isinstance(max_steps, int) or max_steps < 1:
             raise GraphError(f"max_steps must be an int >= 1, got {max_steps!r}")
         if not isinstance(steps_per_run, int) or steps_per_run < 1:
             raise GraphError(f"steps_per_run must be an int >= 1, got {steps_per_run!r}")
+        not_models = [t for t in types if not (isinstance(t, type) and issubclass(t, BaseModel))]
+        if not_models:
+            raise GraphError(f"types= lists pydantic model classes to revive between nodes, got {not_models!r}")
+        for model in types:
+            _codec.register_type(model)
         self.name = name
         self.max_steps = max_steps
         self.steps_per_run = steps_per_run

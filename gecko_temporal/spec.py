@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 from pydantic import BaseModel
 
+from . import _codec
+
 def _build(cls: Any, data: dict[str, Any], **nested: Any) -> Any:
     """``cls`` from its plain-dict form, with ``nested`` fields already rebuilt; keys it does not
     know (from a newer client) are ignored."""
@@ -185,3 +187,6 @@ class Next(BaseModel):
 
     def __init__(self, node: str, input: Any = None, **kw: Any) -> None:
         super().__init__(node=node, input=input, **kw)
+
+
+_codec.register_type(Next)

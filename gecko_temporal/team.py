@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Sequence
 
 from pydantic import BaseModel
 
+from . import _codec
 from .errors import GraphError
 from .graph import _OPTIONS_ATTR, DEFAULT_HEARTBEAT, DEFAULT_TIMEOUT, Callee, StepOptions, introspect
 from .spec import MemberSpec, RetrySpec, TeamSpec
@@ -56,6 +57,10 @@ class MemberResult(BaseModel):
     @property
     def is_success(self) -> bool:
         return self.status == "succeeded"
+
+
+_codec.register_type(MemberError)
+_codec.register_type(MemberResult)
 
 
 def member_name(member: Any) -> str:

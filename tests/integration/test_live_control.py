@@ -151,7 +151,7 @@ async def test_unknown_jump_is_rejected_without_failing_or_stalling_the_run(sess
     reasons = [r["reason"] for r in state["rejected_jumps"]]
     assert 'no node named "Nowhere"' in reasons[0]
     assert "needs a JSON object" in reasons[1]
-    assert state["rejected_jumps"][0]["request"] == {"node": "Nowhere", "input": 1}
+    assert json.loads(state["rejected_jumps"][0]["request"]) == {"node": "Nowhere", "input": 1}  # a bounded preview
     assert state["pending_jumps"] == []  # the update's rejection left no trace either
 
     await handle.answer("Review", "fine")
@@ -165,8 +165,9 @@ async def test_answering_a_node_that_does_not_wait_is_rejected():
     with pytest.raises(GeckoError, match='"Draft" is not a WaitForInput node \\(those are: Review\\)'):
         await handle.answer("Draft", "no")
     await handle.temporal_handle.signal("gecko_answer", {"node": "Ghost", "value": 1})
-    state = await _until(handle, lambda s: s["rejected_jumps"])
-    assert '"Ghost" is not a WaitForInput node' in state["rejected_jumps"][0]["reason"]
+    state = await _until(handle, lambda s: s["rejected"])
+    assert '"Ghost" is not a WaitForInput node' in state["rejected"][0]["reason"]
+    assert state["rejected"][0]["signal"] == "gecko_answer" and state["rejected_jumps"] == []
     assert state["status"] == "waiting"
     await handle.answer("Review", "yes")
     assert (await handle.result())["published"] == "yes"

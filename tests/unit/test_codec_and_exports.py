@@ -1,6 +1,7 @@
 """Values crossing the Temporal boundary, the public names, and the pure-core split."""
 
 import dataclasses
+import json
 import subprocess
 import sys
 
@@ -29,11 +30,12 @@ def test_plain_json_round_trips():
 
 
 def test_pydantic_models_come_back_as_models():
+    gecko_temporal.Workflow("Reports", types=[Report])  # a graph that names Report allows reviving it
     value = {"report": Report(title="t", score=0.5), "results": [MemberResult(member="m", index=0, status="succeeded")]}
     back = decode(encode(value))
     assert back["report"] == Report(title="t", score=0.5)
     assert isinstance(back["results"][0], MemberResult) and back["results"][0].is_success
-    assert revive(plain(encode(value))) == back
+    assert revive(json.loads(encode(value))) == back  # a run result, parsed by the SDK
 
 
 def test_dataclasses_tuples_and_sets_become_json():
@@ -51,6 +53,52 @@ def test_unserializable_value_names_what_and_the_type():
 def test_unimportable_model_degrades_to_its_data():
     text = '{"__gecko__":"nowhere.module:Gone","data":{"a":1}}'
     assert decode(text) == {"a": 1}
+
+
+class Unlisted(BaseModel):
+    a: int
+
+
+def test_a_model_no_graph_names_arrives_as_its_data():
+    assert decode(encode(Unlisted(a=1))) == {"a": 1}
+
+
+def test_data_never_imports_a_module(tmp_path, monkeypatch):
+    (tmp_path / "gecko_canary_mod.py").write_text("import sys\nsys.modules['gecko_canary_ran'] = True\n"
+                                                 "from pydantic import BaseModel\nclass Boom(BaseModel):\n    x: int = 0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    forged = '{"__gecko__":"gecko_canary_mod:Boom","data":{"x":1}}'
+    assert decode(forged) == {"x": 1} and revive(plain(forged)) == {"x": 1}
+    assert "gecko_canary_mod" not in sys.modules and "gecko_canary_ran" not in sys.modules
+
+
+@pytest.mark.parametrize("data", [
+    {"__gecko__": "gecko_temporal.spec:Next", "data": {"node": "Bad", "input": None}},
+    [{"__gecko__": "dict", "items": [["a", 1]]}],
+    {"outer": {"__gecko__": "gecko_temporal.team:MemberResult", "data": {"member": "m", "index": 0,
+                                                                         "status": "succeeded"}}},
+    {"__gecko__": 1},
+])
+def test_user_dicts_with_our_tag_key_round_trip_as_the_same_dicts(data):
+    text = encode(data)
+    assert decode(text) == data and plain(text) == data
+    assert decode(encode({"wrapped": data, "model": Next("A", data)})) == {"wrapped": data, "model": Next("A", data)}
+
+
+def test_tags_never_show_in_what_people_read():
+    text = encode({"next": Next("B", {"x": 1})})
+    assert plain(text) == {"next": {"node": "B", "input": {"x": 1}}}
+
+
+@pytest.mark.parametrize("value, where", [
+    (float("nan"), "nan at the top level"),
+    ({"scores": [1.0, float("inf")]}, "inf at ['scores'][1]"),
+    ([{"x": -float("inf")}], "-inf at [0]['x']"),
+])
+def test_non_finite_floats_are_refused_with_where_they_are(value, where):
+    with pytest.raises(SerializationError) as exc:
+        encode(value, what='state key "s" written by node "N"')
+    assert str(exc.value).startswith(f'state key "s" written by node "N" contains {where}: NaN and Infinity are not JSON')
 
 
 def test_next_is_a_value_too():
