@@ -18,7 +18,7 @@ side's workers spent per run (from /proc), the workers' RSS, and from the histor
 workflow tasks, and workflow-task timeouts (sticky schedule-to-start and start-to-close).
 
 Run: ``python benchmarks/cluster_benchmark.py [--json] [--quick] [--repeat N] [--cases dag,chain]
-[--sessions N] [--engine-sticky S] [--hand-sticky S]`` (a dev server of its own; TEMPORAL_ADDRESS is ignored).
+[--sessions N] [--engine-sticky S] [--hand-sticky S] [--hand-variant heartbeat,payload,spec]`` (a dev server of its own; TEMPORAL_ADDRESS is ignored).
 """
 
 from __future__ import annotations
@@ -155,8 +155,20 @@ async def history_facts(handles: list[Any]) -> dict[str, Any]:
 
 # -- the benchmark ---------------------------------------------------------------------------------
 class Cluster:
-    def __init__(self, server: Any, client: Any, sides: dict[str, Side], as_json: bool) -> None:
+    def __init__(self, server: Any, client: Any, sides: dict[str, Side], as_json: bool,
+                 hand_variant: frozenset = frozenset()) -> None:
         self.server, self.client, self.sides, self.as_json = server, client, sides, as_json
+        self.hand_variant = hand_variant
+
+
+def spec_bytes(case: str) -> int:
+    """About what gecko's workflow input (the compiled graph) weighs for ``case``."""
+    import dataclasses
+    import json
+
+    import cluster_graphs
+
+    return len(json.dumps(dataclasses.asdict(getattr(cluster_graphs, case).compile()), separators=(",", ":")))
 
     async def start_runs(self, side: str, case: str, count: int, data: Any) -> list[Any]:
         """Start ``count`` runs of ``case`` on ``side``; returns Temporal workflow handles."""
@@ -167,11 +179,14 @@ class Cluster:
             wf = getattr(cluster_graphs, case)
             handles = await asyncio.gather(*(wf.start(data) for _ in range(count)))
             return [h.temporal_handle for h in handles]
+        args = [data]
+        if side == "hand" and "spec" in self.hand_variant:  # as heavy a workflow input as gecko's
+            args.append("x" * spec_bytes(case))
         workflow = {"hand": {"dag": "HandDag", "chain": "HandChain", "session": "HandSession",
                              "uneven": "HandUneven", "warm": "HandWarm"},
                     "langgraph": {"dag": "LangGraphDag"}}[side][case]
         return list(await asyncio.gather(*(
-            self.client.start_workflow(workflow, data, id=f"{side}-{case}-{uuid.uuid4().hex[:10]}", task_queue=s.queue)
+            self.client.start_workflow(workflow, args=args, id=f"{side}-{case}-{uuid.uuid4().hex[:10]}", task_queue=s.queue)
             for _ in range(count))))
 
     async def measure(self, side: str, case: str, count: int, data: Any) -> dict[str, Any]:
@@ -237,7 +252,8 @@ async def compare(cluster: Cluster, label: str, case: str, sides: list[str], cou
 
 
 async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], sessions: int,
-              engine_sticky: Optional[float], hand_sticky: Optional[float], threads: int) -> dict[str, Any]:
+              engine_sticky: Optional[float], hand_sticky: Optional[float], threads: int,
+              hand_variant: frozenset = frozenset()) -> dict[str, Any]:
     from temporalio.client import Client
 
     from gecko_temporal.client import DevServer
@@ -264,6 +280,7 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], session
                 if engine_sticky is not None:
                     args += ["--sticky-timeout", str(engine_sticky)]
             elif side == "hand":
+                env["GECKO_BENCH_HAND_VARIANT"] = ",".join(sorted(hand_variant))
                 args = [py, str(HERE / "hand_worker.py"), "--address", server.address, "--task-queue", queues["hand"],
                         "--threads", str(threads)]
                 if hand_sticky is not None:
@@ -283,7 +300,7 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], session
             w.wait_ready()
         os.environ["TEMPORAL_ADDRESS"], os.environ["GECKO_TASK_QUEUE"] = server.address, queues["gecko"]
         client = await Client.connect(server.address)
-        cluster = Cluster(server, client, sides, as_json)
+        cluster = Cluster(server, client, sides, as_json, hand_variant)
         for side in ("gecko", "hand"):  # untimed: pollers, sandbox, connections warm
             await asyncio.gather(*(h.result() for h in await cluster.start_runs(side, "warm", 4, None)))
         if with_langgraph:
@@ -330,6 +347,7 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], session
                                                 "server": _server_version()},
             "quick": quick, "repeat": repeat, "threads": threads,
             "engine_sticky_timeout": engine_sticky, "hand_sticky_timeout": hand_sticky,
+            "hand_variant": sorted(hand_variant),
             "langgraph": with_langgraph, "rows": rows,
             "meets_goal": all(r["meets_goal"] is not False for r in rows)}
 
@@ -350,7 +368,8 @@ def render(result: dict[str, Any]) -> str:
            f"temporal {m['server']}",
            f"(separate worker processes, {result['threads']} threads each; sides alternate; medians; "
            f"engine --sticky-timeout {result['engine_sticky_timeout'] or 'default'}, "
-           f"hand-written sticky {result['hand_sticky_timeout'] or 'SDK default (10 s)'})", ""]
+           f"hand-written sticky {result['hand_sticky_timeout'] or 'SDK default (10 s)'}"
+           + (f"; hand-written + {', '.join(result['hand_variant'])}" if result["hand_variant"] else "") + ")", ""]
     names = {"gecko": "gecko_temporal", "hand": "hand-written Temporal", "langgraph": "LangGraph on Temporal"}
     main_rows = []
     for r in result["rows"]:
@@ -389,15 +408,22 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--hand-sticky", type=float, default=None, metavar="S",
                    help="sticky schedule-to-start timeout of the hand-written workers (default: the SDK's, 10 s)")
     p.add_argument("--threads", type=int, default=64, help="threads (and activity slots) per worker, both sides")
+    p.add_argument("--hand-variant", default="", metavar="X,Y",
+                   help="add gecko's heartbeat, payload and/or spec costs to the hand-written side, to "
+                        "measure each alone (see hand_worker.py)")
     args = p.parse_args(argv)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in cases if c not in CASES]
     if unknown:
         p.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
+    variant = frozenset(v.strip() for v in args.hand_variant.split(",") if v.strip())
+    if variant - {"heartbeat", "payload", "spec"}:
+        p.error(f"unknown --hand-variant {', '.join(sorted(variant - {'heartbeat', 'payload', 'spec'}))}; "
+                "choose from heartbeat, payload, spec")
     repeat = args.repeat or (1 if args.quick else 3)
     sessions = args.sessions or (6 if args.quick else 200)
     result = asyncio.run(run(args.quick, repeat, args.json, cases, sessions, args.engine_sticky, args.hand_sticky,
-                             args.threads))
+                             args.threads, variant))
     _common.emit(result, args.json, lambda: render(result))
     return 0
 

@@ -8,6 +8,13 @@ What a Temporal user would write without gecko_temporal: one workflow class per 
 policy, a 10 s sticky schedule-to-start timeout unless ``--sticky-timeout`` says otherwise).
 Each node starts as soon as its own predecessors are done (``asyncio.gather`` per layer or branch).
 Prints ``worker ready`` once polling; SIGTERM/SIGINT stop it.
+
+``GECKO_BENCH_HAND_VARIANT`` (comma-separated) adds one thing gecko_temporal does to this baseline,
+so its cost can be measured alone (``cluster_benchmark.py --hand-variant``):
+  heartbeat  a 5 s heartbeat timeout and one heartbeat as the activity starts (gecko's nodes beat
+             at once, then every timeout/3)
+  payload    +270 B per activity input and +55 B per result (gecko's NodeInput/NodeOutput envelope)
+  spec       the workflow input padded to the size of gecko's compiled graph (the driver sends it)
 """
 
 from __future__ import annotations
@@ -28,22 +35,33 @@ if not workflow.unsafe.in_sandbox():
 with workflow.unsafe.imports_passed_through():
     import cluster_shapes as shapes
 
+    import os
+
 TIMEOUT = timedelta(seconds=300)  # gecko's default start-to-close timeout, on both sides
+VARIANT = set(filter(None, os.environ.get("GECKO_BENCH_HAND_VARIANT", "").split(",")))
+HEARTBEAT = timedelta(seconds=5) if "heartbeat" in VARIANT else None
+INPUT_PAD, RESULT_PAD = ("x" * 270, "x" * 55) if "payload" in VARIANT else ("", "")
 
 
 @activity.defn(name="cluster_node")
-def cluster_node(node: str, seconds: float, data: Any) -> dict[str, Any]:
-    return shapes.sleeping_result(node, seconds, data)
+def cluster_node(node: str, seconds: float, data: Any, pad: str = "") -> dict[str, Any]:
+    if HEARTBEAT:
+        activity.heartbeat()
+    result = shapes.sleeping_result(node, seconds, data)
+    if RESULT_PAD:
+        result["pad"] = RESULT_PAD
+    return result
 
 
 def _call(node: str, data: Any, seconds: float = 0.0) -> Any:
-    return workflow.execute_activity(cluster_node, args=[node, seconds, data], start_to_close_timeout=TIMEOUT)
+    args = [node, seconds, data] + ([INPUT_PAD] if INPUT_PAD else [])
+    return workflow.execute_activity(cluster_node, args=args, start_to_close_timeout=TIMEOUT, heartbeat_timeout=HEARTBEAT)
 
 
 @workflow.defn(name="HandDag")
 class HandDag:
     @workflow.run
-    async def run(self, data: Any) -> Any:
+    async def run(self, data: Any, spec_pad: Any = None) -> Any:
         start = await _call("Start", data)
         previous: dict[str, Any] = {"Start": start}
         for layer, names in enumerate(shapes.dag_layers()):
@@ -56,7 +74,7 @@ class HandDag:
 @workflow.defn(name="HandChain")
 class HandChain:
     @workflow.run
-    async def run(self, data: Any) -> Any:
+    async def run(self, data: Any, spec_pad: Any = None) -> Any:
         for i in range(shapes.CHAIN_STEPS):
             data = await _call(f"N{i}", data)
         return data
@@ -65,7 +83,7 @@ class HandChain:
 @workflow.defn(name="HandSession")
 class HandSession:
     @workflow.run
-    async def run(self, data: Any) -> Any:
+    async def run(self, data: Any, spec_pad: Any = None) -> Any:
         start = await _call("Start", data)
         names = shapes.fan_names()
         results = await asyncio.gather(*(_call(n, start) for n in names))
@@ -75,7 +93,7 @@ class HandSession:
 @workflow.defn(name="HandUneven")
 class HandUneven:
     @workflow.run
-    async def run(self, data: Any) -> Any:
+    async def run(self, data: Any, spec_pad: Any = None) -> Any:
         start = await _call("Start", data)
 
         async def branch(steps: list) -> tuple[str, Any]:
@@ -91,7 +109,7 @@ class HandUneven:
 @workflow.defn(name="HandWarm")
 class HandWarm:
     @workflow.run
-    async def run(self, data: Any) -> Any:
+    async def run(self, data: Any, spec_pad: Any = None) -> Any:
         return await _call("W", data)
 
 
@@ -106,6 +124,8 @@ async def serve(address: str, task_queue: str, threads: int, sticky_timeout: Opt
     extra: dict[str, Any] = {}
     if sticky_timeout is not None:
         extra["sticky_queue_schedule_to_start_timeout"] = timedelta(seconds=sticky_timeout)
+    if HEARTBEAT:  # as gecko's worker: let each beat through
+        extra["max_heartbeat_throttle_interval"] = timedelta(seconds=1)
     with ThreadPoolExecutor(max_workers=threads) as pool:
         worker = Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=[cluster_node],
                         activity_executor=pool, max_concurrent_activities=threads, **extra)
@@ -114,7 +134,8 @@ async def serve(address: str, task_queue: str, threads: int, sticky_timeout: Opt
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with worker:
-            print(f"worker ready: hand-written on task queue {task_queue} at {address} ({threads} threads)", flush=True)
+            print(f"worker ready: hand-written{' + ' + ','.join(sorted(VARIANT)) if VARIANT else ''} on task queue "
+                  f"{task_queue} at {address} ({threads} threads)", flush=True)
             await stop.wait()
     print("worker stopped", flush=True)
 
