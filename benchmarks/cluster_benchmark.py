@@ -153,14 +153,6 @@ async def history_facts(handles: list[Any]) -> dict[str, Any]:
             "result_bytes_per_activity": round(f["activity_result_bytes"] / acts)}
 
 
-# -- the benchmark ---------------------------------------------------------------------------------
-class Cluster:
-    def __init__(self, server: Any, client: Any, sides: dict[str, Side], as_json: bool,
-                 hand_variant: frozenset = frozenset()) -> None:
-        self.server, self.client, self.sides, self.as_json = server, client, sides, as_json
-        self.hand_variant = hand_variant
-
-
 def spec_bytes(case: str) -> int:
     """About what gecko's workflow input (the compiled graph) weighs for ``case``."""
     import dataclasses
@@ -169,6 +161,14 @@ def spec_bytes(case: str) -> int:
     import cluster_graphs
 
     return len(json.dumps(dataclasses.asdict(getattr(cluster_graphs, case).compile()), separators=(",", ":")))
+
+
+# -- the benchmark ---------------------------------------------------------------------------------
+class Cluster:
+    def __init__(self, server: Any, client: Any, sides: dict[str, Side], as_json: bool,
+                 hand_variant: frozenset = frozenset()) -> None:
+        self.server, self.client, self.sides, self.as_json = server, client, sides, as_json
+        self.hand_variant = hand_variant
 
     async def start_runs(self, side: str, case: str, count: int, data: Any) -> list[Any]:
         """Start ``count`` runs of ``case`` on ``side``; returns Temporal workflow handles."""
