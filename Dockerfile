@@ -1,6 +1,6 @@
 # The gecko_temporal worker image: `docker build -t gecko-temporal .`
 # Run: docker run -e TEMPORAL_ADDRESS=host:7233 gecko-temporal python worker.py mypkg.flows:wf
-FROM python:3.12-slim
+FROM python:3.12.10-slim
 
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app

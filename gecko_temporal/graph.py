@@ -16,7 +16,8 @@ from pydantic import BaseModel
 from . import _codec
 from .context import WorkflowContext
 from .errors import GraphError, suggest
-from .spec import KIND_FUNCTION, KIND_TEAM, KIND_WAIT, GraphSpec, MemberSpec, NodeSpec, RetrySpec, TeamSpec
+from .spec import (DEFAULT_MAX_STEPS, DEFAULT_STEPS_PER_RUN, KIND_FUNCTION, KIND_TEAM, KIND_WAIT, GraphSpec, MemberSpec,
+                   NodeSpec, RetrySpec, TeamSpec)
 
 if TYPE_CHECKING:
     from .client import RunHandle
@@ -198,9 +199,15 @@ class Workflow:
     returns arrive downstream as the same class when that class is named by a node's return
     annotation, defined or imported in a node's module, or listed in ``types``; otherwise as
     their plain data (classes are never looked up by a name found in data).
+
+    ``max_steps`` (default 10,000) bounds the node executions of a whole session, across
+    continue-as-new, and stops a runaway loop with ``StepLimitError``. ``steps_per_run`` (default
+    2,000) is how many node steps one Temporal run takes before it continues as new. The defaults
+    let a ``Next`` loop run five runs; raise ``max_steps`` for longer loops. A ``max_steps`` below
+    ``steps_per_run`` is fine: such a session ends before it would need a new run by step count.
     """
 
-    def __init__(self, name: str, *, max_steps: int = 1000, steps_per_run: int = 2000,
+    def __init__(self, name: str, *, max_steps: int = DEFAULT_MAX_STEPS, steps_per_run: int = DEFAULT_STEPS_PER_RUN,
                  task_queue: Optional[str] = None, types: Sequence[type] = ()) -> None:
         if not isinstance(name, str) or not name.strip():
             raise GraphError(f"a Workflow needs a non-empty name, got {name!r}")

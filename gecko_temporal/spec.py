@@ -82,6 +82,12 @@ class NodeSpec:
     wait_prompt: str = ""
 
 
+# A session's step bound must leave room for continue-as-new by step count: a loop as the long-runs
+# docs describe runs for several runs (here five) before the runaway guard stops it.
+DEFAULT_STEPS_PER_RUN = 2_000
+DEFAULT_MAX_STEPS = 5 * DEFAULT_STEPS_PER_RUN
+
+
 @dataclass(frozen=True)
 class GraphSpec:
     """A validated, immutable, serializable graph: what the one GeckoWorkflow interprets."""
@@ -90,8 +96,8 @@ class GraphSpec:
     key: str  # what workers look node code up by; the Workflow's name unless two share it
     entry: str
     nodes: list[NodeSpec]
-    max_steps: int = 1000
-    steps_per_run: int = 2000  # continue-as-new after this many node steps in one run
+    max_steps: int = DEFAULT_MAX_STEPS  # node steps of the whole session, counted across continue-as-new
+    steps_per_run: int = DEFAULT_STEPS_PER_RUN  # continue-as-new after this many node steps in one run
 
     def node(self, name: str) -> NodeSpec:
         for n in self.nodes:

@@ -94,7 +94,9 @@ def _simulate_gecko(wf) -> dict:
     sched.start(_codec.encode({"topic": "t"}))
     while tasks := sched.next_layer():
         for t in tasks:
-            value = asyncio.run(nodes[t.node].callee.call(_codec.decode(t.input)))
+            value = nodes[t.node].callee.call(_codec.decode(t.input))
+            if asyncio.iscoroutine(value):
+                value = asyncio.run(value)
             sched.finish(t, _codec.encode(value), None)
     return _codec.decode(sched.result())
 
@@ -142,3 +144,62 @@ def test_long_loop_benchmark_runs_every_case_and_prints_json(tmp_path):
         ("regular activities", 101), ("local=True", 101), ("local=True, steps_per_run=50", 101)]
     assert result["rows"][2]["runs"] >= 2  # 50 steps per run: it continued as new
     assert all(r["steps_per_s"] > 0 and r["queries"] >= 1 for r in result["rows"])
+
+
+# -- the cluster benchmark: engine and hand-written workers as separate processes -------------------
+import cluster_graphs  # noqa: E402
+import cluster_shapes  # noqa: E402
+
+
+def _simulate_hand(workflow_cls, data):
+    """Run a hand_worker workflow without Temporal: its activity calls go straight to the function."""
+    import asyncio
+    import hand_worker
+
+    async def fake_execute_activity(fn, args, **_):
+        return fn(*args)
+
+    original = hand_worker.workflow.execute_activity
+    hand_worker.workflow.execute_activity = fake_execute_activity
+    try:
+        return asyncio.run(workflow_cls().run(data))
+    finally:
+        hand_worker.workflow.execute_activity = original
+
+
+@pytest.mark.parametrize("case, hand", [("dag", "HandDag"), ("chain", "HandChain"), ("session", "HandSession"),
+                                        ("uneven", "HandUneven")])
+def test_cluster_graphs_and_hand_written_workflows_compute_the_same(case, hand, monkeypatch):
+    import hand_worker
+
+    import types
+
+    monkeypatch.setattr(cluster_shapes, "time", types.SimpleNamespace(sleep=lambda s: None))  # same result, no wait
+    assert _simulate_gecko(getattr(cluster_graphs, case)) == _simulate_hand(getattr(hand_worker, hand), {"topic": "t"})
+
+
+def test_cluster_graphs_have_the_documented_shapes():
+    assert len(cluster_graphs.dag.compile().nodes) == cluster_shapes.LAYERS * cluster_shapes.WIDTH + 1 == 201
+    assert len(cluster_graphs.chain.compile().nodes) == 100
+    assert len(cluster_graphs.session.compile().nodes) == 10  # start -> 8 parallel -> join
+    joins = [n for n in cluster_graphs.uneven.compile().nodes if n.name == "Join"]
+    assert len(joins[0].predecessors) == len(cluster_shapes.UNEVEN_BRANCHES)
+
+
+def test_cluster_benchmark_starts_from_a_fresh_clone_and_rejects_unknown_cases(tmp_path):
+    script = str(BENCH / "cluster_benchmark.py")
+    proc = subprocess.run([sys.executable, script, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert all(opt in proc.stdout for opt in ("--json", "--quick", "--cases", "--engine-sticky", "--hand-variant"))
+    bad = subprocess.run([sys.executable, script, "--cases", "dag,nope"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown case(s) nope" in bad.stderr
+
+
+def test_the_worker_serves_the_cluster_graphs_by_module_and_name():
+    from gecko_temporal.cli import load_workflow
+
+    sys.path.insert(0, str(BENCH))
+    assert load_workflow("cluster_graphs:dag").name == "ClusterDag"
+    assert {load_workflow(f"cluster_graphs:{g}").name for g in cluster_graphs.ALL} == {
+        "ClusterDag", "ClusterChain", "ClusterSession", "ClusterUneven", "ClusterWarm"}

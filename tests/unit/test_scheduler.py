@@ -152,3 +152,28 @@ def test_without_jumps_every_reachable_node_runs_once_after_all_its_reachable_pr
     for a, b in edges:
         if a in reachable:
             assert position[a] < position[b]
+
+
+def test_default_step_bound_lets_a_loop_continue_as_new_by_step_count():
+    """A Next loop with default settings passes steps_per_run (where the run continues as new)
+    and several runs more before the runaway guard stops it; the bound counts across runs."""
+    spec = graph([], nodes=["L"])
+    assert spec.max_steps >= 5 * spec.steps_per_run
+    sched = Scheduler(spec)
+    sched.start("0")
+    while sched.step < spec.steps_per_run + 1:  # the first run's share, and one step of the next
+        (task,) = sched.next_layer()
+        sched.finish(task, "0", Jump("L", "0"))
+    # continue-as-new carries the count: the next run starts at the same step, not at zero
+    sched = Scheduler(spec, json.loads(json.dumps(sched.snapshot())))
+    assert sched.step == spec.steps_per_run + 1
+    with pytest.raises(StepLimitError, match=f"step limit of {spec.max_steps}"):
+        while True:
+            (task,) = sched.next_layer()
+            sched.finish(task, "0", Jump("L", "0"))
+    assert sched.step == spec.max_steps
+
+
+def test_a_step_bound_below_steps_per_run_is_a_short_session_not_an_error():
+    spec = graph([], nodes=["L"], max_steps=50, steps_per_run=2000)
+    assert (spec.max_steps, spec.steps_per_run) == (50, 2000)

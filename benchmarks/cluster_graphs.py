@@ -1,0 +1,71 @@
+"""The cluster benchmark's graphs as gecko_temporal Workflows, served by ``worker.py``.
+
+``python worker.py cluster_graphs:dag cluster_graphs:chain cluster_graphs:session cluster_graphs:uneven``
+(with ``benchmarks/`` importable) serves them; the driver starts runs of the same objects. Every
+node is a plain sync function, as the seed's nodes mostly are.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+sys.path[:0] = [p for p in (str(Path(__file__).resolve().parent),) if p not in sys.path]
+
+import cluster_shapes as shapes  # noqa: E402
+
+from gecko_temporal import Workflow  # noqa: E402
+
+
+def _node(name: str, seconds: float = 0.0) -> Callable[[Any], dict[str, Any]]:
+    def node(data: Any) -> dict[str, Any]:
+        return shapes.sleeping_result(name, seconds, data)
+
+    node.__name__ = name.replace(".", "_")
+    return node
+
+
+def build_dag() -> Workflow:
+    wf = Workflow("ClusterDag", max_steps=shapes.LAYERS * shapes.WIDTH + 1)
+    wf.add_node("Start", _node("Start"))
+    previous = ["Start"]
+    for names in shapes.dag_layers():
+        for n in names:
+            wf.add_node(n, _node(n))
+            for p in previous:
+                wf.add_edge(p, n)
+        previous = names
+    return wf.set_entry_point("Start")
+
+
+def build_chain() -> Workflow:
+    wf = Workflow("ClusterChain", max_steps=shapes.CHAIN_STEPS)
+    for i in range(shapes.CHAIN_STEPS):
+        wf.add_node(f"N{i}", _node(f"N{i}"))
+        if i:
+            wf.add_edge(f"N{i - 1}", f"N{i}")
+    return wf.set_entry_point("N0")
+
+
+def build_session() -> Workflow:
+    wf = Workflow("ClusterSession").add_node("Start", _node("Start")).add_node("Join", _node("Join"))
+    for n in shapes.fan_names():
+        wf.add_node(n, _node(n)).add_edge("Start", n).add_edge(n, "Join")
+    return wf.set_entry_point("Start")
+
+
+def build_uneven() -> Workflow:
+    wf = Workflow("ClusterUneven").add_node("Start", _node("Start")).add_node("Join", _node("Join"))
+    for branch in shapes.UNEVEN_BRANCHES.values():
+        previous = "Start"
+        for name, seconds in branch:
+            wf.add_node(name, _node(name, seconds)).add_edge(previous, name)
+            previous = name
+        wf.add_edge(previous, "Join")
+    return wf.set_entry_point("Start")
+
+
+dag, chain, session, uneven = build_dag(), build_chain(), build_session(), build_uneven()
+warm = Workflow("ClusterWarm").add_node("W", _node("W")).set_entry_point("W")
+ALL = ["dag", "chain", "session", "uneven", "warm"]

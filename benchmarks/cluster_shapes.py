@@ -1,0 +1,49 @@
+"""The graphs of the cluster benchmark, as plain data both sides build from (no gecko, no Temporal).
+
+The engine's worker (``worker.py cluster_graphs:...``) and the hand-written worker
+(``hand_worker.py``) each build the same shapes from here and run the same trivial **sync** node
+function, so the only difference between the two sides is the orchestration. ``GECKO_BENCH_QUICK=1``
+in the environment selects tiny sizes (a smoke test): the driver sets it for every process it starts.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+QUICK = os.environ.get("GECKO_BENCH_QUICK") == "1"
+
+# layered DAG: an entry node, then LAYERS layers of WIDTH nodes, each joining all of the layer before
+LAYERS, WIDTH = (2, 3) if QUICK else (10, 20)
+CHAIN_STEPS = 5 if QUICK else 100
+# one session: start -> FAN parallel nodes -> join (the concurrent-sessions case runs many at once)
+FAN = 3 if QUICK else 8
+# the uneven DAG: branches of different lengths and speeds that meet in one join. A layer-by-layer
+# engine waits for the slowest node of each layer before the next layer starts; a hand-written
+# workflow starts each node as soon as its own predecessors are done.
+SLOW_S = 0.05 if QUICK else 0.25
+UNEVEN_BRANCHES: dict[str, list[tuple[str, float]]] = {
+    "slow": [("S1", SLOW_S), ("S2", SLOW_S)],
+    "medium": [("M1", SLOW_S / 2), ("M2", 0.0), ("M3", 0.0)],
+    "fast": [(f"F{i}", 0.0) for i in range(1, 7 if not QUICK else 4)],
+}
+
+
+def node_result(node: str, data: Any) -> dict[str, Any]:
+    """The work every node does on both sides: trivial, so the numbers are orchestration cost."""
+    return {"node": node, "inputs": len(data) if isinstance(data, dict) else 0}
+
+
+def sleeping_result(node: str, seconds: float, data: Any) -> dict[str, Any]:
+    if seconds:
+        time.sleep(seconds)  # sync work that holds a worker thread, as a slow tool call would
+    return node_result(node, data)
+
+
+def dag_layers() -> list[list[str]]:
+    return [[f"L{layer}.{j}" for j in range(WIDTH)] for layer in range(LAYERS)]
+
+
+def fan_names() -> list[str]:
+    return [f"P{j}" for j in range(FAN)]

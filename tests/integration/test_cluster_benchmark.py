@@ -1,0 +1,39 @@
+"""Smoke run of benchmarks/cluster_benchmark.py: real dev server, real worker processes, tiny sizes.
+
+No timing is asserted (the numbers live in docs/benchmarks.md); this checks that every case runs
+end to end with the engine and the baseline as separate processes and reports what it documents.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def test_cluster_benchmark_quick_runs_every_case_as_separate_processes(tmp_path):
+    proc = subprocess.run([sys.executable, str(BENCH / "cluster_benchmark.py"), "--quick", "--json",
+                           "--hand-variant", "heartbeat,payload,spec"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["benchmark"] == "cluster" and result["quick"] is True
+    assert [r["case"] for r in result["rows"]] == ["dag", "chain", "uneven", "session"]
+    assert result["hand_variant"] == ["heartbeat", "payload", "spec"]
+    for row in result["rows"]:
+        for name, side in row["sides"].items():
+            assert side["wall_s"] > 0 and side["worker_rss_mb"] > 0, (row["case"], name)
+            assert side["history"]["runs"] >= 1 and side["history"]["events"] > 0
+            assert side["history"]["task_timeouts"] == 0
+        assert row["sides"]["hand"]["ratio_to_hand"] == 1.0
+    sessions = result["rows"][-1]
+    assert sessions["sessions"] == 6 and sessions["sides"]["gecko"]["workers"] == 2
+    assert sessions["sides"]["gecko"]["history"]["runs"] == 6
+    # the spec variant pads the hand-written workflow input to about gecko's compiled graph
+    dag = result["rows"][0]["sides"]
+    assert dag["hand"]["history"]["workflow_input_bytes"] > 0.5 * dag["gecko"]["history"]["workflow_input_bytes"]
+    if result["langgraph"]:
+        assert "ratio_to_langgraph" in result["rows"][0]
