@@ -301,9 +301,12 @@ def _is_async(fn: Any) -> bool:
 
 
 async def _heartbeat_every(interval: float) -> None:
+    # The first beat waits one interval: a beat at the start tells the server nothing new (it just
+    # started the activity) and cost one history-service write per node. Crash detection counts
+    # from the start anyway, so a dead worker's node is retried after heartbeat_timeout as before.
     interval = max(0.1, interval)
     while True:
-        activity.heartbeat()
         await asyncio.sleep(interval)
+        activity.heartbeat()
 
 

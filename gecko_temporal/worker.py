@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Optional
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from ._activities import NodeRunner
 from ._workflow import GeckoWorkflow
@@ -44,6 +45,12 @@ class GeckoWorker:
             # a 1 s hiccup of a busy worker made the server give up on a healthy node and retry it.
             # Nodes heartbeat every timeout/3; let each one through.
             max_heartbeat_throttle_interval=timedelta(seconds=1),
+            # The sandbox re-imports the workflow's modules for every new run (and every replay
+            # after a cache eviction): 70 ms of CPU per run for gecko_temporal, 43% of a loaded
+            # worker's time. The engine's modules are deterministic by design (pure core, no I/O
+            # at import), so share the worker's copy; user code never runs in the workflow.
+            workflow_runner=SandboxedWorkflowRunner(
+                restrictions=SandboxRestrictions.default.with_passthrough_modules("gecko_temporal")),
         )
         self._task: Optional[asyncio.Task] = None
 

@@ -128,7 +128,8 @@ def test_errors_share_one_root():
 def test_pure_core_never_imports_temporalio():
     code = (
         "import sys; import gecko_temporal, gecko_temporal.graph, gecko_temporal.state, gecko_temporal.scheduler, "
-        "gecko_temporal.spec, gecko_temporal.team, gecko_temporal.wait, gecko_temporal._codec; "
+        "gecko_temporal.spec, gecko_temporal.team, gecko_temporal.wait, gecko_temporal._codec, gecko_temporal.control, "
+        "gecko_temporal.protocol; "
         "wf = gecko_temporal.Workflow('w').add_node('A', lambda x: x).set_entry_point('A'); wf.compile(); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'temporalio'))"
     )
