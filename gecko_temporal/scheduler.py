@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from collections.abc import Collection
 from typing import Any, Optional
 
 from .errors import GraphError, StepLimitError, suggest
@@ -63,12 +64,18 @@ class Scheduler:
         self.jumps.append(Jump(node=node, input=input_text, source=source))
 
     # -- layers ----------------------------------------------------------------------------
-    def next_layer(self) -> list[Task]:
-        """Return the next layer's tasks in node order ([] when the run is over)."""
+    def next_layer(self, running: Collection[str] = ()) -> list[Task]:
+        """Return the tasks to start now, in node order ([] when nothing is ready).
+
+        Layered scheduling calls this when a layer has finished (``running`` empty): the result is
+        the next layer. Eager scheduling calls it whenever nodes finish, with the nodes still
+        running: a running node is live (a join waits for it) and is not started twice, so a jump
+        to it waits until it has finished.
+        """
         chosen: dict[str, Task] = {}
         deferred: list[Jump] = []
         for jump in self.jumps:  # FIFO; a second jump to one node waits for the next layer
-            if jump.node in chosen:
+            if jump.node in chosen or jump.node in running:
                 deferred.append(jump)
             else:
                 chosen[jump.node] = Task(jump.node, jump.input, 0, jumped=True)
@@ -78,7 +85,7 @@ class Scheduler:
         blocked_by: Optional[set[str]] = None
         inbox = self.inbox
         for node in sorted(inbox, key=self._order.__getitem__):
-            if node in chosen:
+            if node in chosen or node in running:
                 continue
             delivered = inbox[node]
             predecessors = self._predecessors[node]
@@ -86,7 +93,7 @@ class Scheduler:
             if len(delivered) < len(predecessors):
                 missing = [p for p in predecessors if p not in delivered]
                 if blocked_by is None:  # computed once a layer, only when a join is partial
-                    blocked_by = self._live_closure(chosen)
+                    blocked_by = self._live_closure(chosen, running)
                 if any(p in blocked_by for p in missing):
                     continue
             chosen[node] = Task(node, self._join_input(node, delivered), 0)
@@ -109,9 +116,15 @@ class Scheduler:
             self.last_layer = [t.node for t in tasks]
         return tasks
 
-    def finish(self, task: Task, output: str, jump: Optional[Jump]) -> None:
-        """Record one finished task. Call in node order for every task of the layer."""
+    def finish(self, task: Task, output: str, jump: Optional[Jump], *, redirected: bool = False) -> None:
+        """Record one finished task. Call in node order for every task of the layer.
+
+        ``redirected``: a jump from outside redirected the run while this task ran, so its output is
+        kept but where it would have led (successors, its own Next) is dropped.
+        """
         self.outputs[task.node] = output
+        if redirected:
+            return
         if jump is not None:
             self.request_jump(jump.node, jump.input, source=f'node "{task.node}"')
             return  # the jumping node's static successors are skipped
@@ -135,9 +148,9 @@ class Scheduler:
         }
 
     # -- internals -----------------------------------------------------------------------------
-    def _live_closure(self, chosen: dict[str, Task]) -> set[str]:
+    def _live_closure(self, chosen: dict[str, Task], running: Collection[str] = ()) -> set[str]:
         """Nodes that may still run in this pass: the live ones and all they can reach."""
-        frontier = [*self.inbox, *chosen, *(j.node for j in self.jumps)]
+        frontier = [*self.inbox, *chosen, *running, *(j.node for j in self.jumps)]
         seen = set(frontier)
         while frontier:
             for successor in self._successors[frontier.pop()]:

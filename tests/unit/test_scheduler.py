@@ -177,3 +177,47 @@ def test_default_step_bound_lets_a_loop_continue_as_new_by_step_count():
 def test_a_step_bound_below_steps_per_run_is_a_short_session_not_an_error():
     spec = graph([], nodes=["L"], max_steps=50, steps_per_run=2000)
     assert (spec.max_steps, spec.steps_per_run) == (50, 2000)
+
+
+def test_eager_scheduling_starts_a_branch_as_soon_as_its_inputs_are_ready():
+    """Called with the nodes still running, the scheduler starts what is ready now, and a join still
+    waits for a running branch (the pure half of eager scheduling)."""
+    from gecko_temporal import Workflow
+    from gecko_temporal.scheduler import Scheduler
+
+    wf = Workflow("Uneven")
+    for name in ["Start", "Slow", "C1", "C2", "Join"]:
+        wf.add_node(name, lambda x: x)
+    for a, b in [("Start", "Slow"), ("Start", "C1"), ("C1", "C2"), ("Slow", "Join"), ("C2", "Join")]:
+        wf.add_edge(a, b)
+    sched = Scheduler(wf.set_entry_point("Start").compile())
+    sched.start('"in"')
+    [start] = sched.next_layer()
+    sched.finish(start, '"s"', None)
+    slow, c1 = sched.next_layer()
+    assert (slow.node, c1.node) == ("Slow", "C1")
+    sched.finish(c1, '"c1"', None)
+    [c2] = sched.next_layer(running={"Slow"})  # C2 need not wait for Slow
+    assert c2.node == "C2" and c2.input == '"c1"'
+    sched.finish(c2, '"c2"', None)
+    assert sched.next_layer(running={"Slow"}) == []  # the join waits for the running branch
+    sched.finish(slow, '"slow"', None)
+    [join] = sched.next_layer()
+    assert join.node == "Join" and join.input == '{"Slow":"slow","C2":"c2"}'  # edge order
+    assert [t.step for t in (start, slow, c1, c2, join)] == [1, 2, 3, 4, 5]
+
+
+def test_a_jump_to_a_running_node_waits_until_it_has_finished():
+    from gecko_temporal import Workflow
+    from gecko_temporal.scheduler import Scheduler
+
+    wf = Workflow("JumpRunning").add_node("A", lambda x: x).add_node("B", lambda x: x).set_entry_point("A")
+    sched = Scheduler(wf.compile())
+    sched.request_jump("B", '"first"', "signal")
+    [b] = sched.next_layer()
+    sched.request_jump("B", '"second"', "signal")
+    assert sched.next_layer(running={"B"}) == []
+    sched.finish(b, '"done"', None, redirected=True)  # a redirect keeps the output, drops where it led
+    assert sched.outputs["B"] == '"done"'
+    [again] = sched.next_layer()
+    assert again.node == "B" and again.input == '"second"'
