@@ -19,7 +19,7 @@ from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
-    from . import _codec, control
+    from . import control
     from .protocol import (ANSWER_SIGNAL, ANSWER_UPDATE, JUMP_UPDATE, NEXT_SIGNAL, STATE_QUERY, WORKFLOW_TYPE,
                            YIELD_ACTIVITY)
     from .errors import GeckoError, suggest
@@ -27,9 +27,8 @@ with workflow.unsafe.imports_passed_through():
     from .scheduler import Scheduler, Task
     from .spec import KIND_FUNCTION, KIND_TEAM, KIND_WAIT, GraphSpec, Jump, MemberSpec, NodeInput, NodeOutput, NodeSpec, RetrySpec, RunParams
     from .state import StateDelta, merge_layer
-    from .team import MemberResult
+    from .team_run import MemberDone, TeamFailed, TeamRun
 
-_MEMBER_RESULT_TAG = f"{MemberResult.__module__}:{MemberResult.__qualname__}"
 _OUTSIDE = ("signal", "update")  # Jump.source of jumps sent from outside the run
 # Local activities run inside one workflow task, during which queries and signals wait; a loop of
 # light local nodes would hold the task for seconds. End the task after this many local steps.
@@ -297,80 +296,31 @@ class GeckoWorkflow:
 
     # -- Team ------------------------------------------------------------------------------
     async def _run_team(self, node: NodeSpec, task: Task) -> NodeOutput:
+        """Run the members as activities; TeamRun decides who starts, who won, what it outputs."""
         team = node.team
         assert team is not None
-        members = team.members
-        wants = len(members) if team.strategy == "all" else team.quorum
-        limit = team.max_concurrency or len(members)
-        outcome: list[Optional[dict[str, Any]]] = [None] * len(members)
-        outputs: dict[int, NodeOutput] = {}
-        winners: list[int] = []
-        started: dict[int, float] = {}
+        run = TeamRun(team)
         running: dict[int, asyncio.Future] = {}
-        next_member = 0
-
-        def record(i: int, status: str, error: Optional[tuple[str, str]] = None) -> None:
-            began = started.get(i)
-            outcome[i] = {"member": members[i].name, "index": i, "status": status,
-                          "error": {"type": error[0], "message": error[1]} if error else None,
-                          "duration": round(workflow.now().timestamp() - began, 6) if began else 0.0,
-                          "winner": status == "succeeded" and team.strategy != "all"}
-
         while True:
-            while next_member < len(members) and len(running) < limit and len(winners) < wants:
-                m: MemberSpec = members[next_member]
-                started[next_member] = workflow.now().timestamp()
-                running[next_member] = asyncio.ensure_future(self._run_activity(
-                    node, task, next_member, m.activity_type, m.takes_context,
-                    m.start_to_close_timeout, m.heartbeat_timeout, m.retry))
-                next_member += 1
+            for i in run.start(workflow.now().timestamp()):
+                m: MemberSpec = team.members[i]
+                running[i] = asyncio.ensure_future(self._run_activity(
+                    node, task, i, m.activity_type, m.takes_context, m.start_to_close_timeout,
+                    m.heartbeat_timeout, m.retry))
             if not running:
                 break
             done, _ = await workflow.wait(list(running.values()), return_when=asyncio.FIRST_COMPLETED)
-            for i in sorted(i for i, f in running.items() if f in done):  # member order: one winner
+            finished = {}
+            for i in [i for i, f in running.items() if f in done]:
                 fut = running.pop(i)
-                if fut.exception() is not None:
-                    record(i, "failed", _error_of(fut.exception()))
-                elif len(winners) < wants:
-                    outputs[i] = fut.result()
-                    winners.append(i)
-                    record(i, "succeeded")
-                else:  # finished in the same instant as the winner: the race is already decided
-                    record(i, "cancelled", ("CancelledError", f"lost to {members[winners[0]].name}"))
-            if team.strategy != "all" and len(winners) >= wants:
-                for i, fut in running.items():  # losers: cancel their activities through Temporal
-                    _abandon(fut)
-                    record(i, "cancelled", ("CancelledError", f"lost to {members[winners[0]].name}"))
-                for i in range(next_member, len(members)):
-                    record(i, "cancelled", ("CancelledError", "not started: the race was decided"))
-                break
-
-        if team.strategy != "all" and len(winners) < wants:
-            failures = [o for o in outcome if o and o["status"] == "failed"]
-            detail = "; ".join(f'member "{o["member"]}" failed: {o["error"]["type"]}: {o["error"]["message"]}'
-                               for o in failures)
-            need = "a winner" if wants == 1 else f"{wants} successes, got {len(winners)}"
-            raise _NodeFailed(task.node, "TeamFailed", f"Team has no {need}: {detail}", failures)
-
-        items = []
-        for i, o in enumerate(outcome):
-            assert o is not None
-            meta = json.dumps(o, separators=(",", ":"))
-            result = outputs[i].value if i in outputs else "null"
-            items.append(f'{{"{_codec.TAG}":"{_MEMBER_RESULT_TAG}","data":{meta[:-1]},"result":{result}}}}}')
-        jump: Optional[Jump] = None
-        writes: dict[str, str] = {}
-        deletes: dict[str, None] = {}
-        for i in sorted(outputs):  # winners (or all successes) in member order
-            out = outputs[i]
-            jump = jump or out.jump
-            for key in out.deletes:
-                writes.pop(key, None)
-                deletes[key] = None
-            for key, value in out.writes.items():
-                writes[key] = value
-                deletes.pop(key, None)
-        return NodeOutput(value="[" + ",".join(items) + "]", jump=jump, writes=writes, deletes=list(deletes))
+                error = fut.exception()
+                finished[i] = MemberDone(error=_error_of(error)) if error is not None else MemberDone(fut.result())
+            for i in run.finished(finished, workflow.now().timestamp()):
+                _abandon(running.pop(i))  # a loser: cancel its activity through Temporal
+        try:
+            return run.output()
+        except TeamFailed as exc:
+            raise _NodeFailed(task.node, "TeamFailed", exc.message, exc.failures) from None
 
     # -- waiting for a person ------------------------------------------------------------------
     async def _wait_for_answer(self, node: NodeSpec, task: Task) -> NodeOutput:

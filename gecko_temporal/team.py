@@ -7,17 +7,16 @@ Pure: no temporalio import. The Team's strategy is carried out by the workflow
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
-from pydantic import BaseModel
-
-from . import _codec
 from .errors import GraphError
 from .graph import _OPTIONS_ATTR, DEFAULT_HEARTBEAT, DEFAULT_TIMEOUT, Callee, StepOptions, introspect
-from .spec import MemberSpec, RetrySpec, TeamSpec
+from .spec import MemberError, MemberResult, MemberSpec, RetrySpec, TeamSpec
 
 if TYPE_CHECKING:
     from .graph import Workflow
+
+__all__ = ["RACE_HEARTBEAT", "ExecutionStrategy", "MemberError", "MemberResult", "Team", "member_name"]
 
 #: Race members heartbeat often so a loser learns of its cancellation within about a second.
 RACE_HEARTBEAT = 1.5
@@ -34,33 +33,6 @@ class ExecutionStrategy(str, Enum):
     ALL = "all"
     RACE = "race"
     QUORUM = "quorum"
-
-
-class MemberError(BaseModel):
-    """Why a member failed or was cancelled."""
-
-    type: str
-    message: str
-
-
-class MemberResult(BaseModel):
-    """One member's outcome. A Team's output is always a list of these, in member order."""
-
-    member: str
-    index: int
-    status: Literal["succeeded", "failed", "cancelled"]
-    result: Any = None
-    error: Optional[MemberError] = None
-    duration: float = 0.0
-    winner: bool = False
-
-    @property
-    def is_success(self) -> bool:
-        return self.status == "succeeded"
-
-
-_codec.register_type(MemberError)
-_codec.register_type(MemberResult)
 
 
 def member_name(member: Any) -> str:

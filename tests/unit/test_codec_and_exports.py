@@ -139,3 +139,11 @@ def test_pure_core_never_imports_temporalio():
     out = subprocess.run([sys.executable, "-c", "import gecko_temporal as g; print(g.GeckoWorker.__name__)"],
                          capture_output=True, text=True)
     assert out.stdout.strip() == "GeckoWorker", out.stderr
+
+
+def test_the_decision_modules_are_pure_too():
+    code = ("import sys, gecko_temporal.control, gecko_temporal.protocol, gecko_temporal.team_run; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'temporalio'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
