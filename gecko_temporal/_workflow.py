@@ -20,16 +20,15 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     from . import control
-    from .protocol import (ANSWER_SIGNAL, ANSWER_UPDATE, JUMP_UPDATE, NEXT_SIGNAL, STATE_QUERY, WORKFLOW_TYPE,
-                           YIELD_ACTIVITY)
-    from .errors import GeckoError, suggest
+    from .protocol import ANSWER_UPDATE, JUMP_UPDATE, STATE_QUERY, WORKFLOW_TYPE, YIELD_ACTIVITY
+    from .errors import GeckoError
     from .limits import FRAME, PAYLOAD_LIMIT, SizeTable, human, json_size, node_input_problem
     from .scheduler import Scheduler, Task
-    from .spec import KIND_FUNCTION, KIND_TEAM, KIND_WAIT, GraphSpec, Jump, MemberSpec, NodeInput, NodeOutput, NodeSpec, RetrySpec, RunParams
+    from .spec import (KIND_FUNCTION, KIND_TEAM, KIND_WAIT, GraphSpec, MemberSpec, NodeInput, NodeOutput, NodeSpec,
+                       RetrySpec, RunParams, RunSnapshot)
     from .state import StateDelta, merge_layer
     from .team_run import MemberDone, TeamFailed, TeamRun
 
-_OUTSIDE = ("signal", "update")  # Jump.source of jumps sent from outside the run
 # Local activities run inside one workflow task, during which queries and signals wait; a loop of
 # light local nodes would hold the task for seconds. End the task after this many local steps.
 _LOCAL_BURST = 100
@@ -90,19 +89,17 @@ class GeckoWorkflow:
         self._plain_spec = plain["spec"]  # carried as is across continue-as-new
         self._spec: GraphSpec = params.spec
         self._nodes = {n.name: n for n in params.spec.nodes}
-        snap = params.snapshot or {}
-        self._sched = Scheduler(params.spec, snap.get("scheduler"))
-        self._state: dict[str, str] = snap.get("state", {})
+        snap = RunSnapshot.from_plain(params.snapshot) if params.snapshot is not None else RunSnapshot()
+        self._sched = Scheduler(params.spec, snap.scheduler)
+        self._control = control.RunControl(params.spec, self._sched, snap)
+        self._state: dict[str, str] = snap.state
         self._input = params.input
-        self._deadline: Optional[float] = snap.get("deadline")
-        self._run = snap.get("run", 1)
-        self._completed: list[str] = snap.get("completed", [])
-        self._rejected: list[dict[str, Any]] = snap.get("rejected", [])
-        self._answers: dict[str, str] = snap.get("answers", {})
+        self._deadline: Optional[float] = snap.deadline
+        self._run = snap.run
+        self._completed: list[str] = snap.completed
         self._conflicts: list[str] = []
         self._running: dict[str, int] = {}
-        self._waiting: dict[str, dict[str, Any]] = {}
-        self._layer = snap.get("layer", 0)
+        self._layer = snap.layer
         self._status = "running"
         # Payload sizes of state and node outputs, measured once per layer when a node needs them.
         self._sizes: Optional[tuple[SizeTable, SizeTable, int]] = None
@@ -121,7 +118,7 @@ class GeckoWorkflow:
         steps_at_start = self._sched.step
         try:
             while True:
-                self._apply_redirects()
+                self._control.apply_redirects()
                 tasks = self._sched.next_layer()
                 if not tasks:
                     break
@@ -180,26 +177,14 @@ class GeckoWorkflow:
             await workflow.execute_activity(YIELD_ACTIVITY, start_to_close_timeout=timedelta(seconds=30),
                                             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=2)))
 
-    def _apply_redirects(self) -> None:
-        """Jumps sent from outside redirect the run: drop where it was going on its own.
-
-        Applied at each layer boundary, so a jump signalled while a layer runs (or while the run
-        switches to a new run) replaces the static successors and Next returns of that layer.
-        """
-        outside = [j for j in self._sched.jumps if j.source in _OUTSIDE]
-        if outside:
-            self._sched.inbox.clear()
-            self._sched.jumps = [j for j in self._sched.jumps if j.source in _OUTSIDE or j.source == "input"]
-
     async def _continue_as_new(self, params: RunParams) -> None:
         # Handlers still running (an update mid-flight) would be lost by the switch.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        snapshot = {
-            "scheduler": self._sched.snapshot(), "state": self._state, "deadline": self._deadline,
-            "run": self._run + 1, "completed": self._completed, "rejected": self._rejected,
-            "answers": self._answers, "layer": self._layer,
-        }
-        next_run = {"spec": self._plain_spec, "input": params.input, "snapshot": snapshot}
+        snapshot = RunSnapshot(
+            scheduler=self._sched.snapshot(), state=self._state, deadline=self._deadline, run=self._run + 1,
+            completed=self._completed, rejected=self._control.rejected, answers=self._control.answers,
+            layer=self._layer)
+        next_run = {"spec": self._plain_spec, "input": params.input, "snapshot": snapshot.to_plain()}
         size = len(json.dumps(next_run)) + FRAME
         if size > PAYLOAD_LIMIT:
             # Switching would fail the workflow task forever; going on in this run only costs history.
@@ -324,11 +309,11 @@ class GeckoWorkflow:
 
     # -- waiting for a person ------------------------------------------------------------------
     async def _wait_for_answer(self, node: NodeSpec, task: Task) -> NodeOutput:
-        self._waiting[node.name] = {"prompt": node.wait_prompt, "input": control.shown_value(task.input)[0],
-                                    "since": workflow.now().isoformat(), "timeout": node.wait_timeout}
+        live = self._control
+        live.start_waiting(node.name, node.wait_prompt, task.input, workflow.now().isoformat(), node.wait_timeout)
         try:
-            await workflow.wait_condition(lambda: node.name in self._answers, timeout=node.wait_timeout)
-            value = self._answers.pop(node.name)
+            await workflow.wait_condition(lambda: node.name in live.answers, timeout=node.wait_timeout)
+            value = live.answer_for(node.name)
         except asyncio.TimeoutError:
             if node.wait_default is None:
                 raise _NodeFailed(node.name, "WaitTimeout",
@@ -336,7 +321,7 @@ class GeckoWorkflow:
                                   f'("{node.name}", value) or give WaitForInput a default)') from None
             value = node.wait_default
         finally:
-            self._waiting.pop(node.name, None)
+            live.stop_waiting(node.name)
         return NodeOutput(value=value)
 
     # -- queries, signals, updates -------------------------------------------------------------
@@ -345,84 +330,42 @@ class GeckoWorkflow:
     @workflow.query(name=STATE_QUERY)
     def state(self, *_args: Any) -> dict[str, Any]:
         """The live run as JSON: state, progress, what is running and waiting, jumps (arguments ignored)."""
-        return control.state_answer(
-            workflow=self._spec.name,
-            status="waiting" if self._waiting and self._status == "running" else self._status,
-            state=self._state, completed=self._completed, running=list(self._running),
-            waiting=self._waiting, step=self._sched.step, layer=self._layer, run=self._run,
-            nodes=list(self._nodes), pending_jumps=self._sched.jumps, rejected=self._rejected,
-            conflicts=self._conflicts)
+        return self._control.state_answer(
+            status=self._status, state=self._state, completed=self._completed, running=list(self._running),
+            step=self._sched.step, layer=self._layer, run=self._run, conflicts=self._conflicts)
 
     @workflow.signal(dynamic=True)
     def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
         """gecko_next (jump) and gecko_answer; anything malformed or unknown is rejected, never fatal."""
-        received = _read_args(args)
-        try:
-            if name == NEXT_SIGNAL:
-                request, problem = self._jump_request(received)
-                if request is not None:
-                    self._queue_jump(request, "signal")
-            elif name == ANSWER_SIGNAL:
-                request, problem = self._answer_request(received)
-                if request is not None:
-                    self._answers[request["node"]] = request["value"]
-            else:
-                problem = (f'unknown signal "{name}"{suggest(name, [NEXT_SIGNAL, ANSWER_SIGNAL])}; '
-                           "jump with gecko_next, answer a WaitForInput node with gecko_answer")
-        except Exception as exc:  # a bug here must cost one request, not the run
-            problem = f"could not be handled: {type(exc).__name__}"
-        if problem:
-            entry = control.rejection(name, received, problem, self._sched.step)
-            self._rejected.append(entry)
-            del self._rejected[:-control.KEEP_REJECTED]
+        entry = self._control.signal(name, _read_args(args))
+        if entry is not None:
             workflow.logger.warning("rejected %s %s: %s", name, entry["request"], entry["reason"])
-
-    def _jump_request(self, received: Sequence[control.Arg]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
-        request, problem = control.parse_request("jump", received)
-        if request is not None:
-            problem = self._sched.check_target(request["node"])
-        return (None, problem) if problem else (request, None)
-
-    def _answer_request(self, received: Sequence[control.Arg]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
-        request, problem = control.parse_request("answer", received)
-        if request is not None:
-            node = self._nodes.get(request["node"])
-            if node is None or node.kind != KIND_WAIT:
-                waits = [n.name for n in self._spec.nodes if n.kind == KIND_WAIT]
-                problem = (f'"{request["node"]}" is not a WaitForInput node (those are: '
-                           f'{", ".join(waits) or "none"})')
-        return (None, problem) if problem else (request, None)
-
-    def _queue_jump(self, request: dict[str, Any], source: str) -> dict[str, Any]:
-        self._sched.jumps.append(Jump(node=request["node"], input=request["input"], source=source))
-        return {"node": request["node"], "queued_after_step": self._sched.step}
 
     @workflow.update(name=JUMP_UPDATE)
     def jump_update(self, *args: Any) -> dict[str, Any]:
         """Like the gecko_next signal, but the caller hears at once whether the jump is valid."""
-        request, _ = self._jump_request(_given_args(args))
+        request, _ = self._control.check_jump(_given_args(args))
         if request is None:  # cannot happen: the validator accepted these args, and the check
             # depends only on the graph; but a handler must never raise into the workflow task
             return {"node": None, "queued_after_step": self._sched.step}
-        return self._queue_jump(request, "update")
+        return self._control.queue_jump(request, "update")
 
     @jump_update.validator
     def _validate_jump(self, *args: Any) -> None:
-        _, problem = self._jump_request(_given_args(args))
+        _, problem = self._control.check_jump(_given_args(args))
         if problem:
             raise ValueError(problem)
 
     @workflow.update(name=ANSWER_UPDATE)
     def answer_update(self, *args: Any) -> dict[str, Any]:
-        request, _ = self._answer_request(_given_args(args))
+        request, _ = self._control.check_answer(_given_args(args))
         if request is None:  # as in jump_update
             return {"node": None, "waiting": False}
-        self._answers[request["node"]] = request["value"]
-        return {"node": request["node"], "waiting": request["node"] in self._waiting}
+        return self._control.give_answer(request)
 
     @answer_update.validator
     def _validate_answer(self, *args: Any) -> None:
-        _, problem = self._answer_request(_given_args(args))
+        _, problem = self._control.check_answer(_given_args(args))
         if problem:
             raise ValueError(problem)
 
