@@ -10,7 +10,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from .errors import GraphError
-from .graph import _OPTIONS_ATTR, DEFAULT_HEARTBEAT, DEFAULT_TIMEOUT, Callee, StepOptions, introspect
+from .nodes import DEFAULT_HEARTBEAT, DEFAULT_TIMEOUT, Callee, StepOptions, introspect, options_of
 from .spec import MemberError, MemberResult, MemberSpec, RetrySpec, TeamSpec
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def member_name(member: Any) -> str:
     name = getattr(member, "name", None)
     if isinstance(name, str) and name:
         return name
-    step_options = getattr(member, _OPTIONS_ATTR, None)
+    step_options = options_of(member)
     if step_options is not None and step_options.name:
         return step_options.name
     return getattr(member, "__name__", None) or type(member).__name__
@@ -109,7 +109,7 @@ class Team:
         members = []
         default_heartbeat = RACE_HEARTBEAT if self.strategy is not ExecutionStrategy.ALL else DEFAULT_HEARTBEAT
         for name, member, callee in zip(self.names, self.members, self.callees):
-            own: StepOptions = getattr(member, _OPTIONS_ATTR, None) or StepOptions()
+            own: StepOptions = options_of(member) or StepOptions()
             o = StepOptions().merged(**vars(self.defaults)).merged(
                 **{k: v for k, v in vars(own).items() if k in ("timeout", "retries", "retry", "heartbeat_timeout")}
             )
