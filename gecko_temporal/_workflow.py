@@ -22,9 +22,10 @@ with workflow.unsafe.imports_passed_through():
     from . import control
     from .protocol import ANSWER_UPDATE, JUMP_UPDATE, STATE_QUERY, WORKFLOW_TYPE, YIELD_ACTIVITY
     from .errors import GeckoError
-    from .limits import FRAME, PAYLOAD_LIMIT, SizeTable, human, json_size, node_input_problem
+    from .inputs import InputTooLarge, NodeInputs
+    from .limits import result_problem, snapshot_problem
     from .scheduler import Scheduler, Task
-    from .spec import (KIND_FUNCTION, KIND_TEAM, KIND_WAIT, GraphSpec, MemberSpec, NodeInput, NodeOutput, NodeSpec,
+    from .spec import (KIND_FUNCTION, KIND_TEAM, KIND_WAIT, GraphSpec, MemberSpec, NodeOutput, NodeSpec,
                        RetrySpec, RunParams, RunSnapshot)
     from .state import StateDelta, merge_layer
     from .team_run import MemberDone, TeamFailed, TeamRun
@@ -79,6 +80,26 @@ class _NodeFailed(Exception):
         self.node, self.error_type, self.message, self.member_errors = node, error_type, message, member_errors
 
 
+def _run_failure(exc: Exception) -> ApplicationError:
+    """What a failed run raises: non-retryable, typed so the client raises the matching GeckoError."""
+    if isinstance(exc, _NodeFailed):
+        return ApplicationError(
+            f'node "{exc.node}" failed: {exc.error_type}: {exc.message}',
+            {"node": exc.node, "error_type": exc.error_type, "message": exc.message, "members": exc.member_errors},
+            type="SerializationError" if exc.error_type == "SerializationError" else "NodeError",
+            non_retryable=True,
+        )
+    return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True)
+
+
+def _timed_out(workflow_name: str, running: list[str], step: int) -> ApplicationError:
+    return ApplicationError(
+        f'run "{workflow_name}" timed out after its timeout while running '
+        f"{', '.join(running)} (step {step}); raise timeout= or make the nodes faster",
+        {"running": running, "step": step}, type="WorkflowTimeoutError", non_retryable=True,
+    )
+
+
 @workflow.defn(name=WORKFLOW_TYPE, failure_exception_types=[GeckoError])
 class GeckoWorkflow:
     @workflow.init
@@ -101,9 +122,7 @@ class GeckoWorkflow:
         self._running: dict[str, int] = {}
         self._layer = snap.layer
         self._status = "running"
-        # Payload sizes of state and node outputs, measured once per layer when a node needs them.
-        self._sizes: Optional[tuple[SizeTable, SizeTable, int]] = None
-        self._warned: set[str] = set()  # nodes already warned about a large input (log once)
+        self._inputs = NodeInputs(params.spec.key, params.input)
         self._can_blocked = False  # the snapshot outgrew a payload: stay in this run
         self._local_streak = 0  # local steps since the workflow task last ended
 
@@ -123,7 +142,7 @@ class GeckoWorkflow:
                 if not tasks:
                     break
                 self._layer += 1
-                self._sizes = None
+                self._inputs.new_layer()
                 outputs = await self._run_layer(tasks)
                 deltas = []
                 for task, out in zip(tasks, outputs):  # node order, never completion order
@@ -143,25 +162,12 @@ class GeckoWorkflow:
                         or workflow.info().is_continue_as_new_suggested()):
                     await self._continue_as_new(params)
             result = self._sched.result()
-            result_size = json_size(result)
-            if result_size + FRAME > PAYLOAD_LIMIT:
-                last = self._sched.last_layer
-                raise _NodeFailed(last[0] if len(last) == 1 else ", ".join(last), "PayloadTooLarge",
-                                  f"the run's result (the output of {', '.join(repr(n) for n in last)}) is "
-                                  f"{human(result_size)}, over Temporal's {human(PAYLOAD_LIMIT)} payload "
-                                  "limit; make the last node return something smaller (a summary or a file path)")
-        except _NodeFailed as exc:
+            too_big = result_problem(result, self._sched.last_layer)
+            if too_big:
+                raise _NodeFailed(too_big[0], "PayloadTooLarge", too_big[1])
+        except (_NodeFailed, GeckoError) as exc:
             self._status = "failed"
-            raise ApplicationError(
-                f'node "{exc.node}" failed: {exc.error_type}: {exc.message}',
-                {"node": exc.node, "error_type": exc.error_type, "message": exc.message,
-                 "members": exc.member_errors},
-                type="SerializationError" if exc.error_type == "SerializationError" else "NodeError",
-                non_retryable=True,
-            ) from None
-        except GeckoError as exc:
-            self._status = "failed"
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+            raise _run_failure(exc) from None
         self._status = "completed"
         return json.loads(result)
 
@@ -185,15 +191,11 @@ class GeckoWorkflow:
             completed=self._completed, rejected=self._control.rejected, answers=self._control.answers,
             layer=self._layer)
         next_run = {"spec": self._plain_spec, "input": params.input, "snapshot": snapshot.to_plain()}
-        size = len(json.dumps(next_run)) + FRAME
-        if size > PAYLOAD_LIMIT:
+        too_big = snapshot_problem(json.dumps(next_run), self._spec.name, self._state)
+        if too_big:
             # Switching would fail the workflow task forever; going on in this run only costs history.
             self._can_blocked = True
-            workflow.logger.warning(
-                "run %s cannot continue as new: its snapshot is %s (state: %s), over Temporal's %s payload "
-                "limit; it goes on in this run, which Temporal ends at 51,200 events. Keep large data out of "
-                "state (write it to a file and keep the path)", self._spec.name, human(size),
-                SizeTable(self._state).biggest(), human(PAYLOAD_LIMIT))
+            workflow.logger.warning(too_big)
             return
         workflow.continue_as_new(next_run)
 
@@ -209,13 +211,9 @@ class GeckoWorkflow:
             if fut in done and fut.exception() is not None:
                 raise fut.exception()  # type: ignore[misc]
         if pending:
-            names = [t.node for t, f in zip(tasks, running) if f in pending]
             self._status = "failed"
-            raise ApplicationError(
-                f'run "{self._spec.name}" timed out after its timeout while running '
-                f"{', '.join(names)} (step {self._sched.step}); raise timeout= or make the nodes faster",
-                {"running": names, "step": self._sched.step}, type="WorkflowTimeoutError", non_retryable=True,
-            )
+            raise _timed_out(self._spec.name, [t.node for t, f in zip(tasks, running) if f in pending],
+                             self._sched.step)
         return [f.result() for f in running]
 
     async def _run_task(self, task: Task) -> NodeOutput:
@@ -237,17 +235,14 @@ class GeckoWorkflow:
 
     def _run_activity(self, node: NodeSpec, task: Task, member: Optional[int], activity_type: str,
                       takes_context: bool, timeout: float, heartbeat: Optional[float], retry: RetrySpec) -> Any:
-        self._check_payload(node, task, takes_context)
-        state = history = None
-        if takes_context:
-            state = self._state if node.reads is None else {k: self._state[k] for k in node.reads if k in self._state}
-            outputs = self._sched.outputs
-            history = outputs if node.history is None else {n: outputs[n] for n in node.history if n in outputs}
-        arg = NodeInput(
-            graph=self._spec.key, node=task.node, input=task.input, session_id=workflow.info().workflow_id,
-            step=task.step, member=member, state=state, history=history,
-            run_input=self._input if takes_context else None,
-        )
+        try:
+            arg, warning = self._inputs.build(node, task, member=member, takes_context=takes_context,
+                                              session_id=workflow.info().workflow_id, state=self._state,
+                                              outputs=self._sched.outputs)
+        except InputTooLarge as exc:
+            raise _NodeFailed(task.node, "PayloadTooLarge", str(exc)) from None
+        if warning:
+            workflow.logger.warning(warning)
         # Input and result travel as plain dicts: the converter's dataclass handling (a deep copy
         # on the way out, reflection over type hints on the way in) cost ~10x more per activity,
         # which a wide layer pays a thousand times in one workflow task. Same JSON either way.
@@ -261,23 +256,6 @@ class GeckoWorkflow:
         return _node_output(workflow.execute_activity(
             activity_type, vars(arg), heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None, **common
         ))
-
-    def _check_payload(self, node: NodeSpec, task: Task, takes_context: bool) -> None:
-        """Fail the node clearly if its input would break Temporal's payload limit (see limits.py)."""
-        state = history = None
-        run_input_size = 0
-        if takes_context:
-            if self._sizes is None:
-                self._sizes = (SizeTable(self._state), SizeTable(self._sched.outputs), json_size(self._input))
-            state, history, run_input_size = self._sizes
-        error, warning = node_input_problem(
-            task.node, input_size=json_size(task.input), state=state, reads=node.reads, history=history,
-            history_names=node.history, run_input_size=run_input_size)
-        if error:
-            raise _NodeFailed(task.node, "PayloadTooLarge", error)
-        if warning and task.node not in self._warned:
-            self._warned.add(task.node)
-            workflow.logger.warning(warning)
 
     # -- Team ------------------------------------------------------------------------------
     async def _run_team(self, node: NodeSpec, task: Task) -> NodeOutput:

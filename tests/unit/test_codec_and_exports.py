@@ -142,7 +142,8 @@ def test_pure_core_never_imports_temporalio():
 
 
 def test_the_decision_modules_are_pure_too():
-    code = ("import sys, gecko_temporal.control, gecko_temporal.protocol, gecko_temporal.team_run; "
+    code = ("import sys, gecko_temporal.control, gecko_temporal.protocol, gecko_temporal.team_run, "
+            "gecko_temporal.nodes, gecko_temporal.inputs, gecko_temporal.limits; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'temporalio'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
