@@ -1,9 +1,11 @@
 """GeckoWorkflow: the one Temporal workflow that interprets every compiled graph.
 
-It is a short loop over the pure scheduler and state merge: take the next layer, run its nodes as
-activities concurrently, apply their results and state deltas in node order, repeat. Everything
-that must survive a crash is either in Temporal's history or in the slimmed snapshot carried across
-continue-as-new.
+It is a short loop of Temporal I/O over pure decisions: take the next layer (``scheduler.py``),
+run its nodes as activities concurrently (inputs from ``inputs.py``), apply their results and state
+deltas in node order (``state.py``), repeat. A Team node runs the member activities its
+``TeamRun`` asks for (``team_run.py``); queries, signals and updates decode their arguments and hand
+them to ``RunControl`` (``control.py``). Everything that must survive a crash is either in
+Temporal's history or in the ``RunSnapshot`` carried across continue-as-new.
 """
 
 from __future__ import annotations

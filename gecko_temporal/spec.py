@@ -1,8 +1,10 @@
 """The compiled graph and the values that cross the workflow/activity boundary.
 
-Everything here is a plain dataclass so it serializes with Temporal's default JSON converter and
-travels as workflow input: a running pipeline keeps the graph it started with, whatever code is
-deployed later. No ``temporalio`` import here.
+The graph, node inputs and outputs, the run's parameters and its continue-as-new
+:class:`RunSnapshot` are plain dataclasses so they serialize with Temporal's default JSON converter
+and travel as workflow input: a running pipeline keeps the graph it started with, whatever code is
+deployed later. ``Next`` and ``MemberResult`` are the pydantic values user code sees on either
+side. No ``temporalio`` import here.
 """
 
 from __future__ import annotations

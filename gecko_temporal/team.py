@@ -1,7 +1,10 @@
 """Team: a multi-agent group that runs as one node, each member as its own Temporal activity.
 
-Pure: no temporalio import. The Team's strategy is carried out by the workflow
-(``_workflow.py``); this module holds the user-facing objects and compiles a Team to a TeamSpec.
+Pure: no temporalio import. This module holds the user-facing objects and compiles a Team to a
+TeamSpec; :mod:`gecko_temporal.team_run` decides a running Team (who starts, who won, what it
+outputs) and the workflow runs the member activities it asks for. ``MemberResult`` and
+``MemberError`` cross the wire and are defined in :mod:`gecko_temporal.spec`; import them from here
+or from ``gecko_temporal``.
 """
 
 from __future__ import annotations

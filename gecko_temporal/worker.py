@@ -1,4 +1,8 @@
-"""GeckoWorker: serves GeckoWorkflow and the node activities of any number of graphs."""
+"""GeckoWorker: serves GeckoWorkflow and the node activities of any number of graphs.
+
+``worker.py``, ``gecko-temporal worker`` and the embedded worker (:mod:`gecko_temporal.embedded`)
+all run one; :meth:`GeckoWorker.stopped` lets a caller notice a worker that crashed.
+"""
 
 from __future__ import annotations
 
