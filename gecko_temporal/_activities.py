@@ -3,8 +3,8 @@
 One dynamic activity serves every node of every registered graph, so a worker can take graphs
 registered after it started (the embedded worker does); the activity type stays readable in the
 Temporal UI (``Pipeline.Node``). A graph is served as its node table (``nodes.NodeCode`` by node
-name, from ``Workflow.node_table()``), never through the builder. Sync user code runs on the runner's thread pool and async code on
-the worker's loop, so the loop is never blocked. While user code runs, the activity heartbeats on
+name, from ``Workflow.node_table()``), never through the builder. Sync user code runs on the
+runner's thread pool and async code on the worker's loop, so the loop is never blocked. While user code runs, the activity heartbeats on
 its own: a crashed worker's node is retried after ``heartbeat_timeout``, and a cancelled one (a
 Team RACE loser) learns of it at once.
 """

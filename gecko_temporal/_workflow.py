@@ -14,7 +14,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
@@ -227,18 +227,18 @@ class GeckoWorkflow:
             if node.kind == KIND_WAIT:
                 return await self._wait_for_answer(node, task)
             try:
-                return await self._run_activity(node, task, None, node.activity_type, node.takes_context,
-                                                node.start_to_close_timeout, node.heartbeat_timeout, node.retry)
+                return await self._run_activity(node, task, None, node)
             except (ActivityError, ApplicationError, TemporalTimeout) as exc:
                 # A local activity's failure arrives as the bare ApplicationError/TimeoutError.
                 raise _NodeFailed(task.node, *_error_of(exc)) from None
         finally:
             self._running.pop(task.node, None)
 
-    def _run_activity(self, node: NodeSpec, task: Task, member: Optional[int], activity_type: str,
-                      takes_context: bool, timeout: float, heartbeat: Optional[float], retry: RetrySpec) -> Any:
+    def _run_activity(self, node: NodeSpec, task: Task, member: Optional[int],
+                      how: Union[NodeSpec, MemberSpec]) -> Any:
+        """Start the activity of ``task`` (of one Team ``member``), run as ``how`` says (the node or member)."""
         try:
-            arg, warning = self._inputs.build(node, task, member=member, takes_context=takes_context,
+            arg, warning = self._inputs.build(node, task, member=member, takes_context=how.takes_context,
                                               session_id=workflow.info().workflow_id, state=self._state,
                                               outputs=self._sched.outputs)
         except InputTooLarge as exc:
@@ -249,15 +249,15 @@ class GeckoWorkflow:
         # on the way out, reflection over type hints on the way in) cost ~10x more per activity,
         # which a wide layer pays a thousand times in one workflow task. Same JSON either way.
         common: dict[str, Any] = dict(
-            start_to_close_timeout=timedelta(seconds=timeout), retry_policy=_retry_policy(retry),
+            start_to_close_timeout=timedelta(seconds=how.start_to_close_timeout), retry_policy=_retry_policy(how.retry),
             result_type=dict,
             activity_id=f"{self._run}.{task.step}" + (f".{member}" if member is not None else ""),
         )
         if node.local:
-            return _node_output(workflow.execute_local_activity(activity_type, vars(arg), **common))
-        return _node_output(workflow.execute_activity(
-            activity_type, vars(arg), heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None, **common
-        ))
+            return _node_output(workflow.execute_local_activity(how.activity_type, vars(arg), **common))
+        heartbeat = timedelta(seconds=how.heartbeat_timeout) if how.heartbeat_timeout else None
+        return _node_output(workflow.execute_activity(how.activity_type, vars(arg), heartbeat_timeout=heartbeat,
+                                                      **common))
 
     # -- Team ------------------------------------------------------------------------------
     async def _run_team(self, node: NodeSpec, task: Task) -> NodeOutput:
@@ -268,10 +268,7 @@ class GeckoWorkflow:
         running: dict[int, asyncio.Future] = {}
         while True:
             for i in run.start(workflow.now().timestamp()):
-                m: MemberSpec = team.members[i]
-                running[i] = asyncio.ensure_future(self._run_activity(
-                    node, task, i, m.activity_type, m.takes_context, m.start_to_close_timeout,
-                    m.heartbeat_timeout, m.retry))
+                running[i] = asyncio.ensure_future(self._run_activity(node, task, i, team.members[i]))
             if not running:
                 break
             done, _ = await workflow.wait(list(running.values()), return_when=asyncio.FIRST_COMPLETED)
