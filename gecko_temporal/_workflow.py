@@ -22,7 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     from . import control
-    from .protocol import ANSWER_UPDATE, JUMP_UPDATE, STATE_QUERY, WORKFLOW_TYPE, YIELD_ACTIVITY
+    from .protocol import ANSWER_UPDATE, JUMP_UPDATE, LOCAL_BURST_PATCH, STATE_QUERY, WORKFLOW_TYPE, YIELD_ACTIVITY
     from .errors import GeckoError
     from .inputs import InputTooLarge, NodeInputs
     from .limits import result_problem, snapshot_problem
@@ -35,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
 # Local activities run inside one workflow task, during which queries and signals wait; a loop of
 # light local nodes would hold the task for seconds. End the task after this many local steps.
 _LOCAL_BURST = 100
-_LOCAL_BURST_PATCH = "gecko-local-burst-yield"
 
 
 def _retry_policy(r: RetrySpec) -> RetryPolicy:
@@ -178,7 +177,7 @@ class GeckoWorkflow:
             self._local_streak = 0  # a regular activity ended the workflow task anyway
             return
         self._local_streak += len(tasks)
-        if self._local_streak >= _LOCAL_BURST and workflow.patched(_LOCAL_BURST_PATCH):
+        if self._local_streak >= _LOCAL_BURST and workflow.patched(LOCAL_BURST_PATCH):
             self._local_streak = 0
             # A no-op regular activity ends the task (a timer would too, but the server fires timers
             # about 0.5 s late; this costs one dispatch, ~30 ms), and waiting queries and signals get in.

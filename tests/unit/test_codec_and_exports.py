@@ -148,3 +148,18 @@ def test_the_decision_modules_are_pure_too():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_no_module_imports_a_private_name_of_another():
+    import ast
+    from pathlib import Path
+
+    import gecko_temporal
+
+    found = []
+    for path in sorted(Path(gecko_temporal.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level:
+                found += [f"{path.name}: from .{node.module} import {a.name}" for a in node.names
+                          if a.name.startswith("_")]
+    assert found == []
