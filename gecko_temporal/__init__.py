@@ -16,10 +16,11 @@ from .team import ExecutionStrategy, MemberError, MemberResult, Team
 from .wait import WaitForInput
 
 if TYPE_CHECKING:
-    from .client import DevServer, RunHandle, connect, get_handle
+    from .client import RunHandle, connect, get_handle
+    from .embedded import DevServer
     from .worker import GeckoWorker
 
-_SHELL = {"DevServer": "client", "RunHandle": "client", "connect": "client", "get_handle": "client",
+_SHELL = {"DevServer": "embedded", "RunHandle": "client", "connect": "client", "get_handle": "client",
           "GeckoWorker": "worker"}
 
 

@@ -2,8 +2,9 @@
 
 One dynamic activity serves every node of every registered graph, so a worker can take graphs
 registered after it started (the embedded worker does); the activity type stays readable in the
-Temporal UI (``Pipeline.Node``). Sync user code runs on the runner's thread pool and async code on
-the worker's loop, so the loop is never blocked. While user code runs, the activity heartbeats on
+Temporal UI (``Pipeline.Node``). A graph is served as its node table (``nodes.NodeCode`` by node
+name, from ``Workflow.node_table()``), never through the builder. Sync user code runs on the
+runner's thread pool and async code on the worker's loop, so the loop is never blocked. While user code runs, the activity heartbeats on
 its own: a crashed worker's node is retried after ``heartbeat_timeout``, and a cancelled one (a
 Team RACE loser) learns of it at once.
 """
@@ -20,7 +21,7 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from temporalio import activity
 from temporalio.common import RawValue
@@ -29,12 +30,14 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from . import _codec
 from .context import History, WorkflowContext
 from .errors import GraphError, SerializationError
-from .graph import Callee, Workflow
+from .nodes import Callee, NodeCode
 from .limits import output_problem
 from .protocol import YIELD_ACTIVITY
-from .spec import KIND_FUNCTION, KIND_TEAM, Jump, NodeInput, NodeOutput
-from .spec import Next
+from .spec import KIND_FUNCTION, KIND_TEAM, Jump, NodeInput, NodeOutput, Next
 from .state import StateView
+
+if TYPE_CHECKING:
+    from .graph import Workflow
 
 
 class NodeCancelled(BaseException):
@@ -155,28 +158,34 @@ def _attempts(info: Any) -> str:
 
 
 class NodeRunner:
-    """Holds the registered graphs and runs their nodes as activities."""
+    """Runs the nodes of the graphs it serves: each graph is a node table (:class:`NodeCode` by
+    node name), compiled from its Workflow once, never the builder itself."""
 
     def __init__(self, max_threads: int = 64) -> None:
         self.max_threads = max_threads
         self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="gecko-node")
-        self._graphs: dict[str, Workflow] = {}
+        self._tables: dict[str, dict[str, NodeCode]] = {}  # graph key -> node table
+        self._sources: dict[str, "Workflow"] = {}  # graph key -> the Workflow it came from
 
-    def register(self, wf: Workflow, key: Optional[str] = None) -> str:
-        """Serve ``wf`` under ``key`` (default its name); return the key its runs must carry."""
+    def register(self, wf: "Workflow", key: Optional[str] = None) -> str:
+        """Serve ``wf`` under ``key`` (default its name); return the key its runs must carry.
+
+        Registering the same Workflow again takes its current node table (nodes added since)."""
         key = key or wf.name
-        current = self._graphs.get(key)
+        current = self._sources.get(key)
         if current is not None and current is not wf:
             raise GraphError(
                 f'two different workflows are named "{key}"; a worker dispatches nodes by workflow '
                 "name, so give each Workflow a unique name"
             )
         wf.compile(key)  # fail here, at registration, on an invalid graph
-        self._graphs[key] = wf
+        self._sources[key] = wf
+        self._tables[key] = wf.node_table()
         return key
 
-    def graphs(self) -> dict[str, Workflow]:
-        return dict(self._graphs)
+    def graphs(self) -> dict[str, "Workflow"]:
+        """The Workflows served, by graph key."""
+        return dict(self._sources)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -201,32 +210,33 @@ class NodeRunner:
 
         return gecko_yield
 
-    def _lookup(self, inp: NodeInput) -> tuple[Callee, Optional[Any], str, Any]:
-        wf = self._graphs.get(inp.graph)
-        if wf is None:
+    def _lookup(self, inp: NodeInput) -> tuple[Callee, Optional[NodeCode], str, Optional[NodeCode]]:
+        """(code to call, its Team node or None, its display name, its function node or None)."""
+        table = self._tables.get(inp.graph)
+        if table is None:
             raise _fail(
                 f'this worker does not serve workflow "{inp.graph}" (it serves: '
-                f'{", ".join(self._graphs) or "none"}); start the worker with that workflow\'s module',
+                f'{", ".join(self._tables) or "none"}); start the worker with that workflow\'s module',
                 "WorkerMissingGraph", non_retryable=False, expected=False,
             )
-        node = wf.nodes.get(inp.node)
+        node = table.get(inp.node)
         if node is None:
             raise _fail(f'workflow "{inp.graph}" has no node "{inp.node}" in this worker\'s code', "GraphError")
         if inp.member is None:
             if node.kind != KIND_FUNCTION or node.callee is None:
                 raise _fail(f'node "{inp.node}" is a {node.kind} node, not a function', "GraphError")
-            return node.callee, None, inp.node, node.options
+            return node.callee, None, inp.node, node
         if node.kind != KIND_TEAM:
             raise _fail(f'node "{inp.node}" is not a Team', "GraphError")
-        team = node.obj
-        if not 0 <= inp.member < len(team.callees):
+        if not 0 <= inp.member < len(node.members):
             raise _fail(f'Team "{inp.node}" has no member {inp.member}', "GraphError")
-        return team.callees[inp.member], team, team.names[inp.member], None
+        member = node.members[inp.member]
+        return member.callee, node, member.name, None
 
     async def run_node(self, inp: NodeInput) -> NodeOutput:
-        callee, team, display, options = self._lookup(inp)
-        reads = options.reads if options is not None else None
-        history_names = options.history if options is not None else None
+        callee, team, display, function = self._lookup(inp)
+        reads = function.reads if function is not None else None
+        history_names = function.history if function is not None else None
         where = f'node "{inp.node}"' + (f' member "{display}"' if team is not None else "")
         data = _codec.decode(inp.input)
         if team is not None and team.input_mapper is not None:

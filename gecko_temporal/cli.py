@@ -130,7 +130,8 @@ async def serve(specs: Sequence[str], *, address: Optional[str] = None, task_que
     ``GECKO_TASK_QUEUE`` / ``gecko-temporal``); one GeckoWorker runs per queue. With ``dev`` an
     embedded dev server (SQLite file ``db_filename``) runs alongside and stops with the worker.
     """
-    from .client import DevServer, connect, task_queue_for
+    from .client import connect, task_queue_for
+    from .embedded import DevServer
     from .worker import GeckoWorker
 
     out = out or sys.stdout
@@ -175,9 +176,11 @@ async def serve(specs: Sequence[str], *, address: Optional[str] = None, task_que
         for queue, wfs in queues.items():
             print(f"worker ready: {', '.join(w.name for w in wfs)} on task queue {queue} at "
                   f"{target} namespace {client.namespace} ({threads} threads)", file=out, flush=True)
-        crashed = [w._task for w in workers if w._task is not None]
-        done, _ = await asyncio.wait([asyncio.ensure_future(stop.wait()), *crashed],
-                                     return_when=asyncio.FIRST_COMPLETED)
+        crashed = [asyncio.ensure_future(w.stopped()) for w in workers]
+        asked = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait([asked, *crashed], return_when=asyncio.FIRST_COMPLETED)
+        for task in (asked, *crashed):
+            task.cancel()  # the waits only: the workers keep running until shut down below
         for task in done:
             if task in crashed and task.exception() is not None:
                 raise GeckoError(f"the worker stopped: {task.exception()}")

@@ -1,6 +1,10 @@
 """Live control of a run: check what outsiders send (jumps, answers) and build what they see
 (``gecko_state``). Pure: no temporalio import.
 
+:class:`RunControl` is one run's side of it: the workflow's query, signal and update handlers
+decode their arguments and hand them here, and the workflow's loop asks it where jumps from outside
+redirect the run and whether a WaitForInput node has its answer.
+
 Anything can arrive from outside: no argument or three, a string instead of an object, NaN, a
 1.5 MB blob, a payload in an encoding nobody here reads. Every check returns a reason instead of
 raising, so the workflow can record the request as rejected and go on; nothing a client sends may
@@ -15,8 +19,10 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from . import _codec
-from .errors import GeckoError
-from .protocol import NEXT_SIGNAL
+from .errors import GeckoError, suggest
+from .protocol import ANSWER_SIGNAL, NEXT_SIGNAL
+from .scheduler import Scheduler
+from .spec import KIND_WAIT, GraphSpec, Jump, RunSnapshot
 
 PREVIEW_CHARS = 300  # what a rejected request keeps of what was sent
 REASON_CHARS = 600
@@ -141,3 +147,103 @@ def state_answer(*, workflow: str, status: str, state: dict[str, str], completed
         "rejected": list(rejected),
         "conflicts": list(conflicts),
     }
+
+
+OUTSIDE = ("signal", "update")  # Jump.source of jumps sent from outside the run
+
+
+class RunControl:
+    """One run's live control: checks jumps and answers against its graph, queues them on its
+    scheduler, keeps what it rejected and what waits for a person, and answers ``gecko_state``.
+
+    Nothing here raises on what a client sent: a check returns ``(request, None)`` or
+    ``(None, why)``, and :meth:`signal` records a bad request instead of failing the run.
+    """
+
+    def __init__(self, spec: GraphSpec, scheduler: Scheduler, snapshot: RunSnapshot) -> None:
+        self._spec = spec
+        self._sched = scheduler
+        self._kinds = {n.name: n.kind for n in spec.nodes}
+        self.rejected: list[dict[str, Any]] = snapshot.rejected
+        self.answers: dict[str, str] = snapshot.answers  # answers not yet taken, by node
+        self.waiting: dict[str, dict[str, Any]] = {}  # nodes waiting for a person: prompt, input, since
+
+    # -- requests from outside -----------------------------------------------------------------
+    def check_jump(self, received: Sequence[Arg]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+        request, problem = parse_request("jump", received)
+        if request is not None:
+            problem = self._sched.check_target(request["node"])
+        return (None, problem) if problem else (request, None)
+
+    def check_answer(self, received: Sequence[Arg]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+        request, problem = parse_request("answer", received)
+        if request is not None and self._kinds.get(request["node"]) != KIND_WAIT:
+            waits = [name for name, kind in self._kinds.items() if kind == KIND_WAIT]
+            problem = f'"{request["node"]}" is not a WaitForInput node (those are: {", ".join(waits) or "none"})'
+        return (None, problem) if problem else (request, None)
+
+    def queue_jump(self, request: dict[str, Any], source: str) -> dict[str, Any]:
+        """Queue a checked jump; it redirects the run when the running layer ends."""
+        self._sched.jumps.append(Jump(node=request["node"], input=request["input"], source=source))
+        return {"node": request["node"], "queued_after_step": self._sched.step}
+
+    def give_answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Keep a checked answer for its node (which may start waiting only later)."""
+        self.answers[request["node"]] = request["value"]
+        return {"node": request["node"], "waiting": request["node"] in self.waiting}
+
+    def signal(self, name: str, received: Sequence[Arg]) -> Optional[dict[str, Any]]:
+        """Act on a gecko_next or gecko_answer signal; return the rejection record of a bad one."""
+        try:
+            if name == NEXT_SIGNAL:
+                request, problem = self.check_jump(received)
+                if request is not None:
+                    self.queue_jump(request, "signal")
+            elif name == ANSWER_SIGNAL:
+                request, problem = self.check_answer(received)
+                if request is not None:
+                    self.give_answer(request)
+            else:
+                problem = (f'unknown signal "{name}"{suggest(name, [NEXT_SIGNAL, ANSWER_SIGNAL])}; '
+                           "jump with gecko_next, answer a WaitForInput node with gecko_answer")
+        except Exception as exc:  # a bug here must cost one request, not the run
+            problem = f"could not be handled: {type(exc).__name__}"
+        if not problem:
+            return None
+        entry = rejection(name, received, problem, self._sched.step)
+        self.rejected.append(entry)
+        del self.rejected[:-KEEP_REJECTED]
+        return entry
+
+    # -- the run's side ------------------------------------------------------------------------
+    def apply_redirects(self) -> None:
+        """Jumps sent from outside redirect the run: drop where it was going on its own.
+
+        Applied at each layer boundary, so a jump signalled while a layer runs (or while the run
+        switches to a new run) replaces the static successors and Next returns of that layer.
+        """
+        jumps = self._sched.jumps
+        if any(j.source in OUTSIDE for j in jumps):
+            self._sched.inbox.clear()
+            self._sched.jumps = [j for j in jumps if j.source in OUTSIDE or j.source == "input"]
+
+    def start_waiting(self, node: str, prompt: str, input_text: str, since: str, timeout: Optional[float]) -> None:
+        self.waiting[node] = {"prompt": prompt, "input": shown_value(input_text)[0], "since": since,
+                              "timeout": timeout}
+
+    def stop_waiting(self, node: str) -> None:
+        self.waiting.pop(node, None)
+
+    def answer_for(self, node: str) -> str:
+        """Take the answer given for ``node`` (the caller waited until there was one)."""
+        return self.answers.pop(node)
+
+    def state_answer(self, *, status: str, state: dict[str, str], completed: Sequence[str],
+                     running: Sequence[str], step: int, layer: int, run: int,
+                     conflicts: Sequence[str]) -> dict[str, Any]:
+        """The ``gecko_state`` answer; a running run that waits for a person shows as ``waiting``."""
+        return state_answer(
+            workflow=self._spec.name, status="waiting" if self.waiting and status == "running" else status,
+            state=state, completed=completed, running=running, waiting=self.waiting, step=step, layer=layer,
+            run=run, nodes=list(self._kinds), pending_jumps=self._sched.jumps, rejected=self.rejected,
+            conflicts=conflicts)

@@ -1,183 +1,33 @@
 """Build a graph, validate it, compile it to a :class:`GraphSpec`. Pure: no temporalio import.
 
+Nodes are defined in :mod:`gecko_temporal.nodes` (``step``, ``StepOptions``, re-exported here);
+:meth:`Workflow.compile` gives the spec that travels with each run, and
+:meth:`Workflow.node_table` the user code a worker runs for each node.
+
 Running a Workflow (``execute``/``start``) goes through :mod:`gecko_temporal.client`, imported
 only when a run starts, so building and validating graphs never needs Temporal.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, TypeVar, Union
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 from pydantic import BaseModel
 
 from . import _codec
-from .context import WorkflowContext
 from .errors import GraphError, suggest
-from .spec import (DEFAULT_MAX_STEPS, DEFAULT_STEPS_PER_RUN, KIND_FUNCTION, KIND_TEAM, KIND_WAIT, GraphSpec, MemberSpec,
-                   NodeSpec, RetrySpec, TeamSpec)
+from .nodes import (DEFAULT_HEARTBEAT, DEFAULT_TIMEOUT, OPTION_NAMES, Callee, MemberCode, NodeCode, StepOptions,
+                    check_options, introspect, options_of, step)
+from .spec import DEFAULT_MAX_STEPS, DEFAULT_STEPS_PER_RUN, KIND_FUNCTION, KIND_TEAM, KIND_WAIT, GraphSpec, NodeSpec
+from .team import Team
+from .wait import WaitForInput
 
 if TYPE_CHECKING:
     from .client import RunHandle
-    from .team import Team
-    from .wait import WaitForInput
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-DEFAULT_TIMEOUT = 300.0  # start-to-close seconds for one node attempt
-DEFAULT_HEARTBEAT = 5.0  # a crashed worker's node is retried within about this long
-
-
-@dataclass(frozen=True)
-class StepOptions:
-    """Per-node settings, from ``@step(...)`` or ``add_node(..., **options)``.
-
-    ``timeout``: seconds one attempt may take (start-to-close). ``retries``: attempts in all
-    (1 = no retry). ``retry``: a full :class:`RetryPolicy` (overrides ``retries``).
-    ``heartbeat_timeout``: seconds without a heartbeat before a node counts as lost (its worker
-    died) and is retried; nodes heartbeat on their own while they run. ``local``: run as a
-    Temporal local activity (light, short, idempotent work only). ``reads``: the state keys the
-    node reads; only those are shipped to it. ``history``: the nodes whose latest output it reads
-    through ``context.history``; only those are shipped (by default all are).
-    """
-
-    name: Optional[str] = None
-    timeout: Optional[float] = None
-    retries: Optional[int] = None
-    retry: Optional[RetrySpec] = None
-    heartbeat_timeout: Optional[float] = None
-    local: bool = False
-    reads: Optional[tuple[str, ...]] = None
-    history: Optional[tuple[str, ...]] = None
-
-    def merged(self, **overrides: Any) -> "StepOptions":
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
-
-    def retry_spec(self) -> RetrySpec:
-        if self.retry is not None:
-            return self.retry
-        if self.retries is not None:
-            return RetrySpec(maximum_attempts=self.retries)
-        return RetrySpec()
-
-
-_OPTIONS_ATTR = "__gecko_step__"
-_OPTION_NAMES = {f for f in StepOptions.__dataclass_fields__ if f != "name"}
-
-
-def step(
-    fn: Optional[F] = None,
-    *,
-    name: Optional[str] = None,
-    timeout: Optional[float] = None,
-    retries: Optional[int] = None,
-    retry: Optional[RetrySpec] = None,
-    heartbeat_timeout: Optional[float] = None,
-    local: bool = False,
-    reads: Optional[list[str]] = None,
-    history: Optional[list[str]] = None,
-) -> Any:
-    """Mark a function (sync or async) as a node, optionally naming it and setting its policies.
-
-    Use bare (``@step``) or with arguments (``@step(name="Fetcher", retries=1)``); the function
-    stays callable as before.
-    """
-    options = StepOptions(
-        name=name, timeout=timeout, retries=retries, retry=retry, heartbeat_timeout=heartbeat_timeout,
-        local=local, reads=tuple(reads) if reads is not None else None,
-        history=tuple(history) if history is not None else None,
-    )
-    _check_options(options, where="@step")
-
-    def mark(f: F) -> F:
-        if not callable(f):
-            raise GraphError(f"@step decorates functions, got {type(f).__name__} {f!r}")
-        setattr(f, _OPTIONS_ATTR, options)
-        return f
-
-    return mark(fn) if fn is not None else mark
-
-
-def _check_options(o: StepOptions, where: str) -> None:
-    problems = []
-    for label, value in (("timeout", o.timeout), ("heartbeat_timeout", o.heartbeat_timeout)):
-        if value is not None and not (isinstance(value, (int, float)) and value > 0):
-            problems.append(f"{label} must be a positive number of seconds, got {value!r}")
-    if o.retries is not None and not (isinstance(o.retries, int) and o.retries >= 1):
-        problems.append(f"retries counts attempts and must be an int >= 1, got {o.retries!r}")
-    if o.reads is not None and not all(isinstance(k, str) for k in o.reads):
-        problems.append(f"reads must be a list of str state keys, got {list(o.reads)!r}")
-    if o.history is not None and not all(isinstance(k, str) for k in o.history):
-        problems.append(f"history must be a list of node names, got {list(o.history)!r}")
-    if problems:
-        raise GraphError(f"{where}: " + "; ".join(problems), problems)
-
-
-@dataclass
-class Callee:
-    """How to call one piece of user code: sync or async, with input and/or context."""
-
-    call: Callable[..., Any]
-    is_async: bool
-    takes_input: bool
-    context_param: Optional[str]
-
-    def invoke(self, data: Any, context: Optional[WorkflowContext]) -> Any:
-        args = (data,) if self.takes_input else ()
-        kwargs = {self.context_param: context} if self.context_param else {}
-        return self.call(*args, **kwargs)
-
-
-def _is_context_param(p: inspect.Parameter) -> bool:
-    ann = p.annotation
-    return p.name == "context" or ann is WorkflowContext or ann == "WorkflowContext"
-
-
-def introspect(obj: Any, where: str) -> Callee:
-    """Work out how to call ``obj`` (function, lambda, callable object, or agent with ``run``)."""
-    target = obj
-    run = getattr(obj, "run", None)
-    if not inspect.isroutine(obj) and not isinstance(obj, functools.partial) and callable(run):
-        target = run  # an agent object: call its run method
-    if not callable(target):
-        raise GraphError(
-            f"{where} must be a function, a callable object or an object with a run() method; "
-            f"got {type(obj).__name__} {obj!r}"
-        )
-    try:
-        sig = inspect.signature(target)
-    except (TypeError, ValueError) as exc:
-        raise GraphError(f"{where}: cannot read the signature of {target!r}: {exc}") from None
-    context_param = None
-    positional: list[inspect.Parameter] = []
-    problems = []
-    for p in sig.parameters.values():
-        if _is_context_param(p) and p.kind is not p.VAR_POSITIONAL and p.kind is not p.VAR_KEYWORD:
-            if p.kind is p.POSITIONAL_ONLY:
-                problems.append(f"parameter {p.name!r} must be passable by keyword to receive the context")
-            context_param = p.name
-        elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL):
-            positional.append(p)
-        elif p.kind is p.KEYWORD_ONLY and p.default is p.empty:
-            problems.append(f"keyword-only parameter {p.name!r} has no default and would never be given")
-    required = [p for p in positional if p.default is p.empty and p.kind is not p.VAR_POSITIONAL]
-    if len(required) > 1:
-        names = ", ".join(p.name for p in required)
-        problems.append(
-            f"takes {len(required)} required positional parameters ({names}) but a node receives one "
-            "input (use one parameter, e.g. a dict, plus optionally `context`)"
-        )
-    if problems:
-        raise GraphError(f"{where}: " + "; ".join(problems), [f"{where}: {p}" for p in problems])
-    is_async = inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
-        getattr(target, "__call__", None)
-    )
-    _codec.register_types_of(target)  # the models this code returns may be revived downstream
-    if target is not obj:
-        _codec.register_types_of(obj)
-    return Callee(call=target, is_async=is_async, takes_input=bool(positional), context_param=context_param)
+# Re-exported: where they were defined before nodes.py, and where users import them from.
+__all__ = ["DEFAULT_HEARTBEAT", "DEFAULT_TIMEOUT", "Callee", "NodeDef", "StepOptions", "Workflow", "introspect", "step"]
 
 
 @dataclass
@@ -189,6 +39,15 @@ class NodeDef:
     obj: Any
     options: StepOptions
     callee: Optional[Callee] = None
+
+    def code(self) -> NodeCode:
+        """What a worker runs for this node."""
+        if self.kind == KIND_TEAM:
+            team: Team = self.obj
+            return NodeCode(self.name, self.kind, input_mapper=team.input_mapper,
+                            members=tuple(MemberCode(n, c) for n, c in zip(team.names, team.callees)))
+        return NodeCode(self.name, self.kind, callee=self.callee, reads=self.options.reads,
+                        history=self.options.history)
 
 
 class Workflow:
@@ -228,6 +87,7 @@ class Workflow:
         self._edges: list[tuple[str, str]] = []
         self._entry: Optional[str] = None
         self._compiled: dict[str, GraphSpec] = {}
+        self._table: Optional[dict[str, NodeCode]] = None
 
     # -- building ------------------------------------------------------------------------------
     def add_node(self, name: Union[str, Callable[..., Any]], node: Any = None, **options: Any) -> "Workflow":
@@ -237,28 +97,25 @@ class Workflow:
         ``options`` are :class:`StepOptions` fields (timeout, retries, retry, heartbeat_timeout,
         local, reads, history) and override the ones given to ``@step``.
         """
-        from .team import Team
-        from .wait import WaitForInput
-
         if node is None and not isinstance(name, str):
             node, name = name, None
-        base: StepOptions = getattr(node, _OPTIONS_ATTR, None) or StepOptions()
+        base: StepOptions = options_of(node) or StepOptions()
         if name is None:
             name = base.name or getattr(node, "__name__", None)
         if not isinstance(name, str) or not name.strip():
             raise GraphError(f"a node needs a non-empty str name, got {name!r}")
         if name in self._nodes:
             raise GraphError(f'duplicate node "{name}": each node name may be added once')
-        unknown = set(options) - _OPTION_NAMES
+        unknown = set(options) - OPTION_NAMES
         if unknown:
             raise GraphError(
-                f'node "{name}": unknown option(s) {sorted(unknown)} (valid: {sorted(_OPTION_NAMES)})'
+                f'node "{name}": unknown option(s) {sorted(unknown)} (valid: {sorted(OPTION_NAMES)})'
             )
         for listed in ("reads", "history"):
             if options.get(listed) is not None and not isinstance(options[listed], str):
                 options[listed] = tuple(options[listed])
         opts = base.merged(**options)
-        _check_options(opts, where=f'node "{name}"')
+        check_options(opts, where=f'node "{name}"')
         if isinstance(node, Team):
             self._nodes[name] = NodeDef(name, KIND_TEAM, node, opts)
         elif isinstance(node, WaitForInput):
@@ -266,7 +123,7 @@ class Workflow:
         else:
             callee = introspect(node, where=f'node "{name}"')
             self._nodes[name] = NodeDef(name, KIND_FUNCTION, node, opts, callee)
-        self._compiled.clear()
+        self._changed()
         return self
 
     def add_edge(self, source: str, target: str) -> "Workflow":
@@ -274,14 +131,18 @@ class Workflow:
         if (source, target) in self._edges:
             raise GraphError(f'duplicate edge "{source}" -> "{target}"')
         self._edges.append((source, target))
-        self._compiled.clear()
+        self._changed()
         return self
 
     def set_entry_point(self, name: str) -> "Workflow":
         """Start every run at node ``name``; it receives the run's ``input_data``."""
         self._entry = name
-        self._compiled.clear()
+        self._changed()
         return self
+
+    def _changed(self) -> None:
+        self._compiled.clear()
+        self._table = None
 
     @property
     def nodes(self) -> dict[str, NodeDef]:
@@ -344,6 +205,12 @@ class Workflow:
         )
         self._compiled[key] = spec
         return spec
+
+    def node_table(self) -> dict[str, NodeCode]:
+        """The user code a worker runs for each node, by node name (built again only after a change)."""
+        if self._table is None:
+            self._table = {d.name: d.code() for d in self._nodes.values()}
+        return self._table
 
     def activity_type(self, node: str, member: Optional[str] = None) -> str:
         """The Temporal activity type of a node (``"Pipeline.Node"``) or Team member."""

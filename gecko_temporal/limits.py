@@ -94,3 +94,25 @@ def output_problem(where: str, value: str, writes: Mapping[str, str], jump_input
         detail += f"; state writes {human(table.total)}: {table.biggest()}"
     return (f"the output of {where} is {human(total)} ({detail}), over Temporal's {human(PAYLOAD_LIMIT)} "
             f"payload limit; {_KEEP_OUTSIDE}")
+
+
+def result_problem(result: str, last_layer: list[str]) -> Optional[tuple[str, str]]:
+    """(node, error) if the run's result (the output of ``last_layer``) is too big to return."""
+    size = json_size(result)
+    if size + FRAME <= PAYLOAD_LIMIT:
+        return None
+    node = last_layer[0] if len(last_layer) == 1 else ", ".join(last_layer)
+    return node, (f"the run's result (the output of {', '.join(repr(n) for n in last_layer)}) is "
+                  f"{human(size)}, over Temporal's {human(PAYLOAD_LIMIT)} payload "
+                  "limit; make the last node return something smaller (a summary or a file path)")
+
+
+def snapshot_problem(next_run: str, workflow: str, state: Mapping[str, str]) -> Optional[str]:
+    """A warning if a run cannot continue as new because ``next_run`` (its input, as JSON) is too big."""
+    size = len(next_run) + FRAME
+    if size <= PAYLOAD_LIMIT:
+        return None
+    return (f"run {workflow} cannot continue as new: its snapshot is {human(size)} (state: "
+            f"{SizeTable(state).biggest()}), over Temporal's {human(PAYLOAD_LIMIT)} payload limit; it goes on "
+            "in this run, which Temporal ends at 51,200 events. Keep large data out of state (write it to a "
+            "file and keep the path)")

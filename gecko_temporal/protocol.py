@@ -8,3 +8,4 @@ ANSWER_SIGNAL = "gecko_answer"  # an answer for a WaitForInput node
 JUMP_UPDATE = "gecko_jump"  # a jump the caller hears about (rejected at once if invalid)
 ANSWER_UPDATE = "gecko_reply"
 YIELD_ACTIVITY = "gecko.yield"  # a no-op activity that lets a long burst of local steps breathe
+LOCAL_BURST_PATCH = "gecko-local-burst-yield"  # workflow.patched id: histories before the yield replay without it

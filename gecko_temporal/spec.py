@@ -1,14 +1,16 @@
 """The compiled graph and the values that cross the workflow/activity boundary.
 
-Everything here is a plain dataclass so it serializes with Temporal's default JSON converter and
-travels as workflow input: a running pipeline keeps the graph it started with, whatever code is
-deployed later. No ``temporalio`` import here.
+The graph, node inputs and outputs, the run's parameters and its continue-as-new
+:class:`RunSnapshot` are plain dataclasses so they serialize with Temporal's default JSON converter
+and travel as workflow input: a running pipeline keeps the graph it started with, whatever code is
+deployed later. ``Next`` and ``MemberResult`` are the pydantic values user code sees on either
+side. No ``temporalio`` import here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel
 
@@ -165,13 +167,41 @@ class NodeOutput:
 
 
 @dataclass
+class RunSnapshot:
+    """What a run carries across continue-as-new: enough to go on exactly where it was.
+
+    It travels as ``RunParams.snapshot``, a plain dict whose keys recorded histories hold, so
+    :meth:`to_plain` and :meth:`from_plain` keep that dict exactly (a missing key takes the
+    default a first run starts with).
+    """
+
+    scheduler: Optional[dict[str, Any]] = None  # Scheduler.snapshot(): inbox, jumps, outputs, step
+    state: dict[str, str] = field(default_factory=dict)
+    deadline: Optional[float] = None  # workflow time the run's timeout ends at
+    run: int = 1  # 1 for the first run, +1 at each continue-as-new
+    completed: list[str] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    answers: dict[str, str] = field(default_factory=dict)  # WaitForInput answers not yet taken
+    layer: int = 0
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"scheduler": self.scheduler, "state": self.state, "deadline": self.deadline, "run": self.run,
+                "completed": self.completed, "rejected": self.rejected, "answers": self.answers,
+                "layer": self.layer}
+
+    @classmethod
+    def from_plain(cls, data: dict[str, Any]) -> "RunSnapshot":
+        return _build(cls, data)
+
+
+@dataclass
 class RunParams:
     """The one GeckoWorkflow's input. ``snapshot`` is set when a run continues as new."""
 
     spec: GraphSpec
     input: str
     timeout: Optional[float] = None
-    snapshot: Optional[dict[str, Any]] = None
+    snapshot: Optional[dict[str, Any]] = None  # RunSnapshot.to_plain(), as it travels
 
     @classmethod
     def from_plain(cls, data: dict[str, Any]) -> "RunParams":
@@ -196,3 +226,33 @@ class Next(BaseModel):
 
 
 _codec.register_type(Next)
+
+
+class MemberError(BaseModel):
+    """Why a member failed or was cancelled."""
+
+    type: str
+    message: str
+
+
+class MemberResult(BaseModel):
+    """One member's outcome. A Team's output is always a list of these, in member order."""
+
+    member: str
+    index: int
+    status: Literal["succeeded", "failed", "cancelled"]
+    result: Any = None
+    error: Optional[MemberError] = None
+    duration: float = 0.0
+    winner: bool = False
+
+    @property
+    def is_success(self) -> bool:
+        return self.status == "succeeded"
+
+
+# Their wire tag is "module:Class" (see _codec), and values already stored in state, outputs and
+# recorded histories name gecko_temporal.team, their public home: keep that name on the wire.
+MemberError.__module__ = MemberResult.__module__ = "gecko_temporal.team"
+_codec.register_type(MemberError)
+_codec.register_type(MemberResult)

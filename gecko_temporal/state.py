@@ -4,12 +4,13 @@ The global state lives in the workflow as ``{key: JSON text}``. A node sees it t
 :class:`StateView`: a key is decoded (a private copy) only when the node reads it, so keys a node
 never touches cost nothing, and mutating what it read changes nothing outside the node unless it
 assigns the value back. Writes and deletes (tombstones) become a :class:`StateDelta`; the deltas of
-one layer are merged into the global state in node order.
+one layer are merged into the global state in node order, and a Team's members' deltas into one
+(:func:`combine`) by the same rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,3 +137,16 @@ def merge_layer(state: dict[str, str], deltas: list[tuple[str, StateDelta]]) -> 
             if touched.setdefault(key, node) != node:
                 conflicts[key] = None
     return list(conflicts)
+
+
+def combine(deltas: Iterable[StateDelta]) -> StateDelta:
+    """The one delta that does what ``deltas`` do applied in order, by :func:`merge_layer`'s rule
+    (a later write or delete of a key wins): a Team's members' writes, as the Team's own."""
+    writes: dict[str, str] = {}
+    deletes: dict[str, None] = {}  # ordered set of tombstones
+    for delta in deltas:
+        merge_layer(writes, [("", delta)])
+        deletes.update(dict.fromkeys(delta.deletes))
+        for key in delta.writes:
+            deletes.pop(key, None)
+    return StateDelta(writes=writes, deletes=list(deletes))

@@ -1,23 +1,25 @@
 """Team: a multi-agent group that runs as one node, each member as its own Temporal activity.
 
-Pure: no temporalio import. The Team's strategy is carried out by the workflow
-(``_workflow.py``); this module holds the user-facing objects and compiles a Team to a TeamSpec.
+Pure: no temporalio import. This module holds the user-facing objects and compiles a Team to a
+TeamSpec; :mod:`gecko_temporal.team_run` decides a running Team (who starts, who won, what it
+outputs) and the workflow runs the member activities it asks for. ``MemberResult`` and
+``MemberError`` cross the wire and are defined in :mod:`gecko_temporal.spec`; import them from here
+or from ``gecko_temporal``.
 """
 
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
-from pydantic import BaseModel
-
-from . import _codec
 from .errors import GraphError
-from .graph import _OPTIONS_ATTR, DEFAULT_HEARTBEAT, DEFAULT_TIMEOUT, Callee, StepOptions, introspect
-from .spec import MemberSpec, RetrySpec, TeamSpec
+from .nodes import DEFAULT_HEARTBEAT, DEFAULT_TIMEOUT, Callee, StepOptions, introspect, options_of
+from .spec import MemberError, MemberResult, MemberSpec, RetrySpec, TeamSpec
 
 if TYPE_CHECKING:
     from .graph import Workflow
+
+__all__ = ["RACE_HEARTBEAT", "ExecutionStrategy", "MemberError", "MemberResult", "Team", "member_name"]
 
 #: Race members heartbeat often so a loser learns of its cancellation within about a second.
 RACE_HEARTBEAT = 1.5
@@ -36,39 +38,12 @@ class ExecutionStrategy(str, Enum):
     QUORUM = "quorum"
 
 
-class MemberError(BaseModel):
-    """Why a member failed or was cancelled."""
-
-    type: str
-    message: str
-
-
-class MemberResult(BaseModel):
-    """One member's outcome. A Team's output is always a list of these, in member order."""
-
-    member: str
-    index: int
-    status: Literal["succeeded", "failed", "cancelled"]
-    result: Any = None
-    error: Optional[MemberError] = None
-    duration: float = 0.0
-    winner: bool = False
-
-    @property
-    def is_success(self) -> bool:
-        return self.status == "succeeded"
-
-
-_codec.register_type(MemberError)
-_codec.register_type(MemberResult)
-
-
 def member_name(member: Any) -> str:
     """A member's display name: its ``name`` attribute, else its function or class name."""
     name = getattr(member, "name", None)
     if isinstance(name, str) and name:
         return name
-    step_options = getattr(member, _OPTIONS_ATTR, None)
+    step_options = options_of(member)
     if step_options is not None and step_options.name:
         return step_options.name
     return getattr(member, "__name__", None) or type(member).__name__
@@ -137,7 +112,7 @@ class Team:
         members = []
         default_heartbeat = RACE_HEARTBEAT if self.strategy is not ExecutionStrategy.ALL else DEFAULT_HEARTBEAT
         for name, member, callee in zip(self.names, self.members, self.callees):
-            own: StepOptions = getattr(member, _OPTIONS_ATTR, None) or StepOptions()
+            own: StepOptions = options_of(member) or StepOptions()
             o = StepOptions().merged(**vars(self.defaults)).merged(
                 **{k: v for k, v in vars(own).items() if k in ("timeout", "retries", "retry", "heartbeat_timeout")}
             )

@@ -1,4 +1,8 @@
-"""GeckoWorker: serves GeckoWorkflow and the node activities of any number of graphs."""
+"""GeckoWorker: serves GeckoWorkflow and the node activities of any number of graphs.
+
+``worker.py``, ``gecko-temporal worker`` and the embedded worker (:mod:`gecko_temporal.embedded`)
+all run one; :meth:`GeckoWorker.stopped` lets a caller notice a worker that crashed.
+"""
 
 from __future__ import annotations
 
@@ -69,14 +73,22 @@ class GeckoWorker:
                 while key in taken and taken[key] is not wf:
                     n += 1
                     key = f"{wf.name}~{n}"
-            self.runner.register(wf, key)
-            self._keys[id(wf)] = key
+        self.runner.register(wf, key)  # again each time: nodes added since are served too
+        self._keys[id(wf)] = key
         return key
 
     async def start(self) -> None:
         """Run the worker in the background on the current loop."""
         if self._task is None:
             self._task = asyncio.create_task(self._worker.run(), name=f"gecko-worker-{self.task_queue}")
+
+    async def stopped(self) -> None:
+        """Wait until the worker started with :meth:`start` stops; raise what stopped it if it crashed.
+
+        Cancelling the wait leaves the worker running."""
+        if self._task is None:
+            raise RuntimeError("the worker is not started: call start() first")
+        await asyncio.shield(self._task)
 
     async def run(self) -> None:
         """Run the worker until it is shut down (or its task is cancelled)."""

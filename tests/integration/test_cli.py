@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from gecko_temporal.cli import main, worker_main
-from gecko_temporal.client import _free_port, connect
+from gecko_temporal.client import connect
+from gecko_temporal.embedded import free_port as _free_port
 from gecko_temporal.spec import RunParams
 from tests.pipelines import review
 from tests.pipelines.procs import Procs, port_open, wait_until

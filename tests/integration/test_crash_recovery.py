@@ -15,7 +15,8 @@ from collections import Counter
 
 import pytest
 
-from gecko_temporal.client import DevServer, _free_port, connect
+from gecko_temporal.client import connect
+from gecko_temporal.embedded import DevServer, free_port as _free_port
 from tests.pipelines import crash
 from tests.pipelines.procs import Procs, port_open, wait_until
 

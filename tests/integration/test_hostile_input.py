@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from gecko_temporal import NodeError, SerializationError, Team, Workflow, step
-from gecko_temporal.client import DevServer, RunHandle, _free_port, connect, find_temporal_binary
+from gecko_temporal.client import RunHandle, connect
+from gecko_temporal.embedded import DevServer, find_temporal_binary, free_port as _free_port
 from gecko_temporal.spec import RunParams
 from tests.pipelines import hostile
 from tests.pipelines.procs import ROOT, Procs, port_open, wait_until

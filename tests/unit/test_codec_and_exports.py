@@ -140,3 +140,27 @@ def test_pure_core_never_imports_temporalio():
     out = subprocess.run([sys.executable, "-c", "import gecko_temporal as g; print(g.GeckoWorker.__name__)"],
                          capture_output=True, text=True)
     assert out.stdout.strip() == "GeckoWorker", out.stderr
+
+
+def test_the_decision_modules_are_pure_too():
+    code = ("import sys, gecko_temporal.control, gecko_temporal.protocol, gecko_temporal.team_run, "
+            "gecko_temporal.nodes, gecko_temporal.inputs, gecko_temporal.limits; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'temporalio'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_no_module_imports_a_private_name_of_another():
+    import ast
+    from pathlib import Path
+
+    import gecko_temporal
+
+    found = []
+    for path in sorted(Path(gecko_temporal.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level:
+                found += [f"{path.name}: from .{node.module} import {a.name}" for a in node.names
+                          if a.name.startswith("_")]
+    assert found == []
