@@ -165,12 +165,36 @@ class DevServer:
                 taken = " (the port is taken)" if _listening(self.port) else ""
                 raise ServerError(f"the Temporal dev server exited with code {self.process.returncode} on "
                                   f"port {self.port}{taken}{tail or '; it wrote no log'}")
-            if _listening(self.port):
+            if _listening(self.port) and self._serving():
                 return
             time.sleep(0.05)
         self.stop()
         raise ServerError(f"the Temporal dev server did not listen on {self.address} within {timeout:.0f} s"
                           f"{self._log_tail()}")
+
+    def _serving(self) -> bool:
+        """True once the server serves a client: its port opens before its frontend is healthy, and a
+        client connecting in between is refused ("Frontend is not healthy yet")."""
+        async def probe() -> None:
+            from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+            from temporalio.client import Client
+
+            client = await Client.connect(self.address)
+            await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace="default"))
+
+        answer: dict[str, bool] = {}
+
+        def run() -> None:  # a thread of its own: the caller may be inside a running event loop
+            try:
+                asyncio.run(probe())
+                answer["ok"] = True
+            except Exception:
+                pass
+
+        thread = threading.Thread(target=run, daemon=True, name=f"gecko-dev-server-probe-{self.port}")
+        thread.start()
+        thread.join(10)
+        return answer.get("ok", False)
 
     def stop(self) -> None:
         if self.process.poll() is None:
