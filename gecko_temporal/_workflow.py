@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from .inputs import InputTooLarge, NodeInputs
     from .limits import result_problem, snapshot_problem
     from .scheduler import Scheduler, Task
-    from .spec import (KIND_FUNCTION, KIND_TEAM, KIND_WAIT, GraphSpec, MemberSpec, NodeOutput, NodeSpec,
+    from .spec import (KIND_FUNCTION, KIND_TEAM, KIND_WAIT, SCHEDULING_EAGER, GraphSpec, MemberSpec, NodeOutput, NodeSpec,
                        RetrySpec, RunParams, RunSnapshot)
     from .state import StateDelta, merge_layer
     from .team_run import MemberDone, TeamFailed, TeamRun
@@ -137,31 +137,10 @@ class GeckoWorkflow:
                 self._deadline = workflow.now().timestamp() + params.timeout
         steps_at_start = self._sched.step
         try:
-            while True:
-                self._control.apply_redirects()
-                tasks = self._sched.next_layer()
-                if not tasks:
-                    break
-                self._layer += 1
-                self._inputs.new_layer()
-                outputs = await self._run_layer(tasks)
-                deltas = []
-                for task, out in zip(tasks, outputs):  # node order, never completion order
-                    self._sched.finish(task, out.value, out.jump)
-                    deltas.append((task.node, StateDelta(out.writes, out.deletes)))
-                    self._completed.append(task.node)
-                del self._completed[:-control.KEEP_COMPLETED]
-                self._conflicts = merge_layer(self._state, deltas)
-                if self._conflicts:
-                    workflow.logger.info("layer %d: several nodes wrote %s; the last in node order won",
-                                         self._layer, self._conflicts)
-                more = bool(self._sched.inbox or self._sched.jumps)  # never switch just to finish
-                if more:
-                    await self._end_long_local_burst(tasks)
-                if more and not self._can_blocked and (
-                        self._sched.step - steps_at_start >= self._spec.steps_per_run
-                        or workflow.info().is_continue_as_new_suggested()):
-                    await self._continue_as_new(params)
+            if self._spec.scheduling == SCHEDULING_EAGER:
+                await self._run_eager(params, steps_at_start)
+            else:
+                await self._run_layered(params, steps_at_start)
             result = self._sched.result()
             too_big = result_problem(result, self._sched.last_layer)
             if too_big:
@@ -171,6 +150,115 @@ class GeckoWorkflow:
             raise _run_failure(exc) from None
         self._status = "completed"
         return json.loads(result)
+
+    async def _run_layered(self, params: RunParams, steps_at_start: int) -> None:
+        """Layers (super-steps): a layer's nodes start together; the next layer waits for all of them."""
+        while True:
+            self._control.apply_redirects()
+            tasks = self._sched.next_layer()
+            if not tasks:
+                break
+            self._layer += 1
+            self._inputs.new_layer()
+            outputs = await self._run_layer(tasks)
+            deltas = []
+            for task, out in zip(tasks, outputs):  # node order, never completion order
+                self._sched.finish(task, out.value, out.jump)
+                deltas.append((task.node, StateDelta(out.writes, out.deletes)))
+                self._completed.append(task.node)
+            del self._completed[:-control.KEEP_COMPLETED]
+            self._conflicts = merge_layer(self._state, deltas)
+            if self._conflicts:
+                workflow.logger.info("layer %d: several nodes wrote %s; the last in node order won",
+                                     self._layer, self._conflicts)
+            more = bool(self._sched.inbox or self._sched.jumps)  # never switch just to finish
+            if more:
+                await self._end_long_local_burst(tasks)
+            if more and not self._can_blocked and (
+                    self._sched.step - steps_at_start >= self._spec.steps_per_run
+                    or workflow.info().is_continue_as_new_suggested()):
+                await self._continue_as_new(params)
+
+    async def _run_eager(self, params: RunParams, steps_at_start: int) -> None:
+        """Eager: a node starts as soon as its inputs are ready, while unrelated nodes still run.
+
+        A node sees the state as it was when it started; its writes merge when it finishes, with
+        the nodes that finished in the same workflow activation in node order (Temporal replays
+        completions in the order it recorded them, so replay decides identically). A key that a
+        node writes after another node wrote it while the first was running is a conflict (the
+        later finisher wins, as in node order for a layer). Jumps, waits, Teams and
+        continue-as-new (after the running nodes finish) work as in layered runs.
+        """
+        running: dict[str, tuple[Task, "asyncio.Future[NodeOutput]"]] = {}
+        redirected: set[str] = set()  # running when a jump from outside redirected the run
+        seen_redirects: list = []
+        started_at: dict[str, int] = {}  # node -> how many merges had happened when it started
+        last_write: dict[str, tuple[str, int]] = {}  # key -> (node, merge number)
+        merges = 0
+        draining = False  # continue-as-new is due: start nothing more, switch once all finished
+        while True:
+            if self._control.apply_redirects(seen_redirects):
+                redirected.update(running)
+            if not draining:
+                tasks = self._sched.next_layer(running=running.keys())
+                if tasks:
+                    self._layer += 1
+                    self._inputs.new_layer()
+                for task in tasks:
+                    started_at[task.node] = merges
+                    running[task.node] = (task, asyncio.ensure_future(self._run_task(task)))
+            if not running:
+                if draining:
+                    draining = False
+                    await self._continue_as_new(params)  # returns only if the snapshot cannot switch
+                    continue
+                return
+            timeout = None
+            if self._deadline is not None:
+                timeout = max(0.0, self._deadline - workflow.now().timestamp())
+            done, _ = await workflow.wait([f for _, f in running.values()], timeout=timeout,
+                                          return_when=asyncio.FIRST_COMPLETED)
+            order = self._sched.node_order
+            if not done:
+                names = sorted(running, key=order)
+                for _, fut in running.values():
+                    _abandon(fut)
+                self._status = "failed"
+                raise _timed_out(self._spec.name, names, self._sched.step)
+            batch = sorted((t for t, f in running.values() if f in done), key=lambda t: order(t.node))
+            for task in batch:  # the first failure in node order fails the run
+                error = running[task.node][1].exception()
+                if error is not None:
+                    for _, fut in running.values():
+                        if not fut.done():
+                            _abandon(fut)
+                    raise error
+            merges += 1
+            deltas, overlapping = [], []
+            for task in batch:
+                out = running.pop(task.node)[1].result()
+                self._sched.finish(task, out.value, out.jump, redirected=task.node in redirected)
+                redirected.discard(task.node)
+                deltas.append((task.node, StateDelta(out.writes, out.deletes)))
+                self._completed.append(task.node)
+                for key in [*out.writes, *out.deletes]:
+                    earlier = last_write.get(key)
+                    if earlier is not None and earlier[0] != task.node and earlier[1] > started_at[task.node]:
+                        overlapping.append(key)
+                    last_write[key] = (task.node, merges)
+            del self._completed[:-control.KEEP_COMPLETED]
+            self._sched.finished_last([t.node for t in batch])
+            self._conflicts = list(dict.fromkeys(overlapping + merge_layer(self._state, deltas)))
+            if self._conflicts:
+                workflow.logger.info("nodes that ran at the same time wrote %s; the last to finish won",
+                                     self._conflicts)
+            more = bool(self._sched.inbox or self._sched.jumps)
+            if more and not running:
+                await self._end_long_local_burst(batch)
+            if more and not draining and not self._can_blocked and (
+                    self._sched.step - steps_at_start >= self._spec.steps_per_run
+                    or workflow.info().is_continue_as_new_suggested()):
+                draining = True
 
     async def _end_long_local_burst(self, tasks: list[Task]) -> None:
         if any(not self._nodes[t.node].local or self._nodes[t.node].kind != KIND_FUNCTION for t in tasks):

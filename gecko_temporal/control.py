@@ -216,16 +216,24 @@ class RunControl:
         return entry
 
     # -- the run's side ------------------------------------------------------------------------
-    def apply_redirects(self) -> None:
+    def apply_redirects(self, seen: Optional[list[Jump]] = None) -> bool:
         """Jumps sent from outside redirect the run: drop where it was going on its own.
 
         Applied at each layer boundary, so a jump signalled while a layer runs (or while the run
         switches to a new run) replaces the static successors and Next returns of that layer.
+        Eager runs pass ``seen`` (the outside jumps already applied, compared by identity) so that
+        one jump redirects once, though it may wait while its target still runs. True if the run
+        was redirected.
         """
         jumps = self._sched.jumps
-        if any(j.source in OUTSIDE for j in jumps):
+        fresh = [j for j in jumps if j.source in OUTSIDE and (seen is None or not any(j is s for s in seen))]
+        if seen is not None:
+            seen[:] = [s for s in seen if any(s is j for j in jumps)] + fresh  # only jumps still queued
+        if fresh:
             self._sched.inbox.clear()
             self._sched.jumps = [j for j in jumps if j.source in OUTSIDE or j.source == "input"]
+            return True
+        return False
 
     def start_waiting(self, node: str, prompt: str, input_text: str, since: str, timeout: Optional[float]) -> None:
         self.waiting[node] = {"prompt": prompt, "input": shown_value(input_text)[0], "since": since,

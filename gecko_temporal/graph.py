@@ -19,7 +19,8 @@ from . import _codec
 from .errors import GraphError, suggest
 from .nodes import (DEFAULT_HEARTBEAT, DEFAULT_TIMEOUT, OPTION_NAMES, Callee, MemberCode, NodeCode, StepOptions,
                     check_options, introspect, options_of, step)
-from .spec import DEFAULT_MAX_STEPS, DEFAULT_STEPS_PER_RUN, KIND_FUNCTION, KIND_TEAM, KIND_WAIT, GraphSpec, NodeSpec
+from .spec import (DEFAULT_MAX_STEPS, DEFAULT_STEPS_PER_RUN, KIND_FUNCTION, KIND_TEAM, KIND_WAIT, SCHEDULING_EAGER,
+                   SCHEDULING_LAYERED, GraphSpec, NodeSpec)
 from .team import Team
 from .wait import WaitForInput
 
@@ -64,16 +65,26 @@ class Workflow:
     2,000) is how many node steps one Temporal run takes before it continues as new. The defaults
     let a ``Next`` loop run five runs; raise ``max_steps`` for longer loops. A ``max_steps`` below
     ``steps_per_run`` is fine: such a session ends before it would need a new run by step count.
+
+    ``scheduling="layered"`` (the default) runs the graph in layers: a layer's nodes start together
+    and the next layer starts when all of them have finished, so every node of a layer sees the same
+    state and parallel writes merge in node order. ``scheduling="eager"`` starts each node as soon
+    as its inputs are ready, so a fast branch never waits for an unrelated slow one; a node then sees
+    the state as it was when it started, and writes merge as nodes finish.
     """
 
     def __init__(self, name: str, *, max_steps: int = DEFAULT_MAX_STEPS, steps_per_run: int = DEFAULT_STEPS_PER_RUN,
-                 task_queue: Optional[str] = None, types: Sequence[type] = ()) -> None:
+                 task_queue: Optional[str] = None, types: Sequence[type] = (),
+                 scheduling: str = SCHEDULING_LAYERED) -> None:
         if not isinstance(name, str) or not name.strip():
             raise GraphError(f"a Workflow needs a non-empty name, got {name!r}")
         if not isinstance(max_steps, int) or max_steps < 1:
             raise GraphError(f"max_steps must be an int >= 1, got {max_steps!r}")
         if not isinstance(steps_per_run, int) or steps_per_run < 1:
             raise GraphError(f"steps_per_run must be an int >= 1, got {steps_per_run!r}")
+        if scheduling not in (SCHEDULING_LAYERED, SCHEDULING_EAGER):
+            raise GraphError(f'scheduling must be "{SCHEDULING_LAYERED}" or "{SCHEDULING_EAGER}", got {scheduling!r}')
+        self.scheduling = scheduling
         not_models = [t for t in types if not (isinstance(t, type) and issubclass(t, BaseModel))]
         if not_models:
             raise GraphError(f"types= lists pydantic model classes to revive between nodes, got {not_models!r}")
@@ -201,7 +212,7 @@ class Workflow:
         ]
         spec = GraphSpec(
             name=self.name, key=key, entry=self._entry or "", nodes=nodes,
-            max_steps=self.max_steps, steps_per_run=self.steps_per_run,
+            max_steps=self.max_steps, steps_per_run=self.steps_per_run, scheduling=self.scheduling,
         )
         self._compiled[key] = spec
         return spec

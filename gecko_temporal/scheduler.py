@@ -18,7 +18,7 @@ from collections.abc import Collection
 from typing import Any, Optional
 
 from .errors import GraphError, StepLimitError, suggest
-from .spec import GraphSpec, Jump
+from .spec import SCHEDULING_EAGER, GraphSpec, Jump
 
 
 @dataclass
@@ -36,6 +36,7 @@ class Scheduler:
 
     def __init__(self, spec: GraphSpec, snapshot: Optional[dict[str, Any]] = None) -> None:
         self.spec = spec
+        self.eager = spec.scheduling == SCHEDULING_EAGER
         self._order = {n.name: i for i, n in enumerate(spec.nodes)}
         self._successors = {n.name: n.successors for n in spec.nodes}
         self._predecessors = {n.name: n.predecessors for n in spec.nodes}
@@ -112,9 +113,17 @@ class Scheduler:
             step += 1
             task.step = step
         self.step = step
-        if tasks:
+        if tasks and not self.eager:  # eager runs say what finished last themselves (finished_last)
             self.last_layer = [t.node for t in tasks]
         return tasks
+
+    def node_order(self, node: str) -> int:
+        """The node's position in the graph (the order nodes were added): the order results apply in."""
+        return self._order[node]
+
+    def finished_last(self, nodes: list[str]) -> None:
+        """Eager scheduling: ``nodes`` (in node order) finished together, after everything else so far."""
+        self.last_layer = nodes
 
     def finish(self, task: Task, output: str, jump: Optional[Jump], *, redirected: bool = False) -> None:
         """Record one finished task. Call in node order for every task of the layer.

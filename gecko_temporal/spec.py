@@ -90,6 +90,12 @@ DEFAULT_STEPS_PER_RUN = 2_000
 DEFAULT_MAX_STEPS = 5 * DEFAULT_STEPS_PER_RUN
 
 
+#: Layered: a layer's nodes start together and the next layer waits for all of them (super-steps).
+SCHEDULING_LAYERED = "layered"
+#: Eager: a node starts as soon as its inputs are ready, whatever else is still running.
+SCHEDULING_EAGER = "eager"
+
+
 @dataclass(frozen=True)
 class GraphSpec:
     """A validated, immutable, serializable graph: what the one GeckoWorkflow interprets."""
@@ -100,6 +106,7 @@ class GraphSpec:
     nodes: list[NodeSpec]
     max_steps: int = DEFAULT_MAX_STEPS  # node steps of the whole session, counted across continue-as-new
     steps_per_run: int = DEFAULT_STEPS_PER_RUN  # continue-as-new after this many node steps in one run
+    scheduling: str = "layered"  # SCHEDULING_LAYERED or SCHEDULING_EAGER (absent in older runs: layered)
 
     def node(self, name: str) -> NodeSpec:
         for n in self.nodes:

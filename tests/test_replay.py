@@ -30,7 +30,7 @@ from tests.pipelines import replay
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("GECKO_RECORD_HISTORIES", "")
 NAMES = ["linear", "fanin", "loop", "race", "steer", "continue_as_new_first_run", "continue_as_new_last_run",
-         "local_burst"]
+         "local_burst", "eager"]
 
 
 def _wanted(name: str) -> bool:
@@ -54,7 +54,7 @@ async def _save(name: str, temporal_handle) -> None:
 async def _record_all() -> None:
     HISTORIES.mkdir(exist_ok=True)
     runs = {"linear": (replay.linear, 1), "fanin": (replay.fanin, 10), "loop": (replay.loop, []),
-            "local_burst": (replay.burst, 1)}
+            "local_burst": (replay.burst, 1), "eager": (replay.eager, "in")}
     for name, (wf, data) in runs.items():
         if not _wanted(name):
             continue
@@ -126,6 +126,12 @@ def test_the_histories_cover_what_they_claim():
     burst = [e.activity_task_scheduled_event_attributes.activity_type.name for e in _load("local_burst").events
              if e.HasField("activity_task_scheduled_event_attributes")]
     assert burst == ["gecko.yield"], burst  # 150 local steps: one break after the first 100
+    events = _load("eager").events
+    scheduled = {e.activity_task_scheduled_event_attributes.activity_type.name: e.event_id for e in events
+                 if e.HasField("activity_task_scheduled_event_attributes")}
+    slow_done = next(e.event_id for e in events if e.HasField("activity_task_completed_event_attributes")
+                     and e.activity_task_completed_event_attributes.scheduled_event_id == scheduled["ReplayEager.slow"])
+    assert scheduled["ReplayEager.c2"] < slow_done < scheduled["ReplayEager.join"]  # c2 did not wait for slow
 
 
 async def test_a_changed_interpreter_fails_the_replay():

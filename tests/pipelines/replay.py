@@ -94,3 +94,24 @@ def spin(n, context):
 
 burst = Workflow("ReplayLocalBurst", max_steps=200)
 burst.add_node("spin", spin, local=True).set_entry_point("spin")
+
+
+async def slow_branch(x, context):
+    await asyncio.sleep(1.0)  # the chain beside it finishes meanwhile (eager scheduling)
+    context.state["slow"] = True
+    return "slow"
+
+
+def chain_step(name):
+    def run(x, context):
+        context.state["chain"] = context.state.get("chain", []) + [name]
+        return f"{x}>{name}"
+    run.__name__ = name
+    return run
+
+
+eager = Workflow("ReplayEager", scheduling="eager")
+eager.add_node("start", lambda x: x).add_node("slow", slow_branch)
+eager.add_node("c1", chain_step("c1")).add_node("c2", chain_step("c2")).add_node("join", join)
+eager.add_edge("start", "slow").add_edge("start", "c1").add_edge("c1", "c2")
+eager.add_edge("slow", "join").add_edge("c2", "join").set_entry_point("start")
