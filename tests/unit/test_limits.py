@@ -68,3 +68,38 @@ def test_output_over_the_limit_names_the_writes():
                             '"blob" 2.0 MB)')
     assert "Next" not in error
     assert output_problem('node "j"', "null", {}, jump_input='"' + "x" * (2 * MB) + '"') is not None
+
+
+def test_the_thresholds_are_temporals_512_kib_warning_and_2_mib_limit():
+    """README: over 512 KiB warns, over 2 MiB fails; measured on what is shipped, framing included."""
+    from gecko_temporal.limits import FRAME
+
+    assert (PAYLOAD_WARN, PAYLOAD_LIMIT) == (512 * 1024, 2 * MB)
+
+    def problem(size):
+        return node_input_problem("n", input_size=size - FRAME, state=None, reads=None, history=None,
+                                  history_names=None)
+
+    assert problem(PAYLOAD_WARN) == (None, None)
+    error, warning = problem(PAYLOAD_WARN + 1)
+    assert error is None and warning == ('node "n" would receive 512.0 KB per call (its input 504.0 KB), over '
+                                         "Temporal's 512.0 KB warning size; keep large data outside the run "
+                                         "(write it to a file or a store and pass its path)")
+    error, warning = problem(PAYLOAD_LIMIT)
+    assert error is None and warning is not None
+    error, warning = problem(PAYLOAD_LIMIT + 1)
+    assert warning is None and "over Temporal's 2.0 MB payload limit" in error
+
+
+def test_output_limit_counts_value_writes_and_jump_input():
+    from gecko_temporal.limits import FRAME
+
+    room = PAYLOAD_LIMIT - FRAME
+    assert output_problem('node "n"', "x" * (room - 2), {}) is None  # json_size adds the two quotes
+    assert output_problem('node "n"', "x" * (room - 1), {}) is not None
+    half = "x" * (room // 2)
+    assert output_problem('node "n"', half, {}, jump_input=half) is not None
+    assert output_problem('node "n"', "1", {"k": half}) is None
+    message = output_problem('node "n"', half, {"k": half})
+    assert message.startswith('the output of node "n" is 2.0 MB (its return value 1020.0 KB; state writes '
+                              '1020.0 KB: "k" 1020.0 KB), over')
