@@ -243,7 +243,8 @@ def test_step_limit_counts_the_whole_next_layer_and_names_it():
     (a,) = sched.next_layer()
     sched.finish(a, "0", None)
     with pytest.raises(StepLimitError, match=r'run "g" reached its step limit of 2 node executions '
-                                             r"\(next layer: B, C\)"):
+                                             r"\(next layer: B, C\); a Next loop may not terminate\. Raise "
+                                             r"max_steps on the Workflow or execute\(\) if the loop is intended\.$"):
         sched.next_layer()
     exact = Scheduler(graph([("A", "B")], max_steps=2))
     exact.start("0")
@@ -277,3 +278,25 @@ def test_result_of_a_run_that_never_ran_a_node_is_null_and_snapshot_restores_eve
     assert restored.result() == '"A"'
     (again,) = restored.next_layer()
     assert (again.node, again.input, again.step) == ("A", '"again"', 2)
+
+
+def test_a_jump_to_a_waiting_node_does_not_hold_back_later_ready_nodes():
+    spec = graph([("S", "P"), ("S", "Q"), ("P", "J"), ("Q", "J"), ("P", "Z")], nodes=["S", "P", "Q", "J", "Z"])
+    layers, inputs, _ = drive(spec, jumps={("Q", 1): Jump("J", '"jumped"')})
+    assert layers == [["S"], ["P", "Q"], ["J", "Z"]]
+    assert inputs["J"] == ["jumped"] and inputs["Z"] == ["P"]
+
+
+def test_a_blocked_join_does_not_hold_back_later_ready_nodes():
+    spec = graph([("A", "B"), ("B", "C"), ("C", "J"), ("A", "J"), ("A", "Z")], nodes=["A", "B", "C", "J", "Z"])
+    layers, _, _ = drive(spec)
+    assert layers == [["A"], ["B", "Z"], ["C"], ["J"]]
+
+
+def test_the_entry_jump_is_sourced_input_and_a_missing_output_reads_null():
+    sched = Scheduler(graph([("A", "B")]))
+    sched.start('"in"')
+    assert sched.snapshot()["jumps"] == [{"node": "A", "input": '"in"', "source": "input"}]
+    assert Scheduler(graph([("A", "B")]), {"last_layer": ["A"]}).result() == "null"
+    assert Scheduler(graph([("A", "B")]), {"last_layer": ["A", "B"], "outputs": {"B": "2"}}).result() == \
+        '{"A":null,"B":2}'

@@ -82,3 +82,19 @@ def test_graph_spec_node_lookup():
 
     with pytest.raises(KeyError):
         spec.node("Nope")
+
+
+def test_next_keeps_its_input_in_every_form():
+    from gecko_temporal import Next
+
+    assert Next("B").input is None
+    assert Next("B", {"x": 1}).input == {"x": 1}
+    assert Next("B", input=[2]).input == [2] and Next(node="C", input=3) == Next("C", 3)
+
+
+def test_unknown_node_lookup_names_it():
+    import pytest
+
+    with pytest.raises(KeyError) as info:
+        _rich_graph().compile().node("Nope")
+    assert info.value.args == ("Nope",)

@@ -161,3 +161,47 @@ def test_get_decodes_once_and_keeps_the_private_copy():
     first.append(2)
     assert view.get("items") == [1, 2] and view["items"] is first  # one private copy per node
     assert view.delta() == StateDelta()
+
+
+def test_key_errors_carry_the_key_and_a_bad_key_names_its_type():
+    view = StateView({"a": "1"}, node="A")
+    with pytest.raises(KeyError) as info:
+        view["nope"]
+    assert info.value.args == ("nope",)
+    del view["a"]
+    with pytest.raises(KeyError) as info:
+        view["a"]
+    assert info.value.args == ("a",)
+    with pytest.raises(KeyError) as info:
+        del view["a"]
+    assert info.value.args == ("a",)
+    with pytest.raises(TypeError, match=r"state keys must be str, got int 1"):
+        view[1] = 2
+    assert repr(StateView({"a": "1"}, node="A")) == "StateView({'a': 1})"
+
+
+def test_a_blind_delete_under_reads_drops_the_nodes_own_write_too():
+    view = StateView({"a": "1"}, node="N", limited_to=["a"])
+    view["new"] = 1
+    del view["new"]  # undeclared: deleted blindly, and its own write is gone
+    assert "new" not in view and view.get("new") is None and list(view) == ["a"]
+    assert view.delta() == StateDelta(writes={}, deletes=["new"])
+
+
+def test_deleting_a_key_written_in_this_node_only_leaves_no_tombstone():
+    view = StateView({"a": "1"}, node="N")
+    view["fresh"] = 1
+    del view["fresh"]
+    assert view.delta() == StateDelta()
+    assert view.get("fresh", "gone") == "gone"
+
+
+@pytest.mark.parametrize("first, second, conflict", [
+    (StateDelta(deletes=["k"]), StateDelta(deletes=["k"]), ["k"]),
+    (StateDelta(deletes=["k"]), StateDelta(writes={"k": "2"}), ["k"]),
+    (StateDelta(writes={"k": "1"}), StateDelta(deletes=["k"]), ["k"]),
+    (StateDelta(writes={"k": "1"}, deletes=["d"]), StateDelta(writes={"j": "2"}, deletes=["e"]), []),
+])
+def test_conflicts_are_keys_two_nodes_touched(first, second, conflict):
+    assert merge_layer({"k": "0", "d": "0", "e": "0"}, [("A", first), ("B", second)]) == conflict
+    assert merge_layer({"k": "0"}, [("A", first)]) == []  # one node touching a key is no conflict
