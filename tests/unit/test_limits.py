@@ -168,3 +168,13 @@ def test_declared_names_limit_what_is_counted_and_an_empty_part_lists_no_keys():
     big_run_input = node_input_problem("n", input_size=10, state=None, reads=None, history=None,
                                        history_names=None, run_input_size=600_000)[1]
     assert "the run's input 585.9 KB" in big_run_input
+
+
+def test_the_message_names_only_the_declared_keys_and_outputs():
+    table = SizeTable({"declared": '"' + "x" * 600_000 + '"', "other": '"' + "y" * 900_000 + '"'})
+    _, state_warning = node_input_problem("n", input_size=1, state=table, reads=["declared"], history=None,
+                                          history_names=None)
+    _, history_warning = node_input_problem("n", input_size=1, state=None, reads=None, history=table,
+                                            history_names=["declared"])
+    assert 'state 586.0 KB: "declared" 586.0 KB)' in state_warning and '"other"' not in state_warning
+    assert 'node outputs 586.0 KB: "declared" 586.0 KB)' in history_warning and '"other"' not in history_warning

@@ -205,3 +205,11 @@ def test_deleting_a_key_written_in_this_node_only_leaves_no_tombstone():
 def test_conflicts_are_keys_two_nodes_touched(first, second, conflict):
     assert merge_layer({"k": "0", "d": "0", "e": "0"}, [("A", first), ("B", second)]) == conflict
     assert merge_layer({"k": "0"}, [("A", first)]) == []  # one node touching a key is no conflict
+
+
+def test_iteration_lists_base_keys_then_new_keys_once():
+    view = StateView({"a": "1", "b": "2"}, node="A")
+    view["a"] = 10  # an existing key written: listed once, in its place
+    view["new"] = 3
+    del view["b"]
+    assert list(view) == ["a", "new"] and len(view) == 2 and dict(view) == {"a": 10, "new": 3}
