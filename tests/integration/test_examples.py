@@ -83,7 +83,7 @@ def test_readme_quick_start_runs_as_a_plain_script(tmp_path):
     script.write_text(block + "\nprint(repr(result))\n")
     for status, expected in (("ok", "{'result': 'pass'}"), ("broken", "Error: Data invalid\nNone")):
         (tmp_path / "data.json").write_text(json.dumps({"status": status}))
-        out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=180,
                              env={k: v for k, v in __import__("os").environ.items() if k != "TEMPORAL_ADDRESS"})
-        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.returncode == 0, f"exit {out.returncode}\nstdout: {out.stdout[-1000:]}\nstderr: {out.stderr[-3000:]}"
         assert out.stdout.strip() == expected
