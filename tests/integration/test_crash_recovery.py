@@ -84,8 +84,7 @@ async def test_dev_server_and_worker_restart_on_the_same_sqlite_file(procs, tmp_
     log = tmp_path / "nodes.log"
     db, port = str(tmp_path / "gecko.db"), _free_port()
     env = {"GECKO_CRASH_LOG": str(log)}
-    dev_args = (SPEC, "--dev", "--port", str(port), "--db-filename", db)
-    first = procs.worker(*dev_args, env=env)
+    first = procs.worker(SPEC, "--dev", "--port", str(port), "--db-filename", db, env=env)
     first.wait_for("worker ready", 120)
     client = await connect(f"127.0.0.1:{port}")
     session = f"restart-{uuid.uuid4().hex[:8]}"
@@ -103,9 +102,13 @@ async def test_dev_server_and_worker_restart_on_the_same_sqlite_file(procs, tmp_
     # on that file can die with SQLITE_BUSY), so wait for the old server process itself to be gone.
     await asyncio.to_thread(wait_until, lambda: not pids_running_with(db), 60, f"old dev server on {db} exited")
 
-    second = procs.worker(*dev_args, env=env)
+    # The history lives in the file, not the port: restart on a fresh port. The released port is
+    # free for anyone on a shared machine (another suite's server took it: "already in use").
+    new_port = _free_port()
+    second = procs.worker(SPEC, "--dev", "--port", str(new_port), "--db-filename", db, env=env)
     await asyncio.to_thread(second.wait_for, "worker ready", 120)
     restarted = time.time() - stopped_at
+    client = await connect(f"127.0.0.1:{new_port}")
     result = await asyncio.wait_for(client.get_workflow_handle(session).result(), 120)  # a failure bound only
     finished = time.time() - stopped_at
 
