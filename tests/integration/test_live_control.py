@@ -119,13 +119,14 @@ async def test_jump_redirects_an_agent_loop():
     await _until(handle, lambda s: s["step"] >= 3)
     queued = await handle.jump("Answer", {"forced": True})
     assert queued["node"] == "Answer"
-    at_jump = (await handle.state())["step"]  # the jump was accepted before this query ran
+    at_jump = (await handle.state())["step"]  # queried after the jump was accepted: Answer may run already
     assert await handle.result() == "answer: {'forced': True}"
     state = await handle.state()
     assert state["completed"][-1] == "Answer"
     assert state["completed"].count("Answer") == 1
-    # the jump happens when the running layer ends: Answer is the next step, the loop ran on no further
-    assert state["step"] == at_jump + 1
+    # the jump happens when the running layer ends: Answer is the very next step, the loop ran on no
+    # further (the query above saw the layer that was running, or Answer itself)
+    assert state["step"] in (at_jump, at_jump + 1)
 
 
 async def test_jump_result_is_the_target_output():
