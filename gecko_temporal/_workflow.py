@@ -123,7 +123,7 @@ class GeckoWorkflow:
         self._running: dict[str, int] = {}
         self._layer = snap.layer
         self._status = "running"
-        self._inputs = NodeInputs(params.spec.key, params.input)
+        self._inputs = NodeInputs(params.spec.key, params.input, snap.warned)
         self._can_blocked = False  # the snapshot outgrew a payload: stay in this run
         self._local_streak = 0  # local steps since the workflow task last ended
 
@@ -278,7 +278,7 @@ class GeckoWorkflow:
         snapshot = RunSnapshot(
             scheduler=self._sched.snapshot(), state=self._state, deadline=self._deadline, run=self._run + 1,
             completed=self._completed, rejected=self._control.rejected, answers=self._control.answers,
-            layer=self._layer)
+            layer=self._layer, warned=list(self._inputs.warned))
         next_run = {"spec": self._plain_spec, "input": params.input, "snapshot": snapshot.to_plain()}
         too_big = snapshot_problem(json.dumps(next_run), self._spec.name, self._state)
         if too_big:

@@ -9,6 +9,7 @@ layer of light nodes costs nothing here (see ``limits.py`` for the measures and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Optional
 
 from .limits import SizeTable, json_size, node_input_problem
@@ -23,11 +24,12 @@ class InputTooLarge(Exception):
 class NodeInputs:
     """Builds each node's :class:`NodeInput` for one run; warns once per node about a large one."""
 
-    def __init__(self, graph_key: str, run_input: str) -> None:
+    def __init__(self, graph_key: str, run_input: str, warned: Sequence[str] = ()) -> None:
         self._graph_key = graph_key
         self._run_input = run_input
         self._sizes: Optional[tuple[SizeTable, SizeTable, int]] = None
-        self._warned: set[str] = set()  # nodes already warned about a large input (warn once)
+        # nodes already warned about a large input (warn once per session: carried across runs)
+        self.warned: dict[str, None] = dict.fromkeys(warned)
 
     def new_layer(self) -> None:
         """State and outputs changed: measure them again when a node needs it."""
@@ -63,7 +65,7 @@ class NodeInputs:
             history=history_sizes, history_names=node.history, run_input_size=run_input_size)
         if error:
             raise InputTooLarge(error)
-        if warning and task.node not in self._warned:
-            self._warned.add(task.node)
+        if warning and task.node not in self.warned:
+            self.warned[task.node] = None
             return warning
         return None

@@ -190,11 +190,15 @@ class RunSnapshot:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     answers: dict[str, str] = field(default_factory=dict)  # WaitForInput answers not yet taken
     layer: int = 0
+    warned: list[str] = field(default_factory=list)  # nodes already warned about a large input
 
     def to_plain(self) -> dict[str, Any]:
-        return {"scheduler": self.scheduler, "state": self.state, "deadline": self.deadline, "run": self.run,
-                "completed": self.completed, "rejected": self.rejected, "answers": self.answers,
-                "layer": self.layer}
+        plain = {"scheduler": self.scheduler, "state": self.state, "deadline": self.deadline, "run": self.run,
+                 "completed": self.completed, "rejected": self.rejected, "answers": self.answers,
+                 "layer": self.layer}
+        if self.warned:  # only when there is one: snapshots of runs that warned nobody stay as before
+            plain["warned"] = self.warned
+        return plain
 
     @classmethod
     def from_plain(cls, data: dict[str, Any]) -> "RunSnapshot":

@@ -49,7 +49,9 @@ class StateView(MutableMapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         if key in self._local:
             return self._local[key]
-        if key in self._deleted or key not in self._base:
+        if key in self._deleted:  # the node deleted it itself: absent, whatever reads= says
+            raise KeyError(key)
+        if key not in self._base:
             self._check_declared(key)
             raise KeyError(key)
         value = _codec.decode(self._base[key])  # decoding makes the private copy
@@ -60,7 +62,10 @@ class StateView(MutableMapping[str, Any]):
         # Same result as Mapping.get, without raising and catching KeyError for absent keys.
         if key in self._local:
             return self._local[key]
-        if key in self._deleted or key not in self._base:
+        if key in self._deleted:
+            return default
+        if key not in self._base:
+            self._check_declared(key)  # the same rule as state[key]: reads= limits every read path
             return default
         value = self._local[key] = _codec.decode(self._base[key])
         return value
@@ -90,7 +95,11 @@ class StateView(MutableMapping[str, Any]):
     def __contains__(self, key: object) -> bool:
         if key in self._deleted:
             return False
-        return key in self._written or key in self._base
+        if key in self._written or key in self._base:
+            return True
+        # reads= kept undeclared keys from the node: "absent" would be a guess, so refuse to answer
+        self._check_declared(key)  # type: ignore[arg-type]
+        return False
 
     def __iter__(self) -> Iterator[str]:
         for key in self._base:

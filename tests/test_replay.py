@@ -19,8 +19,10 @@ import os
 from pathlib import Path
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer
+from temporalio.worker import (ExecuteWorkflowInput, Interceptor, Replayer, WorkflowInboundInterceptor,
+                               WorkflowInterceptorClassInput)
 from temporalio.workflow import NondeterminismError
 
 from gecko_temporal._workflow import GeckoWorkflow
@@ -30,7 +32,7 @@ from tests.pipelines import replay
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("GECKO_RECORD_HISTORIES", "")
 NAMES = ["linear", "fanin", "loop", "race", "steer", "continue_as_new_first_run", "continue_as_new_last_run",
-         "local_burst", "eager"]
+         "local_burst", "conflict", "eager"]
 
 
 def _wanted(name: str) -> bool:
@@ -54,7 +56,8 @@ async def _save(name: str, temporal_handle) -> None:
 async def _record_all() -> None:
     HISTORIES.mkdir(exist_ok=True)
     runs = {"linear": (replay.linear, 1), "fanin": (replay.fanin, 10), "loop": (replay.loop, []),
-            "local_burst": (replay.burst, 1), "eager": (replay.eager, "in")}
+            "local_burst": (replay.burst, 1), "conflict": (replay.conflict, "go"),
+            "eager": (replay.eager, "in")}
     for name, (wf, data) in runs.items():
         if not _wanted(name):
             continue
@@ -143,3 +146,94 @@ async def test_a_changed_interpreter_fails_the_replay():
             scheduled["activityType"]["name"] = "ReplayLinear.renamed"
     with pytest.raises(NondeterminismError):
         await _replayer().replay_workflow(WorkflowHistory.from_json("replay-linear", json.dumps(data)))
+
+
+# -- replays that check what the run computed, not only its commands ------------------------------
+# Temporal's replayer compares commands (which activities, timers, ...), not the values the
+# workflow computed from their results: a changed merge order or a lost tombstone replays green.
+# An interceptor captures what the replayed workflow returns and its final gecko_state, and each
+# is checked against the recorded completion and against the README's rules.
+
+class _Outcome(Interceptor):
+    """Captures, per replayed run, its result (or the exception that ended it) and final gecko_state."""
+
+    def __init__(self) -> None:
+        self.runs: list[dict] = []
+
+    def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput):
+        runs = self.runs
+
+        class _Inbound(WorkflowInboundInterceptor):
+            async def execute_workflow(self, input: ExecuteWorkflowInput):
+                outcome: dict = {}
+                try:
+                    outcome["result"] = await super().execute_workflow(input)
+                    return outcome["result"]
+                except BaseException as exc:  # continue-as-new ends a run by raising
+                    outcome["ended_by"] = type(exc).__name__
+                    raise
+                finally:
+                    outcome["state"] = workflow.get_query_handler("gecko_state")()
+                    runs.append(outcome)
+
+        return _Inbound
+
+
+def _recorded_result(history: WorkflowHistory):
+    done = history.events[-1].workflow_execution_completed_event_attributes
+    return json.loads(done.result.payloads[0].data)
+
+
+async def _replay_outcome(name: str) -> dict:
+    capture = _Outcome()
+    history = _load(name)
+    replayer = Replayer(workflows=[GeckoWorkflow], workflow_failure_exception_types=[GeckoError],
+                        interceptors=[capture])
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
+    (outcome,) = capture.runs
+    if "result" in outcome:
+        assert outcome["result"] == _recorded_result(history), f"{name}: replay computed another result"
+    return outcome
+
+
+# What each recorded run must end with, derived from the README (not from a previous run).
+EXPECTED = {
+    "linear": ({"result": "result=4", "state": {}, "completed": ["a", "b", "c"], "step": 3}),
+    "fanin": ({"state": {"seen": ["start"], "left": 11, "right": 12}, "completed": ["start", "left", "right", "join"],
+               "step": 4}),
+    "loop": ({"result": {"answer": [1, 2, 3]}, "state": {"turns": 4}, "step": 5}),
+    "conflict": ({"result": {"writer_a": "a", "writer_b": "b"},
+                  "state": {"shared": "b", "doomed": "revived by b", "kept": "seed", "a_only": 1},
+                  "conflicts": {"contested", "doomed", "shared"}, "step": 3}),
+    "continue_as_new_last_run": ({"result": {"answer": [1, 2, 3]}, "state": {"turns": 4}, "run": 2, "step": 5}),
+    "eager": ({"result": {"parts": {"slow": "slow", "c2": "in>c1>c2"}, "state": {"chain": ["c1", "c2"], "slow": True}},
+               "state": {"chain": ["c1", "c2"], "slow": True}, "completed": ["start", "c1", "c2", "slow", "join"],
+               "step": 5}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+async def test_replayed_run_computes_the_recorded_result_and_final_state(name):
+    outcome = await _replay_outcome(name)
+    expected = dict(EXPECTED[name])
+    if "result" in expected:
+        assert outcome["result"] == expected.pop("result")
+    state = outcome["state"]
+    assert state["status"] == "completed"
+    for key, value in expected.items():
+        got = set(state[key]) if isinstance(value, set) else state[key]  # conflicts: no order is promised
+        assert got == value, f"{name}: gecko_state[{key!r}]"
+
+
+def test_fanin_join_saw_the_merged_state_of_the_layer_before():
+    # the join's output (recorded) holds dict(context.state): the merge of start, left, right
+    result = _recorded_result(_load("fanin"))
+    assert result == {"parts": {"left": "L", "right": "R"},
+                      "state": {"seen": ["start"], "left": 11, "right": 12}}
+
+
+async def test_the_run_that_continued_as_new_carries_its_state_over():
+    outcome = await _replay_outcome("continue_as_new_first_run")
+    assert "ContinueAsNew" in outcome["ended_by"]
+    assert outcome["state"]["state"] == {"turns": 3} and outcome["state"]["step"] == 3

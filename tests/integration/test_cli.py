@@ -215,3 +215,77 @@ async def test_dev_command_serves_a_durable_server_and_prints_its_address(tmp_pa
         assert not port_open(port) and db.stat().st_size > 0  # server stopped with it; history on disk
     finally:
         procs.close()
+
+
+@pytest.mark.slow
+async def test_graceful_shutdown_lets_a_running_node_finish(dev_server, tmp_path):
+    """SIGTERM mid-node with --graceful-shutdown: the node finishes on the stopping worker (it is
+    not cut off and rerun), and a later worker carries the run on from there."""
+    from collections import Counter
+
+    from tests.pipelines import crash
+
+    log = tmp_path / "nodes.log"
+    queue = f"graceful-{uuid.uuid4().hex[:6]}"
+    env = {"GECKO_CRASH_LOG": str(log), "GECKO_CRASH_SLOW": "2"}
+    procs = Procs(tmp_path)
+    try:
+        first = procs.worker("tests.pipelines.crash:wf", "--address", dev_server.address, "--task-queue", queue,
+                             "--graceful-shutdown", "120", env=env)
+        await asyncio.to_thread(first.wait_for, "worker ready")
+        client = await connect(dev_server.address)
+        session = f"graceful-{uuid.uuid4().hex[:8]}"
+        handle = await client.start_workflow("GeckoWorkflow", RunParams(spec=crash.wf.compile(), input="1"),
+                                             id=session, task_queue=queue)
+        events = lambda: Counter(e for e, _, _ in crash.read_log(str(log)))  # noqa: E731
+        await asyncio.to_thread(wait_until, lambda: events()["slow-start"] == 1, 60, "slow node in flight")
+        first.popen.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(first.popen.wait, 120) == 0, first.output()
+        assert "stopping: letting running nodes finish (up to 120 s)" in first.output()
+        assert events() == Counter({"prepare": 1, "slow-start": 1, "slow-end": 1})  # finished, not cut off
+        assert {e: p for e, p, _ in crash.read_log(str(log))}["slow-end"] == first.pid
+
+        second = procs.worker("tests.pipelines.crash:wf", "--address", dev_server.address, "--task-queue", queue,
+                              env=env)
+        result = await asyncio.wait_for(handle.result(), 120)  # a failure bound only
+        assert result == {"result": 20, "state": {"prepared": True, "slow": 2}}
+        assert events() == Counter({"prepare": 1, "slow-start": 1, "slow-end": 1, "finish": 1})
+        assert {e: p for e, p, _ in crash.read_log(str(log))}["finish"] == second.pid
+    finally:
+        procs.close()
+
+
+@pytest.mark.slow
+async def test_worker_waits_for_a_server_that_comes_up_within_connect_timeout(tmp_path, capsys):
+    from gecko_temporal.client import DevServer
+
+    port = _free_port()
+    procs = Procs(tmp_path)
+    server = None
+    try:
+        proc = procs.worker("tests.pipelines.review:upper", "--address", f"127.0.0.1:{port}",
+                            "--connect-timeout", "120")
+        await asyncio.to_thread(proc.wait_for, f"waiting for Temporal at 127.0.0.1:{port} (up to 120 s)")
+        assert "worker ready" not in proc.output()
+        server = await asyncio.to_thread(DevServer, port)  # the server comes up after the worker
+        await asyncio.to_thread(proc.wait_for, "worker ready", 120)
+        code, out, _ = await cli(capsys, "run", "tests.pipelines.review:upper", "--input", '"late"',
+                                 "--address", server.address)
+        assert (code, out) == (0, '"LATE"\n')
+    finally:
+        procs.close()
+        if server is not None:
+            server.stop()
+
+
+@pytest.mark.slow
+async def test_worker_gives_up_after_connect_timeout(tmp_path):
+    procs = Procs(tmp_path)
+    try:
+        proc = procs.worker("tests.pipelines.review:upper", "--address", f"127.0.0.1:{_free_port()}",
+                            "--connect-timeout", "2")
+        code = await asyncio.to_thread(proc.popen.wait, 120)
+        assert code != 0 and "waiting for Temporal" in proc.output(), proc.output()
+        assert "cannot connect to Temporal" in proc.output()
+    finally:
+        procs.close()

@@ -62,3 +62,20 @@ def test_missing_temporal_binary_says_how_to_fix(monkeypatch, tmp_path):
     monkeypatch.setattr(client.sys, "executable", str(tmp_path / "python"))
     with pytest.raises(ServerError, match="no `temporal` binary found: install the project"):
         client.find_temporal_binary()
+
+
+async def test_workflow_task_queue_option_routes_its_runs(dev_server, monkeypatch):
+    """Workflow(task_queue=...) wins over GECKO_TASK_QUEUE; a worker on that queue runs it."""
+    own = f"own-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
+    monkeypatch.setenv("GECKO_TASK_QUEUE", f"env-{uuid.uuid4().hex[:6]}")
+    wf = Workflow("OwnQueue", task_queue=own).add_node("n", lambda s: f"ran on {s}").set_entry_point("n")
+    worker = GeckoWorker(await connect(dev_server.address), task_queue=own)
+    worker.serve(wf)
+    await worker.start()
+    try:
+        handle = await wf.start("own queue")
+        assert await handle.result() == "ran on own queue"
+        assert (await handle.temporal_handle.describe()).task_queue == own
+    finally:
+        await worker.shutdown()

@@ -3,7 +3,10 @@
 import importlib.util
 from pathlib import Path
 
+import json
+
 from gecko_temporal import MemberResult
+from gecko_temporal._codec import decode
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,8 +46,18 @@ async def test_report_pipeline_critic_loops_until_the_report_is_short(tmp_path):
     assert result["drafts"] > 1 and result["lines"] <= 41
     state = await handle.state()
     assert state["completed"].count("Critic") == result["drafts"]
-    # the Team node's output reached Draft as real MemberResult objects with one winner
-    assert state["state"]["max_items"] < 40
+    assert state["state"]["max_items"] < 40  # the critic halved the limit on each loop
+    # the Team node's output reached Draft as real MemberResult objects with one winner: read the
+    # first Draft activity's input from the run's history, as the worker decoded it
+    history = await handle.temporal_handle.fetch_history()
+    (first_draft, *_) = [e.activity_task_scheduled_event_attributes.input.payloads[0].data for e in history.events
+                         if e.HasField("activity_task_scheduled_event_attributes")
+                         and e.activity_task_scheduled_event_attributes.activity_type.name.endswith(".Draft")]
+    parts = decode(json.loads(first_draft)["input"])
+    assert list(parts) == ["Summarisers", "Outline"]  # a join input, in edge order
+    results = parts["Summarisers"]
+    assert [type(r) for r in results] == [MemberResult, MemberResult]
+    assert [r.winner for r in results].count(True) == 1
 
 
 async def test_report_pipeline_on_a_missing_folder_names_the_node(tmp_path):
@@ -70,7 +83,7 @@ def test_readme_quick_start_runs_as_a_plain_script(tmp_path):
     script.write_text(block + "\nprint(repr(result))\n")
     for status, expected in (("ok", "{'result': 'pass'}"), ("broken", "Error: Data invalid\nNone")):
         (tmp_path / "data.json").write_text(json.dumps({"status": status}))
-        out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=180,
                              env={k: v for k, v in __import__("os").environ.items() if k != "TEMPORAL_ADDRESS"})
-        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.returncode == 0, f"exit {out.returncode}\nstdout: {out.stdout[-1000:]}\nstderr: {out.stderr[-3000:]}"
         assert out.stdout.strip() == expected

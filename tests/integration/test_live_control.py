@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import time
 
 import pytest
 
-from gecko_temporal import (GeckoError, JumpRejectedError, Next, NodeError, RetryPolicy, WaitForInput, Workflow,
-                            step)
+from gecko_temporal import (GeckoError, JumpRejectedError, Next, NodeError, RetryPolicy, StepLimitError, WaitForInput,
+                            Workflow, step)
 from gecko_temporal.client import find_temporal_binary
 
 pytestmark = pytest.mark.asyncio
@@ -29,13 +30,16 @@ async def _cli(dev_server, *args: str) -> str:
     return out.decode()
 
 
-async def _until(handle, predicate, within: float = 10.0) -> dict:
-    """Poll gecko_state until ``predicate(state)`` holds; return that state."""
+async def _until(handle, predicate, within: float = 60.0) -> dict:
+    """Poll gecko_state until ``predicate(state)`` holds and return that state; raise with the last
+    state seen if it never does (``within`` bounds a failure only)."""
     deadline = time.monotonic() + within
     while True:
         state = await handle.state()
-        if predicate(state) or time.monotonic() > deadline:
+        if predicate(state):
             return state
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gecko_state never satisfied the condition within {within} s; last: {state}")
         await asyncio.sleep(0.05)
 
 
@@ -115,11 +119,14 @@ async def test_jump_redirects_an_agent_loop():
     await _until(handle, lambda s: s["step"] >= 3)
     queued = await handle.jump("Answer", {"forced": True})
     assert queued["node"] == "Answer"
+    at_jump = (await handle.state())["step"]  # queried after the jump was accepted: Answer may run already
     assert await handle.result() == "answer: {'forced': True}"
     state = await handle.state()
     assert state["completed"][-1] == "Answer"
     assert state["completed"].count("Answer") == 1
-    assert state["step"] < 20  # the loop stopped at the jump instead of running on
+    # the jump happens when the running layer ends: Answer is the very next step, the loop ran on no
+    # further (the query above saw the layer that was running, or Answer itself)
+    assert state["step"] in (at_jump, at_jump + 1)
 
 
 async def test_jump_result_is_the_target_output():
@@ -174,8 +181,10 @@ async def test_answering_a_node_that_does_not_wait_is_rejected():
 
 
 async def test_an_answer_sent_before_the_wait_is_kept():
+    answered = threading.Event()
+
     async def slow_draft(topic):
-        await asyncio.sleep(1.0)
+        await asyncio.to_thread(answered.wait, 60)  # runs until the answer was sent
         return topic
 
     wf = Workflow("live_early_answer")
@@ -184,17 +193,21 @@ async def test_an_answer_sent_before_the_wait_is_kept():
     wf.add_edge("Draft", "Review")
     wf.set_entry_point("Draft")
     handle = await wf.start("t")
-    reply = await handle.answer("Review", "pre-approved")
+    try:
+        reply = await handle.answer("Review", "pre-approved")
+    finally:
+        answered.set()
     assert reply["waiting"] is False
     assert await handle.result() == "pre-approved"
 
 
 async def test_wait_timeout_with_default_continues_with_the_default():
     wf = _review_pipeline("live_wait_default", timeout=0.5, default="auto-approved")
-    began = time.monotonic()
-    out = await wf.execute("t")
+    handle = await wf.start("t", timeout=120)  # the run's timeout bounds a failure only
+    out = await handle.result()
     assert out["published"] == "auto-approved"
-    assert time.monotonic() - began < 10
+    timers = [e for e in (await handle.temporal_handle.fetch_history()).events if e.HasField("timer_started_event_attributes")]
+    assert 0.5 in [t.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds() for t in timers]
 
 
 async def test_wait_timeout_without_default_fails_naming_the_node():
@@ -218,7 +231,7 @@ async def test_step_retries_until_success_with_a_retry_policy():
 
     @step(retry=RetryPolicy(maximum_attempts=4, initial_interval=0.1, backoff_coefficient=1.0))
     def flaky(x):
-        calls.append(time.monotonic())
+        calls.append(x)
         if len(calls) < 3:
             raise ConnectionError("upstream hiccup")
         return "ok"
@@ -272,11 +285,15 @@ async def test_timeout_bounds_each_attempt():
     wf = Workflow("policy_timeout")
     wf.add_node(hangs)
     wf.set_entry_point("hangs")
-    began = time.monotonic()
+    handle = await wf.start(None)
     with pytest.raises(NodeError, match='node "hangs" failed: TimeoutError') as caught:
-        await wf.execute(None)
-    assert time.monotonic() - began < 10
+        await handle.result()
     assert len(attempts) == 2 and caught.value.error_type == "TimeoutError"
+    history = await handle.temporal_handle.fetch_history()
+    (scheduled,) = [e.activity_task_scheduled_event_attributes for e in history.events
+                    if e.HasField("activity_task_scheduled_event_attributes")]
+    assert scheduled.start_to_close_timeout.ToTimedelta().total_seconds() == 0.5
+    assert scheduled.retry_policy.maximum_attempts == 2
 
 
 async def test_local_node_failure_is_a_node_error_naming_the_node():
@@ -289,3 +306,86 @@ async def test_local_node_failure_is_a_node_error_naming_the_node():
     with pytest.raises(NodeError, match="node \"Parse\" failed: TypeError: cannot parse 'x'") as caught:
         await wf.execute("x")
     assert caught.value.node == "Parse"
+
+
+async def test_default_node_policies_reach_temporal():
+    """README: 3 attempts (1 s initial backoff, x2), 300 s start-to-close, 5 s heartbeat timeout."""
+    wf = Workflow("policy_defaults").add_node("n", lambda x: x).set_entry_point("n")
+    handle = await wf.start(1)
+    assert await handle.result() == 1
+    history = await handle.temporal_handle.fetch_history()
+    (scheduled,) = [e.activity_task_scheduled_event_attributes for e in history.events
+                    if e.HasField("activity_task_scheduled_event_attributes")]
+    retry = scheduled.retry_policy
+    assert (retry.maximum_attempts, retry.initial_interval.ToTimedelta().total_seconds(),
+            retry.backoff_coefficient) == (3, 1.0, 2.0)
+    assert scheduled.start_to_close_timeout.ToTimedelta().total_seconds() == 300
+    assert scheduled.heartbeat_timeout.ToTimedelta().total_seconds() == 5
+
+
+async def test_a_default_node_is_retried_after_failures():
+    from temporalio import activity
+
+    attempts = []
+
+    def flaky(x):
+        attempts.append(activity.info().attempt)
+        if len(attempts) < 3:
+            raise ConnectionError("try again")
+        return "third attempt"
+
+    wf = Workflow("policy_default_retry").add_node("flaky", flaky).set_entry_point("flaky")
+    assert await wf.execute(None) == "third attempt"
+    assert attempts == [1, 2, 3]
+
+
+async def test_reattach_to_a_session_with_get_handle(session_id):
+    import gecko_temporal
+
+    wf = _review_pipeline("live_reattach")
+    await wf.start("otters", session_id=session_id)
+    again = await wf.get_handle(session_id)
+    other = await gecko_temporal.get_handle(session_id)
+    assert again.id == other.id == session_id
+    state = await _until(again, lambda s: s["waiting"])
+    assert state["completed"] == ["Draft"] and (await other.state())["waiting"].keys() == {"Review"}
+    await other.answer("Review", "from another handle")
+    assert await again.result() == {"published": "from another handle", "draft": "draft about otters"}
+
+
+async def test_rejected_jumps_keep_the_last_50():
+    wf = _review_pipeline("live_reject_cap")
+    handle = await wf.start("x")
+    await _until(handle, lambda s: s["waiting"])
+    for i in range(55):
+        await handle.signal_jump(f"Nowhere{i}", i)
+    state = await _until(handle, lambda s: s["rejected_jumps"] and s["rejected_jumps"][-1]["request"]["input"] == 54)
+    assert [r["request"]["input"] for r in state["rejected_jumps"]] == list(range(5, 55))
+    await handle.answer("Review", "ok")
+    assert (await handle.result())["published"] == "ok"
+
+
+@pytest.mark.slow
+async def test_completed_keeps_the_last_1000_node_names():
+    def count(n):
+        return Next("count", n + 1) if n < 1005 else n
+
+    wf = Workflow("live_completed_cap", max_steps=1100)
+    wf.add_node("start", lambda x: 0).add_node("count", count, local=True).add_node("end", lambda n: n)
+    wf.add_edge("start", "count").add_edge("count", "end").set_entry_point("start")
+    handle = await wf.start(None)
+    assert await handle.result() == 1005
+    state = await handle.state()
+    assert state["step"] == 1 + 1006 + 1
+    assert len(state["completed"]) == 1000 and state["completed"][-1] == "end"
+    assert state["completed"][:-1] == ["count"] * 999  # "start" and the first counts fell off
+
+
+async def test_max_steps_counts_across_continue_as_new():
+    wf = Workflow("live_steps_across_runs", max_steps=7, steps_per_run=2)
+    wf.add_node("again", lambda n: Next("again", n + 1), local=True).set_entry_point("again")
+    handle = await wf.start(0)
+    with pytest.raises(StepLimitError, match="step limit of 7"):
+        await handle.result()
+    state = await handle.state()
+    assert state["step"] == 7 and state["run"] >= 3  # the count survived every switch to a new run

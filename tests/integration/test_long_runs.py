@@ -4,7 +4,6 @@ queries intact across runs."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -43,7 +42,6 @@ async def test_a_2000_step_loop_continues_as_new_and_keeps_everything(session_id
     wf.add_edge("Start", "Think")
     wf.set_entry_point("Start")
 
-    began = time.monotonic()
     handle = await wf.start("loop", session_id=session_id)
     runs_seen = set()
     while (await handle.state())["step"] < 5:  # Mark resumes Think, so Think must have run
@@ -52,7 +50,11 @@ async def test_a_2000_step_loop_continues_as_new_and_keeps_everything(session_id
     while True:  # signal all along the run, so some arrive while it switches to a new run
         try:
             await handle.signal_jump("Mark", sent)
-        except Exception:  # the run may end between the check and the signal
+        except Exception:
+            # only a run that ended between the check and the signal may refuse it
+            description = await handle.temporal_handle.describe()
+            if description.status is None or description.status.name == "RUNNING":
+                raise
             break
         sent += 1
         state = await handle.state()
@@ -61,7 +63,6 @@ async def test_a_2000_step_loop_continues_as_new_and_keeps_everything(session_id
             break
         await asyncio.sleep(0.15)
     result = await handle.result()
-    took = time.monotonic() - began
 
     assert result == {"finished_at": STEPS, "first": 1}
     final = await handle.state()  # a query after the end reaches the last run
@@ -75,9 +76,7 @@ async def test_a_2000_step_loop_continues_as_new_and_keeps_everything(session_id
     # The first run was continued as new, and its history stayed far below Temporal's limits.
     history = await handle.temporal_handle.fetch_history()
     assert history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
-    assert len(history.events) < 4096
-    print(f"\n{1 + STEPS + sent} steps in {took:.1f} s = {(1 + STEPS + sent) / took:.0f} steps/s "
-          f"over {final['run']} runs, {sent} signals")
+    assert len(history.events) < 4096  # (speed: benchmarks/long_loop_benchmark.py)
 
 
 async def test_continue_as_new_keeps_state_and_history():

@@ -16,16 +16,19 @@ from gecko_temporal import (ExecutionStrategy, MemberResult, Next, NodeError, Re
 
 pytestmark = pytest.mark.asyncio
 
-SLOW = 10.0  # seconds a slow member would take if nobody cancelled it
+# Seconds a slow member would take if nobody cancelled it: far longer than any run here, so "it
+# did not wait for the slow member" is checked by the member never finishing, not by a stopwatch.
+SLOW = 60.0
 
 
-async def _wait_for(path: Path, within: float) -> bool:
+async def _wait_for(path: Path, within: float = 30.0) -> None:
+    """Wait for ``path`` to appear; raise naming it if it does not (``within`` bounds a failure only)."""
     deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if path.exists():
-            return True
+    while not path.exists():
+        if time.monotonic() > deadline:
+            seen = sorted(p.name for p in path.parent.iterdir())
+            raise AssertionError(f"{path.name} did not appear within {within} s; {path.parent} holds {seen}")
         await asyncio.sleep(0.05)
-    return path.exists()
 
 
 async def _events(handle) -> list[tuple[int, str]]:
@@ -83,9 +86,8 @@ async def test_race_returns_fastest_and_cancels_losers_through_temporal(tmp_path
     async def after(results):
         # Keep the run open until the losers have reported their cancellation, so the history
         # shows ActivityTaskCanceled as well as ActivityTaskCancelRequested.
-        await _wait_for(tmp_path / "slow_model.cancelled", 5)
-        await _wait_for(tmp_path / "slow_sync_model.cancelled", 5)
-        await asyncio.sleep(0.5)
+        await _wait_for(tmp_path / "slow_model.cancelled")
+        await _wait_for(tmp_path / "slow_sync_model.cancelled")
         return results
 
     wf.add_node("After", after)
@@ -93,12 +95,9 @@ async def test_race_returns_fastest_and_cancels_losers_through_temporal(tmp_path
     wf.add_edge("Cluster", "After")
     wf.set_entry_point("Prepare")
 
-    began = time.monotonic()
     handle = await wf.start("why", session_id=session_id)
     results = await handle.result()
-    took = time.monotonic() - began
 
-    assert took < SLOW / 2, f"RACE took {took:.1f} s; it must not wait for the slow members"
     assert all(isinstance(r, MemberResult) for r in results)
     assert [(r.member, r.status, r.winner) for r in results] == [
         ("slow_model", "cancelled", False), ("fast_model", "succeeded", True),
@@ -113,9 +112,10 @@ async def test_race_returns_fastest_and_cancels_losers_through_temporal(tmp_path
     requested = {n for t, n in events if t == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED}
     cancelled = {n for t, n in events if t == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED}
     losers = {"race_middle.Cluster.slow_model", "race_middle.Cluster.slow_sync_model"}
-    assert requested == losers and cancelled == losers
-    # The slow members' code never completes, even given the time it would have needed.
-    await asyncio.sleep(0.5)
+    # Cancel requests are the workflow's own commands: exactly the losers. Whether a loser's
+    # "cancelled" reply lands before the run closes depends on the machine, so that is a subset.
+    assert requested == losers and cancelled <= losers
+    # The slow members' code never completed: the run did not wait for them.
     assert not (tmp_path / "slow_model.finished").exists()
     assert not (tmp_path / "slow_sync_model.finished").exists()
 
@@ -124,18 +124,18 @@ async def test_race_as_entry_node_returns_before_losers_stop(tmp_path):
     wf = Workflow("race_entry")
     wf.add_node("Cluster", Team(_race_members(tmp_path), strategy="race"))
     wf.set_entry_point("Cluster")
-    began = time.monotonic()
     handle = await wf.start("q")
     results = await handle.result()
-    assert time.monotonic() - began < SLOW / 2
+    # the RACE returned while the slow members were still running (they have not finished) ...
+    assert not (tmp_path / "slow_model.finished").exists()
+    assert not (tmp_path / "slow_sync_model.finished").exists()
     assert [r.status for r in results] == ["cancelled", "succeeded", "cancelled"]
     events = await _events(handle)
     assert {n for t, n in events if t == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED} == {
         "race_entry.Cluster.slow_model", "race_entry.Cluster.slow_sync_model"}
-    # The run is over, yet the losers are told to stop at their next heartbeat.
-    assert await _wait_for(tmp_path / "slow_model.cancelled", 5)
-    assert await _wait_for(tmp_path / "slow_sync_model.cancelled", 5)
-    await asyncio.sleep(0.5)
+    # ... and although the run is over, the losers are told to stop at their next heartbeat.
+    await _wait_for(tmp_path / "slow_model.cancelled")
+    await _wait_for(tmp_path / "slow_sync_model.cancelled")
     assert not (tmp_path / "slow_model.finished").exists()
     assert not (tmp_path / "slow_sync_model.finished").exists()
 
@@ -153,11 +153,36 @@ async def test_race_has_exactly_one_winner_when_members_finish_together():
     wf.set_entry_point("Tie")
     for _ in range(3):
         barrier.reset()
-        results = await wf.execute("same")
+        handle = await wf.start("same")
+        results = await handle.result()
         winners = [r for r in results if r.winner]
         assert len(winners) == 1 and winners[0].status == "succeeded"
         assert [r.is_success for r in results].count(True) == 1
         assert {r.status for r in results if not r.winner} == {"cancelled"}
+        # The tie-break: of the members whose results the workflow received at once (one workflow
+        # task), the first in member order wins, whatever order they completed in.
+        seen_together = await _first_completions_seen_together(handle)
+        assert winners[0].member == min(seen_together, key="abc".index), (seen_together, winners[0].member)
+
+
+async def _first_completions_seen_together(handle) -> list[str]:
+    """Members (by name) whose completions the first workflow task that saw any of them received.
+
+    A workflow task that failed (e.g. Temporal's UnhandledCommand: a result arrived while the task
+    ran) decided nothing; the next one sees everything recorded before it started.
+    """
+    history = await handle.temporal_handle.fetch_history()
+    scheduled, completed, seen = {}, [], []
+    for e in history.events:
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[e.event_id] = e.activity_task_scheduled_event_attributes.activity_type.name.rsplit(".", 1)[-1]
+        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            completed.append(scheduled[e.activity_task_completed_event_attributes.scheduled_event_id])
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            seen = list(completed)
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and seen:
+            return seen
+    raise AssertionError(f"no workflow task saw a member completion: {scheduled}, {completed}")
 
 
 async def test_race_where_every_member_fails_raises_node_error_listing_each():
@@ -250,9 +275,9 @@ async def test_router_winner_next_wins_under_race():
     wf.add_node("Slow", lambda x: "slow")
     wf.add_edge("Start", "Team")
     wf.set_entry_point("Start")
-    began = time.monotonic()
-    assert await wf.execute("it") == "fast took it"
-    assert time.monotonic() - began < SLOW / 2
+    handle = await wf.start("it")
+    assert await handle.result() == "fast took it"
+    assert (await handle.state())["completed"] == ["Start", "Team", "Fast"]
 
 
 async def test_downstream_node_reads_member_results_through_context_history():
@@ -298,18 +323,24 @@ async def test_quorum_takes_the_first_n_successes_and_cancels_the_rest(tmp_path)
         return "also quick"
 
     async def slow(x):
-        await asyncio.sleep(SLOW)
+        try:
+            await asyncio.sleep(SLOW)
+        except asyncio.CancelledError:
+            (tmp_path / "slow.cancelled").touch()
+            raise
         (tmp_path / "slow.finished").touch()
         return "slow"
 
     wf = Workflow("quorum")
     wf.add_node("Vote", Team([slow, quick, also_quick], strategy=ExecutionStrategy.QUORUM, quorum=2))
     wf.set_entry_point("Vote")
-    began = time.monotonic()
     results = await wf.execute("q")
-    assert time.monotonic() - began < SLOW / 2
+    assert not (tmp_path / "slow.finished").exists()  # the Team did not wait for it
     assert [(r.status, r.winner) for r in results] == [("cancelled", False), ("succeeded", True),
                                                       ("succeeded", True)]
+    assert [r.result for r in results] == [None, "quick", "also quick"]
+    await _wait_for(tmp_path / "slow.cancelled")  # cancelled in its own code, through Temporal
+    assert not (tmp_path / "slow.finished").exists()
 
 
 async def test_quorum_that_cannot_be_reached_fails_naming_the_shortfall():
@@ -367,9 +398,7 @@ async def test_per_member_timeout_and_retry_policy():
     # Team-level defaults (1 s, one attempt) apply to sleepy; flaky's own @step policy wins.
     wf.add_node("Group", Team([flaky, sleepy], timeout=1, retries=1))
     wf.set_entry_point("Group")
-    began = time.monotonic()
     results = await wf.execute(None)
-    assert time.monotonic() - began < SLOW / 2
     assert (results[0].status, results[0].result) == ("succeeded", "third time lucky")
     assert attempts["flaky"] == 3
     assert results[1].status == "failed" and results[1].error.type == "TimeoutError"
@@ -399,3 +428,75 @@ async def test_agent_objects_with_sync_and_async_run_and_names():
     results = await wf.execute("hi")
     assert [(r.member, r.result) for r in results] == [
         ("gpt", "gpt: hi"), ("claude", "claude@Cluster: hi"), ("Unnamed", "unnamed")]
+
+
+async def test_members_read_context_state_and_history():
+    """A member that takes the context sees the state and earlier outputs, as a node does."""
+    def prepare(x, context):
+        context.state["topic"] = "otters"
+        return f"notes on {x}"
+
+    def reader(x, context):
+        return {"input": x, "topic": context.state["topic"], "notes": context.history["Prepare"],
+                "has_topic": "topic" in context.state, "node": context.node}
+
+    async def async_reader(x, context):
+        return context.state.get("topic")
+
+    wf = Workflow("team_context")
+    wf.add_node("Prepare", prepare).add_node("Panel", Team([reader, async_reader]))
+    wf.add_edge("Prepare", "Panel").set_entry_point("Prepare")
+    results = await wf.execute("rivers")
+    assert [r.status for r in results] == ["succeeded", "succeeded"]
+    assert results[0].result == {"input": "notes on rivers", "topic": "otters", "notes": "notes on rivers",
+                                 "has_topic": True, "node": "Panel"}
+    assert results[1].result == "otters"
+
+
+async def test_quorum_next_comes_from_the_first_winner_in_member_order_that_returned_one(tmp_path):
+    async def slow_router(x):  # a loser: its Next must not count
+        await asyncio.sleep(SLOW)
+        return Next("Loser", x)
+
+    async def plain(x):
+        return "no jump"
+
+    async def router(x):
+        await asyncio.sleep(0.2)
+        return Next("Chosen", x)
+
+    async def second_router(x):
+        await asyncio.sleep(0.2)
+        return Next("Other", x)
+
+    wf = Workflow("quorum_next")
+    wf.add_node("Vote", Team([slow_router, plain, router, second_router], strategy=ExecutionStrategy.QUORUM,
+                             quorum=3))
+    for name in ["Loser", "Chosen", "Other", "Default"]:
+        wf.add_node(name, lambda x, name=name: f"{name}: {x}")
+    wf.add_edge("Vote", "Default").set_entry_point("Vote")
+    handle = await wf.start("q")
+    assert await handle.result() == "Chosen: q"
+    assert (await handle.state())["completed"] == ["Vote", "Chosen"]
+
+
+async def test_max_concurrency_marks_members_never_started_once_a_race_is_decided():
+    calls = []
+
+    def member(x):
+        calls.append(x)
+        return x
+
+    wf = Workflow("race_capped")
+    # one function per member: step() sets its options on the function object it is given
+    wf.add_node("Pool", Team([step(name=f"m{i}")(lambda x: member(x)) for i in range(3)], strategy=ExecutionStrategy.RACE,
+                             max_concurrency=1))
+    wf.set_entry_point("Pool")
+    handle = await wf.start("x")
+    results = await handle.result()
+    assert [(r.member, r.status, r.winner) for r in results] == [
+        ("m0", "succeeded", True), ("m1", "cancelled", False), ("m2", "cancelled", False)]
+    assert [r.error.message for r in results[1:]] == ["not started: the race was decided"] * 2
+    assert calls == ["x"]
+    scheduled = [n for t, n in await _events(handle) if t == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    assert scheduled == ["race_capped.Pool.m0"]

@@ -33,7 +33,7 @@ class Proc:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_for(self, text: str, within: float = 30.0) -> None:
+    def wait_for(self, text: str, within: float = 120.0) -> None:  # a failure bound only
         deadline = time.monotonic() + within
         while text not in self.output():
             if self.popen.poll() is not None:
@@ -97,3 +97,19 @@ def port_open(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def pids_running_with(argument: str) -> list[int]:
+    """Pids of live (not zombie) processes with ``argument`` among their command-line arguments."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(") ", 1)[1][0]
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if argument.encode() in args and state != "Z":
+            found.append(int(entry.name))
+    return found

@@ -3,7 +3,8 @@
 Each covers a different path through GeckoWorkflow: a linear chain, a parallel fan-in with state
 writes and a tombstone, a Next loop, a Team RACE (with cancelled losers), outside control (a
 gecko_next signal, a WaitForInput answered through the gecko_reply update), a loop long
-enough to continue-as-new, and a burst of local steps long enough to be broken up by gecko.yield. Changing these graphs means re-recording (see docs/operations.md).
+enough to continue-as-new, a burst of local steps long enough to be broken up by gecko.yield, and one layer of two nodes
+writing and deleting the same keys (the merge order and tombstones). Changing these graphs means re-recording (see docs/operations.md).
 """
 
 from __future__ import annotations
@@ -115,3 +116,32 @@ eager.add_node("start", lambda x: x).add_node("slow", slow_branch)
 eager.add_node("c1", chain_step("c1")).add_node("c2", chain_step("c2")).add_node("join", join)
 eager.add_edge("start", "slow").add_edge("start", "c1").add_edge("c1", "c2")
 eager.add_edge("slow", "join").add_edge("c2", "join").set_entry_point("start")
+
+
+def seed(x, context):
+    for key in ("shared", "doomed", "contested", "kept"):
+        context.state[key] = "seed"
+    return x
+
+
+async def writer_a(x, context):
+    await asyncio.sleep(0.5)  # finishes after writer_b: the merge must still apply a first
+    context.state["shared"] = "a"
+    del context.state["doomed"]
+    context.state["contested"] = "a"
+    context.state["a_only"] = 1
+    return "a"
+
+
+def writer_b(x, context):
+    context.state["shared"] = "b"
+    context.state["doomed"] = "revived by b"
+    del context.state["contested"]
+    return "b"
+
+
+# One layer of two nodes writing and deleting the same keys: the merge is in node order (a, then b),
+# never completion order (b finishes first), and the last layer's conflicts stay in gecko_state.
+conflict = Workflow("ReplayConflict")
+conflict.add_node("seed", seed).add_node("writer_a", writer_a).add_node("writer_b", writer_b)
+conflict.add_edge("seed", "writer_a").add_edge("seed", "writer_b").set_entry_point("seed")

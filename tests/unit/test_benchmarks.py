@@ -133,19 +133,6 @@ def test_server_benchmarks_start_from_a_fresh_clone(script, tmp_path):
     assert "--json" in proc.stdout and "--quick" in proc.stdout
 
 
-def test_long_loop_benchmark_runs_every_case_and_prints_json(tmp_path):
-    """Smoke run on its own embedded dev server: each case finishes its loop and is reported."""
-    proc = subprocess.run([sys.executable, str(BENCH / "long_loop_benchmark.py"), "--quick", "--json"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout)
-    assert result["benchmark"] == "long_loop" and result["loop_steps"] == 100
-    assert [(r["case"], r["steps"]) for r in result["rows"]] == [
-        ("regular activities", 101), ("local=True", 101), ("local=True, steps_per_run=50", 101)]
-    assert result["rows"][2]["runs"] >= 2  # 50 steps per run: it continued as new
-    assert all(r["steps_per_s"] > 0 and r["queries"] >= 1 for r in result["rows"])
-
-
 # -- the cluster benchmark: engine and hand-written workers as separate processes -------------------
 import cluster_graphs  # noqa: E402
 import cluster_shapes  # noqa: E402

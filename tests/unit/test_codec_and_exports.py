@@ -164,3 +164,72 @@ def test_no_module_imports_a_private_name_of_another():
                 found += [f"{path.name}: from .{node.module} import {a.name}" for a in node.names
                           if a.name.startswith("_")]
     assert found == []
+
+
+# -- the exact text crossing the boundary, and every fallback path ------------------------------
+
+class Stamp(BaseModel):
+    when: "datetime.datetime"
+    tags: set
+
+
+class Outer:
+    class Inner(BaseModel):
+        v: int
+
+
+import datetime  # noqa: E402
+
+Stamp.model_rebuild()
+gecko_temporal.Workflow("Stamps", types=[Stamp, Outer.Inner])  # a graph that names them allows reviving them
+
+
+def test_encoding_is_compact_and_exact():
+    assert encode({"a": [1, {"b": None}], "c": "ü", "d": 1.5, "e": True}) == \
+        '{"a":[1,{"b":null}],"c":"ü","d":1.5,"e":true}'
+
+
+def test_models_are_dumped_in_json_mode_and_sets_sorted_by_repr():
+    stamp = Stamp(when=datetime.datetime(2026, 1, 2, 3, 4, 5), tags={"b", "a"})
+    text = encode(stamp)
+    assert '"when":"2026-01-02T03:04:05"' in text
+    assert decode(text) == stamp
+    assert encode({1, "a"}) == '["a",1]'  # mixed types: sorted by repr, never a TypeError
+
+
+def test_nested_model_classes_are_revived():
+    assert decode(encode(Outer.Inner(v=3))) == Outer.Inner(v=3)
+    assert isinstance(decode(encode([Outer.Inner(v=1)]))[0], Outer.Inner)
+
+
+def test_only_an_exact_tag_object_is_revived():
+    assert decode('{"__gecko__":"gecko_temporal.spec:Next","data":{"node":"B","input":null},"x":1}') == {
+        "__gecko__": "gecko_temporal.spec:Next", "data": {"node": "B", "input": None}, "x": 1}
+    assert decode('{"__gecko__":1,"data":2}') == {"__gecko__": 1, "data": 2}
+    # an escaped tag is still a tag: it must not slip past the fast path
+    assert decode('{"\\u005f_gecko__":"gecko_temporal.spec:Next","data":{"node":"B","input":null}}') == Next("B")
+
+
+def test_decode_accepts_whitespace_and_refuses_extra_data():
+    assert (decode("12"), decode(" 1"), decode("1 "), decode('"\\u00fc"')) == (12, 1, 1, "ü")
+    with pytest.raises(ValueError):
+        decode("1 x")
+    with pytest.raises(ValueError):
+        decode("")
+
+
+def test_a_circular_value_is_a_serialization_error_naming_it():
+    loop = []
+    loop.append(loop)
+    with pytest.raises(SerializationError) as err:
+        encode(loop, what='the output of node "L"')
+    assert str(err.value) == ('the output of node "L" of type list refers to itself (a circular reference), '
+                              "which cannot be serialized. Use JSON-compatible data (dict, list, str, int, float, "
+                              "bool, None), a dataclass or a pydantic model.")
+
+
+def test_an_unserializable_value_names_its_module_and_type():
+    with pytest.raises(SerializationError, match=r"value contains a lock \(_thread\.lock\)"):
+        import threading
+
+        encode({"k": threading.Lock()})

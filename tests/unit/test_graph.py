@@ -178,3 +178,31 @@ def test_history_limit_names_the_undeclared_node():
     assert history["A"] == 1
     with pytest.raises(KeyError, match='node "C" read context.history\\["B"\\] but declared history=\\[\'A\'\\]'):
         history["B"]
+
+
+def test_a_keyword_only_parameter_without_default_is_refused():
+    def node(x, *, flag):
+        return x
+
+    def fine(x, *, flag=False, context=None):
+        return x
+
+    wf = Workflow("kw")
+    with pytest.raises(GraphError, match="keyword-only parameter 'flag' has no default and would never be given"):
+        wf.add_node("N", node)
+    wf.add_node("Fine", fine)  # a default (or the context) is fine
+
+
+def test_default_node_policies_are_the_documented_ones():
+    """README: 3 attempts (1 s initial backoff, x2), 300 s per attempt, 5 s heartbeat; retries=1 disables."""
+    def a(x):  # not _fn: step(retries=5)(_fn) above set options on that function object
+        return x
+
+    wf = Workflow("defaults")
+    wf.add_node("A", a).add_node("B", lambda x: x, retries=1).add_edge("A", "B").set_entry_point("A")
+    spec = wf.compile()
+    a, b = spec.node("A"), spec.node("B")
+    assert (a.retry.maximum_attempts, a.retry.initial_interval, a.retry.backoff_coefficient) == (3, 1.0, 2.0)
+    assert (a.start_to_close_timeout, a.heartbeat_timeout, a.local) == (300.0, 5.0, False)
+    assert b.retry.maximum_attempts == 1
+    assert (spec.max_steps, spec.steps_per_run) == (10_000, 2000)  # max_steps: 5 runs of steps_per_run

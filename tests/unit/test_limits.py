@@ -68,3 +68,113 @@ def test_output_over_the_limit_names_the_writes():
                             '"blob" 2.0 MB)')
     assert "Next" not in error
     assert output_problem('node "j"', "null", {}, jump_input='"' + "x" * (2 * MB) + '"') is not None
+
+
+def test_the_thresholds_are_temporals_512_kib_warning_and_2_mib_limit():
+    """README: over 512 KiB warns, over 2 MiB fails; measured on what is shipped, framing included."""
+    from gecko_temporal.limits import FRAME
+
+    assert (PAYLOAD_WARN, PAYLOAD_LIMIT) == (512 * 1024, 2 * MB)
+
+    def problem(size):
+        return node_input_problem("n", input_size=size - FRAME, state=None, reads=None, history=None,
+                                  history_names=None)
+
+    assert problem(PAYLOAD_WARN) == (None, None)
+    error, warning = problem(PAYLOAD_WARN + 1)
+    assert error is None and warning == ('node "n" would receive 512.0 KB per call (its input 504.0 KB), over '
+                                         "Temporal's 512.0 KB warning size; keep large data outside the run "
+                                         "(write it to a file or a store and pass its path)")
+    error, warning = problem(PAYLOAD_LIMIT)
+    assert error is None and warning is not None
+    error, warning = problem(PAYLOAD_LIMIT + 1)
+    assert warning is None and "over Temporal's 2.0 MB payload limit" in error
+
+
+def test_output_limit_counts_value_writes_and_jump_input():
+    from gecko_temporal.limits import FRAME
+
+    room = PAYLOAD_LIMIT - FRAME
+    assert output_problem('node "n"', "x" * (room - 2), {}) is None  # json_size adds the two quotes
+    assert output_problem('node "n"', "x" * (room - 1), {}) is not None
+    half = "x" * (room // 2)
+    assert output_problem('node "n"', half, {}, jump_input=half) is not None
+    assert output_problem('node "n"', "1", {"k": half}) is None
+    message = output_problem('node "n"', half, {"k": half})
+    assert message.startswith('the output of node "n" is 2.0 MB (its return value 1020.0 KB; state writes '
+                              '1020.0 KB: "k" 1020.0 KB), over')
+
+
+def test_human_switches_unit_at_exactly_one_unit():
+    assert (human(1023), human(1024), human(MB - 1), human(MB)) == ("1023 B", "1.0 KB", "1024.0 KB", "1.0 MB")
+
+
+def test_biggest_of_named_entries_ties_by_name():
+    table = SizeTable({"b": '"x"', "a": '"x"', "mid": '"' + "y" * 900 + '"'})
+    assert table.biggest(["a", "b", "gone"]) == '"a" 12 B, "b" 12 B'
+    assert table.biggest(["b", "mid"], count=1) == '"mid" 913 B, ...'
+
+
+def _state_of(size_bytes: int) -> SizeTable:
+    table = SizeTable({"s": '"' + "x" * size_bytes + '"'})
+    return table
+
+
+def test_the_fix_names_reads_only_when_state_weighs_a_tenth_of_the_total():
+    from gecko_temporal.limits import FRAME
+
+    state = _state_of(60_000)
+    s = state.total
+    at_tenth = 9 * s - FRAME  # input size that makes state exactly a tenth of the total
+    _, warning = node_input_problem("n", input_size=at_tenth, state=state, reads=None, history=None, history_names=None)
+    assert "declare reads=[...]" in warning
+    _, warning = node_input_problem("n", input_size=at_tenth + 1, state=state, reads=None, history=None,
+                                    history_names=None)
+    assert "declare" not in warning and f"state {human(s)}: \"s\"" in warning
+
+
+def test_the_fix_names_history_only_when_outputs_weigh_a_tenth_of_the_total():
+    from gecko_temporal.limits import FRAME
+
+    history = _state_of(60_000)
+    h = history.total
+    at_tenth = 9 * h - FRAME
+    _, warning = node_input_problem("n", input_size=at_tenth, state=None, reads=None, history=history,
+                                    history_names=None)
+    assert "declare history=[...]" in warning
+    _, warning = node_input_problem("n", input_size=at_tenth + 1, state=None, reads=None, history=history,
+                                    history_names=None)
+    assert "declare" not in warning
+
+
+def test_the_whole_message_for_state_history_and_the_run_input():
+    state, history = _state_of(300_000), _state_of(300_000)
+    _, warning = node_input_problem("n", input_size=10, state=state, reads=None, history=history,
+                                    history_names=None, run_input_size=2048)
+    assert warning == (
+        'node "n" would receive 596.0 KB per call (its input 10 B; state 293.0 KB: "s" 293.0 KB; node outputs '
+        '293.0 KB: "s" 293.0 KB; the run\'s input 2.0 KB), over Temporal\'s 512.0 KB warning size; declare '
+        "reads=[...] with the state keys it uses and history=[...] with the nodes whose outputs it reads, or keep "
+        "large data outside the run (write it to a file or a store and pass its path)")
+
+
+def test_declared_names_limit_what_is_counted_and_an_empty_part_lists_no_keys():
+    history = SizeTable({"big": '"' + "x" * 600_000 + '"', "small": '"s"'})
+    assert node_input_problem("n", input_size=10, state=None, reads=None, history=history,
+                              history_names=["small"]) == (None, None)
+    _, warning = node_input_problem("n", input_size=600_000, state=SizeTable({}), reads=["k"],
+                                    history=SizeTable({}), history_names=[], run_input_size=0)
+    assert "(its input 585.9 KB; state 0 B; node outputs 0 B)" in warning
+    big_run_input = node_input_problem("n", input_size=10, state=None, reads=None, history=None,
+                                       history_names=None, run_input_size=600_000)[1]
+    assert "the run's input 585.9 KB" in big_run_input
+
+
+def test_the_message_names_only_the_declared_keys_and_outputs():
+    table = SizeTable({"declared": '"' + "x" * 600_000 + '"', "other": '"' + "y" * 900_000 + '"'})
+    _, state_warning = node_input_problem("n", input_size=1, state=table, reads=["declared"], history=None,
+                                          history_names=None)
+    _, history_warning = node_input_problem("n", input_size=1, state=None, reads=None, history=table,
+                                            history_names=["declared"])
+    assert 'state 586.0 KB: "declared" 586.0 KB)' in state_warning and '"other"' not in state_warning
+    assert 'node outputs 586.0 KB: "declared" 586.0 KB)' in history_warning and '"other"' not in history_warning

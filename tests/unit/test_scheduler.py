@@ -221,3 +221,151 @@ def test_a_jump_to_a_running_node_waits_until_it_has_finished():
     assert sched.outputs["B"] == '"done"'
     [again] = sched.next_layer()
     assert again.node == "B" and again.input == '"second"'
+
+
+# -- rules the README states, each with the breakage it catches -----------------------------------
+
+def test_join_input_is_a_dict_in_edge_order_not_node_order():
+    """README: several finished predecessors give a dict {name: output} in edge order."""
+    wf = Workflow("g")
+    for n in ["A", "B", "C", "J"]:
+        wf.add_node(n, lambda x: x)
+    wf.add_edge("A", "C").add_edge("A", "B").add_edge("C", "J").add_edge("B", "J").set_entry_point("A")
+    layers, inputs, _ = drive(wf.compile())
+    assert layers == [["A"], ["B", "C"], ["J"]]  # the layer runs in node order ...
+    assert list(inputs["J"][0].items()) == [("C", "C"), ("B", "B")]  # ... the join input in edge order
+
+
+def test_join_input_text_keeps_edge_order_through_json():
+    spec = graph([("A", "B"), ("B", "C"), ("C", "J"), ("A", "J")], nodes=["A", "B", "C", "J"])
+    sched = Scheduler(spec)
+    sched.start('"in"')
+    while (tasks := sched.next_layer())[0].node != "J":
+        for t in tasks:
+            sched.finish(t, json.dumps(t.node), None)
+    assert tasks[0].input == '{"C":"C","A":"A"}'
+
+
+def test_a_jump_replaces_the_edge_inputs_the_target_was_waiting_for():
+    """Q jumps to the join J while P delivered to it: J runs once, with the jump's input only."""
+    spec = graph([("S", "P"), ("S", "Q"), ("P", "J"), ("Q", "J")], nodes=["S", "P", "Q", "J"])
+    layers, inputs, sched = drive(spec, jumps={("Q", 1): Jump("J", '"jumped"')})
+    assert layers == [["S"], ["P", "Q"], ["J"]]
+    assert inputs["J"] == ["jumped"]
+    assert sched.inbox == {} and json.loads(sched.result()) == "J"
+
+
+def test_a_join_waits_for_a_predecessor_jumped_to_in_the_same_layer():
+    """T is queued by a jump when the join's other input is ready: the join waits for T."""
+    spec = graph([("A", "B"), ("A", "C"), ("B", "J"), ("T", "J")], nodes=["A", "B", "C", "T", "J"])
+    layers, inputs, _ = drive(spec, jumps={("C", 1): Jump("T", '"go"')})
+    assert layers == [["A"], ["B", "C"], ["T"], ["J"]]
+    assert inputs["J"] == [{"B": "B", "T": "T"}]  # once, with both inputs
+    assert inputs["T"] == ["go"]
+
+
+def test_a_join_waits_for_a_predecessor_reachable_from_a_pending_jump():
+    # a second jump to X waits a layer; X -> T -> J: J must wait for the whole chain
+    spec = graph([("A", "B"), ("A", "C"), ("A", "D"), ("B", "J"), ("X", "T"), ("T", "J")],
+                 nodes=["A", "B", "C", "D", "X", "T", "J"])
+    layers, inputs, _ = drive(spec, jumps={("C", 1): Jump("X", '"1"'), ("D", 1): Jump("X", '"2"')})
+    assert layers == [["A"], ["B", "C", "D"], ["X"], ["X", "T"], ["T", "J"], ["J"]]
+    assert inputs["X"] == ["1", "2"]
+    # the first pass waits for T (queued behind the second jump's X); the second pass has only T
+    assert inputs["J"] == [{"B": "B", "T": "T"}, "T"]
+
+
+def test_steps_count_every_execution_and_a_layer_runs_in_node_order():
+    spec = graph([("A", "C"), ("A", "B")], nodes=["A", "C", "B"])
+    sched = Scheduler(spec)
+    sched.start('"in"')
+    (a,) = sched.next_layer()
+    assert (a.node, a.step, a.jumped, a.input) == ("A", 1, True, '"in"')
+    sched.finish(a, '"A"', None)
+    layer = sched.next_layer()
+    assert [(t.node, t.step, t.jumped) for t in layer] == [("C", 2, False), ("B", 3, False)]
+    assert sched.step == 3 and sched.last_layer == ["C", "B"]
+    for t in layer:
+        sched.finish(t, json.dumps(t.node), None)
+    assert sched.next_layer() == [] and sched.last_layer == ["C", "B"]
+    assert sched.result() == '{"C":"C","B":"B"}'  # several last nodes: a dict in node order
+
+
+def test_a_jump_skips_only_the_jumping_nodes_successors_and_mixes_with_edge_inputs_in_node_order():
+    spec = graph([("A", "B"), ("A", "C"), ("C", "D")], nodes=["A", "B", "C", "D", "Z"])
+    sched = Scheduler(spec)
+    sched.start("0")
+    (a,) = sched.next_layer()
+    sched.finish(a, "1", None)
+    b, c = sched.next_layer()
+    sched.finish(b, "2", Jump("Z", '"z"'))
+    sched.finish(c, "3", None)
+    layer = sched.next_layer()
+    assert [(t.node, t.input, t.jumped, t.step) for t in layer] == [("D", "3", False, 4), ("Z", '"z"', True, 5)]
+    assert sched.outputs == {"A": "1", "B": "2", "C": "3"}
+
+
+def test_step_limit_counts_the_whole_next_layer_and_names_it():
+    spec = graph([("A", "B"), ("A", "C")], max_steps=2)
+    sched = Scheduler(spec)
+    sched.start("0")
+    (a,) = sched.next_layer()
+    sched.finish(a, "0", None)
+    with pytest.raises(StepLimitError, match=r'run "g" reached its step limit of 2 node executions '
+                                             r"\(next layer: B, C\); a Next loop may not terminate\. Raise "
+                                             r"max_steps on the Workflow or execute\(\) if the loop is intended\.$"):
+        sched.next_layer()
+    exact = Scheduler(graph([("A", "B")], max_steps=2))
+    exact.start("0")
+    (a,) = exact.next_layer()
+    exact.finish(a, "0", None)
+    assert [t.node for t in exact.next_layer()] == ["B"]  # exactly max_steps is allowed
+
+
+def test_check_target_and_request_jump():
+    sched = Scheduler(graph([("A", "B")]))
+    assert sched.check_target("B") is None
+    assert sched.check_target("Bx") == 'no node named "Bx" (did you mean "B"? valid: "A", "B")'
+    with pytest.raises(GraphError, match='signal jumped to an unknown node: no node named "Q"'):
+        sched.request_jump("Q", "null", "signal")
+    sched.request_jump("B", '"x"', "signal")
+    assert sched.jumps == [Jump("B", '"x"', "signal")]
+    assert sched.snapshot()["jumps"] == [{"node": "B", "input": '"x"', "source": "signal"}]
+
+
+def test_result_of_a_run_that_never_ran_a_node_is_null_and_snapshot_restores_every_field():
+    spec = graph([("A", "B")])
+    assert Scheduler(spec).result() == "{}"
+    sched = Scheduler(spec)
+    sched.start('"in"')
+    (a,) = sched.next_layer()
+    sched.finish(a, '"A"', Jump("A", '"again"'))
+    snap = json.loads(json.dumps(sched.snapshot()))
+    assert snap == {"inbox": {}, "jumps": [{"node": "A", "input": '"again"', "source": 'node "A"'}],
+                    "outputs": {"A": '"A"'}, "step": 1, "last_layer": ["A"]}
+    restored = Scheduler(spec, snap)
+    assert restored.result() == '"A"'
+    (again,) = restored.next_layer()
+    assert (again.node, again.input, again.step) == ("A", '"again"', 2)
+
+
+def test_a_jump_to_a_waiting_node_does_not_hold_back_later_ready_nodes():
+    spec = graph([("S", "P"), ("S", "Q"), ("P", "J"), ("Q", "J"), ("P", "Z")], nodes=["S", "P", "Q", "J", "Z"])
+    layers, inputs, _ = drive(spec, jumps={("Q", 1): Jump("J", '"jumped"')})
+    assert layers == [["S"], ["P", "Q"], ["J", "Z"]]
+    assert inputs["J"] == ["jumped"] and inputs["Z"] == ["P"]
+
+
+def test_a_blocked_join_does_not_hold_back_later_ready_nodes():
+    spec = graph([("A", "B"), ("B", "C"), ("C", "J"), ("A", "J"), ("A", "Z")], nodes=["A", "B", "C", "J", "Z"])
+    layers, _, _ = drive(spec)
+    assert layers == [["A"], ["B", "Z"], ["C"], ["J"]]
+
+
+def test_the_entry_jump_is_sourced_input_and_a_missing_output_reads_null():
+    sched = Scheduler(graph([("A", "B")]))
+    sched.start('"in"')
+    assert sched.snapshot()["jumps"] == [{"node": "A", "input": '"in"', "source": "input"}]
+    assert Scheduler(graph([("A", "B")]), {"last_layer": ["A"]}).result() == "null"
+    assert Scheduler(graph([("A", "B")]), {"last_layer": ["A", "B"], "outputs": {"B": "2"}}).result() == \
+        '{"A":null,"B":2}'

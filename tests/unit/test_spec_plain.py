@@ -48,3 +48,53 @@ def test_node_output_rebuilt_with_and_without_a_jump():
     out = NodeOutput(value="1", jump=Jump(node="B", input='"x"', source='node "A"'), writes={"k": "2"}, deletes=["d"])
     assert NodeOutput.from_plain(_as_json(out)) == out
     assert NodeOutput.from_plain({"value": "null"}) == NodeOutput(value="null")
+
+
+def test_every_member_and_node_field_survives_the_round_trip():
+    """A field from_plain dropped would silently change a running graph (e.g. a Team member that
+    takes the context would see an empty state), so every field is set away from its default."""
+    def reader(x, context):
+        return context.state.get("a")
+
+    @step(timeout=7, retries=4, heartbeat_timeout=2)
+    def plain_member(x):
+        return x
+
+    wf = Workflow("AllFields")
+    wf.add_node("Panel", Team([reader, plain_member], strategy=ExecutionStrategy.QUORUM, quorum=2, max_concurrency=1))
+    wf.add_node("Ask", WaitForInput("ok?", timeout=60, default="yes"))
+    wf.add_edge("Panel", "Ask").set_entry_point("Panel")
+    spec = wf.compile()
+    members = spec.node("Panel").team.members
+    assert [m.takes_context for m in members] == [True, False]
+    assert (members[1].start_to_close_timeout, members[1].retry.maximum_attempts, members[1].heartbeat_timeout) == (7, 4, 2)
+    rebuilt = GraphSpec.from_plain(_as_json(spec))
+    assert rebuilt == spec
+    assert [m.takes_context for m in rebuilt.node("Panel").team.members] == [True, False]
+    for original, copy in zip(spec.nodes, rebuilt.nodes):
+        assert dataclasses.asdict(original) == dataclasses.asdict(copy), original.name
+
+
+def test_graph_spec_node_lookup():
+    spec = _rich_graph().compile()
+    assert spec.node("Think").name == "Think" and spec.node("Think").reads == ["a"]
+    import pytest
+
+    with pytest.raises(KeyError):
+        spec.node("Nope")
+
+
+def test_next_keeps_its_input_in_every_form():
+    from gecko_temporal import Next
+
+    assert Next("B").input is None
+    assert Next("B", {"x": 1}).input == {"x": 1}
+    assert Next("B", input=[2]).input == [2] and Next(node="C", input=3) == Next("C", 3)
+
+
+def test_unknown_node_lookup_names_it():
+    import pytest
+
+    with pytest.raises(KeyError) as info:
+        _rich_graph().compile().node("Nope")
+    assert info.value.args == ("Nope",)

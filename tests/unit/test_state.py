@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from gecko_temporal import SerializationError
+from gecko_temporal.errors import StateKeyError
 from gecko_temporal.state import StateDelta, StateView, merge_layer
 
 
@@ -116,3 +117,99 @@ def test_merge_equals_applying_nodes_one_after_another(layer):
             sequential.pop(k, None)
         sequential.update(delta.writes)
     assert merged == sequential
+
+
+# -- reads=: every read path follows the one rule ------------------------------------------------
+
+def test_reads_limit_applies_to_every_read_path():
+    """README: with reads=[...] reading another key raises StateKeyError naming node, key and fix."""
+    view = StateView({"a": "1"}, node="N", limited_to=["a", "maybe"])
+    for read in (lambda: view["b"], lambda: view.get("b"), lambda: view.get("b", 0), lambda: "b" in view):
+        with pytest.raises(StateKeyError, match=r'node "N" read state key \'b\' .* reads=\[\'a\', \'maybe\'\]; add it'):
+            read()
+    # declared keys answer like a dict, present or not
+    assert view.get("a") == 1 and "a" in view and view["a"] == 1
+    assert view.get("maybe", "dflt") == "dflt" and "maybe" not in view
+    with pytest.raises(KeyError) as info:
+        view["maybe"]
+    assert not isinstance(info.value, StateKeyError)
+
+
+def test_with_reads_a_node_may_read_back_what_it_wrote_or_deleted_itself():
+    view = StateView({"a": "1"}, node="N", limited_to=["a"])
+    view["new"] = 5
+    assert view["new"] == 5 and view.get("new") == 5 and "new" in view
+    del view["other"]  # blind delete of an undeclared key
+    assert "other" not in view and view.get("other", "gone") == "gone"
+    with pytest.raises(KeyError):
+        view["other"]
+
+
+def test_get_and_contains_honour_tombstones():
+    view = StateView({"a": "1", "b": "2"}, node="A")
+    assert view.get("a") == 1  # decoded into the node's copy first
+    del view["a"]
+    del view["b"]  # never read before the delete
+    assert view.get("a") is None and view.get("a", "dflt") == "dflt" and view.get("b", 7) == 7
+    assert "a" not in view and "b" not in view and len(view) == 0 and dict(view) == {}
+    assert view.get("missing", 3) == 3
+
+
+def test_get_decodes_once_and_keeps_the_private_copy():
+    view = StateView({"items": "[1]"}, node="A")
+    first = view.get("items")
+    first.append(2)
+    assert view.get("items") == [1, 2] and view["items"] is first  # one private copy per node
+    assert view.delta() == StateDelta()
+
+
+def test_key_errors_carry_the_key_and_a_bad_key_names_its_type():
+    view = StateView({"a": "1"}, node="A")
+    with pytest.raises(KeyError) as info:
+        view["nope"]
+    assert info.value.args == ("nope",)
+    del view["a"]
+    with pytest.raises(KeyError) as info:
+        view["a"]
+    assert info.value.args == ("a",)
+    with pytest.raises(KeyError) as info:
+        del view["a"]
+    assert info.value.args == ("a",)
+    with pytest.raises(TypeError, match=r"state keys must be str, got int 1"):
+        view[1] = 2
+    assert repr(StateView({"a": "1"}, node="A")) == "StateView({'a': 1})"
+
+
+def test_a_blind_delete_under_reads_drops_the_nodes_own_write_too():
+    view = StateView({"a": "1"}, node="N", limited_to=["a"])
+    view["new"] = 1
+    del view["new"]  # undeclared: deleted blindly, and its own write is gone
+    assert "new" not in view and view.get("new") is None and list(view) == ["a"]
+    assert view.delta() == StateDelta(writes={}, deletes=["new"])
+
+
+def test_deleting_a_key_written_in_this_node_only_leaves_no_tombstone():
+    view = StateView({"a": "1"}, node="N")
+    view["fresh"] = 1
+    del view["fresh"]
+    assert view.delta() == StateDelta()
+    assert view.get("fresh", "gone") == "gone"
+
+
+@pytest.mark.parametrize("first, second, conflict", [
+    (StateDelta(deletes=["k"]), StateDelta(deletes=["k"]), ["k"]),
+    (StateDelta(deletes=["k"]), StateDelta(writes={"k": "2"}), ["k"]),
+    (StateDelta(writes={"k": "1"}), StateDelta(deletes=["k"]), ["k"]),
+    (StateDelta(writes={"k": "1"}, deletes=["d"]), StateDelta(writes={"j": "2"}, deletes=["e"]), []),
+])
+def test_conflicts_are_keys_two_nodes_touched(first, second, conflict):
+    assert merge_layer({"k": "0", "d": "0", "e": "0"}, [("A", first), ("B", second)]) == conflict
+    assert merge_layer({"k": "0"}, [("A", first)]) == []  # one node touching a key is no conflict
+
+
+def test_iteration_lists_base_keys_then_new_keys_once():
+    view = StateView({"a": "1", "b": "2"}, node="A")
+    view["a"] = 10  # an existing key written: listed once, in its place
+    view["new"] = 3
+    del view["b"]
+    assert list(view) == ["a", "new"] and len(view) == 2 and dict(view) == {"a": 10, "new": 3}

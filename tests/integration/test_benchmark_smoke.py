@@ -1,0 +1,28 @@
+"""Smoke run of the long-loop benchmark: it starts its own embedded dev server, so it lives here,
+not in tests/unit (which needs no server). No timing is asserted; speed claims live in benchmarks/."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.mark.slow
+def test_long_loop_benchmark_runs_every_case_and_prints_json(tmp_path):
+    """Smoke run on its own embedded dev server: each case finishes its loop and is reported."""
+    proc = subprocess.run([sys.executable, str(BENCH / "long_loop_benchmark.py"), "--quick", "--json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["benchmark"] == "long_loop" and result["loop_steps"] == 100
+    assert [(r["case"], r["steps"]) for r in result["rows"]] == [
+        ("regular activities", 101), ("local=True", 101), ("local=True, steps_per_run=50", 101)]
+    assert result["rows"][2]["runs"] >= 2  # 50 steps per run: it continued as new
+    # how many queries caught a run still going depends on the machine's speed: reported, not pinned
+    assert all(r["steps_per_s"] > 0 and isinstance(r["queries"], int) for r in result["rows"])
