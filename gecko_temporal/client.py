@@ -34,6 +34,7 @@ from temporalio.exceptions import (ApplicationError, CancelledError, TimeoutErro
 from temporalio.service import RPCError
 
 from . import _codec
+from .payloads import data_converter
 from .protocol import ANSWER_UPDATE, JUMP_UPDATE, NEXT_SIGNAL, STATE_QUERY, WORKFLOW_TYPE
 from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, SerializationError, ServerError,
                      StepLimitError, WorkflowTimeoutError)
@@ -254,12 +255,13 @@ async def connect(address: Optional[str] = None) -> Client:
     config = connect_config(address)
     if "target_host" not in config:  # embedded: its own server and worker, default namespace
         config = {"target_host": embedded_server().address}
-    target = json.dumps(config, sort_keys=True, default=repr)
+    converter = data_converter()  # GECKO_ENCRYPTION_KEY etc. (payloads.py): part of the cache key
+    target = json.dumps(config, sort_keys=True, default=repr) + f"#{id(converter)}"
     cache = _clients.setdefault(asyncio.get_running_loop(), {})
     if target not in cache:
         where = config["target_host"]
         try:
-            client = await Client.connect(**config)
+            client = await Client.connect(**config, data_converter=converter)
         except RuntimeError as exc:
             raise ServerError(f"cannot connect to Temporal at {where}: {exc}; start the server or fix "
                               "TEMPORAL_ADDRESS / the config profile (unset them to use the embedded dev "
@@ -327,7 +329,8 @@ class _EmbeddedWorker:
         from .worker import GeckoWorker
 
         try:
-            self.worker = GeckoWorker(await Client.connect(address), task_queue=self.task_queue,
+            self.worker = GeckoWorker(await Client.connect(address, data_converter=data_converter()),
+                                      task_queue=self.task_queue,
                                       graceful_shutdown=2.0)
         except BaseException as exc:  # reported to the starting thread, which raises ServerError
             self._error = exc

@@ -1,0 +1,218 @@
+"""How payloads are stored: encryption at rest, compression, and a store for big payloads.
+
+Every client and worker the engine creates (embedded, ``gecko-temporal worker``/``dev``, the CLI)
+gets its data converter from :func:`data_converter`, configured by the environment:
+
+``GECKO_ENCRYPTION_KEY``
+    ``id:base64key[,id2:base64key2...]`` (16, 24 or 32 bytes each): payloads are encrypted with
+    AES-GCM under the *first* key; the others still decrypt what older keys wrote, so keys rotate
+    by putting a new key first. A bare ``base64key`` gets an id derived from the key.
+``GECKO_ENCRYPTION_KEY_FILE``
+    a file holding the same (one key per line or comma-separated), instead of the variable.
+``GECKO_COMPRESS_ABOVE``
+    payloads of at least this many bytes are zlib-compressed (default 16384 with encryption,
+    off without it, so unencrypted values stay readable in the Temporal UI).
+``GECKO_PAYLOAD_STORE`` / ``GECKO_PAYLOAD_STORE_ABOVE``
+    see :func:`payload_store` (claim-check storage for big payloads).
+
+The codec works on whole payloads (it never decodes user values), so the workflow still only moves
+text around. Temporal applies it outside the workflow sandbox, before the external store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import re
+import zlib
+from typing import Optional, Sequence
+
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import PayloadCodec
+
+from .errors import PayloadConfigError
+
+ENCRYPTED = b"binary/encrypted"
+COMPRESSED = b"binary/zlib"
+KEY_ID = "encryption-key-id"
+DEFAULT_COMPRESS_ABOVE = 16 * 1024
+_NONCE = 12
+_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def parse_keys(text: str, source: str = "GECKO_ENCRYPTION_KEY") -> list[tuple[str, bytes]]:
+    """``[(key id, key), ...]`` from ``id:base64key`` entries (comma, space or newline separated)."""
+    keys: list[tuple[str, bytes]] = []
+    text = "\n".join(line.split("#", 1)[0] for line in text.splitlines())  # comments: '# rotated ...'
+    for n, entry in enumerate((e for e in re.split(r"[,\s]+", text) if e), 1):
+        key_id, sep, b64 = entry.rpartition(":")
+        if not sep:
+            key_id, b64 = "", entry
+        try:
+            key = base64.b64decode(b64, validate=True)
+        except ValueError:
+            raise PayloadConfigError(
+                f"{source}: entry {n} is not base64 (expected id:base64key, e.g. made by "
+                "`python -c \"import os,base64;print('k1:'+base64.b64encode(os.urandom(32)).decode())\"`)"
+            ) from None
+        if len(key) not in (16, 24, 32):
+            raise PayloadConfigError(
+                f"{source}: entry {n} decodes to {len(key)} bytes; an AES key has 16, 24 or 32 (32 recommended)")
+        key_id = key_id or "k" + hashlib.sha256(key).hexdigest()[:8]
+        if not _ID.match(key_id):
+            raise PayloadConfigError(f"{source}: key id {key_id!r} of entry {n} may hold only letters, digits, "
+                                     "'_', '.' and '-' (at most 64)")
+        if any(k == key_id for k, _ in keys):
+            raise PayloadConfigError(f"{source}: key id {key_id!r} is listed twice")
+        keys.append((key_id, key))
+    if not keys:
+        raise PayloadConfigError(f"{source} is set but holds no key (expected id:base64key)")
+    return keys
+
+
+def keys_from_env(env: Optional[dict] = None) -> list[tuple[str, bytes]]:
+    """The encryption keys the environment configures (empty when encryption is off)."""
+    env = os.environ if env is None else env
+    text, path = env.get("GECKO_ENCRYPTION_KEY"), env.get("GECKO_ENCRYPTION_KEY_FILE")
+    if text and path:
+        raise PayloadConfigError("set GECKO_ENCRYPTION_KEY or GECKO_ENCRYPTION_KEY_FILE, not both")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise PayloadConfigError(f"GECKO_ENCRYPTION_KEY_FILE: cannot read {path}: {exc.strerror}") from None
+        return parse_keys(text, f"GECKO_ENCRYPTION_KEY_FILE {path}")
+    return parse_keys(text) if text else []
+
+
+def _int_env(env: dict, name: str, default: Optional[int]) -> Optional[int]:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise PayloadConfigError(f"{name} must be a number of bytes, got {value!r}") from None
+    if number < 0:
+        raise PayloadConfigError(f"{name} must be >= 0, got {number}")
+    return number
+
+
+class GeckoCodec(PayloadCodec):
+    """Compress payloads above ``compress_above`` bytes (zlib), then encrypt them (AES-GCM) with the
+    first of ``keys``; decoding undoes both and passes every other payload through unchanged.
+
+    An encrypted payload carries its key id in its metadata (and as the cipher's associated data, so
+    the id cannot be swapped): a process holding that id's key decrypts it whichever key is first.
+    """
+
+    def __init__(self, keys: Sequence[tuple[str, bytes]] = (), compress_above: Optional[int] = None) -> None:
+        self.keys = list(keys)
+        self.compress_above = compress_above
+        self._ciphers: dict[str, object] = {}
+        if self.keys:
+            try:
+                from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+            except ImportError:
+                raise PayloadConfigError(
+                    "encryption needs the cryptography package: pip install 'gecko-temporal[encryption]'") from None
+            self._ciphers = {key_id: AESGCM(key) for key_id, key in self.keys}
+
+    @classmethod
+    def from_env(cls, env: Optional[dict] = None) -> "GeckoCodec":
+        """The codec the environment configures. With nothing configured it encodes nothing, and
+        is still there to say which key an encrypted payload needs (Temporal's own message would
+        be "Unknown payload encoding binary/encrypted")."""
+        env = os.environ if env is None else env
+        keys = keys_from_env(env)
+        return cls(keys, _int_env(env, "GECKO_COMPRESS_ABOVE", DEFAULT_COMPRESS_ABOVE if keys else None))
+
+    @property
+    def encodes(self) -> bool:
+        return bool(self.keys) or self.compress_above is not None
+
+    # Sync cores: the codec server calls them from plain threads.
+    def encode_sync(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self._encode_one(p) for p in payloads]
+
+    def decode_sync(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self._decode_one(p) for p in payloads]
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        if not self.encodes:
+            return list(payloads)
+        if sum(p.ByteSize() for p in payloads) > 256 * 1024:  # keep the event loop responsive
+            return await asyncio.to_thread(self.encode_sync, payloads)
+        return self.encode_sync(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        if not any(p.metadata.get("encoding") in (ENCRYPTED, COMPRESSED) for p in payloads):
+            return list(payloads)
+        if sum(p.ByteSize() for p in payloads) > 256 * 1024:
+            return await asyncio.to_thread(self.decode_sync, payloads)
+        return self.decode_sync(payloads)
+
+    def _encode_one(self, payload: Payload) -> Payload:
+        if self.compress_above is not None and payload.ByteSize() >= self.compress_above:
+            raw = payload.SerializeToString()
+            packed = zlib.compress(raw, 6)
+            if len(packed) < len(raw):
+                payload = Payload(metadata={"encoding": COMPRESSED}, data=packed)
+        if self.keys:
+            key_id = self.keys[0][0]
+            nonce = os.urandom(_NONCE)
+            sealed = self._ciphers[key_id].encrypt(nonce, payload.SerializeToString(), key_id.encode())  # type: ignore[attr-defined]
+            payload = Payload(metadata={"encoding": ENCRYPTED, KEY_ID: key_id.encode()}, data=nonce + sealed)
+        return payload
+
+    def _decode_one(self, payload: Payload) -> Payload:
+        encoding = payload.metadata.get("encoding", b"")
+        if encoding == ENCRYPTED:
+            key_id = payload.metadata.get(KEY_ID, b"").decode("utf-8", "replace")
+            cipher = self._ciphers.get(key_id)
+            if cipher is None:
+                have = ", ".join(f'"{k}"' for k in self._ciphers) or "none (encryption is off here)"
+                raise PayloadConfigError(
+                    f'a payload is encrypted with key id "{key_id}", which this process does not have '
+                    f"(its key ids: {have}); add that key to GECKO_ENCRYPTION_KEY (or the key file)")
+            from cryptography.exceptions import InvalidTag
+
+            try:
+                inner = cipher.decrypt(payload.data[:_NONCE], payload.data[_NONCE:], key_id.encode())  # type: ignore[attr-defined]
+            except InvalidTag:
+                raise PayloadConfigError(
+                    f'cannot decrypt a payload with key id "{key_id}": the configured key of that id is not the '
+                    "one that encrypted it, or the payload was altered") from None
+            payload = Payload.FromString(inner)
+            encoding = payload.metadata.get("encoding", b"")
+        if encoding == COMPRESSED:
+            try:
+                payload = Payload.FromString(zlib.decompress(payload.data))
+            except zlib.error as exc:
+                raise PayloadConfigError(f"a compressed payload is corrupt: {exc}") from None
+        return payload
+
+
+_ENV_NAMES = ("GECKO_ENCRYPTION_KEY", "GECKO_ENCRYPTION_KEY_FILE", "GECKO_COMPRESS_ABOVE", "GECKO_PAYLOAD_STORE",
+              "GECKO_PAYLOAD_STORE_ABOVE")
+_converters: dict[tuple, object] = {}
+
+
+def data_converter(env: Optional[dict] = None):  # -> temporalio.converter.DataConverter
+    """The data converter every client and worker of the engine uses, as the environment configures
+    it (Temporal's default when nothing is configured). Built once per configuration; a bad
+    setting raises PayloadConfigError naming the variable."""
+    import dataclasses
+
+    import temporalio.converter
+
+    env = os.environ if env is None else env
+    settings = tuple(env.get(name) for name in _ENV_NAMES)
+    converter = _converters.get(settings)
+    if converter is None:
+        converter = dataclasses.replace(temporalio.converter.default(), payload_codec=GeckoCodec.from_env(env))
+        _converters[settings] = converter
+    return converter
