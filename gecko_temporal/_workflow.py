@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from .protocol import (ANSWER_SIGNAL, ANSWER_UPDATE, JUMP_UPDATE, NEXT_SIGNAL, STATE_QUERY, WORKFLOW_TYPE,
                            YIELD_ACTIVITY)
     from .errors import GeckoError, suggest
-    from .limits import FRAME, PAYLOAD_LIMIT, SizeTable, human, json_size, node_input_problem
+    from .limits import FRAME, PAYLOAD_LIMIT, SizeTable, human, json_size, limit_name, node_input_problem
     from .scheduler import Scheduler, Task
     from .spec import KIND_FUNCTION, KIND_TEAM, KIND_WAIT, GraphSpec, Jump, MemberSpec, NodeInput, NodeOutput, NodeSpec, RetrySpec, RunParams
     from .state import StateDelta, merge_layer
@@ -148,12 +148,12 @@ class GeckoWorkflow:
                     await self._continue_as_new(params)
             result = self._sched.result()
             result_size = json_size(result)
-            if result_size + FRAME > PAYLOAD_LIMIT:
+            if result_size + FRAME > params.payload_limit:
                 last = self._sched.last_layer
                 raise _NodeFailed(last[0] if len(last) == 1 else ", ".join(last), "PayloadTooLarge",
                                   f"the run's result (the output of {', '.join(repr(n) for n in last)}) is "
-                                  f"{human(result_size)}, over Temporal's {human(PAYLOAD_LIMIT)} payload "
-                                  "limit; make the last node return something smaller (a summary or a file path)")
+                                  f"{human(result_size)}, over {limit_name(params.payload_limit)}; "
+                                  "make the last node return something smaller (a summary or a file path)")
         except _NodeFailed as exc:
             self._status = "failed"
             raise ApplicationError(
@@ -200,16 +200,16 @@ class GeckoWorkflow:
             "run": self._run + 1, "completed": self._completed, "rejected": self._rejected,
             "answers": self._answers, "layer": self._layer,
         }
-        next_run = {"spec": self._plain_spec, "input": params.input, "snapshot": snapshot}
+        next_run = {"spec": self._plain_spec, "input": params.input, "snapshot": snapshot,
+                    "payload_limit": params.payload_limit}
         size = len(json.dumps(next_run)) + FRAME
-        if size > PAYLOAD_LIMIT:
+        if size > params.payload_limit:
             # Switching would fail the workflow task forever; going on in this run only costs history.
             self._can_blocked = True
             workflow.logger.warning(
-                "run %s cannot continue as new: its snapshot is %s (state: %s), over Temporal's %s payload "
-                "limit; it goes on in this run, which Temporal ends at 51,200 events. Keep large data out of "
+                "run %s cannot continue as new: its snapshot is %s (state: %s), over %s; it goes on in this run, which Temporal ends at 51,200 events. Keep large data out of "
                 "state (write it to a file and keep the path)", self._spec.name, human(size),
-                SizeTable(self._state).biggest(), human(PAYLOAD_LIMIT))
+                SizeTable(self._state).biggest(), limit_name(params.payload_limit))
             return
         workflow.continue_as_new(next_run)
 
@@ -263,6 +263,7 @@ class GeckoWorkflow:
             graph=self._spec.key, node=task.node, input=task.input, session_id=workflow.info().workflow_id,
             step=task.step, member=member, state=state, history=history,
             run_input=self._input if takes_context else None,
+            payload_limit=self._params.payload_limit if self._params.payload_limit != PAYLOAD_LIMIT else None,
         )
         # Input and result travel as plain dicts: the converter's dataclass handling (a deep copy
         # on the way out, reflection over type hints on the way in) cost ~10x more per activity,
@@ -288,7 +289,7 @@ class GeckoWorkflow:
             state, history, run_input_size = self._sizes
         error, warning = node_input_problem(
             task.node, input_size=json_size(task.input), state=state, reads=node.reads, history=history,
-            history_names=node.history, run_input_size=run_input_size)
+            history_names=node.history, run_input_size=run_input_size, limit=self._params.payload_limit)
         if error:
             raise _NodeFailed(task.node, "PayloadTooLarge", error)
         if warning and task.node not in self._warned:

@@ -34,7 +34,7 @@ from temporalio.exceptions import (ApplicationError, CancelledError, TimeoutErro
 from temporalio.service import RPCError
 
 from . import _codec
-from .payloads import data_converter
+from .payloads import data_converter, payload_limit_of
 from .protocol import ANSWER_UPDATE, JUMP_UPDATE, NEXT_SIGNAL, STATE_QUERY, WORKFLOW_TYPE
 from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, SerializationError, ServerError,
                      StepLimitError, WorkflowTimeoutError)
@@ -253,9 +253,10 @@ async def connect(address: Optional[str] = None) -> Client:
     and settings, so changing TEMPORAL_ADDRESS takes effect.
     """
     config = connect_config(address)
-    if "target_host" not in config:  # embedded: its own server and worker, default namespace
+    embedded = "target_host" not in config
+    if embedded:  # embedded: its own server and worker, default namespace
         config = {"target_host": embedded_server().address}
-    converter = data_converter()  # GECKO_ENCRYPTION_KEY etc. (payloads.py): part of the cache key
+    converter = data_converter(embedded=embedded)  # GECKO_ENCRYPTION_KEY etc. (payloads.py): part of the cache key
     target = json.dumps(config, sort_keys=True, default=repr) + f"#{id(converter)}"
     cache = _clients.setdefault(asyncio.get_running_loop(), {})
     if target not in cache:
@@ -329,7 +330,7 @@ class _EmbeddedWorker:
         from .worker import GeckoWorker
 
         try:
-            self.worker = GeckoWorker(await Client.connect(address, data_converter=data_converter()),
+            self.worker = GeckoWorker(await Client.connect(address, data_converter=data_converter(embedded_worker=True)),
                                       task_queue=self.task_queue,
                                       graceful_shutdown=2.0)
         except BaseException as exc:  # reported to the starting thread, which raises ServerError
@@ -385,7 +386,8 @@ async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[
     session_id = session_id or f"{wf.name}-{uuid.uuid4().hex[:12]}"
     try:
         handle = await client.start_workflow(
-            WORKFLOW_TYPE, RunParams(spec=spec, input=encoded, timeout=timeout), id=session_id,
+            WORKFLOW_TYPE, RunParams(spec=spec, input=encoded, timeout=timeout,
+                                     payload_limit=payload_limit_of(client.data_converter)), id=session_id,
             task_queue=queue, result_type=None,
             execution_timeout=timedelta(seconds=timeout + _TIMEOUT_GRACE) if timeout else None,
         )

@@ -201,18 +201,195 @@ _ENV_NAMES = ("GECKO_ENCRYPTION_KEY", "GECKO_ENCRYPTION_KEY_FILE", "GECKO_COMPRE
 _converters: dict[tuple, object] = {}
 
 
-def data_converter(env: Optional[dict] = None):  # -> temporalio.converter.DataConverter
+def data_converter(env: Optional[dict] = None, *, embedded: bool = False, embedded_worker: bool = False):
     """The data converter every client and worker of the engine uses, as the environment configures
-    it (Temporal's default when nothing is configured). Built once per configuration; a bad
-    setting raises PayloadConfigError naming the variable."""
+    it (``embedded``: for the embedded dev server, which has a payload store of its own by default;
+    the embedded worker keeps it even with ``GECKO_PAYLOAD_STORE=none``, which then only lowers the
+    limit of the runs a client starts). Built once per configuration; a bad setting raises
+    PayloadConfigError naming the variable."""
     import dataclasses
 
     import temporalio.converter
 
     env = os.environ if env is None else env
-    settings = tuple(env.get(name) for name in _ENV_NAMES)
+    if embedded_worker:
+        embedded = True
+        if env.get("GECKO_PAYLOAD_STORE") == "none":
+            env = {k: v for k, v in env.items() if k != "GECKO_PAYLOAD_STORE"}
+    settings = (embedded, *(env.get(name) for name in _ENV_NAMES))
     converter = _converters.get(settings)
     if converter is None:
-        converter = dataclasses.replace(temporalio.converter.default(), payload_codec=GeckoCodec.from_env(env))
+        converter = dataclasses.replace(temporalio.converter.default(), payload_codec=GeckoCodec.from_env(env),
+                                        external_storage=payload_store(env, embedded=embedded))
         _converters[settings] = converter
     return converter
+
+
+# -- claim-check storage for big payloads -----------------------------------------------------------
+
+DEFAULT_STORE_ABOVE = 256 * 1024  # Temporal's own default threshold for external storage
+STORE_PAYLOAD_LIMIT = 256 * 1024 * 1024  # what one payload may weigh with a store (it is held in memory)
+
+
+class FileStorageDriver:
+    """Keep payloads as files under ``root`` (one machine, or a shared volume), named by the
+    SHA-256 of their bytes: history holds only ``{"sha256": ...}``, a value stored twice is one
+    file, and a file that changed on disk is detected when read. Files are never deleted by the
+    engine: remove old ones (e.g. ``find DIR -mtime +30 -delete``) once their runs are done.
+    """
+
+    def __init__(self, root: str, name: str = "gecko.file") -> None:
+        self.root = os.path.abspath(root)
+        self._name = name
+
+    def name(self) -> str:
+        return self._name
+
+    def type(self) -> str:
+        return "gecko.file"
+
+    def _path(self, digest: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{64}", digest or ""):  # a claim comes from history: never a path
+            raise PayloadConfigError(f"payload store {self.root}: malformed claim {digest!r}")
+        return os.path.join(self.root, digest[:2], digest)
+
+    def _write(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        path = self._path(digest)
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            temp = f"{path}.{os.getpid()}.{id(data)}.tmp"
+            with open(temp, "wb") as f:
+                f.write(data)
+            os.replace(temp, path)  # atomic: a reader never sees half a payload
+        return digest
+
+    def _read(self, digest: str) -> Payload:
+        path = self._path(digest)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise PayloadConfigError(
+                f"payload store {self.root} has no {digest[:12]}... (was it deleted, or does this process use "
+                "another GECKO_PAYLOAD_STORE than the one that wrote it?)") from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise PayloadConfigError(f"payload store {self.root}: {path} changed on disk since it was written")
+        return Payload.FromString(data)
+
+    async def store(self, context, payloads: Sequence[Payload]) -> list:
+        from temporalio.converter import StorageDriverClaim
+
+        def write_all() -> list:
+            return [StorageDriverClaim(claim_data={"sha256": self._write(p.SerializeToString())}) for p in payloads]
+
+        return await asyncio.to_thread(write_all)
+
+    async def retrieve(self, context, claims: Sequence) -> list[Payload]:
+        return await asyncio.to_thread(lambda: [self._read(c.claim_data.get("sha256", "")) for c in claims])
+
+
+def _as_driver(cls: type) -> type:
+    """FileStorageDriver as a real temporalio StorageDriver subclass (imported lazily: experimental API)."""
+    from temporalio.converter import StorageDriver
+
+    return type(cls.__name__, (cls, StorageDriver), {})
+
+
+_embedded_store: Optional[str] = None
+
+
+def embedded_store_dir() -> str:
+    """A directory for the embedded dev server's big payloads, removed when the process exits
+    (the embedded server's history does not outlive the process either)."""
+    global _embedded_store
+    if _embedded_store is None:
+        import atexit
+        import shutil
+        import tempfile
+
+        _embedded_store = tempfile.mkdtemp(prefix="gecko-payloads-")
+        atexit.register(shutil.rmtree, _embedded_store, True)
+    return _embedded_store
+
+
+def payload_store(env: Optional[dict] = None, *, embedded: bool = False):  # -> ExternalStorage | None
+    """The claim-check store ``GECKO_PAYLOAD_STORE`` names: payloads of at least
+    ``GECKO_PAYLOAD_STORE_ABOVE`` bytes (default 256 KiB) go there and history keeps a reference.
+
+    - ``file:///dir``: files under ``dir`` (one machine, or a volume every worker mounts);
+    - ``s3://bucket/prefix``: Temporal's S3 driver (``pip install aioboto3``; credentials and region
+      from the usual AWS settings, ``AWS_ENDPOINT_URL`` for S3-compatible servers);
+    - unset: none, except for the embedded dev server, which gets a per-process temporary directory;
+    - ``none``: none, not even for the embedded dev server (runs keep Temporal's 2 MiB limit).
+    """
+    from temporalio.converter import ExternalStorage
+
+    env = os.environ if env is None else env
+    url = env.get("GECKO_PAYLOAD_STORE") or ""
+    above = _int_env(env, "GECKO_PAYLOAD_STORE_ABOVE", DEFAULT_STORE_ABOVE)
+    if url == "none":
+        return None
+    if not url:
+        if not embedded:
+            return None
+        url = "file://" + embedded_store_dir()
+    if url.startswith("file://"):
+        root = url[len("file://"):]
+        if not root.startswith("/"):
+            raise PayloadConfigError(f"GECKO_PAYLOAD_STORE={url!r}: use an absolute path, file:///dir")
+        driver = _as_driver(FileStorageDriver)(root)
+    elif url.startswith("s3://"):
+        bucket, _, prefix = url[len("s3://"):].partition("/")
+        if not bucket:
+            raise PayloadConfigError(f"GECKO_PAYLOAD_STORE={url!r}: name the bucket, s3://bucket[/prefix]")
+        driver = _s3_driver(bucket, prefix)
+    else:
+        raise PayloadConfigError(f"GECKO_PAYLOAD_STORE={url!r}: expected file:///dir or s3://bucket[/prefix]")
+    return ExternalStorage(drivers=[driver], payload_size_threshold=above)
+
+
+def _s3_driver(bucket: str, prefix: str):
+    try:
+        import aioboto3  # noqa: F401
+        from temporalio.contrib.aws.s3driver import S3StorageDriver, S3StorageDriverClient
+        from temporalio.contrib.aws.s3driver.aioboto3 import new_aioboto3_client
+    except ImportError as exc:
+        raise PayloadConfigError(
+            f"GECKO_PAYLOAD_STORE=s3://{bucket}/{prefix} needs aioboto3 ({exc.name} is missing): "
+            "pip install 'gecko-temporal[s3]' (or use file:///dir on one machine)") from None
+
+    class _LazyClient(S3StorageDriverClient):
+        """One aioboto3 client per event loop, opened on first use (the embedded worker and the
+        caller's script run on different loops, and an aioboto3 client belongs to one)."""
+
+        def __init__(self) -> None:
+            self._clients: dict[int, object] = {}
+
+        async def _client(self):
+            loop = id(asyncio.get_running_loop())
+            if loop not in self._clients:
+                context = aioboto3.Session().client("s3")
+                self._clients[loop] = new_aioboto3_client(await context.__aenter__())
+            return self._clients[loop]
+
+        def _key(self, key: str) -> str:
+            return f"{prefix.rstrip('/')}/{key}" if prefix else key
+
+        async def put_object(self, *, bucket: str, key: str, data: bytes) -> None:
+            await (await self._client()).put_object(bucket=bucket, key=self._key(key), data=data)
+
+        async def object_exists(self, *, bucket: str, key: str) -> bool:
+            return await (await self._client()).object_exists(bucket=bucket, key=self._key(key))
+
+        async def get_object(self, *, bucket: str, key: str) -> bytes:
+            return await (await self._client()).get_object(bucket=bucket, key=self._key(key))
+
+    return S3StorageDriver(client=_LazyClient(), bucket=bucket, max_payload_size=STORE_PAYLOAD_LIMIT)
+
+
+def payload_limit_of(converter) -> int:
+    """The most one payload may weigh with ``converter``: Temporal's 2 MiB, or the store's limit."""
+    from .limits import PAYLOAD_LIMIT
+
+    return STORE_PAYLOAD_LIMIT if getattr(converter, "external_storage", None) is not None else PAYLOAD_LIMIT

@@ -13,6 +13,7 @@ from typing import Any, Optional
 from pydantic import BaseModel
 
 from . import _codec
+from .limits import PAYLOAD_LIMIT
 
 def _build(cls: Any, data: dict[str, Any], **nested: Any) -> Any:
     """``cls`` from its plain-dict form, with ``nested`` fields already rebuilt; keys it does not
@@ -145,6 +146,7 @@ class NodeInput:
     state: Optional[dict[str, str]] = None  # only for nodes that take a context
     history: Optional[dict[str, str]] = None
     run_input: Optional[str] = None
+    payload_limit: Optional[int] = None  # the run's (RunParams.payload_limit); None: Temporal's 2 MiB
 
 
 @dataclass
@@ -172,6 +174,9 @@ class RunParams:
     input: str
     timeout: Optional[float] = None
     snapshot: Optional[dict[str, Any]] = None
+    # What one payload may weigh: Temporal's 2 MiB, more when the starting client has a payload
+    # store (payloads.py). Carried by the run so every replay checks sizes against the same bound.
+    payload_limit: int = PAYLOAD_LIMIT
 
     @classmethod
     def from_plain(cls, data: dict[str, Any]) -> "RunParams":

@@ -1,0 +1,63 @@
+"""Big outputs through the payload store (claim-check): history keeps only references."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from gecko_temporal import GeckoWorker, Workflow, connect
+
+pytestmark = pytest.mark.asyncio
+
+MB = 1024 * 1024
+
+
+def _big_chain(name: str, size: int) -> Workflow:
+    def make(_, context) -> str:
+        context.state["copy"] = "s" * size  # state too
+        return "x" * size
+
+    def measure(text: str, context) -> dict:
+        return {"len": len(text), "state": len(context.state["copy"]), "history": len(context.history["make"])}
+
+    return (Workflow(name).add_node("make", make).add_node("measure", measure)
+            .add_edge("make", "measure").set_entry_point("make"))
+
+
+async def _history_bytes(handle) -> int:
+    history = await handle.temporal_handle.fetch_history()
+    return sum(event.ByteSize() for event in history.events)
+
+
+async def test_a_5_mb_output_just_works_on_the_embedded_default():
+    handle = await _big_chain("Big5", 5 * MB).start(None, timeout=120)
+    assert await handle.result() == {"len": 5 * MB, "state": 5 * MB, "history": 5 * MB}
+    assert await _history_bytes(handle) < 64 * 1024  # references, not 15+ MB of copies
+
+
+@pytest.mark.slow
+async def test_a_50_mb_output_just_works():
+    handle = await _big_chain("Big50", 50 * MB).start(None, timeout=300)
+    assert (await handle.result())["len"] == 50 * MB
+    assert await _history_bytes(handle) < 64 * 1024
+
+
+async def test_gecko_payload_store_file_dir_on_a_cluster_worker(dev_server, monkeypatch, tmp_path):
+    queue = f"store-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
+    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+    monkeypatch.setenv("GECKO_PAYLOAD_STORE", f"file://{tmp_path}")
+    wf = _big_chain("BigCluster", 3 * MB)
+    worker = GeckoWorker(await connect(), task_queue=queue)
+    worker.serve(wf)
+    await worker.start()
+    try:
+        handle = await wf.start(None, timeout=120)
+        assert (await handle.result())["len"] == 3 * MB
+        stored = [f for _, _, files in os.walk(tmp_path) for f in files]
+        assert stored and all(len(name) == 64 for name in stored)  # content-addressed files
+        assert await _history_bytes(handle) < 64 * 1024
+    finally:
+        await worker.shutdown()
