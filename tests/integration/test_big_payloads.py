@@ -61,3 +61,40 @@ async def test_gecko_payload_store_file_dir_on_a_cluster_worker(dev_server, monk
         assert await _history_bytes(handle) < 64 * 1024
     finally:
         await worker.shutdown()
+
+
+async def test_gecko_payload_store_s3_against_a_local_s3_server(dev_server, monkeypatch):
+    """Temporal's S3 driver through GECKO_PAYLOAD_STORE=s3://, against moto's S3-compatible server."""
+    pytest.importorskip("aioboto3")
+    pytest.importorskip("types_aiobotocore_s3")
+    moto_server = pytest.importorskip("moto.server")
+    import socket
+
+    import boto3
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    s3 = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    s3.start()
+    for name, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
+                        "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    boto3.client("s3").create_bucket(Bucket="gecko-payloads")
+    queue = f"s3-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
+    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+    monkeypatch.setenv("GECKO_PAYLOAD_STORE", "s3://gecko-payloads/runs")
+    wf = _big_chain("BigS3", 3 * MB)
+    worker = GeckoWorker(await connect(), task_queue=queue)
+    worker.serve(wf)
+    await worker.start()
+    try:
+        handle = await wf.start(None, timeout=120)
+        assert (await handle.result())["len"] == 3 * MB
+        keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="gecko-payloads")["Contents"]]
+        assert keys and all(k.startswith("runs/v0/") for k in keys)
+        assert await _history_bytes(handle) < 64 * 1024
+    finally:
+        await worker.shutdown()
+        s3.stop()

@@ -42,12 +42,8 @@ def test_bad_store_urls_are_clear(url, problem):
         payload_store({"GECKO_PAYLOAD_STORE": url})
 
 
-def test_s3_without_aioboto3_says_what_to_install():
-    try:
-        import aioboto3  # noqa: F401
-        pytest.skip("aioboto3 is installed")
-    except ImportError:
-        pass
+def test_s3_without_aioboto3_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "aioboto3", None)  # as if not installed
     with pytest.raises(PayloadConfigError, match=r"needs aioboto3.*pip install 'gecko-temporal\[s3\]'"):
         payload_store({"GECKO_PAYLOAD_STORE": "s3://bucket/prefix"})
 
