@@ -60,16 +60,38 @@ def store_bytes() -> int:
     return sum(f.stat().st_size for f in Path(root).rglob("*") if f.is_file())
 
 
-async def measure() -> list[dict]:
+async def measure(cluster: bool) -> list[dict]:
+    from examples.report_pipeline import workflow as report
+
+    wf = chain()
+    worker = None
+    if cluster:  # a named server and a worker of our own: no embedded payload store
+        from gecko_temporal import GeckoWorker
+        from gecko_temporal.client import DevServer
+
+        server = DevServer()
+        os.environ["TEMPORAL_ADDRESS"] = server.address
+        os.environ["GECKO_TASK_QUEUE"] = "history-size"
+        worker = GeckoWorker(await connect(), task_queue="history-size")
+        worker.serve(wf)
+        worker.serve(report)
+        await worker.start()
+    try:
+        return await _measure(wf, report)
+    finally:
+        if worker is not None:
+            await worker.shutdown()
+            server.stop()
+
+
+async def _measure(wf: Workflow, report: Workflow) -> list[dict]:
     rows = []
-    handle = await chain().start(None, timeout=300)
+    handle = await wf.start(None, timeout=300)
     await handle.result()
     await asyncio.sleep(1.0)  # visibility catches up
     made = STEPS * SIZE
     rows.append({"case": f"{STEPS}-step chain, {SIZE // 1000} KB outputs", "data_made": made,
                  "history": await history_bytes(handle.id), "store": store_bytes()})
-    from examples.report_pipeline import workflow as report
-
     before = store_bytes()
     with tempfile.TemporaryDirectory() as out:
         handle = await report.start({"folder": str(HERE.parent / "gecko_temporal"), "out": f"{out}/r.md"},
@@ -82,9 +104,13 @@ async def measure() -> list[dict]:
 
 
 def main() -> int:
-    args = _common.parser(__doc__.split("\n\n")[0]).parse_args()
-    rows = asyncio.run(measure())
-    settings = {k: v for k, v in os.environ.items() if k.startswith("GECKO_")}
+    p = _common.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--cluster", action="store_true",
+                   help="run on a started dev server with a worker of our own (no embedded payload store)")
+    args = p.parse_args()
+    rows = asyncio.run(measure(args.cluster))
+    settings = {k: v for k, v in os.environ.items() if k.startswith("GECKO_") and k != "GECKO_TASK_QUEUE"}
+    settings["mode"] = "cluster" if args.cluster else "embedded"
     if args.json:
         import json
 
