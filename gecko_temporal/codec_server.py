@@ -81,11 +81,68 @@ class CodecServer:
             out = []
             for payload in payloads:
                 try:
-                    out.extend(self.codec.decode_sync([payload]))
+                    [payload] = self.codec.decode_sync([payload])
                 except PayloadConfigError as exc:
                     print(f"codec-server: {exc}", file=sys.stderr, flush=True)
-                    out.append(payload)
+                out.append(readable(payload) if self.readable else payload)
         return json_format.MessageToJson(Payloads(payloads=out), indent=None).encode()
+
+    readable = True
+
+
+# The engine's boundary values hold user values as JSON *text* (the workflow never decodes them), so
+# the UI shows them as escaped strings. For people, the codec server splices them back in as JSON.
+_TEXT_FIELDS = frozenset({"input", "value", "run_input"})
+_TEXT_MAPS = frozenset({"state", "history", "writes", "outputs"})
+_NESTED = frozenset({"jump", "jumps", "snapshot", "scheduler"})
+
+
+def readable(payload: Payload) -> Payload:
+    """``payload`` for display: in a gecko NodeInput, NodeOutput or run input, every user value
+    held as JSON text shown as the JSON it is (models as their data). Anything else, or anything
+    that does not parse, is returned unchanged. Only for reading: never fed back to a worker."""
+    if payload.metadata.get("encoding") != b"json/plain" or not payload.data.startswith(b"{"):
+        return payload
+    try:
+        value = json.loads(payload.data)
+    except ValueError:
+        return payload
+    if not isinstance(value, dict) or not (_TEXT_FIELDS | _TEXT_MAPS) & value.keys():
+        return payload
+    shown = Payload()
+    shown.CopyFrom(payload)
+    shown.data = json.dumps(_splice(value), ensure_ascii=False, separators=(",", ":")).encode()
+    return shown
+
+
+def _splice(value: object, depth: int = 0) -> object:
+    from ._codec import plain
+
+    def text(t: object) -> object:
+        if isinstance(t, str):
+            try:
+                return plain(t)
+            except ValueError:
+                return t
+        return t
+
+    if depth > 4:
+        return value
+    if isinstance(value, list):
+        return [_splice(v, depth + 1) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        if key in _TEXT_FIELDS:
+            out[key] = text(item)
+        elif key in _TEXT_MAPS and isinstance(item, dict):
+            out[key] = {name: text(t) for name, t in item.items()}
+        elif key in _NESTED:
+            out[key] = _splice(item, depth + 1)
+        else:
+            out[key] = item
+    return out
 
 
 def _handler_for(server: CodecServer) -> type:
@@ -148,6 +205,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"(default {' and '.join(DEFAULT_ORIGINS)})")
     p.add_argument("--token", default=None, metavar="T",
                    help="require 'Authorization: Bearer T' (default: GECKO_CODEC_TOKEN, else none)")
+    p.add_argument("--raw", action="store_true",
+                   help="decode only; do not show node values held as JSON text as plain JSON")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -155,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
     codec = GeckoCodec.from_env()
     token = args.token or os.environ.get("GECKO_CODEC_TOKEN") or None
     server = CodecServer(codec, host=args.host, port=args.port, origins=args.origin or DEFAULT_ORIGINS, token=token)
+    server.readable = not args.raw
     what = (f"decrypts key ids {', '.join(k for k, _ in codec.keys)}" if codec.keys
             else "no GECKO_ENCRYPTION_KEY: decompresses only")
     print(f"codec server: {server.url} ({what}; CORS for {', '.join(server.origins)}"

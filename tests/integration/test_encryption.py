@@ -184,3 +184,22 @@ def test_codec_server_speaks_the_ui_protocol():
         assert status == 200 and "Authorization" in headers["Access-Control-Allow-Headers"]
     finally:
         server.stop()
+
+
+def test_codec_server_shows_node_values_as_plain_json():
+    """The UI shows a node's output as JSON, not as JSON text escaped inside JSON."""
+    from temporalio.api.common.v1 import Payload
+
+    from gecko_temporal.codec_server import readable
+
+    raw = json.dumps({"value": '{"folder":"gecko_temporal","n":[1,2]}', "jump": {"node": "B", "input": '"go"'},
+                      "writes": {"report": '"# Report"'}, "deletes": []}).encode()
+    shown = readable(Payload(metadata={"encoding": b"json/plain"}, data=raw))
+    assert json.loads(shown.data) == {"value": {"folder": "gecko_temporal", "n": [1, 2]},
+                                      "jump": {"node": "B", "input": "go"},
+                                      "writes": {"report": "# Report"}, "deletes": []}
+    run_input = json.dumps({"spec": {"name": "X", "nodes": []}, "input": '{"__gecko__":"datetime","data":"2026-01-01"}'})
+    assert json.loads(readable(Payload(metadata={"encoding": b"json/plain"}, data=run_input.encode())).data)["input"] \
+        == "2026-01-01"
+    other = Payload(metadata={"encoding": b"json/plain"}, data=b'"just a string"')
+    assert readable(other) is other
