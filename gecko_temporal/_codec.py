@@ -16,7 +16,8 @@ Two rules keep data from turning into objects it should not be:
 Values JSON has no type for travel under a fixed tag with no ':' (so never a class name):
 ``datetime``, ``date``, ``time``, ``timedelta``, ``uuid``, ``decimal``, ``bytes`` (base64), ``set``
 and ``frozenset``; each comes back as the same type. Tuples arrive as lists and ``IntEnum``/
-``StrEnum`` members as their int/str value (JSON writes those natively, equal to the original).
+``StrEnum`` members as their int/str value (JSON writes those natively, equal to the original);
+tuples inside a set or frozenset come back as tuples (a set cannot hold lists).
 
 Text is strict JSON (no NaN or Infinity), which the Go CLI and the Temporal UI parse.
 """
@@ -155,9 +156,20 @@ _RICH_DECODERS: dict[str, Callable[[Any], Any]] = {
     "uuid": uuid.UUID,
     "decimal": Decimal,
     "bytes": lambda d: base64.b64decode(d, validate=True),
-    "set": set,
-    "frozenset": frozenset,
+    "set": lambda d: set(map(_hashable, _list(d))),
+    "frozenset": lambda d: frozenset(map(_hashable, _list(d))),
 }
+
+
+def _list(data: Any) -> list:
+    if not isinstance(data, list):
+        raise TypeError("a set's data is a list")
+    return data
+
+
+def _hashable(value: Any) -> Any:
+    """A set's member as it went in: JSON turned its tuples into lists, which no set can hold."""
+    return tuple(map(_hashable, value)) if isinstance(value, list) else value
 
 
 def _revive_known(cls: type, data: Any) -> Any:

@@ -109,7 +109,8 @@ def test_outside_data_with_a_tag_key_stays_data(forged):
     '{"__gecko__":"datetime","data":"not a date"}',
     '{"__gecko__":"bytes","data":"***"}',
     '{"__gecko__":"timedelta","data":"x"}',
-    '{"__gecko__":"set","data":[[1]]}',
+    '{"__gecko__":"set","data":[{"a":1}]}',
+    '{"__gecko__":"frozenset","data":"abc"}',
     '{"__gecko__":"tests.unit.test_rich_types:Colour","data":"green"}',
 ])
 def test_malformed_tags_degrade_to_their_data(text):
@@ -119,3 +120,39 @@ def test_malformed_tags_degrade_to_their_data(text):
 def test_types_accepts_dataclasses_and_enums_only():
     with pytest.raises(gecko_temporal.GraphError, match="dataclass or Enum"):
         gecko_temporal.Workflow("Bad", types=[int])
+
+
+def test_tuples_inside_sets_come_back_as_tuples():
+    value = {"pairs": {(1, "a"), (2, ("b", 3))}, "frozen": frozenset({(1, 2)})}
+    assert decode(encode(value)) == value
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_leaves = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(max_size=5),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.datetimes(timezones=st.one_of(st.none(), st.timezones())), st.dates(), st.times(), st.timedeltas(),
+    st.uuids(), st.decimals(allow_nan=False, allow_infinity=False), st.binary(max_size=8),
+    st.sampled_from(list(Colour)),
+)
+_hashable_leaves = st.one_of(st.integers(), st.text(max_size=5), st.uuids(), st.dates())
+_values = st.recursive(
+    _leaves | st.sets(_hashable_leaves, max_size=3) | st.frozensets(_hashable_leaves, max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_values)
+def test_any_mix_of_supported_values_round_trips_exactly(value):
+    back = decode(encode(value))
+    assert back == value and encode(back) == encode(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.none() | st.text(max_size=5) | st.integers(),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                        st.sampled_from(["__gecko__", "data", "items", "x"]), inner, max_size=3), max_leaves=10))
+def test_outside_data_always_comes_back_as_itself(value):
+    assert decode(encode(value)) == value  # whatever keys it uses, no tag can be forged
