@@ -115,3 +115,33 @@ async def test_a_20_step_chain_of_context_nodes_writes_under_3x_its_data_to_hist
     handle = await wf.set_entry_point("n00").start(None, timeout=120)
     assert (await handle.result()).startswith("19")
     assert await _history_bytes(handle) < 3 * steps * size
+
+
+async def test_stored_payloads_are_encrypted_too(dev_server, monkeypatch, tmp_path):
+    import base64
+
+    queue = f"store-enc-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
+    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+    monkeypatch.setenv("GECKO_PAYLOAD_STORE", f"file://{tmp_path}")
+    monkeypatch.setenv("GECKO_ENCRYPTION_KEY", "k1:" + base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv("GECKO_COMPRESS_ABOVE", "999999999")  # keep the big values big: they must go to the store
+
+    def make(_) -> str:
+        return "secret-" + os.urandom(1024 * 1024).hex()  # 2 MB that compression would not shrink anyway
+
+    def measure(text: str) -> int:
+        return len(text)
+
+    wf = (Workflow("BigEncrypted").add_node("make", make).add_node("measure", measure)
+          .add_edge("make", "measure").set_entry_point("make"))
+    worker = GeckoWorker(await connect(), task_queue=queue)
+    worker.serve(wf)
+    await worker.start()
+    try:
+        handle = await wf.start(None, timeout=120)
+        assert await handle.result() == len("secret-") + 2 * MB
+        stored = [p for p in tmp_path.rglob("*") if p.is_file()]
+        assert stored and not any(b"secret-" in p.read_bytes() for p in stored)
+    finally:
+        await worker.shutdown()
