@@ -262,7 +262,15 @@ async def connect(address: Optional[str] = None) -> Client:
     if target not in cache:
         where = config["target_host"]
         try:
-            client = await Client.connect(**config, data_converter=converter)
+            for attempt in range(50 if embedded else 1):
+                try:
+                    client = await Client.connect(**config, data_converter=converter)
+                    break
+                except RuntimeError as exc:
+                    # A freshly started dev server listens before its frontend is healthy (seen under load).
+                    if "not healthy" not in str(exc) or attempt == (49 if embedded else 0):
+                        raise
+                    await asyncio.sleep(0.2)
         except RuntimeError as exc:
             raise ServerError(f"cannot connect to Temporal at {where}: {exc}; start the server or fix "
                               "TEMPORAL_ADDRESS / the config profile (unset them to use the embedded dev "
