@@ -93,9 +93,16 @@ async def _first_workflow_task_failure(handle, within: float = 15.0) -> str:
     while asyncio.get_running_loop().time() < deadline:
         async for event in handle.fetch_history_events():
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
-                return event.workflow_task_failed_event_attributes.failure.message
+                failure = event.workflow_task_failed_event_attributes.failure
+                messages = []
+                while failure.message:  # "Failed decoding arguments: Payload ... could not be converted: <ours>"
+                    messages.append(failure.message)
+                    failure = failure.cause
+                return ": ".join(messages)
+            assert event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, "a missing key failed the run"
         await asyncio.sleep(0.3)
-    raise AssertionError("no workflow task failed")
+    events = [(e.event_type, str(e)[:300]) async for e in handle.fetch_history_events()]
+    raise AssertionError(f"no workflow task failed: {events}")
 
 
 def _payload_bytes(shown: str) -> bytes:

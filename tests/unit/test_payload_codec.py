@@ -80,9 +80,23 @@ def test_compresses_above_the_threshold_only():
 
 
 def test_environment_builds_one_converter_per_setting():
-    assert not data_converter({}).payload_codec.encodes
+    assert data_converter({}).payload_codec is None  # a no-op codec would cost every workflow task
     env = {"GECKO_ENCRYPTION_KEY": f"k:{_key()}"}
     assert data_converter(env) is data_converter(dict(env))
     assert data_converter(env).payload_codec.compress_above == 16384
     with pytest.raises(PayloadConfigError, match="GECKO_COMPRESS_ABOVE"):
         data_converter({"GECKO_COMPRESS_ABOVE": "lots"})
+
+
+def test_without_a_key_the_converter_names_the_missing_key_id():
+    from gecko_temporal.payloads import UndecodablePayload
+
+    [sealed] = GeckoCodec(parse_keys(f"k2026:{_key()}")).encode_sync([_payload('"x"')])
+    with pytest.raises(Exception) as err:
+        data_converter({}).payload_converter.from_payloads([sealed])
+    chain, exc = [], err.value
+    while exc is not None:
+        chain.append(exc)
+        exc = exc.__cause__
+    assert any(isinstance(e, UndecodablePayload) and 'key id "k2026"' in str(e) for e in chain)
+    assert not any(isinstance(e, PayloadConfigError) for e in chain)  # a GeckoError would fail the run
