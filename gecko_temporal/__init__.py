@@ -7,7 +7,8 @@ of its names, so ``import gecko_temporal.state`` or a pure unit test never impor
 from typing import TYPE_CHECKING, Any
 
 from .context import WorkflowContext
-from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, SerializationError, ServerError,
+from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, PayloadConfigError, SerializationError,
+                     ServerError,
                      StepLimitError, WorkflowTimeoutError)
 from .graph import StepOptions, Workflow, step
 from .spec import GraphSpec, Next, NodeSpec
@@ -36,7 +37,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DevServer", "ExecutionStrategy", "GeckoError", "GeckoWorker", "GraphError", "GraphSpec",
-    "JumpRejectedError", "MemberError", "MemberResult", "Next", "NodeError", "NodeSpec", "RetryPolicy",
+    "JumpRejectedError", "MemberError", "MemberResult", "Next", "NodeError", "NodeSpec", "PayloadConfigError",
+    "RetryPolicy",
     "RunHandle", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
     "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "get_handle", "step",
 ]

@@ -31,7 +31,8 @@ from . import _codec
 from .context import History, WorkflowContext
 from .errors import GraphError, SerializationError
 from .nodes import Callee, NodeCode
-from .limits import output_problem
+from .limits import PAYLOAD_LIMIT, output_problem
+from .payloads import payload_limit_of
 from .protocol import YIELD_ACTIVITY
 from .spec import KIND_FUNCTION, KIND_TEAM, Jump, NodeInput, NodeOutput, Next
 from .state import StateView
@@ -275,7 +276,9 @@ class NodeRunner:
         except SerializationError as exc:
             raise _fail(str(exc), "SerializationError") from None
         # Checked here, non-retryable: Temporal would fail it as retryable and every retry would too.
-        problem = output_problem(where, value, delta.writes if delta else {}, jump.input if jump else "")
+        problem = output_problem(where, value, delta.writes if delta else {}, jump.input if jump else "",
+                                 limit=min(inp.payload_limit or PAYLOAD_LIMIT,  # the run's, if this worker can
+                                           payload_limit_of(activity.client().data_converter)))
         if problem:
             raise _fail(problem, "PayloadTooLarge")
         return NodeOutput(value=value, jump=jump,

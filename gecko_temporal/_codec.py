@@ -5,25 +5,37 @@ The workflow never decodes user values; it moves this text around, so its cost d
 what users put in it, and replay never runs user (de)serialization code.
 
 Two rules keep data from turning into objects it should not be:
-- A model travels as ``{"__gecko__": "module:Class", "data": {...}}``, and decoding revives only
-  classes in :data:`_KNOWN` (the engine's own, and the ones the built or served graphs name); a tag
-  naming anything else comes back as its plain data. No module is ever imported because of data.
+- A model, dataclass or Enum travels as ``{"__gecko__": "module:Class", "data": ...}``, and decoding
+  revives only classes in :data:`_KNOWN` (the engine's own, and the ones the built or served graphs
+  name); a tag naming anything else comes back as its plain data. No module is ever imported
+  because of data.
 - A dict of the user's that has a ``"__gecko__"`` key of its own (data from a signal, a file, a web
   page) is escaped as ``{"__gecko__": "dict", "items": [[key, value], ...]}``, so it comes back as
   the same dict and can never pose as a tag.
+
+Values JSON has no type for travel under a fixed tag with no ':' (so never a class name):
+``datetime``, ``date``, ``time``, ``timedelta``, ``uuid``, ``decimal``, ``bytes`` (base64), ``set``
+and ``frozenset``; each comes back as the same type. Tuples arrive as lists and ``IntEnum``/
+``StrEnum`` members as their int/str value (JSON writes those natively, equal to the original);
+tuples inside a set or frozenset come back as tuples (a set cannot hold lists).
 
 Text is strict JSON (no NaN or Infinity), which the Go CLI and the Temporal UI parse.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import datetime as _dt
+import enum
 import inspect
 import json
 import math
 import sys
 import typing
-from typing import Any, Iterable
+import uuid
+from decimal import Decimal
+from typing import Any, Callable, Iterable
 
 from pydantic import BaseModel
 
@@ -32,8 +44,8 @@ from .errors import SerializationError
 TAG = "__gecko__"
 _ESCAPED = "dict"  # the tag of an escaped user dict (a model's tag always holds a ':')
 
-#: Model classes decoding may build, by "module:qualname".
-_KNOWN: dict[str, type[BaseModel]] = {}
+#: Classes decoding may build (pydantic models, dataclasses, Enums), by "module:qualname".
+_KNOWN: dict[str, type] = {}
 _SCANNED_MODULES: set[str] = set()
 
 
@@ -41,10 +53,32 @@ def type_ref(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def register_type(cls: type) -> None:
-    """Allow decoding to revive ``cls`` (a pydantic model class); other classes are ignored."""
-    if isinstance(cls, type) and issubclass(cls, BaseModel) and cls is not BaseModel:
-        _KNOWN.setdefault(type_ref(cls), cls)
+def revivable(cls: Any) -> bool:
+    """True for the classes decoding can revive: pydantic models, dataclasses, Enums with members."""
+    if not isinstance(cls, type):
+        return False
+    if issubclass(cls, BaseModel):
+        return cls is not BaseModel
+    if issubclass(cls, enum.Enum):
+        return len(cls.__members__) > 0
+    return dataclasses.is_dataclass(cls)
+
+
+def register_type(cls: type, _depth: int = 0) -> None:
+    """Allow decoding to revive ``cls`` (a pydantic model, dataclass or Enum class); other classes
+    are ignored. A dataclass brings the dataclasses and Enums its fields name (a model's fields
+    are rebuilt by the model's own validation)."""
+    if not revivable(cls) or type_ref(cls) in _KNOWN:
+        return
+    _KNOWN[type_ref(cls)] = cls
+    if dataclasses.is_dataclass(cls) and _depth < 5:
+        try:
+            hints = typing.get_type_hints(cls)
+        except Exception:  # unresolvable annotations: the class itself is still registered
+            hints = {}
+        for hint in hints.values():
+            for inner in _classes_in_hint(hint):
+                register_type(inner, _depth + 1)
 
 
 def register_types_of(fn: Any) -> None:
@@ -76,15 +110,75 @@ def _classes_in_hint(hint: Any, depth: int = 0) -> Iterable[type]:
 
 
 def _default(obj: Any) -> Any:
+    """The JSON form of a value the json module has no type for (it calls this for nothing else)."""
     if isinstance(obj, BaseModel):
         data = obj.model_dump(mode="json")
         return {TAG: type_ref(type(obj)), "data": _escape(data) if _has_tag_key(data) else data}
+    kind = type(obj)
+    if kind in _RICH_ENCODERS:
+        return {TAG: _RICH_ENCODERS[kind][0], "data": _RICH_ENCODERS[kind][1](obj)}
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        data = dataclasses.asdict(obj)
-        return _escape(data) if _has_tag_key(data) else data
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj, key=repr)  # sorted: encoding a set must be deterministic
+        # One level only: the encoder calls back here for nested dataclasses, which keep their class.
+        data = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        return {TAG: type_ref(kind), "data": _escape(data) if _has_tag_key(data) else data}
+    if isinstance(obj, enum.Enum):
+        return {TAG: type_ref(kind), "data": obj.value}
+    for base, (tag, to_json) in _RICH_ENCODERS.items():  # subclasses, e.g. pendulum's DateTime
+        if isinstance(obj, base):
+            return {TAG: tag, "data": to_json(obj)}
     raise _Unserializable(obj)
+
+
+def _sorted(items: Any) -> list:
+    # Encoding a set must be deterministic (the same value, the same text): sort by the encoding.
+    return sorted(items, key=lambda v: encode(v))
+
+
+#: type -> (tag, to JSON); tag -> from JSON. Tags hold no ':' so they never name a class.
+#: Order matters for subclass lookups: datetime is a date.
+_RICH_ENCODERS: dict[type, tuple[str, Callable[[Any], Any]]] = {
+    _dt.datetime: ("datetime", lambda v: v.isoformat()),
+    _dt.date: ("date", lambda v: v.isoformat()),
+    _dt.time: ("time", lambda v: v.isoformat()),
+    _dt.timedelta: ("timedelta", lambda v: [v.days, v.seconds, v.microseconds]),
+    uuid.UUID: ("uuid", str),
+    Decimal: ("decimal", str),
+    bytes: ("bytes", lambda v: base64.b64encode(v).decode("ascii")),
+    bytearray: ("bytes", lambda v: base64.b64encode(v).decode("ascii")),
+    set: ("set", _sorted),
+    frozenset: ("frozenset", _sorted),
+}
+_RICH_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "datetime": _dt.datetime.fromisoformat,
+    "date": _dt.date.fromisoformat,
+    "time": _dt.time.fromisoformat,
+    "timedelta": lambda d: _dt.timedelta(days=d[0], seconds=d[1], microseconds=d[2]),
+    "uuid": uuid.UUID,
+    "decimal": Decimal,
+    "bytes": lambda d: base64.b64decode(d, validate=True),
+    "set": lambda d: set(map(_hashable, _list(d))),
+    "frozenset": lambda d: frozenset(map(_hashable, _list(d))),
+}
+
+
+def _list(data: Any) -> list:
+    if not isinstance(data, list):
+        raise TypeError("a set's data is a list")
+    return data
+
+
+def _hashable(value: Any) -> Any:
+    """A set's member as it went in: JSON turned its tuples into lists, which no set can hold."""
+    return tuple(map(_hashable, value)) if isinstance(value, list) else value
+
+
+def _revive_known(cls: type, data: Any) -> Any:
+    if issubclass(cls, BaseModel):
+        return cls.model_validate(data)
+    if issubclass(cls, enum.Enum):
+        return cls(data)
+    init = {f.name for f in dataclasses.fields(cls) if f.init}  # a dataclass
+    return cls(**{k: v for k, v in data.items() if k in init})
 
 
 def _has_tag_key(value: Any) -> bool:
@@ -153,7 +247,7 @@ def encode(value: Any, *, what: str = "value") -> str:
         problem = f"of type {type(value).__name__} cannot be encoded ({type(exc).__name__}: {exc})"
     raise SerializationError(
         f"{what} {problem}, which cannot be serialized. Use JSON-compatible data (dict, list, "
-        "str, int, float, bool, None), a dataclass or a pydantic model."
+        "str, int, float, bool, None, datetime, UUID, Decimal, bytes, ...), a dataclass or a pydantic model."
     )
 
 
@@ -184,11 +278,17 @@ def _revive_tagged(obj: dict) -> Any:
         return {pair[0]: pair[1] for pair in obj["items"] if isinstance(pair, list) and len(pair) == 2}
     if set(obj) != {TAG, "data"}:
         return obj
+    rich = _RICH_DECODERS.get(ref)
+    if rich is not None:
+        try:
+            return rich(obj["data"])
+        except Exception:  # malformed (never written by encode): its data, as for an unknown class
+            return obj["data"]
     cls = _KNOWN.get(ref)
     if cls is None:  # not a class this process allows: hand back its data, never import anything
         return obj["data"]
     try:
-        return cls.model_validate(obj["data"])
+        return _revive_known(cls, obj["data"])
     except Exception:  # the class changed since the value was written: its data is still useful
         return obj["data"]
 

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from .protocol import ANSWER_UPDATE, JUMP_UPDATE, LOCAL_BURST_PATCH, STATE_QUERY, WORKFLOW_TYPE, YIELD_ACTIVITY
     from .errors import GeckoError
     from .inputs import InputTooLarge, NodeInputs
-    from .limits import result_problem, snapshot_problem
+    from .limits import PAYLOAD_LIMIT, result_problem, snapshot_problem
     from .scheduler import Scheduler, Task
     from .spec import (KIND_FUNCTION, KIND_TEAM, KIND_WAIT, SCHEDULING_EAGER, GraphSpec, MemberSpec, NodeOutput, NodeSpec,
                        RetrySpec, RunParams, RunSnapshot)
@@ -123,7 +123,7 @@ class GeckoWorkflow:
         self._running: dict[str, int] = {}
         self._layer = snap.layer
         self._status = "running"
-        self._inputs = NodeInputs(params.spec.key, params.input, snap.warned)
+        self._inputs = NodeInputs(params.spec.key, params.input, snap.warned, payload_limit=params.payload_limit)
         self._can_blocked = False  # the snapshot outgrew a payload: stay in this run
         self._local_streak = 0  # local steps since the workflow task last ended
 
@@ -142,7 +142,7 @@ class GeckoWorkflow:
             else:
                 await self._run_layered(params, steps_at_start)
             result = self._sched.result()
-            too_big = result_problem(result, self._sched.last_layer)
+            too_big = result_problem(result, self._sched.last_layer, params.payload_limit)
             if too_big:
                 raise _NodeFailed(too_big[0], "PayloadTooLarge", too_big[1])
         except (_NodeFailed, GeckoError) as exc:
@@ -280,7 +280,9 @@ class GeckoWorkflow:
             completed=self._completed, rejected=self._control.rejected, answers=self._control.answers,
             layer=self._layer, warned=list(self._inputs.warned))
         next_run = {"spec": self._plain_spec, "input": params.input, "snapshot": snapshot.to_plain()}
-        too_big = snapshot_problem(json.dumps(next_run), self._spec.name, self._state)
+        if params.payload_limit != PAYLOAD_LIMIT:  # a payload store raised it; runs without one stay as before
+            next_run["payload_limit"] = params.payload_limit
+        too_big = snapshot_problem(json.dumps(next_run), self._spec.name, self._state, params.payload_limit)
         if too_big:
             # Switching would fail the workflow task forever; going on in this run only costs history.
             self._can_blocked = True

@@ -383,6 +383,10 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
     p = session_command("answer", "answer a WaitForInput node")
     p.add_argument("node", metavar="NODE")
     p.add_argument("--value", required=True, metavar="JSON", help="the answer, as JSON")
+
+    from . import codec_server
+    codec_server.add_arguments(sub.add_parser(
+        "codec-server", help="serve Temporal's remote codec protocol so the UI and `temporal` CLI read encrypted runs"))
     return parser
 
 
@@ -401,6 +405,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                       GECKO_TASK_QUEUE=getattr(args, "task_queue", None)):
             if args.command in ("worker", "dev"):
                 return _serve_args(args)
+            if args.command == "codec-server":
+                from . import codec_server
+                return codec_server.run(args)
             if args.command != "run":
                 _require_server(None)
             command = {"run": _run, "status": _status, "jump": _jump, "answer": _answer,

@@ -24,6 +24,7 @@ from temporalio.service import RPCError
 
 from . import _codec
 from .embedded import DevServer, embedded_server, embedded_worker, find_temporal_binary
+from .payloads import data_converter, payload_limit_of
 from .protocol import ANSWER_UPDATE, JUMP_UPDATE, NEXT_SIGNAL, STATE_QUERY, WORKFLOW_TYPE
 from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, SerializationError, ServerError,
                      StepLimitError, WorkflowTimeoutError)
@@ -81,14 +82,16 @@ async def connect(address: Optional[str] = None) -> Client:
     and settings, so changing TEMPORAL_ADDRESS takes effect.
     """
     config = connect_config(address)
-    if "target_host" not in config:  # embedded: its own server and worker, default namespace
+    embedded = "target_host" not in config
+    if embedded:  # embedded: its own server and worker, default namespace
         config = {"target_host": embedded_server().address}
-    target = json.dumps(config, sort_keys=True, default=repr)
+    converter = data_converter(embedded=embedded)  # GECKO_ENCRYPTION_KEY etc. (payloads.py): part of the cache key
+    target = json.dumps(config, sort_keys=True, default=repr) + f"#{id(converter)}"
     cache = _clients.setdefault(asyncio.get_running_loop(), {})
     if target not in cache:
         where = config["target_host"]
-        try:
-            client = await Client.connect(**config)
+        try:  # (a dev server is handed out only once it serves clients: see DevServer._serving)
+            client = await Client.connect(**config, data_converter=converter)
         except RuntimeError as exc:
             raise ServerError(f"cannot connect to Temporal at {where}: {exc}; start the server or fix "
                               "TEMPORAL_ADDRESS / the config profile (unset them to use the embedded dev "
@@ -142,7 +145,8 @@ async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[
     session_id = session_id or f"{wf.name}-{uuid.uuid4().hex[:12]}"
     try:
         handle = await client.start_workflow(
-            WORKFLOW_TYPE, RunParams(spec=spec, input=encoded, timeout=timeout), id=session_id,
+            WORKFLOW_TYPE, RunParams(spec=spec, input=encoded, timeout=timeout,
+                                     payload_limit=payload_limit_of(client.data_converter)), id=session_id,
             task_queue=queue, result_type=None,
             execution_timeout=timedelta(seconds=timeout + _TIMEOUT_GRACE) if timeout else None,
         )

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from temporalio.client import Client
 
 from .errors import ServerError
+from .payloads import data_converter
 
 if TYPE_CHECKING:
     from .graph import Workflow
@@ -265,7 +266,8 @@ class EmbeddedWorker:
         from .worker import GeckoWorker
 
         try:
-            self.worker = GeckoWorker(await Client.connect(address), task_queue=self.task_queue,
+            self.worker = GeckoWorker(await Client.connect(address, data_converter=data_converter(embedded_worker=True)),
+                                      task_queue=self.task_queue,
                                       graceful_shutdown=2.0)
         except BaseException as exc:  # reported to the starting thread, which raises ServerError
             self._error = exc

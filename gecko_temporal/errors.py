@@ -7,7 +7,9 @@
     ├── StepLimitError         a run executed more nodes than ``max_steps`` allows
     ├── WorkflowTimeoutError   the run exceeded its global ``timeout`` (also a TimeoutError)
     ├── JumpRejectedError      a signalled/updated jump named no node of the graph
-    └── ServerError            no Temporal server could be reached or started
+    ├── ServerError            no Temporal server could be reached or started
+    └── PayloadConfigError     encryption keys or the payload store are misconfigured, or a payload
+                               was encrypted with a key this process lacks
 """
 
 from __future__ import annotations
@@ -58,6 +60,11 @@ class JumpRejectedError(GeckoError, ValueError):
 
 class ServerError(GeckoError):
     """No Temporal server could be reached or started."""
+
+
+class PayloadConfigError(GeckoError):
+    """Encryption keys or the payload store are misconfigured, or a payload cannot be decrypted
+    (the message names the key id)."""
 
 
 def suggest(name: str, valid: Iterable[str]) -> str:

@@ -56,7 +56,7 @@ class Workflow:
 
     Build it with :meth:`add_node`, :meth:`add_edge` and :meth:`set_entry_point`; run it with
     :meth:`execute` (wait for the result) or :meth:`start` (get a handle). Pydantic models a node
-    returns arrive downstream as the same class when that class is named by a node's return
+    returns (and dataclasses and Enums) arrive downstream as the same class when that class is named by a node's return
     annotation, defined or imported in a node's module, or listed in ``types``; otherwise as
     their plain data (classes are never looked up by a name found in data).
 
@@ -85,9 +85,10 @@ class Workflow:
         if scheduling not in (SCHEDULING_LAYERED, SCHEDULING_EAGER):
             raise GraphError(f'scheduling must be "{SCHEDULING_LAYERED}" or "{SCHEDULING_EAGER}", got {scheduling!r}')
         self.scheduling = scheduling
-        not_models = [t for t in types if not (isinstance(t, type) and issubclass(t, BaseModel))]
+        not_models = [t for t in types if not _codec.revivable(t)]
         if not_models:
-            raise GraphError(f"types= lists pydantic model classes to revive between nodes, got {not_models!r}")
+            raise GraphError("types= lists pydantic model, dataclass or Enum classes to revive between nodes, "
+                             f"got {not_models!r}")
         for model in types:
             _codec.register_type(model)
         self.name = name

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Optional
 
-from .limits import SizeTable, json_size, node_input_problem
+from .limits import PAYLOAD_LIMIT, SizeTable, json_size, node_input_problem
 from .scheduler import Task
 from .spec import NodeInput, NodeSpec
 
@@ -24,9 +24,11 @@ class InputTooLarge(Exception):
 class NodeInputs:
     """Builds each node's :class:`NodeInput` for one run; warns once per node about a large one."""
 
-    def __init__(self, graph_key: str, run_input: str, warned: Sequence[str] = ()) -> None:
+    def __init__(self, graph_key: str, run_input: str, warned: Sequence[str] = (),
+                 payload_limit: int = PAYLOAD_LIMIT) -> None:
         self._graph_key = graph_key
         self._run_input = run_input
+        self._limit = payload_limit  # the run's: Temporal's, or more with a payload store
         self._sizes: Optional[tuple[SizeTable, SizeTable, int]] = None
         # nodes already warned about a large input (warn once per session: carried across runs)
         self.warned: dict[str, None] = dict.fromkeys(warned)
@@ -50,6 +52,7 @@ class NodeInputs:
             graph=self._graph_key, node=task.node, input=task.input, session_id=session_id, step=task.step,
             member=member, state=shipped_state, history=history,
             run_input=self._run_input if takes_context else None,
+            payload_limit=self._limit if self._limit != PAYLOAD_LIMIT else None,
         ), warning
 
     def _check(self, node: NodeSpec, task: Task, takes_context: bool, state: dict[str, str],
@@ -62,7 +65,7 @@ class NodeInputs:
             state_sizes, history_sizes, run_input_size = self._sizes
         error, warning = node_input_problem(
             task.node, input_size=json_size(task.input), state=state_sizes, reads=node.reads,
-            history=history_sizes, history_names=node.history, run_input_size=run_input_size)
+            history=history_sizes, history_names=node.history, run_input_size=run_input_size, limit=self._limit)
         if error:
             raise InputTooLarge(error)
         if warning and task.node not in self.warned:

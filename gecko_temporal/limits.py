@@ -50,18 +50,26 @@ class SizeTable:
         return ", ".join(f'"{name}" {human(size)}' for name, size in top) + more
 
 
+def limit_name(limit: int) -> str:
+    """'Temporal's 2.0 MB payload limit', or the payload store's when one raised it."""
+    whose = "Temporal's" if limit <= PAYLOAD_LIMIT else "the payload store's"
+    return f"{whose} {human(limit)} payload limit"
+
+
 def node_input_problem(
     node: str, *, input_size: int, state: Optional[SizeTable], reads: Optional[list[str]],
     history: Optional[SizeTable], history_names: Optional[list[str]], run_input_size: int = 0,
+    limit: int = PAYLOAD_LIMIT,
 ) -> tuple[Optional[str], Optional[str]]:
     """(error, warning) about the payload one call of ``node`` would send; None when fine.
 
     ``state``/``history`` are None for a node that receives no context (nothing of them is sent).
+    ``limit`` is the run's payload limit; above Temporal's (a payload store) nothing warns.
     """
     state_size = state.of(reads) if state is not None else 0
     history_size = history.of(history_names) if history is not None else 0
     total = input_size + state_size + history_size + run_input_size + FRAME
-    if total <= PAYLOAD_WARN:
+    if total <= (PAYLOAD_WARN if limit <= PAYLOAD_LIMIT else limit):
         return None, None
     parts = [f"its input {human(input_size)}"]
     if state is not None:
@@ -78,41 +86,43 @@ def node_input_problem(
         fixes.append("history=[...] with the nodes whose outputs it reads")
     fix = ("declare " + " and ".join(fixes) + ", or " if fixes else "") + _KEEP_OUTSIDE
     what = f'node "{node}" would receive {human(total)} per call ({"; ".join(parts)})'
-    if total > PAYLOAD_LIMIT:
-        return f"{what}, over Temporal's {human(PAYLOAD_LIMIT)} payload limit; {fix}", None
+    if total > limit:
+        return f"{what}, over {limit_name(limit)}; {fix}", None
     return None, f"{what}, over Temporal's {human(PAYLOAD_WARN)} warning size; {fix}"
 
 
-def output_problem(where: str, value: str, writes: Mapping[str, str], jump_input: str = "") -> Optional[str]:
+def output_problem(where: str, value: str, writes: Mapping[str, str], jump_input: str = "",
+                   limit: int = PAYLOAD_LIMIT) -> Optional[str]:
     """An error if a node's output (value, state writes, Next input) cannot leave the worker."""
     table = SizeTable(writes)
     total = json_size(value) + table.total + (json_size(jump_input) if jump_input else 0) + FRAME
-    if total <= PAYLOAD_LIMIT:
+    if total <= limit:
         return None
     detail = f"its return value {human(json_size(value))}"
     if table.total:
         detail += f"; state writes {human(table.total)}: {table.biggest()}"
-    return (f"the output of {where} is {human(total)} ({detail}), over Temporal's {human(PAYLOAD_LIMIT)} "
-            f"payload limit; {_KEEP_OUTSIDE}")
+    fix = _KEEP_OUTSIDE if limit > PAYLOAD_LIMIT else "set GECKO_PAYLOAD_STORE (see docs/payloads.md) or " + _KEEP_OUTSIDE
+    return f"the output of {where} is {human(total)} ({detail}), over {limit_name(limit)}; {fix}"
 
 
-def result_problem(result: str, last_layer: list[str]) -> Optional[tuple[str, str]]:
+def result_problem(result: str, last_layer: list[str], limit: int = PAYLOAD_LIMIT) -> Optional[tuple[str, str]]:
     """(node, error) if the run's result (the output of ``last_layer``) is too big to return."""
     size = json_size(result)
-    if size + FRAME <= PAYLOAD_LIMIT:
+    if size + FRAME <= limit:
         return None
     node = last_layer[0] if len(last_layer) == 1 else ", ".join(last_layer)
     return node, (f"the run's result (the output of {', '.join(repr(n) for n in last_layer)}) is "
-                  f"{human(size)}, over Temporal's {human(PAYLOAD_LIMIT)} payload "
-                  "limit; make the last node return something smaller (a summary or a file path)")
+                  f"{human(size)}, over {limit_name(limit)}; make the last node return something smaller "
+                  "(a summary or a file path)")
 
 
-def snapshot_problem(next_run: str, workflow: str, state: Mapping[str, str]) -> Optional[str]:
+def snapshot_problem(next_run: str, workflow: str, state: Mapping[str, str],
+                     limit: int = PAYLOAD_LIMIT) -> Optional[str]:
     """A warning if a run cannot continue as new because ``next_run`` (its input, as JSON) is too big."""
     size = len(next_run) + FRAME
-    if size <= PAYLOAD_LIMIT:
+    if size <= limit:
         return None
     return (f"run {workflow} cannot continue as new: its snapshot is {human(size)} (state: "
-            f"{SizeTable(state).biggest()}), over Temporal's {human(PAYLOAD_LIMIT)} payload limit; it goes on "
+            f"{SizeTable(state).biggest()}), over {limit_name(limit)}; it goes on "
             "in this run, which Temporal ends at 51,200 events. Keep large data out of state (write it to a "
             "file and keep the path)")

@@ -15,6 +15,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel
 
 from . import _codec
+from .limits import PAYLOAD_LIMIT
 
 def _build(cls: Any, data: dict[str, Any], **nested: Any) -> Any:
     """``cls`` from its plain-dict form, with ``nested`` fields already rebuilt; keys it does not
@@ -154,6 +155,7 @@ class NodeInput:
     state: Optional[dict[str, str]] = None  # only for nodes that take a context
     history: Optional[dict[str, str]] = None
     run_input: Optional[str] = None
+    payload_limit: Optional[int] = None  # the run's (RunParams.payload_limit); None: Temporal's 2 MiB
 
 
 @dataclass
@@ -212,7 +214,10 @@ class RunParams:
     spec: GraphSpec
     input: str
     timeout: Optional[float] = None
-    snapshot: Optional[dict[str, Any]] = None  # RunSnapshot.to_plain(), as it travels
+    snapshot: Optional[dict[str, Any]] = None
+    # What one payload may weigh: Temporal's 2 MiB, more when the starting client has a payload
+    # store (payloads.py). Carried by the run so every replay checks sizes against the same bound.
+    payload_limit: int = PAYLOAD_LIMIT
 
     @classmethod
     def from_plain(cls, data: dict[str, Any]) -> "RunParams":

@@ -14,6 +14,13 @@ from gecko_temporal import Next, NodeError, Workflow, step
 MB = 1024 * 1024
 
 
+@pytest.fixture(autouse=True)
+def no_payload_store(monkeypatch):
+    """Runs started without a payload store (the embedded default has one: tests/integration/
+    test_big_payloads.py), so Temporal's 2 MiB limit applies."""
+    monkeypatch.setenv("GECKO_PAYLOAD_STORE", "none")
+
+
 def _grow(key):
     def write(x, context):
         context.state[key] = "x" * (MB + MB // 5)  # 1.2 MB: fine alone, too much together
