@@ -422,8 +422,9 @@ def _warned_nodes(caplog, run_id=None) -> list[str]:
             and run_id in (None, getattr(r, "temporal_workflow", {}).get("run_id"))]
 
 
-async def test_a_large_input_warns_once_per_node(caplog):
+async def test_a_large_input_warns_once_per_node(caplog, monkeypatch):
     """README: over 512 KiB a warning is logged once per node (not once per execution)."""
+    monkeypatch.setenv("GECKO_PAYLOAD_STORE", "none")  # Temporal's limits apply only without a payload store
     caplog.set_level(logging.WARNING)
     handle = await _big_inputs_graph().start()
     assert await handle.result() == 520 * 1024
@@ -438,7 +439,8 @@ async def test_a_large_input_warns_once_per_node(caplog):
     assert _warned_nodes(caplog, first_run) == ["big"] + (["other"] if "BigInputs.other" in ran else [])
 
 
-async def test_a_large_input_warns_once_per_node_across_continue_as_new(caplog):
+async def test_a_large_input_warns_once_per_node_across_continue_as_new(caplog, monkeypatch):
+    monkeypatch.setenv("GECKO_PAYLOAD_STORE", "none")
     caplog.set_level(logging.WARNING)
     handle = await _big_inputs_graph(steps_per_run=2).start()
     assert await handle.result() == 520 * 1024
