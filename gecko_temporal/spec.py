@@ -167,6 +167,14 @@ class NodeOutput:
     writes: dict[str, str] = field(default_factory=dict)
     deletes: list[str] = field(default_factory=list)
 
+    def to_plain(self) -> dict[str, Any]:
+        """The plain dict it travels as: what ``dataclasses.asdict`` gives (the converter sorts keys,
+        so the JSON is the same bytes), without asdict's recursive deep copy of every value."""
+        jump = self.jump
+        return {"value": self.value,
+                "jump": None if jump is None else {"node": jump.node, "input": jump.input, "source": jump.source},
+                "writes": dict(self.writes), "deletes": list(self.deletes)}
+
     @classmethod
     def from_plain(cls, data: dict[str, Any]) -> "NodeOutput":
         """Rebuild from the plain dict it travels as (cheaper than the converter's reflection)."""

@@ -35,5 +35,16 @@ def test_cluster_benchmark_quick_runs_every_case_as_separate_processes(tmp_path)
     # the spec variant pads the hand-written workflow input to about gecko's compiled graph
     dag = result["rows"][0]["sides"]
     assert dag["hand"]["history"]["workflow_input_bytes"] > 0.5 * dag["gecko"]["history"]["workflow_input_bytes"]
+    # eager mode runs on the layered and uneven DAGs as a side of its own, served by the engine's worker
+    by_case = {r["case"]: r for r in result["rows"]}
+    for case in ("dag", "uneven"):
+        assert "eager" in by_case[case]["sides"] and by_case[case]["eager_ratio_to_layered"] > 0
+        assert by_case[case]["sides"]["eager"]["history"]["task_timeouts"] == 0
+    assert "eager" not in by_case["chain"]["sides"]
     if result["langgraph"]:
-        assert "ratio_to_langgraph" in result["rows"][0]
+        for case in ("dag", "uneven"):
+            assert "ratio_to_langgraph" in by_case[case] and "eager_ratio_to_langgraph" in by_case[case]
+        assert by_case["uneven"]["langgraph_goals"] == {"eager": 0.70}
+        assert by_case["dag"]["langgraph_goals"] == {"gecko": 0.85}
+    else:
+        assert "temporalio-langgraph" in result["langgraph_note"]

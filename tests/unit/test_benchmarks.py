@@ -165,6 +165,31 @@ def test_cluster_graphs_and_hand_written_workflows_compute_the_same(case, hand, 
     assert _simulate_gecko(getattr(cluster_graphs, case)) == _simulate_hand(getattr(hand_worker, hand), {"topic": "t"})
 
 
+@pytest.mark.parametrize("case", ["dag", "uneven"])
+def test_eager_cluster_graphs_are_the_layered_ones_scheduled_eagerly(case):
+    layered, eager = getattr(cluster_graphs, case).compile(), getattr(cluster_graphs, f"{case}_eager").compile()
+    assert (layered.scheduling, eager.scheduling) == ("layered", "eager")
+    assert eager.name != layered.name  # one worker serves both under names of their own
+    assert [(n.name, n.predecessors) for n in eager.nodes] == [(n.name, n.predecessors) for n in layered.nodes]
+
+
+def test_langgraph_uneven_dag_has_the_cluster_shape_and_computes_the_same(monkeypatch):
+    pytest.importorskip("temporalio.langgraph")
+    import types
+
+    import langgraph_dag
+
+    monkeypatch.setattr(cluster_shapes, "time", types.SimpleNamespace(sleep=lambda s: None))
+    spec = cluster_graphs.uneven.compile()
+    assert langgraph_dag.UNEVEN_PREDECESSORS == {n.name: n.predecessors for n in spec.nodes if n.predecessors}
+    # run the StateGraph's nodes in dependency order, as LangGraph's super-steps would
+    state = {"topic": "t", "out": {}}
+    state["out"].update(langgraph_dag.start_node(state)["out"])
+    for name in langgraph_dag.UNEVEN_PREDECESSORS:  # branches first, Join last
+        state["out"].update(langgraph_dag.uneven_node(state, {"metadata": {"node": name}})["out"])
+    assert state["out"]["Join"] == _simulate_gecko(cluster_graphs.uneven)
+
+
 def test_cluster_graphs_have_the_documented_shapes():
     assert len(cluster_graphs.dag.compile().nodes) == cluster_shapes.LAYERS * cluster_shapes.WIDTH + 1 == 201
     assert len(cluster_graphs.chain.compile().nodes) == 100
@@ -189,4 +214,5 @@ def test_the_worker_serves_the_cluster_graphs_by_module_and_name():
     sys.path.insert(0, str(BENCH))
     assert load_workflow("cluster_graphs:dag").name == "ClusterDag"
     assert {load_workflow(f"cluster_graphs:{g}").name for g in cluster_graphs.ALL} == {
-        "ClusterDag", "ClusterChain", "ClusterSession", "ClusterUneven", "ClusterWarm"}
+        "ClusterDag", "ClusterChain", "ClusterSession", "ClusterUneven", "ClusterDagEager", "ClusterUnevenEager",
+        "ClusterWarm"}

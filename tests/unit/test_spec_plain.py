@@ -98,3 +98,16 @@ def test_unknown_node_lookup_names_it():
     with pytest.raises(KeyError) as info:
         _rich_graph().compile().node("Nope")
     assert info.value.args == ("Nope",)
+
+
+def test_node_output_travels_as_the_same_json_as_the_dataclass():
+    """The node activity returns to_plain() instead of the dataclass: histories must not change."""
+    from temporalio.converter import default
+
+    converter = default().payload_converter
+    for out in (NodeOutput(value="1"),
+                NodeOutput(value="1", jump=Jump(node="B", input='"x"', source='node "A"'), writes={"k": "2"},
+                           deletes=["d"])):
+        assert out.to_plain() == dataclasses.asdict(out)
+        assert converter.to_payload(out.to_plain()).data == converter.to_payload(out).data
+        assert NodeOutput.from_plain(out.to_plain()) == out
