@@ -22,11 +22,13 @@ FAN = 3 if QUICK else 8
 # the uneven DAG: branches of different lengths and speeds that meet in one join. A layer-by-layer
 # engine waits for the slowest node of each layer before the next layer starts; a hand-written
 # workflow starts each node as soon as its own predecessors are done.
-SLOW_S = 0.05 if QUICK else 0.25
+# The shape (#10): one slow node (3 s) beside a chain of ten 0.3 s nodes, joined at the end.
+# Layered (super-step) engines take about slow + chain = 6 s; eager ones about max(slow, chain) = 3 s.
+SLOW_S = 0.3 if QUICK else 3.0
+CHAIN_NODE_S = 0.03 if QUICK else 0.3
 UNEVEN_BRANCHES: dict[str, list[tuple[str, float]]] = {
-    "slow": [("S1", SLOW_S), ("S2", SLOW_S)],
-    "medium": [("M1", SLOW_S / 2), ("M2", 0.0), ("M3", 0.0)],
-    "fast": [(f"F{i}", 0.0) for i in range(1, 7 if not QUICK else 4)],
+    "slow": [("S1", SLOW_S)],
+    "chain": [(f"C{i}", CHAIN_NODE_S) for i in range(1, 4 if QUICK else 11)],
 }
 
 
