@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from gecko_temporal._activities import NodeCancelled, _ThreadCall
+from gecko_temporal._activities import _ASYNC_EXC_FREEZES_TRACED_THREADS, NodeCancelled, _ThreadCall, _tracing
 
 
 def test_a_call_cancelled_before_it_starts_never_runs():
@@ -47,5 +47,7 @@ def test_a_running_call_is_stopped_at_its_next_bytecode(pulsed):
     stopped_at = len(steps)
     time.sleep(0.2)
     assert len(steps) == stopped_at < total  # it stopped and stays stopped
-    if not pulsed:
+    # cancel() itself pulses on 3.11 under a tracer (coverage in CI): then it stops within a pulse
+    # period, not at the next bytecode, so only the plain path is held to that
+    if not pulsed and not (_ASYNC_EXC_FREEZES_TRACED_THREADS and _tracing()):
         assert stopped_at - at_cancel <= 1  # the next bytecode after the running sleep() returns
