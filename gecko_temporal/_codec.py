@@ -35,7 +35,7 @@ import sys
 import typing
 import uuid
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Optional
 
 from pydantic import BaseModel
 
@@ -270,12 +270,20 @@ def _non_finite(value: Any, path: str = "", depth: int = 0) -> str:
     return "" if path or depth else "a NaN or infinite float"
 
 
+def _unescaped(obj: dict) -> Optional[dict]:
+    """The user's dict an escaped ``{TAG: "dict", "items": [...]}`` stands for, else None."""
+    if obj.get(TAG) == _ESCAPED and set(obj) == {TAG, "items"} and isinstance(obj["items"], list):
+        return {pair[0]: pair[1] for pair in obj["items"] if isinstance(pair, list) and len(pair) == 2}
+    return None
+
+
 def _revive_tagged(obj: dict) -> Any:
     ref = obj.get(TAG)
     if ref is None or not isinstance(ref, str):
         return obj
-    if ref == _ESCAPED and set(obj) == {TAG, "items"} and isinstance(obj["items"], list):
-        return {pair[0]: pair[1] for pair in obj["items"] if isinstance(pair, list) and len(pair) == 2}
+    escaped = _unescaped(obj)
+    if escaped is not None:
+        return escaped
     if set(obj) != {TAG, "data"}:
         return obj
     rich = _RICH_DECODERS.get(ref)
@@ -295,10 +303,10 @@ def _revive_tagged(obj: dict) -> Any:
 
 def _unwrap_tagged(obj: dict) -> Any:
     """Like _revive_tagged, but models become their plain data: what people read."""
-    ref = obj.get(TAG)
-    if isinstance(ref, str):
-        if ref == _ESCAPED and set(obj) == {TAG, "items"} and isinstance(obj["items"], list):
-            return {pair[0]: pair[1] for pair in obj["items"] if isinstance(pair, list) and len(pair) == 2}
+    if isinstance(obj.get(TAG), str):
+        escaped = _unescaped(obj)
+        if escaped is not None:
+            return escaped
         if set(obj) == {TAG, "data"}:
             return obj["data"]
     return obj
@@ -332,11 +340,3 @@ def plain(text: str) -> Any:
         return json.loads(text)
     return json.loads(text, object_hook=_unwrap_tagged)
 
-
-def is_strict_json(value: Any) -> bool:
-    """True if ``value`` (already-parsed JSON) holds no NaN or Infinity."""
-    try:
-        _ENCODER.encode(value)
-        return True
-    except (ValueError, TypeError, RecursionError):
-        return False
