@@ -173,15 +173,18 @@ class NodeRunner:
 
         Registering the same Workflow again takes its current node table (nodes added since)."""
         key = key or wf.name
-        current = self._sources.get(key)
-        if current is not None and current is not wf:
-            raise GraphError(
-                f'two different workflows are named "{key}"; a worker dispatches nodes by workflow '
-                "name, so give each Workflow a unique name"
-            )
+        served = {key: wf, **wf.subgraphs(key)}  # a subgraph's nodes run on the parent's workers
+        for graph_key, graph in served.items():
+            current = self._sources.get(graph_key)
+            if current is not None and current is not graph:
+                raise GraphError(
+                    f'two different workflows are named "{graph_key}"; a worker dispatches nodes by workflow '
+                    "name, so give each Workflow a unique name"
+                )
         wf.compile(key)  # fail here, at registration, on an invalid graph
-        self._sources[key] = wf
-        self._tables[key] = wf.node_table()
+        for graph_key, graph in served.items():
+            self._sources[graph_key] = graph
+            self._tables[graph_key] = graph.node_table()
         return key
 
     def graphs(self) -> dict[str, "Workflow"]:
