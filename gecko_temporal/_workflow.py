@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from .protocol import ANSWER_UPDATE, JUMP_UPDATE, LOCAL_BURST_PATCH, STATE_QUERY, WORKFLOW_TYPE, YIELD_ACTIVITY
     from .errors import GeckoError
     from .inputs import InputTooLarge, NodeInputs
-    from .limits import PAYLOAD_LIMIT, result_problem, snapshot_problem
+    from .limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name, result_problem, snapshot_problem
     from .scheduler import Scheduler, Task
     from .spec import (KIND_FUNCTION, KIND_SUBGRAPH, KIND_TEAM, KIND_WAIT, SCHEDULING_EAGER, GraphSpec, MemberSpec,
                        NodeOutput, NodeSpec, RetrySpec, RunParams, RunSnapshot)
@@ -414,8 +414,16 @@ class GeckoWorkflow:
         child_id = f"{parent}.{node.name}.{task.step}"
         index = next(i for i, n in enumerate(self._spec.nodes) if n.name == node.name)
         child: dict[str, Any] = {"spec": self._plain_spec["nodes"][index]["subgraph"], "input": task.input}
-        if self._params.payload_limit != PAYLOAD_LIMIT:
-            child["payload_limit"] = self._params.payload_limit
+        limit = self._params.payload_limit
+        if limit != PAYLOAD_LIMIT:
+            child["payload_limit"] = limit
+        size = json_size(task.input) + len(json.dumps(child["spec"])) + FRAME
+        if size > limit:  # Temporal would refuse the start and fail this workflow task forever
+            raise _NodeFailed(node.name, "PayloadTooLarge",
+                              f'subgraph node "{node.name}" would start its child run with {human(size)} '
+                              f"(its input {human(json_size(task.input))}), over {limit_name(limit)}; set "
+                              "GECKO_PAYLOAD_STORE on workers and clients, or keep large data outside the run "
+                              "(write it to a file or a store and pass its path)")
         self._children[node.name] = child_id
         try:
             result = await workflow.execute_child_workflow(

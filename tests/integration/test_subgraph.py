@@ -327,3 +327,36 @@ async def test_a_worker_process_serves_the_child_and_a_sigkill_mid_child_recover
         assert await child_ids(handle) == [f"{session}.Work.2"]
     finally:
         procs.close()
+
+
+# -- bad paths: a child cancelled on its own, an input over the payload limit ----------------------
+async def test_cancelling_only_the_child_fails_the_subgraph_node(dev_server, session_id):
+    handle = await stalling.start(f"child-cancel-{session_id}", session_id=session_id)
+    child = (await until(lambda: children_of(handle), "the child runs"))["Stall"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gecko_temporal", "cancel", child, "--address", dev_server.address, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    with pytest.raises(NodeError) as info:
+        await handle.result()
+    assert (info.value.node, info.value.error_type) == ("Stall", "CancelledError")
+    assert f'subgraph "SubStaller" (child session {child}) was cancelled' in str(info.value)
+
+
+async def test_a_child_input_over_the_payload_limit_fails_the_node_at_once(session_id, monkeypatch):
+    monkeypatch.setenv("GECKO_PAYLOAD_STORE", "none")  # Temporal's own 2 MiB limit applies
+    wf = Workflow("SubTooBig")
+    wf.add_node("start", lambda x: x)
+    wf.add_node("a", lambda x: "a" * 1_200_000).add_node("b", lambda x: "b" * 1_200_000)
+    wf.add_node("Shout", inner)
+    wf.add_edge("start", "a").add_edge("start", "b").add_edge("a", "Shout").add_edge("b", "Shout")
+    handle = await wf.set_entry_point("start").start(None, session_id=session_id, timeout=60)
+    with pytest.raises(NodeError) as info:  # a stall would end in WorkflowTimeoutError instead
+        await handle.result()
+    assert (info.value.node, info.value.error_type) == ("Shout", "PayloadTooLarge")
+    assert 'subgraph node "Shout" would start its child run with 2.3 MB' in str(info.value)
+    assert "GECKO_PAYLOAD_STORE" in str(info.value)
+    history = await handle.temporal_handle.fetch_history()
+    assert not [e for e in history.events if e.HasField("workflow_task_failed_event_attributes")]
+    assert await child_ids(handle) == []
