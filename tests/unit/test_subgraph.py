@@ -169,3 +169,12 @@ def test_a_graph_without_subgraphs_starts_with_the_same_bytes_as_before():
         assert node.pop("subgraph") is None
     assert as_dataclass == sent
     assert {f.name for f in dataclasses.fields(type(params.spec.nodes[0]))} - set(sent["spec"]["nodes"][0]) == {"subgraph"}
+
+
+def test_status_lists_the_running_subgraph_sessions():
+    from gecko_temporal.cli import format_status
+
+    shown = format_status("s1", {"workflow": "Report", "status": "running", "nodes": ["load", "Summary"],
+                                 "completed": ["load"], "running": ["Summary"], "children": {"Summary": "s1.Summary.2"}})
+    assert "subgraphs running: Summary (child session s1.Summary.2; gecko-temporal status s1.Summary.2)" in shown
+    assert "subgraphs" not in format_status("s1", {"status": "completed", "children": {}})
