@@ -225,9 +225,11 @@ class NodeRunner:
         """(code to call, its Team node or None, its display name, its function node or None)."""
         table = self._tables.get(inp.graph)
         if table is None:
+            top = inp.graph.split("/")[0]  # a subgraph's nodes are served with the workflow that contains it
+            whose = f' (a subgraph of "{top}")' if top != inp.graph else ""
             raise _fail(
-                f'this worker does not serve workflow "{inp.graph}" (it serves: '
-                f'{", ".join(self._tables) or "none"}); start the worker with that workflow\'s module',
+                f'this worker does not serve workflow "{inp.graph}"{whose} (it serves: '
+                f'{", ".join(self._tables) or "none"}); start the worker with the module of workflow "{top}"',
                 "WorkerMissingGraph", non_retryable=False, expected=False,
             )
         node = table.get(inp.node)

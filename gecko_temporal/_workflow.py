@@ -412,8 +412,8 @@ class GeckoWorkflow:
         parent = workflow.info().workflow_id
         # Stable on replay and unique in the session (steps count across continue-as-new).
         child_id = f"{parent}.{node.name}.{task.step}"
-        index = next(i for i, n in enumerate(self._spec.nodes) if n.name == node.name)
-        child: dict[str, Any] = {"spec": self._plain_spec["nodes"][index]["subgraph"], "input": task.input}
+        # The child graph as this run received it (inside its own spec), never as deployed now.
+        child: dict[str, Any] = {"spec": node.subgraph.to_plain(), "input": task.input}
         limit = self._params.payload_limit
         if limit != PAYLOAD_LIMIT:
             child["payload_limit"] = limit

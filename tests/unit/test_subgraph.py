@@ -178,3 +178,19 @@ def test_status_lists_the_running_subgraph_sessions():
                                  "completed": ["load"], "running": ["Summary"], "children": {"Summary": "s1.Summary.2"}})
     assert "subgraphs running: Summary (child session s1.Summary.2; gecko-temporal status s1.Summary.2)" in shown
     assert "subgraphs" not in format_status("s1", {"status": "completed", "children": {}})
+
+
+def test_a_worker_without_the_parent_says_which_workflow_to_serve():
+    from temporalio.exceptions import ApplicationError
+
+    from gecko_temporal.spec import NodeInput
+
+    runner = NodeRunner(max_threads=1)
+    try:
+        runner.register(_inner())
+        with pytest.raises(ApplicationError) as info:
+            runner._lookup(NodeInput(graph="Outer/Summary", node="prep", input="null", session_id="s", step=1))
+        assert info.value.message == ('this worker does not serve workflow "Outer/Summary" (a subgraph of "Outer") '
+                                   '(it serves: Inner); start the worker with the module of workflow "Outer"')
+    finally:
+        runner.shutdown()
