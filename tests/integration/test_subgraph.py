@@ -109,10 +109,12 @@ async def test_a_child_workflow_waits_for_its_answer_and_its_result_is_the_node_
     described = await describe(dev_server, child)
     assert described["workflowExecutionInfo"]["parentExecution"]["workflowId"] == session_id
     assert described["workflowExecutionInfo"]["type"]["name"] == "GeckoWorkflow"
-    code, out, err = await temporal(dev_server, "workflow", "list", "--query", f"ParentWorkflowId='{session_id}'",
-                                    "--output", "json")
-    assert code == 0, err
-    assert [w["execution"]["workflowId"] for w in json.loads(out)] == [child]
+    async def listed_children():  # visibility may trail the start by a moment
+        code, out, err = await temporal(dev_server, "workflow", "list", "--query",
+                                        f"ParentWorkflowId='{session_id}'", "--output", "json")
+        assert code == 0, err
+        return [w["execution"]["workflowId"] for w in json.loads(out) or []]
+    assert await until(listed_children, "the child listed under its parent") == [child]
 
     # The child's own gecko_state, from the CLI: it waits for a person.
     async def child_waiting():
