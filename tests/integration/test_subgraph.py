@@ -362,3 +362,14 @@ async def test_a_child_input_over_the_payload_limit_fails_the_node_at_once(sessi
     history = await handle.temporal_handle.fetch_history()
     assert not [e for e in history.events if e.HasField("workflow_task_failed_event_attributes")]
     assert await child_ids(handle) == []
+
+
+async def test_the_readme_example_runs_and_prints_what_it_says(session_id):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Subgraphs: a Workflow as a node", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    body, run_line, expected = code.rstrip("\n").rsplit("\n", 2)
+    assert run_line.startswith("print(asyncio.run(report.execute(") and expected.startswith("# ")
+    namespace: dict = {}
+    exec(compile(body, "README.md", "exec"), namespace)
+    assert await namespace["report"].execute("notes.txt", session_id=session_id) == expected[2:]
