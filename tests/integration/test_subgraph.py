@@ -373,3 +373,15 @@ async def test_the_readme_example_runs_and_prints_what_it_says(session_id):
     namespace: dict = {}
     exec(compile(body, "README.md", "exec"), namespace)
     assert await namespace["report"].execute("notes.txt", session_id=session_id) == expected[2:]
+
+
+async def test_a_child_session_id_already_running_fails_the_node_with_the_reason(session_id):
+    squatter = await staller.start(f"squat-{session_id}", session_id=f"{session_id}.Stall.2")
+    try:
+        with pytest.raises(NodeError) as info:
+            await stalling.execute("x", session_id=session_id)
+        assert (info.value.node, info.value.error_type) == ("Stall", "ChildSessionTaken")
+        assert f'a run with the child session id "{session_id}.Stall.2" is still open' in str(info.value)
+        assert (await squatter.state())["status"] == "running"  # the other run is left alone
+    finally:
+        await squatter.cancel()
