@@ -18,6 +18,8 @@ from collections import Counter
 import pytest
 
 from gecko_temporal import GeckoError, NodeError, Next, WaitForInput, Workflow, WorkflowTimeoutError
+from temporalio.service import RPCError
+
 from gecko_temporal.client import connect
 from tests.pipelines import crash, subgraph
 from tests.pipelines.procs import ROOT, Procs, wait_until
@@ -58,9 +60,14 @@ async def child_ids(handle) -> list[str]:
 
 
 async def describe(dev_server, session: str) -> dict:
-    code, out, err = await temporal(dev_server, "workflow", "describe", "--workflow-id", session, "--output", "json")
-    assert code == 0, err
-    return json.loads(out)
+    """`temporal workflow describe`; waits for the run to exist (the server starts a child moments
+    after the parent's workflow task that asked for it)."""
+    async def described():
+        code, out, err = await temporal(dev_server, "workflow", "describe", "--workflow-id", session,
+                                        "--output", "json")
+        assert code == 0 or "not found" in err.lower(), err
+        return json.loads(out) if code == 0 else None
+    return await until(described, f"run {session} exists")
 
 
 # -- the graphs ------------------------------------------------------------------------------------
@@ -215,7 +222,10 @@ async def test_cancelling_the_parent_cancels_the_child_and_its_running_node(dev_
 
 async def _running(child: str) -> bool:
     client = await connect()
-    return (await client.get_workflow_handle(child).query("gecko_state"))["running"] == ["stall"]
+    try:
+        return (await client.get_workflow_handle(child).query("gecko_state"))["running"] == ["stall"]
+    except RPCError:  # not started yet (the server starts a child just after the parent asks)
+        return False
 
 
 async def _true(value: bool) -> bool:
@@ -335,6 +345,7 @@ async def test_a_worker_process_serves_the_child_and_a_sigkill_mid_child_recover
 async def test_cancelling_only_the_child_fails_the_subgraph_node(dev_server, session_id):
     handle = await stalling.start(f"child-cancel-{session_id}", session_id=session_id)
     child = (await until(lambda: children_of(handle), "the child runs"))["Stall"]
+    await describe(dev_server, child)  # it exists
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gecko_temporal", "cancel", child, "--address", dev_server.address, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
