@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from .scheduler import Scheduler, Task
     from .spec import (KIND_FUNCTION, KIND_TEAM, KIND_WAIT, SCHEDULING_EAGER, GraphSpec, MemberSpec, NodeOutput, NodeSpec,
                        RetrySpec, RunParams, RunSnapshot)
-    from .state import StateDelta, merge_layer
+    from .state import ReducerError, StateDelta, merge_layer
     from .team_run import MemberDone, TeamFailed, TeamRun
 
 # Local activities run inside one workflow task, during which queries and signals wait; a loop of
@@ -79,14 +79,19 @@ class _NodeFailed(Exception):
     def __init__(self, node: str, error_type: str, message: str, member_errors: Any = None) -> None:
         super().__init__(message)
         self.node, self.error_type, self.message, self.member_errors = node, error_type, message, member_errors
+        self.send: Optional[tuple[int, int]] = None  # a Send instance's (index, instances)
 
 
 def _run_failure(exc: Exception) -> ApplicationError:
     """What a failed run raises: non-retryable, typed so the client raises the matching GeckoError."""
     if isinstance(exc, _NodeFailed):
+        details = {"node": exc.node, "error_type": exc.error_type, "message": exc.message, "members": exc.member_errors}
+        where = f'node "{exc.node}"'
+        if exc.send is not None:  # one instance of a fan-out: say which Send
+            details["send"] = exc.send[0]
+            where += f" (Send {exc.send[0]} of {exc.send[1]})"
         return ApplicationError(
-            f'node "{exc.node}" failed: {exc.error_type}: {exc.message}',
-            {"node": exc.node, "error_type": exc.error_type, "message": exc.message, "members": exc.member_errors},
+            f'{where} failed: {exc.error_type}: {exc.message}', details,
             type="SerializationError" if exc.error_type == "SerializationError" else "NodeError",
             non_retryable=True,
         )
@@ -162,12 +167,12 @@ class GeckoWorkflow:
             self._inputs.new_layer()
             outputs = await self._run_layer(tasks)
             deltas = []
-            for task, out in zip(tasks, outputs):  # node order, never completion order
-                self._sched.finish(task, out.value, out.jump)
+            for task, out in zip(tasks, outputs):  # node order (then Send order), never completion order
+                self._sched.finish(task, out.value, out.jump, routes=out.routes, sends=out.sends)
                 deltas.append((task.node, StateDelta(out.writes, out.deletes)))
                 self._completed.append(task.node)
             del self._completed[:-control.KEEP_COMPLETED]
-            self._conflicts = merge_layer(self._state, deltas)
+            self._conflicts = self._merge(deltas)
             if self._conflicts:
                 workflow.logger.info("layer %d: several nodes wrote %s; the last in node order won",
                                      self._layer, self._conflicts)
@@ -189,24 +194,25 @@ class GeckoWorkflow:
         later finisher wins, as in node order for a layer). Jumps, waits, Teams and
         continue-as-new (after the running nodes finish) work as in layered runs.
         """
-        running: dict[str, tuple[Task, "asyncio.Future[NodeOutput]"]] = {}
+        running: dict[str, tuple[Task, "asyncio.Future[NodeOutput]"]] = {}  # by Task.key
         redirected: set[str] = set()  # running when a jump from outside redirected the run
         seen_redirects: list = []
         started_at: dict[str, int] = {}  # node -> how many merges had happened when it started
         last_write: dict[str, tuple[str, int]] = {}  # key -> (node, merge number)
         merges = 0
+        held: dict[str, dict[int, StateDelta]] = {}  # writes of fan-out instances, until the fan-out ends
         draining = False  # continue-as-new is due: start nothing more, switch once all finished
         while True:
             if self._control.apply_redirects(seen_redirects):
                 redirected.update(running)
             if not draining:
-                tasks = self._sched.next_layer(running=running.keys())
+                tasks = self._sched.next_layer(running={t.node for t, _ in running.values()})
                 if tasks:
                     self._layer += 1
                     self._inputs.new_layer()
                 for task in tasks:
-                    started_at[task.node] = merges
-                    running[task.node] = (task, asyncio.ensure_future(self._run_task(task)))
+                    started_at[task.key] = merges
+                    running[task.key] = (task, asyncio.ensure_future(self._run_task(task)))
             if not running:
                 if draining:
                     draining = False
@@ -220,14 +226,14 @@ class GeckoWorkflow:
                                           return_when=asyncio.FIRST_COMPLETED)
             order = self._sched.node_order
             if not done:
-                names = sorted(running, key=order)
+                names = [t.key for t, _ in sorted(running.values(), key=lambda r: (order(r[0].node), r[0].send or 0))]
                 for _, fut in running.values():
                     _abandon(fut)
                 self._status = "failed"
                 raise _timed_out(self._spec.name, names, self._sched.step)
-            batch = sorted((t for t, f in running.values() if f in done), key=lambda t: order(t.node))
+            batch = sorted((t for t, f in running.values() if f in done), key=lambda t: (order(t.node), t.send or 0))
             for task in batch:  # the first failure in node order fails the run
-                error = running[task.node][1].exception()
+                error = running[task.key][1].exception()
                 if error is not None:
                     for _, fut in running.values():
                         if not fut.done():
@@ -235,20 +241,29 @@ class GeckoWorkflow:
                     raise error
             merges += 1
             deltas, overlapping = [], []
+            reducers = self._spec.reducers
             for task in batch:
-                out = running.pop(task.node)[1].result()
-                self._sched.finish(task, out.value, out.jump, redirected=task.node in redirected)
-                redirected.discard(task.node)
-                deltas.append((task.node, StateDelta(out.writes, out.deletes)))
+                out = running.pop(task.key)[1].result()
+                whole = self._sched.finish(task, out.value, out.jump, redirected=task.key in redirected,
+                                           routes=out.routes, sends=out.sends)
+                redirected.discard(task.key)
+                if task.send is None:
+                    deltas.append((task.node, StateDelta(out.writes, out.deletes)))
+                else:  # a fan-out's writes merge when its last instance finishes, in Send order
+                    held.setdefault(task.node, {})[task.send] = StateDelta(out.writes, out.deletes)
+                    if whole:
+                        group = held.pop(task.node)
+                        deltas.extend((task.node, group[i]) for i in sorted(group))
                 self._completed.append(task.node)
                 for key in [*out.writes, *out.deletes]:
                     earlier = last_write.get(key)
-                    if earlier is not None and earlier[0] != task.node and earlier[1] > started_at[task.node]:
+                    if (earlier is not None and earlier[0] != task.key and earlier[1] > started_at[task.key]
+                            and key not in reducers):  # a reduced key combines: no conflict
                         overlapping.append(key)
-                    last_write[key] = (task.node, merges)
+                    last_write[key] = (task.key, merges)
             del self._completed[:-control.KEEP_COMPLETED]
-            self._sched.finished_last([t.node for t in batch])
-            self._conflicts = list(dict.fromkeys(overlapping + merge_layer(self._state, deltas)))
+            self._sched.finished_last(list(dict.fromkeys(t.node for t in batch)))
+            self._conflicts = list(dict.fromkeys(overlapping + self._merge(deltas)))
             if self._conflicts:
                 workflow.logger.info("nodes that ran at the same time wrote %s; the last to finish won",
                                      self._conflicts)
@@ -259,6 +274,13 @@ class GeckoWorkflow:
                     self._sched.step - steps_at_start >= self._spec.steps_per_run
                     or workflow.info().is_continue_as_new_suggested()):
                 draining = True
+
+    def _merge(self, deltas: list[tuple[str, StateDelta]]) -> list[str]:
+        """Merge deltas (in node order) into the state, reduced keys by their reducers."""
+        try:
+            return merge_layer(self._state, deltas, self._spec.reducers)
+        except ReducerError as exc:
+            raise _NodeFailed(exc.node, "ReducerError", str(exc)) from None
 
     async def _end_long_local_burst(self, tasks: list[Task]) -> None:
         if any(not self._nodes[t.node].local or self._nodes[t.node].kind != KIND_FUNCTION for t in tasks):
@@ -303,13 +325,13 @@ class GeckoWorkflow:
                 raise fut.exception()  # type: ignore[misc]
         if pending:
             self._status = "failed"
-            raise _timed_out(self._spec.name, [t.node for t, f in zip(tasks, running) if f in pending],
+            raise _timed_out(self._spec.name, [t.key for t, f in zip(tasks, running) if f in pending],
                              self._sched.step)
         return [f.result() for f in running]
 
     async def _run_task(self, task: Task) -> NodeOutput:
         node = self._nodes[task.node]
-        self._running[task.node] = task.step
+        self._running[task.key] = task.step
         try:
             if node.kind == KIND_TEAM:
                 return await self._run_team(node, task)
@@ -320,8 +342,12 @@ class GeckoWorkflow:
             except (ActivityError, ApplicationError, TemporalTimeout) as exc:
                 # A local activity's failure arrives as the bare ApplicationError/TimeoutError.
                 raise _NodeFailed(task.node, *_error_of(exc)) from None
+        except _NodeFailed as exc:
+            if task.send is not None and exc.send is None:
+                exc.send = (task.send, task.sends)
+            raise
         finally:
-            self._running.pop(task.node, None)
+            self._running.pop(task.key, None)
 
     def _run_activity(self, node: NodeSpec, task: Task, member: Optional[int],
                       how: Union[NodeSpec, MemberSpec]) -> Any:
