@@ -176,7 +176,7 @@ class GeckoWorkflow:
             if self._conflicts:
                 workflow.logger.info("layer %d: several nodes wrote %s; the last in node order won",
                                      self._layer, self._conflicts)
-            more = bool(self._sched.inbox or self._sched.jumps)  # never switch just to finish
+            more = bool(self._sched.inbox or self._sched.jumps or self._sched.sends)  # never switch just to finish
             if more:
                 await self._end_long_local_burst(tasks)
             if more and not self._can_blocked and (
@@ -267,7 +267,7 @@ class GeckoWorkflow:
             if self._conflicts:
                 workflow.logger.info("nodes that ran at the same time wrote %s; the last to finish won",
                                      self._conflicts)
-            more = bool(self._sched.inbox or self._sched.jumps)
+            more = bool(self._sched.inbox or self._sched.jumps or self._sched.sends)
             if more and not running:
                 await self._end_long_local_burst(batch)
             if more and not draining and not self._can_blocked and (
