@@ -302,7 +302,8 @@ class NodeRunner:
         except SerializationError as exc:
             raise _fail(str(exc), "SerializationError") from None
         # Checked here, non-retryable: Temporal would fail it as retryable and every retry would too.
-        problem = output_problem(where, value, delta.writes if delta else {}, jump.input if jump else "",
+        problem = output_problem(where, value, delta.writes if delta else {},
+                                 jump.input if jump else ("[" + ",".join(j.input for j in sends) + "]" if sends else ""),
                                  limit=min(inp.payload_limit or PAYLOAD_LIMIT,  # the run's, if this worker can
                                            payload_limit_of(activity.client().data_converter)))
         if problem:
