@@ -47,6 +47,7 @@ class _FanIn:
     routes: list[list[str]] = field(default_factory=list)
     sends: list[list[Jump]] = field(default_factory=list)
     redirected: bool = False
+    left: int = 0  # instances still running
 
 
 class Scheduler:
@@ -170,7 +171,7 @@ class Scheduler:
         self.step = step
         for node, group in fans.items():
             self._fanin[node] = _FanIn(outputs=[None] * len(group), jumps=[None] * len(group),
-                                       routes=[[] for _ in group], sends=[[] for _ in group])
+                                       routes=[[] for _ in group], sends=[[] for _ in group], left=len(group))
         if tasks and not self.eager:  # eager runs say what finished last themselves (finished_last)
             self.last_layer = list(dict.fromkeys(t.node for t in tasks)) if fans else [t.node for t in tasks]
         return tasks
@@ -200,7 +201,8 @@ class Scheduler:
             group.routes[task.send] = list(routes)
             group.sends[task.send] = list(sends)
             group.redirected = group.redirected or redirected
-            if any(o is None for o in group.outputs):
+            group.left -= 1
+            if group.left:
                 return False
             del self._fanin[task.node]
             output = "[" + ",".join(o for o in group.outputs if o is not None) + "]"
