@@ -206,7 +206,7 @@ class GeckoWorkflow:
             if self._control.apply_redirects(seen_redirects):
                 redirected.update(running)
             if not draining:
-                tasks = self._sched.next_layer(running={t.node for t, _ in running.values()})
+                tasks = self._sched.next_layer(running={t.node for t, _ in running.values()}, pending=len(running))
                 if tasks:
                     self._layer += 1
                     self._inputs.new_layer()

@@ -20,6 +20,10 @@ from typing import Any, Optional
 from .errors import GraphError, StepLimitError, suggest
 from .spec import ROUTER, SCHEDULING_EAGER, GraphSpec, Jump
 
+#: Temporal's bound on one workflow's pending activities (measured: one more fails the workflow task
+#: with PendingActivitiesLimitExceeded on every retry, so the run hangs).
+PENDING_ACTIVITY_LIMIT = 2_000
+
 
 @dataclass
 class Task:
@@ -104,13 +108,13 @@ class Scheduler:
         self.jumps.append(Jump(node=node, input=input_text, source=source))
 
     # -- layers ----------------------------------------------------------------------------
-    def next_layer(self, running: Collection[str] = ()) -> list[Task]:
+    def next_layer(self, running: Collection[str] = (), pending: int = 0) -> list[Task]:
         """Return the tasks to start now, in node order ([] when nothing is ready).
 
         Layered scheduling calls this when a layer has finished (``running`` empty): the result is
         the next layer. Eager scheduling calls it whenever nodes finish, with the nodes still
         running: a running node is live (a join waits for it) and is not started twice, so a jump
-        to it waits until it has finished.
+        to it waits until it has finished. ``pending``: how many activities are running (eager).
         """
         chosen: dict[str, Task] = {}
         deferred: list[Jump] = []
@@ -156,6 +160,12 @@ class Scheduler:
             tasks = sorted([*tasks, *(Task(node, send.input, 0, send=i, sends=len(group))
                                       for node, group in fans.items() for i, send in enumerate(group))],
                            key=lambda t: (self._order[t.node], t.send or 0))
+        if fans and pending + len(tasks) > PENDING_ACTIVITY_LIMIT:
+            # Temporal fails every workflow task that would exceed it, forever: the run would wedge.
+            sizes = ", ".join(f'"{node}" {len(group)}' for node, group in fans.items())
+            raise GraphError(
+                f"a fan-out would have {pending + len(tasks)} activities pending at once (Sends: {sizes}); Temporal "
+                f"allows {PENDING_ACTIVITY_LIMIT} per workflow: send fewer, bigger items (a chunk of items per Send)")
         if tasks and self.step + len(tasks) > self.spec.max_steps:
             raise StepLimitError(
                 f'run "{self.spec.name}" reached its step limit of {self.spec.max_steps} node '

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gecko_temporal import END, Next, NodeError, Send, Team, WaitForInput, Workflow
+from gecko_temporal import END, GraphError, Next, NodeError, Send, Team, WaitForInput, Workflow
 from tests.pipelines import langgraph_style as lg
 from tests.pipelines.procs import ROOT, Procs, wait_until
 
@@ -128,6 +128,19 @@ async def test_a_failing_instance_is_retried_alone_then_fails_the_run_naming_nod
     assert err.node == "Work" and err.details["send"] == 3
     assert attempts[3] == 2  # the node's retry policy, per instance
     assert all(attempts[i] == 1 for i in (0, 1, 2, 4))
+
+
+async def test_a_fan_out_over_temporals_pending_activity_limit_fails_clearly_instead_of_hanging():
+    # Temporal fails every workflow task that would start a 2,001st pending activity (measured), so
+    # without this check the run would hang; three nodes' Sends to one node make one fan-out.
+    wf = Workflow(_name("FanTooWide"))
+    wf.add_node("Start", lambda n: n).add_node("W", lambda i: i).add_node("C", lambda xs: len(xs)).add_edge("W", "C")
+    for k in range(3):
+        wf.add_node(f"P{k}", lambda n: [Send("W", i) for i in range(n)]).add_edge("Start", f"P{k}")
+    handle = await wf.start(700)
+    with pytest.raises(GraphError, match=r'a fan-out would have 2100 activities pending at once \(Sends: "W" 2100\)'):
+        await handle.result()
+    assert not any(t.endswith(".W") for t, _ in await _scheduled(handle))
 
 
 async def test_a_value_a_reducer_cannot_combine_fails_naming_node_and_key():

@@ -340,3 +340,15 @@ def test_mermaid_labels_conditional_edges_marks_sends_and_draws_teams_as_blocks(
     assert '    subgraph Panel["Panel (Team all)"]' in lines and '    Collect --> Panel' in lines
     assert '    Ask_me{{"Ask me (waits for input)"}}' in lines and "    Panel --> Ask_me" in lines
     assert "    __start__ --> Classify" in lines and "    __end__([end])" in lines
+
+
+def test_a_fan_out_beyond_temporals_pending_activity_limit_fails_instead_of_hanging():
+    spec = pipeline().compile()
+    sched = Scheduler(spec)
+    sched.sends = [Jump("Research", "1", ROUTER)] * 1500 + [Jump("Chat", "1", ROUTER)] * 500
+    assert len(sched.next_layer()) == 2000  # exactly the limit is fine
+    sched = Scheduler(spec)
+    sched.sends = [Jump("Research", "1", ROUTER)] * 1500 + [Jump("Chat", "1", ROUTER)] * 400
+    with pytest.raises(GraphError, match=r'would have 2001 activities pending at once \(Sends: "Research" 1500, "Chat" '
+                                         r'400\); Temporal allows 2000 per workflow'):
+        sched.next_layer(pending=101)
