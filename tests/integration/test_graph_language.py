@@ -137,7 +137,7 @@ async def test_a_fan_out_over_temporals_pending_activity_limit_fails_clearly_ins
     wf.add_node("Start", lambda n: n).add_node("W", lambda i: i).add_node("C", lambda xs: len(xs)).add_edge("W", "C")
     for k in range(3):
         wf.add_node(f"P{k}", lambda n: [Send("W", i) for i in range(n)]).add_edge("Start", f"P{k}")
-    handle = await wf.start(700)
+    handle = await wf.set_entry_point("Start").start(700)
     with pytest.raises(GraphError, match=r'a fan-out would have 2100 activities pending at once \(Sends: "W" 2100\)'):
         await handle.result()
     assert not any(t.endswith(".W") for t, _ in await _scheduled(handle))
