@@ -15,6 +15,9 @@ from .spec import END, KIND_TEAM, KIND_WAIT
 # (open, close) of a node's shape by kind; unknown kinds are drawn as plain boxes
 _SHAPES = {KIND_WAIT: ("{{", "}}")}
 _START, _END = "__start__", "__end__"
+# words Mermaid's flowchart grammar reads as keywords wherever an id stands
+_RESERVED = {"end", "subgraph", "graph", "flowchart", "style", "classdef", "class", "click", "linkstyle",
+             "direction", "default", "call", "href", "interpolate", "accTitle", "acctitle", "accdescr"}
 
 
 def _label(text: str) -> str:
@@ -39,6 +42,8 @@ def draw(name: str, entry: Optional[str], nodes: Sequence[Any], edges: Sequence[
     ids: dict[str, str] = {}
     for i, d in enumerate(nodes):
         base = re.sub(r"[^A-Za-z0-9_]", "_", d.name) or "node"
+        if base.lower() in _RESERVED or base[0].isdigit() or base[0] in "oxOX":
+            base = "n_" + base  # a keyword, or a name Mermaid could read as part of an edge
         ids[d.name] = base if base not in ids.values() and base not in (_START, _END) else f"{base}_{i}"
     lines = ["---", f"title: {name}", "---", "flowchart TD", f"    {_START}([start])"]
     send_targets = {t for r in routers if r.sends for t in r.targets()}

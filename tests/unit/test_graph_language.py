@@ -352,3 +352,19 @@ def test_a_fan_out_beyond_temporals_pending_activity_limit_fails_instead_of_hang
     with pytest.raises(GraphError, match=r'would have 2001 activities pending at once \(Sends: "Research" 1500, "Chat" '
                                          r'400\); Temporal allows 2000 per workflow'):
         sched.next_layer(pending=101)
+
+
+def test_mermaid_ids_never_collide_with_keywords_edges_or_each_other():
+    # checked once with Mermaid 11's own parser (mermaid.parse under jsdom): "end" as an id broke it
+    wf = Workflow("Ids")
+    names = ["end", "graph", "o1", "xray", "1st", "a|b", "a_b", "__end__", 'say "hi"']
+    for n in names:
+        wf.add_node(n, _ident)
+    for a, b in zip(names, names[1:]):
+        wf.add_edge(a, b)
+    lines = wf.set_entry_point("end").draw_mermaid().splitlines()
+    nodes = [line.strip() for line in lines[5:5 + len(names)]]
+    ids = [n.split("[", 1)[0] for n in nodes]
+    assert ids == ["n_end", "n_graph", "n_o1", "n_xray", "n_1st", "a_b", "a_b_6", "__end___7", "say__hi_"]
+    assert nodes[-1] == 'say__hi_["say #quot;hi#quot;"]'
+    assert "    n_end --> n_graph" in lines
