@@ -276,17 +276,20 @@ class NodeRunner:
 
         routes: list[str] = []
         sends: list[Jump] = []
-        if _is_send_list(result):  # a node's own fan-out: like Next, its successors and router are skipped
-            sends = [Jump(node=s.node, input=_codec.encode(s.arg, what=f'the Send {i} of {where}'), source=inp.node)
-                     for i, s in enumerate(result)]
-        elif router is not None and function is not None and not isinstance(result, Next):
-            try:
-                chosen = await self._call(router.invoke, (result, context), is_async=router.is_async)
-            except ApplicationError:
-                raise
-            except Exception as exc:  # like the node's own failure: retried by the node's policy
-                raise _node_failure(exc, f'router "{function.router_name}" of {where}') from None
-            routes, sends = _resolve_routes(function, chosen, where)
+        try:
+            if _is_send_list(result):  # a node's own fan-out: like Next, its successors and router are skipped
+                sends = [Jump(node=s.node, input=_codec.encode(s.arg, what=f"the Send {i} of {where}"),
+                              source=inp.node) for i, s in enumerate([result] if isinstance(result, Send) else result)]
+            elif router is not None and function is not None and not isinstance(result, Next):
+                try:
+                    chosen = await self._call(router.invoke, (result, context), is_async=router.is_async)
+                except ApplicationError:
+                    raise
+                except Exception as exc:  # like the node's own failure: retried by the node's policy
+                    raise _node_failure(exc, f'router "{function.router_name}" of {where}') from None
+                routes, sends = _resolve_routes(function, chosen, where)
+        except SerializationError as exc:
+            raise _fail(str(exc), "SerializationError") from None
         if len(sends) > MAX_SENDS:
             raise _fail(f"{where} returned {len(sends)} Sends; one node output may hold at most {MAX_SENDS} "
                         "(each is an activity, and Temporal allows 2,000 pending activities per workflow): "

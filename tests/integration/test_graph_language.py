@@ -76,6 +76,33 @@ async def test_a_router_result_naming_no_target_fails_the_node_at_once_naming_ro
     assert calls == ["go"]  # no retry: running the node again cannot change the router's mind
 
 
+async def test_a_router_that_raises_is_the_node_failing_and_retried_with_it_and_bad_send_args_are_not():
+    from gecko_temporal import RetryPolicy, SerializationError
+
+    ran, tries = [], []
+    wf = Workflow(_name("RouterRaises"))
+    wf.add_node("A", lambda x: ran.append(x) or x, retry=RetryPolicy(maximum_attempts=3, initial_interval=0.1))
+    wf.add_node("B", lambda x: f"B got {x}")
+
+    def flaky(x):
+        tries.append(x)
+        if len(tries) == 1:
+            raise ConnectionError("router backend down")
+        return "b"
+
+    wf.add_conditional_edges("A", flaky, {"b": "B"}).set_entry_point("A")
+    assert await wf.execute("x") == "B got x"
+    assert ran == ["x", "x"] and tries == ["x", "x"]  # node and router ran again, once
+
+    calls = []
+    bad = Workflow(_name("BadSendArg"))
+    bad.add_node("A", lambda x: calls.append(x) or [Send("B", 1), Send("B", object())]).add_node("B", lambda x: x)
+    with pytest.raises(SerializationError) as info:
+        await bad.set_entry_point("A").execute("x")
+    assert info.value.node == "A" and "the Send 1 of node \"A\"" in str(info.value) and "object" in str(info.value)
+    assert calls == ["x"]  # never retried: the same value would fail again
+
+
 async def test_next_wins_over_static_and_conditional_edges_and_the_router_is_not_called():
     routed, ran = [], []
     wf = Workflow(_name("NextWins"))
