@@ -29,7 +29,8 @@ sys.path[:0] = [str(HERE), str(ROOT)]
 import _common  # noqa: E402
 
 CASES = [("100-way Send, 0.5 s sync nodes", "send100", 100, 0.5),
-         ("1,000-way Send, instant sync nodes", "send1000", 1000, 0.0)]
+         ("1,000-way Send, instant sync nodes", "send1000", 1000, 0.0),
+         ("1,000-way Send, instant local=True nodes", "send1000_local", 1000, 0.0)]
 
 
 async def _facts(handle: Any) -> dict[str, int]:
@@ -55,6 +56,7 @@ async def run(quick: bool, repeat: int, threads: int, as_json: bool) -> dict[str
                PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     log = open(tmp / "worker.out", "ab")
     worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py"), "send_graphs:send100", "send_graphs:send1000",
+                               "send_graphs:send1000_local",
                                "--address", server.address, "--task-queue", queue, "--threads", str(threads)],
                               cwd=HERE, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     os.environ["TEMPORAL_ADDRESS"], os.environ["GECKO_TASK_QUEUE"] = server.address, queue
