@@ -42,7 +42,7 @@ def draw(name: str, entry: Optional[str], nodes: Sequence[Any], edges: Sequence[
     ids: dict[str, str] = {}
     for i, d in enumerate(nodes):
         base = re.sub(r"[^A-Za-z0-9_]", "_", d.name) or "node"
-        if base.lower() in _RESERVED or base[0].isdigit() or base[0] in "oxOX":
+        if base.lower() in _RESERVED or base[0].isdigit() or base[0] in "ox":
             base = "n_" + base  # a keyword, or a name Mermaid could read as part of an edge
         ids[d.name] = base if base not in ids.values() and base not in (_START, _END) else f"{base}_{i}"
     lines = ["---", f"title: {name}", "---", "flowchart TD", f"    {_START}([start])"]

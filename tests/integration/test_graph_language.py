@@ -199,7 +199,8 @@ async def test_pending_sends_cross_continue_as_new():
     assert state["run"] == 3 and state["step"] == 7  # Start, Plan | 4 Sends | Sum
 
 
-async def test_gecko_state_shows_each_instance_and_a_jump_from_outside_drops_the_fan_in(session_id, tmp_path):
+@pytest.mark.parametrize("mode", ["layered", "eager"])
+async def test_gecko_state_shows_each_instance_and_a_jump_from_outside_drops_the_fan_in(session_id, tmp_path, mode):
     release = tmp_path / "release"
     collected = []
 
@@ -207,7 +208,7 @@ async def test_gecko_state_shows_each_instance_and_a_jump_from_outside_drops_the
         wait_until(release.exists, 60, "release")  # a failure bound only
         return i
 
-    wf = Workflow(_name("FanJump"))
+    wf = Workflow(_name("FanJump"), scheduling=mode)
     wf.add_node("Plan", lambda n: [Send("Work", i) for i in range(n)]).add_node("Work", work)
     wf.add_node("Collect", lambda xs: collected.append(xs)).add_node("Done", lambda x: f"done:{x}")
     wf.add_edge("Work", "Collect").set_entry_point("Plan")

@@ -368,3 +368,35 @@ def test_mermaid_ids_never_collide_with_keywords_edges_or_each_other():
     assert ids == ["n_end", "n_graph", "n_o1", "n_xray", "n_1st", "a_b", "a_b_6", "__end___7", "say__hi_"]
     assert nodes[-1] == 'say__hi_["say #quot;hi#quot;"]'
     assert "    n_end --> n_graph" in lines
+
+
+def test_routes_and_sends_of_fan_out_instances_combine_in_send_order():
+    wf = Workflow("Nested")
+    for n in ("Map", "Left", "Right", "Leaf"):
+        wf.add_node(n, _ident)
+    wf.add_conditional_edges("Map", _ident, ["Left", "Right", "Leaf"]).set_entry_point("Map")
+    sched = Scheduler(wf.compile())
+    sched.sends = [Jump("Map", "0", ROUTER), Jump("Map", "1", ROUTER), Jump("Map", "2", ROUTER)]
+    a, b, c = sched.next_layer()
+    sched.finish(c, '"c"', None, routes=["Right"], sends=[Jump("Leaf", '"c1"', ROUTER)])
+    sched.finish(a, '"a"', None, routes=["Left", "Right"], sends=[Jump("Leaf", '"a1"', ROUTER)])
+    sched.finish(b, '"b"', None)
+    # each chosen target once, with the fan-out's list; the instances' Sends in Send order
+    assert sched.inbox == {"Left": {"Map": '["a","b","c"]'}, "Right": {"Map": '["a","b","c"]'}}
+    assert [(j.node, j.input) for j in sched.sends] == [("Leaf", '"a1"'), ("Leaf", '"c1"')]
+    assert [t.key for t in sched.next_layer()] == ["Left", "Right", "Leaf[0]", "Leaf[1]"]
+
+
+def test_mermaid_draws_any_node_kind_with_parts_as_a_block():
+    # a sub-workflow node kind (issue 12 point 4) has a Workflow as its object: drawn as a block
+    from gecko_temporal._mermaid import draw
+    from gecko_temporal.graph import NodeDef
+    from gecko_temporal.nodes import StepOptions
+
+    inner = Workflow("Summary").add_node("Draft", _ident).add_node("Edit", _ident)
+    nodes = [NodeDef("Collect", "function", _ident, StepOptions()), NodeDef("Sum", "subgraph", inner, StepOptions()),
+             NodeDef("Odd", "someday", object(), StepOptions())]
+    lines = draw("Outer", "Collect", nodes, [("Collect", "Sum"), ("Sum", "Odd")], []).splitlines()
+    assert '    subgraph Sum["Sum (subgraph Summary)"]' in lines
+    assert '        Sum__0["Draft"]' in lines and '        Sum__1["Edit"]' in lines
+    assert '    Odd["Odd"]' in lines and "    Collect --> Sum" in lines and "    Sum --> Odd" in lines
