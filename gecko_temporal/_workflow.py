@@ -131,6 +131,7 @@ class GeckoWorkflow:
         self._inputs = NodeInputs(params.spec.key, params.input, snap.warned, payload_limit=params.payload_limit)
         self._can_blocked = False  # the snapshot outgrew a payload: stay in this run
         self._local_streak = 0  # local steps since the workflow task last ended
+        self._team_deltas: dict[str, list[StateDelta]] = {}  # by Task.key: a Team's members' deltas
 
     # -- the interpreter loop ----------------------------------------------------------------
     @workflow.run
@@ -169,7 +170,7 @@ class GeckoWorkflow:
             deltas = []
             for task, out in zip(tasks, outputs):  # node order (then Send order), never completion order
                 self._sched.finish(task, out.value, out.jump, routes=out.routes, sends=out.sends)
-                deltas.append((task.node, StateDelta(out.writes, out.deletes)))
+                deltas.extend((task.node, d) for d in self._deltas_of(task, out))
                 self._completed.append(task.node)
             del self._completed[:-control.KEEP_COMPLETED]
             self._conflicts = self._merge(deltas)
@@ -200,7 +201,7 @@ class GeckoWorkflow:
         started_at: dict[str, int] = {}  # node -> how many merges had happened when it started
         last_write: dict[str, tuple[str, int]] = {}  # key -> (node, merge number)
         merges = 0
-        held: dict[str, dict[int, StateDelta]] = {}  # writes of fan-out instances, until the fan-out ends
+        held: dict[str, dict[int, list[StateDelta]]] = {}  # writes of fan-out instances, until the fan-out ends
         draining = False  # continue-as-new is due: start nothing more, switch once all finished
         while True:
             if self._control.apply_redirects(seen_redirects):
@@ -248,12 +249,12 @@ class GeckoWorkflow:
                                            routes=out.routes, sends=out.sends)
                 redirected.discard(task.key)
                 if task.send is None:
-                    deltas.append((task.node, StateDelta(out.writes, out.deletes)))
+                    deltas.extend((task.node, d) for d in self._deltas_of(task, out))
                 else:  # a fan-out's writes merge when its last instance finishes, in Send order
-                    held.setdefault(task.node, {})[task.send] = StateDelta(out.writes, out.deletes)
+                    held.setdefault(task.node, {})[task.send] = self._deltas_of(task, out)
                     if whole:
                         group = held.pop(task.node)
-                        deltas.extend((task.node, group[i]) for i in sorted(group))
+                        deltas.extend((task.node, d) for i in sorted(group) for d in group[i])
                 self._completed.append(task.node)
                 for key in [*out.writes, *out.deletes]:
                     earlier = last_write.get(key)
@@ -274,6 +275,14 @@ class GeckoWorkflow:
                     self._sched.step - steps_at_start >= self._spec.steps_per_run
                     or workflow.info().is_continue_as_new_suggested()):
                 draining = True
+
+    def _deltas_of(self, task: Task, out: NodeOutput) -> list[StateDelta]:
+        """What ``task`` did to the state: one delta, or with reducers a Team's members' one by one
+        (so a reduced key combines every member's contribution, not only the last member's)."""
+        members = self._team_deltas.pop(task.key, None)
+        if members is not None and self._spec.reducers:
+            return members
+        return [StateDelta(out.writes, out.deletes)]
 
     def _merge(self, deltas: list[tuple[str, StateDelta]]) -> list[str]:
         """Merge deltas (in node order) into the state, reduced keys by their reducers."""
@@ -395,7 +404,10 @@ class GeckoWorkflow:
             for i in run.finished(finished, workflow.now().timestamp()):
                 _abandon(running.pop(i))  # a loser: cancel its activity through Temporal
         try:
-            return run.output()
+            output = run.output()
+            if self._spec.reducers:
+                self._team_deltas[task.key] = run.member_deltas()
+            return output
         except TeamFailed as exc:
             raise _NodeFailed(task.node, "TeamFailed", exc.message, exc.failures) from None
 

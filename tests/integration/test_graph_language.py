@@ -226,11 +226,20 @@ async def test_gecko_state_shows_each_instance_and_a_jump_from_outside_drops_the
 
 
 async def test_routes_reach_a_waiting_node_and_sends_run_a_team_per_item(session_id):
-    wf = Workflow(_name("WaitTeam"))
+    wf = Workflow(_name("WaitTeam"), reducers={"seen": "append"})
+
+    def member_a(s, context):
+        context.state["seen"] = s + "/a"
+        return s + "/a"
+
+    def member_b(s, context):
+        context.state["seen"] = s + "/b"
+        return s + "/b"
+
     wf.add_node("Start", lambda x: x).add_node("Ask", WaitForInput("How many?"))
     wf.add_node("Fan", lambda n: [Send("Panel", f"item{i}") for i in range(n)])
-    wf.add_node("Panel", Team(members=[lambda s: s + "/a", lambda s: s + "/b"]))
-    wf.add_node("Collect", lambda teams: [[m.result for m in t] for t in teams])
+    wf.add_node("Panel", Team(members=[member_a, member_b]))
+    wf.add_node("Collect", lambda teams, context: ([[m.result for m in t] for t in teams], context.state["seen"]))
     wf.add_conditional_edges("Start", lambda x: "ask", {"ask": "Ask"})
     wf.add_edge("Ask", "Fan").add_edge("Panel", "Collect").set_entry_point("Start")
     handle = await wf.start("x", session_id=session_id)
@@ -239,7 +248,9 @@ async def test_routes_reach_a_waiting_node_and_sends_run_a_team_per_item(session
             break
         await asyncio.sleep(0.05)
     await handle.answer("Ask", 2)
-    assert await handle.result() == [["item0/a", "item0/b"], ["item1/a", "item1/b"]]
+    # every member's write to the reduced key counts: Send order, then member order
+    assert await handle.result() == [[["item0/a", "item0/b"], ["item1/a", "item1/b"]],
+                                     ["item0/a", "item0/b", "item1/a", "item1/b"]]
     members = Counter(t.split(".", 1)[1] for t, _ in await _scheduled(handle) if ".Panel." in t)
     assert sum(members.values()) == 4  # two Team instances, two member activities each
 
