@@ -150,9 +150,18 @@ class Scheduler:
                 missing = [p for p in predecessors if p not in delivered]
                 if blocked_by is None:  # computed once a layer, only when a join is partial
                     blocked_by = self._live_closure(chosen, running, fans)
-                if any(p in blocked_by for p in missing):
+                if any(p in blocked_by for p in missing) and (
+                        self._reach is self._successors  # a DAG: no path from a node back to it
+                        # Conditional edges may loop: a predecessor reachable only through this node
+                        # itself cannot run before it, so it does not hold it.
+                        or any(p in self._live_closure(chosen, running, fans, skip=node) for p in missing)):
                     continue
             chosen[node] = Task(node, self._join_input(node, delivered), 0)
+        if not chosen and not fans and not running and inbox and self._reach is not self._successors:
+            # Looping conditional edges can leave two joins each waiting for what only the other
+            # leads to; rather than end the run there, the first of them in node order goes on.
+            node = min(inbox, key=self._order.__getitem__)
+            chosen[node] = Task(node, self._join_input(node, inbox[node]), 0)
 
         # without jumps, chosen already is in node order (the inbox was walked sorted)
         tasks = sorted(chosen.values(), key=lambda t: self._order[t.node]) if jumped else list(chosen.values())
@@ -284,15 +293,16 @@ class Scheduler:
 
     # -- internals -----------------------------------------------------------------------------
     def _live_closure(self, chosen: dict[str, Task], running: Collection[str] = (),
-                      fans: Collection[str] = ()) -> set[str]:
-        """Nodes that may still run in this pass: the live ones and all they can reach."""
-        frontier = [*self.inbox, *chosen, *running, *fans, *(j.node for j in self.jumps),
-                    *(j.node for j in self.sends)]
+                      fans: Collection[str] = (), skip: Optional[str] = None) -> set[str]:
+        """Nodes that may still run in this pass: the live ones and all they can reach (leaving out
+        ``skip``, the node that waits, and whatever only it leads to)."""
+        frontier = [n for n in (*self.inbox, *chosen, *running, *fans, *(j.node for j in self.jumps),
+                                *(j.node for j in self.sends)) if n != skip]
         seen = set(frontier)
         reach = self._reach
         while frontier:
             for successor in reach[frontier.pop()]:
-                if successor not in seen:
+                if successor not in seen and successor != skip:
                     seen.add(successor)
                     frontier.append(successor)
         return seen

@@ -57,6 +57,29 @@ async def test_conditional_edges_follow_the_path_map_beside_static_edges():
     assert routed == [("HAPPY", "happy"), ("NONE", "none"), ("BOTH", "both")]
 
 
+@pytest.mark.parametrize("mode", ["layered", "eager"])
+async def test_the_agent_tools_loop_of_langgraph(mode):
+    wf = Workflow(_name(f"Agent-{mode}"), scheduling=mode, reducers={"calls": "append"})
+
+    def agent(x, context):
+        turns = len(context.state.get("calls", []))
+        return {"answer": f"done after {turns} tool calls"} if turns == 3 else {"tool": f"search {turns}"}
+
+    def tools(request, context):
+        context.state["calls"] = request["tool"]
+        return "ok"
+
+    def should_continue(message) -> str:
+        return "continue" if "tool" in message else "end"
+
+    wf.add_node("agent", agent).add_node("tools", tools).add_edge("tools", "agent")
+    wf.add_conditional_edges("agent", should_continue, {"continue": "tools", "end": END}).set_entry_point("agent")
+    handle = await wf.start("question")
+    assert await handle.result() == {"answer": "done after 3 tool calls"}
+    state = await handle.state()
+    assert state["state"]["calls"] == ["search 0", "search 1", "search 2"] and state["step"] == 7
+
+
 async def test_a_router_result_naming_no_target_fails_the_node_at_once_naming_router_value_and_choices():
     calls = []
     wf = Workflow(_name("BadRoute"))

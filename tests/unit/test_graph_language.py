@@ -400,3 +400,50 @@ def test_mermaid_draws_any_node_kind_with_parts_as_a_block():
     assert '    subgraph Sum["Sum (subgraph Summary)"]' in lines
     assert '        Sum__0["Draft"]' in lines and '        Sum__1["Edit"]' in lines
     assert '    Odd["Odd"]' in lines and "    Collect --> Sum" in lines and "    Sum --> Odd" in lines
+
+
+def test_a_join_in_a_conditional_loop_does_not_wait_for_what_only_it_leads_back_to():
+    # classify -> (A | B) -> Join -> (router) back to classify: after A, Join must not wait for B,
+    # which only Join itself could lead back to
+    wf = Workflow("Loop")
+    for n in ("Classify", "A", "B", "Join"):
+        wf.add_node(n, _ident)
+    wf.add_conditional_edges("Classify", _ident, ["A", "B"]).add_edge("A", "Join").add_edge("B", "Join")
+    wf.add_conditional_edges("Join", _ident, {"again": "Classify", "stop": END}).set_entry_point("Classify")
+    rounds = iter([["A"], ["B"]])
+
+    def decide(t):
+        if t.node == "Classify":
+            return '"c"', next(rounds), []
+        if t.node == "Join":
+            return json.dumps(t.input), (["Classify"] if t.input == '"A"' else []), []
+        return json.dumps(t.node), [], []
+
+    layers, _ = run(wf.compile(), decide)
+    assert layers == [["Classify"], ["A"], ["Join"], ["Classify"], ["B"], ["Join"]]
+
+
+def test_an_agent_loop_without_a_path_map_runs():
+    # LangGraph's agent <-> tools loop, the router naming nodes directly (any node may be chosen)
+    wf = Workflow("Agent")
+    wf.add_node("agent", _ident).add_node("tools", _ident).add_edge("tools", "agent")
+    wf.add_conditional_edges("agent", _ident).set_entry_point("agent")
+    calls = iter([["tools"], ["tools"], []])
+
+    def decide(t):
+        return json.dumps(t.node), (next(calls) if t.node == "agent" else []), []
+
+    layers, sched = run(wf.compile(), decide)
+    assert layers == [["agent"], ["tools"], ["agent"], ["tools"], ["agent"]]
+    assert json.loads(sched.result()) == "agent"
+
+
+def test_two_joins_waiting_on_each_other_through_routers_do_not_end_the_run():
+    # X waits for P (reachable from Y's router), Y waits for Q (reachable from X's router)
+    wf = Workflow("Knot")
+    for n in ("S", "X", "Y", "P", "Q"):
+        wf.add_node(n, _ident)
+    wf.add_edge("S", "X").add_edge("S", "Y").add_edge("P", "X").add_edge("Q", "Y")
+    wf.add_conditional_edges("X", _ident, ["Q"]).add_conditional_edges("Y", _ident, ["P"]).set_entry_point("S")
+    layers, _ = run(wf.compile(), lambda t: (json.dumps(t.node), [], []))
+    assert layers == [["S"], ["X"], ["Y"]]  # X goes first (node order) instead of the run ending
