@@ -180,6 +180,20 @@ async def test_a_failing_instance_is_retried_alone_then_fails_the_run_naming_nod
     assert all(attempts[i] == 1 for i in (0, 1, 2, 4))
 
 
+async def test_more_than_a_thousand_sends_in_one_output_fail_the_node_at_once():
+    calls = []
+    wf = Workflow(_name("TooManySends"))
+    wf.add_node("Plan", lambda n: calls.append(n) or n)
+    wf.add_conditional_edges("Plan", lambda n: [Send("W", i) for i in range(n)], ["W"])
+    wf.add_node("W", lambda i: i).set_entry_point("Plan")
+    handle = await wf.start(1001)
+    with pytest.raises(NodeError) as info:
+        await handle.result()
+    assert info.value.error_type == "TooManySends" and info.value.node == "Plan"
+    assert "returned 1001 Sends; one node output may hold at most 1000" in str(info.value)
+    assert calls == [1001] and [t for t, _ in await _scheduled(handle)] == [f"{wf.name}.Plan"]
+
+
 async def test_a_fan_out_over_temporals_pending_activity_limit_fails_clearly_instead_of_hanging():
     # Temporal fails every workflow task that would start a 2,001st pending activity (measured), so
     # without this check the run would hang; three nodes' Sends to one node make one fan-out.
