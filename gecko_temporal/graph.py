@@ -246,6 +246,8 @@ class Workflow:
                 if ref not in self._nodes:
                     problems.append(f'node "{d.name}": history=[...] names no node "{ref}"{suggest(ref, names)}')
         routers: dict[str, Router] = {}
+        if self._routers and END in self._nodes:
+            problems.append(f'a node is named "{END}", which routers return to go nowhere (END); rename the node')
         for r in self._routers:
             d = self._nodes.get(r.source)
             if d is None:

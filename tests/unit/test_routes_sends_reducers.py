@@ -57,11 +57,13 @@ def test_every_problem_of_conditional_edges_is_listed_at_compile():
     wf.add_conditional_edges("A", _ident)
     wf.add_conditional_edges("Team", _ident, ["A"])
     wf.add_conditional_edges("W", _ident, {})
+    wf.add_node(END, _ident)
     wf.set_entry_point("A")
     with pytest.raises(GraphError) as info:
         wf.compile()
     problems = info.value.problems
-    assert len(problems) == 6, problems
+    assert len(problems) == 7, problems
+    assert 'a node is named "__end__", which routers return to go nowhere (END)' in problems[0]
     text = " | ".join(problems)
     assert 'conditional edges from "Nope": no node named "Nope"' in text
     assert "maps 'x' to 'Bee', which is no node" in text
