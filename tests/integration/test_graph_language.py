@@ -164,7 +164,8 @@ async def test_a_failing_instance_is_retried_alone_then_fails_the_run_naming_nod
 
     def work(i):
         attempts[i] += 1
-        if i == 3:
+        if i == 3:  # fail once the others have run, so that none is cancelled before it started
+            wait_until(lambda: all(attempts[j] for j in (0, 1, 2, 4)), 60, "the other instances")
             raise ValueError(f"bad item {i}")
         return i
 
