@@ -11,7 +11,7 @@ from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, Paylo
                      ServerError,
                      StepLimitError, WorkflowTimeoutError)
 from .graph import StepOptions, Workflow, step
-from .spec import GraphSpec, Next, NodeSpec
+from .spec import END, GraphSpec, Next, NodeSpec, Send
 from .spec import RetrySpec as RetryPolicy
 from .team import ExecutionStrategy, MemberError, MemberResult, Team
 from .wait import WaitForInput
@@ -36,9 +36,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "DevServer", "ExecutionStrategy", "GeckoError", "GeckoWorker", "GraphError", "GraphSpec",
+    "DevServer", "END", "ExecutionStrategy", "GeckoError", "GeckoWorker", "GraphError", "GraphSpec",
     "JumpRejectedError", "MemberError", "MemberResult", "Next", "NodeError", "NodeSpec", "PayloadConfigError",
     "RetryPolicy",
-    "RunHandle", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
+    "RunHandle", "Send", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
     "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "get_handle", "step",
 ]

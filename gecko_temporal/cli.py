@@ -387,6 +387,9 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
     p.add_argument("node", metavar="NODE")
     p.add_argument("--value", required=True, metavar="JSON", help="the answer, as JSON")
 
+    p = sub.add_parser("graph", help="print a workflow's graph as a Mermaid flowchart (no server needed)")
+    p.add_argument("workflow", metavar="MODULE:WF")
+
     from . import codec_server
     codec_server.add_arguments(sub.add_parser(
         "codec-server", help="serve Temporal's remote codec protocol so the UI and `temporal` CLI read encrypted runs"))
@@ -408,6 +411,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                       GECKO_TASK_QUEUE=getattr(args, "task_queue", None)):
             if args.command in ("worker", "dev"):
                 return _serve_args(args)
+            if args.command == "graph":  # pure: imports and draws the graph, never connects
+                print(load_workflow(args.workflow).draw_mermaid())
+                return 0
             if args.command == "codec-server":
                 from . import codec_server
                 return codec_server.run(args)

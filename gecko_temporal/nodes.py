@@ -207,3 +207,9 @@ class NodeCode:
     history: Optional[tuple[str, ...]] = None
     members: tuple[MemberCode, ...] = ()
     input_mapper: Optional[Callable[[Any, int], Any]] = None
+    # Conditional edges from this node: the router, its display name, what each value it may return
+    # leads to (a path-map key or node name -> node name, or END), and the nodes it may Send to.
+    router: Optional[Callee] = None
+    router_name: str = ""
+    path_map: Optional[dict[Any, str]] = None
+    send_targets: frozenset[str] = frozenset()

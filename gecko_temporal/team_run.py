@@ -118,6 +118,11 @@ class TeamRun:
         delta = combine([StateDelta(out.writes, out.deletes) for out in won])
         return NodeOutput(value="[" + ",".join(items) + "]", jump=jump, writes=delta.writes, deletes=delta.deletes)
 
+    def member_deltas(self) -> list[StateDelta]:
+        """The winners' (under ALL, the successes') state deltas, in member order, one each: what a
+        reduced state key combines, member by member."""
+        return [StateDelta(self._outputs[i].writes, self._outputs[i].deletes) for i in sorted(self._outputs)]
+
     def _lost_to(self) -> str:
         return f"lost to {self._names[self.winners[0]]}"
 

@@ -107,8 +107,8 @@ def test_next_is_a_value_too():
 
 def test_public_names_are_pinned():
     assert sorted(gecko_temporal.__all__) == sorted([
-        "DevServer", "ExecutionStrategy", "GeckoError", "GeckoWorker", "GraphError", "GraphSpec",
-        "JumpRejectedError", "MemberError", "MemberResult", "Next", "NodeError", "NodeSpec", "PayloadConfigError",
+        "DevServer", "END", "ExecutionStrategy", "GeckoError", "GeckoWorker", "GraphError", "GraphSpec",
+        "JumpRejectedError", "Send", "MemberError", "MemberResult", "Next", "NodeError", "NodeSpec", "PayloadConfigError",
         "RetryPolicy",
         "RunHandle", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
         "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "get_handle", "step",

@@ -165,10 +165,12 @@ def test_a_graph_without_subgraphs_starts_with_the_same_bytes_as_before():
     # and the dataclass itself still serializes to that JSON apart from the new key
     as_dataclass = json.loads(default().payload_converter.to_payload(params).data)
     del as_dataclass["payload_limit"]
+    new_fields = {"subgraph", "router", "route_targets"}
     for node in as_dataclass["spec"]["nodes"]:
-        assert node.pop("subgraph") is None
+        assert all(node.pop(name) is None for name in new_fields)
+    assert as_dataclass["spec"].pop("reducers") == {}
     assert as_dataclass == sent
-    assert {f.name for f in dataclasses.fields(type(params.spec.nodes[0]))} - set(sent["spec"]["nodes"][0]) == {"subgraph"}
+    assert {f.name for f in dataclasses.fields(type(params.spec.nodes[0]))} - set(sent["spec"]["nodes"][0]) == new_fields
 
 
 def test_status_lists_the_running_subgraph_sessions():
