@@ -39,7 +39,16 @@ class ExecutionStrategy(str, Enum):
 
 
 def member_name(member: Any) -> str:
-    """A member's display name: its ``name`` attribute, else its function or class name."""
+    """A member's display name: its ``name`` attribute, else its function or class name (an agent
+    of a supported library, or a bound method of any object, is named after the object)."""
+    from . import agents
+
+    step_options = options_of(member)
+    if step_options is not None and step_options.name:
+        return step_options.name
+    known = agents.agent_name(member)
+    if known:
+        return known
     name = getattr(member, "name", None)
     if isinstance(name, str) and name:
         return name
