@@ -36,7 +36,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from . import _codec
-from .agents import AgentNode, _allow, prompt_text
+from .agents import AgentNode, allow_types, prompt_text
 from .errors import GraphError
 
 __all__ = ["AGENT_WORKFLOW", "DurableAgent", "durable_agent"]
@@ -59,8 +59,12 @@ class DurableAgent:
 
     def __init__(self, agent: Any, name: Optional[str] = None, *, model_timeout: float = 300.0,
                  heartbeat_timeout: float = 5.0, model_retries: int = 3) -> None:
-        from pydantic_ai.agent.abstract import AbstractAgent
-        from pydantic_ai.durable_exec.temporal import TemporalAgent, TemporalDurability
+        try:
+            from pydantic_ai.agent.abstract import AbstractAgent
+            from pydantic_ai.durable_exec.temporal import TemporalAgent, TemporalDurability
+        except ImportError as exc:
+            raise GraphError(f"durable_agent() needs pydantic-ai with its Temporal integration ({exc}): "
+                             "pip install 'gecko-temporal[pydantic-ai]'") from None
         from temporalio.workflow import ActivityConfig
 
         if not isinstance(agent, AbstractAgent):
@@ -85,7 +89,7 @@ class DurableAgent:
             with warnings.catch_warnings():  # the wrapper is deprecated for new agents, not for wrapping one
                 warnings.simplefilter("ignore")
                 self.runnable = TemporalAgent(agent, name=name, activity_config=config)
-        _allow(self.output_type)
+        allow_types(self.output_type)
         _AGENTS[name] = known or self
         self._node = AgentNode(self, name, self._run_in_node, "pydantic-ai (durable)", self.output_type)
 

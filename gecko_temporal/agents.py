@@ -92,7 +92,7 @@ def _pydantic_ai_node(agent: Any) -> AgentNode:
     async def run(data: Any) -> Any:
         return (await agent.run(prompt_text(data))).output
 
-    _allow(output_type)
+    allow_types(output_type)
     return AgentNode(agent, name, run, "pydantic-ai", output_type)
 
 
@@ -119,7 +119,17 @@ def _langchain_node(runnable: Any) -> AgentNode:
     except Exception:  # a runnable whose name cannot be worked out: its class names it
         name = type(runnable).__name__
 
+    base = _loaded("langchain_core.language_models.base")
+    is_model = base is not None and isinstance(runnable, base.BaseLanguageModel)
+    message_type = getattr(_loaded("langchain_core.messages"), "BaseMessage", ())
+
     async def run(data: Any) -> Any:
+        # A chat model takes text or a list of messages: one message becomes a list of one, a dict
+        # or model from an upstream node its JSON text (a chain or graph takes the dict itself).
+        if is_model and isinstance(data, message_type):
+            data = [data]  # one message (e.g. the previous model's answer) as a conversation
+        elif is_model and isinstance(data, (dict, BaseModel)):
+            data = prompt_text(data)
         return await runnable.ainvoke(data)
 
     allow_langchain_messages()
@@ -128,7 +138,7 @@ def _langchain_node(runnable: Any) -> AgentNode:
         output_type = runnable.OutputType
     except Exception:  # many runnables cannot say before they run
         pass
-    _allow(output_type)
+    allow_types(output_type)
     return AgentNode(runnable, name or type(runnable).__name__, run, "langchain", output_type)
 
 
@@ -145,12 +155,13 @@ def _openai_agents_node(agent: Any) -> AgentNode:
         return (await Runner.run(agent, prompt_text(data) or "")).final_output
 
     output_type = getattr(agent, "output_type", None)
-    _allow(output_type)
+    allow_types(output_type)
     return AgentNode(agent, agent.name or _readable_output_name(output_type) or "agent", run,
                      "openai-agents", output_type)
 
 
-def _allow(output_type: Any) -> None:
+def allow_types(output_type: Any) -> None:
+    """Allow decoding to revive the classes an agent's output type names (a model, list[Model], ...)."""
     for cls in _codec._classes_in_hint(output_type):
         _codec.register_type(cls)
 
