@@ -279,3 +279,48 @@ async def test_openai_agents_sdk_agent_is_a_node_with_a_fake_model(session_id):
     wf.add_node(critic).add_node("Read", lambda v: [type(v).__name__, v.winner, v.score]).add_edge("critic", "Read")
     wf.set_entry_point("critic")
     assert await wf.execute("which?", session_id=session_id, timeout=60) == ["Verdict", "sdk", 3]
+
+
+# -- a worker SIGKILLed in the middle of a durable agent ------------------------------------------
+@pytest.mark.slow
+async def test_sigkilled_worker_mid_durable_agent_repeats_no_finished_model_call(dev_server, tmp_path, monkeypatch):
+    """Separate worker processes (worker.py): the first hangs in the agent's third model call and is
+    SIGKILLed; a second worker finishes the run. Every call is logged with its process id."""
+    _need("pydantic_ai", "pydantic-ai-slim")
+    from tests.pipelines import agent_crash
+    from tests.pipelines.procs import Procs, wait_until
+
+    log = tmp_path / "calls.log"
+    queue = f"agent-crash-{uuid.uuid4().hex[:6]}"
+    spec = "tests.pipelines.agent_crash:wf"
+    procs = Procs(tmp_path)
+    try:
+        first = procs.worker(spec, "--address", dev_server.address, "--task-queue", queue,
+                             env={"GECKO_AGENT_LOG": str(log), "GECKO_AGENT_HANG_AT": "2"})
+        first.wait_for("worker ready", 120)
+        monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)  # the test only starts the run
+        monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+        monkeypatch.setenv("GECKO_AGENT_LOG", str(log))
+        handle = await agent_crash.wf.start("count", session_id=f"agent-crash-{uuid.uuid4().hex[:8]}", timeout=180)
+
+        def events() -> Counter:
+            return Counter(e for e, _ in agent_crash.read_log(str(log)))
+        await asyncio.to_thread(wait_until, lambda: events()["model-2"] == 1, 120, "third model call in flight")
+        first.kill()
+        assert events() == Counter({"model-0": 1, "tool-0": 1, "model-1": 1, "tool-1": 1, "model-2": 1})
+
+        second = procs.worker(spec, "--address", dev_server.address, "--task-queue", queue,
+                              env={"GECKO_AGENT_LOG": str(log)})
+        result = await asyncio.wait_for(handle.result(), 150)  # a failure bound only
+        assert result == {"type": "Tally", "steps": [0, 1, 2], "note": "counted"}
+        entries = agent_crash.read_log(str(log))
+        # Finished calls ran once, in the first process; only the call in flight ran again.
+        assert Counter(e for e, _ in entries) == Counter({
+            "model-0": 1, "tool-0": 1, "model-1": 1, "tool-1": 1, "model-2": 2, "tool-2": 1, "model-3": 1})
+        assert [p for e, p in entries if e in ("model-0", "tool-0", "model-1", "tool-1")] == [first.pid] * 4
+        assert [p for e, p in entries if e == "model-2"] == [first.pid, second.pid]
+        assert {p for e, p in entries if e in ("tool-2", "model-3")} == {second.pid}
+        state = await handle.state()
+        assert state["completed"] == ["Count", "Report"]
+    finally:
+        procs.close()
