@@ -130,7 +130,9 @@ class DurableAgent:
                 cause = cause.cause
             message = getattr(cause, "message", None) or str(cause or exc)
             kind = getattr(cause, "type", None) or type(cause).__name__
-            raise ApplicationError(f'durable agent "{self.name}" failed: {message}', type=kind) from None
+            # Not retried as a whole: each model and tool call had its own retries inside the agent run.
+            raise ApplicationError(f'durable agent "{self.name}" failed: {message}', type=kind,
+                                   non_retryable=True) from None
         return _codec.decode(text)
 
 

@@ -324,3 +324,26 @@ async def test_sigkilled_worker_mid_durable_agent_repeats_no_finished_model_call
         assert state["completed"] == ["Count", "Report"]
     finally:
         procs.close()
+
+
+async def test_durable_agent_whose_model_keeps_failing_fails_the_node_once_retries_are_spent(session_id):
+    _need("pydantic_ai", "pydantic-ai-slim")
+    from pydantic_ai import Agent
+    from pydantic_ai.models.function import FunctionModel
+
+    from gecko_temporal import durable_agent
+
+    tag = uuid.uuid4().hex[:6]
+
+    def model(messages, info):
+        EVENTS.append(f"broken-{tag}")
+        raise RuntimeError("the model is down")
+
+    broken = durable_agent(Agent(FunctionModel(model), name=f"broken_{tag}"), model_retries=2)
+    wf = Workflow(f"DurableFails-{tag}")
+    wf.add_node("Ask", broken).set_entry_point("Ask")
+    with pytest.raises(NodeError, match=rf'node "Ask" failed: RuntimeError: durable agent "broken_{tag}" failed: '
+                                        "the model is down"):
+        await wf.execute("go", session_id=session_id, timeout=60)
+    # the model call's own retries (2), and no retry of the whole agent on top of them
+    assert EVENTS.count(f"broken-{tag}") == 2
