@@ -347,3 +347,40 @@ async def test_durable_agent_whose_model_keeps_failing_fails_the_node_once_retri
         await wf.execute("go", session_id=session_id, timeout=60)
     # the model call's own retries (2), and no retry of the whole agent on top of them
     assert EVENTS.count(f"broken-{tag}") == 2
+
+
+async def test_cancelling_a_session_cancels_its_durable_agent_run(session_id):
+    _need("pydantic_ai", "pydantic-ai-slim")
+    from pydantic_ai import Agent
+    from pydantic_ai.messages import ModelResponse, TextPart
+    from pydantic_ai.models.function import FunctionModel
+    from temporalio.client import WorkflowExecutionStatus
+
+    from gecko_temporal import durable_agent
+    from gecko_temporal.client import connect
+
+    tag = uuid.uuid4().hex[:6]
+
+    async def model(messages, info) -> ModelResponse:
+        EVENTS.append(f"waiting-{tag}-start")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            EVENTS.append(f"waiting-{tag}-cancelled")
+            raise
+        return ModelResponse(parts=[TextPart("never")])
+
+    wf = Workflow(f"DurableCancel-{tag}")
+    wf.add_node("Ask", durable_agent(Agent(FunctionModel(model), name=f"waiting_{tag}"))).set_entry_point("Ask")
+    handle = await wf.start("go", session_id=session_id, timeout=120)
+    await _poll(lambda: f"waiting-{tag}-start" in EVENTS, 60, "the agent's model call in flight")
+    await handle.cancel()
+    await _poll(lambda: f"waiting-{tag}-cancelled" in EVENTS, 60, "the model call cancelled")
+    client = await connect()
+    (agent_run,) = [w async for w in client.list_workflows(f"WorkflowId STARTS_WITH '{session_id}/agent/'")]
+    agent_handle = client.get_workflow_handle(agent_run.id)
+    deadline = time.monotonic() + 30  # a failure bound only
+    while (await agent_handle.describe()).status != WorkflowExecutionStatus.CANCELED and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert (await agent_handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    assert EVENTS.count(f"waiting-{tag}-start") == 1
