@@ -43,19 +43,13 @@ def member_name(member: Any) -> str:
     of a supported library, or a bound method of any object, is named after the object)."""
     from . import agents
 
-    step_options = options_of(member)
-    if step_options is not None and step_options.name:
-        return step_options.name
-    known = agents.agent_name(member)
-    if known:
-        return known
     name = getattr(member, "name", None)
     if isinstance(name, str) and name:
         return name
     step_options = options_of(member)
     if step_options is not None and step_options.name:
         return step_options.name
-    return getattr(member, "__name__", None) or type(member).__name__
+    return agents.agent_name(member) or getattr(member, "__name__", None) or type(member).__name__
 
 
 class Team:
