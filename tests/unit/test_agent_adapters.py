@@ -112,6 +112,6 @@ def test_importing_the_engine_loads_no_agent_library():
 
     code = ("import sys, gecko_temporal, gecko_temporal.agents; from gecko_temporal import Workflow; "
             "Workflow('w').add_node('a', lambda x: x); "
-            "print([m for m in ('pydantic_ai', 'langchain_core', 'agents', 'langgraph') if m in sys.modules])")
+            "print([m for m in ('pydantic_ai', 'langchain_core', 'agents', 'langgraph') if sys.modules.get(m) is not None])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
