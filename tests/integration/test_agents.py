@@ -307,11 +307,13 @@ async def test_sigkilled_worker_mid_durable_agent_repeats_no_finished_model_call
             return Counter(e for e, _ in agent_crash.read_log(str(log)))
         await asyncio.to_thread(wait_until, lambda: events()["model-2"] == 1, 120, "third model call in flight")
         first.kill()
+        killed_at = time.monotonic()
         assert events() == Counter({"model-0": 1, "tool-0": 1, "model-1": 1, "tool-1": 1, "model-2": 1})
 
         second = procs.worker(spec, "--address", dev_server.address, "--task-queue", queue,
                               env={"GECKO_AGENT_LOG": str(log)})
         result = await asyncio.wait_for(handle.result(), 150)  # a failure bound only
+        print(f"\ndurable agent: run finished {time.monotonic() - killed_at:.1f} s after the SIGKILL")  # log only
         assert result == {"type": "Tally", "steps": [0, 1, 2], "note": "counted"}
         entries = agent_crash.read_log(str(log))
         # Finished calls ran once, in the first process; only the call in flight ran again.
