@@ -41,6 +41,18 @@ async def _poll(predicate, within: float, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _agent_runs(client, prefix: str, count: int = 1) -> list:
+    """The GeckoAgent workflows whose id starts with ``prefix``; polled, as visibility is eventually
+    consistent (a run started a moment ago may not be listed yet)."""
+    query = f"WorkflowType = 'GeckoAgent' AND WorkflowId STARTS_WITH '{prefix}'"
+    deadline = time.monotonic() + 30  # a failure bound only
+    while True:
+        found = [w async for w in client.list_workflows(query)]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.2)
+
+
 # -- pydantic-ai -----------------------------------------------------------------------------------
 async def test_pydantic_ai_agent_is_a_node_and_its_structured_output_arrives_typed(session_id):
     _need("pydantic_ai", "pydantic-ai-slim")
@@ -128,7 +140,7 @@ async def test_race_of_agents_cancels_the_losers_model_calls(session_id):
     from temporalio.client import WorkflowExecutionStatus
 
     client = await connect()
-    found = [w async for w in client.list_workflows(f"WorkflowType = 'GeckoAgent' AND WorkflowId STARTS_WITH '{session_id}/'")]
+    found = await _agent_runs(client, f"{session_id}/")
     assert len(found) == 1
 
     async def agent_status():
@@ -173,7 +185,7 @@ async def test_durable_agent_runs_each_model_and_tool_call_as_an_activity(sessio
     from gecko_temporal.client import connect
 
     client = await connect()
-    (agent_run,) = [w async for w in client.list_workflows(f"WorkflowId STARTS_WITH '{session_id}/agent/counter/'")]
+    (agent_run,) = await _agent_runs(client, f"{session_id}/agent/counter/")
     history = await client.get_workflow_handle(agent_run.id).fetch_history()
     activities = Counter(e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
                          if e.HasField("activity_task_scheduled_event_attributes"))
@@ -379,7 +391,7 @@ async def test_cancelling_a_session_cancels_its_durable_agent_run(session_id):
     await handle.cancel()
     await _poll(lambda: f"waiting-{tag}-cancelled" in EVENTS, 60, "the model call cancelled")
     client = await connect()
-    (agent_run,) = [w async for w in client.list_workflows(f"WorkflowId STARTS_WITH '{session_id}/agent/'")]
+    (agent_run,) = await _agent_runs(client, f"{session_id}/agent/")
     agent_handle = client.get_workflow_handle(agent_run.id)
     deadline = time.monotonic() + 30  # a failure bound only
     while (await agent_handle.describe()).status != WorkflowExecutionStatus.CANCELED and time.monotonic() < deadline:
