@@ -173,15 +173,18 @@ class NodeRunner:
 
         Registering the same Workflow again takes its current node table (nodes added since)."""
         key = key or wf.name
-        current = self._sources.get(key)
-        if current is not None and current is not wf:
-            raise GraphError(
-                f'two different workflows are named "{key}"; a worker dispatches nodes by workflow '
-                "name, so give each Workflow a unique name"
-            )
+        served = {key: wf, **wf.subgraphs(key)}  # a subgraph's nodes run on the parent's workers
+        for graph_key, graph in served.items():
+            current = self._sources.get(graph_key)
+            if current is not None and current is not graph:
+                raise GraphError(
+                    f'two different workflows are named "{graph_key}"; a worker dispatches nodes by workflow '
+                    "name, so give each Workflow a unique name"
+                )
         wf.compile(key)  # fail here, at registration, on an invalid graph
-        self._sources[key] = wf
-        self._tables[key] = wf.node_table()
+        for graph_key, graph in served.items():
+            self._sources[graph_key] = graph
+            self._tables[graph_key] = graph.node_table()
         return key
 
     def graphs(self) -> dict[str, "Workflow"]:
@@ -222,9 +225,11 @@ class NodeRunner:
         """(code to call, its Team node or None, its display name, its function node or None)."""
         table = self._tables.get(inp.graph)
         if table is None:
+            top = inp.graph.split("/")[0]  # a subgraph's nodes are served with the workflow that contains it
+            whose = f' (a subgraph of "{top}")' if top != inp.graph else ""
             raise _fail(
-                f'this worker does not serve workflow "{inp.graph}" (it serves: '
-                f'{", ".join(self._tables) or "none"}); start the worker with that workflow\'s module',
+                f'this worker does not serve workflow "{inp.graph}"{whose} (it serves: '
+                f'{", ".join(self._tables) or "none"}); start the worker with the module of workflow "{top}"',
                 "WorkerMissingGraph", non_retryable=False, expected=False,
             )
         node = table.get(inp.node)

@@ -18,17 +18,18 @@ from typing import Any, Optional, Union
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError as TemporalTimeout
+from temporalio.exceptions import (ActivityError, ApplicationError, CancelledError, ChildWorkflowError,
+                                   TerminatedError, TimeoutError as TemporalTimeout, WorkflowAlreadyStartedError)
 
 with workflow.unsafe.imports_passed_through():
     from . import control
     from .protocol import ANSWER_UPDATE, JUMP_UPDATE, LOCAL_BURST_PATCH, STATE_QUERY, WORKFLOW_TYPE, YIELD_ACTIVITY
     from .errors import GeckoError
     from .inputs import InputTooLarge, NodeInputs
-    from .limits import PAYLOAD_LIMIT, result_problem, snapshot_problem
+    from .limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name, result_problem, snapshot_problem
     from .scheduler import Scheduler, Task
-    from .spec import (KIND_FUNCTION, KIND_TEAM, KIND_WAIT, SCHEDULING_EAGER, GraphSpec, MemberSpec, NodeOutput, NodeSpec,
-                       RetrySpec, RunParams, RunSnapshot)
+    from .spec import (KIND_FUNCTION, KIND_SUBGRAPH, KIND_TEAM, KIND_WAIT, SCHEDULING_EAGER, GraphSpec, MemberSpec,
+                       NodeOutput, NodeSpec, RetrySpec, RunParams, RunSnapshot)
     from .state import StateDelta, merge_layer
     from .team_run import MemberDone, TeamFailed, TeamRun
 
@@ -76,17 +77,43 @@ async def _node_output(pending: Any) -> NodeOutput:
 
 
 class _NodeFailed(Exception):
-    def __init__(self, node: str, error_type: str, message: str, member_errors: Any = None) -> None:
+    def __init__(self, node: str, error_type: str, message: str, member_errors: Any = None,
+                 child: Optional[dict[str, Any]] = None) -> None:
         super().__init__(message)
         self.node, self.error_type, self.message, self.member_errors = node, error_type, message, member_errors
+        self.child = child  # a subgraph node's failed child run: session, workflow, node
+
+
+def _child_failure(exc: BaseException, node: str, child_id: str, child_name: str) -> _NodeFailed:
+    """A subgraph node's failure: what failed inside the child run (its node and error), and where."""
+    cause = exc.cause if isinstance(exc, ChildWorkflowError) and exc.cause is not None else exc
+    where = f'subgraph "{child_name}" (child session {child_id})'
+    info: dict[str, Any] = {"session": child_id, "workflow": child_name}
+    if isinstance(cause, ApplicationError):
+        details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+        if details.get("node"):
+            info.update(node=details["node"], error_type=details.get("error_type", ""))
+            return _NodeFailed(node, details.get("error_type") or cause.type or "NodeError",
+                               f'{where} failed at its node "{details["node"]}": {details.get("message", "")}',
+                               child=info)
+        return _NodeFailed(node, cause.type or "ApplicationError", f"{where} failed: {cause.message}", child=info)
+    if isinstance(cause, CancelledError):
+        return _NodeFailed(node, "CancelledError", f"{where} was cancelled", child=info)
+    if isinstance(cause, TerminatedError):
+        return _NodeFailed(node, "Terminated", f"{where} was terminated", child=info)
+    if isinstance(cause, TemporalTimeout):
+        return _NodeFailed(node, "TimeoutError", f"{where} timed out", child=info)
+    return _NodeFailed(node, type(cause).__name__, f"{where} failed: {cause}", child=info)
 
 
 def _run_failure(exc: Exception) -> ApplicationError:
     """What a failed run raises: non-retryable, typed so the client raises the matching GeckoError."""
     if isinstance(exc, _NodeFailed):
+        details = {"node": exc.node, "error_type": exc.error_type, "message": exc.message, "members": exc.member_errors}
+        if exc.child is not None:
+            details["child"] = exc.child
         return ApplicationError(
-            f'node "{exc.node}" failed: {exc.error_type}: {exc.message}',
-            {"node": exc.node, "error_type": exc.error_type, "message": exc.message, "members": exc.member_errors},
+            f'node "{exc.node}" failed: {exc.error_type}: {exc.message}', details,
             type="SerializationError" if exc.error_type == "SerializationError" else "NodeError",
             non_retryable=True,
         )
@@ -126,6 +153,7 @@ class GeckoWorkflow:
         self._inputs = NodeInputs(params.spec.key, params.input, snap.warned, payload_limit=params.payload_limit)
         self._can_blocked = False  # the snapshot outgrew a payload: stay in this run
         self._local_streak = 0  # local steps since the workflow task last ended
+        self._children: dict[str, str] = {}  # subgraph node -> its running child session
 
     # -- the interpreter loop ----------------------------------------------------------------
     @workflow.run
@@ -315,6 +343,8 @@ class GeckoWorkflow:
                 return await self._run_team(node, task)
             if node.kind == KIND_WAIT:
                 return await self._wait_for_answer(node, task)
+            if node.kind == KIND_SUBGRAPH:
+                return await self._run_subgraph(node, task)
             try:
                 return await self._run_activity(node, task, None, node)
             except (ActivityError, ApplicationError, TemporalTimeout) as exc:
@@ -373,6 +403,46 @@ class GeckoWorkflow:
         except TeamFailed as exc:
             raise _NodeFailed(task.node, "TeamFailed", exc.message, exc.failures) from None
 
+    # -- subgraphs --------------------------------------------------------------------------------
+    async def _run_subgraph(self, node: NodeSpec, task: Task) -> NodeOutput:
+        """Run the node's graph as a child GeckoWorkflow on this task queue: its own history,
+        continue-as-new and gecko_state. It starts with the node's input and an empty state; its
+        result is the node's output."""
+        assert node.subgraph is not None
+        parent = workflow.info().workflow_id
+        # Stable on replay and unique in the session (steps count across continue-as-new).
+        child_id = f"{parent}.{node.name}.{task.step}"
+        # The child graph as this run received it (inside its own spec), never as deployed now.
+        child: dict[str, Any] = {"spec": node.subgraph.to_plain(), "input": task.input}
+        limit = self._params.payload_limit
+        if limit != PAYLOAD_LIMIT:
+            child["payload_limit"] = limit
+        size = json_size(task.input) + len(json.dumps(child["spec"])) + FRAME
+        if size > limit:  # Temporal would refuse the start and fail this workflow task forever
+            raise _NodeFailed(node.name, "PayloadTooLarge",
+                              f'subgraph node "{node.name}" would start its child run with {human(size)} '
+                              f"(its input {human(json_size(task.input))}), over {limit_name(limit)}; set "
+                              "GECKO_PAYLOAD_STORE on workers and clients, or keep large data outside the run "
+                              "(write it to a file or a store and pass its path)")
+        self._children[node.name] = child_id
+        try:
+            result = await workflow.execute_child_workflow(
+                WORKFLOW_TYPE, child, id=child_id,
+                # Whatever ends the parent (cancel, timeout, terminate) cancels the child.
+                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                static_summary=f'subgraph "{node.subgraph.name}", node "{node.name}" of session {parent}')
+        except WorkflowAlreadyStartedError:
+            raise _NodeFailed(node.name, "ChildSessionTaken",
+                              f'a run with the child session id "{child_id}" is still open (a session of the '
+                              "same id that ended before may still be closing it); retry once it has ended",
+                              child={"session": child_id, "workflow": node.subgraph.name}) from None
+        except ChildWorkflowError as exc:
+            raise _child_failure(exc, node.name, child_id, node.subgraph.name) from None
+        finally:
+            self._children.pop(node.name, None)
+        # The child returns its result as plain JSON; the node's output travels as JSON text.
+        return NodeOutput(value=json.dumps(result, separators=(",", ":"), ensure_ascii=False))
+
     # -- waiting for a person ------------------------------------------------------------------
     async def _wait_for_answer(self, node: NodeSpec, task: Task) -> NodeOutput:
         live = self._control
@@ -396,9 +466,12 @@ class GeckoWorkflow:
     @workflow.query(name=STATE_QUERY)
     def state(self, *_args: Any) -> dict[str, Any]:
         """The live run as JSON: state, progress, what is running and waiting, jumps (arguments ignored)."""
-        return self._control.state_answer(
+        answer = self._control.state_answer(
             status=self._status, state=self._state, completed=self._completed, running=list(self._running),
             step=self._sched.step, layer=self._layer, run=self._run, conflicts=self._conflicts)
+        if any(n.kind == KIND_SUBGRAPH for n in self._spec.nodes):  # graphs without subgraphs answer as before
+            answer["children"] = dict(self._children)
+        return answer
 
     @workflow.signal(dynamic=True)
     def on_signal(self, name: str, args: Sequence[RawValue]) -> None:

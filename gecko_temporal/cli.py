@@ -277,6 +277,9 @@ def format_status(session: str, s: dict[str, Any], temporal_status: str = "") ->
         lines.append("waiting: " + ", ".join(
             f'{n} ({w.get("prompt") or "no prompt"}; answer with: gecko-temporal answer {session} {n} --value JSON)'
             for n, w in waiting.items()))
+    if s.get("children"):
+        lines.append("subgraphs running: " + ", ".join(
+            f"{n} (child session {c}; gecko-temporal status {c})" for n, c in s["children"].items()))
     if s.get("pending_jumps"):
         lines.append("pending jumps: " + ", ".join(f'{j["node"]} (from {j["source"]})' for j in s["pending_jumps"]))
     if s.get("rejected_jumps"):

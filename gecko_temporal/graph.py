@@ -19,8 +19,8 @@ from . import _codec
 from .errors import GraphError, suggest
 from .nodes import (DEFAULT_HEARTBEAT, DEFAULT_TIMEOUT, OPTION_NAMES, Callee, MemberCode, NodeCode, StepOptions,
                     check_options, introspect, options_of, step)
-from .spec import (DEFAULT_MAX_STEPS, DEFAULT_STEPS_PER_RUN, KIND_FUNCTION, KIND_TEAM, KIND_WAIT, SCHEDULING_EAGER,
-                   SCHEDULING_LAYERED, GraphSpec, NodeSpec)
+from .spec import (DEFAULT_MAX_STEPS, DEFAULT_STEPS_PER_RUN, KIND_FUNCTION, KIND_SUBGRAPH, KIND_TEAM, KIND_WAIT,
+                   SCHEDULING_EAGER, SCHEDULING_LAYERED, GraphSpec, NodeSpec)
 from .team import Team
 from .wait import WaitForInput
 
@@ -47,6 +47,8 @@ class NodeDef:
             team: Team = self.obj
             return NodeCode(self.name, self.kind, input_mapper=team.input_mapper,
                             members=tuple(MemberCode(n, c) for n, c in zip(team.names, team.callees)))
+        if self.kind == KIND_SUBGRAPH:  # runs as a child workflow; its nodes are served under its own key
+            return NodeCode(self.name, self.kind)
         return NodeCode(self.name, self.kind, callee=self.callee, reads=self.options.reads,
                         history=self.options.history)
 
@@ -103,7 +105,9 @@ class Workflow:
 
     # -- building ------------------------------------------------------------------------------
     def add_node(self, name: Union[str, Callable[..., Any]], node: Any = None, **options: Any) -> "Workflow":
-        """Add a node: a function (sync or async), lambda, ``@step`` function, agent, or Team.
+        """Add a node: a function (sync or async), lambda, ``@step`` function, agent, Team, or another
+        Workflow (a subgraph: it runs as a Temporal child workflow, takes the node's input and
+        returns its result as the node's output).
 
         ``add_node(step_fn)`` takes the name from ``@step(name=...)`` or the function's name.
         ``options`` are :class:`StepOptions` fields (timeout, retries, retry, heartbeat_timeout,
@@ -134,6 +138,14 @@ class Workflow:
             self._nodes[name] = NodeDef(name, KIND_TEAM, node, opts)
         elif isinstance(node, WaitForInput):
             self._nodes[name] = NodeDef(name, KIND_WAIT, node, opts)
+        elif isinstance(node, Workflow):
+            given = sorted(k for k, v in options.items() if v is not None)
+            if given:
+                raise GraphError(
+                    f'node "{name}" is a subgraph (workflow "{node.name}"): option(s) {given} apply to '
+                    "function nodes only; the child run is bounded by the parent's timeout, and its own "
+                    "nodes keep their own options")
+            self._nodes[name] = NodeDef(name, KIND_SUBGRAPH, node, opts)
         else:
             callee = introspect(node, where=f'node "{name}"')
             self._nodes[name] = NodeDef(name, KIND_FUNCTION, node, opts, callee)
@@ -169,7 +181,10 @@ class Workflow:
     # -- compiling -----------------------------------------------------------------------------
     def compile(self, key: Optional[str] = None) -> GraphSpec:
         """Validate the graph and return its serializable spec; raise GraphError listing every problem."""
-        key = key or self.name
+        return self._compile(key or self.name, ())
+
+    def _compile(self, key: str, outer: tuple["Workflow", ...]) -> GraphSpec:
+        """``outer``: the Workflows that contain this one as a subgraph, outermost first."""
         if key in self._compiled:
             return self._compiled[key]
         problems: list[str] = []
@@ -196,6 +211,7 @@ class Workflow:
             for ref in d.options.history or ():
                 if ref not in self._nodes:
                     problems.append(f'node "{d.name}": history=[...] names no node "{ref}"{suggest(ref, names)}')
+        children = self._compile_subgraphs(key, outer, problems)
         cycle = _find_cycle(names, successors)
         if cycle:
             problems.append(
@@ -210,15 +226,49 @@ class Workflow:
             )
         order = {n: i for i, n in enumerate(names)}
         nodes = [
-            self._node_spec(d, sorted(successors[d.name], key=order.get), predecessors[d.name])
+            self._node_spec(d, sorted(successors[d.name], key=order.get), predecessors[d.name], children.get(d.name))
             for d in self._nodes.values()
         ]
         spec = GraphSpec(
             name=self.name, key=key, entry=self._entry or "", nodes=nodes,
             max_steps=self.max_steps, steps_per_run=self.steps_per_run, scheduling=self.scheduling,
         )
-        self._compiled[key] = spec
+        if not children:  # a child may change after this graph compiled: compile those afresh each time
+            self._compiled[key] = spec
         return spec
+
+    def _compile_subgraphs(self, key: str, outer: tuple["Workflow", ...], problems: list[str]) -> dict[str, GraphSpec]:
+        """Compile each subgraph node's Workflow under ``key/node``; a subgraph that contains one of
+        its containers (A runs B runs A) is a problem, as is any problem of a child graph."""
+        chain = (*outer, self)
+        children: dict[str, GraphSpec] = {}
+        for d in self._nodes.values():
+            if d.kind != KIND_SUBGRAPH:
+                continue
+            child: Workflow = d.obj
+            if any(child is w for w in chain):
+                path = " -> ".join(f'"{w.name}"' for w in chain[[id(w) for w in chain].index(id(child)):])
+                problems.append(f'subgraph cycle: node "{d.name}" of "{self.name}" runs "{child.name}" again '
+                                f'({path} -> "{child.name}"); a workflow cannot contain itself, loop with Next instead')
+                continue
+            try:
+                children[d.name] = child._compile(f"{key}/{d.name}", chain)
+            except GraphError as exc:
+                problems.extend(f'subgraph node "{d.name}" (workflow "{child.name}"): {p}' for p in exc.problems)
+        return children
+
+    def subgraphs(self, key: Optional[str] = None) -> dict[str, "Workflow"]:
+        """The Workflows this graph runs as child workflows (nested ones too), by the graph key their
+        runs carry (``key/node``): a worker that serves this graph serves their nodes under those keys."""
+        return self._subgraphs_below(key or self.name, ())
+
+    def _subgraphs_below(self, key: str, outer: tuple["Workflow", ...]) -> dict[str, "Workflow"]:
+        found: dict[str, Workflow] = {}
+        for d in self._nodes.values():  # a cycle fails compile(); never follow one here
+            if d.kind == KIND_SUBGRAPH and not any(d.obj is w for w in (*outer, self)):
+                found[f"{key}/{d.name}"] = d.obj
+                found.update(d.obj._subgraphs_below(f"{key}/{d.name}", (*outer, self)))
+        return found
 
     def node_table(self) -> dict[str, NodeCode]:
         """The user code a worker runs for each node, by node name (built again only after a change)."""
@@ -230,7 +280,8 @@ class Workflow:
         """The Temporal activity type of a node (``"Pipeline.Node"``) or Team member."""
         return f"{self.name}.{node}" + (f".{member}" if member else "")
 
-    def _node_spec(self, d: NodeDef, successors: list[str], predecessors: list[str]) -> NodeSpec:
+    def _node_spec(self, d: NodeDef, successors: list[str], predecessors: list[str],
+                   subgraph: Optional[GraphSpec] = None) -> NodeSpec:
         o = d.options
         common = dict(
             name=d.name, kind=d.kind, activity_type=self.activity_type(d.name),
@@ -244,6 +295,8 @@ class Workflow:
             return NodeSpec(**common, team=d.obj.team_spec(self, d.name, o))
         if d.kind == KIND_WAIT:
             return NodeSpec(**common, **d.obj.spec_fields())
+        if d.kind == KIND_SUBGRAPH:
+            return NodeSpec(**common, subgraph=subgraph)
         assert d.callee is not None
         return NodeSpec(**common, takes_context=d.callee.context_param is not None)
 

@@ -9,7 +9,7 @@ side. No ``temporalio`` import here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel
@@ -28,6 +28,7 @@ def _build(cls: Any, data: dict[str, Any], **nested: Any) -> Any:
 KIND_FUNCTION = "function"
 KIND_TEAM = "team"
 KIND_WAIT = "wait"
+KIND_SUBGRAPH = "subgraph"  # another Workflow, run as a child GeckoWorkflow (NodeSpec.subgraph)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,10 @@ class NodeSpec:
     wait_timeout: Optional[float] = None
     wait_default: Optional[str] = None  # encoded value a timed-out wait yields; None means fail
     wait_prompt: str = ""
+    # A subgraph node's compiled child graph: it travels inside the parent's spec, so a running
+    # pipeline keeps the child graph it started with. Left out of the plain form when None, so
+    # specs of graphs without subgraphs stay the same bytes (RunParams.to_plain).
+    subgraph: Optional["GraphSpec"] = None
 
 
 # A session's step bound must leave room for continue-as-new by step count: a loop as the long-runs
@@ -123,12 +128,30 @@ class GraphSpec:
 
         def node(n: dict[str, Any]) -> NodeSpec:
             team = n.get("team")
+            child = n.get("subgraph")
             return _build(
                 NodeSpec, n, retry=_build(RetrySpec, n.get("retry") or {}),
                 team=_build(TeamSpec, team, members=[member(m) for m in team["members"]]) if team else None,
+                subgraph=GraphSpec.from_plain(child) if child else None,
             )
 
         return _build(cls, data, nodes=[node(n) for n in data["nodes"]])
+
+    def to_plain(self) -> dict[str, Any]:
+        """The plain dict it travels as: ``dataclasses.asdict`` without the ``subgraph`` key of nodes
+        that have none (graphs without subgraphs keep the exact JSON they always had)."""
+        plain = asdict(self)
+        _drop_empty_subgraphs(plain)
+        return plain
+
+
+def _drop_empty_subgraphs(plain: dict[str, Any]) -> None:
+    for node in plain["nodes"]:
+        child = node.get("subgraph", ...)
+        if child is None:
+            del node["subgraph"]
+        elif child is not ...:
+            _drop_empty_subgraphs(child)
 
 
 # --- values crossing the boundary -----------------------------------------------------------
@@ -230,6 +253,12 @@ class RunParams:
     @classmethod
     def from_plain(cls, data: dict[str, Any]) -> "RunParams":
         return _build(cls, data, spec=GraphSpec.from_plain(data["spec"]))
+
+    def to_plain(self) -> dict[str, Any]:
+        """What the converter would make of it (the same JSON), minus empty ``subgraph`` keys."""
+        plain = asdict(self)
+        _drop_empty_subgraphs(plain["spec"])
+        return plain
 
 
 # --- user-facing values ---------------------------------------------------------------------

@@ -52,6 +52,12 @@ def member_name(member: Any) -> str:
     return agents.agent_name(member) or getattr(member, "__name__", None) or type(member).__name__
 
 
+def _is_workflow(obj: Any) -> bool:
+    from .graph import Workflow  # graph.py imports this module
+
+    return isinstance(obj, Workflow)
+
+
 class Team:
     """A group of members (callables or agents with ``run``) used as one node.
 
@@ -95,6 +101,12 @@ class Team:
             name = member_name(member)
             if name in self.names:  # the same agent twice (e.g. sampling): keep names unique
                 name = f"{name}#{i + 1}"
+            if _is_workflow(member):
+                problems.append(f'Team member {i} "{name}" is a Workflow; a Team member runs as one activity, so '
+                                "add the workflow as its own node instead (wf.add_node(name, workflow) runs it as "
+                                "a child workflow)")
+                self.names.append(name)
+                continue
             try:
                 self.callees.append(introspect(member, where=f'Team member {i} "{name}"'))
             except GraphError as exc:

@@ -32,7 +32,7 @@ from tests.pipelines import replay
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("GECKO_RECORD_HISTORIES", "")
 NAMES = ["linear", "fanin", "loop", "race", "steer", "continue_as_new_first_run", "continue_as_new_last_run",
-         "local_burst", "conflict", "eager"]
+         "local_burst", "conflict", "eager", "subgraph", "subgraph_child"]
 
 
 def _wanted(name: str) -> bool:
@@ -71,6 +71,8 @@ async def _record_all() -> None:
         await _record_steer()
     if _wanted("continue_as_new_first_run"):
         await _record_continue_as_new()
+    if _wanted("subgraph"):
+        await _record_subgraph()
 
 
 async def _record_race() -> None:
@@ -100,6 +102,14 @@ async def _record_continue_as_new() -> None:
     first = th._client.get_workflow_handle(th.id, run_id=th.first_execution_run_id)
     await _save("continue_as_new_first_run", first)
     await _save("continue_as_new_last_run", th._client.get_workflow_handle(th.id))
+
+
+async def _record_subgraph() -> None:
+    handle = await replay.subgraph.start("hello big", session_id="replay-subgraph")
+    assert await handle.result() == {"words": 3, "state": {}}
+    await _save("subgraph", handle.temporal_handle)
+    th = handle.temporal_handle
+    await _save("subgraph_child", th._client.get_workflow_handle("replay-subgraph.Sub.2"))
 
 
 @pytest.mark.skipif(not RECORD, reason="set GECKO_RECORD_HISTORIES=1 to re-record the histories")
@@ -135,6 +145,12 @@ def test_the_histories_cover_what_they_claim():
     slow_done = next(e.event_id for e in events if e.HasField("activity_task_completed_event_attributes")
                      and e.activity_task_completed_event_attributes.scheduled_event_id == scheduled["ReplayEager.slow"])
     assert scheduled["ReplayEager.c2"] < slow_done < scheduled["ReplayEager.join"]  # c2 did not wait for slow
+    sub = kinds("subgraph")
+    assert {"start_child_workflow_execution_initiated_event_attributes",
+            "child_workflow_execution_completed_event_attributes"} <= sub
+    (started,) = [e.workflow_execution_started_event_attributes for e in _load("subgraph_child").events
+                  if e.HasField("workflow_execution_started_event_attributes")]
+    assert started.parent_workflow_execution.workflow_id == "replay-subgraph"
 
 
 async def test_a_changed_interpreter_fails_the_replay():
@@ -207,6 +223,10 @@ EXPECTED = {
                   "state": {"shared": "b", "doomed": "revived by b", "kept": "seed", "a_only": 1},
                   "conflicts": {"contested", "doomed", "shared"}, "step": 3}),
     "continue_as_new_last_run": ({"result": {"answer": [1, 2, 3]}, "state": {"turns": 4}, "run": 2, "step": 5}),
+    "subgraph": ({"result": {"words": 3, "state": {}}, "state": {}, "completed": ["load", "Sub", "done"],
+                  "step": 3, "children": {}}),
+    "subgraph_child": ({"result": {"words": 3}, "state": {"child_saw": "hello big world"},
+                        "completed": ["words", "count"], "step": 2}),
     "eager": ({"result": {"parts": {"slow": "slow", "c2": "in>c1>c2"}, "state": {"chain": ["c1", "c2"], "slow": True}},
                "state": {"chain": ["c1", "c2"], "slow": True}, "completed": ["start", "c1", "c2", "slow", "join"],
                "step": 5}),

@@ -145,3 +145,19 @@ def writer_b(x, context):
 conflict = Workflow("ReplayConflict")
 conflict.add_node("seed", seed).add_node("writer_a", writer_a).add_node("writer_b", writer_b)
 conflict.add_edge("seed", "writer_a").add_edge("seed", "writer_b").set_entry_point("seed")
+
+
+# A subgraph: the middle node runs ReplaySubChild as a child workflow (its own history, recorded too).
+def sub_words(text, context):
+    context.state["child_saw"] = text
+    return text.split()
+
+
+sub_child = Workflow("ReplaySubChild")
+sub_child.add_node("words", sub_words).add_node("count", lambda words: {"words": len(words)})
+sub_child.add_edge("words", "count").set_entry_point("words")
+
+subgraph = Workflow("ReplaySubgraph")
+subgraph.add_node("load", lambda x: f"{x} world").add_node("Sub", sub_child)
+subgraph.add_node("done", lambda out, context: {**out, "state": dict(context.state)})
+subgraph.add_edge("load", "Sub").add_edge("Sub", "done").set_entry_point("load")
