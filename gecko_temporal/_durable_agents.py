@@ -121,8 +121,10 @@ class DurableAgent:
         try:
             text = await handle.result()
         except asyncio.CancelledError:
-            # The node was cancelled (a RACE loser, a cancelled session): stop the agent and its model call.
-            await asyncio.shield(_cancel(handle))
+            # The node was cancelled (a RACE loser, a cancelled session): stop the agent and its model
+            # call. Not when this worker is shutting down: the node's next attempt re-attaches to it.
+            if not activity.is_worker_shutdown():
+                await asyncio.shield(_cancel(handle))
             raise
         except WorkflowFailureError as exc:
             cause = exc.cause

@@ -398,3 +398,46 @@ async def test_cancelling_a_session_cancels_its_durable_agent_run(session_id):
         await asyncio.sleep(0.1)
     assert (await agent_handle.describe()).status == WorkflowExecutionStatus.CANCELED
     assert EVENTS.count(f"waiting-{tag}-start") == 1
+
+
+@pytest.mark.slow
+async def test_stopping_a_worker_mid_durable_agent_hands_the_same_agent_run_to_the_next(dev_server, tmp_path,
+                                                                                      monkeypatch):
+    """SIGTERM (graceful stop, as a redeploy does) in the third model call: the node's activity is
+    cancelled by the shutdown, which must not cancel the agent run; the next worker re-attaches."""
+    _need("pydantic_ai", "pydantic-ai-slim")
+    from gecko_temporal.client import connect
+    from tests.pipelines import agent_crash
+    from tests.pipelines.procs import Procs, wait_until
+
+    log = tmp_path / "calls.log"
+    queue = f"agent-stop-{uuid.uuid4().hex[:6]}"
+    spec = "tests.pipelines.agent_crash:wf"
+    session = f"agent-stop-{uuid.uuid4().hex[:8]}"
+    procs = Procs(tmp_path)
+    try:
+        first = procs.worker(spec, "--address", dev_server.address, "--task-queue", queue, "--graceful-shutdown", "1",
+                             env={"GECKO_AGENT_LOG": str(log), "GECKO_AGENT_HANG_AT": "2"})
+        first.wait_for("worker ready", 120)
+        monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
+        monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+        monkeypatch.setenv("GECKO_AGENT_LOG", str(log))
+        handle = await agent_crash.wf.start("count", session_id=session, timeout=180)
+        await asyncio.to_thread(wait_until, lambda: ("model-2", first.pid) in agent_crash.read_log(str(log)), 120,
+                                "third model call in flight")
+        first.stop()  # SIGTERM, then waits for the process to exit
+        second = procs.worker(spec, "--address", dev_server.address, "--task-queue", queue,
+                              env={"GECKO_AGENT_LOG": str(log)})
+        result = await asyncio.wait_for(handle.result(), 150)  # a failure bound only
+        assert result == {"type": "Tally", "steps": [0, 1, 2], "note": "counted"}
+        counts = Counter(e for e, _ in agent_crash.read_log(str(log)))
+        assert counts == Counter({"model-0": 1, "tool-0": 1, "model-1": 1, "tool-1": 1, "model-2": 2, "tool-2": 1,
+                                  "model-3": 1})
+        assert {p for e, p in agent_crash.read_log(str(log)) if e == "model-3"} == {second.pid}
+        client = await connect()
+        (agent_run,) = await _agent_runs(client, f"{session}/agent/counter/")  # one agent run, not cancelled
+        from temporalio.client import WorkflowExecutionStatus
+
+        assert (await client.get_workflow_handle(agent_run.id).describe()).status == WorkflowExecutionStatus.COMPLETED
+    finally:
+        procs.close()
