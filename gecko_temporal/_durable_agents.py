@@ -69,6 +69,13 @@ class DurableAgent:
 
         if not isinstance(agent, AbstractAgent):
             raise GraphError(f"durable_agent() takes a pydantic-ai Agent, got {type(agent).__name__} {agent!r}")
+        problems = [f"{label} must be a positive number of seconds, got {value!r}"
+                    for label, value in (("model_timeout", model_timeout), ("heartbeat_timeout", heartbeat_timeout))
+                    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0]
+        if isinstance(model_retries, bool) or not isinstance(model_retries, int) or model_retries < 1:
+            problems.append(f"model_retries counts attempts and must be an int >= 1, got {model_retries!r}")
+        if problems:
+            raise GraphError("durable_agent(): " + "; ".join(problems), problems)
         name = name or agent.name
         if not name:
             raise GraphError(

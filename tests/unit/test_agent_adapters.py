@@ -90,6 +90,9 @@ def test_durable_agent_needs_a_stable_name_and_a_unique_one():
     with pytest.raises(GraphError, match="durable_agent\\(\\) takes a pydantic-ai Agent, got str"):
         durable_agent("writer")
     assert list(Workflow("d").add_node(durable_agent(agent)).nodes) == ["unit-durable"]
+    with pytest.raises(GraphError, match=r"durable_agent\(\): model_timeout must be a positive number of seconds, "
+                                         r"got -1; model_retries counts attempts and must be an int >= 1, got 0"):
+        durable_agent(agent, model_timeout=-1, model_retries=0)
 
 
 def test_langchain_runnables_are_named_after_the_runnable():
