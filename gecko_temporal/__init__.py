@@ -20,9 +20,10 @@ if TYPE_CHECKING:
     from .client import RunHandle, connect, get_handle
     from .embedded import DevServer
     from .worker import GeckoWorker
+    from ._durable_agents import durable_agent
 
 _SHELL = {"DevServer": "embedded", "RunHandle": "client", "connect": "client", "get_handle": "client",
-          "GeckoWorker": "worker"}
+          "GeckoWorker": "worker", "durable_agent": "_durable_agents"}
 
 
 def __getattr__(name: str) -> Any:
@@ -40,5 +41,6 @@ __all__ = [
     "JumpRejectedError", "MemberError", "MemberResult", "Next", "NodeError", "NodeSpec", "PayloadConfigError",
     "RetryPolicy",
     "RunHandle", "Send", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
-    "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "get_handle", "step",
+    "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "durable_agent", "get_handle",
+    "step",
 ]

@@ -140,7 +140,9 @@ class Workflow:
             node, name = name, None
         base: StepOptions = options_of(node) or StepOptions()
         if name is None:
-            name = base.name or getattr(node, "__name__", None)
+            from .agents import agent_name  # an agent object (or llm.ainvoke) is named after the agent
+
+            name = base.name or agent_name(node) or getattr(node, "__name__", None)
         if not isinstance(name, str) or not name.strip():
             raise GraphError(f"a node needs a non-empty str name, got {name!r}")
         if name in self._nodes:

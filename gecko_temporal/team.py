@@ -39,14 +39,17 @@ class ExecutionStrategy(str, Enum):
 
 
 def member_name(member: Any) -> str:
-    """A member's display name: its ``name`` attribute, else its function or class name."""
+    """A member's display name: its ``name`` attribute, else its function or class name (an agent
+    of a supported library, or a bound method of any object, is named after the object)."""
+    from . import agents
+
     name = getattr(member, "name", None)
     if isinstance(name, str) and name:
         return name
     step_options = options_of(member)
     if step_options is not None and step_options.name:
         return step_options.name
-    return getattr(member, "__name__", None) or type(member).__name__
+    return agents.agent_name(member) or getattr(member, "__name__", None) or type(member).__name__
 
 
 def _is_workflow(obj: Any) -> bool:

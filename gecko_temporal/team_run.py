@@ -105,7 +105,7 @@ class TeamRun:
             failures = [o for o in self._outcome if o and o["status"] == "failed"]
             detail = "; ".join(f'member "{o["member"]}" failed: {o["error"]["type"]}: {o["error"]["message"]}'
                                for o in failures)
-            need = "a winner" if self.wants == 1 else f"{self.wants} successes, got {len(self.winners)}"
+            need = "winner" if self.wants == 1 else f"{self.wants} successes, got {len(self.winners)}"
             raise TeamFailed(f"Team has no {need}: {detail}", failures)
         items = []
         for i, o in enumerate(self._outcome):

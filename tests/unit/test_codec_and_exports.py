@@ -111,7 +111,8 @@ def test_public_names_are_pinned():
         "JumpRejectedError", "Send", "MemberError", "MemberResult", "Next", "NodeError", "NodeSpec", "PayloadConfigError",
         "RetryPolicy",
         "RunHandle", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
-        "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "get_handle", "step",
+        "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "durable_agent", "get_handle",
+        "step",
     ])
     for name in gecko_temporal.__all__:
         assert getattr(gecko_temporal, name) is not None
