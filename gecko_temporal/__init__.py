@@ -10,6 +10,7 @@ from .context import WorkflowContext
 from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, PayloadConfigError, SerializationError,
                      ServerError,
                      StepLimitError, WorkflowTimeoutError)
+from .errors import InterruptError, RewindError, StateEditError
 from .graph import StepOptions, Workflow, step
 from .spec import GraphSpec, Next, NodeSpec
 from .spec import RetrySpec as RetryPolicy
@@ -41,4 +42,5 @@ __all__ = [
     "RetryPolicy",
     "RunHandle", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
     "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "get_handle", "step",
+    "InterruptError", "RewindError", "StateEditError",
 ]

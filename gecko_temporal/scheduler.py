@@ -29,6 +29,7 @@ class Task:
     input: str
     step: int
     jumped: bool = False
+    resume: Optional[list[str]] = None  # answers to the node's context.interrupt() calls so far (JSON text)
 
 
 class Scheduler:

@@ -159,6 +159,15 @@ class NodeInput:
 
 
 @dataclass
+class ResumedNodeInput(NodeInput):
+    """A node's input when it runs again after ``context.interrupt()``: ``resume`` holds the answers
+    given so far (encoded JSON text, in order). A subclass, so inputs of other nodes keep their
+    exact fields (and workers that predate interrupts never see the key)."""
+
+    resume: list[str] = field(default_factory=list)
+
+
+@dataclass
 class NodeOutput:
     """What one node activity returns: its output, an optional jump, and its state delta."""
 
@@ -166,21 +175,28 @@ class NodeOutput:
     jump: Optional[Jump] = None
     writes: dict[str, str] = field(default_factory=dict)
     deletes: list[str] = field(default_factory=list)
+    # Set when the node called context.interrupt(): {"payload": JSON text, "index": i, "timeout": s or
+    # None, "default": JSON text or None}; value, jump and state writes are then void (it runs again).
+    interrupt: Optional[dict[str, Any]] = None
 
     def to_plain(self) -> dict[str, Any]:
         """The plain dict it travels as: what ``dataclasses.asdict`` gives (the converter sorts keys,
         so the JSON is the same bytes), without asdict's recursive deep copy of every value."""
         jump = self.jump
-        return {"value": self.value,
-                "jump": None if jump is None else {"node": jump.node, "input": jump.input, "source": jump.source},
-                "writes": dict(self.writes), "deletes": list(self.deletes)}
+        plain = {"value": self.value,
+                 "jump": None if jump is None else {"node": jump.node, "input": jump.input, "source": jump.source},
+                 "writes": dict(self.writes), "deletes": list(self.deletes)}
+        if self.interrupt is not None:  # only then: other outputs keep their exact bytes
+            plain["interrupt"] = dict(self.interrupt)
+        return plain
 
     @classmethod
     def from_plain(cls, data: dict[str, Any]) -> "NodeOutput":
         """Rebuild from the plain dict it travels as (cheaper than the converter's reflection)."""
         jump = data.get("jump")
         return cls(value=data["value"], jump=Jump(**jump) if jump else None,
-                   writes=data.get("writes") or {}, deletes=data.get("deletes") or [])
+                   writes=data.get("writes") or {}, deletes=data.get("deletes") or [],
+                   interrupt=data.get("interrupt"))
 
 
 @dataclass
@@ -201,6 +217,8 @@ class RunSnapshot:
     answers: dict[str, str] = field(default_factory=dict)  # WaitForInput answers not yet taken
     layer: int = 0
     warned: list[str] = field(default_factory=list)  # nodes already warned about a large input
+    edits: list[dict[str, Any]] = field(default_factory=list)  # state edits from outside (update_state, rewind)
+    rewound_from: Optional[dict[str, Any]] = None  # set in a session that was rewound (gecko_state shows it)
 
     def to_plain(self) -> dict[str, Any]:
         plain = {"scheduler": self.scheduler, "state": self.state, "deadline": self.deadline, "run": self.run,
@@ -208,6 +226,10 @@ class RunSnapshot:
                  "layer": self.layer}
         if self.warned:  # only when there is one: snapshots of runs that warned nobody stay as before
             plain["warned"] = self.warned
+        if self.edits:  # likewise
+            plain["edits"] = self.edits
+        if self.rewound_from is not None:
+            plain["rewound_from"] = self.rewound_from
         return plain
 
     @classmethod
