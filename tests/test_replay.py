@@ -23,6 +23,7 @@ from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import (ExecuteWorkflowInput, Interceptor, Replayer, WorkflowInboundInterceptor,
                                WorkflowInterceptorClassInput)
+from temporalio.api.enums.v1 import WorkflowTaskFailedCause
 from temporalio.workflow import NondeterminismError
 
 from gecko_temporal._workflow import GeckoWorkflow
@@ -32,7 +33,7 @@ from tests.pipelines import replay
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("GECKO_RECORD_HISTORIES", "")
 NAMES = ["linear", "fanin", "loop", "race", "steer", "continue_as_new_first_run", "continue_as_new_last_run",
-         "local_burst", "conflict", "eager"]
+         "local_burst", "conflict", "eager", "interrupt", "rewound"]
 
 
 def _wanted(name: str) -> bool:
@@ -71,6 +72,41 @@ async def _record_all() -> None:
         await _record_steer()
     if _wanted("continue_as_new_first_run"):
         await _record_continue_as_new()
+    if _wanted("interrupt"):
+        await _record_interrupt()
+    if _wanted("rewound"):
+        await _record_rewound()
+
+
+async def _waiting(handle, node: str, index: int) -> None:
+    for _ in range(400):
+        if (await handle.state())["waiting"].get(node, {}).get("interrupt") == index:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{node} never waited in interrupt {index}")
+
+
+async def _record_interrupt() -> None:
+    """Two interrupts in one node: answered by the gecko_answer signal, then (after an update_state
+    while waiting) by the gecko_reply update."""
+    handle = await replay.interrupt.start(5, session_id="replay-interrupt")
+    await _waiting(handle, "ask", 0)
+    await handle.temporal_handle.signal("gecko_answer", {"node": "ask", "value": "one"})
+    await _waiting(handle, "ask", 1)
+    await handle.update_state({"edited": True, "asked": 0})
+    await handle.answer("ask", "two")
+    assert await handle.result() == {"first": "one", "second": "two", "state": {"edited": True, "asked": 1}}
+    await _save("interrupt", handle.temporal_handle)
+
+
+async def _record_rewound() -> None:
+    """The run a rewind started (Temporal reset + gecko_rewound signal with a state edit)."""
+    handle = await replay.rewind.start(2, session_id="replay-rewound")
+    assert await handle.result() == {"x": 2, "state": {"trail": ["a", "b"]}}
+    await handle.rewind(1, values={"factor": 10})
+    again = await replay.rewind.get_handle("replay-rewound")
+    assert await again.result() == {"x": 20, "state": {"trail": ["a", "b"], "factor": 10}}
+    await _save("rewound", again.temporal_handle._client.get_workflow_handle("replay-rewound"))
 
 
 async def _record_race() -> None:
@@ -135,6 +171,33 @@ def test_the_histories_cover_what_they_claim():
     slow_done = next(e.event_id for e in events if e.HasField("activity_task_completed_event_attributes")
                      and e.activity_task_completed_event_attributes.scheduled_event_id == scheduled["ReplayEager.slow"])
     assert scheduled["ReplayEager.c2"] < slow_done < scheduled["ReplayEager.join"]  # c2 did not wait for slow
+
+
+def test_the_people_histories_cover_what_they_claim():
+    events = _load("interrupt").events
+    asks = [e for e in events if e.HasField("activity_task_scheduled_event_attributes")
+            and e.activity_task_scheduled_event_attributes.activity_type.name == "ReplayInterrupt.ask"]
+    assert len(asks) == 3  # the first run and one per answer
+    updates = [e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name for e in events
+               if e.HasField("workflow_execution_update_accepted_event_attributes")]
+    assert updates == ["gecko_update_state", "gecko_reply"]
+    assert [e.workflow_execution_signaled_event_attributes.signal_name for e in events
+            if e.HasField("workflow_execution_signaled_event_attributes")] == ["gecko_answer"]
+    events = _load("rewound").events
+    assert any(e.HasField("workflow_task_failed_event_attributes")
+               and e.workflow_task_failed_event_attributes.cause == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW
+               for e in events)
+    assert [e.workflow_execution_signaled_event_attributes.signal_name for e in events
+            if e.HasField("workflow_execution_signaled_event_attributes")] == ["gecko_rewound"]
+
+
+async def test_the_rewound_run_replays_knowing_where_it_came_from():
+    state = (await _replay_outcome("rewound"))["state"]
+    assert state["rewound_from"]["step"] == 1 and state["rewound_from"]["run_id"]
+    assert [(e["source"], e["set"], e["step"]) for e in state["state_edits"]] == [("rewind", ["factor"], 1)]
+    interrupt = (await _replay_outcome("interrupt"))["state"]
+    assert [(e["source"], sorted(e["set"]), e["step"]) for e in interrupt["state_edits"]] == \
+        [("update", ["asked", "edited"], 1)]  # (the client's JSON sorts keys)
 
 
 async def test_a_changed_interpreter_fails_the_replay():
@@ -210,6 +273,10 @@ EXPECTED = {
     "eager": ({"result": {"parts": {"slow": "slow", "c2": "in>c1>c2"}, "state": {"chain": ["c1", "c2"], "slow": True}},
                "state": {"chain": ["c1", "c2"], "slow": True}, "completed": ["start", "c1", "c2", "slow", "join"],
                "step": 5}),
+    "interrupt": ({"result": {"first": "one", "second": "two", "state": {"edited": True, "asked": 1}},
+                   "state": {"edited": True, "asked": 1}, "completed": ["ask", "end"], "step": 2, "waiting": {}}),
+    "rewound": ({"result": {"x": 20, "state": {"trail": ["a", "b"], "factor": 10}},
+                 "completed": ["a", "b", "end"], "step": 3}),
 }
 
 
