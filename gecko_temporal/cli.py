@@ -281,7 +281,7 @@ def format_status(session: str, s: dict[str, Any], temporal_status: str = "") ->
     waiting = s.get("waiting") or {}
     if waiting:
         lines.append("waiting: " + ", ".join(
-            f'{n} ({w.get("prompt") or "no prompt"}; answer with: gecko-temporal answer {session} {n} --value JSON)'
+            f'{n} ({_asks(w)}; answer with: gecko-temporal answer {session} {n} --value JSON)'
             for n, w in waiting.items()))
     if s.get("pending_jumps"):
         lines.append("pending jumps: " + ", ".join(f'{j["node"]} (from {j["source"]})' for j in s["pending_jumps"]))
@@ -290,6 +290,14 @@ def format_status(session: str, s: dict[str, Any], temporal_status: str = "") ->
             f'{json.dumps(r.get("request"))}: {r.get("reason")}' for r in s["rejected_jumps"]))
     lines.append("state: " + json.dumps(s.get("state", {}), ensure_ascii=False, sort_keys=True, default=repr))
     return "\n".join(lines)
+
+
+def _asks(waiting: dict[str, Any]) -> str:
+    """What a waiting node asks: a WaitForInput's prompt, or an interrupt's payload (short)."""
+    if waiting.get("interrupted"):
+        text = json.dumps(waiting.get("payload"), ensure_ascii=False, default=repr)
+        return f"interrupt {waiting.get('interrupt', 0)}: " + (text if len(text) <= 200 else text[:200] + "...")
+    return waiting.get("prompt") or "no prompt"
 
 
 async def _status(args: argparse.Namespace) -> int:

@@ -230,7 +230,8 @@ class RunHandle:
         await self._handle.signal(NEXT_SIGNAL, {"node": node, "input": _outside_value(input, "jump input")})
 
     async def answer(self, node: str, value: Any = None) -> dict[str, Any]:
-        """Answer a WaitForInput node; raise JumpRejectedError-like GeckoError if it is none."""
+        """Answer a WaitForInput node, or a node waiting in ``context.interrupt()`` (its ``interrupt()``
+        call returns ``value``); raise GeckoError if ``node`` is neither."""
         payload = {"node": node, "value": _outside_value(value, "answer")}
         try:
             return await self._handle.execute_update(ANSWER_UPDATE, payload)

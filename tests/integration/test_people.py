@@ -318,3 +318,19 @@ async def test_the_run_input_can_seed_state(dev_server, session_id):
         await people.seed.start(1, state=[("count", 1)])
     code, out, err = await gecko(None, "run", "tests.pipelines.people:seed", "--input", "1", "--state", "[1]")
     assert code == 2 and "--state must be a JSON object" in err
+
+
+async def test_rewind_to_a_step_of_an_earlier_run_of_the_continue_as_new_chain(dev_server, session_id):
+    handle = await people.loop.start(0, session_id=session_id)
+    assert await handle.result() == {"seen": [0, 1, 2, 3, 4], "bonus": None}
+    points = await handle.steps()
+    runs = {p["run"] for p in points}
+    assert len(runs) >= 2, points  # it continued as new
+    first_run_id = next(p["run_id"] for p in points if p["run"] == 1)
+    assert any(p["step"] == 1 and p["run"] == 1 for p in points)
+    reply = await handle.rewind(1, values={"bonus": "from run 1"})
+    assert reply["from_run"] == first_run_id
+    again = await people.loop.get_handle(session_id)
+    assert await again.result() == {"seen": [0, 1, 2, 3, 4], "bonus": "from run 1"}
+    state = await again.state()
+    assert state["rewound_from"]["run_id"] == first_run_id  # carried across its own continue-as-new

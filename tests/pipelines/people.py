@@ -117,3 +117,13 @@ def step_c(x, context):
 
 chain = Workflow("PeopleChain").add_node("a", step_a).add_node("b", step_b).add_node("c", step_c)
 chain.add_edge("a", "b").add_edge("b", "c").set_entry_point("a")
+
+
+def count(n, context):
+    from gecko_temporal import Next
+
+    context.state["seen"] = context.state.get("seen", []) + [n]
+    return Next("count", n + 1) if n < 4 else {"seen": context.state["seen"], "bonus": context.state.get("bonus")}
+
+
+loop = Workflow("PeopleLoop", steps_per_run=2).add_node("count", count).set_entry_point("count")
