@@ -133,10 +133,10 @@ class GeckoWorkflow:
         # Where this run can be rewound to: one entry per merge (layer), with the history length of
         # the workflow task that merged it (a rewind resets to that task's completion).
         self._checkpoints: list[dict[str, Any]] = []
-        # Temporal reseeds workflow.random() at the point a run was reset to (nothing here draws from
-        # it), so a changed state between two merges means "this run was reset just now": a
-        # deterministic signal, replayed identically, that no other API gives (see _after_reset).
-        self._seed_state = workflow.random().getstate()
+        # Temporal reseeds workflow.random() at the point a run was reset to (an UpdateRandomSeed
+        # job, replayed identically), so a new workflow.random_seed() between two merges means
+        # "this run was reset just now": no other API says so (see _after_reset).
+        self._seed_state = workflow.random_seed()
         self._resets = 0  # resets seen in this run
 
     # -- the interpreter loop ----------------------------------------------------------------
@@ -469,7 +469,7 @@ class GeckoWorkflow:
         """A rewind resets the run to the task that merged a step, then signals gecko_rewound (where
         it came from, edits, updates the reset dropped). Wait here for that signal so the edits land
         before the next layer starts; after a reset by other means, go on after a minute."""
-        state = workflow.random().getstate()
+        state = workflow.random_seed()
         if state == self._seed_state:
             return
         self._seed_state = state
