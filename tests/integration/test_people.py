@@ -334,3 +334,27 @@ async def test_rewind_to_a_step_of_an_earlier_run_of_the_continue_as_new_chain(d
     assert await again.result() == {"seen": [0, 1, 2, 3, 4], "bonus": "from run 1"}
     state = await again.state()
     assert state["rewound_from"]["run_id"] == first_run_id  # carried across its own continue-as-new
+
+
+async def test_eager_interrupt_beside_a_running_branch_and_an_edit_that_waits_for_a_safe_point(
+        dev_server, session_id, tmp_path, monkeypatch):
+    gate = tmp_path / "gate"
+    monkeypatch.setenv("GECKO_PEOPLE_GATE", str(gate))
+    handle = await people.eager.start("go", session_id=session_id)
+    state = await waiting_for(handle, "confirm")
+    assert set(state["running"]) == {"hold", "confirm"}
+    reply = await handle.update_state({"edited": "yes"})
+    assert reply["applied"] is False  # "hold" is still running: not a safe point
+    state = await handle.state()
+    assert state["pending_edits"] == [{"set": ["edited"], "deleted": [], "source": "update"}]
+    assert "edited" not in state["state"]
+    gate.write_text("open")  # hold finishes; confirm only waits now: the edit lands
+    for _ in range(400):
+        state = await handle.state()
+        if state["state_edits"]:
+            break
+        await asyncio.sleep(0.05)
+    assert state["state"]["edited"] == "yes" and state["pending_edits"] == []
+    await handle.answer("confirm", "ok")
+    result = await handle.result()
+    assert result == {"hold": "held", "confirm": {"answer": "ok", "edited": "yes"}, "edited_at_end": "yes"}

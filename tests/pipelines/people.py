@@ -127,3 +127,22 @@ def count(n, context):
 
 
 loop = Workflow("PeopleLoop", steps_per_run=2).add_node("count", count).set_entry_point("count")
+
+
+async def hold(x, context):  # runs until the file GECKO_PEOPLE_GATE names exists (a test creates it)
+    gate = os.environ["GECKO_PEOPLE_GATE"]
+    while not os.path.exists(gate):
+        await asyncio.sleep(0.05)
+    return "held"
+
+
+def confirm(x, context) -> dict:
+    answer = context.interrupt({"confirm": x})
+    return {"answer": answer, "edited": context.state.get("edited")}
+
+
+eager = Workflow("PeopleEager", scheduling="eager")
+eager.add_node("start", lambda x: x).add_node("hold", hold).add_node("confirm", confirm)
+eager.add_node("end", lambda parts, context: {**parts, "edited_at_end": context.state.get("edited")})
+eager.add_edge("start", "hold").add_edge("start", "confirm").add_edge("hold", "end").add_edge("confirm", "end")
+eager.set_entry_point("start")
