@@ -33,7 +33,7 @@ from tests.pipelines import replay
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("GECKO_RECORD_HISTORIES", "")
 NAMES = ["linear", "fanin", "loop", "race", "steer", "continue_as_new_first_run", "continue_as_new_last_run",
-         "local_burst", "conflict", "eager", "interrupt", "rewound"]
+         "local_burst", "conflict", "eager", "interrupt", "rewound", "rewound_late"]
 
 
 def _wanted(name: str) -> bool:
@@ -76,6 +76,8 @@ async def _record_all() -> None:
         await _record_interrupt()
     if _wanted("rewound"):
         await _record_rewound()
+    if _wanted("rewound_late"):
+        await _record_rewound_late()
 
 
 async def _waiting(handle, node: str, index: int) -> None:
@@ -139,6 +141,29 @@ async def _record_continue_as_new() -> None:
 
 
 @pytest.mark.skipif(not RECORD, reason="set GECKO_RECORD_HISTORIES=1 to re-record the histories")
+async def _record_rewound_late() -> None:
+    """A reset whose gecko_rewound signal arrives after the new run's first task: it waits (a timer)."""
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
+
+    handle = await replay.rewind.start(3, session_id="replay-rewound_late")
+    await handle.result()
+    point = next(p for p in await handle.steps() if p["step"] == 1)
+    client = handle.temporal_handle._client
+    reset = await client.workflow_service.reset_workflow_execution(ResetWorkflowExecutionRequest(
+        namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id="replay-rewound_late",
+                                                                         run_id=point["run_id"]),
+        reason="recording", workflow_task_finish_event_id=point["event"] + 1, request_id="replay-rewound_late"))
+    new = client.get_workflow_handle("replay-rewound_late", run_id=reset.run_id)
+    for _ in range(400):
+        if any(e.HasField("timer_started_event_attributes") for e in [e async for e in new.fetch_history_events()]):
+            break
+        await asyncio.sleep(0.05)
+    await new.signal("gecko_rewound", {"from_run": point["run_id"], "to_step": 1, "values": {"factor": 2}})
+    assert await new.result() == {"x": 6, "state": {"trail": ["a", "b"], "factor": 2}}
+    await _save("rewound_late", new)
+
+
 async def test_record_histories(dev_server):
     await _record_all()
 
@@ -189,6 +214,8 @@ def test_the_people_histories_cover_what_they_claim():
                for e in events)
     assert [e.workflow_execution_signaled_event_attributes.signal_name for e in events
             if e.HasField("workflow_execution_signaled_event_attributes")] == ["gecko_rewound"]
+    late = {e.WhichOneof("attributes") for e in _load("rewound_late").events}
+    assert {"timer_started_event_attributes", "timer_canceled_event_attributes"} <= late  # it waited
 
 
 async def test_the_rewound_run_replays_knowing_where_it_came_from():
@@ -277,6 +304,7 @@ EXPECTED = {
                    "state": {"edited": True, "asked": 1}, "completed": ["ask", "end"], "step": 2, "waiting": {}}),
     "rewound": ({"result": {"x": 20, "state": {"trail": ["a", "b"], "factor": 10}},
                  "completed": ["a", "b", "end"], "step": 3}),
+    "rewound_late": ({"result": {"x": 6, "state": {"trail": ["a", "b"], "factor": 2}}, "step": 3}),
 }
 
 

@@ -358,3 +358,38 @@ async def test_eager_interrupt_beside_a_running_branch_and_an_edit_that_waits_fo
     await handle.answer("confirm", "ok")
     result = await handle.result()
     assert result == {"hold": "held", "confirm": {"answer": "ok", "edited": "yes"}, "edited_at_end": "yes"}
+
+
+async def test_a_reset_run_waits_for_the_rewind_signal_before_its_next_layer(dev_server, session_id):
+    """The reset and the gecko_rewound signal are two requests: a run reset before the signal
+    arrives must not run ahead. A raw Temporal reset (no signal), then the signal by hand."""
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.enums.v1 import ResetReapplyExcludeType
+    from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
+
+    handle = await people.chain.start(5, session_id=session_id)
+    assert (await handle.result())["factor"] == 1
+    point = next(p for p in await handle.steps() if p["step"] == 1)
+    client = handle.temporal_handle._client
+    history = await client.get_workflow_handle(session_id, run_id=point["run_id"]).fetch_history()
+    done = next(e.event_id for e in history.events
+                if e.event_id > point["event"] and e.HasField("workflow_task_completed_event_attributes"))
+    assert done == point["event"] + 1  # the checkpoint's history length is the merging task's start
+    reset = await client.workflow_service.reset_workflow_execution(ResetWorkflowExecutionRequest(
+        namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=session_id, run_id=point["run_id"]),
+        reason="test: reset without the signal", workflow_task_finish_event_id=done, request_id=uuid.uuid4().hex,
+        reset_reapply_exclude_types=[ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL]))
+    new = client.get_workflow_handle(session_id, run_id=reset.run_id)
+    for _ in range(400):  # the new run has taken its first task: it merged step 1 and stopped there
+        events = [e async for e in new.fetch_history_events()]
+        if any(e.HasField("timer_started_event_attributes") for e in events):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the reset run never started waiting")
+    assert not any(e.HasField("activity_task_scheduled_event_attributes") and e.event_id > done for e in events)
+    state = await new.query("gecko_state")
+    assert state["step"] == 1 and state["status"] == "running" and state["rewound_from"] is None
+    await new.signal("gecko_rewound", {"from_run": point["run_id"], "to_step": 1, "values": {"factor": 4}})
+    assert await new.result() == {"trail": ["a", "b", "c"], "factor": 4, "x": 5}
+    assert (await new.query("gecko_state"))["rewound_from"]["run_id"] == point["run_id"]
