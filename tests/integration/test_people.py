@@ -393,3 +393,13 @@ async def test_a_reset_run_waits_for_the_rewind_signal_before_its_next_layer(dev
     await new.signal("gecko_rewound", {"from_run": point["run_id"], "to_step": 1, "values": {"factor": 4}})
     assert await new.result() == {"trail": ["a", "b", "c"], "factor": 4, "x": 5}
     assert (await new.query("gecko_state"))["rewound_from"]["run_id"] == point["run_id"]
+
+
+async def test_rewind_to_step_0_restarts_the_session_with_an_edited_state(dev_server, session_id):
+    handle = await people.chain.start(1, session_id=session_id)
+    await handle.result()
+    await handle.rewind(0, values={"factor": 9})
+    again = await people.chain.get_handle(session_id)
+    assert await again.result() == {"trail": ["a", "b", "c"], "factor": 9, "x": 1}
+    state = await again.state()
+    assert state["rewound_from"]["step"] == 0 and [e["step"] for e in state["state_edits"]] == [0]
