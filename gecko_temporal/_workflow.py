@@ -148,7 +148,7 @@ class GeckoWorkflow:
             if params.timeout:
                 self._deadline = workflow.now().timestamp() + params.timeout
         steps_at_start = self._sched.step
-        self._checkpoint([])
+        self._checkpoint([], start=True)
         await self._after_reset()
         try:
             if self._spec.scheduling == SCHEDULING_EAGER:
@@ -454,15 +454,17 @@ class GeckoWorkflow:
             self._control.apply_edits(self._state, self._sched.step, self._layer)
             self._inputs.new_layer()  # the state changed: measure it again
 
-    def _checkpoint(self, nodes: list[str]) -> None:
+    def _checkpoint(self, nodes: list[str], start: bool = False) -> None:
         last = self._checkpoints[-1]["event"] if self._checkpoints else None
         event = workflow.info().get_current_history_length()
         step = self._sched.step
         self._checkpoints.append({"step": step, "layer": self._layer, "nodes": nodes,
                                   "time": workflow.now().isoformat(), "event": event,
                                   # A later merge in the same workflow task (local steps) cannot be
-                                  # reset to on its own: a reset redoes the whole task.
-                                  "rewindable": event != last})
+                                  # reset to on its own: a reset redoes the whole task. Nor a run's
+                                  # start: a run reset to its first task cannot tell (no reseed seen
+                                  # there), so it would not wait for the rewind's edits.
+                                  "rewindable": event != last and not start})
         del self._checkpoints[:-control.KEEP_CHECKPOINTS]
 
     async def _after_reset(self) -> None:

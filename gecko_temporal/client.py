@@ -373,6 +373,9 @@ async def _rewind(run: "RunHandle", to_step: int, values: Any, delete: Any) -> d
         raise RewindError(f'session "{run.id}" has no step {to_step} to rewind to (steps: '
                           f"{_ranges(shown) or 'none'}); list them with gecko-temporal steps {run.id}")
     good = [p for p in matching if p["rewindable"]]
+    if not good and not matching[-1]["nodes"]:  # only a run's start has it: step 0
+        raise RewindError(f"step {to_step} is the start of the session: rewinding there is starting over; start a "
+                          "new session instead (start(..., state={...}) seeds its state)")
     if not good:
         first = next((p["step"] for p in reversed(points) if p["rewindable"] and p["run_id"] == matching[-1]["run_id"]
                       and p["event"] == matching[-1]["event"]), None)

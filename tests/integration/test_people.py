@@ -251,7 +251,8 @@ async def test_rewind_to_an_earlier_step_runs_to_a_different_result(dev_server, 
     assert code == 0, err
     points = json.loads(out)
     assert [(p["step"], p["nodes"]) for p in points] == [(0, []), (1, ["plan"]), (2, ["review"]), (3, ["publish"])]
-    assert all(p["rewindable"] and p["run"] == 1 and p["run_id"] == old_run for p in points)
+    assert [p["rewindable"] for p in points] == [False, True, True, True]  # the start is no rewind point
+    assert all(p["run"] == 1 and p["run_id"] == old_run for p in points)
 
     # back to the state after step 1 (plan), with an edit: review asks again
     code, out, err = await gecko(dev_server, "rewind", session_id, "--to-step", "1",
@@ -395,11 +396,22 @@ async def test_a_reset_run_waits_for_the_rewind_signal_before_its_next_layer(dev
     assert (await new.query("gecko_state"))["rewound_from"]["run_id"] == point["run_id"]
 
 
-async def test_rewind_to_step_0_restarts_the_session_with_an_edited_state(dev_server, session_id):
+async def test_the_start_is_no_rewind_point_and_a_run_start_defers_to_the_run_before(dev_server, session_id):
+    """A run reset to its first task sees no reseed, so it could not wait for the rewind's edits:
+    step 0 is refused (start over instead), and a later run's start defers to the previous run's
+    last merge (rewinding there continues as new again)."""
     handle = await people.chain.start(1, session_id=session_id)
     await handle.result()
-    await handle.rewind(0, values={"factor": 9})
-    again = await people.chain.get_handle(session_id)
-    assert await again.result() == {"trail": ["a", "b", "c"], "factor": 9, "x": 1}
-    state = await again.state()
-    assert state["rewound_from"]["step"] == 0 and [e["step"] for e in state["state_edits"]] == [0]
+    with pytest.raises(RewindError, match="step 0 is the start of the session: .* start a new session"):
+        await handle.rewind(0, values={"factor": 9})
+    loop = await people.loop.start(0, session_id=f"{session_id}-loop")
+    await loop.result()
+    points = await loop.steps()
+    starts = [p for p in points if p["nodes"] == []]
+    assert starts and not any(p["rewindable"] for p in starts)
+    later = next(p for p in starts if p["run"] == 2)
+    reply = await loop.rewind(later["step"], values={"bonus": "late"})
+    assert reply["from_run"] != later["run_id"]  # the run that merged that step, not the one it started
+    again = await people.loop.get_handle(loop.id)
+    assert await again.result() == {"seen": [0, 1, 2, 3, 4], "bonus": "late"}
+    assert [e["step"] for e in (await again.state())["state_edits"]] == [later["step"]]
