@@ -82,6 +82,9 @@ async def test_sync_node_interrupts_with_a_dynamic_payload_answered_from_the_tem
     assert waiting["interrupt"] == 0 and waiting["input"] == "ducks"
     assert "reviewed" not in state["state"]  # the interrupted run's writes are void
     assert await pending_activities(handle) == 0  # nothing runs while it waits
+    code, out, err = await gecko(dev_server, "status", session_id)
+    assert code == 0, err
+    assert "waiting: review (interrupt 0: {" in out and '"question": "publish this draft?"' in out
 
     code, out, err = await temporal(dev_server, "workflow", "signal", "--workflow-id", session_id,
                                     "--name", "gecko_answer", "--input", '{"node": "review", "value": "yes"}')
@@ -275,6 +278,12 @@ async def test_rewind_to_an_earlier_step_runs_to_a_different_result(dev_server, 
 
     with pytest.raises(RewindError, match="no step 9"):
         await rewound.rewind(9)
+    code, out, err = await gecko(dev_server, "rewind", session_id, "--to-step", "9")
+    assert code == 1 and "RewindError" in err and "no step 9" in err
+    code, out, err = await gecko(dev_server, "steps", session_id)
+    assert code == 0 and "review" in out and "(start)" in out
+    code, out, err = await gecko(dev_server, "rewind", session_id, "--to-step", "1", "--values", '{"x": NaN}')
+    assert code == 2 and "NaN" in err
 
 
 async def test_rewind_redoes_an_answer_taken_in_the_task_it_resets(dev_server, session_id):
