@@ -23,7 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 with workflow.unsafe.imports_passed_through():
     from . import control
     from .protocol import ANSWER_UPDATE, JUMP_UPDATE, LOCAL_BURST_PATCH, STATE_QUERY, WORKFLOW_TYPE, YIELD_ACTIVITY
-    from .protocol import STATE_UPDATE, STEPS_QUERY
+    from .protocol import REWIND_WAIT_PATCH, STATE_UPDATE, STEPS_QUERY
     from .errors import GeckoError
     from .inputs import InputTooLarge, NodeInputs
     from .limits import PAYLOAD_LIMIT, result_problem, snapshot_problem
@@ -475,6 +475,8 @@ class GeckoWorkflow:
         if state == self._seed_state:
             return
         self._seed_state = state
+        if not workflow.patched(REWIND_WAIT_PATCH):
+            return  # a run reset (by hand) under code without rewinds went on at once: replay it so
         self._resets += 1
         live = self._control
         if live.rewinds < self._resets:

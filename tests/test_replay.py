@@ -216,6 +216,9 @@ def test_the_people_histories_cover_what_they_claim():
             if e.HasField("workflow_execution_signaled_event_attributes")] == ["gecko_rewound"]
     late = {e.WhichOneof("attributes") for e in _load("rewound_late").events}
     assert {"timer_started_event_attributes", "timer_canceled_event_attributes"} <= late  # it waited
+    markers = [e.marker_recorded_event_attributes for e in _load("rewound_late").events
+               if e.HasField("marker_recorded_event_attributes")]
+    assert [json.loads(m.details["patch-data"].payloads[0].data)["id"] for m in markers] == ["gecko-rewind-wait"]
 
 
 async def test_the_rewound_run_replays_knowing_where_it_came_from():
