@@ -10,6 +10,7 @@ from .context import WorkflowContext
 from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, PayloadConfigError, SerializationError,
                      ServerError,
                      StepLimitError, WorkflowTimeoutError)
+from .errors import InterruptError, RewindError, StateEditError
 from .graph import StepOptions, Workflow, step
 from .spec import END, GraphSpec, Next, NodeSpec, Send
 from .spec import RetrySpec as RetryPolicy
@@ -43,4 +44,5 @@ __all__ = [
     "RunHandle", "Send", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
     "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "durable_agent", "get_handle",
     "step",
+    "InterruptError", "RewindError", "StateEditError",
 ]

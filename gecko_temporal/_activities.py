@@ -28,13 +28,14 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from . import _codec
-from .context import History, WorkflowContext
-from .errors import GraphError, SerializationError
+from .context import History, NodeInterrupted, WorkflowContext
+from .errors import GraphError, InterruptError, SerializationError
 from .nodes import Callee, NodeCode
 from .limits import PAYLOAD_LIMIT, output_problem
 from .payloads import payload_limit_of
 from .protocol import YIELD_ACTIVITY
-from .spec import END, KIND_FUNCTION, KIND_TEAM, MAX_SENDS, ROUTER, Jump, NodeInput, NodeOutput, Next, Send
+from .spec import (END, KIND_FUNCTION, KIND_TEAM, MAX_SENDS, ROUTER, Jump, NodeInput, NodeOutput, Next, ResumedNodeInput,
+                   Send)
 from .state import StateView
 
 if TYPE_CHECKING:
@@ -207,7 +208,7 @@ class NodeRunner:
             plain = converter.from_payload(payload)
             if not isinstance(plain, dict):
                 plain = converter.from_payload(payload, dict)  # fails as it always did
-            node_input = NodeInput(**plain)
+            node_input = (ResumedNodeInput if "resume" in plain else NodeInput)(**plain)
             # Returned as the plain dict it travels as: the converter would turn the dataclass into one
             # with dataclasses.asdict (a deep copy of every value); the JSON is the same bytes.
             return (await self.run_node(node_input)).to_plain()
@@ -269,13 +270,17 @@ class NodeRunner:
                 state=view, history=History(inp.history or {}, node=inp.node, limited_to=history_names),
                 input=_codec.decode(inp.run_input) if inp.run_input is not None else None,
                 session_id=inp.session_id, node=inp.node, step=inp.step,
-                member=display if team is not None else None,
+                member=display if team is not None else None, resume=getattr(inp, "resume", None),
             )
         args = (data, context)
         try:
             result = await self._call(callee.invoke, args, is_async=callee.is_async)
         except ApplicationError:
             raise  # raised on purpose by the user's code, with its own type and retry choice
+        except NodeInterrupted as interrupted:  # the run waits for an answer; the node runs again then
+            return NodeOutput(value="null", interrupt=interrupted.fields)
+        except InterruptError as exc:  # misuse (bad payload, a Team member): retrying cannot help
+            raise _fail(str(exc), "InterruptError") from None
         except Exception as exc:
             raise _node_failure(exc, where) from None
 

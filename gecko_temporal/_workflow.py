@@ -24,6 +24,7 @@ from temporalio.exceptions import (ActivityError, ApplicationError, CancelledErr
 with workflow.unsafe.imports_passed_through():
     from . import control
     from .protocol import ANSWER_UPDATE, JUMP_UPDATE, LOCAL_BURST_PATCH, STATE_QUERY, WORKFLOW_TYPE, YIELD_ACTIVITY
+    from .protocol import REWIND_WAIT_PATCH, STATE_UPDATE, STEPS_QUERY
     from .errors import GeckoError
     from .inputs import InputTooLarge, NodeInputs
     from .limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name, result_problem, snapshot_problem
@@ -160,6 +161,17 @@ class GeckoWorkflow:
         self._local_streak = 0  # local steps since the workflow task last ended
         self._children: dict[str, str] = {}  # subgraph node -> its running child session
         self._team_deltas: dict[str, list[StateDelta]] = {}  # by Task.key: a Team's members' deltas
+        self._control.clock = lambda: workflow.now().isoformat()
+        if params.snapshot is None and plain.get("state"):  # start(..., state=...): seeded, checked by the client
+            self._state = dict(plain["state"])
+        # Where this run can be rewound to: one entry per merge (layer), with the history length of
+        # the workflow task that merged it (a rewind resets to that task's completion).
+        self._checkpoints: list[dict[str, Any]] = []
+        # Temporal reseeds workflow.random() at the point a run was reset to (an UpdateRandomSeed
+        # job, replayed identically), so a new workflow.random_seed() between two merges means
+        # "this run was reset just now": no other API says so (see _after_reset).
+        self._seed_state = workflow.random_seed()
+        self._resets = 0  # resets seen in this run
 
     # -- the interpreter loop ----------------------------------------------------------------
     @workflow.run
@@ -170,6 +182,8 @@ class GeckoWorkflow:
             if params.timeout:
                 self._deadline = workflow.now().timestamp() + params.timeout
         steps_at_start = self._sched.step
+        self._checkpoint([], start=True)
+        await self._after_reset()
         try:
             if self._spec.scheduling == SCHEDULING_EAGER:
                 await self._run_eager(params, steps_at_start)
@@ -189,6 +203,7 @@ class GeckoWorkflow:
         """Layers (super-steps): a layer's nodes start together; the next layer waits for all of them."""
         while True:
             self._control.apply_redirects()
+            self._apply_edits()
             tasks = self._sched.next_layer()
             if not tasks:
                 break
@@ -205,6 +220,9 @@ class GeckoWorkflow:
             if self._conflicts:
                 workflow.logger.info("layer %d: several nodes wrote %s; the last in node order won",
                                      self._layer, self._conflicts)
+            self._checkpoint([t.node for t in tasks])
+            await self._after_reset()
+            self._apply_edits()
             more = bool(self._sched.inbox or self._sched.jumps or self._sched.sends)  # never switch just to finish
             if more:
                 await self._end_long_local_burst(tasks)
@@ -234,6 +252,7 @@ class GeckoWorkflow:
         while True:
             if self._control.apply_redirects(seen_redirects):
                 redirected.update(running)
+            self._apply_edits()  # only when no node activity runs (see _quiet)
             if not draining:
                 tasks = self._sched.next_layer(running={t.node for t, _ in running.values()}, pending=len(running))
                 if tasks:
@@ -293,6 +312,8 @@ class GeckoWorkflow:
             del self._completed[:-control.KEEP_COMPLETED]
             self._sched.finished_last(list(dict.fromkeys(t.node for t in batch)))
             self._conflicts = list(dict.fromkeys(overlapping + self._merge(deltas)))
+            self._checkpoint(list(dict.fromkeys(t.node for t in batch)))
+            await self._after_reset()
             if self._conflicts:
                 workflow.logger.info("nodes that ran at the same time wrote %s; the last to finish won",
                                      self._conflicts)
@@ -337,7 +358,8 @@ class GeckoWorkflow:
         snapshot = RunSnapshot(
             scheduler=self._sched.snapshot(), state=self._state, deadline=self._deadline, run=self._run + 1,
             completed=self._completed, rejected=self._control.rejected, answers=self._control.answers,
-            layer=self._layer, warned=list(self._inputs.warned))
+            layer=self._layer, warned=list(self._inputs.warned), edits=self._control.edits,
+            rewound_from=self._control.rewound_from)
         next_run = {"spec": self._plain_spec, "input": params.input, "snapshot": snapshot.to_plain()}
         if params.payload_limit != PAYLOAD_LIMIT:  # a payload store raised it; runs without one stay as before
             next_run["payload_limit"] = params.payload_limit
@@ -377,7 +399,16 @@ class GeckoWorkflow:
             if node.kind == KIND_SUBGRAPH:
                 return await self._run_subgraph(node, task)
             try:
-                return await self._run_activity(node, task, None, node)
+                out = await self._run_activity(node, task, None, node)
+                if out.interrupt is not None and task.send is not None:
+                    # Instances of one fan-out share the node's name, which answers address.
+                    raise _NodeFailed(task.node, "InterruptError",
+                                      "context.interrupt() in a Send instance: the instances of a fan-out run "
+                                      "together and share one node name; interrupt in a node before or after "
+                                      "the fan-out")
+                if out.interrupt is not None:
+                    out = await self._interrupted(node, task, out)
+                return out
             except (ActivityError, ApplicationError, TemporalTimeout) as exc:
                 # A local activity's failure arrives as the bare ApplicationError/TimeoutError.
                 raise _NodeFailed(task.node, *_error_of(exc)) from None
@@ -497,6 +528,101 @@ class GeckoWorkflow:
         finally:
             live.stop_waiting(node.name)
         return NodeOutput(value=value)
+
+    # -- context.interrupt(), state edits, rewind points ------------------------------------------
+    async def _interrupted(self, node: NodeSpec, task: Task, out: NodeOutput) -> NodeOutput:
+        """The node called context.interrupt(): its activity has ended. Wait (durably, no activity
+        running) for each answer, then run the node again from its start with the answers so far,
+        until it returns without interrupting. Only reachable from runs whose nodes interrupt."""
+        live = self._control
+        answers: list[str] = []
+        while out.interrupt is not None:
+            asked = out.interrupt
+            timeout = asked.get("timeout")
+            live.start_waiting(node.name, "", task.input, workflow.now().isoformat(), timeout,
+                               payload=asked["payload"], index=len(answers))
+            self._apply_edits()  # the run may be quiet now: an edit sent meanwhile lands before the re-run
+            try:
+                await workflow.wait_condition(lambda: node.name in live.answers, timeout=timeout)
+                answers.append(live.answer_for(node.name))
+            except asyncio.TimeoutError:
+                if asked.get("default") is None:
+                    raise _NodeFailed(node.name, "WaitTimeout",
+                                      f"no answer to interrupt {len(answers)} within {timeout} s (answer with "
+                                      f'handle.answer("{node.name}", value) or give interrupt() a default)') from None
+                answers.append(asked["default"])
+            finally:
+                live.stop_waiting(node.name)
+            task.resume = answers
+            out = await self._run_activity(node, task, None, node)
+        return out
+
+    def _quiet(self) -> bool:
+        """No node activity is in flight: every running node waits for a person (or none runs)."""
+        waiting = self._control.waiting
+        return all(n in waiting for n in self._running)
+
+    def _apply_edits(self) -> None:
+        """State edits from outside land at safe points: between layers, or while the run only waits."""
+        if self._control.pending_edits and self._quiet():
+            self._control.apply_edits(self._state, self._sched.step, self._layer)
+            self._inputs.new_layer()  # the state changed: measure it again
+
+    def _checkpoint(self, nodes: list[str], start: bool = False) -> None:
+        last = self._checkpoints[-1]["event"] if self._checkpoints else None
+        event = workflow.info().get_current_history_length()
+        step = self._sched.step
+        self._checkpoints.append({"step": step, "layer": self._layer, "nodes": nodes,
+                                  "time": workflow.now().isoformat(), "event": event,
+                                  # A later merge in the same workflow task (local steps) cannot be
+                                  # reset to on its own: a reset redoes the whole task. Nor a run's
+                                  # start: a run reset to its first task cannot tell (no reseed seen
+                                  # there), so it would not wait for the rewind's edits.
+                                  "rewindable": event != last and not start})
+        del self._checkpoints[:-control.KEEP_CHECKPOINTS]
+
+    async def _after_reset(self) -> None:
+        """A rewind resets the run to the task that merged a step, then signals gecko_rewound (where
+        it came from, edits, updates the reset dropped). Wait here for that signal so the edits land
+        before the next layer starts; after a reset by other means, go on after a minute."""
+        state = workflow.random_seed()
+        if state == self._seed_state:
+            return
+        self._seed_state = state
+        if not workflow.patched(REWIND_WAIT_PATCH):
+            return  # a run reset (by hand) under code without rewinds went on at once: replay it so
+        self._resets += 1
+        live = self._control
+        if live.rewinds < self._resets:
+            try:
+                await workflow.wait_condition(lambda: live.rewinds >= self._resets, timeout=60)
+            except asyncio.TimeoutError:
+                live.rewinds = self._resets
+                live.rewound_from = {"run_id": None, "step": self._sched.step, "time": live.clock(),
+                                     "note": "reset without gecko-temporal rewind (no gecko_rewound signal)"}
+
+    @workflow.query(name=STEPS_QUERY)
+    def steps(self, *_args: Any) -> dict[str, Any]:
+        """The merges of this run a rewind can go back to (arguments ignored)."""
+        return {"run": self._run, "run_id": workflow.info().run_id, "steps": list(self._checkpoints),
+                "status": self._status}
+
+    @workflow.update(name=STATE_UPDATE)
+    def update_state(self, *args: Any) -> dict[str, Any]:
+        """Set or delete state keys at the next safe point (at once when the run only waits)."""
+        edit, _ = self._control.check_edit(_given_args(args), self._status)
+        if edit is None:  # as in jump_update
+            return {"applied": False, "step": self._sched.step}
+        self._control.queue_edit(edit)
+        self._apply_edits()
+        return {"applied": not self._control.pending_edits, "step": self._sched.step,
+                "set": list(edit["values"]), "deleted": edit["delete"]}
+
+    @update_state.validator
+    def _validate_update_state(self, *args: Any) -> None:
+        _, problem = self._control.check_edit(_given_args(args), self._status)
+        if problem:
+            raise ValueError(problem)
 
     # -- queries, signals, updates -------------------------------------------------------------
     # Every handler takes any number of arguments in any encoding and never raises into the

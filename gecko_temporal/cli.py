@@ -8,6 +8,9 @@
     gecko-temporal jump SESSION NODE [--input JSON] [--address HOST:PORT]
     gecko-temporal answer SESSION NODE --value JSON [--address HOST:PORT]
     gecko-temporal cancel SESSION [--address HOST:PORT]
+    gecko-temporal update-state SESSION [--values JSON] [--delete KEY ...] [--address HOST:PORT]
+    gecko-temporal steps SESSION [--json] [--address HOST:PORT]
+    gecko-temporal rewind SESSION --to-step N [--values JSON] [--delete KEY ...] [--address HOST:PORT]
 
 Every command but ``dev`` talks to ``--address`` or else ``TEMPORAL_ADDRESS`` (and the other
 ``TEMPORAL_*`` settings temporalio.envconfig reads). The root ``worker.py`` is this module's
@@ -228,7 +231,10 @@ async def _run(args: argparse.Namespace) -> int:
 
     wf = load_workflow(args.workflow)
     data = _json_arg(args.input, "--input")
-    handle = await client.start(wf, data, session_id=args.session, timeout=args.timeout)
+    state = _json_arg(args.state, "--state")
+    if state is not None and not isinstance(state, dict):
+        raise UsageError(f"--state must be a JSON object of state keys to values, got {args.state!r}")
+    handle = await client.start(wf, data, session_id=args.session, timeout=args.timeout, state=state)
     print(f"session: {handle.id}", file=sys.stderr, flush=True)
     result = await handle.result()
     print(json.dumps(result, ensure_ascii=False, default=repr))
@@ -275,7 +281,7 @@ def format_status(session: str, s: dict[str, Any], temporal_status: str = "") ->
     waiting = s.get("waiting") or {}
     if waiting:
         lines.append("waiting: " + ", ".join(
-            f'{n} ({w.get("prompt") or "no prompt"}; answer with: gecko-temporal answer {session} {n} --value JSON)'
+            f'{n} ({_asks(w)}; answer with: gecko-temporal answer {session} {n} --value JSON)'
             for n, w in waiting.items()))
     if s.get("children"):
         lines.append("subgraphs running: " + ", ".join(
@@ -287,6 +293,14 @@ def format_status(session: str, s: dict[str, Any], temporal_status: str = "") ->
             f'{json.dumps(r.get("request"))}: {r.get("reason")}' for r in s["rejected_jumps"]))
     lines.append("state: " + json.dumps(s.get("state", {}), ensure_ascii=False, sort_keys=True, default=repr))
     return "\n".join(lines)
+
+
+def _asks(waiting: dict[str, Any]) -> str:
+    """What a waiting node asks: a WaitForInput's prompt, or an interrupt's payload (short)."""
+    if waiting.get("interrupted"):
+        text = json.dumps(waiting.get("payload"), ensure_ascii=False, default=repr)
+        return f"interrupt {waiting.get('interrupt', 0)}: " + (text if len(text) <= 200 else text[:200] + "...")
+    return waiting.get("prompt") or "no prompt"
 
 
 async def _status(args: argparse.Namespace) -> int:
@@ -329,6 +343,44 @@ async def _answer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _edit_args(args: argparse.Namespace) -> tuple[Optional[dict[str, Any]], Optional[list[str]]]:
+    values = _json_arg(args.values, "--values")
+    if values is not None and not isinstance(values, dict):
+        raise UsageError(f"--values must be a JSON object of state keys to values, got {args.values!r}")
+    return values, list(args.delete) if args.delete else None
+
+
+async def _update_state(args: argparse.Namespace) -> int:
+    values, delete = _edit_args(args)
+    if not values and not delete:
+        raise UsageError("update-state needs --values JSON (keys to set) and/or --delete KEY (keys to remove)")
+    handle = await _handle(args.session)
+    reply = await handle.update_state(values, delete=delete)
+    print(json.dumps(reply, ensure_ascii=False, default=repr))
+    return 0
+
+
+async def _steps(args: argparse.Namespace) -> int:
+    handle = await _handle(args.session)
+    points = await handle.steps()
+    if args.json:
+        print(json.dumps(points, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{'step':>6}  {'run':>3}  {'time':<32}  nodes")
+    for p in points:
+        mark = "" if p["rewindable"] else "  (same workflow task as the step before: not a rewind point)"
+        print(f"{p['step']:>6}  {p['run']:>3}  {p['time']:<32}  {', '.join(p['nodes']) or '(start)'}{mark}")
+    return 0
+
+
+async def _rewind(args: argparse.Namespace) -> int:
+    values, delete = _edit_args(args)
+    handle = await _handle(args.session)
+    reply = await handle.rewind(args.to_step, values=values, delete=delete)
+    print(json.dumps(reply, ensure_ascii=False, default=repr))
+    return 0
+
+
 # -- argument parsing -----------------------------------------------------------------------------
 def _add_worker_options(p: argparse.ArgumentParser, dev_command: bool) -> None:
     p.add_argument("workflows", nargs="+", metavar="MODULE:WF", help="Workflow objects to serve, e.g. myapp.flows:wf")
@@ -367,6 +419,7 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
     p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS; with neither, "
                                      "an embedded dev server and worker run it in this process)")
     p.add_argument("--task-queue", help="task queue the workers poll (default as for worker)")
+    p.add_argument("--state", default=None, metavar="JSON", help="seed context.state with this JSON object")
 
     def session_command(name: str, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)
@@ -383,12 +436,24 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
 
     session_command("cancel", "cancel a running session (its running nodes are cancelled)")
 
-    p = session_command("answer", "answer a WaitForInput node")
+    p = session_command("answer", "answer a WaitForInput node or a node waiting in context.interrupt()")
     p.add_argument("node", metavar="NODE")
     p.add_argument("--value", required=True, metavar="JSON", help="the answer, as JSON")
 
     p = sub.add_parser("graph", help="print a workflow's graph as a Mermaid flowchart (no server needed)")
     p.add_argument("workflow", metavar="MODULE:WF")
+
+    p = session_command("update-state", "set (--values) or delete (--delete) state keys at the next safe point")
+    p.add_argument("--values", default=None, metavar="JSON", help='state keys to set, e.g. \'{"draft": "v2"}\'')
+    p.add_argument("--delete", action="append", default=None, metavar="KEY", help="a state key to delete (repeatable)")
+
+    p = session_command("steps", "list the steps a session can be rewound to")
+    p.add_argument("--json", action="store_true", help="print them as JSON")
+
+    p = session_command("rewind", "restart a session from the state after step N (Temporal reset)")
+    p.add_argument("--to-step", type=int, required=True, metavar="N", help="the step to go back to (see steps)")
+    p.add_argument("--values", default=None, metavar="JSON", help="state keys to set at that point")
+    p.add_argument("--delete", action="append", default=None, metavar="KEY", help="a state key to delete there")
 
     from . import codec_server
     codec_server.add_arguments(sub.add_parser(
@@ -420,7 +485,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             if args.command != "run":
                 _require_server(None)
             command = {"run": _run, "status": _status, "jump": _jump, "answer": _answer,
-                       "cancel": _cancel}[args.command]
+                       "cancel": _cancel, "update-state": _update_state, "steps": _steps,
+                       "rewind": _rewind}[args.command]
             return asyncio.run(command(args))
     except UsageError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)

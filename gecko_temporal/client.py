@@ -26,8 +26,9 @@ from . import _codec
 from .embedded import DevServer, embedded_server, embedded_worker, find_temporal_binary
 from .payloads import data_converter, payload_limit_of
 from .protocol import ANSWER_UPDATE, JUMP_UPDATE, NEXT_SIGNAL, STATE_QUERY, WORKFLOW_TYPE
-from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, SerializationError, ServerError,
-                     StepLimitError, WorkflowTimeoutError)
+from .protocol import REWOUND_SIGNAL, STATE_UPDATE, STEPS_QUERY
+from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, RewindError, SerializationError,
+                     ServerError, StateEditError, StepLimitError, WorkflowTimeoutError)
 from .spec import RunParams
 
 if TYPE_CHECKING:
@@ -129,8 +130,27 @@ async def _prepare(wf: "Workflow") -> tuple[Client, str, str]:
     return client, task_queue_for(wf), wf.name
 
 
+def seed_state(state: Any, limit: int) -> dict[str, str]:
+    """``start(state=...)``: the seed as the run keeps it ({key: JSON text}), checked: a dict with
+    non-empty string keys, strict JSON values (the same values nodes may write), within ``limit``."""
+    if not isinstance(state, dict):
+        raise GraphError(f"state= must be a dict of state keys to values, got {type(state).__name__}")
+    encoded: dict[str, str] = {}
+    for key, value in state.items():
+        if not isinstance(key, str) or not key:
+            raise GraphError(f"state= keys must be non-empty strings, got {key!r}")
+        encoded[key] = _codec.encode(value, what=f"state key {key!r} of state=")
+    size = sum(len(k) + len(v) for k, v in encoded.items())
+    if size > limit:
+        biggest = max(encoded, key=lambda k: len(encoded[k]))
+        raise GraphError(f"state= is {size:,} characters of JSON (the biggest key: {biggest!r}), over {limit:,}; "
+                         "keep big data in files and put paths in state")
+    return encoded
+
+
 async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[str] = None,
-                timeout: Optional[float] = None, max_steps: Optional[int] = None) -> "RunHandle":
+                timeout: Optional[float] = None, max_steps: Optional[int] = None,
+                state: Optional[dict[str, Any]] = None) -> "RunHandle":
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         raise GraphError(f"timeout must be a positive number of seconds, got {timeout!r}")
     if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
@@ -143,11 +163,13 @@ async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[
         spec = replace(spec, max_steps=max_steps)
     encoded = _codec.encode(input_data, what="input_data")
     session_id = session_id or f"{wf.name}-{uuid.uuid4().hex[:12]}"
+    run = RunParams(spec=spec, input=encoded, timeout=timeout, payload_limit=payload_limit_of(client.data_converter))
+    params = run.to_plain()
+    if state:  # only then: the input of runs without a seed keeps its exact fields
+        params["state"] = seed_state(state, run.payload_limit // 2)
     try:
         handle = await client.start_workflow(
-            WORKFLOW_TYPE, RunParams(spec=spec, input=encoded, timeout=timeout,
-                                     payload_limit=payload_limit_of(client.data_converter)).to_plain(),
-            id=session_id,
+            WORKFLOW_TYPE, params, id=session_id,
             task_queue=queue, result_type=None,
             execution_timeout=timedelta(seconds=timeout + _TIMEOUT_GRACE) if timeout else None,
         )
@@ -206,7 +228,8 @@ class RunHandle:
         await self._handle.signal(NEXT_SIGNAL, {"node": node, "input": _outside_value(input, "jump input")})
 
     async def answer(self, node: str, value: Any = None) -> dict[str, Any]:
-        """Answer a WaitForInput node; raise JumpRejectedError-like GeckoError if it is none."""
+        """Answer a WaitForInput node, or a node waiting in ``context.interrupt()`` (its ``interrupt()``
+        call returns ``value``); raise GeckoError if ``node`` is neither."""
         payload = {"node": node, "value": _outside_value(value, "answer")}
         try:
             return await self._handle.execute_update(ANSWER_UPDATE, payload)
@@ -216,6 +239,45 @@ class RunHandle:
     async def cancel(self) -> None:
         """Ask the run to stop; its running node activities are cancelled."""
         await self._handle.cancel()
+
+    async def update_state(self, values: Optional[dict[str, Any]] = None, *,
+                           delete: Optional[list[str]] = None) -> dict[str, Any]:
+        """Set state keys (``values``) and delete keys (``delete``) at the run's next safe point:
+        at once while it only waits (an interrupt, a WaitForInput), else when the running layer
+        ends. Recorded in ``gecko_state["state_edits"]``. Raises StateEditError for values that
+        are not JSON, too big, or a run that has ended."""
+        try:
+            payload: dict[str, Any] = {}
+            if values is not None:
+                if not isinstance(values, dict):
+                    raise StateEditError(f"update_state values must be a dict of state keys, got {type(values).__name__}")
+                payload["values"] = {k: _outside_value(v, f"state key {k!r} of update_state") for k, v in values.items()}
+            if delete is not None:
+                payload["delete"] = list(delete)
+        except SerializationError as exc:
+            raise StateEditError(str(exc)) from None
+        try:
+            return await self._handle.execute_update(STATE_UPDATE, payload)
+        except WorkflowUpdateFailedError as exc:
+            raise StateEditError(f"update_state rejected: {_cause_message(exc)}") from None
+        except RPCError as exc:
+            raise StateEditError(f'update_state on session "{self.id}" failed: {exc.message} '
+                                 "(a run that has ended cannot change; rewind it to go on)") from None
+
+    async def steps(self) -> list[dict[str, Any]]:
+        """The points this session can be rewound to, oldest first: one per merged layer, with
+        ``step`` (node executions so far), ``nodes`` (the layer), ``time``, ``run`` / ``run_id``
+        (the Temporal run of the continue-as-new chain) and ``rewindable``."""
+        return await _session_steps(self._handle)
+
+    async def rewind(self, to_step: int, *, values: Optional[dict[str, Any]] = None,
+                     delete: Optional[list[str]] = None) -> dict[str, Any]:
+        """Restart the session from the state after step ``to_step`` with Temporal's reset: the
+        run (or the earlier run of its continue-as-new chain that ran the step) is reset to the
+        workflow task that merged that step's layer, so a new run goes on from there; the old run
+        is kept in history. ``values``/``delete`` edit the state at that point. Returns the new
+        run id; ``gecko_state["rewound_from"]`` names the run and step it came from."""
+        return await _rewind(self, to_step, values, delete)
 
 
 def _outside_value(value: Any, what: str) -> Any:
@@ -250,3 +312,116 @@ def _translate(exc: WorkflowFailureError, session: str, timeout: Optional[float]
     if isinstance(cause, CancelledError):
         return GeckoError(f'session "{session}" was cancelled')
     return GeckoError(f'session "{session}" failed: {cause or exc}')
+
+
+# -- rewind: Temporal's reset to the workflow task that merged a step ------------------------------
+async def _run_chain(handle: WorkflowHandle) -> list[str]:
+    """Run ids of the session's continue-as-new chain, newest first (at most 50)."""
+    client = handle._client  # the handle's own client: same namespace and converter
+    run_id = (await client.get_workflow_handle(handle.id).describe()).run_id  # the current run
+    chain: list[str] = []
+    while run_id and len(chain) < 50:
+        chain.append(run_id)
+        run = client.get_workflow_handle(handle.id, run_id=run_id)
+        first = None
+        async for event in run.fetch_history_events(page_size=1):
+            first = event
+            break
+        started = first.workflow_execution_started_event_attributes if first is not None else None
+        run_id = started.continued_execution_run_id if started is not None else ""
+    return chain
+
+
+async def _session_steps(handle: WorkflowHandle) -> list[dict[str, Any]]:
+    client = handle._client
+    out: list[dict[str, Any]] = []
+    try:
+        chain = await _run_chain(handle)
+    except RPCError as exc:
+        raise RewindError(f'cannot read session "{handle.id}": {exc.message}') from None
+    for run_id in reversed(chain):
+        try:
+            answer = await client.get_workflow_handle(handle.id, run_id=run_id).query(STEPS_QUERY)
+        except Exception as exc:  # a run recorded before rewinds existed has no such query
+            raise RewindError(f'run {run_id} of session "{handle.id}" did not list its steps: '
+                              f"{getattr(exc, 'message', exc)}; is a worker serving its task queue?") from None
+        for point in answer.get("steps", []):
+            out.append({**point, "run": answer.get("run"), "run_id": run_id})
+    return out
+
+
+async def _rewind(run: "RunHandle", to_step: int, values: Any, delete: Any) -> dict[str, Any]:
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.enums.v1 import ResetReapplyExcludeType
+    from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
+
+    if not isinstance(to_step, int) or isinstance(to_step, bool) or to_step < 0:
+        raise RewindError(f"to_step must be a step number >= 0, got {to_step!r}")
+    handle = run.temporal_handle
+    client = handle._client
+    from . import control
+
+    edit, problem = control.parse_edit(values, delete, [], "rewind") if (values or delete) else (None, None)
+    if problem:
+        raise StateEditError(f"rewind values rejected: {problem}")
+    points = await _session_steps(handle)
+    matching = [p for p in points if p["step"] == to_step]
+    if not matching:
+        shown = sorted({p["step"] for p in points if p["rewindable"]})
+        raise RewindError(f'session "{run.id}" has no step {to_step} to rewind to (steps: '
+                          f"{_ranges(shown) or 'none'}); list them with gecko-temporal steps {run.id}")
+    good = [p for p in matching if p["rewindable"]]
+    if not good and not matching[-1]["nodes"]:  # only a run's start has it: step 0
+        raise RewindError(f"step {to_step} is the start of the session: rewinding there is starting over; start a "
+                          "new session instead (start(..., state={...}) seeds its state)")
+    if not good:
+        first = next((p["step"] for p in reversed(points) if p["rewindable"] and p["run_id"] == matching[-1]["run_id"]
+                      and p["event"] == matching[-1]["event"]), None)
+        raise RewindError(f"step {to_step} ran as a local activity in the same workflow task as step {first}; "
+                          f"a reset redoes a whole task: rewind to step {first} (its later local steps run again)")
+    point = good[-1]  # the newest run that has it (a run's start repeats the previous run's end)
+    target = client.get_workflow_handle(handle.id, run_id=point["run_id"])
+    history = await target.fetch_history()
+    events = list(history.events)
+    after = [e for e in events if e.event_id > point["event"]]
+    done = next((e for e in after if e.HasField("workflow_task_completed_event_attributes")), None)
+    if done is None:
+        raise RewindError(f"step {to_step}: no completed workflow task after event {point['event']} in run "
+                          f"{point['run_id']}; wait a moment and try again")
+    # Updates taken in that task are written after its completion, so the reset drops them: redo them.
+    redo = []
+    for e in after:
+        if e.event_id <= done.event_id:
+            continue
+        if e.HasField("workflow_task_scheduled_event_attributes") or e.HasField("workflow_task_started_event_attributes"):
+            break
+        if e.HasField("workflow_execution_update_accepted_event_attributes"):
+            req = e.workflow_execution_update_accepted_event_attributes.accepted_request.input
+            args = await client.data_converter.decode(list(req.args.payloads)) if req.args.payloads else []
+            redo.append({"update": req.name, "args": args})
+    info: dict[str, Any] = {"from_run": point["run_id"], "to_step": to_step, "redo": redo}
+    if edit is not None:
+        info["values"] = {k: _codec.plain(v) for k, v in edit["values"].items()}
+        info["delete"] = edit["delete"]
+    request = ResetWorkflowExecutionRequest(
+        namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=handle.id, run_id=point["run_id"]),
+        reason=f"gecko-temporal rewind to step {to_step}", workflow_task_finish_event_id=done.event_id,
+        request_id=str(uuid.uuid4()),
+        # A rewind goes back: answers, jumps and edits sent after that point are not replayed.
+        reset_reapply_exclude_types=[ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL,
+                                     ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_UPDATE])
+    try:
+        response = await client.workflow_service.reset_workflow_execution(request)
+        # The dev server (1.32) refuses a signal as a post-reset operation, so it follows the reset:
+        # the new run waits for it at the reset point (GeckoWorkflow._after_reset).
+        await client.get_workflow_handle(handle.id, run_id=response.run_id).signal(REWOUND_SIGNAL, info)
+    except RPCError as exc:
+        raise RewindError(f'rewind of session "{run.id}" to step {to_step} failed: {exc.message}') from None
+    return {"session": run.id, "run_id": response.run_id, "from_run": point["run_id"], "to_step": to_step,
+            "nodes": point["nodes"], "reset_event": done.event_id, "redone_updates": len(redo)}
+
+
+def _ranges(steps: list[int]) -> str:
+    if len(steps) <= 12:
+        return ", ".join(map(str, steps))
+    return ", ".join(map(str, steps[:5])) + ", ..., " + ", ".join(map(str, steps[-5:]))

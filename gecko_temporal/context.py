@@ -6,8 +6,23 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Optional
 
 from . import _codec
-from .errors import StateKeyError
+from .errors import InterruptError, SerializationError, StateKeyError
 from .state import StateView
+
+_NO_DEFAULT = object()
+INTERRUPT_PAYLOAD_LIMIT = 1024 * 1024  # JSON characters: a payload is for a person (and gecko_state) to read
+
+
+class NodeInterrupted(BaseException):
+    """Raised by ``context.interrupt()`` to end the node's activity until someone answers.
+
+    A BaseException, so a node's ``except Exception`` does not swallow it (do not catch it: the
+    node would go on without the answer). ``fields`` is what the workflow needs to wait.
+    """
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        super().__init__(f"node interrupted (interrupt {fields['index']})")
+        self.fields = fields
 
 
 class History(Mapping[str, Any]):
@@ -58,6 +73,7 @@ class WorkflowContext:
         node: str,
         step: int,
         member: Optional[str] = None,
+        resume: Optional[list[str]] = None,
     ) -> None:
         self.state = state
         self.history = history
@@ -66,6 +82,44 @@ class WorkflowContext:
         self.node = node
         self.step = step
         self.member = member
+        self._resume = list(resume or ())  # answers to this execution's interrupts so far (JSON text)
+        self._interrupts = 0  # interrupt() calls so far in this attempt
+
+    def interrupt(self, payload: Any = None, *, timeout: Optional[float] = None, default: Any = _NO_DEFAULT) -> Any:
+        """Pause the run until a person answers; return the answer.
+
+        The first time, this ends the node's activity: the run waits durably (no activity runs),
+        ``gecko_state["waiting"][node]`` shows ``payload``, and ``handle.answer(node, value)`` (or
+        the ``gecko_answer`` signal, or ``gecko-temporal answer``) resumes it. The node then runs
+        again **from its start** with the same input and state, and this call returns the answer.
+        The i-th call in one node returns the i-th answer, so code before an interrupt runs once
+        per answer: keep side effects after the last interrupt, or make them idempotent.
+        ``timeout`` (seconds) bounds the wait: then ``default`` is the answer if given, else the
+        run fails naming the node. Team members cannot interrupt.
+        """
+        where = f'node "{self.node}"'
+        if self.member is not None:
+            raise InterruptError(f'{where} member "{self.member}" called context.interrupt(): Team members '
+                                 "cannot interrupt (their siblings would have to wait or re-run too); interrupt "
+                                 "in a node before or after the Team, or use a WaitForInput node")
+        index = self._interrupts
+        self._interrupts += 1
+        if index < len(self._resume):
+            return _codec.decode(self._resume[index])
+        if timeout is not None and not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+                                        and timeout > 0):
+            raise InterruptError(f"{where}: context.interrupt(timeout=...) must be a positive number of seconds, "
+                                 f"got {timeout!r}")
+        try:
+            text = _codec.encode(payload, what=f"the payload of context.interrupt() in {where}")
+            default_text = None if default is _NO_DEFAULT else _codec.encode(
+                default, what=f"the default of context.interrupt() in {where}")
+        except SerializationError as exc:
+            raise InterruptError(str(exc)) from None
+        if len(text) > INTERRUPT_PAYLOAD_LIMIT:
+            raise InterruptError(f"the payload of context.interrupt() in {where} is {len(text):,} characters of "
+                                 f"JSON, over {INTERRUPT_PAYLOAD_LIMIT:,}; show a person a summary or a file path")
+        raise NodeInterrupted({"payload": text, "index": index, "timeout": timeout, "default": default_text})
 
     def __repr__(self) -> str:
         return f"WorkflowContext(session_id={self.session_id!r}, node={self.node!r}, step={self.step})"

@@ -20,7 +20,7 @@ from typing import Any, Optional, Sequence
 
 from . import _codec
 from .errors import GeckoError, suggest
-from .protocol import ANSWER_SIGNAL, NEXT_SIGNAL
+from .protocol import ANSWER_SIGNAL, NEXT_SIGNAL, REWOUND_SIGNAL
 from .scheduler import Scheduler
 from .spec import KIND_WAIT, GraphSpec, Jump, RunSnapshot
 
@@ -30,6 +30,9 @@ KEEP_REJECTED = 50  # rejected requests kept for gecko_state (and the continue-a
 KEEP_COMPLETED = 1000  # names of finished nodes kept likewise
 VALUE_LIMIT = 64 * 1024  # a state value (or jump/wait input) above this shows as a preview
 STATE_BUDGET = 1024 * 1024  # the state part of gecko_state never exceeds this (JSON characters)
+EDIT_LIMIT = 1024 * 1024  # JSON characters one update_state may write
+KEEP_EDITS = 50
+KEEP_CHECKPOINTS = 5000  # rewind points a run keeps (one per layer; steps_per_run bounds them anyway)  # state edits listed in gecko_state (and carried across continue-as-new)
 
 _FIELDS = {"jump": ("node", "input"), "answer": ("node", "value")}
 _EXAMPLE = {"jump": '{"node": "Name", "input": ...}', "answer": '{"node": "Name", "value": ...}'}
@@ -126,7 +129,9 @@ def shown_state(state: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
 def state_answer(*, workflow: str, status: str, state: dict[str, str], completed: Sequence[str],
                  running: Sequence[str], waiting: dict[str, dict[str, Any]], step: int, layer: int, run: int,
                  nodes: Sequence[str], pending_jumps: Sequence[Any], rejected: Sequence[dict[str, Any]],
-                 conflicts: Sequence[str]) -> dict[str, Any]:
+                 conflicts: Sequence[str], edits: Sequence[dict[str, Any]] = (),
+                 pending_edits: Sequence[dict[str, Any]] = (), rewound_from: Optional[dict[str, Any]] = None,
+                 ) -> dict[str, Any]:
     """The ``gecko_state`` answer: plain, strict JSON, bounded whatever the run holds."""
     shown, truncated = shown_state(state)
     return {
@@ -146,7 +151,48 @@ def state_answer(*, workflow: str, status: str, state: dict[str, str], completed
         "rejected_jumps": [r for r in rejected if r.get("signal", NEXT_SIGNAL) == NEXT_SIGNAL],
         "rejected": list(rejected),
         "conflicts": list(conflicts),
+        "state_edits": list(edits),
+        "pending_edits": [{"set": list(e["values"]), "deleted": list(e["delete"]), "source": e["source"]}
+                          for e in pending_edits],
+        "rewound_from": rewound_from,
     }
+
+
+def parse_edit(values: Any, delete: Any, unknown: Sequence[str], source: str) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+    """(edit, None) or (None, why): ``values`` a JSON object of keys to set, ``delete`` a list of keys.
+
+    An edit is ``{"values": {key: JSON text}, "delete": [key], "source": source}``. Deleting is
+    explicit (a ``null`` value sets the key to null), so no value is ever ambiguous.
+    """
+    if unknown:
+        return None, (f"unknown field(s) {', '.join(repr(k) for k in list(unknown)[:5])} in update_state "
+                      "(valid: 'values', 'delete')")
+    if values is None:
+        values = {}
+    if delete is None:
+        delete = []
+    if not isinstance(values, dict):
+        return None, f'"values" must be a JSON object of state keys to set, got {_json_type(values)}'
+    if not isinstance(delete, list) or not all(isinstance(k, str) and k for k in delete):
+        return None, '"delete" must be a list of state keys (non-empty strings)'
+    if not values and not delete:
+        return None, 'update_state needs "values" to set or "delete" keys to remove; both are empty'
+    if any(not k for k in values):
+        return None, "state keys must be non-empty strings"
+    both = [k for k in delete if k in values]
+    if both:
+        return None, f"keys both set and deleted: {', '.join(repr(k) for k in both[:5])}; pick one"
+    encoded, size = {}, 0
+    for key, value in values.items():
+        try:
+            encoded[key] = _codec.encode(value, what=f"state key {key!r} of update_state")
+        except GeckoError as exc:
+            return None, str(exc)
+        size += len(encoded[key]) + len(key)
+        if size > EDIT_LIMIT:
+            return None, (f"update_state values are over {EDIT_LIMIT:,} characters of JSON (at key {key!r}); "
+                          "keep big data in files and put paths in state")
+    return {"values": encoded, "delete": list(dict.fromkeys(delete)), "source": source}, None
 
 
 OUTSIDE = ("signal", "update")  # Jump.source of jumps sent from outside the run
@@ -167,6 +213,11 @@ class RunControl:
         self.rejected: list[dict[str, Any]] = snapshot.rejected
         self.answers: dict[str, str] = snapshot.answers  # answers not yet taken, by node
         self.waiting: dict[str, dict[str, Any]] = {}  # nodes waiting for a person: prompt, input, since
+        self.edits: list[dict[str, Any]] = snapshot.edits  # state edits applied (update_state, rewind)
+        self.pending_edits: list[dict[str, Any]] = []  # checked edits waiting for a safe point
+        self.rewound_from: Optional[dict[str, Any]] = snapshot.rewound_from
+        self.rewinds = 0  # gecko_rewound signals taken in this run
+        self.clock: Any = lambda: ""  # the workflow's time as ISO text (set by the workflow)
 
     # -- requests from outside -----------------------------------------------------------------
     def check_jump(self, received: Sequence[Arg]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
@@ -177,9 +228,13 @@ class RunControl:
 
     def check_answer(self, received: Sequence[Arg]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
         request, problem = parse_request("answer", received)
-        if request is not None and self._kinds.get(request["node"]) != KIND_WAIT:
+        if request is not None and self._kinds.get(request["node"]) != KIND_WAIT \
+                and not self.waiting.get(request["node"], {}).get("interrupted"):
             waits = [name for name, kind in self._kinds.items() if kind == KIND_WAIT]
-            problem = f'"{request["node"]}" is not a WaitForInput node (those are: {", ".join(waits) or "none"})'
+            interrupted = [name for name, w in self.waiting.items() if w.get("interrupted")]
+            problem = (f'"{request["node"]}" is not a WaitForInput node (those are: {", ".join(waits) or "none"}) '
+                       "nor a node waiting in context.interrupt() (waiting now: "
+                       f'{", ".join(interrupted) or "none"})')
         return (None, problem) if problem else (request, None)
 
     def queue_jump(self, request: dict[str, Any], source: str) -> dict[str, Any]:
@@ -203,6 +258,8 @@ class RunControl:
                 request, problem = self.check_answer(received)
                 if request is not None:
                     self.give_answer(request)
+            elif name == REWOUND_SIGNAL:
+                problem = self.rewound(received)
             else:
                 problem = (f'unknown signal "{name}"{suggest(name, [NEXT_SIGNAL, ANSWER_SIGNAL])}; '
                            "jump with gecko_next, answer a WaitForInput node with gecko_answer")
@@ -236,9 +293,83 @@ class RunControl:
             return True
         return False
 
-    def start_waiting(self, node: str, prompt: str, input_text: str, since: str, timeout: Optional[float]) -> None:
+    def start_waiting(self, node: str, prompt: str, input_text: str, since: str, timeout: Optional[float],
+                      payload: Optional[str] = None, index: Optional[int] = None) -> None:
         self.waiting[node] = {"prompt": prompt, "input": shown_value(input_text)[0], "since": since,
                               "timeout": timeout}
+        if payload is not None:  # a node in context.interrupt(): what it shows, which of its interrupts
+            self.waiting[node].update(payload=shown_value(payload)[0], interrupt=index, interrupted=True)
+
+    # -- state edits from outside ----------------------------------------------------------------
+    def check_edit(self, received: Sequence[Arg], status: str = "running") -> tuple[Optional[dict[str, Any]], Optional[str]]:
+        """(edit, None) for a well-formed update_state request, else (None, why).
+
+        One JSON object ``{"values": {key: value, ...}, "delete": [key, ...]}`` (either may be
+        omitted, not both); values are strict JSON, at most EDIT_LIMIT characters in all.
+        """
+        if status != "running":
+            return None, f"the run has ended ({status}); its state can no longer change (rewind it to go on)"
+        if len(received) != 1:
+            return None, ("update_state takes exactly one argument, a JSON object like "
+                          f'{{"values": {{"key": ...}}, "delete": ["key"]}}; got {len(received)} arguments')
+        arg = received[0]
+        if arg.problem is not None:
+            return None, f"the argument could not be read: {arg.problem}"
+        payload = arg.value
+        if not isinstance(payload, dict):
+            return None, f'update_state needs a JSON object like {{"values": {{"key": ...}}}}, got {_json_type(payload)}'
+        return parse_edit(payload.get("values"), payload.get("delete"),
+                          [k for k in payload if k not in ("values", "delete")], "update")
+
+    def queue_edit(self, edit: dict[str, Any]) -> None:
+        self.pending_edits.append(edit)
+
+    def apply_edits(self, state: dict[str, str], step: int, layer: int) -> bool:
+        """Apply the queued edits to ``state`` in arrival order and record them; True if any."""
+        if not self.pending_edits:
+            return False
+        for edit in self.pending_edits:
+            for key in edit["delete"]:
+                state.pop(key, None)
+            state.update(edit["values"])
+            self.edits.append({"step": step, "layer": layer, "time": self.clock(), "source": edit["source"],
+                               "set": list(edit["values"]), "deleted": list(edit["delete"])})
+        del self.edits[:-KEEP_EDITS]
+        self.pending_edits = []
+        return True
+
+    def rewound(self, received: Sequence[Arg]) -> Optional[str]:
+        """The gecko_rewound signal a rewind sends with its reset: record where the run came from,
+        redo what the reset dropped (answers, jumps and edits taken in the task it resets), queue
+        the rewind's own edit. Returns why it is rejected, or None."""
+        if len(received) != 1 or received[0].problem is not None or not isinstance(received[0].value, dict):
+            return "gecko_rewound takes one JSON object (sent by gecko-temporal rewind)"
+        info = received[0].value
+        redo = info.get("redo") or []
+        edit, problem = parse_edit(info.get("values"), info.get("delete"), [], "rewind")
+        if problem and (info.get("values") or info.get("delete")):
+            return problem
+        self.rewound_from = {"run_id": info.get("from_run"), "step": info.get("to_step"), "time": self.clock()}
+        self.rewinds += 1
+        for item in redo if isinstance(redo, list) else []:
+            if not isinstance(item, dict):
+                continue
+            name, args = item.get("update"), [Arg(a) for a in (item.get("args") or [])]
+            if name == "gecko_reply":
+                request, _ = self.check_answer(args)
+                if request is not None:
+                    self.give_answer(request)
+            elif name == "gecko_jump":
+                request, _ = self.check_jump(args)
+                if request is not None:
+                    self.queue_jump(request, "update")
+            elif name == "gecko_update_state":
+                again, _ = self.check_edit(args)
+                if again is not None:
+                    self.queue_edit(again)
+        if edit is not None:
+            self.queue_edit(edit)
+        return None
 
     def stop_waiting(self, node: str) -> None:
         self.waiting.pop(node, None)
@@ -255,4 +386,4 @@ class RunControl:
             workflow=self._spec.name, status="waiting" if self.waiting and status == "running" else status,
             state=state, completed=completed, running=running, waiting=self.waiting, step=step, layer=layer,
             run=run, nodes=list(self._kinds), pending_jumps=self._sched.jumps, rejected=self.rejected,
-            conflicts=conflicts)
+            conflicts=conflicts, edits=self.edits, pending_edits=self.pending_edits, rewound_from=self.rewound_from)

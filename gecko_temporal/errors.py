@@ -82,3 +82,15 @@ class StateKeyError(GeckoError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class InterruptError(GeckoError):
+    """``context.interrupt()`` was misused: a payload that is not JSON, or a call from a Team member."""
+
+
+class RewindError(GeckoError):
+    """A rewind (or a step listing) could not be done: no such step, or the history does not allow it."""
+
+
+class StateEditError(GeckoError, ValueError):
+    """``update_state`` was refused: values that are not JSON, too big, or the run has ended."""

@@ -396,21 +396,27 @@ class Workflow:
 
     # -- running (needs Temporal; imported lazily so building graphs never does) ---------------
     async def execute(self, input_data: Any = None, *, session_id: Optional[str] = None,
-                      timeout: Optional[float] = None, max_steps: Optional[int] = None) -> Any:
+                      timeout: Optional[float] = None, max_steps: Optional[int] = None,
+                      state: Optional[dict[str, Any]] = None) -> Any:
         """Run the graph durably on Temporal and return the output of the node that ran last.
 
         ``session_id`` is the Temporal workflow id (generated when omitted); ``timeout`` bounds the
         whole run in seconds and raises WorkflowTimeoutError. Node failures raise NodeError.
+        ``state`` seeds ``context.state`` before the entry node runs (a dict of JSON values).
         """
-        handle = await self.start(input_data, session_id=session_id, timeout=timeout, max_steps=max_steps)
+        handle = await self.start(input_data, session_id=session_id, timeout=timeout, max_steps=max_steps,
+                                  state=state)
         return await handle.result()
 
     async def start(self, input_data: Any = None, *, session_id: Optional[str] = None,
-                    timeout: Optional[float] = None, max_steps: Optional[int] = None) -> "RunHandle":
-        """Start a run and return its handle (``.id``, ``await .result()``, ``.state()``, ...)."""
+                    timeout: Optional[float] = None, max_steps: Optional[int] = None,
+                    state: Optional[dict[str, Any]] = None) -> "RunHandle":
+        """Start a run and return its handle (``.id``, ``await .result()``, ``.state()``, ...).
+        ``state`` seeds ``context.state`` (a dict of JSON values)."""
         from . import client
 
-        return await client.start(self, input_data, session_id=session_id, timeout=timeout, max_steps=max_steps)
+        return await client.start(self, input_data, session_id=session_id, timeout=timeout, max_steps=max_steps,
+                                  state=state)
 
     async def get_handle(self, session_id: str) -> "RunHandle":
         """Return a handle on an existing run of this workflow."""

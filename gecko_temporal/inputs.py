@@ -9,12 +9,13 @@ layer of light nodes costs nothing here (see ``limits.py`` for the measures and 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Optional
 
 from .limits import PAYLOAD_LIMIT, SizeTable, json_size, node_input_problem
 from .scheduler import Task
-from .spec import NodeInput, NodeSpec
+from .spec import NodeInput, NodeSpec, ResumedNodeInput
 
 
 class InputTooLarge(Exception):
@@ -48,7 +49,8 @@ class NodeInputs:
         if takes_context:
             shipped_state = state if node.reads is None else {k: state[k] for k in node.reads if k in state}
             history = outputs if node.history is None else {n: outputs[n] for n in node.history if n in outputs}
-        return NodeInput(
+        cls = NodeInput if task.resume is None else functools.partial(ResumedNodeInput, resume=list(task.resume))
+        return cls(
             graph=self._graph_key, node=task.node, input=task.input, session_id=session_id, step=task.step,
             member=member, state=shipped_state, history=history,
             run_input=self._run_input if takes_context else None,

@@ -9,3 +9,7 @@ JUMP_UPDATE = "gecko_jump"  # a jump the caller hears about (rejected at once if
 ANSWER_UPDATE = "gecko_reply"
 YIELD_ACTIVITY = "gecko.yield"  # a no-op activity that lets a long burst of local steps breathe
 LOCAL_BURST_PATCH = "gecko-local-burst-yield"  # workflow.patched id: histories before the yield replay without it
+STATE_UPDATE = "gecko_update_state"  # write state values / delete keys at the next safe point (validated)
+STEPS_QUERY = "gecko_steps"  # the steps this run can be rewound to (node, step, time, history event)
+REWOUND_SIGNAL = "gecko_rewound"  # sent with a rewind (post-reset): where the run came from, edits to apply
+REWIND_WAIT_PATCH = "gecko-rewind-wait"  # workflow.patched id: runs reset before rewinds existed replay without the wait

@@ -35,6 +35,7 @@ class Task:
     jumped: bool = False
     send: Optional[int] = None  # a Send instance: its index in the fan-out (Send order)
     sends: int = 0  # a Send instance: how many instances its fan-out has
+    resume: Optional[list[str]] = None  # answers to the node's context.interrupt() calls so far (JSON text)
 
     @property
     def key(self) -> str:

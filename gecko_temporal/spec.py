@@ -194,6 +194,15 @@ class NodeInput:
 
 
 @dataclass
+class ResumedNodeInput(NodeInput):
+    """A node's input when it runs again after ``context.interrupt()``: ``resume`` holds the answers
+    given so far (encoded JSON text, in order). A subclass, so inputs of other nodes keep their
+    exact fields (and workers that predate interrupts never see the key)."""
+
+    resume: list[str] = field(default_factory=list)
+
+
+@dataclass
 class NodeOutput:
     """What one node activity returns: its output, an optional jump, and its state delta."""
 
@@ -203,6 +212,9 @@ class NodeOutput:
     deletes: list[str] = field(default_factory=list)
     routes: list[str] = field(default_factory=list)  # targets its router chose (conditional edges)
     sends: list[Jump] = field(default_factory=list)  # Send objects from its router or itself: one instance each
+    # Set when the node called context.interrupt(): {"payload": JSON text, "index": i, "timeout": s or
+    # None, "default": JSON text or None}; value, jump and state writes are then void (it runs again).
+    interrupt: Optional[dict[str, Any]] = None
 
     def to_plain(self) -> dict[str, Any]:
         """The plain dict it travels as: what ``dataclasses.asdict`` gives (the converter sorts keys,
@@ -215,6 +227,8 @@ class NodeOutput:
             plain["routes"] = list(self.routes)
         if self.sends:
             plain["sends"] = [{"node": j.node, "input": j.input, "source": j.source} for j in self.sends]
+        if self.interrupt is not None:  # only then: other outputs keep their exact bytes
+            plain["interrupt"] = dict(self.interrupt)
         return plain
 
     @classmethod
@@ -223,7 +237,8 @@ class NodeOutput:
         jump = data.get("jump")
         return cls(value=data["value"], jump=Jump(**jump) if jump else None,
                    writes=data.get("writes") or {}, deletes=data.get("deletes") or [],
-                   routes=data.get("routes") or [], sends=[Jump(**j) for j in data.get("sends") or ()])
+                   routes=data.get("routes") or [], sends=[Jump(**j) for j in data.get("sends") or ()],
+                   interrupt=data.get("interrupt"))
 
 
 @dataclass
@@ -244,6 +259,8 @@ class RunSnapshot:
     answers: dict[str, str] = field(default_factory=dict)  # WaitForInput answers not yet taken
     layer: int = 0
     warned: list[str] = field(default_factory=list)  # nodes already warned about a large input
+    edits: list[dict[str, Any]] = field(default_factory=list)  # state edits from outside (update_state, rewind)
+    rewound_from: Optional[dict[str, Any]] = None  # set in a session that was rewound (gecko_state shows it)
 
     def to_plain(self) -> dict[str, Any]:
         plain = {"scheduler": self.scheduler, "state": self.state, "deadline": self.deadline, "run": self.run,
@@ -251,6 +268,10 @@ class RunSnapshot:
                  "layer": self.layer}
         if self.warned:  # only when there is one: snapshots of runs that warned nobody stay as before
             plain["warned"] = self.warned
+        if self.edits:  # likewise
+            plain["edits"] = self.edits
+        if self.rewound_from is not None:
+            plain["rewound_from"] = self.rewound_from
         return plain
 
     @classmethod

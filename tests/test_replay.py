@@ -23,6 +23,7 @@ from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import (ExecuteWorkflowInput, Interceptor, Replayer, WorkflowInboundInterceptor,
                                WorkflowInterceptorClassInput)
+from temporalio.api.enums.v1 import WorkflowTaskFailedCause
 from temporalio.workflow import NondeterminismError
 
 from gecko_temporal._workflow import GeckoWorkflow
@@ -33,7 +34,8 @@ HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("GECKO_RECORD_HISTORIES", "")
 NAMES = ["linear", "fanin", "loop", "race", "steer", "continue_as_new_first_run", "continue_as_new_last_run",
          "local_burst", "conflict", "eager", "subgraph", "subgraph_child", "language", "language_eager",
-         "language_continue_as_new_first_run", "language_continue_as_new_second_run"]
+         "language_continue_as_new_first_run", "language_continue_as_new_second_run",
+         "interrupt", "rewound", "rewound_late"]
 
 
 def _wanted(name: str) -> bool:
@@ -77,6 +79,43 @@ async def _record_all() -> None:
         await _record_subgraph()
     if _wanted("language_continue_as_new_first_run"):
         await _record_language_continue_as_new()
+    if _wanted("interrupt"):
+        await _record_interrupt()
+    if _wanted("rewound"):
+        await _record_rewound()
+    if _wanted("rewound_late"):
+        await _record_rewound_late()
+
+
+async def _waiting(handle, node: str, index: int) -> None:
+    for _ in range(400):
+        if (await handle.state())["waiting"].get(node, {}).get("interrupt") == index:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{node} never waited in interrupt {index}")
+
+
+async def _record_interrupt() -> None:
+    """Two interrupts in one node: answered by the gecko_answer signal, then (after an update_state
+    while waiting) by the gecko_reply update."""
+    handle = await replay.interrupt.start(5, session_id="replay-interrupt")
+    await _waiting(handle, "ask", 0)
+    await handle.temporal_handle.signal("gecko_answer", {"node": "ask", "value": "one"})
+    await _waiting(handle, "ask", 1)
+    await handle.update_state({"edited": True, "asked": 0})
+    await handle.answer("ask", "two")
+    assert await handle.result() == {"first": "one", "second": "two", "state": {"edited": True, "asked": 1}}
+    await _save("interrupt", handle.temporal_handle)
+
+
+async def _record_rewound() -> None:
+    """The run a rewind started (Temporal reset + gecko_rewound signal with a state edit)."""
+    handle = await replay.rewind.start(2, session_id="replay-rewound")
+    assert await handle.result() == {"x": 2, "state": {"trail": ["a", "b"]}}
+    await handle.rewind(1, values={"factor": 10})
+    again = await replay.rewind.get_handle("replay-rewound")
+    assert await again.result() == {"x": 20, "state": {"trail": ["a", "b"], "factor": 10}}
+    await _save("rewound", again.temporal_handle._client.get_workflow_handle("replay-rewound"))
 
 
 async def _record_race() -> None:
@@ -131,6 +170,29 @@ async def _record_language_continue_as_new() -> None:
 
 
 @pytest.mark.skipif(not RECORD, reason="set GECKO_RECORD_HISTORIES=1 to re-record the histories")
+async def _record_rewound_late() -> None:
+    """A reset whose gecko_rewound signal arrives after the new run's first task: it waits (a timer)."""
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
+
+    handle = await replay.rewind.start(3, session_id="replay-rewound_late")
+    await handle.result()
+    point = next(p for p in await handle.steps() if p["step"] == 1)
+    client = handle.temporal_handle._client
+    reset = await client.workflow_service.reset_workflow_execution(ResetWorkflowExecutionRequest(
+        namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id="replay-rewound_late",
+                                                                         run_id=point["run_id"]),
+        reason="recording", workflow_task_finish_event_id=point["event"] + 1, request_id="replay-rewound_late"))
+    new = client.get_workflow_handle("replay-rewound_late", run_id=reset.run_id)
+    for _ in range(400):
+        if any(e.HasField("timer_started_event_attributes") for e in [e async for e in new.fetch_history_events()]):
+            break
+        await asyncio.sleep(0.05)
+    await new.signal("gecko_rewound", {"from_run": point["run_id"], "to_step": 1, "values": {"factor": 2}})
+    assert await new.result() == {"x": 6, "state": {"trail": ["a", "b"], "factor": 2}}
+    await _save("rewound_late", new)
+
+
 async def test_record_histories(dev_server):
     await _record_all()
 
@@ -179,6 +241,38 @@ def test_the_histories_cover_what_they_claim():
               if e.HasField("workflow_execution_continued_as_new_event_attributes")]
     snapshot = json.loads(can.input.payloads[0].data)["snapshot"]["scheduler"]
     assert [s["node"] for s in snapshot["sends"]] == ["research"] * 4  # the Sends travel in the snapshot
+
+
+def test_the_people_histories_cover_what_they_claim():
+    events = _load("interrupt").events
+    asks = [e for e in events if e.HasField("activity_task_scheduled_event_attributes")
+            and e.activity_task_scheduled_event_attributes.activity_type.name == "ReplayInterrupt.ask"]
+    assert len(asks) == 3  # the first run and one per answer
+    updates = [e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name for e in events
+               if e.HasField("workflow_execution_update_accepted_event_attributes")]
+    assert updates == ["gecko_update_state", "gecko_reply"]
+    assert [e.workflow_execution_signaled_event_attributes.signal_name for e in events
+            if e.HasField("workflow_execution_signaled_event_attributes")] == ["gecko_answer"]
+    events = _load("rewound").events
+    assert any(e.HasField("workflow_task_failed_event_attributes")
+               and e.workflow_task_failed_event_attributes.cause == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW
+               for e in events)
+    assert [e.workflow_execution_signaled_event_attributes.signal_name for e in events
+            if e.HasField("workflow_execution_signaled_event_attributes")] == ["gecko_rewound"]
+    late = {e.WhichOneof("attributes") for e in _load("rewound_late").events}
+    assert {"timer_started_event_attributes", "timer_canceled_event_attributes"} <= late  # it waited
+    markers = [e.marker_recorded_event_attributes for e in _load("rewound_late").events
+               if e.HasField("marker_recorded_event_attributes")]
+    assert [json.loads(m.details["patch-data"].payloads[0].data)["id"] for m in markers] == ["gecko-rewind-wait"]
+
+
+async def test_the_rewound_run_replays_knowing_where_it_came_from():
+    state = (await _replay_outcome("rewound"))["state"]
+    assert state["rewound_from"]["step"] == 1 and state["rewound_from"]["run_id"]
+    assert [(e["source"], e["set"], e["step"]) for e in state["state_edits"]] == [("rewind", ["factor"], 1)]
+    interrupt = (await _replay_outcome("interrupt"))["state"]
+    assert [(e["source"], sorted(e["set"]), e["step"]) for e in interrupt["state_edits"]] == \
+        [("update", ["asked", "edited"], 1)]  # (the client's JSON sorts keys)
 
 
 async def test_a_changed_interpreter_fails_the_replay():
@@ -263,6 +357,11 @@ EXPECTED = {
                "state": {"log": ["classify", "research 0", "research 1", "research 2", "research 3"], "cost": 8},
                "completed": ["classify", "plan", "research", "research", "research", "research", "collect"],
                "conflicts": [], "step": 7}) for name in ("language", "language_eager")},
+    "interrupt": ({"result": {"first": "one", "second": "two", "state": {"edited": True, "asked": 1}},
+                   "state": {"edited": True, "asked": 1}, "completed": ["ask", "end"], "step": 2, "waiting": {}}),
+    "rewound": ({"result": {"x": 20, "state": {"trail": ["a", "b"], "factor": 10}},
+                 "completed": ["a", "b", "end"], "step": 3}),
+    "rewound_late": ({"result": {"x": 6, "state": {"trail": ["a", "b"], "factor": 2}}, "step": 3}),
 }
 
 

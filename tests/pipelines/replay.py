@@ -210,3 +210,38 @@ language_cont.add_node("research", _research).add_node("collect", _collect)
 language_cont.add_conditional_edges("classify", _route, {"deep": "plan", "quick": "quick", "end": END})
 language_cont.add_conditional_edges("plan", _fan, ["research"]).add_edge("research", "collect")
 language_cont.set_entry_point("classify")  # continues as new after plan, with four Sends pending
+
+
+# People in the loop (context.interrupt, update_state, rewind): the paths only new features reach.
+def ask_twice(x, context):
+    context.state["asked"] = context.state.get("asked", 0) + 1  # void on each interrupt
+    first = context.interrupt({"q": "first?", "x": x})
+    second = context.interrupt("second?")
+    return {"first": first, "second": second}
+
+
+def summary(answers, context):
+    return {**answers, "state": dict(context.state)}
+
+
+interrupt = Workflow("ReplayInterrupt")
+interrupt.add_node("ask", ask_twice).add_node("end", summary).add_edge("ask", "end").set_entry_point("ask")
+
+
+def r_a(x, context):
+    context.state["trail"] = ["a"]
+    return x
+
+
+def r_b(x, context):
+    context.state["trail"] = context.state["trail"] + ["b"]
+    return x * context.state.get("factor", 1)
+
+
+def r_end(x, context):
+    return {"x": x, "state": dict(context.state)}
+
+
+rewind = Workflow("ReplayRewind")
+rewind.add_node("a", r_a).add_node("b", r_b).add_node("end", r_end).add_edge("a", "b").add_edge("b", "end")
+rewind.set_entry_point("a")

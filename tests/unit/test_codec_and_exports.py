@@ -107,6 +107,7 @@ def test_next_is_a_value_too():
 
 def test_public_names_are_pinned():
     assert sorted(gecko_temporal.__all__) == sorted([
+        "InterruptError", "RewindError", "StateEditError",
         "DevServer", "END", "ExecutionStrategy", "GeckoError", "GeckoWorker", "GraphError", "GraphSpec",
         "JumpRejectedError", "Send", "MemberError", "MemberResult", "Next", "NodeError", "NodeSpec", "PayloadConfigError",
         "RetryPolicy",

@@ -1,0 +1,115 @@
+"""The pure parts of people-in-the-loop, without a server: context.interrupt(), state edits,
+interrupted nodes taking answers, the gecko_rewound signal, and snapshots that stay as they were."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from gecko_temporal import InterruptError, WaitForInput, Workflow
+from gecko_temporal.context import History, NodeInterrupted, WorkflowContext
+from gecko_temporal.control import EDIT_LIMIT, Arg, RunControl, parse_edit
+from gecko_temporal.scheduler import Scheduler
+from gecko_temporal.spec import RunSnapshot
+from gecko_temporal.state import StateView
+
+
+def _context(resume=None, member=None) -> WorkflowContext:
+    return WorkflowContext(state=StateView({}), history=History({}), input=None, session_id="s", node="Review",
+                           step=2, member=member, resume=resume)
+
+
+def test_the_first_interrupt_raises_with_the_payload_and_answers_come_back_in_order():
+    with pytest.raises(NodeInterrupted) as stop:
+        _context().interrupt({"draft": "v1"}, timeout=30, default="no")
+    assert stop.value.fields == {"payload": '{"draft":"v1"}', "index": 0, "timeout": 30, "default": '"no"'}
+    assert not isinstance(stop.value, Exception)  # `except Exception` in a node cannot swallow it
+    context = _context(resume=['"yes"'])
+    assert context.interrupt("first?") == "yes"
+    with pytest.raises(NodeInterrupted) as stop:
+        context.interrupt("second?")
+    assert stop.value.fields["index"] == 1 and stop.value.fields["payload"] == '"second?"'
+
+
+@pytest.mark.parametrize("payload, timeout, why", [
+    ({"score": math.nan}, None, "payload of context.interrupt() in node \"Review\" contains nan"),
+    ("x" * (1024 * 1024 + 1), None, "over 1,048,576"),
+    ("ok", -1, "positive number of seconds"),
+    ("ok", True, "positive number of seconds"),
+])
+def test_bad_interrupts_say_what_and_where(payload, timeout, why):
+    with pytest.raises(InterruptError, match=why.replace("(", r"\(").replace(")", r"\)")):
+        _context().interrupt(payload, timeout=timeout)
+
+
+def test_team_members_cannot_interrupt():
+    with pytest.raises(InterruptError, match='node "Review" member "m" called context.interrupt'):
+        _context(member="m").interrupt("?")
+
+
+def _control():
+    wf = Workflow("Live")
+    wf.add_node("Draft", lambda x: x).add_node("Review", WaitForInput("ok?")).add_node("Check", lambda x, context: x)
+    wf.add_edge("Draft", "Review").add_edge("Review", "Check").set_entry_point("Draft")
+    spec = wf.compile()
+    return RunControl(spec, Scheduler(spec), RunSnapshot())
+
+
+def test_an_interrupted_function_node_takes_answers_only_while_it_waits():
+    control = _control()
+    assert control.signal("gecko_answer", [Arg({"node": "Check", "value": 1})]) is not None
+    control.start_waiting("Check", "", '"in"', "now", None, payload='{"q":1}', index=0)
+    assert control.waiting["Check"]["payload"] == {"q": 1} and control.waiting["Check"]["interrupt"] == 0
+    assert control.signal("gecko_answer", [Arg({"node": "Check", "value": 1})]) is None
+    assert control.answer_for("Check") == "1"
+
+
+@pytest.mark.parametrize("values, delete, why", [
+    ([1], None, '"values" must be a JSON object'),
+    ({"a": 1}, "a", '"delete" must be a list'),
+    ({"a": 1}, [""], '"delete" must be a list'),
+    (None, None, "both are empty"),
+    ({"a": 1}, ["a"], "both set and deleted"),
+    ({"a": math.inf}, None, "inf"),
+    ({"big": "x" * EDIT_LIMIT}, None, "over 1,048,576"),
+    ({"": 1}, None, "non-empty"),
+])
+def test_bad_edits_say_why(values, delete, why):
+    edit, problem = parse_edit(values, delete, [], "update")
+    assert edit is None and why in problem
+
+
+def test_edits_apply_in_order_with_tombstones_and_are_recorded():
+    control = _control()
+    control.clock = lambda: "T"
+    edit, _ = control.check_edit([Arg({"values": {"a": 1, "b": None}, "delete": ["gone"]})])
+    control.queue_edit(edit)
+    control.queue_edit(parse_edit(None, ["a"], [], "update")[0])
+    state = {"gone": "1", "kept": "2"}
+    assert control.apply_edits(state, step=3, layer=2) and control.pending_edits == []
+    assert state == {"kept": "2", "b": "null"}
+    assert control.edits == [{"step": 3, "layer": 2, "time": "T", "source": "update", "set": ["a", "b"], "deleted": ["gone"]},
+                             {"step": 3, "layer": 2, "time": "T", "source": "update", "set": [], "deleted": ["a"]}]
+    assert control.check_edit([Arg({"values": {"a": 1}})], status="completed")[1].startswith("the run has ended")
+    assert control.check_edit([Arg({"values": {"a": 1}, "extra": 1})])[1].startswith("unknown field(s) 'extra'")
+
+
+def test_the_rewound_signal_records_the_origin_redoes_dropped_updates_and_queues_its_edit():
+    control = _control()
+    control.start_waiting("Review", "ok?", '"x"', "now", None)
+    assert control.signal("gecko_rewound", [Arg({"from_run": "r1", "to_step": 1, "values": {"k": [1]},
+                                                  "redo": [{"update": "gecko_reply", "args": [{"node": "Review", "value": "y"}]},
+                                                           {"update": "gecko_update_state", "args": [{"delete": ["z"]}]}]})]) is None
+    assert control.rewound_from["run_id"] == "r1" and control.rewound_from["step"] == 1 and control.rewinds == 1
+    assert control.answers == {"Review": '"y"'}
+    assert [(e["values"], e["delete"], e["source"]) for e in control.pending_edits] == \
+        [({}, ["z"], "update"), ({"k": "[1]"}, [], "rewind")]
+    assert control.signal("gecko_rewound", [Arg("nope")]) is not None  # malformed: rejected, not raised
+
+
+def test_snapshots_without_edits_keep_their_exact_keys():
+    plain = RunSnapshot().to_plain()
+    assert "edits" not in plain and "rewound_from" not in plain
+    snap = RunSnapshot(edits=[{"step": 1}], rewound_from={"run_id": "r", "step": 1})
+    assert RunSnapshot.from_plain(snap.to_plain()) == snap
