@@ -257,13 +257,16 @@ class NodeRunner:
 
         view = None
         context = None
+        emitter = None
         if callee.context_param is not None:
+            from ._stream import NodeEmitter
+            emitter = NodeEmitter(inp.node, inp.step, display if team is not None else None)
             view = StateView(inp.state or {}, node=inp.node, limited_to=list(reads) if reads is not None else None)
             context = WorkflowContext(
                 state=view, history=History(inp.history or {}, node=inp.node, limited_to=history_names),
                 input=_codec.decode(inp.run_input) if inp.run_input is not None else None,
                 session_id=inp.session_id, node=inp.node, step=inp.step,
-                member=display if team is not None else None,
+                member=display if team is not None else None, emitter=emitter.emit,
             )
         args = (data, context)
         try:
@@ -272,6 +275,9 @@ class NodeRunner:
             raise  # raised on purpose by the user's code, with its own type and retry choice
         except Exception as exc:
             raise _node_failure(exc, where) from None
+        finally:
+            if emitter is not None:
+                await emitter.close()  # what the node emitted reaches the run before its result
 
         try:
             jump = None

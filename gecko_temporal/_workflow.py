@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Optional, Union
@@ -22,6 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     from . import control
+    from ._events import RunEvents
     from .protocol import ANSWER_UPDATE, JUMP_UPDATE, LOCAL_BURST_PATCH, STATE_QUERY, WORKFLOW_TYPE, YIELD_ACTIVITY
     from .errors import GeckoError
     from .inputs import InputTooLarge, NodeInputs
@@ -126,6 +128,7 @@ class GeckoWorkflow:
         self._inputs = NodeInputs(params.spec.key, params.input, snap.warned, payload_limit=params.payload_limit)
         self._can_blocked = False  # the snapshot outgrew a payload: stay in this run
         self._local_streak = 0  # local steps since the workflow task last ended
+        self._events = RunEvents(params.spec, plain.get("stream"), snap.run)  # stream, UI details, search attributes
 
     # -- the interpreter loop ----------------------------------------------------------------
     @workflow.run
@@ -136,6 +139,7 @@ class GeckoWorkflow:
             if params.timeout:
                 self._deadline = workflow.now().timestamp() + params.timeout
         steps_at_start = self._sched.step
+        self._events.start(self._completed)
         try:
             if self._spec.scheduling == SCHEDULING_EAGER:
                 await self._run_eager(params, steps_at_start)
@@ -147,8 +151,15 @@ class GeckoWorkflow:
                 raise _NodeFailed(too_big[0], "PayloadTooLarge", too_big[1])
         except (_NodeFailed, GeckoError) as exc:
             self._status = "failed"
-            raise _run_failure(exc) from None
+            failure = _run_failure(exc)
+            await self._events.run_finished("failed", failure.message)
+            raise failure from None
+        except ApplicationError as exc:  # the run's timeout
+            await self._events.run_finished("failed", exc.message)
+            raise
         self._status = "completed"
+        self._show()
+        await self._events.run_finished("completed")
         return json.loads(result)
 
     async def _run_layered(self, params: RunParams, steps_at_start: int) -> None:
@@ -164,6 +175,8 @@ class GeckoWorkflow:
             deltas = []
             for task, out in zip(tasks, outputs):  # node order, never completion order
                 self._sched.finish(task, out.value, out.jump)
+                if out.jump is not None:
+                    self._events.jump(task.node, out.jump.node, task.step)
                 deltas.append((task.node, StateDelta(out.writes, out.deletes)))
                 self._completed.append(task.node)
             del self._completed[:-control.KEEP_COMPLETED]
@@ -238,6 +251,8 @@ class GeckoWorkflow:
             for task in batch:
                 out = running.pop(task.node)[1].result()
                 self._sched.finish(task, out.value, out.jump, redirected=task.node in redirected)
+                if out.jump is not None:
+                    self._events.jump(task.node, out.jump.node, task.step)
                 redirected.discard(task.node)
                 deltas.append((task.node, StateDelta(out.writes, out.deletes)))
                 self._completed.append(task.node)
@@ -273,8 +288,9 @@ class GeckoWorkflow:
                                             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=2)))
 
     async def _continue_as_new(self, params: RunParams) -> None:
-        # Handlers still running (an update mid-flight) would be lost by the switch.
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        # Handlers still running (an update mid-flight) would be lost by the switch; stream readers'
+        # polls wait for events, so they are answered first (they follow the run to the next one).
+        await self._events.release_readers()
         snapshot = RunSnapshot(
             scheduler=self._sched.snapshot(), state=self._state, deadline=self._deadline, run=self._run + 1,
             completed=self._completed, rejected=self._control.rejected, answers=self._control.answers,
@@ -282,11 +298,15 @@ class GeckoWorkflow:
         next_run = {"spec": self._plain_spec, "input": params.input, "snapshot": snapshot.to_plain()}
         if params.payload_limit != PAYLOAD_LIMIT:  # a payload store raised it; runs without one stay as before
             next_run["payload_limit"] = params.payload_limit
+        stream = self._events.carry()
+        if stream is not None:
+            next_run["stream"] = stream
         too_big = snapshot_problem(json.dumps(next_run), self._spec.name, self._state, params.payload_limit)
         if too_big:
             # Switching would fail the workflow task forever; going on in this run only costs history.
             self._can_blocked = True
             workflow.logger.warning(too_big)
+            self._events.reattach()
             return
         workflow.continue_as_new(next_run)
 
@@ -310,6 +330,8 @@ class GeckoWorkflow:
     async def _run_task(self, task: Task) -> NodeOutput:
         node = self._nodes[task.node]
         self._running[task.node] = task.step
+        self._events.node_started(task.node, task.step)
+        self._show()
         try:
             if node.kind == KIND_TEAM:
                 return await self._run_team(node, task)
@@ -322,6 +344,13 @@ class GeckoWorkflow:
                 raise _NodeFailed(task.node, *_error_of(exc)) from None
         finally:
             self._running.pop(task.node, None)
+            self._events.node_finished(task.node, task.step, sys.exc_info()[1], _failure_text)
+            self._show()
+
+    def _show(self) -> None:
+        """The Temporal UI's current details: what runs and waits now."""
+        status = "waiting" if self._control.waiting and self._status == "running" else self._status
+        self._events.details(status, self._running, self._control.waiting, self._sched.step)
 
     def _run_activity(self, node: NodeSpec, task: Task, member: Optional[int],
                       how: Union[NodeSpec, MemberSpec]) -> Any:
@@ -342,6 +371,9 @@ class GeckoWorkflow:
             result_type=dict,
             activity_id=f"{self._run}.{task.step}" + (f".{member}" if member is not None else ""),
         )
+        summary = self._events.summary(task.node, task.step, how.name if member is not None else None)
+        if summary is not None:  # only new runs (OBSERVE_PATCH): recorded commands carry none
+            common["summary"] = summary
         if node.local:
             return _node_output(workflow.execute_local_activity(how.activity_type, vars(arg), **common))
         heartbeat = timedelta(seconds=how.heartbeat_timeout) if how.heartbeat_timeout else None
@@ -377,6 +409,8 @@ class GeckoWorkflow:
     async def _wait_for_answer(self, node: NodeSpec, task: Task) -> NodeOutput:
         live = self._control
         live.start_waiting(node.name, node.wait_prompt, task.input, workflow.now().isoformat(), node.wait_timeout)
+        self._events.waiting(node.name, task.step, node.wait_prompt)
+        self._show()
         try:
             await workflow.wait_condition(lambda: node.name in live.answers, timeout=node.wait_timeout)
             value = live.answer_for(node.name)
@@ -388,6 +422,8 @@ class GeckoWorkflow:
             value = node.wait_default
         finally:
             live.stop_waiting(node.name)
+            if not live.waiting:
+                self._events.set_status("running")
         return NodeOutput(value=value)
 
     # -- queries, signals, updates -------------------------------------------------------------
@@ -414,7 +450,9 @@ class GeckoWorkflow:
         if request is None:  # cannot happen: the validator accepted these args, and the check
             # depends only on the graph; but a handler must never raise into the workflow task
             return {"node": None, "queued_after_step": self._sched.step}
-        return self._control.queue_jump(request, "update")
+        reply = self._control.queue_jump(request, "update")
+        self._events.jump(None, request["node"])
+        return reply
 
     @jump_update.validator
     def _validate_jump(self, *args: Any) -> None:
@@ -434,6 +472,12 @@ class GeckoWorkflow:
         _, problem = self._control.check_answer(_given_args(args))
         if problem:
             raise ValueError(problem)
+
+
+def _failure_text(exc: BaseException) -> str:
+    if isinstance(exc, _NodeFailed):
+        return f"{exc.error_type}: {exc.message}"
+    return "{}: {}".format(*_error_of(exc))
 
 
 def _read_args(args: Sequence[RawValue]) -> list[control.Arg]:

@@ -15,7 +15,7 @@ import os
 import uuid
 import weakref
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import (ApplicationError, CancelledError, TimeoutError as TemporalTimeout,
@@ -31,6 +31,7 @@ from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, Seria
 from .spec import RunParams
 
 if TYPE_CHECKING:
+    from .events import RunEvent
     from .graph import Workflow
 
 # DevServer and find_temporal_binary lived here before embedded.py and are still imported from here.
@@ -143,11 +144,13 @@ async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[
         spec = replace(spec, max_steps=max_steps)
     encoded = _codec.encode(input_data, what="input_data")
     session_id = session_id or f"{wf.name}-{uuid.uuid4().hex[:12]}"
+    from . import _ui
+
     try:
-        handle = await client.start_workflow(
-            WORKFLOW_TYPE, RunParams(spec=spec, input=encoded, timeout=timeout,
-                                     payload_limit=payload_limit_of(client.data_converter)), id=session_id,
-            task_queue=queue, result_type=None,
+        handle = await _ui.start_with_metadata(
+            client, spec, session_id, encoded, WORKFLOW_TYPE,
+            RunParams(spec=spec, input=encoded, timeout=timeout, payload_limit=payload_limit_of(client.data_converter)),
+            id=session_id, task_queue=queue, result_type=None,
             execution_timeout=timedelta(seconds=timeout + _TIMEOUT_GRACE) if timeout else None,
         )
     except WorkflowAlreadyStartedError:
@@ -155,6 +158,7 @@ async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[
             f'session "{session_id}" is already running; wait for it with '
             f'get_handle("{session_id}") or pick another session_id'
         ) from None
+    _ui.announce(session_id)
     return RunHandle(handle, timeout=timeout)
 
 
@@ -211,6 +215,18 @@ class RunHandle:
             return await self._handle.execute_update(ANSWER_UPDATE, payload)
         except WorkflowUpdateFailedError as exc:
             raise GeckoError(f"answer to {node!r} rejected: {_cause_message(exc)}") from None
+
+    async def stream(self, from_offset: int = 0, *, poll_interval: float = 0.1) -> AsyncIterator["RunEvent"]:
+        """The run's events as they happen, from ``from_offset`` on (``event.offset + 1`` resumes).
+
+        Yields ``node_started``, ``node_finished``, ``custom`` (``context.emit``), ``waiting``,
+        ``jump`` and, last, ``run_finished``, then ends. Follows continue-as-new and outlives worker
+        crashes (the events live in the run's history).
+        """
+        from ._stream import read_events
+
+        async for event in read_events(self._handle._client, self.id, from_offset, poll_interval):
+            yield event
 
     async def cancel(self) -> None:
         """Ask the run to stop; its running node activities are cancelled."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from . import _codec
 from .errors import StateKeyError
@@ -58,6 +58,7 @@ class WorkflowContext:
         node: str,
         step: int,
         member: Optional[str] = None,
+        emitter: Optional[Callable[[Any], None]] = None,
     ) -> None:
         self.state = state
         self.history = history
@@ -66,6 +67,18 @@ class WorkflowContext:
         self.node = node
         self.step = step
         self.member = member
+        self._emitter = emitter
+
+    def emit(self, data: Any) -> None:
+        """Publish ``data`` on the run's event stream now, as a ``custom`` event (e.g. a token).
+
+        Works in sync nodes (from their thread) and async ones, Team members too; readers of
+        ``handle.stream()`` see it while the node still runs. Events are sent in small batches, and
+        all are sent before the node's result. Raises SerializationError for data that is not JSON-like.
+        """
+        if self._emitter is None:
+            return  # outside a worker (a node called directly): nobody to tell
+        self._emitter(data)
 
     def __repr__(self) -> str:
         return f"WorkflowContext(session_id={self.session_id!r}, node={self.node!r}, step={self.step})"

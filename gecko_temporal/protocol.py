@@ -9,3 +9,7 @@ JUMP_UPDATE = "gecko_jump"  # a jump the caller hears about (rejected at once if
 ANSWER_UPDATE = "gecko_reply"
 YIELD_ACTIVITY = "gecko.yield"  # a no-op activity that lets a long burst of local steps breathe
 LOCAL_BURST_PATCH = "gecko-local-burst-yield"  # workflow.patched id: histories before the yield replay without it
+EVENTS_TOPIC = "gecko"  # the workflow_streams topic a run's events (RunHandle.stream) travel on
+OBSERVE_PATCH = "gecko-observe"  # workflow.patched id: event stream, search attribute upserts, activity summaries
+PIPELINE_ATTRIBUTE = "GeckoPipeline"  # Keyword search attribute: the Workflow's name
+STATUS_ATTRIBUTE = "GeckoStatus"  # Keyword search attribute: running, waiting, completed, failed

@@ -1,0 +1,117 @@
+"""The outside ends of a run's event stream: nodes publishing (``context.emit``) and readers
+(``RunHandle.stream``), over ``temporalio.contrib.workflow_streams``.
+
+A node's events go to its workflow as signals, batched (``GECKO_EMIT_INTERVAL``, default 0.2 s):
+each batch costs one signal event plus one workflow task in history, however many events it
+carries. Readers long-poll with updates: each answered poll costs history too (the update's
+accepted/completed events), so a reader that is caught up waits inside its poll instead of polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from typing import Any, Optional
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.contrib.workflow_streams import WorkflowStreamClient
+
+from . import _codec, events
+from .protocol import EVENTS_TOPIC
+
+_log = logging.getLogger("gecko_temporal.worker")
+
+
+def _emit_interval() -> float:
+    try:
+        return max(0.02, float(os.environ.get("GECKO_EMIT_INTERVAL", "0.2")))
+    except ValueError:
+        return 0.2
+
+
+class NodeEmitter:
+    """``context.emit`` of one node attempt: thread-safe, batched, flushed before the node returns."""
+
+    def __init__(self, node: str, step: int, member: Optional[str]) -> None:
+        info = activity.info()
+        self._node, self._step, self._member, self._attempt = node, step, member, info.attempt
+        self._workflow_id = info.workflow_id
+        self._client = activity.client()
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._stream: Optional[WorkflowStreamClient] = None
+        self._topic: Any = None
+        self._started: Optional[asyncio.Future] = None
+        self.count = 0
+
+    def emit(self, data: Any) -> None:
+        text = _codec.encode(data, what=f'the data node "{self._node}" passed to context.emit')
+        item = events.event(events.CUSTOM, node=self._node, step=self._step, data=json.loads(text),
+                            time=datetime.now(timezone.utc).isoformat(), member=self._member,
+                            attempt=self._attempt)
+        if threading.get_ident() == self._loop_thread:
+            self._publish(item)
+        else:  # a sync node's thread: the stream client belongs to the worker's event loop
+            self._loop.call_soon_threadsafe(self._publish, item)
+
+    def _publish(self, item: dict[str, Any]) -> None:
+        first = self._stream is None
+        if first:
+            self._stream = WorkflowStreamClient.create(
+                self._client, self._workflow_id, batch_interval=timedelta(seconds=_emit_interval()),
+                max_batch_size=200)
+            self._topic = self._stream.topic(EVENTS_TOPIC)
+            self._started = asyncio.ensure_future(self._stream.__aenter__())  # starts its flusher
+        self.count += 1
+        self._topic.publish(item, force_flush=first)  # the first one at once: readers see the node talk
+
+    async def close(self) -> None:
+        """Send what is left (before the node's result, so readers get it first)."""
+        # Events a sync node emitted just before returning may still sit in the loop's queue.
+        await asyncio.sleep(0)
+        if self._stream is None:
+            return
+        try:
+            if self._started is not None:
+                await self._started
+            await self._stream.__aexit__(None, None, None)
+        except Exception as exc:  # the run may be gone; the node's result matters more
+            _log.warning('node "%s": %d emitted event(s) could not be sent: %s', self._node, self.count, exc)
+
+
+async def read_events(client: Client, workflow_id: str, from_offset: int = 0,
+                      poll_interval: float = 0.1) -> AsyncIterator[events.RunEvent]:
+    """Events of a session from ``from_offset`` on, across continue-as-new, until the run ends."""
+    offset = from_offset
+    while True:
+        stream = WorkflowStreamClient.create(client, workflow_id)
+        try:
+            async for item in stream.subscribe([EVENTS_TOPIC], from_offset=offset,
+                                               poll_cooldown=timedelta(seconds=poll_interval)):
+                offset = item.offset + 1
+                data = item.data
+                if isinstance(data, dict) and "data" in data:
+                    data = dict(data, data=_codec.revive(data["data"]))
+                event = events.RunEvent.from_plain(data, item.offset)
+                yield event
+                if event.type == events.RUN_FINISHED:
+                    return
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            continue  # a long poll outlived the RPC deadline (no worker for a while): poll again
+        break
+    # The run ended without telling (terminated, cancelled, timed out by the server, or started
+    # before streams existed): say how it ended, from Temporal.
+    description = await client.get_workflow_handle(workflow_id).describe()
+    status = description.status.name.lower() if description.status else "unknown"
+    yield events.RunEvent(type=events.RUN_FINISHED, offset=offset, status=status,
+                          time=(description.close_time or datetime.now(timezone.utc)).isoformat())
+
+
+def handle_client(handle: WorkflowHandle) -> Client:
+    return handle._client  # the SDK keeps it private; a WorkflowHandle always has one
