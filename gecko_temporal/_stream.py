@@ -47,7 +47,9 @@ class NodeEmitter:
         self._loop_thread = threading.get_ident()
         self._stream: Optional[WorkflowStreamClient] = None
         self._topic: Any = None
-        self._started: Optional[asyncio.Future] = None
+        self._flusher: Optional[asyncio.Future] = None
+        self._wake = asyncio.Event()
+        self._closing = False
         self.count = 0
 
     def emit(self, data: Any) -> None:
@@ -61,15 +63,30 @@ class NodeEmitter:
             self._loop.call_soon_threadsafe(self._publish, item)
 
     def _publish(self, item: dict[str, Any]) -> None:
-        first = self._stream is None
-        if first:
-            self._stream = WorkflowStreamClient.create(
-                self._client, self._workflow_id, batch_interval=timedelta(seconds=_emit_interval()),
-                max_batch_size=200)
+        if self._stream is None:
+            self._stream = WorkflowStreamClient.create(self._client, self._workflow_id)
             self._topic = self._stream.topic(EVENTS_TOPIC)
-            self._started = asyncio.ensure_future(self._stream.__aenter__())  # starts its flusher
+            self._flusher = asyncio.ensure_future(self._flush_every(_emit_interval()))
         self.count += 1
-        self._topic.publish(item, force_flush=first)  # the first one at once: readers see the node talk
+        self._topic.publish(item)
+        if self.count == 1 or self.count % 200 == 0:  # the first at once: readers see the node talk
+            self._wake.set()
+
+    async def _flush_every(self, interval: float) -> None:
+        # Our own flusher, not the client's context manager: cancelling that one while a signal is
+        # in flight turns the cancel into a retryable RPC error it swallows, and its exit then waits
+        # forever (the node hung until its heartbeat timed out). This one stops between flushes.
+        assert self._stream is not None
+        while not self._closing:
+            try:
+                await asyncio.wait_for(self._wake.wait(), interval)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self._stream.flush()
+            except Exception as exc:  # kept pending by the client; retried at the next flush
+                _log.debug('node "%s": sending emitted events failed, will retry: %s', self._node, exc)
 
     async def close(self) -> None:
         """Send what is left (before the node's result, so readers get it first)."""
@@ -77,10 +94,11 @@ class NodeEmitter:
         await asyncio.sleep(0)
         if self._stream is None:
             return
+        self._closing = True
+        self._wake.set()
         try:
-            if self._started is not None:
-                await self._started
-            await self._stream.__aexit__(None, None, None)
+            await self._flusher
+            await self._stream.flush()
         except Exception as exc:  # the run may be gone; the node's result matters more
             _log.warning('node "%s": %d emitted event(s) could not be sent: %s', self._node, self.count, exc)
 
@@ -115,3 +133,14 @@ async def read_events(client: Client, workflow_id: str, from_offset: int = 0,
 
 def handle_client(handle: WorkflowHandle) -> Client:
     return handle._client  # the SDK keeps it private; a WorkflowHandle always has one
+
+
+async def follow(handle: Any, out: Any, from_offset: int = 0, state: Optional[dict[str, Any]] = None) -> events.Progress:
+    """Print a run's progress lines to ``out`` until it ends (``watch``, ``run``, the example)."""
+    state = state or {}
+    progress = events.Progress(total=len(state.get("nodes") or []), completed=state.get("completed") or [],
+                               running=state.get("running") or [])
+    async for event in handle.stream(from_offset=from_offset):
+        for line in progress.feed(event):
+            print(line, file=out, flush=True)
+    return progress

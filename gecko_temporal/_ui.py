@@ -96,11 +96,12 @@ async def ensure_search_attributes(client: Client, out: Any = None) -> bool:
 
 def ui_url(session_id: str, namespace: str = "default") -> Optional[str]:
     """The Temporal UI page of a run on the embedded dev server, if it serves a UI."""
-    from .embedded import _dev_server
+    from .embedded import running_server
 
-    if _dev_server is None or not _dev_server.ui_port:
+    server = running_server()
+    if server is None or not server.ui_port:
         return None
-    return f"http://127.0.0.1:{_dev_server.ui_port}/namespaces/{namespace}/workflows/{session_id}"
+    return f"http://127.0.0.1:{server.ui_port}/namespaces/{namespace}/workflows/{session_id}"
 
 
 def announce(session_id: str) -> None:

@@ -231,6 +231,11 @@ class _DatabaseLocked(Exception):
 _dev_server: Optional[DevServer] = None
 
 
+def running_server() -> Optional[DevServer]:
+    """The embedded dev server if this process started one, else None."""
+    return _dev_server
+
+
 def embedded_server() -> DevServer:
     """The process's embedded dev server, started on first use and stopped at exit."""
     global _dev_server

@@ -1,0 +1,132 @@
+"""The run's event stream (RunHandle.stream, context.emit) on the real dev server.
+
+Timing is never measured: that tokens arrive while their node runs is proven by causality (the
+node cannot finish before the test, having read its first token, opens the gate it waits for).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from tests.pipelines import stream as pipelines
+
+
+async def _collect(handle, from_offset: int = 0) -> list:
+    return [e async for e in handle.stream(from_offset=from_offset)]
+
+
+async def test_a_sync_node_streams_tokens_that_arrive_before_it_finishes(dev_server, session_id, tmp_path):
+    gate = tmp_path / "gate"
+    handle = await pipelines.talker.start(str(gate), session_id=session_id)
+    seen = []
+    async for event in handle.stream():
+        seen.append(event)
+        if event.type == "custom" and event.data == "tok0":
+            # The node blocks until this file exists: it is still running now.
+            assert not any(e.type == "node_finished" for e in seen)
+            gate.write_text("open")
+    # The loop above ended by itself: the stream ends with the run.
+    assert await handle.result() == "SAID"
+    kinds = [(e.type, e.node, e.data if e.type == "custom" else e.status) for e in seen]
+    assert kinds == [
+        ("node_started", "Talk", None),
+        ("custom", "Talk", "tok0"),
+        ("custom", "Talk", "tok1"),
+        ("custom", "Talk", {"done": True}),
+        ("node_finished", "Talk", "completed"),
+        ("node_started", "Shout", None),
+        ("custom", "Shout", {"heard": "said"}),
+        ("node_finished", "Shout", "completed"),
+        ("run_finished", None, "completed"),
+    ]
+    assert [e.offset for e in seen] == list(range(len(seen)))
+    finished = [e for e in seen if e.type == "node_finished"]
+    assert all(e.duration is not None and e.duration >= 0 for e in finished)
+    assert [e.step for e in finished] == [1, 2]
+    assert (finished[-1].completed, finished[-1].total) == (2, 2)
+    assert all(e.time for e in seen)
+    assert seen[1].attempt == 1
+
+
+async def test_resume_from_an_offset_and_read_a_finished_run(dev_server, session_id, tmp_path):
+    gate = tmp_path / "gate"
+    gate.write_text("open")
+    handle = await pipelines.talker.start(str(gate), session_id=session_id)
+    await handle.result()
+    everything = await _collect(handle)  # after the end: read back from the closed run
+    assert everything[-1].type == "run_finished" and len(everything) == 9
+    rest = await _collect(handle, from_offset=everything[3].offset + 1)
+    assert [(e.offset, e.type, e.data) for e in rest] == [(e.offset, e.type, e.data) for e in everything[4:]]
+
+
+async def test_team_members_emit_with_their_member_name(dev_server, session_id):
+    handle = await pipelines.team.start("x", session_id=session_id)
+    events = await _collect(handle)
+    custom = sorted((e.member, e.data) for e in events if e.type == "custom")
+    assert custom == [("member_a", "a:member_a"), ("member_b", "b:member_b")]
+    assert all(e.node == "Pair" for e in events if e.type == "custom")
+    assert await handle.result() == ["a", "b"] or len(await handle.result()) == 2
+
+
+async def test_the_stream_follows_continue_as_new(dev_server, session_id):
+    handle = await pipelines.looper.start(0, session_id=session_id)
+    events = await _collect(handle)
+    assert await handle.result() == {"turns": 7}
+    turns = [e.data["turn"] for e in events if e.type == "custom"]
+    assert turns == [1, 2, 3, 4, 5, 6, 7]  # every token once, in order, across three runs
+    assert sorted({e.run for e in events if e.type != "custom"}) == [1, 2, 3]
+    assert [e.offset for e in events] == list(range(len(events)))  # no gap, no repeat
+    jumps = [e for e in events if e.type == "jump"]
+    assert len(jumps) == 6 and all(e.data == {"to": "Turn"} for e in jumps)
+    assert events[-1].type == "run_finished" and events[-1].status == "completed"
+    assert events[-1].completed == 1 and events[-1].total == 1
+
+
+async def test_a_failed_run_ends_its_stream_with_the_error(dev_server, session_id):
+    handle = await pipelines.failing.start("x", session_id=session_id)
+    events = await _collect(handle)
+    assert [(e.type, e.status) for e in events] == [
+        ("node_started", None), ("node_finished", "failed"), ("run_finished", "failed")]
+    assert "ValueError: cannot handle 'x'" in events[1].error
+    assert "cannot handle" in events[-1].error
+
+
+async def test_a_cancelled_run_ends_its_stream_too(dev_server, session_id, tmp_path):
+    handle = await pipelines.gate.start(str(tmp_path / "never"), session_id=session_id)
+    reading = asyncio.ensure_future(_collect(handle))
+    async for event in handle.stream():
+        if event.type == "custom":
+            break
+    await handle.cancel()
+    events = await asyncio.wait_for(reading, 60)
+    assert events[-1].type == "run_finished" and events[-1].status in ("canceled", "cancelled")
+
+
+async def test_emit_refuses_data_that_is_not_json_like(dev_server, session_id):
+    from gecko_temporal import SerializationError, Workflow
+
+    def bad(x, context):
+        context.emit(object())
+
+    wf = Workflow("StreamBadEmit").add_node("Bad", bad, retries=1).set_entry_point("Bad")
+    handle = await wf.start(None, session_id=session_id)
+    with pytest.raises(SerializationError, match=r"node \"Bad\" passed to context.emit contains a object"):
+        await handle.result()
+
+
+async def test_waiting_shows_in_the_stream_and_status(dev_server, session_id, tmp_path):
+    gate = tmp_path / "gate"
+    gate.write_text("open")
+    handle = await pipelines.gate.start(str(gate), session_id=session_id)
+    seen = []
+    async for event in handle.stream():
+        seen.append(event)
+        if event.type == "waiting":
+            assert event.node == "Review" and event.data == {"prompt": "Ship it?"}
+            await handle.answer("Review", "yes")
+    assert await handle.result() == "yes"
+    assert [e.type for e in seen][-3:] == ["waiting", "node_finished", "run_finished"]
+    assert json.dumps([e.data for e in seen])  # events are plain JSON
