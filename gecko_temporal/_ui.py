@@ -80,12 +80,14 @@ async def ensure_search_attributes(client: Client, out: Any = None) -> bool:
         known = set(listed.custom_attributes) | set(listed.system_attributes)
         missing = {k: v for k, v in ATTRIBUTES.items() if k not in known}
         if not missing:
+            _without_attributes.discard(id(client))
             return True
         await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
             namespace=client.namespace,
             search_attributes={k: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in missing}))
         print(f"registered search attributes {', '.join(missing)} on namespace {client.namespace}", file=out,
               flush=True)
+        _without_attributes.discard(id(client))  # runs from this client may carry them now
         return True
     except RPCError as exc:
         print(f"note: could not register the {PIPELINE_ATTRIBUTE}/{STATUS_ATTRIBUTE} search attributes "
