@@ -145,3 +145,21 @@ def writer_b(x, context):
 conflict = Workflow("ReplayConflict")
 conflict.add_node("seed", seed).add_node("writer_a", writer_a).add_node("writer_b", writer_b)
 conflict.add_edge("seed", "writer_a").add_edge("seed", "writer_b").set_entry_point("seed")
+
+
+def observed_talk(x, context):
+    for i in range(3):
+        context.emit({"token": i})
+    return x + 1
+
+
+def observed_turn(n, context):
+    context.emit(f"turn {n}")
+    return Next(node="Turn", input=n + 1) if n < 4 else {"turns": n}
+
+
+# The event stream's paths (OBSERVE_PATCH): emitted events (signals), a reader's polls (updates),
+# search attribute upserts, activity summaries, a wait, a jump and continue-as-new with the stream.
+observed = Workflow("ReplayObserved", steps_per_run=3)
+observed.add_node("Talk", observed_talk).add_node("Ask", WaitForInput("go on?")).add_node("Turn", observed_turn)
+observed.add_edge("Talk", "Ask").add_edge("Ask", "Turn").set_entry_point("Talk")
