@@ -7,6 +7,7 @@ of its names, so ``import gecko_temporal.state`` or a pure unit test never impor
 from typing import TYPE_CHECKING, Any
 
 from .context import WorkflowContext
+from .events import Progress, RunEvent
 from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, PayloadConfigError, SerializationError,
                      ServerError,
                      StepLimitError, WorkflowTimeoutError)
@@ -38,7 +39,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DevServer", "ExecutionStrategy", "GeckoError", "GeckoWorker", "GraphError", "GraphSpec",
     "JumpRejectedError", "MemberError", "MemberResult", "Next", "NodeError", "NodeSpec", "PayloadConfigError",
-    "RetryPolicy",
-    "RunHandle", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
+    "Progress", "RetryPolicy",
+    "RunEvent", "RunHandle", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
     "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "get_handle", "step",
 ]
