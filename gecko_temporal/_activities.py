@@ -27,7 +27,7 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from . import _codec
+from . import _codec, _otel
 from .context import History, WorkflowContext
 from .errors import GraphError, SerializationError
 from .nodes import Callee, NodeCode
@@ -270,7 +270,9 @@ class NodeRunner:
             )
         args = (data, context)
         try:
-            result = await self._call(callee.invoke, args, is_async=callee.is_async)
+            with _otel.node_span(inp.graph, inp.node, inp.step, inp.session_id, activity.info().attempt,
+                                 display if team is not None else None):
+                result = await self._call(callee.invoke, args, is_async=callee.is_async)
         except ApplicationError:
             raise  # raised on purpose by the user's code, with its own type and retry choice
         except Exception as exc:

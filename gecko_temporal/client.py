@@ -87,12 +87,15 @@ async def connect(address: Optional[str] = None) -> Client:
     if embedded:  # embedded: its own server and worker, default namespace
         config = {"target_host": embedded_server().address}
     converter = data_converter(embedded=embedded)  # GECKO_ENCRYPTION_KEY etc. (payloads.py): part of the cache key
-    target = json.dumps(config, sort_keys=True, default=repr) + f"#{id(converter)}"
+    from . import _otel
+
+    tracing = _otel.interceptors()  # GECKO_OTEL: part of the cache key too
+    target = json.dumps(config, sort_keys=True, default=repr) + f"#{id(converter)}#{bool(tracing)}"
     cache = _clients.setdefault(asyncio.get_running_loop(), {})
     if target not in cache:
         where = config["target_host"]
         try:  # (a dev server is handed out only once it serves clients: see DevServer._serving)
-            client = await Client.connect(**config, data_converter=converter)
+            client = await Client.connect(**config, data_converter=converter, interceptors=tracing)
         except RuntimeError as exc:
             raise ServerError(f"cannot connect to Temporal at {where}: {exc}; start the server or fix "
                               "TEMPORAL_ADDRESS / the config profile (unset them to use the embedded dev "

@@ -285,7 +285,10 @@ class EmbeddedWorker:
         from .worker import GeckoWorker
 
         try:
-            self.worker = GeckoWorker(await Client.connect(address, data_converter=data_converter(embedded_worker=True)),
+            from . import _otel
+
+            self.worker = GeckoWorker(await Client.connect(address, data_converter=data_converter(embedded_worker=True),
+                                                           interceptors=_otel.interceptors()),
                                       task_queue=self.task_queue,
                                       graceful_shutdown=2.0)
         except BaseException as exc:  # reported to the starting thread, which raises ServerError
