@@ -109,8 +109,8 @@ def test_public_names_are_pinned():
     assert sorted(gecko_temporal.__all__) == sorted([
         "DevServer", "ExecutionStrategy", "GeckoError", "GeckoWorker", "GraphError", "GraphSpec",
         "JumpRejectedError", "MemberError", "MemberResult", "Next", "NodeError", "NodeSpec", "PayloadConfigError",
-        "RetryPolicy",
-        "RunHandle", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
+        "Progress", "RetryPolicy",
+        "RunEvent", "RunHandle", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
         "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "get_handle", "step",
     ])
     for name in gecko_temporal.__all__:
