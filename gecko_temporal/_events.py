@@ -143,7 +143,7 @@ class RunEvents:
     def details(self, status: str, running: dict[str, int], waiting: dict[str, Any], step: int) -> None:
         # Not a command: the UI reads it through the workflow's metadata query, so no gate needed.
         workflow.set_current_details(events.current_details(status, running, waiting, len(self._done),
-                                                            self._total, step))
+                                                            self._total, step, workflow.info().workflow_id))
 
     def summary(self, node: str, step: int, member: Optional[str] = None) -> Optional[str]:
         return events.activity_summary(node, step, member) if self.enabled else None

@@ -344,8 +344,10 @@ class GeckoWorkflow:
                 raise _NodeFailed(task.node, *_error_of(exc)) from None
         finally:
             self._running.pop(task.node, None)
-            self._events.node_finished(task.node, task.step, sys.exc_info()[1], _failure_text)
-            self._show()
+            ended = sys.exc_info()[1]
+            if not isinstance(ended, GeneratorExit):  # GeneratorExit: evicted from the cache, not in a workflow
+                self._events.node_finished(task.node, task.step, ended, _failure_text)
+                self._show()
 
     def _show(self) -> None:
         """The Temporal UI's current details: what runs and waits now."""

@@ -113,13 +113,14 @@ def run_details(pipeline: str, nodes: Sequence[str], entry: str, scheduling: str
 
 
 def current_details(status: str, running: dict[str, int], waiting: dict[str, Any], completed: int,
-                    total: int, step: int) -> str:
+                    total: int, step: int, session: str = "SESSION") -> str:
     """What the run is doing now (``workflow.set_current_details``)."""
-    lines = [f"**{status}**: {completed}/{total} nodes completed, step {step}"]
+    lines = [f"**{status}**: {completed} of {total} nodes completed, step {step}"]
     if waiting:
         for name, w in waiting.items():
             lines.append(f"Waiting for {name}: {preview((w or {}).get('prompt') or 'an answer')} "
-                         f"(answer with `gecko-temporal answer SESSION {name} --value JSON`)")
+                         f"(answer with `gecko-temporal answer {session} {name} --value JSON`)")
+    running = {n: s for n, s in running.items() if n not in waiting}  # a waiting node is shown as such
     if running:
         lines.append("Running: " + ", ".join(f"{n} (step {s})" for n, s in list(running.items())[:20])
                      + (f" and {len(running) - 20} more" if len(running) > 20 else ""))

@@ -71,7 +71,7 @@ async def test_the_ui_metadata_of_a_run(dev_server, session_id, tmp_path):
             break
     metadata = await th.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
     assert "Running: Gate (step 1)" in metadata.current_details
-    assert "0/2 nodes completed" in metadata.current_details
+    assert "0 of 2 nodes completed" in metadata.current_details
     gate.write_text("open")
     async for event in handle.stream():
         if event.type == "waiting":

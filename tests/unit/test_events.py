@@ -63,8 +63,8 @@ def test_ui_texts():
     assert events.run_summary("P", 3, '"x"') == 'P: 3 nodes, input "x"'
     details = events.run_details("P", [f"n{i}" for i in range(50)], "n0", "eager", "1", "S")
     assert "(50): n0, n1" in details and "... (50 in all)" in details and "gecko-temporal watch S" in details
-    now = events.current_details("waiting", {"A": 3}, {"W": {"prompt": "Approve?"}}, 2, 5, 4)
-    assert now.splitlines() == ["**waiting**: 2/5 nodes completed, step 4",
+    now = events.current_details("waiting", {"A": 3, "W": 4}, {"W": {"prompt": "Approve?"}}, 2, 5, 4)
+    assert now.splitlines() == ["**waiting**: 2 of 5 nodes completed, step 4",
                                 "Waiting for W: Approve? (answer with `gecko-temporal answer SESSION W --value JSON`)",
                                 "Running: A (step 3)"]
     assert events.activity_summary("T", 4, "m1") == "T / m1 (step 4)"
