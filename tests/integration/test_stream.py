@@ -130,3 +130,37 @@ async def test_waiting_shows_in_the_stream_and_status(dev_server, session_id, tm
     assert await handle.result() == "yes"
     assert [e.type for e in seen][-3:] == ["waiting", "node_finished", "run_finished"]
     assert json.dumps([e.data for e in seen])  # events are plain JSON
+
+
+@pytest.mark.slow
+async def test_a_reader_outlives_a_worker_crash(dev_server, session_id, tmp_path, monkeypatch):
+    """SIGKILL the worker while its node streams; a new worker retries the node; the reader, which
+    never stopped reading, sees the first attempt's token, the retry's, and the end of the run."""
+    import uuid
+
+    from tests.pipelines.procs import Procs
+
+    queue = f"stream-crash-{uuid.uuid4().hex[:6]}"
+    procs = Procs(tmp_path)
+    try:
+        first = procs.worker("tests.pipelines.stream:talker", "--address", dev_server.address, "--task-queue", queue)
+        await asyncio.to_thread(first.wait_for, "worker ready")
+        monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
+        monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+        gate = tmp_path / "gate"
+        handle = await pipelines.talker.start(str(gate), session_id=session_id)
+        seen = []
+        async for event in handle.stream():
+            seen.append(event)
+            if event.type == "custom" and event.data == "tok0" and event.attempt == 1:
+                first.kill()  # mid-node: Talk waits for the gate
+                procs.worker("tests.pipelines.stream:talker", "--address", dev_server.address, "--task-queue", queue)
+            elif event.type == "custom" and event.data == "tok0":
+                gate.write_text("open")  # the retry on the new worker may finish
+        assert await handle.result() == "SAID"
+        tokens = [(e.data, e.attempt) for e in seen if e.type == "custom" and e.node == "Talk"]
+        assert tokens == [("tok0", 1), ("tok0", 2), ("tok1", 2), ({"done": True}, 2)]
+        assert [e.type for e in seen].count("node_finished") == 2 and seen[-1].type == "run_finished"
+        assert [e.offset for e in seen] == list(range(len(seen)))
+    finally:
+        procs.close()
