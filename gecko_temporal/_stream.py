@@ -69,20 +69,23 @@ class NodeEmitter:
             self._flusher = asyncio.ensure_future(self._flush_every(_emit_interval()))
         self.count += 1
         self._topic.publish(item)
-        if self.count == 1 or self.count % 200 == 0:  # the first at once: readers see the node talk
-            self._wake.set()
+        self._wake.set()
 
     async def _flush_every(self, interval: float) -> None:
-        # Our own flusher, not the client's context manager: cancelling that one while a signal is
-        # in flight turns the cancel into a retryable RPC error it swallows, and its exit then waits
-        # forever (the node hung until its heartbeat timed out). This one stops between flushes.
+        # Leading edge: an event after a quiet spell goes out at once; a burst goes out at most once
+        # per interval, as one signal. Our own flusher, not the client's context manager: cancelling
+        # that one while a signal is in flight turns the cancel into a retryable RPC error it
+        # swallows, and its exit then waits forever (the node hung until its heartbeat timed out).
         assert self._stream is not None
+        loop = asyncio.get_running_loop()
+        last = float("-inf")
         while not self._closing:
-            try:
-                await asyncio.wait_for(self._wake.wait(), interval)
-            except asyncio.TimeoutError:
-                pass
+            await self._wake.wait()
+            wait = last + interval - loop.time()
+            if wait > 0 and not self._closing:
+                await asyncio.sleep(wait)
             self._wake.clear()
+            last = loop.time()
             try:
                 await self._stream.flush()
             except Exception as exc:  # kept pending by the client; retried at the next flush
