@@ -201,3 +201,21 @@ async def test_a_server_without_the_attributes_runs_with_one_warning(tmp_path, c
             await worker.shutdown()
         server.terminate()
         server.wait(15)
+
+
+async def test_run_shows_progress_and_the_ui_url(tmp_path):
+    """`gecko-temporal run` on the embedded default with GECKO_UI=1: progress on stderr while it waits,
+    the run's Temporal UI address, and the result as JSON on stdout."""
+    procs = Procs(tmp_path)
+    try:
+        run = procs.command("run", "tests.pipelines.stream:team", "--input", '"x"', "--session", "ui-run-1",
+                            env={"GECKO_UI": "1"})
+        assert await asyncio.to_thread(run.popen.wait, 120) == 0, run.output()
+        out = run.output()
+        assert "Temporal UI for ui-run-1: http://127.0.0.1:" in out and "/namespaces/default/workflows/ui-run-1" in out
+        assert "[0/1] started Pair (step 1)" in out
+        assert "  Pair/member_a: a:member_a" in out and "  Pair/member_b: b:member_b" in out
+        assert "run completed (1/1 nodes completed)" in out
+        assert out.index("run completed") < out.index("MemberResult(member='member_a'")  # progress, then the result
+    finally:
+        procs.close()
