@@ -15,7 +15,9 @@ from typing import Any, Optional
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamState
-from temporalio.contrib.workflow_streams._types import PublisherState, _WorkflowStreamWireItem
+from temporalio.contrib.workflow_streams._stream import _PUBLISH_SIGNAL
+from temporalio.contrib.workflow_streams._types import (PublishEntry, PublisherState, PublishInput, _decode_payload,
+                                                        _WorkflowStreamWireItem)
 
 with workflow.unsafe.imports_passed_through():
     from . import events
@@ -44,11 +46,37 @@ def _state_from_plain(plain: Any) -> Optional[WorkflowStreamState]:
         return None
 
 
+def _publish_input(args: tuple) -> tuple[Optional[PublishInput], str]:
+    """A checked stream publish batch, or None and why it is refused."""
+    if len(args) != 1 or not isinstance(args[0], dict):
+        return None, "a stream publish takes one object {items, publisher_id, sequence}"
+    raw = args[0]
+    items, publisher, sequence = raw.get("items"), raw.get("publisher_id", ""), raw.get("sequence", 0)
+    if not isinstance(items, list) or not isinstance(publisher, str) or not isinstance(sequence, int) \
+            or isinstance(sequence, bool):
+        return None, "items must be a list, publisher_id a string and sequence an integer"
+    entries = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("topic"), str) or not isinstance(item.get("data"), str):
+            return None, "each item needs a topic and data (base64 of a Payload), both strings"
+        try:
+            _decode_payload(item["data"])
+        except Exception:
+            return None, f"item data on topic {item['topic'][:50]!r} is not base64 of a Payload"
+        entries.append(PublishEntry(topic=item["topic"], data=item["data"]))
+    return PublishInput(items=entries, publisher_id=publisher, sequence=sequence), ""
+
+
 class RunEvents:
     """One run's stream and UI texts. Create in ``@workflow.init``; call :meth:`start` in ``run``."""
 
-    def __init__(self, spec: Any, carried: Any = None, run: int = 1) -> None:
+    def __init__(self, spec: Any, carried: Any = None, run: int = 1, on_reject: Any = None) -> None:
         self._stream = WorkflowStream(_state_from_plain(carried))  # registers its handlers
+        # Its publish handler raises on a malformed batch (bad base64, a string instead of an object),
+        # which fails the workflow task on every replay: anyone who can signal would wedge the run.
+        # Ours checks every entry first and rejects a bad batch instead.
+        workflow.set_signal_handler(_PUBLISH_SIGNAL, self._on_publish)
+        self._on_reject = on_reject
         self._topic = self._stream.topic(EVENTS_TOPIC)
         self._pipeline = spec.name
         self._total = len(spec.nodes)
@@ -66,6 +94,16 @@ class RunEvents:
             # Upsert only when the run started with the attributes: the server then knows them, while
             # upserting an unregistered one would fail every workflow task of the run.
             self._attributes = workflow.info().typed_search_attributes.get(STATUS_KEY) is not None
+
+    def _on_publish(self, *args: Any) -> None:
+        try:
+            batch, problem = _publish_input(args)
+        except Exception as exc:  # never into the workflow task
+            batch, problem = None, f"could not be read: {type(exc).__name__}"
+        if batch is not None:
+            self._stream._on_publish(batch)
+        elif self._on_reject is not None:
+            self._on_reject(_PUBLISH_SIGNAL, list(args), problem)
 
     # -- events ---------------------------------------------------------------------------------
     def _publish(self, type: str, **fields: Any) -> None:

@@ -20,6 +20,7 @@ from typing import Any, Optional
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.common import RawValue
 from temporalio.contrib.workflow_streams import WorkflowStreamClient
 
 from . import _codec, events
@@ -110,13 +111,17 @@ async def read_events(client: Client, workflow_id: str, from_offset: int = 0,
                       poll_interval: float = 0.1) -> AsyncIterator[events.RunEvent]:
     """Events of a session from ``from_offset`` on, across continue-as-new, until the run ends."""
     offset = from_offset
+    converter = client.data_converter.payload_converter
     while True:
         stream = WorkflowStreamClient.create(client, workflow_id)
         try:
-            async for item in stream.subscribe([EVENTS_TOPIC], from_offset=offset,
+            async for item in stream.subscribe([EVENTS_TOPIC], from_offset=offset, result_type=RawValue,
                                                poll_cooldown=timedelta(seconds=poll_interval)):
                 offset = item.offset + 1
-                data = item.data
+                try:  # anyone who may signal the run can publish: a payload we cannot read is not fatal
+                    data = converter.from_payload(item.data.payload)
+                except Exception as exc:
+                    data = {"type": "unknown", "error": f"unreadable event: {type(exc).__name__}"}
                 if isinstance(data, dict) and "data" in data:
                     data = dict(data, data=_codec.revive(data["data"]))
                 event = events.RunEvent.from_plain(data, item.offset)

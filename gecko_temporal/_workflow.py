@@ -128,7 +128,8 @@ class GeckoWorkflow:
         self._inputs = NodeInputs(params.spec.key, params.input, snap.warned, payload_limit=params.payload_limit)
         self._can_blocked = False  # the snapshot outgrew a payload: stay in this run
         self._local_streak = 0  # local steps since the workflow task last ended
-        self._events = RunEvents(params.spec, plain.get("stream"), snap.run)  # stream, UI details, search attributes
+        self._events = RunEvents(params.spec, plain.get("stream"), snap.run,  # stream, UI details, search attributes
+                                 on_reject=self._reject)
 
     # -- the interpreter loop ----------------------------------------------------------------
     @workflow.run
@@ -348,6 +349,13 @@ class GeckoWorkflow:
             if not isinstance(ended, GeneratorExit):  # GeneratorExit: evicted from the cache, not in a workflow
                 self._events.node_finished(task.node, task.step, ended, _failure_text)
                 self._show()
+
+    def _reject(self, name: str, args: list, reason: str) -> None:
+        """A malformed stream publish: listed under gecko_state["rejected"] and logged, never fatal."""
+        entry = control.rejection(name, [control.Arg(a) for a in args], reason, self._sched.step)
+        self._control.rejected.append(entry)
+        del self._control.rejected[:-control.KEEP_REJECTED]
+        workflow.logger.warning("rejected %s %s: %s", name, entry["request"], reason)
 
     def _show(self) -> None:
         """The Temporal UI's current details: what runs and waits now."""

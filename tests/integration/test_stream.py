@@ -164,3 +164,48 @@ async def test_a_reader_outlives_a_worker_crash(dev_server, session_id, tmp_path
         assert [e.offset for e in seen] == list(range(len(seen)))
     finally:
         procs.close()
+
+
+async def test_malformed_stream_input_never_wedges_the_run(dev_server, session_id, tmp_path):
+    """Anyone who may signal a run can publish on its stream: bad batches are rejected and listed,
+    an unreadable payload reaches readers as an `unknown` event, bad polls are refused."""
+    import base64
+    import subprocess
+
+    from temporalio.api.common.v1 import Payload
+
+    from gecko_temporal.embedded import find_temporal_binary
+
+    gate = tmp_path / "gate"
+    handle = await pipelines.gate.start(str(gate), session_id=session_id)
+    async for event in handle.stream():
+        if event.type == "custom":
+            break
+    unreadable = base64.b64encode(Payload(metadata={"encoding": b"json/plain"}, data=b"{not json")
+                                  .SerializeToString()).decode()
+    publish = ["workflow", "signal", "--name", "__temporal_workflow_stream_publish", "--input"]
+    commands = [
+        (publish + ['"garbage"'], 0),
+        (publish + ['{"items": [{"topic": "gecko", "data": "!!not base64"}], "publisher_id": "x", "sequence": 1}'], 0),
+        (publish + [json.dumps({"items": [{"topic": "gecko", "data": unreadable}], "publisher_id": "y",
+                                "sequence": 1})], 0),
+        (["workflow", "update", "execute", "--name", "__temporal_workflow_stream_poll", "--input", '"x"'], 1),
+    ]
+    for args, code in commands:
+        done = await asyncio.to_thread(subprocess.run, [find_temporal_binary(), *args, "--address", dev_server.address,
+                                                        "--workflow-id", session_id], capture_output=True, text=True)
+        assert done.returncode == code, (args, done.stderr)
+    state = await handle.state()
+    reasons = [r["reason"] for r in state["rejected"] if r["signal"] == "__temporal_workflow_stream_publish"]
+    assert reasons == ["a stream publish takes one object {items, publisher_id, sequence}",
+                       "item data on topic 'gecko' is not base64 of a Payload"]
+    gate.write_text("open")
+    seen = []
+    async for event in handle.stream():
+        seen.append(event)
+        if event.type == "waiting":
+            await handle.answer("Review", "fine")
+    assert await handle.result() == "fine"
+    unknown = [e for e in seen if e.type == "unknown"]
+    assert len(unknown) == 1 and "unreadable event" in unknown[0].error
+    assert seen[-1].type == "run_finished" and seen[-1].status == "completed"
