@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Optional
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
+from temporalio.common import RawValue, SearchAttributeKey
 from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamState
 from temporalio.contrib.workflow_streams._stream import _PUBLISH_SIGNAL
 from temporalio.contrib.workflow_streams._types import (PublishEntry, PublisherState, PublishInput, _decode_payload,
@@ -97,6 +97,12 @@ class RunEvents:
 
     def _on_publish(self, *args: Any) -> None:
         try:
+            if len(args) == 2 and args[0] == _PUBLISH_SIGNAL and isinstance(args[1], (list, tuple)) \
+                    and all(isinstance(a, RawValue) for a in args[1]):
+                # A publish that arrived with the run's start was decoded for the dynamic handler
+                # (ours did not exist yet) and is handed to ours by name: (name, raw values).
+                converter = workflow.payload_converter()
+                args = tuple(converter.from_payload(a.payload) for a in args[1])
             batch, problem = _publish_input(args)
         except Exception as exc:  # never into the workflow task
             batch, problem = None, f"could not be read: {type(exc).__name__}"

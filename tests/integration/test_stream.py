@@ -209,3 +209,28 @@ async def test_malformed_stream_input_never_wedges_the_run(dev_server, session_i
     unknown = [e for e in seen if e.type == "unknown"]
     assert len(unknown) == 1 and "unreadable event" in unknown[0].error
     assert seen[-1].type == "run_finished" and seen[-1].status == "completed"
+
+
+async def test_an_outside_publisher_signalled_with_the_start_is_heard(dev_server, session_id, tmp_path):
+    """A publish that arrives with the run's start (signal-with-start) reaches the stream: the SDK
+    hands it to the stream's handler decoded as for a dynamic handler, which the run accepts."""
+    from temporalio.contrib.workflow_streams import PublishEntry, PublishInput
+    from temporalio.contrib.workflow_streams._types import _encode_payload
+
+    from gecko_temporal.client import _prepare
+    from gecko_temporal.spec import RunParams
+
+    client, queue, key = await _prepare(pipelines.team)
+    payload = client.data_converter.payload_converter.to_payloads([{"type": "custom", "data": "from outside"}])[0]
+    await client.start_workflow(
+        "GeckoWorkflow", RunParams(spec=pipelines.team.compile(key), input='"x"'), id=session_id, task_queue=queue,
+        start_signal="__temporal_workflow_stream_publish",
+        start_signal_args=[PublishInput(items=[PublishEntry(topic="gecko", data=_encode_payload(payload))],
+                                        publisher_id="outside", sequence=1)])
+    from gecko_temporal import get_handle
+
+    handle = await get_handle(session_id)
+    events = await _collect(handle)
+    assert events[0].type == "custom" and events[0].data == "from outside"
+    assert events[-1].type == "run_finished" and events[-1].status == "completed"
+    assert (await handle.state())["rejected"] == []
