@@ -207,7 +207,11 @@ class NodeRunner:
             node_input = NodeInput(**plain)
             # Returned as the plain dict it travels as: the converter would turn the dataclass into one
             # with dataclasses.asdict (a deep copy of every value); the JSON is the same bytes.
-            return (await self.run_node(node_input)).to_plain()
+            emitted: list = []  # a local node's context.emit events travel with its result (see _stream)
+            plain = (await self.run_node(node_input, emitted)).to_plain()
+            if emitted:
+                plain["emitted"] = emitted
+            return plain
 
         return gecko_node
 
@@ -241,7 +245,7 @@ class NodeRunner:
         member = node.members[inp.member]
         return member.callee, node, member.name, None
 
-    async def run_node(self, inp: NodeInput) -> NodeOutput:
+    async def run_node(self, inp: NodeInput, emitted: Optional[list] = None) -> NodeOutput:
         callee, team, display, function = self._lookup(inp)
         reads = function.reads if function is not None else None
         history_names = function.history if function is not None else None
@@ -260,7 +264,7 @@ class NodeRunner:
         emitter = None
         if callee.context_param is not None:
             from ._stream import NodeEmitter
-            emitter = NodeEmitter(inp.node, inp.step, display if team is not None else None)
+            emitter = NodeEmitter(inp.node, inp.step, display if team is not None else None, emitted)
             view = StateView(inp.state or {}, node=inp.node, limited_to=list(reads) if reads is not None else None)
             context = WorkflowContext(
                 state=view, history=History(inp.history or {}, node=inp.node, limited_to=history_names),

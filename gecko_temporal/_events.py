@@ -120,6 +120,14 @@ class RunEvents:
         if kept_from > self._stream._base_offset:
             self._stream.truncate(kept_from)
 
+    def publish_emitted(self, items: Any) -> None:
+        """Events a local node emitted, published when its result arrives (recorded, so replays agree)."""
+        if not isinstance(items, list):
+            return
+        for item in items[:10_000]:
+            if isinstance(item, dict):
+                self._topic.publish(item)
+
     def node_started(self, node: str, step: int) -> None:
         self._started[f"{node}#{step}"] = workflow.now()
         self._publish(events.NODE_STARTED, node=node, step=step, completed=len(self._done), total=self._total)

@@ -21,12 +21,15 @@ from typing import Any, Optional
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import RawValue
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.contrib.workflow_streams import WorkflowStreamClient
 
 from . import _codec, events
 from .protocol import EVENTS_TOPIC
 
 _log = logging.getLogger("gecko_temporal.worker")
+_TRANSIENT = {RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED,
+              RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.ABORTED, RPCStatusCode.INTERNAL, RPCStatusCode.UNKNOWN}
 
 
 def _emit_interval() -> float:
@@ -39,8 +42,12 @@ def _emit_interval() -> float:
 class NodeEmitter:
     """``context.emit`` of one node attempt: thread-safe, batched, flushed before the node returns."""
 
-    def __init__(self, node: str, step: int, member: Optional[str]) -> None:
+    def __init__(self, node: str, step: int, member: Optional[str], collected: Optional[list] = None) -> None:
         info = activity.info()
+        # A local activity runs inside a workflow task: a signal from it lands during that task, and
+        # the task's completion is then refused (new events) and retried, re-running the local node,
+        # which signals again: a livelock. Its events travel with its result instead.
+        self._collected = collected if info.is_local else None
         self._node, self._step, self._member, self._attempt = node, step, member, info.attempt
         self._workflow_id = info.workflow_id
         self._client = activity.client()
@@ -58,7 +65,10 @@ class NodeEmitter:
         item = events.event(events.CUSTOM, node=self._node, step=self._step, data=json.loads(text),
                             time=datetime.now(timezone.utc).isoformat(), member=self._member,
                             attempt=self._attempt)
-        if threading.get_ident() == self._loop_thread:
+        if self._collected is not None:
+            self._collected.append(item)  # list.append is atomic: safe from a sync node's thread
+            self.count += 1
+        elif threading.get_ident() == self._loop_thread:
             self._publish(item)
         else:  # a sync node's thread: the stream client belongs to the worker's event loop
             self._loop.call_soon_threadsafe(self._publish, item)
@@ -130,6 +140,13 @@ async def read_events(client: Client, workflow_id: str, from_offset: int = 0,
                     return
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             continue  # a long poll outlived the RPC deadline (no worker for a while): poll again
+        except RPCError as exc:
+            if exc.status not in _TRANSIENT:
+                raise
+            # e.g. "workflow not ready": the poll arrived while a workflow task was running local
+            # activities. The run goes on; ask again shortly.
+            await asyncio.sleep(poll_interval)
+            continue
         break
     # The run ended without telling (terminated, cancelled, timed out by the server, or started
     # before streams existed): say how it ended, from Temporal.

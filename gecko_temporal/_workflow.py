@@ -73,8 +73,11 @@ def _abandon(fut: "asyncio.Future[Any]") -> None:
     fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
-async def _node_output(pending: Any) -> NodeOutput:
-    return NodeOutput.from_plain(await pending)
+async def _node_output(pending: Any, events: Any = None) -> NodeOutput:
+    plain = await pending
+    if events is not None and isinstance(plain, dict) and plain.get("emitted"):
+        events.publish_emitted(plain["emitted"])  # a local node's context.emit events (see _stream)
+    return NodeOutput.from_plain(plain)
 
 
 class _NodeFailed(Exception):
@@ -385,7 +388,7 @@ class GeckoWorkflow:
         if summary is not None:  # only new runs (OBSERVE_PATCH): recorded commands carry none
             common["summary"] = summary
         if node.local:
-            return _node_output(workflow.execute_local_activity(how.activity_type, vars(arg), **common))
+            return _node_output(workflow.execute_local_activity(how.activity_type, vars(arg), **common), self._events)
         heartbeat = timedelta(seconds=how.heartbeat_timeout) if how.heartbeat_timeout else None
         return _node_output(workflow.execute_activity(how.activity_type, vars(arg), heartbeat_timeout=heartbeat,
                                                       **common))

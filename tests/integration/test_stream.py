@@ -234,3 +234,17 @@ async def test_an_outside_publisher_signalled_with_the_start_is_heard(dev_server
     assert events[0].type == "custom" and events[0].data == "from outside"
     assert events[-1].type == "run_finished" and events[-1].status == "completed"
     assert (await handle.state())["rejected"] == []
+
+
+async def test_local_nodes_emit_with_their_result(dev_server, session_id):
+    """A local node runs inside a workflow task: a signal from it would make that task's completion
+    fail and re-run the node forever. Its events travel with its result (no signal, no failed task)."""
+    handle = await pipelines.local.start(1, session_id=session_id)
+    events = await _collect(handle)
+    assert await handle.result() == 3
+    assert [(e.type, e.node, e.data) for e in events if e.type != "node_started"] == [
+        ("custom", "L1", "local L1"), ("node_finished", "L1", None),
+        ("custom", "L2", {"async": "L2"}), ("node_finished", "L2", None), ("run_finished", None, None)]
+    kinds = [e.WhichOneof("attributes") for e in (await handle.temporal_handle.fetch_history()).events]
+    assert "workflow_task_failed_event_attributes" not in kinds
+    assert "workflow_execution_signaled_event_attributes" not in kinds

@@ -82,3 +82,18 @@ gate.set_entry_point("Gate")
 
 async def slow(x):
     await asyncio.sleep(30)
+
+
+def local_talk(x, context):
+    context.emit(f"local {context.node}")
+    return x + 1
+
+
+async def local_atalk(x, context):
+    context.emit({"async": context.node})
+    return x + 1
+
+
+local = Workflow("StreamLocal")
+local.add_node("L1", local_talk, local=True).add_node("L2", local_atalk, local=True).add_edge("L1", "L2")
+local.set_entry_point("L1")
