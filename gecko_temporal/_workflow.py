@@ -161,6 +161,9 @@ class GeckoWorkflow:
         except ApplicationError as exc:  # the run's timeout
             await self._events.run_finished("failed", exc.message)
             raise
+        except asyncio.CancelledError:  # cancelled from outside: readers and GeckoStatus say so
+            await self._events.run_finished("cancelled")
+            raise
         self._status = "completed"
         self._show()
         await self._events.run_finished("completed")
@@ -452,7 +455,10 @@ class GeckoWorkflow:
     @workflow.signal(dynamic=True)
     def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
         """gecko_next (jump) and gecko_answer; anything malformed or unknown is rejected, never fatal."""
+        queued = len(self._sched.jumps)
         entry = self._control.signal(name, _read_args(args))
+        if entry is None and len(self._sched.jumps) > queued:
+            self._events.jump(None, self._sched.jumps[-1].node)
         if entry is not None:
             workflow.logger.warning("rejected %s %s: %s", name, entry["request"], entry["reason"])
 

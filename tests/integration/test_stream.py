@@ -102,7 +102,24 @@ async def test_a_cancelled_run_ends_its_stream_too(dev_server, session_id, tmp_p
             break
     await handle.cancel()
     events = await asyncio.wait_for(reading, 60)
-    assert events[-1].type == "run_finished" and events[-1].status in ("canceled", "cancelled")
+    assert events[-1].type == "run_finished" and events[-1].status == "cancelled"
+    described = await handle.temporal_handle.describe()
+    assert described.search_attributes["GeckoStatus"] == ["cancelled"]
+
+
+async def test_a_jump_signal_shows_in_the_stream(dev_server, session_id, tmp_path):
+    gate = tmp_path / "gate"
+    handle = await pipelines.gate.start(str(gate), session_id=session_id)
+    seen = []
+    async for event in handle.stream():
+        seen.append(event)
+        if event.type == "custom":
+            await handle.signal_jump("Review", "from outside")  # the gecko_next signal
+            gate.write_text("open")
+        if event.type == "waiting":
+            await handle.answer("Review", "ok")
+    assert await handle.result() == "ok"
+    assert [(e.node, e.data) for e in seen if e.type == "jump"] == [(None, {"to": "Review"})]
 
 
 async def test_emit_refuses_data_that_is_not_json_like(dev_server, session_id):
