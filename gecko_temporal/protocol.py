@@ -12,4 +12,4 @@ LOCAL_BURST_PATCH = "gecko-local-burst-yield"  # workflow.patched id: histories 
 EVENTS_TOPIC = "gecko"  # the workflow_streams topic a run's events (RunHandle.stream) travel on
 OBSERVE_PATCH = "gecko-observe"  # workflow.patched id: event stream, search attribute upserts, activity summaries
 PIPELINE_ATTRIBUTE = "GeckoPipeline"  # Keyword search attribute: the Workflow's name
-STATUS_ATTRIBUTE = "GeckoStatus"  # Keyword search attribute: running, waiting, completed, failed
+STATUS_ATTRIBUTE = "GeckoStatus"  # Keyword search attribute: running, waiting, completed, failed, cancelled
