@@ -12,7 +12,7 @@ from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, Paylo
                      ServerError,
                      StepLimitError, WorkflowTimeoutError)
 from .graph import StepOptions, Workflow, step
-from .spec import GraphSpec, Next, NodeSpec
+from .spec import END, GraphSpec, Next, NodeSpec, Send
 from .spec import RetrySpec as RetryPolicy
 from .team import ExecutionStrategy, MemberError, MemberResult, Team
 from .wait import WaitForInput
@@ -21,9 +21,10 @@ if TYPE_CHECKING:
     from .client import RunHandle, connect, get_handle
     from .embedded import DevServer
     from .worker import GeckoWorker
+    from ._durable_agents import durable_agent
 
 _SHELL = {"DevServer": "embedded", "RunHandle": "client", "connect": "client", "get_handle": "client",
-          "GeckoWorker": "worker"}
+          "GeckoWorker": "worker", "durable_agent": "_durable_agents"}
 
 
 def __getattr__(name: str) -> Any:
@@ -37,9 +38,10 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "DevServer", "ExecutionStrategy", "GeckoError", "GeckoWorker", "GraphError", "GraphSpec",
+    "DevServer", "END", "ExecutionStrategy", "GeckoError", "GeckoWorker", "GraphError", "GraphSpec",
     "JumpRejectedError", "MemberError", "MemberResult", "Next", "NodeError", "NodeSpec", "PayloadConfigError",
     "Progress", "RetryPolicy",
-    "RunEvent", "RunHandle", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
-    "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "get_handle", "step",
+    "RunEvent", "RunHandle", "Send", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
+    "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "durable_agent", "get_handle",
+    "step",
 ]

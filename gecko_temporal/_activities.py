@@ -34,7 +34,7 @@ from .nodes import Callee, NodeCode
 from .limits import PAYLOAD_LIMIT, output_problem
 from .payloads import payload_limit_of
 from .protocol import YIELD_ACTIVITY
-from .spec import KIND_FUNCTION, KIND_TEAM, Jump, NodeInput, NodeOutput, Next
+from .spec import END, KIND_FUNCTION, KIND_TEAM, MAX_SENDS, ROUTER, Jump, NodeInput, NodeOutput, Next, Send
 from .state import StateView
 
 if TYPE_CHECKING:
@@ -173,15 +173,18 @@ class NodeRunner:
 
         Registering the same Workflow again takes its current node table (nodes added since)."""
         key = key or wf.name
-        current = self._sources.get(key)
-        if current is not None and current is not wf:
-            raise GraphError(
-                f'two different workflows are named "{key}"; a worker dispatches nodes by workflow '
-                "name, so give each Workflow a unique name"
-            )
+        served = {key: wf, **wf.subgraphs(key)}  # a subgraph's nodes run on the parent's workers
+        for graph_key, graph in served.items():
+            current = self._sources.get(graph_key)
+            if current is not None and current is not graph:
+                raise GraphError(
+                    f'two different workflows are named "{graph_key}"; a worker dispatches nodes by workflow '
+                    "name, so give each Workflow a unique name"
+                )
         wf.compile(key)  # fail here, at registration, on an invalid graph
-        self._sources[key] = wf
-        self._tables[key] = wf.node_table()
+        for graph_key, graph in served.items():
+            self._sources[graph_key] = graph
+            self._tables[graph_key] = graph.node_table()
         return key
 
     def graphs(self) -> dict[str, "Workflow"]:
@@ -226,9 +229,11 @@ class NodeRunner:
         """(code to call, its Team node or None, its display name, its function node or None)."""
         table = self._tables.get(inp.graph)
         if table is None:
+            top = inp.graph.split("/")[0]  # a subgraph's nodes are served with the workflow that contains it
+            whose = f' (a subgraph of "{top}")' if top != inp.graph else ""
             raise _fail(
-                f'this worker does not serve workflow "{inp.graph}" (it serves: '
-                f'{", ".join(self._tables) or "none"}); start the worker with that workflow\'s module',
+                f'this worker does not serve workflow "{inp.graph}"{whose} (it serves: '
+                f'{", ".join(self._tables) or "none"}); start the worker with the module of workflow "{top}"',
                 "WorkerMissingGraph", non_retryable=False, expected=False,
             )
         node = table.get(inp.node)
@@ -262,7 +267,8 @@ class NodeRunner:
         view = None
         context = None
         emitter = None
-        if callee.context_param is not None:
+        router = function.router if function is not None else None
+        if callee.context_param is not None or (router is not None and router.context_param is not None):
             from ._stream import NodeEmitter
             emitter = NodeEmitter(inp.node, inp.step, display if team is not None else None, emitted)
             view = StateView(inp.state or {}, node=inp.node, limited_to=list(reads) if reads is not None else None)
@@ -285,6 +291,27 @@ class NodeRunner:
             if emitter is not None:
                 await emitter.close()  # what the node emitted reaches the run before its result
 
+        routes: list[str] = []
+        sends: list[Jump] = []
+        try:
+            if _is_send_list(result):  # a node's own fan-out: like Next, its successors and router are skipped
+                sends = [Jump(node=s.node, input=_codec.encode(s.arg, what=f"the Send {i} of {where}"),
+                              source=inp.node) for i, s in enumerate([result] if isinstance(result, Send) else result)]
+            elif router is not None and function is not None and not isinstance(result, Next):
+                try:
+                    chosen = await self._call(router.invoke, (result, context), is_async=router.is_async)
+                except ApplicationError:
+                    raise
+                except Exception as exc:  # like the node's own failure: retried by the node's policy
+                    raise _node_failure(exc, f'router "{function.router_name}" of {where}') from None
+                routes, sends = _resolve_routes(function, chosen, where)
+        except SerializationError as exc:
+            raise _fail(str(exc), "SerializationError") from None
+        if len(sends) > MAX_SENDS:
+            raise _fail(f"{where} returned {len(sends)} Sends; one node output may hold at most {MAX_SENDS} "
+                        "(each is an activity, and Temporal allows 2,000 pending activities per workflow): "
+                        "batch the items, e.g. one Send per chunk of items", "TooManySends")
+
         try:
             jump = None
             if isinstance(result, Next):
@@ -295,13 +322,15 @@ class NodeRunner:
         except SerializationError as exc:
             raise _fail(str(exc), "SerializationError") from None
         # Checked here, non-retryable: Temporal would fail it as retryable and every retry would too.
-        problem = output_problem(where, value, delta.writes if delta else {}, jump.input if jump else "",
+        problem = output_problem(where, value, delta.writes if delta else {},
+                                 jump.input if jump else ("[" + ",".join(j.input for j in sends) + "]" if sends else ""),
                                  limit=min(inp.payload_limit or PAYLOAD_LIMIT,  # the run's, if this worker can
                                            payload_limit_of(activity.client().data_converter)))
         if problem:
             raise _fail(problem, "PayloadTooLarge")
         return NodeOutput(value=value, jump=jump,
-                          writes=delta.writes if delta else {}, deletes=delta.deletes if delta else [])
+                          writes=delta.writes if delta else {}, deletes=delta.deletes if delta else [],
+                          routes=routes, sends=sends)
 
     async def _call(self, fn: Any, args: tuple, *, is_async: bool) -> Any:
         """Call user code with automatic heartbeats; sync code goes to the thread pool."""
@@ -324,6 +353,41 @@ class NodeRunner:
         finally:
             if heartbeat is not None:
                 heartbeat.cancel()
+
+
+def _is_send_list(value: Any) -> bool:
+    return isinstance(value, Send) or (isinstance(value, (list, tuple)) and bool(value)
+                                       and all(isinstance(v, Send) for v in value))
+
+
+def _resolve_routes(code: NodeCode, chosen: Any, where: str) -> tuple[list[str], list[Jump]]:
+    """The targets and Sends a router's result names; fail the node (no retry) on anything else."""
+    path_map = code.path_map or {}
+    items = list(chosen) if isinstance(chosen, (list, tuple)) else [chosen]
+    routes: dict[str, None] = {}
+    sends: list[Jump] = []
+    for item in items:
+        if isinstance(item, Send):
+            if item.node not in code.send_targets:
+                raise _fail(f'router "{code.router_name}" of {where} returned Send({item.node!r}, ...), but '
+                            f'"{item.node}" is not a node it may send to (valid: '
+                            f'{", ".join(sorted(code.send_targets)) or "none"}); add it to the path map',
+                            "RouterError")
+            sends.append(Jump(node=item.node, input=_codec.encode(
+                item.arg, what=f'the Send {len(sends)} of router "{code.router_name}" of {where}'), source=ROUTER))
+            continue
+        try:
+            target = path_map.get(item)
+        except TypeError:  # unhashable
+            target = None
+        if target is None:
+            shown = repr(chosen) if len(repr(chosen)) <= 200 else repr(chosen)[:200] + "..."
+            choices = ", ".join(f"{k!r}" + (f" -> {v}" if v != k else "") for k, v in path_map.items())
+            raise _fail(f'router "{code.router_name}" of {where} returned {shown}, which names no target '
+                        f"(valid: {choices}, or Send objects)", "RouterError")
+        if target != END:
+            routes[target] = None
+    return list(routes), sends
 
 
 def _is_async(fn: Any) -> bool:

@@ -19,7 +19,8 @@ from typing import Any, Optional, Union
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError as TemporalTimeout
+from temporalio.exceptions import (ActivityError, ApplicationError, CancelledError, ChildWorkflowError,
+                                   TerminatedError, TimeoutError as TemporalTimeout, WorkflowAlreadyStartedError)
 
 with workflow.unsafe.imports_passed_through():
     from . import control
@@ -27,11 +28,11 @@ with workflow.unsafe.imports_passed_through():
     from .protocol import ANSWER_UPDATE, JUMP_UPDATE, LOCAL_BURST_PATCH, STATE_QUERY, WORKFLOW_TYPE, YIELD_ACTIVITY
     from .errors import GeckoError
     from .inputs import InputTooLarge, NodeInputs
-    from .limits import PAYLOAD_LIMIT, result_problem, snapshot_problem
+    from .limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name, result_problem, snapshot_problem
     from .scheduler import Scheduler, Task
-    from .spec import (KIND_FUNCTION, KIND_TEAM, KIND_WAIT, SCHEDULING_EAGER, GraphSpec, MemberSpec, NodeOutput, NodeSpec,
-                       RetrySpec, RunParams, RunSnapshot)
-    from .state import StateDelta, merge_layer
+    from .spec import (KIND_FUNCTION, KIND_SUBGRAPH, KIND_TEAM, KIND_WAIT, SCHEDULING_EAGER, GraphSpec, MemberSpec,
+                       NodeOutput, NodeSpec, RetrySpec, RunParams, RunSnapshot)
+    from .state import ReducerError, StateDelta, merge_layer
     from .team_run import MemberDone, TeamFailed, TeamRun
 
 # Local activities run inside one workflow task, during which queries and signals wait; a loop of
@@ -81,17 +82,48 @@ async def _node_output(pending: Any, events: Any = None) -> NodeOutput:
 
 
 class _NodeFailed(Exception):
-    def __init__(self, node: str, error_type: str, message: str, member_errors: Any = None) -> None:
+    def __init__(self, node: str, error_type: str, message: str, member_errors: Any = None,
+                 child: Optional[dict[str, Any]] = None) -> None:
         super().__init__(message)
         self.node, self.error_type, self.message, self.member_errors = node, error_type, message, member_errors
+        self.send: Optional[tuple[int, int]] = None  # a Send instance's (index, instances)
+        self.child = child  # a subgraph node's failed child run: session, workflow, node
+
+
+def _child_failure(exc: BaseException, node: str, child_id: str, child_name: str) -> _NodeFailed:
+    """A subgraph node's failure: what failed inside the child run (its node and error), and where."""
+    cause = exc.cause if isinstance(exc, ChildWorkflowError) and exc.cause is not None else exc
+    where = f'subgraph "{child_name}" (child session {child_id})'
+    info: dict[str, Any] = {"session": child_id, "workflow": child_name}
+    if isinstance(cause, ApplicationError):
+        details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+        if details.get("node"):
+            info.update(node=details["node"], error_type=details.get("error_type", ""))
+            return _NodeFailed(node, details.get("error_type") or cause.type or "NodeError",
+                               f'{where} failed at its node "{details["node"]}": {details.get("message", "")}',
+                               child=info)
+        return _NodeFailed(node, cause.type or "ApplicationError", f"{where} failed: {cause.message}", child=info)
+    if isinstance(cause, CancelledError):
+        return _NodeFailed(node, "CancelledError", f"{where} was cancelled", child=info)
+    if isinstance(cause, TerminatedError):
+        return _NodeFailed(node, "Terminated", f"{where} was terminated", child=info)
+    if isinstance(cause, TemporalTimeout):
+        return _NodeFailed(node, "TimeoutError", f"{where} timed out", child=info)
+    return _NodeFailed(node, type(cause).__name__, f"{where} failed: {cause}", child=info)
 
 
 def _run_failure(exc: Exception) -> ApplicationError:
     """What a failed run raises: non-retryable, typed so the client raises the matching GeckoError."""
     if isinstance(exc, _NodeFailed):
+        details = {"node": exc.node, "error_type": exc.error_type, "message": exc.message, "members": exc.member_errors}
+        if exc.child is not None:
+            details["child"] = exc.child
+        where = f'node "{exc.node}"'
+        if exc.send is not None:  # one instance of a fan-out: say which Send
+            details["send"] = exc.send[0]
+            where += f" (Send {exc.send[0]} of {exc.send[1]})"
         return ApplicationError(
-            f'node "{exc.node}" failed: {exc.error_type}: {exc.message}',
-            {"node": exc.node, "error_type": exc.error_type, "message": exc.message, "members": exc.member_errors},
+            f'{where} failed: {exc.error_type}: {exc.message}', details,
             type="SerializationError" if exc.error_type == "SerializationError" else "NodeError",
             non_retryable=True,
         )
@@ -131,6 +163,8 @@ class GeckoWorkflow:
         self._inputs = NodeInputs(params.spec.key, params.input, snap.warned, payload_limit=params.payload_limit)
         self._can_blocked = False  # the snapshot outgrew a payload: stay in this run
         self._local_streak = 0  # local steps since the workflow task last ended
+        self._children: dict[str, str] = {}  # subgraph node -> its running child session
+        self._team_deltas: dict[str, list[StateDelta]] = {}  # by Task.key: a Team's members' deltas
         self._events = RunEvents(params.spec, plain.get("stream"), snap.run,  # stream, UI details, search attributes
                                  on_reject=self._reject)
 
@@ -180,18 +214,18 @@ class GeckoWorkflow:
             self._inputs.new_layer()
             outputs = await self._run_layer(tasks)
             deltas = []
-            for task, out in zip(tasks, outputs):  # node order, never completion order
-                self._sched.finish(task, out.value, out.jump)
+            for task, out in zip(tasks, outputs):  # node order (then Send order), never completion order
+                self._sched.finish(task, out.value, out.jump, routes=out.routes, sends=out.sends)
                 if out.jump is not None:
                     self._events.jump(task.node, out.jump.node, task.step)
-                deltas.append((task.node, StateDelta(out.writes, out.deletes)))
+                deltas.extend((task.node, d) for d in self._deltas_of(task, out))
                 self._completed.append(task.node)
             del self._completed[:-control.KEEP_COMPLETED]
-            self._conflicts = merge_layer(self._state, deltas)
+            self._conflicts = self._merge(deltas)
             if self._conflicts:
                 workflow.logger.info("layer %d: several nodes wrote %s; the last in node order won",
                                      self._layer, self._conflicts)
-            more = bool(self._sched.inbox or self._sched.jumps)  # never switch just to finish
+            more = bool(self._sched.inbox or self._sched.jumps or self._sched.sends)  # never switch just to finish
             if more:
                 await self._end_long_local_burst(tasks)
             if more and not self._can_blocked and (
@@ -209,24 +243,25 @@ class GeckoWorkflow:
         later finisher wins, as in node order for a layer). Jumps, waits, Teams and
         continue-as-new (after the running nodes finish) work as in layered runs.
         """
-        running: dict[str, tuple[Task, "asyncio.Future[NodeOutput]"]] = {}
+        running: dict[str, tuple[Task, "asyncio.Future[NodeOutput]"]] = {}  # by Task.key
         redirected: set[str] = set()  # running when a jump from outside redirected the run
         seen_redirects: list = []
         started_at: dict[str, int] = {}  # node -> how many merges had happened when it started
         last_write: dict[str, tuple[str, int]] = {}  # key -> (node, merge number)
         merges = 0
+        held: dict[str, dict[int, list[StateDelta]]] = {}  # writes of fan-out instances, until the fan-out ends
         draining = False  # continue-as-new is due: start nothing more, switch once all finished
         while True:
             if self._control.apply_redirects(seen_redirects):
                 redirected.update(running)
             if not draining:
-                tasks = self._sched.next_layer(running=running.keys())
+                tasks = self._sched.next_layer(running={t.node for t, _ in running.values()}, pending=len(running))
                 if tasks:
                     self._layer += 1
                     self._inputs.new_layer()
                 for task in tasks:
-                    started_at[task.node] = merges
-                    running[task.node] = (task, asyncio.ensure_future(self._run_task(task)))
+                    started_at[task.key] = merges
+                    running[task.key] = (task, asyncio.ensure_future(self._run_task(task)))
             if not running:
                 if draining:
                     draining = False
@@ -240,14 +275,14 @@ class GeckoWorkflow:
                                           return_when=asyncio.FIRST_COMPLETED)
             order = self._sched.node_order
             if not done:
-                names = sorted(running, key=order)
+                names = [t.key for t, _ in sorted(running.values(), key=lambda r: (order(r[0].node), r[0].send or 0))]
                 for _, fut in running.values():
                     _abandon(fut)
                 self._status = "failed"
                 raise _timed_out(self._spec.name, names, self._sched.step)
-            batch = sorted((t for t, f in running.values() if f in done), key=lambda t: order(t.node))
+            batch = sorted((t for t, f in running.values() if f in done), key=lambda t: (order(t.node), t.send or 0))
             for task in batch:  # the first failure in node order fails the run
-                error = running[task.node][1].exception()
+                error = running[task.key][1].exception()
                 if error is not None:
                     for _, fut in running.values():
                         if not fut.done():
@@ -255,32 +290,56 @@ class GeckoWorkflow:
                     raise error
             merges += 1
             deltas, overlapping = [], []
+            reducers = self._spec.reducers
             for task in batch:
-                out = running.pop(task.node)[1].result()
-                self._sched.finish(task, out.value, out.jump, redirected=task.node in redirected)
+                out = running.pop(task.key)[1].result()
+                whole = self._sched.finish(task, out.value, out.jump, redirected=task.key in redirected,
+                                           routes=out.routes, sends=out.sends)
                 if out.jump is not None:
                     self._events.jump(task.node, out.jump.node, task.step)
-                redirected.discard(task.node)
-                deltas.append((task.node, StateDelta(out.writes, out.deletes)))
+                redirected.discard(task.key)
+                if task.send is None:
+                    deltas.extend((task.node, d) for d in self._deltas_of(task, out))
+                else:  # a fan-out's writes merge when its last instance finishes, in Send order
+                    held.setdefault(task.node, {})[task.send] = self._deltas_of(task, out)
+                    if whole:
+                        group = held.pop(task.node)
+                        deltas.extend((task.node, d) for i in sorted(group) for d in group[i])
                 self._completed.append(task.node)
                 for key in [*out.writes, *out.deletes]:
                     earlier = last_write.get(key)
-                    if earlier is not None and earlier[0] != task.node and earlier[1] > started_at[task.node]:
+                    if (earlier is not None and earlier[0] != task.key and earlier[1] > started_at[task.key]
+                            and key not in reducers):  # a reduced key combines: no conflict
                         overlapping.append(key)
-                    last_write[key] = (task.node, merges)
+                    last_write[key] = (task.key, merges)
             del self._completed[:-control.KEEP_COMPLETED]
-            self._sched.finished_last([t.node for t in batch])
-            self._conflicts = list(dict.fromkeys(overlapping + merge_layer(self._state, deltas)))
+            self._sched.finished_last(list(dict.fromkeys(t.node for t in batch)))
+            self._conflicts = list(dict.fromkeys(overlapping + self._merge(deltas)))
             if self._conflicts:
                 workflow.logger.info("nodes that ran at the same time wrote %s; the last to finish won",
                                      self._conflicts)
-            more = bool(self._sched.inbox or self._sched.jumps)
+            more = bool(self._sched.inbox or self._sched.jumps or self._sched.sends)
             if more and not running:
                 await self._end_long_local_burst(batch)
             if more and not draining and not self._can_blocked and (
                     self._sched.step - steps_at_start >= self._spec.steps_per_run
                     or workflow.info().is_continue_as_new_suggested()):
                 draining = True
+
+    def _deltas_of(self, task: Task, out: NodeOutput) -> list[StateDelta]:
+        """What ``task`` did to the state: one delta, or with reducers a Team's members' one by one
+        (so a reduced key combines every member's contribution, not only the last member's)."""
+        members = self._team_deltas.pop(task.key, None)
+        if members is not None and self._spec.reducers:
+            return members
+        return [StateDelta(out.writes, out.deletes)]
+
+    def _merge(self, deltas: list[tuple[str, StateDelta]]) -> list[str]:
+        """Merge deltas (in node order) into the state, reduced keys by their reducers."""
+        try:
+            return merge_layer(self._state, deltas, self._spec.reducers)
+        except ReducerError as exc:
+            raise _NodeFailed(exc.node, "ReducerError", str(exc)) from None
 
     async def _end_long_local_burst(self, tasks: list[Task]) -> None:
         if any(not self._nodes[t.node].local or self._nodes[t.node].kind != KIND_FUNCTION for t in tasks):
@@ -330,13 +389,13 @@ class GeckoWorkflow:
                 raise fut.exception()  # type: ignore[misc]
         if pending:
             self._status = "failed"
-            raise _timed_out(self._spec.name, [t.node for t, f in zip(tasks, running) if f in pending],
+            raise _timed_out(self._spec.name, [t.key for t, f in zip(tasks, running) if f in pending],
                              self._sched.step)
         return [f.result() for f in running]
 
     async def _run_task(self, task: Task) -> NodeOutput:
         node = self._nodes[task.node]
-        self._running[task.node] = task.step
+        self._running[task.key] = task.step
         self._events.node_started(task.node, task.step)
         self._show()
         try:
@@ -344,13 +403,19 @@ class GeckoWorkflow:
                 return await self._run_team(node, task)
             if node.kind == KIND_WAIT:
                 return await self._wait_for_answer(node, task)
+            if node.kind == KIND_SUBGRAPH:
+                return await self._run_subgraph(node, task)
             try:
                 return await self._run_activity(node, task, None, node)
             except (ActivityError, ApplicationError, TemporalTimeout) as exc:
                 # A local activity's failure arrives as the bare ApplicationError/TimeoutError.
                 raise _NodeFailed(task.node, *_error_of(exc)) from None
+        except _NodeFailed as exc:
+            if task.send is not None and exc.send is None:
+                exc.send = (task.send, task.sends)
+            raise
         finally:
-            self._running.pop(task.node, None)
+            self._running.pop(task.key, None)
             ended = sys.exc_info()[1]
             if not isinstance(ended, GeneratorExit):  # GeneratorExit: evicted from the cache, not in a workflow
                 self._events.node_finished(task.node, task.step, ended, _failure_text)
@@ -417,9 +482,52 @@ class GeckoWorkflow:
             for i in run.finished(finished, workflow.now().timestamp()):
                 _abandon(running.pop(i))  # a loser: cancel its activity through Temporal
         try:
-            return run.output()
+            output = run.output()
+            if self._spec.reducers:
+                self._team_deltas[task.key] = run.member_deltas()
+            return output
         except TeamFailed as exc:
             raise _NodeFailed(task.node, "TeamFailed", exc.message, exc.failures) from None
+
+    # -- subgraphs --------------------------------------------------------------------------------
+    async def _run_subgraph(self, node: NodeSpec, task: Task) -> NodeOutput:
+        """Run the node's graph as a child GeckoWorkflow on this task queue: its own history,
+        continue-as-new and gecko_state. It starts with the node's input and an empty state; its
+        result is the node's output."""
+        assert node.subgraph is not None
+        parent = workflow.info().workflow_id
+        # Stable on replay and unique in the session (steps count across continue-as-new).
+        child_id = f"{parent}.{node.name}.{task.step}"
+        # The child graph as this run received it (inside its own spec), never as deployed now.
+        child: dict[str, Any] = {"spec": node.subgraph.to_plain(), "input": task.input}
+        limit = self._params.payload_limit
+        if limit != PAYLOAD_LIMIT:
+            child["payload_limit"] = limit
+        size = json_size(task.input) + len(json.dumps(child["spec"])) + FRAME
+        if size > limit:  # Temporal would refuse the start and fail this workflow task forever
+            raise _NodeFailed(node.name, "PayloadTooLarge",
+                              f'subgraph node "{node.name}" would start its child run with {human(size)} '
+                              f"(its input {human(json_size(task.input))}), over {limit_name(limit)}; set "
+                              "GECKO_PAYLOAD_STORE on workers and clients, or keep large data outside the run "
+                              "(write it to a file or a store and pass its path)")
+        self._children[task.key] = child_id
+        try:
+            result = await workflow.execute_child_workflow(
+                WORKFLOW_TYPE, child, id=child_id,
+                # Whatever ends the parent (cancel, timeout, terminate) cancels the child.
+                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                static_summary=f'subgraph "{node.subgraph.name}", node "{node.name}" of session {parent}')
+        except WorkflowAlreadyStartedError:
+            raise _NodeFailed(node.name, "ChildSessionTaken",
+                              f'a run with the child session id "{child_id}" is still open (a session of the '
+                              "same id that ended before may still be closing it); retry once it has ended",
+                              child={"session": child_id, "workflow": node.subgraph.name}) from None
+        except ChildWorkflowError as exc:
+            raise _child_failure(exc, node.name, child_id, node.subgraph.name) from None
+        finally:
+            self._children.pop(task.key, None)
+        # The child returns its result as plain JSON; the node's output travels as JSON text.
+        return NodeOutput(value=json.dumps(result, separators=(",", ":"), ensure_ascii=False))
 
     # -- waiting for a person ------------------------------------------------------------------
     async def _wait_for_answer(self, node: NodeSpec, task: Task) -> NodeOutput:
@@ -448,9 +556,12 @@ class GeckoWorkflow:
     @workflow.query(name=STATE_QUERY)
     def state(self, *_args: Any) -> dict[str, Any]:
         """The live run as JSON: state, progress, what is running and waiting, jumps (arguments ignored)."""
-        return self._control.state_answer(
+        answer = self._control.state_answer(
             status=self._status, state=self._state, completed=self._completed, running=list(self._running),
             step=self._sched.step, layer=self._layer, run=self._run, conflicts=self._conflicts)
+        if any(n.kind == KIND_SUBGRAPH for n in self._spec.nodes):  # graphs without subgraphs answer as before
+            answer["children"] = dict(self._children)
+        return answer
 
     @workflow.signal(dynamic=True)
     def on_signal(self, name: str, args: Sequence[RawValue]) -> None:

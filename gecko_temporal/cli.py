@@ -290,6 +290,9 @@ def format_status(session: str, s: dict[str, Any], temporal_status: str = "") ->
         lines.append("waiting: " + ", ".join(
             f'{n} ({w.get("prompt") or "no prompt"}; answer with: gecko-temporal answer {session} {n} --value JSON)'
             for n, w in waiting.items()))
+    if s.get("children"):
+        lines.append("subgraphs running: " + ", ".join(
+            f"{n} (child session {c}; gecko-temporal status {c})" for n, c in s["children"].items()))
     if s.get("pending_jumps"):
         lines.append("pending jumps: " + ", ".join(f'{j["node"]} (from {j["source"]})' for j in s["pending_jumps"]))
     if s.get("rejected_jumps"):
@@ -456,6 +459,9 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
     p.add_argument("node", metavar="NODE")
     p.add_argument("--value", required=True, metavar="JSON", help="the answer, as JSON")
 
+    p = sub.add_parser("graph", help="print a workflow's graph as a Mermaid flowchart (no server needed)")
+    p.add_argument("workflow", metavar="MODULE:WF")
+
     from . import codec_server
     codec_server.add_arguments(sub.add_parser(
         "codec-server", help="serve Temporal's remote codec protocol so the UI and `temporal` CLI read encrypted runs"))
@@ -477,6 +483,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                       GECKO_TASK_QUEUE=getattr(args, "task_queue", None)):
             if args.command in ("worker", "dev"):
                 return _serve_args(args)
+            if args.command == "graph":  # pure: imports and draws the graph, never connects
+                print(load_workflow(args.workflow).draw_mermaid())
+                return 0
             if args.command == "codec-server":
                 from . import codec_server
                 return codec_server.run(args)

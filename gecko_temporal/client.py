@@ -152,7 +152,8 @@ async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[
     try:
         handle = await _ui.start_with_metadata(
             client, spec, session_id, encoded, WORKFLOW_TYPE,
-            RunParams(spec=spec, input=encoded, timeout=timeout, payload_limit=payload_limit_of(client.data_converter)),
+            RunParams(spec=spec, input=encoded, timeout=timeout,
+                      payload_limit=payload_limit_of(client.data_converter)).to_plain(),
             id=session_id, task_queue=queue, result_type=None,
             execution_timeout=timedelta(seconds=timeout + _TIMEOUT_GRACE) if timeout else None,
         )

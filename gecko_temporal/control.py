@@ -245,6 +245,7 @@ class RunControl:
             seen[:] = [s for s in seen if any(s is j for j in jumps)] + fresh  # only jumps still queued
         if fresh:
             self._sched.inbox.clear()
+            self._sched.sends = []  # Sends not started yet go where the run was going: nowhere now
             self._sched.jumps = [j for j in jumps if j.source in OUTSIDE or j.source == "input"]
             return True
         return False

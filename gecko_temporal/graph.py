@@ -11,7 +11,7 @@ only when a run starts, so building and validating graphs never needs Temporal.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
 
 from pydantic import BaseModel
 
@@ -19,8 +19,9 @@ from . import _codec
 from .errors import GraphError, suggest
 from .nodes import (DEFAULT_HEARTBEAT, DEFAULT_TIMEOUT, OPTION_NAMES, Callee, MemberCode, NodeCode, StepOptions,
                     check_options, introspect, options_of, step)
-from .spec import (DEFAULT_MAX_STEPS, DEFAULT_STEPS_PER_RUN, KIND_FUNCTION, KIND_TEAM, KIND_WAIT, SCHEDULING_EAGER,
-                   SCHEDULING_LAYERED, GraphSpec, NodeSpec)
+from .spec import (DEFAULT_MAX_STEPS, DEFAULT_STEPS_PER_RUN, END, KIND_FUNCTION, KIND_SUBGRAPH, KIND_TEAM, KIND_WAIT,
+                   SCHEDULING_EAGER, SCHEDULING_LAYERED, GraphSpec, NodeSpec)
+from .state import REDUCERS
 from .team import Team
 from .wait import WaitForInput
 
@@ -29,6 +30,20 @@ if TYPE_CHECKING:
 
 # Re-exported: where they were defined before nodes.py, and where users import them from.
 __all__ = ["DEFAULT_HEARTBEAT", "DEFAULT_TIMEOUT", "Callee", "NodeDef", "StepOptions", "Workflow", "introspect", "step"]
+
+
+@dataclass
+class Router:
+    """Conditional edges from ``source``: the router's code and its path map (None: node names)."""
+
+    source: str
+    name: str
+    callee: Callee
+    path_map: Optional[dict[Any, str]]
+    sends: bool  # its return annotation names Send: its edges are drawn as fan-outs
+
+    def targets(self) -> list[str]:
+        return list(dict.fromkeys(v for v in (self.path_map or {}).values() if v != END))
 
 
 @dataclass
@@ -41,14 +56,22 @@ class NodeDef:
     options: StepOptions
     callee: Optional[Callee] = None
 
-    def code(self) -> NodeCode:
-        """What a worker runs for this node."""
+    def code(self, router: Optional[Router] = None, node_names: Sequence[str] = ()) -> NodeCode:
+        """What a worker runs for this node (with its router, if conditional edges leave it)."""
         if self.kind == KIND_TEAM:
             team: Team = self.obj
             return NodeCode(self.name, self.kind, input_mapper=team.input_mapper,
                             members=tuple(MemberCode(n, c) for n, c in zip(team.names, team.callees)))
+        if self.kind == KIND_SUBGRAPH:  # runs as a child workflow; its nodes are served under its own key
+            return NodeCode(self.name, self.kind)
+        if router is None:
+            return NodeCode(self.name, self.kind, callee=self.callee, reads=self.options.reads,
+                            history=self.options.history)
+        path_map = router.path_map if router.path_map is not None else {n: n for n in [*node_names, END]}
         return NodeCode(self.name, self.kind, callee=self.callee, reads=self.options.reads,
-                        history=self.options.history)
+                        history=self.options.history, router=router.callee, router_name=router.name,
+                        path_map=path_map, send_targets=frozenset(router.targets() if router.path_map is not None
+                                                                  else node_names))
 
 
 class Workflow:
@@ -75,7 +98,7 @@ class Workflow:
 
     def __init__(self, name: str, *, max_steps: int = DEFAULT_MAX_STEPS, steps_per_run: int = DEFAULT_STEPS_PER_RUN,
                  task_queue: Optional[str] = None, types: Sequence[type] = (),
-                 scheduling: str = SCHEDULING_LAYERED) -> None:
+                 scheduling: str = SCHEDULING_LAYERED, reducers: Optional[Mapping[str, str]] = None) -> None:
         if not isinstance(name, str) or not name.strip():
             raise GraphError(f"a Workflow needs a non-empty name, got {name!r}")
         if not isinstance(max_steps, int) or max_steps < 1:
@@ -85,6 +108,7 @@ class Workflow:
         if scheduling not in (SCHEDULING_LAYERED, SCHEDULING_EAGER):
             raise GraphError(f'scheduling must be "{SCHEDULING_LAYERED}" or "{SCHEDULING_EAGER}", got {scheduling!r}')
         self.scheduling = scheduling
+        self.reducers = _check_reducers(reducers)
         not_models = [t for t in types if not _codec.revivable(t)]
         if not_models:
             raise GraphError("types= lists pydantic model, dataclass or Enum classes to revive between nodes, "
@@ -98,12 +122,15 @@ class Workflow:
         self._nodes: dict[str, NodeDef] = {}
         self._edges: list[tuple[str, str]] = []
         self._entry: Optional[str] = None
+        self._routers: list[Router] = []
         self._compiled: dict[str, GraphSpec] = {}
         self._table: Optional[dict[str, NodeCode]] = None
 
     # -- building ------------------------------------------------------------------------------
     def add_node(self, name: Union[str, Callable[..., Any]], node: Any = None, **options: Any) -> "Workflow":
-        """Add a node: a function (sync or async), lambda, ``@step`` function, agent, or Team.
+        """Add a node: a function (sync or async), lambda, ``@step`` function, agent, Team, or another
+        Workflow (a subgraph: it runs as a Temporal child workflow, takes the node's input and
+        returns its result as the node's output).
 
         ``add_node(step_fn)`` takes the name from ``@step(name=...)`` or the function's name.
         ``options`` are :class:`StepOptions` fields (timeout, retries, retry, heartbeat_timeout,
@@ -113,7 +140,9 @@ class Workflow:
             node, name = name, None
         base: StepOptions = options_of(node) or StepOptions()
         if name is None:
-            name = base.name or getattr(node, "__name__", None)
+            from .agents import agent_name  # an agent object (or llm.ainvoke) is named after the agent
+
+            name = base.name or agent_name(node) or getattr(node, "__name__", None)
         if not isinstance(name, str) or not name.strip():
             raise GraphError(f"a node needs a non-empty str name, got {name!r}")
         if name in self._nodes:
@@ -132,6 +161,14 @@ class Workflow:
             self._nodes[name] = NodeDef(name, KIND_TEAM, node, opts)
         elif isinstance(node, WaitForInput):
             self._nodes[name] = NodeDef(name, KIND_WAIT, node, opts)
+        elif isinstance(node, Workflow):
+            given = sorted(k for k, v in options.items() if v is not None)
+            if given:
+                raise GraphError(
+                    f'node "{name}" is a subgraph (workflow "{node.name}"): option(s) {given} apply to '
+                    "function nodes only; the child run is bounded by the parent's timeout, and its own "
+                    "nodes keep their own options")
+            self._nodes[name] = NodeDef(name, KIND_SUBGRAPH, node, opts)
         else:
             callee = introspect(node, where=f'node "{name}"')
             self._nodes[name] = NodeDef(name, KIND_FUNCTION, node, opts, callee)
@@ -143,6 +180,34 @@ class Workflow:
         if (source, target) in self._edges:
             raise GraphError(f'duplicate edge "{source}" -> "{target}"')
         self._edges.append((source, target))
+        self._changed()
+        return self
+
+    def add_conditional_edges(self, source: str, router: Callable[..., Any],
+                              path_map: Optional[Union[Mapping[Any, str], Sequence[str]]] = None) -> "Workflow":
+        """After ``source`` runs, ``router`` decides where the run goes (LangGraph's conditional edges).
+
+        ``router`` receives ``source``'s output (and ``context`` if it has that parameter, as nodes
+        do) and runs in ``source``'s activity right after it. It returns a path-map key (a node name
+        when there is no ``path_map``), ``END``, a list of those, or ``Send`` objects (one node
+        instance each, in parallel). ``path_map`` maps what the router returns to node names (or
+        ``END``); a list of node names maps each to itself. Static edges from ``source`` still run;
+        a ``Next`` returned by ``source`` wins over both.
+        """
+        name = getattr(router, "__name__", None) or type(router).__name__
+        callee = introspect(router, where=f'the router of node "{source}"')
+        mapped: Optional[dict[Any, str]] = None
+        if path_map is not None:
+            if isinstance(path_map, Mapping):
+                mapped = dict(path_map)
+            elif isinstance(path_map, (list, tuple)):
+                mapped = {n: n for n in path_map}
+            else:
+                raise GraphError(f'the path map of node "{source}" must be a dict or a list of node names, '
+                                 f"got {type(path_map).__name__}")
+        annotation = getattr(callee.call, "__annotations__", {}).get("return", "")
+        sends = "Send" in (annotation if isinstance(annotation, str) else repr(annotation))
+        self._routers.append(Router(source, name, callee, mapped, sends))
         self._changed()
         return self
 
@@ -167,7 +232,10 @@ class Workflow:
     # -- compiling -----------------------------------------------------------------------------
     def compile(self, key: Optional[str] = None) -> GraphSpec:
         """Validate the graph and return its serializable spec; raise GraphError listing every problem."""
-        key = key or self.name
+        return self._compile(key or self.name, ())
+
+    def _compile(self, key: str, outer: tuple["Workflow", ...]) -> GraphSpec:
+        """``outer``: the Workflows that contain this one as a subgraph, outermost first."""
         if key in self._compiled:
             return self._compiled[key]
         problems: list[str] = []
@@ -194,6 +262,31 @@ class Workflow:
             for ref in d.options.history or ():
                 if ref not in self._nodes:
                     problems.append(f'node "{d.name}": history=[...] names no node "{ref}"{suggest(ref, names)}')
+        children = self._compile_subgraphs(key, outer, problems)
+        routers: dict[str, Router] = {}
+        if self._routers and END in self._nodes:
+            problems.append(f'a node is named "{END}", which routers return to go nowhere (END); rename the node')
+        for r in self._routers:
+            d = self._nodes.get(r.source)
+            if d is None:
+                problems.append(f'conditional edges from "{r.source}": no node named "{r.source}"'
+                                f"{suggest(r.source, names)}")
+                continue
+            if r.source in routers:
+                problems.append(f'node "{r.source}" has conditional edges twice (routers {routers[r.source].name} '
+                                f"and {r.name}); give it one router that returns a list of targets")
+            routers[r.source] = r
+            if d.kind != KIND_FUNCTION:
+                problems.append(f'conditional edges from {d.kind} node "{r.source}": a router runs in its '
+                                "source's activity; add a function node after it and route from that")
+            if r.path_map is not None:
+                if not r.path_map:
+                    problems.append(f'the path map of node "{r.source}" is empty; omit it to route to node names')
+                for choice, target in r.path_map.items():
+                    if not isinstance(target, str) or (target != END and target not in self._nodes):
+                        hint = suggest(target, names) if isinstance(target, str) else ""
+                        problems.append(f'the path map of node "{r.source}" maps {choice!r} to {target!r}, which is '
+                                        f"no node{hint}")
         cycle = _find_cycle(names, successors)
         if cycle:
             problems.append(
@@ -208,28 +301,72 @@ class Workflow:
             )
         order = {n: i for i, n in enumerate(names)}
         nodes = [
-            self._node_spec(d, sorted(successors[d.name], key=order.get), predecessors[d.name])
+            self._node_spec(d, sorted(successors[d.name], key=order.get), predecessors[d.name],
+                            routers.get(d.name), children.get(d.name))
             for d in self._nodes.values()
         ]
         spec = GraphSpec(
             name=self.name, key=key, entry=self._entry or "", nodes=nodes,
             max_steps=self.max_steps, steps_per_run=self.steps_per_run, scheduling=self.scheduling,
+            **({"reducers": dict(self.reducers)} if self.reducers else {}),
         )
-        self._compiled[key] = spec
+        if not children:  # a child may change after this graph compiled: compile those afresh each time
+            self._compiled[key] = spec
         return spec
+
+    def _compile_subgraphs(self, key: str, outer: tuple["Workflow", ...], problems: list[str]) -> dict[str, GraphSpec]:
+        """Compile each subgraph node's Workflow under ``key/node``; a subgraph that contains one of
+        its containers (A runs B runs A) is a problem, as is any problem of a child graph."""
+        chain = (*outer, self)
+        children: dict[str, GraphSpec] = {}
+        for d in self._nodes.values():
+            if d.kind != KIND_SUBGRAPH:
+                continue
+            child: Workflow = d.obj
+            if any(child is w for w in chain):
+                path = " -> ".join(f'"{w.name}"' for w in chain[[id(w) for w in chain].index(id(child)):])
+                problems.append(f'subgraph cycle: node "{d.name}" of "{self.name}" runs "{child.name}" again '
+                                f'({path} -> "{child.name}"); a workflow cannot contain itself, loop with Next instead')
+                continue
+            try:
+                children[d.name] = child._compile(f"{key}/{d.name}", chain)
+            except GraphError as exc:
+                problems.extend(f'subgraph node "{d.name}" (workflow "{child.name}"): {p}' for p in exc.problems)
+        return children
+
+    def subgraphs(self, key: Optional[str] = None) -> dict[str, "Workflow"]:
+        """The Workflows this graph runs as child workflows (nested ones too), by the graph key their
+        runs carry (``key/node``): a worker that serves this graph serves their nodes under those keys."""
+        return self._subgraphs_below(key or self.name, ())
+
+    def _subgraphs_below(self, key: str, outer: tuple["Workflow", ...]) -> dict[str, "Workflow"]:
+        found: dict[str, Workflow] = {}
+        for d in self._nodes.values():  # a cycle fails compile(); never follow one here
+            if d.kind == KIND_SUBGRAPH and not any(d.obj is w for w in (*outer, self)):
+                found[f"{key}/{d.name}"] = d.obj
+                found.update(d.obj._subgraphs_below(f"{key}/{d.name}", (*outer, self)))
+        return found
 
     def node_table(self) -> dict[str, NodeCode]:
         """The user code a worker runs for each node, by node name (built again only after a change)."""
         if self._table is None:
-            self._table = {d.name: d.code() for d in self._nodes.values()}
+            routers = {r.source: r for r in self._routers}
+            names = list(self._nodes)
+            self._table = {d.name: d.code(routers.get(d.name), names) for d in self._nodes.values()}
         return self._table
 
     def activity_type(self, node: str, member: Optional[str] = None) -> str:
         """The Temporal activity type of a node (``"Pipeline.Node"``) or Team member."""
         return f"{self.name}.{node}" + (f".{member}" if member else "")
 
-    def _node_spec(self, d: NodeDef, successors: list[str], predecessors: list[str]) -> NodeSpec:
+    def _node_spec(self, d: NodeDef, successors: list[str], predecessors: list[str],
+                   router: Optional[Router] = None, subgraph: Optional[GraphSpec] = None) -> NodeSpec:
         o = d.options
+        routing: dict[str, Any] = {}
+        if router is not None:  # only then: specs of graphs without routers stay as they were
+            order = {n: i for i, n in enumerate(self._nodes)}
+            routing = dict(router=router.name, route_targets=sorted(router.targets(), key=order.__getitem__)
+                           if router.path_map is not None else None)
         common = dict(
             name=d.name, kind=d.kind, activity_type=self.activity_type(d.name),
             predecessors=predecessors, successors=successors,
@@ -242,8 +379,20 @@ class Workflow:
             return NodeSpec(**common, team=d.obj.team_spec(self, d.name, o))
         if d.kind == KIND_WAIT:
             return NodeSpec(**common, **d.obj.spec_fields())
+        if d.kind == KIND_SUBGRAPH:
+            return NodeSpec(**common, subgraph=subgraph)
         assert d.callee is not None
-        return NodeSpec(**common, takes_context=d.callee.context_param is not None)
+        takes_context = d.callee.context_param is not None or (
+            router is not None and router.callee.context_param is not None)  # the router's context is the node's
+        return NodeSpec(**common, takes_context=takes_context, **routing)
+
+    # -- drawing -------------------------------------------------------------------------------
+    def draw_mermaid(self) -> str:
+        """A Mermaid flowchart of the graph: edges, conditional edges labelled with their path-map
+        keys, fan-outs (routers annotated ``-> list[Send]``) marked "Send", Teams as blocks."""
+        from ._mermaid import draw
+
+        return draw(self.name, self._entry, list(self._nodes.values()), self._edges, self._routers)
 
     # -- running (needs Temporal; imported lazily so building graphs never does) ---------------
     async def execute(self, input_data: Any = None, *, session_id: Optional[str] = None,
@@ -268,6 +417,29 @@ class Workflow:
         from . import client
 
         return await client.get_handle(session_id, workflow=self)
+
+
+def _check_reducers(reducers: Optional[Mapping[str, str]]) -> dict[str, str]:
+    """The reducers by state key, checked; raise GraphError listing every bad one."""
+    if reducers is None:
+        return {}
+    if not isinstance(reducers, Mapping):
+        raise GraphError(f"reducers must be a dict of state key -> reducer name, got {type(reducers).__name__}")
+    problems = []
+    for key, how in reducers.items():
+        if not isinstance(key, str):
+            problems.append(f"reducers: state keys are str, got {key!r}")
+        elif callable(how):
+            problems.append(
+                f"reducers[{key!r}]: reducers run in workflow code, where only the engine's own pure "
+                f'functions are safe to replay; name one of: {", ".join(REDUCERS)} (got the callable {how!r})')
+        elif how not in REDUCERS:
+            problems.append(f"reducers[{key!r}] = {how!r} is no reducer{suggest(str(how), REDUCERS)} "
+                            f'(valid: {", ".join(REDUCERS)})')
+    if problems:
+        raise GraphError(f"invalid reducers ({len(problems)} problem{'s' * (len(problems) > 1)}): "
+                         + "; ".join(problems), problems)
+    return {k: v for k, v in reducers.items() if v != "replace"}
 
 
 def _find_cycle(names: list[str], successors: dict[str, list[str]]) -> list[str]:

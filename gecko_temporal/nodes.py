@@ -97,10 +97,33 @@ def step(
     def mark(f: F) -> F:
         if not callable(f):
             raise GraphError(f"@step decorates functions, got {type(f).__name__} {f!r}")
-        setattr(f, _OPTIONS_ATTR, options)
+        try:
+            setattr(f, _OPTIONS_ATTR, options)
+        except AttributeError:  # a bound method or builtin (e.g. llm.ainvoke): mark a thin wrapper
+            f = _wrapper(f)
+            setattr(f, _OPTIONS_ATTR, options)
         return f
 
     return mark(fn) if fn is not None else mark
+
+
+def _wrapper(f: Any) -> Any:
+    """A function that calls ``f`` and can carry attributes (bound methods cannot); signature, name
+    and sync/async-ness are ``f``'s, and the node keeps the name of ``f``'s owner object."""
+    from . import agents
+
+    if inspect.iscoroutinefunction(f):
+        @functools.wraps(f)
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await f(*args, **kwargs)
+    else:
+        @functools.wraps(f)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return f(*args, **kwargs)
+    owner_name = agents.agent_name(f)
+    if owner_name:
+        call.__name__ = owner_name
+    return call
 
 
 def check_options(o: StepOptions, where: str) -> None:
@@ -117,6 +140,14 @@ def check_options(o: StepOptions, where: str) -> None:
         problems.append(f"history must be a list of node names, got {list(o.history)!r}")
     if problems:
         raise GraphError(f"{where}: " + "; ".join(problems), problems)
+
+
+def _short_repr(obj: Any) -> str:
+    try:
+        text = repr(obj)
+    except Exception:
+        text = object.__repr__(obj)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 @dataclass
@@ -140,7 +171,13 @@ def _is_context_param(p: inspect.Parameter) -> bool:
 
 
 def introspect(obj: Any, where: str) -> Callee:
-    """Work out how to call ``obj`` (function, lambda, callable object, or agent with ``run``)."""
+    """Work out how to call ``obj`` (function, lambda, callable object, agent with ``run``, or an
+    agent of a supported library: pydantic-ai, LangChain, OpenAI Agents SDK; see agents.py)."""
+    from . import agents
+
+    adapted = agents.adapt(obj)
+    if adapted is not None:
+        obj = adapted
     target = obj
     run = getattr(obj, "run", None)
     if not inspect.isroutine(obj) and not isinstance(obj, functools.partial) and callable(run):
@@ -148,7 +185,7 @@ def introspect(obj: Any, where: str) -> Callee:
     if not callable(target):
         raise GraphError(
             f"{where} must be a function, a callable object or an object with a run() method; "
-            f"got {type(obj).__name__} {obj!r}"
+            f"got {type(obj).__name__} {_short_repr(obj)}.{agents.unusable_hint(obj)}"
         )
     try:
         sig = inspect.signature(target)
@@ -207,3 +244,9 @@ class NodeCode:
     history: Optional[tuple[str, ...]] = None
     members: tuple[MemberCode, ...] = ()
     input_mapper: Optional[Callable[[Any, int], Any]] = None
+    # Conditional edges from this node: the router, its display name, what each value it may return
+    # leads to (a path-map key or node name -> node name, or END), and the nodes it may Send to.
+    router: Optional[Callee] = None
+    router_name: str = ""
+    path_map: Optional[dict[Any, str]] = None
+    send_targets: frozenset[str] = frozenset()

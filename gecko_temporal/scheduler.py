@@ -13,12 +13,16 @@ block it, and a node reachable only through ``Next`` is never waited for.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from collections.abc import Collection
 from typing import Any, Optional
 
 from .errors import GraphError, StepLimitError, suggest
-from .spec import SCHEDULING_EAGER, GraphSpec, Jump
+from .spec import ROUTER, SCHEDULING_EAGER, GraphSpec, Jump
+
+#: Temporal's bound on one workflow's pending activities (measured: one more fails the workflow task
+#: with PendingActivitiesLimitExceeded on every retry, so the run hangs).
+PENDING_ACTIVITY_LIMIT = 2_000
 
 
 @dataclass
@@ -29,6 +33,25 @@ class Task:
     input: str
     step: int
     jumped: bool = False
+    send: Optional[int] = None  # a Send instance: its index in the fan-out (Send order)
+    sends: int = 0  # a Send instance: how many instances its fan-out has
+
+    @property
+    def key(self) -> str:
+        """What names this task among the running ones: the node, or ``Node[i]`` for a Send instance."""
+        return self.node if self.send is None else f"{self.node}[{self.send}]"
+
+
+@dataclass
+class _FanIn:
+    """The instances of one fan-out that have finished, by Send index, and what they asked for."""
+
+    outputs: list[Optional[str]]
+    jumps: list[Optional[Jump]] = field(default_factory=list)
+    routes: list[list[str]] = field(default_factory=list)
+    sends: list[list[Jump]] = field(default_factory=list)
+    redirected: bool = False
+    left: int = 0  # instances still running
 
 
 class Scheduler:
@@ -40,12 +63,32 @@ class Scheduler:
         self._order = {n.name: i for i, n in enumerate(spec.nodes)}
         self._successors = {n.name: n.successors for n in spec.nodes}
         self._predecessors = {n.name: n.predecessors for n in spec.nodes}
+        # Conditional edges (routers): a target counts its router's source among its predecessors
+        # (a join waits for a router that may still choose it), and a source reaches its targets.
+        self._route_targets: dict[str, Optional[frozenset[str]]] = {}
+        self._reach = self._successors
+        routed = [n for n in spec.nodes if n.router is not None]
+        if routed:
+            self._reach = {n.name: list(n.successors) for n in spec.nodes}
+            extra: dict[str, list[str]] = {n.name: [] for n in spec.nodes}
+            for n in routed:
+                targets = list(self._order) if n.route_targets is None else n.route_targets
+                self._route_targets[n.name] = None if n.route_targets is None else frozenset(n.route_targets)
+                for t in targets:
+                    if t not in self._reach[n.name]:
+                        self._reach[n.name].append(t)
+                    if n.name not in self._predecessors[t] and n.name not in extra[t]:
+                        extra[t].append(n.name)
+            self._predecessors = {k: [*v, *extra[k]] for k, v in self._predecessors.items()}
+        self._kinds = {n.name: n.kind for n in spec.nodes}
+        self._fanin: dict[str, _FanIn] = {}  # fan-outs running: never across continue-as-new
         snap = snapshot or {}
         self.inbox: dict[str, dict[str, str]] = snap.get("inbox", {})  # node -> {pred: output}
         self.jumps: list[Jump] = [Jump(**j) for j in snap.get("jumps", [])]
         self.outputs: dict[str, str] = snap.get("outputs", {})  # latest output by node
         self.step: int = snap.get("step", 0)
         self.last_layer: list[str] = snap.get("last_layer", [])
+        self.sends: list[Jump] = [Jump(**j) for j in snap.get("sends", [])]  # Sends not started yet
 
     # -- starting and jumping ------------------------------------------------------------------
     def start(self, input_text: str) -> None:
@@ -65,13 +108,13 @@ class Scheduler:
         self.jumps.append(Jump(node=node, input=input_text, source=source))
 
     # -- layers ----------------------------------------------------------------------------
-    def next_layer(self, running: Collection[str] = ()) -> list[Task]:
+    def next_layer(self, running: Collection[str] = (), pending: int = 0) -> list[Task]:
         """Return the tasks to start now, in node order ([] when nothing is ready).
 
         Layered scheduling calls this when a layer has finished (``running`` empty): the result is
         the next layer. Eager scheduling calls it whenever nodes finish, with the nodes still
         running: a running node is live (a join waits for it) and is not started twice, so a jump
-        to it waits until it has finished.
+        to it waits until it has finished. ``pending``: how many activities are running (eager).
         """
         chosen: dict[str, Task] = {}
         deferred: list[Jump] = []
@@ -82,25 +125,56 @@ class Scheduler:
                 chosen[jump.node] = Task(jump.node, jump.input, 0, jumped=True)
         self.jumps = deferred
 
-        jumped = bool(chosen)
+        # Pending Sends, by target in the order they were made: one fan-out per target per layer;
+        # a target a jump runs in this layer, or that still runs, fans out later.
+        fans: dict[str, list[Jump]] = {}
+        if self.sends:
+            waiting_sends: list[Jump] = []
+            for send in self.sends:
+                if send.node in chosen or send.node in running:
+                    waiting_sends.append(send)
+                else:
+                    fans.setdefault(send.node, []).append(send)
+            self.sends = waiting_sends
+
+        jumped = bool(chosen) or bool(fans)
         blocked_by: Optional[set[str]] = None
         inbox = self.inbox
         for node in sorted(inbox, key=self._order.__getitem__):
-            if node in chosen or node in running:
-                continue
+            if node in chosen or node in running or node in fans:
+                continue  # a node that fans out keeps its edge inputs for a later layer
             delivered = inbox[node]
             predecessors = self._predecessors[node]
             # delivered holds only predecessors, so a full one means nothing is missing
             if len(delivered) < len(predecessors):
                 missing = [p for p in predecessors if p not in delivered]
                 if blocked_by is None:  # computed once a layer, only when a join is partial
-                    blocked_by = self._live_closure(chosen, running)
-                if any(p in blocked_by for p in missing):
+                    blocked_by = self._live_closure(chosen, running, fans)
+                if any(p in blocked_by for p in missing) and (
+                        self._reach is self._successors  # a DAG: no path from a node back to it
+                        # Conditional edges may loop: a predecessor reachable only through this node
+                        # itself cannot run before it, so it does not hold it.
+                        or any(p in self._live_closure(chosen, running, fans, skip=node) for p in missing)):
                     continue
             chosen[node] = Task(node, self._join_input(node, delivered), 0)
+        if not chosen and not fans and not running and inbox and self._reach is not self._successors:
+            # Looping conditional edges can leave two joins each waiting for what only the other
+            # leads to; rather than end the run there, the first of them in node order goes on.
+            node = min(inbox, key=self._order.__getitem__)
+            chosen[node] = Task(node, self._join_input(node, inbox[node]), 0)
 
         # without jumps, chosen already is in node order (the inbox was walked sorted)
         tasks = sorted(chosen.values(), key=lambda t: self._order[t.node]) if jumped else list(chosen.values())
+        if fans:  # each instance at its node's place in node order, then in Send order
+            tasks = sorted([*tasks, *(Task(node, send.input, 0, send=i, sends=len(group))
+                                      for node, group in fans.items() for i, send in enumerate(group))],
+                           key=lambda t: (self._order[t.node], t.send or 0))
+        if fans and pending + len(tasks) > PENDING_ACTIVITY_LIMIT:
+            # Temporal fails every workflow task that would exceed it, forever: the run would wedge.
+            sizes = ", ".join(f'"{node}" {len(group)}' for node, group in fans.items())
+            raise GraphError(
+                f"a fan-out would have {pending + len(tasks)} activities pending at once (Sends: {sizes}); Temporal "
+                f"allows {PENDING_ACTIVITY_LIMIT} per workflow: send fewer, bigger items (a chunk of items per Send)")
         if tasks and self.step + len(tasks) > self.spec.max_steps:
             raise StepLimitError(
                 f'run "{self.spec.name}" reached its step limit of {self.spec.max_steps} node '
@@ -109,12 +183,16 @@ class Scheduler:
             )
         step = self.step
         for task in tasks:
-            inbox.pop(task.node, None)  # a jump replaces the node's edge inputs
+            if task.send is None:
+                inbox.pop(task.node, None)  # a jump replaces the node's edge inputs
             step += 1
             task.step = step
         self.step = step
+        for node, group in fans.items():
+            self._fanin[node] = _FanIn(outputs=[None] * len(group), jumps=[None] * len(group),
+                                       routes=[[] for _ in group], sends=[[] for _ in group], left=len(group))
         if tasks and not self.eager:  # eager runs say what finished last themselves (finished_last)
-            self.last_layer = [t.node for t in tasks]
+            self.last_layer = list(dict.fromkeys(t.node for t in tasks)) if fans else [t.node for t in tasks]
         return tasks
 
     def node_order(self, node: str) -> int:
@@ -125,20 +203,75 @@ class Scheduler:
         """Eager scheduling: ``nodes`` (in node order) finished together, after everything else so far."""
         self.last_layer = nodes
 
-    def finish(self, task: Task, output: str, jump: Optional[Jump], *, redirected: bool = False) -> None:
+    def finish(self, task: Task, output: str, jump: Optional[Jump], *, redirected: bool = False,
+               routes: Collection[str] = (), sends: Collection[Jump] = ()) -> bool:
         """Record one finished task. Call in node order for every task of the layer.
 
         ``redirected``: a jump from outside redirected the run while this task ran, so its output is
-        kept but where it would have led (successors, its own Next) is dropped.
+        kept but where it would have led (successors, its own Next) is dropped. ``routes``: the
+        targets its router chose; ``sends``: the Sends it (or its router) returned. A Send instance
+        is collected until its whole fan-out has finished; the fan-out then finishes as one node
+        whose output is the list of the instances' outputs in Send order (False until then).
         """
+        if task.send is not None:
+            group = self._fanin[task.node]
+            group.outputs[task.send] = output
+            group.jumps[task.send] = jump
+            group.routes[task.send] = list(routes)
+            group.sends[task.send] = list(sends)
+            group.redirected = group.redirected or redirected
+            group.left -= 1
+            if group.left:
+                return False
+            del self._fanin[task.node]
+            output = "[" + ",".join(o for o in group.outputs if o is not None) + "]"
+            jump = next((j for j in group.jumps if j is not None), None)  # the first in Send order
+            routes = list(dict.fromkeys(r for rs in group.routes for r in rs))
+            sends = [s for ss in group.sends for s in ss]
+            redirected = group.redirected
         self.outputs[task.node] = output
         if redirected:
-            return
+            return True
         if jump is not None:
             self.request_jump(jump.node, jump.input, source=f'node "{task.node}"')
-            return  # the jumping node's static successors are skipped
+            return True  # the jumping node's static successors (and its router) are skipped
         for successor in self._successors[task.node]:
             self.inbox.setdefault(successor, {})[task.node] = output
+        for target in routes:
+            self.inbox.setdefault(self._check_route(task.node, target), {})[task.node] = output
+        for send in sends:
+            self.request_send(send.node, send.input, source=task.node, by_router=send.source == ROUTER)
+        return True
+
+    def request_send(self, node: str, input_text: str, source: str, by_router: bool = False) -> None:
+        """Queue one Send instance of ``node``; the instances queued together run as one fan-out.
+
+        A router's Sends must go to its path map's nodes; those a node returns itself, like ``Next``,
+        may go to any node."""
+        problem = self.check_target(node)
+        if problem:
+            raise GraphError(f'node "{source}" sent to an unknown node: {problem}')
+        allowed = self._route_targets.get(source)
+        if by_router and allowed is not None and node not in allowed:
+            raise GraphError(self._not_a_target(source, node))
+        if self._kinds[node] == "wait":
+            raise GraphError(f'node "{source}" sent to WaitForInput node "{node}": a Send runs a node once '
+                             "per item, and a person answers a waiting node once; route to it instead")
+        self.sends.append(Jump(node=node, input=input_text, source=source))
+
+    def _check_route(self, source: str, target: str) -> str:
+        problem = self.check_target(target)
+        if problem:
+            raise GraphError(f'the router of node "{source}" chose an unknown node: {problem}')
+        allowed = self._route_targets.get(source, frozenset())
+        if allowed is not None and target not in allowed:
+            raise GraphError(self._not_a_target(source, target))
+        return target
+
+    def _not_a_target(self, source: str, target: str) -> str:
+        allowed = sorted(self._route_targets.get(source) or ())
+        return (f'the router of node "{source}" chose "{target}", which is not in its path map '
+                f'(valid: {", ".join(allowed) or "none"}); add it to the path map')
 
     def result(self) -> str:
         """The run's output: the last layer's node output, or a dict by name if it ran several."""
@@ -154,16 +287,22 @@ class Scheduler:
             "outputs": self.outputs,
             "step": self.step,
             "last_layer": self.last_layer,
+            **({"sends": [{"node": j.node, "input": j.input, "source": j.source} for j in self.sends]}
+               if self.sends else {}),  # only when some wait: snapshots of runs without Sends stay as before
         }
 
     # -- internals -----------------------------------------------------------------------------
-    def _live_closure(self, chosen: dict[str, Task], running: Collection[str] = ()) -> set[str]:
-        """Nodes that may still run in this pass: the live ones and all they can reach."""
-        frontier = [*self.inbox, *chosen, *running, *(j.node for j in self.jumps)]
+    def _live_closure(self, chosen: dict[str, Task], running: Collection[str] = (),
+                      fans: Collection[str] = (), skip: Optional[str] = None) -> set[str]:
+        """Nodes that may still run in this pass: the live ones and all they can reach (leaving out
+        ``skip``, the node that waits, and whatever only it leads to)."""
+        frontier = [n for n in (*self.inbox, *chosen, *running, *fans, *(j.node for j in self.jumps),
+                                *(j.node for j in self.sends)) if n != skip]
         seen = set(frontier)
+        reach = self._reach
         while frontier:
-            for successor in self._successors[frontier.pop()]:
-                if successor not in seen:
+            for successor in reach[frontier.pop()]:
+                if successor not in seen and successor != skip:
                     seen.add(successor)
                     frontier.append(successor)
         return seen

@@ -9,7 +9,7 @@ side. No ``temporalio`` import here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel
@@ -28,6 +28,7 @@ def _build(cls: Any, data: dict[str, Any], **nested: Any) -> Any:
 KIND_FUNCTION = "function"
 KIND_TEAM = "team"
 KIND_WAIT = "wait"
+KIND_SUBGRAPH = "subgraph"  # another Workflow, run as a child GeckoWorkflow (NodeSpec.subgraph)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,14 @@ class NodeSpec:
     wait_timeout: Optional[float] = None
     wait_default: Optional[str] = None  # encoded value a timed-out wait yields; None means fail
     wait_prompt: str = ""
+    # A subgraph node's compiled child graph: it travels inside the parent's spec, so a running
+    # pipeline keeps the child graph it started with. Left out of the plain form when None, so
+    # specs of graphs without subgraphs stay the same bytes (RunParams.to_plain).
+    subgraph: Optional["GraphSpec"] = None
+    # Conditional edges (add_conditional_edges): the router's name, and the nodes it may route or
+    # Send to (None: any node). Both None when the node has no router.
+    router: Optional[str] = None
+    route_targets: Optional[list[str]] = None
 
 
 # A session's step bound must leave room for continue-as-new by step count: a loop as the long-runs
@@ -108,6 +117,7 @@ class GraphSpec:
     max_steps: int = DEFAULT_MAX_STEPS  # node steps of the whole session, counted across continue-as-new
     steps_per_run: int = DEFAULT_STEPS_PER_RUN  # continue-as-new after this many node steps in one run
     scheduling: str = "layered"  # SCHEDULING_LAYERED or SCHEDULING_EAGER (absent in older runs: layered)
+    reducers: dict[str, str] = field(default_factory=dict)  # state key -> reducer name (state.REDUCERS)
 
     def node(self, name: str) -> NodeSpec:
         for n in self.nodes:
@@ -123,12 +133,37 @@ class GraphSpec:
 
         def node(n: dict[str, Any]) -> NodeSpec:
             team = n.get("team")
+            child = n.get("subgraph")
             return _build(
                 NodeSpec, n, retry=_build(RetrySpec, n.get("retry") or {}),
                 team=_build(TeamSpec, team, members=[member(m) for m in team["members"]]) if team else None,
+                subgraph=GraphSpec.from_plain(child) if child else None,
             )
 
         return _build(cls, data, nodes=[node(n) for n in data["nodes"]])
+
+    def to_plain(self) -> dict[str, Any]:
+        """The plain dict it travels as: ``dataclasses.asdict`` without the fields a graph does not use
+        (graphs without subgraphs, routers or reducers keep the exact JSON they always had)."""
+        plain = asdict(self)
+        _drop_unused_fields(plain)
+        return plain
+
+
+# Fields added after runs were recorded: left out of the plain form while unused, so the specs of
+# graphs that do not use them keep the exact JSON they always had.
+_NEW_NODE_FIELDS = ("subgraph", "router", "route_targets")
+
+
+def _drop_unused_fields(plain: dict[str, Any]) -> None:
+    if not plain.get("reducers", True):
+        del plain["reducers"]
+    for node in plain["nodes"]:
+        for name in _NEW_NODE_FIELDS:
+            if name in node and node[name] is None:
+                del node[name]
+        if node.get("subgraph"):
+            _drop_unused_fields(node["subgraph"])
 
 
 # --- values crossing the boundary -----------------------------------------------------------
@@ -166,21 +201,29 @@ class NodeOutput:
     jump: Optional[Jump] = None
     writes: dict[str, str] = field(default_factory=dict)
     deletes: list[str] = field(default_factory=list)
+    routes: list[str] = field(default_factory=list)  # targets its router chose (conditional edges)
+    sends: list[Jump] = field(default_factory=list)  # Send objects from its router or itself: one instance each
 
     def to_plain(self) -> dict[str, Any]:
         """The plain dict it travels as: what ``dataclasses.asdict`` gives (the converter sorts keys,
         so the JSON is the same bytes), without asdict's recursive deep copy of every value."""
         jump = self.jump
-        return {"value": self.value,
-                "jump": None if jump is None else {"node": jump.node, "input": jump.input, "source": jump.source},
-                "writes": dict(self.writes), "deletes": list(self.deletes)}
+        plain = {"value": self.value,
+                 "jump": None if jump is None else {"node": jump.node, "input": jump.input, "source": jump.source},
+                 "writes": dict(self.writes), "deletes": list(self.deletes)}
+        if self.routes:  # only when used: outputs of graphs without routers stay as they were
+            plain["routes"] = list(self.routes)
+        if self.sends:
+            plain["sends"] = [{"node": j.node, "input": j.input, "source": j.source} for j in self.sends]
+        return plain
 
     @classmethod
     def from_plain(cls, data: dict[str, Any]) -> "NodeOutput":
         """Rebuild from the plain dict it travels as (cheaper than the converter's reflection)."""
         jump = data.get("jump")
         return cls(value=data["value"], jump=Jump(**jump) if jump else None,
-                   writes=data.get("writes") or {}, deletes=data.get("deletes") or [])
+                   writes=data.get("writes") or {}, deletes=data.get("deletes") or [],
+                   routes=data.get("routes") or [], sends=[Jump(**j) for j in data.get("sends") or ()])
 
 
 @dataclass
@@ -231,6 +274,12 @@ class RunParams:
     def from_plain(cls, data: dict[str, Any]) -> "RunParams":
         return _build(cls, data, spec=GraphSpec.from_plain(data["spec"]))
 
+    def to_plain(self) -> dict[str, Any]:
+        """What the converter would make of it (the same JSON), minus the spec's unused fields."""
+        plain = asdict(self)
+        _drop_unused_fields(plain["spec"])
+        return plain
+
 
 # --- user-facing values ---------------------------------------------------------------------
 
@@ -250,6 +299,35 @@ class Next(BaseModel):
 
 
 _codec.register_type(Next)
+
+#: What a router returns to go nowhere (LangGraph's ``END``); also a valid path-map value.
+END = "__end__"
+
+#: Sends one node output (a router's or a node's own) may hold. Each becomes an activity, and
+#: Temporal allows 2,000 pending activities per workflow.
+MAX_SENDS = 1_000
+#: The ``source`` of a Send its node's router made (checked against the path map), not the node itself.
+ROUTER = "router"
+
+
+class Send(BaseModel):
+    """Run one instance of ``node`` with ``arg`` as its input; return a list of them to fan out.
+
+    A router (or a node) returning ``[Send("Research", item) for item in items]`` runs one
+    ``Research`` activity per Send, in parallel; ``Research``'s successors run once, after every
+    instance, and receive the list of the instances' outputs in Send order.
+    """
+
+    model_config = {"frozen": True}
+
+    node: str
+    arg: Any = None
+
+    def __init__(self, node: str, arg: Any = None, **kw: Any) -> None:
+        super().__init__(node=node, arg=arg, **kw)
+
+
+_codec.register_type(Send)
 
 
 class MemberError(BaseModel):

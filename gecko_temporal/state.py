@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+import json
+from typing import Any, Optional
 
 from . import _codec
-from .errors import SerializationError, StateKeyError
+from .errors import GeckoError, SerializationError, StateKeyError
 
 _ABSENT = object()
 
@@ -127,25 +128,133 @@ class StateView(MutableMapping[str, Any]):
         return StateDelta(writes=writes, deletes=list(self._deleted))
 
 
-def merge_layer(state: dict[str, str], deltas: list[tuple[str, StateDelta]]) -> list[str]:
+def merge_layer(state: dict[str, str], deltas: list[tuple[str, StateDelta]],
+                reducers: Optional[Mapping[str, str]] = None) -> list[str]:
     """Apply one layer's deltas to ``state`` in place, in the order given (node order).
 
     The caller passes deltas in node order, never completion order, so a replayed workflow merges
-    identically. A later node's write or delete of a key overrides an earlier node's. Returns the
-    keys that more than one node of the layer touched (a conflict worth reporting).
+    identically. A later node's write or delete of a key overrides an earlier node's, except for a
+    key with a reducer (``reducers``: key -> name in :data:`REDUCERS`): each write to it is combined
+    with the value so far, in the same order, and is never a conflict. Returns the keys that more
+    than one node of the layer touched (a conflict worth reporting). Raises :class:`ReducerError`
+    naming the node and key when a written value cannot be combined.
     """
     touched: dict[str, str] = {}
     conflicts: dict[str, None] = {}
     for node, delta in deltas:
         for key in delta.deletes:
             state.pop(key, None)
-            if touched.setdefault(key, node) != node:
+            if touched.setdefault(key, node) != node and not (reducers and key in reducers):
                 conflicts[key] = None
-        state.update(delta.writes)
+        if reducers:
+            for key, text in delta.writes.items():
+                how = reducers.get(key, REPLACE)
+                state[key] = text if how == REPLACE else reduce_value(how, state.get(key), text, node=node, key=key)
+        else:
+            state.update(delta.writes)
         for key in delta.writes:
-            if touched.setdefault(key, node) != node:
+            if touched.setdefault(key, node) != node and not (reducers and key in reducers):
                 conflicts[key] = None
     return list(conflicts)
+
+
+# --- reducers ---------------------------------------------------------------------------------
+# They run in workflow code, so they are the engine's own pure functions over the values' JSON
+# (never user code, which a replaying worker might not have, or have changed). Working on the JSON
+# keeps tagged values (models, dates) intact inside lists and never revives a class in the workflow.
+
+REPLACE = "replace"
+
+
+class ReducerError(GeckoError):
+    """A node wrote a value its key's reducer cannot combine (names the node, key, reducer, value)."""
+
+    def __init__(self, message: str, *, node: str, key: str) -> None:
+        super().__init__(message)
+        self.node, self.key = node, key
+
+
+def _tagged(value: Any) -> bool:
+    return isinstance(value, dict) and _codec.TAG in value
+
+
+def _kind(value: Any) -> str:
+    if _tagged(value):
+        tag = str(value[_codec.TAG])
+        return tag.rsplit(":", 1)[-1] if ":" in tag else tag
+    return {dict: "dict", list: "list", str: "str", bool: "bool", int: "int", float: "float",
+            type(None): "None"}.get(type(value), type(value).__name__)
+
+
+def _append(old: Any, new: Any) -> Any:
+    if old is None:
+        return [new]
+    if not isinstance(old, list):
+        raise TypeError(f"the value so far is a {_kind(old)}, not a list")
+    return [*old, new]
+
+
+def _extend(old: Any, new: Any) -> Any:
+    if not isinstance(new, list):
+        raise TypeError(f"extend needs a list, got a {_kind(new)} (use \"append\" to add one item)")
+    if old is None:
+        return new
+    if not isinstance(old, list):
+        raise TypeError(f"the value so far is a {_kind(old)}, not a list")
+    return [*old, *new]
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _add(old: Any, new: Any) -> Any:
+    if old is None:
+        if not (_is_number(new) or isinstance(new, (str, list))):
+            raise TypeError(f"add needs a number, str or list, got a {_kind(new)}")
+        return new
+    if _is_number(old) and _is_number(new):
+        return old + new
+    if type(old) is type(new) and isinstance(new, (str, list)):
+        return old + new
+    raise TypeError(f"cannot add a {_kind(new)} to a {_kind(old)}")
+
+
+def _merge(old: Any, new: Any) -> Any:
+    if not isinstance(new, dict) or _tagged(new):
+        raise TypeError(f"merge needs a dict, got a {_kind(new)}")
+    if old is None:
+        return new
+    if not isinstance(old, dict) or _tagged(old):
+        raise TypeError(f"the value so far is a {_kind(old)}, not a dict")
+    return {**old, **new}
+
+
+#: The reducers a key may name in ``Workflow(reducers={key: name})``. ``replace`` is the default rule.
+REDUCERS: dict[str, Any] = {REPLACE: None, "append": _append, "extend": _extend, "add": _add, "merge": _merge}
+
+
+def reduce_value(how: str, old_text: Optional[str], new_text: str, *, node: str = "", key: str = "") -> str:
+    """The JSON text of ``key`` after ``node`` wrote ``new_text`` under reducer ``how``."""
+    fn = REDUCERS.get(how)
+    if fn is None:
+        if how == REPLACE:
+            return new_text
+        raise ReducerError(f'state key {key!r} names no reducer {how!r} (valid: {", ".join(REDUCERS)})',
+                           node=node, key=key)
+    old = json.loads(old_text) if old_text is not None else None
+    new = json.loads(new_text)
+    try:
+        combined = fn(old, new)
+    except TypeError as exc:
+        raise ReducerError(
+            f'node "{node}" wrote state key {key!r} = {_preview(new_text)}, which reducer "{how}" cannot '
+            f"combine: {exc}", node=node, key=key) from None
+    return json.dumps(combined, separators=(",", ":"), ensure_ascii=False)
+
+
+def _preview(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def combine(deltas: Iterable[StateDelta]) -> StateDelta:

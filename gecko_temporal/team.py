@@ -39,14 +39,23 @@ class ExecutionStrategy(str, Enum):
 
 
 def member_name(member: Any) -> str:
-    """A member's display name: its ``name`` attribute, else its function or class name."""
+    """A member's display name: its ``name`` attribute, else its function or class name (an agent
+    of a supported library, or a bound method of any object, is named after the object)."""
+    from . import agents
+
     name = getattr(member, "name", None)
     if isinstance(name, str) and name:
         return name
     step_options = options_of(member)
     if step_options is not None and step_options.name:
         return step_options.name
-    return getattr(member, "__name__", None) or type(member).__name__
+    return agents.agent_name(member) or getattr(member, "__name__", None) or type(member).__name__
+
+
+def _is_workflow(obj: Any) -> bool:
+    from .graph import Workflow  # graph.py imports this module
+
+    return isinstance(obj, Workflow)
 
 
 class Team:
@@ -92,6 +101,12 @@ class Team:
             name = member_name(member)
             if name in self.names:  # the same agent twice (e.g. sampling): keep names unique
                 name = f"{name}#{i + 1}"
+            if _is_workflow(member):
+                problems.append(f'Team member {i} "{name}" is a Workflow; a Team member runs as one activity, so '
+                                "add the workflow as its own node instead (wf.add_node(name, workflow) runs it as "
+                                "a child workflow)")
+                self.names.append(name)
+                continue
             try:
                 self.callees.append(introspect(member, where=f'Team member {i} "{name}"'))
             except GraphError as exc:

@@ -105,7 +105,7 @@ class TeamRun:
             failures = [o for o in self._outcome if o and o["status"] == "failed"]
             detail = "; ".join(f'member "{o["member"]}" failed: {o["error"]["type"]}: {o["error"]["message"]}'
                                for o in failures)
-            need = "a winner" if self.wants == 1 else f"{self.wants} successes, got {len(self.winners)}"
+            need = "winner" if self.wants == 1 else f"{self.wants} successes, got {len(self.winners)}"
             raise TeamFailed(f"Team has no {need}: {detail}", failures)
         items = []
         for i, o in enumerate(self._outcome):
@@ -117,6 +117,11 @@ class TeamRun:
         jump = next((out.jump for out in won if out.jump is not None), None)
         delta = combine([StateDelta(out.writes, out.deletes) for out in won])
         return NodeOutput(value="[" + ",".join(items) + "]", jump=jump, writes=delta.writes, deletes=delta.deletes)
+
+    def member_deltas(self) -> list[StateDelta]:
+        """The winners' (under ALL, the successes') state deltas, in member order, one each: what a
+        reduced state key combines, member by member."""
+        return [StateDelta(self._outputs[i].writes, self._outputs[i].deletes) for i in sorted(self._outputs)]
 
     def _lost_to(self) -> str:
         return f"lost to {self._names[self.winners[0]]}"

@@ -95,6 +95,10 @@ class GeckoWorker:
         await self._worker.run()
 
     async def shutdown(self) -> None:
+        import sys
+
+        if "gecko_temporal._durable_agents" in sys.modules:  # the durable agents' workers, if any ran here
+            await sys.modules["gecko_temporal._durable_agents"].shutdown_agent_workers()
         await self._worker.shutdown()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)

@@ -32,7 +32,9 @@ from tests.pipelines import replay
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("GECKO_RECORD_HISTORIES", "")
 NAMES = ["linear", "fanin", "loop", "race", "steer", "continue_as_new_first_run", "continue_as_new_last_run",
-         "local_burst", "conflict", "eager", "observed_first_run", "observed_last_run"]
+         "local_burst", "conflict", "eager", "subgraph", "subgraph_child", "language", "language_eager",
+         "language_continue_as_new_first_run", "language_continue_as_new_second_run", "observed_first_run",
+         "observed_last_run"]
 
 
 def _wanted(name: str) -> bool:
@@ -57,7 +59,8 @@ async def _record_all() -> None:
     HISTORIES.mkdir(exist_ok=True)
     runs = {"linear": (replay.linear, 1), "fanin": (replay.fanin, 10), "loop": (replay.loop, []),
             "local_burst": (replay.burst, 1), "conflict": (replay.conflict, "go"),
-            "eager": (replay.eager, "in")}
+            "eager": (replay.eager, "in"), "language": (replay.language, "why?"),
+            "language_eager": (replay.language_eager, "why?")}
     for name, (wf, data) in runs.items():
         if not _wanted(name):
             continue
@@ -71,6 +74,10 @@ async def _record_all() -> None:
         await _record_steer()
     if _wanted("continue_as_new_first_run"):
         await _record_continue_as_new()
+    if _wanted("subgraph"):
+        await _record_subgraph()
+    if _wanted("language_continue_as_new_first_run"):
+        await _record_language_continue_as_new()
     if _wanted("observed_first_run"):
         await _record_observed()
 
@@ -119,6 +126,28 @@ async def _record_continue_as_new() -> None:
     await _save("continue_as_new_last_run", th._client.get_workflow_handle(th.id))
 
 
+async def _record_subgraph() -> None:
+    handle = await replay.subgraph.start("hello big", session_id="replay-subgraph")
+    assert await handle.result() == {"words": 3, "state": {}}
+    await _save("subgraph", handle.temporal_handle)
+    th = handle.temporal_handle
+    await _save("subgraph_child", th._client.get_workflow_handle("replay-subgraph.Sub.2"))
+
+
+async def _record_language_continue_as_new() -> None:
+    handle = await replay.language_cont.start("why?", session_id="replay-language_continue_as_new")
+    assert (await handle.result())["cost"] == 8
+    th = handle.temporal_handle
+    first = th._client.get_workflow_handle(th.id, run_id=th.first_execution_run_id)
+    await _save("language_continue_as_new_first_run", first)
+    history = await first.fetch_history()
+    (can,) = [e.workflow_execution_continued_as_new_event_attributes for e in history.events
+              if e.HasField("workflow_execution_continued_as_new_event_attributes")]
+    # the run that starts from the snapshot with the four pending Sends
+    await _save("language_continue_as_new_second_run",
+                th._client.get_workflow_handle(th.id, run_id=can.new_execution_run_id))
+
+
 @pytest.mark.skipif(not RECORD, reason="set GECKO_RECORD_HISTORIES=1 to re-record the histories")
 async def test_record_histories(dev_server):
     await _record_all()
@@ -157,6 +186,22 @@ def test_the_histories_cover_what_they_claim():
     slow_done = next(e.event_id for e in events if e.HasField("activity_task_completed_event_attributes")
                      and e.activity_task_completed_event_attributes.scheduled_event_id == scheduled["ReplayEager.slow"])
     assert scheduled["ReplayEager.c2"] < slow_done < scheduled["ReplayEager.join"]  # c2 did not wait for slow
+    sub = kinds("subgraph")
+    assert {"start_child_workflow_execution_initiated_event_attributes",
+            "child_workflow_execution_completed_event_attributes"} <= sub
+    (started,) = [e.workflow_execution_started_event_attributes for e in _load("subgraph_child").events
+                  if e.HasField("workflow_execution_started_event_attributes")]
+    assert started.parent_workflow_execution.workflow_id == "replay-subgraph"
+    for name, graph in (("language", "ReplayLanguage"), ("language_eager", "ReplayLanguageEager")):
+        research = [e.activity_task_scheduled_event_attributes.activity_id for e in _load(name).events
+                    if e.HasField("activity_task_scheduled_event_attributes")
+                    and e.activity_task_scheduled_event_attributes.activity_type.name == f"{graph}.research"]
+        assert len(set(research)) == len(research) == 4, research  # one activity per Send
+    (can,) = [e.workflow_execution_continued_as_new_event_attributes for e in
+              _load("language_continue_as_new_first_run").events
+              if e.HasField("workflow_execution_continued_as_new_event_attributes")]
+    snapshot = json.loads(can.input.payloads[0].data)["snapshot"]["scheduler"]
+    assert [s["node"] for s in snapshot["sends"]] == ["research"] * 4  # the Sends travel in the snapshot
 
 
 async def test_a_changed_interpreter_fails_the_replay():
@@ -230,9 +275,18 @@ EXPECTED = {
                   "conflicts": {"contested", "doomed", "shared"}, "step": 3}),
     "observed_last_run": ({"result": {"turns": 4}, "run": 2, "step": 6}),
     "continue_as_new_last_run": ({"result": {"answer": [1, 2, 3]}, "state": {"turns": 4}, "run": 2, "step": 5}),
+    "subgraph": ({"result": {"words": 3, "state": {}}, "state": {}, "completed": ["load", "Sub", "done"],
+                  "step": 3, "children": {}}),
+    "subgraph_child": ({"result": {"words": 3}, "state": {"child_saw": "hello big world"},
+                        "completed": ["words", "count"], "step": 2}),
     "eager": ({"result": {"parts": {"slow": "slow", "c2": "in>c1>c2"}, "state": {"chain": ["c1", "c2"], "slow": True}},
                "state": {"chain": ["c1", "c2"], "slow": True}, "completed": ["start", "c1", "c2", "slow", "join"],
                "step": 5}),
+    **{name: ({"result": {"found": ["WHY?#0", "WHY?#1", "WHY?#2", "WHY?#3"],
+                          "log": ["classify", "research 0", "research 1", "research 2", "research 3"], "cost": 8},
+               "state": {"log": ["classify", "research 0", "research 1", "research 2", "research 3"], "cost": 8},
+               "completed": ["classify", "plan", "research", "research", "research", "research", "collect"],
+               "conflicts": [], "step": 7}) for name in ("language", "language_eager")},
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gecko_temporal import ExecutionStrategy, Next, Team, WaitForInput, Workflow
+from gecko_temporal import END, ExecutionStrategy, Next, Send, Team, WaitForInput, Workflow
 
 linear = Workflow("ReplayLinear")
 linear.add_node("a", lambda x: x + 1).add_node("b", lambda x: x * 2).add_node("c", lambda x: f"result={x}")
@@ -145,6 +145,71 @@ def writer_b(x, context):
 conflict = Workflow("ReplayConflict")
 conflict.add_node("seed", seed).add_node("writer_a", writer_a).add_node("writer_b", writer_b)
 conflict.add_edge("seed", "writer_a").add_edge("seed", "writer_b").set_entry_point("seed")
+
+
+# A subgraph: the middle node runs ReplaySubChild as a child workflow (its own history, recorded too).
+def sub_words(text, context):
+    context.state["child_saw"] = text
+    return text.split()
+
+
+sub_child = Workflow("ReplaySubChild")
+sub_child.add_node("words", sub_words).add_node("count", lambda words: {"words": len(words)})
+sub_child.add_edge("words", "count").set_entry_point("words")
+
+subgraph = Workflow("ReplaySubgraph")
+subgraph.add_node("load", lambda x: f"{x} world").add_node("Sub", sub_child)
+subgraph.add_node("done", lambda out, context: {**out, "state": dict(context.state)})
+subgraph.add_edge("load", "Sub").add_edge("Sub", "done").set_entry_point("load")
+
+
+# Conditional edges, a Send fan-out and reducers (issue 12), in both scheduling modes: a router
+# with a path map, a router returning Sends, instances writing reduced keys, a fan-in in Send order.
+def _classify(q, context):
+    context.state["log"] = ["classify"]
+    return {"q": q, "kind": "deep" if "?" in q else "quick"}
+
+
+def _route(d) -> str:
+    return d["kind"]
+
+
+def _plan(d) -> list:
+    return [f"{d['q']}#{i}" for i in range(4)]
+
+
+def _fan(topics) -> list[Send]:
+    return [Send("research", t) for t in topics]
+
+
+def _research(topic, context):
+    context.state["log"] = [f"research {topic[-1]}"]
+    context.state["cost"] = 2
+    return topic.upper()
+
+
+def _collect(found, context):
+    return {"found": found, "log": context.state["log"], "cost": context.state["cost"]}
+
+
+def _language(name: str, scheduling: str) -> Workflow:
+    wf = Workflow(name, scheduling=scheduling, reducers={"log": "extend", "cost": "add"})
+    wf.add_node("classify", _classify).add_node("plan", _plan).add_node("quick", lambda d: d["q"])
+    wf.add_node("research", _research).add_node("collect", _collect)
+    wf.add_conditional_edges("classify", _route, {"deep": "plan", "quick": "quick", "end": END})
+    wf.add_conditional_edges("plan", _fan, ["research"])
+    wf.add_edge("research", "collect")
+    return wf.set_entry_point("classify")
+
+
+language = _language("ReplayLanguage", "layered")
+language_eager = _language("ReplayLanguageEager", "eager")
+language_cont = Workflow("ReplayLanguageContinueAsNew", steps_per_run=2, reducers={"log": "extend", "cost": "add"})
+language_cont.add_node("classify", _classify).add_node("plan", _plan).add_node("quick", lambda d: d["q"])
+language_cont.add_node("research", _research).add_node("collect", _collect)
+language_cont.add_conditional_edges("classify", _route, {"deep": "plan", "quick": "quick", "end": END})
+language_cont.add_conditional_edges("plan", _fan, ["research"]).add_edge("research", "collect")
+language_cont.set_entry_point("classify")  # continues as new after plan, with four Sends pending
 
 
 def observed_talk(x, context):

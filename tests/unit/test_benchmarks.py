@@ -124,7 +124,7 @@ def test_gecko_chain_is_a_chain_and_local_option_reaches_the_spec():
     assert [n.local for n in spec.nodes] == [True] * 3 and [n.predecessors for n in spec.nodes] == [[], ["N0"], ["N1"]]
 
 
-@pytest.mark.parametrize("script", ["temporal_overhead_benchmark.py", "local_activity_benchmark.py"])
+@pytest.mark.parametrize("script", ["temporal_overhead_benchmark.py", "local_activity_benchmark.py", "send_benchmark.py"])
 def test_server_benchmarks_start_from_a_fresh_clone(script, tmp_path):
     # --help needs no server: the script and its imports load from any working directory
     proc = subprocess.run([sys.executable, str(BENCH / script), "--help"], cwd=tmp_path,
@@ -216,3 +216,15 @@ def test_the_worker_serves_the_cluster_graphs_by_module_and_name():
     assert {load_workflow(f"cluster_graphs:{g}").name for g in cluster_graphs.ALL} == {
         "ClusterDag", "ClusterChain", "ClusterSession", "ClusterUneven", "ClusterDagEager", "ClusterUnevenEager",
         "ClusterWarm"}
+
+
+def test_send_benchmark_graphs_fan_out_and_sum_every_instance():
+    import send_graphs
+
+    for wf in (send_graphs.send100, send_graphs.send1000):
+        spec = wf.compile()
+        assert spec.node("Plan").route_targets == ["Work"] and spec.node("Work").successors == ["Collect"]
+    table = send_graphs.send1000.node_table()
+    sends = table["Plan"].router.invoke(3, None)
+    assert [(s.node, s.arg) for s in sends] == [("Work", 0), ("Work", 1), ("Work", 2)]
+    assert table["Collect"].callee.invoke([0, 1, 2], None) == {"n": 3, "sum": 3}

@@ -107,11 +107,12 @@ def test_next_is_a_value_too():
 
 def test_public_names_are_pinned():
     assert sorted(gecko_temporal.__all__) == sorted([
-        "DevServer", "ExecutionStrategy", "GeckoError", "GeckoWorker", "GraphError", "GraphSpec",
-        "JumpRejectedError", "MemberError", "MemberResult", "Next", "NodeError", "NodeSpec", "PayloadConfigError",
+        "DevServer", "END", "ExecutionStrategy", "GeckoError", "GeckoWorker", "GraphError", "GraphSpec",
+        "JumpRejectedError", "Send", "MemberError", "MemberResult", "Next", "NodeError", "NodeSpec", "PayloadConfigError",
         "Progress", "RetryPolicy",
         "RunEvent", "RunHandle", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
-        "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "get_handle", "step",
+        "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "durable_agent", "get_handle",
+        "step",
     ])
     for name in gecko_temporal.__all__:
         assert getattr(gecko_temporal, name) is not None

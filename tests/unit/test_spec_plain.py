@@ -108,6 +108,14 @@ def test_node_output_travels_as_the_same_json_as_the_dataclass():
     for out in (NodeOutput(value="1"),
                 NodeOutput(value="1", jump=Jump(node="B", input='"x"', source='node "A"'), writes={"k": "2"},
                            deletes=["d"])):
-        assert out.to_plain() == dataclasses.asdict(out)
-        assert converter.to_payload(out.to_plain()).data == converter.to_payload(out).data
+        # routes and sends (conditional edges, Send) travel only when used: outputs stay as before
+        before = {k: v for k, v in dataclasses.asdict(out).items() if k not in ("routes", "sends")}
+        assert out.to_plain() == before
+        assert converter.to_payload(out.to_plain()).data == converter.to_payload(before).data
         assert NodeOutput.from_plain(out.to_plain()) == out
+
+
+def test_node_output_with_routes_and_sends_round_trips():
+    out = NodeOutput(value="1", routes=["B", "C"], sends=[Jump(node="R", input='"a"', source="router")])
+    assert out.to_plain() == dataclasses.asdict(out)
+    assert NodeOutput.from_plain(out.to_plain()) == out

@@ -101,7 +101,7 @@ def test_race_with_every_member_failed_fails_listing_each_failure():
     assert run.running == [] and run.start(now=1.0) == []
     with pytest.raises(TeamFailed) as info:
         run.output()
-    assert str(info.value) == ('Team has no a winner: member "m0" failed: ValueError: no key; '
+    assert str(info.value) == ('Team has no winner: member "m0" failed: ValueError: no key; '
                                'member "m1" failed: ValueError: rate limited')
     assert [f["member"] for f in info.value.failures] == ["m0", "m1"]
 
