@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from gecko_temporal import ExecutionStrategy, Next, Team, Workflow, WorkflowContext, step
+from gecko_temporal import ExecutionStrategy, Next, Progress, Team, Workflow, WorkflowContext, step
 
 STOPWORDS = set("""a an and are as at be by for from has have in is it its of on or that the this to was were
 will with not no if else return self none true false def class import we our you your can do does""".split())
@@ -81,6 +81,7 @@ def draft(parts: dict, context: WorkflowContext) -> str:
     """Write the report; on a critic's request (Next input = max items) write a tighter one."""
     limit = parts if isinstance(parts, int) else context.state.get("max_items", 40)
     context.state["max_items"] = limit
+    context.emit(f"drafting with up to {limit} keywords")  # a custom event on the run's stream
     stats_ = context.history["Stats"]
     summary = next(r.result for r in context.history["Summarisers"] if r.is_success)
     lines = [f"# Report on {context.input['folder']}", "", summary, "",
@@ -138,8 +139,12 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--out", default="report.md")
     args = parser.parse_args(argv)
     began = time.monotonic()
+    progress = Progress(total=len(workflow.compile().nodes))
     handle = await workflow.start({"folder": args.folder, "out": args.out}, timeout=120)
     print(f"session {handle.id} started on Temporal; nodes run as activities")
+    async for event in handle.stream():  # live progress; ends when the run does
+        for line in progress.feed(event):
+            print(line, flush=True)
     result = await handle.result()
     state = await handle.state()
     print(f"done in {time.monotonic() - began:.2f} s after {state['step']} node steps: {result}")

@@ -7,6 +7,7 @@ of its names, so ``import gecko_temporal.state`` or a pure unit test never impor
 from typing import TYPE_CHECKING, Any
 
 from .context import WorkflowContext
+from .events import Progress, RunEvent
 from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, PayloadConfigError, SerializationError,
                      ServerError,
                      StepLimitError, WorkflowTimeoutError)
@@ -40,8 +41,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DevServer", "END", "ExecutionStrategy", "GeckoError", "GeckoWorker", "GraphError", "GraphSpec",
     "JumpRejectedError", "MemberError", "MemberResult", "Next", "NodeError", "NodeSpec", "PayloadConfigError",
-    "RetryPolicy",
-    "RunHandle", "Send", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
+    "Progress", "RetryPolicy",
+    "RunEvent", "RunHandle", "Send", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
     "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "durable_agent", "get_handle",
     "step",
     "InterruptError", "RewindError", "StateEditError",

@@ -27,7 +27,7 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from . import _codec
+from . import _codec, _otel
 from .context import History, NodeInterrupted, WorkflowContext
 from .errors import GraphError, InterruptError, SerializationError
 from .nodes import Callee, NodeCode
@@ -211,7 +211,11 @@ class NodeRunner:
             node_input = (ResumedNodeInput if "resume" in plain else NodeInput)(**plain)
             # Returned as the plain dict it travels as: the converter would turn the dataclass into one
             # with dataclasses.asdict (a deep copy of every value); the JSON is the same bytes.
-            return (await self.run_node(node_input)).to_plain()
+            emitted: list = []  # a local node's context.emit events travel with its result (see _stream)
+            plain = (await self.run_node(node_input, emitted)).to_plain()
+            if emitted:
+                plain["emitted"] = emitted
+            return plain
 
         return gecko_node
 
@@ -247,7 +251,7 @@ class NodeRunner:
         member = node.members[inp.member]
         return member.callee, node, member.name, None
 
-    async def run_node(self, inp: NodeInput) -> NodeOutput:
+    async def run_node(self, inp: NodeInput, emitted: Optional[list] = None) -> NodeOutput:
         callee, team, display, function = self._lookup(inp)
         reads = function.reads if function is not None else None
         history_names = function.history if function is not None else None
@@ -263,18 +267,24 @@ class NodeRunner:
 
         view = None
         context = None
+        emitter = None
         router = function.router if function is not None else None
         if callee.context_param is not None or (router is not None and router.context_param is not None):
+            from ._stream import NodeEmitter
+            emitter = NodeEmitter(inp.node, inp.step, display if team is not None else None, emitted)
             view = StateView(inp.state or {}, node=inp.node, limited_to=list(reads) if reads is not None else None)
             context = WorkflowContext(
                 state=view, history=History(inp.history or {}, node=inp.node, limited_to=history_names),
                 input=_codec.decode(inp.run_input) if inp.run_input is not None else None,
                 session_id=inp.session_id, node=inp.node, step=inp.step,
                 member=display if team is not None else None, resume=getattr(inp, "resume", None),
+                emitter=emitter.emit,
             )
         args = (data, context)
         try:
-            result = await self._call(callee.invoke, args, is_async=callee.is_async)
+            with _otel.node_span(inp.graph, inp.node, inp.step, inp.session_id, activity.info().attempt,
+                                 display if team is not None else None):
+                result = await self._call(callee.invoke, args, is_async=callee.is_async)
         except ApplicationError:
             raise  # raised on purpose by the user's code, with its own type and retry choice
         except NodeInterrupted as interrupted:  # the run waits for an answer; the node runs again then
@@ -283,6 +293,9 @@ class NodeRunner:
             raise _fail(str(exc), "InterruptError") from None
         except Exception as exc:
             raise _node_failure(exc, where) from None
+        finally:
+            if emitter is not None:
+                await emitter.close()  # what the node emitted reaches the run before its result
 
         routes: list[str] = []
         sends: list[Jump] = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Optional, Union
@@ -23,6 +24,7 @@ from temporalio.exceptions import (ActivityError, ApplicationError, CancelledErr
 
 with workflow.unsafe.imports_passed_through():
     from . import control
+    from ._events import RunEvents
     from .protocol import ANSWER_UPDATE, JUMP_UPDATE, LOCAL_BURST_PATCH, STATE_QUERY, WORKFLOW_TYPE, YIELD_ACTIVITY
     from .protocol import REWIND_WAIT_PATCH, STATE_UPDATE, STEPS_QUERY
     from .errors import GeckoError
@@ -73,8 +75,11 @@ def _abandon(fut: "asyncio.Future[Any]") -> None:
     fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
-async def _node_output(pending: Any) -> NodeOutput:
-    return NodeOutput.from_plain(await pending)
+async def _node_output(pending: Any, events: Any = None) -> NodeOutput:
+    plain = await pending
+    if events is not None and isinstance(plain, dict) and plain.get("emitted"):
+        events.publish_emitted(plain["emitted"])  # a local node's context.emit events (see _stream)
+    return NodeOutput.from_plain(plain)
 
 
 class _NodeFailed(Exception):
@@ -172,6 +177,8 @@ class GeckoWorkflow:
         # "this run was reset just now": no other API says so (see _after_reset).
         self._seed_state = workflow.random_seed()
         self._resets = 0  # resets seen in this run
+        self._events = RunEvents(params.spec, plain.get("stream"), snap.run,  # stream, UI details, search attributes
+                                 on_reject=self._reject)
 
     # -- the interpreter loop ----------------------------------------------------------------
     @workflow.run
@@ -184,6 +191,7 @@ class GeckoWorkflow:
         steps_at_start = self._sched.step
         self._checkpoint([], start=True)
         await self._after_reset()
+        self._events.start(self._completed)
         try:
             if self._spec.scheduling == SCHEDULING_EAGER:
                 await self._run_eager(params, steps_at_start)
@@ -195,8 +203,18 @@ class GeckoWorkflow:
                 raise _NodeFailed(too_big[0], "PayloadTooLarge", too_big[1])
         except (_NodeFailed, GeckoError) as exc:
             self._status = "failed"
-            raise _run_failure(exc) from None
+            failure = _run_failure(exc)
+            await self._events.run_finished("failed", failure.message)
+            raise failure from None
+        except ApplicationError as exc:  # the run's timeout
+            await self._events.run_finished("failed", exc.message)
+            raise
+        except asyncio.CancelledError:  # cancelled from outside: readers and GeckoStatus say so
+            await self._events.run_finished("cancelled")
+            raise
         self._status = "completed"
+        self._show()
+        await self._events.run_finished("completed")
         return json.loads(result)
 
     async def _run_layered(self, params: RunParams, steps_at_start: int) -> None:
@@ -213,6 +231,8 @@ class GeckoWorkflow:
             deltas = []
             for task, out in zip(tasks, outputs):  # node order (then Send order), never completion order
                 self._sched.finish(task, out.value, out.jump, routes=out.routes, sends=out.sends)
+                if out.jump is not None:
+                    self._events.jump(task.node, out.jump.node, task.step)
                 deltas.extend((task.node, d) for d in self._deltas_of(task, out))
                 self._completed.append(task.node)
             del self._completed[:-control.KEEP_COMPLETED]
@@ -294,6 +314,8 @@ class GeckoWorkflow:
                 out = running.pop(task.key)[1].result()
                 whole = self._sched.finish(task, out.value, out.jump, redirected=task.key in redirected,
                                            routes=out.routes, sends=out.sends)
+                if out.jump is not None:
+                    self._events.jump(task.node, out.jump.node, task.step)
                 redirected.discard(task.key)
                 if task.send is None:
                     deltas.extend((task.node, d) for d in self._deltas_of(task, out))
@@ -353,8 +375,9 @@ class GeckoWorkflow:
                                             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=2)))
 
     async def _continue_as_new(self, params: RunParams) -> None:
-        # Handlers still running (an update mid-flight) would be lost by the switch.
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        # Handlers still running (an update mid-flight) would be lost by the switch; stream readers'
+        # polls wait for events, so they are answered first (they follow the run to the next one).
+        await self._events.release_readers()
         snapshot = RunSnapshot(
             scheduler=self._sched.snapshot(), state=self._state, deadline=self._deadline, run=self._run + 1,
             completed=self._completed, rejected=self._control.rejected, answers=self._control.answers,
@@ -363,11 +386,15 @@ class GeckoWorkflow:
         next_run = {"spec": self._plain_spec, "input": params.input, "snapshot": snapshot.to_plain()}
         if params.payload_limit != PAYLOAD_LIMIT:  # a payload store raised it; runs without one stay as before
             next_run["payload_limit"] = params.payload_limit
+        stream = self._events.carry()
+        if stream is not None:
+            next_run["stream"] = stream
         too_big = snapshot_problem(json.dumps(next_run), self._spec.name, self._state, params.payload_limit)
         if too_big:
             # Switching would fail the workflow task forever; going on in this run only costs history.
             self._can_blocked = True
             workflow.logger.warning(too_big)
+            self._events.reattach()
             return
         workflow.continue_as_new(next_run)
 
@@ -391,6 +418,8 @@ class GeckoWorkflow:
     async def _run_task(self, task: Task) -> NodeOutput:
         node = self._nodes[task.node]
         self._running[task.key] = task.step
+        self._events.node_started(task.node, task.step)
+        self._show()
         try:
             if node.kind == KIND_TEAM:
                 return await self._run_team(node, task)
@@ -418,6 +447,22 @@ class GeckoWorkflow:
             raise
         finally:
             self._running.pop(task.key, None)
+            ended = sys.exc_info()[1]
+            if not isinstance(ended, GeneratorExit):  # GeneratorExit: evicted from the cache, not in a workflow
+                self._events.node_finished(task.node, task.step, ended, _failure_text)
+                self._show()
+
+    def _reject(self, name: str, args: list, reason: str) -> None:
+        """A malformed stream publish: listed under gecko_state["rejected"] and logged, never fatal."""
+        entry = control.rejection(name, [control.Arg(a) for a in args], reason, self._sched.step)
+        self._control.rejected.append(entry)
+        del self._control.rejected[:-control.KEEP_REJECTED]
+        workflow.logger.warning("rejected %s %s: %s", name, entry["request"], reason)
+
+    def _show(self) -> None:
+        """The Temporal UI's current details: what runs and waits now."""
+        status = "waiting" if self._control.waiting and self._status == "running" else self._status
+        self._events.details(status, self._running, self._control.waiting, self._sched.step)
 
     def _run_activity(self, node: NodeSpec, task: Task, member: Optional[int],
                       how: Union[NodeSpec, MemberSpec]) -> Any:
@@ -438,8 +483,11 @@ class GeckoWorkflow:
             result_type=dict,
             activity_id=f"{self._run}.{task.step}" + (f".{member}" if member is not None else ""),
         )
+        summary = self._events.summary(task.node, task.step, how.name if member is not None else None)
+        if summary is not None:  # only new runs (OBSERVE_PATCH): recorded commands carry none
+            common["summary"] = summary
         if node.local:
-            return _node_output(workflow.execute_local_activity(how.activity_type, vars(arg), **common))
+            return _node_output(workflow.execute_local_activity(how.activity_type, vars(arg), **common), self._events)
         heartbeat = timedelta(seconds=how.heartbeat_timeout) if how.heartbeat_timeout else None
         return _node_output(workflow.execute_activity(how.activity_type, vars(arg), heartbeat_timeout=heartbeat,
                                                       **common))
@@ -516,6 +564,8 @@ class GeckoWorkflow:
     async def _wait_for_answer(self, node: NodeSpec, task: Task) -> NodeOutput:
         live = self._control
         live.start_waiting(node.name, node.wait_prompt, task.input, workflow.now().isoformat(), node.wait_timeout)
+        self._events.waiting(node.name, task.step, node.wait_prompt)
+        self._show()
         try:
             await workflow.wait_condition(lambda: node.name in live.answers, timeout=node.wait_timeout)
             value = live.answer_for(node.name)
@@ -527,6 +577,8 @@ class GeckoWorkflow:
             value = node.wait_default
         finally:
             live.stop_waiting(node.name)
+            if not live.waiting:
+                self._events.set_status("running")
         return NodeOutput(value=value)
 
     # -- context.interrupt(), state edits, rewind points ------------------------------------------
@@ -541,6 +593,9 @@ class GeckoWorkflow:
             timeout = asked.get("timeout")
             live.start_waiting(node.name, "", task.input, workflow.now().isoformat(), timeout,
                                payload=asked["payload"], index=len(answers))
+            # The stream shows the payload as the waiting prompt (plain JSON, as gecko_state shows it).
+            self._events.waiting(node.name, task.step, live.waiting[node.name].get("payload"), len(answers))
+            self._show()
             self._apply_edits()  # the run may be quiet now: an edit sent meanwhile lands before the re-run
             try:
                 await workflow.wait_condition(lambda: node.name in live.answers, timeout=timeout)
@@ -553,6 +608,8 @@ class GeckoWorkflow:
                 answers.append(asked["default"])
             finally:
                 live.stop_waiting(node.name)
+                if not live.waiting:
+                    self._events.set_status("running")
             task.resume = answers
             out = await self._run_activity(node, task, None, node)
         return out
@@ -640,7 +697,10 @@ class GeckoWorkflow:
     @workflow.signal(dynamic=True)
     def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
         """gecko_next (jump) and gecko_answer; anything malformed or unknown is rejected, never fatal."""
+        queued = len(self._sched.jumps)
         entry = self._control.signal(name, _read_args(args))
+        if entry is None and len(self._sched.jumps) > queued:
+            self._events.jump(None, self._sched.jumps[-1].node)
         if entry is not None:
             workflow.logger.warning("rejected %s %s: %s", name, entry["request"], entry["reason"])
 
@@ -651,7 +711,9 @@ class GeckoWorkflow:
         if request is None:  # cannot happen: the validator accepted these args, and the check
             # depends only on the graph; but a handler must never raise into the workflow task
             return {"node": None, "queued_after_step": self._sched.step}
-        return self._control.queue_jump(request, "update")
+        reply = self._control.queue_jump(request, "update")
+        self._events.jump(None, request["node"])
+        return reply
 
     @jump_update.validator
     def _validate_jump(self, *args: Any) -> None:
@@ -671,6 +733,12 @@ class GeckoWorkflow:
         _, problem = self._control.check_answer(_given_args(args))
         if problem:
             raise ValueError(problem)
+
+
+def _failure_text(exc: BaseException) -> str:
+    if isinstance(exc, _NodeFailed):
+        return f"{exc.error_type}: {exc.message}"
+    return "{}: {}".format(*_error_of(exc))
 
 
 def _read_args(args: Sequence[RawValue]) -> list[control.Arg]:

@@ -11,6 +11,8 @@
     gecko-temporal update-state SESSION [--values JSON] [--delete KEY ...] [--address HOST:PORT]
     gecko-temporal steps SESSION [--json] [--address HOST:PORT]
     gecko-temporal rewind SESSION --to-step N [--values JSON] [--delete KEY ...] [--address HOST:PORT]
+    gecko-temporal watch SESSION [--from-offset N] [--json] [--address HOST:PORT]
+    gecko-temporal list [--pipeline P] [--status S] [--limit N] [--json] [--address HOST:PORT]
 
 Every command but ``dev`` talks to ``--address`` or else ``TEMPORAL_ADDRESS`` (and the other
 ``TEMPORAL_*`` settings temporalio.envconfig reads). The root ``worker.py`` is this module's
@@ -163,6 +165,8 @@ async def serve(specs: Sequence[str], *, address: Optional[str] = None, task_que
     workers: list[GeckoWorker] = []
     try:
         client = await _connect_patiently(connect, address, connect_timeout, out)
+        from ._ui import ensure_search_attributes
+        await ensure_search_attributes(client, out)  # a plain `temporal server start-dev` lets us register them
         for queue, wfs in queues.items():
             worker = GeckoWorker(client, task_queue=queue, max_threads=threads, graceful_shutdown=graceful_shutdown,
                                  sticky_timeout=sticky_timeout)
@@ -236,7 +240,16 @@ async def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"--state must be a JSON object of state keys to values, got {args.state!r}")
     handle = await client.start(wf, data, session_id=args.session, timeout=args.timeout, state=state)
     print(f"session: {handle.id}", file=sys.stderr, flush=True)
-    result = await handle.result()
+    watching = None
+    if not args.quiet:  # progress on stderr; stdout stays the result's JSON
+        from ._stream import follow
+        watching = asyncio.ensure_future(follow(handle, sys.stderr))
+    try:
+        result = await handle.result()
+    finally:
+        if watching is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(watching, 5.0)  # its last line is the run's end, which has come
     print(json.dumps(result, ensure_ascii=False, default=repr))
     return 0
 
@@ -381,6 +394,53 @@ async def _rewind(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _watch(args: argparse.Namespace) -> int:
+    from ._stream import follow
+
+    handle = await _handle(args.session)
+    try:  # where the run stands now, for completed/total (a finished run may have no worker to ask)
+        state = await handle.temporal_handle.query(STATE_QUERY, rpc_timeout=timedelta(seconds=5))
+    except Exception:
+        state = {}
+    if args.json:
+        status = None
+        async for event in handle.stream(from_offset=args.from_offset):
+            fields = {k: v for k, v in vars(event).items() if v is not None and k != "extra"}
+            print(json.dumps({**fields, **event.extra}, ensure_ascii=False, default=repr), flush=True)
+            status = event.status if event.type == "run_finished" else status
+        return 0 if status == "completed" else 1
+    print(f"watching {args.session}" + (f" ({state.get('workflow')})" if state.get("workflow") else "") + "; Ctrl-C stops watching, not the run", flush=True)
+    progress = await follow(handle, sys.stdout, from_offset=args.from_offset, state=state)
+    return 0 if progress.status == "completed" else 1
+
+
+async def _list(args: argparse.Namespace) -> int:
+    from temporalio.service import RPCError
+    from ._ui import REGISTER_HINT, list_sessions
+    from .client import connect
+
+    client = await connect()
+    try:
+        rows = await list_sessions(client, pipeline=args.pipeline, status=args.status, limit=args.limit)
+    except RPCError as exc:
+        if "search attribute" in exc.message.lower() or "not defined" in exc.message.lower():
+            raise GeckoError(f"the server cannot filter by pipeline or status: {exc.message}; register the "
+                             f"search attributes with: {REGISTER_HINT}") from None
+        raise GeckoError(f"cannot list sessions: {exc.message}") from None
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("no sessions found")
+        return 0
+    width = max(len(r["session"]) for r in rows)
+    print(f"{'SESSION':<{width}}  {'PIPELINE':<20} {'STATUS':<10} {'TEMPORAL':<16} STARTED")
+    for r in rows:
+        print(f"{r['session']:<{width}}  {str(r['pipeline'] or '-'):<20} {str(r['status'] or '-'):<10} "
+              f"{str(r['temporal_status'] or '-'):<16} {r['started'] or '-'}")
+    return 0
+
+
 # -- argument parsing -----------------------------------------------------------------------------
 def _add_worker_options(p: argparse.ArgumentParser, dev_command: bool) -> None:
     p.add_argument("workflows", nargs="+", metavar="MODULE:WF", help="Workflow objects to serve, e.g. myapp.flows:wf")
@@ -420,6 +480,7 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
                                      "an embedded dev server and worker run it in this process)")
     p.add_argument("--task-queue", help="task queue the workers poll (default as for worker)")
     p.add_argument("--state", default=None, metavar="JSON", help="seed context.state with this JSON object")
+    p.add_argument("--quiet", action="store_true", help="print no progress lines (stderr) while waiting")
 
     def session_command(name: str, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)
@@ -435,6 +496,17 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
     p.add_argument("--input", default=None, metavar="JSON", help="input for NODE, as JSON")
 
     session_command("cancel", "cancel a running session (its running nodes are cancelled)")
+
+    p = session_command("watch", "follow a session live: progress, running nodes, emitted events; ends with it")
+    p.add_argument("--from-offset", type=int, default=0, metavar="N", help="start at event N (default: all)")
+    p.add_argument("--json", action="store_true", help="print each event as one JSON line")
+
+    p = sub.add_parser("list", help="list sessions, newest first (by GeckoPipeline / GeckoStatus)")
+    p.add_argument("--pipeline", metavar="P", help="only runs of this Workflow name")
+    p.add_argument("--status", metavar="S", help="only runs in this status: running, waiting, completed, failed")
+    p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N sessions (default 50)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS)")
 
     p = session_command("answer", "answer a WaitForInput node or a node waiting in context.interrupt()")
     p.add_argument("node", metavar="NODE")
@@ -486,7 +558,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                 _require_server(None)
             command = {"run": _run, "status": _status, "jump": _jump, "answer": _answer,
                        "cancel": _cancel, "update-state": _update_state, "steps": _steps,
-                       "rewind": _rewind}[args.command]
+                       "rewind": _rewind, "watch": _watch, "list": _list}[args.command]
             return asyncio.run(command(args))
     except UsageError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)

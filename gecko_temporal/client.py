@@ -15,7 +15,7 @@ import os
 import uuid
 import weakref
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import (ApplicationError, CancelledError, TimeoutError as TemporalTimeout,
@@ -32,6 +32,7 @@ from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, Rewin
 from .spec import RunParams
 
 if TYPE_CHECKING:
+    from .events import RunEvent
     from .graph import Workflow
 
 # DevServer and find_temporal_binary lived here before embedded.py and are still imported from here.
@@ -87,12 +88,15 @@ async def connect(address: Optional[str] = None) -> Client:
     if embedded:  # embedded: its own server and worker, default namespace
         config = {"target_host": embedded_server().address}
     converter = data_converter(embedded=embedded)  # GECKO_ENCRYPTION_KEY etc. (payloads.py): part of the cache key
-    target = json.dumps(config, sort_keys=True, default=repr) + f"#{id(converter)}"
+    from . import _otel
+
+    tracing = _otel.interceptors()  # GECKO_OTEL: part of the cache key too
+    target = json.dumps(config, sort_keys=True, default=repr) + f"#{id(converter)}#{bool(tracing)}"
     cache = _clients.setdefault(asyncio.get_running_loop(), {})
     if target not in cache:
         where = config["target_host"]
         try:  # (a dev server is handed out only once it serves clients: see DevServer._serving)
-            client = await Client.connect(**config, data_converter=converter)
+            client = await Client.connect(**config, data_converter=converter, interceptors=tracing)
         except RuntimeError as exc:
             raise ServerError(f"cannot connect to Temporal at {where}: {exc}; start the server or fix "
                               "TEMPORAL_ADDRESS / the config profile (unset them to use the embedded dev "
@@ -167,10 +171,12 @@ async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[
     params = run.to_plain()
     if state:  # only then: the input of runs without a seed keeps its exact fields
         params["state"] = seed_state(state, run.payload_limit // 2)
+    from . import _ui
+
     try:
-        handle = await client.start_workflow(
-            WORKFLOW_TYPE, params, id=session_id,
-            task_queue=queue, result_type=None,
+        handle = await _ui.start_with_metadata(
+            client, spec, session_id, encoded, WORKFLOW_TYPE, params,
+            id=session_id, task_queue=queue, result_type=None,
             execution_timeout=timedelta(seconds=timeout + _TIMEOUT_GRACE) if timeout else None,
         )
     except WorkflowAlreadyStartedError:
@@ -178,6 +184,7 @@ async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[
             f'session "{session_id}" is already running; wait for it with '
             f'get_handle("{session_id}") or pick another session_id'
         ) from None
+    _ui.announce(session_id)
     return RunHandle(handle, timeout=timeout)
 
 
@@ -235,6 +242,18 @@ class RunHandle:
             return await self._handle.execute_update(ANSWER_UPDATE, payload)
         except WorkflowUpdateFailedError as exc:
             raise GeckoError(f"answer to {node!r} rejected: {_cause_message(exc)}") from None
+
+    async def stream(self, from_offset: int = 0, *, poll_interval: float = 0.1) -> AsyncIterator["RunEvent"]:
+        """The run's events as they happen, from ``from_offset`` on (``event.offset + 1`` resumes).
+
+        Yields ``node_started``, ``node_finished``, ``custom`` (``context.emit``), ``waiting``,
+        ``jump`` and, last, ``run_finished``, then ends. Follows continue-as-new and outlives worker
+        crashes (the events live in the run's history).
+        """
+        from ._stream import read_events
+
+        async for event in read_events(self._handle._client, self.id, from_offset, poll_interval):
+            yield event
 
     async def cancel(self) -> None:
         """Ask the run to stop; its running node activities are cancelled."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from . import _codec
 from .errors import InterruptError, SerializationError, StateKeyError
@@ -74,6 +74,7 @@ class WorkflowContext:
         step: int,
         member: Optional[str] = None,
         resume: Optional[list[str]] = None,
+        emitter: Optional[Callable[[Any], None]] = None,
     ) -> None:
         self.state = state
         self.history = history
@@ -84,6 +85,18 @@ class WorkflowContext:
         self.member = member
         self._resume = list(resume or ())  # answers to this execution's interrupts so far (JSON text)
         self._interrupts = 0  # interrupt() calls so far in this attempt
+        self._emitter = emitter
+
+    def emit(self, data: Any) -> None:
+        """Publish ``data`` on the run's event stream now, as a ``custom`` event (e.g. a token).
+
+        Works in sync nodes (from their thread) and async ones, Team members too; readers of
+        ``handle.stream()`` see it while the node still runs. Events are sent in small batches, and
+        all are sent before the node's result. Raises SerializationError for data that is not JSON-like.
+        """
+        if self._emitter is None:
+            return  # outside a worker (a node called directly): nobody to tell
+        self._emitter(data)
 
     def interrupt(self, payload: Any = None, *, timeout: Optional[float] = None, default: Any = _NO_DEFAULT) -> Any:
         """Pause the run until a person answers; return the answer.

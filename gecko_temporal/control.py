@@ -15,6 +15,7 @@ fail a workflow task. What the run keeps of a rejected request is a short previe
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -109,7 +110,20 @@ def shown_value(text: str) -> tuple[Any, bool]:
 
 
 def _preview_text(text: str) -> str:
-    return f"<{len(text):,} characters of JSON, too big to show; starts with: {text[:200]}>"
+    return f"<{len(text):,} characters of JSON, too big to show; starts with: {_untagged(text[:2000])[:200]}>"
+
+
+# The engine's type tags inside JSON text (see _codec): a tagged scalar (datetime, date, UUID, ...)
+# and the head of a tagged model. Previews of values too big to parse show the data without them.
+_TAGGED_SCALAR = re.compile(r'\{"__gecko__":"[^"]*","data":("(?:[^"\\]|\\.)*"|[-+\w.]+)\}')
+_TAG_HEAD = re.compile(r'\{"__gecko__":"[^"]*:[^"]*","data":')
+
+
+def _untagged(text: str) -> str:
+    """A cut piece of encoded JSON as people read it: internal ``__gecko__`` tags left out."""
+    if _codec.TAG not in text:
+        return text
+    return _TAG_HEAD.sub("", _TAGGED_SCALAR.sub(r"\1", text))
 
 
 def shown_state(state: dict[str, str]) -> tuple[dict[str, Any], list[str]]:

@@ -30,6 +30,7 @@ from temporalio.client import Client
 
 from .errors import ServerError
 from .payloads import data_converter
+from .protocol import PIPELINE_ATTRIBUTE, STATUS_ATTRIBUTE
 
 if TYPE_CHECKING:
     from .graph import Workflow
@@ -88,7 +89,8 @@ class DevServer:
     """
 
     def __init__(self, port: Optional[int] = None, db_filename: Optional[str] = None,
-                 ui: bool = False, log_file: Optional[str] = None, lock_wait: float = 20.0) -> None:
+                 ui: bool = False, log_file: Optional[str] = None, lock_wait: float = 20.0,
+                 ui_port: Optional[int] = None) -> None:
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         if _listening(self.port):  # else _wait_ready would mistake that server for ours
@@ -96,8 +98,16 @@ class DevServer:
                               f"pick another port, or connect to it with TEMPORAL_ADDRESS={self.address}")
         self._args = [find_temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
                       "--log-level", "error"]
+        for name, kind in _SEARCH_ATTRIBUTES.items():  # so runs can be found by pipeline and status
+            self._args += ["--search-attribute", f"{name}={kind}"]
+        self.ui_port: Optional[int] = None
         if not ui:
             self._args.append("--headless")
+        elif ui_port:
+            self.ui_port = ui_port
+            self._args += ["--ui-port", str(ui_port)]
+        else:
+            self.ui_port = self.port + 1000  # the CLI's default
         if db_filename:
             self._args += ["--db-filename", db_filename]
         self._temporary_log = log_file is None and not db_filename
@@ -211,6 +221,9 @@ class DevServer:
                 os.unlink(self.log_file)
 
 
+_SEARCH_ATTRIBUTES = {PIPELINE_ATTRIBUTE: "Keyword", STATUS_ATTRIBUTE: "Keyword"}
+
+
 class _DatabaseLocked(Exception):
     """The server exited because another one still holds its SQLite file."""
 
@@ -218,11 +231,17 @@ class _DatabaseLocked(Exception):
 _dev_server: Optional[DevServer] = None
 
 
+def running_server() -> Optional[DevServer]:
+    """The embedded dev server if this process started one, else None."""
+    return _dev_server
+
+
 def embedded_server() -> DevServer:
     """The process's embedded dev server, started on first use and stopped at exit."""
     global _dev_server
     if _dev_server is None or _dev_server.process.poll() is not None:
-        _dev_server = DevServer()
+        ui = os.environ.get("GECKO_UI", "") not in ("", "0")  # the Temporal web UI too, on a free port
+        _dev_server = DevServer(ui=ui, ui_port=free_port() if ui else None)
         atexit.register(_dev_server.stop)
     return _dev_server
 
@@ -266,7 +285,10 @@ class EmbeddedWorker:
         from .worker import GeckoWorker
 
         try:
-            self.worker = GeckoWorker(await Client.connect(address, data_converter=data_converter(embedded_worker=True)),
+            from . import _otel
+
+            self.worker = GeckoWorker(await Client.connect(address, data_converter=data_converter(embedded_worker=True),
+                                                           interceptors=_otel.interceptors()),
                                       task_queue=self.task_queue,
                                       graceful_shutdown=2.0)
         except BaseException as exc:  # reported to the starting thread, which raises ServerError

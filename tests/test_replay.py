@@ -35,7 +35,8 @@ RECORD = os.environ.get("GECKO_RECORD_HISTORIES", "")
 NAMES = ["linear", "fanin", "loop", "race", "steer", "continue_as_new_first_run", "continue_as_new_last_run",
          "local_burst", "conflict", "eager", "subgraph", "subgraph_child", "language", "language_eager",
          "language_continue_as_new_first_run", "language_continue_as_new_second_run",
-         "interrupt", "rewound", "rewound_late"]
+         "interrupt", "rewound", "rewound_late", "observed_first_run",
+         "observed_last_run"]
 
 
 def _wanted(name: str) -> bool:
@@ -85,6 +86,8 @@ async def _record_all() -> None:
         await _record_rewound()
     if _wanted("rewound_late"):
         await _record_rewound_late()
+    if _wanted("observed_first_run"):
+        await _record_observed()
 
 
 async def _waiting(handle, node: str, index: int) -> None:
@@ -116,6 +119,21 @@ async def _record_rewound() -> None:
     again = await replay.rewind.get_handle("replay-rewound")
     assert await again.result() == {"x": 20, "state": {"trail": ["a", "b"], "factor": 10}}
     await _save("rewound", again.temporal_handle._client.get_workflow_handle("replay-rewound"))
+
+
+async def _record_observed() -> None:
+    handle = await replay.observed.start(1, session_id="replay-observed")
+    seen = []
+    async for event in handle.stream():  # a reader's polls are updates in the history
+        seen.append(event.type)
+        if event.type == "waiting":
+            await handle.answer("Ask", 1)
+    assert await handle.result() == {"turns": 4}
+    assert seen.count("custom") == 7 and seen[-1] == "run_finished"
+    th = handle.temporal_handle
+    first = th._client.get_workflow_handle(th.id, run_id=th.first_execution_run_id)
+    await _save("observed_first_run", first)
+    await _save("observed_last_run", th._client.get_workflow_handle(th.id))
 
 
 async def _record_race() -> None:
@@ -216,6 +234,11 @@ def test_the_histories_cover_what_they_claim():
     assert "workflow_execution_signaled_event_attributes" in steer
     assert "workflow_execution_update_completed_event_attributes" in steer
     assert "workflow_execution_continued_as_new_event_attributes" in kinds("continue_as_new_first_run")
+    observed = kinds("observed_first_run")
+    assert {"workflow_execution_signaled_event_attributes", "workflow_execution_update_completed_event_attributes",
+            "upsert_workflow_search_attributes_event_attributes", "marker_recorded_event_attributes",
+            "workflow_execution_continued_as_new_event_attributes"} <= observed
+    assert "upsert_workflow_search_attributes_event_attributes" in kinds("observed_last_run")
     burst = [e.activity_task_scheduled_event_attributes.activity_type.name for e in _load("local_burst").events
              if e.HasField("activity_task_scheduled_event_attributes")]
     assert burst == ["gecko.yield"], burst  # 150 local steps: one break after the first 100
@@ -344,6 +367,7 @@ EXPECTED = {
     "conflict": ({"result": {"writer_a": "a", "writer_b": "b"},
                   "state": {"shared": "b", "doomed": "revived by b", "kept": "seed", "a_only": 1},
                   "conflicts": {"contested", "doomed", "shared"}, "step": 3}),
+    "observed_last_run": ({"result": {"turns": 4}, "run": 2, "step": 6}),
     "continue_as_new_last_run": ({"result": {"answer": [1, 2, 3]}, "state": {"turns": 4}, "run": 2, "step": 5}),
     "subgraph": ({"result": {"words": 3, "state": {}}, "state": {}, "completed": ["load", "Sub", "done"],
                   "step": 3, "children": {}}),

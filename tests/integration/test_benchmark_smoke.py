@@ -26,3 +26,17 @@ def test_long_loop_benchmark_runs_every_case_and_prints_json(tmp_path):
     assert result["rows"][2]["runs"] >= 2  # 50 steps per run: it continued as new
     # how many queries caught a run still going depends on the machine's speed: reported, not pinned
     assert all(r["steps_per_s"] > 0 and isinstance(r["queries"], int) for r in result["rows"])
+
+
+@pytest.mark.slow
+def test_stream_cost_benchmark_counts_what_the_stream_writes(tmp_path):
+    """Smoke run of benchmarks/stream_cost.py: counts are what each case must show, never timings."""
+    proc = subprocess.run([sys.executable, str(BENCH / "stream_cost.py"), "--quick", "--json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {r["case"]: r for r in json.loads(proc.stdout)["rows"]}
+    assert rows["quiet"]["signals"] == rows["quiet"]["updates"] == rows["quiet"]["events_read"] == 0
+    assert rows["emit"]["emitted"] == 15 and 1 <= rows["emit"]["signals"] <= 15  # batched, never more
+    assert rows["read"]["updates"] >= 1 and rows["read"]["events_read"] == 3 * 2 + 1
+    assert rows["emit+read"]["events_read"] == 15 + 3 * 2 + 1
+    assert json.loads(proc.stdout)["latency_ms"]["rounds"] == 3

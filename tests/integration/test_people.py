@@ -159,6 +159,26 @@ async def test_team_members_cannot_interrupt(dev_server, session_id):
     assert result == [["member_asks", "failed", "InterruptError"], ["member_fine", "succeeded", None]]
 
 
+async def test_an_interrupt_is_a_waiting_event_on_the_stream_with_its_payload(dev_server, session_id):
+    from gecko_temporal import Workflow
+
+    def draft(topic, context):
+        verdict = context.interrupt({"draft": f"a post on {topic}"})
+        return f"{topic}: {verdict}"
+
+    wf = Workflow("StreamInterrupt").add_node("Draft", draft).set_entry_point("Draft")
+    handle = await wf.start("gecko", session_id=session_id)
+    seen = []
+    async for event in handle.stream():
+        seen.append(event.type)
+        if event.type == "waiting":
+            assert event.node == "Draft" and event.data == {"prompt": {"draft": "a post on gecko"}, "interrupt": 0}
+            await handle.answer("Draft", "approved")
+    assert await handle.result() == "gecko: approved"
+    # one node step: it waits between its start and its end (its two activities are one step)
+    assert seen == ["node_started", "waiting", "node_finished", "run_finished"]
+
+
 async def test_send_instances_cannot_interrupt(dev_server, session_id):
     from gecko_temporal import Send, Workflow
 

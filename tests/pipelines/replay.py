@@ -245,3 +245,21 @@ def r_end(x, context):
 rewind = Workflow("ReplayRewind")
 rewind.add_node("a", r_a).add_node("b", r_b).add_node("end", r_end).add_edge("a", "b").add_edge("b", "end")
 rewind.set_entry_point("a")
+
+
+def observed_talk(x, context):
+    for i in range(3):
+        context.emit({"token": i})
+    return x + 1
+
+
+def observed_turn(n, context):
+    context.emit(f"turn {n}")
+    return Next(node="Turn", input=n + 1) if n < 4 else {"turns": n}
+
+
+# The event stream's paths (OBSERVE_PATCH): emitted events (signals), a reader's polls (updates),
+# search attribute upserts, activity summaries, a wait, a jump and continue-as-new with the stream.
+observed = Workflow("ReplayObserved", steps_per_run=3)
+observed.add_node("Talk", observed_talk).add_node("Ask", WaitForInput("go on?")).add_node("Turn", observed_turn)
+observed.add_edge("Talk", "Ask").add_edge("Ask", "Turn").set_entry_point("Talk")

@@ -110,8 +110,8 @@ def test_public_names_are_pinned():
         "InterruptError", "RewindError", "StateEditError",
         "DevServer", "END", "ExecutionStrategy", "GeckoError", "GeckoWorker", "GraphError", "GraphSpec",
         "JumpRejectedError", "Send", "MemberError", "MemberResult", "Next", "NodeError", "NodeSpec", "PayloadConfigError",
-        "RetryPolicy",
-        "RunHandle", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
+        "Progress", "RetryPolicy",
+        "RunEvent", "RunHandle", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
         "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "durable_agent", "get_handle",
         "step",
     ])

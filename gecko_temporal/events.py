@@ -1,0 +1,180 @@
+"""What a run tells its watchers: stream events, progress lines, and the texts the Temporal UI shows.
+Pure: no temporalio import.
+
+A run publishes :class:`RunEvent` records on its event stream (``RunHandle.stream()``): the workflow
+publishes ``node_started``, ``node_finished``, ``waiting``, ``jump`` and ``run_finished``; a node
+publishes ``custom`` with ``context.emit(data)`` while it runs. Events travel as plain dicts (see
+:func:`event`), so any Temporal client can read them; :class:`Progress` turns them into the lines
+``gecko-temporal watch`` prints.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+NODE_STARTED = "node_started"
+NODE_FINISHED = "node_finished"
+CUSTOM = "custom"
+WAITING = "waiting"
+JUMP = "jump"
+RUN_FINISHED = "run_finished"
+TYPES = (NODE_STARTED, NODE_FINISHED, CUSTOM, WAITING, JUMP, RUN_FINISHED)
+
+PREVIEW_CHARS = 120  # what a summary, a detail line or a progress line shows of a value
+
+
+def event(type: str, *, node: Optional[str] = None, step: Optional[int] = None, time: str = "",
+          data: Any = None, **extra: Any) -> dict[str, Any]:
+    """One event as it travels on the stream: a plain dict (``None`` fields left out)."""
+    out: dict[str, Any] = {"type": type, "time": time}
+    if node is not None:
+        out["node"] = node
+    if step is not None:
+        out["step"] = step
+    if data is not None:
+        out["data"] = data
+    out.update({k: v for k, v in extra.items() if v is not None})
+    return out
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One event of a run's stream.
+
+    ``type`` is one of ``node_started``, ``node_finished`` (with ``status`` ``completed`` or
+    ``failed``/``cancelled`` and ``duration`` in seconds), ``custom`` (``data`` is what the node
+    passed to ``context.emit``), ``waiting`` (``data`` holds the prompt), ``jump`` (``data["to"]``
+    is the target) and ``run_finished`` (``status``: completed, failed, cancelled, terminated, ...).
+    ``offset`` is the event's place in the stream: ``handle.stream(from_offset=e.offset + 1)``
+    resumes after it. ``completed``/``total`` count distinct finished nodes and the graph's nodes.
+    """
+
+    type: str
+    offset: int = 0
+    node: Optional[str] = None
+    step: Optional[int] = None
+    data: Any = None
+    time: str = ""
+    status: Optional[str] = None
+    duration: Optional[float] = None
+    member: Optional[str] = None
+    attempt: Optional[int] = None
+    run: Optional[int] = None
+    completed: Optional[int] = None
+    total: Optional[int] = None
+    error: Optional[str] = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_plain(cls, data: Any, offset: int = 0) -> "RunEvent":
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            return cls(type="unknown", offset=offset, data=data)
+        known = {k: data[k] for k in _FIELDS if k in data}
+        return cls(offset=offset, extra={k: v for k, v in data.items() if k not in _FIELDS}, **known)
+
+
+_FIELDS = ("type", "node", "step", "data", "time", "status", "duration", "member", "attempt", "run",
+           "completed", "total", "error")
+
+
+def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
+    """A one-line rendering of ``value`` for people (strings as they are)."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=repr, sort_keys=True)
+        except (TypeError, ValueError, RecursionError):
+            text = repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+# -- Temporal UI texts ------------------------------------------------------------------------------
+def run_summary(pipeline: str, node_count: int, input_preview: str) -> str:
+    """The run's one-line summary in the UI (``start_workflow(static_summary=...)``)."""
+    return f"{pipeline}: {node_count} nodes, input {input_preview}"[:400]
+
+
+def run_details(pipeline: str, nodes: Sequence[str], entry: str, scheduling: str, input_preview: str,
+                session_id: str) -> str:
+    """The run's details in the UI (Temporal markdown, ``static_details``)."""
+    shown = ", ".join(nodes[:40]) + (f", ... ({len(nodes)} in all)" if len(nodes) > 40 else "")
+    return "\n".join([
+        f"**Pipeline** {pipeline} (gecko-temporal)",
+        f"**Session** {session_id}",
+        f"**Nodes** ({len(nodes)}): {shown}",
+        f"**Entry point** {entry}, scheduling {scheduling}",
+        f"**Input** {input_preview}",
+        f"Watch it: `gecko-temporal watch {session_id}`; state: `gecko-temporal status {session_id}`",
+    ])
+
+
+def current_details(status: str, running: dict[str, int], waiting: dict[str, Any], completed: int,
+                    total: int, step: int, session: str = "SESSION") -> str:
+    """What the run is doing now (``workflow.set_current_details``)."""
+    lines = [f"**{status}**: {completed} of {total} nodes completed, step {step}"]
+    if waiting:
+        for name, w in waiting.items():
+            lines.append(f"Waiting for {name}: {preview((w or {}).get('prompt') or 'an answer')} "
+                         f"(answer with `gecko-temporal answer {session} {name} --value JSON`)")
+    running = {n: s for n, s in running.items() if n not in waiting}  # a waiting node is shown as such
+    if running:
+        lines.append("Running: " + ", ".join(f"{n} (step {s})" for n, s in list(running.items())[:20])
+                     + (f" and {len(running) - 20} more" if len(running) > 20 else ""))
+    return "\n".join(lines)
+
+
+def activity_summary(node: str, step: int, member: Optional[str] = None) -> str:
+    return f"{node} / {member} (step {step})" if member else f"{node} (step {step})"
+
+
+# -- terminal progress ------------------------------------------------------------------------------
+class Progress:
+    """Turns events into the lines a person reads (``gecko-temporal watch``, ``run``, the example).
+
+    Keeps completed/total and what is running, so each line can say where the run stands.
+    """
+
+    def __init__(self, total: int = 0, completed: Sequence[str] = (), running: Sequence[str] = ()) -> None:
+        self.total = total
+        self.completed: set[str] = set(completed)
+        self.running: dict[str, int] = {name: 0 for name in running}
+        self.status: Optional[str] = None
+        self.error: Optional[str] = None
+
+    def feed(self, e: RunEvent) -> list[str]:
+        if e.total:
+            self.total = e.total
+        head = f"[{len(self.completed)}/{self.total or '?'}]"
+        if e.type == NODE_STARTED and e.node:
+            self.running[e.node] = e.step or 0
+            return [f"{head} started {e.node} (step {e.step})"]
+        if e.type == NODE_FINISHED and e.node:
+            self.running.pop(e.node, None)
+            if e.status == "completed":
+                self.completed.add(e.node)
+            head = f"[{len(self.completed)}/{self.total or '?'}]"
+            took = f" in {e.duration:.2f} s" if e.duration is not None else ""
+            what = "finished" if e.status == "completed" else (e.status or "finished")
+            tail = f": {e.error}" if e.error else ""
+            now = f"; running: {', '.join(self.running)}" if self.running else ""
+            return [f"{head} {what} {e.node}{took}{tail}{now}"]
+        if e.type == CUSTOM:
+            who = e.node + (f"/{e.member}" if e.member else "") if e.node else "?"
+            return [f"  {who}: {preview(e.data)}"]
+        if e.type == WAITING:
+            prompt = e.data.get("prompt") if isinstance(e.data, dict) else e.data
+            return [f"{head} waiting at {e.node}: {preview(prompt)}"]
+        if e.type == JUMP:
+            target = e.data.get("to") if isinstance(e.data, dict) else e.data
+            return [f"{head} jump {e.node or 'from outside'} -> {target}"]
+        if e.type == RUN_FINISHED:
+            self.status = e.status
+            self.error = e.error
+            tail = f": {e.error}" if e.error else ""
+            return [f"run {e.status or 'finished'} ({len(self.completed)}/{self.total or '?'} nodes completed)"
+                    f"{tail}"]
+        return []
