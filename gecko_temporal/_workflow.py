@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 with workflow.unsafe.imports_passed_through():
     from . import control
     from .protocol import ANSWER_UPDATE, JUMP_UPDATE, LOCAL_BURST_PATCH, STATE_QUERY, WORKFLOW_TYPE, YIELD_ACTIVITY
+    from .protocol import WINDOW_PATCH
     from .errors import GeckoError
     from .inputs import InputTooLarge, NodeInputs
     from .limits import PAYLOAD_LIMIT, result_problem, snapshot_problem
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
                        RetrySpec, RunParams, RunSnapshot)
     from .state import StateDelta, merge_layer
     from .team_run import MemberDone, TeamFailed, TeamRun
+    from .window import DEFAULT_MAX_PARALLEL, Paused, Window, history_full
 
 # Local activities run inside one workflow task, during which queries and signals wait; a loop of
 # light local nodes would hold the task for seconds. End the task after this many local steps.
@@ -126,6 +128,12 @@ class GeckoWorkflow:
         self._inputs = NodeInputs(params.spec.key, params.input, snap.warned, payload_limit=params.payload_limit)
         self._can_blocked = False  # the snapshot outgrew a payload: stay in this run
         self._local_streak = 0  # local steps since the workflow task last ended
+        # Every activity start goes through one window (Temporal allows 2,000 pending activities).
+        # It only ever holds a start back in runs that record the patch: older runs started every
+        # node of a layer at once and replay that way (their layers never reached the window).
+        self._window = Window(params.spec.max_parallel or DEFAULT_MAX_PARALLEL,
+                              may_limit=lambda: workflow.patched(WINDOW_PATCH))
+        self._partial_layer = snap.partial_layer  # a layer the previous run paused (history full)
 
     # -- the interpreter loop ----------------------------------------------------------------
     @workflow.run
@@ -154,13 +162,18 @@ class GeckoWorkflow:
     async def _run_layered(self, params: RunParams, steps_at_start: int) -> None:
         """Layers (super-steps): a layer's nodes start together; the next layer waits for all of them."""
         while True:
-            self._control.apply_redirects()
-            tasks = self._sched.next_layer()
-            if not tasks:
-                break
-            self._layer += 1
+            partial, self._partial_layer = self._partial_layer, None
+            if partial is not None:  # go on with the layer the previous run paused, as it was
+                tasks = [Task(*t) for t in partial["tasks"]]
+                done = {int(i): NodeOutput.from_plain(o) for i, o in partial["done"].items()}
+            else:
+                self._control.apply_redirects()
+                tasks, done = self._sched.next_layer(), {}
+                if not tasks:
+                    break
+                self._layer += 1
             self._inputs.new_layer()
-            outputs = await self._run_layer(tasks)
+            outputs = await self._run_layer(tasks, done)
             deltas = []
             for task, out in zip(tasks, outputs):  # node order, never completion order
                 self._sched.finish(task, out.value, out.jump)
@@ -272,13 +285,13 @@ class GeckoWorkflow:
             await workflow.execute_activity(YIELD_ACTIVITY, start_to_close_timeout=timedelta(seconds=30),
                                             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=2)))
 
-    async def _continue_as_new(self, params: RunParams) -> None:
+    async def _continue_as_new(self, params: RunParams, partial_layer: Optional[dict[str, Any]] = None) -> None:
         # Handlers still running (an update mid-flight) would be lost by the switch.
         await workflow.wait_condition(workflow.all_handlers_finished)
         snapshot = RunSnapshot(
             scheduler=self._sched.snapshot(), state=self._state, deadline=self._deadline, run=self._run + 1,
             completed=self._completed, rejected=self._control.rejected, answers=self._control.answers,
-            layer=self._layer, warned=list(self._inputs.warned))
+            layer=self._layer, warned=list(self._inputs.warned), partial_layer=partial_layer)
         next_run = {"spec": self._plain_spec, "input": params.input, "snapshot": snapshot.to_plain()}
         if params.payload_limit != PAYLOAD_LIMIT:  # a payload store raised it; runs without one stay as before
             next_run["payload_limit"] = params.payload_limit
@@ -290,22 +303,67 @@ class GeckoWorkflow:
             return
         workflow.continue_as_new(next_run)
 
-    async def _run_layer(self, tasks: list[Task]) -> list[NodeOutput]:
-        running = [asyncio.ensure_future(self._run_task(t)) for t in tasks]
-        timeout = None
-        if self._deadline is not None:
-            timeout = max(0.0, self._deadline - workflow.now().timestamp())
-        done, pending = await workflow.wait(running, timeout=timeout, return_when=asyncio.FIRST_EXCEPTION)
-        for fut in pending:
-            _abandon(fut)
-        for task, fut in zip(tasks, running):  # report the first failure in node order
-            if fut in done and fut.exception() is not None:
-                raise fut.exception()  # type: ignore[misc]
-        if pending:
-            self._status = "failed"
-            raise _timed_out(self._spec.name, [t.node for t, f in zip(tasks, running) if f in pending],
-                             self._sched.step)
-        return [f.result() for f in running]
+    async def _run_layer(self, tasks: list[Task], done: Optional[dict[int, NodeOutput]] = None) -> list[NodeOutput]:
+        """Run a layer's tasks (those not ``done`` already) and return their outputs in task order.
+
+        The window starts at most ``max_parallel`` activities at once. A layer of plain nodes wider
+        than the window may pause when this run's history nears Temporal's limits: once the running
+        nodes finish, the run continues as new with the rest of the layer (and what finished).
+        """
+        done = done or {}
+        running = {i: asyncio.ensure_future(self._run_task(t)) for i, t in enumerate(tasks) if i not in done}
+        drained = None
+        if len(running) > self._window.size and all(self._nodes[t.node].kind == KIND_FUNCTION for t in tasks):
+            drained = self._window.allow_pause(self._history_full)
+            left = [len(running)]
+
+            def one_done(_: Any) -> None:  # so that waiting on `drained` too still ends with the layer
+                left[0] -= 1
+                if not left[0] and drained is not None and not drained.done():
+                    drained.set_result(None)
+
+            for fut in running.values():
+                fut.add_done_callback(one_done)
+        try:
+            while True:
+                timeout = None
+                if self._deadline is not None:
+                    timeout = max(0.0, self._deadline - workflow.now().timestamp())
+                waited = [*running.values(), *([drained] if drained is not None else [])]
+                finished, pending = await workflow.wait(waited, timeout=timeout, return_when=asyncio.FIRST_EXCEPTION)
+                failed = [f for f in running.values() if f in finished and f.exception() is not None]
+                if failed or (pending and (drained is None or drained not in finished)):
+                    for fut in pending:
+                        if fut is not drained:
+                            _abandon(fut)
+                    if failed:  # report the first failure in node order
+                        raise failed[0].exception()  # type: ignore[misc]
+                    self._status = "failed"
+                    raise _timed_out(self._spec.name, [tasks[i].node for i, f in running.items() if f in pending],
+                                     self._sched.step)
+                if drained is not None and drained.done() and drained.exception() is not None:
+                    await self._pause_layer(tasks, done, running)  # returns only if the run cannot switch
+                    self._window.forbid_pause()
+                    drained = None
+                    continue
+                return [done[i] if i in done else running[i].result() for i in range(len(tasks))]
+        finally:
+            if drained is not None:
+                self._window.forbid_pause()
+
+    def _history_full(self) -> bool:
+        info = workflow.info()
+        return history_full(info.get_current_history_length(), info.get_current_history_size(), self._window.size)
+
+    async def _pause_layer(self, tasks: list[Task], done: dict[int, NodeOutput],
+                           running: dict[int, "asyncio.Future[NodeOutput]"]) -> None:
+        """Continue as new in the middle of a layer: its tasks and the outputs of those that finished."""
+        finished = {**done, **{i: f.result() for i, f in running.items() if f.done()}}
+        workflow.logger.info("layer %d: history nearly full after %d of %d nodes; continuing as new",
+                             self._layer, len(finished), len(tasks))
+        partial = {"tasks": [[t.node, t.input, t.step, t.jumped] for t in tasks],
+                   "done": {str(i): out.to_plain() for i, out in sorted(finished.items())}}
+        await self._continue_as_new(self._params, partial_layer=partial)
 
     async def _run_task(self, task: Task) -> NodeOutput:
         node = self._nodes[task.node]
@@ -325,6 +383,12 @@ class GeckoWorkflow:
 
     def _run_activity(self, node: NodeSpec, task: Task, member: Optional[int],
                       how: Union[NodeSpec, MemberSpec]) -> Any:
+        """Run the activity of ``task`` (of one Team ``member``), run as ``how`` says (the node or member),
+        once the window has a slot for it (its input is built then)."""
+        return self._window.run(lambda: self._start_activity(node, task, member, how))
+
+    def _start_activity(self, node: NodeSpec, task: Task, member: Optional[int],
+                        how: Union[NodeSpec, MemberSpec]) -> Any:
         """Start the activity of ``task`` (of one Team ``member``), run as ``how`` says (the node or member)."""
         try:
             arg, warning = self._inputs.build(node, task, member=member, takes_context=how.takes_context,

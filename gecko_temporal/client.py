@@ -28,7 +28,8 @@ from .payloads import data_converter, payload_limit_of
 from .protocol import ANSWER_UPDATE, JUMP_UPDATE, NEXT_SIGNAL, STATE_QUERY, WORKFLOW_TYPE
 from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, SerializationError, ServerError,
                      StepLimitError, WorkflowTimeoutError)
-from .spec import RunParams
+from .limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name
+from .spec import GraphSpec
 
 if TYPE_CHECKING:
     from .graph import Workflow
@@ -143,10 +144,10 @@ async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[
         spec = replace(spec, max_steps=max_steps)
     encoded = _codec.encode(input_data, what="input_data")
     session_id = session_id or f"{wf.name}-{uuid.uuid4().hex[:12]}"
+    run_input = _run_input(spec, encoded, timeout, payload_limit_of(client.data_converter))
     try:
         handle = await client.start_workflow(
-            WORKFLOW_TYPE, RunParams(spec=spec, input=encoded, timeout=timeout,
-                                     payload_limit=payload_limit_of(client.data_converter)), id=session_id,
+            WORKFLOW_TYPE, run_input, id=session_id,
             task_queue=queue, result_type=None,
             execution_timeout=timedelta(seconds=timeout + _TIMEOUT_GRACE) if timeout else None,
         )
@@ -156,6 +157,23 @@ async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[
             f'get_handle("{session_id}") or pick another session_id'
         ) from None
     return RunHandle(handle, timeout=timeout)
+
+
+def _run_input(spec: "GraphSpec", encoded: str, timeout: Optional[float], limit: int) -> dict[str, Any]:
+    """The run's input (a plain :class:`RunParams`, the spec in its compact form), checked against
+    the payload limit here: Temporal would refuse it with a bare "Blob data size exceeds limit"."""
+    run_input = {"spec": spec.to_plain(), "input": encoded, "timeout": timeout, "snapshot": None,
+                 "payload_limit": limit}
+    size = len(json.dumps(run_input, separators=(",", ":"))) + FRAME
+    if size > limit:
+        graph = len(json.dumps(run_input["spec"], separators=(",", ":")))
+        fix = ("set GECKO_PAYLOAD_STORE (file:///dir or s3://bucket/prefix, on every client and worker; see "
+               "docs/payloads.md) so big payloads go to the store, or " if limit <= PAYLOAD_LIMIT else "")
+        raise GraphError(
+            f'workflow "{spec.name}" cannot start: its run input is {human(size)} (the compiled graph of '
+            f"{len(spec.nodes)} nodes {human(graph)}, input_data {human(json_size(encoded))}), over "
+            f"{limit_name(limit)}; {fix}pass big input data as a file path and keep node names short")
+    return run_input
 
 
 async def get_handle(session_id: str, workflow: Optional["Workflow"] = None) -> "RunHandle":

@@ -9,3 +9,4 @@ JUMP_UPDATE = "gecko_jump"  # a jump the caller hears about (rejected at once if
 ANSWER_UPDATE = "gecko_reply"
 YIELD_ACTIVITY = "gecko.yield"  # a no-op activity that lets a long burst of local steps breathe
 LOCAL_BURST_PATCH = "gecko-local-burst-yield"  # workflow.patched id: histories before the yield replay without it
+WINDOW_PATCH = "gecko-activity-window"  # workflow.patched id: runs recorded before started every node of a layer at once

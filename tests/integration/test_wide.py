@@ -1,0 +1,142 @@
+"""Big graphs (issue 15): layers wider than Temporal's 2,000 pending activities, graphs of 10,000
+nodes, and runs that cap how many nodes run at once (``max_parallel``).
+
+Facts come from the run's history (how many activities were pending at once, what ran in which
+run) and from events the nodes record, never from a stopwatch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections import Counter
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+
+from gecko_temporal import GraphError, Workflow, step
+from gecko_temporal.embedded import find_temporal_binary
+from gecko_temporal.window import DEFAULT_MAX_PARALLEL
+
+_CLOSED = (EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+           EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT, EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED)
+
+
+async def _runs(handle) -> list:
+    """The histories of every run of a session, first to last (following continue-as-new)."""
+    th = handle.temporal_handle
+    run_id, histories = th.first_execution_run_id, []
+    while run_id:
+        history = await th._client.get_workflow_handle(th.id, run_id=run_id).fetch_history()
+        histories.append(history)
+        last = history.events[-1]
+        run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                  if last.HasField("workflow_execution_continued_as_new_event_attributes") else None)
+    return histories
+
+
+def _peak_pending(events) -> int:
+    """Most activities pending on the server at once: scheduled and not yet closed."""
+    pending = peak = 0
+    for e in events:
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            pending += 1
+            peak = max(peak, pending)
+        elif e.event_type in _CLOSED:
+            pending -= 1
+    return peak
+
+
+def _scheduled(histories) -> Counter:
+    return Counter(e.activity_task_scheduled_event_attributes.activity_type.name
+                   for h in histories for e in h.events if e.HasField("activity_task_scheduled_event_attributes"))
+
+
+def _fan(name: str, width: int, leaf, **options) -> Workflow:
+    """start -> width parallel leaves -> end, the join summing what the leaves returned."""
+    wf = Workflow(name, max_steps=width + 10, **options)
+    wf.add_node("start", lambda x: x)
+    wf.add_node("end", lambda parts: sum(parts.values()))
+    for i in range(width):
+        wf.add_node(f"n{i}", leaf).add_edge("start", f"n{i}").add_edge(f"n{i}", "end")
+    return wf.set_entry_point("start")
+
+
+async def _cli_state(dev_server, session: str) -> dict:
+    proc = await asyncio.create_subprocess_exec(
+        find_temporal_binary(), "workflow", "query", "--workflow-id", session, "--name", "gecko_state",
+        "--output", "json", "--address", dev_server.address,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, f"gecko_state did not answer from the CLI: {err.decode()}"
+    return json.loads(out)["queryResult"][0]
+
+
+_gate = threading.Event()
+
+
+async def _gated_leaf(x, context):
+    # every leaf writes the same key: the merge is in node order, so the last node wins whoever finished last
+    context.state["last"] = context.node
+    if context.node == "n0":  # holds the layer open until the test has queried it
+        for _ in range(2400):
+            if _gate.is_set():
+                break
+            await asyncio.sleep(0.05)
+    return 1
+
+
+async def test_a_3000_wide_layer_runs_through_the_window_and_joins(dev_server, session_id):
+    """Temporal allows 2,000 pending activities: the layer runs through a window of 1,000, queries
+    answer while it runs (from the handle and the real CLI), and the join sees all 3,000 outputs."""
+    _gate.clear()
+    wf = _fan("Wide3000", 3000, _gated_leaf)
+    handle = await wf.start("go", session_id=session_id, timeout=600)
+    try:
+        for _ in range(1200):  # the wide layer is layer 2; n0 holds it open
+            state = await handle.state()
+            if state["layer"] == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert state["layer"] == 2 and state["status"] == "running" and "n0" in state["running"]
+        cli = await _cli_state(dev_server, handle.id)
+        assert cli["layer"] == 2 and cli["status"] == "running" and "n0" in cli["running"], cli
+    finally:
+        _gate.set()
+    assert await handle.result() == 3000
+    final = await handle.state()
+    assert final["state"] == {"last": "n2999"}  # node order, not completion order (n0 finished last)
+    histories = await _runs(handle)
+    assert max(_peak_pending(h.events) for h in histories) == DEFAULT_MAX_PARALLEL  # never more; as many as allowed
+    ran = _scheduled(histories)
+    assert len(ran) == 3002 and set(ran.values()) == {1}  # every node exactly once
+
+
+_events: list[tuple[str, str]] = []
+
+
+async def _recorded_leaf(x, context):
+    _events.append(("start", context.node))
+    await asyncio.sleep(0.05)
+    _events.append(("end", context.node))
+    return 1
+
+
+async def test_max_parallel_caps_the_nodes_running_at_once(session_id):
+    _events.clear()
+    handle = await _fan("Capped", 12, _recorded_leaf, max_parallel=2).start("x", session_id=session_id)
+    assert await handle.result() == 12
+    running = peak = 0
+    for kind, _ in _events:  # as the nodes saw it, on the worker
+        running += 1 if kind == "start" else -1
+        peak = max(peak, running)
+    assert peak <= 2 and Counter(kind for kind, _ in _events) == {"start": 12, "end": 12}
+    (history,) = await _runs(handle)
+    assert _peak_pending(history.events) == 2  # as the server saw it: two at once, never three
+
+
+def test_max_parallel_is_checked_when_the_graph_is_built():
+    for bad in (0, -1, 2001, 1.5, True, "10"):
+        with pytest.raises(GraphError, match="max_parallel must be an int from 1 to 2000"):
+            Workflow("Bad", max_parallel=bad)
