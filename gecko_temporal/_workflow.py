@@ -347,9 +347,9 @@ class GeckoWorkflow:
                     drained = None
                     continue
                 return [done[i] if i in done else running[i].result() for i in range(len(tasks))]
-        finally:
+        finally:  # (continue-as-new raises through here: it must not start the rest of the layer)
             if drained is not None:
-                self._window.forbid_pause()
+                self._window.forbid_pause(resume=False)
 
     def _history_full(self) -> bool:
         info = workflow.info()

@@ -109,14 +109,16 @@ class Window:
         self._drained = asyncio.get_running_loop().create_future()
         return self._drained
 
-    def forbid_pause(self) -> None:
-        """Pausing no longer allowed (the layer ended, or it could not continue as new): go on."""
+    def forbid_pause(self, resume: bool = True) -> None:
+        """Pausing no longer allowed: the layer ended (``resume=False``: start nothing now, the run
+        may be switching to a new one), or it could not continue as new (go on starting)."""
         self._full = None
         self.paused = False
         if self._drained is not None and not self._drained.done():
             self._drained.cancel()
         self._drained = None
-        self._grant()
+        if resume:
+            self._grant()
 
     # -- internals --------------------------------------------------------------------------------
     def _limits(self) -> bool:

@@ -140,3 +140,77 @@ def test_max_parallel_is_checked_when_the_graph_is_built():
     for bad in (0, -1, 2001, 1.5, True, "10"):
         with pytest.raises(GraphError, match="max_parallel must be an int from 1 to 2000"):
             Workflow("Bad", max_parallel=bad)
+
+
+async def _writer_leaf(x, context):
+    context.state["last"] = context.node
+    context.state[context.node] = True
+    return 1
+
+
+async def test_a_layer_too_wide_for_one_history_continues_as_new_in_the_middle(session_id, monkeypatch):
+    """Temporal ends a run at 51,200 events; a 10,000-wide layer writes about 35,000 and more with
+    slow nodes. Near the limit the window stops starting nodes, the running ones finish, and the run
+    continues as new with the rest of the layer. The limit is lowered here so that a 30-wide layer
+    with a window of 3 pauses after a few nodes (the embedded worker shares this process)."""
+    from gecko_temporal import window
+
+    monkeypatch.setattr(window, "EVENTS_RESERVE", 0)
+    monkeypatch.setattr(window, "HISTORY_EVENTS_LIMIT", 60 + 8 * 3)  # pause once a run has 60 events
+    handle = await _fan("Paused", 30, _writer_leaf, max_parallel=3).start("x", session_id=session_id)
+    assert await handle.result() == 30
+    state = await handle.state()
+    assert state["state"]["last"] == "n29" and sum(1 for k in state["state"] if k.startswith("n")) == 30
+    histories = await _runs(handle)
+    assert len(histories) >= 3  # the layer went on over several runs...
+    ran = _scheduled(histories)
+    assert len(ran) == 32 and set(ran.values()) == {1}  # ...and no node ran twice or was lost
+    for h in histories[:-1]:
+        assert len(h.events) < 60 + 8 * 3 + 20  # each run stopped near the (lowered) limit
+    assert state["layer"] == 3 and state["step"] == 32  # one layer, however many runs it took
+
+
+def _big_graph(name: str, nodes: int, *, label: str = "", **options) -> Workflow:
+    """``nodes`` nodes in a chain; the entry jumps near the end, so a run executes only the tail."""
+    wf = Workflow(name, **options)
+    wf.add_node("entry", lambda x: __import__("gecko_temporal").Next(node=f"n{nodes - 5}{label}", input=x))
+    for i in range(nodes - 1):
+        wf.add_node(f"n{i}{label}", lambda x: x + 1)
+        if i:
+            wf.add_edge(f"n{i - 1}{label}", f"n{i}{label}")
+    return wf.set_entry_point("entry")
+
+
+async def test_a_graph_of_10000_nodes_starts_and_runs_across_continue_as_new(session_id):
+    """Its spec (about 350 KB compact, 4.9 MB in the old full form) is the run's input: over the
+    embedded store's 256 KiB threshold it travels through the payload store, and every
+    continue-as-new (here every 2 steps) carries it on."""
+    wf = _big_graph("Big10k", 10_000, steps_per_run=2)
+    handle = await wf.start(0, session_id=session_id)
+    assert await handle.result() == 4  # n9995 .. n9998: four steps of +1
+    histories = await _runs(handle)
+    assert len(histories) >= 3
+    assert _scheduled(histories) == Counter({"Big10k.entry": 1, **{f"Big10k.n{i}": 1 for i in range(9995, 9999)}})
+
+
+async def test_a_run_input_over_the_payload_limit_without_a_store_is_refused_at_start(monkeypatch):
+    monkeypatch.setenv("GECKO_PAYLOAD_STORE", "none")  # Temporal's 2 MiB payload limit applies
+    wf = _big_graph("TooBig", 10_000, label="_" + "x" * 200)
+    with pytest.raises(GraphError) as err:
+        await wf.start(0)
+    message = str(err.value)
+    assert 'workflow "TooBig" cannot start' in message and "10000 nodes" in message
+    assert "over Temporal's 2.0 MB payload limit" in message and "GECKO_PAYLOAD_STORE" in message
+    small = Workflow("BigInput").add_node("a", lambda x: len(x)).set_entry_point("a")
+    with pytest.raises(GraphError, match=r"input_data 3\.0 MB\), over Temporal's 2\.0 MB payload limit"):
+        await small.execute("y" * (3 * 1024 * 1024))
+
+
+async def test_a_run_input_over_the_payload_limit_goes_through_the_store(session_id):
+    """The embedded default has a payload store (GECKO_PAYLOAD_STORE names one on a cluster)."""
+    wf = _big_graph("StoredSpec", 10_000, label="_" + "x" * 200)
+    handle = await wf.start(0, session_id=session_id)
+    assert await handle.result() == 4
+    (first, *_) = await _runs(handle)
+    started = first.events[0].workflow_execution_started_event_attributes
+    assert started.input.ByteSize() < 10_000  # history holds a reference to the 2.6 MB spec
