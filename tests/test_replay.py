@@ -32,7 +32,7 @@ from tests.pipelines import replay
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("GECKO_RECORD_HISTORIES", "")
 NAMES = ["linear", "fanin", "loop", "race", "steer", "continue_as_new_first_run", "continue_as_new_last_run",
-         "local_burst", "conflict", "eager"]
+         "local_burst", "conflict", "eager", "window"]
 
 
 def _wanted(name: str) -> bool:
@@ -57,7 +57,7 @@ async def _record_all() -> None:
     HISTORIES.mkdir(exist_ok=True)
     runs = {"linear": (replay.linear, 1), "fanin": (replay.fanin, 10), "loop": (replay.loop, []),
             "local_burst": (replay.burst, 1), "conflict": (replay.conflict, "go"),
-            "eager": (replay.eager, "in")}
+            "eager": (replay.eager, "in"), "window": (replay.window, "go")}
     for name, (wf, data) in runs.items():
         if not _wanted(name):
             continue
@@ -135,6 +135,17 @@ def test_the_histories_cover_what_they_claim():
     slow_done = next(e.event_id for e in events if e.HasField("activity_task_completed_event_attributes")
                      and e.activity_task_completed_event_attributes.scheduled_event_id == scheduled["ReplayEager.slow"])
     assert scheduled["ReplayEager.c2"] < slow_done < scheduled["ReplayEager.join"]  # c2 did not wait for slow
+    events = _load("window").events
+    markers = [e for e in events if e.HasField("marker_recorded_event_attributes")]
+    assert len(markers) == 1  # the gecko-activity-window patch
+    pending = peak = 0
+    for e in events:  # a layer of six, never more than two pending at once
+        if e.HasField("activity_task_scheduled_event_attributes"):
+            pending += 1
+            peak = max(peak, pending)
+        elif e.HasField("activity_task_completed_event_attributes"):
+            pending -= 1
+    assert peak == 2
 
 
 async def test_a_changed_interpreter_fails_the_replay():
@@ -210,6 +221,7 @@ EXPECTED = {
     "eager": ({"result": {"parts": {"slow": "slow", "c2": "in>c1>c2"}, "state": {"chain": ["c1", "c2"], "slow": True}},
                "state": {"chain": ["c1", "c2"], "slow": True}, "completed": ["start", "c1", "c2", "slow", "join"],
                "step": 5}),
+    "window": ({"result": ["w0", "w1", "w2", "w3", "w4", "w5"], "state": {"last": "w5"}, "step": 8}),
 }
 
 

@@ -145,3 +145,16 @@ def writer_b(x, context):
 conflict = Workflow("ReplayConflict")
 conflict.add_node("seed", seed).add_node("writer_a", writer_a).add_node("writer_b", writer_b)
 conflict.add_edge("seed", "writer_a").add_edge("seed", "writer_b").set_entry_point("seed")
+
+
+async def windowed_leaf(x, context):
+    context.state["last"] = context.node
+    return context.node
+
+
+# A layer of six nodes through a window of two (issue 15): the patch marker, then starts as slots free.
+window = Workflow("ReplayWindow", max_parallel=2)
+window.add_node("start", lambda x: x).add_node("join", lambda parts: sorted(parts.values()))
+for _i in range(6):
+    window.add_node(f"w{_i}", windowed_leaf).add_edge("start", f"w{_i}").add_edge(f"w{_i}", "join")
+window.set_entry_point("start")
