@@ -32,7 +32,7 @@ from tests.pipelines import replay
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("GECKO_RECORD_HISTORIES", "")
 NAMES = ["linear", "fanin", "loop", "race", "steer", "continue_as_new_first_run", "continue_as_new_last_run",
-         "local_burst", "conflict", "eager", "window"]
+         "local_burst", "conflict", "eager", "window", "window_before_patch"]
 
 
 def _wanted(name: str) -> bool:
@@ -71,6 +71,23 @@ async def _record_all() -> None:
         await _record_steer()
     if _wanted("continue_as_new_first_run"):
         await _record_continue_as_new()
+    if _wanted("window_before_patch"):
+        await _record_before_window()
+
+
+async def _record_before_window() -> None:
+    """What a run recorded before the window existed looks like: every node of a layer started
+    at once, no patch marker (the window is told it may not limit, as a pre-patch run replays)."""
+    from gecko_temporal.window import Window
+
+    original = Window._limits
+    Window._limits = lambda self: False
+    try:
+        handle = await replay.window.start("go", session_id="replay-window_before_patch")
+        await handle.result()
+    finally:
+        Window._limits = original
+    await _save("window_before_patch", handle.temporal_handle)
 
 
 async def _record_race() -> None:
@@ -135,17 +152,22 @@ def test_the_histories_cover_what_they_claim():
     slow_done = next(e.event_id for e in events if e.HasField("activity_task_completed_event_attributes")
                      and e.activity_task_completed_event_attributes.scheduled_event_id == scheduled["ReplayEager.slow"])
     assert scheduled["ReplayEager.c2"] < slow_done < scheduled["ReplayEager.join"]  # c2 did not wait for slow
-    events = _load("window").events
-    markers = [e for e in events if e.HasField("marker_recorded_event_attributes")]
-    assert len(markers) == 1  # the gecko-activity-window patch
-    pending = peak = 0
-    for e in events:  # a layer of six, never more than two pending at once
-        if e.HasField("activity_task_scheduled_event_attributes"):
-            pending += 1
-            peak = max(peak, pending)
-        elif e.HasField("activity_task_completed_event_attributes"):
-            pending -= 1
-    assert peak == 2
+    def peak_pending(events) -> int:
+        pending = peak = 0
+        for e in events:
+            if e.HasField("activity_task_scheduled_event_attributes"):
+                pending += 1
+                peak = max(peak, pending)
+            elif e.HasField("activity_task_completed_event_attributes"):
+                pending -= 1
+        return peak
+
+    events = _load("window").events  # a layer of six, never more than two pending at once
+    assert sum(e.HasField("marker_recorded_event_attributes") for e in events) == 1  # the patch
+    assert peak_pending(events) == 2
+    before = _load("window_before_patch").events  # as before the window: all six at once, no marker
+    assert not any(e.HasField("marker_recorded_event_attributes") for e in before)
+    assert peak_pending(before) == 6
 
 
 async def test_a_changed_interpreter_fails_the_replay():
