@@ -80,15 +80,19 @@ async def run_facts(handle: Any) -> dict[str, Any]:
             "peak_pending": peak}
 
 
-async def layer(wf: Any, width: int, window: int, repeat: int, as_json: bool) -> dict[str, Any]:
-    walls, facts = [], None
+async def layer(wf: Any, width: int, window: int, repeat: int, as_json: bool, pids: dict[str, int]) -> dict[str, Any]:
+    from cluster_benchmark import cpu_seconds
+
+    walls, facts, cpu = [], None, {}
     for _ in range(repeat):
+        before = {k: cpu_seconds(p) for k, p in pids.items()}
         t0 = time.perf_counter()
         handle = await wf.start("go", timeout=1800)
         result = await handle.result()
         walls.append(time.perf_counter() - t0)
+        cpu = {f"{k}_cpu_s": round(cpu_seconds(p) - before[k], 1) for k, p in pids.items()}
         assert result == width, f"{wf.name}: join saw {result}, expected {width}"
-        facts = await run_facts(handle)
+        facts = {**await run_facts(handle), **cpu}
         _common.log(f"  {wf.name}: {walls[-1]:.1f} s, {width / walls[-1]:.0f} nodes/s, {facts}", as_json)
     wall = statistics.median(walls)
     return {"graph": wf.name, "width": width, "max_parallel": window, "wall_s": round(wall, 2),
@@ -149,11 +153,13 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str]) -> dict
     rows: dict[str, Any] = {}
     try:
         worker.wait_ready(180)
+        pids = {"server": server.process.pid, "worker": worker.popen.pid}
         os.environ["TEMPORAL_ADDRESS"], os.environ["GECKO_TASK_QUEUE"] = server.address, queue
         if "wide" in cases:
-            rows["wide"] = [await layer(wf, w, DEFAULT_MAX_PARALLEL, repeat, as_json) for w, wf in wide_graphs.wide.items()]
+            rows["wide"] = [await layer(wf, w, DEFAULT_MAX_PARALLEL, repeat, as_json, pids)
+                            for w, wf in wide_graphs.wide.items()]
         if "windows" in cases:
-            rows["windows"] = [await layer(wf, wide_graphs.WINDOW_WIDTH, m, repeat, as_json)
+            rows["windows"] = [await layer(wf, wide_graphs.WINDOW_WIDTH, m, repeat, as_json, pids)
                                for m, wf in wide_graphs.windows.items()]
         if "big" in cases:
             rows["big"] = await big_graph(quick, as_json)
@@ -177,13 +183,15 @@ def render(result: dict[str, Any]) -> str:
            "(one dev server, one engine worker process with 64 threads, instant async nodes; median of "
            f"{result['repeat']})", ""]
     heads = ["layer", "max_parallel", "wall s", "nodes/s", "runs", "events (max run)", "workflow tasks",
-             "task ms median / p95 / max", "completions per task", "peak pending", "task failures"]
+             "task ms median / p95 / max", "completions per task", "peak pending", "task failures",
+             "CPU s server / worker"]
 
     def rows(rs):
         return [[f"{r['width']:,} wide", r["max_parallel"], r["wall_s"], r["nodes_per_s"], r["runs"],
                  r["events_max_run"], r["workflow_tasks"],
                  f"{r['task_ms_median']} / {r['task_ms_p95']} / {r['task_ms_max']}", r["completions_per_task"],
-                 r["peak_pending"], r["task_failures_or_timeouts"]] for r in rs]
+                 r["peak_pending"], r["task_failures_or_timeouts"],
+                 f"{r.get('server_cpu_s', '?')} / {r.get('worker_cpu_s', '?')}"] for r in rs]
 
     if "wide" in result:
         out += ["Wide layers (start -> N instant nodes -> join), default window:", _common.table(heads, rows(result["wide"])), ""]

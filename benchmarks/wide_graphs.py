@@ -11,7 +11,7 @@ import os
 from gecko_temporal import Workflow
 
 QUICK = os.environ.get("GECKO_BENCH_QUICK") == "1"
-WIDTHS = (300, 1_000) if QUICK else (3_000, 10_000)
+WIDTHS = (300,) if QUICK else (3_000, 10_000)
 WINDOW_WIDTH = 300 if QUICK else 3_000  # the layer the window sizes are compared on
 WINDOWS = (50, 100) if QUICK else (100, 250, 500, 1_000)
 BIG_NODES = 1_000 if QUICK else 10_000

@@ -352,8 +352,12 @@ class GeckoWorkflow:
                 self._window.forbid_pause(resume=False)
 
     def _history_full(self) -> bool:
+        # Temporal's suggestion (4,096 events or 4 MiB on a default server) is the bound that matters:
+        # a worker that lost its cache replays the whole history within one workflow task (10 s), and
+        # the 34,000 events of a 10,000-wide layer took longer than that here, so the run never got on.
         info = workflow.info()
-        return history_full(info.get_current_history_length(), info.get_current_history_size(), self._window.size)
+        return info.is_continue_as_new_suggested() or history_full(
+            info.get_current_history_length(), info.get_current_history_size(), self._window.size)
 
     async def _pause_layer(self, tasks: list[Task], done: dict[int, NodeOutput],
                            running: dict[int, "asyncio.Future[NodeOutput]"]) -> None:

@@ -214,3 +214,28 @@ async def test_a_run_input_over_the_payload_limit_goes_through_the_store(session
     (first, *_) = await _runs(handle)
     started = first.events[0].workflow_execution_started_event_attributes
     assert started.input.ByteSize() < 10_000  # history holds a reference to the 2.6 MB spec
+
+
+async def test_team_members_and_eager_runs_share_the_window(session_id):
+    """Every activity start goes through the one window: Team members and eager runs too."""
+    from gecko_temporal import ExecutionStrategy, Team
+
+    async def member(x):
+        await asyncio.sleep(0.02)
+        return 1
+
+    members = [step(name=f"m{i}")(member) for i in range(5)]
+    wf = Workflow("CappedTeam", max_parallel=2)
+    wf.add_node("panel", Team(members, strategy=ExecutionStrategy.ALL))
+    wf.add_node("count", lambda results: sum(r.result for r in results if r.is_success))
+    wf.add_edge("panel", "count").set_entry_point("panel")
+    handle = await wf.start("q", session_id=session_id)
+    assert await handle.result() == 5
+    (history,) = await _runs(handle)
+    assert _peak_pending(history.events) == 2
+
+    eager = _fan("CappedEager", 6, _recorded_leaf, max_parallel=2, scheduling="eager")
+    handle = await eager.start("x", session_id=session_id + "-eager")
+    assert await handle.result() == 6
+    (history,) = await _runs(handle)
+    assert _peak_pending(history.events) == 2
