@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Optional, Union
@@ -306,47 +307,71 @@ class GeckoWorkflow:
     async def _run_layer(self, tasks: list[Task], done: Optional[dict[int, NodeOutput]] = None) -> list[NodeOutput]:
         """Run a layer's tasks (those not ``done`` already) and return their outputs in task order.
 
-        The window starts at most ``max_parallel`` activities at once. A layer of plain nodes wider
-        than the window may pause when this run's history nears Temporal's limits: once the running
-        nodes finish, the run continues as new with the rest of the layer (and what finished).
+        The window starts at most ``max_parallel`` activities at once. A layer wider than that
+        starts its node tasks as earlier ones finish, in node order (a task per waiting node cost
+        the 10,000-wide layer's first workflow task more than Temporal's 2 s deadlock limit, and
+        its eviction more than the SDK allows). A layer of plain nodes wider than the window may
+        pause when Temporal suggests continue-as-new: once the running nodes finish, the run
+        continues as new with the rest of the layer (and what finished).
         """
-        done = done or {}
-        running = {i: asyncio.ensure_future(self._run_task(t)) for i, t in enumerate(tasks) if i not in done}
+        done = dict(done or {})
+        queue = deque(i for i in range(len(tasks)) if i not in done)
+        cap = len(queue)
+        if cap > self._window.size and self._window.limits():  # older runs started every node at once
+            cap = self._window.size
+        running: dict[int, asyncio.Future[NodeOutput]] = {}
+        failures: dict[int, BaseException] = {}
+        finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         drained = None
-        if len(running) > self._window.size and all(self._nodes[t.node].kind == KIND_FUNCTION for t in tasks):
+        if cap < len(queue) and all(self._nodes[t.node].kind == KIND_FUNCTION for t in tasks):
             drained = self._window.allow_pause(self._history_full)
-            left = [len(running)]
 
-            def one_done(_: Any) -> None:  # so that waiting on `drained` too still ends with the layer
-                left[0] -= 1
-                if not left[0] and drained is not None and not drained.done():
-                    drained.set_result(None)
+        def launch() -> None:
+            while queue and len(running) < cap and not finished.done():
+                if drained is not None and self._window.paused_now():
+                    break
+                i = queue.popleft()
+                fut = running[i] = asyncio.ensure_future(self._run_task(tasks[i]))
+                fut.add_done_callback(lambda f, i=i: landed(i, f))
+            if not queue and not running and not finished.done():
+                finished.set_result(None)
 
-            for fut in running.values():
-                fut.add_done_callback(one_done)
+        def landed(i: int, fut: "asyncio.Future[NodeOutput]") -> None:
+            running.pop(i, None)
+            if fut.cancelled():
+                return
+            if fut.exception() is not None:
+                failures[i] = fut.exception()  # type: ignore[assignment]
+                if not finished.done():
+                    finished.set_result(None)
+                return
+            done[i] = fut.result()
+            launch()
+
+        launch()
         try:
             while True:
                 timeout = None
                 if self._deadline is not None:
                     timeout = max(0.0, self._deadline - workflow.now().timestamp())
-                waited = [*running.values(), *([drained] if drained is not None else [])]
-                finished, pending = await workflow.wait(waited, timeout=timeout, return_when=asyncio.FIRST_EXCEPTION)
-                failed = [f for f in running.values() if f in finished and f.exception() is not None]
-                if failed or (pending and (drained is None or drained not in finished)):
-                    for fut in pending:
-                        if fut is not drained:
-                            _abandon(fut)
-                    if failed:  # report the first failure in node order
-                        raise failed[0].exception()  # type: ignore[misc]
+                waited = [finished, *([drained] if drained is not None else [])]
+                got, _ = await workflow.wait(waited, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if failures or not got:
+                    late = sorted(running)
+                    for i in late:
+                        _abandon(running[i])
+                    if failures:  # report the first failure in node order
+                        raise failures[min(failures)]
                     self._status = "failed"
-                    raise _timed_out(self._spec.name, [tasks[i].node for i, f in running.items() if f in pending],
-                                     self._sched.step)
-                if drained is not None and drained.done() and drained.exception() is not None:
-                    await self._pause_layer(tasks, done, running)  # returns only if the run cannot switch
+                    raise _timed_out(self._spec.name, [tasks[i].node for i in late], self._sched.step)
+                if drained is not None and drained.done() and not finished.done():
+                    await self._pause_layer(tasks, done)  # returns only if the run cannot switch
                     self._window.forbid_pause()
                     drained = None
+                    launch()
                     continue
-                return [done[i] if i in done else running[i].result() for i in range(len(tasks))]
+                if finished.done():
+                    return [done[i] for i in range(len(tasks))]
         finally:  # (continue-as-new raises through here: it must not start the rest of the layer)
             if drained is not None:
                 self._window.forbid_pause(resume=False)
@@ -359,14 +384,12 @@ class GeckoWorkflow:
         return info.is_continue_as_new_suggested() or history_full(
             info.get_current_history_length(), info.get_current_history_size(), self._window.size)
 
-    async def _pause_layer(self, tasks: list[Task], done: dict[int, NodeOutput],
-                           running: dict[int, "asyncio.Future[NodeOutput]"]) -> None:
+    async def _pause_layer(self, tasks: list[Task], done: dict[int, NodeOutput]) -> None:
         """Continue as new in the middle of a layer: its tasks and the outputs of those that finished."""
-        finished = {**done, **{i: f.result() for i, f in running.items() if f.done()}}
-        workflow.logger.info("layer %d: history nearly full after %d of %d nodes; continuing as new",
-                             self._layer, len(finished), len(tasks))
+        workflow.logger.info("layer %d: continuing as new after %d of its %d nodes (history is long)",
+                             self._layer, len(done), len(tasks))
         partial = {"tasks": [[t.node, t.input, t.step, t.jumped] for t in tasks],
-                   "done": {str(i): out.to_plain() for i, out in sorted(finished.items())}}
+                   "done": {str(i): out.to_plain() for i, out in sorted(done.items())}}
         await self._continue_as_new(self._params, partial_layer=partial)
 
     async def _run_task(self, task: Task) -> NodeOutput:

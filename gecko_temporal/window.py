@@ -6,10 +6,12 @@ workflow task and wedge the run. Every activity start (node, local node, Team me
 one :class:`Window`: at most ``size`` run at once, and when one finishes the next queued start goes
 (a sliding window, in the order the starts were asked for, so replay decides identically).
 
-A layer so wide that its history would outgrow Temporal's 51,200 events (a 10,000-wide layer
-writes about 60,000) can *pause*: the window stops granting starts once :func:`history_full`
-says so, and when the last running start has finished the workflow continues as new with the rest
-of the layer (see ``GeckoWorkflow._run_layer``).
+A layer so wide that its history would grow too long for one run (a 10,000-wide layer writes
+about 34,000 events: Temporal's limit is 51,200, and replaying that many takes longer than a
+workflow task may) can *pause*: the window stops granting starts once the workflow says the history
+is full (Temporal suggests continue-as-new, or :func:`history_full`), and when the last running
+start has finished the workflow continues as new with the rest of the layer (see
+``GeckoWorkflow._run_layer``).
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class Window:
 
     async def run(self, start: Callable[[], Awaitable[T]]) -> T:
         """Await ``start()`` once a slot is free; the slot is free again when it returns or raises."""
-        if (self.active >= self.size or self._waiting) and self._limits():
+        if (self.active >= self.size or self._waiting) and self.limits():
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiting.append(fut)
             try:
@@ -121,7 +123,8 @@ class Window:
             self._grant()
 
     # -- internals --------------------------------------------------------------------------------
-    def _limits(self) -> bool:
+    def limits(self) -> bool:
+        """Whether this run may hold starts back (asked of ``may_limit`` once, then remembered)."""
         if self._limiting is None:
             self._limiting = bool(self._may_limit())
         return self._limiting
@@ -130,16 +133,24 @@ class Window:
         self.active -= 1
         self._grant()
 
+    def paused_now(self) -> bool:
+        """True if no more starts may go (pausing allowed and history full): a caller about to
+        start work of its own (a layer starting its next node) asks first."""
+        if self._full is not None and not self.paused and self._full():
+            self.paused = True
+        self._report_drained()
+        return self.paused
+
     def _grant(self) -> None:
-        while self._waiting and self.active < self.size and not self.paused:
-            if self._full is not None and self._full():
-                self.paused = True
-                break
+        while self._waiting and self.active < self.size and not self.paused_now():
             fut = self._waiting.popleft()
             if fut.done():  # its start was cancelled while it waited
                 continue
             self.active += 1
             fut.set_result(None)
+        self._report_drained()
+
+    def _report_drained(self) -> None:
         if self.paused and self.active == 0 and self._drained is not None and not self._drained.done():
             self._drained.set_exception(Paused())
 

@@ -80,13 +80,13 @@ async def _record_before_window() -> None:
     at once, no patch marker (the window is told it may not limit, as a pre-patch run replays)."""
     from gecko_temporal.window import Window
 
-    original = Window._limits
-    Window._limits = lambda self: False
+    original = Window.limits
+    Window.limits = lambda self: False
     try:
         handle = await replay.window.start("go", session_id="replay-window_before_patch")
         await handle.result()
     finally:
-        Window._limits = original
+        Window.limits = original
     await _save("window_before_patch", handle.temporal_handle)
 
 
