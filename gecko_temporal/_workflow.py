@@ -135,6 +135,7 @@ class GeckoWorkflow:
         self._window = Window(params.spec.max_parallel or DEFAULT_MAX_PARALLEL,
                               may_limit=lambda: workflow.patched(WINDOW_PATCH))
         self._partial_layer = snap.partial_layer  # a layer the previous run paused (history full)
+        self._queued = 0
 
     # -- the interpreter loop ----------------------------------------------------------------
     @workflow.run
@@ -333,6 +334,7 @@ class GeckoWorkflow:
                 i = queue.popleft()
                 fut = running[i] = asyncio.ensure_future(self._run_task(tasks[i]))
                 fut.add_done_callback(lambda f, i=i: landed(i, f))
+            self._queued = len(queue)
             if not queue and not running and not finished.done():
                 finished.set_result(None)
 
@@ -373,6 +375,7 @@ class GeckoWorkflow:
                 if finished.done():
                     return [done[i] for i in range(len(tasks))]
         finally:  # (continue-as-new raises through here: it must not start the rest of the layer)
+            self._queued = 0
             if drained is not None:
                 self._window.forbid_pause(resume=False)
 
@@ -487,9 +490,11 @@ class GeckoWorkflow:
     @workflow.query(name=STATE_QUERY)
     def state(self, *_args: Any) -> dict[str, Any]:
         """The live run as JSON: state, progress, what is running and waiting, jumps (arguments ignored)."""
-        return self._control.state_answer(
+        answer = self._control.state_answer(
             status=self._status, state=self._state, completed=self._completed, running=list(self._running),
             step=self._sched.step, layer=self._layer, run=self._run, conflicts=self._conflicts)
+        answer["queued"] = self._queued  # nodes of the layer waiting for a slot of the window
+        return answer
 
     @workflow.signal(dynamic=True)
     def on_signal(self, name: str, args: Sequence[RawValue]) -> None:

@@ -87,6 +87,7 @@ async def _gated_leaf(x, context):
     return 1
 
 
+@pytest.mark.slow
 async def test_a_3000_wide_layer_runs_through_the_window_and_joins(dev_server, session_id):
     """Temporal allows 2,000 pending activities: the layer runs through a window of 1,000, queries
     answer while it runs (from the handle and the real CLI), and the join sees all 3,000 outputs."""
@@ -100,6 +101,7 @@ async def test_a_3000_wide_layer_runs_through_the_window_and_joins(dev_server, s
                 break
             await asyncio.sleep(0.1)
         assert state["layer"] == 2 and state["status"] == "running" and "n0" in state["running"]
+        assert len(state["running"]) <= DEFAULT_MAX_PARALLEL and len(state["running"]) + state["queued"] <= 3000
         cli = await _cli_state(dev_server, handle.id)
         assert cli["layer"] == 2 and cli["status"] == "running" and "n0" in cli["running"], cli
     finally:
