@@ -75,7 +75,7 @@ class Workflow:
 
     ``max_parallel`` caps the activities (nodes, Team members) a run keeps in flight; a wider layer
     runs through a sliding window, starting the next node as one finishes, and still completes as
-    a whole. Default: 1,000 (Temporal allows 2,000 pending activities per run); a small value
+    a whole. Default: 500 (Temporal allows 2,000 pending activities per run); a small value
     rate-limits, e.g., model calls.
     """
 

@@ -24,11 +24,13 @@ T = TypeVar("T")
 
 #: Temporal's limit of pending activities per workflow (server default).
 PENDING_ACTIVITIES_LIMIT = 2_000
-#: The window when a graph sets no ``max_parallel``: half of Temporal's limit, so activities that
-#: were cancelled (a Team RACE's losers) but are still pending on the server never push a run over
-#: it, and far more than the activity slots of a typical worker fleet (a bigger window only queues
-#: more tasks on the server; measured in benchmarks/wide_benchmark.py).
-DEFAULT_MAX_PARALLEL = 1_000
+#: The window when a graph sets no ``max_parallel``. Measured (benchmarks/wide_benchmark.py, a
+#: 3,000-wide layer of instant nodes, one dev server and one 64-thread worker): windows of 100, 250,
+#: 500 and 1,000 ran 151, 167, 117 and 86 nodes/s, the server's CPU growing with the activities
+#: pending (12, 14, 16, 22 s). 500 keeps most of that speed and still covers the activity slots of
+#: eight default workers (64 each); a quarter of Temporal's limit leaves room for cancelled
+#: activities (a Team RACE's losers) that are still pending on the server.
+DEFAULT_MAX_PARALLEL = 500
 #: Temporal terminates a run at 51,200 history events or 50 MiB of history (server defaults).
 HISTORY_EVENTS_LIMIT = 51_200
 HISTORY_BYTES_LIMIT = 50 * 1024 * 1024
