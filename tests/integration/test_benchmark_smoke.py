@@ -26,3 +26,18 @@ def test_long_loop_benchmark_runs_every_case_and_prints_json(tmp_path):
     assert result["rows"][2]["runs"] >= 2  # 50 steps per run: it continued as new
     # how many queries caught a run still going depends on the machine's speed: reported, not pinned
     assert all(r["steps_per_s"] > 0 and isinstance(r["queries"], int) for r in result["rows"])
+
+
+@pytest.mark.slow
+def test_wide_benchmark_runs_every_case_and_prints_json(tmp_path):
+    """Smoke run (tiny sizes): each case reports what it measured, from the runs' histories."""
+    proc = subprocess.run([sys.executable, str(BENCH / "wide_benchmark.py"), "--quick", "--json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["benchmark"] == "wide" and result["quick"] is True
+    assert [r["width"] for r in result["wide"]] == [300]
+    assert [(r["max_parallel"], r["peak_pending"]) for r in result["windows"]] == [(50, 50), (100, 100)]
+    assert all(r["nodes_per_s"] > 0 and r["workflow_tasks"] > 0 for r in result["wide"] + result["windows"])
+    big = result["big"]
+    assert big["nodes"] == 1000 and big["spec_bytes_compact"] * 8 < big["spec_bytes_full"]
