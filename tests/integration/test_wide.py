@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 from temporalio.api.enums.v1 import EventType
 
-from gecko_temporal import GraphError, Workflow, step
+from gecko_temporal import GraphError, Workflow, WorkflowTimeoutError, step
 from gecko_temporal.embedded import find_temporal_binary
 from gecko_temporal.window import DEFAULT_MAX_PARALLEL
 
@@ -241,3 +241,29 @@ async def test_team_members_and_eager_runs_share_the_window(session_id):
     assert await handle.result() == 6
     (history,) = await _runs(handle)
     assert _peak_pending(history.events) == 2
+
+
+async def _slow_leaf(x, context):
+    _events.append(("start", context.node))
+    await asyncio.sleep(0.3)
+    _events.append(("end", context.node))
+    return 1
+
+
+async def test_jumps_and_the_timeout_work_while_a_layer_waits_for_the_window(session_id):
+    _events.clear()
+    wf = _fan("Steered", 20, _slow_leaf, max_parallel=2)
+    wf.add_node("elsewhere", lambda x: f"jumped: {x}")
+    handle = await wf.start("x", session_id=session_id)
+    for _ in range(600):
+        if (await handle.state())["queued"]:
+            break
+        await asyncio.sleep(0.05)
+    assert (await handle.state())["queued"] > 0  # the layer is still waiting for the window
+    await handle.jump("elsewhere", "now")  # taken when the layer ends, as always
+    assert await handle.result() == "jumped: now"
+    assert sum(1 for kind, _ in _events if kind == "end") == 20  # the layer finished first
+
+    timed = _fan("TimedOut", 200, _slow_leaf, max_parallel=2)
+    with pytest.raises(WorkflowTimeoutError, match=r"while running n\d+, n\d+ \(step"):
+        await timed.execute("x", session_id=session_id + "-timeout", timeout=2)
