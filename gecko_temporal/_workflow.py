@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
                        RetrySpec, RunParams, RunSnapshot)
     from .state import StateDelta, merge_layer
     from .team_run import MemberDone, TeamFailed, TeamRun
-    from .window import DEFAULT_MAX_PARALLEL, Paused, Window, history_full
+    from .window import DEFAULT_MAX_PARALLEL, Window, history_full
 
 # Local activities run inside one workflow task, during which queries and signals wait; a loop of
 # light local nodes would hold the task for seconds. End the task after this many local steps.
