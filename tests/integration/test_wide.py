@@ -164,7 +164,9 @@ async def test_a_layer_too_wide_for_one_history_continues_as_new_in_the_middle(s
     state = await handle.state()
     assert state["state"]["last"] == "n29" and sum(1 for k in state["state"] if k.startswith("n")) == 30
     histories = await _runs(handle)
-    assert len(histories) >= 3  # the layer went on over several runs...
+    # 30 leaves need at least 90 activity events, more than a run may take (60, then the <= 3 running
+    # finish): the first run must stop mid-layer. How many runs follow depends on how completions batch.
+    assert len(histories) >= 2  # the layer went on in another run...
     ran = _scheduled(histories)
     assert len(ran) == 32 and set(ran.values()) == {1}  # ...and no node ran twice or was lost
     for h in histories[:-1]:
@@ -256,10 +258,12 @@ async def test_jumps_and_the_timeout_work_while_a_layer_waits_for_the_window(ses
     wf.add_node("elsewhere", lambda x: f"jumped: {x}")
     handle = await wf.start("x", session_id=session_id)
     for _ in range(600):
-        if (await handle.state())["queued"]:
+        queued = (await handle.state())["queued"]
+        if queued:
             break
         await asyncio.sleep(0.05)
-    assert (await handle.state())["queued"] > 0  # the layer is still waiting for the window
+    # with `queued` nodes left, the layer needs at least queued / 2 x 0.3 s more: room for the jump
+    assert queued >= 10
     await handle.jump("elsewhere", "now")  # taken when the layer ends, as always
     assert await handle.result() == "jumped: now"
     assert sum(1 for kind, _ in _events if kind == "end") == 20  # the layer finished first
