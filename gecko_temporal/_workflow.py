@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections import deque
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Optional, Union
@@ -27,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from ._events import RunEvents
     from .protocol import ANSWER_UPDATE, JUMP_UPDATE, LOCAL_BURST_PATCH, STATE_QUERY, WORKFLOW_TYPE, YIELD_ACTIVITY
     from .protocol import REWIND_WAIT_PATCH, STATE_UPDATE, STEPS_QUERY
+    from .protocol import WINDOW_PATCH
     from .errors import GeckoError
     from .inputs import InputTooLarge, NodeInputs
     from .limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name, result_problem, snapshot_problem
@@ -35,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
                        NodeOutput, NodeSpec, RetrySpec, RunParams, RunSnapshot)
     from .state import ReducerError, StateDelta, merge_layer
     from .team_run import MemberDone, TeamFailed, TeamRun
+    from .window import DEFAULT_MAX_PARALLEL, Window, history_full
 
 # Local activities run inside one workflow task, during which queries and signals wait; a loop of
 # light local nodes would hold the task for seconds. End the task after this many local steps.
@@ -179,6 +182,13 @@ class GeckoWorkflow:
         self._resets = 0  # resets seen in this run
         self._events = RunEvents(params.spec, plain.get("stream"), snap.run,  # stream, UI details, search attributes
                                  on_reject=self._reject)
+        # Every activity start goes through one window (Temporal allows 2,000 pending activities).
+        # It only ever holds a start back in runs that record the patch: older runs started every
+        # node of a layer at once and replay that way (their layers never reached the window).
+        self._window = Window(params.spec.max_parallel or DEFAULT_MAX_PARALLEL,
+                              may_limit=lambda: workflow.patched(WINDOW_PATCH))
+        self._partial_layer = snap.partial_layer  # a layer the previous run paused (history full)
+        self._queued = 0
 
     # -- the interpreter loop ----------------------------------------------------------------
     @workflow.run
@@ -220,14 +230,19 @@ class GeckoWorkflow:
     async def _run_layered(self, params: RunParams, steps_at_start: int) -> None:
         """Layers (super-steps): a layer's nodes start together; the next layer waits for all of them."""
         while True:
-            self._control.apply_redirects()
-            self._apply_edits()
-            tasks = self._sched.next_layer()
-            if not tasks:
-                break
-            self._layer += 1
+            partial, self._partial_layer = self._partial_layer, None
+            if partial is not None:  # go on with the layer the previous run paused, as it was
+                tasks = [Task(*t) for t in partial["tasks"]]
+                done = {int(i): NodeOutput.from_plain(o) for i, o in partial["done"].items()}
+            else:
+                self._control.apply_redirects()
+                self._apply_edits()
+                tasks, done = self._sched.next_layer(), {}
+                if not tasks:
+                    break
+                self._layer += 1
             self._inputs.new_layer()
-            outputs = await self._run_layer(tasks)
+            outputs = await self._run_layer(tasks, done)
             deltas = []
             for task, out in zip(tasks, outputs):  # node order (then Send order), never completion order
                 self._sched.finish(task, out.value, out.jump, routes=out.routes, sends=out.sends)
@@ -374,7 +389,7 @@ class GeckoWorkflow:
             await workflow.execute_activity(YIELD_ACTIVITY, start_to_close_timeout=timedelta(seconds=30),
                                             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=2)))
 
-    async def _continue_as_new(self, params: RunParams) -> None:
+    async def _continue_as_new(self, params: RunParams, partial_layer: Optional[dict[str, Any]] = None) -> None:
         # Handlers still running (an update mid-flight) would be lost by the switch; stream readers'
         # polls wait for events, so they are answered first (they follow the run to the next one).
         await self._events.release_readers()
@@ -382,7 +397,7 @@ class GeckoWorkflow:
             scheduler=self._sched.snapshot(), state=self._state, deadline=self._deadline, run=self._run + 1,
             completed=self._completed, rejected=self._control.rejected, answers=self._control.answers,
             layer=self._layer, warned=list(self._inputs.warned), edits=self._control.edits,
-            rewound_from=self._control.rewound_from)
+            rewound_from=self._control.rewound_from, partial_layer=partial_layer)
         next_run = {"spec": self._plain_spec, "input": params.input, "snapshot": snapshot.to_plain()}
         if params.payload_limit != PAYLOAD_LIMIT:  # a payload store raised it; runs without one stay as before
             next_run["payload_limit"] = params.payload_limit
@@ -398,22 +413,96 @@ class GeckoWorkflow:
             return
         workflow.continue_as_new(next_run)
 
-    async def _run_layer(self, tasks: list[Task]) -> list[NodeOutput]:
-        running = [asyncio.ensure_future(self._run_task(t)) for t in tasks]
-        timeout = None
-        if self._deadline is not None:
-            timeout = max(0.0, self._deadline - workflow.now().timestamp())
-        done, pending = await workflow.wait(running, timeout=timeout, return_when=asyncio.FIRST_EXCEPTION)
-        for fut in pending:
-            _abandon(fut)
-        for task, fut in zip(tasks, running):  # report the first failure in node order
-            if fut in done and fut.exception() is not None:
-                raise fut.exception()  # type: ignore[misc]
-        if pending:
-            self._status = "failed"
-            raise _timed_out(self._spec.name, [t.key for t, f in zip(tasks, running) if f in pending],
-                             self._sched.step)
-        return [f.result() for f in running]
+    async def _run_layer(self, tasks: list[Task], done: Optional[dict[int, NodeOutput]] = None) -> list[NodeOutput]:
+        """Run a layer's tasks (those not ``done`` already) and return their outputs in task order.
+
+        The window starts at most ``max_parallel`` activities at once. A layer wider than that
+        starts its node tasks as earlier ones finish, in node order (a task per waiting node cost
+        the 10,000-wide layer's first workflow task more than Temporal's 2 s deadlock limit, and
+        its eviction more than the SDK allows). A layer of plain nodes wider than the window may
+        pause when Temporal suggests continue-as-new: once the running nodes finish, the run
+        continues as new with the rest of the layer (and what finished).
+        """
+        done = dict(done or {})
+        queue = deque(i for i in range(len(tasks)) if i not in done)
+        cap = len(queue)
+        if cap > self._window.size and self._window.limits():  # older runs started every node at once
+            cap = self._window.size
+        running: dict[int, asyncio.Future[NodeOutput]] = {}
+        failures: dict[int, BaseException] = {}
+        finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        drained = None
+        # Plain nodes only: a Team, a wait or a fan-out (whose instances fan in within the run) finishes first.
+        if cap < len(queue) and all(self._nodes[t.node].kind == KIND_FUNCTION and t.send is None for t in tasks):
+            drained = self._window.allow_pause(self._history_full)
+
+        def launch() -> None:
+            while queue and len(running) < cap and not finished.done():
+                if drained is not None and self._window.paused_now():
+                    break
+                i = queue.popleft()
+                fut = running[i] = asyncio.ensure_future(self._run_task(tasks[i]))
+                fut.add_done_callback(lambda f, i=i: landed(i, f))
+            self._queued = len(queue)
+            if not queue and not running and not finished.done():
+                finished.set_result(None)
+
+        def landed(i: int, fut: "asyncio.Future[NodeOutput]") -> None:
+            running.pop(i, None)
+            if fut.cancelled():
+                return
+            if fut.exception() is not None:
+                failures[i] = fut.exception()  # type: ignore[assignment]
+                if not finished.done():
+                    finished.set_result(None)
+                return
+            done[i] = fut.result()
+            launch()
+
+        launch()
+        try:
+            while True:
+                timeout = None
+                if self._deadline is not None:
+                    timeout = max(0.0, self._deadline - workflow.now().timestamp())
+                waited = [finished, *([drained] if drained is not None else [])]
+                got, _ = await workflow.wait(waited, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if failures or not got:
+                    late = sorted(running)
+                    for i in late:
+                        _abandon(running[i])
+                    if failures:  # report the first failure in node order
+                        raise failures[min(failures)]
+                    self._status = "failed"
+                    raise _timed_out(self._spec.name, [tasks[i].key for i in late], self._sched.step)
+                if drained is not None and drained.done() and not finished.done():
+                    await self._pause_layer(tasks, done)  # returns only if the run cannot switch
+                    self._window.forbid_pause()
+                    drained = None
+                    launch()
+                    continue
+                if finished.done():
+                    return [done[i] for i in range(len(tasks))]
+        finally:  # (continue-as-new raises through here: it must not start the rest of the layer)
+            self._queued = 0
+            if drained is not None:
+                self._window.forbid_pause(resume=False)
+
+    def _history_full(self) -> bool:
+        # Temporal's suggestion (4,096 events or 4 MiB on a default server) is the bound that matters:
+        # a worker that lost its cache replays the whole history within one workflow task (10 s), and
+        # the 34,000 events of a 10,000-wide layer took longer than that here, so the run never got on.
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or history_full(
+            info.get_current_history_length(), info.get_current_history_size(), self._window.size)
+
+    async def _pause_layer(self, tasks: list[Task], done: dict[int, NodeOutput]) -> None:
+        """Continue as new in the middle of a layer: its tasks and the outputs of those that finished."""
+        workflow.logger.info("layer %d: continuing as new after %d of its %d nodes (history is long)",
+                             self._layer, len(done), len(tasks))
+        partial = {"tasks": [[t.node, t.input, t.step, t.jumped] for t in tasks],
+                   "done": {str(i): out.to_plain() for i, out in sorted(done.items())}}
+        await self._continue_as_new(self._params, partial_layer=partial)
 
     async def _run_task(self, task: Task) -> NodeOutput:
         node = self._nodes[task.node]
@@ -466,6 +555,12 @@ class GeckoWorkflow:
 
     def _run_activity(self, node: NodeSpec, task: Task, member: Optional[int],
                       how: Union[NodeSpec, MemberSpec]) -> Any:
+        """Run the activity of ``task`` (of one Team ``member``), run as ``how`` says (the node or member),
+        once the window has a slot for it (its input is built then)."""
+        return self._window.run(lambda: self._start_activity(node, task, member, how))
+
+    def _start_activity(self, node: NodeSpec, task: Task, member: Optional[int],
+                        how: Union[NodeSpec, MemberSpec]) -> Any:
         """Start the activity of ``task`` (of one Team ``member``), run as ``how`` says (the node or member)."""
         try:
             arg, warning = self._inputs.build(node, task, member=member, takes_context=how.takes_context,
@@ -543,11 +638,12 @@ class GeckoWorkflow:
                               "(write it to a file or a store and pass its path)")
         self._children[task.key] = child_id
         try:
-            result = await workflow.execute_child_workflow(
+            # Through the window like activities: max_parallel bounds what a run keeps in flight.
+            result = await self._window.run(lambda: workflow.execute_child_workflow(
                 WORKFLOW_TYPE, child, id=child_id,
                 # Whatever ends the parent (cancel, timeout, terminate) cancels the child.
                 parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
-                static_summary=f'subgraph "{node.subgraph.name}", node "{node.name}" of session {parent}')
+                static_summary=f'subgraph "{node.subgraph.name}", node "{node.name}" of session {parent}'))
         except WorkflowAlreadyStartedError:
             raise _NodeFailed(node.name, "ChildSessionTaken",
                               f'a run with the child session id "{child_id}" is still open (a session of the '
@@ -692,6 +788,7 @@ class GeckoWorkflow:
             step=self._sched.step, layer=self._layer, run=self._run, conflicts=self._conflicts)
         if any(n.kind == KIND_SUBGRAPH for n in self._spec.nodes):  # graphs without subgraphs answer as before
             answer["children"] = dict(self._children)
+        answer["queued"] = self._queued  # nodes of the layer waiting for a slot of the window
         return answer
 
     @workflow.signal(dynamic=True)

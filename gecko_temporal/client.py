@@ -29,7 +29,8 @@ from .protocol import ANSWER_UPDATE, JUMP_UPDATE, NEXT_SIGNAL, STATE_QUERY, WORK
 from .protocol import REWOUND_SIGNAL, STATE_UPDATE, STEPS_QUERY
 from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, RewindError, SerializationError,
                      ServerError, StateEditError, StepLimitError, WorkflowTimeoutError)
-from .spec import RunParams
+from .limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name
+from .spec import GraphSpec
 
 if TYPE_CHECKING:
     from .events import RunEvent
@@ -167,15 +168,14 @@ async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[
         spec = replace(spec, max_steps=max_steps)
     encoded = _codec.encode(input_data, what="input_data")
     session_id = session_id or f"{wf.name}-{uuid.uuid4().hex[:12]}"
-    run = RunParams(spec=spec, input=encoded, timeout=timeout, payload_limit=payload_limit_of(client.data_converter))
-    params = run.to_plain()
-    if state:  # only then: the input of runs without a seed keeps its exact fields
-        params["state"] = seed_state(state, run.payload_limit // 2)
+    limit = payload_limit_of(client.data_converter)
+    seed = seed_state(state, limit // 2) if state else None
+    run_input = _run_input(spec, encoded, timeout, limit, seed)
     from . import _ui
 
     try:
         handle = await _ui.start_with_metadata(
-            client, spec, session_id, encoded, WORKFLOW_TYPE, params,
+            client, spec, session_id, encoded, WORKFLOW_TYPE, run_input,
             id=session_id, task_queue=queue, result_type=None,
             execution_timeout=timedelta(seconds=timeout + _TIMEOUT_GRACE) if timeout else None,
         )
@@ -186,6 +186,27 @@ async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[
         ) from None
     _ui.announce(session_id)
     return RunHandle(handle, timeout=timeout)
+
+
+def _run_input(spec: "GraphSpec", encoded: str, timeout: Optional[float], limit: int,
+               state: Optional[dict[str, str]] = None) -> dict[str, Any]:
+    """The run's input (a plain :class:`RunParams`, the spec in its compact form, the seeded state
+    if any), checked against the payload limit here: Temporal would refuse it with a bare "Blob data
+    size exceeds limit"."""
+    run_input = {"spec": spec.to_plain(), "input": encoded, "timeout": timeout, "snapshot": None,
+                 "payload_limit": limit}
+    if state:  # only then: runs without a seed keep their exact fields
+        run_input["state"] = state
+    size = len(json.dumps(run_input, separators=(",", ":"))) + FRAME
+    if size > limit:
+        graph = len(json.dumps(run_input["spec"], separators=(",", ":")))
+        fix = ("set GECKO_PAYLOAD_STORE (file:///dir or s3://bucket/prefix, on every client and worker; see "
+               "docs/payloads.md) so big payloads go to the store, or " if limit <= PAYLOAD_LIMIT else "")
+        raise GraphError(
+            f'workflow "{spec.name}" cannot start: its run input is {human(size)} (the compiled graph of '
+            f"{len(spec.nodes)} nodes {human(graph)}, input_data {human(json_size(encoded))}), over "
+            f"{limit_name(limit)}; {fix}pass big input data as a file path and keep node names short")
+    return run_input
 
 
 async def get_handle(session_id: str, workflow: Optional["Workflow"] = None) -> "RunHandle":

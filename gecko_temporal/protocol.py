@@ -17,3 +17,4 @@ EVENTS_TOPIC = "gecko"  # the workflow_streams topic a run's events (RunHandle.s
 OBSERVE_PATCH = "gecko-observe"  # workflow.patched id: event stream, search attribute upserts, activity summaries
 PIPELINE_ATTRIBUTE = "GeckoPipeline"  # Keyword search attribute: the Workflow's name
 STATUS_ATTRIBUTE = "GeckoStatus"  # Keyword search attribute: running, waiting, completed, failed, cancelled
+WINDOW_PATCH = "gecko-activity-window"  # workflow.patched id: runs recorded before started every node of a layer at once

@@ -20,9 +20,11 @@ from typing import Any, Optional
 from .errors import GraphError, StepLimitError, suggest
 from .spec import ROUTER, SCHEDULING_EAGER, GraphSpec, Jump
 
-#: Temporal's bound on one workflow's pending activities (measured: one more fails the workflow task
-#: with PendingActivitiesLimitExceeded on every retry, so the run hangs).
-PENDING_ACTIVITY_LIMIT = 2_000
+#: Instances of a layer's fan-outs, at most. The run's window keeps Temporal's pending activities
+#: bounded, but a fan-out's instances fan in within one run (a layer of them never pauses for
+#: continue-as-new), and each instance costs about six history events: 2,000 keep a run's history
+#: well inside what a worker replays within one workflow task.
+FAN_OUT_LIMIT = 2_000
 
 
 @dataclass
@@ -170,12 +172,11 @@ class Scheduler:
             tasks = sorted([*tasks, *(Task(node, send.input, 0, send=i, sends=len(group))
                                       for node, group in fans.items() for i, send in enumerate(group))],
                            key=lambda t: (self._order[t.node], t.send or 0))
-        if fans and pending + len(tasks) > PENDING_ACTIVITY_LIMIT:
-            # Temporal fails every workflow task that would exceed it, forever: the run would wedge.
+        if fans and pending + len(tasks) > FAN_OUT_LIMIT:
             sizes = ", ".join(f'"{node}" {len(group)}' for node, group in fans.items())
             raise GraphError(
-                f"a fan-out would have {pending + len(tasks)} activities pending at once (Sends: {sizes}); Temporal "
-                f"allows {PENDING_ACTIVITY_LIMIT} per workflow: send fewer, bigger items (a chunk of items per Send)")
+                f"a fan-out would run {pending + len(tasks)} nodes in one layer (Sends: {sizes}); at most "
+                f"{FAN_OUT_LIMIT} fan in within one run's history: send fewer, bigger items (a chunk of items per Send)")
         if tasks and self.step + len(tasks) > self.spec.max_steps:
             raise StepLimitError(
                 f'run "{self.spec.name}" reached its step limit of {self.spec.max_steps} node '

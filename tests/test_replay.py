@@ -36,7 +36,7 @@ NAMES = ["linear", "fanin", "loop", "race", "steer", "continue_as_new_first_run"
          "local_burst", "conflict", "eager", "subgraph", "subgraph_child", "language", "language_eager",
          "language_continue_as_new_first_run", "language_continue_as_new_second_run",
          "interrupt", "rewound", "rewound_late", "observed_first_run",
-         "observed_last_run"]
+         "observed_last_run", "window", "window_before_patch"]
 
 
 def _wanted(name: str) -> bool:
@@ -62,7 +62,8 @@ async def _record_all() -> None:
     runs = {"linear": (replay.linear, 1), "fanin": (replay.fanin, 10), "loop": (replay.loop, []),
             "local_burst": (replay.burst, 1), "conflict": (replay.conflict, "go"),
             "eager": (replay.eager, "in"), "language": (replay.language, "why?"),
-            "language_eager": (replay.language_eager, "why?")}
+            "language_eager": (replay.language_eager, "why?"),
+            "window": (replay.window, "go")}
     for name, (wf, data) in runs.items():
         if not _wanted(name):
             continue
@@ -88,6 +89,8 @@ async def _record_all() -> None:
         await _record_rewound_late()
     if _wanted("observed_first_run"):
         await _record_observed()
+    if _wanted("window_before_patch"):
+        await _record_before_window()
 
 
 async def _waiting(handle, node: str, index: int) -> None:
@@ -134,6 +137,21 @@ async def _record_observed() -> None:
     first = th._client.get_workflow_handle(th.id, run_id=th.first_execution_run_id)
     await _save("observed_first_run", first)
     await _save("observed_last_run", th._client.get_workflow_handle(th.id))
+
+
+async def _record_before_window() -> None:
+    """What a run recorded before the window existed looks like: every node of a layer started
+    at once, no patch marker (the window is told it may not limit, as a pre-patch run replays)."""
+    from gecko_temporal.window import Window
+
+    original = Window.limits
+    Window.limits = lambda self: False
+    try:
+        handle = await replay.window.start("go", session_id="replay-window_before_patch")
+        await handle.result()
+    finally:
+        Window.limits = original
+    await _save("window_before_patch", handle.temporal_handle)
 
 
 async def _record_race() -> None:
@@ -264,6 +282,22 @@ def test_the_histories_cover_what_they_claim():
               if e.HasField("workflow_execution_continued_as_new_event_attributes")]
     snapshot = json.loads(can.input.payloads[0].data)["snapshot"]["scheduler"]
     assert [s["node"] for s in snapshot["sends"]] == ["research"] * 4  # the Sends travel in the snapshot
+    def peak_pending(events) -> int:
+        pending = peak = 0
+        for e in events:
+            if e.HasField("activity_task_scheduled_event_attributes"):
+                pending += 1
+                peak = max(peak, pending)
+            elif e.HasField("activity_task_completed_event_attributes"):
+                pending -= 1
+        return peak
+
+    events = _load("window").events  # a layer of six, never more than two pending at once
+    assert sum(e.HasField("marker_recorded_event_attributes") for e in events) == 1  # the patch
+    assert peak_pending(events) == 2
+    before = _load("window_before_patch").events  # as before the window: all six at once, no marker
+    assert not any(e.HasField("marker_recorded_event_attributes") for e in before)
+    assert peak_pending(before) == 6
 
 
 def test_the_people_histories_cover_what_they_claim():
@@ -386,6 +420,7 @@ EXPECTED = {
     "rewound": ({"result": {"x": 20, "state": {"trail": ["a", "b"], "factor": 10}},
                  "completed": ["a", "b", "end"], "step": 3}),
     "rewound_late": ({"result": {"x": 6, "state": {"trail": ["a", "b"], "factor": 2}}, "step": 3}),
+    "window": ({"result": ["w0", "w1", "w2", "w3", "w4", "w5"], "state": {"last": "w5"}, "step": 8}),
 }
 
 

@@ -40,3 +40,17 @@ def test_stream_cost_benchmark_counts_what_the_stream_writes(tmp_path):
     assert rows["read"]["updates"] >= 1 and rows["read"]["events_read"] == 3 * 2 + 1
     assert rows["emit+read"]["events_read"] == 15 + 3 * 2 + 1
     assert json.loads(proc.stdout)["latency_ms"]["rounds"] == 3
+
+
+def test_wide_benchmark_runs_every_case_and_prints_json(tmp_path):
+    """Smoke run (tiny sizes): each case reports what it measured, from the runs' histories."""
+    proc = subprocess.run([sys.executable, str(BENCH / "wide_benchmark.py"), "--quick", "--json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["benchmark"] == "wide" and result["quick"] is True
+    assert [r["width"] for r in result["wide"]] == [300]
+    assert [(r["max_parallel"], r["peak_pending"]) for r in result["windows"]] == [(50, 50), (100, 100)]
+    assert all(r["nodes_per_s"] > 0 and r["workflow_tasks"] > 0 for r in result["wide"] + result["windows"])
+    big = result["big"]
+    assert big["nodes"] == 1000 and big["spec_bytes_compact"] * 8 < big["spec_bytes_full"]

@@ -205,7 +205,7 @@ async def test_a_fan_out_over_temporals_pending_activity_limit_fails_clearly_ins
     for k in range(3):
         wf.add_node(f"P{k}", lambda n: [Send("W", i) for i in range(n)]).add_edge("Start", f"P{k}")
     handle = await wf.set_entry_point("Start").start(700)
-    with pytest.raises(GraphError, match=r'a fan-out would have 2100 activities pending at once \(Sends: "W" 2100\)'):
+    with pytest.raises(GraphError, match=r'a fan-out would run 2100 nodes in one layer \(Sends: "W" 2100\)'):
         await handle.result()
     assert not any(t.endswith(".W") for t, _ in await _scheduled(handle))
 

@@ -263,3 +263,16 @@ def observed_turn(n, context):
 observed = Workflow("ReplayObserved", steps_per_run=3)
 observed.add_node("Talk", observed_talk).add_node("Ask", WaitForInput("go on?")).add_node("Turn", observed_turn)
 observed.add_edge("Talk", "Ask").add_edge("Ask", "Turn").set_entry_point("Talk")
+
+
+async def windowed_leaf(x, context):
+    context.state["last"] = context.node
+    return context.node
+
+
+# A layer of six nodes through a window of two (issue 15): the patch marker, then starts as slots free.
+window = Workflow("ReplayWindow", max_parallel=2)
+window.add_node("start", lambda x: x).add_node("join", lambda parts: sorted(parts.values()))
+for _i in range(6):
+    window.add_node(f"w{_i}", windowed_leaf).add_edge("start", f"w{_i}").add_edge(f"w{_i}", "join")
+window.set_entry_point("start")

@@ -344,15 +344,15 @@ def test_mermaid_labels_conditional_edges_marks_sends_and_draws_teams_as_blocks(
     assert "    __start__ --> Classify" in lines and "    __end__([end])" in lines
 
 
-def test_a_fan_out_beyond_temporals_pending_activity_limit_fails_instead_of_hanging():
+def test_a_layer_of_fan_outs_beyond_what_one_run_fans_in_fails_instead_of_overgrowing_its_history():
     spec = pipeline().compile()
     sched = Scheduler(spec)
     sched.sends = [Jump("Research", "1", ROUTER)] * 1500 + [Jump("Chat", "1", ROUTER)] * 500
     assert len(sched.next_layer()) == 2000  # exactly the limit is fine
     sched = Scheduler(spec)
     sched.sends = [Jump("Research", "1", ROUTER)] * 1500 + [Jump("Chat", "1", ROUTER)] * 400
-    with pytest.raises(GraphError, match=r'would have 2001 activities pending at once \(Sends: "Research" 1500, "Chat" '
-                                         r'400\); Temporal allows 2000 per workflow'):
+    with pytest.raises(GraphError, match=r'would run 2001 nodes in one layer \(Sends: "Research" 1500, "Chat" '
+                                         r"400\); at most 2000 fan in within one run's history"):
         sched.next_layer(pending=101)
 
 
