@@ -16,6 +16,22 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
 
+CLIENT_ENV = ("TEMPORAL_ADDRESS", "GECKO_TASK_QUEUE")  # what a benchmark points at its own server and queue
+
+
+def saved_client_env() -> dict[str, Any]:
+    """The caller's client settings, to put back with :func:`restore_env` once the benchmark ends."""
+    return {k: os.environ.get(k) for k in CLIENT_ENV}
+
+
+def restore_env(saved: dict[str, Any]) -> None:
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout (no table)")

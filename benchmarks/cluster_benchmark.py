@@ -279,7 +279,7 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], session
     with_langgraph = bool({"dag", "uneven"} & set(cases)) and langgraph_installed()
     tmp = Path(tempfile.mkdtemp(prefix="gecko-cluster-bench-"))
     server = DevServer(log_file=str(tmp / "server.log"))
-    saved = {k: os.environ.get(k) for k in ("TEMPORAL_ADDRESS", "GECKO_TASK_QUEUE")}
+    saved = _common.saved_client_env()
     started: list[Worker] = []
     try:
         tag = uuid.uuid4().hex[:6]
@@ -355,11 +355,7 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], session
         for w in started:
             w.stop()
         server.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _common.restore_env(saved)
     import temporalio
 
     return {"benchmark": "cluster", "machine": {**_common.machine(), "temporalio": temporalio.__version__,

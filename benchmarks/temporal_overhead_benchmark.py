@@ -159,7 +159,7 @@ class Bench:
         from gecko_temporal import DevServer, GeckoWorker
 
         server = DevServer()
-        saved = {k: os.environ.get(k) for k in ("TEMPORAL_ADDRESS", "GECKO_TASK_QUEUE")}
+        saved = _common.saved_client_env()
         gecko_worker = None
         try:
             gecko_queue, hand_queue = f"gecko-bench-{uuid.uuid4().hex[:8]}", f"hand-bench-{uuid.uuid4().hex[:8]}"
@@ -177,11 +177,7 @@ class Bench:
             if gecko_worker is not None:
                 await gecko_worker.shutdown()
             server.stop()
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+            _common.restore_env(saved)
 
     async def gecko(self, wf: Workflow, data: Any) -> tuple[float, Any]:
         t0 = time.perf_counter()

@@ -147,7 +147,7 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str]) -> dict
     tmp = Path(tempfile.mkdtemp(prefix="gecko-wide-bench-"))
     server = DevServer(log_file=str(tmp / "server.log"))
     queue = f"wide-{uuid.uuid4().hex[:6]}"
-    saved = {k: os.environ.get(k) for k in ("TEMPORAL_ADDRESS", "GECKO_TASK_QUEUE")}
+    saved = _common.saved_client_env()
     worker = Worker([sys.executable, str(ROOT / "worker.py"), *[f"wide_graphs:{n}" for n in wide_graphs.NAMES],
                      "--address", server.address, "--task-queue", queue], tmp / "worker.log", env)
     rows: dict[str, Any] = {}
@@ -166,11 +166,7 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str]) -> dict
     finally:
         worker.stop()
         server.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _common.restore_env(saved)
     import temporalio
 
     return {"benchmark": "wide", "machine": {**_common.machine(), "temporalio": temporalio.__version__},

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from gecko_temporal import NodeError, SerializationError, Team, Workflow, step
+from gecko_temporal import NodeError, SerializationError, Workflow
 from gecko_temporal.client import RunHandle, connect
-from gecko_temporal.embedded import DevServer, find_temporal_binary, free_port as _free_port
+from gecko_temporal.embedded import DevServer, free_port as _free_port
 from gecko_temporal.spec import RunParams
 from tests.pipelines import hostile
-from tests.pipelines.procs import ROOT, Procs, port_open, wait_until
+from tests.pipelines.procs import ROOT, Procs, port_open, temporal, wait_until
 
 QUEUE = f"hostile-{uuid.uuid4().hex[:6]}"
 
@@ -32,16 +32,6 @@ def _strict_json(text: str):
     def refuse(token: str):
         raise ValueError(f"not strict JSON: {token}")
     return json.loads(text, parse_constant=refuse)
-
-
-async def temporal(dev_server, *args: str) -> tuple[int, str, str]:
-    """The real Temporal CLI, as a user types it."""
-    proc = await asyncio.create_subprocess_exec(
-        find_temporal_binary(), *args, "--address", dev_server.address,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "TEMPORAL_CLI_SHOW_STACKS": "0"})
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def cli_state(dev_server, session: str) -> dict:

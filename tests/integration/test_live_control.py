@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import threading
 import time
 
@@ -13,21 +12,16 @@ import pytest
 
 from gecko_temporal import (GeckoError, JumpRejectedError, Next, NodeError, RetryPolicy, StepLimitError, WaitForInput,
                             Workflow, step)
-from gecko_temporal.client import find_temporal_binary
+from tests.pipelines.procs import temporal
 
 pytestmark = pytest.mark.asyncio
 
 
 async def _cli(dev_server, *args: str) -> str:
     """Run the Temporal CLI against the test server (as a user would in a terminal)."""
-    proc = await asyncio.create_subprocess_exec(
-        find_temporal_binary(), *args, "--address", dev_server.address,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "TEMPORAL_CLI_SHOW_STACKS": "0"},
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0, f"temporal {' '.join(args)} failed: {err.decode()}"
-    return out.decode()
+    code, out, err = await temporal(dev_server, *args, within=30)
+    assert code == 0, f"temporal {' '.join(args)} failed: {err}"
+    return out
 
 
 async def _until(handle, predicate, within: float = 60.0) -> dict:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import uuid
 from collections import Counter
@@ -16,9 +15,8 @@ from collections import Counter
 import pytest
 
 from gecko_temporal import GeckoError, NodeError, RewindError, StateEditError
-from gecko_temporal.embedded import find_temporal_binary
 from tests.pipelines import people
-from tests.pipelines.procs import ROOT, Procs, wait_until
+from tests.pipelines.procs import ROOT, Procs, temporal
 
 pytestmark = pytest.mark.asyncio
 
@@ -32,16 +30,6 @@ def log(tmp_path, monkeypatch):
 
 def _counts(path) -> Counter:
     return Counter(people.read_log(str(path)))
-
-
-async def temporal(dev_server, *args: str) -> tuple[int, str, str]:
-    """The real Temporal CLI, as a user types it."""
-    proc = await asyncio.create_subprocess_exec(
-        find_temporal_binary(), *args, "--address", dev_server.address,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "TEMPORAL_CLI_SHOW_STACKS": "0"})
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def gecko(dev_server, *args: str) -> tuple[int, str, str]:

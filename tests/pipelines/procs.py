@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -113,3 +114,15 @@ def pids_running_with(argument: str) -> list[int]:
         if argument.encode() in args and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+async def temporal(dev_server, *args: str, within: float = 60) -> tuple[int, str, str]:
+    """The real Temporal CLI against the test server, as a user types it: (exit code, stdout, stderr)."""
+    from gecko_temporal.embedded import find_temporal_binary
+
+    proc = await asyncio.create_subprocess_exec(
+        find_temporal_binary(), *args, "--address", dev_server.address,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "TEMPORAL_CLI_SHOW_STACKS": "0"})
+    out, err = await asyncio.wait_for(proc.communicate(), within)
+    return proc.returncode, out.decode(), err.decode()
