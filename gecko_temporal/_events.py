@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Optional
 
 from temporalio import workflow
-from temporalio.common import RawValue, SearchAttributeKey
+from temporalio.common import RawValue, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamState
 from temporalio.contrib.workflow_streams._stream import _PUBLISH_SIGNAL
 from temporalio.contrib.workflow_streams._types import (PublishEntry, PublisherState, PublishInput, _decode_payload,
@@ -94,6 +94,14 @@ class RunEvents:
             # Upsert only when the run started with the attributes: the server then knows them, while
             # upserting an unregistered one would fail every workflow task of the run.
             self._attributes = workflow.info().typed_search_attributes.get(STATUS_KEY) is not None
+
+    def child_attributes(self, pipeline: str) -> Optional[TypedSearchAttributes]:
+        """What a subgraph's child run starts with, so `gecko-temporal list --pipeline` finds it too
+        (only when this run has them: the server then knows them)."""
+        if not self._attributes:
+            return None
+        return TypedSearchAttributes([SearchAttributePair(PIPELINE_KEY, pipeline),
+                                      SearchAttributePair(STATUS_KEY, "running")])
 
     def _on_publish(self, *args: Any) -> None:
         try:

@@ -255,7 +255,7 @@ class GeckoWorkflow:
             if self._conflicts:
                 workflow.logger.info("layer %d: several nodes wrote %s; the last in node order won",
                                      self._layer, self._conflicts)
-            self._checkpoint([t.node for t in tasks])
+            self._checkpoint(list(dict.fromkeys(t.node for t in tasks)))  # a fan-out's instances once
             await self._after_reset()
             self._apply_edits()
             more = bool(self._sched.inbox or self._sched.jumps or self._sched.sends)  # never switch just to finish
@@ -643,6 +643,7 @@ class GeckoWorkflow:
                 WORKFLOW_TYPE, child, id=child_id,
                 # Whatever ends the parent (cancel, timeout, terminate) cancels the child.
                 parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                search_attributes=self._events.child_attributes(node.subgraph.name),
                 static_summary=f'subgraph "{node.subgraph.name}", node "{node.name}" of session {parent}'))
         except WorkflowAlreadyStartedError:
             raise _NodeFailed(node.name, "ChildSessionTaken",

@@ -381,7 +381,8 @@ async def _steps(args: argparse.Namespace) -> int:
         return 0
     print(f"{'step':>6}  {'run':>3}  {'time':<32}  nodes")
     for p in points:
-        mark = "" if p["rewindable"] else "  (same workflow task as the step before: not a rewind point)"
+        mark = "" if p["rewindable"] else ("  (the run's start: not a rewind point)" if not p["nodes"] else
+                                           "  (same workflow task as the step before: not a rewind point)")
         print(f"{p['step']:>6}  {p['run']:>3}  {p['time']:<32}  {', '.join(p['nodes']) or '(start)'}{mark}")
     return 0
 

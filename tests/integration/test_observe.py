@@ -59,6 +59,20 @@ async def test_a_run_is_found_by_pipeline_and_status_with_the_temporal_cli(dev_s
     assert all(r["execution"]["workflowId"] != session_id for r in other)
 
 
+async def test_a_subgraphs_child_run_is_found_by_its_own_pipeline(dev_server, session_id):
+    from gecko_temporal import Workflow
+
+    child = Workflow("ObservedChild").add_node("Twice", lambda x: x * 2).set_entry_point("Twice")
+    parent = Workflow("ObservedParent").add_node("Sub", child).set_entry_point("Sub")
+    assert await parent.execute(21, session_id=session_id) == 42
+
+    async def found():
+        rows = await listed(dev_server.address, 'GeckoPipeline="ObservedChild" AND GeckoStatus="completed"')
+        return [r for r in rows if r["execution"]["workflowId"] == f"{session_id}.Sub.1"]
+
+    await eventually(found, "the child run listed under its own pipeline, completed")
+
+
 async def test_the_ui_metadata_of_a_run(dev_server, session_id, tmp_path):
     """What the Temporal UI reads: summary, details, current details, activity summaries."""
     from temporalio.api.sdk.v1 import WorkflowMetadata
