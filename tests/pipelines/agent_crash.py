@@ -17,6 +17,7 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCall
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from gecko_temporal import Workflow, durable_agent
+from tests.pipelines.procs import read_event_log
 
 TOOL_CALLS = 3
 
@@ -31,12 +32,7 @@ def log(event: str) -> None:
         f.write(f"{event} {os.getpid()}\n")
 
 
-def read_log(path: str) -> list[tuple[str, int]]:
-    try:
-        with open(path) as f:
-            return [(e, int(p)) for e, p in (line.split() for line in f if line.strip())]
-    except FileNotFoundError:
-        return []
+read_log = read_event_log  # (event, pid) per node execution
 
 
 async def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:

@@ -18,6 +18,7 @@ import os
 import time
 
 from gecko_temporal import END, Send, Workflow
+from tests.pipelines.procs import read_event_log
 
 TOPICS = 12
 
@@ -29,12 +30,7 @@ def log(event: str) -> None:
             f.write(f"{event} {os.getpid()}\n")
 
 
-def read_log(path: str) -> list[tuple[str, int]]:
-    try:
-        with open(path) as f:
-            return [(e, int(p)) for e, p in (line.split() for line in f if line.strip())]
-    except FileNotFoundError:
-        return []
+read_log = read_event_log  # (event, pid) per node execution
 
 
 def classify(question: str, context) -> dict:

@@ -84,6 +84,15 @@ class Procs:
             proc.stop()
 
 
+def read_event_log(path: str) -> list[tuple[str, int]]:
+    """(event, pid) lines that pipeline nodes append to a log file, to count executions per process."""
+    try:
+        with open(path) as f:
+            return [(e, int(p)) for e, p in (line.split() for line in f if line.strip())]
+    except FileNotFoundError:
+        return []
+
+
 def wait_until(predicate: Callable[[], object], within: float = 30.0, what: str = "condition") -> None:
     deadline = time.monotonic() + within
     while not predicate():
