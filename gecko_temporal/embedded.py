@@ -119,12 +119,22 @@ class DevServer:
                 os.close(fd)
         self.log_file = log_file
         deadline = time.monotonic() + lock_wait
+        port_tries = 5 if port is None else 1  # a port we picked may be taken before the server binds it
         while True:
             self._log = open(log_file, "ab")
+            self._log_start = self._log.tell()  # this attempt's part of the log starts here
             self.process = self._spawn()
             try:
-                self._wait_ready()
+                self._wait_ready(port_retry=port_tries > 1)
                 return
+            except _PortTaken:  # another process bound it first: pick again
+                self._log.close()
+                port_tries -= 1
+                self.port = free_port()
+                self.address = f"127.0.0.1:{self.port}"
+                self._args[self._args.index("--port") + 1] = str(self.port)
+                if ui and not ui_port:
+                    self.ui_port = self.port + 1000
             except _DatabaseLocked:
                 self._log.close()
                 if time.monotonic() > deadline:
@@ -166,13 +176,15 @@ class DevServer:
             return ""
         return f"; its log ({self.log_file}) ends with:\n  " + "\n  ".join(tail) if tail else ""
 
-    def _wait_ready(self, timeout: float = 30.0) -> None:
+    def _wait_ready(self, timeout: float = 30.0, port_retry: bool = False) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 tail = self._log_tail()
                 if "database is locked" in tail or "SQLITE_BUSY" in tail:
                     raise _DatabaseLocked()
+                if port_retry and self._port_taken():
+                    raise _PortTaken()
                 taken = " (the port is taken)" if _listening(self.port) else ""
                 raise ServerError(f"the Temporal dev server exited with code {self.process.returncode} on "
                                   f"port {self.port}{taken}{tail or '; it wrote no log'}")
@@ -182,6 +194,15 @@ class DevServer:
         self.stop()
         raise ServerError(f"the Temporal dev server did not listen on {self.address} within {timeout:.0f} s"
                           f"{self._log_tail()}")
+
+    def _port_taken(self) -> bool:
+        """This attempt's server could not bind its port (read from its part of the log)."""
+        try:
+            with open(self.log_file, "rb") as f:
+                f.seek(self._log_start)
+                return b"address already in use" in f.read()
+        except OSError:
+            return False
 
     def _serving(self) -> bool:
         """True once the server serves a client: its port opens before its frontend is healthy, and a
@@ -226,6 +247,10 @@ _SEARCH_ATTRIBUTES = {PIPELINE_ATTRIBUTE: "Keyword", STATUS_ATTRIBUTE: "Keyword"
 
 class _DatabaseLocked(Exception):
     """The server exited because another one still holds its SQLite file."""
+
+
+class _PortTaken(Exception):
+    """The server exited because its port was taken between free_port() and its bind."""
 
 
 _dev_server: Optional[DevServer] = None

@@ -52,6 +52,57 @@ async def test_a_dev_server_accepts_a_client_as_soon_as_it_is_returned(tmp_path,
         await asyncio.to_thread(server.stop)
 
 
+async def test_a_picked_port_taken_before_the_server_binds_it_is_picked_again(monkeypatch):
+    """Seen in CI: another process bound the port free_port() had just picked, the dev server died
+    with "address already in use", and the run failed. A port DevServer picked is picked again."""
+    import socket
+
+    from gecko_temporal import embedded
+
+    import threading
+
+    thief = socket.socket()  # takes the first pick after DevServer looked and before the server binds
+    thief.bind(("127.0.0.1", 0))
+    thief.listen()
+    thief.settimeout(0.05)
+    taken = thief.getsockname()[1]
+    stop = threading.Event()
+
+    def refuse() -> None:  # drop whoever connects (as a port serving something else would)
+        while not stop.is_set():
+            try:
+                thief.accept()[0].close()
+            except OSError:
+                pass
+
+    threading.Thread(target=refuse, daemon=True).start()
+    picks = iter([taken])
+    real_free_port, real_listening = embedded.free_port, embedded._listening
+    looked: list[int] = []
+
+    def pick() -> int:
+        return next(picks, None) or real_free_port()
+
+    def listening(port: int) -> bool:  # DevServer's own look finds the port free: the race
+        if port == taken and port not in looked:
+            looked.append(port)
+            return False
+        return real_listening(port)
+
+    monkeypatch.setattr(embedded, "free_port", pick)
+    monkeypatch.setattr(embedded, "_listening", listening)
+    try:
+        server = await asyncio.to_thread(DevServer)
+    finally:
+        stop.set()
+        thief.close()
+    try:
+        assert looked == [taken] and server.port != taken
+        await Client.connect(server.address)
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
 SCRIPT = textwrap.dedent("""
     import asyncio
     from gecko_temporal import Workflow
