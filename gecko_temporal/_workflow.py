@@ -255,7 +255,7 @@ class GeckoWorkflow:
             if self._conflicts:
                 workflow.logger.info("layer %d: several nodes wrote %s; the last in node order won",
                                      self._layer, self._conflicts)
-            self._checkpoint(list(dict.fromkeys(t.node for t in tasks)))  # a fan-out's instances once
+            self._checkpoint([t.node for t in tasks])
             await self._after_reset()
             self._apply_edits()
             more = bool(self._sched.inbox or self._sched.jumps or self._sched.sends)  # never switch just to finish
@@ -349,7 +349,7 @@ class GeckoWorkflow:
             del self._completed[:-control.KEEP_COMPLETED]
             self._sched.finished_last(list(dict.fromkeys(t.node for t in batch)))
             self._conflicts = list(dict.fromkeys(overlapping + self._merge(deltas)))
-            self._checkpoint(list(dict.fromkeys(t.node for t in batch)))
+            self._checkpoint([t.node for t in batch])
             await self._after_reset()
             if self._conflicts:
                 workflow.logger.info("nodes that ran at the same time wrote %s; the last to finish won",
@@ -726,7 +726,8 @@ class GeckoWorkflow:
         last = self._checkpoints[-1]["event"] if self._checkpoints else None
         event = workflow.info().get_current_history_length()
         step = self._sched.step
-        self._checkpoints.append({"step": step, "layer": self._layer, "nodes": nodes,
+        self._checkpoints.append({"step": step, "layer": self._layer,
+                                  "nodes": list(dict.fromkeys(nodes)),  # a fan-out's instances once
                                   "time": workflow.now().isoformat(), "event": event,
                                   # A later merge in the same workflow task (local steps) cannot be
                                   # reset to on its own: a reset redoes the whole task. Nor a run's

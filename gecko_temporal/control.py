@@ -66,15 +66,9 @@ def parse_request(kind: str, args: Sequence[Arg]) -> tuple[Optional[dict[str, An
     ``request`` has ``node`` and the value already encoded as JSON text (``input`` / ``value``).
     """
     node_key, value_key = _FIELDS[kind]
-    if len(args) != 1:
-        return None, (f"a {kind} takes exactly one argument, a JSON object like {_EXAMPLE[kind]}; "
-                      f"got {len(args)} arguments")
-    arg = args[0]
-    if arg.problem is not None:
-        return None, f"the argument could not be read: {arg.problem}"
-    payload = arg.value
-    if not isinstance(payload, dict):
-        return None, f"a {kind} needs a JSON object like {_EXAMPLE[kind]}, got {_json_type(payload)}"
+    payload, problem = _one_object(args, f"a {kind}", _EXAMPLE[kind])
+    if problem:
+        return None, problem
     unknown = [k for k in payload if k not in (node_key, value_key)]
     if unknown:
         return None, (f"unknown field(s) {', '.join(repr(k) for k in unknown[:5])} in the {kind} "
@@ -87,6 +81,18 @@ def parse_request(kind: str, args: Sequence[Arg]) -> tuple[Optional[dict[str, An
     except GeckoError as exc:
         return None, str(exc)
     return {node_key: node, value_key: text}, None
+
+
+def _one_object(args: Sequence[Arg], what: str, example: str) -> tuple[Any, Optional[str]]:
+    """(the JSON object, None) when ``args`` is exactly one readable JSON object, else (None, why)."""
+    if len(args) != 1:
+        return None, f"{what} takes exactly one argument, a JSON object like {example}; got {len(args)} arguments"
+    arg = args[0]
+    if arg.problem is not None:
+        return None, f"the argument could not be read: {arg.problem}"
+    if not isinstance(arg.value, dict):
+        return None, f"{what} needs a JSON object like {example}, got {_json_type(arg.value)}"
+    return arg.value, None
 
 
 def _json_type(value: Any) -> str:
@@ -323,15 +329,9 @@ class RunControl:
         """
         if status != "running":
             return None, f"the run has ended ({status}); its state can no longer change (rewind it to go on)"
-        if len(received) != 1:
-            return None, ("update_state takes exactly one argument, a JSON object like "
-                          f'{{"values": {{"key": ...}}, "delete": ["key"]}}; got {len(received)} arguments')
-        arg = received[0]
-        if arg.problem is not None:
-            return None, f"the argument could not be read: {arg.problem}"
-        payload = arg.value
-        if not isinstance(payload, dict):
-            return None, f'update_state needs a JSON object like {{"values": {{"key": ...}}}}, got {_json_type(payload)}'
+        payload, problem = _one_object(received, "update_state", '{"values": {"key": ...}, "delete": ["key"]}')
+        if problem:
+            return None, problem
         return parse_edit(payload.get("values"), payload.get("delete"),
                           [k for k in payload if k not in ("values", "delete")], "update")
 
