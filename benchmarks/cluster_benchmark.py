@@ -270,7 +270,7 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], session
               hand_variant: frozenset = frozenset()) -> dict[str, Any]:
     from temporalio.client import Client
 
-    from gecko_temporal.client import DevServer
+    from gecko_temporal.temporal.client import DevServer
 
     env = {k: v for k, v in os.environ.items() if k not in ("TEMPORAL_ADDRESS", "GECKO_TASK_QUEUE")}
     env.update(PYTHONUNBUFFERED="1", GECKO_BENCH_QUICK="1" if quick else "0",
@@ -370,7 +370,7 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], session
 
 
 def _server_version() -> str:
-    from gecko_temporal.client import find_temporal_binary
+    from gecko_temporal.temporal.client import find_temporal_binary
 
     try:
         out = subprocess.run([find_temporal_binary(), "--version"], capture_output=True, text=True, timeout=10).stdout

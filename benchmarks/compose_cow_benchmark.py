@@ -33,11 +33,11 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 import _common  # noqa: E402
 
 from gecko_temporal import Workflow  # noqa: E402
-from gecko_temporal import _codec  # noqa: E402
-from gecko_temporal.scheduler import Scheduler  # noqa: E402
-from gecko_temporal.limits import SizeTable, json_size, node_input_problem  # noqa: E402
-from gecko_temporal.spec import GraphSpec, NodeInput, NodeOutput  # noqa: E402
-from gecko_temporal.state import StateView, merge_layer  # noqa: E402
+from gecko_temporal.core import codec  # noqa: E402
+from gecko_temporal.core.scheduler import Scheduler  # noqa: E402
+from gecko_temporal.core.limits import SizeTable, json_size, node_input_problem  # noqa: E402
+from gecko_temporal.core.spec import GraphSpec, NodeInput, NodeOutput  # noqa: E402
+from gecko_temporal.core.state import StateView, merge_layer  # noqa: E402
 
 SEED = {50: {"v04": 82.1, "v05": 5.2}, 200: {"v04": 262.0, "v05": 18.3}, 500: {"v04": 311.5, "v05": 47.5}}
 GOAL_FACTOR = 10.0  # the goal: at least 10x faster than the seed's v0.5 figures
@@ -112,13 +112,13 @@ def run_gecko(spec: GraphSpec, state: dict[str, str]) -> dict[str, str]:
             # workflow side: ship only the keys the node declared (as GeckoWorkflow._run_activity does)
             shipped = {k: state[k] for k in reads[task.node] if k in state}
             # activity side (NodeRunner.run_node): decode input, node reads 3 keys and writes 1
-            _codec.decode(task.input)
+            codec.decode(task.input)
             view = StateView(shipped, node=task.node)
             r = reads[task.node]
             first, second, pred = view.get(r[0]), view.get(r[1]), view.get(r[2])
             value = _node_value(task.node, task.step, pred, second if r[1] == "cursor" else first)
             view[f"out:{task.node}"] = value
-            outputs.append(_codec.encode(value))
+            outputs.append(codec.encode(value))
             deltas.append((task.node, view.delta()))
         for task, out in zip(tasks, outputs):  # workflow side again: node order
             sched.finish(task, out, None)
@@ -126,7 +126,7 @@ def run_gecko(spec: GraphSpec, state: dict[str, str]) -> dict[str, str]:
 
 
 def gecko_state() -> dict[str, str]:
-    return {k: _codec.encode(v) for k, v in initial_state().items()}
+    return {k: codec.encode(v) for k, v in initial_state().items()}
 
 
 # -- the seed's v0.4: deep-copy the whole state for every node ---------------------------------
@@ -212,8 +212,8 @@ def wide_layer(width: int, keys: int, declare_reads: bool, repeat: int) -> dict[
     converter = DataConverter.default.payload_converter
     spec = wide_graph(width, declare_reads)
     reads = {n.name: n.reads for n in spec.nodes}
-    base = {f"k{i}": _codec.encode({"i": i, "label": f"value {i}"}) for i in range(keys)}
-    base["settings"] = _codec.encode({"model": "small"})
+    base = {f"k{i}": codec.encode({"i": i, "label": f"value {i}"}) for i in range(keys)}
+    base["settings"] = codec.encode({"model": "small"})
 
     def once() -> dict[str, float]:
         state = dict(base)
@@ -266,7 +266,7 @@ def wide_layer(width: int, keys: int, declare_reads: bool, repeat: int) -> dict[
 
 
 def _delta(out: NodeOutput) -> Any:
-    from gecko_temporal.state import StateDelta
+    from gecko_temporal.core.state import StateDelta
 
     return StateDelta(out.writes, out.deletes)
 

@@ -52,7 +52,7 @@ async def history_bytes(session_id: str) -> int:
 
 
 def store_bytes() -> int:
-    from gecko_temporal.payloads import _embedded_store
+    from gecko_temporal.temporal.payloads import _embedded_store
 
     root = os.environ.get("GECKO_PAYLOAD_STORE", "").removeprefix("file://") or _embedded_store
     if not root or root == "none":
@@ -67,7 +67,7 @@ async def measure(cluster: bool) -> list[dict]:
     worker = None
     if cluster:  # a named server and a worker of our own: no embedded payload store
         from gecko_temporal import GeckoWorker
-        from gecko_temporal.client import DevServer
+        from gecko_temporal.temporal.client import DevServer
 
         server = DevServer()
         os.environ["TEMPORAL_ADDRESS"] = server.address

@@ -46,7 +46,7 @@ async def _facts(handle: Any) -> dict[str, int]:
 async def run(quick: bool, repeat: int, threads: int, as_json: bool) -> dict[str, Any]:
     import send_graphs
 
-    from gecko_temporal.client import DevServer, connect
+    from gecko_temporal.temporal.client import DevServer, connect
 
     tmp = Path(tempfile.mkdtemp(prefix="gecko-send-bench-"))
     server = DevServer(log_file=str(tmp / "server.log"))

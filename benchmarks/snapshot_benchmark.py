@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gecko_temporal import _codec  # noqa: E402
-from gecko_temporal.graph import Workflow  # noqa: E402
-from gecko_temporal.scheduler import Scheduler  # noqa: E402
-from gecko_temporal.spec import Jump, Next  # noqa: E402
-from gecko_temporal.state import StateDelta, merge_layer  # noqa: E402
+from gecko_temporal.core import codec  # noqa: E402
+from gecko_temporal.core.build.graph import Workflow  # noqa: E402
+from gecko_temporal.core.scheduler import Scheduler  # noqa: E402
+from gecko_temporal.core.spec import Jump, Next  # noqa: E402
+from gecko_temporal.core.state import StateDelta, merge_layer  # noqa: E402
 
 WORDS = ("the agent considers the user's request and the retrieved documents before it drafts a plan "
          "with tool calls observations citations and a critique of its previous answer").split()
@@ -54,7 +54,7 @@ def measure(steps: int, seed: int = 7) -> dict:
     completed: list[str] = []
     full_steps: list[dict] = []  # what a non-slimming engine keeps: every step, with its trace
     clock = 0.0
-    sched.start(_codec.encode("Find the three most cited papers on durable agent workflows"))
+    sched.start(codec.encode("Find the three most cited papers on durable agent workflows"))
     while sched.step < steps:
         tasks = sched.next_layer()
         if not tasks:
@@ -63,19 +63,19 @@ def measure(steps: int, seed: int = 7) -> dict:
             if task.node == "Planner":
                 out = {"plan": _text(rng, 40, 120), "tool": rng.choice(["search", "fetch", "python"]),
                        "args": {"query": _text(rng, 4, 12)}}
-                delta = StateDelta({"plan": _codec.encode(out["plan"])})
+                delta = StateDelta({"plan": codec.encode(out["plan"])})
             elif task.node == "Tool":
                 out = {"observation": _text(rng, 150, 450), "status": 200}
-                delta = StateDelta({"observations": _codec.encode(sched.step)})
+                delta = StateDelta({"observations": codec.encode(sched.step)})
             else:  # Critic: loop back to the planner with feedback, as agent loops do
                 out = Next("Planner", {"feedback": _text(rng, 20, 60), "score": rng.random()})
-                delta = StateDelta({"score": _codec.encode(round(rng.random(), 3))})
-            text = _codec.encode(out)
-            jump = Jump("Planner", _codec.encode(out.input), task.node) if isinstance(out, Next) else None
+                delta = StateDelta({"score": codec.encode(round(rng.random(), 3))})
+            text = codec.encode(out)
+            jump = Jump("Planner", codec.encode(out.input), task.node) if isinstance(out, Next) else None
             duration = rng.uniform(0.2, 4.0)
             full_steps.append({
-                "node": task.node, "step": task.step, "input": _codec.plain(task.input),
-                "output": _codec.plain(text),
+                "node": task.node, "step": task.step, "input": codec.plain(task.input),
+                "output": codec.plain(text),
                 "trace": {"started": clock, "finished": clock + duration, "duration": duration,
                           "attempt": 1, "worker": "worker-1@host", "activity_id": f"1.{task.step}"},
             })
@@ -86,7 +86,7 @@ def measure(steps: int, seed: int = 7) -> dict:
     # Exactly the snapshot GeckoWorkflow._continue_as_new builds.
     slim = {"scheduler": sched.snapshot(), "state": state, "deadline": None, "run": 2,
             "completed": completed[-1000:], "rejected": [], "answers": {}, "layer": sched.step}
-    full = {"steps": full_steps, "state": {k: _codec.plain(v) for k, v in state.items()}}
+    full = {"steps": full_steps, "state": {k: codec.plain(v) for k, v in state.items()}}
     slim_bytes = len(json.dumps(slim, separators=(",", ":")).encode())
     full_bytes = len(json.dumps(full, separators=(",", ":")).encode())
     return {"steps": sched.step, "slim_bytes": slim_bytes, "full_bytes": full_bytes,

@@ -102,7 +102,7 @@ async def layer(wf: Any, width: int, window: int, repeat: int, as_json: bool, pi
 async def big_graph(quick: bool, as_json: bool) -> dict[str, Any]:
     import wide_graphs
 
-    from gecko_temporal.spec import GraphSpec
+    from gecko_temporal.core.spec import GraphSpec
 
     t0 = time.perf_counter()
     wf = wide_graphs.chain(wide_graphs.BIG_NODES)
@@ -135,14 +135,14 @@ async def big_graph(quick: bool, as_json: bool) -> dict[str, Any]:
 async def run(quick: bool, repeat: int, as_json: bool, cases: list[str]) -> dict[str, Any]:
     from cluster_benchmark import Worker
 
-    from gecko_temporal.client import DevServer
+    from gecko_temporal.temporal.client import DevServer
 
     env = {k: v for k, v in os.environ.items() if k not in ("TEMPORAL_ADDRESS", "GECKO_TASK_QUEUE")}
     env.update(PYTHONUNBUFFERED="1", GECKO_BENCH_QUICK="1" if quick else "0",
                PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     os.environ["GECKO_BENCH_QUICK"] = env["GECKO_BENCH_QUICK"]
     import wide_graphs
-    from gecko_temporal.window import DEFAULT_MAX_PARALLEL
+    from gecko_temporal.core.window import DEFAULT_MAX_PARALLEL
 
     tmp = Path(tempfile.mkdtemp(prefix="gecko-wide-bench-"))
     server = DevServer(log_file=str(tmp / "server.log"))

@@ -1,31 +1,31 @@
 """gecko_temporal: Gecko Compose DAGs for agent pipelines, run durably on Temporal.
 
 Building graphs needs no Temporal: the Temporal shell (client, worker) loads on first use of one
-of its names, so ``import gecko_temporal.state`` or a pure unit test never imports temporalio.
+of its names, so ``import gecko_temporal.core.state`` or a pure unit test never imports temporalio.
 """
 
 from typing import TYPE_CHECKING, Any
 
-from .context import WorkflowContext
-from .events import Progress, RunEvent
-from .errors import (GeckoError, GraphError, JumpRejectedError, NodeError, PayloadConfigError, SerializationError,
+from gecko_temporal.core.context import WorkflowContext
+from gecko_temporal.core.events import Progress, RunEvent
+from gecko_temporal.core.errors import (GeckoError, GraphError, JumpRejectedError, NodeError, PayloadConfigError, SerializationError,
                      ServerError,
                      StepLimitError, WorkflowTimeoutError)
-from .errors import InterruptError, RewindError, StateEditError
-from .graph import StepOptions, Workflow, step
-from .spec import END, GraphSpec, Next, NodeSpec, Send
-from .spec import RetrySpec as RetryPolicy
-from .team import ExecutionStrategy, MemberError, MemberResult, Team
-from .wait import WaitForInput
+from gecko_temporal.core.errors import InterruptError, RewindError, StateEditError
+from gecko_temporal.core.build.graph import StepOptions, Workflow, step
+from gecko_temporal.core.spec import END, GraphSpec, Next, NodeSpec, Send
+from gecko_temporal.core.spec import RetrySpec as RetryPolicy
+from gecko_temporal.core.build.team import ExecutionStrategy, MemberError, MemberResult, Team
+from gecko_temporal.core.build.wait import WaitForInput
 
 if TYPE_CHECKING:
-    from .client import RunHandle, connect, get_handle
-    from .embedded import DevServer
-    from .worker import GeckoWorker
-    from ._durable_agents import durable_agent
+    from gecko_temporal.temporal.client import RunHandle, connect, get_handle
+    from gecko_temporal.ops.embedded import DevServer
+    from gecko_temporal.temporal.worker import GeckoWorker
+    from gecko_temporal.integrations.durable_agents import durable_agent
 
-_SHELL = {"DevServer": "embedded", "RunHandle": "client", "connect": "client", "get_handle": "client",
-          "GeckoWorker": "worker", "durable_agent": "_durable_agents"}
+_SHELL = {"DevServer": "ops.embedded", "RunHandle": "temporal.client", "connect": "temporal.client",
+          "get_handle": "temporal.client", "GeckoWorker": "temporal.worker", "durable_agent": "integrations.durable_agents"}
 
 
 def __getattr__(name: str) -> Any:

@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from gecko_temporal.ops.cli import main
 
 sys.exit(main())

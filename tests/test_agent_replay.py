@@ -22,7 +22,7 @@ from temporalio.converter import DataConverter  # noqa: E402
 from temporalio.worker import Replayer  # noqa: E402
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions  # noqa: E402
 
-from gecko_temporal._durable_agents import _AGENTS, GeckoAgentWorkflow  # noqa: E402
+from gecko_temporal.integrations.durable_agents import _AGENTS, GeckoAgentWorkflow  # noqa: E402
 
 HISTORY = Path(__file__).parent / "histories" / "durable_agent.json"
 RECORD = "durable_agent" in os.environ.get("GECKO_RECORD_HISTORIES", "").split(",") or \
@@ -32,7 +32,7 @@ RECORD = "durable_agent" in os.environ.get("GECKO_RECORD_HISTORIES", "").split("
 @pytest.mark.skipif(not RECORD, reason="set GECKO_RECORD_HISTORIES=durable_agent to re-record the history")
 async def test_record_the_durable_agent_history(dev_server, tmp_path, monkeypatch):
     monkeypatch.setenv("GECKO_AGENT_LOG", str(tmp_path / "calls.log"))
-    from gecko_temporal.client import connect
+    from gecko_temporal.temporal.client import connect
     from tests.pipelines import agent_crash
 
     handle = await agent_crash.wf.start("count", session_id="replay-durable-agent")

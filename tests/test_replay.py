@@ -26,8 +26,8 @@ from temporalio.worker import (ExecuteWorkflowInput, Interceptor, Replayer, Work
 from temporalio.api.enums.v1 import WorkflowTaskFailedCause
 from temporalio.workflow import NondeterminismError
 
-from gecko_temporal._workflow import GeckoWorkflow
-from gecko_temporal.errors import GeckoError
+from gecko_temporal.temporal.workflow import GeckoWorkflow
+from gecko_temporal.core.errors import GeckoError
 from tests.pipelines import replay
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -142,7 +142,7 @@ async def _record_observed() -> None:
 async def _record_before_window() -> None:
     """What a run recorded before the window existed looks like: every node of a layer started
     at once, no patch marker (the window is told it may not limit, as a pre-patch run replays)."""
-    from gecko_temporal.window import Window
+    from gecko_temporal.core.window import Window
 
     original = Window.limits
     Window.limits = lambda self: False

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gecko_temporal import MemberResult
-from gecko_temporal._codec import decode
+from gecko_temporal.core.codec import decode
 
 ROOT = Path(__file__).resolve().parents[2]
 for module, package in (("pydantic_ai", "pydantic-ai-slim"), ("langchain_core", "langchain-core")):

@@ -136,7 +136,7 @@ async def test_race_of_agents_cancels_the_losers_model_calls(session_id):
     await _poll(lambda: {f"slow-{tag}-cancelled", f"durable-{tag}-cancelled"} <= set(EVENTS), 60,
                 "both losers' model calls cancelled")
     # The durable loser's agent workflow was cancelled through Temporal, with its model activity.
-    from gecko_temporal.client import connect
+    from gecko_temporal.temporal.client import connect
     from temporalio.client import WorkflowExecutionStatus
 
     client = await connect()
@@ -182,7 +182,7 @@ async def test_durable_agent_runs_each_model_and_tool_call_as_an_activity(sessio
     events = Counter(e for e, _ in agent_crash.read_log(str(tmp_path / "calls.log")))
     assert events == Counter({"model-0": 1, "tool-0": 1, "model-1": 1, "tool-1": 1, "model-2": 1, "tool-2": 1,
                               "model-3": 1})
-    from gecko_temporal.client import connect
+    from gecko_temporal.temporal.client import connect
 
     client = await connect()
     (agent_run,) = await _agent_runs(client, f"{session_id}/agent/counter/")
@@ -371,7 +371,7 @@ async def test_cancelling_a_session_cancels_its_durable_agent_run(session_id):
     from temporalio.client import WorkflowExecutionStatus
 
     from gecko_temporal import durable_agent
-    from gecko_temporal.client import connect
+    from gecko_temporal.temporal.client import connect
 
     tag = uuid.uuid4().hex[:6]
 
@@ -406,7 +406,7 @@ async def test_stopping_a_worker_mid_durable_agent_hands_the_same_agent_run_to_t
     """SIGTERM (graceful stop, as a redeploy does) in the third model call: the node's activity is
     cancelled by the shutdown, which must not cancel the agent run; the next worker re-attaches."""
     _need("pydantic_ai", "pydantic-ai-slim")
-    from gecko_temporal.client import connect
+    from gecko_temporal.temporal.client import connect
     from tests.pipelines import agent_crash
     from tests.pipelines.procs import Procs, wait_until
 

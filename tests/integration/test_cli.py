@@ -1,7 +1,7 @@
 """The gecko-temporal CLI and worker.py, against the real dev server and real worker processes.
 
 The worker always runs as a separate process (``python worker.py ...``); the CLI commands run
-in-process through ``gecko_temporal.cli.main`` (fast) and once through the installed console script.
+in-process through ``gecko_temporal.ops.cli.main`` (fast) and once through the installed console script.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from gecko_temporal.cli import main, worker_main
-from gecko_temporal.client import connect
-from gecko_temporal.embedded import free_port as _free_port
-from gecko_temporal.spec import RunParams
+from gecko_temporal.ops.cli import main, worker_main
+from gecko_temporal.temporal.client import connect
+from gecko_temporal.ops.embedded import free_port as _free_port
+from gecko_temporal.core.spec import RunParams
 from tests.pipelines import review
 from tests.pipelines.procs import Procs, port_open, wait_until
 
@@ -257,7 +257,7 @@ async def test_graceful_shutdown_lets_a_running_node_finish(dev_server, tmp_path
 
 @pytest.mark.slow
 async def test_worker_waits_for_a_server_that_comes_up_within_connect_timeout(tmp_path, capsys):
-    from gecko_temporal.client import DevServer
+    from gecko_temporal.temporal.client import DevServer
 
     port = _free_port()
     procs = Procs(tmp_path)

@@ -16,8 +16,8 @@ from collections import Counter
 import pytest
 from temporalio.api.enums.v1 import TimeoutType
 
-from gecko_temporal.client import connect
-from gecko_temporal.embedded import DevServer, free_port as _free_port
+from gecko_temporal.temporal.client import connect
+from gecko_temporal.ops.embedded import DevServer, free_port as _free_port
 from tests.pipelines import crash
 from tests.pipelines.procs import Procs, pids_running_with, port_open, wait_until
 
@@ -89,7 +89,7 @@ async def test_dev_server_and_worker_restart_on_the_same_sqlite_file(procs, tmp_
     first.wait_for("worker ready", 120)
     client = await connect(f"127.0.0.1:{port}")
     session = f"restart-{uuid.uuid4().hex[:8]}"
-    from gecko_temporal.spec import RunParams
+    from gecko_temporal.core.spec import RunParams
 
     await client.start_workflow("GeckoWorkflow", RunParams(spec=crash.wf.compile(), input="1"), id=session,
                                 task_queue="gecko-temporal")
@@ -129,7 +129,7 @@ async def test_separate_dev_server_restart_keeps_a_run_started_before_it(procs, 
         worker = procs.worker(SPEC, "--address", server.address, env=env)
         worker.wait_for("worker ready", 120)
         client = await connect(server.address)
-        from gecko_temporal.spec import RunParams
+        from gecko_temporal.core.spec import RunParams
 
         session = f"server-restart-{uuid.uuid4().hex[:8]}"
         await client.start_workflow("GeckoWorkflow", RunParams(spec=crash.wf.compile(), input="4"), id=session,

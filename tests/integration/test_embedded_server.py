@@ -11,7 +11,7 @@ import textwrap
 import pytest
 from temporalio.client import Client
 
-from gecko_temporal.client import DevServer
+from gecko_temporal.temporal.client import DevServer
 from tests.pipelines.procs import ROOT, port_open, wait_until
 
 
@@ -39,7 +39,7 @@ SLOW_START = textwrap.dedent("""\
 
 
 async def test_a_dev_server_accepts_a_client_as_soon_as_it_is_returned(tmp_path, monkeypatch):
-    from gecko_temporal.client import find_temporal_binary
+    from gecko_temporal.temporal.client import find_temporal_binary
 
     fake = tmp_path / "temporal"
     fake.write_text(SLOW_START.format(python=sys.executable, real=find_temporal_binary()))
@@ -57,7 +57,7 @@ async def test_a_picked_port_taken_before_the_server_binds_it_is_picked_again(mo
     with "address already in use", and the run failed. A port DevServer picked is picked again."""
     import socket
 
-    from gecko_temporal import embedded
+    from gecko_temporal.ops import embedded
 
     import threading
 
@@ -106,7 +106,7 @@ async def test_a_picked_port_taken_before_the_server_binds_it_is_picked_again(mo
 SCRIPT = textwrap.dedent("""
     import asyncio
     from gecko_temporal import Workflow
-    from gecko_temporal.embedded import embedded_server
+    from gecko_temporal.ops.embedded import embedded_server
     wf = Workflow("EmbeddedExit").add_node("n", lambda x: x + 1).set_entry_point("n")
     print("result", asyncio.run(wf.execute(1)), flush=True)
     server = embedded_server()  # the one the run started (started on first use, then reused)

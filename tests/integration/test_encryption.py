@@ -15,8 +15,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from gecko_temporal import GeckoWorker, Workflow, connect
-from gecko_temporal.client import find_temporal_binary
-from gecko_temporal.payloads import data_converter
+from gecko_temporal.temporal.client import find_temporal_binary
+from gecko_temporal.temporal.payloads import data_converter
 
 pytestmark = pytest.mark.asyncio
 
@@ -128,8 +128,8 @@ def _values(tree, key):
 
 
 async def test_codec_server_lets_the_temporal_cli_read_an_encrypted_run(encrypted, dev_server):
-    from gecko_temporal.codec_server import CodecServer
-    from gecko_temporal.payloads import GeckoCodec
+    from gecko_temporal.ops.codec_server import CodecServer
+    from gecko_temporal.temporal.payloads import GeckoCodec
 
     wf = pipeline()
     worker = GeckoWorker(await connect(), task_queue=encrypted)
@@ -161,8 +161,8 @@ async def test_codec_server_lets_the_temporal_cli_read_an_encrypted_run(encrypte
 def test_codec_server_speaks_the_ui_protocol():
     import urllib.request
 
-    from gecko_temporal.codec_server import CodecServer
-    from gecko_temporal.payloads import GeckoCodec, parse_keys
+    from gecko_temporal.ops.codec_server import CodecServer
+    from gecko_temporal.temporal.payloads import GeckoCodec, parse_keys
 
     codec = GeckoCodec(parse_keys("k1:" + base64.b64encode(os.urandom(32)).decode()))
     server = CodecServer(codec, origins=["http://localhost:8233"], token="t").start()
@@ -197,7 +197,7 @@ def test_codec_server_shows_node_values_as_plain_json():
     """The UI shows a node's output as JSON, not as JSON text escaped inside JSON."""
     from temporalio.api.common.v1 import Payload
 
-    from gecko_temporal.codec_server import readable
+    from gecko_temporal.ops.codec_server import readable
 
     raw = json.dumps({"value": '{"folder":"gecko_temporal","n":[1,2]}', "jump": {"node": "B", "input": '"go"'},
                       "writes": {"report": '"# Report"'}, "deletes": []}).encode()

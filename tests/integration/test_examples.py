@@ -6,7 +6,7 @@ from pathlib import Path
 import json
 
 from gecko_temporal import MemberResult
-from gecko_temporal._codec import decode
+from gecko_temporal.core.codec import decode
 
 ROOT = Path(__file__).resolve().parents[2]
 

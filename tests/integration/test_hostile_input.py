@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from gecko_temporal import NodeError, SerializationError, Workflow
-from gecko_temporal.client import RunHandle, connect
-from gecko_temporal.embedded import DevServer, free_port as _free_port
-from gecko_temporal.spec import RunParams
+from gecko_temporal.temporal.client import RunHandle, connect
+from gecko_temporal.ops.embedded import DevServer, free_port as _free_port
+from gecko_temporal.core.spec import RunParams
 from tests.pipelines import hostile
 from tests.pipelines.procs import ROOT, Procs, port_open, temporal, wait_until
 
@@ -197,7 +197,7 @@ async def test_a_node_writing_nan_into_state_fails_naming_the_node_and_key(dev_s
 
 
 async def test_cli_refuses_non_finite_input_and_status_json_is_strict(dev_server, session_id, capsys):
-    from gecko_temporal.cli import main
+    from gecko_temporal.ops.cli import main
 
     code = await asyncio.to_thread(main, ["run", "tests.pipelines.hostile:wf", "--input", "1e999"])
     assert code == 2

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from gecko_temporal.embedded import find_temporal_binary, free_port
+from gecko_temporal.ops.embedded import find_temporal_binary, free_port
 from tests.pipelines import stream as pipelines
 from tests.pipelines.procs import Procs, wait_until
 
@@ -158,9 +158,9 @@ async def test_watch_of_a_failed_run_exits_1(dev_server, session_id, tmp_path):
 async def test_a_server_without_the_attributes_runs_with_one_warning(tmp_path, caplog, monkeypatch):
     """A plain `temporal server start-dev`: runs work and warn once; then the worker registers them."""
     from gecko_temporal import Workflow
-    from gecko_temporal._ui import ensure_search_attributes
-    from gecko_temporal.client import connect
-    from gecko_temporal.worker import GeckoWorker
+    from gecko_temporal.temporal.visibility import ensure_search_attributes
+    from gecko_temporal.temporal.client import connect
+    from gecko_temporal.temporal.worker import GeckoWorker
 
     port = free_port()
     server = subprocess.Popen([find_temporal_binary(), "server", "start-dev", "--headless", "--ip", "127.0.0.1",

@@ -39,8 +39,8 @@ traced.add_edge("Fetch", "Think").add_edge("Think", "Pair").set_entry_point("Fet
 
 
 async def test_one_span_per_node_with_pipeline_node_and_step(dev_server, monkeypatch, session_id):
-    from gecko_temporal.client import connect
-    from gecko_temporal.worker import GeckoWorker
+    from gecko_temporal.temporal.client import connect
+    from gecko_temporal.temporal.worker import GeckoWorker
 
     _provider()
     EXPORTER.clear()

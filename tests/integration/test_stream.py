@@ -191,7 +191,7 @@ async def test_malformed_stream_input_never_wedges_the_run(dev_server, session_i
 
     from temporalio.api.common.v1 import Payload
 
-    from gecko_temporal.embedded import find_temporal_binary
+    from gecko_temporal.ops.embedded import find_temporal_binary
 
     gate = tmp_path / "gate"
     handle = await pipelines.gate.start(str(gate), session_id=session_id)
@@ -234,8 +234,8 @@ async def test_an_outside_publisher_signalled_with_the_start_is_heard(dev_server
     from temporalio.contrib.workflow_streams import PublishEntry, PublishInput
     from temporalio.contrib.workflow_streams._types import _encode_payload
 
-    from gecko_temporal.client import _prepare
-    from gecko_temporal.spec import RunParams
+    from gecko_temporal.temporal.client import _prepare
+    from gecko_temporal.core.spec import RunParams
 
     client, queue, key = await _prepare(pipelines.team)
     payload = client.data_converter.payload_converter.to_payloads([{"type": "custom", "data": "from outside"}])[0]

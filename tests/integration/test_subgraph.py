@@ -20,7 +20,7 @@ import pytest
 from gecko_temporal import GeckoError, NodeError, Next, WaitForInput, Workflow, WorkflowTimeoutError
 from temporalio.service import RPCError
 
-from gecko_temporal.client import connect
+from gecko_temporal.temporal.client import connect
 from tests.pipelines import crash, subgraph
 from tests.pipelines.procs import ROOT, Procs, wait_until
 from tests.integration.test_hostile_input import temporal

@@ -25,7 +25,7 @@ aiohttp = pytest.importorskip("aiohttp")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium (apt-get install chromium)")
 
-from gecko_temporal.embedded import DevServer, free_port  # noqa: E402
+from gecko_temporal.ops.embedded import DevServer, free_port  # noqa: E402
 from tests.pipelines import stream as pipelines  # noqa: E402
 
 
@@ -96,8 +96,8 @@ async def _open_browser(tmp_path: Path):
 
 @pytest.mark.slow
 async def test_a_runs_page_in_the_temporal_ui(tmp_path, monkeypatch):
-    from gecko_temporal.client import connect
-    from gecko_temporal.worker import GeckoWorker
+    from gecko_temporal.temporal.client import connect
+    from gecko_temporal.temporal.worker import GeckoWorker
 
     shots = Path(os.environ.get("GECKO_UI_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,8 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 
 from gecko_temporal import GraphError, Workflow, WorkflowTimeoutError, step
-from gecko_temporal.embedded import find_temporal_binary
-from gecko_temporal.window import DEFAULT_MAX_PARALLEL
+from gecko_temporal.ops.embedded import find_temporal_binary
+from gecko_temporal.core.window import DEFAULT_MAX_PARALLEL
 
 _CLOSED = (EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
            EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT, EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED)
@@ -119,14 +119,14 @@ _events: list[tuple[str, str]] = []
 
 
 async def _recorded_leaf(x, context):
-    _events.append(("start", context.node))
+    run_events.append(("start", context.node))
     await asyncio.sleep(0.05)
-    _events.append(("end", context.node))
+    run_events.append(("end", context.node))
     return 1
 
 
 async def test_max_parallel_caps_the_nodes_running_at_once(session_id):
-    _events.clear()
+    run_events.clear()
     handle = await _fan("Capped", 12, _recorded_leaf, max_parallel=2).start("x", session_id=session_id)
     assert await handle.result() == 12
     running = peak = 0
@@ -155,7 +155,7 @@ async def test_a_layer_too_wide_for_one_history_continues_as_new_in_the_middle(s
     slow nodes. Near the limit the window stops starting nodes, the running ones finish, and the run
     continues as new with the rest of the layer. The limit is lowered here so that a 30-wide layer
     with a window of 3 pauses after a few nodes (the embedded worker shares this process)."""
-    from gecko_temporal import window
+    from gecko_temporal.core import window
 
     monkeypatch.setattr(window, "EVENTS_RESERVE", 0)
     monkeypatch.setattr(window, "HISTORY_EVENTS_LIMIT", 60 + 8 * 3)  # pause once a run has 60 events
@@ -246,14 +246,14 @@ async def test_team_members_and_eager_runs_share_the_window(session_id):
 
 
 async def _slow_leaf(x, context):
-    _events.append(("start", context.node))
+    run_events.append(("start", context.node))
     await asyncio.sleep(0.3)
-    _events.append(("end", context.node))
+    run_events.append(("end", context.node))
     return 1
 
 
 async def test_jumps_and_the_timeout_work_while_a_layer_waits_for_the_window(session_id):
-    _events.clear()
+    run_events.clear()
     wf = _fan("Steered", 20, _slow_leaf, max_parallel=2)
     wf.add_node("elsewhere", lambda x: f"jumped: {x}")
     handle = await wf.start("x", session_id=session_id)

@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from gecko_temporal import GraphError, Team, Workflow, step
-from gecko_temporal.agents import AgentNode, adapt, agent_name, prompt_text
+from gecko_temporal.integrations.agents import AgentNode, adapt, agent_name, prompt_text
 
 
 class Verdict(BaseModel):
@@ -63,14 +63,14 @@ def test_pydantic_ai_agents_are_named_by_name_output_type_or_agent():
     from pydantic_ai import Agent
     from pydantic_ai.models.test import TestModel
 
-    from gecko_temporal import _codec
+    from gecko_temporal.core import codec
 
     named, typed, plain = (Agent(TestModel(), name="writer"), Agent(TestModel(), output_type=Verdict),
                            Agent(TestModel()))
     assert Team([named, typed, plain, plain]).names == ["writer", "Verdict", "agent", "agent#4"]
     node = adapt(typed)
     assert isinstance(node, AgentNode) and node.library == "pydantic-ai" and node.output_type is Verdict
-    assert _codec.type_ref(Verdict) in _codec._KNOWN  # the output model is allowed: the graph names it
+    assert codec.type_ref(Verdict) in codec._KNOWN  # the output model is allowed: the graph names it
 
 
 def test_durable_agent_needs_a_stable_name_and_a_unique_one():
@@ -101,19 +101,19 @@ def test_langchain_runnables_are_named_after_the_runnable():
     from langchain_core.messages import AIMessage
     from langchain_core.output_parsers import StrOutputParser
 
-    from gecko_temporal import _codec
+    from gecko_temporal.core import codec
 
     llm = FakeListChatModel(responses=["a"])
     assert list(Workflow("l").add_node(llm).add_node(llm | StrOutputParser()).nodes) == [
         "FakeListChatModel", "RunnableSequence"]
     message = AIMessage(content="hi", id="1", tool_calls=[{"name": "t", "args": {"a": 1}, "id": "c"}])
-    assert _codec.decode(_codec.encode(message)) == message  # allowed explicitly by the adapter
+    assert codec.decode(codec.encode(message)) == message  # allowed explicitly by the adapter
 
 
 def test_importing_the_engine_loads_no_agent_library():
     import subprocess
 
-    code = ("import sys, gecko_temporal, gecko_temporal.agents; from gecko_temporal import Workflow; "
+    code = ("import sys, gecko_temporal, gecko_temporal.integrations.agents; from gecko_temporal import Workflow; "
             "Workflow('w').add_node('a', lambda x: x); "
             "print([m for m in ('pydantic_ai', 'langchain_core', 'agents', 'langgraph') if sys.modules.get(m) is not None])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from gecko_temporal import _codec
-from gecko_temporal.scheduler import Scheduler
+from gecko_temporal.core import codec
+from gecko_temporal.core.scheduler import Scheduler
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCH))
@@ -59,7 +59,7 @@ def test_interpreter_core_and_deepcopy_baseline_end_in_the_same_state(reads):
     spec = cow.build_graph(50, reads)
     ours = cow.run_gecko(spec, cow.gecko_state())
     baseline = cow.run_deepcopy(spec, copy.deepcopy(cow.initial_state()))
-    assert {k: _codec.decode(v) for k, v in ours.items()} == baseline
+    assert {k: codec.decode(v) for k, v in ours.items()} == baseline
     assert len([k for k in baseline if k.startswith("out:")]) == 50  # every node wrote its one key
     assert baseline["out:P2.3"]["step"] == 25 and baseline["out:P2.3"]["after"] == "F2"  # its predecessor
 
@@ -91,14 +91,14 @@ def _simulate_gecko(wf) -> dict:
 
     spec, nodes = wf.compile(), wf.nodes
     sched = Scheduler(spec)
-    sched.start(_codec.encode({"topic": "t"}))
+    sched.start(codec.encode({"topic": "t"}))
     while tasks := sched.next_layer():
         for t in tasks:
-            value = nodes[t.node].callee.call(_codec.decode(t.input))
+            value = nodes[t.node].callee.call(codec.decode(t.input))
             if asyncio.iscoroutine(value):
                 value = asyncio.run(value)
-            sched.finish(t, _codec.encode(value), None)
-    return _codec.decode(sched.result())
+            sched.finish(t, codec.encode(value), None)
+    return codec.decode(sched.result())
 
 
 def _simulate_hand_dag(layers: int, width: int) -> dict:
@@ -209,7 +209,7 @@ def test_cluster_benchmark_starts_from_a_fresh_clone_and_rejects_unknown_cases(t
 
 
 def test_the_worker_serves_the_cluster_graphs_by_module_and_name():
-    from gecko_temporal.cli import load_workflow
+    from gecko_temporal.ops.cli import load_workflow
 
     sys.path.insert(0, str(BENCH))
     assert load_workflow("cluster_graphs:dag").name == "ClusterDag"

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 import gecko_temporal
 from gecko_temporal import MemberResult, Next, SerializationError
-from gecko_temporal._codec import decode, encode, revive, plain
+from gecko_temporal.core.codec import decode, encode, revive, plain
 
 
 class Report(BaseModel):
@@ -120,7 +120,7 @@ def test_public_names_are_pinned():
 
 
 def test_errors_share_one_root():
-    from gecko_temporal import errors
+    from gecko_temporal.core import errors
 
     for name in ("GraphError", "NodeError", "SerializationError", "StepLimitError", "WorkflowTimeoutError",
                  "JumpRejectedError", "ServerError"):
@@ -130,8 +130,8 @@ def test_errors_share_one_root():
 
 def test_pure_core_never_imports_temporalio():
     code = (
-        "import sys; import gecko_temporal, gecko_temporal.graph, gecko_temporal.state, gecko_temporal.scheduler, "
-        "gecko_temporal.spec, gecko_temporal.team, gecko_temporal.wait, gecko_temporal._codec, gecko_temporal.control, "
+        "import sys; import gecko_temporal, gecko_temporal.core.build.graph, gecko_temporal.core.state, gecko_temporal.core.scheduler, "
+        "gecko_temporal.core.spec, gecko_temporal.core.build.team, gecko_temporal.core.build.wait, gecko_temporal.core.codec, gecko_temporal.core.control, "
         "gecko_temporal.protocol; "
         "wf = gecko_temporal.Workflow('w').add_node('A', lambda x: x).set_entry_point('A'); wf.compile(); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'temporalio'))"
@@ -146,8 +146,8 @@ def test_pure_core_never_imports_temporalio():
 
 
 def test_the_decision_modules_are_pure_too():
-    code = ("import sys, gecko_temporal.control, gecko_temporal.protocol, gecko_temporal.team_run, "
-            "gecko_temporal.nodes, gecko_temporal.inputs, gecko_temporal.limits; "
+    code = ("import sys, gecko_temporal.core.control, gecko_temporal.protocol, gecko_temporal.core.team_run, "
+            "gecko_temporal.core.build.nodes, gecko_temporal.core.inputs, gecko_temporal.core.limits; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'temporalio'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -177,9 +177,9 @@ def test_docker_compose_accepts_the_file():
 
 def test_the_worker_command_names_a_real_workflow_and_valid_options(compose):
     """The compose worker's MODULE:WF loads and its options parse: a typo here would crash-loop."""
-    from gecko_temporal.cli import load_workflow
+    from gecko_temporal.ops.cli import load_workflow
     import argparse
-    from gecko_temporal.cli import _add_worker_options
+    from gecko_temporal.ops.cli import _add_worker_options
 
     args = compose["services"]["worker"]["command"][2:]
     parser = argparse.ArgumentParser(prog="worker.py")

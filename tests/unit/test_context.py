@@ -2,9 +2,9 @@
 
 import pytest
 
-from gecko_temporal.context import History, WorkflowContext
-from gecko_temporal.errors import StateKeyError
-from gecko_temporal.state import StateView
+from gecko_temporal.core.context import History, WorkflowContext
+from gecko_temporal.core.errors import StateKeyError
+from gecko_temporal.core.state import StateView
 
 
 def test_history_decodes_on_first_read_and_lists_what_ran():

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from gecko_temporal import control
-from gecko_temporal.control import Arg, parse_request
-from gecko_temporal.spec import Jump
+from gecko_temporal.core import control
+from gecko_temporal.core.control import Arg, parse_request
+from gecko_temporal.core.spec import Jump
 
 
 def test_a_well_formed_jump_is_accepted_with_its_input_encoded():

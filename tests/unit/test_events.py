@@ -8,8 +8,10 @@ import uuid
 
 from pydantic import BaseModel
 
-from gecko_temporal import _codec, control, events
-from gecko_temporal.events import Progress, RunEvent
+from gecko_temporal.core import codec
+from gecko_temporal.core import control
+from gecko_temporal.core import events
+from gecko_temporal.core.events import Progress, RunEvent
 
 
 class Stamp(BaseModel):
@@ -18,11 +20,11 @@ class Stamp(BaseModel):
 
 def test_a_big_state_value_previews_without_internal_tags():
     value = [datetime.date(2020, 1, 1), uuid.UUID(int=5), Stamp(when=datetime.datetime(2021, 2, 3))] * 5000
-    text = _codec.encode(value)
-    assert _codec.TAG in text
-    shown, cut = control.shown_state({"big": text, "user": _codec.encode({"__gecko__": "mine"})})
+    text = codec.encode(value)
+    assert codec.TAG in text
+    shown, cut = control.shown_state({"big": text, "user": codec.encode({"__gecko__": "mine"})})
     assert cut == ["big"]
-    assert _codec.TAG not in shown["big"]
+    assert codec.TAG not in shown["big"]
     assert '"2020-01-01","00000000-0000-0000-0000-000000000005",{"when":"2021-02-03T00:00:00"' in shown["big"]
     assert shown["user"] == {"__gecko__": "mine"}  # the user's own key is data, shown as it is
 

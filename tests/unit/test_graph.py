@@ -172,7 +172,7 @@ def test_history_option_is_validated_and_compiled():
 
 
 def test_history_limit_names_the_undeclared_node():
-    from gecko_temporal.context import History
+    from gecko_temporal.core.context import History
 
     history = History({"A": "1", "B": "2"}, node="C", limited_to=["A"])
     assert history["A"] == 1

@@ -1,6 +1,6 @@
 """Payload size checks: pure, so the messages are checked here without a server."""
 
-from gecko_temporal.limits import (PAYLOAD_LIMIT, PAYLOAD_WARN, SizeTable, human, json_size, node_input_problem,
+from gecko_temporal.core.limits import (PAYLOAD_LIMIT, PAYLOAD_WARN, SizeTable, human, json_size, node_input_problem,
                                    output_problem)
 
 MB = 1024 * 1024
@@ -72,7 +72,7 @@ def test_output_over_the_limit_names_the_writes():
 
 def test_the_thresholds_are_temporals_512_kib_warning_and_2_mib_limit():
     """README: over 512 KiB warns, over 2 MiB fails; measured on what is shipped, framing included."""
-    from gecko_temporal.limits import FRAME
+    from gecko_temporal.core.limits import FRAME
 
     assert (PAYLOAD_WARN, PAYLOAD_LIMIT) == (512 * 1024, 2 * MB)
 
@@ -92,7 +92,7 @@ def test_the_thresholds_are_temporals_512_kib_warning_and_2_mib_limit():
 
 
 def test_output_limit_counts_value_writes_and_jump_input():
-    from gecko_temporal.limits import FRAME
+    from gecko_temporal.core.limits import FRAME
 
     room = PAYLOAD_LIMIT - FRAME
     assert output_problem('node "n"', "x" * (room - 2), {}) is None  # json_size adds the two quotes
@@ -121,7 +121,7 @@ def _state_of(size_bytes: int) -> SizeTable:
 
 
 def test_the_fix_names_reads_only_when_state_weighs_a_tenth_of_the_total():
-    from gecko_temporal.limits import FRAME
+    from gecko_temporal.core.limits import FRAME
 
     state = _state_of(60_000)
     s = state.total
@@ -134,7 +134,7 @@ def test_the_fix_names_reads_only_when_state_weighs_a_tenth_of_the_total():
 
 
 def test_the_fix_names_history_only_when_outputs_weigh_a_tenth_of_the_total():
-    from gecko_temporal.limits import FRAME
+    from gecko_temporal.core.limits import FRAME
 
     history = _state_of(60_000)
     h = history.total

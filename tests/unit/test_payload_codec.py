@@ -7,7 +7,7 @@ import pytest
 from temporalio.api.common.v1 import Payload
 
 from gecko_temporal import PayloadConfigError
-from gecko_temporal.payloads import COMPRESSED, ENCRYPTED, KEY_ID, GeckoCodec, data_converter, keys_from_env, parse_keys
+from gecko_temporal.temporal.payloads import COMPRESSED, ENCRYPTED, KEY_ID, GeckoCodec, data_converter, keys_from_env, parse_keys
 
 
 def _key(n: int = 32) -> str:
@@ -89,7 +89,7 @@ def test_environment_builds_one_converter_per_setting():
 
 
 def test_without_a_key_the_converter_names_the_missing_key_id():
-    from gecko_temporal.payloads import UndecodablePayload
+    from gecko_temporal.temporal.payloads import UndecodablePayload
 
     [sealed] = GeckoCodec(parse_keys(f"k2026:{_key()}")).encode_sync([_payload('"x"')])
     with pytest.raises(Exception) as err:

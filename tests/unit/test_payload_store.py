@@ -7,8 +7,8 @@ import pytest
 from temporalio.api.common.v1 import Payload
 
 from gecko_temporal import PayloadConfigError
-from gecko_temporal.payloads import STORE_PAYLOAD_LIMIT, data_converter, payload_limit_of, payload_store
-from gecko_temporal.limits import PAYLOAD_LIMIT
+from gecko_temporal.temporal.payloads import STORE_PAYLOAD_LIMIT, data_converter, payload_limit_of, payload_store
+from gecko_temporal.core.limits import PAYLOAD_LIMIT
 
 
 def test_no_store_unless_named_or_embedded():

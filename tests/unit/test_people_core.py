@@ -8,11 +8,11 @@ import math
 import pytest
 
 from gecko_temporal import InterruptError, WaitForInput, Workflow
-from gecko_temporal.context import History, NodeInterrupted, WorkflowContext
-from gecko_temporal.control import EDIT_LIMIT, Arg, RunControl, parse_edit
-from gecko_temporal.scheduler import Scheduler
-from gecko_temporal.spec import RunSnapshot
-from gecko_temporal.state import StateView
+from gecko_temporal.core.context import History, NodeInterrupted, WorkflowContext
+from gecko_temporal.core.control import EDIT_LIMIT, Arg, RunControl, parse_edit
+from gecko_temporal.core.scheduler import Scheduler
+from gecko_temporal.core.spec import RunSnapshot
+from gecko_temporal.core.state import StateView
 
 
 def _context(resume=None, member=None) -> WorkflowContext:

@@ -12,7 +12,7 @@ from typing import Optional
 import pytest
 
 import gecko_temporal
-from gecko_temporal._codec import decode, encode, plain, revive
+from gecko_temporal.core.codec import decode, encode, plain, revive
 
 
 class Colour(enum.Enum):

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from gecko_temporal import END, GraphError, Send, Team, WaitForInput, Workflow
-from gecko_temporal.control import RunControl
-from gecko_temporal.scheduler import Scheduler
-from gecko_temporal.spec import ROUTER, GraphSpec, Jump, RunSnapshot
-from gecko_temporal.state import REDUCERS, ReducerError, StateDelta, merge_layer
+from gecko_temporal.core.control import RunControl
+from gecko_temporal.core.scheduler import Scheduler
+from gecko_temporal.core.spec import ROUTER, GraphSpec, Jump, RunSnapshot
+from gecko_temporal.core.state import REDUCERS, ReducerError, StateDelta, merge_layer
 
 
 def _ident(x):
@@ -159,7 +159,7 @@ def test_a_join_waits_for_a_router_that_may_still_choose_it():
 
 
 def sched_task(spec, node):
-    from gecko_temporal.scheduler import Task
+    from gecko_temporal.core.scheduler import Task
 
     return Task(node, "null", 1)
 
@@ -291,14 +291,14 @@ def test_reduced_keys_combine_in_the_order_given_and_are_no_conflicts():
 
 
 def test_reducers_keep_tagged_values_and_a_delete_resets_the_key():
-    from gecko_temporal import _codec
+    from gecko_temporal.core import codec
     import datetime
 
     when = datetime.date(2026, 11, 25)
-    state = {"days": _codec.encode([when])}
-    merge_layer(state, [("A", StateDelta({"days": _codec.encode([when])}))], {"days": "extend"})
-    assert _codec.decode(state["days"]) == [when, when]
-    merge_layer(state, [("A", StateDelta(deletes=["days"])), ("B", StateDelta({"days": _codec.encode([1])}))],
+    state = {"days": codec.encode([when])}
+    merge_layer(state, [("A", StateDelta({"days": codec.encode([when])}))], {"days": "extend"})
+    assert codec.decode(state["days"]) == [when, when]
+    merge_layer(state, [("A", StateDelta(deletes=["days"])), ("B", StateDelta({"days": codec.encode([1])}))],
                 {"days": "extend"})
     assert json.loads(state["days"]) == [1]
 
@@ -391,9 +391,9 @@ def test_routes_and_sends_of_fan_out_instances_combine_in_send_order():
 
 def test_mermaid_draws_any_node_kind_with_parts_as_a_block():
     # a sub-workflow node kind (issue 12 point 4) has a Workflow as its object: drawn as a block
-    from gecko_temporal._mermaid import draw
-    from gecko_temporal.graph import NodeDef
-    from gecko_temporal.nodes import StepOptions
+    from gecko_temporal.core.build.mermaid import draw
+    from gecko_temporal.core.build.graph import NodeDef
+    from gecko_temporal.core.build.nodes import StepOptions
 
     inner = Workflow("Summary").add_node("Draft", _ident).add_node("Edit", _ident)
     nodes = [NodeDef("Collect", "function", _ident, StepOptions()), NodeDef("Sum", "subgraph", inner, StepOptions()),

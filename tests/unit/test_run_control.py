@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 from gecko_temporal import WaitForInput, Workflow
-from gecko_temporal.control import KEEP_REJECTED, Arg, RunControl
-from gecko_temporal.scheduler import Scheduler
-from gecko_temporal.spec import RunSnapshot
+from gecko_temporal.core.control import KEEP_REJECTED, Arg, RunControl
+from gecko_temporal.core.scheduler import Scheduler
+from gecko_temporal.core.spec import RunSnapshot
 
 
 def _run(snapshot: RunSnapshot = None):

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from gecko_temporal import GraphError, StepLimitError, Workflow
-from gecko_temporal.scheduler import Scheduler
-from gecko_temporal.spec import Jump
+from gecko_temporal.core.scheduler import Scheduler
+from gecko_temporal.core.spec import Jump
 
 
 def graph(edges, nodes=None, entry=None, **kw):
@@ -183,7 +183,7 @@ def test_eager_scheduling_starts_a_branch_as_soon_as_its_inputs_are_ready():
     """Called with the nodes still running, the scheduler starts what is ready now, and a join still
     waits for a running branch (the pure half of eager scheduling)."""
     from gecko_temporal import Workflow
-    from gecko_temporal.scheduler import Scheduler
+    from gecko_temporal.core.scheduler import Scheduler
 
     wf = Workflow("Uneven")
     for name in ["Start", "Slow", "C1", "C2", "Join"]:
@@ -209,7 +209,7 @@ def test_eager_scheduling_starts_a_branch_as_soon_as_its_inputs_are_ready():
 
 def test_a_jump_to_a_running_node_waits_until_it_has_finished():
     from gecko_temporal import Workflow
-    from gecko_temporal.scheduler import Scheduler
+    from gecko_temporal.core.scheduler import Scheduler
 
     wf = Workflow("JumpRunning").add_node("A", lambda x: x).add_node("B", lambda x: x).set_entry_point("A")
     sched = Scheduler(wf.compile())

@@ -7,7 +7,7 @@ import dataclasses
 import json
 
 from gecko_temporal import ExecutionStrategy, RetryPolicy, Team, WaitForInput, Workflow, step
-from gecko_temporal.spec import GraphSpec, Jump, NodeOutput, RunParams
+from gecko_temporal.core.spec import GraphSpec, Jump, NodeOutput, RunParams
 
 
 def _rich_graph() -> Workflow:

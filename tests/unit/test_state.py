@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from gecko_temporal import SerializationError
-from gecko_temporal.errors import StateKeyError
-from gecko_temporal.state import StateDelta, StateView, merge_layer
+from gecko_temporal.core.errors import StateKeyError
+from gecko_temporal.core.state import StateDelta, StateView, merge_layer
 
 
 def enc(value):

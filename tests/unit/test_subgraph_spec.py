@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gecko_temporal import GraphError, Team, WaitForInput, Workflow
-from gecko_temporal._activities import NodeRunner
-from gecko_temporal.spec import KIND_SUBGRAPH, GraphSpec, RunParams
+from gecko_temporal.temporal.activities import NodeRunner
+from gecko_temporal.core.spec import KIND_SUBGRAPH, GraphSpec, RunParams
 
 HISTORIES = Path(__file__).parents[1] / "histories"
 
@@ -164,7 +164,7 @@ def test_a_graph_compiled_today_is_the_graph_a_recorded_run_carries():
 
 
 def test_status_lists_the_running_subgraph_sessions():
-    from gecko_temporal.cli import format_status
+    from gecko_temporal.ops.cli import format_status
 
     shown = format_status("s1", {"workflow": "Report", "status": "running", "nodes": ["load", "Summary"],
                                  "completed": ["load"], "running": ["Summary"], "children": {"Summary": "s1.Summary.2"}})
@@ -175,7 +175,7 @@ def test_status_lists_the_running_subgraph_sessions():
 def test_a_worker_without_the_parent_says_which_workflow_to_serve():
     from temporalio.exceptions import ApplicationError
 
-    from gecko_temporal.spec import NodeInput
+    from gecko_temporal.core.spec import NodeInput
 
     runner = NodeRunner(max_threads=1)
     try:

@@ -7,10 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gecko_temporal import MemberResult, Next
-from gecko_temporal._codec import decode
-from gecko_temporal.spec import Jump, MemberSpec, NodeOutput, RetrySpec, TeamSpec
-from gecko_temporal.state import StateDelta, combine, merge_layer
-from gecko_temporal.team_run import MemberDone, TeamFailed, TeamRun
+from gecko_temporal.core.codec import decode
+from gecko_temporal.core.spec import Jump, MemberSpec, NodeOutput, RetrySpec, TeamSpec
+from gecko_temporal.core.state import StateDelta, combine, merge_layer
+from gecko_temporal.core.team_run import MemberDone, TeamFailed, TeamRun
 
 
 def _team(strategy: str, n: int = 3, quorum: int = 1, max_concurrency=None) -> TeamSpec:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gecko_temporal import ExecutionStrategy, GraphError, MemberResult, RetryPolicy, Team, Workflow, step
-from gecko_temporal.team import RACE_HEARTBEAT, member_name
+from gecko_temporal.core.build.team import RACE_HEARTBEAT, member_name
 
 
 async def _agent_run(x):

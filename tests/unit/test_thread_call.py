@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from gecko_temporal._activities import _ASYNC_EXC_FREEZES_TRACED_THREADS, NodeCancelled, _ThreadCall, _tracing
+from gecko_temporal.temporal.activities import _ASYNC_EXC_FREEZES_TRACED_THREADS, NodeCancelled, _ThreadCall, _tracing
 
 
 def test_a_call_cancelled_before_it_starts_never_runs():

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from gecko_temporal import Workflow
-from gecko_temporal.spec import COMPACT_FORMAT, GraphSpec, NodeSpec, RetrySpec
-from gecko_temporal.window import (DEFAULT_MAX_PARALLEL, HISTORY_EVENTS_LIMIT, Paused, Window, check_max_parallel,
+from gecko_temporal.core.spec import COMPACT_FORMAT, GraphSpec, NodeSpec, RetrySpec
+from gecko_temporal.core.window import (DEFAULT_MAX_PARALLEL, HISTORY_EVENTS_LIMIT, Paused, Window, check_max_parallel,
                                    history_full)
 from tests.unit.test_spec_plain import _rich_graph
 
@@ -65,7 +65,7 @@ def test_a_node_field_added_later_round_trips_without_changes_here():
     class Newer(NodeSpec):
         fan_out: int = 1
 
-    import gecko_temporal.spec as spec_module
+    import gecko_temporal.core.spec as spec_module
 
     nodes = [Newer(name="a", kind="function", activity_type="G.a", predecessors=[], successors=["b"]),
              Newer(name="b", kind="function", activity_type="G.b", predecessors=["a"], successors=[], fan_out=3,

@@ -1,0 +1,489 @@
+"""Build a graph, validate it, compile it to a :class:`GraphSpec`. Pure: no temporalio import.
+
+Nodes are defined in :mod:`gecko_temporal.core.build.nodes` (``step``, ``StepOptions``, re-exported here);
+:meth:`Workflow.compile` gives the spec that travels with each run, and
+:meth:`Workflow.node_table` the user code a worker runs for each node.
+
+Running a Workflow (``execute``/``start``) goes through :mod:`gecko_temporal.temporal.client`, imported
+only when a run starts, so building and validating graphs never needs Temporal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
+
+
+from gecko_temporal.core import codec
+from gecko_temporal.core.errors import GraphError, suggest
+from gecko_temporal.core.build.nodes import (DEFAULT_HEARTBEAT, DEFAULT_TIMEOUT, OPTION_NAMES, Callee, MemberCode, NodeCode, StepOptions,
+                    check_options, introspect, options_of, step)
+from gecko_temporal.core.spec import (DEFAULT_MAX_STEPS, DEFAULT_STEPS_PER_RUN, END, KIND_FUNCTION, KIND_SUBGRAPH, KIND_TEAM, KIND_WAIT,
+                   SCHEDULING_EAGER, SCHEDULING_LAYERED, GraphSpec, NodeSpec)
+from gecko_temporal.core.state import REDUCERS
+from gecko_temporal.core.build.team import Team
+from gecko_temporal.core.build.wait import WaitForInput
+from gecko_temporal.core.window import check_max_parallel
+
+if TYPE_CHECKING:
+    from gecko_temporal.temporal.client import RunHandle
+
+# Re-exported: where they were defined before nodes.py, and where users import them from.
+__all__ = ["DEFAULT_HEARTBEAT", "DEFAULT_TIMEOUT", "Callee", "NodeDef", "StepOptions", "Workflow", "introspect", "step"]
+
+
+@dataclass
+class Router:
+    """Conditional edges from ``source``: the router's code and its path map (None: node names)."""
+
+    source: str
+    name: str
+    callee: Callee
+    path_map: Optional[dict[Any, str]]
+    sends: bool  # its return annotation names Send: its edges are drawn as fan-outs
+
+    def targets(self) -> list[str]:
+        return list(dict.fromkeys(v for v in (self.path_map or {}).values() if v != END))
+
+
+@dataclass
+class NodeDef:
+    """A node as the builder holds it: its user code and options."""
+
+    name: str
+    kind: str
+    obj: Any
+    options: StepOptions
+    callee: Optional[Callee] = None
+
+    def code(self, router: Optional[Router] = None, node_names: Sequence[str] = ()) -> NodeCode:
+        """What a worker runs for this node (with its router, if conditional edges leave it)."""
+        if self.kind == KIND_TEAM:
+            team: Team = self.obj
+            return NodeCode(self.name, self.kind, input_mapper=team.input_mapper,
+                            members=tuple(MemberCode(n, c) for n, c in zip(team.names, team.callees)))
+        if self.kind == KIND_SUBGRAPH:  # runs as a child workflow; its nodes are served under its own key
+            return NodeCode(self.name, self.kind)
+        if router is None:
+            return NodeCode(self.name, self.kind, callee=self.callee, reads=self.options.reads,
+                            history=self.options.history)
+        path_map = router.path_map if router.path_map is not None else {n: n for n in [*node_names, END]}
+        return NodeCode(self.name, self.kind, callee=self.callee, reads=self.options.reads,
+                        history=self.options.history, router=router.callee, router_name=router.name,
+                        path_map=path_map, send_targets=frozenset(router.targets() if router.path_map is not None
+                                                                  else node_names))
+
+
+class Workflow:
+    """A Gecko Compose graph of nodes and edges that runs durably on Temporal.
+
+    Build it with :meth:`add_node`, :meth:`add_edge` and :meth:`set_entry_point`; run it with
+    :meth:`execute` (wait for the result) or :meth:`start` (get a handle). Pydantic models a node
+    returns (and dataclasses and Enums) arrive downstream as the same class when that class is named by a node's return
+    annotation, defined or imported in a node's module, or listed in ``types``; otherwise as
+    their plain data (classes are never looked up by a name found in data).
+
+    ``max_steps`` (default 10,000) bounds the node executions of a whole session, across
+    continue-as-new, and stops a runaway loop with ``StepLimitError``. ``steps_per_run`` (default
+    2,000) is how many node steps one Temporal run takes before it continues as new. The defaults
+    let a ``Next`` loop run five runs; raise ``max_steps`` for longer loops. A ``max_steps`` below
+    ``steps_per_run`` is fine: such a session ends before it would need a new run by step count.
+
+    ``scheduling="layered"`` (the default) runs the graph in layers: a layer's nodes start together
+    and the next layer starts when all of them have finished, so every node of a layer sees the same
+    state and parallel writes merge in node order. ``scheduling="eager"`` starts each node as soon
+    as its inputs are ready, so a fast branch never waits for an unrelated slow one; a node then sees
+    the state as it was when it started, and writes merge as nodes finish.
+
+    ``max_parallel`` caps the activities (nodes, Team members) a run keeps in flight; a wider layer
+    runs through a sliding window, starting the next node as one finishes, and still completes as
+    a whole. Default: 500 (Temporal allows 2,000 pending activities per run); a small value
+    rate-limits, e.g., model calls.
+    """
+
+    def __init__(self, name: str, *, max_steps: int = DEFAULT_MAX_STEPS, steps_per_run: int = DEFAULT_STEPS_PER_RUN,
+                 task_queue: Optional[str] = None, types: Sequence[type] = (),
+                 scheduling: str = SCHEDULING_LAYERED, reducers: Optional[Mapping[str, str]] = None,
+                 max_parallel: Optional[int] = None) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise GraphError(f"a Workflow needs a non-empty name, got {name!r}")
+        if not isinstance(max_steps, int) or max_steps < 1:
+            raise GraphError(f"max_steps must be an int >= 1, got {max_steps!r}")
+        if not isinstance(steps_per_run, int) or steps_per_run < 1:
+            raise GraphError(f"steps_per_run must be an int >= 1, got {steps_per_run!r}")
+        if scheduling not in (SCHEDULING_LAYERED, SCHEDULING_EAGER):
+            raise GraphError(f'scheduling must be "{SCHEDULING_LAYERED}" or "{SCHEDULING_EAGER}", got {scheduling!r}')
+        self.scheduling = scheduling
+        self.reducers = _check_reducers(reducers)
+        problem = check_max_parallel(max_parallel)
+        if problem:
+            raise GraphError(problem)
+        self.max_parallel = max_parallel
+        not_models = [t for t in types if not codec.revivable(t)]
+        if not_models:
+            raise GraphError("types= lists pydantic model, dataclass or Enum classes to revive between nodes, "
+                             f"got {not_models!r}")
+        for model in types:
+            codec.register_type(model)
+        self.name = name
+        self.max_steps = max_steps
+        self.steps_per_run = steps_per_run
+        self.task_queue = task_queue
+        self._nodes: dict[str, NodeDef] = {}
+        self._edges: list[tuple[str, str]] = []
+        self._edge_set: set[tuple[str, str]] = set()
+        self._entry: Optional[str] = None
+        self._routers: list[Router] = []
+        self._compiled: dict[str, GraphSpec] = {}
+        self._table: Optional[dict[str, NodeCode]] = None
+
+    # -- building ------------------------------------------------------------------------------
+    def add_node(self, name: Union[str, Callable[..., Any]], node: Any = None, **options: Any) -> "Workflow":
+        """Add a node: a function (sync or async), lambda, ``@step`` function, agent, Team, or another
+        Workflow (a subgraph: it runs as a Temporal child workflow, takes the node's input and
+        returns its result as the node's output).
+
+        ``add_node(step_fn)`` takes the name from ``@step(name=...)`` or the function's name.
+        ``options`` are :class:`StepOptions` fields (timeout, retries, retry, heartbeat_timeout,
+        local, reads, history) and override the ones given to ``@step``.
+        """
+        if node is None and not isinstance(name, str):
+            node, name = name, None
+        base: StepOptions = options_of(node) or StepOptions()
+        if name is None:
+            from gecko_temporal.integrations.agents import agent_name  # an agent object (or llm.ainvoke) is named after the agent
+
+            name = base.name or agent_name(node) or getattr(node, "__name__", None)
+        if not isinstance(name, str) or not name.strip():
+            raise GraphError(f"a node needs a non-empty str name, got {name!r}")
+        if name in self._nodes:
+            raise GraphError(f'duplicate node "{name}": each node name may be added once')
+        unknown = set(options) - OPTION_NAMES
+        if unknown:
+            raise GraphError(
+                f'node "{name}": unknown option(s) {sorted(unknown)} (valid: {sorted(OPTION_NAMES)})'
+            )
+        for listed in ("reads", "history"):
+            if options.get(listed) is not None and not isinstance(options[listed], str):
+                options[listed] = tuple(options[listed])
+        opts = base.merged(**options)
+        check_options(opts, where=f'node "{name}"')
+        if isinstance(node, Team):
+            self._nodes[name] = NodeDef(name, KIND_TEAM, node, opts)
+        elif isinstance(node, WaitForInput):
+            self._nodes[name] = NodeDef(name, KIND_WAIT, node, opts)
+        elif isinstance(node, Workflow):
+            given = sorted(k for k, v in options.items() if v is not None)
+            if given:
+                raise GraphError(
+                    f'node "{name}" is a subgraph (workflow "{node.name}"): option(s) {given} apply to '
+                    "function nodes only; the child run is bounded by the parent's timeout, and its own "
+                    "nodes keep their own options")
+            self._nodes[name] = NodeDef(name, KIND_SUBGRAPH, node, opts)
+        else:
+            callee = introspect(node, where=f'node "{name}"')
+            self._nodes[name] = NodeDef(name, KIND_FUNCTION, node, opts, callee)
+        self._changed()
+        return self
+
+    def add_edge(self, source: str, target: str) -> "Workflow":
+        """Run ``target`` after ``source`` (and after its other live predecessors)."""
+        if (source, target) in self._edge_set:  # a set: a list scan made 20,000 edges take 6 s
+            raise GraphError(f'duplicate edge "{source}" -> "{target}"')
+        self._edges.append((source, target))
+        self._edge_set.add((source, target))
+        self._changed()
+        return self
+
+    def add_conditional_edges(self, source: str, router: Callable[..., Any],
+                              path_map: Optional[Union[Mapping[Any, str], Sequence[str]]] = None) -> "Workflow":
+        """After ``source`` runs, ``router`` decides where the run goes (LangGraph's conditional edges).
+
+        ``router`` receives ``source``'s output (and ``context`` if it has that parameter, as nodes
+        do) and runs in ``source``'s activity right after it. It returns a path-map key (a node name
+        when there is no ``path_map``), ``END``, a list of those, or ``Send`` objects (one node
+        instance each, in parallel). ``path_map`` maps what the router returns to node names (or
+        ``END``); a list of node names maps each to itself. Static edges from ``source`` still run;
+        a ``Next`` returned by ``source`` wins over both.
+        """
+        name = getattr(router, "__name__", None) or type(router).__name__
+        callee = introspect(router, where=f'the router of node "{source}"')
+        mapped: Optional[dict[Any, str]] = None
+        if path_map is not None:
+            if isinstance(path_map, Mapping):
+                mapped = dict(path_map)
+            elif isinstance(path_map, (list, tuple)):
+                mapped = {n: n for n in path_map}
+            else:
+                raise GraphError(f'the path map of node "{source}" must be a dict or a list of node names, '
+                                 f"got {type(path_map).__name__}")
+        annotation = getattr(callee.call, "__annotations__", {}).get("return", "")
+        sends = "Send" in (annotation if isinstance(annotation, str) else repr(annotation))
+        self._routers.append(Router(source, name, callee, mapped, sends))
+        self._changed()
+        return self
+
+    def set_entry_point(self, name: str) -> "Workflow":
+        """Start every run at node ``name``; it receives the run's ``input_data``."""
+        self._entry = name
+        self._changed()
+        return self
+
+    def _changed(self) -> None:
+        self._compiled.clear()
+        self._table = None
+
+    @property
+    def nodes(self) -> dict[str, NodeDef]:
+        return dict(self._nodes)
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        return list(self._edges)
+
+    # -- compiling -----------------------------------------------------------------------------
+    def compile(self, key: Optional[str] = None) -> GraphSpec:
+        """Validate the graph and return its serializable spec; raise GraphError listing every problem."""
+        return self._compile(key or self.name, ())
+
+    def _compile(self, key: str, outer: tuple["Workflow", ...]) -> GraphSpec:
+        """``outer``: the Workflows that contain this one as a subgraph, outermost first."""
+        if key in self._compiled:
+            return self._compiled[key]
+        problems: list[str] = []
+        names = list(self._nodes)
+        if not names:
+            problems.append(f'workflow "{self.name}" has no nodes: add one with add_node()')
+        if self._entry is None:
+            if names:
+                problems.append(f'workflow "{self.name}" has no entry point: call set_entry_point("{names[0]}")')
+        elif self._entry not in self._nodes:
+            problems.append(f'entry point "{self._entry}" is not a node{suggest(self._entry, names)}')
+        successors: dict[str, list[str]] = {n: [] for n in names}
+        predecessors: dict[str, list[str]] = {n: [] for n in names}
+        for source, target in self._edges:
+            bad = [n for n in (source, target) if n not in self._nodes]
+            for n in bad:
+                problems.append(f'edge "{source}" -> "{target}": no node named "{n}"{suggest(n, names)}')
+            if source == target:
+                problems.append(f'edge "{source}" -> "{target}" loops on itself; use Next to repeat a node')
+            elif not bad:
+                successors[source].append(target)
+                predecessors[target].append(source)
+        for d in self._nodes.values():
+            for ref in d.options.history or ():
+                if ref not in self._nodes:
+                    problems.append(f'node "{d.name}": history=[...] names no node "{ref}"{suggest(ref, names)}')
+        children = self._compile_subgraphs(key, outer, problems)
+        routers: dict[str, Router] = {}
+        if self._routers and END in self._nodes:
+            problems.append(f'a node is named "{END}", which routers return to go nowhere (END); rename the node')
+        for r in self._routers:
+            d = self._nodes.get(r.source)
+            if d is None:
+                problems.append(f'conditional edges from "{r.source}": no node named "{r.source}"'
+                                f"{suggest(r.source, names)}")
+                continue
+            if r.source in routers:
+                problems.append(f'node "{r.source}" has conditional edges twice (routers {routers[r.source].name} '
+                                f"and {r.name}); give it one router that returns a list of targets")
+            routers[r.source] = r
+            if d.kind != KIND_FUNCTION:
+                problems.append(f'conditional edges from {d.kind} node "{r.source}": a router runs in its '
+                                "source's activity; add a function node after it and route from that")
+            if r.path_map is not None:
+                if not r.path_map:
+                    problems.append(f'the path map of node "{r.source}" is empty; omit it to route to node names')
+                for choice, target in r.path_map.items():
+                    if not isinstance(target, str) or (target != END and target not in self._nodes):
+                        hint = suggest(target, names) if isinstance(target, str) else ""
+                        problems.append(f'the path map of node "{r.source}" maps {choice!r} to {target!r}, which is '
+                                        f"no node{hint}")
+        cycle = _find_cycle(names, successors)
+        if cycle:
+            problems.append(
+                "static cycle " + " -> ".join(f'"{n}"' for n in cycle)
+                + ": edges must form a DAG; loop with Next(node=...) instead"
+            )
+        if problems:
+            raise GraphError(
+                f'invalid workflow "{self.name}" ({len(problems)} problem{"s" * (len(problems) > 1)}): '
+                + "; ".join(problems),
+                problems,
+            )
+        order = {n: i for i, n in enumerate(names)}
+        nodes = [
+            self._node_spec(d, sorted(successors[d.name], key=order.get), predecessors[d.name],
+                            routers.get(d.name), children.get(d.name))
+            for d in self._nodes.values()
+        ]
+        spec = GraphSpec(
+            name=self.name, key=key, entry=self._entry or "", nodes=nodes,
+            max_steps=self.max_steps, steps_per_run=self.steps_per_run, scheduling=self.scheduling,
+            max_parallel=self.max_parallel,
+            **({"reducers": dict(self.reducers)} if self.reducers else {}),
+        )
+        if not children:  # a child may change after this graph compiled: compile those afresh each time
+            self._compiled[key] = spec
+        return spec
+
+    def _compile_subgraphs(self, key: str, outer: tuple["Workflow", ...], problems: list[str]) -> dict[str, GraphSpec]:
+        """Compile each subgraph node's Workflow under ``key/node``; a subgraph that contains one of
+        its containers (A runs B runs A) is a problem, as is any problem of a child graph."""
+        chain = (*outer, self)
+        children: dict[str, GraphSpec] = {}
+        for d in self._nodes.values():
+            if d.kind != KIND_SUBGRAPH:
+                continue
+            child: Workflow = d.obj
+            if any(child is w for w in chain):
+                path = " -> ".join(f'"{w.name}"' for w in chain[[id(w) for w in chain].index(id(child)):])
+                problems.append(f'subgraph cycle: node "{d.name}" of "{self.name}" runs "{child.name}" again '
+                                f'({path} -> "{child.name}"); a workflow cannot contain itself, loop with Next instead')
+                continue
+            try:
+                children[d.name] = child._compile(f"{key}/{d.name}", chain)
+            except GraphError as exc:
+                problems.extend(f'subgraph node "{d.name}" (workflow "{child.name}"): {p}' for p in exc.problems)
+        return children
+
+    def subgraphs(self, key: Optional[str] = None) -> dict[str, "Workflow"]:
+        """The Workflows this graph runs as child workflows (nested ones too), by the graph key their
+        runs carry (``key/node``): a worker that serves this graph serves their nodes under those keys."""
+        return self._subgraphs_below(key or self.name, ())
+
+    def _subgraphs_below(self, key: str, outer: tuple["Workflow", ...]) -> dict[str, "Workflow"]:
+        found: dict[str, Workflow] = {}
+        for d in self._nodes.values():  # a cycle fails compile(); never follow one here
+            if d.kind == KIND_SUBGRAPH and not any(d.obj is w for w in (*outer, self)):
+                found[f"{key}/{d.name}"] = d.obj
+                found.update(d.obj._subgraphs_below(f"{key}/{d.name}", (*outer, self)))
+        return found
+
+    def node_table(self) -> dict[str, NodeCode]:
+        """The user code a worker runs for each node, by node name (built again only after a change)."""
+        if self._table is None:
+            routers = {r.source: r for r in self._routers}
+            names = list(self._nodes)
+            self._table = {d.name: d.code(routers.get(d.name), names) for d in self._nodes.values()}
+        return self._table
+
+    def activity_type(self, node: str, member: Optional[str] = None) -> str:
+        """The Temporal activity type of a node (``"Pipeline.Node"``) or Team member."""
+        return f"{self.name}.{node}" + (f".{member}" if member else "")
+
+    def _node_spec(self, d: NodeDef, successors: list[str], predecessors: list[str],
+                   router: Optional[Router] = None, subgraph: Optional[GraphSpec] = None) -> NodeSpec:
+        o = d.options
+        routing: dict[str, Any] = {}
+        if router is not None:  # only then: specs of graphs without routers stay as they were
+            order = {n: i for i, n in enumerate(self._nodes)}
+            routing = dict(router=router.name, route_targets=sorted(router.targets(), key=order.__getitem__)
+                           if router.path_map is not None else None)
+        common = dict(
+            name=d.name, kind=d.kind, activity_type=self.activity_type(d.name),
+            predecessors=predecessors, successors=successors,
+            start_to_close_timeout=o.timeout or DEFAULT_TIMEOUT,
+            heartbeat_timeout=None if o.local else (o.heartbeat_timeout or DEFAULT_HEARTBEAT),
+            retry=o.retry_spec(), local=o.local, reads=list(o.reads) if o.reads is not None else None,
+            history=list(o.history) if o.history is not None else None,
+        )
+        if d.kind == KIND_TEAM:
+            return NodeSpec(**common, team=d.obj.team_spec(self, d.name, o))
+        if d.kind == KIND_WAIT:
+            return NodeSpec(**common, **d.obj.spec_fields())
+        if d.kind == KIND_SUBGRAPH:
+            return NodeSpec(**common, subgraph=subgraph)
+        assert d.callee is not None
+        takes_context = d.callee.context_param is not None or (
+            router is not None and router.callee.context_param is not None)  # the router's context is the node's
+        return NodeSpec(**common, takes_context=takes_context, **routing)
+
+    # -- drawing -------------------------------------------------------------------------------
+    def draw_mermaid(self) -> str:
+        """A Mermaid flowchart of the graph: edges, conditional edges labelled with their path-map
+        keys, fan-outs (routers annotated ``-> list[Send]``) marked "Send", Teams as blocks."""
+        from gecko_temporal.core.build.mermaid import draw
+
+        return draw(self.name, self._entry, list(self._nodes.values()), self._edges, self._routers)
+
+    # -- running (needs Temporal; imported lazily so building graphs never does) ---------------
+    async def execute(self, input_data: Any = None, *, session_id: Optional[str] = None,
+                      timeout: Optional[float] = None, max_steps: Optional[int] = None,
+                      state: Optional[dict[str, Any]] = None) -> Any:
+        """Run the graph durably on Temporal and return the output of the node that ran last.
+
+        ``session_id`` is the Temporal workflow id (generated when omitted); ``timeout`` bounds the
+        whole run in seconds and raises WorkflowTimeoutError. Node failures raise NodeError.
+        ``state`` seeds ``context.state`` before the entry node runs (a dict of JSON values).
+        """
+        handle = await self.start(input_data, session_id=session_id, timeout=timeout, max_steps=max_steps,
+                                  state=state)
+        return await handle.result()
+
+    async def start(self, input_data: Any = None, *, session_id: Optional[str] = None,
+                    timeout: Optional[float] = None, max_steps: Optional[int] = None,
+                    state: Optional[dict[str, Any]] = None) -> "RunHandle":
+        """Start a run and return its handle (``.id``, ``await .result()``, ``.state()``, ...).
+        ``state`` seeds ``context.state`` (a dict of JSON values)."""
+        from gecko_temporal.temporal import client
+
+        return await client.start(self, input_data, session_id=session_id, timeout=timeout, max_steps=max_steps,
+                                  state=state)
+
+    async def get_handle(self, session_id: str) -> "RunHandle":
+        """Return a handle on an existing run of this workflow."""
+        from gecko_temporal.temporal import client
+
+        return await client.get_handle(session_id, workflow=self)
+
+
+def _check_reducers(reducers: Optional[Mapping[str, str]]) -> dict[str, str]:
+    """The reducers by state key, checked; raise GraphError listing every bad one."""
+    if reducers is None:
+        return {}
+    if not isinstance(reducers, Mapping):
+        raise GraphError(f"reducers must be a dict of state key -> reducer name, got {type(reducers).__name__}")
+    problems = []
+    for key, how in reducers.items():
+        if not isinstance(key, str):
+            problems.append(f"reducers: state keys are str, got {key!r}")
+        elif callable(how):
+            problems.append(
+                f"reducers[{key!r}]: reducers run in workflow code, where only the engine's own pure "
+                f'functions are safe to replay; name one of: {", ".join(REDUCERS)} (got the callable {how!r})')
+        elif how not in REDUCERS:
+            problems.append(f"reducers[{key!r}] = {how!r} is no reducer{suggest(str(how), REDUCERS)} "
+                            f'(valid: {", ".join(REDUCERS)})')
+    if problems:
+        raise GraphError(f"invalid reducers ({len(problems)} problem{'s' * (len(problems) > 1)}): "
+                         + "; ".join(problems), problems)
+    return {k: v for k, v in reducers.items() if v != "replace"}
+
+
+def _find_cycle(names: list[str], successors: dict[str, list[str]]) -> list[str]:
+    """Return one static cycle as a node path (first node repeated at the end), or []."""
+    color = {n: 0 for n in names}  # 0 new, 1 on the stack, 2 done
+    for root in names:
+        if color[root]:
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        path = [root]
+        color[root] = 1
+        while stack:
+            node, i = stack[-1]
+            succ = successors[node]
+            if i < len(succ):
+                stack[-1] = (node, i + 1)
+                nxt = succ[i]
+                if color[nxt] == 1:
+                    return path[path.index(nxt):] + [nxt]
+                if color[nxt] == 0:
+                    color[nxt] = 1
+                    stack.append((nxt, 0))
+                    path.append(nxt)
+            else:
+                color[node] = 2
+                stack.pop()
+                path.pop()
+    return []

@@ -1,0 +1,403 @@
+"""Live control of a run: check what outsiders send (jumps, answers) and build what they see
+(``gecko_state``). Pure: no temporalio import.
+
+:class:`RunControl` is one run's side of it: the workflow's query, signal and update handlers
+decode their arguments and hand them here, and the workflow's loop asks it where jumps from outside
+redirect the run and whether a WaitForInput node has its answer.
+
+Anything can arrive from outside: no argument or three, a string instead of an object, NaN, a
+1.5 MB blob, a payload in an encoding nobody here reads. Every check returns a reason instead of
+raising, so the workflow can record the request as rejected and go on; nothing a client sends may
+fail a workflow task. What the run keeps of a rejected request is a short preview, and the
+``gecko_state`` answer stays bounded however big the state grows (see :data:`STATE_BUDGET`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+from gecko_temporal.core import codec
+from gecko_temporal.core.errors import GeckoError, suggest
+from gecko_temporal.protocol import ANSWER_SIGNAL, ANSWER_UPDATE, JUMP_UPDATE, NEXT_SIGNAL, REWOUND_SIGNAL, STATE_UPDATE
+from gecko_temporal.core.scheduler import Scheduler
+from gecko_temporal.core.spec import KIND_WAIT, GraphSpec, Jump, RunSnapshot
+
+PREVIEW_CHARS = 300  # what a rejected request keeps of what was sent
+REASON_CHARS = 600
+KEEP_REJECTED = 50  # rejected requests kept for gecko_state (and the continue-as-new snapshot)
+KEEP_COMPLETED = 1000  # names of finished nodes kept likewise
+VALUE_LIMIT = 64 * 1024  # a state value (or jump/wait input) above this shows as a preview
+STATE_BUDGET = 1024 * 1024  # the state part of gecko_state never exceeds this (JSON characters)
+EDIT_LIMIT = 1024 * 1024  # JSON characters one update_state may write
+KEEP_EDITS = 50
+KEEP_CHECKPOINTS = 5000  # rewind points a run keeps (one per layer; steps_per_run bounds them anyway)  # state edits listed in gecko_state (and carried across continue-as-new)
+
+_FIELDS = {"jump": ("node", "input"), "answer": ("node", "value")}
+_EXAMPLE = {"jump": '{"node": "Name", "input": ...}', "answer": '{"node": "Name", "value": ...}'}
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a signal or update as it arrived: its value, or why it could not be read."""
+
+    value: Any = None
+    encoding: str = ""
+    problem: Optional[str] = None
+
+
+def preview(args: Sequence[Arg]) -> str:
+    """A short, printable rendering of what was sent (never more than PREVIEW_CHARS + a note)."""
+    shown = [a.value if a.problem is None else f"<unreadable {a.encoding or 'payload'}>" for a in args]
+    try:
+        text = json.dumps(shown[0] if len(shown) == 1 else shown, ensure_ascii=False, default=repr)
+    except (ValueError, TypeError, RecursionError):
+        text = repr(shown)
+    if len(text) > PREVIEW_CHARS:
+        text = f"{text[:PREVIEW_CHARS]}... ({len(text):,} characters in all)"
+    return text
+
+
+def parse_request(kind: str, args: Sequence[Arg]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+    """(request, None) for a well-formed jump/answer request, else (None, why it is rejected).
+
+    ``request`` has ``node`` and the value already encoded as JSON text (``input`` / ``value``).
+    """
+    node_key, value_key = _FIELDS[kind]
+    payload, problem = _one_object(args, f"a {kind}", _EXAMPLE[kind])
+    if problem:
+        return None, problem
+    unknown = [k for k in payload if k not in (node_key, value_key)]
+    if unknown:
+        return None, (f"unknown field(s) {', '.join(repr(k) for k in unknown[:5])} in the {kind} "
+                      f"(valid: {node_key!r}, {value_key!r})")
+    node = payload.get(node_key)
+    if not isinstance(node, str) or not node:
+        return None, f'a {kind} needs "{node_key}": the name of a node as a string, got {_json_type(node)}'
+    try:
+        text = codec.encode(payload.get(value_key), what=f'the "{value_key}" of the {kind}')
+    except GeckoError as exc:
+        return None, str(exc)
+    return {node_key: node, value_key: text}, None
+
+
+def _one_object(args: Sequence[Arg], what: str, example: str) -> tuple[Any, Optional[str]]:
+    """(the JSON object, None) when ``args`` is exactly one readable JSON object, else (None, why)."""
+    if len(args) != 1:
+        return None, f"{what} takes exactly one argument, a JSON object like {example}; got {len(args)} arguments"
+    arg = args[0]
+    if arg.problem is not None:
+        return None, f"the argument could not be read: {arg.problem}"
+    if not isinstance(arg.value, dict):
+        return None, f"{what} needs a JSON object like {example}, got {_json_type(arg.value)}"
+    return arg.value, None
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "null", bytes: "raw bytes (send JSON)"}
+    return names.get(type(value), type(value).__name__)
+
+
+def rejection(signal: str, args: Sequence[Arg], reason: str, step: int) -> dict[str, Any]:
+    """The record of one rejected request, bounded in size."""
+    if len(reason) > REASON_CHARS:
+        reason = reason[:REASON_CHARS] + "..."
+    return {"signal": signal, "request": preview(args), "reason": reason, "step": step}
+
+
+def shown_value(text: str) -> tuple[Any, bool]:
+    """(what gecko_state shows for a value's JSON text, whether it was cut to a preview)."""
+    if len(text) <= VALUE_LIMIT:
+        return codec.plain(text), False
+    return _preview_text(text), True
+
+
+def _preview_text(text: str) -> str:
+    return f"<{len(text):,} characters of JSON, too big to show; starts with: {_untagged(text[:2000])[:200]}>"
+
+
+# The engine's type tags inside JSON text (see _codec): a tagged scalar (datetime, date, UUID, ...)
+# and the head of a tagged model. Previews of values too big to parse show the data without them.
+_TAGGED_SCALAR = re.compile(r'\{"__gecko__":"[^"]*","data":("(?:[^"\\]|\\.)*"|[-+\w.]+)\}')
+_TAG_HEAD = re.compile(r'\{"__gecko__":"[^"]*:[^"]*","data":')
+
+
+def _untagged(text: str) -> str:
+    """A cut piece of encoded JSON as people read it: internal ``__gecko__`` tags left out."""
+    if codec.TAG not in text:
+        return text
+    return _TAG_HEAD.sub("", _TAGGED_SCALAR.sub(r"\1", text))
+
+
+def shown_state(state: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """The state as gecko_state shows it (within STATE_BUDGET) and the keys shown as previews."""
+    cut = {k for k, text in state.items() if len(text) > VALUE_LIMIT}
+    total = sum(len(t) + len(k) for k, t in state.items() if k not in cut)
+    if total > STATE_BUDGET:  # many mid-sized values: preview the biggest until it fits
+        for key in sorted((k for k in state if k not in cut), key=lambda k: (-len(state[k]), k)):
+            cut.add(key)
+            total -= len(state[key]) + len(key)
+            if total <= STATE_BUDGET:
+                break
+    shown = {k: _preview_text(t) if k in cut else codec.plain(t) for k, t in state.items()}
+    return shown, [k for k in state if k in cut]
+
+
+def state_answer(*, workflow: str, status: str, state: dict[str, str], completed: Sequence[str],
+                 running: Sequence[str], waiting: dict[str, dict[str, Any]], step: int, layer: int, run: int,
+                 nodes: Sequence[str], pending_jumps: Sequence[Any], rejected: Sequence[dict[str, Any]],
+                 conflicts: Sequence[str], edits: Sequence[dict[str, Any]] = (),
+                 pending_edits: Sequence[dict[str, Any]] = (), rewound_from: Optional[dict[str, Any]] = None,
+                 ) -> dict[str, Any]:
+    """The ``gecko_state`` answer: plain, strict JSON, bounded whatever the run holds."""
+    shown, truncated = shown_state(state)
+    return {
+        "workflow": workflow,
+        "status": status,
+        "state": shown,
+        "truncated": truncated,
+        "completed": list(completed),
+        "running": list(running),
+        "waiting": waiting,
+        "step": step,
+        "layer": layer,
+        "run": run,
+        "nodes": list(nodes),
+        "pending_jumps": [{"node": j.node, "input": shown_value(j.input)[0], "source": j.source}
+                          for j in pending_jumps],
+        "rejected_jumps": [r for r in rejected if r.get("signal", NEXT_SIGNAL) == NEXT_SIGNAL],
+        "rejected": list(rejected),
+        "conflicts": list(conflicts),
+        "state_edits": list(edits),
+        "pending_edits": [{"set": list(e["values"]), "deleted": list(e["delete"]), "source": e["source"]}
+                          for e in pending_edits],
+        "rewound_from": rewound_from,
+    }
+
+
+def parse_edit(values: Any, delete: Any, unknown: Sequence[str], source: str) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+    """(edit, None) or (None, why): ``values`` a JSON object of keys to set, ``delete`` a list of keys.
+
+    An edit is ``{"values": {key: JSON text}, "delete": [key], "source": source}``. Deleting is
+    explicit (a ``null`` value sets the key to null), so no value is ever ambiguous.
+    """
+    if unknown:
+        return None, (f"unknown field(s) {', '.join(repr(k) for k in list(unknown)[:5])} in update_state "
+                      "(valid: 'values', 'delete')")
+    if values is None:
+        values = {}
+    if delete is None:
+        delete = []
+    if not isinstance(values, dict):
+        return None, f'"values" must be a JSON object of state keys to set, got {_json_type(values)}'
+    if not isinstance(delete, list) or not all(isinstance(k, str) and k for k in delete):
+        return None, '"delete" must be a list of state keys (non-empty strings)'
+    if not values and not delete:
+        return None, 'update_state needs "values" to set or "delete" keys to remove; both are empty'
+    if any(not k for k in values):
+        return None, "state keys must be non-empty strings"
+    both = [k for k in delete if k in values]
+    if both:
+        return None, f"keys both set and deleted: {', '.join(repr(k) for k in both[:5])}; pick one"
+    encoded, size = {}, 0
+    for key, value in values.items():
+        try:
+            encoded[key] = codec.encode(value, what=f"state key {key!r} of update_state")
+        except GeckoError as exc:
+            return None, str(exc)
+        size += len(encoded[key]) + len(key)
+        if size > EDIT_LIMIT:
+            return None, (f"update_state values are over {EDIT_LIMIT:,} characters of JSON (at key {key!r}); "
+                          "keep big data in files and put paths in state")
+    return {"values": encoded, "delete": list(dict.fromkeys(delete)), "source": source}, None
+
+
+OUTSIDE = ("signal", "update")  # Jump.source of jumps sent from outside the run
+
+
+class RunControl:
+    """One run's live control: checks jumps and answers against its graph, queues them on its
+    scheduler, keeps what it rejected and what waits for a person, and answers ``gecko_state``.
+
+    Nothing here raises on what a client sent: a check returns ``(request, None)`` or
+    ``(None, why)``, and :meth:`signal` records a bad request instead of failing the run.
+    """
+
+    def __init__(self, spec: GraphSpec, scheduler: Scheduler, snapshot: RunSnapshot) -> None:
+        self._spec = spec
+        self._sched = scheduler
+        self._kinds = {n.name: n.kind for n in spec.nodes}
+        self.rejected: list[dict[str, Any]] = snapshot.rejected
+        self.answers: dict[str, str] = snapshot.answers  # answers not yet taken, by node
+        self.waiting: dict[str, dict[str, Any]] = {}  # nodes waiting for a person: prompt, input, since
+        self.edits: list[dict[str, Any]] = snapshot.edits  # state edits applied (update_state, rewind)
+        self.pending_edits: list[dict[str, Any]] = []  # checked edits waiting for a safe point
+        self.rewound_from: Optional[dict[str, Any]] = snapshot.rewound_from
+        self.rewinds = 0  # gecko_rewound signals taken in this run
+        self.clock: Any = lambda: ""  # the workflow's time as ISO text (set by the workflow)
+
+    # -- requests from outside -----------------------------------------------------------------
+    def check_jump(self, received: Sequence[Arg]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+        request, problem = parse_request("jump", received)
+        if request is not None:
+            problem = self._sched.check_target(request["node"])
+        return (None, problem) if problem else (request, None)
+
+    def check_answer(self, received: Sequence[Arg]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+        request, problem = parse_request("answer", received)
+        if request is not None and self._kinds.get(request["node"]) != KIND_WAIT \
+                and not self.waiting.get(request["node"], {}).get("interrupted"):
+            waits = [name for name, kind in self._kinds.items() if kind == KIND_WAIT]
+            interrupted = [name for name, w in self.waiting.items() if w.get("interrupted")]
+            problem = (f'"{request["node"]}" is not a WaitForInput node (those are: {", ".join(waits) or "none"}) '
+                       "nor a node waiting in context.interrupt() (waiting now: "
+                       f'{", ".join(interrupted) or "none"})')
+        return (None, problem) if problem else (request, None)
+
+    def queue_jump(self, request: dict[str, Any], source: str) -> dict[str, Any]:
+        """Queue a checked jump; it redirects the run when the running layer ends."""
+        self._sched.jumps.append(Jump(node=request["node"], input=request["input"], source=source))
+        return {"node": request["node"], "queued_after_step": self._sched.step}
+
+    def give_answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Keep a checked answer for its node (which may start waiting only later)."""
+        self.answers[request["node"]] = request["value"]
+        return {"node": request["node"], "waiting": request["node"] in self.waiting}
+
+    def signal(self, name: str, received: Sequence[Arg]) -> Optional[dict[str, Any]]:
+        """Act on a gecko_next or gecko_answer signal; return the rejection record of a bad one."""
+        try:
+            if name == NEXT_SIGNAL:
+                request, problem = self.check_jump(received)
+                if request is not None:
+                    self.queue_jump(request, "signal")
+            elif name == ANSWER_SIGNAL:
+                request, problem = self.check_answer(received)
+                if request is not None:
+                    self.give_answer(request)
+            elif name == REWOUND_SIGNAL:
+                problem = self.rewound(received)
+            else:
+                problem = (f'unknown signal "{name}"{suggest(name, [NEXT_SIGNAL, ANSWER_SIGNAL])}; '
+                           "jump with gecko_next, answer a WaitForInput node with gecko_answer")
+        except Exception as exc:  # a bug here must cost one request, not the run
+            problem = f"could not be handled: {type(exc).__name__}"
+        if not problem:
+            return None
+        entry = rejection(name, received, problem, self._sched.step)
+        self.rejected.append(entry)
+        del self.rejected[:-KEEP_REJECTED]
+        return entry
+
+    # -- the run's side ------------------------------------------------------------------------
+    def apply_redirects(self, seen: Optional[list[Jump]] = None) -> bool:
+        """Jumps sent from outside redirect the run: drop where it was going on its own.
+
+        Applied at each layer boundary, so a jump signalled while a layer runs (or while the run
+        switches to a new run) replaces the static successors and Next returns of that layer.
+        Eager runs pass ``seen`` (the outside jumps already applied, compared by identity) so that
+        one jump redirects once, though it may wait while its target still runs. True if the run
+        was redirected.
+        """
+        jumps = self._sched.jumps
+        fresh = [j for j in jumps if j.source in OUTSIDE and (seen is None or not any(j is s for s in seen))]
+        if seen is not None:
+            seen[:] = [s for s in seen if any(s is j for j in jumps)] + fresh  # only jumps still queued
+        if fresh:
+            self._sched.inbox.clear()
+            self._sched.sends = []  # Sends not started yet go where the run was going: nowhere now
+            self._sched.jumps = [j for j in jumps if j.source in OUTSIDE or j.source == "input"]
+            return True
+        return False
+
+    def start_waiting(self, node: str, prompt: str, input_text: str, since: str, timeout: Optional[float],
+                      payload: Optional[str] = None, index: Optional[int] = None) -> None:
+        self.waiting[node] = {"prompt": prompt, "input": shown_value(input_text)[0], "since": since,
+                              "timeout": timeout}
+        if payload is not None:  # a node in context.interrupt(): what it shows, which of its interrupts
+            self.waiting[node].update(payload=shown_value(payload)[0], interrupt=index, interrupted=True)
+
+    # -- state edits from outside ----------------------------------------------------------------
+    def check_edit(self, received: Sequence[Arg], status: str = "running") -> tuple[Optional[dict[str, Any]], Optional[str]]:
+        """(edit, None) for a well-formed update_state request, else (None, why).
+
+        One JSON object ``{"values": {key: value, ...}, "delete": [key, ...]}`` (either may be
+        omitted, not both); values are strict JSON, at most EDIT_LIMIT characters in all.
+        """
+        if status != "running":
+            return None, f"the run has ended ({status}); its state can no longer change (rewind it to go on)"
+        payload, problem = _one_object(received, "update_state", '{"values": {"key": ...}, "delete": ["key"]}')
+        if problem:
+            return None, problem
+        return parse_edit(payload.get("values"), payload.get("delete"),
+                          [k for k in payload if k not in ("values", "delete")], "update")
+
+    def queue_edit(self, edit: dict[str, Any]) -> None:
+        self.pending_edits.append(edit)
+
+    def apply_edits(self, state: dict[str, str], step: int, layer: int) -> bool:
+        """Apply the queued edits to ``state`` in arrival order and record them; True if any."""
+        if not self.pending_edits:
+            return False
+        for edit in self.pending_edits:
+            for key in edit["delete"]:
+                state.pop(key, None)
+            state.update(edit["values"])
+            self.edits.append({"step": step, "layer": layer, "time": self.clock(), "source": edit["source"],
+                               "set": list(edit["values"]), "deleted": list(edit["delete"])})
+        del self.edits[:-KEEP_EDITS]
+        self.pending_edits = []
+        return True
+
+    def rewound(self, received: Sequence[Arg]) -> Optional[str]:
+        """The gecko_rewound signal a rewind sends with its reset: record where the run came from,
+        redo what the reset dropped (answers, jumps and edits taken in the task it resets), queue
+        the rewind's own edit. Returns why it is rejected, or None."""
+        if len(received) != 1 or received[0].problem is not None or not isinstance(received[0].value, dict):
+            return "gecko_rewound takes one JSON object (sent by gecko-temporal rewind)"
+        info = received[0].value
+        redo = info.get("redo") or []
+        edit, problem = parse_edit(info.get("values"), info.get("delete"), [], "rewind")
+        if problem and (info.get("values") or info.get("delete")):
+            return problem
+        self.rewound_from = {"run_id": info.get("from_run"), "step": info.get("to_step"), "time": self.clock()}
+        self.rewinds += 1
+        for item in redo if isinstance(redo, list) else []:
+            if not isinstance(item, dict):
+                continue
+            name, args = item.get("update"), [Arg(a) for a in (item.get("args") or [])]
+            if name == ANSWER_UPDATE:
+                request, _ = self.check_answer(args)
+                if request is not None:
+                    self.give_answer(request)
+            elif name == JUMP_UPDATE:
+                request, _ = self.check_jump(args)
+                if request is not None:
+                    self.queue_jump(request, "update")
+            elif name == STATE_UPDATE:
+                again, _ = self.check_edit(args)
+                if again is not None:
+                    self.queue_edit(again)
+        if edit is not None:
+            self.queue_edit(edit)
+        return None
+
+    def stop_waiting(self, node: str) -> None:
+        self.waiting.pop(node, None)
+
+    def answer_for(self, node: str) -> str:
+        """Take the answer given for ``node`` (the caller waited until there was one)."""
+        return self.answers.pop(node)
+
+    def state_answer(self, *, status: str, state: dict[str, str], completed: Sequence[str],
+                     running: Sequence[str], step: int, layer: int, run: int,
+                     conflicts: Sequence[str]) -> dict[str, Any]:
+        """The ``gecko_state`` answer; a running run that waits for a person shows as ``waiting``."""
+        return state_answer(
+            workflow=self._spec.name, status="waiting" if self.waiting and status == "running" else status,
+            state=state, completed=completed, running=running, waiting=self.waiting, step=step, layer=layer,
+            run=run, nodes=list(self._kinds), pending_jumps=self._sched.jumps, rejected=self.rejected,
+            conflicts=conflicts, edits=self.edits, pending_edits=self.pending_edits, rewound_from=self.rewound_from)

@@ -1,0 +1,76 @@
+"""What each node's activity receives, checked against Temporal's payload limit first.
+Pure: no temporalio import.
+
+A node that takes a context gets the state keys it ``reads`` and the node outputs of its
+``history`` (all of them when it declares none); other nodes get their input only. State and
+outputs are measured once per layer, and only when a node of the layer takes a context, so a wide
+layer of light nodes costs nothing here (see ``limits.py`` for the measures and messages).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Optional
+
+from gecko_temporal.core.limits import PAYLOAD_LIMIT, SizeTable, json_size, node_input_problem
+from gecko_temporal.core.scheduler import Task
+from gecko_temporal.core.spec import NodeInput, NodeSpec, ResumedNodeInput
+
+
+class InputTooLarge(Exception):
+    """The node's input would exceed Temporal's payload limit (the message says what and the fix)."""
+
+
+class NodeInputs:
+    """Builds each node's :class:`NodeInput` for one run; warns once per node about a large one."""
+
+    def __init__(self, graph_key: str, run_input: str, warned: Sequence[str] = (),
+                 payload_limit: int = PAYLOAD_LIMIT) -> None:
+        self._graph_key = graph_key
+        self._run_input = run_input
+        self._limit = payload_limit  # the run's: Temporal's, or more with a payload store
+        self._sizes: Optional[tuple[SizeTable, SizeTable, int]] = None
+        # nodes already warned about a large input (warn once per session: carried across runs)
+        self.warned: dict[str, None] = dict.fromkeys(warned)
+
+    def new_layer(self) -> None:
+        """State and outputs changed: measure them again when a node needs it."""
+        self._sizes = None
+
+    def build(self, node: NodeSpec, task: Task, *, member: Optional[int], takes_context: bool, session_id: str,
+              state: dict[str, str], outputs: dict[str, str]) -> tuple[NodeInput, Optional[str]]:
+        """(the input of ``task``'s activity, a warning to log about its size or None).
+
+        ``node`` is the task's node (a Team's, for a member). Raise InputTooLarge when it cannot be sent.
+        """
+        warning = self._check(node, task, takes_context, state, outputs)
+        shipped_state = history = None
+        if takes_context:
+            shipped_state = state if node.reads is None else {k: state[k] for k in node.reads if k in state}
+            history = outputs if node.history is None else {n: outputs[n] for n in node.history if n in outputs}
+        cls = NodeInput if task.resume is None else functools.partial(ResumedNodeInput, resume=list(task.resume))
+        return cls(
+            graph=self._graph_key, node=task.node, input=task.input, session_id=session_id, step=task.step,
+            member=member, state=shipped_state, history=history,
+            run_input=self._run_input if takes_context else None,
+            payload_limit=self._limit if self._limit != PAYLOAD_LIMIT else None,
+        ), warning
+
+    def _check(self, node: NodeSpec, task: Task, takes_context: bool, state: dict[str, str],
+               outputs: dict[str, str]) -> Optional[str]:
+        state_sizes = history_sizes = None
+        run_input_size = 0
+        if takes_context:
+            if self._sizes is None:
+                self._sizes = (SizeTable(state), SizeTable(outputs), json_size(self._run_input))
+            state_sizes, history_sizes, run_input_size = self._sizes
+        error, warning = node_input_problem(
+            task.node, input_size=json_size(task.input), state=state_sizes, reads=node.reads,
+            history=history_sizes, history_names=node.history, run_input_size=run_input_size, limit=self._limit)
+        if error:
+            raise InputTooLarge(error)
+        if warning and task.node not in self.warned:
+            self.warned[task.node] = None
+            return warning
+        return None

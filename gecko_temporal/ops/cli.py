@@ -1,0 +1,610 @@
+"""``gecko-temporal``: serve, start, watch and steer pipelines from a terminal.
+
+    gecko-temporal worker MODULE:WF [MODULE:WF ...] [--task-queue Q] [--threads N] [--address HOST:PORT]
+                          [--dev [--port P] [--db-filename F]] [--graceful-shutdown S] [--sticky-timeout S]
+    gecko-temporal dev MODULE:WF [MODULE:WF ...] [--port P] [--db-filename F] [--ui] [--threads N]
+    gecko-temporal run MODULE:WF --input JSON [--session ID] [--timeout S] [--address HOST:PORT]
+    gecko-temporal status SESSION [--json] [--address HOST:PORT]
+    gecko-temporal jump SESSION NODE [--input JSON] [--address HOST:PORT]
+    gecko-temporal answer SESSION NODE --value JSON [--address HOST:PORT]
+    gecko-temporal cancel SESSION [--address HOST:PORT]
+    gecko-temporal update-state SESSION [--values JSON] [--delete KEY ...] [--address HOST:PORT]
+    gecko-temporal steps SESSION [--json] [--address HOST:PORT]
+    gecko-temporal rewind SESSION --to-step N [--values JSON] [--delete KEY ...] [--address HOST:PORT]
+    gecko-temporal watch SESSION [--from-offset N] [--json] [--address HOST:PORT]
+    gecko-temporal list [--pipeline P] [--status S] [--limit N] [--json] [--address HOST:PORT]
+
+Every command but ``dev`` talks to ``--address`` or else ``TEMPORAL_ADDRESS`` (and the other
+``TEMPORAL_*`` settings temporalio.envconfig reads). The root ``worker.py`` is this module's
+``worker`` command, so the two never diverge. Exit codes: 0 done, 1 the run or request failed,
+2 bad usage (a bad MODULE:WF spec, bad JSON, no server configured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import json
+import os
+import signal
+import sys
+from datetime import timedelta
+from typing import Any, Iterator, Optional, Sequence
+
+from gecko_temporal.core.errors import GeckoError
+from gecko_temporal.core.build.graph import Workflow
+from gecko_temporal.protocol import STATE_QUERY
+
+DEFAULT_DEV_PORT = 7233  # Temporal's usual port: the temporal CLI and SDKs find it without flags
+DEFAULT_DB_FILENAME = "gecko-temporal.db"
+_SHUTDOWN_SLACK = 3.0  # seconds past --graceful-shutdown a stopping worker may take, whatever the server does
+
+
+class UsageError(GeckoError):
+    """The command line is wrong (exit code 2)."""
+
+
+# -- loading MODULE:WF specs ----------------------------------------------------------------------
+def load_workflow(spec: str) -> Workflow:
+    """Import ``package.module:attr`` and return that :class:`Workflow` (compiled, so invalid graphs fail here)."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(f'"{spec}" is not MODULE:WF: name a module and a Workflow object in it, '
+                         'like "myapp.pipelines:wf"')
+    if os.getcwd() not in sys.path and "" not in sys.path:  # console scripts: import from where we run
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):  # the module itself, not one it imports
+            raise UsageError(f'"{spec}": no module named "{exc.name}"; run from the directory that contains '
+                             "it, add that directory to PYTHONPATH, or check the spelling") from None
+        raise UsageError(f'"{spec}": importing "{module_name}" failed: {exc}; install what it needs') from None
+    except Exception as exc:
+        raise UsageError(f'"{spec}": importing "{module_name}" failed: {type(exc).__name__}: {exc}') from None
+    if not hasattr(module, attr):
+        found = [n for n, v in vars(module).items() if isinstance(v, Workflow)]
+        hint = f'Workflow objects there: {", ".join(found)}' if found else "it defines no Workflow object"
+        raise UsageError(f'"{spec}": module "{module_name}" has no attribute "{attr}" ({hint})')
+    wf = getattr(module, attr)
+    if not isinstance(wf, Workflow):
+        raise UsageError(f'"{spec}" is a {type(wf).__name__}, not a gecko_temporal Workflow; '
+                         f'point at the object built with Workflow(...)')
+    try:
+        wf.compile()  # every problem of the graph, before anything is served
+    except GeckoError as exc:
+        raise UsageError(f'"{spec}": {exc}') from None
+    return wf
+
+
+def _json_arg(text: Optional[str], option: str) -> Any:
+    if text is None:
+        return None
+    from gecko_temporal.core import codec
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{option} must be JSON (a string needs quotes: {option} '\"text\"'), got {text!r}: "
+                         f"{exc.msg} at position {exc.pos}") from None
+    except RecursionError:
+        raise UsageError(f"{option} is nested too deeply to read") from None
+    try:
+        codec.encode(value, what=option)
+    except GeckoError as exc:  # NaN, Infinity, 1e999: not JSON that Temporal's tools can read back
+        raise UsageError(str(exc)) from None
+    return value
+
+
+@contextlib.contextmanager
+def _environ(**values: Optional[str]) -> Iterator[None]:
+    """Set environment variables for one command (so main() may be called in-process too)."""
+    saved = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is not None:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _require_server(address: Optional[str]) -> None:
+    from gecko_temporal.temporal.client import connect_config
+
+    if not (address or "target_host" in connect_config()):
+        raise UsageError("no Temporal server: pass --address HOST:PORT or set TEMPORAL_ADDRESS (or a Temporal "
+                         "config profile: TEMPORAL_CONFIG_FILE / TEMPORAL_PROFILE); start one with "
+                         "`gecko-temporal dev MODULE:WF`")
+
+
+# -- worker / dev -------------------------------------------------------------------------------
+async def serve(specs: Sequence[str], *, address: Optional[str] = None, task_queue: Optional[str] = None,
+                threads: int = 64, dev: bool = False, port: Optional[int] = None,
+                db_filename: Optional[str] = None, ui: bool = False, graceful_shutdown: float = 10.0,
+                connect_timeout: float = 60.0, sticky_timeout: float = 2.0, out: Any = None) -> None:
+    """Serve the given workflows until SIGINT/SIGTERM, then stop gracefully (the ``worker`` command).
+
+    Workflows go to ``task_queue``, else each one's own queue (``Workflow(task_queue=)`` /
+    ``GECKO_TASK_QUEUE`` / ``gecko-temporal``); one GeckoWorker runs per queue. With ``dev`` an
+    embedded dev server (SQLite file ``db_filename``) runs alongside and stops with the worker.
+    """
+    from gecko_temporal.temporal.client import connect, task_queue_for
+    from gecko_temporal.ops.embedded import DevServer
+    from gecko_temporal.temporal.worker import GeckoWorker
+
+    out = out or sys.stdout
+    if not specs:
+        raise UsageError("name at least one workflow to serve, like: worker myapp.pipelines:wf")
+    if threads < 1:
+        raise UsageError(f"--threads must be >= 1, got {threads}")
+    if not sticky_timeout > 0:
+        raise UsageError(f"--sticky-timeout must be > 0 seconds, got {sticky_timeout:g}")
+    workflows = [load_workflow(s) for s in specs]
+    queues: dict[str, list[Workflow]] = {}
+    for wf in workflows:
+        queues.setdefault(task_queue or task_queue_for(wf), []).append(wf)
+    server: Optional[DevServer] = None
+    if dev:
+        if address:
+            raise UsageError("--dev starts its own server; drop --address (or drop --dev to use that server)")
+        db = os.path.abspath(db_filename or DEFAULT_DB_FILENAME)
+        server = DevServer(port=port or DEFAULT_DEV_PORT, db_filename=db, ui=ui)
+        address = server.address
+        print(f"dev server: {address} (history in {db}{'; UI on port ' + str(server.port + 1000) if ui else ''})",
+              file=out, flush=True)
+        print(f"  export TEMPORAL_ADDRESS={address}", file=out, flush=True)
+    else:
+        _require_server(address)
+    workers: list[GeckoWorker] = []
+    try:
+        client = await _connect_patiently(connect, address, connect_timeout, out)
+        from gecko_temporal.temporal.visibility import ensure_search_attributes
+        await ensure_search_attributes(client, out)  # a plain `temporal server start-dev` lets us register them
+        for queue, wfs in queues.items():
+            worker = GeckoWorker(client, task_queue=queue, max_threads=threads, graceful_shutdown=graceful_shutdown,
+                                 sticky_timeout=sticky_timeout)
+            for wf in wfs:
+                worker.serve(wf)
+            workers.append(worker)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        for worker in workers:
+            await worker.start()
+        target = client.service_client.config.target_host
+        for queue, wfs in queues.items():
+            print(f"worker ready: {', '.join(w.name for w in wfs)} on task queue {queue} at "
+                  f"{target} namespace {client.namespace} ({threads} threads)", file=out, flush=True)
+        crashed = [asyncio.ensure_future(w.stopped()) for w in workers]
+        asked = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait([asked, *crashed], return_when=asyncio.FIRST_COMPLETED)
+        for task in (asked, *crashed):
+            task.cancel()  # the waits only: the workers keep running until shut down below
+        for task in done:
+            if task in crashed and task.exception() is not None:
+                raise GeckoError(f"the worker stopped: {task.exception()}")
+        print(f"stopping: letting running nodes finish (up to {graceful_shutdown:g} s)", file=out, flush=True)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    finally:
+        # Bounded: with the server unreachable the SDK's shutdown waits on pollers that retry for
+        # minutes; after the grace period there is nothing left worth waiting for.
+        stopped = await asyncio.gather(*(asyncio.wait_for(w.shutdown(), graceful_shutdown + _SHUTDOWN_SLACK)
+                                         for w in workers), return_exceptions=True)
+        if server is not None:
+            server.stop()
+    late = [r for r in stopped if isinstance(r, BaseException)]
+    print("worker stopped" + (f" (not cleanly: {type(late[0]).__name__}; the server may be unreachable)"
+                              if late else ""), file=out, flush=True)
+
+
+async def _connect_patiently(connect: Any, address: Optional[str], within: float, out: Any) -> Any:
+    """Connect, retrying while the server comes up (docker compose starts the worker alongside it)."""
+    from gecko_temporal.temporal.client import NamespaceNotFound
+    from gecko_temporal.core.errors import ServerError
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    told = False
+    while True:
+        try:
+            return await connect(address)
+        except NamespaceNotFound:
+            raise  # the server answered: waiting will not create the namespace
+        except ServerError:
+            if loop.time() >= deadline:
+                raise
+            if not told:
+                print(f"waiting for Temporal at {address or os.environ.get('TEMPORAL_ADDRESS')} "
+                      f"(up to {within:g} s)", file=out, flush=True)
+                told = True
+            await asyncio.sleep(1.0)
+
+
+# -- run / status / jump / answer ---------------------------------------------------------------
+async def _run(args: argparse.Namespace) -> int:
+    from gecko_temporal.temporal import client
+
+    wf = load_workflow(args.workflow)
+    data = _json_arg(args.input, "--input")
+    state = _json_arg(args.state, "--state")
+    if state is not None and not isinstance(state, dict):
+        raise UsageError(f"--state must be a JSON object of state keys to values, got {args.state!r}")
+    handle = await client.start(wf, data, session_id=args.session, timeout=args.timeout, state=state)
+    print(f"session: {handle.id}", file=sys.stderr, flush=True)
+    watching = None
+    if not args.quiet:  # progress on stderr; stdout stays the result's JSON
+        from gecko_temporal.temporal.streams import follow
+        watching = asyncio.ensure_future(follow(handle, sys.stderr))
+    try:
+        result = await handle.result()
+    finally:
+        if watching is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(watching, 5.0)  # its last line is the run's end, which has come
+    print(json.dumps(result, ensure_ascii=False, default=repr))
+    return 0
+
+
+async def _handle(session: str) -> Any:
+    from gecko_temporal.temporal.client import RunHandle, connect
+    from temporalio.service import RPCError, RPCStatusCode
+
+    client = await connect()
+    handle = client.get_workflow_handle(session)
+    try:
+        await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise GeckoError(f'no session "{session}" on {os.environ.get("TEMPORAL_ADDRESS")}; '
+                             "check the id (it is the Temporal workflow id) and the server address") from None
+        raise GeckoError(f'cannot look up session "{session}": {exc.message}') from None
+    return RunHandle(handle, client=client)
+
+
+async def _query_state(handle: Any) -> dict[str, Any]:
+    from temporalio.client import WorkflowQueryFailedError
+    from temporalio.service import RPCError
+
+    try:
+        return await handle.temporal_handle.query(STATE_QUERY, rpc_timeout=timedelta(seconds=15))
+    except (RPCError, WorkflowQueryFailedError) as exc:
+        raise GeckoError(f'session "{handle.id}" did not answer the gecko_state query: '
+                         f"{getattr(exc, 'message', exc)}; is a worker serving its task queue?") from None
+
+
+def format_status(session: str, s: dict[str, Any], temporal_status: str = "") -> str:
+    """A person's view of a gecko_state answer: progress first, then what runs, waits and jumps."""
+    nodes = s.get("nodes") or []
+    done = list(dict.fromkeys(s.get("completed") or []))  # distinct, in first-finished order
+    lines = [f'session {session} ({s.get("workflow", "?")}): {s.get("status", "?")}'
+             + (f" [temporal: {temporal_status}]" if temporal_status else ""),
+             f"progress: {len(done)}/{len(nodes)} nodes completed (step {s.get('step')}, layer {s.get('layer')}, "
+             f"run {s.get('run')})"]
+    if done:
+        lines.append("completed: " + ", ".join(done))
+    lines.append("running: " + (", ".join(s.get("running") or []) or "-"))
+    waiting = s.get("waiting") or {}
+    if waiting:
+        lines.append("waiting: " + ", ".join(
+            f'{n} ({_asks(w)}; answer with: gecko-temporal answer {session} {n} --value JSON)'
+            for n, w in waiting.items()))
+    if s.get("children"):
+        lines.append("subgraphs running: " + ", ".join(
+            f"{n} (child session {c}; gecko-temporal status {c})" for n, c in s["children"].items()))
+    if s.get("pending_jumps"):
+        lines.append("pending jumps: " + ", ".join(f'{j["node"]} (from {j["source"]})' for j in s["pending_jumps"]))
+    if s.get("rejected_jumps"):
+        lines.append("rejected jumps: " + "; ".join(
+            f'{json.dumps(r.get("request"))}: {r.get("reason")}' for r in s["rejected_jumps"]))
+    lines.append("state: " + json.dumps(s.get("state", {}), ensure_ascii=False, sort_keys=True, default=repr))
+    return "\n".join(lines)
+
+
+def _asks(waiting: dict[str, Any]) -> str:
+    """What a waiting node asks: a WaitForInput's prompt, or an interrupt's payload (short)."""
+    if waiting.get("interrupted"):
+        text = json.dumps(waiting.get("payload"), ensure_ascii=False, default=repr)
+        return f"interrupt {waiting.get('interrupt', 0)}: " + (text if len(text) <= 200 else text[:200] + "...")
+    return waiting.get("prompt") or "no prompt"
+
+
+async def _status(args: argparse.Namespace) -> int:
+    handle = await _handle(args.session)
+    state = await _query_state(handle)
+    if args.json:
+        print(json.dumps(state, ensure_ascii=False, indent=2, default=repr))
+    else:
+        description = await handle.temporal_handle.describe()
+        print(format_status(args.session, state, description.status.name if description.status else ""))
+    return 0
+
+
+async def _jump(args: argparse.Namespace) -> int:
+    data = _json_arg(args.input, "--input")
+    handle = await _handle(args.session)
+    reply = await handle.jump(args.node, data)  # the validated update: a bad node raises JumpRejectedError
+    print(json.dumps(reply, ensure_ascii=False, default=repr))
+    return 0
+
+
+async def _cancel(args: argparse.Namespace) -> int:
+    from temporalio.client import WorkflowExecutionStatus
+
+    handle = await _handle(args.session)
+    status = (await handle.temporal_handle.describe()).status
+    if status != WorkflowExecutionStatus.RUNNING:
+        name = status.name.lower() if status is not None else "unknown"
+        raise GeckoError(f'session "{args.session}" is not running (it is {name}); there is nothing to cancel')
+    await handle.cancel()  # running nodes get the cancellation with their next heartbeat
+    print(json.dumps({"session": args.session, "cancel_requested": True}))
+    return 0
+
+
+async def _answer(args: argparse.Namespace) -> int:
+    value = _json_arg(args.value, "--value")
+    handle = await _handle(args.session)
+    reply = await handle.answer(args.node, value)
+    print(json.dumps(reply, ensure_ascii=False, default=repr))
+    return 0
+
+
+def _edit_args(args: argparse.Namespace) -> tuple[Optional[dict[str, Any]], Optional[list[str]]]:
+    values = _json_arg(args.values, "--values")
+    if values is not None and not isinstance(values, dict):
+        raise UsageError(f"--values must be a JSON object of state keys to values, got {args.values!r}")
+    return values, list(args.delete) if args.delete else None
+
+
+async def _update_state(args: argparse.Namespace) -> int:
+    values, delete = _edit_args(args)
+    if not values and not delete:
+        raise UsageError("update-state needs --values JSON (keys to set) and/or --delete KEY (keys to remove)")
+    handle = await _handle(args.session)
+    reply = await handle.update_state(values, delete=delete)
+    print(json.dumps(reply, ensure_ascii=False, default=repr))
+    return 0
+
+
+async def _steps(args: argparse.Namespace) -> int:
+    handle = await _handle(args.session)
+    points = await handle.steps()
+    if args.json:
+        print(json.dumps(points, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{'step':>6}  {'run':>3}  {'time':<32}  nodes")
+    for p in points:
+        mark = "" if p["rewindable"] else ("  (the run's start: not a rewind point)" if not p["nodes"] else
+                                           "  (same workflow task as the step before: not a rewind point)")
+        print(f"{p['step']:>6}  {p['run']:>3}  {p['time']:<32}  {', '.join(p['nodes']) or '(start)'}{mark}")
+    return 0
+
+
+async def _rewind(args: argparse.Namespace) -> int:
+    values, delete = _edit_args(args)
+    handle = await _handle(args.session)
+    reply = await handle.rewind(args.to_step, values=values, delete=delete)
+    print(json.dumps(reply, ensure_ascii=False, default=repr))
+    return 0
+
+
+async def _watch(args: argparse.Namespace) -> int:
+    from gecko_temporal.temporal.streams import follow
+
+    handle = await _handle(args.session)
+    try:  # where the run stands now, for completed/total (a finished run may have no worker to ask)
+        state = await handle.temporal_handle.query(STATE_QUERY, rpc_timeout=timedelta(seconds=5))
+    except Exception:
+        state = {}
+    if args.json:
+        status = None
+        async for event in handle.stream(from_offset=args.from_offset):
+            fields = {k: v for k, v in vars(event).items() if v is not None and k != "extra"}
+            print(json.dumps({**fields, **event.extra}, ensure_ascii=False, default=repr), flush=True)
+            status = event.status if event.type == "run_finished" else status
+        return 0 if status == "completed" else 1
+    print(f"watching {args.session}" + (f" ({state.get('workflow')})" if state.get("workflow") else "") + "; Ctrl-C stops watching, not the run", flush=True)
+    progress = await follow(handle, sys.stdout, from_offset=args.from_offset, state=state)
+    return 0 if progress.status == "completed" else 1
+
+
+async def _list(args: argparse.Namespace) -> int:
+    from temporalio.service import RPCError
+    from gecko_temporal.temporal.visibility import REGISTER_HINT, list_sessions
+    from gecko_temporal.temporal.client import connect
+
+    client = await connect()
+    try:
+        rows = await list_sessions(client, pipeline=args.pipeline, status=args.status, limit=args.limit)
+    except RPCError as exc:
+        if "search attribute" in exc.message.lower() or "not defined" in exc.message.lower():
+            raise GeckoError(f"the server cannot filter by pipeline or status: {exc.message}; register the "
+                             f"search attributes with: {REGISTER_HINT}") from None
+        raise GeckoError(f"cannot list sessions: {exc.message}") from None
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("no sessions found")
+        return 0
+    width = max(len(r["session"]) for r in rows)
+    print(f"{'SESSION':<{width}}  {'PIPELINE':<20} {'STATUS':<10} {'TEMPORAL':<16} STARTED")
+    for r in rows:
+        print(f"{r['session']:<{width}}  {str(r['pipeline'] or '-'):<20} {str(r['status'] or '-'):<10} "
+              f"{str(r['temporal_status'] or '-'):<16} {r['started'] or '-'}")
+    return 0
+
+
+# -- argument parsing -----------------------------------------------------------------------------
+def _add_worker_options(p: argparse.ArgumentParser, dev_command: bool) -> None:
+    p.add_argument("workflows", nargs="+", metavar="MODULE:WF", help="Workflow objects to serve, e.g. myapp.flows:wf")
+    p.add_argument("--task-queue", help="task queue to poll (default: Workflow(task_queue=), GECKO_TASK_QUEUE "
+                                        "or gecko-temporal)")
+    p.add_argument("--threads", type=int, default=64, help="threads for sync nodes; also the most nodes run at once")
+    p.add_argument("--graceful-shutdown", type=float, default=10.0, metavar="S",
+                   help="seconds running nodes may finish after SIGINT/SIGTERM (default 10)")
+    p.add_argument("--connect-timeout", type=float, default=60.0, metavar="S",
+                   help="keep retrying to reach the server this long at start-up (default 60)")
+    p.add_argument("--sticky-timeout", type=float, default=2.0, metavar="S",
+                   help="seconds a run's next task waits for the worker that has it cached before any "
+                        "worker takes it; bounds the stall after a worker crash (default 2)")
+    if not dev_command:
+        p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS)")
+        p.add_argument("--dev", action="store_true", help="start an embedded dev server with a SQLite file")
+    p.add_argument("--port", type=int, default=None, help=f"dev server port (default {DEFAULT_DEV_PORT})")
+    p.add_argument("--db-filename", default=None,
+                   help=f"dev server SQLite file; runs survive restarts (default ./{DEFAULT_DB_FILENAME})")
+    if dev_command:
+        p.add_argument("--ui", action="store_true", help="also serve the Temporal web UI on port+1000")
+
+
+def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Serve, run, watch and steer gecko_temporal pipelines.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _add_worker_options(sub.add_parser("worker", help="serve workflows on a Temporal server"), dev_command=False)
+    _add_worker_options(sub.add_parser("dev", help="embedded dev server (SQLite) plus a worker"), dev_command=True)
+
+    p = sub.add_parser("run", help="start a run, wait, print its JSON result")
+    p.add_argument("workflow", metavar="MODULE:WF")
+    p.add_argument("--input", default=None, metavar="JSON", help="the entry node's input, as JSON")
+    p.add_argument("--session", default=None, metavar="ID", help="session id (Temporal workflow id)")
+    p.add_argument("--timeout", type=float, default=None, metavar="S", help="bound the whole run, in seconds")
+    p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS; with neither, "
+                                     "an embedded dev server and worker run it in this process)")
+    p.add_argument("--task-queue", help="task queue the workers poll (default as for worker)")
+    p.add_argument("--state", default=None, metavar="JSON", help="seed context.state with this JSON object")
+    p.add_argument("--quiet", action="store_true", help="print no progress lines (stderr) while waiting")
+
+    def session_command(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument("session", metavar="SESSION")
+        p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS)")
+        return p
+
+    p = session_command("status", "a session's state and progress (the gecko_state query)")
+    p.add_argument("--json", action="store_true", help="print the raw gecko_state JSON")
+
+    p = session_command("jump", "jump a running session to NODE after its running layer")
+    p.add_argument("node", metavar="NODE")
+    p.add_argument("--input", default=None, metavar="JSON", help="input for NODE, as JSON")
+
+    session_command("cancel", "cancel a running session (its running nodes are cancelled)")
+
+    p = session_command("watch", "follow a session live: progress, running nodes, emitted events; ends with it")
+    p.add_argument("--from-offset", type=int, default=0, metavar="N", help="start at event N (default: all)")
+    p.add_argument("--json", action="store_true", help="print each event as one JSON line")
+
+    p = sub.add_parser("list", help="list sessions, newest first (by GeckoPipeline / GeckoStatus)")
+    p.add_argument("--pipeline", metavar="P", help="only runs of this Workflow name")
+    p.add_argument("--status", metavar="S", help="only runs in this status: running, waiting, completed, failed")
+    p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N sessions (default 50)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS)")
+
+    p = session_command("answer", "answer a WaitForInput node or a node waiting in context.interrupt()")
+    p.add_argument("node", metavar="NODE")
+    p.add_argument("--value", required=True, metavar="JSON", help="the answer, as JSON")
+
+    p = sub.add_parser("graph", help="print a workflow's graph as a Mermaid flowchart (no server needed)")
+    p.add_argument("workflow", metavar="MODULE:WF")
+
+    p = session_command("update-state", "set (--values) or delete (--delete) state keys at the next safe point")
+    p.add_argument("--values", default=None, metavar="JSON", help='state keys to set, e.g. \'{"draft": "v2"}\'')
+    p.add_argument("--delete", action="append", default=None, metavar="KEY", help="a state key to delete (repeatable)")
+
+    p = session_command("steps", "list the steps a session can be rewound to")
+    p.add_argument("--json", action="store_true", help="print them as JSON")
+
+    p = session_command("rewind", "restart a session from the state after step N (Temporal reset)")
+    p.add_argument("--to-step", type=int, required=True, metavar="N", help="the step to go back to (see steps)")
+    p.add_argument("--values", default=None, metavar="JSON", help="state keys to set at that point")
+    p.add_argument("--delete", action="append", default=None, metavar="KEY", help="a state key to delete there")
+
+    from gecko_temporal.ops import codec_server
+    codec_server.add_arguments(sub.add_parser(
+        "codec-server", help="serve Temporal's remote codec protocol so the UI and `temporal` CLI read encrypted runs"))
+    return parser
+
+
+def _serve_args(args: argparse.Namespace) -> int:
+    asyncio.run(serve(args.workflows, address=getattr(args, "address", None), task_queue=args.task_queue,
+                      threads=args.threads, dev=args.command == "dev" or getattr(args, "dev", False),
+                      port=args.port, db_filename=args.db_filename, ui=getattr(args, "ui", False),
+                      graceful_shutdown=args.graceful_shutdown, connect_timeout=args.connect_timeout,
+                      sticky_timeout=args.sticky_timeout))
+    return 0
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    try:
+        with _environ(TEMPORAL_ADDRESS=getattr(args, "address", None),
+                      GECKO_TASK_QUEUE=getattr(args, "task_queue", None)):
+            if args.command in ("worker", "dev"):
+                return _serve_args(args)
+            if args.command == "graph":  # pure: imports and draws the graph, never connects
+                print(load_workflow(args.workflow).draw_mermaid())
+                return 0
+            if args.command == "codec-server":
+                from gecko_temporal.ops import codec_server
+                return codec_server.run(args)
+            if args.command != "run":
+                _require_server(None)
+            command = {"run": _run, "status": _status, "jump": _jump, "answer": _answer,
+                       "cancel": _cancel, "update-state": _update_state, "steps": _steps,
+                       "rewind": _rewind, "watch": _watch, "list": _list}[args.command]
+            return asyncio.run(command(args))
+    except UsageError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except GeckoError as exc:
+        print(f"{parser.prog} {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _exit_process(code: int) -> int:
+    """End a command-line process without interpreter teardown.
+
+    The Temporal SDK's Rust threads can touch the GIL while CPython finalizes and abort the process
+    ("Fatal Python error: PyGILState_Release", temporalio/sdk-python#300). Everything is already
+    shut down and flushed here, so skipping finalization loses nothing and keeps exit codes true.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``gecko-temporal`` console script; returns the exit code.
+
+    Called with ``argv`` (tests, other Python code) it returns; called as the process's own
+    command line (``argv`` None) it ends the process with that code.
+    """
+    parser = build_parser()
+    code = _dispatch(parser, parser.parse_args(argv))
+    return code if argv is not None else _exit_process(code)
+
+
+def worker_main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python worker.py MODULE:WF ...``: exactly the ``worker`` command, under its own name."""
+    parser = argparse.ArgumentParser(prog="worker.py", description="Serve gecko_temporal workflows on Temporal "
+                                     "(the same as `gecko-temporal worker`).")
+    _add_worker_options(parser, dev_command=False)
+    args = parser.parse_args(argv)
+    args.command = "worker"
+    code = _dispatch(parser, args)
+    return code if argv is not None else _exit_process(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""``gecko-temporal codec-server``: Temporal's remote codec protocol, so an authorised Temporal UI or
+``temporal`` CLI (``--codec-endpoint``) can read runs whose payloads are encrypted or compressed.
+
+The protocol: ``POST .../decode`` and ``POST .../encode`` with a JSON body ``{"payloads": [...]}``
+(each payload in protobuf's JSON form, bytes as base64), answered in the same form; the UI sends
+a CORS preflight first and may send ``Authorization``. Keys come from the same environment as the
+workers' (:mod:`gecko_temporal.temporal.payloads`). The standard library's threaded HTTP server is enough
+for a handful of people reading histories, and adds no dependency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import hmac
+import os
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Optional, Sequence
+
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload, Payloads
+
+from gecko_temporal.core.errors import PayloadConfigError
+from gecko_temporal.temporal.payloads import GeckoCodec
+
+#: The dev server's UI (``temporal server start-dev --ui-port``, default 8233).
+DEFAULT_ORIGINS = ("http://localhost:8233", "http://127.0.0.1:8233")
+MAX_BODY = 256 * 1024 * 1024  # a history page of big payloads; beyond that, refuse rather than swap
+
+
+class CodecServer:
+    """Serve ``codec`` over HTTP on ``host:port`` (port 0 picks a free one) in a daemon thread.
+
+    ``origins`` are the browser origins allowed by CORS (``"*"`` for any); with ``token`` every
+    request must carry ``Authorization: Bearer <token>``.
+    """
+
+    def __init__(self, codec: GeckoCodec, *, host: str = "127.0.0.1", port: int = 0,
+                 origins: Sequence[str] = DEFAULT_ORIGINS, token: Optional[str] = None) -> None:
+        self.codec = codec
+        self.origins = [o.rstrip("/") for o in origins]
+        self.token = token
+        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self.host, self.port = self._httpd.server_address[:2]
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "CodecServer":
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="gecko-codec-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def allowed_origin(self, origin: Optional[str]) -> Optional[str]:
+        if origin and ("*" in self.origins or origin.rstrip("/") in self.origins):
+            return origin
+        return None
+
+    def authorised(self, header: Optional[str]) -> bool:
+        if not self.token:
+            return True
+        return hmac.compare_digest((header or "").encode(), f"Bearer {self.token}".encode())
+
+    def apply(self, operation: str, body: bytes) -> bytes:
+        payloads = list(json_format.Parse(body, Payloads()).payloads)
+        if operation == "encode":
+            out = self.codec.encode_sync(payloads)
+        else:  # one payload this server cannot decode stays as it is; the rest of the page still reads
+            out = []
+            for payload in payloads:
+                try:
+                    [payload] = self.codec.decode_sync([payload])
+                except PayloadConfigError as exc:
+                    print(f"codec-server: {exc}", file=sys.stderr, flush=True)
+                out.append(readable(payload) if self.readable else payload)
+        return json_format.MessageToJson(Payloads(payloads=out), indent=None).encode()
+
+    readable = True
+
+
+# The engine's boundary values hold user values as JSON *text* (the workflow never decodes them), so
+# the UI shows them as escaped strings. For people, the codec server splices them back in as JSON.
+_TEXT_FIELDS = frozenset({"input", "value", "run_input"})
+_TEXT_MAPS = frozenset({"state", "history", "writes", "outputs"})
+_NESTED = frozenset({"jump", "jumps", "snapshot", "scheduler"})
+
+
+def readable(payload: Payload) -> Payload:
+    """``payload`` for display: in a gecko NodeInput, NodeOutput or run input, every user value
+    held as JSON text shown as the JSON it is (models as their data). Anything else, or anything
+    that does not parse, is returned unchanged. Only for reading: never fed back to a worker."""
+    if payload.metadata.get("encoding") != b"json/plain" or not payload.data.startswith(b"{"):
+        return payload
+    try:
+        value = json.loads(payload.data)
+    except ValueError:
+        return payload
+    if not isinstance(value, dict) or not (_TEXT_FIELDS | _TEXT_MAPS) & value.keys():
+        return payload
+    shown = Payload()
+    shown.CopyFrom(payload)
+    shown.data = json.dumps(_splice(value), ensure_ascii=False, separators=(",", ":")).encode()
+    return shown
+
+
+def _splice(value: object, depth: int = 0) -> object:
+    from gecko_temporal.core.codec import plain
+
+    def text(t: object) -> object:
+        if isinstance(t, str):
+            try:
+                return plain(t)
+            except ValueError:
+                return t
+        return t
+
+    if depth > 4:
+        return value
+    if isinstance(value, list):
+        return [_splice(v, depth + 1) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        if key in _TEXT_FIELDS:
+            out[key] = text(item)
+        elif key in _TEXT_MAPS and isinstance(item, dict):
+            out[key] = {name: text(t) for name, t in item.items()}
+        elif key in _NESTED:
+            out[key] = _splice(item, depth + 1)
+        else:
+            out[key] = item
+    return out
+
+
+def _handler_for(server: CodecServer) -> type:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet: one line per request is noise
+            pass
+
+        def _cors(self) -> None:
+            origin = server.allowed_origin(self.headers.get("Origin"))
+            if origin:
+                self.send_header("Access-Control-Allow-Origin", origin)
+                self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
+                self.send_header("Access-Control-Allow-Headers", "Content-Type, X-Namespace, Authorization")
+                self.send_header("Access-Control-Allow-Credentials", "true")
+                self.send_header("Vary", "Origin")
+
+        def _reply(self, status: int, body: bytes = b"", content_type: str = "application/json") -> None:
+            self.send_response(status)
+            self._cors()
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _error(self, status: int, message: str) -> None:
+            self._reply(status, json.dumps({"message": message}).encode())
+
+        def do_OPTIONS(self) -> None:  # the browser's CORS preflight: no credentials are sent with it
+            self._reply(200)
+
+        def do_POST(self) -> None:
+            operation = self.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self.close_connection = True
+                return self._error(413, f"body over {MAX_BODY} bytes")
+            body = self.rfile.read(length)
+            if operation not in ("encode", "decode"):
+                return self._error(404, "POST /encode or /decode")
+            if not server.authorised(self.headers.get("Authorization")):
+                return self._error(401, "missing or wrong bearer token")
+            try:
+                answer = server.apply(operation, body)
+            except (json_format.ParseError, ValueError) as exc:
+                return self._error(400, f'expected {{"payloads": [...]}}: {exc}')
+            except PayloadConfigError as exc:
+                return self._error(400, str(exc))
+            self._reply(200, answer)
+
+    return Handler
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--origin", action="append", default=None, metavar="URL",
+                   help="browser origin of the Temporal UI allowed by CORS; repeatable, '*' for any "
+                        f"(default {' and '.join(DEFAULT_ORIGINS)})")
+    p.add_argument("--token", default=None, metavar="T",
+                   help="require 'Authorization: Bearer T' (default: GECKO_CODEC_TOKEN, else none)")
+    p.add_argument("--raw", action="store_true",
+                   help="decode only; do not show node values held as JSON text as plain JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    """The ``codec-server`` command: serve until interrupted."""
+    codec = GeckoCodec.from_env()
+    token = args.token or os.environ.get("GECKO_CODEC_TOKEN") or None
+    server = CodecServer(codec, host=args.host, port=args.port, origins=args.origin or DEFAULT_ORIGINS, token=token)
+    server.readable = not args.raw
+    what = (f"decrypts key ids {', '.join(k for k, _ in codec.keys)}" if codec.keys
+            else "no GECKO_ENCRYPTION_KEY: decompresses only")
+    print(f"codec server: {server.url} ({what}; CORS for {', '.join(server.origins)}"
+          f"{'; bearer token required' if token else ''})", flush=True)
+    auth = ' --codec-auth "Bearer ..."' if token else ""
+    print(f"  temporal workflow show --workflow-id ID --codec-endpoint {server.url}{auth}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,415 @@
+"""Node and Team-member activities: the thin Temporal shell around user code.
+
+One dynamic activity serves every node of every registered graph, so a worker can take graphs
+registered after it started (the embedded worker does); the activity type stays readable in the
+Temporal UI (``Pipeline.Node``). A graph is served as its node table (``nodes.NodeCode`` by node
+name, from ``Workflow.node_table()``), never through the builder. Sync user code runs on the
+runner's thread pool and async code on the worker's loop, so the loop is never blocked. While user code runs, the activity heartbeats on
+its own: a crashed worker's node is retried after ``heartbeat_timeout``, and a cancelled one (a
+Team RACE loser) learns of it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import ctypes
+import logging
+import sys
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Optional
+
+from temporalio import activity
+from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+
+from gecko_temporal.core import codec
+from gecko_temporal.integrations import otel
+from gecko_temporal.core.context import History, NodeInterrupted, WorkflowContext
+from gecko_temporal.core.errors import GraphError, InterruptError, SerializationError
+from gecko_temporal.core.build.nodes import Callee, NodeCode
+from gecko_temporal.core.limits import PAYLOAD_LIMIT, output_problem
+from gecko_temporal.temporal.payloads import payload_limit_of
+from gecko_temporal.protocol import YIELD_ACTIVITY
+from gecko_temporal.core.spec import (END, KIND_FUNCTION, KIND_TEAM, MAX_SENDS, ROUTER, Jump, NodeInput, NodeOutput, Next, ResumedNodeInput,
+                   Send)
+from gecko_temporal.core.state import StateView
+
+if TYPE_CHECKING:
+    from gecko_temporal.core.build.graph import Workflow
+
+
+class NodeCancelled(BaseException):
+    """Raised inside a sync node's thread when its activity is cancelled (e.g. it lost a race)."""
+
+
+# CPython 3.11 freezes every thread that runs under a trace or profile function (coverage,
+# debuggers, profilers) at its next Python call for as long as an async exception waits for a
+# thread stuck in a C call (time.sleep, a socket read): the worker's event loop among them.
+_ASYNC_EXC_FREEZES_TRACED_THREADS = sys.version_info[:2] == (3, 11)
+
+
+def _tracing() -> bool:
+    return any(get() is not None for get in (sys.gettrace, sys.getprofile, threading.gettrace, threading.getprofile))
+
+
+class _ThreadCall:
+    """Run one sync call on a pool thread and allow cancelling it from the loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: Optional[int] = None
+        self._done = False
+        self._cancelled = False
+
+    def run(self, fn: Any, *args: Any) -> Any:
+        with self._lock:
+            if self._cancelled:  # cancelled while it waited for a pool thread: never start it
+                self._done = True
+                raise NodeCancelled()
+            self._thread = threading.get_ident()
+        try:
+            return fn(*args)
+        finally:
+            with self._lock:
+                self._done = True
+
+    def cancel(self) -> None:
+        """Raise NodeCancelled in the thread at its next bytecode (a long C call finishes first)."""
+        with self._lock:
+            self._cancelled = True
+        if _ASYNC_EXC_FREEZES_TRACED_THREADS and _tracing():
+            threading.Thread(target=self._offer_until_taken, name="gecko-cancel", daemon=True).start()
+        else:
+            self._set_async_exc(NodeCancelled)
+
+    def _set_async_exc(self, exc: Optional[type]) -> None:
+        # Under the lock, so it lands inside run(), never in the pool's own code after run() returned.
+        with self._lock:
+            if self._thread is not None and not self._done:
+                # ctypes passes a bare None as a NULL pointer, which clears a pending exception.
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(self._thread), ctypes.py_object(exc) if exc is not None else None)
+
+    def _offer_until_taken(self) -> None:
+        # On 3.11 under tracing: offer the exception for 20 ms, then take it back and offer it again
+        # 0.5 s later, so traced threads stall for moments instead of for the whole C call. Taking
+        # it back needs a trick: a NULL exception clears the thread's pending one but leaves the
+        # interpreter's "async exception pending" flag up; only a thread that handles one lowers
+        # it, so this (untraced) thread gives itself one and handles it.
+        sys.settrace(None)
+        sys.setprofile(None)
+        me = threading.get_ident()
+        while not self._done:
+            self._set_async_exc(NodeCancelled)
+            time.sleep(0.02)
+            if self._done:
+                return
+            self._set_async_exc(None)
+            try:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(me), ctypes.py_object(_FlagReset))
+                for _ in range(100):  # bytecode to handle it in
+                    pass
+            except _FlagReset:
+                pass
+            time.sleep(0.5)
+
+
+class _FlagReset(BaseException):
+    """Raised in the canceller thread by itself, to lower the interpreter's pending flag."""
+
+
+_log = logging.getLogger("gecko_temporal.worker")
+
+
+def _fail(message: str, type_: str, non_retryable: bool = True, expected: bool = True) -> ApplicationError:
+    # Expected failures are BENIGN: the SDK then logs them at DEBUG instead of a traceback per attempt.
+    return ApplicationError(message, type=type_, non_retryable=non_retryable,
+                            category=ApplicationErrorCategory.BENIGN if expected else ApplicationErrorCategory.UNSPECIFIED)
+
+
+def safe_str(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder when the exception's own __str__ raises."""
+    try:
+        return str(exc)
+    except Exception as inner:
+        return f"<{type(exc).__name__}.__str__ raised {type(inner).__name__}>"
+
+
+def _node_failure(exc: Exception, where: str) -> ApplicationError:
+    """What user code raised, as the activity's failure: type and message kept (retries and
+    non_retryable_error_types see the same type name), the user's traceback kept for the UI, and
+    one line in the worker's log instead of the SDK's traceback per attempt."""
+    info = activity.info()
+    message = safe_str(exc)
+    _log.warning("%s failed (attempt %d of %s, %s): %s: %s", where, info.attempt,
+                 _attempts(info), info.workflow_id, type(exc).__name__, message)
+    if _log.isEnabledFor(logging.DEBUG):
+        _log.debug("%s traceback:\n%s", where, "".join(traceback.format_tb(exc.__traceback__)))
+    failure = _fail(message, type(exc).__name__, non_retryable=False)
+    return failure.with_traceback(exc.__traceback__)
+
+
+def _attempts(info: Any) -> str:
+    policy = getattr(info, "retry_policy", None)
+    most = getattr(policy, "maximum_attempts", 0) if policy is not None else 0
+    return str(most) if most else "unlimited"
+
+
+class NodeRunner:
+    """Runs the nodes of the graphs it serves: each graph is a node table (:class:`NodeCode` by
+    node name), compiled from its Workflow once, never the builder itself."""
+
+    def __init__(self, max_threads: int = 64) -> None:
+        self.max_threads = max_threads
+        self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="gecko-node")
+        self._tables: dict[str, dict[str, NodeCode]] = {}  # graph key -> node table
+        self._sources: dict[str, "Workflow"] = {}  # graph key -> the Workflow it came from
+
+    def register(self, wf: "Workflow", key: Optional[str] = None) -> str:
+        """Serve ``wf`` under ``key`` (default its name); return the key its runs must carry.
+
+        Registering the same Workflow again takes its current node table (nodes added since)."""
+        key = key or wf.name
+        served = {key: wf, **wf.subgraphs(key)}  # a subgraph's nodes run on the parent's workers
+        for graph_key, graph in served.items():
+            current = self._sources.get(graph_key)
+            if current is not None and current is not graph:
+                raise GraphError(
+                    f'two different workflows are named "{graph_key}"; a worker dispatches nodes by workflow '
+                    "name, so give each Workflow a unique name"
+                )
+        wf.compile(key)  # fail here, at registration, on an invalid graph
+        for graph_key, graph in served.items():
+            self._sources[graph_key] = graph
+            self._tables[graph_key] = graph.node_table()
+        return key
+
+    def graphs(self) -> dict[str, "Workflow"]:
+        """The Workflows served, by graph key."""
+        return dict(self._sources)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- the one dynamic activity -----------------------------------------------------------
+    def activity(self) -> Any:
+        @activity.defn(dynamic=True)
+        async def gecko_node(args: Sequence[RawValue]) -> dict[str, Any]:
+            payload = args[0].payload if args else None
+            if payload is None:
+                raise _fail("a gecko node activity needs one NodeInput argument", "GraphError")
+            # Built from a plain dict: the converter's reflection over dataclass hints costs ~20x more,
+            # and even a ``dict`` type hint costs a conversion pass per node; the payload is JSON text.
+            converter = activity.payload_converter()
+            plain = converter.from_payload(payload)
+            if not isinstance(plain, dict):
+                plain = converter.from_payload(payload, dict)  # fails as it always did
+            node_input = (ResumedNodeInput if "resume" in plain else NodeInput)(**plain)
+            # Returned as the plain dict it travels as: the converter would turn the dataclass into one
+            # with dataclasses.asdict (a deep copy of every value); the JSON is the same bytes.
+            emitted: list = []  # a local node's context.emit events travel with its result (see _stream)
+            plain = (await self.run_node(node_input, emitted)).to_plain()
+            if emitted:
+                plain["emitted"] = emitted
+            return plain
+
+        return gecko_node
+
+    def yield_activity(self) -> Any:
+        @activity.defn(name=YIELD_ACTIVITY)
+        async def gecko_yield() -> None:
+            """Does nothing: the workflow schedules it to end a long workflow task (see _workflow)."""
+
+        return gecko_yield
+
+    def _lookup(self, inp: NodeInput) -> tuple[Callee, Optional[NodeCode], str, Optional[NodeCode]]:
+        """(code to call, its Team node or None, its display name, its function node or None)."""
+        table = self._tables.get(inp.graph)
+        if table is None:
+            top = inp.graph.split("/")[0]  # a subgraph's nodes are served with the workflow that contains it
+            whose = f' (a subgraph of "{top}")' if top != inp.graph else ""
+            raise _fail(
+                f'this worker does not serve workflow "{inp.graph}"{whose} (it serves: '
+                f'{", ".join(self._tables) or "none"}); start the worker with the module of workflow "{top}"',
+                "WorkerMissingGraph", non_retryable=False, expected=False,
+            )
+        node = table.get(inp.node)
+        if node is None:
+            raise _fail(f'workflow "{inp.graph}" has no node "{inp.node}" in this worker\'s code', "GraphError")
+        if inp.member is None:
+            if node.kind != KIND_FUNCTION or node.callee is None:
+                raise _fail(f'node "{inp.node}" is a {node.kind} node, not a function', "GraphError")
+            return node.callee, None, inp.node, node
+        if node.kind != KIND_TEAM:
+            raise _fail(f'node "{inp.node}" is not a Team', "GraphError")
+        if not 0 <= inp.member < len(node.members):
+            raise _fail(f'Team "{inp.node}" has no member {inp.member}', "GraphError")
+        member = node.members[inp.member]
+        return member.callee, node, member.name, None
+
+    async def run_node(self, inp: NodeInput, emitted: Optional[list] = None) -> NodeOutput:
+        callee, team, display, function = self._lookup(inp)
+        reads = function.reads if function is not None else None
+        history_names = function.history if function is not None else None
+        where = f'node "{inp.node}"' + (f' member "{display}"' if team is not None else "")
+        data = codec.decode(inp.input)
+        if team is not None and team.input_mapper is not None:
+            try:
+                data = await self._call(team.input_mapper, (data, inp.member), is_async=_is_async(team.input_mapper))
+            except Exception as exc:
+                raise _fail(
+                    f"input_mapper failed for {where}: {type(exc).__name__}: {safe_str(exc)}", "InputMapperError"
+                ) from None
+
+        view = None
+        context = None
+        emitter = None
+        router = function.router if function is not None else None
+        if callee.context_param is not None or (router is not None and router.context_param is not None):
+            from gecko_temporal.temporal.streams import NodeEmitter
+            emitter = NodeEmitter(inp.node, inp.step, display if team is not None else None, emitted)
+            view = StateView(inp.state or {}, node=inp.node, limited_to=list(reads) if reads is not None else None)
+            context = WorkflowContext(
+                state=view, history=History(inp.history or {}, node=inp.node, limited_to=history_names),
+                input=codec.decode(inp.run_input) if inp.run_input is not None else None,
+                session_id=inp.session_id, node=inp.node, step=inp.step,
+                member=display if team is not None else None, resume=getattr(inp, "resume", None),
+                emitter=emitter.emit,
+            )
+        args = (data, context)
+        try:
+            with otel.node_span(inp.graph, inp.node, inp.step, inp.session_id, activity.info().attempt,
+                                 display if team is not None else None):
+                result = await self._call(callee.invoke, args, is_async=callee.is_async)
+        except ApplicationError:
+            raise  # raised on purpose by the user's code, with its own type and retry choice
+        except NodeInterrupted as interrupted:  # the run waits for an answer; the node runs again then
+            return NodeOutput(value="null", interrupt=interrupted.fields)
+        except InterruptError as exc:  # misuse (bad payload, a Team member): retrying cannot help
+            raise _fail(str(exc), "InterruptError") from None
+        except Exception as exc:
+            raise _node_failure(exc, where) from None
+        finally:
+            if emitter is not None:
+                await emitter.close()  # what the node emitted reaches the run before its result
+
+        routes: list[str] = []
+        sends: list[Jump] = []
+        try:
+            if _is_send_list(result):  # a node's own fan-out: like Next, its successors and router are skipped
+                sends = [Jump(node=s.node, input=codec.encode(s.arg, what=f"the Send {i} of {where}"),
+                              source=inp.node) for i, s in enumerate([result] if isinstance(result, Send) else result)]
+            elif router is not None and function is not None and not isinstance(result, Next):
+                try:
+                    chosen = await self._call(router.invoke, (result, context), is_async=router.is_async)
+                except ApplicationError:
+                    raise
+                except Exception as exc:  # like the node's own failure: retried by the node's policy
+                    raise _node_failure(exc, f'router "{function.router_name}" of {where}') from None
+                routes, sends = _resolve_routes(function, chosen, where)
+        except SerializationError as exc:
+            raise _fail(str(exc), "SerializationError") from None
+        if len(sends) > MAX_SENDS:
+            raise _fail(f"{where} returned {len(sends)} Sends; one node output may hold at most {MAX_SENDS} "
+                        "(each is an activity, and Temporal allows 2,000 pending activities per workflow): "
+                        "batch the items, e.g. one Send per chunk of items", "TooManySends")
+
+        try:
+            jump = None
+            if isinstance(result, Next):
+                jump = Jump(node=result.node, input=codec.encode(result.input, what=f"Next input from {where}"),
+                            source=inp.node)
+            value = codec.encode(result, what=f"the output of {where}")
+            delta = view.delta() if view is not None else None
+        except SerializationError as exc:
+            raise _fail(str(exc), "SerializationError") from None
+        # Checked here, non-retryable: Temporal would fail it as retryable and every retry would too.
+        problem = output_problem(where, value, delta.writes if delta else {},
+                                 jump.input if jump else ("[" + ",".join(j.input for j in sends) + "]" if sends else ""),
+                                 limit=min(inp.payload_limit or PAYLOAD_LIMIT,  # the run's, if this worker can
+                                           payload_limit_of(activity.client().data_converter)))
+        if problem:
+            raise _fail(problem, "PayloadTooLarge")
+        return NodeOutput(value=value, jump=jump,
+                          writes=delta.writes if delta else {}, deletes=delta.deletes if delta else [],
+                          routes=routes, sends=sends)
+
+    async def _call(self, fn: Any, args: tuple, *, is_async: bool) -> Any:
+        """Call user code with automatic heartbeats; sync code goes to the thread pool."""
+        heartbeat = None
+        info = activity.info()
+        if not info.is_local and info.heartbeat_timeout:
+            heartbeat = asyncio.create_task(_heartbeat_every(info.heartbeat_timeout.total_seconds() / 3))
+        try:
+            if is_async:
+                return await fn(*args)
+            call = _ThreadCall()
+            ctx = contextvars.copy_context()  # so activity.info()/heartbeat() work in user code
+            future = asyncio.get_running_loop().run_in_executor(self._pool, ctx.run, call.run, fn, *args)
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                call.cancel()  # its late result, if any, is ignored
+                future.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved: no log noise
+                raise
+        finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
+
+
+def _is_send_list(value: Any) -> bool:
+    return isinstance(value, Send) or (isinstance(value, (list, tuple)) and bool(value)
+                                       and all(isinstance(v, Send) for v in value))
+
+
+def _resolve_routes(code: NodeCode, chosen: Any, where: str) -> tuple[list[str], list[Jump]]:
+    """The targets and Sends a router's result names; fail the node (no retry) on anything else."""
+    path_map = code.path_map or {}
+    items = list(chosen) if isinstance(chosen, (list, tuple)) else [chosen]
+    routes: dict[str, None] = {}
+    sends: list[Jump] = []
+    for item in items:
+        if isinstance(item, Send):
+            if item.node not in code.send_targets:
+                raise _fail(f'router "{code.router_name}" of {where} returned Send({item.node!r}, ...), but '
+                            f'"{item.node}" is not a node it may send to (valid: '
+                            f'{", ".join(sorted(code.send_targets)) or "none"}); add it to the path map',
+                            "RouterError")
+            sends.append(Jump(node=item.node, input=codec.encode(
+                item.arg, what=f'the Send {len(sends)} of router "{code.router_name}" of {where}'), source=ROUTER))
+            continue
+        try:
+            target = path_map.get(item)
+        except TypeError:  # unhashable
+            target = None
+        if target is None:
+            shown = repr(chosen) if len(repr(chosen)) <= 200 else repr(chosen)[:200] + "..."
+            choices = ", ".join(f"{k!r}" + (f" -> {v}" if v != k else "") for k, v in path_map.items())
+            raise _fail(f'router "{code.router_name}" of {where} returned {shown}, which names no target '
+                        f"(valid: {choices}, or Send objects)", "RouterError")
+        if target != END:
+            routes[target] = None
+    return list(routes), sends
+
+
+def _is_async(fn: Any) -> bool:
+    import inspect
+
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+
+
+async def _heartbeat_every(interval: float) -> None:
+    # The first beat waits one interval: a beat at the start tells the server nothing new (it just
+    # started the activity) and cost one history-service write per node. Crash detection counts
+    # from the start anyway, so a dead worker's node is retried after heartbeat_timeout as before.
+    interval = max(0.1, interval)
+    while True:
+        await asyncio.sleep(interval)
+        activity.heartbeat()
+
+

@@ -1,0 +1,468 @@
+"""Connect to Temporal, start runs and talk to them (:class:`RunHandle`).
+
+With no ``TEMPORAL_ADDRESS`` in the environment (nor a config profile with an address), runs go to
+the embedded dev server and in-process worker of :mod:`gecko_temporal.ops.embedded`, so a plain script
+runs a pipeline with nothing started by hand. With ``TEMPORAL_ADDRESS`` (and the other
+``TEMPORAL_*`` variables ``temporalio.envconfig`` reads) runs go to that cluster and workers
+started with ``worker.py`` / ``gecko-temporal worker`` execute them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+import weakref
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import (ApplicationError, CancelledError, TimeoutError as TemporalTimeout,
+                                  WorkflowAlreadyStartedError)
+from temporalio.service import RPCError
+
+from gecko_temporal.temporal.compat import handle_client
+from gecko_temporal.core import codec
+from gecko_temporal.ops.embedded import DevServer, embedded_server, embedded_worker, find_temporal_binary
+from gecko_temporal.temporal.payloads import data_converter, payload_limit_of
+from gecko_temporal.protocol import ANSWER_UPDATE, JUMP_UPDATE, NEXT_SIGNAL, STATE_QUERY, WORKFLOW_TYPE
+from gecko_temporal.protocol import REWOUND_SIGNAL, STATE_UPDATE, STEPS_QUERY
+from gecko_temporal.core.errors import (GeckoError, GraphError, JumpRejectedError, NodeError, RewindError, SerializationError,
+                     ServerError, StateEditError, StepLimitError, WorkflowTimeoutError)
+from gecko_temporal.core.limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name
+from gecko_temporal.core.spec import GraphSpec
+
+if TYPE_CHECKING:
+    from gecko_temporal.core.events import RunEvent
+    from gecko_temporal.core.build.graph import Workflow
+
+# DevServer and find_temporal_binary lived here before embedded.py and are still imported from here.
+__all__ = ["DEFAULT_TASK_QUEUE", "DevServer", "NamespaceNotFound", "RunHandle", "connect", "connect_config",
+           "find_temporal_binary", "get_handle", "is_embedded", "start", "task_queue_for"]
+
+DEFAULT_TASK_QUEUE = "gecko-temporal"
+_TIMEOUT_GRACE = 30.0  # the server-side backstop fires this long after the run's own deadline
+
+
+class NamespaceNotFound(ServerError):
+    """The server answers but has no such namespace (waiting for it will not help)."""
+
+
+def connect_config(address: Optional[str] = None) -> dict[str, Any]:
+    """The user's Temporal client settings: the ``temporalio.envconfig`` profile (the file named by
+    TEMPORAL_CONFIG_FILE or the default one, the profile TEMPORAL_PROFILE names, and every
+    ``TEMPORAL_*`` variable), with ``address`` (e.g. ``--address``) winning over its address.
+    Empty when nothing names a server: then the embedded dev server is used."""
+    from temporalio.envconfig import ClientConfig
+
+    try:
+        config = dict(ClientConfig.load_client_connect_config())
+    except Exception as exc:
+        where = os.environ.get("TEMPORAL_CONFIG_FILE") or "the Temporal config file"
+        raise ServerError(f"cannot read the Temporal client settings from {where} "
+                          f"(profile {os.environ.get('TEMPORAL_PROFILE') or 'default'}): {exc}") from None
+    if address:
+        config["target_host"] = address
+    return config
+
+
+def is_embedded() -> bool:
+    """True when nothing names a server (no TEMPORAL_ADDRESS, no config profile with an address):
+    runs then use the embedded dev server and worker."""
+    return "target_host" not in connect_config()
+
+
+# -- clients (one per event loop and target) -------------------------------------------------------
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Client]]" = weakref.WeakKeyDictionary()
+
+
+async def connect(address: Optional[str] = None) -> Client:
+    """A client for ``address``, else the user's Temporal settings, else the embedded dev server.
+
+    Settings come from :func:`connect_config` everywhere the engine connects (scripts, workers, the
+    CLI). The namespace is checked once, so a wrong one fails here with its name instead of
+    leaving a worker polling a namespace that does not exist. Clients are cached per event loop
+    and settings, so changing TEMPORAL_ADDRESS takes effect.
+    """
+    config = connect_config(address)
+    embedded = "target_host" not in config
+    if embedded:  # embedded: its own server and worker, default namespace
+        config = {"target_host": embedded_server().address}
+    converter = data_converter(embedded=embedded)  # GECKO_ENCRYPTION_KEY etc. (payloads.py): part of the cache key
+    from gecko_temporal.integrations import otel
+
+    tracing = otel.interceptors()  # GECKO_OTEL: part of the cache key too
+    target = json.dumps(config, sort_keys=True, default=repr) + f"#{id(converter)}#{bool(tracing)}"
+    cache = _clients.setdefault(asyncio.get_running_loop(), {})
+    if target not in cache:
+        where = config["target_host"]
+        try:  # (a dev server is handed out only once it serves clients: see DevServer._serving)
+            client = await Client.connect(**config, data_converter=converter, interceptors=tracing)
+        except RuntimeError as exc:
+            raise ServerError(f"cannot connect to Temporal at {where}: {exc}; start the server or fix "
+                              "TEMPORAL_ADDRESS / the config profile (unset them to use the embedded dev "
+                              "server)") from None
+        await _check_namespace(client, where)
+        cache[target] = client
+    return cache[target]
+
+
+async def _check_namespace(client: Client, where: str) -> None:
+    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+    from temporalio.service import RPCStatusCode
+
+    try:
+        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise NamespaceNotFound(
+                f'namespace "{client.namespace}" does not exist on {where}; create it with `temporal operator '
+                f"namespace create --namespace {client.namespace}` or fix TEMPORAL_NAMESPACE / the config "
+                "profile") from None
+        # Other answers (e.g. a key without permission to describe) do not prove it is missing.
+
+
+def task_queue_for(wf: "Workflow") -> str:
+    return wf.task_queue or os.environ.get("GECKO_TASK_QUEUE") or DEFAULT_TASK_QUEUE
+
+
+async def _prepare(wf: "Workflow") -> tuple[Client, str, str]:
+    """Return (client, task queue, graph key) for running ``wf`` here."""
+    client = await connect()
+    if is_embedded():
+        worker = await asyncio.get_running_loop().run_in_executor(None, embedded_worker)
+        return client, worker.task_queue, worker.serve(wf)
+    return client, task_queue_for(wf), wf.name
+
+
+def seed_state(state: Any, limit: int) -> dict[str, str]:
+    """``start(state=...)``: the seed as the run keeps it ({key: JSON text}), checked: a dict with
+    non-empty string keys, strict JSON values (the same values nodes may write), within ``limit``."""
+    if not isinstance(state, dict):
+        raise GraphError(f"state= must be a dict of state keys to values, got {type(state).__name__}")
+    encoded: dict[str, str] = {}
+    for key, value in state.items():
+        if not isinstance(key, str) or not key:
+            raise GraphError(f"state= keys must be non-empty strings, got {key!r}")
+        encoded[key] = codec.encode(value, what=f"state key {key!r} of state=")
+    size = sum(len(k) + len(v) for k, v in encoded.items())
+    if size > limit:
+        biggest = max(encoded, key=lambda k: len(encoded[k]))
+        raise GraphError(f"state= is {size:,} characters of JSON (the biggest key: {biggest!r}), over {limit:,}; "
+                         "keep big data in files and put paths in state")
+    return encoded
+
+
+async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[str] = None,
+                timeout: Optional[float] = None, max_steps: Optional[int] = None,
+                state: Optional[dict[str, Any]] = None) -> "RunHandle":
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise GraphError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+        raise GraphError(f"max_steps must be an int >= 1, got {max_steps!r}")
+    client, queue, key = await _prepare(wf)
+    spec = wf.compile(key)
+    if max_steps is not None:
+        from dataclasses import replace
+
+        spec = replace(spec, max_steps=max_steps)
+    encoded = codec.encode(input_data, what="input_data")
+    session_id = session_id or f"{wf.name}-{uuid.uuid4().hex[:12]}"
+    limit = payload_limit_of(client.data_converter)
+    seed = seed_state(state, limit // 2) if state else None
+    run_input = _run_input(spec, encoded, timeout, limit, seed)
+    from gecko_temporal.temporal import visibility
+
+    try:
+        handle = await visibility.start_with_metadata(
+            client, spec, session_id, encoded, WORKFLOW_TYPE, run_input,
+            id=session_id, task_queue=queue, result_type=None,
+            execution_timeout=timedelta(seconds=timeout + _TIMEOUT_GRACE) if timeout else None,
+        )
+    except WorkflowAlreadyStartedError:
+        raise GeckoError(
+            f'session "{session_id}" is already running; wait for it with '
+            f'get_handle("{session_id}") or pick another session_id'
+        ) from None
+    visibility.announce(session_id)
+    return RunHandle(handle, timeout=timeout, client=client)
+
+
+def _run_input(spec: "GraphSpec", encoded: str, timeout: Optional[float], limit: int,
+               state: Optional[dict[str, str]] = None) -> dict[str, Any]:
+    """The run's input (a plain :class:`RunParams`, the spec in its compact form, the seeded state
+    if any), checked against the payload limit here: Temporal would refuse it with a bare "Blob data
+    size exceeds limit"."""
+    run_input = {"spec": spec.to_plain(), "input": encoded, "timeout": timeout, "snapshot": None,
+                 "payload_limit": limit}
+    if state:  # only then: runs without a seed keep their exact fields
+        run_input["state"] = state
+    size = len(json.dumps(run_input, separators=(",", ":"))) + FRAME
+    if size > limit:
+        graph = len(json.dumps(run_input["spec"], separators=(",", ":")))
+        fix = ("set GECKO_PAYLOAD_STORE (file:///dir or s3://bucket/prefix, on every client and worker; see "
+               "docs/payloads.md) so big payloads go to the store, or " if limit <= PAYLOAD_LIMIT else "")
+        raise GraphError(
+            f'workflow "{spec.name}" cannot start: its run input is {human(size)} (the compiled graph of '
+            f"{len(spec.nodes)} nodes {human(graph)}, input_data {human(json_size(encoded))}), over "
+            f"{limit_name(limit)}; {fix}pass big input data as a file path and keep node names short")
+    return run_input
+
+
+async def get_handle(session_id: str, workflow: Optional["Workflow"] = None) -> "RunHandle":
+    """A handle on an existing session (run) by its id."""
+    client = await connect()
+    if workflow is not None and is_embedded():
+        embedded_worker().serve(workflow)
+    return RunHandle(client.get_workflow_handle(session_id), client=client)
+
+
+class RunHandle:
+    """A running (or finished) session: wait for it, watch it, steer it."""
+
+    def __init__(self, handle: WorkflowHandle, timeout: Optional[float] = None, *,
+                 client: Optional[Client] = None) -> None:
+        # The handle's client (same namespace and converter): rewind and the stream need it.
+        self._client = client if client is not None else handle_client(handle)
+        self._handle = handle
+        self._timeout = timeout
+
+    @property
+    def id(self) -> str:
+        return self._handle.id
+
+    @property
+    def temporal_handle(self) -> WorkflowHandle:
+        return self._handle
+
+    async def result(self) -> Any:
+        """Wait for the run's output; raise NodeError, WorkflowTimeoutError, ... on failure."""
+        try:
+            return codec.revive(await self._handle.result(follow_runs=True))
+        except WorkflowFailureError as exc:
+            raise _translate(exc, self.id, self._timeout) from None
+
+    async def state(self) -> dict[str, Any]:
+        """The live ``gecko_state`` query: state, completed, running, waiting, step, jumps."""
+        return await self._handle.query(STATE_QUERY)
+
+    async def jump(self, node: str, input: Any = None) -> dict[str, Any]:
+        """Jump to ``node`` after the running layer; raise JumpRejectedError on an unknown node."""
+        payload = {"node": node, "input": _outside_value(input, "jump input")}
+        try:
+            return await self._handle.execute_update(JUMP_UPDATE, payload)
+        except WorkflowUpdateFailedError as exc:
+            raise JumpRejectedError(f"jump to {node!r} rejected: {_cause_message(exc)}") from None
+
+    async def signal_jump(self, node: str, input: Any = None) -> None:
+        """Fire-and-forget jump (the gecko_next signal): a bad target shows in ``rejected_jumps``."""
+        await self._handle.signal(NEXT_SIGNAL, {"node": node, "input": _outside_value(input, "jump input")})
+
+    async def answer(self, node: str, value: Any = None) -> dict[str, Any]:
+        """Answer a WaitForInput node, or a node waiting in ``context.interrupt()`` (its ``interrupt()``
+        call returns ``value``); raise GeckoError if ``node`` is neither."""
+        payload = {"node": node, "value": _outside_value(value, "answer")}
+        try:
+            return await self._handle.execute_update(ANSWER_UPDATE, payload)
+        except WorkflowUpdateFailedError as exc:
+            raise GeckoError(f"answer to {node!r} rejected: {_cause_message(exc)}") from None
+
+    async def stream(self, from_offset: int = 0, *, poll_interval: float = 0.1) -> AsyncIterator["RunEvent"]:
+        """The run's events as they happen, from ``from_offset`` on (``event.offset + 1`` resumes).
+
+        Yields ``node_started``, ``node_finished``, ``custom`` (``context.emit``), ``waiting``,
+        ``jump`` and, last, ``run_finished``, then ends. Follows continue-as-new and outlives worker
+        crashes (the events live in the run's history).
+        """
+        from gecko_temporal.temporal.streams import read_events
+
+        async for event in read_events(self._client, self.id, from_offset, poll_interval):
+            yield event
+
+    async def cancel(self) -> None:
+        """Ask the run to stop; its running node activities are cancelled."""
+        await self._handle.cancel()
+
+    async def update_state(self, values: Optional[dict[str, Any]] = None, *,
+                           delete: Optional[list[str]] = None) -> dict[str, Any]:
+        """Set state keys (``values``) and delete keys (``delete``) at the run's next safe point:
+        at once while it only waits (an interrupt, a WaitForInput), else when the running layer
+        ends. Recorded in ``gecko_state["state_edits"]``. Raises StateEditError for values that
+        are not JSON, too big, or a run that has ended."""
+        try:
+            payload: dict[str, Any] = {}
+            if values is not None:
+                if not isinstance(values, dict):
+                    raise StateEditError(f"update_state values must be a dict of state keys, got {type(values).__name__}")
+                payload["values"] = {k: _outside_value(v, f"state key {k!r} of update_state") for k, v in values.items()}
+            if delete is not None:
+                payload["delete"] = list(delete)
+        except SerializationError as exc:
+            raise StateEditError(str(exc)) from None
+        try:
+            return await self._handle.execute_update(STATE_UPDATE, payload)
+        except WorkflowUpdateFailedError as exc:
+            raise StateEditError(f"update_state rejected: {_cause_message(exc)}") from None
+        except RPCError as exc:
+            raise StateEditError(f'update_state on session "{self.id}" failed: {exc.message} '
+                                 "(a run that has ended cannot change; rewind it to go on)") from None
+
+    async def steps(self) -> list[dict[str, Any]]:
+        """The points this session can be rewound to, oldest first: one per merged layer, with
+        ``step`` (node executions so far), ``nodes`` (the layer), ``time``, ``run`` / ``run_id``
+        (the Temporal run of the continue-as-new chain) and ``rewindable``."""
+        return await _session_steps(self._client, self._handle)
+
+    async def rewind(self, to_step: int, *, values: Optional[dict[str, Any]] = None,
+                     delete: Optional[list[str]] = None) -> dict[str, Any]:
+        """Restart the session from the state after step ``to_step`` with Temporal's reset: the
+        run (or the earlier run of its continue-as-new chain that ran the step) is reset to the
+        workflow task that merged that step's layer, so a new run goes on from there; the old run
+        is kept in history. ``values``/``delete`` edit the state at that point. Returns the new
+        run id; ``gecko_state["rewound_from"]`` names the run and step it came from."""
+        return await _rewind(self, to_step, values, delete)
+
+
+def _outside_value(value: Any, what: str) -> Any:
+    """``value`` as the plain JSON a run accepts from outside (models become their data)."""
+    return codec.plain(codec.encode(value, what=what))
+
+
+def _cause_message(exc: BaseException) -> str:
+    cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+    return getattr(cause, "message", None) or str(cause)
+
+
+_ERRORS = {"NodeError": NodeError, "GraphError": GraphError, "StepLimitError": StepLimitError,
+           "SerializationError": SerializationError, "WorkflowTimeoutError": WorkflowTimeoutError}
+
+
+def _translate(exc: WorkflowFailureError, session: str, timeout: Optional[float]) -> GeckoError:
+    """Turn a failed run into the GeckoError the interpreter raised (or the closest one)."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        cls = _ERRORS.get(cause.type or "", GeckoError)
+        details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+        error = cls(cause.message)
+        if details.get("node"):  # a node's failure: say which node, and what it raised
+            error.node = details["node"]  # type: ignore[attr-defined]
+            error.error_type = details.get("error_type", "")  # type: ignore[attr-defined]
+            error.error_message = details.get("message", "")  # type: ignore[attr-defined]
+            error.details = details  # type: ignore[attr-defined]
+        return error
+    if isinstance(cause, TemporalTimeout):
+        return WorkflowTimeoutError(f'session "{session}" exceeded its timeout of {timeout} s')
+    if isinstance(cause, CancelledError):
+        return GeckoError(f'session "{session}" was cancelled')
+    return GeckoError(f'session "{session}" failed: {cause or exc}')
+
+
+# -- rewind: Temporal's reset to the workflow task that merged a step ------------------------------
+async def _run_chain(client: Client, handle: WorkflowHandle) -> list[str]:
+    """Run ids of the session's continue-as-new chain, newest first (at most 50)."""
+    run_id = (await client.get_workflow_handle(handle.id).describe()).run_id  # the current run
+    chain: list[str] = []
+    while run_id and len(chain) < 50:
+        chain.append(run_id)
+        run = client.get_workflow_handle(handle.id, run_id=run_id)
+        first = None
+        async for event in run.fetch_history_events(page_size=1):
+            first = event
+            break
+        started = first.workflow_execution_started_event_attributes if first is not None else None
+        run_id = started.continued_execution_run_id if started is not None else ""
+    return chain
+
+
+async def _session_steps(client: Client, handle: WorkflowHandle) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    try:
+        chain = await _run_chain(client, handle)
+    except RPCError as exc:
+        raise RewindError(f'cannot read session "{handle.id}": {exc.message}') from None
+    for run_id in reversed(chain):
+        try:
+            answer = await client.get_workflow_handle(handle.id, run_id=run_id).query(STEPS_QUERY)
+        except Exception as exc:  # a run recorded before rewinds existed has no such query
+            raise RewindError(f'run {run_id} of session "{handle.id}" did not list its steps: '
+                              f"{getattr(exc, 'message', exc)}; is a worker serving its task queue?") from None
+        for point in answer.get("steps", []):
+            out.append({**point, "run": answer.get("run"), "run_id": run_id})
+    return out
+
+
+async def _rewind(run: "RunHandle", to_step: int, values: Any, delete: Any) -> dict[str, Any]:
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.enums.v1 import ResetReapplyExcludeType
+    from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
+
+    if not isinstance(to_step, int) or isinstance(to_step, bool) or to_step < 0:
+        raise RewindError(f"to_step must be a step number >= 0, got {to_step!r}")
+    handle, client = run.temporal_handle, run._client
+    from gecko_temporal.core import control
+
+    edit, problem = control.parse_edit(values, delete, [], "rewind") if (values or delete) else (None, None)
+    if problem:
+        raise StateEditError(f"rewind values rejected: {problem}")
+    points = await _session_steps(client, handle)
+    matching = [p for p in points if p["step"] == to_step]
+    if not matching:
+        shown = sorted({p["step"] for p in points if p["rewindable"]})
+        raise RewindError(f'session "{run.id}" has no step {to_step} to rewind to (steps: '
+                          f"{_ranges(shown) or 'none'}); list them with gecko-temporal steps {run.id}")
+    good = [p for p in matching if p["rewindable"]]
+    if not good and not matching[-1]["nodes"]:  # only a run's start has it: step 0
+        raise RewindError(f"step {to_step} is the start of the session: rewinding there is starting over; start a "
+                          "new session instead (start(..., state={...}) seeds its state)")
+    if not good:
+        first = next((p["step"] for p in reversed(points) if p["rewindable"] and p["run_id"] == matching[-1]["run_id"]
+                      and p["event"] == matching[-1]["event"]), None)
+        raise RewindError(f"step {to_step} ran as a local activity in the same workflow task as step {first}; "
+                          f"a reset redoes a whole task: rewind to step {first} (its later local steps run again)")
+    point = good[-1]  # the newest run that has it (a run's start repeats the previous run's end)
+    target = client.get_workflow_handle(handle.id, run_id=point["run_id"])
+    history = await target.fetch_history()
+    events = list(history.events)
+    after = [e for e in events if e.event_id > point["event"]]
+    done = next((e for e in after if e.HasField("workflow_task_completed_event_attributes")), None)
+    if done is None:
+        raise RewindError(f"step {to_step}: no completed workflow task after event {point['event']} in run "
+                          f"{point['run_id']}; wait a moment and try again")
+    # Updates taken in that task are written after its completion, so the reset drops them: redo them.
+    redo = []
+    for e in after:
+        if e.event_id <= done.event_id:
+            continue
+        if e.HasField("workflow_task_scheduled_event_attributes") or e.HasField("workflow_task_started_event_attributes"):
+            break
+        if e.HasField("workflow_execution_update_accepted_event_attributes"):
+            req = e.workflow_execution_update_accepted_event_attributes.accepted_request.input
+            args = await client.data_converter.decode(list(req.args.payloads)) if req.args.payloads else []
+            redo.append({"update": req.name, "args": args})
+    info: dict[str, Any] = {"from_run": point["run_id"], "to_step": to_step, "redo": redo}
+    if edit is not None:
+        info["values"] = {k: codec.plain(v) for k, v in edit["values"].items()}
+        info["delete"] = edit["delete"]
+    request = ResetWorkflowExecutionRequest(
+        namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=handle.id, run_id=point["run_id"]),
+        reason=f"gecko-temporal rewind to step {to_step}", workflow_task_finish_event_id=done.event_id,
+        request_id=str(uuid.uuid4()),
+        # A rewind goes back: answers, jumps and edits sent after that point are not replayed.
+        reset_reapply_exclude_types=[ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL,
+                                     ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_UPDATE])
+    try:
+        response = await client.workflow_service.reset_workflow_execution(request)
+        # The dev server (1.32) refuses a signal as a post-reset operation, so it follows the reset:
+        # the new run waits for it at the reset point (GeckoWorkflow._after_reset).
+        await client.get_workflow_handle(handle.id, run_id=response.run_id).signal(REWOUND_SIGNAL, info)
+    except RPCError as exc:
+        raise RewindError(f'rewind of session "{run.id}" to step {to_step} failed: {exc.message}') from None
+    return {"session": run.id, "run_id": response.run_id, "from_run": point["run_id"], "to_step": to_step,
+            "nodes": point["nodes"], "reset_event": done.event_id, "redone_updates": len(redo)}
+
+
+def _ranges(steps: list[int]) -> str:
+    if len(steps) <= 12:
+        return ", ".join(map(str, steps))
+    return ", ".join(map(str, steps[:5])) + ", ..., " + ", ".join(map(str, steps[-5:]))

@@ -1,0 +1,441 @@
+"""How payloads are stored: encryption at rest, compression, and a store for big payloads.
+
+Every client and worker the engine creates (embedded, ``gecko-temporal worker``/``dev``, the CLI)
+gets its data converter from :func:`data_converter`, configured by the environment:
+
+``GECKO_ENCRYPTION_KEY``
+    ``id:base64key[,id2:base64key2...]`` (16, 24 or 32 bytes each): payloads are encrypted with
+    AES-GCM under the *first* key; the others still decrypt what older keys wrote, so keys rotate
+    by putting a new key first. A bare ``base64key`` gets an id derived from the key.
+``GECKO_ENCRYPTION_KEY_FILE``
+    a file holding the same (one key per line or comma-separated), instead of the variable.
+``GECKO_COMPRESS_ABOVE``
+    payloads of at least this many bytes are zlib-compressed (default 16384 with encryption,
+    off without it, so unencrypted values stay readable in the Temporal UI).
+``GECKO_PAYLOAD_STORE`` / ``GECKO_PAYLOAD_STORE_ABOVE``
+    see :func:`payload_store` (claim-check storage for big payloads).
+
+The codec works on whole payloads (it never decodes user values), so the workflow still only moves
+text around. Temporal applies it outside the workflow sandbox, before the external store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import re
+import zlib
+from typing import Optional, Sequence
+
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import PayloadCodec
+
+from gecko_temporal.core.errors import PayloadConfigError
+
+ENCRYPTED = b"binary/encrypted"
+COMPRESSED = b"binary/zlib"
+KEY_ID = "encryption-key-id"
+DEFAULT_COMPRESS_ABOVE = 16 * 1024
+_NONCE = 12
+_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def parse_keys(text: str, source: str = "GECKO_ENCRYPTION_KEY") -> list[tuple[str, bytes]]:
+    """``[(key id, key), ...]`` from ``id:base64key`` entries (comma, space or newline separated)."""
+    keys: list[tuple[str, bytes]] = []
+    text = "\n".join(line.split("#", 1)[0] for line in text.splitlines())  # comments: '# rotated ...'
+    for n, entry in enumerate((e for e in re.split(r"[,\s]+", text) if e), 1):
+        key_id, sep, b64 = entry.rpartition(":")
+        if not sep:
+            key_id, b64 = "", entry
+        try:
+            key = base64.b64decode(b64, validate=True)
+        except ValueError:
+            raise PayloadConfigError(
+                f"{source}: entry {n} is not base64 (expected id:base64key, e.g. made by "
+                "`python -c \"import os,base64;print('k1:'+base64.b64encode(os.urandom(32)).decode())\"`)"
+            ) from None
+        if len(key) not in (16, 24, 32):
+            raise PayloadConfigError(
+                f"{source}: entry {n} decodes to {len(key)} bytes; an AES key has 16, 24 or 32 (32 recommended)")
+        key_id = key_id or "k" + hashlib.sha256(key).hexdigest()[:8]
+        if not _ID.match(key_id):
+            raise PayloadConfigError(f"{source}: key id {key_id!r} of entry {n} may hold only letters, digits, "
+                                     "'_', '.' and '-' (at most 64)")
+        if any(k == key_id for k, _ in keys):
+            raise PayloadConfigError(f"{source}: key id {key_id!r} is listed twice")
+        keys.append((key_id, key))
+    if not keys:
+        raise PayloadConfigError(f"{source} is set but holds no key (expected id:base64key)")
+    return keys
+
+
+def keys_from_env(env: Optional[dict] = None) -> list[tuple[str, bytes]]:
+    """The encryption keys the environment configures (empty when encryption is off)."""
+    env = os.environ if env is None else env
+    text, path = env.get("GECKO_ENCRYPTION_KEY"), env.get("GECKO_ENCRYPTION_KEY_FILE")
+    if text and path:
+        raise PayloadConfigError("set GECKO_ENCRYPTION_KEY or GECKO_ENCRYPTION_KEY_FILE, not both")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise PayloadConfigError(f"GECKO_ENCRYPTION_KEY_FILE: cannot read {path}: {exc.strerror}") from None
+        return parse_keys(text, f"GECKO_ENCRYPTION_KEY_FILE {path}")
+    return parse_keys(text) if text else []
+
+
+def _int_env(env: dict, name: str, default: Optional[int]) -> Optional[int]:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise PayloadConfigError(f"{name} must be a number of bytes, got {value!r}") from None
+    if number < 0:
+        raise PayloadConfigError(f"{name} must be >= 0, got {number}")
+    return number
+
+
+class GeckoCodec(PayloadCodec):
+    """Compress payloads above ``compress_above`` bytes (zlib), then encrypt them (AES-GCM) with the
+    first of ``keys``; decoding undoes both and passes every other payload through unchanged.
+
+    An encrypted payload carries its key id in its metadata (and as the cipher's associated data, so
+    the id cannot be swapped): a process holding that id's key decrypts it whichever key is first.
+    """
+
+    def __init__(self, keys: Sequence[tuple[str, bytes]] = (), compress_above: Optional[int] = None) -> None:
+        self.keys = list(keys)
+        self.compress_above = compress_above
+        self._ciphers: dict[str, object] = {}
+        if self.keys:
+            try:
+                from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+            except ImportError:
+                raise PayloadConfigError(
+                    "encryption needs the cryptography package: pip install 'gecko-temporal[encryption]'") from None
+            self._ciphers = {key_id: AESGCM(key) for key_id, key in self.keys}
+
+    @classmethod
+    def from_env(cls, env: Optional[dict] = None) -> "GeckoCodec":
+        """The codec the environment configures (one that encodes nothing when nothing is)."""
+        env = os.environ if env is None else env
+        keys = keys_from_env(env)
+        return cls(keys, _int_env(env, "GECKO_COMPRESS_ABOVE", DEFAULT_COMPRESS_ABOVE if keys else None))
+
+    @property
+    def encodes(self) -> bool:
+        return bool(self.keys) or self.compress_above is not None
+
+    # Sync cores: the codec server calls them from plain threads.
+    def encode_sync(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self._encode_one(p) for p in payloads]
+
+    def decode_sync(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self._decode_one(p) for p in payloads]
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        if not self.encodes:
+            return list(payloads)
+        if sum(p.ByteSize() for p in payloads) > 256 * 1024:  # keep the event loop responsive
+            return await asyncio.to_thread(self.encode_sync, payloads)
+        return self.encode_sync(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        if not any(p.metadata.get("encoding") in (ENCRYPTED, COMPRESSED) for p in payloads):
+            return list(payloads)
+        if sum(p.ByteSize() for p in payloads) > 256 * 1024:
+            return await asyncio.to_thread(self.decode_sync, payloads)
+        return self.decode_sync(payloads)
+
+    def _encode_one(self, payload: Payload) -> Payload:
+        if self.compress_above is not None and payload.ByteSize() >= self.compress_above:
+            raw = payload.SerializeToString()
+            packed = zlib.compress(raw, 6)
+            if len(packed) < len(raw):
+                payload = Payload(metadata={"encoding": COMPRESSED}, data=packed)
+        if self.keys:
+            key_id = self.keys[0][0]
+            nonce = os.urandom(_NONCE)
+            sealed = self._ciphers[key_id].encrypt(nonce, payload.SerializeToString(), key_id.encode())  # type: ignore[attr-defined]
+            payload = Payload(metadata={"encoding": ENCRYPTED, KEY_ID: key_id.encode()}, data=nonce + sealed)
+        return payload
+
+    def _decode_one(self, payload: Payload) -> Payload:
+        encoding = payload.metadata.get("encoding", b"")
+        if encoding == ENCRYPTED:
+            key_id = payload.metadata.get(KEY_ID, b"").decode("utf-8", "replace")
+            cipher = self._ciphers.get(key_id)
+            if cipher is None:
+                have = ", ".join(f'"{k}"' for k in self._ciphers) or "none (encryption is off here)"
+                raise PayloadConfigError(
+                    f'a payload is encrypted with key id "{key_id}", which this process does not have '
+                    f"(its key ids: {have}); add that key to GECKO_ENCRYPTION_KEY (or the key file)")
+            from cryptography.exceptions import InvalidTag
+
+            try:
+                inner = cipher.decrypt(payload.data[:_NONCE], payload.data[_NONCE:], key_id.encode())  # type: ignore[attr-defined]
+            except InvalidTag:
+                raise PayloadConfigError(
+                    f'cannot decrypt a payload with key id "{key_id}": the configured key of that id is not the '
+                    "one that encrypted it, or the payload was altered") from None
+            payload = Payload.FromString(inner)
+            encoding = payload.metadata.get("encoding", b"")
+        if encoding == COMPRESSED:
+            try:
+                payload = Payload.FromString(zlib.decompress(payload.data))
+            except zlib.error as exc:
+                raise PayloadConfigError(f"a compressed payload is corrupt: {exc}") from None
+        return payload
+
+
+_ENV_NAMES = ("GECKO_ENCRYPTION_KEY", "GECKO_ENCRYPTION_KEY_FILE", "GECKO_COMPRESS_ABOVE", "GECKO_PAYLOAD_STORE",
+              "GECKO_PAYLOAD_STORE_ABOVE")
+_converters: dict[tuple, object] = {}
+
+
+def data_converter(env: Optional[dict] = None, *, embedded: bool = False, embedded_worker: bool = False):
+    """The data converter every client and worker of the engine uses, as the environment configures
+    it (``embedded``: for the embedded dev server, which has a payload store of its own by default;
+    the embedded worker keeps it even with ``GECKO_PAYLOAD_STORE=none``, which then only lowers the
+    limit of the runs a client starts). Built once per configuration; a bad setting raises
+    PayloadConfigError naming the variable."""
+    import dataclasses
+
+    import temporalio.converter
+
+    env = os.environ if env is None else env
+    if embedded_worker:
+        embedded = True
+        if env.get("GECKO_PAYLOAD_STORE") == "none":
+            env = {k: v for k, v in env.items() if k != "GECKO_PAYLOAD_STORE"}
+    settings = (embedded, *(env.get(name) for name in _ENV_NAMES))
+    converter = _converters.get(settings)
+    if converter is None:
+        codec = GeckoCodec.from_env(env)
+        # No codec unless it encodes: the SDK walks every activation for a codec, a no-op one included
+        # (measured: +35% on a chain of local activities). A payload this process cannot decrypt is
+        # then named by the payload converter instead (_payload_converter_class).
+        converter = dataclasses.replace(temporalio.converter.default(), payload_codec=codec if codec.encodes else None,
+                                        payload_converter_class=_payload_converter_class(),
+                                        external_storage=payload_store(env, embedded=embedded))
+        _converters[settings] = converter
+    return converter
+
+
+# -- claim-check storage for big payloads -----------------------------------------------------------
+
+DEFAULT_STORE_ABOVE = 256 * 1024  # Temporal's own default threshold for external storage
+STORE_PAYLOAD_LIMIT = 256 * 1024 * 1024  # what one payload may weigh with a store (it is held in memory)
+
+
+class FileStorageDriver:
+    """Keep payloads as files under ``root`` (one machine, or a shared volume), named by the
+    SHA-256 of their bytes: history holds only ``{"sha256": ...}``, a value stored twice is one
+    file, and a file that changed on disk is detected when read. Files are never deleted by the
+    engine: remove old ones (e.g. ``find DIR -mtime +30 -delete``) once their runs are done.
+    """
+
+    def __init__(self, root: str, name: str = "gecko.file") -> None:
+        self.root = os.path.abspath(root)
+        self._name = name
+
+    def name(self) -> str:
+        return self._name
+
+    def type(self) -> str:
+        return "gecko.file"
+
+    def _path(self, digest: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{64}", digest or ""):  # a claim comes from history: never a path
+            raise PayloadConfigError(f"payload store {self.root}: malformed claim {digest!r}")
+        return os.path.join(self.root, digest[:2], digest)
+
+    def _write(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        path = self._path(digest)
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            temp = f"{path}.{os.getpid()}.{id(data)}.tmp"
+            with open(temp, "wb") as f:
+                f.write(data)
+            os.replace(temp, path)  # atomic: a reader never sees half a payload
+        return digest
+
+    def _read(self, digest: str) -> Payload:
+        path = self._path(digest)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise PayloadConfigError(
+                f"payload store {self.root} has no {digest[:12]}... (was it deleted, or does this process use "
+                "another GECKO_PAYLOAD_STORE than the one that wrote it?)") from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise PayloadConfigError(f"payload store {self.root}: {path} changed on disk since it was written")
+        return Payload.FromString(data)
+
+    async def store(self, context, payloads: Sequence[Payload]) -> list:
+        from temporalio.converter import StorageDriverClaim
+
+        def write_all() -> list:
+            return [StorageDriverClaim(claim_data={"sha256": self._write(p.SerializeToString())}) for p in payloads]
+
+        return await asyncio.to_thread(write_all)
+
+    async def retrieve(self, context, claims: Sequence) -> list[Payload]:
+        return await asyncio.to_thread(lambda: [self._read(c.claim_data.get("sha256", "")) for c in claims])
+
+
+def _as_driver(cls: type) -> type:
+    """FileStorageDriver as a real temporalio StorageDriver subclass (imported lazily: experimental API)."""
+    from temporalio.converter import StorageDriver
+
+    return type(cls.__name__, (cls, StorageDriver), {})
+
+
+_embedded_store: Optional[str] = None
+
+
+def embedded_store_dir() -> str:
+    """A directory for the embedded dev server's big payloads, removed when the process exits
+    (the embedded server's history does not outlive the process either)."""
+    global _embedded_store
+    if _embedded_store is None:
+        import atexit
+        import shutil
+        import tempfile
+
+        _embedded_store = tempfile.mkdtemp(prefix="gecko-payloads-")
+        atexit.register(shutil.rmtree, _embedded_store, True)
+    return _embedded_store
+
+
+def payload_store(env: Optional[dict] = None, *, embedded: bool = False):  # -> ExternalStorage | None
+    """The claim-check store ``GECKO_PAYLOAD_STORE`` names: payloads of at least
+    ``GECKO_PAYLOAD_STORE_ABOVE`` bytes (default 256 KiB) go there and history keeps a reference.
+
+    - ``file:///dir``: files under ``dir`` (one machine, or a volume every worker mounts);
+    - ``s3://bucket/prefix``: Temporal's S3 driver (``pip install aioboto3``; credentials and region
+      from the usual AWS settings, ``AWS_ENDPOINT_URL`` for S3-compatible servers);
+    - unset: none, except for the embedded dev server, which gets a per-process temporary directory;
+    - ``none``: none, not even for the embedded dev server (runs keep Temporal's 2 MiB limit).
+    """
+    from temporalio.converter import ExternalStorage
+
+    env = os.environ if env is None else env
+    url = env.get("GECKO_PAYLOAD_STORE") or ""
+    above = _int_env(env, "GECKO_PAYLOAD_STORE_ABOVE", DEFAULT_STORE_ABOVE)
+    if url == "none":
+        return None
+    if not url:
+        if not embedded:
+            return None
+        url = "file://" + embedded_store_dir()
+    if url.startswith("file://"):
+        root = url[len("file://"):]
+        if not root.startswith("/"):
+            raise PayloadConfigError(f"GECKO_PAYLOAD_STORE={url!r}: use an absolute path, file:///dir")
+        driver = _as_driver(FileStorageDriver)(root)
+    elif url.startswith("s3://"):
+        bucket, _, prefix = url[len("s3://"):].partition("/")
+        if not bucket:
+            raise PayloadConfigError(f"GECKO_PAYLOAD_STORE={url!r}: name the bucket, s3://bucket[/prefix]")
+        driver = _s3_driver(bucket, prefix)
+    else:
+        raise PayloadConfigError(f"GECKO_PAYLOAD_STORE={url!r}: expected file:///dir or s3://bucket[/prefix]")
+    return ExternalStorage(drivers=[driver], payload_size_threshold=above)
+
+
+def _s3_driver(bucket: str, prefix: str):
+    try:
+        import aioboto3  # noqa: F401
+        from temporalio.contrib.aws.s3driver import S3StorageDriver, S3StorageDriverClient
+        from temporalio.contrib.aws.s3driver.aioboto3 import new_aioboto3_client
+    except ImportError as exc:
+        raise PayloadConfigError(
+            f"GECKO_PAYLOAD_STORE=s3://{bucket}/{prefix} needs aioboto3 ({exc.name} is missing): "
+            "pip install 'gecko-temporal[s3]' (or use file:///dir on one machine)") from None
+
+    class _LazyClient(S3StorageDriverClient):
+        """One aioboto3 client per event loop, opened on first use (the embedded worker and the
+        caller's script run on different loops, and an aioboto3 client belongs to one)."""
+
+        def __init__(self) -> None:
+            self._clients: dict[int, object] = {}
+
+        async def _client(self):
+            loop = id(asyncio.get_running_loop())
+            if loop not in self._clients:
+                context = aioboto3.Session().client("s3")
+                self._clients[loop] = new_aioboto3_client(await context.__aenter__())
+            return self._clients[loop]
+
+        def _key(self, key: str) -> str:
+            return f"{prefix.rstrip('/')}/{key}" if prefix else key
+
+        async def put_object(self, *, bucket: str, key: str, data: bytes) -> None:
+            await (await self._client()).put_object(bucket=bucket, key=self._key(key), data=data)
+
+        async def object_exists(self, *, bucket: str, key: str) -> bool:
+            return await (await self._client()).object_exists(bucket=bucket, key=self._key(key))
+
+        async def get_object(self, *, bucket: str, key: str) -> bytes:
+            return await (await self._client()).get_object(bucket=bucket, key=self._key(key))
+
+    return S3StorageDriver(client=_LazyClient(), bucket=bucket, max_payload_size=STORE_PAYLOAD_LIMIT)
+
+
+def payload_limit_of(converter) -> int:
+    """The most one payload may weigh with ``converter``: Temporal's 2 MiB, or the store's limit."""
+    from gecko_temporal.core.limits import PAYLOAD_LIMIT
+
+    return STORE_PAYLOAD_LIMIT if getattr(converter, "external_storage", None) is not None else PAYLOAD_LIMIT
+
+
+_converter_class: Optional[type] = None
+
+
+class UndecodablePayload(RuntimeError):
+    """A payload is encrypted or compressed and this process has no codec for it (no key)."""
+
+
+def _payload_converter_class() -> type:
+    """Temporal's default payload converter, plus converters for the codec's encodings that only
+    ever fail, clearly: they are reached only when no codec decoded the payload (no key here)."""
+    global _converter_class
+    if _converter_class is None:
+        from temporalio.converter import DefaultPayloadConverter, EncodingPayloadConverter
+
+        class EncodedByGecko(EncodingPayloadConverter):
+            def __init__(self, encoding: bytes) -> None:
+                self._encoding = encoding
+
+            @property
+            def encoding(self) -> str:
+                return self._encoding.decode()
+
+            def to_payload(self, value: object) -> Optional[Payload]:
+                return None  # never encodes: the codec does
+
+            def from_payload(self, payload: Payload, type_hint: Optional[type] = None) -> object:
+                try:
+                    return GeckoCodec().decode_sync([payload])  # raises, naming the key id
+                except PayloadConfigError as exc:
+                    # Not a GeckoError: those fail the workflow (workflow_failure_exception_types), and a
+                    # worker that lacks a key must only fail its task, so one that has it can go on.
+                    raise UndecodablePayload(str(exc)) from None
+
+        class GeckoPayloadConverter(DefaultPayloadConverter):
+            def __init__(self) -> None:
+                super(DefaultPayloadConverter, self).__init__(
+                    *DefaultPayloadConverter.default_encoding_payload_converters,
+                    EncodedByGecko(ENCRYPTED), EncodedByGecko(COMPRESSED))
+
+        _converter_class = GeckoPayloadConverter
+    return _converter_class

@@ -1,0 +1,210 @@
+"""The workflow's side of watching a run: its event stream, current details and search attributes.
+
+Events live in a ``temporalio.contrib.workflow_streams`` log inside the workflow. Publishing from
+the workflow is free (memory only: no command, no history event); what costs history is reading
+(each poll is an update) and ``context.emit`` from nodes (each batch is a signal). Everything that
+issues a command (search attribute upserts, activity summaries) or changes what the workflow
+keeps is gated by ``workflow.patched(OBSERVE_PATCH)``, so histories recorded before replay as before.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+from temporalio import workflow
+from temporalio.common import RawValue, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.contrib.workflow_streams import (PublishEntry, PublisherState, PublishInput, WorkflowStream,
+                                                 WorkflowStreamState)
+
+from gecko_temporal.temporal.compat import STREAM_PUBLISH_SIGNAL, StreamWireItem, decode_stream_payload
+
+with workflow.unsafe.imports_passed_through():
+    from gecko_temporal.core import events
+    from gecko_temporal.protocol import EVENTS_TOPIC, OBSERVE_PATCH, PIPELINE_ATTRIBUTE, STATUS_ATTRIBUTE
+
+# The log lives in the workflow's memory and travels across continue-as-new: bound both. Readers
+# further behind than what is kept restart from the oldest event kept.
+KEEP_EVENTS = 5000
+CARRY_EVENTS = 500
+CARRY_BYTES = 256 * 1024
+
+PIPELINE_KEY = SearchAttributeKey.for_keyword(PIPELINE_ATTRIBUTE)
+STATUS_KEY = SearchAttributeKey.for_keyword(STATUS_ATTRIBUTE)
+
+
+def _state_from_plain(plain: Any) -> Optional[WorkflowStreamState]:
+    if not isinstance(plain, dict):
+        return None
+    try:
+        return WorkflowStreamState(
+            log=[StreamWireItem(topic=i["topic"], data=i["data"]) for i in plain.get("log", [])],
+            base_offset=int(plain.get("base_offset", 0)),
+            publishers={pid: PublisherState(sequence=int(p[0]), last_seen=datetime.fromisoformat(p[1]))
+                        for pid, p in (plain.get("publishers") or {}).items()})
+    except Exception:  # a malformed carried stream must not fail the run: start a fresh one
+        return None
+
+
+def _publish_input(args: tuple) -> tuple[Optional[PublishInput], str]:
+    """A checked stream publish batch, or None and why it is refused."""
+    if len(args) != 1 or not isinstance(args[0], dict):
+        return None, "a stream publish takes one object {items, publisher_id, sequence}"
+    raw = args[0]
+    items, publisher, sequence = raw.get("items"), raw.get("publisher_id", ""), raw.get("sequence", 0)
+    if not isinstance(items, list) or not isinstance(publisher, str) or not isinstance(sequence, int) \
+            or isinstance(sequence, bool):
+        return None, "items must be a list, publisher_id a string and sequence an integer"
+    entries = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("topic"), str) or not isinstance(item.get("data"), str):
+            return None, "each item needs a topic and data (base64 of a Payload), both strings"
+        try:
+            decode_stream_payload(item["data"])
+        except Exception:
+            return None, f"item data on topic {item['topic'][:50]!r} is not base64 of a Payload"
+        entries.append(PublishEntry(topic=item["topic"], data=item["data"]))
+    return PublishInput(items=entries, publisher_id=publisher, sequence=sequence), ""
+
+
+class RunEvents:
+    """One run's stream and UI texts. Create in ``@workflow.init``; call :meth:`start` in ``run``."""
+
+    def __init__(self, spec: Any, carried: Any = None, run: int = 1, on_reject: Any = None) -> None:
+        self._stream = WorkflowStream(_state_from_plain(carried))  # registers its handlers
+        # Its publish handler raises on a malformed batch (bad base64, a string instead of an object),
+        # which fails the workflow task on every replay: anyone who can signal would wedge the run.
+        # Ours checks every entry first and rejects a bad batch instead.
+        workflow.set_signal_handler(STREAM_PUBLISH_SIGNAL, self._on_publish)
+        self._on_reject = on_reject
+        self._topic = self._stream.topic(EVENTS_TOPIC)
+        self._pipeline = spec.name
+        self._total = len(spec.nodes)
+        self._run = run
+        self._started: dict[str, datetime] = {}
+        self._done: set[str] = set()
+        self.enabled = False
+        self._attributes = False
+        self._status = ""
+
+    def start(self, completed: list[str]) -> None:
+        self.enabled = workflow.patched(OBSERVE_PATCH)
+        self._done = set(completed)
+        if self.enabled:
+            # Upsert only when the run started with the attributes: the server then knows them, while
+            # upserting an unregistered one would fail every workflow task of the run.
+            self._attributes = workflow.info().typed_search_attributes.get(STATUS_KEY) is not None
+
+    def child_attributes(self, pipeline: str) -> Optional[TypedSearchAttributes]:
+        """What a subgraph's child run starts with, so `gecko-temporal list --pipeline` finds it too
+        (only when this run has them: the server then knows them)."""
+        if not self._attributes:
+            return None
+        return TypedSearchAttributes([SearchAttributePair(PIPELINE_KEY, pipeline),
+                                      SearchAttributePair(STATUS_KEY, "running")])
+
+    def _on_publish(self, *args: Any) -> None:
+        try:
+            if len(args) == 2 and args[0] == STREAM_PUBLISH_SIGNAL and isinstance(args[1], (list, tuple)) \
+                    and all(isinstance(a, RawValue) for a in args[1]):
+                # A publish that arrived with the run's start was decoded for the dynamic handler
+                # (ours did not exist yet) and is handed to ours by name: (name, raw values).
+                converter = workflow.payload_converter()
+                args = tuple(converter.from_payload(a.payload) for a in args[1])
+            batch, problem = _publish_input(args)
+        except Exception as exc:  # never into the workflow task
+            batch, problem = None, f"could not be read: {type(exc).__name__}"
+        if batch is not None:
+            self._stream._on_publish(batch)
+        elif self._on_reject is not None:
+            self._on_reject(STREAM_PUBLISH_SIGNAL, list(args), problem)
+
+    # -- events ---------------------------------------------------------------------------------
+    def _publish(self, type: str, **fields: Any) -> None:
+        if not self.enabled:
+            return
+        self._topic.publish(events.event(type, time=workflow.now().isoformat(), run=self._run, **fields))
+        kept_from = self._stream._on_offset() - KEEP_EVENTS
+        if kept_from > self._stream._base_offset:
+            self._stream.truncate(kept_from)
+
+    def publish_emitted(self, items: Any) -> None:
+        """Events a local node emitted, published when its result arrives (recorded, so replays agree)."""
+        if not isinstance(items, list):
+            return
+        for item in items[:10_000]:
+            if isinstance(item, dict):
+                self._topic.publish(item)
+
+    def node_started(self, node: str, step: int) -> None:
+        self._started[f"{node}#{step}"] = workflow.now()
+        self._publish(events.NODE_STARTED, node=node, step=step, completed=len(self._done), total=self._total)
+
+    def node_finished(self, node: str, step: int, error: Optional[BaseException], describe: Any = None) -> None:
+        began = self._started.pop(f"{node}#{step}", None)
+        duration = round((workflow.now() - began).total_seconds(), 3) if began is not None else None
+        if error is None:
+            status, message = "completed", None
+            self._done.add(node)
+        elif isinstance(error, BaseException) and type(error).__name__ in ("CancelledError",):
+            status, message = "cancelled", None
+        else:
+            status, message = "failed", describe(error) if describe else str(error)
+        self._publish(events.NODE_FINISHED, node=node, step=step, status=status, duration=duration,
+                      error=message, completed=len(self._done), total=self._total)
+
+    def waiting(self, node: str, step: int, prompt: Any, interrupt: Optional[int] = None) -> None:
+        data = {"prompt": prompt} if interrupt is None else {"prompt": prompt, "interrupt": interrupt}
+        self._publish(events.WAITING, node=node, step=step, data=data)
+        self.set_status("waiting")
+
+    def jump(self, source: Optional[str], target: str, step: Optional[int] = None) -> None:
+        self._publish(events.JUMP, node=source, step=step, data={"to": target})
+
+    async def run_finished(self, status: str, error: Optional[str] = None) -> None:
+        """Publish the last event, let waiting readers take it, and set the final status."""
+        self.set_status(status)
+        if not self.enabled:
+            return
+        self._publish(events.RUN_FINISHED, status=status, error=error, completed=len(self._done),
+                      total=self._total)
+        await self.release_readers()
+
+    async def release_readers(self) -> None:
+        """Answer the polls in flight and refuse new ones on this run (before it ends or switches)."""
+        self._stream.detach_pollers()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    def reattach(self) -> None:
+        """The run did not switch after all (its snapshot outgrew a payload): serve readers again."""
+        self._stream._detaching = False
+
+    def carry(self) -> Optional[dict[str, Any]]:
+        """The stream's tail for the next run (continue-as-new), bounded; None if streams are off."""
+        if not self.enabled:
+            return None
+        state = self._stream.get_state()
+        log, size = [], 0
+        for item in reversed(state.log[-CARRY_EVENTS:]):
+            size += len(item.data)
+            if size > CARRY_BYTES:
+                break
+            log.append({"topic": item.topic, "data": item.data})
+        log.reverse()
+        base = state.base_offset + len(state.log) - len(log)
+        return {"log": log, "base_offset": base,
+                "publishers": {pid: [p.sequence, p.last_seen.isoformat()] for pid, p in state.publishers.items()}}
+
+    # -- Temporal UI ----------------------------------------------------------------------------
+    def set_status(self, status: str) -> None:
+        if self._attributes and status != self._status:
+            self._status = status
+            workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
+
+    def details(self, status: str, running: dict[str, int], waiting: dict[str, Any], step: int) -> None:
+        # Not a command: the UI reads it through the workflow's metadata query, so no gate needed.
+        workflow.set_current_details(events.current_details(status, running, waiting, len(self._done),
+                                                            self._total, step, workflow.info().workflow_id))
+
+    def summary(self, node: str, step: int, member: Optional[str] = None) -> Optional[str]:
+        return events.activity_summary(node, step, member) if self.enabled else None

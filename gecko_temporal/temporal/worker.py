@@ -1,0 +1,105 @@
+"""GeckoWorker: serves GeckoWorkflow and the node activities of any number of graphs.
+
+``worker.py``, ``gecko-temporal worker`` and the embedded worker (:mod:`gecko_temporal.ops.embedded`)
+all run one; :meth:`GeckoWorker.stopped` lets a caller notice a worker that crashed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Optional
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from gecko_temporal.temporal.activities import NodeRunner
+from gecko_temporal.temporal.workflow import GeckoWorkflow
+from gecko_temporal.core.errors import GeckoError
+
+if TYPE_CHECKING:
+    from gecko_temporal.core.build.graph import Workflow
+
+
+class GeckoWorker:
+    """One Temporal worker on one task queue for every graph it is told to serve.
+
+    ``max_threads`` sizes the pool sync nodes run on (and how many nodes run at once);
+    ``graceful_shutdown`` is how long running nodes may finish when the worker stops.
+    ``sticky_timeout`` is how long a run's next workflow task waits for this worker (which has the
+    run cached) before any worker may take it. Temporal's default is 10 s, which is also how long a
+    run stalls after its worker crashed; 2 s keeps crash recovery quick, and a busy worker merely
+    costs another worker a replay.
+    """
+
+    def __init__(self, client: Client, task_queue: str, *, max_threads: int = 64,
+                 graceful_shutdown: float = 10.0, sticky_timeout: float = 2.0) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.runner = NodeRunner(max_threads=max_threads)
+        self._keys: dict[int, str] = {}
+        from datetime import timedelta
+
+        self._worker = Worker(
+            client, task_queue=task_queue, workflows=[GeckoWorkflow], activities=[self.runner.activity(), self.runner.yield_activity()],
+            max_concurrent_activities=max_threads, graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
+            workflow_failure_exception_types=[GeckoError],
+            sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout),
+            # The SDK sends heartbeats at most every 0.8 x heartbeat_timeout: 4 s of a 5 s timeout, so
+            # a 1 s hiccup of a busy worker made the server give up on a healthy node and retry it.
+            # Nodes heartbeat every timeout/3; let each one through.
+            max_heartbeat_throttle_interval=timedelta(seconds=1),
+            # The sandbox re-imports the workflow's modules for every new run (and every replay
+            # after a cache eviction): 70 ms of CPU per run for gecko_temporal, 43% of a loaded
+            # worker's time. The engine's modules are deterministic by design (pure core, no I/O
+            # at import), so share the worker's copy; user code never runs in the workflow.
+            workflow_runner=SandboxedWorkflowRunner(
+                restrictions=SandboxRestrictions.default.with_passthrough_modules("gecko_temporal")),
+        )
+        self._task: Optional[asyncio.Task] = None
+
+    def serve(self, wf: "Workflow", unique_key: bool = False) -> str:
+        """Serve ``wf``'s nodes; return the key its runs must carry.
+
+        With ``unique_key`` (the embedded worker) two different Workflow objects of the same name
+        both get served, under ``name``, ``name~2``, ...; a cluster worker requires unique names.
+        """
+        key = self._keys.get(id(wf))
+        if key is None:
+            key = wf.name
+            if unique_key:
+                taken = self.runner.graphs()
+                n = 1
+                while key in taken and taken[key] is not wf:
+                    n += 1
+                    key = f"{wf.name}~{n}"
+        self.runner.register(wf, key)  # again each time: nodes added since are served too
+        self._keys[id(wf)] = key
+        return key
+
+    async def start(self) -> None:
+        """Run the worker in the background on the current loop."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._worker.run(), name=f"gecko-worker-{self.task_queue}")
+
+    async def stopped(self) -> None:
+        """Wait until the worker started with :meth:`start` stops; raise what stopped it if it crashed.
+
+        Cancelling the wait leaves the worker running."""
+        if self._task is None:
+            raise RuntimeError("the worker is not started: call start() first")
+        await asyncio.shield(self._task)
+
+    async def run(self) -> None:
+        """Run the worker until it is shut down (or its task is cancelled)."""
+        await self._worker.run()
+
+    async def shutdown(self) -> None:
+        import sys
+
+        if "gecko_temporal.integrations.durable_agents" in sys.modules:  # the durable agents' workers, if any ran here
+            await sys.modules["gecko_temporal.integrations.durable_agents"].shutdown_agent_workers()
+        await self._worker.shutdown()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        self.runner.shutdown()
