@@ -34,7 +34,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -52,8 +52,8 @@ _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 def langgraph_installed() -> bool:
     try:
-        import temporalio.langgraph  # noqa: F401
         import langgraph  # noqa: F401
+        import temporalio.langgraph  # noqa: F401
     except ImportError:
         return False
     return True
@@ -87,15 +87,18 @@ class Worker:
     def __init__(self, args: list[str], log: Path, env: dict[str, str]) -> None:
         self.log = log
         self._out = open(log, "ab")
-        self.popen = subprocess.Popen(args, cwd=HERE, stdout=self._out, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, env=env)
+        self.popen = subprocess.Popen(
+            args, cwd=HERE, stdout=self._out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
 
     def wait_ready(self, within: float = 60.0) -> None:
         deadline = time.monotonic() + within
         while "worker ready" not in self.log.read_text(errors="replace"):
             if self.popen.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"worker {self.popen.args} did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+                raise RuntimeError(
+                    f"worker {self.popen.args} did not start:\n{self.log.read_text(errors='replace')[-3000:]}"
+                )
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -128,9 +131,19 @@ async def history_facts(handles: list[Any]) -> dict[str, Any]:
     """Events, bytes, workflow tasks and workflow-task timeouts over the given finished runs."""
     from temporalio.api.enums.v1 import EventType, TimeoutType
 
-    f = {"runs": len(handles), "events": 0, "history_bytes": 0, "workflow_tasks": 0, "activities": 0,
-         "activity_input_bytes": 0, "activity_result_bytes": 0, "workflow_input_bytes": 0,
-         "sticky_timeouts": 0, "task_timeouts": 0, "task_failures": 0}
+    f = {
+        "runs": len(handles),
+        "events": 0,
+        "history_bytes": 0,
+        "workflow_tasks": 0,
+        "activities": 0,
+        "activity_input_bytes": 0,
+        "activity_result_bytes": 0,
+        "workflow_input_bytes": 0,
+        "sticky_timeouts": 0,
+        "task_timeouts": 0,
+        "task_failures": 0,
+    }
     for handle in handles:
         history = await handle.fetch_history()
         for e in history.events:
@@ -146,16 +159,30 @@ async def history_facts(handles: list[Any]) -> dict[str, Any]:
                 f["task_failures"] += 1
             elif t == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 f["activities"] += 1
-                f["activity_input_bytes"] += sum(p.ByteSize() for p in e.activity_task_scheduled_event_attributes.input.payloads)
+                f["activity_input_bytes"] += sum(
+                    p.ByteSize() for p in e.activity_task_scheduled_event_attributes.input.payloads
+                )
             elif t == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-                f["activity_result_bytes"] += sum(p.ByteSize() for p in e.activity_task_completed_event_attributes.result.payloads)
+                f["activity_result_bytes"] += sum(
+                    p.ByteSize() for p in e.activity_task_completed_event_attributes.result.payloads
+                )
             elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-                f["workflow_input_bytes"] += sum(p.ByteSize() for p in e.workflow_execution_started_event_attributes.input.payloads)
+                f["workflow_input_bytes"] += sum(
+                    p.ByteSize() for p in e.workflow_execution_started_event_attributes.input.payloads
+                )
     n = max(1, len(handles))
-    per_run = {k: round(v / n, 1) for k, v in f.items() if k not in ("runs", "sticky_timeouts", "task_timeouts", "task_failures")}
+    per_run = {
+        k: round(v / n, 1)
+        for k, v in f.items()
+        if k not in ("runs", "sticky_timeouts", "task_timeouts", "task_failures")
+    }
     acts = max(1, f["activities"])
-    return {**f, "per_run": per_run, "input_bytes_per_activity": round(f["activity_input_bytes"] / acts),
-            "result_bytes_per_activity": round(f["activity_result_bytes"] / acts)}
+    return {
+        **f,
+        "per_run": per_run,
+        "input_bytes_per_activity": round(f["activity_input_bytes"] / acts),
+        "result_bytes_per_activity": round(f["activity_result_bytes"] / acts),
+    }
 
 
 def spec_bytes(case: str) -> int:
@@ -170,8 +197,9 @@ def spec_bytes(case: str) -> int:
 
 # -- the benchmark ---------------------------------------------------------------------------------
 class Cluster:
-    def __init__(self, server: Any, client: Any, sides: dict[str, Side], as_json: bool,
-                 hand_variant: frozenset = frozenset()) -> None:
+    def __init__(
+        self, server: Any, client: Any, sides: dict[str, Side], as_json: bool, hand_variant: frozenset = frozenset()
+    ) -> None:
         self.server, self.client, self.sides, self.as_json = server, client, sides, as_json
         self.hand_variant = hand_variant
 
@@ -187,12 +215,26 @@ class Cluster:
         args = [data]
         if side == "hand" and "spec" in self.hand_variant:  # as heavy a workflow input as gecko's
             args.append("x" * spec_bytes(case))
-        workflow = {"hand": {"dag": "HandDag", "chain": "HandChain", "session": "HandSession",
-                             "uneven": "HandUneven", "warm": "HandWarm"},
-                    "langgraph": {"dag": "LangGraphDag", "uneven": "LangGraphUneven"}}[side][case]
-        return list(await asyncio.gather(*(
-            self.client.start_workflow(workflow, args=args, id=f"{side}-{case}-{uuid.uuid4().hex[:10]}", task_queue=s.queue)
-            for _ in range(count))))
+        workflow = {
+            "hand": {
+                "dag": "HandDag",
+                "chain": "HandChain",
+                "session": "HandSession",
+                "uneven": "HandUneven",
+                "warm": "HandWarm",
+            },
+            "langgraph": {"dag": "LangGraphDag", "uneven": "LangGraphUneven"},
+        }[side][case]
+        return list(
+            await asyncio.gather(
+                *(
+                    self.client.start_workflow(
+                        workflow, args=args, id=f"{side}-{case}-{uuid.uuid4().hex[:10]}", task_queue=s.queue
+                    )
+                    for _ in range(count)
+                )
+            )
+        )
 
     async def measure(self, side: str, case: str, count: int, data: Any) -> dict[str, Any]:
         """One timed run (``count`` concurrent sessions of ``case``): wall, CPU of server and workers."""
@@ -201,8 +243,12 @@ class Cluster:
         handles = await self.start_runs(side, case, count, data)
         await asyncio.gather(*(h.result() for h in handles))
         wall = time.perf_counter() - t0
-        return {"wall_s": wall, "server_cpu_s": cpu_seconds(self.server.process.pid) - server0,
-                "worker_cpu_s": s.cpu() - workers0, "handles": handles}
+        return {
+            "wall_s": wall,
+            "server_cpu_s": cpu_seconds(self.server.process.pid) - server0,
+            "worker_cpu_s": s.cpu() - workers0,
+            "handles": handles,
+        }
 
 
 def _median(values: list[float]) -> float:
@@ -210,19 +256,23 @@ def _median(values: list[float]) -> float:
     return ordered[len(ordered) // 2]
 
 
-async def compare(cluster: Cluster, label: str, case: str, sides: list[str], count: int, repeat: int,
-                  goal: Optional[float]) -> dict[str, Any]:
+async def compare(
+    cluster: Cluster, label: str, case: str, sides: list[str], count: int, repeat: int, goal: float | None
+) -> dict[str, Any]:
     """Run ``sides`` alternately ``repeat`` times (the first side rotates); medians and ratios to hand."""
     data = {"topic": "benchmark"}
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in sides}
     for i in range(repeat):
-        order = sides[i % len(sides):] + sides[:i % len(sides)]
+        order = sides[i % len(sides) :] + sides[: i % len(sides)]
         for side in order:
             await asyncio.sleep(0.5)  # let the previous side's trailing work (polls, acks) settle
             r = await cluster.measure(side, case, count, data)
             runs[side].append(r)
-            _common.log(f"  {label}: {side} {r['wall_s']:.2f} s (server CPU {r['server_cpu_s']:.2f} s, "
-                        f"workers {r['worker_cpu_s']:.2f} s)", cluster.as_json)
+            _common.log(
+                f"  {label}: {side} {r['wall_s']:.2f} s (server CPU {r['server_cpu_s']:.2f} s, "
+                f"workers {r['worker_cpu_s']:.2f} s)",
+                cluster.as_json,
+            )
     row: dict[str, Any] = {"case": case, "graph": label, "sessions": count, "repeat": repeat, "sides": {}}
     for side in sides:
         rs = runs[side]
@@ -237,7 +287,8 @@ async def compare(cluster: Cluster, label: str, case: str, sides: list[str], cou
             "server_cpu_s": round(_median([r["server_cpu_s"] for r in rs]), 2),
             "worker_cpu_s": round(_median([r["worker_cpu_s"] for r in rs]), 2),
             "workers": len(cluster.sides[side].workers),
-            "worker_rss_mb": cluster.sides[side].rss()[0], "worker_peak_rss_mb": cluster.sides[side].rss()[1],
+            "worker_rss_mb": cluster.sides[side].rss()[0],
+            "worker_peak_rss_mb": cluster.sides[side].rss()[1],
             "history": facts,
         }
     hand = row["sides"]["hand"]["wall_s"]
@@ -257,7 +308,8 @@ async def compare(cluster: Cluster, label: str, case: str, sides: list[str], cou
         row["langgraph_goals"] = {e: g for e, g in goals.items() if g is not None}
         row["meets_langgraph_goal"] = all(
             (row["ratio_to_langgraph"] if e == "gecko" else row["eager_ratio_to_langgraph"]) <= g
-            for e, g in row["langgraph_goals"].items())
+            for e, g in row["langgraph_goals"].items()
+        )
     if case == "session":
         row["meets_goal"] = row["meets_goal"] and row["sides"]["gecko"]["history"]["task_timeouts"] == 0
     for side in sides:
@@ -265,16 +317,27 @@ async def compare(cluster: Cluster, label: str, case: str, sides: list[str], cou
     return row
 
 
-async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], sessions: int,
-              engine_sticky: Optional[float], hand_sticky: Optional[float], threads: int,
-              hand_variant: frozenset = frozenset()) -> dict[str, Any]:
+async def run(
+    quick: bool,
+    repeat: int,
+    as_json: bool,
+    cases: list[str],
+    sessions: int,
+    engine_sticky: float | None,
+    hand_sticky: float | None,
+    threads: int,
+    hand_variant: frozenset = frozenset(),
+) -> dict[str, Any]:
     from temporalio.client import Client
 
     from gecko_temporal.temporal.client import DevServer
 
     env = {k: v for k, v in os.environ.items() if k not in ("TEMPORAL_ADDRESS", "GECKO_TASK_QUEUE")}
-    env.update(PYTHONUNBUFFERED="1", GECKO_BENCH_QUICK="1" if quick else "0",
-               PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    env.update(
+        PYTHONUNBUFFERED="1",
+        GECKO_BENCH_QUICK="1" if quick else "0",
+        PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    )
     os.environ["GECKO_BENCH_QUICK"] = env["GECKO_BENCH_QUICK"]  # this process builds the same graphs
     with_langgraph = bool({"dag", "uneven"} & set(cases)) and langgraph_installed()
     tmp = Path(tempfile.mkdtemp(prefix="gecko-cluster-bench-"))
@@ -284,25 +347,51 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], session
     try:
         tag = uuid.uuid4().hex[:6]
         queues = {"gecko": f"gecko-{tag}", "hand": f"hand-{tag}", "langgraph": f"langgraph-{tag}"}
-        per_side = 2 if "sessions" in cases else 1  # the concurrent-sessions case runs 2 workers a side
         py = sys.executable
 
         def spawn(side: str, n: int) -> Worker:
             if side == "gecko":
-                args = [py, str(ROOT / "worker.py"), *[f"cluster_graphs:{g}" for g in ("dag", "chain", "session", "uneven", "dag_eager",
-                                                                                  "uneven_eager", "warm")],
-                        "--address", server.address, "--task-queue", queues["gecko"], "--threads", str(threads)]
+                args = [
+                    py,
+                    str(ROOT / "worker.py"),
+                    *[
+                        f"cluster_graphs:{g}"
+                        for g in ("dag", "chain", "session", "uneven", "dag_eager", "uneven_eager", "warm")
+                    ],
+                    "--address",
+                    server.address,
+                    "--task-queue",
+                    queues["gecko"],
+                    "--threads",
+                    str(threads),
+                ]
                 if engine_sticky is not None:
                     args += ["--sticky-timeout", str(engine_sticky)]
             elif side == "hand":
                 env["GECKO_BENCH_HAND_VARIANT"] = ",".join(sorted(hand_variant))
-                args = [py, str(HERE / "hand_worker.py"), "--address", server.address, "--task-queue", queues["hand"],
-                        "--threads", str(threads)]
+                args = [
+                    py,
+                    str(HERE / "hand_worker.py"),
+                    "--address",
+                    server.address,
+                    "--task-queue",
+                    queues["hand"],
+                    "--threads",
+                    str(threads),
+                ]
                 if hand_sticky is not None:
                     args += ["--sticky-timeout", str(hand_sticky)]
             else:
-                args = [py, str(HERE / "langgraph_worker.py"), "--address", server.address,
-                        "--task-queue", queues["langgraph"], "--threads", str(threads)]
+                args = [
+                    py,
+                    str(HERE / "langgraph_worker.py"),
+                    "--address",
+                    server.address,
+                    "--task-queue",
+                    queues["langgraph"],
+                    "--threads",
+                    str(threads),
+                ]
             w = Worker(args, tmp / f"{side}-{n}.log", env)
             started.append(w)
             return w
@@ -322,25 +411,45 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], session
             await asyncio.gather(*(h.result() for h in await cluster.start_runs(side, "warm", 4, None)))
         if with_langgraph:
             for case in ("dag", "uneven"):
-                await asyncio.gather(*(h.result() for h in await cluster.start_runs("langgraph", case, 1, {"topic": "w"})))
+                await asyncio.gather(
+                    *(h.result() for h in await cluster.start_runs("langgraph", case, 1, {"topic": "w"}))
+                )
 
         import cluster_shapes as shapes
 
         rows = []
         big = 1 if quick else 2  # the one-at-a-time cases are short: more repeats
         if "dag" in cases:
-            rows.append(await compare(cluster, f"{shapes.LAYERS}x{shapes.WIDTH} layered DAG "
-                                      f"({shapes.LAYERS * shapes.WIDTH + 1} activities)", "dag",
-                                      ["gecko", "eager", "hand"] + (["langgraph"] if with_langgraph else []), 1,
-                                      repeat + big, GOALS["dag"]))
+            rows.append(
+                await compare(
+                    cluster,
+                    f"{shapes.LAYERS}x{shapes.WIDTH} layered DAG ({shapes.LAYERS * shapes.WIDTH + 1} activities)",
+                    "dag",
+                    ["gecko", "eager", "hand"] + (["langgraph"] if with_langgraph else []),
+                    1,
+                    repeat + big,
+                    GOALS["dag"],
+                )
+            )
         if "chain" in cases:
-            rows.append(await compare(cluster, f"{shapes.CHAIN_STEPS}-step chain", "chain", ["gecko", "hand"], 1,
-                                      repeat, GOALS["chain"]))
+            rows.append(
+                await compare(
+                    cluster, f"{shapes.CHAIN_STEPS}-step chain", "chain", ["gecko", "hand"], 1, repeat, GOALS["chain"]
+                )
+            )
         if "uneven" in cases:
-            rows.append(await compare(cluster, f"uneven DAG ({sum(len(b) for b in shapes.UNEVEN_BRANCHES.values()) + 2} "
-                                      f"activities, slowest node {shapes.SLOW_S:g} s)", "uneven",
-                                      ["gecko", "eager", "hand"] + (["langgraph"] if with_langgraph else []), 1,
-                                      repeat + big, GOALS["uneven"]))
+            rows.append(
+                await compare(
+                    cluster,
+                    f"uneven DAG ({sum(len(b) for b in shapes.UNEVEN_BRANCHES.values()) + 2} "
+                    f"activities, slowest node {shapes.SLOW_S:g} s)",
+                    "uneven",
+                    ["gecko", "eager", "hand"] + (["langgraph"] if with_langgraph else []),
+                    1,
+                    repeat + big,
+                    GOALS["uneven"],
+                )
+            )
         if "sessions" in cases:
             for side in ("gecko", "hand"):
                 sides[side].workers.append(spawn(side, 2))
@@ -348,9 +457,18 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], session
                 if "worker ready" not in w.log.read_text(errors="replace"):
                     w.wait_ready()
             count = sessions
-            rows.append(await compare(cluster, f"{count} concurrent sessions of start -> {shapes.FAN} parallel -> join "
-                                      f"({count * (shapes.FAN + 2)} activities), 2 workers a side", "session",
-                                      ["gecko", "hand"], count, 1 if quick else max(1, repeat // 3), GOALS["sessions"]))
+            rows.append(
+                await compare(
+                    cluster,
+                    f"{count} concurrent sessions of start -> {shapes.FAN} parallel -> join "
+                    f"({count * (shapes.FAN + 2)} activities), 2 workers a side",
+                    "session",
+                    ["gecko", "hand"],
+                    count,
+                    1 if quick else max(1, repeat // 3),
+                    GOALS["sessions"],
+                )
+            )
     finally:
         for w in started:
             w.stop()
@@ -358,15 +476,20 @@ async def run(quick: bool, repeat: int, as_json: bool, cases: list[str], session
         _common.restore_env(saved)
     import temporalio
 
-    return {"benchmark": "cluster", "machine": {**_common.machine(), "temporalio": temporalio.__version__,
-                                                "server": _server_version()},
-            "quick": quick, "repeat": repeat, "threads": threads,
-            "engine_sticky_timeout": engine_sticky, "hand_sticky_timeout": hand_sticky,
-            "hand_variant": sorted(hand_variant),
-            "langgraph": with_langgraph,
-            "langgraph_note": None if with_langgraph else "LangGraph on Temporal skipped: pip install temporalio-langgraph",
-            "rows": rows,
-            "meets_goal": all(r["meets_goal"] is not False for r in rows)}
+    return {
+        "benchmark": "cluster",
+        "machine": {**_common.machine(), "temporalio": temporalio.__version__, "server": _server_version()},
+        "quick": quick,
+        "repeat": repeat,
+        "threads": threads,
+        "engine_sticky_timeout": engine_sticky,
+        "hand_sticky_timeout": hand_sticky,
+        "hand_variant": sorted(hand_variant),
+        "langgraph": with_langgraph,
+        "langgraph_note": None if with_langgraph else "LangGraph on Temporal skipped: pip install temporalio-langgraph",
+        "rows": rows,
+        "meets_goal": all(r["meets_goal"] is not False for r in rows),
+    }
 
 
 def _server_version() -> str:
@@ -374,38 +497,70 @@ def _server_version() -> str:
 
     try:
         out = subprocess.run([find_temporal_binary(), "--version"], capture_output=True, text=True, timeout=10).stdout
-    except Exception:  # noqa: BLE001 - a version string is nice to have, never needed
+    except Exception:
         return "unknown"
     return out.strip().replace("temporal version ", "")
 
 
 def render(result: dict[str, Any]) -> str:
     m = result["machine"]
-    out = [f"cluster_benchmark  {m['date']}  {m['cpus']} CPUs  Python {m['python']}  temporalio {m['temporalio']}  "
-           f"temporal {m['server']}",
-           f"(separate worker processes, {result['threads']} threads each; sides alternate; medians; "
-           f"engine --sticky-timeout {result['engine_sticky_timeout'] or 'default'}, "
-           f"hand-written sticky {result['hand_sticky_timeout'] or 'SDK default (10 s)'}"
-           + (f"; hand-written + {', '.join(result['hand_variant'])}" if result["hand_variant"] else "") + ")", ""]
-    names = {"gecko": "gecko_temporal", "eager": "gecko_temporal eager", "hand": "hand-written Temporal",
-             "langgraph": "LangGraph on Temporal"}
+    out = [
+        f"cluster_benchmark  {m['date']}  {m['cpus']} CPUs  Python {m['python']}  temporalio {m['temporalio']}  "
+        f"temporal {m['server']}",
+        f"(separate worker processes, {result['threads']} threads each; sides alternate; medians; "
+        f"engine --sticky-timeout {result['engine_sticky_timeout'] or 'default'}, "
+        f"hand-written sticky {result['hand_sticky_timeout'] or 'SDK default (10 s)'}"
+        + (f"; hand-written + {', '.join(result['hand_variant'])}" if result["hand_variant"] else "")
+        + ")",
+        "",
+    ]
+    names = {
+        "gecko": "gecko_temporal",
+        "eager": "gecko_temporal eager",
+        "hand": "hand-written Temporal",
+        "langgraph": "LangGraph on Temporal",
+    }
     main_rows = []
     for r in result["rows"]:
         s = r["sides"]
         goal = "" if r["goal_ratio"] is None else f"<= {r['goal_ratio']:.2f}x: {'yes' if r['meets_goal'] else 'NO'}"
-        main_rows.append([r["graph"], f"{s['gecko']['wall_s']:.2f} s", f"{s['hand']['wall_s']:.2f} s",
-                          f"{s['gecko']['ratio_to_hand']:.2f}x", goal])
+        main_rows.append(
+            [
+                r["graph"],
+                f"{s['gecko']['wall_s']:.2f} s",
+                f"{s['hand']['wall_s']:.2f} s",
+                f"{s['gecko']['ratio_to_hand']:.2f}x",
+                goal,
+            ]
+        )
         if "eager" in s:
-            main_rows.append([r["graph"] + ", eager", f"{s['eager']['wall_s']:.2f} s", f"{s['hand']['wall_s']:.2f} s",
-                              f"{s['eager']['ratio_to_hand']:.2f}x", f"{r['eager_ratio_to_layered']:.2f}x layered"])
+            main_rows.append(
+                [
+                    r["graph"] + ", eager",
+                    f"{s['eager']['wall_s']:.2f} s",
+                    f"{s['hand']['wall_s']:.2f} s",
+                    f"{s['eager']['ratio_to_hand']:.2f}x",
+                    f"{r['eager_ratio_to_layered']:.2f}x layered",
+                ]
+            )
         if "langgraph" in s:
-            for engine, label, ratio in (("gecko", "", "ratio_to_langgraph"), ("eager", ", eager", "eager_ratio_to_langgraph")):
+            for engine, label, ratio in (
+                ("gecko", "", "ratio_to_langgraph"),
+                ("eager", ", eager", "eager_ratio_to_langgraph"),
+            ):
                 if engine not in s:
                     continue
                 g = r.get("langgraph_goals", {}).get(engine)
                 verdict = "" if g is None else f"<= {g:.2f}x: {'yes' if r[ratio] <= g else 'NO'}"
-                main_rows.append([r["graph"] + label + " vs LangGraph on Temporal", f"{s[engine]['wall_s']:.2f} s",
-                                  f"{s['langgraph']['wall_s']:.2f} s (LangGraph)", f"{r[ratio]:.2f}x", verdict])
+                main_rows.append(
+                    [
+                        r["graph"] + label + " vs LangGraph on Temporal",
+                        f"{s[engine]['wall_s']:.2f} s",
+                        f"{s['langgraph']['wall_s']:.2f} s (LangGraph)",
+                        f"{r[ratio]:.2f}x",
+                        verdict,
+                    ]
+                )
     out.append(_common.table(["work", "gecko_temporal", "hand-written Temporal", "ratio", "goal"], main_rows))
     if result.get("langgraph_note"):
         out.append(f"\n({result['langgraph_note']})")
@@ -414,30 +569,74 @@ def render(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         for side, s in r["sides"].items():
             h = r["sides"][side]["history"]
-            detail.append([r["case"], names[side], f"{s['wall_s']:.2f}", s["server_cpu_s"], s["worker_cpu_s"],
-                           f"{s['worker_rss_mb']:.0f} / {s['worker_peak_rss_mb']:.0f}", round(h["per_run"]["events"]),
-                           f"{h['per_run']['history_bytes'] / 1024:.1f}", round(h["per_run"]["workflow_tasks"]),
-                           h["input_bytes_per_activity"], h["result_bytes_per_activity"],
-                           f"{h['per_run']['workflow_input_bytes'] / 1024:.1f}",
-                           h["sticky_timeouts"], h["task_timeouts"]])
-    out.append(_common.table(["case", "side", "wall s", "server CPU s", "workers CPU s", "workers RSS MB",
-                              "events", "history KB", "wf tasks", "input B/act", "result B/act",
-                              "wf input KB", "sticky timeouts", "task timeouts"], detail))
+            detail.append(
+                [
+                    r["case"],
+                    names[side],
+                    f"{s['wall_s']:.2f}",
+                    s["server_cpu_s"],
+                    s["worker_cpu_s"],
+                    f"{s['worker_rss_mb']:.0f} / {s['worker_peak_rss_mb']:.0f}",
+                    round(h["per_run"]["events"]),
+                    f"{h['per_run']['history_bytes'] / 1024:.1f}",
+                    round(h["per_run"]["workflow_tasks"]),
+                    h["input_bytes_per_activity"],
+                    h["result_bytes_per_activity"],
+                    f"{h['per_run']['workflow_input_bytes'] / 1024:.1f}",
+                    h["sticky_timeouts"],
+                    h["task_timeouts"],
+                ]
+            )
+    out.append(
+        _common.table(
+            [
+                "case",
+                "side",
+                "wall s",
+                "server CPU s",
+                "workers CPU s",
+                "workers RSS MB",
+                "events",
+                "history KB",
+                "wf tasks",
+                "input B/act",
+                "result B/act",
+                "wf input KB",
+                "sticky timeouts",
+                "task timeouts",
+            ],
+            detail,
+        )
+    )
     return "\n".join(out)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = _common.parser(__doc__.splitlines()[0])
     p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)} (default all)")
     p.add_argument("--sessions", type=int, default=None, help="concurrent sessions in that case (default 200)")
-    p.add_argument("--engine-sticky", type=float, default=None, metavar="S",
-                   help="--sticky-timeout for the engine's workers (default: worker.py's)")
-    p.add_argument("--hand-sticky", type=float, default=None, metavar="S",
-                   help="sticky schedule-to-start timeout of the hand-written workers (default: the SDK's, 10 s)")
+    p.add_argument(
+        "--engine-sticky",
+        type=float,
+        default=None,
+        metavar="S",
+        help="--sticky-timeout for the engine's workers (default: worker.py's)",
+    )
+    p.add_argument(
+        "--hand-sticky",
+        type=float,
+        default=None,
+        metavar="S",
+        help="sticky schedule-to-start timeout of the hand-written workers (default: the SDK's, 10 s)",
+    )
     p.add_argument("--threads", type=int, default=64, help="threads (and activity slots) per worker, both sides")
-    p.add_argument("--hand-variant", default="", metavar="X,Y",
-                   help="add gecko's heartbeat, payload and/or spec costs to the hand-written side, to "
-                        "measure each alone (see hand_worker.py)")
+    p.add_argument(
+        "--hand-variant",
+        default="",
+        metavar="X,Y",
+        help="add gecko's heartbeat, payload and/or spec costs to the hand-written side, to "
+        "measure each alone (see hand_worker.py)",
+    )
     args = p.parse_args(argv)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in cases if c not in CASES]
@@ -445,12 +644,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         p.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
     variant = frozenset(v.strip() for v in args.hand_variant.split(",") if v.strip())
     if variant - {"heartbeat", "payload", "spec"}:
-        p.error(f"unknown --hand-variant {', '.join(sorted(variant - {'heartbeat', 'payload', 'spec'}))}; "
-                "choose from heartbeat, payload, spec")
+        p.error(
+            f"unknown --hand-variant {', '.join(sorted(variant - {'heartbeat', 'payload', 'spec'}))}; "
+            "choose from heartbeat, payload, spec"
+        )
     repeat = args.repeat or (1 if args.quick else 3)
     sessions = args.sessions or (6 if args.quick else 200)
-    result = asyncio.run(run(args.quick, repeat, args.json, cases, sessions, args.engine_sticky, args.hand_sticky,
-                             args.threads, variant))
+    result = asyncio.run(
+        run(args.quick, repeat, args.json, cases, sessions, args.engine_sticky, args.hand_sticky, args.threads, variant)
+    )
     _common.emit(result, args.json, lambda: render(result))
     return 0
 

@@ -25,8 +25,9 @@ import copy
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
@@ -34,8 +35,8 @@ import _common  # noqa: E402
 
 from gecko_temporal import Workflow  # noqa: E402
 from gecko_temporal.core import codec  # noqa: E402
-from gecko_temporal.core.scheduler import Scheduler  # noqa: E402
 from gecko_temporal.core.limits import SizeTable, json_size, node_input_problem  # noqa: E402
+from gecko_temporal.core.scheduler import Scheduler  # noqa: E402
 from gecko_temporal.core.spec import GraphSpec, NodeInput, NodeOutput  # noqa: E402
 from gecko_temporal.core.state import StateView, merge_layer  # noqa: E402
 
@@ -61,7 +62,7 @@ def build_graph(nodes: int, reads: str = "light") -> GraphSpec:
         raise ValueError(f"nodes must be a multiple of {BLOCK}, got {nodes}")
     wf = Workflow(f"cow-{nodes}-{reads}", max_steps=nodes + 1)
     read_set = READ_SETS[reads]
-    prev: Optional[str] = None
+    prev: str | None = None
     for b in range(nodes // BLOCK):
         fork, join, chain = f"F{b}", f"J{b}", [f"C{b}.0", f"C{b}.1"]
         par = [f"P{b}.{i}" for i in range(6)]
@@ -92,8 +93,7 @@ def initial_state() -> dict[str, Any]:
 
 
 def _node_value(node: str, step: int, pred: Any, cursor: Any) -> dict[str, Any]:
-    return {"node": node, "step": step, "after": pred.get("node") if isinstance(pred, dict) else None,
-            "cursor": cursor}
+    return {"node": node, "step": step, "after": pred.get("node") if isinstance(pred, dict) else None, "cursor": cursor}
 
 
 # -- gecko_temporal: the interpreter core ----------------------------------------------------------
@@ -154,8 +154,9 @@ def run_deepcopy(spec: GraphSpec, state: dict[str, Any]) -> dict[str, Any]:
             state.update(w)
 
 
-def _timed(run: Callable[[GraphSpec, Any], Any], spec: GraphSpec, fresh: Callable[[], Any],
-           repeat: int) -> tuple[float, list[float]]:
+def _timed(
+    run: Callable[[GraphSpec, Any], Any], spec: GraphSpec, fresh: Callable[[], Any], repeat: int
+) -> tuple[float, list[float]]:
     """Median ms of ``run`` over ``repeat`` runs, each on a fresh state built outside the clock."""
     run(spec, fresh())  # warm-up
     times = []
@@ -177,14 +178,22 @@ def seed_table(sizes: list[int], repeat: int, reads: str, as_json: bool) -> list
         ours, ours_all = _timed(run_gecko, spec, gecko_state, repeat)
         base, base_all = _timed(run_deepcopy, spec, lambda: copy.deepcopy(template), max(1, repeat // 5))
         seed = SEED.get(n, {})
-        rows.append({
-            "nodes": n, "reads": reads, "gecko_ms": round(ours, 3), "deepcopy_ms": round(base, 3),
-            "speedup": round(base / ours, 1), "us_per_node": round(ours * 1000 / n, 1),
-            "seed_v04_ms": seed.get("v04"), "seed_v05_ms": seed.get("v05"),
-            "goal_ms": round(seed["v05"] / GOAL_FACTOR, 3) if seed else None,
-            "meets_goal": (ours <= seed["v05"] / GOAL_FACTOR) if seed and reads == "light" else None,
-            "gecko_runs_ms": [round(t, 3) for t in ours_all], "deepcopy_runs_ms": [round(t, 3) for t in base_all],
-        })
+        rows.append(
+            {
+                "nodes": n,
+                "reads": reads,
+                "gecko_ms": round(ours, 3),
+                "deepcopy_ms": round(base, 3),
+                "speedup": round(base / ours, 1),
+                "us_per_node": round(ours * 1000 / n, 1),
+                "seed_v04_ms": seed.get("v04"),
+                "seed_v05_ms": seed.get("v05"),
+                "goal_ms": round(seed["v05"] / GOAL_FACTOR, 3) if seed else None,
+                "meets_goal": (ours <= seed["v05"] / GOAL_FACTOR) if seed and reads == "light" else None,
+                "gecko_runs_ms": [round(t, 3) for t in ours_all],
+                "deepcopy_runs_ms": [round(t, 3) for t in base_all],
+            }
+        )
     return rows
 
 
@@ -227,11 +236,25 @@ def wide_layer(width: int, keys: int, declare_reads: bool, repeat: int) -> dict[
         sizes = SizeTable(state), SizeTable(sched.outputs)
         for task in tasks:
             r = reads[task.node]
-            node_input_problem(task.node, input_size=json_size(task.input), state=sizes[0], reads=r,
-                               history=sizes[1], history_names=None)
+            node_input_problem(
+                task.node,
+                input_size=json_size(task.input),
+                state=sizes[0],
+                reads=r,
+                history=sizes[1],
+                history_names=None,
+            )
             shipped = state if r is None else {k: state[k] for k in r if k in state}
-            arg = NodeInput(graph=spec.key, node=task.node, input=task.input, session_id="bench",
-                            step=task.step, state=shipped, history=sched.outputs, run_input="null")
+            arg = NodeInput(
+                graph=spec.key,
+                node=task.node,
+                input=task.input,
+                session_id="bench",
+                step=task.step,
+                state=shipped,
+                history=sched.outputs,
+                run_input="null",
+            )
             payload_bytes += len(converter.to_payloads([vars(arg)])[0].data)
         t1 = time.perf_counter()
         # the activities: each node reads its keys and writes one (not in the workflow task)
@@ -250,17 +273,26 @@ def wide_layer(width: int, keys: int, declare_reads: bool, repeat: int) -> dict[
             deltas.append((task.node, _delta(out)))
         merge_layer(state, deltas)
         t3 = time.perf_counter()
-        return {"schedule_ms": (t1 - t0) * 1000, "apply_ms": (t3 - t2) * 1000,
-                "activities_ms": (t2 - t1) * 1000, "payload_bytes": payload_bytes}
+        return {
+            "schedule_ms": (t1 - t0) * 1000,
+            "apply_ms": (t3 - t2) * 1000,
+            "activities_ms": (t2 - t1) * 1000,
+            "payload_bytes": payload_bytes,
+        }
 
     runs = [once() for _ in range(repeat)]
     med = {k: sorted(r[k] for r in runs)[len(runs) // 2] for k in runs[0]}
     workflow_ms = med["schedule_ms"] + med["apply_ms"]
     return {
-        "width": width, "keys": keys, "declared_reads": declare_reads,
-        "schedule_ms": round(med["schedule_ms"], 2), "apply_ms": round(med["apply_ms"], 2),
-        "workflow_task_ms": round(workflow_ms, 2), "activities_ms": round(med["activities_ms"], 2),
-        "input_payload_bytes": int(med["payload_bytes"]), "input_payload_mb": round(med["payload_bytes"] / 2**20, 2),
+        "width": width,
+        "keys": keys,
+        "declared_reads": declare_reads,
+        "schedule_ms": round(med["schedule_ms"], 2),
+        "apply_ms": round(med["apply_ms"], 2),
+        "workflow_task_ms": round(workflow_ms, 2),
+        "activities_ms": round(med["activities_ms"], 2),
+        "input_payload_bytes": int(med["payload_bytes"]),
+        "input_payload_mb": round(med["payload_bytes"] / 2**20, 2),
         "share_of_deadlock_limit": round(workflow_ms / DEADLOCK_LIMIT_MS, 4),
     }
 
@@ -271,10 +303,13 @@ def _delta(out: NodeOutput) -> Any:
     return StateDelta(out.writes, out.deletes)
 
 
-def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = _common.parser(__doc__.splitlines()[0])
-    p.add_argument("--no-full-state", action="store_true",
-                   help="skip the deadlock case where nodes declare no reads (ships the whole state; slow)")
+    p.add_argument(
+        "--no-full-state",
+        action="store_true",
+        help="skip the deadlock case where nodes declare no reads (ships the whole state; slow)",
+    )
     args = p.parse_args(argv)
     quick = args.quick
     sizes = [20, 50] if quick else [50, 200, 500]
@@ -289,10 +324,14 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     light = [r for r in rows if r["reads"] == "light"]
     per_node = [r["us_per_node"] for r in light]
     result = {
-        "benchmark": "compose_cow", "machine": _common.machine(), "quick": quick, "repeat": repeat,
+        "benchmark": "compose_cow",
+        "machine": _common.machine(),
+        "quick": quick,
+        "repeat": repeat,
         "graph": "blocks of 10: fork -> 6 parallel -> join -> 2 chained; each node reads 3 keys, writes 1",
         "state": "1,000-item list + 100-key nested dict + 2 small keys + one output per node",
-        "rows": rows, "wide_layer": wide,
+        "rows": rows,
+        "wide_layer": wide,
         "linear": max(per_node) <= 1.5 * min(per_node),
         "meets_goal": all(r["meets_goal"] for r in light if r["meets_goal"] is not None),
     }
@@ -302,24 +341,75 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
 
 def render(result: dict[str, Any]) -> str:
     m = result["machine"]
-    out = [f"compose_cow_benchmark  {m['date']}  {m['cpus']} CPUs  Python {m['python']}  "
-           f"(median of {result['repeat']} runs; baseline median of {max(1, result['repeat'] // 5)})",
-           f"graph: {result['graph']}", f"state: {result['state']}", ""]
-    out.append(_common.table(
-        ["nodes", "reads", "gecko ms", "µs/node", "deep-copy ms", "speedup", "seed v0.4 ms", "seed v0.5 ms",
-         "goal ms", "goal met"],
-        [[r["nodes"], r["reads"], r["gecko_ms"], r["us_per_node"], r["deepcopy_ms"], f"{r['speedup']}x",
-          r["seed_v04_ms"] or "-", r["seed_v05_ms"] or "-", r["goal_ms"] or "-",
-          "-" if r["meets_goal"] is None or r["reads"] != "light" else ("yes" if r["meets_goal"] else "NO")]
-         for r in result["rows"]]))
+    out = [
+        f"compose_cow_benchmark  {m['date']}  {m['cpus']} CPUs  Python {m['python']}  "
+        f"(median of {result['repeat']} runs; baseline median of {max(1, result['repeat'] // 5)})",
+        f"graph: {result['graph']}",
+        f"state: {result['state']}",
+        "",
+    ]
+    out.append(
+        _common.table(
+            [
+                "nodes",
+                "reads",
+                "gecko ms",
+                "µs/node",
+                "deep-copy ms",
+                "speedup",
+                "seed v0.4 ms",
+                "seed v0.5 ms",
+                "goal ms",
+                "goal met",
+            ],
+            [
+                [
+                    r["nodes"],
+                    r["reads"],
+                    r["gecko_ms"],
+                    r["us_per_node"],
+                    r["deepcopy_ms"],
+                    f"{r['speedup']}x",
+                    r["seed_v04_ms"] or "-",
+                    r["seed_v05_ms"] or "-",
+                    r["goal_ms"] or "-",
+                    "-" if r["meets_goal"] is None or r["reads"] != "light" else ("yes" if r["meets_goal"] else "NO"),
+                ]
+                for r in result["rows"]
+            ],
+        )
+    )
     out.append(f"\nlinear in nodes (light reads, µs/node within 1.5x): {'yes' if result['linear'] else 'NO'}")
     out.append("\nOne wide layer (the workflow task's own work; Temporal reports a deadlock at 2,000 ms):\n")
-    out.append(_common.table(
-        ["width", "state keys", "node reads", "schedule ms", "apply ms", "workflow task ms", "of 2 s limit",
-         "activity inputs MB", "node side ms"],
-        [[w["width"], w["keys"], "3 declared" if w["declared_reads"] else "none (whole state)", w["schedule_ms"],
-          w["apply_ms"], w["workflow_task_ms"], f"{w['share_of_deadlock_limit']:.1%}", w["input_payload_mb"],
-          w["activities_ms"]] for w in result["wide_layer"]]))
+    out.append(
+        _common.table(
+            [
+                "width",
+                "state keys",
+                "node reads",
+                "schedule ms",
+                "apply ms",
+                "workflow task ms",
+                "of 2 s limit",
+                "activity inputs MB",
+                "node side ms",
+            ],
+            [
+                [
+                    w["width"],
+                    w["keys"],
+                    "3 declared" if w["declared_reads"] else "none (whole state)",
+                    w["schedule_ms"],
+                    w["apply_ms"],
+                    w["workflow_task_ms"],
+                    f"{w['share_of_deadlock_limit']:.1%}",
+                    w["input_payload_mb"],
+                    w["activities_ms"],
+                ]
+                for w in result["wide_layer"]
+            ],
+        )
+    )
     return "\n".join(out)
 
 

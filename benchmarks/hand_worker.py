@@ -26,16 +26,16 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from temporalio import activity, workflow
 
 if not workflow.unsafe.in_sandbox():
     sys.path[:0] = [str(Path(__file__).resolve().parent)]
 with workflow.unsafe.imports_passed_through():
-    import cluster_shapes as shapes
-
     import os
+
+    import cluster_shapes as shapes
 
 TIMEOUT = timedelta(seconds=300)  # gecko's default start-to-close timeout, on both sides
 VARIANT = set(filter(None, os.environ.get("GECKO_BENCH_HAND_VARIANT", "").split(",")))
@@ -55,7 +55,9 @@ def cluster_node(node: str, seconds: float, data: Any, pad: str = "") -> dict[st
 
 def _call(node: str, data: Any, seconds: float = 0.0) -> Any:
     args = [node, seconds, data] + ([INPUT_PAD] if INPUT_PAD else [])
-    return workflow.execute_activity(cluster_node, args=args, start_to_close_timeout=TIMEOUT, heartbeat_timeout=HEARTBEAT)
+    return workflow.execute_activity(
+        cluster_node, args=args, start_to_close_timeout=TIMEOUT, heartbeat_timeout=HEARTBEAT
+    )
 
 
 @workflow.defn(name="HandDag")
@@ -116,7 +118,7 @@ class HandWarm:
 WORKFLOWS = [HandDag, HandChain, HandSession, HandUneven, HandWarm]
 
 
-async def serve(address: str, task_queue: str, threads: int, sticky_timeout: Optional[float]) -> None:
+async def serve(address: str, task_queue: str, threads: int, sticky_timeout: float | None) -> None:
     from temporalio.client import Client
     from temporalio.worker import Worker
 
@@ -127,20 +129,30 @@ async def serve(address: str, task_queue: str, threads: int, sticky_timeout: Opt
     if HEARTBEAT:  # as gecko's worker: let each beat through
         extra["max_heartbeat_throttle_interval"] = timedelta(seconds=1)
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        worker = Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=[cluster_node],
-                        activity_executor=pool, max_concurrent_activities=threads, **extra)
+        worker = Worker(
+            client,
+            task_queue=task_queue,
+            workflows=WORKFLOWS,
+            activities=[cluster_node],
+            activity_executor=pool,
+            max_concurrent_activities=threads,
+            **extra,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with worker:
-            print(f"worker ready: hand-written{' + ' + ','.join(sorted(VARIANT)) if VARIANT else ''} on task queue "
-                  f"{task_queue} at {address} ({threads} threads)", flush=True)
+            print(
+                f"worker ready: hand-written{' + ' + ','.join(sorted(VARIANT)) if VARIANT else ''} on task queue "
+                f"{task_queue} at {address} ({threads} threads)",
+                flush=True,
+            )
             await stop.wait()
     print("worker stopped", flush=True)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--address", required=True)
     p.add_argument("--task-queue", required=True)

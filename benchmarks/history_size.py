@@ -33,6 +33,7 @@ def chain() -> Workflow:
         def run(_, context) -> str:
             assert len(context.history) == i  # step i reads every earlier output
             return f"{i:02d}" + "x" * (SIZE - 2)
+
         return run
 
     for i in range(STEPS):
@@ -90,23 +91,37 @@ async def _measure(wf: Workflow, report: Workflow) -> list[dict]:
     await handle.result()
     await asyncio.sleep(1.0)  # visibility catches up
     made = STEPS * SIZE
-    rows.append({"case": f"{STEPS}-step chain, {SIZE // 1000} KB outputs", "data_made": made,
-                 "history": await history_bytes(handle.id), "store": store_bytes()})
+    rows.append(
+        {
+            "case": f"{STEPS}-step chain, {SIZE // 1000} KB outputs",
+            "data_made": made,
+            "history": await history_bytes(handle.id),
+            "store": store_bytes(),
+        }
+    )
     before = store_bytes()
     with tempfile.TemporaryDirectory() as out:
-        handle = await report.start({"folder": str(HERE.parent / "gecko_temporal"), "out": f"{out}/r.md"},
-                                    timeout=120)
+        handle = await report.start({"folder": str(HERE.parent / "gecko_temporal"), "out": f"{out}/r.md"}, timeout=120)
         await handle.result()
     await asyncio.sleep(1.0)
-    rows.append({"case": "README report example", "data_made": None, "history": await history_bytes(handle.id),
-                 "store": store_bytes() - before})
+    rows.append(
+        {
+            "case": "README report example",
+            "data_made": None,
+            "history": await history_bytes(handle.id),
+            "store": store_bytes() - before,
+        }
+    )
     return rows
 
 
 def main() -> int:
     p = _common.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--cluster", action="store_true",
-                   help="run on a started dev server with a worker of our own (no embedded payload store)")
+    p.add_argument(
+        "--cluster",
+        action="store_true",
+        help="run on a started dev server with a worker of our own (no embedded payload store)",
+    )
     args = p.parse_args()
     rows = asyncio.run(measure(args.cluster))
     settings = {k: v for k, v in os.environ.items() if k.startswith("GECKO_") and k != "GECKO_TASK_QUEUE"}

@@ -17,16 +17,15 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional
 
 from temporalio import workflow
 
 if not workflow.unsafe.in_sandbox():
     sys.path[:0] = [str(Path(__file__).resolve().parent)]
 with workflow.unsafe.imports_passed_through():
+    from langgraph_dag import LangGraphDag, LangGraphUneven, build_dag, build_uneven
     from temporalio.langgraph import LangGraphPlugin
 
-    from langgraph_dag import LangGraphDag, LangGraphUneven, build_dag, build_uneven
 
 async def serve(address: str, task_queue: str, threads: int) -> None:
     from temporalio.client import Client
@@ -35,8 +34,14 @@ async def serve(address: str, task_queue: str, threads: int) -> None:
     client = await Client.connect(address)
     plugin = LangGraphPlugin(graphs={"dag": build_dag(), "uneven": build_uneven()})
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        worker = Worker(client, task_queue=task_queue, workflows=[LangGraphDag, LangGraphUneven], plugins=[plugin],
-                        activity_executor=pool, max_concurrent_activities=threads)
+        worker = Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[LangGraphDag, LangGraphUneven],
+            plugins=[plugin],
+            activity_executor=pool,
+            max_concurrent_activities=threads,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -47,7 +52,7 @@ async def serve(address: str, task_queue: str, threads: int) -> None:
     print("worker stopped", flush=True)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--address", required=True)
     p.add_argument("--task-queue", required=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
@@ -52,14 +52,27 @@ async def run(quick: bool, repeat: int, as_json: bool) -> dict[str, Any]:
         for name in cases:
             med = sorted(times[name])[len(times[name]) // 2]
             facts = await overhead.history_facts(handles[name])
-            rows.append({"case": name, "local": "local" in name, "total_ms": round(med, 1),
-                         "ms_per_step": round(med / steps, 2), "events": facts["events"],
-                         "workflow_tasks": facts["workflow_tasks"], "runs_ms": [round(t, 1) for t in times[name]]})
+            rows.append(
+                {
+                    "case": name,
+                    "local": "local" in name,
+                    "total_ms": round(med, 1),
+                    "ms_per_step": round(med / steps, 2),
+                    "events": facts["events"],
+                    "workflow_tasks": facts["workflow_tasks"],
+                    "runs_ms": [round(t, 1) for t in times[name]],
+                }
+            )
     by = {r["case"]: r for r in rows}
     gecko_local = by["gecko, local=True nodes"]["ms_per_step"]
     return {
-        "benchmark": "local_activity", "machine": _common.machine(), "quick": quick, "repeat": repeat,
-        "steps": steps, "goal_ms_per_step": GOAL_MS_PER_STEP, "rows": rows,
+        "benchmark": "local_activity",
+        "machine": _common.machine(),
+        "quick": quick,
+        "repeat": repeat,
+        "steps": steps,
+        "goal_ms_per_step": GOAL_MS_PER_STEP,
+        "rows": rows,
         "speedup_local_vs_regular": round(by["gecko, regular nodes"]["ms_per_step"] / gecko_local, 1),
         "gecko_local_vs_hand_local": round(gecko_local / by["hand-written, execute_local_activity"]["ms_per_step"], 3),
         "meets_goal": gecko_local <= GOAL_MS_PER_STEP,
@@ -68,18 +81,26 @@ async def run(quick: bool, repeat: int, as_json: bool) -> dict[str, Any]:
 
 def render(result: dict[str, Any]) -> str:
     m = result["machine"]
-    out = [f"local_activity_benchmark  {m['date']}  {m['cpus']} CPUs  Python {m['python']}  "
-           f"({result['steps']}-step chain of light nodes, median of {result['repeat']} runs)", ""]
-    out.append(_common.table(
-        ["case", "total ms", "ms/step", "history events", "workflow tasks"],
-        [[r["case"], r["total_ms"], r["ms_per_step"], r["events"], r["workflow_tasks"]] for r in result["rows"]]))
-    out.append(f"\nlocal=True is {result['speedup_local_vs_regular']}x faster per step than regular nodes; "
-               f"gecko local / hand-written local = {result['gecko_local_vs_hand_local']:.2f}x; "
-               f"goal <= {result['goal_ms_per_step']} ms/step: {'met' if result['meets_goal'] else 'NOT met'}")
+    out = [
+        f"local_activity_benchmark  {m['date']}  {m['cpus']} CPUs  Python {m['python']}  "
+        f"({result['steps']}-step chain of light nodes, median of {result['repeat']} runs)",
+        "",
+    ]
+    out.append(
+        _common.table(
+            ["case", "total ms", "ms/step", "history events", "workflow tasks"],
+            [[r["case"], r["total_ms"], r["ms_per_step"], r["events"], r["workflow_tasks"]] for r in result["rows"]],
+        )
+    )
+    out.append(
+        f"\nlocal=True is {result['speedup_local_vs_regular']}x faster per step than regular nodes; "
+        f"gecko local / hand-written local = {result['gecko_local_vs_hand_local']:.2f}x; "
+        f"goal <= {result['goal_ms_per_step']} ms/step: {'met' if result['meets_goal'] else 'NOT met'}"
+    )
     return "\n".join(out)
 
 
-def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = _common.parser(__doc__.splitlines()[0]).parse_args(argv)
     repeat = args.repeat or (1 if args.quick else 3)
     _common.log("local_activity_benchmark: starting a dev server and two workers ...", args.json)

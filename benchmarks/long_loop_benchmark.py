@@ -57,34 +57,57 @@ async def measure(wf: Workflow, steps: int) -> dict[str, Any]:
     final = await handle.state()
     assert outcome == {"steps": steps, "task": "benchmark"}, outcome
     latencies.sort()
-    return {"steps": final["step"], "seconds": round(took, 2), "steps_per_s": round(final["step"] / took, 1),
-            "runs": final["run"], "queries": len(latencies),
-            "query_median_ms": round(1000 * latencies[len(latencies) // 2], 1) if latencies else None,
-            "query_max_ms": round(1000 * latencies[-1], 1) if latencies else None}
+    return {
+        "steps": final["step"],
+        "seconds": round(took, 2),
+        "steps_per_s": round(final["step"] / took, 1),
+        "runs": final["run"],
+        "queries": len(latencies),
+        "query_median_ms": round(1000 * latencies[len(latencies) // 2], 1) if latencies else None,
+        "query_max_ms": round(1000 * latencies[-1], 1) if latencies else None,
+    }
 
 
 async def run(quick: bool, as_json: bool) -> dict[str, Any]:
     steps = 100 if quick else 2000
     few = max(steps // 10, 50)  # more continue-as-new switches
-    cases = [("regular activities", False, steps), ("local=True", True, steps),
-             (f"local=True, steps_per_run={few}", True, few)]
+    cases = [
+        ("regular activities", False, steps),
+        ("local=True", True, steps),
+        (f"local=True, steps_per_run={few}", True, few),
+    ]
     await Workflow("WarmUp").add_node("a", lambda x: x).set_entry_point("a").execute(1)  # server + worker
     rows = []
     for i, (label, local, per_run) in enumerate(cases):
         _common.log(f"  {label}: {steps} steps ...", as_json)
         row = await measure(loop_workflow(f"LongLoop{i}", steps, local=local, steps_per_run=per_run), steps)
         rows.append({"case": label, "local": local, "steps_per_run": per_run, **row})
-    return {"benchmark": "long_loop", "quick": quick, "machine": _common.machine(), "loop_steps": steps,
-            "rows": rows}
+    return {"benchmark": "long_loop", "quick": quick, "machine": _common.machine(), "loop_steps": steps, "rows": rows}
 
 
 def text(result: dict[str, Any]) -> str:
     m = result["machine"]
-    rows = [[r["case"], r["steps_per_run"], r["steps"], r["seconds"], r["steps_per_s"], r["runs"],
-             r["queries"], r["query_median_ms"], r["query_max_ms"]] for r in result["rows"]]
-    return (f"{result['loop_steps']}-step Next loop, {m['date']}, {m['cpus']} CPUs, Python {m['python']}\n\n"
-            + _common.table(["case", "steps_per_run", "steps", "s", "steps/s", "runs", "queries",
-                             "query median ms", "query max ms"], rows))
+    rows = [
+        [
+            r["case"],
+            r["steps_per_run"],
+            r["steps"],
+            r["seconds"],
+            r["steps_per_s"],
+            r["runs"],
+            r["queries"],
+            r["query_median_ms"],
+            r["query_max_ms"],
+        ]
+        for r in result["rows"]
+    ]
+    return (
+        f"{result['loop_steps']}-step Next loop, {m['date']}, {m['cpus']} CPUs, Python {m['python']}\n\n"
+        + _common.table(
+            ["case", "steps_per_run", "steps", "s", "steps/s", "runs", "queries", "query median ms", "query max ms"],
+            rows,
+        )
+    )
 
 
 def main() -> None:

@@ -23,7 +23,9 @@ def _fan(name: str, sleep: float, local: bool = False) -> Workflow:
         return [Send("Work", i) for i in range(n)]
 
     wf = Workflow(name)
-    wf.add_node("Plan", lambda n: n).add_node("Work", work, local=local).add_node("Collect", lambda xs: {"n": len(xs), "sum": sum(xs)})
+    wf.add_node("Plan", lambda n: n).add_node("Work", work, local=local).add_node(
+        "Collect", lambda xs: {"n": len(xs), "sum": sum(xs)}
+    )
     wf.add_conditional_edges("Plan", fan_out, ["Work"]).add_edge("Work", "Collect")
     return wf.set_entry_point("Plan")
 

@@ -22,14 +22,41 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gecko_temporal.core import codec  # noqa: E402
-from gecko_temporal.core.build.graph import Workflow  # noqa: E402
-from gecko_temporal.core.scheduler import Scheduler  # noqa: E402
-from gecko_temporal.core.spec import Jump, Next  # noqa: E402
-from gecko_temporal.core.state import StateDelta, merge_layer  # noqa: E402
+from gecko_temporal.core import codec
+from gecko_temporal.core.build.graph import Workflow
+from gecko_temporal.core.scheduler import Scheduler
+from gecko_temporal.core.spec import Jump, Next
+from gecko_temporal.core.state import StateDelta, merge_layer
 
-WORDS = ("the agent considers the user's request and the retrieved documents before it drafts a plan "
-         "with tool calls observations citations and a critique of its previous answer").split()
+WORDS = [
+    "the",
+    "agent",
+    "considers",
+    "the",
+    "user's",
+    "request",
+    "and",
+    "the",
+    "retrieved",
+    "documents",
+    "before",
+    "it",
+    "drafts",
+    "a",
+    "plan",
+    "with",
+    "tool",
+    "calls",
+    "observations",
+    "citations",
+    "and",
+    "a",
+    "critique",
+    "of",
+    "its",
+    "previous",
+    "answer",
+]
 
 
 def _text(rng: random.Random, lo: int, hi: int) -> str:
@@ -61,8 +88,11 @@ def measure(steps: int, seed: int = 7) -> dict:
             break
         for task in tasks:
             if task.node == "Planner":
-                out = {"plan": _text(rng, 40, 120), "tool": rng.choice(["search", "fetch", "python"]),
-                       "args": {"query": _text(rng, 4, 12)}}
+                out = {
+                    "plan": _text(rng, 40, 120),
+                    "tool": rng.choice(["search", "fetch", "python"]),
+                    "args": {"query": _text(rng, 4, 12)},
+                }
                 delta = StateDelta({"plan": codec.encode(out["plan"])})
             elif task.node == "Tool":
                 out = {"observation": _text(rng, 150, 450), "status": 200}
@@ -73,24 +103,46 @@ def measure(steps: int, seed: int = 7) -> dict:
             text = codec.encode(out)
             jump = Jump("Planner", codec.encode(out.input), task.node) if isinstance(out, Next) else None
             duration = rng.uniform(0.2, 4.0)
-            full_steps.append({
-                "node": task.node, "step": task.step, "input": codec.plain(task.input),
-                "output": codec.plain(text),
-                "trace": {"started": clock, "finished": clock + duration, "duration": duration,
-                          "attempt": 1, "worker": "worker-1@host", "activity_id": f"1.{task.step}"},
-            })
+            full_steps.append(
+                {
+                    "node": task.node,
+                    "step": task.step,
+                    "input": codec.plain(task.input),
+                    "output": codec.plain(text),
+                    "trace": {
+                        "started": clock,
+                        "finished": clock + duration,
+                        "duration": duration,
+                        "attempt": 1,
+                        "worker": "worker-1@host",
+                        "activity_id": f"1.{task.step}",
+                    },
+                }
+            )
             clock += duration
             sched.finish(task, text, jump)
             merge_layer(state, [(task.node, delta)])
             completed.append(task.node)
     # Exactly the snapshot GeckoWorkflow._continue_as_new builds.
-    slim = {"scheduler": sched.snapshot(), "state": state, "deadline": None, "run": 2,
-            "completed": completed[-1000:], "rejected": [], "answers": {}, "layer": sched.step}
+    slim = {
+        "scheduler": sched.snapshot(),
+        "state": state,
+        "deadline": None,
+        "run": 2,
+        "completed": completed[-1000:],
+        "rejected": [],
+        "answers": {},
+        "layer": sched.step,
+    }
     full = {"steps": full_steps, "state": {k: codec.plain(v) for k, v in state.items()}}
     slim_bytes = len(json.dumps(slim, separators=(",", ":")).encode())
     full_bytes = len(json.dumps(full, separators=(",", ":")).encode())
-    return {"steps": sched.step, "slim_bytes": slim_bytes, "full_bytes": full_bytes,
-            "reduction": round(1 - slim_bytes / full_bytes, 4)}
+    return {
+        "steps": sched.step,
+        "slim_bytes": slim_bytes,
+        "full_bytes": full_bytes,
+        "reduction": round(1 - slim_bytes / full_bytes, 4),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

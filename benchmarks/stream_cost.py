@@ -67,8 +67,12 @@ async def count(handle) -> Counter:
 
 async def measure(steps: int, tokens: int, rounds: int) -> dict:
     rows = []
-    for case, emits, read in [("quiet", 0, False), ("emit", tokens, False), ("read", 0, True),
-                              ("emit+read", tokens, True)]:
+    for case, emits, read in [
+        ("quiet", 0, False),
+        ("emit", tokens, False),
+        ("read", 0, True),
+        ("emit+read", tokens, True),
+    ]:
         wf = chain(steps, emits)
         handle = await wf.start(None)
         events = 0
@@ -76,10 +80,18 @@ async def measure(steps: int, tokens: int, rounds: int) -> dict:
             events = len([e async for e in handle.stream()])
         await handle.result()
         kinds = await count(handle)
-        rows.append({"case": case, "steps": steps, "emitted": emits * steps, "events_read": events,
-                     "history_events": sum(kinds.values()), "signals": kinds["workflow_execution_signaled"],
-                     "updates": kinds["workflow_execution_update_completed"],
-                     "workflow_tasks": kinds["workflow_task_completed"]})
+        rows.append(
+            {
+                "case": case,
+                "steps": steps,
+                "emitted": emits * steps,
+                "events_read": events,
+                "history_events": sum(kinds.values()),
+                "signals": kinds["workflow_execution_signaled"],
+                "updates": kinds["workflow_execution_update_completed"],
+                "workflow_tasks": kinds["workflow_task_completed"],
+            }
+        )
     quiet = rows[0]["history_events"]
     for r in rows:
         r["extra_per_step"] = round((r["history_events"] - quiet) / steps, 2)
@@ -93,8 +105,14 @@ async def measure(steps: int, tokens: int, rounds: int) -> dict:
                 seen.append(time.monotonic() - float(Path(folder, f"sent-{e.data}").read_text()))
                 Path(folder, f"ack-{e.data}").write_text("ok")
         await handle.result()
-    return {"rows": rows, "latency_ms": {"median": round(statistics.median(seen) * 1000, 1),
-                                         "max": round(max(seen) * 1000, 1), "rounds": len(seen)}}
+    return {
+        "rows": rows,
+        "latency_ms": {
+            "median": round(statistics.median(seen) * 1000, 1),
+            "max": round(max(seen) * 1000, 1),
+            "rounds": len(seen),
+        },
+    }
 
 
 def main() -> int:
@@ -102,14 +120,26 @@ def main() -> int:
     steps, tokens, rounds = (3, 5, 3) if args.quick else (20, 50, 20)
     result = asyncio.run(measure(steps, tokens, rounds))
     result["machine"] = _common.machine()
-    cols = ["case", "steps", "emitted", "events_read", "history_events", "signals", "updates", "workflow_tasks",
-            "extra_per_step", "extra_per_emitted"]
+    cols = [
+        "case",
+        "steps",
+        "emitted",
+        "events_read",
+        "history_events",
+        "signals",
+        "updates",
+        "workflow_tasks",
+        "extra_per_step",
+        "extra_per_emitted",
+    ]
 
     def text() -> str:
         lat = result["latency_ms"]
-        return (_common.table(cols, [[r[c] if r[c] is not None else "-" for c in cols] for r in result["rows"]])
-                + f"\n\nemit -> reader, one event at a time: median {lat['median']} ms, max {lat['max']} ms "
-                  f"over {lat['rounds']} round trips")
+        return (
+            _common.table(cols, [[r[c] if r[c] is not None else "-" for c in cols] for r in result["rows"]])
+            + f"\n\nemit -> reader, one event at a time: median {lat['median']} ms, max {lat['max']} ms "
+            f"over {lat['rounds']} round trips"
+        )
 
     _common.emit(result, args.json, text)
     return 0

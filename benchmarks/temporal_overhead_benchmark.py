@@ -21,9 +21,10 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, AsyncIterator, Optional
+from typing import Any
 
 from temporalio import activity, workflow
 
@@ -90,8 +91,9 @@ class HandDag:
         for layer in range(layers):
             names = [f"L{layer}.{j}" for j in range(width)]
             joined = previous["Start"] if layer == 0 else previous  # one predecessor: its output alone
-            results = await asyncio.gather(*(
-                workflow.execute_activity(light, args=[n, joined], start_to_close_timeout=TIMEOUT) for n in names))
+            results = await asyncio.gather(
+                *(workflow.execute_activity(light, args=[n, joined], start_to_close_timeout=TIMEOUT) for n in names)
+            )
             previous = dict(zip(names, results))
         return previous
 
@@ -102,8 +104,9 @@ class HandChain:
     async def run(self, steps: int, data: Any, local: bool) -> Any:
         for i in range(steps):
             if local:
-                data = await workflow.execute_local_activity(light, args=[f"N{i}", data],
-                                                             start_to_close_timeout=TIMEOUT)
+                data = await workflow.execute_local_activity(
+                    light, args=[f"N{i}", data], start_to_close_timeout=TIMEOUT
+                )
             else:
                 data = await workflow.execute_activity(light, args=[f"N{i}", data], start_to_close_timeout=TIMEOUT)
         return data
@@ -115,8 +118,14 @@ async def history_facts(handle: Any) -> dict[str, Any]:
     from temporalio.api.enums.v1 import EventType
 
     history = await handle.fetch_history()
-    facts = {"events": 0, "workflow_tasks": 0, "activities": 0, "input_bytes": 0, "result_bytes": 0,
-             "workflow_input_bytes": 0}
+    facts = {
+        "events": 0,
+        "workflow_tasks": 0,
+        "activities": 0,
+        "input_bytes": 0,
+        "result_bytes": 0,
+        "workflow_input_bytes": 0,
+    }
     for e in history.events:
         facts["events"] += 1
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
@@ -125,14 +134,18 @@ async def history_facts(handle: Any) -> dict[str, Any]:
             facts["activities"] += 1
             facts["input_bytes"] += sum(p.ByteSize() for p in e.activity_task_scheduled_event_attributes.input.payloads)
         elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            facts["result_bytes"] += sum(p.ByteSize() for p in e.activity_task_completed_event_attributes.result.payloads)
+            facts["result_bytes"] += sum(
+                p.ByteSize() for p in e.activity_task_completed_event_attributes.result.payloads
+            )
         elif e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:  # a local activity
             facts["activities"] += 1
-            facts["result_bytes"] += sum(p.ByteSize() for v in e.marker_recorded_event_attributes.details.values()
-                                         for p in v.payloads)
+            facts["result_bytes"] += sum(
+                p.ByteSize() for v in e.marker_recorded_event_attributes.details.values() for p in v.payloads
+            )
         elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             facts["workflow_input_bytes"] = sum(
-                p.ByteSize() for p in e.workflow_execution_started_event_attributes.input.payloads)
+                p.ByteSize() for p in e.workflow_execution_started_event_attributes.input.payloads
+            )
     facts["input_bytes_per_activity"] = round(facts["input_bytes"] / max(1, facts["activities"]))
     facts["result_bytes_per_activity"] = round(facts["result_bytes"] / max(1, facts["activities"]))
     return facts
@@ -152,7 +165,7 @@ class Bench:
 
     @staticmethod
     @contextlib.asynccontextmanager
-    async def running(graphs: list[Workflow]) -> AsyncIterator["Bench"]:
+    async def running(graphs: list[Workflow]) -> AsyncIterator[Bench]:
         from temporalio.client import Client
         from temporalio.worker import Worker
 
@@ -169,8 +182,13 @@ class Bench:
             for wf in graphs:
                 gecko_worker.serve(wf)
             await gecko_worker.start()
-            hand_worker = Worker(client, task_queue=hand_queue, workflows=[HandDag, HandChain],
-                                 activities=[light], max_concurrent_activities=gecko_worker.runner.max_threads)
+            hand_worker = Worker(
+                client,
+                task_queue=hand_queue,
+                workflows=[HandDag, HandChain],
+                activities=[light],
+                max_concurrent_activities=gecko_worker.runner.max_threads,
+            )
             async with hand_worker:
                 yield Bench(client, hand_queue)
         finally:
@@ -187,8 +205,9 @@ class Bench:
 
     async def hand(self, run: Any, args: list[Any]) -> tuple[float, Any]:
         t0 = time.perf_counter()
-        handle = await self.client.start_workflow(run, args=args, id=f"hand-{uuid.uuid4().hex[:12]}",
-                                                  task_queue=self.hand_queue)
+        handle = await self.client.start_workflow(
+            run, args=args, id=f"hand-{uuid.uuid4().hex[:12]}", task_queue=self.hand_queue
+        )
         await handle.result()
         return (time.perf_counter() - t0) * 1000, handle
 
@@ -199,8 +218,9 @@ async def warm_up(bench: Bench, warm: Workflow) -> None:
     await bench.hand(HandChain.run, [3, None, False])
 
 
-async def compare(bench: Bench, label: str, gecko_run: Any, hand_run: Any, repeat: int,
-                  as_json: bool) -> dict[str, Any]:
+async def compare(
+    bench: Bench, label: str, gecko_run: Any, hand_run: Any, repeat: int, as_json: bool
+) -> dict[str, Any]:
     """Alternate the two sides ``repeat`` times (who goes first alternates too); medians and ratio."""
     g_times, h_times = [], []
     g_handle = h_handle = None
@@ -215,10 +235,15 @@ async def compare(bench: Bench, label: str, gecko_run: Any, hand_run: Any, repea
         _common.log(f"  {label}: gecko {g[0]:.0f} ms, hand-written {h[0]:.0f} ms", as_json)
     g_med, h_med = sorted(g_times)[len(g_times) // 2], sorted(h_times)[len(h_times) // 2]
     return {
-        "graph": label, "gecko_ms": round(g_med, 1), "hand_ms": round(h_med, 1),
-        "ratio": round(g_med / h_med, 3), "meets_goal": g_med / h_med <= GOAL,
-        "gecko_runs_ms": [round(t, 1) for t in g_times], "hand_runs_ms": [round(t, 1) for t in h_times],
-        "gecko_history": await history_facts(g_handle), "hand_history": await history_facts(h_handle),
+        "graph": label,
+        "gecko_ms": round(g_med, 1),
+        "hand_ms": round(h_med, 1),
+        "ratio": round(g_med / h_med, 3),
+        "meets_goal": g_med / h_med <= GOAL,
+        "gecko_runs_ms": [round(t, 1) for t in g_times],
+        "hand_runs_ms": [round(t, 1) for t in h_times],
+        "gecko_history": await history_facts(g_handle),
+        "hand_history": await history_facts(h_handle),
     }
 
 
@@ -229,39 +254,87 @@ async def run(quick: bool, repeat: int, as_json: bool) -> dict[str, Any]:
     async with Bench.running([dag, chain, warm]) as bench:
         await warm_up(bench, warm)
         rows = [
-            await compare(bench, f"{layers}x{width} layered DAG ({layers * width + 1} activities)",
-                          lambda: bench.gecko(dag, data), lambda: bench.hand(HandDag.run, [layers, width, data]),
-                          repeat if quick else repeat + 2, as_json),  # the DAG is noisier and 5x shorter
-            await compare(bench, f"{steps}-step chain", lambda: bench.gecko(chain, data),
-                          lambda: bench.hand(HandChain.run, [steps, data, False]), repeat, as_json),
+            await compare(
+                bench,
+                f"{layers}x{width} layered DAG ({layers * width + 1} activities)",
+                lambda: bench.gecko(dag, data),
+                lambda: bench.hand(HandDag.run, [layers, width, data]),
+                repeat if quick else repeat + 2,
+                as_json,
+            ),  # the DAG is noisier and 5x shorter
+            await compare(
+                bench,
+                f"{steps}-step chain",
+                lambda: bench.gecko(chain, data),
+                lambda: bench.hand(HandChain.run, [steps, data, False]),
+                repeat,
+                as_json,
+            ),
         ]
-    return {"benchmark": "temporal_overhead", "machine": _common.machine(), "quick": quick, "repeat": repeat,
-            "goal_ratio": GOAL, "rows": rows, "meets_goal": all(r["meets_goal"] for r in rows)}
+    return {
+        "benchmark": "temporal_overhead",
+        "machine": _common.machine(),
+        "quick": quick,
+        "repeat": repeat,
+        "goal_ratio": GOAL,
+        "rows": rows,
+        "meets_goal": all(r["meets_goal"] for r in rows),
+    }
 
 
 def render(result: dict[str, Any]) -> str:
     m = result["machine"]
-    out = [f"temporal_overhead_benchmark  {m['date']}  {m['cpus']} CPUs  Python {m['python']}  "
-           f"(median of {result['repeat']} alternating runs, DAG {result['repeat'] + 2 * (not result['quick'])}; "
-           f"goal ratio <= {result['goal_ratio']})", ""]
-    out.append(_common.table(
-        ["graph", "gecko ms", "hand-written ms", "ratio", "goal met"],
-        [[r["graph"], r["gecko_ms"], r["hand_ms"], f"{r['ratio']:.2f}x", "yes" if r["meets_goal"] else "NO"]
-         for r in result["rows"]]))
+    out = [
+        f"temporal_overhead_benchmark  {m['date']}  {m['cpus']} CPUs  Python {m['python']}  "
+        f"(median of {result['repeat']} alternating runs, DAG {result['repeat'] + 2 * (not result['quick'])}; "
+        f"goal ratio <= {result['goal_ratio']})",
+        "",
+    ]
+    out.append(
+        _common.table(
+            ["graph", "gecko ms", "hand-written ms", "ratio", "goal met"],
+            [
+                [r["graph"], r["gecko_ms"], r["hand_ms"], f"{r['ratio']:.2f}x", "yes" if r["meets_goal"] else "NO"]
+                for r in result["rows"]
+            ],
+        )
+    )
     out.append("\nHistory of one run each (events, workflow tasks, bytes per activity input / result):\n")
     hist_rows = []
     for r in result["rows"]:
         for side in ("gecko", "hand"):
             h = r[f"{side}_history"]
-            hist_rows.append([r["graph"], "gecko" if side == "gecko" else "hand-written", h["events"],
-                              h["workflow_tasks"], h["activities"], h["input_bytes_per_activity"],
-                              h["result_bytes_per_activity"], h["workflow_input_bytes"]])
-    out.append(_common.table(["graph", "side", "events", "workflow tasks", "activities", "input B/activity",
-                              "result B/activity", "workflow input B"], hist_rows))
+            hist_rows.append(
+                [
+                    r["graph"],
+                    "gecko" if side == "gecko" else "hand-written",
+                    h["events"],
+                    h["workflow_tasks"],
+                    h["activities"],
+                    h["input_bytes_per_activity"],
+                    h["result_bytes_per_activity"],
+                    h["workflow_input_bytes"],
+                ]
+            )
+    out.append(
+        _common.table(
+            [
+                "graph",
+                "side",
+                "events",
+                "workflow tasks",
+                "activities",
+                "input B/activity",
+                "result B/activity",
+                "workflow input B",
+            ],
+            hist_rows,
+        )
+    )
     return "\n".join(out)
 
 
-def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = _common.parser(__doc__.splitlines()[0])
     args = p.parse_args(argv)
     repeat = args.repeat or (1 if args.quick else 3)

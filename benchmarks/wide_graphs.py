@@ -27,8 +27,11 @@ def total(parts):
 
 def fan(width: int, max_parallel=None, name: str = "") -> Workflow:
     """start -> ``width`` parallel instant nodes -> a join that sums them."""
-    wf = Workflow(name or f"Wide{width}" + (f"w{max_parallel}" if max_parallel else ""), max_steps=width + 10,
-                  max_parallel=max_parallel)
+    wf = Workflow(
+        name or f"Wide{width}" + (f"w{max_parallel}" if max_parallel else ""),
+        max_steps=width + 10,
+        max_parallel=max_parallel,
+    )
     wf.add_node("start", lambda x: x).add_node("end", total)
     for i in range(width):
         wf.add_node(f"n{i}", leaf).add_edge("start", f"n{i}").add_edge(f"n{i}", "end")

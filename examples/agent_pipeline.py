@@ -42,8 +42,11 @@ def _prompt(messages: list[ModelMessage]) -> str:
 
 async def quick_model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     topic = _prompt(messages)
-    bullets = [f"- {topic} runs as a graph of steps", f"- each step of {topic} is a Temporal activity",
-               "- a crashed worker costs only the step in flight"]
+    bullets = [
+        f"- {topic} runs as a graph of steps",
+        f"- each step of {topic} is a Temporal activity",
+        "- a crashed worker costs only the step in flight",
+    ]
     return ModelResponse(parts=[TextPart("\n".join(bullets))])
 
 
@@ -55,17 +58,23 @@ async def thorough_model(messages: list[ModelMessage], info: AgentInfo) -> Model
 async def judge_model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     draft = json.loads(_prompt(messages))["draft"]
     bullets = [line for line in draft.splitlines() if line.startswith("- ")]
-    verdict = {"approved": len(bullets) >= 3, "score": min(10, 3 * len(bullets)),
-               "reasons": [f"{len(bullets)} concrete points", "mentions crash recovery" if "crash" in draft else
-                           "no word on failures"]}
+    verdict = {
+        "approved": len(bullets) >= 3,
+        "score": min(10, 3 * len(bullets)),
+        "reasons": [
+            f"{len(bullets)} concrete points",
+            "mentions crash recovery" if "crash" in draft else "no word on failures",
+        ],
+    }
     return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, verdict)])
 
 
 quick_writer = Agent(FunctionModel(quick_model), name="quick_writer", instructions="Write three bullets.")
 thorough_writer = Agent(FunctionModel(thorough_model), name="thorough_writer", instructions="Write an essay.")
 judge = Agent(FunctionModel(judge_model), name="judge", output_type=Verdict, instructions="Judge the draft.")
-headline = ChatPromptTemplate.from_messages([("system", "Write a headline."), ("human", "{draft}")]) | FakeListChatModel(
-    responses=["Durable agents: pipelines that survive their machines"], name="headline_model")
+headline = ChatPromptTemplate.from_messages(
+    [("system", "Write a headline."), ("human", "{draft}")]
+) | FakeListChatModel(responses=["Durable agents: pipelines that survive their machines"], name="headline_model")
 
 
 @step(name="Pick")
@@ -81,18 +90,28 @@ def publish(parts: dict, context) -> dict:
     verdict: Verdict = parts["Judge"]
     title: AIMessage = parts["Headline"]
     draft = context.history["Pick"]["draft"]
-    text = f"# {title.content}\n\n{draft}\n\nJudge: {'approved' if verdict.approved else 'rejected'}, " \
-           f"score {verdict.score}/10 ({'; '.join(verdict.reasons)})\n"
+    text = (
+        f"# {title.content}\n\n{draft}\n\nJudge: {'approved' if verdict.approved else 'rejected'}, "
+        f"score {verdict.score}/10 ({'; '.join(verdict.reasons)})\n"
+    )
     out = Path(context.input.get("out") or "article.md")
     out.write_text(text)
-    return {"article": str(out.resolve()), "writer": context.state["writer"], "approved": verdict.approved,
-            "score": verdict.score, "verdict_type": type(verdict).__name__, "title_type": type(title).__name__}
+    return {
+        "article": str(out.resolve()),
+        "writer": context.state["writer"],
+        "approved": verdict.approved,
+        "score": verdict.score,
+        "verdict_type": type(verdict).__name__,
+        "title_type": type(title).__name__,
+    }
 
 
 def build() -> Workflow:
     wf = Workflow("AgentPipeline")
-    wf.add_node("Writers", Team([thorough_writer, quick_writer], ExecutionStrategy.RACE,
-                                input_mapper=lambda job, i: job["topic"]))
+    wf.add_node(
+        "Writers",
+        Team([thorough_writer, quick_writer], ExecutionStrategy.RACE, input_mapper=lambda job, i: job["topic"]),
+    )
     wf.add_node("Pick", pick)
     wf.add_node("Judge", judge)  # a pydantic-ai Agent as it is
     wf.add_node("Headline", headline)  # a LangChain chain as it is: {"topic", "draft"} fill the prompt

@@ -18,8 +18,56 @@ from pathlib import Path
 
 from gecko_temporal import ExecutionStrategy, Next, Progress, Team, Workflow, WorkflowContext, step
 
-STOPWORDS = set("""a an and are as at be by for from has have in is it its of on or that the this to was were
-will with not no if else return self none true false def class import we our you your can do does""".split())
+STOPWORDS = set(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "were",
+        "will",
+        "with",
+        "not",
+        "no",
+        "if",
+        "else",
+        "return",
+        "self",
+        "none",
+        "true",
+        "false",
+        "def",
+        "class",
+        "import",
+        "we",
+        "our",
+        "you",
+        "your",
+        "can",
+        "do",
+        "does",
+    ]
+)
 
 
 @step(name="Scan")
@@ -47,7 +95,7 @@ def stats(files: list[dict]) -> dict:
 
 def outline(files: list[dict]) -> list[str]:
     pattern = re.compile(r"^(#{1,3} .+|class \w+|def \w+|async def \w+)", re.M)
-    return [f'{f["path"]}: {m.group(0).strip()}' for f in files for m in pattern.finditer(f["text"])][:200]
+    return [f"{f['path']}: {m.group(0).strip()}" for f in files for m in pattern.finditer(f["text"])][:200]
 
 
 async def keywords(files: list[dict]) -> list[list]:
@@ -65,7 +113,7 @@ class ExtractiveSummariser:
 
     def run(self, analysis: dict) -> str:
         time.sleep(0.3)
-        return f'{analysis["stats"]["files"]} files, {analysis["stats"]["words"]} words.'
+        return f"{analysis['stats']['files']} files, {analysis['stats']['words']} words."
 
 
 class KeywordSummariser:
@@ -73,7 +121,7 @@ class KeywordSummariser:
 
     async def run(self, analysis: dict) -> str:
         top = ", ".join(word for word, _ in analysis["keywords"][:5])
-        return f'{analysis["stats"]["files"]} files about {top}.'
+        return f"{analysis['stats']['files']} files about {top}."
 
 
 @step(name="Draft")
@@ -84,9 +132,16 @@ def draft(parts: dict, context: WorkflowContext) -> str:
     context.emit(f"drafting with up to {limit} keywords")  # a custom event on the run's stream
     stats_ = context.history["Stats"]
     summary = next(r.result for r in context.history["Summarisers"] if r.is_success)
-    lines = [f"# Report on {context.input['folder']}", "", summary, "",
-             f"- {stats_['files']} files, {stats_['lines']} lines, {stats_['words']} words; biggest: {stats_['biggest']}",
-             "", "## Top keywords", ""]
+    lines = [
+        f"# Report on {context.input['folder']}",
+        "",
+        summary,
+        "",
+        f"- {stats_['files']} files, {stats_['lines']} lines, {stats_['words']} words; biggest: {stats_['biggest']}",
+        "",
+        "## Top keywords",
+        "",
+    ]
     lines += [f"- {word} ({count})" for word, count in context.history["Keywords"][:limit]]
     lines += ["", "## Outline", ""] + [f"- {item}" for item in context.history["Outline"][:limit]]
     context.state["drafts"] = context.state.get("drafts", 0) + 1

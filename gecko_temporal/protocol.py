@@ -12,9 +12,13 @@ LOCAL_BURST_PATCH = "gecko-local-burst-yield"  # workflow.patched id: histories 
 STATE_UPDATE = "gecko_update_state"  # write state values / delete keys at the next safe point (validated)
 STEPS_QUERY = "gecko_steps"  # the steps this run can be rewound to (node, step, time, history event)
 REWOUND_SIGNAL = "gecko_rewound"  # sent with a rewind (post-reset): where the run came from, edits to apply
-REWIND_WAIT_PATCH = "gecko-rewind-wait"  # workflow.patched id: runs reset before rewinds existed replay without the wait
+REWIND_WAIT_PATCH = (
+    "gecko-rewind-wait"  # workflow.patched id: runs reset before rewinds existed replay without the wait
+)
 EVENTS_TOPIC = "gecko"  # the workflow_streams topic a run's events (RunHandle.stream) travel on
 OBSERVE_PATCH = "gecko-observe"  # workflow.patched id: event stream, search attribute upserts, activity summaries
 PIPELINE_ATTRIBUTE = "GeckoPipeline"  # Keyword search attribute: the Workflow's name
 STATUS_ATTRIBUTE = "GeckoStatus"  # Keyword search attribute: running, waiting, completed, failed, cancelled
-WINDOW_PATCH = "gecko-activity-window"  # workflow.patched id: runs recorded before started every node of a layer at once
+WINDOW_PATCH = (
+    "gecko-activity-window"  # workflow.patched id: runs recorded before started every node of a layer at once
+)

@@ -33,7 +33,7 @@ def score() -> int:
     if not metas:
         print("no results: run without --report first", file=sys.stderr)
         return 2
-    print(f"| module | mutants | killed | survived | not run | score |\n|---|---|---|---|---|---|")
+    print("| module | mutants | killed | survived | not run | score |\n|---|---|---|---|---|---|")
     failing = []
     totals: Counter = Counter()
     for meta in metas:
@@ -47,8 +47,10 @@ def score() -> int:
         if pct < GOAL:
             failing.append(name)
     decided = totals["killed"] + totals["survived"]
-    print(f"| all | {sum(totals.values())} | {totals['killed']} | {totals['survived']} | {totals['not run']} "
-          f"| {totals['killed'] / decided:.1%} |")
+    print(
+        f"| all | {sum(totals.values())} | {totals['killed']} | {totals['survived']} | {totals['not run']} "
+        f"| {totals['killed'] / decided:.1%} |"
+    )
     if failing:
         print(f"below the {GOAL:.0%} goal: {', '.join(failing)} (see `mutmut results`)")
     return 1 if failing else 0
@@ -63,8 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         mutmut = Path(sys.executable).with_name("mutmut")
         # mutants/ is rebuilt from scratch: mutmut's cache would keep results of older tests
         shutil.rmtree(ROOT / "mutants", ignore_errors=True)
-        subprocess.run([str(mutmut), "run", "--max-children", str(args.max_children)], cwd=ROOT, check=False,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(mutmut), "run", "--max-children", str(args.max_children)],
+            cwd=ROOT,
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
     return score()
 
 

@@ -16,17 +16,19 @@ import pytest
 
 pytest.importorskip("pydantic_ai", reason="pydantic-ai-slim is not installed (pip install -e '.[dev]' brings it)")
 
-from pydantic_ai.durable_exec.temporal import AgentPlugin, PydanticAIPayloadConverter, PydanticAIPlugin  # noqa: E402
-from temporalio.client import WorkflowHistory  # noqa: E402
-from temporalio.converter import DataConverter  # noqa: E402
-from temporalio.worker import Replayer  # noqa: E402
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions  # noqa: E402
+from pydantic_ai.durable_exec.temporal import AgentPlugin, PydanticAIPayloadConverter, PydanticAIPlugin
+from temporalio.client import WorkflowHistory
+from temporalio.converter import DataConverter
+from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from gecko_temporal.integrations.durable_agents import _AGENTS, GeckoAgentWorkflow  # noqa: E402
+from gecko_temporal.integrations.durable_agents import _AGENTS, GeckoAgentWorkflow
 
 HISTORY = Path(__file__).parent / "histories" / "durable_agent.json"
-RECORD = "durable_agent" in os.environ.get("GECKO_RECORD_HISTORIES", "").split(",") or \
-    os.environ.get("GECKO_RECORD_HISTORIES") == "1"
+RECORD = (
+    "durable_agent" in os.environ.get("GECKO_RECORD_HISTORIES", "").split(",")
+    or os.environ.get("GECKO_RECORD_HISTORIES") == "1"
+)
 
 
 @pytest.mark.skipif(not RECORD, reason="set GECKO_RECORD_HISTORIES=durable_agent to re-record the history")
@@ -47,13 +49,18 @@ async def test_the_durable_agent_history_replays():
     import tests.pipelines.agent_crash  # noqa: F401  builds the durable agent "counter", as a worker would
 
     history = WorkflowHistory.from_json("replay-durable-agent", HISTORY.read_text())
-    kinds = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
-             if e.HasField("activity_task_scheduled_event_attributes")]
+    kinds = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
     assert kinds.count("agent__counter__model_request") == 4 and len(kinds) == 7
     replayer = Replayer(
-        workflows=[GeckoAgentWorkflow], plugins=[PydanticAIPlugin(), AgentPlugin(_AGENTS["counter"].runnable)],
+        workflows=[GeckoAgentWorkflow],
+        plugins=[PydanticAIPlugin(), AgentPlugin(_AGENTS["counter"].runnable)],
         data_converter=dataclasses.replace(DataConverter.default, payload_converter_class=PydanticAIPayloadConverter),
         workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("gecko_temporal")),
+            restrictions=SandboxRestrictions.default.with_passthrough_modules("gecko_temporal")
+        ),
     )
     await replayer.replay_workflow(history)

@@ -20,23 +20,48 @@ from pathlib import Path
 
 import pytest
 from temporalio import workflow
-from temporalio.client import WorkflowHistory
-from temporalio.worker import (ExecuteWorkflowInput, Interceptor, Replayer, WorkflowInboundInterceptor,
-                               WorkflowInterceptorClassInput)
 from temporalio.api.enums.v1 import WorkflowTaskFailedCause
+from temporalio.client import WorkflowHistory
+from temporalio.worker import (
+    ExecuteWorkflowInput,
+    Interceptor,
+    Replayer,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+)
 from temporalio.workflow import NondeterminismError
 
-from gecko_temporal.temporal.workflow import GeckoWorkflow
 from gecko_temporal.core.errors import GeckoError
+from gecko_temporal.temporal.workflow import GeckoWorkflow
 from tests.pipelines import replay
 
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("GECKO_RECORD_HISTORIES", "")
-NAMES = ["linear", "fanin", "loop", "race", "steer", "continue_as_new_first_run", "continue_as_new_last_run",
-         "local_burst", "conflict", "eager", "subgraph", "subgraph_child", "language", "language_eager",
-         "language_continue_as_new_first_run", "language_continue_as_new_second_run",
-         "interrupt", "rewound", "rewound_late", "observed_first_run",
-         "observed_last_run", "window", "window_before_patch"]
+NAMES = [
+    "linear",
+    "fanin",
+    "loop",
+    "race",
+    "steer",
+    "continue_as_new_first_run",
+    "continue_as_new_last_run",
+    "local_burst",
+    "conflict",
+    "eager",
+    "subgraph",
+    "subgraph_child",
+    "language",
+    "language_eager",
+    "language_continue_as_new_first_run",
+    "language_continue_as_new_second_run",
+    "interrupt",
+    "rewound",
+    "rewound_late",
+    "observed_first_run",
+    "observed_last_run",
+    "window",
+    "window_before_patch",
+]
 
 
 def _wanted(name: str) -> bool:
@@ -59,11 +84,17 @@ async def _save(name: str, temporal_handle) -> None:
 
 async def _record_all() -> None:
     HISTORIES.mkdir(exist_ok=True)
-    runs = {"linear": (replay.linear, 1), "fanin": (replay.fanin, 10), "loop": (replay.loop, []),
-            "local_burst": (replay.burst, 1), "conflict": (replay.conflict, "go"),
-            "eager": (replay.eager, "in"), "language": (replay.language, "why?"),
-            "language_eager": (replay.language_eager, "why?"),
-            "window": (replay.window, "go")}
+    runs = {
+        "linear": (replay.linear, 1),
+        "fanin": (replay.fanin, 10),
+        "loop": (replay.loop, []),
+        "local_burst": (replay.burst, 1),
+        "conflict": (replay.conflict, "go"),
+        "eager": (replay.eager, "in"),
+        "language": (replay.language, "why?"),
+        "language_eager": (replay.language_eager, "why?"),
+        "window": (replay.window, "go"),
+    }
     for name, (wf, data) in runs.items():
         if not _wanted(name):
             continue
@@ -198,11 +229,15 @@ async def _record_language_continue_as_new() -> None:
     first = th._client.get_workflow_handle(th.id, run_id=th.first_execution_run_id)
     await _save("language_continue_as_new_first_run", first)
     history = await first.fetch_history()
-    (can,) = [e.workflow_execution_continued_as_new_event_attributes for e in history.events
-              if e.HasField("workflow_execution_continued_as_new_event_attributes")]
+    (can,) = [
+        e.workflow_execution_continued_as_new_event_attributes
+        for e in history.events
+        if e.HasField("workflow_execution_continued_as_new_event_attributes")
+    ]
     # the run that starts from the snapshot with the four pending Sends
-    await _save("language_continue_as_new_second_run",
-                th._client.get_workflow_handle(th.id, run_id=can.new_execution_run_id))
+    await _save(
+        "language_continue_as_new_second_run", th._client.get_workflow_handle(th.id, run_id=can.new_execution_run_id)
+    )
 
 
 @pytest.mark.skipif(not RECORD, reason="set GECKO_RECORD_HISTORIES=1 to re-record the histories")
@@ -215,10 +250,15 @@ async def _record_rewound_late() -> None:
     await handle.result()
     point = next(p for p in await handle.steps() if p["step"] == 1)
     client = handle.temporal_handle._client
-    reset = await client.workflow_service.reset_workflow_execution(ResetWorkflowExecutionRequest(
-        namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id="replay-rewound_late",
-                                                                         run_id=point["run_id"]),
-        reason="recording", workflow_task_finish_event_id=point["event"] + 1, request_id="replay-rewound_late"))
+    reset = await client.workflow_service.reset_workflow_execution(
+        ResetWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id="replay-rewound_late", run_id=point["run_id"]),
+            reason="recording",
+            workflow_task_finish_event_id=point["event"] + 1,
+            request_id="replay-rewound_late",
+        )
+    )
     new = client.get_workflow_handle("replay-rewound_late", run_id=reset.run_id)
     for _ in range(400):
         if any(e.HasField("timer_started_event_attributes") for e in [e async for e in new.fetch_history_events()]):
@@ -238,8 +278,9 @@ async def test_recorded_history_replays_on_the_current_interpreter(name):
     history = _load(name)
     events = history.events
     assert events[0].HasField("workflow_execution_started_event_attributes")
-    assert events[-1].HasField("workflow_execution_completed_event_attributes") or \
-        events[-1].HasField("workflow_execution_continued_as_new_event_attributes"), f"{name}: run did not end"
+    assert events[-1].HasField("workflow_execution_completed_event_attributes") or events[-1].HasField(
+        "workflow_execution_continued_as_new_event_attributes"
+    ), f"{name}: run did not end"
     await _replayer().replay_workflow(history)
 
 
@@ -253,35 +294,60 @@ def test_the_histories_cover_what_they_claim():
     assert "workflow_execution_update_completed_event_attributes" in steer
     assert "workflow_execution_continued_as_new_event_attributes" in kinds("continue_as_new_first_run")
     observed = kinds("observed_first_run")
-    assert {"workflow_execution_signaled_event_attributes", "workflow_execution_update_completed_event_attributes",
-            "upsert_workflow_search_attributes_event_attributes", "marker_recorded_event_attributes",
-            "workflow_execution_continued_as_new_event_attributes"} <= observed
+    assert {
+        "workflow_execution_signaled_event_attributes",
+        "workflow_execution_update_completed_event_attributes",
+        "upsert_workflow_search_attributes_event_attributes",
+        "marker_recorded_event_attributes",
+        "workflow_execution_continued_as_new_event_attributes",
+    } <= observed
     assert "upsert_workflow_search_attributes_event_attributes" in kinds("observed_last_run")
-    burst = [e.activity_task_scheduled_event_attributes.activity_type.name for e in _load("local_burst").events
-             if e.HasField("activity_task_scheduled_event_attributes")]
+    burst = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in _load("local_burst").events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
     assert burst == ["gecko.yield"], burst  # 150 local steps: one break after the first 100
     events = _load("eager").events
-    scheduled = {e.activity_task_scheduled_event_attributes.activity_type.name: e.event_id for e in events
-                 if e.HasField("activity_task_scheduled_event_attributes")}
-    slow_done = next(e.event_id for e in events if e.HasField("activity_task_completed_event_attributes")
-                     and e.activity_task_completed_event_attributes.scheduled_event_id == scheduled["ReplayEager.slow"])
+    scheduled = {
+        e.activity_task_scheduled_event_attributes.activity_type.name: e.event_id
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    }
+    slow_done = next(
+        e.event_id
+        for e in events
+        if e.HasField("activity_task_completed_event_attributes")
+        and e.activity_task_completed_event_attributes.scheduled_event_id == scheduled["ReplayEager.slow"]
+    )
     assert scheduled["ReplayEager.c2"] < slow_done < scheduled["ReplayEager.join"]  # c2 did not wait for slow
     sub = kinds("subgraph")
-    assert {"start_child_workflow_execution_initiated_event_attributes",
-            "child_workflow_execution_completed_event_attributes"} <= sub
-    (started,) = [e.workflow_execution_started_event_attributes for e in _load("subgraph_child").events
-                  if e.HasField("workflow_execution_started_event_attributes")]
+    assert {
+        "start_child_workflow_execution_initiated_event_attributes",
+        "child_workflow_execution_completed_event_attributes",
+    } <= sub
+    (started,) = [
+        e.workflow_execution_started_event_attributes
+        for e in _load("subgraph_child").events
+        if e.HasField("workflow_execution_started_event_attributes")
+    ]
     assert started.parent_workflow_execution.workflow_id == "replay-subgraph"
     for name, graph in (("language", "ReplayLanguage"), ("language_eager", "ReplayLanguageEager")):
-        research = [e.activity_task_scheduled_event_attributes.activity_id for e in _load(name).events
-                    if e.HasField("activity_task_scheduled_event_attributes")
-                    and e.activity_task_scheduled_event_attributes.activity_type.name == f"{graph}.research"]
+        research = [
+            e.activity_task_scheduled_event_attributes.activity_id
+            for e in _load(name).events
+            if e.HasField("activity_task_scheduled_event_attributes")
+            and e.activity_task_scheduled_event_attributes.activity_type.name == f"{graph}.research"
+        ]
         assert len(set(research)) == len(research) == 4, research  # one activity per Send
-    (can,) = [e.workflow_execution_continued_as_new_event_attributes for e in
-              _load("language_continue_as_new_first_run").events
-              if e.HasField("workflow_execution_continued_as_new_event_attributes")]
+    (can,) = [
+        e.workflow_execution_continued_as_new_event_attributes
+        for e in _load("language_continue_as_new_first_run").events
+        if e.HasField("workflow_execution_continued_as_new_event_attributes")
+    ]
     snapshot = json.loads(can.input.payloads[0].data)["snapshot"]["scheduler"]
     assert [s["node"] for s in snapshot["sends"]] == ["research"] * 4  # the Sends travel in the snapshot
+
     def peak_pending(events) -> int:
         pending = peak = 0
         for e in events:
@@ -302,24 +368,43 @@ def test_the_histories_cover_what_they_claim():
 
 def test_the_people_histories_cover_what_they_claim():
     events = _load("interrupt").events
-    asks = [e for e in events if e.HasField("activity_task_scheduled_event_attributes")
-            and e.activity_task_scheduled_event_attributes.activity_type.name == "ReplayInterrupt.ask"]
+    asks = [
+        e
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "ReplayInterrupt.ask"
+    ]
     assert len(asks) == 3  # the first run and one per answer
-    updates = [e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name for e in events
-               if e.HasField("workflow_execution_update_accepted_event_attributes")]
+    updates = [
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        for e in events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
     assert updates == ["gecko_update_state", "gecko_reply"]
-    assert [e.workflow_execution_signaled_event_attributes.signal_name for e in events
-            if e.HasField("workflow_execution_signaled_event_attributes")] == ["gecko_answer"]
+    assert [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        for e in events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+    ] == ["gecko_answer"]
     events = _load("rewound").events
-    assert any(e.HasField("workflow_task_failed_event_attributes")
-               and e.workflow_task_failed_event_attributes.cause == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW
-               for e in events)
-    assert [e.workflow_execution_signaled_event_attributes.signal_name for e in events
-            if e.HasField("workflow_execution_signaled_event_attributes")] == ["gecko_rewound"]
+    assert any(
+        e.HasField("workflow_task_failed_event_attributes")
+        and e.workflow_task_failed_event_attributes.cause
+        == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW
+        for e in events
+    )
+    assert [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        for e in events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+    ] == ["gecko_rewound"]
     late = {e.WhichOneof("attributes") for e in _load("rewound_late").events}
     assert {"timer_started_event_attributes", "timer_canceled_event_attributes"} <= late  # it waited
-    markers = [e.marker_recorded_event_attributes for e in _load("rewound_late").events
-               if e.HasField("marker_recorded_event_attributes")]
+    markers = [
+        e.marker_recorded_event_attributes
+        for e in _load("rewound_late").events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
     assert [json.loads(m.details["patch-data"].payloads[0].data)["id"] for m in markers] == ["gecko-rewind-wait"]
 
 
@@ -328,8 +413,9 @@ async def test_the_rewound_run_replays_knowing_where_it_came_from():
     assert state["rewound_from"]["step"] == 1 and state["rewound_from"]["run_id"]
     assert [(e["source"], e["set"], e["step"]) for e in state["state_edits"]] == [("rewind", ["factor"], 1)]
     interrupt = (await _replay_outcome("interrupt"))["state"]
-    assert [(e["source"], sorted(e["set"]), e["step"]) for e in interrupt["state_edits"]] == \
-        [("update", ["asked", "edited"], 1)]  # (the client's JSON sorts keys)
+    assert [(e["source"], sorted(e["set"]), e["step"]) for e in interrupt["state_edits"]] == [
+        ("update", ["asked", "edited"], 1)
+    ]  # (the client's JSON sorts keys)
 
 
 async def test_a_changed_interpreter_fails_the_replay():
@@ -348,6 +434,7 @@ async def test_a_changed_interpreter_fails_the_replay():
 # workflow computed from their results: a changed merge order or a lost tombstone replays green.
 # An interceptor captures what the replayed workflow returns and its final gecko_state, and each
 # is checked against the recorded completion and against the README's rules.
+
 
 class _Outcome(Interceptor):
     """Captures, per replayed run, its result (or the exception that ended it) and final gecko_state."""
@@ -382,8 +469,9 @@ def _recorded_result(history: WorkflowHistory):
 async def _replay_outcome(name: str) -> dict:
     capture = _Outcome()
     history = _load(name)
-    replayer = Replayer(workflows=[GeckoWorkflow], workflow_failure_exception_types=[GeckoError],
-                        interceptors=[capture])
+    replayer = Replayer(
+        workflows=[GeckoWorkflow], workflow_failure_exception_types=[GeckoError], interceptors=[capture]
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
     (outcome,) = capture.runs
@@ -395,30 +483,72 @@ async def _replay_outcome(name: str) -> dict:
 # What each recorded run must end with, derived from the README (not from a previous run).
 EXPECTED = {
     "linear": ({"result": "result=4", "state": {}, "completed": ["a", "b", "c"], "step": 3}),
-    "fanin": ({"state": {"seen": ["start"], "left": 11, "right": 12}, "completed": ["start", "left", "right", "join"],
-               "step": 4}),
+    "fanin": (
+        {
+            "state": {"seen": ["start"], "left": 11, "right": 12},
+            "completed": ["start", "left", "right", "join"],
+            "step": 4,
+        }
+    ),
     "loop": ({"result": {"answer": [1, 2, 3]}, "state": {"turns": 4}, "step": 5}),
-    "conflict": ({"result": {"writer_a": "a", "writer_b": "b"},
-                  "state": {"shared": "b", "doomed": "revived by b", "kept": "seed", "a_only": 1},
-                  "conflicts": {"contested", "doomed", "shared"}, "step": 3}),
+    "conflict": (
+        {
+            "result": {"writer_a": "a", "writer_b": "b"},
+            "state": {"shared": "b", "doomed": "revived by b", "kept": "seed", "a_only": 1},
+            "conflicts": {"contested", "doomed", "shared"},
+            "step": 3,
+        }
+    ),
     "observed_last_run": ({"result": {"turns": 4}, "run": 2, "step": 6}),
     "continue_as_new_last_run": ({"result": {"answer": [1, 2, 3]}, "state": {"turns": 4}, "run": 2, "step": 5}),
-    "subgraph": ({"result": {"words": 3, "state": {}}, "state": {}, "completed": ["load", "Sub", "done"],
-                  "step": 3, "children": {}}),
-    "subgraph_child": ({"result": {"words": 3}, "state": {"child_saw": "hello big world"},
-                        "completed": ["words", "count"], "step": 2}),
-    "eager": ({"result": {"parts": {"slow": "slow", "c2": "in>c1>c2"}, "state": {"chain": ["c1", "c2"], "slow": True}},
-               "state": {"chain": ["c1", "c2"], "slow": True}, "completed": ["start", "c1", "c2", "slow", "join"],
-               "step": 5}),
-    **{name: ({"result": {"found": ["WHY?#0", "WHY?#1", "WHY?#2", "WHY?#3"],
-                          "log": ["classify", "research 0", "research 1", "research 2", "research 3"], "cost": 8},
-               "state": {"log": ["classify", "research 0", "research 1", "research 2", "research 3"], "cost": 8},
-               "completed": ["classify", "plan", "research", "research", "research", "research", "collect"],
-               "conflicts": [], "step": 7}) for name in ("language", "language_eager")},
-    "interrupt": ({"result": {"first": "one", "second": "two", "state": {"edited": True, "asked": 1}},
-                   "state": {"edited": True, "asked": 1}, "completed": ["ask", "end"], "step": 2, "waiting": {}}),
-    "rewound": ({"result": {"x": 20, "state": {"trail": ["a", "b"], "factor": 10}},
-                 "completed": ["a", "b", "end"], "step": 3}),
+    "subgraph": (
+        {
+            "result": {"words": 3, "state": {}},
+            "state": {},
+            "completed": ["load", "Sub", "done"],
+            "step": 3,
+            "children": {},
+        }
+    ),
+    "subgraph_child": (
+        {"result": {"words": 3}, "state": {"child_saw": "hello big world"}, "completed": ["words", "count"], "step": 2}
+    ),
+    "eager": (
+        {
+            "result": {"parts": {"slow": "slow", "c2": "in>c1>c2"}, "state": {"chain": ["c1", "c2"], "slow": True}},
+            "state": {"chain": ["c1", "c2"], "slow": True},
+            "completed": ["start", "c1", "c2", "slow", "join"],
+            "step": 5,
+        }
+    ),
+    **{
+        name: (
+            {
+                "result": {
+                    "found": ["WHY?#0", "WHY?#1", "WHY?#2", "WHY?#3"],
+                    "log": ["classify", "research 0", "research 1", "research 2", "research 3"],
+                    "cost": 8,
+                },
+                "state": {"log": ["classify", "research 0", "research 1", "research 2", "research 3"], "cost": 8},
+                "completed": ["classify", "plan", "research", "research", "research", "research", "collect"],
+                "conflicts": [],
+                "step": 7,
+            }
+        )
+        for name in ("language", "language_eager")
+    },
+    "interrupt": (
+        {
+            "result": {"first": "one", "second": "two", "state": {"edited": True, "asked": 1}},
+            "state": {"edited": True, "asked": 1},
+            "completed": ["ask", "end"],
+            "step": 2,
+            "waiting": {},
+        }
+    ),
+    "rewound": (
+        {"result": {"x": 20, "state": {"trail": ["a", "b"], "factor": 10}}, "completed": ["a", "b", "end"], "step": 3}
+    ),
     "rewound_late": ({"result": {"x": 6, "state": {"trail": ["a", "b"], "factor": 2}}, "step": 3}),
     "window": ({"result": ["w0", "w1", "w2", "w3", "w4", "w5"], "state": {"last": "w5"}, "step": 8}),
 }
@@ -440,8 +570,7 @@ async def test_replayed_run_computes_the_recorded_result_and_final_state(name):
 def test_fanin_join_saw_the_merged_state_of_the_layer_before():
     # the join's output (recorded) holds dict(context.state): the merge of start, left, right
     result = _recorded_result(_load("fanin"))
-    assert result == {"parts": {"left": "L", "right": "R"},
-                      "state": {"seen": ["start"], "left": 11, "right": 12}}
+    assert result == {"parts": {"left": "L", "right": "R"}, "state": {"seen": ["start"], "left": 11, "right": 12}}
 
 
 async def test_the_run_that_continued_as_new_carries_its_state_over():

@@ -34,8 +34,9 @@ import math
 import sys
 import typing
 import uuid
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Optional
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -213,7 +214,8 @@ _scan = json.JSONDecoder().scan_once
 try:  # the C encoder _ENCODER builds on every call, built once; no circular-reference markers,
     # so a circular value ends in RecursionError and is re-encoded by _ENCODER, which names it.
     _fast_encode: Any = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+        None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
 except Exception:  # no C accelerator on this interpreter
     _fast_encode = None
 
@@ -238,7 +240,8 @@ def encode(value: Any, *, what: str = "value") -> str:
         if "Out of range float" in str(exc):
             raise SerializationError(
                 f"{what} contains {_non_finite(value)}: NaN and Infinity are not JSON, and Temporal's CLI "
-                "and UI cannot read them; use None or a string instead") from None
+                "and UI cannot read them; use None or a string instead"
+            ) from None
         if "Circular" in str(exc):
             problem = f"of type {type(value).__name__} refers to itself (a circular reference)"
         else:
@@ -270,7 +273,7 @@ def _non_finite(value: Any, path: str = "", depth: int = 0) -> str:
     return "" if path or depth else "a NaN or infinite float"
 
 
-def _unescaped(obj: dict) -> Optional[dict]:
+def _unescaped(obj: dict) -> dict | None:
     """The user's dict an escaped ``{TAG: "dict", "items": [...]}`` stands for, else None."""
     if obj.get(TAG) == _ESCAPED and set(obj) == {TAG, "items"} and isinstance(obj["items"], list):
         return {pair[0]: pair[1] for pair in obj["items"] if isinstance(pair, list) and len(pair) == 2}
@@ -339,4 +342,3 @@ def plain(text: str) -> Any:
     if TAG not in text and "\\u" not in text:
         return json.loads(text)
     return json.loads(text, object_hook=_unwrap_tagged)
-

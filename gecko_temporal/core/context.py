@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any, Callable, Optional
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from gecko_temporal.core import codec
 from gecko_temporal.core.errors import InterruptError, SerializationError, StateKeyError
@@ -28,7 +28,7 @@ class NodeInterrupted(BaseException):
 class History(Mapping[str, Any]):
     """Read-only latest output of every node that already ran, decoded on first read."""
 
-    def __init__(self, encoded: Mapping[str, str], *, node: str = "", limited_to: Optional[Any] = None) -> None:
+    def __init__(self, encoded: Mapping[str, str], *, node: str = "", limited_to: Any | None = None) -> None:
         self._encoded = encoded
         self._decoded: dict[str, Any] = {}
         self._node = node
@@ -72,9 +72,9 @@ class WorkflowContext:
         session_id: str,
         node: str,
         step: int,
-        member: Optional[str] = None,
-        resume: Optional[list[str]] = None,
-        emitter: Optional[Callable[[Any], None]] = None,
+        member: str | None = None,
+        resume: list[str] | None = None,
+        emitter: Callable[[Any], None] | None = None,
     ) -> None:
         self.state = state
         self.history = history
@@ -98,7 +98,7 @@ class WorkflowContext:
             return  # outside a worker (a node called directly): nobody to tell
         self._emitter(data)
 
-    def interrupt(self, payload: Any = None, *, timeout: Optional[float] = None, default: Any = _NO_DEFAULT) -> Any:
+    def interrupt(self, payload: Any = None, *, timeout: float | None = None, default: Any = _NO_DEFAULT) -> Any:
         """Pause the run until a person answers; return the answer.
 
         The first time, this ends the node's activity: the run waits durably (no activity runs),
@@ -112,26 +112,35 @@ class WorkflowContext:
         """
         where = f'node "{self.node}"'
         if self.member is not None:
-            raise InterruptError(f'{where} member "{self.member}" called context.interrupt(): Team members '
-                                 "cannot interrupt (their siblings would have to wait or re-run too); interrupt "
-                                 "in a node before or after the Team, or use a WaitForInput node")
+            raise InterruptError(
+                f'{where} member "{self.member}" called context.interrupt(): Team members '
+                "cannot interrupt (their siblings would have to wait or re-run too); interrupt "
+                "in a node before or after the Team, or use a WaitForInput node"
+            )
         index = self._interrupts
         self._interrupts += 1
         if index < len(self._resume):
             return codec.decode(self._resume[index])
-        if timeout is not None and not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-                                        and timeout > 0):
-            raise InterruptError(f"{where}: context.interrupt(timeout=...) must be a positive number of seconds, "
-                                 f"got {timeout!r}")
+        if timeout is not None and not (
+            isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0
+        ):
+            raise InterruptError(
+                f"{where}: context.interrupt(timeout=...) must be a positive number of seconds, got {timeout!r}"
+            )
         try:
             text = codec.encode(payload, what=f"the payload of context.interrupt() in {where}")
-            default_text = None if default is _NO_DEFAULT else codec.encode(
-                default, what=f"the default of context.interrupt() in {where}")
+            default_text = (
+                None
+                if default is _NO_DEFAULT
+                else codec.encode(default, what=f"the default of context.interrupt() in {where}")
+            )
         except SerializationError as exc:
             raise InterruptError(str(exc)) from None
         if len(text) > INTERRUPT_PAYLOAD_LIMIT:
-            raise InterruptError(f"the payload of context.interrupt() in {where} is {len(text):,} characters of "
-                                 f"JSON, over {INTERRUPT_PAYLOAD_LIMIT:,}; show a person a summary or a file path")
+            raise InterruptError(
+                f"the payload of context.interrupt() in {where} is {len(text):,} characters of "
+                f"JSON, over {INTERRUPT_PAYLOAD_LIMIT:,}; show a person a summary or a file path"
+            )
         raise NodeInterrupted({"payload": text, "index": index, "timeout": timeout, "default": default_text})
 
     def __repr__(self) -> str:

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from gecko_temporal.core import codec
 from gecko_temporal.core.errors import GeckoError, suggest
-from gecko_temporal.protocol import ANSWER_SIGNAL, ANSWER_UPDATE, JUMP_UPDATE, NEXT_SIGNAL, REWOUND_SIGNAL, STATE_UPDATE
 from gecko_temporal.core.scheduler import Scheduler
 from gecko_temporal.core.spec import KIND_WAIT, GraphSpec, Jump, RunSnapshot
+from gecko_temporal.protocol import ANSWER_SIGNAL, ANSWER_UPDATE, JUMP_UPDATE, NEXT_SIGNAL, REWOUND_SIGNAL, STATE_UPDATE
 
 PREVIEW_CHARS = 300  # what a rejected request keeps of what was sent
 REASON_CHARS = 600
@@ -45,7 +46,7 @@ class Arg:
 
     value: Any = None
     encoding: str = ""
-    problem: Optional[str] = None
+    problem: str | None = None
 
 
 def preview(args: Sequence[Arg]) -> str:
@@ -60,7 +61,7 @@ def preview(args: Sequence[Arg]) -> str:
     return text
 
 
-def parse_request(kind: str, args: Sequence[Arg]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+def parse_request(kind: str, args: Sequence[Arg]) -> tuple[dict[str, Any] | None, str | None]:
     """(request, None) for a well-formed jump/answer request, else (None, why it is rejected).
 
     ``request`` has ``node`` and the value already encoded as JSON text (``input`` / ``value``).
@@ -71,8 +72,10 @@ def parse_request(kind: str, args: Sequence[Arg]) -> tuple[Optional[dict[str, An
         return None, problem
     unknown = [k for k in payload if k not in (node_key, value_key)]
     if unknown:
-        return None, (f"unknown field(s) {', '.join(repr(k) for k in unknown[:5])} in the {kind} "
-                      f"(valid: {node_key!r}, {value_key!r})")
+        return None, (
+            f"unknown field(s) {', '.join(repr(k) for k in unknown[:5])} in the {kind} "
+            f"(valid: {node_key!r}, {value_key!r})"
+        )
     node = payload.get(node_key)
     if not isinstance(node, str) or not node:
         return None, f'a {kind} needs "{node_key}": the name of a node as a string, got {_json_type(node)}'
@@ -83,7 +86,7 @@ def parse_request(kind: str, args: Sequence[Arg]) -> tuple[Optional[dict[str, An
     return {node_key: node, value_key: text}, None
 
 
-def _one_object(args: Sequence[Arg], what: str, example: str) -> tuple[Any, Optional[str]]:
+def _one_object(args: Sequence[Arg], what: str, example: str) -> tuple[Any, str | None]:
     """(the JSON object, None) when ``args`` is exactly one readable JSON object, else (None, why)."""
     if len(args) != 1:
         return None, f"{what} takes exactly one argument, a JSON object like {example}; got {len(args)} arguments"
@@ -96,8 +99,16 @@ def _one_object(args: Sequence[Arg], what: str, example: str) -> tuple[Any, Opti
 
 
 def _json_type(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
-             float: "a number", type(None): "null", bytes: "raw bytes (send JSON)"}
+    names = {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+        bytes: "raw bytes (send JSON)",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -146,12 +157,25 @@ def shown_state(state: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
     return shown, [k for k in state if k in cut]
 
 
-def state_answer(*, workflow: str, status: str, state: dict[str, str], completed: Sequence[str],
-                 running: Sequence[str], waiting: dict[str, dict[str, Any]], step: int, layer: int, run: int,
-                 nodes: Sequence[str], pending_jumps: Sequence[Any], rejected: Sequence[dict[str, Any]],
-                 conflicts: Sequence[str], edits: Sequence[dict[str, Any]] = (),
-                 pending_edits: Sequence[dict[str, Any]] = (), rewound_from: Optional[dict[str, Any]] = None,
-                 ) -> dict[str, Any]:
+def state_answer(
+    *,
+    workflow: str,
+    status: str,
+    state: dict[str, str],
+    completed: Sequence[str],
+    running: Sequence[str],
+    waiting: dict[str, dict[str, Any]],
+    step: int,
+    layer: int,
+    run: int,
+    nodes: Sequence[str],
+    pending_jumps: Sequence[Any],
+    rejected: Sequence[dict[str, Any]],
+    conflicts: Sequence[str],
+    edits: Sequence[dict[str, Any]] = (),
+    pending_edits: Sequence[dict[str, Any]] = (),
+    rewound_from: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The ``gecko_state`` answer: plain, strict JSON, bounded whatever the run holds."""
     shown, truncated = shown_state(state)
     return {
@@ -166,27 +190,33 @@ def state_answer(*, workflow: str, status: str, state: dict[str, str], completed
         "layer": layer,
         "run": run,
         "nodes": list(nodes),
-        "pending_jumps": [{"node": j.node, "input": shown_value(j.input)[0], "source": j.source}
-                          for j in pending_jumps],
+        "pending_jumps": [
+            {"node": j.node, "input": shown_value(j.input)[0], "source": j.source} for j in pending_jumps
+        ],
         "rejected_jumps": [r for r in rejected if r.get("signal", NEXT_SIGNAL) == NEXT_SIGNAL],
         "rejected": list(rejected),
         "conflicts": list(conflicts),
         "state_edits": list(edits),
-        "pending_edits": [{"set": list(e["values"]), "deleted": list(e["delete"]), "source": e["source"]}
-                          for e in pending_edits],
+        "pending_edits": [
+            {"set": list(e["values"]), "deleted": list(e["delete"]), "source": e["source"]} for e in pending_edits
+        ],
         "rewound_from": rewound_from,
     }
 
 
-def parse_edit(values: Any, delete: Any, unknown: Sequence[str], source: str) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+def parse_edit(
+    values: Any, delete: Any, unknown: Sequence[str], source: str
+) -> tuple[dict[str, Any] | None, str | None]:
     """(edit, None) or (None, why): ``values`` a JSON object of keys to set, ``delete`` a list of keys.
 
     An edit is ``{"values": {key: JSON text}, "delete": [key], "source": source}``. Deleting is
     explicit (a ``null`` value sets the key to null), so no value is ever ambiguous.
     """
     if unknown:
-        return None, (f"unknown field(s) {', '.join(repr(k) for k in list(unknown)[:5])} in update_state "
-                      "(valid: 'values', 'delete')")
+        return None, (
+            f"unknown field(s) {', '.join(repr(k) for k in list(unknown)[:5])} in update_state "
+            "(valid: 'values', 'delete')"
+        )
     if values is None:
         values = {}
     if delete is None:
@@ -210,8 +240,10 @@ def parse_edit(values: Any, delete: Any, unknown: Sequence[str], source: str) ->
             return None, str(exc)
         size += len(encoded[key]) + len(key)
         if size > EDIT_LIMIT:
-            return None, (f"update_state values are over {EDIT_LIMIT:,} characters of JSON (at key {key!r}); "
-                          "keep big data in files and put paths in state")
+            return None, (
+                f"update_state values are over {EDIT_LIMIT:,} characters of JSON (at key {key!r}); "
+                "keep big data in files and put paths in state"
+            )
     return {"values": encoded, "delete": list(dict.fromkeys(delete)), "source": source}, None
 
 
@@ -235,26 +267,31 @@ class RunControl:
         self.waiting: dict[str, dict[str, Any]] = {}  # nodes waiting for a person: prompt, input, since
         self.edits: list[dict[str, Any]] = snapshot.edits  # state edits applied (update_state, rewind)
         self.pending_edits: list[dict[str, Any]] = []  # checked edits waiting for a safe point
-        self.rewound_from: Optional[dict[str, Any]] = snapshot.rewound_from
+        self.rewound_from: dict[str, Any] | None = snapshot.rewound_from
         self.rewinds = 0  # gecko_rewound signals taken in this run
         self.clock: Any = lambda: ""  # the workflow's time as ISO text (set by the workflow)
 
     # -- requests from outside -----------------------------------------------------------------
-    def check_jump(self, received: Sequence[Arg]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+    def check_jump(self, received: Sequence[Arg]) -> tuple[dict[str, Any] | None, str | None]:
         request, problem = parse_request("jump", received)
         if request is not None:
             problem = self._sched.check_target(request["node"])
         return (None, problem) if problem else (request, None)
 
-    def check_answer(self, received: Sequence[Arg]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+    def check_answer(self, received: Sequence[Arg]) -> tuple[dict[str, Any] | None, str | None]:
         request, problem = parse_request("answer", received)
-        if request is not None and self._kinds.get(request["node"]) != KIND_WAIT \
-                and not self.waiting.get(request["node"], {}).get("interrupted"):
+        if (
+            request is not None
+            and self._kinds.get(request["node"]) != KIND_WAIT
+            and not self.waiting.get(request["node"], {}).get("interrupted")
+        ):
             waits = [name for name, kind in self._kinds.items() if kind == KIND_WAIT]
             interrupted = [name for name, w in self.waiting.items() if w.get("interrupted")]
-            problem = (f'"{request["node"]}" is not a WaitForInput node (those are: {", ".join(waits) or "none"}) '
-                       "nor a node waiting in context.interrupt() (waiting now: "
-                       f'{", ".join(interrupted) or "none"})')
+            problem = (
+                f'"{request["node"]}" is not a WaitForInput node (those are: {", ".join(waits) or "none"}) '
+                "nor a node waiting in context.interrupt() (waiting now: "
+                f"{', '.join(interrupted) or 'none'})"
+            )
         return (None, problem) if problem else (request, None)
 
     def queue_jump(self, request: dict[str, Any], source: str) -> dict[str, Any]:
@@ -267,7 +304,7 @@ class RunControl:
         self.answers[request["node"]] = request["value"]
         return {"node": request["node"], "waiting": request["node"] in self.waiting}
 
-    def signal(self, name: str, received: Sequence[Arg]) -> Optional[dict[str, Any]]:
+    def signal(self, name: str, received: Sequence[Arg]) -> dict[str, Any] | None:
         """Act on a gecko_next or gecko_answer signal; return the rejection record of a bad one."""
         try:
             if name == NEXT_SIGNAL:
@@ -281,8 +318,10 @@ class RunControl:
             elif name == REWOUND_SIGNAL:
                 problem = self.rewound(received)
             else:
-                problem = (f'unknown signal "{name}"{suggest(name, [NEXT_SIGNAL, ANSWER_SIGNAL])}; '
-                           "jump with gecko_next, answer a WaitForInput node with gecko_answer")
+                problem = (
+                    f'unknown signal "{name}"{suggest(name, [NEXT_SIGNAL, ANSWER_SIGNAL])}; '
+                    "jump with gecko_next, answer a WaitForInput node with gecko_answer"
+                )
         except Exception as exc:  # a bug here must cost one request, not the run
             problem = f"could not be handled: {type(exc).__name__}"
         if not problem:
@@ -293,7 +332,7 @@ class RunControl:
         return entry
 
     # -- the run's side ------------------------------------------------------------------------
-    def apply_redirects(self, seen: Optional[list[Jump]] = None) -> bool:
+    def apply_redirects(self, seen: list[Jump] | None = None) -> bool:
         """Jumps sent from outside redirect the run: drop where it was going on its own.
 
         Applied at each layer boundary, so a jump signalled while a layer runs (or while the run
@@ -313,15 +352,22 @@ class RunControl:
             return True
         return False
 
-    def start_waiting(self, node: str, prompt: str, input_text: str, since: str, timeout: Optional[float],
-                      payload: Optional[str] = None, index: Optional[int] = None) -> None:
-        self.waiting[node] = {"prompt": prompt, "input": shown_value(input_text)[0], "since": since,
-                              "timeout": timeout}
+    def start_waiting(
+        self,
+        node: str,
+        prompt: str,
+        input_text: str,
+        since: str,
+        timeout: float | None,
+        payload: str | None = None,
+        index: int | None = None,
+    ) -> None:
+        self.waiting[node] = {"prompt": prompt, "input": shown_value(input_text)[0], "since": since, "timeout": timeout}
         if payload is not None:  # a node in context.interrupt(): what it shows, which of its interrupts
             self.waiting[node].update(payload=shown_value(payload)[0], interrupt=index, interrupted=True)
 
     # -- state edits from outside ----------------------------------------------------------------
-    def check_edit(self, received: Sequence[Arg], status: str = "running") -> tuple[Optional[dict[str, Any]], Optional[str]]:
+    def check_edit(self, received: Sequence[Arg], status: str = "running") -> tuple[dict[str, Any] | None, str | None]:
         """(edit, None) for a well-formed update_state request, else (None, why).
 
         One JSON object ``{"values": {key: value, ...}, "delete": [key, ...]}`` (either may be
@@ -332,8 +378,12 @@ class RunControl:
         payload, problem = _one_object(received, "update_state", '{"values": {"key": ...}, "delete": ["key"]}')
         if problem:
             return None, problem
-        return parse_edit(payload.get("values"), payload.get("delete"),
-                          [k for k in payload if k not in ("values", "delete")], "update")
+        return parse_edit(
+            payload.get("values"),
+            payload.get("delete"),
+            [k for k in payload if k not in ("values", "delete")],
+            "update",
+        )
 
     def queue_edit(self, edit: dict[str, Any]) -> None:
         self.pending_edits.append(edit)
@@ -346,13 +396,21 @@ class RunControl:
             for key in edit["delete"]:
                 state.pop(key, None)
             state.update(edit["values"])
-            self.edits.append({"step": step, "layer": layer, "time": self.clock(), "source": edit["source"],
-                               "set": list(edit["values"]), "deleted": list(edit["delete"])})
+            self.edits.append(
+                {
+                    "step": step,
+                    "layer": layer,
+                    "time": self.clock(),
+                    "source": edit["source"],
+                    "set": list(edit["values"]),
+                    "deleted": list(edit["delete"]),
+                }
+            )
         del self.edits[:-KEEP_EDITS]
         self.pending_edits = []
         return True
 
-    def rewound(self, received: Sequence[Arg]) -> Optional[str]:
+    def rewound(self, received: Sequence[Arg]) -> str | None:
         """The gecko_rewound signal a rewind sends with its reset: record where the run came from,
         redo what the reset dropped (answers, jumps and edits taken in the task it resets), queue
         the rewind's own edit. Returns why it is rejected, or None."""
@@ -392,12 +450,34 @@ class RunControl:
         """Take the answer given for ``node`` (the caller waited until there was one)."""
         return self.answers.pop(node)
 
-    def state_answer(self, *, status: str, state: dict[str, str], completed: Sequence[str],
-                     running: Sequence[str], step: int, layer: int, run: int,
-                     conflicts: Sequence[str]) -> dict[str, Any]:
+    def state_answer(
+        self,
+        *,
+        status: str,
+        state: dict[str, str],
+        completed: Sequence[str],
+        running: Sequence[str],
+        step: int,
+        layer: int,
+        run: int,
+        conflicts: Sequence[str],
+    ) -> dict[str, Any]:
         """The ``gecko_state`` answer; a running run that waits for a person shows as ``waiting``."""
         return state_answer(
-            workflow=self._spec.name, status="waiting" if self.waiting and status == "running" else status,
-            state=state, completed=completed, running=running, waiting=self.waiting, step=step, layer=layer,
-            run=run, nodes=list(self._kinds), pending_jumps=self._sched.jumps, rejected=self.rejected,
-            conflicts=conflicts, edits=self.edits, pending_edits=self.pending_edits, rewound_from=self.rewound_from)
+            workflow=self._spec.name,
+            status="waiting" if self.waiting and status == "running" else status,
+            state=state,
+            completed=completed,
+            running=running,
+            waiting=self.waiting,
+            step=step,
+            layer=layer,
+            run=run,
+            nodes=list(self._kinds),
+            pending_jumps=self._sched.jumps,
+            rejected=self.rejected,
+            conflicts=conflicts,
+            edits=self.edits,
+            pending_edits=self.pending_edits,
+            rewound_from=self.rewound_from,
+        )

@@ -1,21 +1,22 @@
 """The one exception hierarchy of gecko_temporal.
 
-    GeckoError
-    ├── GraphError             the graph is wrong (build/compile time, or a bad Next target)
-    ├── NodeError              a node (or Team) failed while running
-    ├── SerializationError     a value cannot cross the Temporal boundary
-    ├── StepLimitError         a run executed more nodes than ``max_steps`` allows
-    ├── WorkflowTimeoutError   the run exceeded its global ``timeout`` (also a TimeoutError)
-    ├── JumpRejectedError      a signalled/updated jump named no node of the graph
-    ├── ServerError            no Temporal server could be reached or started
-    └── PayloadConfigError     encryption keys or the payload store are misconfigured, or a payload
-                               was encrypted with a key this process lacks
+GeckoError
+├── GraphError             the graph is wrong (build/compile time, or a bad Next target)
+├── NodeError              a node (or Team) failed while running
+├── SerializationError     a value cannot cross the Temporal boundary
+├── StepLimitError         a run executed more nodes than ``max_steps`` allows
+├── WorkflowTimeoutError   the run exceeded its global ``timeout`` (also a TimeoutError)
+├── JumpRejectedError      a signalled/updated jump named no node of the graph
+├── ServerError            no Temporal server could be reached or started
+└── PayloadConfigError     encryption keys or the payload store are misconfigured, or a payload
+                           was encrypted with a key this process lacks
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 
 class GeckoError(Exception):
@@ -33,8 +34,9 @@ class GraphError(GeckoError):
 class NodeError(GeckoError):
     """A node failed. ``node``, ``error_type`` and ``error_message`` say which and why."""
 
-    def __init__(self, message: str, *, node: str = "", error_type: str = "", error_message: str = "",
-                 details: Any = None) -> None:
+    def __init__(
+        self, message: str, *, node: str = "", error_type: str = "", error_message: str = "", details: Any = None
+    ) -> None:
         super().__init__(message)
         self.node = node
         self.error_type = error_type

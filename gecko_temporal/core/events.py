@@ -11,8 +11,9 @@ publishes ``custom`` with ``context.emit(data)`` while it runs. Events travel as
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 NODE_STARTED = "node_started"
 NODE_FINISHED = "node_finished"
@@ -25,8 +26,9 @@ TYPES = (NODE_STARTED, NODE_FINISHED, CUSTOM, WAITING, JUMP, RUN_FINISHED)
 PREVIEW_CHARS = 120  # what a summary, a detail line or a progress line shows of a value
 
 
-def event(type: str, *, node: Optional[str] = None, step: Optional[int] = None, time: str = "",
-          data: Any = None, **extra: Any) -> dict[str, Any]:
+def event(
+    type: str, *, node: str | None = None, step: int | None = None, time: str = "", data: Any = None, **extra: Any
+) -> dict[str, Any]:
     """One event as it travels on the stream: a plain dict (``None`` fields left out)."""
     out: dict[str, Any] = {"type": type, "time": time}
     if node is not None:
@@ -53,30 +55,43 @@ class RunEvent:
 
     type: str
     offset: int = 0
-    node: Optional[str] = None
-    step: Optional[int] = None
+    node: str | None = None
+    step: int | None = None
     data: Any = None
     time: str = ""
-    status: Optional[str] = None
-    duration: Optional[float] = None
-    member: Optional[str] = None
-    attempt: Optional[int] = None
-    run: Optional[int] = None
-    completed: Optional[int] = None
-    total: Optional[int] = None
-    error: Optional[str] = None
+    status: str | None = None
+    duration: float | None = None
+    member: str | None = None
+    attempt: int | None = None
+    run: int | None = None
+    completed: int | None = None
+    total: int | None = None
+    error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_plain(cls, data: Any, offset: int = 0) -> "RunEvent":
+    def from_plain(cls, data: Any, offset: int = 0) -> RunEvent:
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             return cls(type="unknown", offset=offset, data=data)
         known = {k: data[k] for k in _FIELDS if k in data}
         return cls(offset=offset, extra={k: v for k, v in data.items() if k not in _FIELDS}, **known)
 
 
-_FIELDS = ("type", "node", "step", "data", "time", "status", "duration", "member", "attempt", "run",
-           "completed", "total", "error")
+_FIELDS = (
+    "type",
+    "node",
+    "step",
+    "data",
+    "time",
+    "status",
+    "duration",
+    "member",
+    "attempt",
+    "run",
+    "completed",
+    "total",
+    "error",
+)
 
 
 def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
@@ -89,7 +104,7 @@ def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
         except (TypeError, ValueError, RecursionError):
             text = repr(value)
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # -- Temporal UI texts ------------------------------------------------------------------------------
@@ -98,36 +113,51 @@ def run_summary(pipeline: str, node_count: int, input_preview: str) -> str:
     return f"{pipeline}: {node_count} nodes, input {input_preview}"[:400]
 
 
-def run_details(pipeline: str, nodes: Sequence[str], entry: str, scheduling: str, input_preview: str,
-                session_id: str) -> str:
+def run_details(
+    pipeline: str, nodes: Sequence[str], entry: str, scheduling: str, input_preview: str, session_id: str
+) -> str:
     """The run's details in the UI (Temporal markdown, ``static_details``)."""
     shown = ", ".join(nodes[:40]) + (f", ... ({len(nodes)} in all)" if len(nodes) > 40 else "")
-    return "\n".join([
-        f"**Pipeline** {pipeline} (gecko-temporal)",
-        f"**Session** {session_id}",
-        f"**Nodes** ({len(nodes)}): {shown}",
-        f"**Entry point** {entry}, scheduling {scheduling}",
-        f"**Input** {input_preview}",
-        f"Watch it: `gecko-temporal watch {session_id}`; state: `gecko-temporal status {session_id}`",
-    ])
+    return "\n".join(
+        [
+            f"**Pipeline** {pipeline} (gecko-temporal)",
+            f"**Session** {session_id}",
+            f"**Nodes** ({len(nodes)}): {shown}",
+            f"**Entry point** {entry}, scheduling {scheduling}",
+            f"**Input** {input_preview}",
+            f"Watch it: `gecko-temporal watch {session_id}`; state: `gecko-temporal status {session_id}`",
+        ]
+    )
 
 
-def current_details(status: str, running: dict[str, int], waiting: dict[str, Any], completed: int,
-                    total: int, step: int, session: str = "SESSION") -> str:
+def current_details(
+    status: str,
+    running: dict[str, int],
+    waiting: dict[str, Any],
+    completed: int,
+    total: int,
+    step: int,
+    session: str = "SESSION",
+) -> str:
     """What the run is doing now (``workflow.set_current_details``)."""
     lines = [f"**{status}**: {completed} of {total} nodes completed, step {step}"]
     if waiting:
         for name, w in waiting.items():
-            lines.append(f"Waiting for {name}: {preview((w or {}).get('prompt') or 'an answer')} "
-                         f"(answer with `gecko-temporal answer {session} {name} --value JSON`)")
+            lines.append(
+                f"Waiting for {name}: {preview((w or {}).get('prompt') or 'an answer')} "
+                f"(answer with `gecko-temporal answer {session} {name} --value JSON`)"
+            )
     running = {n: s for n, s in running.items() if n not in waiting}  # a waiting node is shown as such
     if running:
-        lines.append("Running: " + ", ".join(f"{n} (step {s})" for n, s in list(running.items())[:20])
-                     + (f" and {len(running) - 20} more" if len(running) > 20 else ""))
+        lines.append(
+            "Running: "
+            + ", ".join(f"{n} (step {s})" for n, s in list(running.items())[:20])
+            + (f" and {len(running) - 20} more" if len(running) > 20 else "")
+        )
     return "\n".join(lines)
 
 
-def activity_summary(node: str, step: int, member: Optional[str] = None) -> str:
+def activity_summary(node: str, step: int, member: str | None = None) -> str:
     return f"{node} / {member} (step {step})" if member else f"{node} (step {step})"
 
 
@@ -142,8 +172,8 @@ class Progress:
         self.total = total
         self.completed: set[str] = set(completed)
         self.running: dict[str, int] = {name: 0 for name in running}
-        self.status: Optional[str] = None
-        self.error: Optional[str] = None
+        self.status: str | None = None
+        self.error: str | None = None
 
     def feed(self, e: RunEvent) -> list[str]:
         if e.total:
@@ -175,6 +205,5 @@ class Progress:
             self.status = e.status
             self.error = e.error
             tail = f": {e.error}" if e.error else ""
-            return [f"run {e.status or 'finished'} ({len(self.completed)}/{self.total or '?'} nodes completed)"
-                    f"{tail}"]
+            return [f"run {e.status or 'finished'} ({len(self.completed)}/{self.total or '?'} nodes completed){tail}"]
         return []

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Optional
 
 from gecko_temporal.core.limits import PAYLOAD_LIMIT, SizeTable, json_size, node_input_problem
 from gecko_temporal.core.scheduler import Task
@@ -25,12 +24,13 @@ class InputTooLarge(Exception):
 class NodeInputs:
     """Builds each node's :class:`NodeInput` for one run; warns once per node about a large one."""
 
-    def __init__(self, graph_key: str, run_input: str, warned: Sequence[str] = (),
-                 payload_limit: int = PAYLOAD_LIMIT) -> None:
+    def __init__(
+        self, graph_key: str, run_input: str, warned: Sequence[str] = (), payload_limit: int = PAYLOAD_LIMIT
+    ) -> None:
         self._graph_key = graph_key
         self._run_input = run_input
         self._limit = payload_limit  # the run's: Temporal's, or more with a payload store
-        self._sizes: Optional[tuple[SizeTable, SizeTable, int]] = None
+        self._sizes: tuple[SizeTable, SizeTable, int] | None = None
         # nodes already warned about a large input (warn once per session: carried across runs)
         self.warned: dict[str, None] = dict.fromkeys(warned)
 
@@ -38,8 +38,17 @@ class NodeInputs:
         """State and outputs changed: measure them again when a node needs it."""
         self._sizes = None
 
-    def build(self, node: NodeSpec, task: Task, *, member: Optional[int], takes_context: bool, session_id: str,
-              state: dict[str, str], outputs: dict[str, str]) -> tuple[NodeInput, Optional[str]]:
+    def build(
+        self,
+        node: NodeSpec,
+        task: Task,
+        *,
+        member: int | None,
+        takes_context: bool,
+        session_id: str,
+        state: dict[str, str],
+        outputs: dict[str, str],
+    ) -> tuple[NodeInput, str | None]:
         """(the input of ``task``'s activity, a warning to log about its size or None).
 
         ``node`` is the task's node (a Team's, for a member). Raise InputTooLarge when it cannot be sent.
@@ -51,14 +60,21 @@ class NodeInputs:
             history = outputs if node.history is None else {n: outputs[n] for n in node.history if n in outputs}
         cls = NodeInput if task.resume is None else functools.partial(ResumedNodeInput, resume=list(task.resume))
         return cls(
-            graph=self._graph_key, node=task.node, input=task.input, session_id=session_id, step=task.step,
-            member=member, state=shipped_state, history=history,
+            graph=self._graph_key,
+            node=task.node,
+            input=task.input,
+            session_id=session_id,
+            step=task.step,
+            member=member,
+            state=shipped_state,
+            history=history,
             run_input=self._run_input if takes_context else None,
             payload_limit=self._limit if self._limit != PAYLOAD_LIMIT else None,
         ), warning
 
-    def _check(self, node: NodeSpec, task: Task, takes_context: bool, state: dict[str, str],
-               outputs: dict[str, str]) -> Optional[str]:
+    def _check(
+        self, node: NodeSpec, task: Task, takes_context: bool, state: dict[str, str], outputs: dict[str, str]
+    ) -> str | None:
         state_sizes = history_sizes = None
         run_input_size = 0
         if takes_context:
@@ -66,8 +82,15 @@ class NodeInputs:
                 self._sizes = (SizeTable(state), SizeTable(outputs), json_size(self._run_input))
             state_sizes, history_sizes, run_input_size = self._sizes
         error, warning = node_input_problem(
-            task.node, input_size=json_size(task.input), state=state_sizes, reads=node.reads,
-            history=history_sizes, history_names=node.history, run_input_size=run_input_size, limit=self._limit)
+            task.node,
+            input_size=json_size(task.input),
+            state=state_sizes,
+            reads=node.reads,
+            history=history_sizes,
+            history_names=node.history,
+            run_input_size=run_input_size,
+            limit=self._limit,
+        )
         if error:
             raise InputTooLarge(error)
         if warning and task.node not in self.warned:

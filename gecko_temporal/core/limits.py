@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Optional
 
 PAYLOAD_LIMIT = 2 * 1024 * 1024  # Temporal rejects a payload above this
 PAYLOAD_WARN = 512 * 1024  # Temporal warns above this; so do we, once per node
@@ -37,13 +36,13 @@ class SizeTable:
         self.sizes = {name: json_size(text) + len(name) + 4 for name, text in encoded.items()}
         self.total = sum(self.sizes.values())
 
-    def of(self, names: Optional[Iterable[str]]) -> int:
+    def of(self, names: Iterable[str] | None) -> int:
         """Size of the named entries (all of them when ``names`` is None)."""
         if names is None:
             return self.total
         return sum(self.sizes.get(n, 0) for n in names)
 
-    def biggest(self, names: Optional[Iterable[str]] = None, count: int = 3) -> str:
+    def biggest(self, names: Iterable[str] | None = None, count: int = 3) -> str:
         chosen = self.sizes if names is None else {n: self.sizes[n] for n in names if n in self.sizes}
         top = sorted(chosen.items(), key=lambda item: (-item[1], item[0]))[:count]
         more = ", ..." if len(chosen) > count else ""
@@ -57,10 +56,16 @@ def limit_name(limit: int) -> str:
 
 
 def node_input_problem(
-    node: str, *, input_size: int, state: Optional[SizeTable], reads: Optional[list[str]],
-    history: Optional[SizeTable], history_names: Optional[list[str]], run_input_size: int = 0,
+    node: str,
+    *,
+    input_size: int,
+    state: SizeTable | None,
+    reads: list[str] | None,
+    history: SizeTable | None,
+    history_names: list[str] | None,
+    run_input_size: int = 0,
     limit: int = PAYLOAD_LIMIT,
-) -> tuple[Optional[str], Optional[str]]:
+) -> tuple[str | None, str | None]:
     """(error, warning) about the payload one call of ``node`` would send; None when fine.
 
     ``state``/``history`` are None for a node that receives no context (nothing of them is sent).
@@ -75,8 +80,9 @@ def node_input_problem(
     if state is not None:
         parts.append(f"state {human(state_size)}" + (f": {state.biggest(reads)}" if state_size else ""))
     if history is not None:
-        parts.append(f"node outputs {human(history_size)}"
-                     + (f": {history.biggest(history_names)}" if history_size else ""))
+        parts.append(
+            f"node outputs {human(history_size)}" + (f": {history.biggest(history_names)}" if history_size else "")
+        )
     if run_input_size:
         parts.append(f"the run's input {human(run_input_size)}")
     fixes = []  # only for parts that weigh something: a fix that saves 16 bytes is noise
@@ -91,8 +97,9 @@ def node_input_problem(
     return None, f"{what}, over Temporal's {human(PAYLOAD_WARN)} warning size; {fix}"
 
 
-def output_problem(where: str, value: str, writes: Mapping[str, str], jump_input: str = "",
-                   limit: int = PAYLOAD_LIMIT) -> Optional[str]:
+def output_problem(
+    where: str, value: str, writes: Mapping[str, str], jump_input: str = "", limit: int = PAYLOAD_LIMIT
+) -> str | None:
     """An error if a node's output (value, state writes, Next input) cannot leave the worker."""
     table = SizeTable(writes)
     total = json_size(value) + table.total + (json_size(jump_input) if jump_input else 0) + FRAME
@@ -101,28 +108,33 @@ def output_problem(where: str, value: str, writes: Mapping[str, str], jump_input
     detail = f"its return value {human(json_size(value))}"
     if table.total:
         detail += f"; state writes {human(table.total)}: {table.biggest()}"
-    fix = _KEEP_OUTSIDE if limit > PAYLOAD_LIMIT else "set GECKO_PAYLOAD_STORE (see docs/payloads.md) or " + _KEEP_OUTSIDE
+    fix = (
+        _KEEP_OUTSIDE if limit > PAYLOAD_LIMIT else "set GECKO_PAYLOAD_STORE (see docs/payloads.md) or " + _KEEP_OUTSIDE
+    )
     return f"the output of {where} is {human(total)} ({detail}), over {limit_name(limit)}; {fix}"
 
 
-def result_problem(result: str, last_layer: list[str], limit: int = PAYLOAD_LIMIT) -> Optional[tuple[str, str]]:
+def result_problem(result: str, last_layer: list[str], limit: int = PAYLOAD_LIMIT) -> tuple[str, str] | None:
     """(node, error) if the run's result (the output of ``last_layer``) is too big to return."""
     size = json_size(result)
     if size + FRAME <= limit:
         return None
     node = last_layer[0] if len(last_layer) == 1 else ", ".join(last_layer)
-    return node, (f"the run's result (the output of {', '.join(repr(n) for n in last_layer)}) is "
-                  f"{human(size)}, over {limit_name(limit)}; make the last node return something smaller "
-                  "(a summary or a file path)")
+    return node, (
+        f"the run's result (the output of {', '.join(repr(n) for n in last_layer)}) is "
+        f"{human(size)}, over {limit_name(limit)}; make the last node return something smaller "
+        "(a summary or a file path)"
+    )
 
 
-def snapshot_problem(next_run: str, workflow: str, state: Mapping[str, str],
-                     limit: int = PAYLOAD_LIMIT) -> Optional[str]:
+def snapshot_problem(next_run: str, workflow: str, state: Mapping[str, str], limit: int = PAYLOAD_LIMIT) -> str | None:
     """A warning if a run cannot continue as new because ``next_run`` (its input, as JSON) is too big."""
     size = len(next_run) + FRAME
     if size <= limit:
         return None
-    return (f"run {workflow} cannot continue as new: its snapshot is {human(size)} (state: "
-            f"{SizeTable(state).biggest()}), over {limit_name(limit)}; it goes on "
-            "in this run, which Temporal ends at 51,200 events. Keep large data out of state (write it to a "
-            "file and keep the path)")
+    return (
+        f"run {workflow} cannot continue as new: its snapshot is {human(size)} (state: "
+        f"{SizeTable(state).biggest()}), over {limit_name(limit)}; it goes on "
+        "in this run, which Temporal ends at 51,200 events. Keep large data out of state (write it to a "
+        "file and keep the path)"
+    )

@@ -13,9 +13,9 @@ block it, and a node reachable only through ``Next`` is never waited for.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from collections.abc import Collection
-from typing import Any, Optional
+from dataclasses import dataclass, field
+from typing import Any
 
 from gecko_temporal.core.errors import GraphError, StepLimitError, suggest
 from gecko_temporal.core.spec import ROUTER, SCHEDULING_EAGER, GraphSpec, Jump
@@ -35,9 +35,9 @@ class Task:
     input: str
     step: int
     jumped: bool = False
-    send: Optional[int] = None  # a Send instance: its index in the fan-out (Send order)
+    send: int | None = None  # a Send instance: its index in the fan-out (Send order)
     sends: int = 0  # a Send instance: how many instances its fan-out has
-    resume: Optional[list[str]] = None  # answers to the node's context.interrupt() calls so far (JSON text)
+    resume: list[str] | None = None  # answers to the node's context.interrupt() calls so far (JSON text)
 
     @property
     def key(self) -> str:
@@ -49,8 +49,8 @@ class Task:
 class _FanIn:
     """The instances of one fan-out that have finished, by Send index, and what they asked for."""
 
-    outputs: list[Optional[str]]
-    jumps: list[Optional[Jump]] = field(default_factory=list)
+    outputs: list[str | None]
+    jumps: list[Jump | None] = field(default_factory=list)
     routes: list[list[str]] = field(default_factory=list)
     sends: list[list[Jump]] = field(default_factory=list)
     redirected: bool = False
@@ -60,7 +60,7 @@ class _FanIn:
 class Scheduler:
     """Decides layers; keeps the latest output of each node (``context.history``)."""
 
-    def __init__(self, spec: GraphSpec, snapshot: Optional[dict[str, Any]] = None) -> None:
+    def __init__(self, spec: GraphSpec, snapshot: dict[str, Any] | None = None) -> None:
         self.spec = spec
         self.eager = spec.scheduling == SCHEDULING_EAGER
         self._order = {n.name: i for i, n in enumerate(spec.nodes)}
@@ -68,7 +68,7 @@ class Scheduler:
         self._predecessors = {n.name: n.predecessors for n in spec.nodes}
         # Conditional edges (routers): a target counts its router's source among its predecessors
         # (a join waits for a router that may still choose it), and a source reaches its targets.
-        self._route_targets: dict[str, Optional[frozenset[str]]] = {}
+        self._route_targets: dict[str, frozenset[str] | None] = {}
         self._reach = self._successors
         routed = [n for n in spec.nodes if n.router is not None]
         if routed:
@@ -97,7 +97,7 @@ class Scheduler:
     def start(self, input_text: str) -> None:
         self.jumps.append(Jump(node=self.spec.entry, input=input_text, source="input"))
 
-    def check_target(self, node: str) -> Optional[str]:
+    def check_target(self, node: str) -> str | None:
         """Return why ``node`` is no valid jump target, or None if it is one."""
         if node in self._order:
             return None
@@ -107,7 +107,7 @@ class Scheduler:
         """Queue a jump; it runs in the next layer that does not already run ``node``."""
         problem = self.check_target(node)
         if problem:
-            raise GraphError(f'{source} jumped to an unknown node: {problem}')
+            raise GraphError(f"{source} jumped to an unknown node: {problem}")
         self.jumps.append(Jump(node=node, input=input_text, source=source))
 
     # -- layers ----------------------------------------------------------------------------
@@ -141,7 +141,7 @@ class Scheduler:
             self.sends = waiting_sends
 
         jumped = bool(chosen) or bool(fans)
-        blocked_by: Optional[set[str]] = None
+        blocked_by: set[str] | None = None
         inbox = self.inbox
         for node in sorted(inbox, key=self._order.__getitem__):
             if node in chosen or node in running or node in fans:
@@ -154,10 +154,11 @@ class Scheduler:
                 if blocked_by is None:  # computed once a layer, only when a join is partial
                     blocked_by = self._live_closure(chosen, running, fans)
                 if any(p in blocked_by for p in missing) and (
-                        self._reach is self._successors  # a DAG: no path from a node back to it
-                        # Conditional edges may loop: a predecessor reachable only through this node
-                        # itself cannot run before it, so it does not hold it.
-                        or any(p in self._live_closure(chosen, running, fans, skip=node) for p in missing)):
+                    self._reach is self._successors  # a DAG: no path from a node back to it
+                    # Conditional edges may loop: a predecessor reachable only through this node
+                    # itself cannot run before it, so it does not hold it.
+                    or any(p in self._live_closure(chosen, running, fans, skip=node) for p in missing)
+                ):
                     continue
             chosen[node] = Task(node, self._join_input(node, delivered), 0)
         if not chosen and not fans and not running and inbox and self._reach is not self._successors:
@@ -169,14 +170,23 @@ class Scheduler:
         # without jumps, chosen already is in node order (the inbox was walked sorted)
         tasks = sorted(chosen.values(), key=lambda t: self._order[t.node]) if jumped else list(chosen.values())
         if fans:  # each instance at its node's place in node order, then in Send order
-            tasks = sorted([*tasks, *(Task(node, send.input, 0, send=i, sends=len(group))
-                                      for node, group in fans.items() for i, send in enumerate(group))],
-                           key=lambda t: (self._order[t.node], t.send or 0))
+            tasks = sorted(
+                [
+                    *tasks,
+                    *(
+                        Task(node, send.input, 0, send=i, sends=len(group))
+                        for node, group in fans.items()
+                        for i, send in enumerate(group)
+                    ),
+                ],
+                key=lambda t: (self._order[t.node], t.send or 0),
+            )
         if fans and pending + len(tasks) > FAN_OUT_LIMIT:
             sizes = ", ".join(f'"{node}" {len(group)}' for node, group in fans.items())
             raise GraphError(
                 f"a fan-out would run {pending + len(tasks)} nodes in one layer (Sends: {sizes}); at most "
-                f"{FAN_OUT_LIMIT} fan in within one run's history: send fewer, bigger items (a chunk of items per Send)")
+                f"{FAN_OUT_LIMIT} fan in within one run's history: send fewer, bigger items (a chunk of items per Send)"
+            )
         if tasks and self.step + len(tasks) > self.spec.max_steps:
             raise StepLimitError(
                 f'run "{self.spec.name}" reached its step limit of {self.spec.max_steps} node '
@@ -191,8 +201,13 @@ class Scheduler:
             task.step = step
         self.step = step
         for node, group in fans.items():
-            self._fanin[node] = _FanIn(outputs=[None] * len(group), jumps=[None] * len(group),
-                                       routes=[[] for _ in group], sends=[[] for _ in group], left=len(group))
+            self._fanin[node] = _FanIn(
+                outputs=[None] * len(group),
+                jumps=[None] * len(group),
+                routes=[[] for _ in group],
+                sends=[[] for _ in group],
+                left=len(group),
+            )
         if tasks and not self.eager:  # eager runs say what finished last themselves (finished_last)
             self.last_layer = list(dict.fromkeys(t.node for t in tasks)) if fans else [t.node for t in tasks]
         return tasks
@@ -205,8 +220,16 @@ class Scheduler:
         """Eager scheduling: ``nodes`` (in node order) finished together, after everything else so far."""
         self.last_layer = nodes
 
-    def finish(self, task: Task, output: str, jump: Optional[Jump], *, redirected: bool = False,
-               routes: Collection[str] = (), sends: Collection[Jump] = ()) -> bool:
+    def finish(
+        self,
+        task: Task,
+        output: str,
+        jump: Jump | None,
+        *,
+        redirected: bool = False,
+        routes: Collection[str] = (),
+        sends: Collection[Jump] = (),
+    ) -> bool:
         """Record one finished task. Call in node order for every task of the layer.
 
         ``redirected``: a jump from outside redirected the run while this task ran, so its output is
@@ -257,8 +280,10 @@ class Scheduler:
         if by_router and allowed is not None and node not in allowed:
             raise GraphError(self._not_a_target(source, node))
         if self._kinds[node] == "wait":
-            raise GraphError(f'node "{source}" sent to WaitForInput node "{node}": a Send runs a node once '
-                             "per item, and a person answers a waiting node once; route to it instead")
+            raise GraphError(
+                f'node "{source}" sent to WaitForInput node "{node}": a Send runs a node once '
+                "per item, and a person answers a waiting node once; route to it instead"
+            )
         self.sends.append(Jump(node=node, input=input_text, source=source))
 
     def _check_route(self, source: str, target: str) -> str:
@@ -272,8 +297,10 @@ class Scheduler:
 
     def _not_a_target(self, source: str, target: str) -> str:
         allowed = sorted(self._route_targets.get(source) or ())
-        return (f'the router of node "{source}" chose "{target}", which is not in its path map '
-                f'(valid: {", ".join(allowed) or "none"}); add it to the path map')
+        return (
+            f'the router of node "{source}" chose "{target}", which is not in its path map '
+            f"(valid: {', '.join(allowed) or 'none'}); add it to the path map"
+        )
 
     def result(self) -> str:
         """The run's output: the last layer's node output, or a dict by name if it ran several."""
@@ -289,17 +316,35 @@ class Scheduler:
             "outputs": self.outputs,
             "step": self.step,
             "last_layer": self.last_layer,
-            **({"sends": [{"node": j.node, "input": j.input, "source": j.source} for j in self.sends]}
-               if self.sends else {}),  # only when some wait: snapshots of runs without Sends stay as before
+            **(
+                {"sends": [{"node": j.node, "input": j.input, "source": j.source} for j in self.sends]}
+                if self.sends
+                else {}
+            ),  # only when some wait: snapshots of runs without Sends stay as before
         }
 
     # -- internals -----------------------------------------------------------------------------
-    def _live_closure(self, chosen: dict[str, Task], running: Collection[str] = (),
-                      fans: Collection[str] = (), skip: Optional[str] = None) -> set[str]:
+    def _live_closure(
+        self,
+        chosen: dict[str, Task],
+        running: Collection[str] = (),
+        fans: Collection[str] = (),
+        skip: str | None = None,
+    ) -> set[str]:
         """Nodes that may still run in this pass: the live ones and all they can reach (leaving out
         ``skip``, the node that waits, and whatever only it leads to)."""
-        frontier = [n for n in (*self.inbox, *chosen, *running, *fans, *(j.node for j in self.jumps),
-                                *(j.node for j in self.sends)) if n != skip]
+        frontier = [
+            n
+            for n in (
+                *self.inbox,
+                *chosen,
+                *running,
+                *fans,
+                *(j.node for j in self.jumps),
+                *(j.node for j in self.sends),
+            )
+            if n != skip
+        ]
         seen = set(frontier)
         reach = self._reach
         while frontier:

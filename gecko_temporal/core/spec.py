@@ -10,12 +10,13 @@ side. No ``temporalio`` import here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from gecko_temporal.core import codec
 from gecko_temporal.core.limits import PAYLOAD_LIMIT
+
 
 def _build(cls: Any, data: dict[str, Any], **nested: Any) -> Any:
     """``cls`` from its plain-dict form, with ``nested`` fields already rebuilt; keys it does not
@@ -38,7 +39,7 @@ class RetrySpec:
     maximum_attempts: int = 3
     initial_interval: float = 1.0
     backoff_coefficient: float = 2.0
-    maximum_interval: Optional[float] = None
+    maximum_interval: float | None = None
     non_retryable_error_types: list[str] = field(default_factory=list)
 
 
@@ -49,7 +50,7 @@ class MemberSpec:
     name: str
     activity_type: str
     start_to_close_timeout: float
-    heartbeat_timeout: Optional[float]
+    heartbeat_timeout: float | None
     retry: RetrySpec
     takes_context: bool = False
 
@@ -61,7 +62,7 @@ class TeamSpec:
     strategy: str
     members: list[MemberSpec]
     quorum: int = 1
-    max_concurrency: Optional[int] = None
+    max_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -74,24 +75,24 @@ class NodeSpec:
     predecessors: list[str]
     successors: list[str]
     takes_context: bool = False
-    reads: Optional[list[str]] = None
-    history: Optional[list[str]] = None  # nodes whose outputs are shipped to it; None = all
+    reads: list[str] | None = None
+    history: list[str] | None = None  # nodes whose outputs are shipped to it; None = all
     local: bool = False
     start_to_close_timeout: float = 300.0
-    heartbeat_timeout: Optional[float] = 5.0
+    heartbeat_timeout: float | None = 5.0
     retry: RetrySpec = field(default_factory=RetrySpec)
-    team: Optional[TeamSpec] = None
-    wait_timeout: Optional[float] = None
-    wait_default: Optional[str] = None  # encoded value a timed-out wait yields; None means fail
+    team: TeamSpec | None = None
+    wait_timeout: float | None = None
+    wait_default: str | None = None  # encoded value a timed-out wait yields; None means fail
     wait_prompt: str = ""
     # A subgraph node's compiled child graph: it travels inside the parent's spec, so a running
     # pipeline keeps the child graph it started with. Left out of the plain form when None, so
     # specs of graphs without subgraphs stay the same bytes (RunParams.to_plain).
-    subgraph: Optional["GraphSpec"] = None
+    subgraph: GraphSpec | None = None
     # Conditional edges (add_conditional_edges): the router's name, and the nodes it may route or
     # Send to (None: any node). Both None when the node has no router.
-    router: Optional[str] = None
-    route_targets: Optional[list[str]] = None
+    router: str | None = None
+    route_targets: list[str] | None = None
 
 
 # A session's step bound must leave room for continue-as-new by step count: a loop as the long-runs
@@ -118,7 +119,7 @@ class GraphSpec:
     steps_per_run: int = DEFAULT_STEPS_PER_RUN  # continue-as-new after this many node steps in one run
     scheduling: str = "layered"  # SCHEDULING_LAYERED or SCHEDULING_EAGER (absent in older runs: layered)
     reducers: dict[str, str] = field(default_factory=dict)  # state key -> reducer name (state.REDUCERS)
-    max_parallel: Optional[int] = None  # activities in flight at most; None: window.DEFAULT_MAX_PARALLEL
+    max_parallel: int | None = None  # activities in flight at most; None: window.DEFAULT_MAX_PARALLEL
 
     def node(self, name: str) -> NodeSpec:
         for n in self.nodes:
@@ -131,12 +132,13 @@ class GraphSpec:
         return compact_spec(self)
 
     @classmethod
-    def from_plain(cls, data: dict[str, Any]) -> "GraphSpec":
+    def from_plain(cls, data: dict[str, Any]) -> GraphSpec:
         """Rebuild from the plain dict it travels as, in a fraction of the converter's time: the
         compact form of :meth:`to_plain`, or the full form (every field of every node) that runs
         started before it carry."""
         if data.get("format") == COMPACT_FORMAT:
             data = expand_spec(data)
+
         def member(m: dict[str, Any]) -> MemberSpec:
             return _build(MemberSpec, m, retry=_build(RetrySpec, m["retry"]))
 
@@ -144,7 +146,9 @@ class GraphSpec:
             team = n.get("team")
             child = n.get("subgraph")
             return _build(
-                NodeSpec, n, retry=_build(RetrySpec, n.get("retry") or {}),
+                NodeSpec,
+                n,
+                retry=_build(RetrySpec, n.get("retry") or {}),
                 team=_build(TeamSpec, team, members=[member(m) for m in team["members"]]) if team else None,
                 subgraph=GraphSpec.from_plain(child) if child else None,
             )
@@ -236,6 +240,7 @@ def expand_spec(data: dict[str, Any]) -> dict[str, Any]:
 
 # --- values crossing the boundary -----------------------------------------------------------
 
+
 @dataclass
 class Jump:
     """A request to run ``node`` next with ``input`` (encoded JSON text)."""
@@ -254,11 +259,11 @@ class NodeInput:
     input: str
     session_id: str
     step: int
-    member: Optional[int] = None
-    state: Optional[dict[str, str]] = None  # only for nodes that take a context
-    history: Optional[dict[str, str]] = None
-    run_input: Optional[str] = None
-    payload_limit: Optional[int] = None  # the run's (RunParams.payload_limit); None: Temporal's 2 MiB
+    member: int | None = None
+    state: dict[str, str] | None = None  # only for nodes that take a context
+    history: dict[str, str] | None = None
+    run_input: str | None = None
+    payload_limit: int | None = None  # the run's (RunParams.payload_limit); None: Temporal's 2 MiB
 
 
 @dataclass
@@ -275,22 +280,25 @@ class NodeOutput:
     """What one node activity returns: its output, an optional jump, and its state delta."""
 
     value: str
-    jump: Optional[Jump] = None
+    jump: Jump | None = None
     writes: dict[str, str] = field(default_factory=dict)
     deletes: list[str] = field(default_factory=list)
     routes: list[str] = field(default_factory=list)  # targets its router chose (conditional edges)
     sends: list[Jump] = field(default_factory=list)  # Send objects from its router or itself: one instance each
     # Set when the node called context.interrupt(): {"payload": JSON text, "index": i, "timeout": s or
     # None, "default": JSON text or None}; value, jump and state writes are then void (it runs again).
-    interrupt: Optional[dict[str, Any]] = None
+    interrupt: dict[str, Any] | None = None
 
     def to_plain(self) -> dict[str, Any]:
         """The plain dict it travels as: what ``dataclasses.asdict`` gives (the converter sorts keys,
         so the JSON is the same bytes), without asdict's recursive deep copy of every value."""
         jump = self.jump
-        plain = {"value": self.value,
-                 "jump": None if jump is None else {"node": jump.node, "input": jump.input, "source": jump.source},
-                 "writes": dict(self.writes), "deletes": list(self.deletes)}
+        plain = {
+            "value": self.value,
+            "jump": None if jump is None else {"node": jump.node, "input": jump.input, "source": jump.source},
+            "writes": dict(self.writes),
+            "deletes": list(self.deletes),
+        }
         if self.routes:  # only when used: outputs of graphs without routers stay as they were
             plain["routes"] = list(self.routes)
         if self.sends:
@@ -300,13 +308,18 @@ class NodeOutput:
         return plain
 
     @classmethod
-    def from_plain(cls, data: dict[str, Any]) -> "NodeOutput":
+    def from_plain(cls, data: dict[str, Any]) -> NodeOutput:
         """Rebuild from the plain dict it travels as (cheaper than the converter's reflection)."""
         jump = data.get("jump")
-        return cls(value=data["value"], jump=Jump(**jump) if jump else None,
-                   writes=data.get("writes") or {}, deletes=data.get("deletes") or [],
-                   routes=data.get("routes") or [], sends=[Jump(**j) for j in data.get("sends") or ()],
-                   interrupt=data.get("interrupt"))
+        return cls(
+            value=data["value"],
+            jump=Jump(**jump) if jump else None,
+            writes=data.get("writes") or {},
+            deletes=data.get("deletes") or [],
+            routes=data.get("routes") or [],
+            sends=[Jump(**j) for j in data.get("sends") or ()],
+            interrupt=data.get("interrupt"),
+        )
 
 
 @dataclass
@@ -318,9 +331,9 @@ class RunSnapshot:
     default a first run starts with).
     """
 
-    scheduler: Optional[dict[str, Any]] = None  # Scheduler.snapshot(): inbox, jumps, outputs, step
+    scheduler: dict[str, Any] | None = None  # Scheduler.snapshot(): inbox, jumps, outputs, step
     state: dict[str, str] = field(default_factory=dict)
-    deadline: Optional[float] = None  # workflow time the run's timeout ends at
+    deadline: float | None = None  # workflow time the run's timeout ends at
     run: int = 1  # 1 for the first run, +1 at each continue-as-new
     completed: list[str] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
@@ -328,15 +341,22 @@ class RunSnapshot:
     layer: int = 0
     warned: list[str] = field(default_factory=list)  # nodes already warned about a large input
     edits: list[dict[str, Any]] = field(default_factory=list)  # state edits from outside (update_state, rewind)
-    rewound_from: Optional[dict[str, Any]] = None  # set in a session that was rewound (gecko_state shows it)
+    rewound_from: dict[str, Any] | None = None  # set in a session that was rewound (gecko_state shows it)
     # A layer too wide for one run's history, continued in the next run: {"tasks": [[node, input,
     # step, jumped], ...], "done": {task index: NodeOutput plain}} (absent otherwise).
-    partial_layer: Optional[dict[str, Any]] = None
+    partial_layer: dict[str, Any] | None = None
 
     def to_plain(self) -> dict[str, Any]:
-        plain = {"scheduler": self.scheduler, "state": self.state, "deadline": self.deadline, "run": self.run,
-                 "completed": self.completed, "rejected": self.rejected, "answers": self.answers,
-                 "layer": self.layer}
+        plain = {
+            "scheduler": self.scheduler,
+            "state": self.state,
+            "deadline": self.deadline,
+            "run": self.run,
+            "completed": self.completed,
+            "rejected": self.rejected,
+            "answers": self.answers,
+            "layer": self.layer,
+        }
         if self.warned:  # only when there is one: snapshots of runs that warned nobody stay as before
             plain["warned"] = self.warned
         if self.edits:  # likewise
@@ -348,7 +368,7 @@ class RunSnapshot:
         return plain
 
     @classmethod
-    def from_plain(cls, data: dict[str, Any]) -> "RunSnapshot":
+    def from_plain(cls, data: dict[str, Any]) -> RunSnapshot:
         return _build(cls, data)
 
 
@@ -358,23 +378,29 @@ class RunParams:
 
     spec: GraphSpec
     input: str
-    timeout: Optional[float] = None
-    snapshot: Optional[dict[str, Any]] = None
+    timeout: float | None = None
+    snapshot: dict[str, Any] | None = None
     # What one payload may weigh: Temporal's 2 MiB, more when the starting client has a payload
     # store (payloads.py). Carried by the run so every replay checks sizes against the same bound.
     payload_limit: int = PAYLOAD_LIMIT
 
     @classmethod
-    def from_plain(cls, data: dict[str, Any]) -> "RunParams":
+    def from_plain(cls, data: dict[str, Any]) -> RunParams:
         return _build(cls, data, spec=GraphSpec.from_plain(data["spec"]))
 
     def to_plain(self) -> dict[str, Any]:
         """The plain dict it travels as, the spec in its compact form."""
-        return {"spec": self.spec.to_plain(), "input": self.input, "timeout": self.timeout,
-                "snapshot": self.snapshot, "payload_limit": self.payload_limit}
+        return {
+            "spec": self.spec.to_plain(),
+            "input": self.input,
+            "timeout": self.timeout,
+            "snapshot": self.snapshot,
+            "payload_limit": self.payload_limit,
+        }
 
 
 # --- user-facing values ---------------------------------------------------------------------
+
 
 class Next(BaseModel):
     """Returned by a node: jump to ``node`` and give it ``input`` (None when omitted).
@@ -440,7 +466,7 @@ class MemberResult(BaseModel):
     index: int
     status: Literal["succeeded", "failed", "cancelled"]
     result: Any = None
-    error: Optional[MemberError] = None
+    error: MemberError | None = None
     duration: float = 0.0
     winner: bool = False
 

@@ -10,10 +10,10 @@ one layer are merged into the global state in node order, and a Team's members' 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-import json
-from typing import Any, Optional
+from typing import Any
 
 from gecko_temporal.core import codec
 from gecko_temporal.core.errors import GeckoError, SerializationError, StateKeyError
@@ -128,8 +128,9 @@ class StateView(MutableMapping[str, Any]):
         return StateDelta(writes=writes, deletes=list(self._deleted))
 
 
-def merge_layer(state: dict[str, str], deltas: list[tuple[str, StateDelta]],
-                reducers: Optional[Mapping[str, str]] = None) -> list[str]:
+def merge_layer(
+    state: dict[str, str], deltas: list[tuple[str, StateDelta]], reducers: Mapping[str, str] | None = None
+) -> list[str]:
     """Apply one layer's deltas to ``state`` in place, in the order given (node order).
 
     The caller passes deltas in node order, never completion order, so a replayed workflow merges
@@ -182,8 +183,9 @@ def _kind(value: Any) -> str:
     if _tagged(value):
         tag = str(value[codec.TAG])
         return tag.rsplit(":", 1)[-1] if ":" in tag else tag
-    return {dict: "dict", list: "list", str: "str", bool: "bool", int: "int", float: "float",
-            type(None): "None"}.get(type(value), type(value).__name__)
+    return {dict: "dict", list: "list", str: "str", bool: "bool", int: "int", float: "float", type(None): "None"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _append(old: Any, new: Any) -> Any:
@@ -196,7 +198,7 @@ def _append(old: Any, new: Any) -> Any:
 
 def _extend(old: Any, new: Any) -> Any:
     if not isinstance(new, list):
-        raise TypeError(f"extend needs a list, got a {_kind(new)} (use \"append\" to add one item)")
+        raise TypeError(f'extend needs a list, got a {_kind(new)} (use "append" to add one item)')
     if old is None:
         return new
     if not isinstance(old, list):
@@ -234,14 +236,15 @@ def _merge(old: Any, new: Any) -> Any:
 REDUCERS: dict[str, Any] = {REPLACE: None, "append": _append, "extend": _extend, "add": _add, "merge": _merge}
 
 
-def reduce_value(how: str, old_text: Optional[str], new_text: str, *, node: str = "", key: str = "") -> str:
+def reduce_value(how: str, old_text: str | None, new_text: str, *, node: str = "", key: str = "") -> str:
     """The JSON text of ``key`` after ``node`` wrote ``new_text`` under reducer ``how``."""
     fn = REDUCERS.get(how)
     if fn is None:
         if how == REPLACE:
             return new_text
-        raise ReducerError(f'state key {key!r} names no reducer {how!r} (valid: {", ".join(REDUCERS)})',
-                           node=node, key=key)
+        raise ReducerError(
+            f"state key {key!r} names no reducer {how!r} (valid: {', '.join(REDUCERS)})", node=node, key=key
+        )
     old = json.loads(old_text) if old_text is not None else None
     new = json.loads(new_text)
     try:
@@ -249,7 +252,10 @@ def reduce_value(how: str, old_text: Optional[str], new_text: str, *, node: str 
     except TypeError as exc:
         raise ReducerError(
             f'node "{node}" wrote state key {key!r} = {_preview(new_text)}, which reducer "{how}" cannot '
-            f"combine: {exc}", node=node, key=key) from None
+            f"combine: {exc}",
+            node=node,
+            key=key,
+        ) from None
     return json.dumps(combined, separators=(",", ":"), ensure_ascii=False)
 
 

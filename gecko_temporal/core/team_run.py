@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from gecko_temporal.core import codec
 from gecko_temporal.core.spec import MemberResult, NodeOutput, TeamSpec
@@ -31,8 +31,8 @@ _MEMBER_RESULT_TAG = codec.type_ref(MemberResult)
 class MemberDone:
     """How one member's activity ended: its output, or the (type, message) of its failure."""
 
-    output: Optional[NodeOutput] = None
-    error: Optional[tuple[str, str]] = None
+    output: NodeOutput | None = None
+    error: tuple[str, str] | None = None
 
 
 class TeamFailed(Exception):
@@ -52,7 +52,7 @@ class TeamRun:
         self._all = team.strategy == "all"
         self.wants = len(team.members) if self._all else team.quorum  # successes that end it
         self._limit = team.max_concurrency or len(team.members)
-        self._outcome: list[Optional[dict[str, Any]]] = [None] * len(team.members)
+        self._outcome: list[dict[str, Any] | None] = [None] * len(team.members)
         self._outputs: dict[int, NodeOutput] = {}
         self._started: dict[int, float] = {}
         self._next = 0
@@ -67,8 +67,7 @@ class TeamRun:
     def start(self, now: float) -> list[int]:
         """The members to start now, in member order; they count as running from ``now``."""
         chosen = []
-        while (self._next < len(self._names) and len(self.running) < self._limit
-               and len(self.winners) < self.wants):
+        while self._next < len(self._names) and len(self.running) < self._limit and len(self.winners) < self.wants:
             self._started[self._next] = now
             self.running.append(self._next)
             chosen.append(self._next)
@@ -103,8 +102,9 @@ class TeamRun:
         in member order. Raise TeamFailed when RACE/QUORUM got too few successes."""
         if not self._all and len(self.winners) < self.wants:
             failures = [o for o in self._outcome if o and o["status"] == "failed"]
-            detail = "; ".join(f'member "{o["member"]}" failed: {o["error"]["type"]}: {o["error"]["message"]}'
-                               for o in failures)
+            detail = "; ".join(
+                f'member "{o["member"]}" failed: {o["error"]["type"]}: {o["error"]["message"]}' for o in failures
+            )
             need = "winner" if self.wants == 1 else f"{self.wants} successes, got {len(self.winners)}"
             raise TeamFailed(f"Team has no {need}: {detail}", failures)
         items = []
@@ -126,9 +126,13 @@ class TeamRun:
     def _lost_to(self) -> str:
         return f"lost to {self._names[self.winners[0]]}"
 
-    def _record(self, i: int, status: str, now: float, error: Optional[tuple[str, str]] = None) -> None:
+    def _record(self, i: int, status: str, now: float, error: tuple[str, str] | None = None) -> None:
         began = self._started.get(i)
-        self._outcome[i] = {"member": self._names[i], "index": i, "status": status,
-                            "error": {"type": error[0], "message": error[1]} if error else None,
-                            "duration": round(now - began, 6) if began else 0.0,
-                            "winner": status == "succeeded" and not self._all}
+        self._outcome[i] = {
+            "member": self._names[i],
+            "index": i,
+            "status": status,
+            "error": {"type": error[0], "message": error[1]} if error else None,
+            "duration": round(now - began, 6) if began else 0.0,
+            "winner": status == "succeeded" and not self._all,
+        }

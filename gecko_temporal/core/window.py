@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any, Awaitable, Callable, Optional, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -50,13 +51,15 @@ def history_full(events: int, size: int, window: int) -> bool:
     return events + reserve >= HISTORY_EVENTS_LIMIT or size >= PAUSE_AT_BYTES
 
 
-def check_max_parallel(value: Any) -> Optional[str]:
+def check_max_parallel(value: Any) -> str | None:
     """Why ``value`` is no valid ``max_parallel``, or None (None itself means the default)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= PENDING_ACTIVITIES_LIMIT:
-        return (f"max_parallel must be an int from 1 to {PENDING_ACTIVITIES_LIMIT} (Temporal's limit of pending "
-                f"activities per run), got {value!r}")
+        return (
+            f"max_parallel must be an int from 1 to {PENDING_ACTIVITIES_LIMIT} (Temporal's limit of pending "
+            f"activities per run), got {value!r}"
+        )
     return None
 
 
@@ -73,11 +76,11 @@ class Window:
         self.size = size
         self.active = 0
         self._may_limit = may_limit
-        self._limiting: Optional[bool] = None  # None: not asked yet
+        self._limiting: bool | None = None  # None: not asked yet
         self._waiting: deque[asyncio.Future[None]] = deque()
-        self._full: Optional[Callable[[], bool]] = None
+        self._full: Callable[[], bool] | None = None
         self.paused = False
-        self._drained: Optional[asyncio.Future[None]] = None
+        self._drained: asyncio.Future[None] | None = None
 
     @property
     def queued(self) -> int:
@@ -105,7 +108,7 @@ class Window:
             self._release()
 
     # -- pausing a layer too wide for one run's history -----------------------------------------
-    def allow_pause(self, full: Callable[[], bool]) -> "asyncio.Future[None]":
+    def allow_pause(self, full: Callable[[], bool]) -> asyncio.Future[None]:
         """From now on, stop granting queued starts once ``full()`` is true; the returned future
         fails with :class:`Paused` when the window has paused and nothing runs any more."""
         self._full = full

@@ -20,7 +20,8 @@ from __future__ import annotations
 import inspect
 import json
 import sys
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -30,17 +31,26 @@ __all__ = ["LANGCHAIN_MESSAGE_TYPES", "AgentNode", "adapt", "agent_name", "unusa
 
 #: The LangChain message classes a run may revive (by name in ``langchain_core.messages``).
 LANGCHAIN_MESSAGE_TYPES = (
-    "AIMessage", "AIMessageChunk", "HumanMessage", "HumanMessageChunk", "SystemMessage", "SystemMessageChunk",
-    "ToolMessage", "ToolMessageChunk", "ChatMessage", "ChatMessageChunk", "FunctionMessage",
-    "FunctionMessageChunk", "RemoveMessage",
+    "AIMessage",
+    "AIMessageChunk",
+    "HumanMessage",
+    "HumanMessageChunk",
+    "SystemMessage",
+    "SystemMessageChunk",
+    "ToolMessage",
+    "ToolMessageChunk",
+    "ChatMessage",
+    "ChatMessageChunk",
+    "FunctionMessage",
+    "FunctionMessageChunk",
+    "RemoveMessage",
 )
 
 
 class AgentNode:
     """An agent object wrapped as a node: ``await node(data)`` runs the agent once on ``data``."""
 
-    def __init__(self, agent: Any, name: str, run: Callable[[Any], Any], library: str,
-                 output_type: Any = None) -> None:
+    def __init__(self, agent: Any, name: str, run: Callable[[Any], Any], library: str, output_type: Any = None) -> None:
         self.agent = agent
         self.name = name
         self.library = library
@@ -79,7 +89,7 @@ def _is_pydantic_ai_agent(obj: Any) -> bool:
     return module is not None and isinstance(obj, module.AbstractAgent)
 
 
-def _readable_output_name(output_type: Any) -> Optional[str]:
+def _readable_output_name(output_type: Any) -> str | None:
     if isinstance(output_type, type) and output_type not in (str, object) and output_type.__module__ != "builtins":
         return output_type.__name__
     return None
@@ -156,8 +166,9 @@ def _openai_agents_node(agent: Any) -> AgentNode:
 
     output_type = getattr(agent, "output_type", None)
     allow_types(output_type)
-    return AgentNode(agent, agent.name or _readable_output_name(output_type) or "agent", run,
-                     "openai-agents", output_type)
+    return AgentNode(
+        agent, agent.name or _readable_output_name(output_type) or "agent", run, "openai-agents", output_type
+    )
 
 
 def allow_types(output_type: Any) -> None:
@@ -167,7 +178,7 @@ def allow_types(output_type: Any) -> None:
 
 
 # -- what the engine asks ------------------------------------------------------------------------
-def adapt(obj: Any) -> Optional[AgentNode]:
+def adapt(obj: Any) -> AgentNode | None:
     """``obj`` as an :class:`AgentNode` when it is an agent of a supported library, else None."""
     if isinstance(obj, AgentNode):
         return obj
@@ -183,7 +194,7 @@ def adapt(obj: Any) -> Optional[AgentNode]:
     return None
 
 
-def agent_name(obj: Any) -> Optional[str]:
+def agent_name(obj: Any) -> str | None:
     """A readable name for an agent object or a bound method of one (``llm.ainvoke`` is named after
     ``llm``, not "ainvoke"); None when ``obj`` is neither."""
     if inspect.ismethod(obj) and not isinstance(obj.__self__, type):
@@ -199,10 +210,26 @@ def agent_name(obj: Any) -> Optional[str]:
 
 def unusable_hint(obj: Any) -> str:
     """What would work instead of ``obj``, for the error that refuses it."""
-    methods = [m for m in ("ainvoke", "invoke", "arun", "run_async", "run_sync", "kickoff", "__call__", "call",
-                           "execute", "generate") if callable(getattr(obj, m, None))]
+    methods = [
+        m
+        for m in (
+            "ainvoke",
+            "invoke",
+            "arun",
+            "run_async",
+            "run_sync",
+            "kickoff",
+            "__call__",
+            "call",
+            "execute",
+            "generate",
+        )
+        if callable(getattr(obj, m, None))
+    ]
     hint = " (agents of pydantic-ai, LangChain runnables and OpenAI Agents SDK agents work as they are)"
     if methods:
-        hint += (f"; this object has {', '.join(m + '()' for m in methods)}: pass the bound method, e.g. "
-                 f"add_node(name, obj.{methods[0]})")
+        hint += (
+            f"; this object has {', '.join(m + '()' for m in methods)}: pass the bound method, e.g. "
+            f"add_node(name, obj.{methods[0]})"
+        )
     return hint + "."

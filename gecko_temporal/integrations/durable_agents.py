@@ -26,7 +26,7 @@ import asyncio
 import dataclasses
 import warnings
 from datetime import timedelta
-from typing import Any, Optional
+from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowFailureError
@@ -36,17 +36,17 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from gecko_temporal.core import codec
-from gecko_temporal.integrations.agents import AgentNode, allow_types, prompt_text
 from gecko_temporal.core.errors import GraphError
+from gecko_temporal.integrations.agents import AgentNode, allow_types, prompt_text
 
 __all__ = ["AGENT_WORKFLOW", "DurableAgent", "durable_agent"]
 
 AGENT_WORKFLOW = "GeckoAgent"
 
 #: Durable agents of this process by name: the agent workflow finds its agent here.
-_AGENTS: dict[str, "DurableAgent"] = {}
+_AGENTS: dict[str, DurableAgent] = {}
 #: Agent workers started in this process: (task queue, event loop id) -> (worker, its task).
-_WORKERS: dict[tuple[str, int], tuple[Worker, "asyncio.Task[None]"]] = {}
+_WORKERS: dict[tuple[str, int], tuple[Worker, asyncio.Task[None]]] = {}
 
 
 class DurableAgent:
@@ -57,21 +57,32 @@ class DurableAgent:
     stable while runs are in flight.
     """
 
-    def __init__(self, agent: Any, name: Optional[str] = None, *, model_timeout: float = 300.0,
-                 heartbeat_timeout: float = 5.0, model_retries: int = 3) -> None:
+    def __init__(
+        self,
+        agent: Any,
+        name: str | None = None,
+        *,
+        model_timeout: float = 300.0,
+        heartbeat_timeout: float = 5.0,
+        model_retries: int = 3,
+    ) -> None:
         try:
             from pydantic_ai.agent.abstract import AbstractAgent
             from pydantic_ai.durable_exec.temporal import TemporalAgent, TemporalDurability
         except ImportError as exc:
-            raise GraphError(f"durable_agent() needs pydantic-ai with its Temporal integration ({exc}): "
-                             "pip install 'gecko-temporal[pydantic-ai]'") from None
+            raise GraphError(
+                f"durable_agent() needs pydantic-ai with its Temporal integration ({exc}): "
+                "pip install 'gecko-temporal[pydantic-ai]'"
+            ) from None
         from temporalio.workflow import ActivityConfig
 
         if not isinstance(agent, AbstractAgent):
             raise GraphError(f"durable_agent() takes a pydantic-ai Agent, got {type(agent).__name__} {agent!r}")
-        problems = [f"{label} must be a positive number of seconds, got {value!r}"
-                    for label, value in (("model_timeout", model_timeout), ("heartbeat_timeout", heartbeat_timeout))
-                    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0]
+        problems = [
+            f"{label} must be a positive number of seconds, got {value!r}"
+            for label, value in (("model_timeout", model_timeout), ("heartbeat_timeout", heartbeat_timeout))
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+        ]
         if isinstance(model_retries, bool) or not isinstance(model_retries, int) or model_retries < 1:
             problems.append(f"model_retries counts attempts and must be an int >= 1, got {model_retries!r}")
         if problems:
@@ -80,7 +91,8 @@ class DurableAgent:
         if not name:
             raise GraphError(
                 "durable_agent() needs a stable name for the agent (it names the agent's Temporal activities): "
-                "pass durable_agent(agent, name=\"writer\") or build Agent(..., name=\"writer\")")
+                'pass durable_agent(agent, name="writer") or build Agent(..., name="writer")'
+            )
         known = _AGENTS.get(name)
         if known is not None and known.agent is not agent:
             raise GraphError(f'two different durable agents are named "{name}"; give each a unique name')
@@ -90,9 +102,11 @@ class DurableAgent:
         if TemporalDurability.from_agent(agent) is not None:
             self.runnable: Any = agent  # built with pydantic-ai's TemporalDurability capability: use it as is
         else:
-            config = ActivityConfig(start_to_close_timeout=timedelta(seconds=model_timeout),
-                                    heartbeat_timeout=timedelta(seconds=heartbeat_timeout),
-                                    retry_policy=RetryPolicy(maximum_attempts=model_retries))
+            config = ActivityConfig(
+                start_to_close_timeout=timedelta(seconds=model_timeout),
+                heartbeat_timeout=timedelta(seconds=heartbeat_timeout),
+                retry_policy=RetryPolicy(maximum_attempts=model_retries),
+            )
             with warnings.catch_warnings():  # the wrapper is deprecated for new agents, not for wrapping one
                 warnings.simplefilter("ignore")
                 self.runnable = TemporalAgent(agent, name=name, activity_config=config)
@@ -116,7 +130,10 @@ class DurableAgent:
         agent_run_id = f"{info.workflow_id}/agent/{self.name}/{info.workflow_run_id}/{info.activity_id}"
         try:
             handle = await client.start_workflow(
-                AGENT_WORKFLOW, args=[self.name, prompt], id=agent_run_id, task_queue=queue,
+                AGENT_WORKFLOW,
+                args=[self.name, prompt],
+                id=agent_run_id,
+                task_queue=queue,
                 # A retry of this node after a crash finds the agent run already going (or done);
                 # only a failed agent run is started afresh by the node's next attempt.
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -140,8 +157,9 @@ class DurableAgent:
             message = getattr(cause, "message", None) or str(cause or exc)
             kind = getattr(cause, "type", None) or type(cause).__name__
             # Not retried as a whole: each model and tool call had its own retries inside the agent run.
-            raise ApplicationError(f'durable agent "{self.name}" failed: {message}', type=kind,
-                                   non_retryable=True) from None
+            raise ApplicationError(
+                f'durable agent "{self.name}" failed: {message}', type=kind, non_retryable=True
+            ) from None
         return codec.decode(text)
 
 
@@ -152,8 +170,14 @@ async def _cancel(handle: Any) -> None:
         pass
 
 
-def durable_agent(agent: Any, name: Optional[str] = None, *, model_timeout: float = 300.0,
-                  heartbeat_timeout: float = 5.0, model_retries: int = 3) -> DurableAgent:
+def durable_agent(
+    agent: Any,
+    name: str | None = None,
+    *,
+    model_timeout: float = 300.0,
+    heartbeat_timeout: float = 5.0,
+    model_retries: int = 3,
+) -> DurableAgent:
     """A pydantic-ai ``agent`` as a node whose every model call and tool call is a Temporal activity.
 
     ``name`` (default ``agent.name``) names its activities; ``model_timeout``, ``heartbeat_timeout``
@@ -161,8 +185,9 @@ def durable_agent(agent: Any, name: Optional[str] = None, *, model_timeout: floa
     own ``TemporalDurability`` capability keeps its own). Add the result like any node:
     ``wf.add_node("Writer", durable_agent(writer))``.
     """
-    return DurableAgent(agent, name, model_timeout=model_timeout, heartbeat_timeout=heartbeat_timeout,
-                        model_retries=model_retries)
+    return DurableAgent(
+        agent, name, model_timeout=model_timeout, heartbeat_timeout=heartbeat_timeout, model_retries=model_retries
+    )
 
 
 @workflow.defn(name=AGENT_WORKFLOW)
@@ -170,11 +195,14 @@ class GeckoAgentWorkflow:
     """Runs one durable agent (by name) on one prompt; returns its output as the engine's JSON text."""
 
     @workflow.run
-    async def run(self, agent: str, prompt: Optional[str]) -> str:
+    async def run(self, agent: str, prompt: str | None) -> str:
         durable = _AGENTS.get(agent)
         if durable is None:
-            raise ApplicationError(f'this worker has no durable agent "{agent}": serve the pipeline module that '
-                                   "builds it", type="GraphError", non_retryable=True)
+            raise ApplicationError(
+                f'this worker has no durable agent "{agent}": serve the pipeline module that builds it',
+                type="GraphError",
+                non_retryable=True,
+            )
         result = await durable.runnable.run(prompt)
         return codec.encode(result.output, what=f'the output of durable agent "{agent}"')
 
@@ -193,11 +221,14 @@ def _ensure_worker(client: Client, gecko_queue: str, durable: DurableAgent) -> s
     converter = dataclasses.replace(client.data_converter, payload_converter_class=PydanticAIPayloadConverter)
     agent_client = Client(client.service_client, namespace=client.namespace, data_converter=converter)
     worker = Worker(
-        agent_client, task_queue=queue, workflows=[GeckoAgentWorkflow],
+        agent_client,
+        task_queue=queue,
+        workflows=[GeckoAgentWorkflow],
         plugins=[PydanticAIPlugin(), AgentPlugin(durable.runnable)],
         # The engine's modules are deterministic and hold the agent registry: share the worker's copy.
         workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("gecko_temporal")),
+            restrictions=SandboxRestrictions.default.with_passthrough_modules("gecko_temporal")
+        ),
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=2),  # a crashed worker's run moves on quickly
         max_heartbeat_throttle_interval=timedelta(seconds=1),
     )

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 from gecko_temporal.core.errors import GeckoError
 
@@ -27,22 +28,30 @@ def interceptors() -> list[Any]:
     try:
         from temporalio.contrib.opentelemetry import TracingInterceptor
     except ImportError as exc:
-        raise GeckoError(f"GECKO_OTEL is set but OpenTelemetry is not installed ({exc}); install it with "
-                         "pip install 'gecko-temporal[otel]', or unset GECKO_OTEL") from None
+        raise GeckoError(
+            f"GECKO_OTEL is set but OpenTelemetry is not installed ({exc}); install it with "
+            "pip install 'gecko-temporal[otel]', or unset GECKO_OTEL"
+        ) from None
     return [TracingInterceptor()]
 
 
 @contextlib.contextmanager
-def node_span(pipeline: str, node: str, step: int, session: str, attempt: int,
-              member: Optional[str] = None) -> Iterator[Any]:
+def node_span(
+    pipeline: str, node: str, step: int, session: str, attempt: int, member: str | None = None
+) -> Iterator[Any]:
     """A span around one node attempt (nothing when tracing is off)."""
     if not enabled():
         yield None
         return
     from opentelemetry import trace
 
-    attributes = {"gecko.pipeline": pipeline, "gecko.node": node, "gecko.step": step, "gecko.session": session,
-                  "gecko.attempt": attempt}
+    attributes = {
+        "gecko.pipeline": pipeline,
+        "gecko.node": node,
+        "gecko.step": step,
+        "gecko.session": session,
+        "gecko.attempt": attempt,
+    }
     if member:
         attributes["gecko.member"] = member
     name = f"gecko.node {pipeline}.{node}" + (f".{member}" if member else "")

@@ -30,11 +30,12 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any
 
-from gecko_temporal.core.errors import GeckoError
 from gecko_temporal.core.build.graph import Workflow
+from gecko_temporal.core.errors import GeckoError
 from gecko_temporal.protocol import STATE_QUERY
 
 DEFAULT_DEV_PORT = 7233  # Temporal's usual port: the temporal CLI and SDKs find it without flags
@@ -51,27 +52,32 @@ def load_workflow(spec: str) -> Workflow:
     """Import ``package.module:attr`` and return that :class:`Workflow` (compiled, so invalid graphs fail here)."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise UsageError(f'"{spec}" is not MODULE:WF: name a module and a Workflow object in it, '
-                         'like "myapp.pipelines:wf"')
+        raise UsageError(
+            f'"{spec}" is not MODULE:WF: name a module and a Workflow object in it, like "myapp.pipelines:wf"'
+        )
     if os.getcwd() not in sys.path and "" not in sys.path:  # console scripts: import from where we run
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):  # the module itself, not one it imports
-            raise UsageError(f'"{spec}": no module named "{exc.name}"; run from the directory that contains '
-                             "it, add that directory to PYTHONPATH, or check the spelling") from None
+            raise UsageError(
+                f'"{spec}": no module named "{exc.name}"; run from the directory that contains '
+                "it, add that directory to PYTHONPATH, or check the spelling"
+            ) from None
         raise UsageError(f'"{spec}": importing "{module_name}" failed: {exc}; install what it needs') from None
     except Exception as exc:
         raise UsageError(f'"{spec}": importing "{module_name}" failed: {type(exc).__name__}: {exc}') from None
     if not hasattr(module, attr):
         found = [n for n, v in vars(module).items() if isinstance(v, Workflow)]
-        hint = f'Workflow objects there: {", ".join(found)}' if found else "it defines no Workflow object"
+        hint = f"Workflow objects there: {', '.join(found)}" if found else "it defines no Workflow object"
         raise UsageError(f'"{spec}": module "{module_name}" has no attribute "{attr}" ({hint})')
     wf = getattr(module, attr)
     if not isinstance(wf, Workflow):
-        raise UsageError(f'"{spec}" is a {type(wf).__name__}, not a gecko_temporal Workflow; '
-                         f'point at the object built with Workflow(...)')
+        raise UsageError(
+            f'"{spec}" is a {type(wf).__name__}, not a gecko_temporal Workflow; '
+            f"point at the object built with Workflow(...)"
+        )
     try:
         wf.compile()  # every problem of the graph, before anything is served
     except GeckoError as exc:
@@ -79,7 +85,7 @@ def load_workflow(spec: str) -> Workflow:
     return wf
 
 
-def _json_arg(text: Optional[str], option: str) -> Any:
+def _json_arg(text: str | None, option: str) -> Any:
     if text is None:
         return None
     from gecko_temporal.core import codec
@@ -87,8 +93,10 @@ def _json_arg(text: Optional[str], option: str) -> Any:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{option} must be JSON (a string needs quotes: {option} '\"text\"'), got {text!r}: "
-                         f"{exc.msg} at position {exc.pos}") from None
+        raise UsageError(
+            f"{option} must be JSON (a string needs quotes: {option} '\"text\"'), got {text!r}: "
+            f"{exc.msg} at position {exc.pos}"
+        ) from None
     except RecursionError:
         raise UsageError(f"{option} is nested too deeply to read") from None
     try:
@@ -99,7 +107,7 @@ def _json_arg(text: Optional[str], option: str) -> Any:
 
 
 @contextlib.contextmanager
-def _environ(**values: Optional[str]) -> Iterator[None]:
+def _environ(**values: str | None) -> Iterator[None]:
     """Set environment variables for one command (so main() may be called in-process too)."""
     saved = {k: os.environ.get(k) for k in values}
     try:
@@ -115,28 +123,41 @@ def _environ(**values: Optional[str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _require_server(address: Optional[str]) -> None:
+def _require_server(address: str | None) -> None:
     from gecko_temporal.temporal.client import connect_config
 
     if not (address or "target_host" in connect_config()):
-        raise UsageError("no Temporal server: pass --address HOST:PORT or set TEMPORAL_ADDRESS (or a Temporal "
-                         "config profile: TEMPORAL_CONFIG_FILE / TEMPORAL_PROFILE); start one with "
-                         "`gecko-temporal dev MODULE:WF`")
+        raise UsageError(
+            "no Temporal server: pass --address HOST:PORT or set TEMPORAL_ADDRESS (or a Temporal "
+            "config profile: TEMPORAL_CONFIG_FILE / TEMPORAL_PROFILE); start one with "
+            "`gecko-temporal dev MODULE:WF`"
+        )
 
 
 # -- worker / dev -------------------------------------------------------------------------------
-async def serve(specs: Sequence[str], *, address: Optional[str] = None, task_queue: Optional[str] = None,
-                threads: int = 64, dev: bool = False, port: Optional[int] = None,
-                db_filename: Optional[str] = None, ui: bool = False, graceful_shutdown: float = 10.0,
-                connect_timeout: float = 60.0, sticky_timeout: float = 2.0, out: Any = None) -> None:
+async def serve(
+    specs: Sequence[str],
+    *,
+    address: str | None = None,
+    task_queue: str | None = None,
+    threads: int = 64,
+    dev: bool = False,
+    port: int | None = None,
+    db_filename: str | None = None,
+    ui: bool = False,
+    graceful_shutdown: float = 10.0,
+    connect_timeout: float = 60.0,
+    sticky_timeout: float = 2.0,
+    out: Any = None,
+) -> None:
     """Serve the given workflows until SIGINT/SIGTERM, then stop gracefully (the ``worker`` command).
 
     Workflows go to ``task_queue``, else each one's own queue (``Workflow(task_queue=)`` /
     ``GECKO_TASK_QUEUE`` / ``gecko-temporal``); one GeckoWorker runs per queue. With ``dev`` an
     embedded dev server (SQLite file ``db_filename``) runs alongside and stops with the worker.
     """
-    from gecko_temporal.temporal.client import connect, task_queue_for
     from gecko_temporal.ops.embedded import DevServer
+    from gecko_temporal.temporal.client import connect, task_queue_for
     from gecko_temporal.temporal.worker import GeckoWorker
 
     out = out or sys.stdout
@@ -150,15 +171,18 @@ async def serve(specs: Sequence[str], *, address: Optional[str] = None, task_que
     queues: dict[str, list[Workflow]] = {}
     for wf in workflows:
         queues.setdefault(task_queue or task_queue_for(wf), []).append(wf)
-    server: Optional[DevServer] = None
+    server: DevServer | None = None
     if dev:
         if address:
             raise UsageError("--dev starts its own server; drop --address (or drop --dev to use that server)")
         db = os.path.abspath(db_filename or DEFAULT_DB_FILENAME)
         server = DevServer(port=port or DEFAULT_DEV_PORT, db_filename=db, ui=ui)
         address = server.address
-        print(f"dev server: {address} (history in {db}{'; UI on port ' + str(server.port + 1000) if ui else ''})",
-              file=out, flush=True)
+        print(
+            f"dev server: {address} (history in {db}{'; UI on port ' + str(server.port + 1000) if ui else ''})",
+            file=out,
+            flush=True,
+        )
         print(f"  export TEMPORAL_ADDRESS={address}", file=out, flush=True)
     else:
         _require_server(address)
@@ -166,10 +190,16 @@ async def serve(specs: Sequence[str], *, address: Optional[str] = None, task_que
     try:
         client = await _connect_patiently(connect, address, connect_timeout, out)
         from gecko_temporal.temporal.visibility import ensure_search_attributes
+
         await ensure_search_attributes(client, out)  # a plain `temporal server start-dev` lets us register them
         for queue, wfs in queues.items():
-            worker = GeckoWorker(client, task_queue=queue, max_threads=threads, graceful_shutdown=graceful_shutdown,
-                                 sticky_timeout=sticky_timeout)
+            worker = GeckoWorker(
+                client,
+                task_queue=queue,
+                max_threads=threads,
+                graceful_shutdown=graceful_shutdown,
+                sticky_timeout=sticky_timeout,
+            )
             for wf in wfs:
                 worker.serve(wf)
             workers.append(worker)
@@ -181,8 +211,12 @@ async def serve(specs: Sequence[str], *, address: Optional[str] = None, task_que
             await worker.start()
         target = client.service_client.config.target_host
         for queue, wfs in queues.items():
-            print(f"worker ready: {', '.join(w.name for w in wfs)} on task queue {queue} at "
-                  f"{target} namespace {client.namespace} ({threads} threads)", file=out, flush=True)
+            print(
+                f"worker ready: {', '.join(w.name for w in wfs)} on task queue {queue} at "
+                f"{target} namespace {client.namespace} ({threads} threads)",
+                file=out,
+                flush=True,
+            )
         crashed = [asyncio.ensure_future(w.stopped()) for w in workers]
         asked = asyncio.ensure_future(stop.wait())
         done, _ = await asyncio.wait([asked, *crashed], return_when=asyncio.FIRST_COMPLETED)
@@ -197,19 +231,24 @@ async def serve(specs: Sequence[str], *, address: Optional[str] = None, task_que
     finally:
         # Bounded: with the server unreachable the SDK's shutdown waits on pollers that retry for
         # minutes; after the grace period there is nothing left worth waiting for.
-        stopped = await asyncio.gather(*(asyncio.wait_for(w.shutdown(), graceful_shutdown + _SHUTDOWN_SLACK)
-                                         for w in workers), return_exceptions=True)
+        stopped = await asyncio.gather(
+            *(asyncio.wait_for(w.shutdown(), graceful_shutdown + _SHUTDOWN_SLACK) for w in workers),
+            return_exceptions=True,
+        )
         if server is not None:
             server.stop()
     late = [r for r in stopped if isinstance(r, BaseException)]
-    print("worker stopped" + (f" (not cleanly: {type(late[0]).__name__}; the server may be unreachable)"
-                              if late else ""), file=out, flush=True)
+    print(
+        "worker stopped" + (f" (not cleanly: {type(late[0]).__name__}; the server may be unreachable)" if late else ""),
+        file=out,
+        flush=True,
+    )
 
 
-async def _connect_patiently(connect: Any, address: Optional[str], within: float, out: Any) -> Any:
+async def _connect_patiently(connect: Any, address: str | None, within: float, out: Any) -> Any:
     """Connect, retrying while the server comes up (docker compose starts the worker alongside it)."""
-    from gecko_temporal.temporal.client import NamespaceNotFound
     from gecko_temporal.core.errors import ServerError
+    from gecko_temporal.temporal.client import NamespaceNotFound
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
@@ -223,8 +262,11 @@ async def _connect_patiently(connect: Any, address: Optional[str], within: float
             if loop.time() >= deadline:
                 raise
             if not told:
-                print(f"waiting for Temporal at {address or os.environ.get('TEMPORAL_ADDRESS')} "
-                      f"(up to {within:g} s)", file=out, flush=True)
+                print(
+                    f"waiting for Temporal at {address or os.environ.get('TEMPORAL_ADDRESS')} (up to {within:g} s)",
+                    file=out,
+                    flush=True,
+                )
                 told = True
             await asyncio.sleep(1.0)
 
@@ -243,6 +285,7 @@ async def _run(args: argparse.Namespace) -> int:
     watching = None
     if not args.quiet:  # progress on stderr; stdout stays the result's JSON
         from gecko_temporal.temporal.streams import follow
+
         watching = asyncio.ensure_future(follow(handle, sys.stderr))
     try:
         result = await handle.result()
@@ -255,8 +298,9 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 async def _handle(session: str) -> Any:
-    from gecko_temporal.temporal.client import RunHandle, connect
     from temporalio.service import RPCError, RPCStatusCode
+
+    from gecko_temporal.temporal.client import RunHandle, connect
 
     client = await connect()
     handle = client.get_workflow_handle(session)
@@ -264,8 +308,10 @@ async def _handle(session: str) -> Any:
         await handle.describe()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            raise GeckoError(f'no session "{session}" on {os.environ.get("TEMPORAL_ADDRESS")}; '
-                             "check the id (it is the Temporal workflow id) and the server address") from None
+            raise GeckoError(
+                f'no session "{session}" on {os.environ.get("TEMPORAL_ADDRESS")}; '
+                "check the id (it is the Temporal workflow id) and the server address"
+            ) from None
         raise GeckoError(f'cannot look up session "{session}": {exc.message}') from None
     return RunHandle(handle, client=client)
 
@@ -277,34 +323,46 @@ async def _query_state(handle: Any) -> dict[str, Any]:
     try:
         return await handle.temporal_handle.query(STATE_QUERY, rpc_timeout=timedelta(seconds=15))
     except (RPCError, WorkflowQueryFailedError) as exc:
-        raise GeckoError(f'session "{handle.id}" did not answer the gecko_state query: '
-                         f"{getattr(exc, 'message', exc)}; is a worker serving its task queue?") from None
+        raise GeckoError(
+            f'session "{handle.id}" did not answer the gecko_state query: '
+            f"{getattr(exc, 'message', exc)}; is a worker serving its task queue?"
+        ) from None
 
 
 def format_status(session: str, s: dict[str, Any], temporal_status: str = "") -> str:
     """A person's view of a gecko_state answer: progress first, then what runs, waits and jumps."""
     nodes = s.get("nodes") or []
     done = list(dict.fromkeys(s.get("completed") or []))  # distinct, in first-finished order
-    lines = [f'session {session} ({s.get("workflow", "?")}): {s.get("status", "?")}'
-             + (f" [temporal: {temporal_status}]" if temporal_status else ""),
-             f"progress: {len(done)}/{len(nodes)} nodes completed (step {s.get('step')}, layer {s.get('layer')}, "
-             f"run {s.get('run')})"]
+    lines = [
+        f"session {session} ({s.get('workflow', '?')}): {s.get('status', '?')}"
+        + (f" [temporal: {temporal_status}]" if temporal_status else ""),
+        f"progress: {len(done)}/{len(nodes)} nodes completed (step {s.get('step')}, layer {s.get('layer')}, "
+        f"run {s.get('run')})",
+    ]
     if done:
         lines.append("completed: " + ", ".join(done))
     lines.append("running: " + (", ".join(s.get("running") or []) or "-"))
     waiting = s.get("waiting") or {}
     if waiting:
-        lines.append("waiting: " + ", ".join(
-            f'{n} ({_asks(w)}; answer with: gecko-temporal answer {session} {n} --value JSON)'
-            for n, w in waiting.items()))
+        lines.append(
+            "waiting: "
+            + ", ".join(
+                f"{n} ({_asks(w)}; answer with: gecko-temporal answer {session} {n} --value JSON)"
+                for n, w in waiting.items()
+            )
+        )
     if s.get("children"):
-        lines.append("subgraphs running: " + ", ".join(
-            f"{n} (child session {c}; gecko-temporal status {c})" for n, c in s["children"].items()))
+        lines.append(
+            "subgraphs running: "
+            + ", ".join(f"{n} (child session {c}; gecko-temporal status {c})" for n, c in s["children"].items())
+        )
     if s.get("pending_jumps"):
-        lines.append("pending jumps: " + ", ".join(f'{j["node"]} (from {j["source"]})' for j in s["pending_jumps"]))
+        lines.append("pending jumps: " + ", ".join(f"{j['node']} (from {j['source']})" for j in s["pending_jumps"]))
     if s.get("rejected_jumps"):
-        lines.append("rejected jumps: " + "; ".join(
-            f'{json.dumps(r.get("request"))}: {r.get("reason")}' for r in s["rejected_jumps"]))
+        lines.append(
+            "rejected jumps: "
+            + "; ".join(f"{json.dumps(r.get('request'))}: {r.get('reason')}" for r in s["rejected_jumps"])
+        )
     lines.append("state: " + json.dumps(s.get("state", {}), ensure_ascii=False, sort_keys=True, default=repr))
     return "\n".join(lines)
 
@@ -357,7 +415,7 @@ async def _answer(args: argparse.Namespace) -> int:
     return 0
 
 
-def _edit_args(args: argparse.Namespace) -> tuple[Optional[dict[str, Any]], Optional[list[str]]]:
+def _edit_args(args: argparse.Namespace) -> tuple[dict[str, Any] | None, list[str] | None]:
     values = _json_arg(args.values, "--values")
     if values is not None and not isinstance(values, dict):
         raise UsageError(f"--values must be a JSON object of state keys to values, got {args.values!r}")
@@ -382,8 +440,15 @@ async def _steps(args: argparse.Namespace) -> int:
         return 0
     print(f"{'step':>6}  {'run':>3}  {'time':<32}  nodes")
     for p in points:
-        mark = "" if p["rewindable"] else ("  (the run's start: not a rewind point)" if not p["nodes"] else
-                                           "  (same workflow task as the step before: not a rewind point)")
+        mark = (
+            ""
+            if p["rewindable"]
+            else (
+                "  (the run's start: not a rewind point)"
+                if not p["nodes"]
+                else "  (same workflow task as the step before: not a rewind point)"
+            )
+        )
         print(f"{p['step']:>6}  {p['run']:>3}  {p['time']:<32}  {', '.join(p['nodes']) or '(start)'}{mark}")
     return 0
 
@@ -411,23 +476,31 @@ async def _watch(args: argparse.Namespace) -> int:
             print(json.dumps({**fields, **event.extra}, ensure_ascii=False, default=repr), flush=True)
             status = event.status if event.type == "run_finished" else status
         return 0 if status == "completed" else 1
-    print(f"watching {args.session}" + (f" ({state.get('workflow')})" if state.get("workflow") else "") + "; Ctrl-C stops watching, not the run", flush=True)
+    print(
+        f"watching {args.session}"
+        + (f" ({state.get('workflow')})" if state.get("workflow") else "")
+        + "; Ctrl-C stops watching, not the run",
+        flush=True,
+    )
     progress = await follow(handle, sys.stdout, from_offset=args.from_offset, state=state)
     return 0 if progress.status == "completed" else 1
 
 
 async def _list(args: argparse.Namespace) -> int:
     from temporalio.service import RPCError
-    from gecko_temporal.temporal.visibility import REGISTER_HINT, list_sessions
+
     from gecko_temporal.temporal.client import connect
+    from gecko_temporal.temporal.visibility import REGISTER_HINT, list_sessions
 
     client = await connect()
     try:
         rows = await list_sessions(client, pipeline=args.pipeline, status=args.status, limit=args.limit)
     except RPCError as exc:
         if "search attribute" in exc.message.lower() or "not defined" in exc.message.lower():
-            raise GeckoError(f"the server cannot filter by pipeline or status: {exc.message}; register the "
-                             f"search attributes with: {REGISTER_HINT}") from None
+            raise GeckoError(
+                f"the server cannot filter by pipeline or status: {exc.message}; register the "
+                f"search attributes with: {REGISTER_HINT}"
+            ) from None
         raise GeckoError(f"cannot list sessions: {exc.message}") from None
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -438,30 +511,51 @@ async def _list(args: argparse.Namespace) -> int:
     width = max(len(r["session"]) for r in rows)
     print(f"{'SESSION':<{width}}  {'PIPELINE':<20} {'STATUS':<10} {'TEMPORAL':<16} STARTED")
     for r in rows:
-        print(f"{r['session']:<{width}}  {str(r['pipeline'] or '-'):<20} {str(r['status'] or '-'):<10} "
-              f"{str(r['temporal_status'] or '-'):<16} {r['started'] or '-'}")
+        print(
+            f"{r['session']:<{width}}  {r['pipeline'] or '-'!s:<20} {r['status'] or '-'!s:<10} "
+            f"{r['temporal_status'] or '-'!s:<16} {r['started'] or '-'}"
+        )
     return 0
 
 
 # -- argument parsing -----------------------------------------------------------------------------
 def _add_worker_options(p: argparse.ArgumentParser, dev_command: bool) -> None:
     p.add_argument("workflows", nargs="+", metavar="MODULE:WF", help="Workflow objects to serve, e.g. myapp.flows:wf")
-    p.add_argument("--task-queue", help="task queue to poll (default: Workflow(task_queue=), GECKO_TASK_QUEUE "
-                                        "or gecko-temporal)")
+    p.add_argument(
+        "--task-queue", help="task queue to poll (default: Workflow(task_queue=), GECKO_TASK_QUEUE or gecko-temporal)"
+    )
     p.add_argument("--threads", type=int, default=64, help="threads for sync nodes; also the most nodes run at once")
-    p.add_argument("--graceful-shutdown", type=float, default=10.0, metavar="S",
-                   help="seconds running nodes may finish after SIGINT/SIGTERM (default 10)")
-    p.add_argument("--connect-timeout", type=float, default=60.0, metavar="S",
-                   help="keep retrying to reach the server this long at start-up (default 60)")
-    p.add_argument("--sticky-timeout", type=float, default=2.0, metavar="S",
-                   help="seconds a run's next task waits for the worker that has it cached before any "
-                        "worker takes it; bounds the stall after a worker crash (default 2)")
+    p.add_argument(
+        "--graceful-shutdown",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds running nodes may finish after SIGINT/SIGTERM (default 10)",
+    )
+    p.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="keep retrying to reach the server this long at start-up (default 60)",
+    )
+    p.add_argument(
+        "--sticky-timeout",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="seconds a run's next task waits for the worker that has it cached before any "
+        "worker takes it; bounds the stall after a worker crash (default 2)",
+    )
     if not dev_command:
         p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS)")
         p.add_argument("--dev", action="store_true", help="start an embedded dev server with a SQLite file")
     p.add_argument("--port", type=int, default=None, help=f"dev server port (default {DEFAULT_DEV_PORT})")
-    p.add_argument("--db-filename", default=None,
-                   help=f"dev server SQLite file; runs survive restarts (default ./{DEFAULT_DB_FILENAME})")
+    p.add_argument(
+        "--db-filename",
+        default=None,
+        help=f"dev server SQLite file; runs survive restarts (default ./{DEFAULT_DB_FILENAME})",
+    )
     if dev_command:
         p.add_argument("--ui", action="store_true", help="also serve the Temporal web UI on port+1000")
 
@@ -478,8 +572,11 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
     p.add_argument("--input", default=None, metavar="JSON", help="the entry node's input, as JSON")
     p.add_argument("--session", default=None, metavar="ID", help="session id (Temporal workflow id)")
     p.add_argument("--timeout", type=float, default=None, metavar="S", help="bound the whole run, in seconds")
-    p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS; with neither, "
-                                     "an embedded dev server and worker run it in this process)")
+    p.add_argument(
+        "--address",
+        help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS; with neither, "
+        "an embedded dev server and worker run it in this process)",
+    )
     p.add_argument("--task-queue", help="task queue the workers poll (default as for worker)")
     p.add_argument("--state", default=None, metavar="JSON", help="seed context.state with this JSON object")
     p.add_argument("--quiet", action="store_true", help="print no progress lines (stderr) while waiting")
@@ -530,24 +627,40 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
     p.add_argument("--delete", action="append", default=None, metavar="KEY", help="a state key to delete there")
 
     from gecko_temporal.ops import codec_server
-    codec_server.add_arguments(sub.add_parser(
-        "codec-server", help="serve Temporal's remote codec protocol so the UI and `temporal` CLI read encrypted runs"))
+
+    codec_server.add_arguments(
+        sub.add_parser(
+            "codec-server",
+            help="serve Temporal's remote codec protocol so the UI and `temporal` CLI read encrypted runs",
+        )
+    )
     return parser
 
 
 def _serve_args(args: argparse.Namespace) -> int:
-    asyncio.run(serve(args.workflows, address=getattr(args, "address", None), task_queue=args.task_queue,
-                      threads=args.threads, dev=args.command == "dev" or getattr(args, "dev", False),
-                      port=args.port, db_filename=args.db_filename, ui=getattr(args, "ui", False),
-                      graceful_shutdown=args.graceful_shutdown, connect_timeout=args.connect_timeout,
-                      sticky_timeout=args.sticky_timeout))
+    asyncio.run(
+        serve(
+            args.workflows,
+            address=getattr(args, "address", None),
+            task_queue=args.task_queue,
+            threads=args.threads,
+            dev=args.command == "dev" or getattr(args, "dev", False),
+            port=args.port,
+            db_filename=args.db_filename,
+            ui=getattr(args, "ui", False),
+            graceful_shutdown=args.graceful_shutdown,
+            connect_timeout=args.connect_timeout,
+            sticky_timeout=args.sticky_timeout,
+        )
+    )
     return 0
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
-        with _environ(TEMPORAL_ADDRESS=getattr(args, "address", None),
-                      GECKO_TASK_QUEUE=getattr(args, "task_queue", None)):
+        with _environ(
+            TEMPORAL_ADDRESS=getattr(args, "address", None), GECKO_TASK_QUEUE=getattr(args, "task_queue", None)
+        ):
             if args.command in ("worker", "dev"):
                 return _serve_args(args)
             if args.command == "graph":  # pure: imports and draws the graph, never connects
@@ -555,12 +668,22 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                 return 0
             if args.command == "codec-server":
                 from gecko_temporal.ops import codec_server
+
                 return codec_server.run(args)
             if args.command != "run":
                 _require_server(None)
-            command = {"run": _run, "status": _status, "jump": _jump, "answer": _answer,
-                       "cancel": _cancel, "update-state": _update_state, "steps": _steps,
-                       "rewind": _rewind, "watch": _watch, "list": _list}[args.command]
+            command = {
+                "run": _run,
+                "status": _status,
+                "jump": _jump,
+                "answer": _answer,
+                "cancel": _cancel,
+                "update-state": _update_state,
+                "steps": _steps,
+                "rewind": _rewind,
+                "watch": _watch,
+                "list": _list,
+            }[args.command]
             return asyncio.run(command(args))
     except UsageError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
@@ -584,7 +707,7 @@ def _exit_process(code: int) -> int:
     os._exit(code)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gecko-temporal`` console script; returns the exit code.
 
     Called with ``argv`` (tests, other Python code) it returns; called as the process's own
@@ -595,10 +718,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return code if argv is not None else _exit_process(code)
 
 
-def worker_main(argv: Optional[Sequence[str]] = None) -> int:
+def worker_main(argv: Sequence[str] | None = None) -> int:
     """``python worker.py MODULE:WF ...``: exactly the ``worker`` command, under its own name."""
-    parser = argparse.ArgumentParser(prog="worker.py", description="Serve gecko_temporal workflows on Temporal "
-                                     "(the same as `gecko-temporal worker`).")
+    parser = argparse.ArgumentParser(
+        prog="worker.py",
+        description="Serve gecko_temporal workflows on Temporal (the same as `gecko-temporal worker`).",
+    )
     _add_worker_options(parser, dev_command=False)
     args = parser.parse_args(argv)
     args.command = "worker"

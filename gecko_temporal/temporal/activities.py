@@ -19,25 +19,36 @@ import sys
 import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Optional
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from gecko_temporal.core import codec
-from gecko_temporal.integrations import otel
+from gecko_temporal.core.build.nodes import Callee, NodeCode
 from gecko_temporal.core.context import History, NodeInterrupted, WorkflowContext
 from gecko_temporal.core.errors import GraphError, InterruptError, SerializationError
-from gecko_temporal.core.build.nodes import Callee, NodeCode
 from gecko_temporal.core.limits import PAYLOAD_LIMIT, output_problem
-from gecko_temporal.temporal.payloads import payload_limit_of
-from gecko_temporal.protocol import YIELD_ACTIVITY
-from gecko_temporal.core.spec import (END, KIND_FUNCTION, KIND_TEAM, MAX_SENDS, ROUTER, Jump, NodeInput, NodeOutput, Next, ResumedNodeInput,
-                   Send)
+from gecko_temporal.core.spec import (
+    END,
+    KIND_FUNCTION,
+    KIND_TEAM,
+    MAX_SENDS,
+    ROUTER,
+    Jump,
+    Next,
+    NodeInput,
+    NodeOutput,
+    ResumedNodeInput,
+    Send,
+)
 from gecko_temporal.core.state import StateView
+from gecko_temporal.integrations import otel
+from gecko_temporal.protocol import YIELD_ACTIVITY
+from gecko_temporal.temporal.payloads import payload_limit_of
 
 if TYPE_CHECKING:
     from gecko_temporal.core.build.graph import Workflow
@@ -62,7 +73,7 @@ class _ThreadCall:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._thread: Optional[int] = None
+        self._thread: int | None = None
         self._done = False
         self._cancelled = False
 
@@ -87,13 +98,14 @@ class _ThreadCall:
         else:
             self._set_async_exc(NodeCancelled)
 
-    def _set_async_exc(self, exc: Optional[type]) -> None:
+    def _set_async_exc(self, exc: type | None) -> None:
         # Under the lock, so it lands inside run(), never in the pool's own code after run() returned.
         with self._lock:
             if self._thread is not None and not self._done:
                 # ctypes passes a bare None as a NULL pointer, which clears a pending exception.
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(self._thread), ctypes.py_object(exc) if exc is not None else None)
+                    ctypes.c_ulong(self._thread), ctypes.py_object(exc) if exc is not None else None
+                )
 
     def _offer_until_taken(self) -> None:
         # On 3.11 under tracing: offer the exception for 20 ms, then take it back and offer it again
@@ -128,8 +140,12 @@ _log = logging.getLogger("gecko_temporal.worker")
 
 def _fail(message: str, type_: str, non_retryable: bool = True, expected: bool = True) -> ApplicationError:
     # Expected failures are BENIGN: the SDK then logs them at DEBUG instead of a traceback per attempt.
-    return ApplicationError(message, type=type_, non_retryable=non_retryable,
-                            category=ApplicationErrorCategory.BENIGN if expected else ApplicationErrorCategory.UNSPECIFIED)
+    return ApplicationError(
+        message,
+        type=type_,
+        non_retryable=non_retryable,
+        category=ApplicationErrorCategory.BENIGN if expected else ApplicationErrorCategory.UNSPECIFIED,
+    )
 
 
 def safe_str(exc: BaseException) -> str:
@@ -146,8 +162,15 @@ def _node_failure(exc: Exception, where: str) -> ApplicationError:
     one line in the worker's log instead of the SDK's traceback per attempt."""
     info = activity.info()
     message = safe_str(exc)
-    _log.warning("%s failed (attempt %d of %s, %s): %s: %s", where, info.attempt,
-                 _attempts(info), info.workflow_id, type(exc).__name__, message)
+    _log.warning(
+        "%s failed (attempt %d of %s, %s): %s: %s",
+        where,
+        info.attempt,
+        _attempts(info),
+        info.workflow_id,
+        type(exc).__name__,
+        message,
+    )
     if _log.isEnabledFor(logging.DEBUG):
         _log.debug("%s traceback:\n%s", where, "".join(traceback.format_tb(exc.__traceback__)))
     failure = _fail(message, type(exc).__name__, non_retryable=False)
@@ -168,9 +191,9 @@ class NodeRunner:
         self.max_threads = max_threads
         self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="gecko-node")
         self._tables: dict[str, dict[str, NodeCode]] = {}  # graph key -> node table
-        self._sources: dict[str, "Workflow"] = {}  # graph key -> the Workflow it came from
+        self._sources: dict[str, Workflow] = {}  # graph key -> the Workflow it came from
 
-    def register(self, wf: "Workflow", key: Optional[str] = None) -> str:
+    def register(self, wf: Workflow, key: str | None = None) -> str:
         """Serve ``wf`` under ``key`` (default its name); return the key its runs must carry.
 
         Registering the same Workflow again takes its current node table (nodes added since)."""
@@ -189,7 +212,7 @@ class NodeRunner:
             self._tables[graph_key] = graph.node_table()
         return key
 
-    def graphs(self) -> dict[str, "Workflow"]:
+    def graphs(self) -> dict[str, Workflow]:
         """The Workflows served, by graph key."""
         return dict(self._sources)
 
@@ -227,7 +250,7 @@ class NodeRunner:
 
         return gecko_yield
 
-    def _lookup(self, inp: NodeInput) -> tuple[Callee, Optional[NodeCode], str, Optional[NodeCode]]:
+    def _lookup(self, inp: NodeInput) -> tuple[Callee, NodeCode | None, str, NodeCode | None]:
         """(code to call, its Team node or None, its display name, its function node or None)."""
         table = self._tables.get(inp.graph)
         if table is None:
@@ -236,7 +259,9 @@ class NodeRunner:
             raise _fail(
                 f'this worker does not serve workflow "{inp.graph}"{whose} (it serves: '
                 f'{", ".join(self._tables) or "none"}); start the worker with the module of workflow "{top}"',
-                "WorkerMissingGraph", non_retryable=False, expected=False,
+                "WorkerMissingGraph",
+                non_retryable=False,
+                expected=False,
             )
         node = table.get(inp.node)
         if node is None:
@@ -252,7 +277,7 @@ class NodeRunner:
         member = node.members[inp.member]
         return member.callee, node, member.name, None
 
-    async def run_node(self, inp: NodeInput, emitted: Optional[list] = None) -> NodeOutput:
+    async def run_node(self, inp: NodeInput, emitted: list | None = None) -> NodeOutput:
         callee, team, display, function = self._lookup(inp)
         reads = function.reads if function is not None else None
         history_names = function.history if function is not None else None
@@ -272,19 +297,30 @@ class NodeRunner:
         router = function.router if function is not None else None
         if callee.context_param is not None or (router is not None and router.context_param is not None):
             from gecko_temporal.temporal.streams import NodeEmitter
+
             emitter = NodeEmitter(inp.node, inp.step, display if team is not None else None, emitted)
             view = StateView(inp.state or {}, node=inp.node, limited_to=list(reads) if reads is not None else None)
             context = WorkflowContext(
-                state=view, history=History(inp.history or {}, node=inp.node, limited_to=history_names),
+                state=view,
+                history=History(inp.history or {}, node=inp.node, limited_to=history_names),
                 input=codec.decode(inp.run_input) if inp.run_input is not None else None,
-                session_id=inp.session_id, node=inp.node, step=inp.step,
-                member=display if team is not None else None, resume=getattr(inp, "resume", None),
+                session_id=inp.session_id,
+                node=inp.node,
+                step=inp.step,
+                member=display if team is not None else None,
+                resume=getattr(inp, "resume", None),
                 emitter=emitter.emit,
             )
         args = (data, context)
         try:
-            with otel.node_span(inp.graph, inp.node, inp.step, inp.session_id, activity.info().attempt,
-                                 display if team is not None else None):
+            with otel.node_span(
+                inp.graph,
+                inp.node,
+                inp.step,
+                inp.session_id,
+                activity.info().attempt,
+                display if team is not None else None,
+            ):
                 result = await self._call(callee.invoke, args, is_async=callee.is_async)
         except ApplicationError:
             raise  # raised on purpose by the user's code, with its own type and retry choice
@@ -302,8 +338,10 @@ class NodeRunner:
         sends: list[Jump] = []
         try:
             if _is_send_list(result):  # a node's own fan-out: like Next, its successors and router are skipped
-                sends = [Jump(node=s.node, input=codec.encode(s.arg, what=f"the Send {i} of {where}"),
-                              source=inp.node) for i, s in enumerate([result] if isinstance(result, Send) else result)]
+                sends = [
+                    Jump(node=s.node, input=codec.encode(s.arg, what=f"the Send {i} of {where}"), source=inp.node)
+                    for i, s in enumerate([result] if isinstance(result, Send) else result)
+                ]
             elif router is not None and function is not None and not isinstance(result, Next):
                 try:
                     chosen = await self._call(router.invoke, (result, context), is_async=router.is_async)
@@ -315,29 +353,44 @@ class NodeRunner:
         except SerializationError as exc:
             raise _fail(str(exc), "SerializationError") from None
         if len(sends) > MAX_SENDS:
-            raise _fail(f"{where} returned {len(sends)} Sends; one node output may hold at most {MAX_SENDS} "
-                        "(each is an activity, and Temporal allows 2,000 pending activities per workflow): "
-                        "batch the items, e.g. one Send per chunk of items", "TooManySends")
+            raise _fail(
+                f"{where} returned {len(sends)} Sends; one node output may hold at most {MAX_SENDS} "
+                "(each is an activity, and Temporal allows 2,000 pending activities per workflow): "
+                "batch the items, e.g. one Send per chunk of items",
+                "TooManySends",
+            )
 
         try:
             jump = None
             if isinstance(result, Next):
-                jump = Jump(node=result.node, input=codec.encode(result.input, what=f"Next input from {where}"),
-                            source=inp.node)
+                jump = Jump(
+                    node=result.node, input=codec.encode(result.input, what=f"Next input from {where}"), source=inp.node
+                )
             value = codec.encode(result, what=f"the output of {where}")
             delta = view.delta() if view is not None else None
         except SerializationError as exc:
             raise _fail(str(exc), "SerializationError") from None
         # Checked here, non-retryable: Temporal would fail it as retryable and every retry would too.
-        problem = output_problem(where, value, delta.writes if delta else {},
-                                 jump.input if jump else ("[" + ",".join(j.input for j in sends) + "]" if sends else ""),
-                                 limit=min(inp.payload_limit or PAYLOAD_LIMIT,  # the run's, if this worker can
-                                           payload_limit_of(activity.client().data_converter)))
+        problem = output_problem(
+            where,
+            value,
+            delta.writes if delta else {},
+            jump.input if jump else ("[" + ",".join(j.input for j in sends) + "]" if sends else ""),
+            limit=min(
+                inp.payload_limit or PAYLOAD_LIMIT,  # the run's, if this worker can
+                payload_limit_of(activity.client().data_converter),
+            ),
+        )
         if problem:
             raise _fail(problem, "PayloadTooLarge")
-        return NodeOutput(value=value, jump=jump,
-                          writes=delta.writes if delta else {}, deletes=delta.deletes if delta else [],
-                          routes=routes, sends=sends)
+        return NodeOutput(
+            value=value,
+            jump=jump,
+            writes=delta.writes if delta else {},
+            deletes=delta.deletes if delta else [],
+            routes=routes,
+            sends=sends,
+        )
 
     async def _call(self, fn: Any, args: tuple, *, is_async: bool) -> Any:
         """Call user code with automatic heartbeats; sync code goes to the thread pool."""
@@ -363,8 +416,9 @@ class NodeRunner:
 
 
 def _is_send_list(value: Any) -> bool:
-    return isinstance(value, Send) or (isinstance(value, (list, tuple)) and bool(value)
-                                       and all(isinstance(v, Send) for v in value))
+    return isinstance(value, Send) or (
+        isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, Send) for v in value)
+    )
 
 
 def _resolve_routes(code: NodeCode, chosen: Any, where: str) -> tuple[list[str], list[Jump]]:
@@ -376,12 +430,21 @@ def _resolve_routes(code: NodeCode, chosen: Any, where: str) -> tuple[list[str],
     for item in items:
         if isinstance(item, Send):
             if item.node not in code.send_targets:
-                raise _fail(f'router "{code.router_name}" of {where} returned Send({item.node!r}, ...), but '
-                            f'"{item.node}" is not a node it may send to (valid: '
-                            f'{", ".join(sorted(code.send_targets)) or "none"}); add it to the path map',
-                            "RouterError")
-            sends.append(Jump(node=item.node, input=codec.encode(
-                item.arg, what=f'the Send {len(sends)} of router "{code.router_name}" of {where}'), source=ROUTER))
+                raise _fail(
+                    f'router "{code.router_name}" of {where} returned Send({item.node!r}, ...), but '
+                    f'"{item.node}" is not a node it may send to (valid: '
+                    f"{', '.join(sorted(code.send_targets)) or 'none'}); add it to the path map",
+                    "RouterError",
+                )
+            sends.append(
+                Jump(
+                    node=item.node,
+                    input=codec.encode(
+                        item.arg, what=f'the Send {len(sends)} of router "{code.router_name}" of {where}'
+                    ),
+                    source=ROUTER,
+                )
+            )
             continue
         try:
             target = path_map.get(item)
@@ -390,8 +453,11 @@ def _resolve_routes(code: NodeCode, chosen: Any, where: str) -> tuple[list[str],
         if target is None:
             shown = repr(chosen) if len(repr(chosen)) <= 200 else repr(chosen)[:200] + "..."
             choices = ", ".join(f"{k!r}" + (f" -> {v}" if v != k else "") for k, v in path_map.items())
-            raise _fail(f'router "{code.router_name}" of {where} returned {shown}, which names no target '
-                        f"(valid: {choices}, or Send objects)", "RouterError")
+            raise _fail(
+                f'router "{code.router_name}" of {where} returned {shown}, which names no target '
+                f"(valid: {choices}, or Send objects)",
+                "RouterError",
+            )
         if target != END:
             routes[target] = None
     return list(routes), sends
@@ -400,7 +466,7 @@ def _resolve_routes(code: NodeCode, chosen: Any, where: str) -> tuple[list[str],
 def _is_async(fn: Any) -> bool:
     import inspect
 
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(fn.__call__ if callable(fn) else None)
 
 
 async def _heartbeat_every(interval: float) -> None:
@@ -411,5 +477,3 @@ async def _heartbeat_every(interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         activity.heartbeat()
-
-

@@ -14,32 +14,62 @@ import json
 import os
 import uuid
 import weakref
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import (ApplicationError, CancelledError, TimeoutError as TemporalTimeout,
-                                  WorkflowAlreadyStartedError)
+from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlreadyStartedError
+from temporalio.exceptions import TimeoutError as TemporalTimeout
 from temporalio.service import RPCError
 
-from gecko_temporal.temporal.compat import handle_client
 from gecko_temporal.core import codec
-from gecko_temporal.ops.embedded import DevServer, embedded_server, embedded_worker, find_temporal_binary
-from gecko_temporal.temporal.payloads import data_converter, payload_limit_of
-from gecko_temporal.protocol import ANSWER_UPDATE, JUMP_UPDATE, NEXT_SIGNAL, STATE_QUERY, WORKFLOW_TYPE
-from gecko_temporal.protocol import REWOUND_SIGNAL, STATE_UPDATE, STEPS_QUERY
-from gecko_temporal.core.errors import (GeckoError, GraphError, JumpRejectedError, NodeError, RewindError, SerializationError,
-                     ServerError, StateEditError, StepLimitError, WorkflowTimeoutError)
+from gecko_temporal.core.errors import (
+    GeckoError,
+    GraphError,
+    JumpRejectedError,
+    NodeError,
+    RewindError,
+    SerializationError,
+    ServerError,
+    StateEditError,
+    StepLimitError,
+    WorkflowTimeoutError,
+)
 from gecko_temporal.core.limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name
 from gecko_temporal.core.spec import GraphSpec
+from gecko_temporal.ops.embedded import DevServer, embedded_server, embedded_worker, find_temporal_binary
+from gecko_temporal.protocol import (
+    ANSWER_UPDATE,
+    JUMP_UPDATE,
+    NEXT_SIGNAL,
+    REWOUND_SIGNAL,
+    STATE_QUERY,
+    STATE_UPDATE,
+    STEPS_QUERY,
+    WORKFLOW_TYPE,
+)
+from gecko_temporal.temporal.compat import handle_client
+from gecko_temporal.temporal.payloads import data_converter, payload_limit_of
 
 if TYPE_CHECKING:
-    from gecko_temporal.core.events import RunEvent
     from gecko_temporal.core.build.graph import Workflow
+    from gecko_temporal.core.events import RunEvent
 
 # DevServer and find_temporal_binary lived here before embedded.py and are still imported from here.
-__all__ = ["DEFAULT_TASK_QUEUE", "DevServer", "NamespaceNotFound", "RunHandle", "connect", "connect_config",
-           "find_temporal_binary", "get_handle", "is_embedded", "start", "task_queue_for"]
+__all__ = [
+    "DEFAULT_TASK_QUEUE",
+    "DevServer",
+    "NamespaceNotFound",
+    "RunHandle",
+    "connect",
+    "connect_config",
+    "find_temporal_binary",
+    "get_handle",
+    "is_embedded",
+    "start",
+    "task_queue_for",
+]
 
 DEFAULT_TASK_QUEUE = "gecko-temporal"
 _TIMEOUT_GRACE = 30.0  # the server-side backstop fires this long after the run's own deadline
@@ -49,7 +79,7 @@ class NamespaceNotFound(ServerError):
     """The server answers but has no such namespace (waiting for it will not help)."""
 
 
-def connect_config(address: Optional[str] = None) -> dict[str, Any]:
+def connect_config(address: str | None = None) -> dict[str, Any]:
     """The user's Temporal client settings: the ``temporalio.envconfig`` profile (the file named by
     TEMPORAL_CONFIG_FILE or the default one, the profile TEMPORAL_PROFILE names, and every
     ``TEMPORAL_*`` variable), with ``address`` (e.g. ``--address``) winning over its address.
@@ -60,8 +90,10 @@ def connect_config(address: Optional[str] = None) -> dict[str, Any]:
         config = dict(ClientConfig.load_client_connect_config())
     except Exception as exc:
         where = os.environ.get("TEMPORAL_CONFIG_FILE") or "the Temporal config file"
-        raise ServerError(f"cannot read the Temporal client settings from {where} "
-                          f"(profile {os.environ.get('TEMPORAL_PROFILE') or 'default'}): {exc}") from None
+        raise ServerError(
+            f"cannot read the Temporal client settings from {where} "
+            f"(profile {os.environ.get('TEMPORAL_PROFILE') or 'default'}): {exc}"
+        ) from None
     if address:
         config["target_host"] = address
     return config
@@ -74,10 +106,10 @@ def is_embedded() -> bool:
 
 
 # -- clients (one per event loop and target) -------------------------------------------------------
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Client]]" = weakref.WeakKeyDictionary()
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Client]] = weakref.WeakKeyDictionary()
 
 
-async def connect(address: Optional[str] = None) -> Client:
+async def connect(address: str | None = None) -> Client:
     """A client for ``address``, else the user's Temporal settings, else the embedded dev server.
 
     Settings come from :func:`connect_config` everywhere the engine connects (scripts, workers, the
@@ -100,9 +132,11 @@ async def connect(address: Optional[str] = None) -> Client:
         try:  # (a dev server is handed out only once it serves clients: see DevServer._serving)
             client = await Client.connect(**config, data_converter=converter, interceptors=tracing)
         except RuntimeError as exc:
-            raise ServerError(f"cannot connect to Temporal at {where}: {exc}; start the server or fix "
-                              "TEMPORAL_ADDRESS / the config profile (unset them to use the embedded dev "
-                              "server)") from None
+            raise ServerError(
+                f"cannot connect to Temporal at {where}: {exc}; start the server or fix "
+                "TEMPORAL_ADDRESS / the config profile (unset them to use the embedded dev "
+                "server)"
+            ) from None
         await _check_namespace(client, where)
         cache[target] = client
     return cache[target]
@@ -119,15 +153,16 @@ async def _check_namespace(client: Client, where: str) -> None:
             raise NamespaceNotFound(
                 f'namespace "{client.namespace}" does not exist on {where}; create it with `temporal operator '
                 f"namespace create --namespace {client.namespace}` or fix TEMPORAL_NAMESPACE / the config "
-                "profile") from None
+                "profile"
+            ) from None
         # Other answers (e.g. a key without permission to describe) do not prove it is missing.
 
 
-def task_queue_for(wf: "Workflow") -> str:
+def task_queue_for(wf: Workflow) -> str:
     return wf.task_queue or os.environ.get("GECKO_TASK_QUEUE") or DEFAULT_TASK_QUEUE
 
 
-async def _prepare(wf: "Workflow") -> tuple[Client, str, str]:
+async def _prepare(wf: Workflow) -> tuple[Client, str, str]:
     """Return (client, task queue, graph key) for running ``wf`` here."""
     client = await connect()
     if is_embedded():
@@ -149,14 +184,22 @@ def seed_state(state: Any, limit: int) -> dict[str, str]:
     size = sum(len(k) + len(v) for k, v in encoded.items())
     if size > limit:
         biggest = max(encoded, key=lambda k: len(encoded[k]))
-        raise GraphError(f"state= is {size:,} characters of JSON (the biggest key: {biggest!r}), over {limit:,}; "
-                         "keep big data in files and put paths in state")
+        raise GraphError(
+            f"state= is {size:,} characters of JSON (the biggest key: {biggest!r}), over {limit:,}; "
+            "keep big data in files and put paths in state"
+        )
     return encoded
 
 
-async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[str] = None,
-                timeout: Optional[float] = None, max_steps: Optional[int] = None,
-                state: Optional[dict[str, Any]] = None) -> "RunHandle":
+async def start(
+    wf: Workflow,
+    input_data: Any = None,
+    *,
+    session_id: str | None = None,
+    timeout: float | None = None,
+    max_steps: int | None = None,
+    state: dict[str, Any] | None = None,
+) -> RunHandle:
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         raise GraphError(f"timeout must be a positive number of seconds, got {timeout!r}")
     if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
@@ -176,8 +219,15 @@ async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[
 
     try:
         handle = await visibility.start_with_metadata(
-            client, spec, session_id, encoded, WORKFLOW_TYPE, run_input,
-            id=session_id, task_queue=queue, result_type=None,
+            client,
+            spec,
+            session_id,
+            encoded,
+            WORKFLOW_TYPE,
+            run_input,
+            id=session_id,
+            task_queue=queue,
+            result_type=None,
             execution_timeout=timedelta(seconds=timeout + _TIMEOUT_GRACE) if timeout else None,
         )
     except WorkflowAlreadyStartedError:
@@ -189,28 +239,39 @@ async def start(wf: "Workflow", input_data: Any = None, *, session_id: Optional[
     return RunHandle(handle, timeout=timeout, client=client)
 
 
-def _run_input(spec: "GraphSpec", encoded: str, timeout: Optional[float], limit: int,
-               state: Optional[dict[str, str]] = None) -> dict[str, Any]:
+def _run_input(
+    spec: GraphSpec, encoded: str, timeout: float | None, limit: int, state: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The run's input (a plain :class:`RunParams`, the spec in its compact form, the seeded state
     if any), checked against the payload limit here: Temporal would refuse it with a bare "Blob data
     size exceeds limit"."""
-    run_input = {"spec": spec.to_plain(), "input": encoded, "timeout": timeout, "snapshot": None,
-                 "payload_limit": limit}
+    run_input = {
+        "spec": spec.to_plain(),
+        "input": encoded,
+        "timeout": timeout,
+        "snapshot": None,
+        "payload_limit": limit,
+    }
     if state:  # only then: runs without a seed keep their exact fields
         run_input["state"] = state
     size = len(json.dumps(run_input, separators=(",", ":"))) + FRAME
     if size > limit:
         graph = len(json.dumps(run_input["spec"], separators=(",", ":")))
-        fix = ("set GECKO_PAYLOAD_STORE (file:///dir or s3://bucket/prefix, on every client and worker; see "
-               "docs/payloads.md) so big payloads go to the store, or " if limit <= PAYLOAD_LIMIT else "")
+        fix = (
+            "set GECKO_PAYLOAD_STORE (file:///dir or s3://bucket/prefix, on every client and worker; see "
+            "docs/payloads.md) so big payloads go to the store, or "
+            if limit <= PAYLOAD_LIMIT
+            else ""
+        )
         raise GraphError(
             f'workflow "{spec.name}" cannot start: its run input is {human(size)} (the compiled graph of '
             f"{len(spec.nodes)} nodes {human(graph)}, input_data {human(json_size(encoded))}), over "
-            f"{limit_name(limit)}; {fix}pass big input data as a file path and keep node names short")
+            f"{limit_name(limit)}; {fix}pass big input data as a file path and keep node names short"
+        )
     return run_input
 
 
-async def get_handle(session_id: str, workflow: Optional["Workflow"] = None) -> "RunHandle":
+async def get_handle(session_id: str, workflow: Workflow | None = None) -> RunHandle:
     """A handle on an existing session (run) by its id."""
     client = await connect()
     if workflow is not None and is_embedded():
@@ -221,8 +282,7 @@ async def get_handle(session_id: str, workflow: Optional["Workflow"] = None) -> 
 class RunHandle:
     """A running (or finished) session: wait for it, watch it, steer it."""
 
-    def __init__(self, handle: WorkflowHandle, timeout: Optional[float] = None, *,
-                 client: Optional[Client] = None) -> None:
+    def __init__(self, handle: WorkflowHandle, timeout: float | None = None, *, client: Client | None = None) -> None:
         # The handle's client (same namespace and converter): rewind and the stream need it.
         self._client = client if client is not None else handle_client(handle)
         self._handle = handle
@@ -268,7 +328,7 @@ class RunHandle:
         except WorkflowUpdateFailedError as exc:
             raise GeckoError(f"answer to {node!r} rejected: {_cause_message(exc)}") from None
 
-    async def stream(self, from_offset: int = 0, *, poll_interval: float = 0.1) -> AsyncIterator["RunEvent"]:
+    async def stream(self, from_offset: int = 0, *, poll_interval: float = 0.1) -> AsyncIterator[RunEvent]:
         """The run's events as they happen, from ``from_offset`` on (``event.offset + 1`` resumes).
 
         Yields ``node_started``, ``node_finished``, ``custom`` (``context.emit``), ``waiting``,
@@ -284,8 +344,9 @@ class RunHandle:
         """Ask the run to stop; its running node activities are cancelled."""
         await self._handle.cancel()
 
-    async def update_state(self, values: Optional[dict[str, Any]] = None, *,
-                           delete: Optional[list[str]] = None) -> dict[str, Any]:
+    async def update_state(
+        self, values: dict[str, Any] | None = None, *, delete: list[str] | None = None
+    ) -> dict[str, Any]:
         """Set state keys (``values``) and delete keys (``delete``) at the run's next safe point:
         at once while it only waits (an interrupt, a WaitForInput), else when the running layer
         ends. Recorded in ``gecko_state["state_edits"]``. Raises StateEditError for values that
@@ -294,8 +355,12 @@ class RunHandle:
             payload: dict[str, Any] = {}
             if values is not None:
                 if not isinstance(values, dict):
-                    raise StateEditError(f"update_state values must be a dict of state keys, got {type(values).__name__}")
-                payload["values"] = {k: _outside_value(v, f"state key {k!r} of update_state") for k, v in values.items()}
+                    raise StateEditError(
+                        f"update_state values must be a dict of state keys, got {type(values).__name__}"
+                    )
+                payload["values"] = {
+                    k: _outside_value(v, f"state key {k!r} of update_state") for k, v in values.items()
+                }
             if delete is not None:
                 payload["delete"] = list(delete)
         except SerializationError as exc:
@@ -305,8 +370,10 @@ class RunHandle:
         except WorkflowUpdateFailedError as exc:
             raise StateEditError(f"update_state rejected: {_cause_message(exc)}") from None
         except RPCError as exc:
-            raise StateEditError(f'update_state on session "{self.id}" failed: {exc.message} '
-                                 "(a run that has ended cannot change; rewind it to go on)") from None
+            raise StateEditError(
+                f'update_state on session "{self.id}" failed: {exc.message} '
+                "(a run that has ended cannot change; rewind it to go on)"
+            ) from None
 
     async def steps(self) -> list[dict[str, Any]]:
         """The points this session can be rewound to, oldest first: one per merged layer, with
@@ -314,8 +381,9 @@ class RunHandle:
         (the Temporal run of the continue-as-new chain) and ``rewindable``."""
         return await _session_steps(self._client, self._handle)
 
-    async def rewind(self, to_step: int, *, values: Optional[dict[str, Any]] = None,
-                     delete: Optional[list[str]] = None) -> dict[str, Any]:
+    async def rewind(
+        self, to_step: int, *, values: dict[str, Any] | None = None, delete: list[str] | None = None
+    ) -> dict[str, Any]:
         """Restart the session from the state after step ``to_step`` with Temporal's reset: the
         run (or the earlier run of its continue-as-new chain that ran the step) is reset to the
         workflow task that merged that step's layer, so a new run goes on from there; the old run
@@ -334,11 +402,16 @@ def _cause_message(exc: BaseException) -> str:
     return getattr(cause, "message", None) or str(cause)
 
 
-_ERRORS = {"NodeError": NodeError, "GraphError": GraphError, "StepLimitError": StepLimitError,
-           "SerializationError": SerializationError, "WorkflowTimeoutError": WorkflowTimeoutError}
+_ERRORS = {
+    "NodeError": NodeError,
+    "GraphError": GraphError,
+    "StepLimitError": StepLimitError,
+    "SerializationError": SerializationError,
+    "WorkflowTimeoutError": WorkflowTimeoutError,
+}
 
 
-def _translate(exc: WorkflowFailureError, session: str, timeout: Optional[float]) -> GeckoError:
+def _translate(exc: WorkflowFailureError, session: str, timeout: float | None) -> GeckoError:
     """Turn a failed run into the GeckoError the interpreter raised (or the closest one)."""
     cause = exc.cause
     if isinstance(cause, ApplicationError):
@@ -385,14 +458,16 @@ async def _session_steps(client: Client, handle: WorkflowHandle) -> list[dict[st
         try:
             answer = await client.get_workflow_handle(handle.id, run_id=run_id).query(STEPS_QUERY)
         except Exception as exc:  # a run recorded before rewinds existed has no such query
-            raise RewindError(f'run {run_id} of session "{handle.id}" did not list its steps: '
-                              f"{getattr(exc, 'message', exc)}; is a worker serving its task queue?") from None
+            raise RewindError(
+                f'run {run_id} of session "{handle.id}" did not list its steps: '
+                f"{getattr(exc, 'message', exc)}; is a worker serving its task queue?"
+            ) from None
         for point in answer.get("steps", []):
             out.append({**point, "run": answer.get("run"), "run_id": run_id})
     return out
 
 
-async def _rewind(run: "RunHandle", to_step: int, values: Any, delete: Any) -> dict[str, Any]:
+async def _rewind(run: RunHandle, to_step: int, values: Any, delete: Any) -> dict[str, Any]:
     from temporalio.api.common.v1 import WorkflowExecution
     from temporalio.api.enums.v1 import ResetReapplyExcludeType
     from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
@@ -409,17 +484,29 @@ async def _rewind(run: "RunHandle", to_step: int, values: Any, delete: Any) -> d
     matching = [p for p in points if p["step"] == to_step]
     if not matching:
         shown = sorted({p["step"] for p in points if p["rewindable"]})
-        raise RewindError(f'session "{run.id}" has no step {to_step} to rewind to (steps: '
-                          f"{_ranges(shown) or 'none'}); list them with gecko-temporal steps {run.id}")
+        raise RewindError(
+            f'session "{run.id}" has no step {to_step} to rewind to (steps: '
+            f"{_ranges(shown) or 'none'}); list them with gecko-temporal steps {run.id}"
+        )
     good = [p for p in matching if p["rewindable"]]
     if not good and not matching[-1]["nodes"]:  # only a run's start has it: step 0
-        raise RewindError(f"step {to_step} is the start of the session: rewinding there is starting over; start a "
-                          "new session instead (start(..., state={...}) seeds its state)")
+        raise RewindError(
+            f"step {to_step} is the start of the session: rewinding there is starting over; start a "
+            "new session instead (start(..., state={...}) seeds its state)"
+        )
     if not good:
-        first = next((p["step"] for p in reversed(points) if p["rewindable"] and p["run_id"] == matching[-1]["run_id"]
-                      and p["event"] == matching[-1]["event"]), None)
-        raise RewindError(f"step {to_step} ran as a local activity in the same workflow task as step {first}; "
-                          f"a reset redoes a whole task: rewind to step {first} (its later local steps run again)")
+        first = next(
+            (
+                p["step"]
+                for p in reversed(points)
+                if p["rewindable"] and p["run_id"] == matching[-1]["run_id"] and p["event"] == matching[-1]["event"]
+            ),
+            None,
+        )
+        raise RewindError(
+            f"step {to_step} ran as a local activity in the same workflow task as step {first}; "
+            f"a reset redoes a whole task: rewind to step {first} (its later local steps run again)"
+        )
     point = good[-1]  # the newest run that has it (a run's start repeats the previous run's end)
     target = client.get_workflow_handle(handle.id, run_id=point["run_id"])
     history = await target.fetch_history()
@@ -427,14 +514,18 @@ async def _rewind(run: "RunHandle", to_step: int, values: Any, delete: Any) -> d
     after = [e for e in events if e.event_id > point["event"]]
     done = next((e for e in after if e.HasField("workflow_task_completed_event_attributes")), None)
     if done is None:
-        raise RewindError(f"step {to_step}: no completed workflow task after event {point['event']} in run "
-                          f"{point['run_id']}; wait a moment and try again")
+        raise RewindError(
+            f"step {to_step}: no completed workflow task after event {point['event']} in run "
+            f"{point['run_id']}; wait a moment and try again"
+        )
     # Updates taken in that task are written after its completion, so the reset drops them: redo them.
     redo = []
     for e in after:
         if e.event_id <= done.event_id:
             continue
-        if e.HasField("workflow_task_scheduled_event_attributes") or e.HasField("workflow_task_started_event_attributes"):
+        if e.HasField("workflow_task_scheduled_event_attributes") or e.HasField(
+            "workflow_task_started_event_attributes"
+        ):
             break
         if e.HasField("workflow_execution_update_accepted_event_attributes"):
             req = e.workflow_execution_update_accepted_event_attributes.accepted_request.input
@@ -445,12 +536,17 @@ async def _rewind(run: "RunHandle", to_step: int, values: Any, delete: Any) -> d
         info["values"] = {k: codec.plain(v) for k, v in edit["values"].items()}
         info["delete"] = edit["delete"]
     request = ResetWorkflowExecutionRequest(
-        namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=handle.id, run_id=point["run_id"]),
-        reason=f"gecko-temporal rewind to step {to_step}", workflow_task_finish_event_id=done.event_id,
+        namespace=client.namespace,
+        workflow_execution=WorkflowExecution(workflow_id=handle.id, run_id=point["run_id"]),
+        reason=f"gecko-temporal rewind to step {to_step}",
+        workflow_task_finish_event_id=done.event_id,
         request_id=str(uuid.uuid4()),
         # A rewind goes back: answers, jumps and edits sent after that point are not replayed.
-        reset_reapply_exclude_types=[ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL,
-                                     ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_UPDATE])
+        reset_reapply_exclude_types=[
+            ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL,
+            ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_UPDATE,
+        ],
+    )
     try:
         response = await client.workflow_service.reset_workflow_execution(request)
         # The dev server (1.32) refuses a signal as a post-reset operation, so it follows the reset:
@@ -458,8 +554,15 @@ async def _rewind(run: "RunHandle", to_step: int, values: Any, delete: Any) -> d
         await client.get_workflow_handle(handle.id, run_id=response.run_id).signal(REWOUND_SIGNAL, info)
     except RPCError as exc:
         raise RewindError(f'rewind of session "{run.id}" to step {to_step} failed: {exc.message}') from None
-    return {"session": run.id, "run_id": response.run_id, "from_run": point["run_id"], "to_step": to_step,
-            "nodes": point["nodes"], "reset_event": done.event_id, "redone_updates": len(redo)}
+    return {
+        "session": run.id,
+        "run_id": response.run_id,
+        "from_run": point["run_id"],
+        "to_step": to_step,
+        "nodes": point["nodes"],
+        "reset_event": done.event_id,
+        "redone_updates": len(redo),
+    }
 
 
 def _ranges(steps: list[int]) -> str:

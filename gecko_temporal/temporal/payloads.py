@@ -27,7 +27,7 @@ import hashlib
 import os
 import re
 import zlib
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
@@ -59,11 +59,13 @@ def parse_keys(text: str, source: str = "GECKO_ENCRYPTION_KEY") -> list[tuple[st
             ) from None
         if len(key) not in (16, 24, 32):
             raise PayloadConfigError(
-                f"{source}: entry {n} decodes to {len(key)} bytes; an AES key has 16, 24 or 32 (32 recommended)")
+                f"{source}: entry {n} decodes to {len(key)} bytes; an AES key has 16, 24 or 32 (32 recommended)"
+            )
         key_id = key_id or "k" + hashlib.sha256(key).hexdigest()[:8]
         if not _ID.match(key_id):
-            raise PayloadConfigError(f"{source}: key id {key_id!r} of entry {n} may hold only letters, digits, "
-                                     "'_', '.' and '-' (at most 64)")
+            raise PayloadConfigError(
+                f"{source}: key id {key_id!r} of entry {n} may hold only letters, digits, '_', '.' and '-' (at most 64)"
+            )
         if any(k == key_id for k, _ in keys):
             raise PayloadConfigError(f"{source}: key id {key_id!r} is listed twice")
         keys.append((key_id, key))
@@ -72,7 +74,7 @@ def parse_keys(text: str, source: str = "GECKO_ENCRYPTION_KEY") -> list[tuple[st
     return keys
 
 
-def keys_from_env(env: Optional[dict] = None) -> list[tuple[str, bytes]]:
+def keys_from_env(env: dict | None = None) -> list[tuple[str, bytes]]:
     """The encryption keys the environment configures (empty when encryption is off)."""
     env = os.environ if env is None else env
     text, path = env.get("GECKO_ENCRYPTION_KEY"), env.get("GECKO_ENCRYPTION_KEY_FILE")
@@ -88,7 +90,7 @@ def keys_from_env(env: Optional[dict] = None) -> list[tuple[str, bytes]]:
     return parse_keys(text) if text else []
 
 
-def _int_env(env: dict, name: str, default: Optional[int]) -> Optional[int]:
+def _int_env(env: dict, name: str, default: int | None) -> int | None:
     value = env.get(name)
     if value is None or value == "":
         return default
@@ -109,7 +111,7 @@ class GeckoCodec(PayloadCodec):
     the id cannot be swapped): a process holding that id's key decrypts it whichever key is first.
     """
 
-    def __init__(self, keys: Sequence[tuple[str, bytes]] = (), compress_above: Optional[int] = None) -> None:
+    def __init__(self, keys: Sequence[tuple[str, bytes]] = (), compress_above: int | None = None) -> None:
         self.keys = list(keys)
         self.compress_above = compress_above
         self._ciphers: dict[str, object] = {}
@@ -118,11 +120,12 @@ class GeckoCodec(PayloadCodec):
                 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
             except ImportError:
                 raise PayloadConfigError(
-                    "encryption needs the cryptography package: pip install 'gecko-temporal[encryption]'") from None
+                    "encryption needs the cryptography package: pip install 'gecko-temporal[encryption]'"
+                ) from None
             self._ciphers = {key_id: AESGCM(key) for key_id, key in self.keys}
 
     @classmethod
-    def from_env(cls, env: Optional[dict] = None) -> "GeckoCodec":
+    def from_env(cls, env: dict | None = None) -> GeckoCodec:
         """The codec the environment configures (one that encodes nothing when nothing is)."""
         env = os.environ if env is None else env
         keys = keys_from_env(env)
@@ -175,7 +178,8 @@ class GeckoCodec(PayloadCodec):
                 have = ", ".join(f'"{k}"' for k in self._ciphers) or "none (encryption is off here)"
                 raise PayloadConfigError(
                     f'a payload is encrypted with key id "{key_id}", which this process does not have '
-                    f"(its key ids: {have}); add that key to GECKO_ENCRYPTION_KEY (or the key file)")
+                    f"(its key ids: {have}); add that key to GECKO_ENCRYPTION_KEY (or the key file)"
+                )
             from cryptography.exceptions import InvalidTag
 
             try:
@@ -183,7 +187,8 @@ class GeckoCodec(PayloadCodec):
             except InvalidTag:
                 raise PayloadConfigError(
                     f'cannot decrypt a payload with key id "{key_id}": the configured key of that id is not the '
-                    "one that encrypted it, or the payload was altered") from None
+                    "one that encrypted it, or the payload was altered"
+                ) from None
             payload = Payload.FromString(inner)
             encoding = payload.metadata.get("encoding", b"")
         if encoding == COMPRESSED:
@@ -194,12 +199,17 @@ class GeckoCodec(PayloadCodec):
         return payload
 
 
-_ENV_NAMES = ("GECKO_ENCRYPTION_KEY", "GECKO_ENCRYPTION_KEY_FILE", "GECKO_COMPRESS_ABOVE", "GECKO_PAYLOAD_STORE",
-              "GECKO_PAYLOAD_STORE_ABOVE")
+_ENV_NAMES = (
+    "GECKO_ENCRYPTION_KEY",
+    "GECKO_ENCRYPTION_KEY_FILE",
+    "GECKO_COMPRESS_ABOVE",
+    "GECKO_PAYLOAD_STORE",
+    "GECKO_PAYLOAD_STORE_ABOVE",
+)
 _converters: dict[tuple, object] = {}
 
 
-def data_converter(env: Optional[dict] = None, *, embedded: bool = False, embedded_worker: bool = False):
+def data_converter(env: dict | None = None, *, embedded: bool = False, embedded_worker: bool = False):
     """The data converter every client and worker of the engine uses, as the environment configures
     it (``embedded``: for the embedded dev server, which has a payload store of its own by default;
     the embedded worker keeps it even with ``GECKO_PAYLOAD_STORE=none``, which then only lowers the
@@ -221,9 +231,12 @@ def data_converter(env: Optional[dict] = None, *, embedded: bool = False, embedd
         # No codec unless it encodes: the SDK walks every activation for a codec, a no-op one included
         # (measured: +35% on a chain of local activities). A payload this process cannot decrypt is
         # then named by the payload converter instead (_payload_converter_class).
-        converter = dataclasses.replace(temporalio.converter.default(), payload_codec=codec if codec.encodes else None,
-                                        payload_converter_class=_payload_converter_class(),
-                                        external_storage=payload_store(env, embedded=embedded))
+        converter = dataclasses.replace(
+            temporalio.converter.default(),
+            payload_codec=codec if codec.encodes else None,
+            payload_converter_class=_payload_converter_class(),
+            external_storage=payload_store(env, embedded=embedded),
+        )
         _converters[settings] = converter
     return converter
 
@@ -275,7 +288,8 @@ class FileStorageDriver:
         except FileNotFoundError:
             raise PayloadConfigError(
                 f"payload store {self.root} has no {digest[:12]}... (was it deleted, or does this process use "
-                "another GECKO_PAYLOAD_STORE than the one that wrote it?)") from None
+                "another GECKO_PAYLOAD_STORE than the one that wrote it?)"
+            ) from None
         if hashlib.sha256(data).hexdigest() != digest:
             raise PayloadConfigError(f"payload store {self.root}: {path} changed on disk since it was written")
         return Payload.FromString(data)
@@ -299,7 +313,7 @@ def _as_driver(cls: type) -> type:
     return type(cls.__name__, (cls, StorageDriver), {})
 
 
-_embedded_store: Optional[str] = None
+_embedded_store: str | None = None
 
 
 def embedded_store_dir() -> str:
@@ -316,7 +330,7 @@ def embedded_store_dir() -> str:
     return _embedded_store
 
 
-def payload_store(env: Optional[dict] = None, *, embedded: bool = False):  # -> ExternalStorage | None
+def payload_store(env: dict | None = None, *, embedded: bool = False):  # -> ExternalStorage | None
     """The claim-check store ``GECKO_PAYLOAD_STORE`` names: payloads of at least
     ``GECKO_PAYLOAD_STORE_ABOVE`` bytes (default 256 KiB) go there and history keeps a reference.
 
@@ -338,12 +352,12 @@ def payload_store(env: Optional[dict] = None, *, embedded: bool = False):  # -> 
             return None
         url = "file://" + embedded_store_dir()
     if url.startswith("file://"):
-        root = url[len("file://"):]
+        root = url[len("file://") :]
         if not root.startswith("/"):
             raise PayloadConfigError(f"GECKO_PAYLOAD_STORE={url!r}: use an absolute path, file:///dir")
         driver = _as_driver(FileStorageDriver)(root)
     elif url.startswith("s3://"):
-        bucket, _, prefix = url[len("s3://"):].partition("/")
+        bucket, _, prefix = url[len("s3://") :].partition("/")
         if not bucket:
             raise PayloadConfigError(f"GECKO_PAYLOAD_STORE={url!r}: name the bucket, s3://bucket[/prefix]")
         driver = _s3_driver(bucket, prefix)
@@ -354,13 +368,14 @@ def payload_store(env: Optional[dict] = None, *, embedded: bool = False):  # -> 
 
 def _s3_driver(bucket: str, prefix: str):
     try:
-        import aioboto3  # noqa: F401
+        import aioboto3
         from temporalio.contrib.aws.s3driver import S3StorageDriver, S3StorageDriverClient
         from temporalio.contrib.aws.s3driver.aioboto3 import new_aioboto3_client
     except ImportError as exc:
         raise PayloadConfigError(
             f"GECKO_PAYLOAD_STORE=s3://{bucket}/{prefix} needs aioboto3 ({exc.name} is missing): "
-            "pip install 'gecko-temporal[s3]' (or use file:///dir on one machine)") from None
+            "pip install 'gecko-temporal[s3]' (or use file:///dir on one machine)"
+        ) from None
 
     class _LazyClient(S3StorageDriverClient):
         """One aioboto3 client per event loop, opened on first use (the embedded worker and the
@@ -398,7 +413,7 @@ def payload_limit_of(converter) -> int:
     return STORE_PAYLOAD_LIMIT if getattr(converter, "external_storage", None) is not None else PAYLOAD_LIMIT
 
 
-_converter_class: Optional[type] = None
+_converter_class: type | None = None
 
 
 class UndecodablePayload(RuntimeError):
@@ -420,10 +435,10 @@ def _payload_converter_class() -> type:
             def encoding(self) -> str:
                 return self._encoding.decode()
 
-            def to_payload(self, value: object) -> Optional[Payload]:
+            def to_payload(self, value: object) -> Payload | None:
                 return None  # never encodes: the codec does
 
-            def from_payload(self, payload: Payload, type_hint: Optional[type] = None) -> object:
+            def from_payload(self, payload: Payload, type_hint: type | None = None) -> object:
                 try:
                     return GeckoCodec().decode_sync([payload])  # raises, naming the key id
                 except PayloadConfigError as exc:
@@ -435,7 +450,9 @@ def _payload_converter_class() -> type:
             def __init__(self) -> None:
                 super(DefaultPayloadConverter, self).__init__(
                     *DefaultPayloadConverter.default_encoding_payload_converters,
-                    EncodedByGecko(ENCRYPTED), EncodedByGecko(COMPRESSED))
+                    EncodedByGecko(ENCRYPTED),
+                    EncodedByGecko(COMPRESSED),
+                )
 
         _converter_class = GeckoPayloadConverter
     return _converter_class

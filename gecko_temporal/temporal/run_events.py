@@ -10,12 +10,17 @@ keeps is gated by ``workflow.patched(OBSERVE_PATCH)``, so histories recorded bef
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.contrib.workflow_streams import (PublishEntry, PublisherState, PublishInput, WorkflowStream,
-                                                 WorkflowStreamState)
+from temporalio.contrib.workflow_streams import (
+    PublishEntry,
+    PublisherState,
+    PublishInput,
+    WorkflowStream,
+    WorkflowStreamState,
+)
 
 from gecko_temporal.temporal.compat import STREAM_PUBLISH_SIGNAL, StreamWireItem, decode_stream_payload
 
@@ -33,31 +38,42 @@ PIPELINE_KEY = SearchAttributeKey.for_keyword(PIPELINE_ATTRIBUTE)
 STATUS_KEY = SearchAttributeKey.for_keyword(STATUS_ATTRIBUTE)
 
 
-def _state_from_plain(plain: Any) -> Optional[WorkflowStreamState]:
+def _state_from_plain(plain: Any) -> WorkflowStreamState | None:
     if not isinstance(plain, dict):
         return None
     try:
         return WorkflowStreamState(
             log=[StreamWireItem(topic=i["topic"], data=i["data"]) for i in plain.get("log", [])],
             base_offset=int(plain.get("base_offset", 0)),
-            publishers={pid: PublisherState(sequence=int(p[0]), last_seen=datetime.fromisoformat(p[1]))
-                        for pid, p in (plain.get("publishers") or {}).items()})
+            publishers={
+                pid: PublisherState(sequence=int(p[0]), last_seen=datetime.fromisoformat(p[1]))
+                for pid, p in (plain.get("publishers") or {}).items()
+            },
+        )
     except Exception:  # a malformed carried stream must not fail the run: start a fresh one
         return None
 
 
-def _publish_input(args: tuple) -> tuple[Optional[PublishInput], str]:
+def _publish_input(args: tuple) -> tuple[PublishInput | None, str]:
     """A checked stream publish batch, or None and why it is refused."""
     if len(args) != 1 or not isinstance(args[0], dict):
         return None, "a stream publish takes one object {items, publisher_id, sequence}"
     raw = args[0]
     items, publisher, sequence = raw.get("items"), raw.get("publisher_id", ""), raw.get("sequence", 0)
-    if not isinstance(items, list) or not isinstance(publisher, str) or not isinstance(sequence, int) \
-            or isinstance(sequence, bool):
+    if (
+        not isinstance(items, list)
+        or not isinstance(publisher, str)
+        or not isinstance(sequence, int)
+        or isinstance(sequence, bool)
+    ):
         return None, "items must be a list, publisher_id a string and sequence an integer"
     entries = []
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("topic"), str) or not isinstance(item.get("data"), str):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("topic"), str)
+            or not isinstance(item.get("data"), str)
+        ):
             return None, "each item needs a topic and data (base64 of a Payload), both strings"
         try:
             decode_stream_payload(item["data"])
@@ -95,18 +111,23 @@ class RunEvents:
             # upserting an unregistered one would fail every workflow task of the run.
             self._attributes = workflow.info().typed_search_attributes.get(STATUS_KEY) is not None
 
-    def child_attributes(self, pipeline: str) -> Optional[TypedSearchAttributes]:
+    def child_attributes(self, pipeline: str) -> TypedSearchAttributes | None:
         """What a subgraph's child run starts with, so `gecko-temporal list --pipeline` finds it too
         (only when this run has them: the server then knows them)."""
         if not self._attributes:
             return None
-        return TypedSearchAttributes([SearchAttributePair(PIPELINE_KEY, pipeline),
-                                      SearchAttributePair(STATUS_KEY, "running")])
+        return TypedSearchAttributes(
+            [SearchAttributePair(PIPELINE_KEY, pipeline), SearchAttributePair(STATUS_KEY, "running")]
+        )
 
     def _on_publish(self, *args: Any) -> None:
         try:
-            if len(args) == 2 and args[0] == STREAM_PUBLISH_SIGNAL and isinstance(args[1], (list, tuple)) \
-                    and all(isinstance(a, RawValue) for a in args[1]):
+            if (
+                len(args) == 2
+                and args[0] == STREAM_PUBLISH_SIGNAL
+                and isinstance(args[1], (list, tuple))
+                and all(isinstance(a, RawValue) for a in args[1])
+            ):
                 # A publish that arrived with the run's start was decoded for the dynamic handler
                 # (ours did not exist yet) and is handed to ours by name: (name, raw values).
                 converter = workflow.payload_converter()
@@ -140,7 +161,7 @@ class RunEvents:
         self._started[f"{node}#{step}"] = workflow.now()
         self._publish(events.NODE_STARTED, node=node, step=step, completed=len(self._done), total=self._total)
 
-    def node_finished(self, node: str, step: int, error: Optional[BaseException], describe: Any = None) -> None:
+    def node_finished(self, node: str, step: int, error: BaseException | None, describe: Any = None) -> None:
         began = self._started.pop(f"{node}#{step}", None)
         duration = round((workflow.now() - began).total_seconds(), 3) if began is not None else None
         if error is None:
@@ -150,24 +171,31 @@ class RunEvents:
             status, message = "cancelled", None
         else:
             status, message = "failed", describe(error) if describe else str(error)
-        self._publish(events.NODE_FINISHED, node=node, step=step, status=status, duration=duration,
-                      error=message, completed=len(self._done), total=self._total)
+        self._publish(
+            events.NODE_FINISHED,
+            node=node,
+            step=step,
+            status=status,
+            duration=duration,
+            error=message,
+            completed=len(self._done),
+            total=self._total,
+        )
 
-    def waiting(self, node: str, step: int, prompt: Any, interrupt: Optional[int] = None) -> None:
+    def waiting(self, node: str, step: int, prompt: Any, interrupt: int | None = None) -> None:
         data = {"prompt": prompt} if interrupt is None else {"prompt": prompt, "interrupt": interrupt}
         self._publish(events.WAITING, node=node, step=step, data=data)
         self.set_status("waiting")
 
-    def jump(self, source: Optional[str], target: str, step: Optional[int] = None) -> None:
+    def jump(self, source: str | None, target: str, step: int | None = None) -> None:
         self._publish(events.JUMP, node=source, step=step, data={"to": target})
 
-    async def run_finished(self, status: str, error: Optional[str] = None) -> None:
+    async def run_finished(self, status: str, error: str | None = None) -> None:
         """Publish the last event, let waiting readers take it, and set the final status."""
         self.set_status(status)
         if not self.enabled:
             return
-        self._publish(events.RUN_FINISHED, status=status, error=error, completed=len(self._done),
-                      total=self._total)
+        self._publish(events.RUN_FINISHED, status=status, error=error, completed=len(self._done), total=self._total)
         await self.release_readers()
 
     async def release_readers(self) -> None:
@@ -179,7 +207,7 @@ class RunEvents:
         """The run did not switch after all (its snapshot outgrew a payload): serve readers again."""
         self._stream._detaching = False
 
-    def carry(self) -> Optional[dict[str, Any]]:
+    def carry(self) -> dict[str, Any] | None:
         """The stream's tail for the next run (continue-as-new), bounded; None if streams are off."""
         if not self.enabled:
             return None
@@ -192,8 +220,11 @@ class RunEvents:
             log.append({"topic": item.topic, "data": item.data})
         log.reverse()
         base = state.base_offset + len(state.log) - len(log)
-        return {"log": log, "base_offset": base,
-                "publishers": {pid: [p.sequence, p.last_seen.isoformat()] for pid, p in state.publishers.items()}}
+        return {
+            "log": log,
+            "base_offset": base,
+            "publishers": {pid: [p.sequence, p.last_seen.isoformat()] for pid, p in state.publishers.items()},
+        }
 
     # -- Temporal UI ----------------------------------------------------------------------------
     def set_status(self, status: str) -> None:
@@ -203,8 +234,11 @@ class RunEvents:
 
     def details(self, status: str, running: dict[str, int], waiting: dict[str, Any], step: int) -> None:
         # Not a command: the UI reads it through the workflow's metadata query, so no gate needed.
-        workflow.set_current_details(events.current_details(status, running, waiting, len(self._done),
-                                                            self._total, step, workflow.info().workflow_id))
+        workflow.set_current_details(
+            events.current_details(
+                status, running, waiting, len(self._done), self._total, step, workflow.info().workflow_id
+            )
+        )
 
-    def summary(self, node: str, step: int, member: Optional[str] = None) -> Optional[str]:
+    def summary(self, node: str, step: int, member: str | None = None) -> str | None:
         return events.activity_summary(node, step, member) if self.enabled else None

@@ -16,21 +16,27 @@ import os
 import threading
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
-from typing import Any, Optional
+from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import RawValue
-from temporalio.service import RPCError, RPCStatusCode
 from temporalio.contrib.workflow_streams import WorkflowStreamClient
+from temporalio.service import RPCError, RPCStatusCode
 
-from gecko_temporal.core import codec
-from gecko_temporal.core import events
+from gecko_temporal.core import codec, events
 from gecko_temporal.protocol import EVENTS_TOPIC
 
 _log = logging.getLogger("gecko_temporal.worker")
-_TRANSIENT = {RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED,
-              RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.ABORTED, RPCStatusCode.INTERNAL, RPCStatusCode.UNKNOWN}
+_TRANSIENT = {
+    RPCStatusCode.FAILED_PRECONDITION,
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.ABORTED,
+    RPCStatusCode.INTERNAL,
+    RPCStatusCode.UNKNOWN,
+}
 
 
 def _emit_interval() -> float:
@@ -43,7 +49,7 @@ def _emit_interval() -> float:
 class NodeEmitter:
     """``context.emit`` of one node attempt: thread-safe, batched, flushed before the node returns."""
 
-    def __init__(self, node: str, step: int, member: Optional[str], collected: Optional[list] = None) -> None:
+    def __init__(self, node: str, step: int, member: str | None, collected: list | None = None) -> None:
         info = activity.info()
         # A local activity runs inside a workflow task: a signal from it lands during that task, and
         # the task's completion is then refused (new events) and retried, re-running the local node,
@@ -54,18 +60,24 @@ class NodeEmitter:
         self._client = activity.client()
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        self._stream: Optional[WorkflowStreamClient] = None
+        self._stream: WorkflowStreamClient | None = None
         self._topic: Any = None
-        self._flusher: Optional[asyncio.Future] = None
+        self._flusher: asyncio.Future | None = None
         self._wake = asyncio.Event()
         self._closing = False
         self.count = 0
 
     def emit(self, data: Any) -> None:
         text = codec.encode(data, what=f'the data node "{self._node}" passed to context.emit')
-        item = events.event(events.CUSTOM, node=self._node, step=self._step, data=json.loads(text),
-                            time=datetime.now(timezone.utc).isoformat(), member=self._member,
-                            attempt=self._attempt)
+        item = events.event(
+            events.CUSTOM,
+            node=self._node,
+            step=self._step,
+            data=json.loads(text),
+            time=datetime.now(timezone.utc).isoformat(),
+            member=self._member,
+            attempt=self._attempt,
+        )
         if self._collected is not None:
             self._collected.append(item)  # list.append is atomic: safe from a sync node's thread
             self.count += 1
@@ -118,16 +130,18 @@ class NodeEmitter:
             _log.warning('node "%s": %d emitted event(s) could not be sent: %s', self._node, self.count, exc)
 
 
-async def read_events(client: Client, workflow_id: str, from_offset: int = 0,
-                      poll_interval: float = 0.1) -> AsyncIterator[events.RunEvent]:
+async def read_events(
+    client: Client, workflow_id: str, from_offset: int = 0, poll_interval: float = 0.1
+) -> AsyncIterator[events.RunEvent]:
     """Events of a session from ``from_offset`` on, across continue-as-new, until the run ends."""
     offset = from_offset
     converter = client.data_converter.payload_converter
     while True:
         stream = WorkflowStreamClient.create(client, workflow_id)
         try:
-            async for item in stream.subscribe([EVENTS_TOPIC], from_offset=offset, result_type=RawValue,
-                                               poll_cooldown=timedelta(seconds=poll_interval)):
+            async for item in stream.subscribe(
+                [EVENTS_TOPIC], from_offset=offset, result_type=RawValue, poll_cooldown=timedelta(seconds=poll_interval)
+            ):
                 offset = item.offset + 1
                 try:  # anyone who may signal the run can publish: a payload we cannot read is not fatal
                     data = converter.from_payload(item.data.payload)
@@ -153,15 +167,20 @@ async def read_events(client: Client, workflow_id: str, from_offset: int = 0,
     # before streams existed): say how it ended, from Temporal.
     description = await client.get_workflow_handle(workflow_id).describe()
     status = description.status.name.lower() if description.status else "unknown"
-    yield events.RunEvent(type=events.RUN_FINISHED, offset=offset, status=status,
-                          time=(description.close_time or datetime.now(timezone.utc)).isoformat())
+    yield events.RunEvent(
+        type=events.RUN_FINISHED,
+        offset=offset,
+        status=status,
+        time=(description.close_time or datetime.now(timezone.utc)).isoformat(),
+    )
 
 
-async def follow(handle: Any, out: Any, from_offset: int = 0, state: Optional[dict[str, Any]] = None) -> events.Progress:
+async def follow(handle: Any, out: Any, from_offset: int = 0, state: dict[str, Any] | None = None) -> events.Progress:
     """Print a run's progress lines to ``out`` until it ends (``watch``, ``run``, the example)."""
     state = state or {}
-    progress = events.Progress(total=len(state.get("nodes") or []), completed=state.get("completed") or [],
-                               running=state.get("running") or [])
+    progress = events.Progress(
+        total=len(state.get("nodes") or []), completed=state.get("completed") or [], running=state.get("running") or []
+    )
     async for event in handle.stream(from_offset=from_offset):
         for line in progress.feed(event):
             print(line, file=out, flush=True)

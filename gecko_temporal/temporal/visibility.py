@@ -12,14 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any, Optional
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
-from gecko_temporal.core import codec
-from gecko_temporal.core import events
+from gecko_temporal.core import codec, events
 from gecko_temporal.protocol import PIPELINE_ATTRIBUTE, STATUS_ATTRIBUTE
 
 _log = logging.getLogger("gecko_temporal")
@@ -27,8 +26,10 @@ _log = logging.getLogger("gecko_temporal")
 PIPELINE_KEY = SearchAttributeKey.for_keyword(PIPELINE_ATTRIBUTE)
 STATUS_KEY = SearchAttributeKey.for_keyword(STATUS_ATTRIBUTE)
 ATTRIBUTES = {PIPELINE_ATTRIBUTE: "Keyword", STATUS_ATTRIBUTE: "Keyword"}
-REGISTER_HINT = (f"temporal operator search-attribute create --name {PIPELINE_ATTRIBUTE} --type Keyword "
-                 f"--name {STATUS_ATTRIBUTE} --type Keyword")
+REGISTER_HINT = (
+    f"temporal operator search-attribute create --name {PIPELINE_ATTRIBUTE} --type Keyword "
+    f"--name {STATUS_ATTRIBUTE} --type Keyword"
+)
 
 _without_attributes: set[int] = set()  # clients whose server refused the attributes (warned once)
 
@@ -45,26 +46,38 @@ def _missing_attribute(exc: RPCError) -> bool:
     return exc.status == RPCStatusCode.INVALID_ARGUMENT and "search attribute" in text
 
 
-async def start_with_metadata(client: Client, spec: Any, session_id: str, encoded_input: str,
-                              *args: Any, **kwargs: Any) -> Any:
+async def start_with_metadata(
+    client: Client, spec: Any, session_id: str, encoded_input: str, *args: Any, **kwargs: Any
+) -> Any:
     """``client.start_workflow(*args, **kwargs)`` with the run's summary, details and attributes."""
     shown = _input_preview(encoded_input)
     names = [n.name for n in spec.nodes]
     kwargs["static_summary"] = events.run_summary(spec.name, len(names), shown)
-    kwargs["static_details"] = events.run_details(spec.name, names, spec.entry, getattr(spec, "scheduling", "layered"),
-                                                  shown, session_id)
+    kwargs["static_details"] = events.run_details(
+        spec.name, names, spec.entry, getattr(spec, "scheduling", "layered"), shown, session_id
+    )
     if id(client) not in _without_attributes:
         try:
-            return await client.start_workflow(*args, **kwargs, search_attributes=TypedSearchAttributes([
-                SearchAttributePair(PIPELINE_KEY, spec.name), SearchAttributePair(STATUS_KEY, "running")]))
+            return await client.start_workflow(
+                *args,
+                **kwargs,
+                search_attributes=TypedSearchAttributes(
+                    [SearchAttributePair(PIPELINE_KEY, spec.name), SearchAttributePair(STATUS_KEY, "running")]
+                ),
+            )
         except RPCError as exc:
             if not _missing_attribute(exc):
                 raise
             _without_attributes.add(id(client))
-            _log.warning("the Temporal server has no %s/%s search attributes, so runs start without them "
-                         "(`gecko-temporal list` and `--query 'GeckoPipeline=\"...\"'` cannot find them); "
-                         "register them once with: %s (%s)", PIPELINE_ATTRIBUTE, STATUS_ATTRIBUTE,
-                         REGISTER_HINT, exc.message)
+            _log.warning(
+                "the Temporal server has no %s/%s search attributes, so runs start without them "
+                "(`gecko-temporal list` and `--query 'GeckoPipeline=\"...\"'` cannot find them); "
+                "register them once with: %s (%s)",
+                PIPELINE_ATTRIBUTE,
+                STATUS_ATTRIBUTE,
+                REGISTER_HINT,
+                exc.message,
+            )
     return await client.start_workflow(*args, **kwargs)
 
 
@@ -77,27 +90,36 @@ async def ensure_search_attributes(client: Client, out: Any = None) -> bool:
     out = out or sys.stderr
     try:
         listed = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=client.namespace))
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
         known = set(listed.custom_attributes) | set(listed.system_attributes)
         missing = {k: v for k, v in ATTRIBUTES.items() if k not in known}
         if not missing:
             _without_attributes.discard(id(client))
             return True
-        await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-            namespace=client.namespace,
-            search_attributes={k: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in missing}))
-        print(f"registered search attributes {', '.join(missing)} on namespace {client.namespace}", file=out,
-              flush=True)
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=client.namespace,
+                search_attributes={k: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in missing},
+            )
+        )
+        print(
+            f"registered search attributes {', '.join(missing)} on namespace {client.namespace}", file=out, flush=True
+        )
         _without_attributes.discard(id(client))  # runs from this client may carry them now
         return True
     except RPCError as exc:
-        print(f"note: could not register the {PIPELINE_ATTRIBUTE}/{STATUS_ATTRIBUTE} search attributes "
-              f"({exc.message}); runs work without them, but to find runs by pipeline ask an admin to run: "
-              f"{REGISTER_HINT}", file=out, flush=True)
+        print(
+            f"note: could not register the {PIPELINE_ATTRIBUTE}/{STATUS_ATTRIBUTE} search attributes "
+            f"({exc.message}); runs work without them, but to find runs by pipeline ask an admin to run: "
+            f"{REGISTER_HINT}",
+            file=out,
+            flush=True,
+        )
         return False
 
 
-def ui_url(session_id: str, namespace: str = "default") -> Optional[str]:
+def ui_url(session_id: str, namespace: str = "default") -> str | None:
     """The Temporal UI page of a run on the embedded dev server, if it serves a UI."""
     from gecko_temporal.ops.embedded import running_server
 
@@ -115,8 +137,9 @@ def announce(session_id: str) -> None:
             print(f"Temporal UI for {session_id}: {url}", file=sys.stderr, flush=True)
 
 
-async def list_sessions(client: Client, pipeline: Optional[str] = None, status: Optional[str] = None,
-                        limit: int = 50) -> list[dict[str, Any]]:
+async def list_sessions(
+    client: Client, pipeline: str | None = None, status: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
     """Sessions (runs) on the server, newest first, filtered by pipeline and GeckoStatus."""
     query = "WorkflowType = 'GeckoWorkflow'"
     if pipeline:
@@ -126,10 +149,16 @@ async def list_sessions(client: Client, pipeline: Optional[str] = None, status: 
     rows = []
     async for wf in client.list_workflows(query, limit=limit):
         attrs = wf.typed_search_attributes
-        rows.append({"session": wf.id, "pipeline": attrs.get(PIPELINE_KEY), "status": attrs.get(STATUS_KEY),
-                     "temporal_status": wf.status.name.lower() if wf.status else None,
-                     "started": wf.start_time.isoformat() if wf.start_time else None,
-                     "closed": wf.close_time.isoformat() if wf.close_time else None})
+        rows.append(
+            {
+                "session": wf.id,
+                "pipeline": attrs.get(PIPELINE_KEY),
+                "status": attrs.get(STATUS_KEY),
+                "temporal_status": wf.status.name.lower() if wf.status else None,
+                "started": wf.start_time.isoformat() if wf.start_time else None,
+                "closed": wf.close_time.isoformat() if wf.close_time else None,
+            }
+        )
     return rows
 
 

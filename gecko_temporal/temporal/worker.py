@@ -7,15 +7,15 @@ all run one; :meth:`GeckoWorker.stopped` lets a caller notice a worker that cras
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from gecko_temporal.core.errors import GeckoError
 from gecko_temporal.temporal.activities import NodeRunner
 from gecko_temporal.temporal.workflow import GeckoWorkflow
-from gecko_temporal.core.errors import GeckoError
 
 if TYPE_CHECKING:
     from gecko_temporal.core.build.graph import Workflow
@@ -32,8 +32,15 @@ class GeckoWorker:
     costs another worker a replay.
     """
 
-    def __init__(self, client: Client, task_queue: str, *, max_threads: int = 64,
-                 graceful_shutdown: float = 10.0, sticky_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        client: Client,
+        task_queue: str,
+        *,
+        max_threads: int = 64,
+        graceful_shutdown: float = 10.0,
+        sticky_timeout: float = 2.0,
+    ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.runner = NodeRunner(max_threads=max_threads)
@@ -41,8 +48,12 @@ class GeckoWorker:
         from datetime import timedelta
 
         self._worker = Worker(
-            client, task_queue=task_queue, workflows=[GeckoWorkflow], activities=[self.runner.activity(), self.runner.yield_activity()],
-            max_concurrent_activities=max_threads, graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
+            client,
+            task_queue=task_queue,
+            workflows=[GeckoWorkflow],
+            activities=[self.runner.activity(), self.runner.yield_activity()],
+            max_concurrent_activities=max_threads,
+            graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
             workflow_failure_exception_types=[GeckoError],
             sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout),
             # The SDK sends heartbeats at most every 0.8 x heartbeat_timeout: 4 s of a 5 s timeout, so
@@ -54,11 +65,12 @@ class GeckoWorker:
             # worker's time. The engine's modules are deterministic by design (pure core, no I/O
             # at import), so share the worker's copy; user code never runs in the workflow.
             workflow_runner=SandboxedWorkflowRunner(
-                restrictions=SandboxRestrictions.default.with_passthrough_modules("gecko_temporal")),
+                restrictions=SandboxRestrictions.default.with_passthrough_modules("gecko_temporal")
+            ),
         )
-        self._task: Optional[asyncio.Task] = None
+        self._task: asyncio.Task | None = None
 
-    def serve(self, wf: "Workflow", unique_key: bool = False) -> str:
+    def serve(self, wf: Workflow, unique_key: bool = False) -> str:
         """Serve ``wf``'s nodes; return the key its runs must carry.
 
         With ``unique_key`` (the embedded worker) two different Workflow objects of the same name

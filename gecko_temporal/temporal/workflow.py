@@ -16,28 +16,64 @@ import sys
 from collections import deque
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Optional, Union
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import (ActivityError, ApplicationError, CancelledError, ChildWorkflowError,
-                                   TerminatedError, TimeoutError as TemporalTimeout, WorkflowAlreadyStartedError)
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+    TerminatedError,
+    WorkflowAlreadyStartedError,
+)
+from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core import control
-    from gecko_temporal.temporal.run_events import RunEvents
-    from gecko_temporal.protocol import ANSWER_UPDATE, JUMP_UPDATE, LOCAL_BURST_PATCH, STATE_QUERY, WORKFLOW_TYPE, YIELD_ACTIVITY
-    from gecko_temporal.protocol import REWIND_WAIT_PATCH, STATE_UPDATE, STEPS_QUERY
-    from gecko_temporal.protocol import WINDOW_PATCH
     from gecko_temporal.core.errors import GeckoError
     from gecko_temporal.core.inputs import InputTooLarge, NodeInputs
-    from gecko_temporal.core.limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name, result_problem, snapshot_problem
+    from gecko_temporal.core.limits import (
+        FRAME,
+        PAYLOAD_LIMIT,
+        human,
+        json_size,
+        limit_name,
+        result_problem,
+        snapshot_problem,
+    )
     from gecko_temporal.core.scheduler import Scheduler, Task
-    from gecko_temporal.core.spec import (KIND_FUNCTION, KIND_SUBGRAPH, KIND_TEAM, KIND_WAIT, SCHEDULING_EAGER, GraphSpec, MemberSpec,
-                       NodeOutput, NodeSpec, RetrySpec, RunParams, RunSnapshot)
+    from gecko_temporal.core.spec import (
+        KIND_FUNCTION,
+        KIND_SUBGRAPH,
+        KIND_TEAM,
+        KIND_WAIT,
+        SCHEDULING_EAGER,
+        GraphSpec,
+        MemberSpec,
+        NodeOutput,
+        NodeSpec,
+        RetrySpec,
+        RunParams,
+        RunSnapshot,
+    )
     from gecko_temporal.core.state import ReducerError, StateDelta, merge_layer
     from gecko_temporal.core.team_run import MemberDone, TeamFailed, TeamRun
     from gecko_temporal.core.window import DEFAULT_MAX_PARALLEL, Window, history_full
+    from gecko_temporal.protocol import (
+        ANSWER_UPDATE,
+        JUMP_UPDATE,
+        LOCAL_BURST_PATCH,
+        REWIND_WAIT_PATCH,
+        STATE_QUERY,
+        STATE_UPDATE,
+        STEPS_QUERY,
+        WINDOW_PATCH,
+        WORKFLOW_TYPE,
+        YIELD_ACTIVITY,
+    )
+    from gecko_temporal.temporal.run_events import RunEvents
 
 # Local activities run inside one workflow task, during which queries and signals wait; a loop of
 # light local nodes would hold the task for seconds. End the task after this many local steps.
@@ -72,7 +108,7 @@ def _error_of(exc: BaseException) -> tuple[str, str]:
     return type(cause).__name__, str(cause)
 
 
-def _abandon(fut: "asyncio.Future[Any]") -> None:
+def _abandon(fut: asyncio.Future[Any]) -> None:
     """Cancel an activity we no longer wait for; its late failure is expected, not an error."""
     fut.cancel()
     fut.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -86,11 +122,12 @@ async def _node_output(pending: Any, events: Any = None) -> NodeOutput:
 
 
 class _NodeFailed(Exception):
-    def __init__(self, node: str, error_type: str, message: str, member_errors: Any = None,
-                 child: Optional[dict[str, Any]] = None) -> None:
+    def __init__(
+        self, node: str, error_type: str, message: str, member_errors: Any = None, child: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.node, self.error_type, self.message, self.member_errors = node, error_type, message, member_errors
-        self.send: Optional[tuple[int, int]] = None  # a Send instance's (index, instances)
+        self.send: tuple[int, int] | None = None  # a Send instance's (index, instances)
         self.child = child  # a subgraph node's failed child run: session, workflow, node
 
 
@@ -103,9 +140,12 @@ def _child_failure(exc: BaseException, node: str, child_id: str, child_name: str
         details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
         if details.get("node"):
             info.update(node=details["node"], error_type=details.get("error_type", ""))
-            return _NodeFailed(node, details.get("error_type") or cause.type or "NodeError",
-                               f'{where} failed at its node "{details["node"]}": {details.get("message", "")}',
-                               child=info)
+            return _NodeFailed(
+                node,
+                details.get("error_type") or cause.type or "NodeError",
+                f'{where} failed at its node "{details["node"]}": {details.get("message", "")}',
+                child=info,
+            )
         return _NodeFailed(node, cause.type or "ApplicationError", f"{where} failed: {cause.message}", child=info)
     if isinstance(cause, CancelledError):
         return _NodeFailed(node, "CancelledError", f"{where} was cancelled", child=info)
@@ -127,7 +167,8 @@ def _run_failure(exc: Exception) -> ApplicationError:
             details["send"] = exc.send[0]
             where += f" (Send {exc.send[0]} of {exc.send[1]})"
         return ApplicationError(
-            f'{where} failed: {exc.error_type}: {exc.message}', details,
+            f"{where} failed: {exc.error_type}: {exc.message}",
+            details,
             type="SerializationError" if exc.error_type == "SerializationError" else "NodeError",
             non_retryable=True,
         )
@@ -138,7 +179,9 @@ def _timed_out(workflow_name: str, running: list[str], step: int) -> Application
     return ApplicationError(
         f'run "{workflow_name}" timed out after its timeout while running '
         f"{', '.join(running)} (step {step}); raise timeout= or make the nodes faster",
-        {"running": running, "step": step}, type="WorkflowTimeoutError", non_retryable=True,
+        {"running": running, "step": step},
+        type="WorkflowTimeoutError",
+        non_retryable=True,
     )
 
 
@@ -157,7 +200,7 @@ class GeckoWorkflow:
         self._control = control.RunControl(params.spec, self._sched, snap)
         self._state: dict[str, str] = snap.state
         self._input = params.input
-        self._deadline: Optional[float] = snap.deadline
+        self._deadline: float | None = snap.deadline
         self._run = snap.run
         self._completed: list[str] = snap.completed
         self._conflicts: list[str] = []
@@ -180,13 +223,18 @@ class GeckoWorkflow:
         # "this run was reset just now": no other API says so (see _after_reset).
         self._seed_state = workflow.random_seed()
         self._resets = 0  # resets seen in this run
-        self._events = RunEvents(params.spec, plain.get("stream"), snap.run,  # stream, UI details, search attributes
-                                 on_reject=self._reject)
+        self._events = RunEvents(
+            params.spec,
+            plain.get("stream"),
+            snap.run,  # stream, UI details, search attributes
+            on_reject=self._reject,
+        )
         # Every activity start goes through one window (Temporal allows 2,000 pending activities).
         # It only ever holds a start back in runs that record the patch: older runs started every
         # node of a layer at once and replay that way (their layers never reached the window).
-        self._window = Window(params.spec.max_parallel or DEFAULT_MAX_PARALLEL,
-                              may_limit=lambda: workflow.patched(WINDOW_PATCH))
+        self._window = Window(
+            params.spec.max_parallel or DEFAULT_MAX_PARALLEL, may_limit=lambda: workflow.patched(WINDOW_PATCH)
+        )
         self._partial_layer = snap.partial_layer  # a layer the previous run paused (history full)
         self._queued = 0
 
@@ -250,20 +298,26 @@ class GeckoWorkflow:
                     self._events.jump(task.node, out.jump.node, task.step)
                 deltas.extend((task.node, d) for d in self._deltas_of(task, out))
                 self._completed.append(task.node)
-            del self._completed[:-control.KEEP_COMPLETED]
+            del self._completed[: -control.KEEP_COMPLETED]
             self._conflicts = self._merge(deltas)
             if self._conflicts:
-                workflow.logger.info("layer %d: several nodes wrote %s; the last in node order won",
-                                     self._layer, self._conflicts)
+                workflow.logger.info(
+                    "layer %d: several nodes wrote %s; the last in node order won", self._layer, self._conflicts
+                )
             self._checkpoint([t.node for t in tasks])
             await self._after_reset()
             self._apply_edits()
             more = bool(self._sched.inbox or self._sched.jumps or self._sched.sends)  # never switch just to finish
             if more:
                 await self._end_long_local_burst(tasks)
-            if more and not self._can_blocked and (
+            if (
+                more
+                and not self._can_blocked
+                and (
                     self._sched.step - steps_at_start >= self._spec.steps_per_run
-                    or workflow.info().is_continue_as_new_suggested()):
+                    or workflow.info().is_continue_as_new_suggested()
+                )
+            ):
                 await self._continue_as_new(params)
 
     async def _run_eager(self, params: RunParams, steps_at_start: int) -> None:
@@ -276,7 +330,7 @@ class GeckoWorkflow:
         later finisher wins, as in node order for a layer). Jumps, waits, Teams and
         continue-as-new (after the running nodes finish) work as in layered runs.
         """
-        running: dict[str, tuple[Task, "asyncio.Future[NodeOutput]"]] = {}  # by Task.key
+        running: dict[str, tuple[Task, asyncio.Future[NodeOutput]]] = {}  # by Task.key
         redirected: set[str] = set()  # running when a jump from outside redirected the run
         seen_redirects: list = []
         started_at: dict[str, int] = {}  # node -> how many merges had happened when it started
@@ -305,8 +359,9 @@ class GeckoWorkflow:
             timeout = None
             if self._deadline is not None:
                 timeout = max(0.0, self._deadline - workflow.now().timestamp())
-            done, _ = await workflow.wait([f for _, f in running.values()], timeout=timeout,
-                                          return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await workflow.wait(
+                [f for _, f in running.values()], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
             order = self._sched.node_order
             if not done:
                 names = [t.key for t, _ in sorted(running.values(), key=lambda r: (order(r[0].node), r[0].send or 0))]
@@ -327,8 +382,9 @@ class GeckoWorkflow:
             reducers = self._spec.reducers
             for task in batch:
                 out = running.pop(task.key)[1].result()
-                whole = self._sched.finish(task, out.value, out.jump, redirected=task.key in redirected,
-                                           routes=out.routes, sends=out.sends)
+                whole = self._sched.finish(
+                    task, out.value, out.jump, redirected=task.key in redirected, routes=out.routes, sends=out.sends
+                )
                 if out.jump is not None:
                     self._events.jump(task.node, out.jump.node, task.step)
                 redirected.discard(task.key)
@@ -342,24 +398,35 @@ class GeckoWorkflow:
                 self._completed.append(task.node)
                 for key in [*out.writes, *out.deletes]:
                     earlier = last_write.get(key)
-                    if (earlier is not None and earlier[0] != task.key and earlier[1] > started_at[task.key]
-                            and key not in reducers):  # a reduced key combines: no conflict
+                    if (
+                        earlier is not None
+                        and earlier[0] != task.key
+                        and earlier[1] > started_at[task.key]
+                        and key not in reducers
+                    ):  # a reduced key combines: no conflict
                         overlapping.append(key)
                     last_write[key] = (task.key, merges)
-            del self._completed[:-control.KEEP_COMPLETED]
+            del self._completed[: -control.KEEP_COMPLETED]
             self._sched.finished_last(list(dict.fromkeys(t.node for t in batch)))
             self._conflicts = list(dict.fromkeys(overlapping + self._merge(deltas)))
             self._checkpoint([t.node for t in batch])
             await self._after_reset()
             if self._conflicts:
-                workflow.logger.info("nodes that ran at the same time wrote %s; the last to finish won",
-                                     self._conflicts)
+                workflow.logger.info(
+                    "nodes that ran at the same time wrote %s; the last to finish won", self._conflicts
+                )
             more = bool(self._sched.inbox or self._sched.jumps or self._sched.sends)
             if more and not running:
                 await self._end_long_local_burst(batch)
-            if more and not draining and not self._can_blocked and (
+            if (
+                more
+                and not draining
+                and not self._can_blocked
+                and (
                     self._sched.step - steps_at_start >= self._spec.steps_per_run
-                    or workflow.info().is_continue_as_new_suggested()):
+                    or workflow.info().is_continue_as_new_suggested()
+                )
+            ):
                 draining = True
 
     def _deltas_of(self, task: Task, out: NodeOutput) -> list[StateDelta]:
@@ -386,18 +453,30 @@ class GeckoWorkflow:
             self._local_streak = 0
             # A no-op regular activity ends the task (a timer would too, but the server fires timers
             # about 0.5 s late; this costs one dispatch, ~30 ms), and waiting queries and signals get in.
-            await workflow.execute_activity(YIELD_ACTIVITY, start_to_close_timeout=timedelta(seconds=30),
-                                            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=2)))
+            await workflow.execute_activity(
+                YIELD_ACTIVITY,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=2)),
+            )
 
-    async def _continue_as_new(self, params: RunParams, partial_layer: Optional[dict[str, Any]] = None) -> None:
+    async def _continue_as_new(self, params: RunParams, partial_layer: dict[str, Any] | None = None) -> None:
         # Handlers still running (an update mid-flight) would be lost by the switch; stream readers'
         # polls wait for events, so they are answered first (they follow the run to the next one).
         await self._events.release_readers()
         snapshot = RunSnapshot(
-            scheduler=self._sched.snapshot(), state=self._state, deadline=self._deadline, run=self._run + 1,
-            completed=self._completed, rejected=self._control.rejected, answers=self._control.answers,
-            layer=self._layer, warned=list(self._inputs.warned), edits=self._control.edits,
-            rewound_from=self._control.rewound_from, partial_layer=partial_layer)
+            scheduler=self._sched.snapshot(),
+            state=self._state,
+            deadline=self._deadline,
+            run=self._run + 1,
+            completed=self._completed,
+            rejected=self._control.rejected,
+            answers=self._control.answers,
+            layer=self._layer,
+            warned=list(self._inputs.warned),
+            edits=self._control.edits,
+            rewound_from=self._control.rewound_from,
+            partial_layer=partial_layer,
+        )
         next_run = {"spec": self._plain_spec, "input": params.input, "snapshot": snapshot.to_plain()}
         if params.payload_limit != PAYLOAD_LIMIT:  # a payload store raised it; runs without one stay as before
             next_run["payload_limit"] = params.payload_limit
@@ -413,7 +492,7 @@ class GeckoWorkflow:
             return
         workflow.continue_as_new(next_run)
 
-    async def _run_layer(self, tasks: list[Task], done: Optional[dict[int, NodeOutput]] = None) -> list[NodeOutput]:
+    async def _run_layer(self, tasks: list[Task], done: dict[int, NodeOutput] | None = None) -> list[NodeOutput]:
         """Run a layer's tasks (those not ``done`` already) and return their outputs in task order.
 
         The window starts at most ``max_parallel`` activities at once. A layer wider than that
@@ -447,7 +526,7 @@ class GeckoWorkflow:
             if not queue and not running and not finished.done():
                 finished.set_result(None)
 
-        def landed(i: int, fut: "asyncio.Future[NodeOutput]") -> None:
+        def landed(i: int, fut: asyncio.Future[NodeOutput]) -> None:
             running.pop(i, None)
             if fut.cancelled():
                 return
@@ -494,14 +573,18 @@ class GeckoWorkflow:
         # the 34,000 events of a 10,000-wide layer took longer than that here, so the run never got on.
         info = workflow.info()
         return info.is_continue_as_new_suggested() or history_full(
-            info.get_current_history_length(), info.get_current_history_size(), self._window.size)
+            info.get_current_history_length(), info.get_current_history_size(), self._window.size
+        )
 
     async def _pause_layer(self, tasks: list[Task], done: dict[int, NodeOutput]) -> None:
         """Continue as new in the middle of a layer: its tasks and the outputs of those that finished."""
-        workflow.logger.info("layer %d: continuing as new after %d of its %d nodes (history is long)",
-                             self._layer, len(done), len(tasks))
-        partial = {"tasks": [[t.node, t.input, t.step, t.jumped] for t in tasks],
-                   "done": {str(i): out.to_plain() for i, out in sorted(done.items())}}
+        workflow.logger.info(
+            "layer %d: continuing as new after %d of its %d nodes (history is long)", self._layer, len(done), len(tasks)
+        )
+        partial = {
+            "tasks": [[t.node, t.input, t.step, t.jumped] for t in tasks],
+            "done": {str(i): out.to_plain() for i, out in sorted(done.items())},
+        }
         await self._continue_as_new(self._params, partial_layer=partial)
 
     async def _run_task(self, task: Task) -> NodeOutput:
@@ -520,10 +603,13 @@ class GeckoWorkflow:
                 out = await self._run_activity(node, task, None, node)
                 if out.interrupt is not None and task.send is not None:
                     # Instances of one fan-out share the node's name, which answers address.
-                    raise _NodeFailed(task.node, "InterruptError",
-                                      "context.interrupt() in a Send instance: the instances of a fan-out run "
-                                      "together and share one node name; interrupt in a node before or after "
-                                      "the fan-out")
+                    raise _NodeFailed(
+                        task.node,
+                        "InterruptError",
+                        "context.interrupt() in a Send instance: the instances of a fan-out run "
+                        "together and share one node name; interrupt in a node before or after "
+                        "the fan-out",
+                    )
                 if out.interrupt is not None:
                     out = await self._interrupted(node, task, out)
                 return out
@@ -545,7 +631,7 @@ class GeckoWorkflow:
         """A malformed stream publish: listed under gecko_state["rejected"] and logged, never fatal."""
         entry = control.rejection(name, [control.Arg(a) for a in args], reason, self._sched.step)
         self._control.rejected.append(entry)
-        del self._control.rejected[:-control.KEEP_REJECTED]
+        del self._control.rejected[: -control.KEEP_REJECTED]
         workflow.logger.warning("rejected %s %s: %s", name, entry["request"], reason)
 
     def _show(self) -> None:
@@ -553,19 +639,23 @@ class GeckoWorkflow:
         status = "waiting" if self._control.waiting and self._status == "running" else self._status
         self._events.details(status, self._running, self._control.waiting, self._sched.step)
 
-    def _run_activity(self, node: NodeSpec, task: Task, member: Optional[int],
-                      how: Union[NodeSpec, MemberSpec]) -> Any:
+    def _run_activity(self, node: NodeSpec, task: Task, member: int | None, how: NodeSpec | MemberSpec) -> Any:
         """Run the activity of ``task`` (of one Team ``member``), run as ``how`` says (the node or member),
         once the window has a slot for it (its input is built then)."""
         return self._window.run(lambda: self._start_activity(node, task, member, how))
 
-    def _start_activity(self, node: NodeSpec, task: Task, member: Optional[int],
-                        how: Union[NodeSpec, MemberSpec]) -> Any:
+    def _start_activity(self, node: NodeSpec, task: Task, member: int | None, how: NodeSpec | MemberSpec) -> Any:
         """Start the activity of ``task`` (of one Team ``member``), run as ``how`` says (the node or member)."""
         try:
-            arg, warning = self._inputs.build(node, task, member=member, takes_context=how.takes_context,
-                                              session_id=workflow.info().workflow_id, state=self._state,
-                                              outputs=self._sched.outputs)
+            arg, warning = self._inputs.build(
+                node,
+                task,
+                member=member,
+                takes_context=how.takes_context,
+                session_id=workflow.info().workflow_id,
+                state=self._state,
+                outputs=self._sched.outputs,
+            )
         except InputTooLarge as exc:
             raise _NodeFailed(task.node, "PayloadTooLarge", str(exc)) from None
         if warning:
@@ -574,7 +664,8 @@ class GeckoWorkflow:
         # on the way out, reflection over type hints on the way in) cost ~10x more per activity,
         # which a wide layer pays a thousand times in one workflow task. Same JSON either way.
         common: dict[str, Any] = dict(
-            start_to_close_timeout=timedelta(seconds=how.start_to_close_timeout), retry_policy=_retry_policy(how.retry),
+            start_to_close_timeout=timedelta(seconds=how.start_to_close_timeout),
+            retry_policy=_retry_policy(how.retry),
             result_type=dict,
             activity_id=f"{self._run}.{task.step}" + (f".{member}" if member is not None else ""),
         )
@@ -584,8 +675,9 @@ class GeckoWorkflow:
         if node.local:
             return _node_output(workflow.execute_local_activity(how.activity_type, vars(arg), **common), self._events)
         heartbeat = timedelta(seconds=how.heartbeat_timeout) if how.heartbeat_timeout else None
-        return _node_output(workflow.execute_activity(how.activity_type, vars(arg), heartbeat_timeout=heartbeat,
-                                                      **common))
+        return _node_output(
+            workflow.execute_activity(how.activity_type, vars(arg), heartbeat_timeout=heartbeat, **common)
+        )
 
     # -- Team ------------------------------------------------------------------------------
     async def _run_team(self, node: NodeSpec, task: Task) -> NodeOutput:
@@ -631,25 +723,36 @@ class GeckoWorkflow:
             child["payload_limit"] = limit
         size = json_size(task.input) + len(json.dumps(child["spec"])) + FRAME
         if size > limit:  # Temporal would refuse the start and fail this workflow task forever
-            raise _NodeFailed(node.name, "PayloadTooLarge",
-                              f'subgraph node "{node.name}" would start its child run with {human(size)} '
-                              f"(its input {human(json_size(task.input))}), over {limit_name(limit)}; set "
-                              "GECKO_PAYLOAD_STORE on workers and clients, or keep large data outside the run "
-                              "(write it to a file or a store and pass its path)")
+            raise _NodeFailed(
+                node.name,
+                "PayloadTooLarge",
+                f'subgraph node "{node.name}" would start its child run with {human(size)} '
+                f"(its input {human(json_size(task.input))}), over {limit_name(limit)}; set "
+                "GECKO_PAYLOAD_STORE on workers and clients, or keep large data outside the run "
+                "(write it to a file or a store and pass its path)",
+            )
         self._children[task.key] = child_id
         try:
             # Through the window like activities: max_parallel bounds what a run keeps in flight.
-            result = await self._window.run(lambda: workflow.execute_child_workflow(
-                WORKFLOW_TYPE, child, id=child_id,
-                # Whatever ends the parent (cancel, timeout, terminate) cancels the child.
-                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
-                search_attributes=self._events.child_attributes(node.subgraph.name),
-                static_summary=f'subgraph "{node.subgraph.name}", node "{node.name}" of session {parent}'))
+            result = await self._window.run(
+                lambda: workflow.execute_child_workflow(
+                    WORKFLOW_TYPE,
+                    child,
+                    id=child_id,
+                    # Whatever ends the parent (cancel, timeout, terminate) cancels the child.
+                    parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                    search_attributes=self._events.child_attributes(node.subgraph.name),
+                    static_summary=f'subgraph "{node.subgraph.name}", node "{node.name}" of session {parent}',
+                )
+            )
         except WorkflowAlreadyStartedError:
-            raise _NodeFailed(node.name, "ChildSessionTaken",
-                              f'a run with the child session id "{child_id}" is still open (a session of the '
-                              "same id that ended before may still be closing it); retry once it has ended",
-                              child={"session": child_id, "workflow": node.subgraph.name}) from None
+            raise _NodeFailed(
+                node.name,
+                "ChildSessionTaken",
+                f'a run with the child session id "{child_id}" is still open (a session of the '
+                "same id that ended before may still be closing it); retry once it has ended",
+                child={"session": child_id, "workflow": node.subgraph.name},
+            ) from None
         except ChildWorkflowError as exc:
             raise _child_failure(exc, node.name, child_id, node.subgraph.name) from None
         finally:
@@ -668,9 +771,12 @@ class GeckoWorkflow:
             value = live.answer_for(node.name)
         except asyncio.TimeoutError:
             if node.wait_default is None:
-                raise _NodeFailed(node.name, "WaitTimeout",
-                                  f"no answer within {node.wait_timeout} s (answer with handle.answer"
-                                  f'("{node.name}", value) or give WaitForInput a default)') from None
+                raise _NodeFailed(
+                    node.name,
+                    "WaitTimeout",
+                    f"no answer within {node.wait_timeout} s (answer with handle.answer"
+                    f'("{node.name}", value) or give WaitForInput a default)',
+                ) from None
             value = node.wait_default
         finally:
             live.stop_waiting(node.name)
@@ -688,8 +794,15 @@ class GeckoWorkflow:
         while out.interrupt is not None:
             asked = out.interrupt
             timeout = asked.get("timeout")
-            live.start_waiting(node.name, "", task.input, workflow.now().isoformat(), timeout,
-                               payload=asked["payload"], index=len(answers))
+            live.start_waiting(
+                node.name,
+                "",
+                task.input,
+                workflow.now().isoformat(),
+                timeout,
+                payload=asked["payload"],
+                index=len(answers),
+            )
             # The stream shows the payload as the waiting prompt (plain JSON, as gecko_state shows it).
             self._events.waiting(node.name, task.step, live.waiting[node.name].get("payload"), len(answers))
             self._show()
@@ -699,9 +812,12 @@ class GeckoWorkflow:
                 answers.append(live.answer_for(node.name))
             except asyncio.TimeoutError:
                 if asked.get("default") is None:
-                    raise _NodeFailed(node.name, "WaitTimeout",
-                                      f"no answer to interrupt {len(answers)} within {timeout} s (answer with "
-                                      f'handle.answer("{node.name}", value) or give interrupt() a default)') from None
+                    raise _NodeFailed(
+                        node.name,
+                        "WaitTimeout",
+                        f"no answer to interrupt {len(answers)} within {timeout} s (answer with "
+                        f'handle.answer("{node.name}", value) or give interrupt() a default)',
+                    ) from None
                 answers.append(asked["default"])
             finally:
                 live.stop_waiting(node.name)
@@ -726,15 +842,21 @@ class GeckoWorkflow:
         last = self._checkpoints[-1]["event"] if self._checkpoints else None
         event = workflow.info().get_current_history_length()
         step = self._sched.step
-        self._checkpoints.append({"step": step, "layer": self._layer,
-                                  "nodes": list(dict.fromkeys(nodes)),  # a fan-out's instances once
-                                  "time": workflow.now().isoformat(), "event": event,
-                                  # A later merge in the same workflow task (local steps) cannot be
-                                  # reset to on its own: a reset redoes the whole task. Nor a run's
-                                  # start: a run reset to its first task cannot tell (no reseed seen
-                                  # there), so it would not wait for the rewind's edits.
-                                  "rewindable": event != last and not start})
-        del self._checkpoints[:-control.KEEP_CHECKPOINTS]
+        self._checkpoints.append(
+            {
+                "step": step,
+                "layer": self._layer,
+                "nodes": list(dict.fromkeys(nodes)),  # a fan-out's instances once
+                "time": workflow.now().isoformat(),
+                "event": event,
+                # A later merge in the same workflow task (local steps) cannot be
+                # reset to on its own: a reset redoes the whole task. Nor a run's
+                # start: a run reset to its first task cannot tell (no reseed seen
+                # there), so it would not wait for the rewind's edits.
+                "rewindable": event != last and not start,
+            }
+        )
+        del self._checkpoints[: -control.KEEP_CHECKPOINTS]
 
     async def _after_reset(self) -> None:
         """A rewind resets the run to the task that merged a step, then signals gecko_rewound (where
@@ -753,14 +875,22 @@ class GeckoWorkflow:
                 await workflow.wait_condition(lambda: live.rewinds >= self._resets, timeout=60)
             except asyncio.TimeoutError:
                 live.rewinds = self._resets
-                live.rewound_from = {"run_id": None, "step": self._sched.step, "time": live.clock(),
-                                     "note": "reset without gecko-temporal rewind (no gecko_rewound signal)"}
+                live.rewound_from = {
+                    "run_id": None,
+                    "step": self._sched.step,
+                    "time": live.clock(),
+                    "note": "reset without gecko-temporal rewind (no gecko_rewound signal)",
+                }
 
     @workflow.query(name=STEPS_QUERY)
     def steps(self, *_args: Any) -> dict[str, Any]:
         """The merges of this run a rewind can go back to (arguments ignored)."""
-        return {"run": self._run, "run_id": workflow.info().run_id, "steps": list(self._checkpoints),
-                "status": self._status}
+        return {
+            "run": self._run,
+            "run_id": workflow.info().run_id,
+            "steps": list(self._checkpoints),
+            "status": self._status,
+        }
 
     @workflow.update(name=STATE_UPDATE)
     def update_state(self, *args: Any) -> dict[str, Any]:
@@ -770,8 +900,12 @@ class GeckoWorkflow:
             return {"applied": False, "step": self._sched.step}
         self._control.queue_edit(edit)
         self._apply_edits()
-        return {"applied": not self._control.pending_edits, "step": self._sched.step,
-                "set": list(edit["values"]), "deleted": edit["delete"]}
+        return {
+            "applied": not self._control.pending_edits,
+            "step": self._sched.step,
+            "set": list(edit["values"]),
+            "deleted": edit["delete"],
+        }
 
     @update_state.validator
     def _validate_update_state(self, *args: Any) -> None:
@@ -786,8 +920,15 @@ class GeckoWorkflow:
     def state(self, *_args: Any) -> dict[str, Any]:
         """The live run as JSON: state, progress, what is running and waiting, jumps (arguments ignored)."""
         answer = self._control.state_answer(
-            status=self._status, state=self._state, completed=self._completed, running=list(self._running),
-            step=self._sched.step, layer=self._layer, run=self._run, conflicts=self._conflicts)
+            status=self._status,
+            state=self._state,
+            completed=self._completed,
+            running=list(self._running),
+            step=self._sched.step,
+            layer=self._layer,
+            run=self._run,
+            conflicts=self._conflicts,
+        )
         if any(n.kind == KIND_SUBGRAPH for n in self._spec.nodes):  # graphs without subgraphs answer as before
             answer["children"] = dict(self._children)
         answer["queued"] = self._queued  # nodes of the layer waiting for a slot of the window
@@ -849,12 +990,22 @@ def _read_args(args: Sequence[RawValue]) -> list[control.Arg]:
         try:
             received.append(control.Arg(converter.from_payload(raw.payload), encoding))
         except Exception as exc:
-            received.append(control.Arg(encoding=encoding, problem=f"encoding {encoding or 'none'!r}: "
-                                        f"{type(exc).__name__}; send JSON (encoding json/plain)"))
+            received.append(
+                control.Arg(
+                    encoding=encoding,
+                    problem=f"encoding {encoding or 'none'!r}: {type(exc).__name__}; send JSON (encoding json/plain)",
+                )
+            )
     return received
 
 
 def _given_args(args: Sequence[Any]) -> list[control.Arg]:
     """Update arguments, already decoded by the SDK (one it cannot decode rejects the update)."""
-    return [control.Arg(a) if not isinstance(a, bytes) else control.Arg(encoding="binary/plain", problem=(
-        "raw bytes (encoding binary/plain); send JSON (encoding json/plain)")) for a in args]
+    return [
+        control.Arg(a)
+        if not isinstance(a, bytes)
+        else control.Arg(
+            encoding="binary/plain", problem=("raw bytes (encoding binary/plain); send JSON (encoding json/plain)")
+        )
+        for a in args
+    ]

@@ -31,8 +31,14 @@ async def test_agent_pipeline_races_judges_and_publishes(tmp_path):
     example = load_example()
     handle = await example.build().start({"topic": "gecko", "out": str(out)}, timeout=60)
     result = await handle.result()
-    assert result == {"article": str(out), "writer": "quick_writer", "approved": True, "score": 9,
-                      "verdict_type": "Verdict", "title_type": "AIMessage"}
+    assert result == {
+        "article": str(out),
+        "writer": "quick_writer",
+        "approved": True,
+        "score": 9,
+        "verdict_type": "Verdict",
+        "title_type": "AIMessage",
+    }
     article = out.read_text()
     assert article.startswith("# Durable agents: pipelines that survive their machines\n\n- gecko runs as a graph")
     assert "Judge: approved, score 9/10 (3 concrete points; mentions crash recovery)" in article
@@ -40,9 +46,12 @@ async def test_agent_pipeline_races_judges_and_publishes(tmp_path):
     assert state["completed"] == ["Writers", "Pick", "Judge", "Headline", "Publish"]
     # The race's output reached Pick as MemberResults: the thorough writer was cancelled mid-call.
     history = await handle.temporal_handle.fetch_history()
-    (pick_input,) = [e.activity_task_scheduled_event_attributes.input.payloads[0].data for e in history.events
-                     if e.HasField("activity_task_scheduled_event_attributes")
-                     and e.activity_task_scheduled_event_attributes.activity_type.name.endswith(".Pick")]
+    (pick_input,) = [
+        e.activity_task_scheduled_event_attributes.input.payloads[0].data
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name.endswith(".Pick")
+    ]
     results = decode(json.loads(pick_input)["input"])
     assert [type(r) for r in results] == [MemberResult, MemberResult]
     assert [(r.member, r.status) for r in results] == [("thorough_writer", "cancelled"), ("quick_writer", "succeeded")]
@@ -51,8 +60,14 @@ async def test_agent_pipeline_races_judges_and_publishes(tmp_path):
 def test_agent_pipeline_runs_as_a_plain_script(tmp_path):
     out = tmp_path / "a.md"
     env = {k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"}
-    run = subprocess.run([sys.executable, str(ROOT / "examples" / "agent_pipeline.py"), "topic", "--out", str(out)],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=180, env=env)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "agent_pipeline.py"), "topic", "--out", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
     assert run.returncode == 0, f"exit {run.returncode}\nstdout: {run.stdout[-1000:]}\nstderr: {run.stderr[-3000:]}"
     assert "completed: Writers -> Pick -> Judge -> Headline -> Publish" in run.stdout
     assert "Judge: approved" in out.read_text()

@@ -81,8 +81,10 @@ async def test_pydantic_ai_agents_as_team_members_return_typed_results(session_i
     from pydantic_ai import Agent
     from pydantic_ai.models.test import TestModel
 
-    members = [Agent(TestModel(custom_output_args={"winner": w, "score": s}), output_type=Verdict, name=w)
-               for w, s in (("ann", 1), ("bob", 2))]
+    members = [
+        Agent(TestModel(custom_output_args={"winner": w, "score": s}), output_type=Verdict, name=w)
+        for w, s in (("ann", 1), ("bob", 2))
+    ]
     wf = Workflow(f"AgentTeam-{uuid.uuid4().hex[:6]}")
     wf.add_node("Panel", Team(members, strategy=ExecutionStrategy.ALL))
     wf.add_node("Sum", lambda results: [(r.member, type(r.result).__name__, r.result.score) for r in results])
@@ -90,8 +92,11 @@ async def test_pydantic_ai_agents_as_team_members_return_typed_results(session_i
     handle = await wf.start("judge this", session_id=session_id, timeout=60)
     assert await handle.result() == [["ann", "Verdict", 1], ["bob", "Verdict", 2]]
     history = await handle.temporal_handle.fetch_history()
-    types = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
-             if e.HasField("activity_task_scheduled_event_attributes")]
+    types = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
     assert sorted(t.split(".", 1)[1] for t in types[:2]) == ["Panel.ann", "Panel.bob"]
 
 
@@ -114,6 +119,7 @@ async def test_race_of_agents_cancels_the_losers_model_calls(session_id):
                 EVENTS.append(f"{label}-{tag}-cancelled")
                 raise
             return ModelResponse(parts=[TextPart("too late")])
+
         return model
 
     async def fast_model(messages, info) -> ModelResponse:
@@ -130,14 +136,21 @@ async def test_race_of_agents_cancels_the_losers_model_calls(session_id):
     handle = await wf.start("go", session_id=session_id, timeout=120)
     results = await handle.result()
     assert [(r.member, r.status) for r in results] == [
-        ("slow", "cancelled"), (f"slow_durable_{tag}", "cancelled"), ("fast", "succeeded")]
+        ("slow", "cancelled"),
+        (f"slow_durable_{tag}", "cancelled"),
+        ("fast", "succeeded"),
+    ]
     assert results[2].result == "quick answer" and isinstance(results[2], MemberResult)
     # The losers' model calls were cancelled where they waited: each saw CancelledError.
-    await _poll(lambda: {f"slow-{tag}-cancelled", f"durable-{tag}-cancelled"} <= set(EVENTS), 60,
-                "both losers' model calls cancelled")
+    await _poll(
+        lambda: {f"slow-{tag}-cancelled", f"durable-{tag}-cancelled"} <= set(EVENTS),
+        60,
+        "both losers' model calls cancelled",
+    )
     # The durable loser's agent workflow was cancelled through Temporal, with its model activity.
-    from gecko_temporal.temporal.client import connect
     from temporalio.client import WorkflowExecutionStatus
+
+    from gecko_temporal.temporal.client import connect
 
     client = await connect()
     found = await _agent_runs(client, f"{session_id}/")
@@ -145,12 +158,14 @@ async def test_race_of_agents_cancels_the_losers_model_calls(session_id):
 
     async def agent_status():
         return (await client.get_workflow_handle(found[0].id).describe()).status
+
     deadline = time.monotonic() + 30
     while await agent_status() != WorkflowExecutionStatus.CANCELED and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     assert await agent_status() == WorkflowExecutionStatus.CANCELED
-    assert Counter(e for e in EVENTS if tag in e) == Counter({
-        f"slow-{tag}-start": 1, f"slow-{tag}-cancelled": 1, f"durable-{tag}-start": 1, f"durable-{tag}-cancelled": 1})
+    assert Counter(e for e in EVENTS if tag in e) == Counter(
+        {f"slow-{tag}-start": 1, f"slow-{tag}-cancelled": 1, f"durable-{tag}-start": 1, f"durable-{tag}-cancelled": 1}
+    )
 
 
 async def test_race_of_agents_that_all_fail_names_each_failure(session_id):
@@ -161,14 +176,23 @@ async def test_race_of_agents_that_all_fail_names_each_failure(session_id):
     def broken(message: str):
         def model(messages, info):
             raise RuntimeError(message)
+
         return model
 
     wf = Workflow(f"AgentRaceFails-{uuid.uuid4().hex[:6]}")
-    wf.add_node("Race", Team([Agent(FunctionModel(broken("quota")), name="a"),
-                              Agent(FunctionModel(broken("offline")), name="b")],
-                             strategy=ExecutionStrategy.RACE, retries=1)).set_entry_point("Race")
-    with pytest.raises(NodeError, match=r'Team has no winner: member "a" failed: RuntimeError: quota; '
-                                        r'member "b" failed: RuntimeError: offline'):
+    wf.add_node(
+        "Race",
+        Team(
+            [Agent(FunctionModel(broken("quota")), name="a"), Agent(FunctionModel(broken("offline")), name="b")],
+            strategy=ExecutionStrategy.RACE,
+            retries=1,
+        ),
+    ).set_entry_point("Race")
+    with pytest.raises(
+        NodeError,
+        match=r'Team has no winner: member "a" failed: RuntimeError: quota; '
+        r'member "b" failed: RuntimeError: offline',
+    ):
         await wf.execute("go", session_id=session_id, timeout=60)
 
 
@@ -180,15 +204,19 @@ async def test_durable_agent_runs_each_model_and_tool_call_as_an_activity(sessio
     handle = await agent_crash.wf.start("count", session_id=session_id, timeout=120)
     assert await handle.result() == {"type": "Tally", "steps": [0, 1, 2], "note": "counted"}
     events = Counter(e for e, _ in agent_crash.read_log(str(tmp_path / "calls.log")))
-    assert events == Counter({"model-0": 1, "tool-0": 1, "model-1": 1, "tool-1": 1, "model-2": 1, "tool-2": 1,
-                              "model-3": 1})
+    assert events == Counter(
+        {"model-0": 1, "tool-0": 1, "model-1": 1, "tool-1": 1, "model-2": 1, "tool-2": 1, "model-3": 1}
+    )
     from gecko_temporal.temporal.client import connect
 
     client = await connect()
     (agent_run,) = await _agent_runs(client, f"{session_id}/agent/counter/")
     history = await client.get_workflow_handle(agent_run.id).fetch_history()
-    activities = Counter(e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
-                         if e.HasField("activity_task_scheduled_event_attributes"))
+    activities = Counter(
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    )
     assert activities == Counter({"agent__counter__model_request": 4, "agent__counter__toolset__<agent>__call_tool": 3})
 
 
@@ -201,14 +229,22 @@ async def test_langchain_chat_model_and_chain_are_nodes_and_messages_round_trip(
     from langchain_core.prompts import ChatPromptTemplate
 
     llm = GenericFakeChatModel(messages=iter([AIMessage(content="draft one", id="m-1")]))
-    chain = ChatPromptTemplate.from_messages([("human", "Summarise: {text}")]) | FakeListChatModel(
-        responses=["a summary"]) | StrOutputParser()
+    chain = (
+        ChatPromptTemplate.from_messages([("human", "Summarise: {text}")])
+        | FakeListChatModel(responses=["a summary"])
+        | StrOutputParser()
+    )
 
     def check(parts: dict) -> dict:
         message = parts["LLM"]
         reply = parts["Reply"]
-        return {"type": type(message).__name__, "content": message.content, "id": message.id,
-                "chain": parts["Chain"], "reply": [type(reply).__name__, reply.content]}
+        return {
+            "type": type(message).__name__,
+            "content": message.content,
+            "id": message.id,
+            "chain": parts["Chain"],
+            "reply": [type(reply).__name__, reply.content],
+        }
 
     wf = Workflow(f"LangChain-{uuid.uuid4().hex[:6]}")
     wf.add_node("LLM", llm).add_node("Chain", chain).add_node("Start", lambda x: x).add_node("Check", check)
@@ -220,8 +256,13 @@ async def test_langchain_chat_model_and_chain_are_nodes_and_messages_round_trip(
     wf.set_entry_point("Start")
     handle = await wf.start({"text": "durable agents"}, session_id=session_id, timeout=60)
     result = await handle.result()
-    assert result == {"type": "AIMessage", "content": "draft one", "id": "m-1", "chain": "a summary",
-                      "reply": ["AIMessage", "a reply"]}
+    assert result == {
+        "type": "AIMessage",
+        "content": "draft one",
+        "id": "m-1",
+        "chain": "a summary",
+        "reply": ["AIMessage", "a reply"],
+    }
     state = await handle.state()
     assert state["completed"] == ["Start", "LLM", "Chain", "Echo", "Reply", "Check"]
 
@@ -279,8 +320,9 @@ async def test_openai_agents_sdk_agent_is_a_node_with_a_fake_model(session_id):
     class FakeModel(Model):
         async def get_response(self, system_instructions, input, *args, **kwargs):
             text = ResponseOutputText(type="output_text", text='{"winner": "sdk", "score": 3}', annotations=[])
-            message = ResponseOutputMessage(id="m1", type="message", role="assistant", status="completed",
-                                            content=[text])
+            message = ResponseOutputMessage(
+                id="m1", type="message", role="assistant", status="completed", content=[text]
+            )
             return ModelResponse(output=[message], usage=Usage(), response_id=None)
 
         def stream_response(self, *args, **kwargs):
@@ -307,8 +349,14 @@ async def test_sigkilled_worker_mid_durable_agent_repeats_no_finished_model_call
     spec = "tests.pipelines.agent_crash:wf"
     procs = Procs(tmp_path)
     try:
-        first = procs.worker(spec, "--address", dev_server.address, "--task-queue", queue,
-                             env={"GECKO_AGENT_LOG": str(log), "GECKO_AGENT_HANG_AT": "2"})
+        first = procs.worker(
+            spec,
+            "--address",
+            dev_server.address,
+            "--task-queue",
+            queue,
+            env={"GECKO_AGENT_LOG": str(log), "GECKO_AGENT_HANG_AT": "2"},
+        )
         first.wait_for("worker ready", 120)
         monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)  # the test only starts the run
         monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
@@ -317,20 +365,23 @@ async def test_sigkilled_worker_mid_durable_agent_repeats_no_finished_model_call
 
         def events() -> Counter:
             return Counter(e for e, _ in agent_crash.read_log(str(log)))
+
         await asyncio.to_thread(wait_until, lambda: events()["model-2"] == 1, 120, "third model call in flight")
         first.kill()
         killed_at = time.monotonic()
         assert events() == Counter({"model-0": 1, "tool-0": 1, "model-1": 1, "tool-1": 1, "model-2": 1})
 
-        second = procs.worker(spec, "--address", dev_server.address, "--task-queue", queue,
-                              env={"GECKO_AGENT_LOG": str(log)})
+        second = procs.worker(
+            spec, "--address", dev_server.address, "--task-queue", queue, env={"GECKO_AGENT_LOG": str(log)}
+        )
         result = await asyncio.wait_for(handle.result(), 150)  # a failure bound only
         print(f"\ndurable agent: run finished {time.monotonic() - killed_at:.1f} s after the SIGKILL")  # log only
         assert result == {"type": "Tally", "steps": [0, 1, 2], "note": "counted"}
         entries = agent_crash.read_log(str(log))
         # Finished calls ran once, in the first process; only the call in flight ran again.
-        assert Counter(e for e, _ in entries) == Counter({
-            "model-0": 1, "tool-0": 1, "model-1": 1, "tool-1": 1, "model-2": 2, "tool-2": 1, "model-3": 1})
+        assert Counter(e for e, _ in entries) == Counter(
+            {"model-0": 1, "tool-0": 1, "model-1": 1, "tool-1": 1, "model-2": 2, "tool-2": 1, "model-3": 1}
+        )
         assert [p for e, p in entries if e in ("model-0", "tool-0", "model-1", "tool-1")] == [first.pid] * 4
         assert [p for e, p in entries if e == "model-2"] == [first.pid, second.pid]
         assert {p for e, p in entries if e in ("tool-2", "model-3")} == {second.pid}
@@ -356,8 +407,11 @@ async def test_durable_agent_whose_model_keeps_failing_fails_the_node_once_retri
     broken = durable_agent(Agent(FunctionModel(model), name=f"broken_{tag}"), model_retries=2)
     wf = Workflow(f"DurableFails-{tag}")
     wf.add_node("Ask", broken).set_entry_point("Ask")
-    with pytest.raises(NodeError, match=rf'node "Ask" failed: RuntimeError: durable agent "broken_{tag}" failed: '
-                                        "the model is down"):
+    with pytest.raises(
+        NodeError,
+        match=rf'node "Ask" failed: RuntimeError: durable agent "broken_{tag}" failed: '
+        "the model is down",
+    ):
         await wf.execute("go", session_id=session_id, timeout=60)
     # the model call's own retries (2), and no retry of the whole agent on top of them
     assert EVENTS.count(f"broken-{tag}") == 2
@@ -401,8 +455,9 @@ async def test_cancelling_a_session_cancels_its_durable_agent_run(session_id):
 
 
 @pytest.mark.slow
-async def test_stopping_a_worker_mid_durable_agent_hands_the_same_agent_run_to_the_next(dev_server, tmp_path,
-                                                                                      monkeypatch):
+async def test_stopping_a_worker_mid_durable_agent_hands_the_same_agent_run_to_the_next(
+    dev_server, tmp_path, monkeypatch
+):
     """SIGTERM (graceful stop, as a redeploy does) in the third model call: the node's activity is
     cancelled by the shutdown, which must not cancel the agent run; the next worker re-attaches."""
     _need("pydantic_ai", "pydantic-ai-slim")
@@ -416,23 +471,37 @@ async def test_stopping_a_worker_mid_durable_agent_hands_the_same_agent_run_to_t
     session = f"agent-stop-{uuid.uuid4().hex[:8]}"
     procs = Procs(tmp_path)
     try:
-        first = procs.worker(spec, "--address", dev_server.address, "--task-queue", queue, "--graceful-shutdown", "1",
-                             env={"GECKO_AGENT_LOG": str(log), "GECKO_AGENT_HANG_AT": "2"})
+        first = procs.worker(
+            spec,
+            "--address",
+            dev_server.address,
+            "--task-queue",
+            queue,
+            "--graceful-shutdown",
+            "1",
+            env={"GECKO_AGENT_LOG": str(log), "GECKO_AGENT_HANG_AT": "2"},
+        )
         first.wait_for("worker ready", 120)
         monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
         monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
         monkeypatch.setenv("GECKO_AGENT_LOG", str(log))
         handle = await agent_crash.wf.start("count", session_id=session, timeout=180)
-        await asyncio.to_thread(wait_until, lambda: ("model-2", first.pid) in agent_crash.read_log(str(log)), 120,
-                                "third model call in flight")
+        await asyncio.to_thread(
+            wait_until,
+            lambda: ("model-2", first.pid) in agent_crash.read_log(str(log)),
+            120,
+            "third model call in flight",
+        )
         first.stop()  # SIGTERM, then waits for the process to exit
-        second = procs.worker(spec, "--address", dev_server.address, "--task-queue", queue,
-                              env={"GECKO_AGENT_LOG": str(log)})
+        second = procs.worker(
+            spec, "--address", dev_server.address, "--task-queue", queue, env={"GECKO_AGENT_LOG": str(log)}
+        )
         result = await asyncio.wait_for(handle.result(), 150)  # a failure bound only
         assert result == {"type": "Tally", "steps": [0, 1, 2], "note": "counted"}
         counts = Counter(e for e, _ in agent_crash.read_log(str(log)))
-        assert counts == Counter({"model-0": 1, "tool-0": 1, "model-1": 1, "tool-1": 1, "model-2": 2, "tool-2": 1,
-                                  "model-3": 1})
+        assert counts == Counter(
+            {"model-0": 1, "tool-0": 1, "model-1": 1, "tool-1": 1, "model-2": 2, "tool-2": 1, "model-3": 1}
+        )
         assert {p for e, p in agent_crash.read_log(str(log)) if e == "model-3"} == {second.pid}
         client = await connect()
         (agent_run,) = await _agent_runs(client, f"{session}/agent/counter/")  # one agent run, not cancelled

@@ -16,13 +16,21 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 @pytest.mark.slow
 def test_long_loop_benchmark_runs_every_case_and_prints_json(tmp_path):
     """Smoke run on its own embedded dev server: each case finishes its loop and is reported."""
-    proc = subprocess.run([sys.executable, str(BENCH / "long_loop_benchmark.py"), "--quick", "--json"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "long_loop_benchmark.py"), "--quick", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
     assert result["benchmark"] == "long_loop" and result["loop_steps"] == 100
     assert [(r["case"], r["steps"]) for r in result["rows"]] == [
-        ("regular activities", 101), ("local=True", 101), ("local=True, steps_per_run=50", 101)]
+        ("regular activities", 101),
+        ("local=True", 101),
+        ("local=True, steps_per_run=50", 101),
+    ]
     assert result["rows"][2]["runs"] >= 2  # 50 steps per run: it continued as new
     # how many queries caught a run still going depends on the machine's speed: reported, not pinned
     assert all(r["steps_per_s"] > 0 and isinstance(r["queries"], int) for r in result["rows"])
@@ -31,8 +39,13 @@ def test_long_loop_benchmark_runs_every_case_and_prints_json(tmp_path):
 @pytest.mark.slow
 def test_stream_cost_benchmark_counts_what_the_stream_writes(tmp_path):
     """Smoke run of benchmarks/stream_cost.py: counts are what each case must show, never timings."""
-    proc = subprocess.run([sys.executable, str(BENCH / "stream_cost.py"), "--quick", "--json"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "stream_cost.py"), "--quick", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = {r["case"]: r for r in json.loads(proc.stdout)["rows"]}
     assert rows["quiet"]["signals"] == rows["quiet"]["updates"] == rows["quiet"]["events_read"] == 0
@@ -44,8 +57,13 @@ def test_stream_cost_benchmark_counts_what_the_stream_writes(tmp_path):
 
 def test_wide_benchmark_runs_every_case_and_prints_json(tmp_path):
     """Smoke run (tiny sizes): each case reports what it measured, from the runs' histories."""
-    proc = subprocess.run([sys.executable, str(BENCH / "wide_benchmark.py"), "--quick", "--json"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "wide_benchmark.py"), "--quick", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
     assert result["benchmark"] == "wide" and result["quick"] is True

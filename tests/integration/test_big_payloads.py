@@ -22,8 +22,13 @@ def _big_chain(name: str, size: int) -> Workflow:
     def measure(text: str, context) -> dict:
         return {"len": len(text), "state": len(context.state["copy"]), "history": len(context.history["make"])}
 
-    return (Workflow(name).add_node("make", make).add_node("measure", measure)
-            .add_edge("make", "measure").set_entry_point("make"))
+    return (
+        Workflow(name)
+        .add_node("make", make)
+        .add_node("measure", measure)
+        .add_edge("make", "measure")
+        .set_entry_point("make")
+    )
 
 
 async def _history_bytes(handle) -> int:
@@ -42,8 +47,13 @@ async def test_a_50_mb_output_just_works():
     # Output only (no 50 MB state and context copies): the workflow still converts every payload it
     # receives and sends inside Temporal's 2 s deadlock window, and three 50 MB copies did not fit
     # in it on a loaded 2-core machine (TMPRL1101). See docs/payloads.md.
-    wf = (Workflow("Big50").add_node("make", lambda _: "x" * (50 * MB)).add_node("measure", len)
-          .add_edge("make", "measure").set_entry_point("make"))
+    wf = (
+        Workflow("Big50")
+        .add_node("make", lambda _: "x" * (50 * MB))
+        .add_node("measure", len)
+        .add_edge("make", "measure")
+        .set_entry_point("make")
+    )
     handle = await wf.start(None, timeout=300)
     assert await handle.result() == 50 * MB
     assert await _history_bytes(handle) < 64 * 1024
@@ -82,8 +92,12 @@ async def test_gecko_payload_store_s3_against_a_local_s3_server(dev_server, monk
         port = s.getsockname()[1]
     s3 = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     s3.start()
-    for name, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
-                        "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     boto3.client("s3").create_bucket(Bucket="gecko-payloads")
     queue = f"s3-{uuid.uuid4().hex[:6]}"
@@ -111,9 +125,11 @@ async def test_a_20_step_chain_of_context_nodes_writes_under_3x_its_data_to_hist
     steps, size = 20, 50_000
     wf = Workflow("HistoryRatio")
     for i in range(steps):
+
         def node(_, context, i=i) -> str:
             assert len(context.history) == i and all(len(v) == size for v in context.history.values())
             return f"{i:02d}" + "x" * (size - 2)
+
         wf.add_node(f"n{i:02d}", node)
         if i:
             wf.add_edge(f"n{i - 1:02d}", f"n{i:02d}")
@@ -138,8 +154,13 @@ async def test_stored_payloads_are_encrypted_too(dev_server, monkeypatch, tmp_pa
     def measure(text: str) -> int:
         return len(text)
 
-    wf = (Workflow("BigEncrypted").add_node("make", make).add_node("measure", measure)
-          .add_edge("make", "measure").set_entry_point("make"))
+    wf = (
+        Workflow("BigEncrypted")
+        .add_node("make", make)
+        .add_node("measure", measure)
+        .add_edge("make", "measure")
+        .set_entry_point("make")
+    )
     worker = GeckoWorker(await connect(), task_queue=queue)
     worker.serve(wf)
     await worker.start()

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from gecko_temporal.ops.cli import main, worker_main
-from gecko_temporal.temporal.client import connect
-from gecko_temporal.ops.embedded import free_port as _free_port
 from gecko_temporal.core.spec import RunParams
+from gecko_temporal.ops.cli import main, worker_main
+from gecko_temporal.ops.embedded import free_port as _free_port
+from gecko_temporal.temporal.client import connect
 from tests.pipelines import review
 from tests.pipelines.procs import Procs, port_open, wait_until
 
@@ -29,8 +29,16 @@ QUEUE = f"cli-{uuid.uuid4().hex[:6]}"
 def worker(dev_server, tmp_path_factory):
     """One worker process serving the review pipelines for this module's tests."""
     procs = Procs(tmp_path_factory.mktemp("cli-worker"))
-    proc = procs.worker("tests.pipelines.review:wf", "tests.pipelines.review:upper",
-                        "--address", dev_server.address, "--task-queue", QUEUE, "--threads", "4")
+    proc = procs.worker(
+        "tests.pipelines.review:wf",
+        "tests.pipelines.review:upper",
+        "--address",
+        dev_server.address,
+        "--task-queue",
+        QUEUE,
+        "--threads",
+        "4",
+    )
     try:
         proc.wait_for("worker ready")
         yield proc
@@ -49,8 +57,9 @@ async def cli(capsys, *args: str) -> tuple[int, str, str]:
 async def start_review(dev_server, topic: str) -> str:
     session = f"review-{uuid.uuid4().hex[:8]}"
     client = await connect(dev_server.address)
-    await client.start_workflow("GeckoWorkflow", RunParams(spec=review.wf.compile(), input=json.dumps(topic)),
-                                id=session, task_queue=QUEUE)
+    await client.start_workflow(
+        "GeckoWorkflow", RunParams(spec=review.wf.compile(), input=json.dumps(topic)), id=session, task_queue=QUEUE
+    )
     return session
 
 
@@ -64,14 +73,19 @@ async def until_waiting(dev_server, session: str) -> None:
 
 
 # -- bad input: no server needed -----------------------------------------------------------------
-@pytest.mark.parametrize("spec, message", [
-    ("tests.pipelines.review", 'is not MODULE:WF: name a module and a Workflow object in it'),
-    ("tests.pipelines.nosuch:wf", 'no module named "tests.pipelines.nosuch"; run from the directory'),
-    ("tests.pipelines.review:missing", 'has no attribute "missing" (Workflow objects there: wf, upper'),
-    ("tests.pipelines.review:not_a_workflow", '"tests.pipelines.review:not_a_workflow" is a dict, not a '
-                                               'gecko_temporal Workflow'),
-    ("tests.pipelines.review:broken", 'invalid workflow "Broken"'),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("tests.pipelines.review", "is not MODULE:WF: name a module and a Workflow object in it"),
+        ("tests.pipelines.nosuch:wf", 'no module named "tests.pipelines.nosuch"; run from the directory'),
+        ("tests.pipelines.review:missing", 'has no attribute "missing" (Workflow objects there: wf, upper'),
+        (
+            "tests.pipelines.review:not_a_workflow",
+            '"tests.pipelines.review:not_a_workflow" is a dict, not a gecko_temporal Workflow',
+        ),
+        ("tests.pipelines.review:broken", 'invalid workflow "Broken"'),
+    ],
+)
 def test_worker_names_the_bad_spec_and_the_fix(capsys, spec, message):
     assert worker_main([spec, "--address", "127.0.0.1:1"]) == 2
     err = capsys.readouterr().err
@@ -102,9 +116,21 @@ async def test_unreachable_server_is_exit_code_1(capsys):
 
 # -- against a worker process --------------------------------------------------------------------
 async def test_run_prints_the_json_result(dev_server, worker, capsys):
-    code, out, err = await cli(capsys, "run", "tests.pipelines.review:upper", "--input", '"hello"',
-                               "--address", dev_server.address, "--task-queue", QUEUE, "--session",
-                               f"cli-run-{uuid.uuid4().hex[:6]}", "--timeout", "30")
+    code, out, err = await cli(
+        capsys,
+        "run",
+        "tests.pipelines.review:upper",
+        "--input",
+        '"hello"',
+        "--address",
+        dev_server.address,
+        "--task-queue",
+        QUEUE,
+        "--session",
+        f"cli-run-{uuid.uuid4().hex[:6]}",
+        "--timeout",
+        "30",
+    )
     assert (code, out) == (0, '"HELLO"\n')
     assert "session: cli-run-" in err
 
@@ -112,9 +138,19 @@ async def test_run_prints_the_json_result(dev_server, worker, capsys):
 async def test_the_console_script_runs_a_pipeline(dev_server, worker, tmp_path):
     script = Path(sys.executable).parent / "gecko-temporal"
     proc = await asyncio.create_subprocess_exec(
-        str(script), "run", "tests.pipelines.review:upper", "--input", '"via script"', "--address",
-        dev_server.address, "--task-queue", QUEUE, cwd=Path(__file__).resolve().parents[2],
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        str(script),
+        "run",
+        "tests.pipelines.review:upper",
+        "--input",
+        '"via script"',
+        "--address",
+        dev_server.address,
+        "--task-queue",
+        QUEUE,
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     assert json.loads(out) == "VIA SCRIPT"
@@ -151,8 +187,9 @@ async def test_jump_to_an_unknown_node_fails_clearly_and_a_valid_jump_redirects(
     assert code == 1 and out == ""
     assert "JumpRejectedError: jump to 'Publsh' rejected" in err and 'did you mean "Publish"' in err
 
-    code, out, _ = await cli(capsys, "jump", session, "Abort", "--input", '"changed my mind"',
-                             "--address", dev_server.address)
+    code, out, _ = await cli(
+        capsys, "jump", session, "Abort", "--input", '"changed my mind"', "--address", dev_server.address
+    )
     assert code == 0 and json.loads(out)["node"] == "Abort"
     code, _, _ = await cli(capsys, "answer", session, "Review", "--value", '"yes"', "--address", dev_server.address)
     assert code == 0
@@ -188,8 +225,13 @@ async def test_status_of_an_unknown_session(dev_server, capsys):
 async def test_worker_stops_gracefully_on_signals(dev_server, tmp_path, sig):
     procs = Procs(tmp_path)
     try:
-        proc = procs.worker("tests.pipelines.review:upper", "--address", dev_server.address,
-                            "--task-queue", f"stop-{uuid.uuid4().hex[:6]}")
+        proc = procs.worker(
+            "tests.pipelines.review:upper",
+            "--address",
+            dev_server.address,
+            "--task-queue",
+            f"stop-{uuid.uuid4().hex[:6]}",
+        )
         await asyncio.to_thread(proc.wait_for, "worker ready")
         proc.popen.send_signal(sig)
         code = await asyncio.to_thread(proc.popen.wait, 20)
@@ -207,8 +249,9 @@ async def test_dev_command_serves_a_durable_server_and_prints_its_address(tmp_pa
         proc = procs.command("dev", "tests.pipelines.review:upper", "--port", str(port), "--db-filename", str(db))
         await asyncio.to_thread(proc.wait_for, "worker ready")
         assert f"export TEMPORAL_ADDRESS=127.0.0.1:{port}" in proc.output()
-        code, out, _ = await cli(capsys, "run", "tests.pipelines.review:upper", "--input", '"dev"',
-                                 "--address", f"127.0.0.1:{port}")
+        code, out, _ = await cli(
+            capsys, "run", "tests.pipelines.review:upper", "--input", '"dev"', "--address", f"127.0.0.1:{port}"
+        )
         assert (code, out) == (0, '"DEV"\n')
         proc.popen.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.popen.wait, 20) == 0
@@ -230,13 +273,22 @@ async def test_graceful_shutdown_lets_a_running_node_finish(dev_server, tmp_path
     env = {"GECKO_CRASH_LOG": str(log), "GECKO_CRASH_SLOW": "2"}
     procs = Procs(tmp_path)
     try:
-        first = procs.worker("tests.pipelines.crash:wf", "--address", dev_server.address, "--task-queue", queue,
-                             "--graceful-shutdown", "120", env=env)
+        first = procs.worker(
+            "tests.pipelines.crash:wf",
+            "--address",
+            dev_server.address,
+            "--task-queue",
+            queue,
+            "--graceful-shutdown",
+            "120",
+            env=env,
+        )
         await asyncio.to_thread(first.wait_for, "worker ready")
         client = await connect(dev_server.address)
         session = f"graceful-{uuid.uuid4().hex[:8]}"
-        handle = await client.start_workflow("GeckoWorkflow", RunParams(spec=crash.wf.compile(), input="1"),
-                                             id=session, task_queue=queue)
+        handle = await client.start_workflow(
+            "GeckoWorkflow", RunParams(spec=crash.wf.compile(), input="1"), id=session, task_queue=queue
+        )
         events = lambda: Counter(e for e, _, _ in crash.read_log(str(log)))  # noqa: E731
         await asyncio.to_thread(wait_until, lambda: events()["slow-start"] == 1, 60, "slow node in flight")
         first.popen.send_signal(signal.SIGTERM)
@@ -245,8 +297,9 @@ async def test_graceful_shutdown_lets_a_running_node_finish(dev_server, tmp_path
         assert events() == Counter({"prepare": 1, "slow-start": 1, "slow-end": 1})  # finished, not cut off
         assert {e: p for e, p, _ in crash.read_log(str(log))}["slow-end"] == first.pid
 
-        second = procs.worker("tests.pipelines.crash:wf", "--address", dev_server.address, "--task-queue", queue,
-                              env=env)
+        second = procs.worker(
+            "tests.pipelines.crash:wf", "--address", dev_server.address, "--task-queue", queue, env=env
+        )
         result = await asyncio.wait_for(handle.result(), 120)  # a failure bound only
         assert result == {"result": 20, "state": {"prepared": True, "slow": 2}}
         assert events() == Counter({"prepare": 1, "slow-start": 1, "slow-end": 1, "finish": 1})
@@ -263,14 +316,16 @@ async def test_worker_waits_for_a_server_that_comes_up_within_connect_timeout(tm
     procs = Procs(tmp_path)
     server = None
     try:
-        proc = procs.worker("tests.pipelines.review:upper", "--address", f"127.0.0.1:{port}",
-                            "--connect-timeout", "120")
+        proc = procs.worker(
+            "tests.pipelines.review:upper", "--address", f"127.0.0.1:{port}", "--connect-timeout", "120"
+        )
         await asyncio.to_thread(proc.wait_for, f"waiting for Temporal at 127.0.0.1:{port} (up to 120 s)")
         assert "worker ready" not in proc.output()
         server = await asyncio.to_thread(DevServer, port)  # the server comes up after the worker
         await asyncio.to_thread(proc.wait_for, "worker ready", 120)
-        code, out, _ = await cli(capsys, "run", "tests.pipelines.review:upper", "--input", '"late"',
-                                 "--address", server.address)
+        code, out, _ = await cli(
+            capsys, "run", "tests.pipelines.review:upper", "--input", '"late"', "--address", server.address
+        )
         assert (code, out) == (0, '"LATE"\n')
     finally:
         procs.close()
@@ -282,8 +337,9 @@ async def test_worker_waits_for_a_server_that_comes_up_within_connect_timeout(tm
 async def test_worker_gives_up_after_connect_timeout(tmp_path):
     procs = Procs(tmp_path)
     try:
-        proc = procs.worker("tests.pipelines.review:upper", "--address", f"127.0.0.1:{_free_port()}",
-                            "--connect-timeout", "2")
+        proc = procs.worker(
+            "tests.pipelines.review:upper", "--address", f"127.0.0.1:{_free_port()}", "--connect-timeout", "2"
+        )
         code = await asyncio.to_thread(proc.popen.wait, 120)
         assert code != 0 and "waiting for Temporal" in proc.output(), proc.output()
         assert "cannot connect to Temporal" in proc.output()

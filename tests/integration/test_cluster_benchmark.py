@@ -15,9 +15,20 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def test_cluster_benchmark_quick_runs_every_case_as_separate_processes(tmp_path):
-    proc = subprocess.run([sys.executable, str(BENCH / "cluster_benchmark.py"), "--quick", "--json",
-                           "--hand-variant", "heartbeat,payload,spec"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "cluster_benchmark.py"),
+            "--quick",
+            "--json",
+            "--hand-variant",
+            "heartbeat,payload,spec",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
     assert result["benchmark"] == "cluster" and result["quick"] is True

@@ -16,8 +16,9 @@ from collections import Counter
 import pytest
 from temporalio.api.enums.v1 import TimeoutType
 
+from gecko_temporal.ops.embedded import DevServer
+from gecko_temporal.ops.embedded import free_port as _free_port
 from gecko_temporal.temporal.client import connect
-from gecko_temporal.ops.embedded import DevServer, free_port as _free_port
 from tests.pipelines import crash
 from tests.pipelines.procs import Procs, pids_running_with, port_open, wait_until
 
@@ -67,16 +68,25 @@ async def test_sigkilled_worker_resumes_without_rerunning_completed_nodes(dev_se
     resume = retried_at - killed_at
     state = await handle.state()
     assert state["completed"] == ["prepare", "slow", "finish"] and state["status"] == "completed"
-    print(f"\nworker SIGKILL: in-flight node restarted {resume:.1f} s after the crash; "  # for the log only
-          f"run finished {finished_at - killed_at:.1f} s after it")
+    print(
+        f"\nworker SIGKILL: in-flight node restarted {resume:.1f} s after the crash; "  # for the log only
+        f"run finished {finished_at - killed_at:.1f} s after it"
+    )
     # Retried because its heartbeats stopped (seconds), not after its 300 s start-to-close timeout:
     # Temporal records why the attempt that completed was started. Counted, not timed.
     history = await handle.temporal_handle.fetch_history()
-    slow_id = next(e.event_id for e in history.events if e.HasField("activity_task_scheduled_event_attributes")
-                   and e.activity_task_scheduled_event_attributes.activity_type.name.endswith(".slow"))
-    (started,) = [e.activity_task_started_event_attributes for e in history.events
-                  if e.HasField("activity_task_started_event_attributes")
-                  and e.activity_task_started_event_attributes.scheduled_event_id == slow_id]
+    slow_id = next(
+        e.event_id
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name.endswith(".slow")
+    )
+    (started,) = [
+        e.activity_task_started_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+        and e.activity_task_started_event_attributes.scheduled_event_id == slow_id
+    ]
     assert started.attempt == 2
     assert started.last_failure.timeout_failure_info.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
 
@@ -91,8 +101,9 @@ async def test_dev_server_and_worker_restart_on_the_same_sqlite_file(procs, tmp_
     session = f"restart-{uuid.uuid4().hex[:8]}"
     from gecko_temporal.core.spec import RunParams
 
-    await client.start_workflow("GeckoWorkflow", RunParams(spec=crash.wf.compile(), input="1"), id=session,
-                                task_queue="gecko-temporal")
+    await client.start_workflow(
+        "GeckoWorkflow", RunParams(spec=crash.wf.compile(), input="1"), id=session, task_queue="gecko-temporal"
+    )
     await asyncio.to_thread(wait_until, lambda: _events(log)["slow-start"] == 1, 120, "slow node in flight")
 
     # SIGKILL the worker; its embedded dev server gets SIGTERM (PDEATHSIG) and goes down with it.
@@ -116,7 +127,9 @@ async def test_dev_server_and_worker_restart_on_the_same_sqlite_file(procs, tmp_
     assert result == {"result": 20, "state": {"prepared": True, "slow": 2}}
     counts = _events(log)
     assert counts == Counter({"prepare": 1, "slow-start": 2, "slow-end": 1, "finish": 1})
-    print(f"\ndev server + worker restart: back up {restarted:.1f} s after the kill, run finished {finished:.1f} s after it")
+    print(
+        f"\ndev server + worker restart: back up {restarted:.1f} s after the kill, run finished {finished:.1f} s after it"
+    )
 
 
 async def test_separate_dev_server_restart_keeps_a_run_started_before_it(procs, tmp_path):
@@ -132,8 +145,9 @@ async def test_separate_dev_server_restart_keeps_a_run_started_before_it(procs, 
         from gecko_temporal.core.spec import RunParams
 
         session = f"server-restart-{uuid.uuid4().hex[:8]}"
-        await client.start_workflow("GeckoWorkflow", RunParams(spec=crash.wf.compile(), input="4"), id=session,
-                                    task_queue="gecko-temporal")
+        await client.start_workflow(
+            "GeckoWorkflow", RunParams(spec=crash.wf.compile(), input="4"), id=session, task_queue="gecko-temporal"
+        )
         await asyncio.to_thread(wait_until, lambda: _events(log)["prepare"] == 1, 120, "first node done")
         server.stop()
         server = DevServer(port=server.port, db_filename=db)

@@ -14,7 +14,6 @@ from temporalio.client import Client
 from gecko_temporal.temporal.client import DevServer
 from tests.pipelines.procs import ROOT, port_open, wait_until
 
-
 SLOW_START = textwrap.dedent("""\
     #!{python}
     # A server that starts slowly, as a loaded machine makes the real one do: its port accepts TCP
@@ -56,10 +55,9 @@ async def test_a_picked_port_taken_before_the_server_binds_it_is_picked_again(mo
     """Seen in CI: another process bound the port free_port() had just picked, the dev server died
     with "address already in use", and the run failed. A port DevServer picked is picked again."""
     import socket
+    import threading
 
     from gecko_temporal.ops import embedded
-
-    import threading
 
     thief = socket.socket()  # takes the first pick after DevServer looked and before the server binds
     thief.bind(("127.0.0.1", 0))
@@ -130,8 +128,9 @@ def _alive(pid: int) -> bool:
 @pytest.mark.slow
 def test_the_embedded_server_is_gone_after_the_script_exits(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
     assert lines["result"] == "2"

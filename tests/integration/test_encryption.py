@@ -33,8 +33,13 @@ def call_api(_, context) -> dict:
 
 
 def pipeline() -> Workflow:
-    return (Workflow("Secrets").add_node("login", login).add_node("call", call_api)
-            .add_edge("login", "call").set_entry_point("login"))
+    return (
+        Workflow("Secrets")
+        .add_node("login", login)
+        .add_node("call", call_api)
+        .add_edge("login", "call")
+        .set_entry_point("login")
+    )
 
 
 @pytest.fixture
@@ -62,9 +67,22 @@ async def test_with_encryption_no_secret_reaches_history(encrypted, dev_server):
         history = await handle.temporal_handle.fetch_history()  # raw events, as stored
         assert not any(_leaks(event.SerializeToString()) for event in history.events)
         shown = subprocess.run(
-            [find_temporal_binary(), "workflow", "show", "--workflow-id", handle.temporal_handle.id,
-             "--address", dev_server.address, "--output", "json"],
-            capture_output=True, text=True, timeout=30, check=True).stdout
+            [
+                find_temporal_binary(),
+                "workflow",
+                "show",
+                "--workflow-id",
+                handle.temporal_handle.id,
+                "--address",
+                dev_server.address,
+                "--output",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
         assert handle.temporal_handle.id and len(json.loads(shown)["events"]) > 5 and not _leaks(shown.encode())
         decoded = b"".join(base64.b64decode(d) for d in _values(json.loads(shown), "data"))
         assert not _leaks(decoded)  # not in any payload's data either, base64 or not
@@ -142,9 +160,22 @@ async def test_codec_server_lets_the_temporal_cli_read_an_encrypted_run(encrypte
 
         def show(*extra: str) -> subprocess.CompletedProcess:
             return subprocess.run(
-                [find_temporal_binary(), "workflow", "show", "--workflow-id", handle.temporal_handle.id,
-                 "--address", dev_server.address, "--output", "json", *extra],
-                capture_output=True, text=True, timeout=30)
+                [
+                    find_temporal_binary(),
+                    "workflow",
+                    "show",
+                    "--workflow-id",
+                    handle.temporal_handle.id,
+                    "--address",
+                    dev_server.address,
+                    "--output",
+                    "json",
+                    *extra,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
 
         readable = await asyncio.to_thread(show, "--codec-endpoint", server.url, "--codec-auth", "Bearer let-me-in")
         assert readable.returncode == 0, readable.stderr
@@ -166,13 +197,23 @@ def test_codec_server_speaks_the_ui_protocol():
 
     codec = GeckoCodec(parse_keys("k1:" + base64.b64encode(os.urandom(32)).decode()))
     server = CodecServer(codec, origins=["http://localhost:8233"], token="t").start()
-    plain = {"metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
-             "data": base64.b64encode(b'{"api_key":"x"}').decode()}
+    plain = {
+        "metadata": {"encoding": base64.b64encode(b"json/plain").decode()},
+        "data": base64.b64encode(b'{"api_key":"x"}').decode(),
+    }
 
     def call(path: str, body: dict, token: str = "t", method: str = "POST"):
-        request = urllib.request.Request(server.url + path, data=json.dumps(body).encode(), method=method, headers={
-            "Content-Type": "application/json", "Authorization": f"Bearer {token}", "Origin": "http://localhost:8233",
-            "X-Namespace": "default"})
+        request = urllib.request.Request(
+            server.url + path,
+            data=json.dumps(body).encode(),
+            method=method,
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {token}",
+                "Origin": "http://localhost:8233",
+                "X-Namespace": "default",
+            },
+        )
         try:
             with urllib.request.urlopen(request, timeout=5) as reply:
                 return reply.status, dict(reply.headers), json.loads(reply.read() or b"null")
@@ -199,14 +240,27 @@ def test_codec_server_shows_node_values_as_plain_json():
 
     from gecko_temporal.ops.codec_server import readable
 
-    raw = json.dumps({"value": '{"folder":"gecko_temporal","n":[1,2]}', "jump": {"node": "B", "input": '"go"'},
-                      "writes": {"report": '"# Report"'}, "deletes": []}).encode()
+    raw = json.dumps(
+        {
+            "value": '{"folder":"gecko_temporal","n":[1,2]}',
+            "jump": {"node": "B", "input": '"go"'},
+            "writes": {"report": '"# Report"'},
+            "deletes": [],
+        }
+    ).encode()
     shown = readable(Payload(metadata={"encoding": b"json/plain"}, data=raw))
-    assert json.loads(shown.data) == {"value": {"folder": "gecko_temporal", "n": [1, 2]},
-                                      "jump": {"node": "B", "input": "go"},
-                                      "writes": {"report": "# Report"}, "deletes": []}
-    run_input = json.dumps({"spec": {"name": "X", "nodes": []}, "input": '{"__gecko__":"datetime","data":"2026-01-01"}'})
-    assert json.loads(readable(Payload(metadata={"encoding": b"json/plain"}, data=run_input.encode())).data)["input"] \
+    assert json.loads(shown.data) == {
+        "value": {"folder": "gecko_temporal", "n": [1, 2]},
+        "jump": {"node": "B", "input": "go"},
+        "writes": {"report": "# Report"},
+        "deletes": [],
+    }
+    run_input = json.dumps(
+        {"spec": {"name": "X", "nodes": []}, "input": '{"__gecko__":"datetime","data":"2026-01-01"}'}
+    )
+    assert (
+        json.loads(readable(Payload(metadata={"encoding": b"json/plain"}, data=run_input.encode())).data)["input"]
         == "2026-01-01"
+    )
     other = Payload(metadata={"encoding": b"json/plain"}, data=b'"just a string"')
     assert readable(other) is other

@@ -10,8 +10,18 @@ import time
 import pytest
 from pydantic import BaseModel
 
-from gecko_temporal import (GeckoError, GraphError, NodeError, Next, SerializationError, StepLimitError, Workflow,
-                            WorkflowContext, WorkflowTimeoutError, step)
+from gecko_temporal import (
+    GeckoError,
+    GraphError,
+    Next,
+    NodeError,
+    SerializationError,
+    StepLimitError,
+    Workflow,
+    WorkflowContext,
+    WorkflowTimeoutError,
+    step,
+)
 
 
 def seed_pipeline(name="DataPipeline") -> Workflow:
@@ -46,8 +56,11 @@ async def test_session_id_is_the_workflow_id_and_nodes_are_named_activities(sess
     assert handle.id == session_id
     assert await handle.result() == {"result": "pass"}
     history = await handle.temporal_handle.fetch_history()
-    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name
-                 for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
     assert scheduled == ["DataPipeline.Fetcher", "DataPipeline.Analyzer"]
     assert (await handle.state())["completed"] == ["Fetcher", "Analyzer"]
 
@@ -136,6 +149,7 @@ async def test_same_key_written_by_two_nodes_of_a_layer_last_in_node_order_wins(
         def write(_, context):
             time.sleep(delay)  # finish in the opposite order of node order
             context.state["winner"] = value
+
         return write
 
     wf = Workflow("Conflict").add_node("start", lambda x: x)
@@ -169,15 +183,27 @@ async def test_next_loop_reads_the_first_steps_output_from_history():
         context.state["drafts"] = drafts
         if len(drafts) < 5:
             return Next("draft")
-        return {"outline": context.history["start"], "drafts": drafts, "input": context.input,
-                "node": context.node, "step": context.step, "session": context.session_id}
+        return {
+            "outline": context.history["start"],
+            "drafts": drafts,
+            "input": context.input,
+            "node": context.node,
+            "step": context.step,
+            "session": context.session_id,
+        }
 
     wf = Workflow("Loop").add_node("start", start).add_node("draft", draft).add_edge("start", "draft")
     wf.set_entry_point("start")
     handle = await wf.start("temporal", session_id="loop-session-1")
     result = await handle.result()
-    assert result == {"outline": "outline of temporal", "drafts": [f"draft {i}" for i in range(1, 6)],
-                      "input": "temporal", "node": "draft", "step": 6, "session": "loop-session-1"}
+    assert result == {
+        "outline": "outline of temporal",
+        "drafts": [f"draft {i}" for i in range(1, 6)],
+        "input": "temporal",
+        "node": "draft",
+        "step": 6,
+        "session": "loop-session-1",
+    }
 
 
 async def test_runaway_loop_hits_the_step_bound():
@@ -216,7 +242,10 @@ async def test_failing_node_names_node_type_and_message():
         await wf.execute("garbage")
     assert str(err.value) == "node \"parse\" failed: ValueError: cannot parse 'garbage'"
     assert (err.value.node, err.value.error_type, err.value.error_message) == (
-        "parse", "ValueError", "cannot parse 'garbage'")
+        "parse",
+        "ValueError",
+        "cannot parse 'garbage'",
+    )
     assert len(calls) == 2  # retried as configured, then failed
 
 
@@ -239,14 +268,18 @@ async def test_node_timeout_names_the_node_and_keeps_an_earlier_attempts_error()
     with pytest.raises(NodeError) as err:
         await Workflow("FlakyThenHangs").add_node("flaky", flaky).set_entry_point("flaky").execute(1)
     assert str(err.value) == (
-        'node "flaky" failed: ValueError: bad row 7 (a later attempt then hit a start-to-close timeout)')
+        'node "flaky" failed: ValueError: bad row 7 (a later attempt then hit a start-to-close timeout)'
+    )
 
 
 async def test_next_to_an_unknown_node_fails_naming_valid_targets():
     wf = Workflow("BadJump").add_node("router", lambda x: Next("Summarise")).add_node("Summarize", lambda x: x)
     wf.set_entry_point("router")
-    with pytest.raises(GraphError, match='node "router" jumped to an unknown node: no node named "Summarise" '
-                                         '\\(did you mean "Summarize"\\? valid: "router", "Summarize"\\)'):
+    with pytest.raises(
+        GraphError,
+        match='node "router" jumped to an unknown node: no node named "Summarise" '
+        '\\(did you mean "Summarize"\\? valid: "router", "Summarize"\\)',
+    ):
         await wf.execute(1)
 
 
@@ -307,7 +340,8 @@ async def test_reads_ships_only_declared_keys():
         await wf.execute()
     assert str(err.value) == (
         'node "greedy" failed: StateKeyError: node "greedy" read state key \'huge\' that it did not declare in '
-        "reads=['small']; add it to reads or drop reads to receive all keys")
+        "reads=['small']; add it to reads or drop reads to receive all keys"
+    )
 
 
 async def test_a_running_node_heartbeats_well_inside_its_heartbeat_timeout():
@@ -353,13 +387,24 @@ async def test_two_workflows_with_one_name_both_run_in_one_process():
     assert (await a.execute(), await b.execute()) == ("a", "b")
 
 
-@pytest.mark.parametrize("build, message", [
-    (lambda wf: wf.add_node("A", lambda x: x).add_node("B", lambda x: x).add_edge("A", "B").add_edge("B", "A")
-     .set_entry_point("A"), 'static cycle "A" -> "B" -> "A"'),
-    (lambda wf: wf.add_node("A", lambda x: x).add_edge("A", "Z").set_entry_point("A"), 'no node named "Z"'),
-    (lambda wf: wf.add_node("A", lambda x: x), "no entry point"),
-    (lambda wf: wf.add_node("A", lambda x: x).set_entry_point("Start"), 'entry point "Start" is not a node'),
-])
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (
+            lambda wf: (
+                wf.add_node("A", lambda x: x)
+                .add_node("B", lambda x: x)
+                .add_edge("A", "B")
+                .add_edge("B", "A")
+                .set_entry_point("A")
+            ),
+            'static cycle "A" -> "B" -> "A"',
+        ),
+        (lambda wf: wf.add_node("A", lambda x: x).add_edge("A", "Z").set_entry_point("A"), 'no node named "Z"'),
+        (lambda wf: wf.add_node("A", lambda x: x), "no entry point"),
+        (lambda wf: wf.add_node("A", lambda x: x).set_entry_point("Start"), 'entry point "Start" is not a node'),
+    ],
+)
 async def test_invalid_graphs_fail_before_a_run_starts(build, message, session_id):
     wf = build(Workflow("Invalid"))
     with pytest.raises(GraphError, match=message):
@@ -418,8 +463,11 @@ def _big_inputs_graph(**options) -> Workflow:
 
 
 def _warned_nodes(caplog, run_id=None) -> list[str]:
-    return [r.getMessage().split('"')[1] for r in caplog.records if "warning size" in r.getMessage()
-            and run_id in (None, getattr(r, "temporal_workflow", {}).get("run_id"))]
+    return [
+        r.getMessage().split('"')[1]
+        for r in caplog.records
+        if "warning size" in r.getMessage() and run_id in (None, getattr(r, "temporal_workflow", {}).get("run_id"))
+    ]
 
 
 async def test_a_large_input_warns_once_per_node(caplog, monkeypatch):
@@ -433,8 +481,11 @@ async def test_a_large_input_warns_once_per_node(caplog, monkeypatch):
     # which always runs "big" at least twice (start, big, big, ...)
     first_run = handle.temporal_handle.first_execution_run_id
     history = await handle.temporal_handle._client.get_workflow_handle(handle.id, run_id=first_run).fetch_history()
-    ran = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
-           if e.HasField("activity_task_scheduled_event_attributes")]
+    ran = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
     assert ran[:3] == ["BigInputs.start", "BigInputs.big", "BigInputs.big"]
     assert _warned_nodes(caplog, first_run) == ["big"] + (["other"] if "BigInputs.other" in ran else [])
 

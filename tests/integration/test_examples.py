@@ -1,9 +1,8 @@
 """The README's example pipeline does real work offline and writes its report."""
 
 import importlib.util
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 from gecko_temporal import MemberResult
 from gecko_temporal.core.codec import decode
@@ -50,9 +49,12 @@ async def test_report_pipeline_critic_loops_until_the_report_is_short(tmp_path):
     # the Team node's output reached Draft as real MemberResult objects with one winner: read the
     # first Draft activity's input from the run's history, as the worker decoded it
     history = await handle.temporal_handle.fetch_history()
-    (first_draft, *_) = [e.activity_task_scheduled_event_attributes.input.payloads[0].data for e in history.events
-                         if e.HasField("activity_task_scheduled_event_attributes")
-                         and e.activity_task_scheduled_event_attributes.activity_type.name.endswith(".Draft")]
+    (first_draft, *_) = [
+        e.activity_task_scheduled_event_attributes.input.payloads[0].data
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name.endswith(".Draft")
+    ]
     parts = decode(json.loads(first_draft)["input"])
     assert list(parts) == ["Summarisers", "Outline"]  # a join input, in edge order
     results = parts["Summarisers"]
@@ -83,7 +85,13 @@ def test_readme_quick_start_runs_as_a_plain_script(tmp_path):
     script.write_text(block + "\nprint(repr(result))\n")
     for status, expected in (("ok", "{'result': 'pass'}"), ("broken", "Error: Data invalid\nNone")):
         (tmp_path / "data.json").write_text(json.dumps({"status": status}))
-        out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=180,
-                             env={k: v for k, v in __import__("os").environ.items() if k != "TEMPORAL_ADDRESS"})
+        out = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env={k: v for k, v in __import__("os").environ.items() if k != "TEMPORAL_ADDRESS"},
+        )
         assert out.returncode == 0, f"exit {out.returncode}\nstdout: {out.stdout[-1000:]}\nstderr: {out.stderr[-3000:]}"
         assert out.stdout.strip() == expected

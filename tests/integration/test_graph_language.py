@@ -20,6 +20,7 @@ from gecko_temporal import END, GraphError, Next, NodeError, Send, Team, WaitFor
 from tests.pipelines import langgraph_style as lg
 from tests.pipelines.procs import ROOT, Procs, wait_until
 
+
 def _name(base: str) -> str:
     return f"{base}-{uuid.uuid4().hex[:6]}"
 
@@ -27,12 +28,18 @@ def _name(base: str) -> str:
 async def _scheduled(handle) -> list[tuple[str, str]]:
     """(activity type, activity id) of every activity the run scheduled, in order."""
     history = await handle.temporal_handle.fetch_history()
-    return [(a.activity_type.name, a.activity_id) for a in
-            (e.activity_task_scheduled_event_attributes for e in history.events
-             if e.HasField("activity_task_scheduled_event_attributes"))]
+    return [
+        (a.activity_type.name, a.activity_id)
+        for a in (
+            e.activity_task_scheduled_event_attributes
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        )
+    ]
 
 
 # -- conditional edges ---------------------------------------------------------------------------
+
 
 async def test_conditional_edges_follow_the_path_map_beside_static_edges():
     routed = []
@@ -94,8 +101,10 @@ async def test_a_router_result_naming_no_target_fails_the_node_at_once_naming_ro
         await wf.execute("go")
     err = info.value
     assert err.node == "A" and err.error_type == "RouterError"
-    assert err.error_message == ("router \"pick\" of node \"A\" returned 'sideways', which names no target "
-                                 "(valid: 'up' -> Up, 'down' -> Down, or Send objects)")
+    assert err.error_message == (
+        'router "pick" of node "A" returned \'sideways\', which names no target '
+        "(valid: 'up' -> Up, 'down' -> Down, or Send objects)"
+    )
     assert calls == ["go"]  # no retry: running the node again cannot change the router's mind
 
 
@@ -122,7 +131,7 @@ async def test_a_router_that_raises_is_the_node_failing_and_retried_with_it_and_
     bad.add_node("A", lambda x: calls.append(x) or [Send("B", 1), Send("B", object())]).add_node("B", lambda x: x)
     with pytest.raises(SerializationError) as info:
         await bad.set_entry_point("A").execute("x")
-    assert info.value.node == "A" and "the Send 1 of node \"A\"" in str(info.value) and "object" in str(info.value)
+    assert info.value.node == "A" and 'the Send 1 of node "A"' in str(info.value) and "object" in str(info.value)
     assert calls == ["x"]  # never retried: the same value would fail again
 
 
@@ -138,15 +147,20 @@ async def test_next_wins_over_static_and_conditional_edges_and_the_router_is_not
 
 # -- Send ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("mode", ["layered", "eager"])
 async def test_twelve_way_send_with_reducers_runs_twelve_activities_and_collects_once(mode):
     wf = lg.build(_name(f"LG-{mode}"), scheduling=mode)
     handle = await wf.start("Why is the sky blue?")
     result = await handle.result()
     assert result == {
-        "question": "Why is the sky blue?", "reports": 12, "first": "summary of aspect 0",
-        "last": "summary of aspect 11", "findings": [f"finding {i}" for i in range(12)],  # Send order
-        "cost": sum(1 + i % 3 for i in range(12)), "headline": "12 reports on Why is the sky blue?",
+        "question": "Why is the sky blue?",
+        "reports": 12,
+        "first": "summary of aspect 0",
+        "last": "summary of aspect 11",
+        "findings": [f"finding {i}" for i in range(12)],  # Send order
+        "cost": sum(1 + i % 3 for i in range(12)),
+        "headline": "12 reports on Why is the sky blue?",
     }
     scheduled = await _scheduled(handle)
     kinds = Counter(t.split(".", 1)[1] for t, _ in scheduled)
@@ -220,7 +234,7 @@ async def test_a_value_a_reducer_cannot_combine_fails_naming_node_and_key():
     with pytest.raises(NodeError) as info:
         await wf.execute(None)
     assert info.value.node == "Writer" and info.value.error_type == "ReducerError"
-    assert "wrote state key 'items' = \"not a list\", which reducer \"extend\" cannot combine" in str(info.value)
+    assert 'wrote state key \'items\' = "not a list", which reducer "extend" cannot combine' in str(info.value)
 
 
 async def test_pending_sends_cross_continue_as_new():
@@ -294,28 +308,42 @@ async def test_routes_reach_a_waiting_node_and_sends_run_a_team_per_item(session
         await asyncio.sleep(0.05)
     await handle.answer("Ask", 2)
     # every member's write to the reduced key counts: Send order, then member order
-    assert await handle.result() == [[["item0/a", "item0/b"], ["item1/a", "item1/b"]],
-                                     ["item0/a", "item0/b", "item1/a", "item1/b"]]
+    assert await handle.result() == [
+        [["item0/a", "item0/b"], ["item1/a", "item1/b"]],
+        ["item0/a", "item0/b", "item1/a", "item1/b"],
+    ]
     members = Counter(t.split(".", 1)[1] for t, _ in await _scheduled(handle) if ".Panel." in t)
     assert sum(members.values()) == 4  # two Team instances, two member activities each
 
 
 # -- Mermaid and the CLI ------------------------------------------------------------------------------
 
+
 def test_graph_command_prints_the_mermaid_flowchart_and_names_a_bad_spec():
-    ok = subprocess.run([sys.executable, "-m", "gecko_temporal", "graph", "tests.pipelines.langgraph_style:wf"],
-                        cwd=ROOT, capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(
+        [sys.executable, "-m", "gecko_temporal", "graph", "tests.pipelines.langgraph_style:wf"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout == lg.wf.draw_mermaid() + "\n"
     lines = ok.stdout.splitlines()
     assert '    Classify -.->|"research"| Plan' in lines and '    Classify -.->|"stop"| __end__' in lines
     assert '    Plan ==>|"Send: Research"| Research' in lines
-    bad = subprocess.run([sys.executable, "-m", "gecko_temporal", "graph", "tests.pipelines.langgraph_style:nope"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "gecko_temporal", "graph", "tests.pipelines.langgraph_style:nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and 'has no attribute "nope" (Workflow objects there: brief, wf)' in bad.stderr
 
 
 # -- from a separate worker process, across a crash ------------------------------------------------
+
 
 @pytest.fixture
 def procs(tmp_path):
@@ -330,7 +358,8 @@ def _events(log: Path) -> Counter:
 
 @pytest.mark.slow
 async def test_langgraph_style_pipeline_from_a_worker_process_survives_a_sigkill_mid_fan_out(
-        dev_server, procs, tmp_path, monkeypatch):
+    dev_server, procs, tmp_path, monkeypatch
+):
     log = tmp_path / "nodes.log"
     queue = f"lg-{uuid.uuid4().hex[:6]}"
     env = {"GECKO_LG_LOG": str(log), "GECKO_LG_SLOW": "60"}  # odd instances run until the crash
@@ -343,8 +372,9 @@ async def test_langgraph_style_pipeline_from_a_worker_process_survives_a_sigkill
 
     def evens_done_odds_running() -> bool:
         e = _events(log)
-        return all(e[f"research-end-{i}"] == 1 for i in range(0, 12, 2)) and \
-            all(e[f"research-start-{i}"] == 1 for i in range(1, 12, 2))
+        return all(e[f"research-end-{i}"] == 1 for i in range(0, 12, 2)) and all(
+            e[f"research-start-{i}"] == 1 for i in range(1, 12, 2)
+        )
 
     await asyncio.to_thread(wait_until, evens_done_odds_running, 120, "even instances done, odd ones in flight")
     odd = [f"Research[{i}]" for i in range(1, 12, 2)]
@@ -355,8 +385,9 @@ async def test_langgraph_style_pipeline_from_a_worker_process_survives_a_sigkill
         await asyncio.sleep(0.05)
     assert state["running"] == odd
     first.kill()
-    second = procs.worker(spec, "--address", dev_server.address, "--task-queue", queue,
-                          env={**env, "GECKO_LG_SLOW": "0"})
+    second = procs.worker(
+        spec, "--address", dev_server.address, "--task-queue", queue, env={**env, "GECKO_LG_SLOW": "0"}
+    )
     result = await asyncio.wait_for(handle.result(), 120)  # a failure bound only
     assert result["reports"] == 12 and result["findings"] == [f"finding {i}" for i in range(12)]
     entries = lg.read_log(str(log))

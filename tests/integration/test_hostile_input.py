@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from gecko_temporal import NodeError, SerializationError, Workflow
-from gecko_temporal.temporal.client import RunHandle, connect
-from gecko_temporal.ops.embedded import DevServer, free_port as _free_port
 from gecko_temporal.core.spec import RunParams
+from gecko_temporal.ops.embedded import DevServer
+from gecko_temporal.ops.embedded import free_port as _free_port
+from gecko_temporal.temporal.client import RunHandle, connect
 from tests.pipelines import hostile
 from tests.pipelines.procs import ROOT, Procs, port_open, temporal, wait_until
 
@@ -29,14 +30,17 @@ QUEUE = f"hostile-{uuid.uuid4().hex[:6]}"
 
 def _strict_json(text: str):
     """Parse as the Go CLI and the UI do: NaN/Infinity are errors."""
+
     def refuse(token: str):
         raise ValueError(f"not strict JSON: {token}")
+
     return json.loads(text, parse_constant=refuse)
 
 
 async def cli_state(dev_server, session: str) -> dict:
-    code, out, err = await temporal(dev_server, "workflow", "query", "--workflow-id", session,
-                                    "--name", "gecko_state", "--output", "json")
+    code, out, err = await temporal(
+        dev_server, "workflow", "query", "--workflow-id", session, "--name", "gecko_state", "--output", "json"
+    )
     assert code == 0, f"gecko_state did not answer from the CLI: {err}"
     return _strict_json(out)["queryResult"][0]
 
@@ -47,8 +51,16 @@ def worker(dev_server, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile")
     procs = Procs(tmp)
     canary = tmp / "canary-imported"
-    proc = procs.worker("tests.pipelines.hostile:wf", "--address", dev_server.address, "--task-queue", QUEUE,
-                        "--threads", "4", env={"GECKO_CANARY_FILE": str(canary)})
+    proc = procs.worker(
+        "tests.pipelines.hostile:wf",
+        "--address",
+        dev_server.address,
+        "--task-queue",
+        QUEUE,
+        "--threads",
+        "4",
+        env={"GECKO_CANARY_FILE": str(canary)},
+    )
     try:
         proc.wait_for("worker ready")
         proc.canary = canary
@@ -60,8 +72,9 @@ def worker(dev_server, tmp_path_factory):
 async def _start_hostile(dev_server) -> str:
     session = f"hostile-{uuid.uuid4().hex[:8]}"
     client = await connect(dev_server.address)
-    await client.start_workflow("GeckoWorkflow", RunParams(spec=hostile.wf.compile(), input='"durability"'),
-                                id=session, task_queue=QUEUE)
+    await client.start_workflow(
+        "GeckoWorkflow", RunParams(spec=hostile.wf.compile(), input='"durability"'), id=session, task_queue=QUEUE
+    )
     for _ in range(400):
         if (await cli_state(dev_server, session))["waiting"]:
             return session
@@ -96,8 +109,10 @@ async def test_drill_of_malformed_and_hostile_requests_leaves_the_run_unharmed(d
         ("gecko_answer", ("--input", '{"node": "Gate1", "value": 1e999}')),
         ("gecko_nxt", ("--input", '{"node": "Finish"}')),
         ("gecko_next", ("--input-meta", "encoding=binary/plain", "--input-base64", "--input", _b64(b"\x00\xffjump"))),
-        ("gecko_next", ("--input-meta", "encoding=application/x-nobody-reads-this", "--input-base64",
-                        "--input", _b64(b"{}"))),
+        (
+            "gecko_next",
+            ("--input-meta", "encoding=application/x-nobody-reads-this", "--input-base64", "--input", _b64(b"{}")),
+        ),
         ("gecko_next", ("--input-file", str(deep))),
         ("gecko_next", ("--input", "null")),
         ("gecko_next", ("--input", "[]")),
@@ -130,8 +145,10 @@ async def test_drill_of_malformed_and_hostile_requests_leaves_the_run_unharmed(d
         code, out, err = await temporal(dev_server, "workflow", "update", "execute", *wid, "--name", name, *extra)
         assert code != 0, f"update {name} {extra} was accepted: {out}"
         await cli_state(dev_server, session)
-    for extra in [("--input", "1", "--input", "2"), ("--input-meta", "encoding=binary/plain", "--input-base64",
-                                                    "--input", _b64(b"\x02"))]:
+    for extra in [
+        ("--input", "1", "--input", "2"),
+        ("--input-meta", "encoding=binary/plain", "--input-base64", "--input", _b64(b"\x02")),
+    ]:
         code, _, err = await temporal(dev_server, "workflow", "query", *wid, "--name", "gecko_state", *extra)
         assert code == 0, f"gecko_state with arguments {extra} failed: {err}"
     code, _, err = await temporal(dev_server, "workflow", "query", *wid, "--name", "gecko_nope")
@@ -142,24 +159,48 @@ async def test_drill_of_malformed_and_hostile_requests_leaves_the_run_unharmed(d
     rejected_jumps = [r for r in state["rejected"] if r["signal"] == "gecko_next"]
     assert state["rejected_jumps"] == rejected_jumps and not state["pending_jumps"], state
     reasons = " | ".join(r["reason"] for r in state["rejected"])
-    for phrase in ["exactly one argument, a JSON object", "got 2 arguments", 'no node named "Nope"',
-                   "NaN and Infinity are not JSON", "unknown field(s) 'inptu'", "is not a WaitForInput node",
-                   'unknown signal "gecko_nxt" (did you mean "gecko_next"?', "raw bytes (send JSON)",
-                   "could not be read: encoding 'application/x-nobody-reads-this'"]:
+    for phrase in [
+        "exactly one argument, a JSON object",
+        "got 2 arguments",
+        'no node named "Nope"',
+        "NaN and Infinity are not JSON",
+        "unknown field(s) 'inptu'",
+        "is not a WaitForInput node",
+        'unknown signal "gecko_nxt" (did you mean "gecko_next"?',
+        "raw bytes (send JSON)",
+        "could not be read: encoding 'application/x-nobody-reads-this'",
+    ]:
         assert phrase in reasons, f"no rejection says {phrase!r}: {reasons}"
 
     # The real answers: forged type tags that must arrive as the plain data that was sent.
     canary_tag = {"__gecko__": "tests.pipelines.canary:Boom", "data": {"x": 1}}
     next_tag = {"__gecko__": "gecko_temporal.spec:Next", "data": {"node": "Bad", "input": None}}
-    code, out, err = await temporal(dev_server, "workflow", "update", "execute", *wid, "--name", "gecko_reply",
-                                    "--input", json.dumps({"node": "Gate1", "value": canary_tag}))
+    code, out, err = await temporal(
+        dev_server,
+        "workflow",
+        "update",
+        "execute",
+        *wid,
+        "--name",
+        "gecko_reply",
+        "--input",
+        json.dumps({"node": "Gate1", "value": canary_tag}),
+    )
     assert code == 0, err
     for _ in range(400):
         if (await cli_state(dev_server, session))["waiting"].keys() == {"Gate2"}:
             break
         await asyncio.sleep(0.05)
-    code, _, err = await temporal(dev_server, "workflow", "signal", *wid, "--name", "gecko_answer",
-                                  "--input", json.dumps({"node": "Gate2", "value": next_tag}))
+    code, _, err = await temporal(
+        dev_server,
+        "workflow",
+        "signal",
+        *wid,
+        "--name",
+        "gecko_answer",
+        "--input",
+        json.dumps({"node": "Gate2", "value": next_tag}),
+    )
     assert code == 0, err
     client = await connect(dev_server.address)
     handle = client.get_workflow_handle(session)
@@ -232,7 +273,7 @@ async def test_an_exception_whose_str_raises_is_reported_at_once(session_id, loc
 
 
 # -- noise --------------------------------------------------------------------------------------
-TEAM_SCRIPT = '''
+TEAM_SCRIPT = """
 import asyncio
 from gecko_temporal import ExecutionStrategy, Team, Workflow
 
@@ -250,7 +291,7 @@ wf.add_node("Panel", Team([member("a"), member("b"), member("c"), ok], Execution
 wf.set_entry_point("Panel")
 results = asyncio.run(wf.execute("q", timeout=120))
 print("statuses:", [r.status for r in results])
-'''
+"""
 
 
 def test_failing_team_members_print_one_line_each_not_tracebacks(tmp_path):
@@ -259,8 +300,14 @@ def test_failing_team_members_print_one_line_each_not_tracebacks(tmp_path):
     script = tmp_path / "noisy_team.py"
     script.write_text(TEAM_SCRIPT)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
-    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "statuses: ['failed', 'failed', 'failed', 'succeeded']" in output
@@ -281,8 +328,7 @@ def procs(tmp_path):
 def test_worker_stops_on_sigterm_while_the_server_does_not_answer(procs, tmp_path):
     server = DevServer()
     try:
-        worker = procs.worker("tests.pipelines.hostile:wf", "--address", server.address,
-                              "--graceful-shutdown", "2")
+        worker = procs.worker("tests.pipelines.hostile:wf", "--address", server.address, "--graceful-shutdown", "2")
         worker.wait_for("worker ready")
         server.process.send_signal(signal.SIGSTOP)  # unreachable: connections hang, nothing answers
         worker.popen.send_signal(signal.SIGTERM)
@@ -295,8 +341,9 @@ def test_worker_stops_on_sigterm_while_the_server_does_not_answer(procs, tmp_pat
 
 
 def test_worker_with_a_wrong_namespace_says_so_and_never_reports_ready(procs, dev_server):
-    worker = procs.worker("tests.pipelines.hostile:wf", "--address", dev_server.address,
-                          env={"TEMPORAL_NAMESPACE": "nosuchns"})
+    worker = procs.worker(
+        "tests.pipelines.hostile:wf", "--address", dev_server.address, env={"TEMPORAL_NAMESPACE": "nosuchns"}
+    )
     assert worker.popen.wait(timeout=60) == 1
     out = worker.output()
     assert 'namespace "nosuchns" does not exist' in out and "worker ready" not in out, out
@@ -312,8 +359,9 @@ async def test_a_config_profile_alone_points_runs_and_workers_at_the_users_serve
         worker.wait_for("worker ready")
         assert server.address in worker.output()
         session = f"profile-{uuid.uuid4().hex[:6]}"
-        run = procs.command("run", "tests.pipelines.review:upper", "--input", '"profiles"', "--session", session,
-                            env=env)
+        run = procs.command(
+            "run", "tests.pipelines.review:upper", "--input", '"profiles"', "--session", session, env=env
+        )
         assert run.popen.wait(timeout=60) == 0, run.output()
         assert '"PROFILES"' in run.output()
         client = await connect(server.address)  # the run is on the user's server, not an embedded one

@@ -10,8 +10,17 @@ import time
 
 import pytest
 
-from gecko_temporal import (GeckoError, JumpRejectedError, Next, NodeError, RetryPolicy, StepLimitError, WaitForInput,
-                            Workflow, step)
+from gecko_temporal import (
+    GeckoError,
+    JumpRejectedError,
+    Next,
+    NodeError,
+    RetryPolicy,
+    StepLimitError,
+    WaitForInput,
+    Workflow,
+    step,
+)
 from tests.pipelines.procs import temporal
 
 pytestmark = pytest.mark.asyncio
@@ -83,19 +92,38 @@ async def test_state_query_and_jump_signal_from_the_temporal_cli(dev_server, ses
     handle = await wf.start("cli", session_id=session_id)
     await _until(handle, lambda s: s["waiting"])
 
-    out = await _cli(dev_server, "workflow", "query", "--workflow-id", session_id, "--type", "gecko_state",
-                     "--output", "json")
+    out = await _cli(
+        dev_server, "workflow", "query", "--workflow-id", session_id, "--type", "gecko_state", "--output", "json"
+    )
     state = json.loads(out)["queryResult"][0]
     assert state["status"] == "waiting" and state["completed"] == ["Draft"]
     assert state["state"] == {"topic": "cli"} and state["step"] == 2
 
-    await _cli(dev_server, "workflow", "signal", "--workflow-id", session_id, "--name", "gecko_next",
-               "--input", '{"node":"Done","input":"now"}')
+    await _cli(
+        dev_server,
+        "workflow",
+        "signal",
+        "--workflow-id",
+        session_id,
+        "--name",
+        "gecko_next",
+        "--input",
+        '{"node":"Done","input":"now"}',
+    )
     pending = await _until(handle, lambda s: s["pending_jumps"])
     assert pending["pending_jumps"] == [{"node": "Done", "input": "now", "source": "signal"}]
     # The jump runs at the next safe point: once the running layer (the wait) has ended.
-    await _cli(dev_server, "workflow", "signal", "--workflow-id", session_id, "--name", "gecko_answer",
-               "--input", '{"node":"Review","value":"ok"}')
+    await _cli(
+        dev_server,
+        "workflow",
+        "signal",
+        "--workflow-id",
+        session_id,
+        "--name",
+        "gecko_answer",
+        "--input",
+        '{"node":"Review","value":"ok"}',
+    )
     assert await handle.result() == "stopped: now"
     assert (await handle.state())["completed"] == ["Draft", "Review", "Done"]  # Publish was skipped
 
@@ -200,7 +228,9 @@ async def test_wait_timeout_with_default_continues_with_the_default():
     handle = await wf.start("t", timeout=120)  # the run's timeout bounds a failure only
     out = await handle.result()
     assert out["published"] == "auto-approved"
-    timers = [e for e in (await handle.temporal_handle.fetch_history()).events if e.HasField("timer_started_event_attributes")]
+    timers = [
+        e for e in (await handle.temporal_handle.fetch_history()).events if e.HasField("timer_started_event_attributes")
+    ]
     assert 0.5 in [t.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds() for t in timers]
 
 
@@ -219,6 +249,7 @@ async def test_wait_for_input_rejects_bad_options():
 
 
 # -- per-node policies -------------------------------------------------------------------------
+
 
 async def test_step_retries_until_success_with_a_retry_policy():
     calls = []
@@ -284,8 +315,11 @@ async def test_timeout_bounds_each_attempt():
         await handle.result()
     assert len(attempts) == 2 and caught.value.error_type == "TimeoutError"
     history = await handle.temporal_handle.fetch_history()
-    (scheduled,) = [e.activity_task_scheduled_event_attributes for e in history.events
-                    if e.HasField("activity_task_scheduled_event_attributes")]
+    (scheduled,) = [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
     assert scheduled.start_to_close_timeout.ToTimedelta().total_seconds() == 0.5
     assert scheduled.retry_policy.maximum_attempts == 2
 
@@ -308,11 +342,17 @@ async def test_default_node_policies_reach_temporal():
     handle = await wf.start(1)
     assert await handle.result() == 1
     history = await handle.temporal_handle.fetch_history()
-    (scheduled,) = [e.activity_task_scheduled_event_attributes for e in history.events
-                    if e.HasField("activity_task_scheduled_event_attributes")]
+    (scheduled,) = [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
     retry = scheduled.retry_policy
-    assert (retry.maximum_attempts, retry.initial_interval.ToTimedelta().total_seconds(),
-            retry.backoff_coefficient) == (3, 1.0, 2.0)
+    assert (
+        retry.maximum_attempts,
+        retry.initial_interval.ToTimedelta().total_seconds(),
+        retry.backoff_coefficient,
+    ) == (3, 1.0, 2.0)
     assert scheduled.start_to_close_timeout.ToTimedelta().total_seconds() == 300
     assert scheduled.heartbeat_timeout.ToTimedelta().total_seconds() == 5
 
@@ -353,6 +393,7 @@ async def test_rejected_jumps_keep_the_last_50():
     await _until(handle, lambda s: s["waiting"])
     for i in range(55):
         await handle.signal_jump(f"Nowhere{i}", i)
+
     def sent(r):  # a rejected request is kept as a short preview of what was sent
         return json.loads(r["request"])["input"]
 

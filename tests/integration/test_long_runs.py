@@ -139,6 +139,10 @@ async def test_queries_and_jumps_get_through_a_long_burst_of_local_steps(session
     # Without the breaks a query waits for the SDK to end the task on its own (8 s, ~2,000 steps).
     assert all(0 < gap < 1000 for gap in gaps), f"queries saw steps {seen}: the loop starved them"
     history = await handle.temporal_handle.fetch_history()
-    yields = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-              and e.activity_task_scheduled_event_attributes.activity_type.name == "gecko.yield"]
+    yields = [
+        e
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "gecko.yield"
+    ]
     assert yields, "no workflow task ended inside the loop"

@@ -6,20 +6,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import subprocess
 import uuid
 
 import pytest
 
+from gecko_temporal import NodeError
 from gecko_temporal.ops.embedded import find_temporal_binary, free_port
 from tests.pipelines import stream as pipelines
-from tests.pipelines.procs import Procs, wait_until
+from tests.pipelines.procs import Procs
 
 
 def temporal_cli(address: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([find_temporal_binary(), *args, "--address", address], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [find_temporal_binary(), *args, "--address", address], capture_output=True, text=True, timeout=60
+    )
 
 
 async def listed(address: str, query: str) -> list[dict]:
@@ -95,8 +96,9 @@ async def test_the_ui_metadata_of_a_run(dev_server, session_id, tmp_path):
     await handle.answer("Review", "ok")
     await handle.result()
 
-    described = await asyncio.to_thread(temporal_cli, dev_server.address, "workflow", "describe",
-                                        "--workflow-id", session_id, "-o", "json")
+    described = await asyncio.to_thread(
+        temporal_cli, dev_server.address, "workflow", "describe", "--workflow-id", session_id, "-o", "json"
+    )
     config = json.loads(described.stdout)["executionConfig"]["userMetadata"]
     assert "StreamGate: 2 nodes, input " in json.dumps(config["summary"]) or "StreamGate: 2 nodes" in str(config)
     history = await th.fetch_history()
@@ -122,8 +124,9 @@ async def test_watch_and_list_as_processes(dev_server, session_id, tmp_path):
         assert "finished Gate" not in watch.output()
         gate.write_text("open")
         await asyncio.to_thread(watch.wait_for, "waiting at Review: Ship it?")
-        listing = procs.command("list", "--pipeline", "StreamGate", "--status", "waiting", "--address",
-                                dev_server.address)
+        listing = procs.command(
+            "list", "--pipeline", "StreamGate", "--status", "waiting", "--address", dev_server.address
+        )
         assert await asyncio.to_thread(listing.popen.wait, 60) == 0
         line = next(ln for ln in listing.output().splitlines() if ln.startswith(session_id))
         assert "StreamGate" in line and "waiting" in line and "running" in line  # temporal status: running
@@ -139,7 +142,7 @@ async def test_watch_and_list_as_processes(dev_server, session_id, tmp_path):
 
 async def test_watch_of_a_failed_run_exits_1(dev_server, session_id, tmp_path):
     handle = await pipelines.failing.start("x", session_id=session_id)
-    with pytest.raises(Exception):
+    with pytest.raises(NodeError):
         await handle.result()
     procs = Procs(tmp_path)
     try:
@@ -158,14 +161,27 @@ async def test_watch_of_a_failed_run_exits_1(dev_server, session_id, tmp_path):
 async def test_a_server_without_the_attributes_runs_with_one_warning(tmp_path, caplog, monkeypatch):
     """A plain `temporal server start-dev`: runs work and warn once; then the worker registers them."""
     from gecko_temporal import Workflow
-    from gecko_temporal.temporal.visibility import ensure_search_attributes
     from gecko_temporal.temporal.client import connect
+    from gecko_temporal.temporal.visibility import ensure_search_attributes
     from gecko_temporal.temporal.worker import GeckoWorker
 
     port = free_port()
-    server = subprocess.Popen([find_temporal_binary(), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-                               "--port", str(port), "--log-level", "error"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            find_temporal_binary(),
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     queue = f"plain-{uuid.uuid4().hex[:6]}"
     monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{port}")
     monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
@@ -222,8 +238,9 @@ async def test_run_shows_progress_and_the_ui_url(tmp_path):
     the run's Temporal UI address, and the result as JSON on stdout."""
     procs = Procs(tmp_path)
     try:
-        run = procs.command("run", "tests.pipelines.stream:team", "--input", '"x"', "--session", "ui-run-1",
-                            env={"GECKO_UI": "1"})
+        run = procs.command(
+            "run", "tests.pipelines.stream:team", "--input", '"x"', "--session", "ui-run-1", env={"GECKO_UI": "1"}
+        )
         assert await asyncio.to_thread(run.popen.wait, 120) == 0, run.output()
         out = run.output()
         assert "Temporal UI for ui-run-1: http://127.0.0.1:" in out and "/namespaces/default/workflows/ui-run-1" in out

@@ -61,12 +61,21 @@ async def test_one_span_per_node_with_pipeline_node_and_step(dev_server, monkeyp
 
     spans = EXPORTER.get_finished_spans()
     nodes = [s for s in spans if s.name.startswith("gecko.node ")]
-    assert sorted(s.name for s in nodes) == ["gecko.node OtelPipeline.Fetch", "gecko.node OtelPipeline.Pair.fetch",
-                                             "gecko.node OtelPipeline.Pair.think", "gecko.node OtelPipeline.Think"]
+    assert sorted(s.name for s in nodes) == [
+        "gecko.node OtelPipeline.Fetch",
+        "gecko.node OtelPipeline.Pair.fetch",
+        "gecko.node OtelPipeline.Pair.think",
+        "gecko.node OtelPipeline.Think",
+    ]
     by_name = {s.name: s for s in nodes}
     fetch_span = by_name["gecko.node OtelPipeline.Fetch"]
-    assert dict(fetch_span.attributes) == {"gecko.pipeline": "OtelPipeline", "gecko.node": "Fetch", "gecko.step": 1,
-                                           "gecko.session": session_id, "gecko.attempt": 1}
+    assert dict(fetch_span.attributes) == {
+        "gecko.pipeline": "OtelPipeline",
+        "gecko.node": "Fetch",
+        "gecko.step": 1,
+        "gecko.session": session_id,
+        "gecko.attempt": 1,
+    }
     assert by_name["gecko.node OtelPipeline.Think"].attributes["gecko.step"] == 2
     assert by_name["gecko.node OtelPipeline.Pair.think"].attributes["gecko.member"] == "think"
     # One trace from the client's StartWorkflow span down to each node, through Temporal's spans.

@@ -6,7 +6,6 @@ the run stalls until its timeout and says nothing useful.
 
 from __future__ import annotations
 
-
 import pytest
 
 from gecko_temporal import Next, NodeError, Workflow, step
@@ -25,12 +24,20 @@ def _grow(key):
     def write(x, context):
         context.state[key] = "x" * (MB + MB // 5)  # 1.2 MB: fine alone, too much together
         return key
+
     return write
 
 
 def _two_big_keys(name, reader):
-    return (Workflow(name).add_node("a", _grow("a")).add_node("b", _grow("b")).add_node("c", reader)
-            .add_edge("a", "b").add_edge("b", "c").set_entry_point("a"))
+    return (
+        Workflow(name)
+        .add_node("a", _grow("a"))
+        .add_node("b", _grow("b"))
+        .add_node("c", reader)
+        .add_edge("a", "b")
+        .add_edge("b", "c")
+        .set_entry_point("a")
+    )
 
 
 async def test_state_too_big_for_a_node_fails_at_once_naming_the_keys_and_the_fix(session_id):
@@ -44,12 +51,16 @@ async def test_state_too_big_for_a_node_fails_at_once_naming_the_keys_and_the_fi
     # and node "c" was never scheduled.
     history = await handle.temporal_handle.fetch_history()
     assert not [e for e in history.events if e.HasField("workflow_task_failed_event_attributes")]
-    assert [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
-            if e.HasField("activity_task_scheduled_event_attributes")] == ["BigState.a", "BigState.b"]
+    assert [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ] == ["BigState.a", "BigState.b"]
     assert (err.value.node, err.value.error_type) == ("c", "PayloadTooLarge")
     assert str(err.value).startswith(
         'node "c" failed: PayloadTooLarge: node "c" would receive 2.4 MB per call (its input 7 B; state 2.4 MB: '
-        '"a" 1.2 MB, "b" 1.2 MB;')
+        '"a" 1.2 MB, "b" 1.2 MB;'
+    )
     assert "declare reads=[...] with the state keys it uses" in str(err.value)
 
 
@@ -76,8 +87,11 @@ async def test_history_limits_which_outputs_a_node_is_sent():
     def no_history(x, context):
         return len(x)
 
-    with pytest.raises(NodeError, match=r'node "s3" would receive 2\.7 MB.*declare history=\[\.\.\.\] with the '
-                                        r"nodes whose outputs it reads"):
+    with pytest.raises(
+        NodeError,
+        match=r'node "s3" would receive 2\.7 MB.*declare history=\[\.\.\.\] with the '
+        r"nodes whose outputs it reads",
+    ):
         await _chain("LongOutputs", all_history).execute(None, timeout=60)
     assert await _chain("LongOutputsHistory", no_history).execute(None, timeout=60) == MB - MB // 10
 
@@ -90,16 +104,25 @@ async def test_an_output_over_the_limit_is_not_retried():
         calls.append(x)
         return "z" * (2 * MB + 10)
 
-    with pytest.raises(NodeError, match=r'node "huge" failed: PayloadTooLarge: the output of node "huge" is 2\.0 MB '
-                                        r"\(its return value 2\.0 MB\), over Temporal's 2\.0 MB payload limit"):
+    with pytest.raises(
+        NodeError,
+        match=r'node "huge" failed: PayloadTooLarge: the output of node "huge" is 2\.0 MB '
+        r"\(its return value 2\.0 MB\), over Temporal's 2\.0 MB payload limit",
+    ):
         await Workflow("HugeOutput").add_node("huge", huge).set_entry_point("huge").execute(1, timeout=60)
     assert len(calls) == 1  # retrying cannot make it smaller
 
 
 async def test_a_result_over_the_limit_names_the_last_nodes():
-    wf = (Workflow("HugeResult").add_node("start", lambda x: x)
-          .add_node("left", lambda x: "l" * (MB + MB // 10)).add_node("right", lambda x: "r" * (MB + MB // 10))
-          .add_edge("start", "left").add_edge("start", "right").set_entry_point("start"))
+    wf = (
+        Workflow("HugeResult")
+        .add_node("start", lambda x: x)
+        .add_node("left", lambda x: "l" * (MB + MB // 10))
+        .add_node("right", lambda x: "r" * (MB + MB // 10))
+        .add_edge("start", "left")
+        .add_edge("start", "right")
+        .set_entry_point("start")
+    )
     with pytest.raises(NodeError, match=r"the run's result \(the output of 'left', 'right'\) is 2\.2 MB"):
         await wf.execute(1, timeout=60)
 

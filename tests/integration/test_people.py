@@ -36,8 +36,15 @@ async def gecko(dev_server, *args: str) -> tuple[int, str, str]:
     """The gecko-temporal CLI in its own process (no server: `run` uses its own embedded one)."""
     where = ["--address", dev_server.address] if dev_server is not None else []
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gecko_temporal", *args, *where, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "gecko_temporal",
+        *args,
+        *where,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     return proc.returncode, out.decode(), err.decode()
 
@@ -65,8 +72,11 @@ async def test_sync_node_interrupts_with_a_dynamic_payload_answered_from_the_tem
     state = await waiting_for(handle, "review")
     assert state["status"] == "waiting"
     waiting = state["waiting"]["review"]
-    assert waiting["payload"] == {"question": "publish this draft?", "draft": "a post about ducks (5 letters)",
-                                  "step": 2}
+    assert waiting["payload"] == {
+        "question": "publish this draft?",
+        "draft": "a post about ducks (5 letters)",
+        "step": 2,
+    }
     assert waiting["interrupt"] == 0 and waiting["input"] == "ducks"
     assert "reviewed" not in state["state"]  # the interrupted run's writes are void
     assert await pending_activities(handle) == 0  # nothing runs while it waits
@@ -74,8 +84,17 @@ async def test_sync_node_interrupts_with_a_dynamic_payload_answered_from_the_tem
     assert code == 0, err
     assert "waiting: review (interrupt 0: {" in out and '"question": "publish this draft?"' in out
 
-    code, out, err = await temporal(dev_server, "workflow", "signal", "--workflow-id", session_id,
-                                    "--name", "gecko_answer", "--input", '{"node": "review", "value": "yes"}')
+    code, out, err = await temporal(
+        dev_server,
+        "workflow",
+        "signal",
+        "--workflow-id",
+        session_id,
+        "--name",
+        "gecko_answer",
+        "--input",
+        '{"node": "review", "value": "yes"}',
+    )
     assert code == 0, err
     result = await handle.result()
     assert result == {"verdict": "yes", "draft": "a post about ducks (5 letters)", "published": True, "note": None}
@@ -94,8 +113,18 @@ async def test_interrupt_answered_by_the_handle_and_by_a_temporal_cli_update(dev
 
     second = await people.approval.start("swans", session_id=f"people-u-{uuid.uuid4().hex[:8]}")
     await waiting_for(second, "review")
-    code, out, err = await temporal(dev_server, "workflow", "update", "execute", "--workflow-id", second.id,
-                                    "--name", "gecko_reply", "--input", '{"node": "review", "value": "yes"}')
+    code, _out, err = await temporal(
+        dev_server,
+        "workflow",
+        "update",
+        "execute",
+        "--workflow-id",
+        second.id,
+        "--name",
+        "gecko_reply",
+        "--input",
+        '{"node": "review", "value": "yes"}',
+    )
     assert code == 0, err
     assert (await second.result())["published"] is True
 
@@ -105,8 +134,17 @@ async def test_answers_to_a_node_that_is_not_interrupted_are_refused(dev_server,
     await waiting_for(handle, "review")
     with pytest.raises(GeckoError, match=r'"plan" is not a WaitForInput node .*\(waiting now: review\)'):
         await handle.answer("plan", "yes")
-    code, out, err = await temporal(dev_server, "workflow", "signal", "--workflow-id", session_id,
-                                    "--name", "gecko_answer", "--input", '{"node": "publish", "value": 1}')
+    code, _out, err = await temporal(
+        dev_server,
+        "workflow",
+        "signal",
+        "--workflow-id",
+        session_id,
+        "--name",
+        "gecko_answer",
+        "--input",
+        '{"node": "publish", "value": 1}',
+    )
     assert code == 0, err  # a signal is fire and forget: it is listed as rejected instead
     state = await handle.state()
     assert any("publish" in r["request"] and "waiting now: review" in r["reason"] for r in state["rejected"])
@@ -121,7 +159,7 @@ async def test_two_interrupts_in_one_node_are_answered_in_order(dev_server, log,
     await handle.answer("ask", "Countess")
     state = await waiting_for(handle, "ask", 1)
     assert state["waiting"]["ask"]["payload"] == {"title": "Countess", "ask": "and the team?"}
-    code, out, err = await gecko(dev_server, "answer", session_id, "ask", "--value", '"Analytical Engine"')
+    code, _out, err = await gecko(dev_server, "answer", session_id, "ask", "--value", '"Analytical Engine"')
     assert code == 0, err
     assert await handle.result() == {"name": "Ada", "title": "Countess", "team": "Analytical Engine"}
     assert _counts(log) == Counter({"ask-start": 3, "ask-done": 1})  # once per answer, plus the first run
@@ -186,8 +224,9 @@ async def test_worker_sigkill_while_interrupted_then_answer_and_restart(dev_serv
     log = tmp_path / "worker.log"
     env = {"GECKO_PEOPLE_LOG": str(log)}
     try:
-        first = procs.worker("tests.pipelines.people:approval", "--address", dev_server.address,
-                             "--task-queue", queue, env=env)
+        first = procs.worker(
+            "tests.pipelines.people:approval", "--address", dev_server.address, "--task-queue", queue, env=env
+        )
         await asyncio.to_thread(first.wait_for, "worker ready", 120)
         monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)  # this process only starts and answers
         monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
@@ -201,8 +240,9 @@ async def test_worker_sigkill_while_interrupted_then_answer_and_restart(dev_serv
         procs.close()
         raise
     try:
-        second = procs.worker("tests.pipelines.people:approval", "--address", dev_server.address,
-                              "--task-queue", queue, env=env)
+        second = procs.worker(
+            "tests.pipelines.people:approval", "--address", dev_server.address, "--task-queue", queue, env=env
+        )
         result = await asyncio.wait_for(handle.result(), 120)  # a failure bound only
         assert result["published"] is True and result["verdict"] == "yes"
         assert _counts(log) == Counter({"plan": 1, "review-start": 2, "review-answered": 1, "publish": 1})
@@ -244,11 +284,24 @@ async def test_update_state_bad_paths(dev_server, log, session_id):
     with pytest.raises(StateEditError, match="both are empty"):
         await handle.update_state({})
     # the real temporal CLI: not an object, unknown field, an array of values
-    for bad, why in [('"draft"', "needs a JSON object"), ('{"value": {"a": 1}}', "unknown field"),
-                     ('{"values": [1, 2]}', '"values" must be a JSON object'),
-                     ('{"values": {"a": 1}, "delete": [3]}', '"delete" must be a list')]:
-        code, out, err = await temporal(dev_server, "workflow", "update", "execute", "--workflow-id", session_id,
-                                        "--name", "gecko_update_state", "--input", bad)
+    for bad, why in [
+        ('"draft"', "needs a JSON object"),
+        ('{"value": {"a": 1}}', "unknown field"),
+        ('{"values": [1, 2]}', '"values" must be a JSON object'),
+        ('{"values": {"a": 1}, "delete": [3]}', '"delete" must be a list'),
+    ]:
+        code, out, err = await temporal(
+            dev_server,
+            "workflow",
+            "update",
+            "execute",
+            "--workflow-id",
+            session_id,
+            "--name",
+            "gecko_update_state",
+            "--input",
+            bad,
+        )
         assert code != 0 and why in out + err, (bad, out, err)
     code, out, err = await gecko(dev_server, "update-state", session_id, "--values", "[1]")
     assert code == 2 and "--values must be a JSON object" in err
@@ -279,8 +332,9 @@ async def test_rewind_to_an_earlier_step_runs_to_a_different_result(dev_server, 
     assert all(p["run"] == 1 and p["run_id"] == old_run for p in points)
 
     # back to the state after step 1 (plan), with an edit: review asks again
-    code, out, err = await gecko(dev_server, "rewind", session_id, "--to-step", "1",
-                                 "--values", '{"note": "second try"}')
+    code, out, err = await gecko(
+        dev_server, "rewind", session_id, "--to-step", "1", "--values", '{"note": "second try"}'
+    )
     assert code == 0, err
     reply = json.loads(out)
     assert reply["from_run"] == old_run and reply["to_step"] == 1 and reply["run_id"] != old_run
@@ -335,10 +389,11 @@ async def test_rewind_with_a_state_edit_changes_the_outcome(dev_server, session_
 
 # -- seeded state ------------------------------------------------------------------------------------
 async def test_the_run_input_can_seed_state(dev_server, session_id):
-    assert await people.seed.execute(2, session_id=session_id, state={"count": 40, "who": ["me"]}) == \
-        {"count": 42, "who": ["me"]}
-    code, out, err = await gecko(None, "run", "tests.pipelines.people:seed", "--input", "1",
-                                 "--state", '{"count": 1}')
+    assert await people.seed.execute(2, session_id=session_id, state={"count": 40, "who": ["me"]}) == {
+        "count": 42,
+        "who": ["me"],
+    }
+    code, out, err = await gecko(None, "run", "tests.pipelines.people:seed", "--input", "1", "--state", '{"count": 1}')
     assert code == 0, err
     assert json.loads(out) == {"count": 2}
     from gecko_temporal import GraphError, SerializationError
@@ -368,7 +423,8 @@ async def test_rewind_to_a_step_of_an_earlier_run_of_the_continue_as_new_chain(d
 
 
 async def test_eager_interrupt_beside_a_running_branch_and_an_edit_that_waits_for_a_safe_point(
-        dev_server, session_id, tmp_path, monkeypatch):
+    dev_server, session_id, tmp_path, monkeypatch
+):
     gate = tmp_path / "gate"
     monkeypatch.setenv("GECKO_PEOPLE_GATE", str(gate))
     handle = await people.eager.start("go", session_id=session_id)
@@ -403,13 +459,22 @@ async def test_a_reset_run_waits_for_the_rewind_signal_before_its_next_layer(dev
     point = next(p for p in await handle.steps() if p["step"] == 1)
     client = handle.temporal_handle._client
     history = await client.get_workflow_handle(session_id, run_id=point["run_id"]).fetch_history()
-    done = next(e.event_id for e in history.events
-                if e.event_id > point["event"] and e.HasField("workflow_task_completed_event_attributes"))
+    done = next(
+        e.event_id
+        for e in history.events
+        if e.event_id > point["event"] and e.HasField("workflow_task_completed_event_attributes")
+    )
     assert done == point["event"] + 1  # the checkpoint's history length is the merging task's start
-    reset = await client.workflow_service.reset_workflow_execution(ResetWorkflowExecutionRequest(
-        namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=session_id, run_id=point["run_id"]),
-        reason="test: reset without the signal", workflow_task_finish_event_id=done, request_id=uuid.uuid4().hex,
-        reset_reapply_exclude_types=[ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL]))
+    reset = await client.workflow_service.reset_workflow_execution(
+        ResetWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=session_id, run_id=point["run_id"]),
+            reason="test: reset without the signal",
+            workflow_task_finish_event_id=done,
+            request_id=uuid.uuid4().hex,
+            reset_reapply_exclude_types=[ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL],
+        )
+    )
     new = client.get_workflow_handle(session_id, run_id=reset.run_id)
     for _ in range(400):  # the new run has taken its first task: it merged step 1 and stopped there
         events = [e async for e in new.fetch_history_events()]

@@ -35,9 +35,15 @@ class Review:
 
 
 RICH = {
-    "at": dt.datetime(2026, 11, 24, 23, 0, tzinfo=dt.timezone.utc), "day": dt.date(2026, 11, 24),
-    "time": dt.time(1, 2, 3), "took": dt.timedelta(seconds=1.5), "id": uuid.UUID(int=7),
-    "price": Decimal("0.10"), "blob": b"\x00\x01", "tags": {"a", "b"}, "frozen": frozenset({1}),
+    "at": dt.datetime(2026, 11, 24, 23, 0, tzinfo=dt.timezone.utc),
+    "day": dt.date(2026, 11, 24),
+    "time": dt.time(1, 2, 3),
+    "took": dt.timedelta(seconds=1.5),
+    "id": uuid.UUID(int=7),
+    "price": Decimal("0.10"),
+    "blob": b"\x00\x01",
+    "tags": {"a", "b"},
+    "frozen": frozenset({1}),
     "verdict": Verdict.FAIL,
 }
 
@@ -74,12 +80,17 @@ def check_team(results: list) -> dict:
 
 
 async def test_rich_types_round_trip_through_outputs_state_and_team_results():
-    wf = (Workflow("RichTypes")
-          .add_node("produce", produce).add_node("consume", consume)
-          .add_node("team", Team([member_a, member_b], ExecutionStrategy.ALL))
-          .add_node("check", check_team)
-          .add_edge("produce", "consume").add_edge("consume", "team").add_edge("team", "check")
-          .set_entry_point("produce"))
+    wf = (
+        Workflow("RichTypes")
+        .add_node("produce", produce)
+        .add_node("consume", consume)
+        .add_node("team", Team([member_a, member_b], ExecutionStrategy.ALL))
+        .add_node("check", check_team)
+        .add_edge("produce", "consume")
+        .add_edge("consume", "team")
+        .add_edge("team", "check")
+        .set_entry_point("produce")
+    )
     result = await wf.execute(RICH)
     assert result["a"] == {"when": RICH["at"], "verdict": Verdict.PASS, "review": _review()}
     assert result["b"] == {RICH["id"]} and isinstance(result["a"]["review"].findings[0].verdict, Verdict)

@@ -89,7 +89,10 @@ async def test_a_failed_run_ends_its_stream_with_the_error(dev_server, session_i
     handle = await pipelines.failing.start("x", session_id=session_id)
     events = await _collect(handle)
     assert [(e.type, e.status) for e in events] == [
-        ("node_started", None), ("node_finished", "failed"), ("run_finished", "failed")]
+        ("node_started", None),
+        ("node_finished", "failed"),
+        ("run_finished", "failed"),
+    ]
     assert "ValueError: cannot handle 'x'" in events[1].error
     assert "cannot handle" in events[-1].error
 
@@ -198,24 +201,34 @@ async def test_malformed_stream_input_never_wedges_the_run(dev_server, session_i
     async for event in handle.stream():
         if event.type == "custom":
             break
-    unreadable = base64.b64encode(Payload(metadata={"encoding": b"json/plain"}, data=b"{not json")
-                                  .SerializeToString()).decode()
+    unreadable = base64.b64encode(
+        Payload(metadata={"encoding": b"json/plain"}, data=b"{not json").SerializeToString()
+    ).decode()
     publish = ["workflow", "signal", "--name", "__temporal_workflow_stream_publish", "--input"]
     commands = [
         (publish + ['"garbage"'], 0),
         (publish + ['{"items": [{"topic": "gecko", "data": "!!not base64"}], "publisher_id": "x", "sequence": 1}'], 0),
-        (publish + [json.dumps({"items": [{"topic": "gecko", "data": unreadable}], "publisher_id": "y",
-                                "sequence": 1})], 0),
+        (
+            publish
+            + [json.dumps({"items": [{"topic": "gecko", "data": unreadable}], "publisher_id": "y", "sequence": 1})],
+            0,
+        ),
         (["workflow", "update", "execute", "--name", "__temporal_workflow_stream_poll", "--input", '"x"'], 1),
     ]
     for args, code in commands:
-        done = await asyncio.to_thread(subprocess.run, [find_temporal_binary(), *args, "--address", dev_server.address,
-                                                        "--workflow-id", session_id], capture_output=True, text=True)
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [find_temporal_binary(), *args, "--address", dev_server.address, "--workflow-id", session_id],
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == code, (args, done.stderr)
     state = await handle.state()
     reasons = [r["reason"] for r in state["rejected"] if r["signal"] == "__temporal_workflow_stream_publish"]
-    assert reasons == ["a stream publish takes one object {items, publisher_id, sequence}",
-                       "item data on topic 'gecko' is not base64 of a Payload"]
+    assert reasons == [
+        "a stream publish takes one object {items, publisher_id, sequence}",
+        "item data on topic 'gecko' is not base64 of a Payload",
+    ]
     gate.write_text("open")
     seen = []
     async for event in handle.stream():
@@ -234,16 +247,23 @@ async def test_an_outside_publisher_signalled_with_the_start_is_heard(dev_server
     from temporalio.contrib.workflow_streams import PublishEntry, PublishInput
     from temporalio.contrib.workflow_streams._types import _encode_payload
 
-    from gecko_temporal.temporal.client import _prepare
     from gecko_temporal.core.spec import RunParams
+    from gecko_temporal.temporal.client import _prepare
 
     client, queue, key = await _prepare(pipelines.team)
     payload = client.data_converter.payload_converter.to_payloads([{"type": "custom", "data": "from outside"}])[0]
     await client.start_workflow(
-        "GeckoWorkflow", RunParams(spec=pipelines.team.compile(key), input='"x"'), id=session_id, task_queue=queue,
+        "GeckoWorkflow",
+        RunParams(spec=pipelines.team.compile(key), input='"x"'),
+        id=session_id,
+        task_queue=queue,
         start_signal="__temporal_workflow_stream_publish",
-        start_signal_args=[PublishInput(items=[PublishEntry(topic="gecko", data=_encode_payload(payload))],
-                                        publisher_id="outside", sequence=1)])
+        start_signal_args=[
+            PublishInput(
+                items=[PublishEntry(topic="gecko", data=_encode_payload(payload))], publisher_id="outside", sequence=1
+            )
+        ],
+    )
     from gecko_temporal import get_handle
 
     handle = await get_handle(session_id)
@@ -260,8 +280,12 @@ async def test_local_nodes_emit_with_their_result(dev_server, session_id):
     events = await _collect(handle)
     assert await handle.result() == 3
     assert [(e.type, e.node, e.data) for e in events if e.type != "node_started"] == [
-        ("custom", "L1", "local L1"), ("node_finished", "L1", None),
-        ("custom", "L2", {"async": "L2"}), ("node_finished", "L2", None), ("run_finished", None, None)]
+        ("custom", "L1", "local L1"),
+        ("node_finished", "L1", None),
+        ("custom", "L2", {"async": "L2"}),
+        ("node_finished", "L2", None),
+        ("run_finished", None, None),
+    ]
     kinds = [e.WhichOneof("attributes") for e in (await handle.temporal_handle.fetch_history()).events]
     assert "workflow_task_failed_event_attributes" not in kinds
     assert "workflow_execution_signaled_event_attributes" not in kinds

@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import time
 import uuid
 from collections import Counter
 
 import pytest
-
-from gecko_temporal import GeckoError, NodeError, Next, WaitForInput, Workflow, WorkflowTimeoutError
 from temporalio.service import RPCError
 
+from gecko_temporal import GeckoError, Next, NodeError, WaitForInput, Workflow, WorkflowTimeoutError
 from gecko_temporal.temporal.client import connect
+from tests.integration.test_hostile_input import temporal
 from tests.pipelines import crash, subgraph
 from tests.pipelines.procs import ROOT, Procs, wait_until
-from tests.integration.test_hostile_input import temporal
 
 pytestmark = pytest.mark.asyncio
 
@@ -62,11 +60,14 @@ async def child_ids(handle) -> list[str]:
 async def describe(dev_server, session: str) -> dict:
     """`temporal workflow describe`; waits for the run to exist (the server starts a child moments
     after the parent's workflow task that asked for it)."""
+
     async def described():
-        code, out, err = await temporal(dev_server, "workflow", "describe", "--workflow-id", session,
-                                        "--output", "json")
+        code, out, err = await temporal(
+            dev_server, "workflow", "describe", "--workflow-id", session, "--output", "json"
+        )
         assert code == 0 or "not found" in err.lower(), err
         return json.loads(out) if code == 0 else None
+
     return await until(described, f"run {session} exists")
 
 
@@ -90,8 +91,13 @@ def _review_prepare(text: str, context) -> str:
 
 
 def _review_final(answer, context) -> dict:
-    return {"verdict": answer, "shouted": context.history["Shout"], "child_state": dict(context.state),
-            "child_session": context.session_id, "child_input": context.input}
+    return {
+        "verdict": answer,
+        "shouted": context.history["Shout"],
+        "child_state": dict(context.state),
+        "child_session": context.session_id,
+        "child_input": context.input,
+    }
 
 
 review = Workflow("SubReview")
@@ -116,19 +122,24 @@ async def test_a_child_workflow_waits_for_its_answer_and_its_result_is_the_node_
     described = await describe(dev_server, child)
     assert described["workflowExecutionInfo"]["parentExecution"]["workflowId"] == session_id
     assert described["workflowExecutionInfo"]["type"]["name"] == "GeckoWorkflow"
+
     async def listed_children():  # visibility may trail the start by a moment
-        code, out, err = await temporal(dev_server, "workflow", "list", "--query",
-                                        f"ParentWorkflowId='{session_id}'", "--output", "json")
+        code, out, err = await temporal(
+            dev_server, "workflow", "list", "--query", f"ParentWorkflowId='{session_id}'", "--output", "json"
+        )
         assert code == 0, err
         return [w["execution"]["workflowId"] for w in json.loads(out) or []]
+
     assert await until(listed_children, "the child listed under its parent") == [child]
 
     # The child's own gecko_state, from the CLI: it waits for a person.
     async def child_waiting():
-        code, out, _ = await temporal(dev_server, "workflow", "query", "--workflow-id", child, "--name", "gecko_state",
-                                      "--output", "json")
+        code, out, _ = await temporal(
+            dev_server, "workflow", "query", "--workflow-id", child, "--name", "gecko_state", "--output", "json"
+        )
         state = json.loads(out)["queryResult"][0] if code == 0 else {}
         return state if state.get("status") == "waiting" else None
+
     state = await until(child_waiting, "the child waits")
     assert state["workflow"] == "SubReview" and list(state["waiting"]) == ["ask"]
     assert state["completed"] == ["prepare", "Shout"]
@@ -136,16 +147,32 @@ async def test_a_child_workflow_waits_for_its_answer_and_its_result_is_the_node_
 
     # Answer the child's session with the gecko-temporal CLI, as a person would.
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gecko_temporal", "answer", child, "ask", "--value", '"yes"', "--address",
-        dev_server.address, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+        sys.executable,
+        "-m",
+        "gecko_temporal",
+        "answer",
+        child,
+        "ask",
+        "--value",
+        '"yes"',
+        "--address",
+        dev_server.address,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
 
     result = await handle.result()
     assert result == {
-        "published": {"verdict": "yes", "shouted": "DRAFT ON OTTERS",
-                      "child_state": {"seen_parent_state": {}}, "child_session": child,
-                      "child_input": "draft on otters"},
+        "published": {
+            "verdict": "yes",
+            "shouted": "DRAFT ON OTTERS",
+            "child_state": {"seen_parent_state": {}},
+            "child_session": child,
+            "child_input": "draft on otters",
+        },
         "parent_state": {"topic": "otters"},  # the child's writes stay in the child
     }
     final = await handle.state()
@@ -153,7 +180,8 @@ async def test_a_child_workflow_waits_for_its_answer_and_its_result_is_the_node_
     # the nested subgraph ran as the child's child
     assert await child_ids(handle) == [child]
     assert (await describe(dev_server, f"{child}.Shout.2"))["workflowExecutionInfo"]["parentExecution"][
-        "workflowId"] == child
+        "workflowId"
+    ] == child
 
 
 # -- failures, cancel, timeout ---------------------------------------------------------------------
@@ -176,10 +204,16 @@ async def test_a_failing_child_node_fails_the_subgraph_node_naming_both(dev_serv
     error = info.value
     child = f"{session_id}.Parse.2"
     assert error.node == "Parse" and error.error_type == "ValueError"
-    assert str(error) == (f'node "Parse" failed: ValueError: subgraph "SubParser" (child session {child}) failed '
-                          f"at its node \"parse\": cannot parse 'garbage'")
-    assert error.details["child"] == {"session": child, "workflow": "SubParser", "node": "parse",
-                                      "error_type": "ValueError"}
+    assert str(error) == (
+        f'node "Parse" failed: ValueError: subgraph "SubParser" (child session {child}) failed '
+        f"at its node \"parse\": cannot parse 'garbage'"
+    )
+    assert error.details["child"] == {
+        "session": child,
+        "workflow": "SubParser",
+        "node": "parse",
+        "error_type": "ValueError",
+    }
     assert (await describe(dev_server, child))["workflowExecutionInfo"]["status"] == "WORKFLOW_EXECUTION_STATUS_FAILED"
 
 
@@ -216,6 +250,7 @@ async def test_cancelling_the_parent_cancels_the_child_and_its_running_node(dev_
 
     async def child_cancelled():
         return await _child_status(dev_server, child) == "WORKFLOW_EXECUTION_STATUS_CANCELED"
+
     await until(child_cancelled, "the child cancelled")
     await until(lambda: _true(f"cancel-{session_id}" in cancelled), "the child's node cancelled")
 
@@ -240,6 +275,7 @@ async def test_the_parents_timeout_bounds_the_child(dev_server, session_id):
 
     async def child_cancelled():
         return await _child_status(dev_server, child) == "WORKFLOW_EXECUTION_STATUS_CANCELED"
+
     await until(child_cancelled, "the child cancelled at the parent's deadline")
     await until(lambda: _true(f"timeout-{session_id}" in cancelled), "the child's node cancelled")
 
@@ -310,8 +346,9 @@ async def test_a_worker_process_serves_the_child_and_a_sigkill_mid_child_recover
         log = tmp_path / "nodes.log"
         queue = f"subcrash-{uuid.uuid4().hex[:6]}"
         env = {"GECKO_CRASH_LOG": str(log)}
-        first = procs.worker("tests.pipelines.subgraph:wf", "--address", dev_server.address, "--task-queue", queue,
-                             env=env)
+        first = procs.worker(
+            "tests.pipelines.subgraph:wf", "--address", dev_server.address, "--task-queue", queue, env=env
+        )
         first.wait_for("worker ready", 120)
         monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)  # the test only starts the run
         monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
@@ -320,19 +357,26 @@ async def test_a_worker_process_serves_the_child_and_a_sigkill_mid_child_recover
 
         def events() -> Counter:
             return Counter(e for e, _, _ in crash.read_log(str(log)))
+
         await asyncio.to_thread(wait_until, lambda: events()["slow-start"] == 1, 120, "the child's slow node in flight")
         assert (await handle.state())["children"] == {"Work": f"{session}.Work.2"}
         first.kill()
         assert events() == Counter({"prepare": 1, "slow-start": 1})
 
-        second = procs.worker("tests.pipelines.subgraph:wf", "--address", dev_server.address, "--task-queue", queue,
-                              env=env)
+        second = procs.worker(
+            "tests.pipelines.subgraph:wf", "--address", dev_server.address, "--task-queue", queue, env=env
+        )
         result = await asyncio.wait_for(handle.result(), 120)  # a failure bound only
-        assert result == {"child": 20, "child_state": {"slow": 2}, "child_session": f"{session}.Work.2",
-                          "parent_state": {"prepared": True}}
+        assert result == {
+            "child": 20,
+            "child_state": {"slow": 2},
+            "child_session": f"{session}.Work.2",
+            "parent_state": {"prepared": True},
+        }
         entries = crash.read_log(str(log))
         assert Counter(e for e, _, _ in entries) == Counter(
-            {"prepare": 1, "slow-start": 2, "slow-end": 1, "done": 1, "finish": 1})
+            {"prepare": 1, "slow-start": 2, "slow-end": 1, "done": 1, "finish": 1}
+        )
         by_pid = {e: p for e, p, _ in entries}
         assert by_pid["prepare"] == first.pid and by_pid["done"] == by_pid["finish"] == second.pid
         # one child, started once: the parent's start command was not repeated after the crash
@@ -347,9 +391,18 @@ async def test_cancelling_only_the_child_fails_the_subgraph_node(dev_server, ses
     child = (await until(lambda: children_of(handle), "the child runs"))["Stall"]
     await describe(dev_server, child)  # it exists
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gecko_temporal", "cancel", child, "--address", dev_server.address, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+        sys.executable,
+        "-m",
+        "gecko_temporal",
+        "cancel",
+        child,
+        "--address",
+        dev_server.address,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     with pytest.raises(NodeError) as info:
         await handle.result()

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType
 
-from gecko_temporal import (ExecutionStrategy, MemberResult, Next, NodeError, RetryPolicy, Team, Workflow,
-                            step)
+from gecko_temporal import ExecutionStrategy, MemberResult, Next, NodeError, RetryPolicy, Team, Workflow, step
 
 pytestmark = pytest.mark.asyncio
 
@@ -100,8 +99,10 @@ async def test_race_returns_fastest_and_cancels_losers_through_temporal(tmp_path
 
     assert all(isinstance(r, MemberResult) for r in results)
     assert [(r.member, r.status, r.winner) for r in results] == [
-        ("slow_model", "cancelled", False), ("fast_model", "succeeded", True),
-        ("slow_sync_model", "cancelled", False)]
+        ("slow_model", "cancelled", False),
+        ("fast_model", "succeeded", True),
+        ("slow_sync_model", "cancelled", False),
+    ]
     assert results[1].result == "fast answer to WHY"
     assert results[0].error.type == "CancelledError" and "fast_model" in results[0].error.message
     # Both losers (async and sync-on-a-thread) received the cancellation in their own code...
@@ -132,7 +133,9 @@ async def test_race_as_entry_node_returns_before_losers_stop(tmp_path):
     assert [r.status for r in results] == ["cancelled", "succeeded", "cancelled"]
     events = await _events(handle)
     assert {n for t, n in events if t == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED} == {
-        "race_entry.Cluster.slow_model", "race_entry.Cluster.slow_sync_model"}
+        "race_entry.Cluster.slow_model",
+        "race_entry.Cluster.slow_sync_model",
+    }
     # ... and although the run is over, the losers are told to stop at their next heartbeat.
     await _wait_for(tmp_path / "slow_model.cancelled")
     await _wait_for(tmp_path / "slow_sync_model.cancelled")
@@ -148,8 +151,13 @@ async def test_race_has_exactly_one_winner_when_members_finish_together():
         return x
 
     wf = Workflow("race_tie")
-    wf.add_node("Tie", Team([step(name="a")(lambda x: twin(x)), step(name="b")(lambda x: twin(x)),
-                             step(name="c")(lambda x: twin(x))], strategy=ExecutionStrategy.RACE))
+    wf.add_node(
+        "Tie",
+        Team(
+            [step(name="a")(lambda x: twin(x)), step(name="b")(lambda x: twin(x)), step(name="c")(lambda x: twin(x))],
+            strategy=ExecutionStrategy.RACE,
+        ),
+    )
     wf.set_entry_point("Tie")
     for _ in range(3):
         barrier.reset()
@@ -213,9 +221,13 @@ async def test_all_with_mixed_success_and_failure_does_not_fail_the_team():
 
     wf = Workflow("all_mixed")
     wf.add_node("Group", Team([good, bad, good], strategy=ExecutionStrategy.ALL, retries=1))
-    wf.add_node("Count", lambda rs: {"ok": [r.result for r in rs if r.is_success],
-                                     "failed": [[r.member, r.error.type, r.error.message]
-                                                for r in rs if r.status == "failed"]})
+    wf.add_node(
+        "Count",
+        lambda rs: {
+            "ok": [r.result for r in rs if r.is_success],
+            "failed": [[r.member, r.error.type, r.error.message] for r in rs if r.status == "failed"],
+        },
+    )
     wf.add_edge("Group", "Count")
     wf.set_entry_point("Group")
     out = await wf.execute(21)
@@ -336,8 +348,7 @@ async def test_quorum_takes_the_first_n_successes_and_cancels_the_rest(tmp_path)
     wf.set_entry_point("Vote")
     results = await wf.execute("q")
     assert not (tmp_path / "slow.finished").exists()  # the Team did not wait for it
-    assert [(r.status, r.winner) for r in results] == [("cancelled", False), ("succeeded", True),
-                                                      ("succeeded", True)]
+    assert [(r.status, r.winner) for r in results] == [("cancelled", False), ("succeeded", True), ("succeeded", True)]
     assert [r.result for r in results] == [None, "quick", "also quick"]
     await _wait_for(tmp_path / "slow.cancelled")  # cancelled in its own code, through Temporal
     assert not (tmp_path / "slow.finished").exists()
@@ -427,18 +438,27 @@ async def test_agent_objects_with_sync_and_async_run_and_names():
     wf.set_entry_point("Cluster")
     results = await wf.execute("hi")
     assert [(r.member, r.result) for r in results] == [
-        ("gpt", "gpt: hi"), ("claude", "claude@Cluster: hi"), ("Unnamed", "unnamed")]
+        ("gpt", "gpt: hi"),
+        ("claude", "claude@Cluster: hi"),
+        ("Unnamed", "unnamed"),
+    ]
 
 
 async def test_members_read_context_state_and_history():
     """A member that takes the context sees the state and earlier outputs, as a node does."""
+
     def prepare(x, context):
         context.state["topic"] = "otters"
         return f"notes on {x}"
 
     def reader(x, context):
-        return {"input": x, "topic": context.state["topic"], "notes": context.history["Prepare"],
-                "has_topic": "topic" in context.state, "node": context.node}
+        return {
+            "input": x,
+            "topic": context.state["topic"],
+            "notes": context.history["Prepare"],
+            "has_topic": "topic" in context.state,
+            "node": context.node,
+        }
 
     async def async_reader(x, context):
         return context.state.get("topic")
@@ -448,8 +468,13 @@ async def test_members_read_context_state_and_history():
     wf.add_edge("Prepare", "Panel").set_entry_point("Prepare")
     results = await wf.execute("rivers")
     assert [r.status for r in results] == ["succeeded", "succeeded"]
-    assert results[0].result == {"input": "notes on rivers", "topic": "otters", "notes": "notes on rivers",
-                                 "has_topic": True, "node": "Panel"}
+    assert results[0].result == {
+        "input": "notes on rivers",
+        "topic": "otters",
+        "notes": "notes on rivers",
+        "has_topic": True,
+        "node": "Panel",
+    }
     assert results[1].result == "otters"
 
 
@@ -470,8 +495,7 @@ async def test_quorum_next_comes_from_the_first_winner_in_member_order_that_retu
         return Next("Other", x)
 
     wf = Workflow("quorum_next")
-    wf.add_node("Vote", Team([slow_router, plain, router, second_router], strategy=ExecutionStrategy.QUORUM,
-                             quorum=3))
+    wf.add_node("Vote", Team([slow_router, plain, router, second_router], strategy=ExecutionStrategy.QUORUM, quorum=3))
     for name in ["Loser", "Chosen", "Other", "Default"]:
         wf.add_node(name, lambda x, name=name: f"{name}: {x}")
     wf.add_edge("Vote", "Default").set_entry_point("Vote")
@@ -489,13 +513,22 @@ async def test_max_concurrency_marks_members_never_started_once_a_race_is_decide
 
     wf = Workflow("race_capped")
     # one function per member: step() sets its options on the function object it is given
-    wf.add_node("Pool", Team([step(name=f"m{i}")(lambda x: member(x)) for i in range(3)], strategy=ExecutionStrategy.RACE,
-                             max_concurrency=1))
+    wf.add_node(
+        "Pool",
+        Team(
+            [step(name=f"m{i}")(lambda x: member(x)) for i in range(3)],
+            strategy=ExecutionStrategy.RACE,
+            max_concurrency=1,
+        ),
+    )
     wf.set_entry_point("Pool")
     handle = await wf.start("x")
     results = await handle.result()
     assert [(r.member, r.status, r.winner) for r in results] == [
-        ("m0", "succeeded", True), ("m1", "cancelled", False), ("m2", "cancelled", False)]
+        ("m0", "succeeded", True),
+        ("m1", "cancelled", False),
+        ("m2", "cancelled", False),
+    ]
     assert [r.error.message for r in results[1:]] == ["not started: the race was decided"] * 2
     assert calls == ["x"]
     scheduled = [n for t, n in await _events(handle) if t == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]

@@ -55,8 +55,9 @@ SCRIPT = textwrap.dedent("""
 
 def test_a_cancelled_node_in_a_long_c_call_does_not_freeze_a_traced_worker(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["result"] == 4

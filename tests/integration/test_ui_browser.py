@@ -48,9 +48,11 @@ class Page:
 
     async def text(self) -> str:
         # The UI renders markdown (summary, details, current details) in sandboxed iframes: read them too.
-        script = ("(() => { if (!document.body) return ''; const frames = [...document.querySelectorAll('iframe')]"
-                  ".map(f => { try { return f.contentDocument.body.innerText; } catch (e) { return f.srcdoc || ''; } });"
-                  " return [document.body.innerText, ...frames].join('\\n'); })()")
+        script = (
+            "(() => { if (!document.body) return ''; const frames = [...document.querySelectorAll('iframe')]"
+            ".map(f => { try { return f.contentDocument.body.innerText; } catch (e) { return f.srcdoc || ''; } });"
+            " return [document.body.innerText, ...frames].join('\\n'); })()"
+        )
         result = await self.call("Runtime.evaluate", expression=script, returnByValue=True)
         return result["result"].get("value") or ""
 
@@ -64,8 +66,10 @@ class Page:
         raise AssertionError(f"page never showed {needles}; it shows:\n{text[:3000]}")
 
     async def click(self, label: str) -> None:
-        script = (f"(() => {{ const el = [...document.querySelectorAll('a,button,[role=tab]')]"
-                  f".find(e => e.innerText.trim().startsWith({json.dumps(label)})); if (el) el.click(); return !!el; }})()")
+        script = (
+            f"(() => {{ const el = [...document.querySelectorAll('a,button,[role=tab]')]"
+            f".find(e => e.innerText.trim().startsWith({json.dumps(label)})); if (el) el.click(); return !!el; }})()"
+        )
         result = await self.call("Runtime.evaluate", expression=script, returnByValue=True)
         assert result["result"]["value"], f"no tab {label!r} on the page"
 
@@ -76,10 +80,21 @@ class Page:
 
 async def _open_browser(tmp_path: Path):
     port = free_port()
-    proc = subprocess.Popen([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                             f"--remote-debugging-port={port}", "--window-size=1400,1100",
-                             f"--user-data-dir={tmp_path / 'chromium'}", "about:blank"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            CHROMIUM,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            f"--remote-debugging-port={port}",
+            "--window-size=1400,1100",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     session = aiohttp.ClientSession()
     for _ in range(200):
         try:

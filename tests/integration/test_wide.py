@@ -16,11 +16,15 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 
 from gecko_temporal import GraphError, Workflow, WorkflowTimeoutError, step
-from gecko_temporal.ops.embedded import find_temporal_binary
 from gecko_temporal.core.window import DEFAULT_MAX_PARALLEL
+from gecko_temporal.ops.embedded import find_temporal_binary
 
-_CLOSED = (EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
-           EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT, EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED)
+_CLOSED = (
+    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED,
+)
 
 
 async def _runs(handle) -> list:
@@ -31,8 +35,11 @@ async def _runs(handle) -> list:
         history = await th._client.get_workflow_handle(th.id, run_id=run_id).fetch_history()
         histories.append(history)
         last = history.events[-1]
-        run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-                  if last.HasField("workflow_execution_continued_as_new_event_attributes") else None)
+        run_id = (
+            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            if last.HasField("workflow_execution_continued_as_new_event_attributes")
+            else None
+        )
     return histories
 
 
@@ -49,8 +56,12 @@ def _peak_pending(events) -> int:
 
 
 def _scheduled(histories) -> Counter:
-    return Counter(e.activity_task_scheduled_event_attributes.activity_type.name
-                   for h in histories for e in h.events if e.HasField("activity_task_scheduled_event_attributes"))
+    return Counter(
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for h in histories
+        for e in h.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    )
 
 
 def _fan(name: str, width: int, leaf, **options) -> Workflow:
@@ -65,9 +76,20 @@ def _fan(name: str, width: int, leaf, **options) -> Workflow:
 
 async def _cli_state(dev_server, session: str) -> dict:
     proc = await asyncio.create_subprocess_exec(
-        find_temporal_binary(), "workflow", "query", "--workflow-id", session, "--name", "gecko_state",
-        "--output", "json", "--address", dev_server.address,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        find_temporal_binary(),
+        "workflow",
+        "query",
+        "--workflow-id",
+        session,
+        "--name",
+        "gecko_state",
+        "--output",
+        "json",
+        "--address",
+        dev_server.address,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, f"gecko_state did not answer from the CLI: {err.decode()}"
     return json.loads(out)["queryResult"][0]
@@ -119,14 +141,14 @@ _events: list[tuple[str, str]] = []
 
 
 async def _recorded_leaf(x, context):
-    run_events.append(("start", context.node))
+    _events.append(("start", context.node))
     await asyncio.sleep(0.05)
-    run_events.append(("end", context.node))
+    _events.append(("end", context.node))
     return 1
 
 
 async def test_max_parallel_caps_the_nodes_running_at_once(session_id):
-    run_events.clear()
+    _events.clear()
     handle = await _fan("Capped", 12, _recorded_leaf, max_parallel=2).start("x", session_id=session_id)
     assert await handle.result() == 12
     running = peak = 0
@@ -246,14 +268,14 @@ async def test_team_members_and_eager_runs_share_the_window(session_id):
 
 
 async def _slow_leaf(x, context):
-    run_events.append(("start", context.node))
+    _events.append(("start", context.node))
     await asyncio.sleep(0.3)
-    run_events.append(("end", context.node))
+    _events.append(("end", context.node))
     return 1
 
 
 async def test_jumps_and_the_timeout_work_while_a_layer_waits_for_the_window(session_id):
-    run_events.clear()
+    _events.clear()
     wf = _fan("Steered", 20, _slow_leaf, max_parallel=2)
     wf.add_node("elsewhere", lambda x: f"jumped: {x}")
     handle = await wf.start("x", session_id=session_id)

@@ -13,7 +13,7 @@ import os
 
 from pydantic import BaseModel
 from pydantic_ai import Agent
-from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from gecko_temporal import Workflow, durable_agent
@@ -43,8 +43,9 @@ async def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     if n < TOOL_CALLS:
         return ModelResponse(parts=[ToolCallPart("record", {"i": n}, tool_call_id=f"call-{n}")])
     output = info.output_tools[0]
-    return ModelResponse(parts=[ToolCallPart(output.name, {"steps": list(range(TOOL_CALLS)), "note": "counted"},
-                                             tool_call_id="final")])
+    return ModelResponse(
+        parts=[ToolCallPart(output.name, {"steps": list(range(TOOL_CALLS)), "note": "counted"}, tool_call_id="final")]
+    )
 
 
 counter = Agent(FunctionModel(model), output_type=Tally, name="counter")

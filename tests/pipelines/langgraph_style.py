@@ -71,9 +71,14 @@ def research(item: dict, context) -> dict:
 
 def collect(reports: list[dict], context) -> dict:
     log("collect")
-    return {"question": context.state["question"], "reports": len(reports),
-            "first": reports[0]["summary"], "last": reports[-1]["summary"],
-            "findings": context.state["findings"], "cost": context.state["cost"]}
+    return {
+        "question": context.state["question"],
+        "reports": len(reports),
+        "first": reports[0]["summary"],
+        "last": reports[-1]["summary"],
+        "findings": context.state["findings"],
+        "cost": context.state["cost"],
+    }
 
 
 def headline(report: dict) -> dict:

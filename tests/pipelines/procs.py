@@ -9,8 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,12 +18,16 @@ ROOT = Path(__file__).resolve().parents[2]
 class Proc:
     """A child process whose output goes to a file, so waiting on a line never blocks on a pipe."""
 
-    def __init__(self, args: list[str], log: Path, env: Optional[dict[str, str]] = None) -> None:
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.log = log
         self._out = open(log, "ab")
         base = {k: v for k, v in os.environ.items() if k not in ("TEMPORAL_ADDRESS", "GECKO_TASK_QUEUE")}
         self.popen = subprocess.Popen(
-            args, cwd=ROOT, stdout=self._out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            args,
+            cwd=ROOT,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             env={**base, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
 
@@ -67,13 +71,13 @@ class Procs:
         self.tmp = tmp
         self.started: list[Proc] = []
 
-    def worker(self, *args: str, env: Optional[dict[str, str]] = None) -> Proc:
+    def worker(self, *args: str, env: dict[str, str] | None = None) -> Proc:
         n = len(self.started) + 1
         proc = Proc([sys.executable, str(ROOT / "worker.py"), *args], self.tmp / f"worker-{n}.out", env)
         self.started.append(proc)
         return proc
 
-    def command(self, *args: str, env: Optional[dict[str, str]] = None) -> Proc:
+    def command(self, *args: str, env: dict[str, str] | None = None) -> Proc:
         n = len(self.started) + 1
         proc = Proc([sys.executable, "-m", "gecko_temporal", *args], self.tmp / f"cli-{n}.out", env)
         self.started.append(proc)
@@ -130,8 +134,13 @@ async def temporal(dev_server, *args: str, within: float = 60) -> tuple[int, str
     from gecko_temporal.ops.embedded import find_temporal_binary
 
     proc = await asyncio.create_subprocess_exec(
-        find_temporal_binary(), *args, "--address", dev_server.address,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "TEMPORAL_CLI_SHOW_STACKS": "0"})
+        find_temporal_binary(),
+        *args,
+        "--address",
+        dev_server.address,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "TEMPORAL_CLI_SHOW_STACKS": "0"},
+    )
     out, err = await asyncio.wait_for(proc.communicate(), within)
     return proc.returncode, out.decode(), err.decode()

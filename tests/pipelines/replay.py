@@ -107,6 +107,7 @@ def chain_step(name):
     def run(x, context):
         context.state["chain"] = context.state.get("chain", []) + [name]
         return f"{x}>{name}"
+
     run.__name__ = name
     return run
 

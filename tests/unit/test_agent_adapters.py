@@ -27,8 +27,9 @@ def test_an_unusable_object_is_refused_with_what_would_work():
     with pytest.raises(GraphError) as info:
         Workflow("w").add_node("Crew", Crew())
     message = str(info.value)
-    assert message.startswith('node "Crew" must be a function, a callable object or an object with a run() method; '
-                              "got Crew <")
+    assert message.startswith(
+        'node "Crew" must be a function, a callable object or an object with a run() method; got Crew <'
+    )
     assert "pydantic-ai, LangChain runnables and OpenAI Agents SDK agents work as they are" in message
     assert "this object has kickoff(): pass the bound method, e.g. add_node(name, obj.kickoff)" in message
     with pytest.raises(GraphError, match=r"Team member 0 \"int\" must be a function"):
@@ -65,8 +66,11 @@ def test_pydantic_ai_agents_are_named_by_name_output_type_or_agent():
 
     from gecko_temporal.core import codec
 
-    named, typed, plain = (Agent(TestModel(), name="writer"), Agent(TestModel(), output_type=Verdict),
-                           Agent(TestModel()))
+    named, typed, plain = (
+        Agent(TestModel(), name="writer"),
+        Agent(TestModel(), output_type=Verdict),
+        Agent(TestModel()),
+    )
     assert Team([named, typed, plain, plain]).names == ["writer", "Verdict", "agent", "agent#4"]
     node = adapt(typed)
     assert isinstance(node, AgentNode) and node.library == "pydantic-ai" and node.output_type is Verdict
@@ -90,8 +94,11 @@ def test_durable_agent_needs_a_stable_name_and_a_unique_one():
     with pytest.raises(GraphError, match="durable_agent\\(\\) takes a pydantic-ai Agent, got str"):
         durable_agent("writer")
     assert list(Workflow("d").add_node(durable_agent(agent)).nodes) == ["unit-durable"]
-    with pytest.raises(GraphError, match=r"durable_agent\(\): model_timeout must be a positive number of seconds, "
-                                         r"got -1; model_retries counts attempts and must be an int >= 1, got 0"):
+    with pytest.raises(
+        GraphError,
+        match=r"durable_agent\(\): model_timeout must be a positive number of seconds, "
+        r"got -1; model_retries counts attempts and must be an int >= 1, got 0",
+    ):
         durable_agent(agent, model_timeout=-1, model_retries=0)
 
 
@@ -105,7 +112,9 @@ def test_langchain_runnables_are_named_after_the_runnable():
 
     llm = FakeListChatModel(responses=["a"])
     assert list(Workflow("l").add_node(llm).add_node(llm | StrOutputParser()).nodes) == [
-        "FakeListChatModel", "RunnableSequence"]
+        "FakeListChatModel",
+        "RunnableSequence",
+    ]
     message = AIMessage(content="hi", id="1", tool_calls=[{"name": "t", "args": {"a": 1}, "id": "c"}])
     assert codec.decode(codec.encode(message)) == message  # allowed explicitly by the adapter
 
@@ -113,8 +122,10 @@ def test_langchain_runnables_are_named_after_the_runnable():
 def test_importing_the_engine_loads_no_agent_library():
     import subprocess
 
-    code = ("import sys, gecko_temporal, gecko_temporal.integrations.agents; from gecko_temporal import Workflow; "
-            "Workflow('w').add_node('a', lambda x: x); "
-            "print([m for m in ('pydantic_ai', 'langchain_core', 'agents', 'langgraph') if sys.modules.get(m) is not None])")
+    code = (
+        "import sys, gecko_temporal, gecko_temporal.integrations.agents; from gecko_temporal import Workflow; "
+        "Workflow('w').add_node('a', lambda x: x); "
+        "print([m for m in ('pydantic_ai', 'langchain_core', 'agents', 'langgraph') if sys.modules.get(m) is not None])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -26,13 +26,22 @@ import temporal_overhead_benchmark as overhead  # noqa: E402
 
 
 def test_compose_cow_runs_as_one_command_from_anywhere_and_prints_json(tmp_path):
-    proc = subprocess.run([sys.executable, str(BENCH / "compose_cow_benchmark.py"), "--quick", "--json"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "compose_cow_benchmark.py"), "--quick", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)  # progress goes to stderr: stdout is JSON alone
     assert result["benchmark"] == "compose_cow" and result["quick"] is True
-    assert {(r["nodes"], r["reads"]) for r in result["rows"]} == {(20, "light"), (50, "light"),
-                                                                    (20, "heavy"), (50, "heavy")}
+    assert {(r["nodes"], r["reads"]) for r in result["rows"]} == {
+        (20, "light"),
+        (50, "light"),
+        (20, "heavy"),
+        (50, "heavy"),
+    }
     for row in result["rows"]:
         assert row["gecko_ms"] > 0 and row["deepcopy_ms"] > 0
         assert row["speedup"] == pytest.approx(row["deepcopy_ms"] / row["gecko_ms"], rel=0.05)
@@ -124,11 +133,14 @@ def test_gecko_chain_is_a_chain_and_local_option_reaches_the_spec():
     assert [n.local for n in spec.nodes] == [True] * 3 and [n.predecessors for n in spec.nodes] == [[], ["N0"], ["N1"]]
 
 
-@pytest.mark.parametrize("script", ["temporal_overhead_benchmark.py", "local_activity_benchmark.py", "send_benchmark.py"])
+@pytest.mark.parametrize(
+    "script", ["temporal_overhead_benchmark.py", "local_activity_benchmark.py", "send_benchmark.py"]
+)
 def test_server_benchmarks_start_from_a_fresh_clone(script, tmp_path):
     # --help needs no server: the script and its imports load from any working directory
-    proc = subprocess.run([sys.executable, str(BENCH / script), "--help"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / script), "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert "--json" in proc.stdout and "--quick" in proc.stdout
 
@@ -141,6 +153,7 @@ import cluster_shapes  # noqa: E402
 def _simulate_hand(workflow_cls, data):
     """Run a hand_worker workflow without Temporal: its activity calls go straight to the function."""
     import asyncio
+
     import hand_worker
 
     async def fake_execute_activity(fn, args, **_):
@@ -154,12 +167,13 @@ def _simulate_hand(workflow_cls, data):
         hand_worker.workflow.execute_activity = original
 
 
-@pytest.mark.parametrize("case, hand", [("dag", "HandDag"), ("chain", "HandChain"), ("session", "HandSession"),
-                                        ("uneven", "HandUneven")])
+@pytest.mark.parametrize(
+    "case, hand", [("dag", "HandDag"), ("chain", "HandChain"), ("session", "HandSession"), ("uneven", "HandUneven")]
+)
 def test_cluster_graphs_and_hand_written_workflows_compute_the_same(case, hand, monkeypatch):
-    import hand_worker
-
     import types
+
+    import hand_worker
 
     monkeypatch.setattr(cluster_shapes, "time", types.SimpleNamespace(sleep=lambda s: None))  # same result, no wait
     assert _simulate_gecko(getattr(cluster_graphs, case)) == _simulate_hand(getattr(hand_worker, hand), {"topic": "t"})
@@ -181,7 +195,7 @@ def test_langgraph_uneven_dag_has_the_cluster_shape_and_computes_the_same(monkey
 
     monkeypatch.setattr(cluster_shapes, "time", types.SimpleNamespace(sleep=lambda s: None))
     spec = cluster_graphs.uneven.compile()
-    assert langgraph_dag.UNEVEN_PREDECESSORS == {n.name: n.predecessors for n in spec.nodes if n.predecessors}
+    assert {n.name: n.predecessors for n in spec.nodes if n.predecessors} == langgraph_dag.UNEVEN_PREDECESSORS
     # run the StateGraph's nodes in dependency order, as LangGraph's super-steps would
     state = {"topic": "t", "out": {}}
     state["out"].update(langgraph_dag.start_node(state)["out"])
@@ -203,8 +217,9 @@ def test_cluster_benchmark_starts_from_a_fresh_clone_and_rejects_unknown_cases(t
     proc = subprocess.run([sys.executable, script, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert all(opt in proc.stdout for opt in ("--json", "--quick", "--cases", "--engine-sticky", "--hand-variant"))
-    bad = subprocess.run([sys.executable, script, "--cases", "dag,nope"], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, script, "--cases", "dag,nope"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 2 and "unknown case(s) nope" in bad.stderr
 
 
@@ -214,8 +229,14 @@ def test_the_worker_serves_the_cluster_graphs_by_module_and_name():
     sys.path.insert(0, str(BENCH))
     assert load_workflow("cluster_graphs:dag").name == "ClusterDag"
     assert {load_workflow(f"cluster_graphs:{g}").name for g in cluster_graphs.ALL} == {
-        "ClusterDag", "ClusterChain", "ClusterSession", "ClusterUneven", "ClusterDagEager", "ClusterUnevenEager",
-        "ClusterWarm"}
+        "ClusterDag",
+        "ClusterChain",
+        "ClusterSession",
+        "ClusterUneven",
+        "ClusterDagEager",
+        "ClusterUnevenEager",
+        "ClusterWarm",
+    }
 
 
 def test_send_benchmark_graphs_fan_out_and_sum_every_instance():

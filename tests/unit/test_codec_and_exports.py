@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 import gecko_temporal
 from gecko_temporal import MemberResult, Next, SerializationError
-from gecko_temporal.core.codec import decode, encode, revive, plain
+from gecko_temporal.core.codec import decode, encode, plain, revive
 
 
 class Report(BaseModel):
@@ -39,7 +39,11 @@ def test_pydantic_models_come_back_as_models():
 
 
 def test_unlisted_dataclasses_arrive_as_dicts_tuples_as_lists():
-    assert decode(encode({"p": Point(1, 2), "t": (1, 2), "s": {3, 1}})) == {"p": {"x": 1, "y": 2}, "t": [1, 2], "s": {1, 3}}
+    assert decode(encode({"p": Point(1, 2), "t": (1, 2), "s": {3, 1}})) == {
+        "p": {"x": 1, "y": 2},
+        "t": [1, 2],
+        "s": {1, 3},
+    }
 
 
 def test_unserializable_value_names_what_and_the_type():
@@ -64,21 +68,30 @@ def test_a_model_no_graph_names_arrives_as_its_data():
 
 
 def test_data_never_imports_a_module(tmp_path, monkeypatch):
-    (tmp_path / "gecko_canary_mod.py").write_text("import sys\nsys.modules['gecko_canary_ran'] = True\n"
-                                                 "from pydantic import BaseModel\nclass Boom(BaseModel):\n    x: int = 0\n")
+    (tmp_path / "gecko_canary_mod.py").write_text(
+        "import sys\nsys.modules['gecko_canary_ran'] = True\n"
+        "from pydantic import BaseModel\nclass Boom(BaseModel):\n    x: int = 0\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     forged = '{"__gecko__":"gecko_canary_mod:Boom","data":{"x":1}}'
     assert decode(forged) == {"x": 1} and revive(plain(forged)) == {"x": 1}
     assert "gecko_canary_mod" not in sys.modules and "gecko_canary_ran" not in sys.modules
 
 
-@pytest.mark.parametrize("data", [
-    {"__gecko__": "gecko_temporal.spec:Next", "data": {"node": "Bad", "input": None}},
-    [{"__gecko__": "dict", "items": [["a", 1]]}],
-    {"outer": {"__gecko__": "gecko_temporal.team:MemberResult", "data": {"member": "m", "index": 0,
-                                                                         "status": "succeeded"}}},
-    {"__gecko__": 1},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"__gecko__": "gecko_temporal.spec:Next", "data": {"node": "Bad", "input": None}},
+        [{"__gecko__": "dict", "items": [["a", 1]]}],
+        {
+            "outer": {
+                "__gecko__": "gecko_temporal.team:MemberResult",
+                "data": {"member": "m", "index": 0, "status": "succeeded"},
+            }
+        },
+        {"__gecko__": 1},
+    ],
+)
 def test_user_dicts_with_our_tag_key_round_trip_as_the_same_dicts(data):
     text = encode(data)
     assert decode(text) == data and plain(text) == data
@@ -90,15 +103,20 @@ def test_tags_never_show_in_what_people_read():
     assert plain(text) == {"next": {"node": "B", "input": {"x": 1}}}
 
 
-@pytest.mark.parametrize("value, where", [
-    (float("nan"), "nan at the top level"),
-    ({"scores": [1.0, float("inf")]}, "inf at ['scores'][1]"),
-    ([{"x": -float("inf")}], "-inf at [0]['x']"),
-])
+@pytest.mark.parametrize(
+    "value, where",
+    [
+        (float("nan"), "nan at the top level"),
+        ({"scores": [1.0, float("inf")]}, "inf at ['scores'][1]"),
+        ([{"x": -float("inf")}], "-inf at [0]['x']"),
+    ],
+)
 def test_non_finite_floats_are_refused_with_where_they_are(value, where):
     with pytest.raises(SerializationError) as exc:
         encode(value, what='state key "s" written by node "N"')
-    assert str(exc.value).startswith(f'state key "s" written by node "N" contains {where}: NaN and Infinity are not JSON')
+    assert str(exc.value).startswith(
+        f'state key "s" written by node "N" contains {where}: NaN and Infinity are not JSON'
+    )
 
 
 def test_next_is_a_value_too():
@@ -106,15 +124,45 @@ def test_next_is_a_value_too():
 
 
 def test_public_names_are_pinned():
-    assert sorted(gecko_temporal.__all__) == sorted([
-        "InterruptError", "RewindError", "StateEditError",
-        "DevServer", "END", "ExecutionStrategy", "GeckoError", "GeckoWorker", "GraphError", "GraphSpec",
-        "JumpRejectedError", "Send", "MemberError", "MemberResult", "Next", "NodeError", "NodeSpec", "PayloadConfigError",
-        "Progress", "RetryPolicy",
-        "RunEvent", "RunHandle", "SerializationError", "ServerError", "StepLimitError", "StepOptions", "Team",
-        "WaitForInput", "Workflow", "WorkflowContext", "WorkflowTimeoutError", "connect", "durable_agent", "get_handle",
-        "step",
-    ])
+    assert sorted(gecko_temporal.__all__) == sorted(
+        [
+            "InterruptError",
+            "RewindError",
+            "StateEditError",
+            "DevServer",
+            "END",
+            "ExecutionStrategy",
+            "GeckoError",
+            "GeckoWorker",
+            "GraphError",
+            "GraphSpec",
+            "JumpRejectedError",
+            "Send",
+            "MemberError",
+            "MemberResult",
+            "Next",
+            "NodeError",
+            "NodeSpec",
+            "PayloadConfigError",
+            "Progress",
+            "RetryPolicy",
+            "RunEvent",
+            "RunHandle",
+            "SerializationError",
+            "ServerError",
+            "StepLimitError",
+            "StepOptions",
+            "Team",
+            "WaitForInput",
+            "Workflow",
+            "WorkflowContext",
+            "WorkflowTimeoutError",
+            "connect",
+            "durable_agent",
+            "get_handle",
+            "step",
+        ]
+    )
     for name in gecko_temporal.__all__:
         assert getattr(gecko_temporal, name) is not None
 
@@ -122,8 +170,15 @@ def test_public_names_are_pinned():
 def test_errors_share_one_root():
     from gecko_temporal.core import errors
 
-    for name in ("GraphError", "NodeError", "SerializationError", "StepLimitError", "WorkflowTimeoutError",
-                 "JumpRejectedError", "ServerError"):
+    for name in (
+        "GraphError",
+        "NodeError",
+        "SerializationError",
+        "StepLimitError",
+        "WorkflowTimeoutError",
+        "JumpRejectedError",
+        "ServerError",
+    ):
         assert issubclass(getattr(errors, name), errors.GeckoError)
     assert issubclass(errors.WorkflowTimeoutError, TimeoutError)
 
@@ -140,15 +195,20 @@ def test_pure_core_never_imports_temporalio():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
     # ...and the shell's names still load on first use
-    out = subprocess.run([sys.executable, "-c", "import gecko_temporal as g; print(g.GeckoWorker.__name__)"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import gecko_temporal as g; print(g.GeckoWorker.__name__)"],
+        capture_output=True,
+        text=True,
+    )
     assert out.stdout.strip() == "GeckoWorker", out.stderr
 
 
 def test_the_decision_modules_are_pure_too():
-    code = ("import sys, gecko_temporal.core.control, gecko_temporal.protocol, gecko_temporal.core.team_run, "
-            "gecko_temporal.core.build.nodes, gecko_temporal.core.inputs, gecko_temporal.core.limits; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'temporalio'))")
+    code = (
+        "import sys, gecko_temporal.core.control, gecko_temporal.protocol, gecko_temporal.core.team_run, "
+        "gecko_temporal.core.build.nodes, gecko_temporal.core.inputs, gecko_temporal.core.limits; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'temporalio'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
@@ -164,12 +224,14 @@ def test_no_module_imports_a_private_name_of_another():
     for path in sorted(Path(gecko_temporal.__file__).parent.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.level:
-                found += [f"{path.name}: from .{node.module} import {a.name}" for a in node.names
-                          if a.name.startswith("_")]
+                found += [
+                    f"{path.name}: from .{node.module} import {a.name}" for a in node.names if a.name.startswith("_")
+                ]
     assert found == []
 
 
 # -- the exact text crossing the boundary, and every fallback path ------------------------------
+
 
 class Stamp(BaseModel):
     when: "datetime.datetime"
@@ -188,8 +250,10 @@ gecko_temporal.Workflow("Stamps", types=[Stamp, Outer.Inner])  # a graph that na
 
 
 def test_encoding_is_compact_and_exact():
-    assert encode({"a": [1, {"b": None}], "c": "ü", "d": 1.5, "e": True}) == \
-        '{"a":[1,{"b":null}],"c":"ü","d":1.5,"e":true}'
+    assert (
+        encode({"a": [1, {"b": None}], "c": "ü", "d": 1.5, "e": True})
+        == '{"a":[1,{"b":null}],"c":"ü","d":1.5,"e":true}'
+    )
 
 
 def test_models_are_dumped_in_json_mode_and_sets_sorted_by_repr():
@@ -208,7 +272,10 @@ def test_nested_model_classes_are_revived():
 
 def test_only_an_exact_tag_object_is_revived():
     assert decode('{"__gecko__":"gecko_temporal.spec:Next","data":{"node":"B","input":null},"x":1}') == {
-        "__gecko__": "gecko_temporal.spec:Next", "data": {"node": "B", "input": None}, "x": 1}
+        "__gecko__": "gecko_temporal.spec:Next",
+        "data": {"node": "B", "input": None},
+        "x": 1,
+    }
     assert decode('{"__gecko__":1,"data":2}') == {"__gecko__": 1, "data": 2}
     # an escaped tag is still a tag: it must not slip past the fast path
     assert decode('{"\\u005f_gecko__":"gecko_temporal.spec:Next","data":{"node":"B","input":null}}') == Next("B")
@@ -227,9 +294,11 @@ def test_a_circular_value_is_a_serialization_error_naming_it():
     loop.append(loop)
     with pytest.raises(SerializationError) as err:
         encode(loop, what='the output of node "L"')
-    assert str(err.value) == ('the output of node "L" of type list refers to itself (a circular reference), '
-                              "which cannot be serialized. Use JSON-compatible data (dict, list, str, int, float, "
-                              "bool, None, datetime, UUID, Decimal, bytes, ...), a dataclass or a pydantic model.")
+    assert str(err.value) == (
+        'the output of node "L" of type list refers to itself (a circular reference), '
+        "which cannot be serialized. Use JSON-compatible data (dict, list, str, int, float, "
+        "bool, None, datetime, UUID, Decimal, bytes, ...), a dataclass or a pydantic model."
+    )
 
 
 def test_an_unserializable_value_names_its_module_and_type():

@@ -18,9 +18,11 @@ from gecko_temporal.temporal import compat
 def test_stream_wire_names_are_the_ones_running_workflows_recorded():
     # Recorded histories (tests/histories/observed_*.json) carry these names: they must never change.
     assert compat.STREAM_PUBLISH_SIGNAL == "__temporal_workflow_stream_publish", (
-        "temporalio renamed the workflow_streams publish signal: running workflows would drop every emitted event")
+        "temporalio renamed the workflow_streams publish signal: running workflows would drop every emitted event"
+    )
     assert compat.STREAM_POLL_UPDATE == "__temporal_workflow_stream_poll", (
-        "temporalio renamed the workflow_streams poll update: readers of running workflows would fail")
+        "temporalio renamed the workflow_streams poll update: readers of running workflows would fail"
+    )
 
 
 def test_stream_payload_decoding_reads_what_a_publisher_writes():

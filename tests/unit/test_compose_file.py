@@ -44,8 +44,8 @@ def _strip_comment(line: str) -> str:
 
 
 def parse_yaml_subset(text: str) -> Any:
-    lines = [(len(l) - len(l.lstrip(" ")), l.strip()) for l in map(_strip_comment, text.splitlines()) if l.strip()]
-    for indent, line in lines:
+    lines = [(len(t) - len(t.lstrip(" ")), t.strip()) for t in map(_strip_comment, text.splitlines()) if t.strip()]
+    for _indent, line in lines:
         if "\t" in line or line.startswith(("&", "*", "|", ">")) or re.search(r":\s*[|>&*]", line):
             raise ValueError(f"outside the supported YAML subset: {line!r}")
     pos = 0
@@ -88,8 +88,10 @@ def compose() -> dict:
 
 
 def test_the_parser_reads_the_subset_and_refuses_the_rest():
-    assert parse_yaml_subset("a:\n  b: \"1\"  # note\n  c:\n    - x\n    - 'y'\nd: [\"p\", \"q\"]\n") == \
-        {"a": {"b": "1", "c": ["x", "y"]}, "d": ["p", "q"]}
+    assert parse_yaml_subset('a:\n  b: "1"  # note\n  c:\n    - x\n    - \'y\'\nd: ["p", "q"]\n') == {
+        "a": {"b": "1", "c": ["x", "y"]},
+        "d": ["p", "q"],
+    }
     for bad in ("a: &anchor\n  b: 1\n", "a: |\n  text\n", "a: 1\na: 2\n", "a:\n    b: 1\n  c: 2\n"):
         with pytest.raises(ValueError):
             parse_yaml_subset(bad)
@@ -98,8 +100,14 @@ def test_the_parser_reads_the_subset_and_refuses_the_rest():
 def test_services_follow_temporals_current_layout(compose):
     """admin-tools sets the schema up, temporalio/server runs, admin-tools adds the namespace (no auto-setup)."""
     services = compose["services"]
-    assert set(services) == {"postgresql", "temporal-admin-tools", "temporal", "temporal-create-namespace",
-                             "temporal-ui", "worker"}
+    assert set(services) == {
+        "postgresql",
+        "temporal-admin-tools",
+        "temporal",
+        "temporal-create-namespace",
+        "temporal-ui",
+        "worker",
+    }
     assert all(not s["image"].startswith("temporalio/auto-setup") for s in services.values() if "image" in s)
     assert services["temporal"]["image"].startswith("temporalio/server:")
     for tool in ("temporal-admin-tools", "temporal-create-namespace"):
@@ -117,8 +125,9 @@ def test_every_image_tag_is_exact(compose):
         image, _, tag = service["image"].partition(":")
         assert tag and tag != "latest", f"{name}: pin an exact tag, not {service['image']!r}"
         parts = tag.split(".")
-        assert all(p.isdigit() for p in parts) and len(parts) >= (2 if image == "postgres" else 3), \
+        assert all(p.isdigit() for p in parts) and len(parts) >= (2 if image == "postgres" else 3), (
             f"{name}: {service['image']!r} is a moving tag; pin a full version"
+        )
 
 
 def test_services_start_in_order_and_wait_for_health(compose):
@@ -132,7 +141,10 @@ def test_services_start_in_order_and_wait_for_health(compose):
     assert needs("temporal-create-namespace") == {"temporal": "service_healthy"}
     assert needs("temporal-ui") == {"temporal": "service_healthy"}
     # workers start once the server is healthy and the namespace exists, not merely once it was started
-    assert needs("worker") == {"temporal": "service_healthy", "temporal-create-namespace": "service_completed_successfully"}
+    assert needs("worker") == {
+        "temporal": "service_healthy",
+        "temporal-create-namespace": "service_completed_successfully",
+    }
     for name in ("postgresql", "temporal"):
         assert "healthcheck" in services[name]
 
@@ -164,22 +176,34 @@ def test_worker_is_built_here_wired_to_the_server_and_scales(compose):
     assert "container_name" not in worker and "ports" not in worker
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None,
-                    reason="docker-compose is not installed (apt-get install docker-compose; no engine needed)")
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None,
+    reason="docker-compose is not installed (apt-get install docker-compose; no engine needed)",
+)
 def test_docker_compose_accepts_the_file():
-    proc = subprocess.run(["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
-    scaled = subprocess.run(["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--services"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    scaled = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--services"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert set(scaled.stdout.split()) == set(parse_yaml_subset((ROOT / "docker-compose.yml").read_text())["services"])
 
 
 def test_the_worker_command_names_a_real_workflow_and_valid_options(compose):
     """The compose worker's MODULE:WF loads and its options parse: a typo here would crash-loop."""
-    from gecko_temporal.ops.cli import load_workflow
     import argparse
-    from gecko_temporal.ops.cli import _add_worker_options
+
+    from gecko_temporal.ops.cli import _add_worker_options, load_workflow
 
     args = compose["services"]["worker"]["command"][2:]
     parser = argparse.ArgumentParser(prog="worker.py")

@@ -8,9 +8,7 @@ import uuid
 
 from pydantic import BaseModel
 
-from gecko_temporal.core import codec
-from gecko_temporal.core import control
-from gecko_temporal.core import events
+from gecko_temporal.core import codec, control, events
 from gecko_temporal.core.events import Progress, RunEvent
 
 
@@ -57,7 +55,14 @@ def test_events_are_plain_json_and_unknown_fields_survive():
     e = events.event("custom", node="A", step=2, data=[1], time="t", member="m", attempt=1, novel="x")
     assert json.loads(json.dumps(e)) == e
     got = RunEvent.from_plain(e, 7)
-    assert (got.type, got.node, got.step, got.member, got.offset, got.extra) == ("custom", "A", 2, "m", 7, {"novel": "x"})
+    assert (got.type, got.node, got.step, got.member, got.offset, got.extra) == (
+        "custom",
+        "A",
+        2,
+        "m",
+        7,
+        {"novel": "x"},
+    )
     assert RunEvent.from_plain("garbage", 3).type == "unknown"
 
 
@@ -66,8 +71,10 @@ def test_ui_texts():
     details = events.run_details("P", [f"n{i}" for i in range(50)], "n0", "eager", "1", "S")
     assert "(50): n0, n1" in details and "... (50 in all)" in details and "gecko-temporal watch S" in details
     now = events.current_details("waiting", {"A": 3, "W": 4}, {"W": {"prompt": "Approve?"}}, 2, 5, 4)
-    assert now.splitlines() == ["**waiting**: 2 of 5 nodes completed, step 4",
-                                "Waiting for W: Approve? (answer with `gecko-temporal answer SESSION W --value JSON`)",
-                                "Running: A (step 3)"]
+    assert now.splitlines() == [
+        "**waiting**: 2 of 5 nodes completed, step 4",
+        "Waiting for W: Approve? (answer with `gecko-temporal answer SESSION W --value JSON`)",
+        "Running: A (step 3)",
+    ]
     assert events.activity_summary("T", 4, "m1") == "T / m1 (step 4)"
     assert events.preview("x" * 500).endswith("...") and len(events.preview("x" * 500)) == events.PREVIEW_CHARS

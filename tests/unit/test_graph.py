@@ -26,8 +26,11 @@ def test_seed_quick_start_compiles_with_readable_activity_types():
     wf.set_entry_point("Fetcher")
     spec = wf.compile()
     assert spec.entry == "Fetcher"
-    assert [n.activity_type for n in spec.nodes] == ["DataPipeline.Fetcher", "DataPipeline.Analyzer",
-                                                     "DataPipeline.ErrorHandler"]
+    assert [n.activity_type for n in spec.nodes] == [
+        "DataPipeline.Fetcher",
+        "DataPipeline.Analyzer",
+        "DataPipeline.ErrorHandler",
+    ]
     assert spec.node("Fetcher").successors == ["Analyzer"]
     assert spec.node("ErrorHandler").predecessors == []
 
@@ -109,9 +112,15 @@ def test_compile_reports_every_problem_at_once():
         wf.compile()
     problems = err.value.problems
     assert len(problems) == 3
-    assert 'edge "Fetcher" -> "Analyser": no node named "Analyser" (did you mean "Analyzer"? valid: "Fetcher", "Analyzer")' in problems
+    assert (
+        'edge "Fetcher" -> "Analyser": no node named "Analyser" (did you mean "Analyzer"? valid: "Fetcher", "Analyzer")'
+        in problems
+    )
     assert any('no node named "Ghost"' in p for p in problems)
-    assert any('entry point "Fetchr" is not a node (did you mean "Fetcher"? valid: "Fetcher", "Analyzer")' in p for p in problems)
+    assert any(
+        'entry point "Fetchr" is not a node (did you mean "Fetcher"? valid: "Fetcher", "Analyzer")' in p
+        for p in problems
+    )
     assert "3 problems" in str(err.value)
 
 
@@ -195,6 +204,7 @@ def test_a_keyword_only_parameter_without_default_is_refused():
 
 def test_default_node_policies_are_the_documented_ones():
     """README: 3 attempts (1 s initial backoff, x2), 300 s per attempt, 5 s heartbeat; retries=1 disables."""
+
     def a(x):  # not _fn: step(retries=5)(_fn) above set options on that function object
         return x
 

@@ -1,7 +1,14 @@
 """Payload size checks: pure, so the messages are checked here without a server."""
 
-from gecko_temporal.core.limits import (PAYLOAD_LIMIT, PAYLOAD_WARN, SizeTable, human, json_size, node_input_problem,
-                                   output_problem)
+from gecko_temporal.core.limits import (
+    PAYLOAD_LIMIT,
+    PAYLOAD_WARN,
+    SizeTable,
+    human,
+    json_size,
+    node_input_problem,
+    output_problem,
+)
 
 MB = 1024 * 1024
 
@@ -25,47 +32,55 @@ def test_size_table_names_the_biggest_entries_first():
 
 def test_a_small_node_input_is_fine():
     state = SizeTable({"k": '"v"'})
-    assert node_input_problem("n", input_size=10, state=state, reads=None, history=SizeTable({}),
-                              history_names=None) == (None, None)
+    assert node_input_problem(
+        "n", input_size=10, state=state, reads=None, history=SizeTable({}), history_names=None
+    ) == (None, None)
 
 
 def test_state_over_the_limit_fails_naming_the_node_the_keys_and_reads():
     state = SizeTable({"a": '"' + "x" * (MB + 100) + '"', "b": '"' + "y" * (MB + 100) + '"', "c": "1"})
-    error, warning = node_input_problem("Summarise", input_size=5, state=state, reads=None,
-                                        history=SizeTable({"Fetch": '"ok"'}), history_names=None)
+    error, warning = node_input_problem(
+        "Summarise", input_size=5, state=state, reads=None, history=SizeTable({"Fetch": '"ok"'}), history_names=None
+    )
     assert warning is None
-    assert error.startswith('node "Summarise" would receive 2.0 MB per call (its input 5 B; state 2.0 MB: '
-                            '"a" 1.0 MB, "b" 1.0 MB, "c" 8 B;')
+    assert error.startswith(
+        'node "Summarise" would receive 2.0 MB per call (its input 5 B; state 2.0 MB: "a" 1.0 MB, "b" 1.0 MB, "c" 8 B;'
+    )
     assert "over Temporal's 2.0 MB payload limit; declare reads=[...] with the state keys it uses, or keep" in error
     assert "history=" not in error  # its outputs weigh nothing: no advice about them
 
 
 def test_declared_reads_keep_big_keys_out_of_the_count():
     state = SizeTable({"a": '"' + "x" * (3 * MB) + '"', "small": "1"})
-    assert node_input_problem("n", input_size=5, state=state, reads=["small"], history=None,
-                              history_names=None) == (None, None)
+    assert node_input_problem("n", input_size=5, state=state, reads=["small"], history=None, history_names=None) == (
+        None,
+        None,
+    )
 
 
 def test_history_between_the_warning_and_the_limit_warns_and_suggests_history():
     outputs = SizeTable({"Step1": '"' + "z" * (PAYLOAD_WARN + 10) + '"'})
-    error, warning = node_input_problem("Step9", input_size=2, state=SizeTable({}), reads=None,
-                                        history=outputs, history_names=None)
+    error, warning = node_input_problem(
+        "Step9", input_size=2, state=SizeTable({}), reads=None, history=outputs, history_names=None
+    )
     assert error is None
     assert warning.startswith('node "Step9" would receive')
     assert "warning size; declare history=[...] with the nodes whose outputs it reads" in warning
 
 
 def test_a_node_without_context_counts_only_its_input():
-    error, _ = node_input_problem("n", input_size=PAYLOAD_LIMIT, state=None, reads=None, history=None,
-                                  history_names=None)
+    error, _ = node_input_problem(
+        "n", input_size=PAYLOAD_LIMIT, state=None, reads=None, history=None, history_names=None
+    )
     assert "(its input 2.0 MB)" in error and "declare" not in error
 
 
 def test_output_over_the_limit_names_the_writes():
     assert output_problem('node "w"', '"ok"', {"k": '"small"'}) is None
     error = output_problem('node "w"', '"ok"', {"blob": '"' + "x" * (2 * MB) + '"'})
-    assert error.startswith('the output of node "w" is 2.0 MB (its return value 8 B; state writes 2.0 MB: '
-                            '"blob" 2.0 MB)')
+    assert error.startswith(
+        'the output of node "w" is 2.0 MB (its return value 8 B; state writes 2.0 MB: "blob" 2.0 MB)'
+    )
     assert "Next" not in error
     assert output_problem('node "j"', "null", {}, jump_input='"' + "x" * (2 * MB) + '"') is not None
 
@@ -77,14 +92,17 @@ def test_the_thresholds_are_temporals_512_kib_warning_and_2_mib_limit():
     assert (PAYLOAD_WARN, PAYLOAD_LIMIT) == (512 * 1024, 2 * MB)
 
     def problem(size):
-        return node_input_problem("n", input_size=size - FRAME, state=None, reads=None, history=None,
-                                  history_names=None)
+        return node_input_problem(
+            "n", input_size=size - FRAME, state=None, reads=None, history=None, history_names=None
+        )
 
     assert problem(PAYLOAD_WARN) == (None, None)
     error, warning = problem(PAYLOAD_WARN + 1)
-    assert error is None and warning == ('node "n" would receive 512.0 KB per call (its input 504.0 KB), over '
-                                         "Temporal's 512.0 KB warning size; keep large data outside the run "
-                                         "(write it to a file or a store and pass its path)")
+    assert error is None and warning == (
+        'node "n" would receive 512.0 KB per call (its input 504.0 KB), over '
+        "Temporal's 512.0 KB warning size; keep large data outside the run "
+        "(write it to a file or a store and pass its path)"
+    )
     error, warning = problem(PAYLOAD_LIMIT)
     assert error is None and warning is not None
     error, warning = problem(PAYLOAD_LIMIT + 1)
@@ -101,8 +119,9 @@ def test_output_limit_counts_value_writes_and_jump_input():
     assert output_problem('node "n"', half, {}, jump_input=half) is not None
     assert output_problem('node "n"', "1", {"k": half}) is None
     message = output_problem('node "n"', half, {"k": half})
-    assert message.startswith('the output of node "n" is 2.0 MB (its return value 1020.0 KB; state writes '
-                              '1020.0 KB: "k" 1020.0 KB), over')
+    assert message.startswith(
+        'the output of node "n" is 2.0 MB (its return value 1020.0 KB; state writes 1020.0 KB: "k" 1020.0 KB), over'
+    )
 
 
 def test_human_switches_unit_at_exactly_one_unit():
@@ -128,9 +147,10 @@ def test_the_fix_names_reads_only_when_state_weighs_a_tenth_of_the_total():
     at_tenth = 9 * s - FRAME  # input size that makes state exactly a tenth of the total
     _, warning = node_input_problem("n", input_size=at_tenth, state=state, reads=None, history=None, history_names=None)
     assert "declare reads=[...]" in warning
-    _, warning = node_input_problem("n", input_size=at_tenth + 1, state=state, reads=None, history=None,
-                                    history_names=None)
-    assert "declare" not in warning and f"state {human(s)}: \"s\"" in warning
+    _, warning = node_input_problem(
+        "n", input_size=at_tenth + 1, state=state, reads=None, history=None, history_names=None
+    )
+    assert "declare" not in warning and f'state {human(s)}: "s"' in warning
 
 
 def test_the_fix_names_history_only_when_outputs_weigh_a_tenth_of_the_total():
@@ -139,42 +159,58 @@ def test_the_fix_names_history_only_when_outputs_weigh_a_tenth_of_the_total():
     history = _state_of(60_000)
     h = history.total
     at_tenth = 9 * h - FRAME
-    _, warning = node_input_problem("n", input_size=at_tenth, state=None, reads=None, history=history,
-                                    history_names=None)
+    _, warning = node_input_problem(
+        "n", input_size=at_tenth, state=None, reads=None, history=history, history_names=None
+    )
     assert "declare history=[...]" in warning
-    _, warning = node_input_problem("n", input_size=at_tenth + 1, state=None, reads=None, history=history,
-                                    history_names=None)
+    _, warning = node_input_problem(
+        "n", input_size=at_tenth + 1, state=None, reads=None, history=history, history_names=None
+    )
     assert "declare" not in warning
 
 
 def test_the_whole_message_for_state_history_and_the_run_input():
     state, history = _state_of(300_000), _state_of(300_000)
-    _, warning = node_input_problem("n", input_size=10, state=state, reads=None, history=history,
-                                    history_names=None, run_input_size=2048)
+    _, warning = node_input_problem(
+        "n", input_size=10, state=state, reads=None, history=history, history_names=None, run_input_size=2048
+    )
     assert warning == (
         'node "n" would receive 596.0 KB per call (its input 10 B; state 293.0 KB: "s" 293.0 KB; node outputs '
-        '293.0 KB: "s" 293.0 KB; the run\'s input 2.0 KB), over Temporal\'s 512.0 KB warning size; declare '
+        "293.0 KB: \"s\" 293.0 KB; the run's input 2.0 KB), over Temporal's 512.0 KB warning size; declare "
         "reads=[...] with the state keys it uses and history=[...] with the nodes whose outputs it reads, or keep "
-        "large data outside the run (write it to a file or a store and pass its path)")
+        "large data outside the run (write it to a file or a store and pass its path)"
+    )
 
 
 def test_declared_names_limit_what_is_counted_and_an_empty_part_lists_no_keys():
     history = SizeTable({"big": '"' + "x" * 600_000 + '"', "small": '"s"'})
-    assert node_input_problem("n", input_size=10, state=None, reads=None, history=history,
-                              history_names=["small"]) == (None, None)
-    _, warning = node_input_problem("n", input_size=600_000, state=SizeTable({}), reads=["k"],
-                                    history=SizeTable({}), history_names=[], run_input_size=0)
+    assert node_input_problem("n", input_size=10, state=None, reads=None, history=history, history_names=["small"]) == (
+        None,
+        None,
+    )
+    _, warning = node_input_problem(
+        "n",
+        input_size=600_000,
+        state=SizeTable({}),
+        reads=["k"],
+        history=SizeTable({}),
+        history_names=[],
+        run_input_size=0,
+    )
     assert "(its input 585.9 KB; state 0 B; node outputs 0 B)" in warning
-    big_run_input = node_input_problem("n", input_size=10, state=None, reads=None, history=None,
-                                       history_names=None, run_input_size=600_000)[1]
+    big_run_input = node_input_problem(
+        "n", input_size=10, state=None, reads=None, history=None, history_names=None, run_input_size=600_000
+    )[1]
     assert "the run's input 585.9 KB" in big_run_input
 
 
 def test_the_message_names_only_the_declared_keys_and_outputs():
     table = SizeTable({"declared": '"' + "x" * 600_000 + '"', "other": '"' + "y" * 900_000 + '"'})
-    _, state_warning = node_input_problem("n", input_size=1, state=table, reads=["declared"], history=None,
-                                          history_names=None)
-    _, history_warning = node_input_problem("n", input_size=1, state=None, reads=None, history=table,
-                                            history_names=["declared"])
+    _, state_warning = node_input_problem(
+        "n", input_size=1, state=table, reads=["declared"], history=None, history_names=None
+    )
+    _, history_warning = node_input_problem(
+        "n", input_size=1, state=None, reads=None, history=table, history_names=["declared"]
+    )
     assert 'state 586.0 KB: "declared" 586.0 KB)' in state_warning and '"other"' not in state_warning
     assert 'node outputs 586.0 KB: "declared" 586.0 KB)' in history_warning and '"other"' not in history_warning

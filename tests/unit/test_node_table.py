@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gecko_temporal import ExecutionStrategy, GraphError, Team, WaitForInput, Workflow, step
-from gecko_temporal.temporal.activities import NodeRunner
 from gecko_temporal.core.build.nodes import NodeCode
+from gecko_temporal.temporal.activities import NodeRunner
 
 
 @step(reads=["k"], history=["A"])

@@ -7,7 +7,15 @@ import pytest
 from temporalio.api.common.v1 import Payload
 
 from gecko_temporal import PayloadConfigError
-from gecko_temporal.temporal.payloads import COMPRESSED, ENCRYPTED, KEY_ID, GeckoCodec, data_converter, keys_from_env, parse_keys
+from gecko_temporal.temporal.payloads import (
+    COMPRESSED,
+    ENCRYPTED,
+    KEY_ID,
+    GeckoCodec,
+    data_converter,
+    keys_from_env,
+    parse_keys,
+)
 
 
 def _key(n: int = 32) -> str:
@@ -48,14 +56,17 @@ def test_a_wrong_key_or_altered_payload_is_clear():
         GeckoCodec(parse_keys(f"k:{_key()}")).decode_sync([sealed])
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("k1:not base64!", "entry 1 is not base64"),
-    (f"k1:{_key(10)}", "decodes to 10 bytes"),
-    (f"a b:{_key()}", "entry 1 is not base64"),
-    (f"k:{_key()},k:{_key()}", "listed twice"),
-    (f"bad/id:{_key()}", "may hold only"),
-    (" , ", "holds no key"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("k1:not base64!", "entry 1 is not base64"),
+        (f"k1:{_key(10)}", "decodes to 10 bytes"),
+        (f"a b:{_key()}", "entry 1 is not base64"),
+        (f"k:{_key()},k:{_key()}", "listed twice"),
+        (f"bad/id:{_key()}", "may hold only"),
+        (" , ", "holds no key"),
+    ],
+)
 def test_malformed_keys_are_clear(text, problem):
     with pytest.raises(PayloadConfigError, match=problem):
         parse_keys(text)

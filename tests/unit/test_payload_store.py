@@ -7,8 +7,8 @@ import pytest
 from temporalio.api.common.v1 import Payload
 
 from gecko_temporal import PayloadConfigError
-from gecko_temporal.temporal.payloads import STORE_PAYLOAD_LIMIT, data_converter, payload_limit_of, payload_store
 from gecko_temporal.core.limits import PAYLOAD_LIMIT
+from gecko_temporal.temporal.payloads import STORE_PAYLOAD_LIMIT, data_converter, payload_limit_of, payload_store
 
 
 def test_no_store_unless_named_or_embedded():
@@ -18,7 +18,9 @@ def test_no_store_unless_named_or_embedded():
     assert payload_limit_of(data_converter({})) == PAYLOAD_LIMIT
     assert payload_limit_of(data_converter({}, embedded=True)) == STORE_PAYLOAD_LIMIT
     # The embedded worker keeps its store with "none": runs started with "none" bound themselves.
-    assert payload_limit_of(data_converter({"GECKO_PAYLOAD_STORE": "none"}, embedded_worker=True)) == STORE_PAYLOAD_LIMIT
+    assert (
+        payload_limit_of(data_converter({"GECKO_PAYLOAD_STORE": "none"}, embedded_worker=True)) == STORE_PAYLOAD_LIMIT
+    )
 
 
 def test_threshold_and_file_store(tmp_path):
@@ -32,11 +34,14 @@ def test_threshold_and_file_store(tmp_path):
     assert again == claim and sum(len(f) for _, _, f in os.walk(tmp_path)) == 1
 
 
-@pytest.mark.parametrize("url, problem", [
-    ("ftp://x", "expected file:///dir or s3://bucket"),
-    ("file://relative/dir", "absolute path"),
-    ("s3://", "name the bucket"),
-])
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("ftp://x", "expected file:///dir or s3://bucket"),
+        ("file://relative/dir", "absolute path"),
+        ("s3://", "name the bucket"),
+    ],
+)
 def test_bad_store_urls_are_clear(url, problem):
     with pytest.raises(PayloadConfigError, match=problem):
         payload_store({"GECKO_PAYLOAD_STORE": url})
@@ -48,10 +53,13 @@ def test_s3_without_aioboto3_says_what_to_install(monkeypatch):
         payload_store({"GECKO_PAYLOAD_STORE": "s3://bucket/prefix"})
 
 
-@pytest.mark.parametrize("claim, problem", [
-    ({"sha256": "../../etc/passwd"}, "malformed claim"),
-    ({"sha256": "a" * 64}, "has no aaaaaaaaaaaa"),
-])
+@pytest.mark.parametrize(
+    "claim, problem",
+    [
+        ({"sha256": "../../etc/passwd"}, "malformed claim"),
+        ({"sha256": "a" * 64}, "has no aaaaaaaaaaaa"),
+    ],
+)
 def test_claims_from_history_are_never_paths(tmp_path, claim, problem):
     from temporalio.converter import StorageDriverClaim
 

@@ -16,8 +16,16 @@ from gecko_temporal.core.state import StateView
 
 
 def _context(resume=None, member=None) -> WorkflowContext:
-    return WorkflowContext(state=StateView({}), history=History({}), input=None, session_id="s", node="Review",
-                           step=2, member=member, resume=resume)
+    return WorkflowContext(
+        state=StateView({}),
+        history=History({}),
+        input=None,
+        session_id="s",
+        node="Review",
+        step=2,
+        member=member,
+        resume=resume,
+    )
 
 
 def test_the_first_interrupt_raises_with_the_payload_and_answers_come_back_in_order():
@@ -32,12 +40,15 @@ def test_the_first_interrupt_raises_with_the_payload_and_answers_come_back_in_or
     assert stop.value.fields["index"] == 1 and stop.value.fields["payload"] == '"second?"'
 
 
-@pytest.mark.parametrize("payload, timeout, why", [
-    ({"score": math.nan}, None, "payload of context.interrupt() in node \"Review\" contains nan"),
-    ("x" * (1024 * 1024 + 1), None, "over 1,048,576"),
-    ("ok", -1, "positive number of seconds"),
-    ("ok", True, "positive number of seconds"),
-])
+@pytest.mark.parametrize(
+    "payload, timeout, why",
+    [
+        ({"score": math.nan}, None, 'payload of context.interrupt() in node "Review" contains nan'),
+        ("x" * (1024 * 1024 + 1), None, "over 1,048,576"),
+        ("ok", -1, "positive number of seconds"),
+        ("ok", True, "positive number of seconds"),
+    ],
+)
 def test_bad_interrupts_say_what_and_where(payload, timeout, why):
     with pytest.raises(InterruptError, match=why.replace("(", r"\(").replace(")", r"\)")):
         _context().interrupt(payload, timeout=timeout)
@@ -65,16 +76,19 @@ def test_an_interrupted_function_node_takes_answers_only_while_it_waits():
     assert control.answer_for("Check") == "1"
 
 
-@pytest.mark.parametrize("values, delete, why", [
-    ([1], None, '"values" must be a JSON object'),
-    ({"a": 1}, "a", '"delete" must be a list'),
-    ({"a": 1}, [""], '"delete" must be a list'),
-    (None, None, "both are empty"),
-    ({"a": 1}, ["a"], "both set and deleted"),
-    ({"a": math.inf}, None, "inf"),
-    ({"big": "x" * EDIT_LIMIT}, None, "over 1,048,576"),
-    ({"": 1}, None, "non-empty"),
-])
+@pytest.mark.parametrize(
+    "values, delete, why",
+    [
+        ([1], None, '"values" must be a JSON object'),
+        ({"a": 1}, "a", '"delete" must be a list'),
+        ({"a": 1}, [""], '"delete" must be a list'),
+        (None, None, "both are empty"),
+        ({"a": 1}, ["a"], "both set and deleted"),
+        ({"a": math.inf}, None, "inf"),
+        ({"big": "x" * EDIT_LIMIT}, None, "over 1,048,576"),
+        ({"": 1}, None, "non-empty"),
+    ],
+)
 def test_bad_edits_say_why(values, delete, why):
     edit, problem = parse_edit(values, delete, [], "update")
     assert edit is None and why in problem
@@ -89,8 +103,10 @@ def test_edits_apply_in_order_with_tombstones_and_are_recorded():
     state = {"gone": "1", "kept": "2"}
     assert control.apply_edits(state, step=3, layer=2) and control.pending_edits == []
     assert state == {"kept": "2", "b": "null"}
-    assert control.edits == [{"step": 3, "layer": 2, "time": "T", "source": "update", "set": ["a", "b"], "deleted": ["gone"]},
-                             {"step": 3, "layer": 2, "time": "T", "source": "update", "set": [], "deleted": ["a"]}]
+    assert control.edits == [
+        {"step": 3, "layer": 2, "time": "T", "source": "update", "set": ["a", "b"], "deleted": ["gone"]},
+        {"step": 3, "layer": 2, "time": "T", "source": "update", "set": [], "deleted": ["a"]},
+    ]
     assert control.check_edit([Arg({"values": {"a": 1}})], status="completed")[1].startswith("the run has ended")
     assert control.check_edit([Arg({"values": {"a": 1}, "extra": 1})])[1].startswith("unknown field(s) 'extra'")
 
@@ -98,13 +114,31 @@ def test_edits_apply_in_order_with_tombstones_and_are_recorded():
 def test_the_rewound_signal_records_the_origin_redoes_dropped_updates_and_queues_its_edit():
     control = _control()
     control.start_waiting("Review", "ok?", '"x"', "now", None)
-    assert control.signal("gecko_rewound", [Arg({"from_run": "r1", "to_step": 1, "values": {"k": [1]},
-                                                  "redo": [{"update": "gecko_reply", "args": [{"node": "Review", "value": "y"}]},
-                                                           {"update": "gecko_update_state", "args": [{"delete": ["z"]}]}]})]) is None
+    assert (
+        control.signal(
+            "gecko_rewound",
+            [
+                Arg(
+                    {
+                        "from_run": "r1",
+                        "to_step": 1,
+                        "values": {"k": [1]},
+                        "redo": [
+                            {"update": "gecko_reply", "args": [{"node": "Review", "value": "y"}]},
+                            {"update": "gecko_update_state", "args": [{"delete": ["z"]}]},
+                        ],
+                    }
+                )
+            ],
+        )
+        is None
+    )
     assert control.rewound_from["run_id"] == "r1" and control.rewound_from["step"] == 1 and control.rewinds == 1
     assert control.answers == {"Review": '"y"'}
-    assert [(e["values"], e["delete"], e["source"]) for e in control.pending_edits] == \
-        [({}, ["z"], "update"), ({"k": "[1]"}, [], "rewind")]
+    assert [(e["values"], e["delete"], e["source"]) for e in control.pending_edits] == [
+        ({}, ["z"], "update"),
+        ({"k": "[1]"}, [], "rewind"),
+    ]
     assert control.signal("gecko_rewound", [Arg("nope")]) is not None  # malformed: rejected, not raised
 
 

@@ -10,6 +10,8 @@ from decimal import Decimal
 from typing import Optional
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gecko_temporal
 from gecko_temporal.core.codec import decode, encode, plain, revive
@@ -94,25 +96,31 @@ def test_text_is_strict_json_and_people_see_plain_values():
     assert shown["datetime"] == "2026-11-24T23:01:02.345678+02:00" and shown["uuid"] == str(EVERY["uuid"])
 
 
-@pytest.mark.parametrize("forged", [
-    {"__gecko__": "datetime", "data": "2020-01-01T00:00:00"},
-    {"__gecko__": "bytes", "data": "AAAA"},
-    {"__gecko__": "tests.unit.test_rich_types:Colour", "data": "red"},
-    {"__gecko__": "set", "data": [1]},
-])
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"__gecko__": "datetime", "data": "2020-01-01T00:00:00"},
+        {"__gecko__": "bytes", "data": "AAAA"},
+        {"__gecko__": "tests.unit.test_rich_types:Colour", "data": "red"},
+        {"__gecko__": "set", "data": [1]},
+    ],
+)
 def test_outside_data_with_a_tag_key_stays_data(forged):
     assert decode(encode({"from_a_web_page": forged})) == {"from_a_web_page": forged}
     assert decode(encode(Stamp(at=forged, colour=Colour.RED))).at == forged  # inside a dataclass too
 
 
-@pytest.mark.parametrize("text", [
-    '{"__gecko__":"datetime","data":"not a date"}',
-    '{"__gecko__":"bytes","data":"***"}',
-    '{"__gecko__":"timedelta","data":"x"}',
-    '{"__gecko__":"set","data":[{"a":1}]}',
-    '{"__gecko__":"frozenset","data":"abc"}',
-    '{"__gecko__":"tests.unit.test_rich_types:Colour","data":"green"}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"__gecko__":"datetime","data":"not a date"}',
+        '{"__gecko__":"bytes","data":"***"}',
+        '{"__gecko__":"timedelta","data":"x"}',
+        '{"__gecko__":"set","data":[{"a":1}]}',
+        '{"__gecko__":"frozenset","data":"abc"}',
+        '{"__gecko__":"tests.unit.test_rich_types:Colour","data":"green"}',
+    ],
+)
 def test_malformed_tags_degrade_to_their_data(text):
     assert decode(text) == json.loads(text)["data"]
 
@@ -127,20 +135,27 @@ def test_tuples_inside_sets_come_back_as_tuples():
     assert decode(encode(value)) == value
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
-
 _leaves = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.text(max_size=5),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(max_size=5),
     st.floats(allow_nan=False, allow_infinity=False),
-    st.datetimes(timezones=st.one_of(st.none(), st.timezones())), st.dates(), st.times(), st.timedeltas(),
-    st.uuids(), st.decimals(allow_nan=False, allow_infinity=False), st.binary(max_size=8),
+    st.datetimes(timezones=st.one_of(st.none(), st.timezones())),
+    st.dates(),
+    st.times(),
+    st.timedeltas(),
+    st.uuids(),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.binary(max_size=8),
     st.sampled_from(list(Colour)),
 )
 _hashable_leaves = st.one_of(st.integers(), st.text(max_size=5), st.uuids(), st.dates())
 _values = st.recursive(
     _leaves | st.sets(_hashable_leaves, max_size=3) | st.frozensets(_hashable_leaves, max_size=3),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-    max_leaves=12)
+    max_leaves=12,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -164,8 +179,15 @@ def _instants(value):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.recursive(st.none() | st.text(max_size=5) | st.integers(),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-                        st.sampled_from(["__gecko__", "data", "items", "x"]), inner, max_size=3), max_leaves=10))
+@given(
+    st.recursive(
+        st.none() | st.text(max_size=5) | st.integers(),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.sampled_from(["__gecko__", "data", "items", "x"]), inner, max_size=3)
+        ),
+        max_leaves=10,
+    )
+)
 def test_outside_data_always_comes_back_as_itself(value):
     assert decode(encode(value)) == value  # whatever keys it uses, no tag can be forged

@@ -49,6 +49,7 @@ def run(spec: GraphSpec, decide, input_text='"in"', snapshot=None):
 
 # -- compile-time checks -------------------------------------------------------------------------
 
+
 def test_every_problem_of_conditional_edges_is_listed_at_compile():
     wf = Workflow("Bad")
     wf.add_node("A", _ident).add_node("Team", Team(members=[_ident])).add_node("W", WaitForInput("ok?"))
@@ -120,6 +121,7 @@ def test_a_router_taking_context_makes_its_node_receive_the_context():
 
 # -- scheduling: routes -----------------------------------------------------------------------
 
+
 def test_routes_deliver_the_output_and_unchosen_branches_do_not_block_a_join():
     wf = Workflow("J")
     for n in ("A", "L", "R", "Join"):
@@ -169,14 +171,18 @@ def test_a_route_outside_the_path_map_fails_naming_router_and_choices():
     sched = Scheduler(spec)
     sched.start('"x"')
     (task,) = sched.next_layer()
-    with pytest.raises(GraphError, match='router of node "Classify" chose "Collect", which is not in its path map '
-                                         r'\(valid: Chat, Plan\)'):
+    with pytest.raises(
+        GraphError,
+        match='router of node "Classify" chose "Collect", which is not in its path map '
+        r"\(valid: Chat, Plan\)",
+    ):
         sched.finish(task, '"x"', None, routes=["Collect"])
     with pytest.raises(GraphError, match='chose an unknown node: no node named "Nowhere"'):
         sched.finish(task, '"x"', None, routes=["Nowhere"])
 
 
 # -- scheduling: Sends ------------------------------------------------------------------------
+
 
 def _fan(n):
     def decide(t):
@@ -187,6 +193,7 @@ def _fan(n):
         if t.node == "Research":
             return json.dumps(json.loads(t.input).upper()), [], []
         return t.input, [], []
+
     return decide
 
 
@@ -203,8 +210,10 @@ def test_instances_get_their_own_steps_and_input():
     sched = Scheduler(spec)
     sched.sends = [Jump("Research", '"a"', ROUTER), Jump("Research", '"b"', ROUTER)]
     tasks = sched.next_layer()
-    assert [(t.key, t.input, t.step, t.sends) for t in tasks] == [("Research[0]", '"a"', 1, 2),
-                                                                  ("Research[1]", '"b"', 2, 2)]
+    assert [(t.key, t.input, t.step, t.sends) for t in tasks] == [
+        ("Research[0]", '"a"', 1, 2),
+        ("Research[1]", '"b"', 2, 2),
+    ]
     assert sched.finish(tasks[1], '"B"', None) is False  # the fan-out is not done yet
     assert "Collect" not in sched.inbox
     assert sched.finish(tasks[0], '"A"', None) is True
@@ -277,11 +286,25 @@ def test_a_jump_from_outside_drops_pending_sends():
 
 # -- reducers -----------------------------------------------------------------------------------
 
+
 def test_reduced_keys_combine_in_the_order_given_and_are_no_conflicts():
     state = {"findings": '["seed"]', "cost": "1", "meta": '{"a":1}'}
     reducers = {"findings": "extend", "cost": "add", "meta": "merge", "log": "append"}
-    deltas = [(f"R[{i}]", StateDelta({"findings": json.dumps([f"f{i}"]), "cost": "2", "meta": json.dumps({f"k{i}": i}),
-                                      "log": json.dumps(i), "plain": json.dumps(i)})) for i in range(3)]
+    deltas = [
+        (
+            f"R[{i}]",
+            StateDelta(
+                {
+                    "findings": json.dumps([f"f{i}"]),
+                    "cost": "2",
+                    "meta": json.dumps({f"k{i}": i}),
+                    "log": json.dumps(i),
+                    "plain": json.dumps(i),
+                }
+            ),
+        )
+        for i in range(3)
+    ]
     conflicts = merge_layer(state, deltas, reducers)
     assert conflicts == ["plain"]
     assert json.loads(state["findings"]) == ["seed", "f0", "f1", "f2"]
@@ -291,27 +314,32 @@ def test_reduced_keys_combine_in_the_order_given_and_are_no_conflicts():
 
 
 def test_reducers_keep_tagged_values_and_a_delete_resets_the_key():
-    from gecko_temporal.core import codec
     import datetime
+
+    from gecko_temporal.core import codec
 
     when = datetime.date(2026, 11, 25)
     state = {"days": codec.encode([when])}
     merge_layer(state, [("A", StateDelta({"days": codec.encode([when])}))], {"days": "extend"})
     assert codec.decode(state["days"]) == [when, when]
-    merge_layer(state, [("A", StateDelta(deletes=["days"])), ("B", StateDelta({"days": codec.encode([1])}))],
-                {"days": "extend"})
+    merge_layer(
+        state, [("A", StateDelta(deletes=["days"])), ("B", StateDelta({"days": codec.encode([1])}))], {"days": "extend"}
+    )
     assert json.loads(state["days"]) == [1]
 
 
-@pytest.mark.parametrize("how, old, new, message", [
-    ("extend", '["a"]', '"b"', 'reducer "extend" cannot combine: extend needs a list, got a str'),
-    ("extend", '{"x":1}', '["b"]', "the value so far is a dict, not a list"),
-    ("add", '"a"', "1", "cannot add a int to a str"),
-    ("add", "1", "true", "cannot add a bool to a int"),
-    ("merge", '{"a":1}', "[1]", "merge needs a dict, got a list"),
-    ("merge", '{"a":1}', '{"__gecko__":"x:Model","data":{}}', "merge needs a dict, got a Model"),
-    ("append", '"s"', "1", "the value so far is a str, not a list"),
-])
+@pytest.mark.parametrize(
+    "how, old, new, message",
+    [
+        ("extend", '["a"]', '"b"', 'reducer "extend" cannot combine: extend needs a list, got a str'),
+        ("extend", '{"x":1}', '["b"]', "the value so far is a dict, not a list"),
+        ("add", '"a"', "1", "cannot add a int to a str"),
+        ("add", "1", "true", "cannot add a bool to a int"),
+        ("merge", '{"a":1}', "[1]", "merge needs a dict, got a list"),
+        ("merge", '{"a":1}', '{"__gecko__":"x:Model","data":{}}', "merge needs a dict, got a Model"),
+        ("append", '"s"', "1", "the value so far is a str, not a list"),
+    ],
+)
 def test_a_value_a_reducer_cannot_combine_names_node_key_and_value(how, old, new, message):
     with pytest.raises(ReducerError) as info:
         merge_layer({"k": old}, [("Writer", StateDelta({"k": new}))], {"k": how})
@@ -321,12 +349,16 @@ def test_a_value_a_reducer_cannot_combine_names_node_key_and_value(how, old, new
 
 def test_a_missing_key_starts_from_nothing():
     state: dict[str, str] = {}
-    merge_layer(state, [("A", StateDelta({"n": "2", "l": "1", "m": '{"a":1}', "e": "[1]"}))],
-                {"n": "add", "l": "append", "m": "merge", "e": "extend"})
+    merge_layer(
+        state,
+        [("A", StateDelta({"n": "2", "l": "1", "m": '{"a":1}', "e": "[1]"}))],
+        {"n": "add", "l": "append", "m": "merge", "e": "extend"},
+    )
     assert {k: json.loads(v) for k, v in state.items()} == {"n": 2, "l": [1], "m": {"a": 1}, "e": [1]}
 
 
 # -- Mermaid ------------------------------------------------------------------------------------
+
 
 def test_mermaid_labels_conditional_edges_marks_sends_and_draws_teams_as_blocks():
     wf = pipeline()
@@ -339,7 +371,7 @@ def test_mermaid_labels_conditional_edges_marks_sends_and_draws_teams_as_blocks(
     assert lines[:4] == ["---", "title: Lang", "---", "flowchart TD"]
     assert '    Classify -.->|"research"| Plan' in lines and '    Classify -.->|"stop"| __end__' in lines
     assert '    Plan ==>|"Send: Research"| Research' in lines and '    Research["Research (Send)"]' in lines
-    assert '    subgraph Panel["Panel (Team all)"]' in lines and '    Collect --> Panel' in lines
+    assert '    subgraph Panel["Panel (Team all)"]' in lines and "    Collect --> Panel" in lines
     assert '    Ask_me{{"Ask me (waits for input)"}}' in lines and "    Panel --> Ask_me" in lines
     assert "    __start__ --> Classify" in lines and "    __end__([end])" in lines
 
@@ -351,8 +383,11 @@ def test_a_layer_of_fan_outs_beyond_what_one_run_fans_in_fails_instead_of_overgr
     assert len(sched.next_layer()) == 2000  # exactly the limit is fine
     sched = Scheduler(spec)
     sched.sends = [Jump("Research", "1", ROUTER)] * 1500 + [Jump("Chat", "1", ROUTER)] * 400
-    with pytest.raises(GraphError, match=r'would run 2001 nodes in one layer \(Sends: "Research" 1500, "Chat" '
-                                         r"400\); at most 2000 fan in within one run's history"):
+    with pytest.raises(
+        GraphError,
+        match=r'would run 2001 nodes in one layer \(Sends: "Research" 1500, "Chat" '
+        r"400\); at most 2000 fan in within one run's history",
+    ):
         sched.next_layer(pending=101)
 
 
@@ -365,7 +400,7 @@ def test_mermaid_ids_never_collide_with_keywords_edges_or_each_other():
     for a, b in zip(names, names[1:]):
         wf.add_edge(a, b)
     lines = wf.set_entry_point("end").draw_mermaid().splitlines()
-    nodes = [line.strip() for line in lines[5:5 + len(names)]]
+    nodes = [line.strip() for line in lines[5 : 5 + len(names)]]
     ids = [n.split("[", 1)[0] for n in nodes]
     assert ids == ["n_end", "n_graph", "n_o1", "n_xray", "n_1st", "a_b", "a_b_6", "__end___7", "say__hi_"]
     assert nodes[-1] == 'say__hi_["say #quot;hi#quot;"]'
@@ -391,13 +426,16 @@ def test_routes_and_sends_of_fan_out_instances_combine_in_send_order():
 
 def test_mermaid_draws_any_node_kind_with_parts_as_a_block():
     # a sub-workflow node kind (issue 12 point 4) has a Workflow as its object: drawn as a block
-    from gecko_temporal.core.build.mermaid import draw
     from gecko_temporal.core.build.graph import NodeDef
+    from gecko_temporal.core.build.mermaid import draw
     from gecko_temporal.core.build.nodes import StepOptions
 
     inner = Workflow("Summary").add_node("Draft", _ident).add_node("Edit", _ident)
-    nodes = [NodeDef("Collect", "function", _ident, StepOptions()), NodeDef("Sum", "subgraph", inner, StepOptions()),
-             NodeDef("Odd", "someday", object(), StepOptions())]
+    nodes = [
+        NodeDef("Collect", "function", _ident, StepOptions()),
+        NodeDef("Sum", "subgraph", inner, StepOptions()),
+        NodeDef("Odd", "someday", object(), StepOptions()),
+    ]
     lines = draw("Outer", "Collect", nodes, [("Collect", "Sum"), ("Sum", "Odd")], []).splitlines()
     assert '    subgraph Sum["Sum (subgraph Summary)"]' in lines
     assert '        Sum__0["Draft"]' in lines and '        Sum__1["Edit"]' in lines

@@ -36,8 +36,14 @@ def test_a_jump_to_an_unknown_node_is_rejected_with_a_suggestion_and_kept():
 
 def test_malformed_requests_are_rejected_never_raised():
     control, _ = _run()
-    for args in ([], [Arg("Publish")], [Arg({"node": "Publish"}), Arg(1)], [Arg({"node": "A", "input": math.nan})],
-                 [Arg(encoding="binary/plain", problem="raw bytes")], [Arg({"node": "Publish", "extra": 1})]):
+    for args in (
+        [],
+        [Arg("Publish")],
+        [Arg({"node": "Publish"}), Arg(1)],
+        [Arg({"node": "A", "input": math.nan})],
+        [Arg(encoding="binary/plain", problem="raw bytes")],
+        [Arg({"node": "Publish", "extra": 1})],
+    ):
         assert control.signal("gecko_next", args) is not None, args
     assert len(control.rejected) == 6
 
@@ -68,8 +74,9 @@ def test_an_update_jump_is_checked_then_queued():
 def test_answers_go_only_to_wait_nodes():
     control, _ = _run()
     request, problem = control.check_answer([Arg({"node": "Publish", "value": "yes"})])
-    assert request is None and problem.startswith('"Publish" is not a WaitForInput node (those are: Review) '
-                                                'nor a node waiting in context.interrupt()')
+    assert request is None and problem.startswith(
+        '"Publish" is not a WaitForInput node (those are: Review) nor a node waiting in context.interrupt()'
+    )
     assert control.signal("gecko_answer", [Arg({"node": "Review", "value": "yes"})]) is None
     assert control.answers == {"Review": '"yes"'}
     assert control.answer_for("Review") == '"yes"' and control.answers == {}
@@ -98,29 +105,53 @@ def test_a_jump_from_outside_drops_where_the_run_was_going_on_its_own():
 def test_gecko_state_shows_waiting_nodes_and_a_waiting_status():
     control, _ = _run()
     control.start_waiting("Review", "Approve?", '"draft"', "2026-11-24T00:00:00+00:00", 60)
-    answer = control.state_answer(status="running", state={"k": "1"}, completed=["Draft"], running=["Review"],
-                                  step=1, layer=2, run=1, conflicts=[])
+    answer = control.state_answer(
+        status="running",
+        state={"k": "1"},
+        completed=["Draft"],
+        running=["Review"],
+        step=1,
+        layer=2,
+        run=1,
+        conflicts=[],
+    )
     assert answer["status"] == "waiting" and answer["workflow"] == "Live"
     assert answer["waiting"]["Review"]["input"] == "draft" and answer["state"] == {"k": 1}
     assert answer["nodes"] == ["Draft", "Review", "Publish"]
     control.stop_waiting("Review")
-    assert control.state_answer(status="running", state={}, completed=[], running=[], step=1, layer=2, run=1,
-                                conflicts=[])["status"] == "running"
+    assert (
+        control.state_answer(
+            status="running", state={}, completed=[], running=[], step=1, layer=2, run=1, conflicts=[]
+        )["status"]
+        == "running"
+    )
 
 
 def test_what_was_rejected_and_answered_continues_as_new():
-    snapshot = RunSnapshot(rejected=[{"signal": "gecko_next", "request": "1", "reason": "r", "step": 3}],
-                           answers={"Review": '"yes"'})
+    snapshot = RunSnapshot(
+        rejected=[{"signal": "gecko_next", "request": "1", "reason": "r", "step": 3}], answers={"Review": '"yes"'}
+    )
     control, _ = _run(snapshot)
     assert control.rejected == snapshot.rejected and control.answers == {"Review": '"yes"'}
-    assert control.state_answer(status="completed", state={}, completed=[], running=[], step=1, layer=1, run=2,
-                                conflicts=[])["rejected_jumps"] == snapshot.rejected
+    assert (
+        control.state_answer(
+            status="completed", state={}, completed=[], running=[], step=1, layer=1, run=2, conflicts=[]
+        )["rejected_jumps"]
+        == snapshot.rejected
+    )
 
 
 def test_the_snapshot_keeps_the_dict_recorded_histories_carry():
-    plain = {"scheduler": {"inbox": {}, "jumps": [], "outputs": {}, "step": 7, "last_layer": ["A"]},
-             "state": {"k": "1"}, "deadline": 12.5, "run": 3, "completed": ["A"], "rejected": [],
-             "answers": {}, "layer": 7}
+    plain = {
+        "scheduler": {"inbox": {}, "jumps": [], "outputs": {}, "step": 7, "last_layer": ["A"]},
+        "state": {"k": "1"},
+        "deadline": 12.5,
+        "run": 3,
+        "completed": ["A"],
+        "rejected": [],
+        "answers": {},
+        "layer": 7,
+    }
     snap = RunSnapshot.from_plain(plain)
     assert snap.run == 3 and snap.scheduler["step"] == 7
     assert snap.to_plain() == plain and list(snap.to_plain()) == list(plain)

@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gecko_temporal import GraphError, StepLimitError, Workflow
 from gecko_temporal.core.scheduler import Scheduler
@@ -43,7 +45,7 @@ def test_linear_chain_passes_outputs_along():
 
 
 def test_fan_out_runs_in_one_layer_and_fan_in_gets_a_dict_by_name():
-    layers, inputs, sched = drive(graph([("A", "B"), ("A", "C"), ("B", "D"), ("C", "D")]))
+    layers, inputs, _sched = drive(graph([("A", "B"), ("A", "C"), ("B", "D"), ("C", "D")]))
     assert layers == [["A"], ["B", "C"], ["D"]]
     assert inputs["D"] == [{"B": "B", "C": "C"}]
 
@@ -93,7 +95,10 @@ def test_unknown_jump_target_names_valid_targets():
     sched = Scheduler(spec)
     sched.start('"x"')
     (task,) = sched.next_layer()
-    with pytest.raises(GraphError, match='node "A" jumped to an unknown node: no node named "b" \\(did you mean "B"\\? valid: "A", "B"\\)'):
+    with pytest.raises(
+        GraphError,
+        match='node "A" jumped to an unknown node: no node named "b" \\(did you mean "B"\\? valid: "A", "B"\\)',
+    ):
         sched.finish(task, '"A"', Jump("b", "null"))
 
 
@@ -122,9 +127,6 @@ def test_snapshot_round_trip_continues_identically():
     assert restored.outputs["A"] == '"A"'
 
 
-from hypothesis import given, settings, strategies as st
-
-
 @st.composite
 def random_dags(draw):
     n = draw(st.integers(2, 12))
@@ -145,7 +147,7 @@ def test_without_jumps_every_reachable_node_runs_once_after_all_its_reachable_pr
                 reachable.add(b)
                 frontier.insert(0, b)
         frontier.pop()
-    layers, inputs, _ = drive(spec)
+    layers, _inputs, _ = drive(spec)
     ran = [n for layer in layers for n in layer]
     assert sorted(ran) == sorted(reachable) and len(ran) == len(set(ran))
     position = {n: i for i, layer in enumerate(layers) for n in layer}
@@ -225,6 +227,7 @@ def test_a_jump_to_a_running_node_waits_until_it_has_finished():
 
 # -- rules the README states, each with the breakage it catches -----------------------------------
 
+
 def test_join_input_is_a_dict_in_edge_order_not_node_order():
     """README: several finished predecessors give a dict {name: output} in edge order."""
     wf = Workflow("g")
@@ -266,8 +269,10 @@ def test_a_join_waits_for_a_predecessor_jumped_to_in_the_same_layer():
 
 def test_a_join_waits_for_a_predecessor_reachable_from_a_pending_jump():
     # a second jump to X waits a layer; X -> T -> J: J must wait for the whole chain
-    spec = graph([("A", "B"), ("A", "C"), ("A", "D"), ("B", "J"), ("X", "T"), ("T", "J")],
-                 nodes=["A", "B", "C", "D", "X", "T", "J"])
+    spec = graph(
+        [("A", "B"), ("A", "C"), ("A", "D"), ("B", "J"), ("X", "T"), ("T", "J")],
+        nodes=["A", "B", "C", "D", "X", "T", "J"],
+    )
     layers, inputs, _ = drive(spec, jumps={("C", 1): Jump("X", '"1"'), ("D", 1): Jump("X", '"2"')})
     assert layers == [["A"], ["B", "C", "D"], ["X"], ["X", "T"], ["T", "J"], ["J"]]
     assert inputs["X"] == ["1", "2"]
@@ -311,9 +316,12 @@ def test_step_limit_counts_the_whole_next_layer_and_names_it():
     sched.start("0")
     (a,) = sched.next_layer()
     sched.finish(a, "0", None)
-    with pytest.raises(StepLimitError, match=r'run "g" reached its step limit of 2 node executions '
-                                             r"\(next layer: B, C\); a Next loop may not terminate\. Raise "
-                                             r"max_steps on the Workflow or execute\(\) if the loop is intended\.$"):
+    with pytest.raises(
+        StepLimitError,
+        match=r'run "g" reached its step limit of 2 node executions '
+        r"\(next layer: B, C\); a Next loop may not terminate\. Raise "
+        r"max_steps on the Workflow or execute\(\) if the loop is intended\.$",
+    ):
         sched.next_layer()
     exact = Scheduler(graph([("A", "B")], max_steps=2))
     exact.start("0")
@@ -341,8 +349,13 @@ def test_result_of_a_run_that_never_ran_a_node_is_null_and_snapshot_restores_eve
     (a,) = sched.next_layer()
     sched.finish(a, '"A"', Jump("A", '"again"'))
     snap = json.loads(json.dumps(sched.snapshot()))
-    assert snap == {"inbox": {}, "jumps": [{"node": "A", "input": '"again"', "source": 'node "A"'}],
-                    "outputs": {"A": '"A"'}, "step": 1, "last_layer": ["A"]}
+    assert snap == {
+        "inbox": {},
+        "jumps": [{"node": "A", "input": '"again"', "source": 'node "A"'}],
+        "outputs": {"A": '"A"'},
+        "step": 1,
+        "last_layer": ["A"],
+    }
     restored = Scheduler(spec, snap)
     assert restored.result() == '"A"'
     (again,) = restored.next_layer()
@@ -367,5 +380,6 @@ def test_the_entry_jump_is_sourced_input_and_a_missing_output_reads_null():
     sched.start('"in"')
     assert sched.snapshot()["jumps"] == [{"node": "A", "input": '"in"', "source": "input"}]
     assert Scheduler(graph([("A", "B")]), {"last_layer": ["A"]}).result() == "null"
-    assert Scheduler(graph([("A", "B")]), {"last_layer": ["A", "B"], "outputs": {"B": "2"}}).result() == \
-        '{"A":null,"B":2}'
+    assert (
+        Scheduler(graph([("A", "B")]), {"last_layer": ["A", "B"], "outputs": {"B": "2"}}).result() == '{"A":null,"B":2}'
+    )

@@ -11,16 +11,22 @@ from gecko_temporal.core.spec import GraphSpec, Jump, NodeOutput, RunParams
 
 
 def _rich_graph() -> Workflow:
-    @step(retry=RetryPolicy(maximum_attempts=5, non_retryable_error_types=["ValueError"]), local=True,
-          reads=["a"], history=["Start"])
+    @step(
+        retry=RetryPolicy(maximum_attempts=5, non_retryable_error_types=["ValueError"]),
+        local=True,
+        reads=["a"],
+        history=["Start"],
+    )
     def think(x, context):
         return x
 
     wf = Workflow("Rich", max_steps=50, steps_per_run=7)
     wf.add_node("Start", lambda x: x)
     wf.add_node("Think", think)
-    wf.add_node("Panel", Team([lambda x: 1, lambda x: 2], strategy=ExecutionStrategy.QUORUM, quorum=2,
-                              max_concurrency=1, timeout=9))
+    wf.add_node(
+        "Panel",
+        Team([lambda x: 1, lambda x: 2], strategy=ExecutionStrategy.QUORUM, quorum=2, max_concurrency=1, timeout=9),
+    )
     wf.add_node("Ask", WaitForInput("ok?", timeout=60, default="yes"))
     wf.add_edge("Start", "Think").add_edge("Think", "Panel").add_edge("Panel", "Ask")
     return wf.set_entry_point("Start")
@@ -53,6 +59,7 @@ def test_node_output_rebuilt_with_and_without_a_jump():
 def test_every_member_and_node_field_survives_the_round_trip():
     """A field from_plain dropped would silently change a running graph (e.g. a Team member that
     takes the context would see an empty state), so every field is set away from its default."""
+
     def reader(x, context):
         return context.state.get("a")
 
@@ -67,7 +74,11 @@ def test_every_member_and_node_field_survives_the_round_trip():
     spec = wf.compile()
     members = spec.node("Panel").team.members
     assert [m.takes_context for m in members] == [True, False]
-    assert (members[1].start_to_close_timeout, members[1].retry.maximum_attempts, members[1].heartbeat_timeout) == (7, 4, 2)
+    assert (members[1].start_to_close_timeout, members[1].retry.maximum_attempts, members[1].heartbeat_timeout) == (
+        7,
+        4,
+        2,
+    )
     rebuilt = GraphSpec.from_plain(_as_json(spec))
     assert rebuilt == spec
     assert [m.takes_context for m in rebuilt.node("Panel").team.members] == [True, False]
@@ -105,9 +116,10 @@ def test_node_output_travels_as_the_same_json_as_the_dataclass():
     from temporalio.converter import default
 
     converter = default().payload_converter
-    for out in (NodeOutput(value="1"),
-                NodeOutput(value="1", jump=Jump(node="B", input='"x"', source='node "A"'), writes={"k": "2"},
-                           deletes=["d"])):
+    for out in (
+        NodeOutput(value="1"),
+        NodeOutput(value="1", jump=Jump(node="B", input='"x"', source='node "A"'), writes={"k": "2"}, deletes=["d"]),
+    ):
         # fields added later (routes, sends: conditional edges and Send; interrupt: context.interrupt())
         # travel only when used: outputs keep the bytes of the dataclass as it was before them
         before = {k: v for k, v in dataclasses.asdict(out).items() if k not in ("routes", "sends", "interrupt")}

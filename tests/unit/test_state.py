@@ -3,7 +3,8 @@
 import json
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gecko_temporal import SerializationError
 from gecko_temporal.core.errors import StateKeyError
@@ -84,10 +85,13 @@ def test_non_str_key_is_refused():
 
 def test_merge_applies_in_node_order_and_reports_conflicts():
     state = {"keep": "0", "gone": "1", "both": "0"}
-    conflicts = merge_layer(state, [
-        ("A", StateDelta(writes={"both": '"A"', "a": "1"}, deletes=["gone"])),
-        ("B", StateDelta(writes={"both": '"B"'})),
-    ])
+    conflicts = merge_layer(
+        state,
+        [
+            ("A", StateDelta(writes={"both": '"A"', "a": "1"}, deletes=["gone"])),
+            ("B", StateDelta(writes={"both": '"B"'})),
+        ],
+    )
     assert state == {"keep": "0", "both": '"B"', "a": "1"}
     assert conflicts == ["both"]
 
@@ -101,7 +105,8 @@ def test_a_later_delete_beats_an_earlier_write_in_one_layer():
 keys = st.sampled_from(list("abcde"))
 deltas = st.lists(
     st.tuples(st.dictionaries(keys, st.integers().map(str), max_size=3), st.lists(keys, max_size=2, unique=True)),
-    min_size=1, max_size=5,
+    min_size=1,
+    max_size=5,
 )
 
 
@@ -120,6 +125,7 @@ def test_merge_equals_applying_nodes_one_after_another(layer):
 
 
 # -- reads=: every read path follows the one rule ------------------------------------------------
+
 
 def test_reads_limit_applies_to_every_read_path():
     """README: with reads=[...] reading another key raises StateKeyError naming node, key and fix."""
@@ -196,12 +202,15 @@ def test_deleting_a_key_written_in_this_node_only_leaves_no_tombstone():
     assert view.get("fresh", "gone") == "gone"
 
 
-@pytest.mark.parametrize("first, second, conflict", [
-    (StateDelta(deletes=["k"]), StateDelta(deletes=["k"]), ["k"]),
-    (StateDelta(deletes=["k"]), StateDelta(writes={"k": "2"}), ["k"]),
-    (StateDelta(writes={"k": "1"}), StateDelta(deletes=["k"]), ["k"]),
-    (StateDelta(writes={"k": "1"}, deletes=["d"]), StateDelta(writes={"j": "2"}, deletes=["e"]), []),
-])
+@pytest.mark.parametrize(
+    "first, second, conflict",
+    [
+        (StateDelta(deletes=["k"]), StateDelta(deletes=["k"]), ["k"]),
+        (StateDelta(deletes=["k"]), StateDelta(writes={"k": "2"}), ["k"]),
+        (StateDelta(writes={"k": "1"}), StateDelta(deletes=["k"]), ["k"]),
+        (StateDelta(writes={"k": "1"}, deletes=["d"]), StateDelta(writes={"j": "2"}, deletes=["e"]), []),
+    ],
+)
 def test_conflicts_are_keys_two_nodes_touched(first, second, conflict):
     assert merge_layer({"k": "0", "d": "0", "e": "0"}, [("A", first), ("B", second)]) == conflict
     assert merge_layer({"k": "0"}, [("A", first)]) == []  # one node touching a key is no conflict

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gecko_temporal import GraphError, Team, WaitForInput, Workflow
-from gecko_temporal.temporal.activities import NodeRunner
 from gecko_temporal.core.spec import KIND_SUBGRAPH, GraphSpec, RunParams
+from gecko_temporal.temporal.activities import NodeRunner
 
 HISTORIES = Path(__file__).parents[1] / "histories"
 
@@ -112,8 +112,11 @@ def test_an_invalid_child_graph_fails_the_parents_compile_with_its_problems():
 
 def test_node_options_do_not_apply_to_a_subgraph():
     parent = Workflow("P")
-    with pytest.raises(GraphError, match=r'node "S" is a subgraph \(workflow "Inner"\): option\(s\) \[\'retries\', '
-                                         r"'timeout'\] apply to function nodes only"):
+    with pytest.raises(
+        GraphError,
+        match=r'node "S" is a subgraph \(workflow "Inner"\): option\(s\) \[\'retries\', '
+        r"'timeout'\] apply to function nodes only",
+    ):
         parent.add_node("S", _inner(), timeout=3, retries=2)
     with pytest.raises(GraphError, match="unknown option"):
         parent.add_node("S", _inner(), bogus=1)
@@ -166,8 +169,17 @@ def test_a_graph_compiled_today_is_the_graph_a_recorded_run_carries():
 def test_status_lists_the_running_subgraph_sessions():
     from gecko_temporal.ops.cli import format_status
 
-    shown = format_status("s1", {"workflow": "Report", "status": "running", "nodes": ["load", "Summary"],
-                                 "completed": ["load"], "running": ["Summary"], "children": {"Summary": "s1.Summary.2"}})
+    shown = format_status(
+        "s1",
+        {
+            "workflow": "Report",
+            "status": "running",
+            "nodes": ["load", "Summary"],
+            "completed": ["load"],
+            "running": ["Summary"],
+            "children": {"Summary": "s1.Summary.2"},
+        },
+    )
     assert "subgraphs running: Summary (child session s1.Summary.2; gecko-temporal status s1.Summary.2)" in shown
     assert "subgraphs" not in format_status("s1", {"status": "completed", "children": {}})
 
@@ -182,7 +194,9 @@ def test_a_worker_without_the_parent_says_which_workflow_to_serve():
         runner.register(_inner())
         with pytest.raises(ApplicationError) as info:
             runner._lookup(NodeInput(graph="Outer/Summary", node="prep", input="null", session_id="s", step=1))
-        assert info.value.message == ('this worker does not serve workflow "Outer/Summary" (a subgraph of "Outer") '
-                                   '(it serves: Inner); start the worker with the module of workflow "Outer"')
+        assert info.value.message == (
+            'this worker does not serve workflow "Outer/Summary" (a subgraph of "Outer") '
+            '(it serves: Inner); start the worker with the module of workflow "Outer"'
+        )
     finally:
         runner.shutdown()

@@ -14,8 +14,16 @@ from gecko_temporal.core.team_run import MemberDone, TeamFailed, TeamRun
 
 
 def _team(strategy: str, n: int = 3, quorum: int = 1, max_concurrency=None) -> TeamSpec:
-    members = [MemberSpec(name=f"m{i}", activity_type=f"P.T.m{i}", start_to_close_timeout=10.0,
-                          heartbeat_timeout=1.5, retry=RetrySpec()) for i in range(n)]
+    members = [
+        MemberSpec(
+            name=f"m{i}",
+            activity_type=f"P.T.m{i}",
+            start_to_close_timeout=10.0,
+            heartbeat_timeout=1.5,
+            retry=RetrySpec(),
+        )
+        for i in range(n)
+    ]
     return TeamSpec(strategy=strategy, members=members, quorum=quorum, max_concurrency=max_concurrency)
 
 
@@ -101,8 +109,9 @@ def test_race_with_every_member_failed_fails_listing_each_failure():
     assert run.running == [] and run.start(now=1.0) == []
     with pytest.raises(TeamFailed) as info:
         run.output()
-    assert str(info.value) == ('Team has no winner: member "m0" failed: ValueError: no key; '
-                               'member "m1" failed: ValueError: rate limited')
+    assert str(info.value) == (
+        'Team has no winner: member "m0" failed: ValueError: no key; member "m1" failed: ValueError: rate limited'
+    )
     assert [f["member"] for f in info.value.failures] == ["m0", "m1"]
 
 
@@ -120,17 +129,21 @@ def test_output_keeps_the_wire_format_of_member_results():
     run.finished({0: ok('{"k":1}')}, now=1.25)
     assert run.output().value == (
         '[{"__gecko__":"gecko_temporal.team:MemberResult","data":{"member":"m0","index":0,'
-        '"status":"succeeded","error":null,"duration":0.25,"winner":true,"result":{"k":1}}}]')
+        '"status":"succeeded","error":null,"duration":0.25,"winner":true,"result":{"k":1}}}]'
+    )
 
 
 def test_the_first_jump_and_the_merged_writes_of_the_successes_in_member_order():
     run = TeamRun(_team("all"))
     run.start(now=0.0)
-    run.finished({
-        2: ok(jump=Jump("C", "null", "m2"), writes={"k": '"from 2"'}),
-        0: ok(writes={"k": '"from 0"', "gone": "1"}),
-        1: ok(jump=Jump("B", "null", "m1"), deletes=["gone", "old"]),
-    }, now=1.0)
+    run.finished(
+        {
+            2: ok(jump=Jump("C", "null", "m2"), writes={"k": '"from 2"'}),
+            0: ok(writes={"k": '"from 0"', "gone": "1"}),
+            1: ok(jump=Jump("B", "null", "m1"), deletes=["gone", "old"]),
+        },
+        now=1.0,
+    )
     out = run.output()
     assert out.jump.node == "B"
     assert out.writes == {"k": '"from 2"'} and out.deletes == ["gone", "old"]
@@ -144,8 +157,11 @@ def test_a_failed_members_writes_are_dropped():
 
 
 keys = st.sampled_from(["a", "b", "c", "d"])
-deltas = st.builds(lambda w, d: StateDelta({k: v for k, v in w.items() if k not in d}, sorted(d)),
-                   st.dictionaries(keys, st.sampled_from(["1", "2", '"x"'])), st.sets(keys))
+deltas = st.builds(
+    lambda w, d: StateDelta({k: v for k, v in w.items() if k not in d}, sorted(d)),
+    st.dictionaries(keys, st.sampled_from(["1", "2", '"x"'])),
+    st.sets(keys),
+)
 
 
 @given(st.dictionaries(keys, st.just("0")), st.lists(deltas, max_size=5))

@@ -70,15 +70,19 @@ def test_compiled_team_spec_carries_members_policies_and_activity_types():
         return x
 
     wf = Workflow("teams")
-    wf.add_node("Cluster", Team([careful, Agent(), Nameless()], strategy="race", timeout=30, retries=2,
-                                max_concurrency=2))
+    wf.add_node(
+        "Cluster", Team([careful, Agent(), Nameless()], strategy="race", timeout=30, retries=2, max_concurrency=2)
+    )
     wf.set_entry_point("Cluster")
     node = wf.compile().node("Cluster")
     team = node.team
     assert node.kind == "team" and team.strategy == "race" and team.max_concurrency == 2
     assert [m.name for m in team.members] == ["careful", "claude", "Nameless"]
-    assert [m.activity_type for m in team.members] == ["teams.Cluster.careful", "teams.Cluster.claude",
-                                                      "teams.Cluster.Nameless"]
+    assert [m.activity_type for m in team.members] == [
+        "teams.Cluster.careful",
+        "teams.Cluster.claude",
+        "teams.Cluster.Nameless",
+    ]
     # A member's own @step policy wins over the Team's defaults.
     assert (team.members[0].start_to_close_timeout, team.members[0].retry.maximum_attempts) == (7, 5)
     assert (team.members[1].start_to_close_timeout, team.members[1].retry.maximum_attempts) == (30, 2)

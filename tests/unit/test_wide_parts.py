@@ -10,8 +10,14 @@ import pytest
 
 from gecko_temporal import Workflow
 from gecko_temporal.core.spec import COMPACT_FORMAT, GraphSpec, NodeSpec, RetrySpec
-from gecko_temporal.core.window import (DEFAULT_MAX_PARALLEL, HISTORY_EVENTS_LIMIT, Paused, Window, check_max_parallel,
-                                   history_full)
+from gecko_temporal.core.window import (
+    DEFAULT_MAX_PARALLEL,
+    HISTORY_EVENTS_LIMIT,
+    Paused,
+    Window,
+    check_max_parallel,
+    history_full,
+)
 from tests.unit.test_spec_plain import _rich_graph
 
 
@@ -67,9 +73,18 @@ def test_a_node_field_added_later_round_trips_without_changes_here():
 
     import gecko_temporal.core.spec as spec_module
 
-    nodes = [Newer(name="a", kind="function", activity_type="G.a", predecessors=[], successors=["b"]),
-             Newer(name="b", kind="function", activity_type="G.b", predecessors=["a"], successors=[], fan_out=3,
-                   retry=RetrySpec(maximum_attempts=9))]
+    nodes = [
+        Newer(name="a", kind="function", activity_type="G.a", predecessors=[], successors=["b"]),
+        Newer(
+            name="b",
+            kind="function",
+            activity_type="G.b",
+            predecessors=["a"],
+            successors=[],
+            fan_out=3,
+            retry=RetrySpec(maximum_attempts=9),
+        ),
+    ]
     spec = GraphSpec(name="G", key="G", entry="a", nodes=nodes)
     original = spec_module.NodeSpec
     spec_module.NodeSpec = Newer  # as if NodeSpec had the new field
@@ -140,7 +155,7 @@ async def test_a_window_that_may_not_limit_starts_everything():
 async def test_a_window_that_never_fills_never_asks():
     asked = []
     window = Window(10, may_limit=lambda: asked.append(1) or True)
-    log, gates, jobs = await _started_in_order(window, 3)
+    _log, gates, jobs = await _started_in_order(window, 3)
     for g in gates:
         g.set_result(None)
     await asyncio.gather(*jobs)

@@ -10,19 +10,41 @@ only when a run starts, so building and validating graphs never needs Temporal.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
-
+from typing import TYPE_CHECKING, Any
 
 from gecko_temporal.core import codec
-from gecko_temporal.core.errors import GraphError, suggest
-from gecko_temporal.core.build.nodes import (DEFAULT_HEARTBEAT, DEFAULT_TIMEOUT, OPTION_NAMES, Callee, MemberCode, NodeCode, StepOptions,
-                    check_options, introspect, options_of, step)
-from gecko_temporal.core.spec import (DEFAULT_MAX_STEPS, DEFAULT_STEPS_PER_RUN, END, KIND_FUNCTION, KIND_SUBGRAPH, KIND_TEAM, KIND_WAIT,
-                   SCHEDULING_EAGER, SCHEDULING_LAYERED, GraphSpec, NodeSpec)
-from gecko_temporal.core.state import REDUCERS
+from gecko_temporal.core.build.nodes import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_TIMEOUT,
+    OPTION_NAMES,
+    Callee,
+    MemberCode,
+    NodeCode,
+    StepOptions,
+    check_options,
+    introspect,
+    options_of,
+    step,
+)
 from gecko_temporal.core.build.team import Team
 from gecko_temporal.core.build.wait import WaitForInput
+from gecko_temporal.core.errors import GraphError, suggest
+from gecko_temporal.core.spec import (
+    DEFAULT_MAX_STEPS,
+    DEFAULT_STEPS_PER_RUN,
+    END,
+    KIND_FUNCTION,
+    KIND_SUBGRAPH,
+    KIND_TEAM,
+    KIND_WAIT,
+    SCHEDULING_EAGER,
+    SCHEDULING_LAYERED,
+    GraphSpec,
+    NodeSpec,
+)
+from gecko_temporal.core.state import REDUCERS
 from gecko_temporal.core.window import check_max_parallel
 
 if TYPE_CHECKING:
@@ -39,7 +61,7 @@ class Router:
     source: str
     name: str
     callee: Callee
-    path_map: Optional[dict[Any, str]]
+    path_map: dict[Any, str] | None
     sends: bool  # its return annotation names Send: its edges are drawn as fan-outs
 
     def targets(self) -> list[str]:
@@ -54,24 +76,36 @@ class NodeDef:
     kind: str
     obj: Any
     options: StepOptions
-    callee: Optional[Callee] = None
+    callee: Callee | None = None
 
-    def code(self, router: Optional[Router] = None, node_names: Sequence[str] = ()) -> NodeCode:
+    def code(self, router: Router | None = None, node_names: Sequence[str] = ()) -> NodeCode:
         """What a worker runs for this node (with its router, if conditional edges leave it)."""
         if self.kind == KIND_TEAM:
             team: Team = self.obj
-            return NodeCode(self.name, self.kind, input_mapper=team.input_mapper,
-                            members=tuple(MemberCode(n, c) for n, c in zip(team.names, team.callees)))
+            return NodeCode(
+                self.name,
+                self.kind,
+                input_mapper=team.input_mapper,
+                members=tuple(MemberCode(n, c) for n, c in zip(team.names, team.callees)),
+            )
         if self.kind == KIND_SUBGRAPH:  # runs as a child workflow; its nodes are served under its own key
             return NodeCode(self.name, self.kind)
         if router is None:
-            return NodeCode(self.name, self.kind, callee=self.callee, reads=self.options.reads,
-                            history=self.options.history)
+            return NodeCode(
+                self.name, self.kind, callee=self.callee, reads=self.options.reads, history=self.options.history
+            )
         path_map = router.path_map if router.path_map is not None else {n: n for n in [*node_names, END]}
-        return NodeCode(self.name, self.kind, callee=self.callee, reads=self.options.reads,
-                        history=self.options.history, router=router.callee, router_name=router.name,
-                        path_map=path_map, send_targets=frozenset(router.targets() if router.path_map is not None
-                                                                  else node_names))
+        return NodeCode(
+            self.name,
+            self.kind,
+            callee=self.callee,
+            reads=self.options.reads,
+            history=self.options.history,
+            router=router.callee,
+            router_name=router.name,
+            path_map=path_map,
+            send_targets=frozenset(router.targets() if router.path_map is not None else node_names),
+        )
 
 
 class Workflow:
@@ -101,10 +135,18 @@ class Workflow:
     rate-limits, e.g., model calls.
     """
 
-    def __init__(self, name: str, *, max_steps: int = DEFAULT_MAX_STEPS, steps_per_run: int = DEFAULT_STEPS_PER_RUN,
-                 task_queue: Optional[str] = None, types: Sequence[type] = (),
-                 scheduling: str = SCHEDULING_LAYERED, reducers: Optional[Mapping[str, str]] = None,
-                 max_parallel: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        steps_per_run: int = DEFAULT_STEPS_PER_RUN,
+        task_queue: str | None = None,
+        types: Sequence[type] = (),
+        scheduling: str = SCHEDULING_LAYERED,
+        reducers: Mapping[str, str] | None = None,
+        max_parallel: int | None = None,
+    ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise GraphError(f"a Workflow needs a non-empty name, got {name!r}")
         if not isinstance(max_steps, int) or max_steps < 1:
@@ -121,8 +163,9 @@ class Workflow:
         self.max_parallel = max_parallel
         not_models = [t for t in types if not codec.revivable(t)]
         if not_models:
-            raise GraphError("types= lists pydantic model, dataclass or Enum classes to revive between nodes, "
-                             f"got {not_models!r}")
+            raise GraphError(
+                f"types= lists pydantic model, dataclass or Enum classes to revive between nodes, got {not_models!r}"
+            )
         for model in types:
             codec.register_type(model)
         self.name = name
@@ -132,13 +175,13 @@ class Workflow:
         self._nodes: dict[str, NodeDef] = {}
         self._edges: list[tuple[str, str]] = []
         self._edge_set: set[tuple[str, str]] = set()
-        self._entry: Optional[str] = None
+        self._entry: str | None = None
         self._routers: list[Router] = []
         self._compiled: dict[str, GraphSpec] = {}
-        self._table: Optional[dict[str, NodeCode]] = None
+        self._table: dict[str, NodeCode] | None = None
 
     # -- building ------------------------------------------------------------------------------
-    def add_node(self, name: Union[str, Callable[..., Any]], node: Any = None, **options: Any) -> "Workflow":
+    def add_node(self, name: str | Callable[..., Any], node: Any = None, **options: Any) -> Workflow:
         """Add a node: a function (sync or async), lambda, ``@step`` function, agent, Team, or another
         Workflow (a subgraph: it runs as a Temporal child workflow, takes the node's input and
         returns its result as the node's output).
@@ -151,7 +194,9 @@ class Workflow:
             node, name = name, None
         base: StepOptions = options_of(node) or StepOptions()
         if name is None:
-            from gecko_temporal.integrations.agents import agent_name  # an agent object (or llm.ainvoke) is named after the agent
+            from gecko_temporal.integrations.agents import (
+                agent_name,  # an agent object (or llm.ainvoke) is named after the agent
+            )
 
             name = base.name or agent_name(node) or getattr(node, "__name__", None)
         if not isinstance(name, str) or not name.strip():
@@ -160,9 +205,7 @@ class Workflow:
             raise GraphError(f'duplicate node "{name}": each node name may be added once')
         unknown = set(options) - OPTION_NAMES
         if unknown:
-            raise GraphError(
-                f'node "{name}": unknown option(s) {sorted(unknown)} (valid: {sorted(OPTION_NAMES)})'
-            )
+            raise GraphError(f'node "{name}": unknown option(s) {sorted(unknown)} (valid: {sorted(OPTION_NAMES)})')
         for listed in ("reads", "history"):
             if options.get(listed) is not None and not isinstance(options[listed], str):
                 options[listed] = tuple(options[listed])
@@ -178,7 +221,8 @@ class Workflow:
                 raise GraphError(
                     f'node "{name}" is a subgraph (workflow "{node.name}"): option(s) {given} apply to '
                     "function nodes only; the child run is bounded by the parent's timeout, and its own "
-                    "nodes keep their own options")
+                    "nodes keep their own options"
+                )
             self._nodes[name] = NodeDef(name, KIND_SUBGRAPH, node, opts)
         else:
             callee = introspect(node, where=f'node "{name}"')
@@ -186,7 +230,7 @@ class Workflow:
         self._changed()
         return self
 
-    def add_edge(self, source: str, target: str) -> "Workflow":
+    def add_edge(self, source: str, target: str) -> Workflow:
         """Run ``target`` after ``source`` (and after its other live predecessors)."""
         if (source, target) in self._edge_set:  # a set: a list scan made 20,000 edges take 6 s
             raise GraphError(f'duplicate edge "{source}" -> "{target}"')
@@ -195,8 +239,9 @@ class Workflow:
         self._changed()
         return self
 
-    def add_conditional_edges(self, source: str, router: Callable[..., Any],
-                              path_map: Optional[Union[Mapping[Any, str], Sequence[str]]] = None) -> "Workflow":
+    def add_conditional_edges(
+        self, source: str, router: Callable[..., Any], path_map: Mapping[Any, str] | Sequence[str] | None = None
+    ) -> Workflow:
         """After ``source`` runs, ``router`` decides where the run goes (LangGraph's conditional edges).
 
         ``router`` receives ``source``'s output (and ``context`` if it has that parameter, as nodes
@@ -208,22 +253,24 @@ class Workflow:
         """
         name = getattr(router, "__name__", None) or type(router).__name__
         callee = introspect(router, where=f'the router of node "{source}"')
-        mapped: Optional[dict[Any, str]] = None
+        mapped: dict[Any, str] | None = None
         if path_map is not None:
             if isinstance(path_map, Mapping):
                 mapped = dict(path_map)
             elif isinstance(path_map, (list, tuple)):
                 mapped = {n: n for n in path_map}
             else:
-                raise GraphError(f'the path map of node "{source}" must be a dict or a list of node names, '
-                                 f"got {type(path_map).__name__}")
+                raise GraphError(
+                    f'the path map of node "{source}" must be a dict or a list of node names, '
+                    f"got {type(path_map).__name__}"
+                )
         annotation = getattr(callee.call, "__annotations__", {}).get("return", "")
         sends = "Send" in (annotation if isinstance(annotation, str) else repr(annotation))
         self._routers.append(Router(source, name, callee, mapped, sends))
         self._changed()
         return self
 
-    def set_entry_point(self, name: str) -> "Workflow":
+    def set_entry_point(self, name: str) -> Workflow:
         """Start every run at node ``name``; it receives the run's ``input_data``."""
         self._entry = name
         self._changed()
@@ -242,11 +289,11 @@ class Workflow:
         return list(self._edges)
 
     # -- compiling -----------------------------------------------------------------------------
-    def compile(self, key: Optional[str] = None) -> GraphSpec:
+    def compile(self, key: str | None = None) -> GraphSpec:
         """Validate the graph and return its serializable spec; raise GraphError listing every problem."""
         return self._compile(key or self.name, ())
 
-    def _compile(self, key: str, outer: tuple["Workflow", ...]) -> GraphSpec:
+    def _compile(self, key: str, outer: tuple[Workflow, ...]) -> GraphSpec:
         """``outer``: the Workflows that contain this one as a subgraph, outermost first."""
         if key in self._compiled:
             return self._compiled[key]
@@ -281,28 +328,35 @@ class Workflow:
         for r in self._routers:
             d = self._nodes.get(r.source)
             if d is None:
-                problems.append(f'conditional edges from "{r.source}": no node named "{r.source}"'
-                                f"{suggest(r.source, names)}")
+                problems.append(
+                    f'conditional edges from "{r.source}": no node named "{r.source}"{suggest(r.source, names)}'
+                )
                 continue
             if r.source in routers:
-                problems.append(f'node "{r.source}" has conditional edges twice (routers {routers[r.source].name} '
-                                f"and {r.name}); give it one router that returns a list of targets")
+                problems.append(
+                    f'node "{r.source}" has conditional edges twice (routers {routers[r.source].name} '
+                    f"and {r.name}); give it one router that returns a list of targets"
+                )
             routers[r.source] = r
             if d.kind != KIND_FUNCTION:
-                problems.append(f'conditional edges from {d.kind} node "{r.source}": a router runs in its '
-                                "source's activity; add a function node after it and route from that")
+                problems.append(
+                    f'conditional edges from {d.kind} node "{r.source}": a router runs in its '
+                    "source's activity; add a function node after it and route from that"
+                )
             if r.path_map is not None:
                 if not r.path_map:
                     problems.append(f'the path map of node "{r.source}" is empty; omit it to route to node names')
                 for choice, target in r.path_map.items():
                     if not isinstance(target, str) or (target != END and target not in self._nodes):
                         hint = suggest(target, names) if isinstance(target, str) else ""
-                        problems.append(f'the path map of node "{r.source}" maps {choice!r} to {target!r}, which is '
-                                        f"no node{hint}")
+                        problems.append(
+                            f'the path map of node "{r.source}" maps {choice!r} to {target!r}, which is no node{hint}'
+                        )
         cycle = _find_cycle(names, successors)
         if cycle:
             problems.append(
-                "static cycle " + " -> ".join(f'"{n}"' for n in cycle)
+                "static cycle "
+                + " -> ".join(f'"{n}"' for n in cycle)
                 + ": edges must form a DAG; loop with Next(node=...) instead"
             )
         if problems:
@@ -313,13 +367,23 @@ class Workflow:
             )
         order = {n: i for i, n in enumerate(names)}
         nodes = [
-            self._node_spec(d, sorted(successors[d.name], key=order.get), predecessors[d.name],
-                            routers.get(d.name), children.get(d.name))
+            self._node_spec(
+                d,
+                sorted(successors[d.name], key=order.get),
+                predecessors[d.name],
+                routers.get(d.name),
+                children.get(d.name),
+            )
             for d in self._nodes.values()
         ]
         spec = GraphSpec(
-            name=self.name, key=key, entry=self._entry or "", nodes=nodes,
-            max_steps=self.max_steps, steps_per_run=self.steps_per_run, scheduling=self.scheduling,
+            name=self.name,
+            key=key,
+            entry=self._entry or "",
+            nodes=nodes,
+            max_steps=self.max_steps,
+            steps_per_run=self.steps_per_run,
+            scheduling=self.scheduling,
             max_parallel=self.max_parallel,
             **({"reducers": dict(self.reducers)} if self.reducers else {}),
         )
@@ -327,7 +391,7 @@ class Workflow:
             self._compiled[key] = spec
         return spec
 
-    def _compile_subgraphs(self, key: str, outer: tuple["Workflow", ...], problems: list[str]) -> dict[str, GraphSpec]:
+    def _compile_subgraphs(self, key: str, outer: tuple[Workflow, ...], problems: list[str]) -> dict[str, GraphSpec]:
         """Compile each subgraph node's Workflow under ``key/node``; a subgraph that contains one of
         its containers (A runs B runs A) is a problem, as is any problem of a child graph."""
         chain = (*outer, self)
@@ -337,9 +401,11 @@ class Workflow:
                 continue
             child: Workflow = d.obj
             if any(child is w for w in chain):
-                path = " -> ".join(f'"{w.name}"' for w in chain[[id(w) for w in chain].index(id(child)):])
-                problems.append(f'subgraph cycle: node "{d.name}" of "{self.name}" runs "{child.name}" again '
-                                f'({path} -> "{child.name}"); a workflow cannot contain itself, loop with Next instead')
+                path = " -> ".join(f'"{w.name}"' for w in chain[[id(w) for w in chain].index(id(child)) :])
+                problems.append(
+                    f'subgraph cycle: node "{d.name}" of "{self.name}" runs "{child.name}" again '
+                    f'({path} -> "{child.name}"); a workflow cannot contain itself, loop with Next instead'
+                )
                 continue
             try:
                 children[d.name] = child._compile(f"{key}/{d.name}", chain)
@@ -347,12 +413,12 @@ class Workflow:
                 problems.extend(f'subgraph node "{d.name}" (workflow "{child.name}"): {p}' for p in exc.problems)
         return children
 
-    def subgraphs(self, key: Optional[str] = None) -> dict[str, "Workflow"]:
+    def subgraphs(self, key: str | None = None) -> dict[str, Workflow]:
         """The Workflows this graph runs as child workflows (nested ones too), by the graph key their
         runs carry (``key/node``): a worker that serves this graph serves their nodes under those keys."""
         return self._subgraphs_below(key or self.name, ())
 
-    def _subgraphs_below(self, key: str, outer: tuple["Workflow", ...]) -> dict[str, "Workflow"]:
+    def _subgraphs_below(self, key: str, outer: tuple[Workflow, ...]) -> dict[str, Workflow]:
         found: dict[str, Workflow] = {}
         for d in self._nodes.values():  # a cycle fails compile(); never follow one here
             if d.kind == KIND_SUBGRAPH and not any(d.obj is w for w in (*outer, self)):
@@ -368,24 +434,37 @@ class Workflow:
             self._table = {d.name: d.code(routers.get(d.name), names) for d in self._nodes.values()}
         return self._table
 
-    def activity_type(self, node: str, member: Optional[str] = None) -> str:
+    def activity_type(self, node: str, member: str | None = None) -> str:
         """The Temporal activity type of a node (``"Pipeline.Node"``) or Team member."""
         return f"{self.name}.{node}" + (f".{member}" if member else "")
 
-    def _node_spec(self, d: NodeDef, successors: list[str], predecessors: list[str],
-                   router: Optional[Router] = None, subgraph: Optional[GraphSpec] = None) -> NodeSpec:
+    def _node_spec(
+        self,
+        d: NodeDef,
+        successors: list[str],
+        predecessors: list[str],
+        router: Router | None = None,
+        subgraph: GraphSpec | None = None,
+    ) -> NodeSpec:
         o = d.options
         routing: dict[str, Any] = {}
         if router is not None:  # only then: specs of graphs without routers stay as they were
             order = {n: i for i, n in enumerate(self._nodes)}
-            routing = dict(router=router.name, route_targets=sorted(router.targets(), key=order.__getitem__)
-                           if router.path_map is not None else None)
+            routing = dict(
+                router=router.name,
+                route_targets=sorted(router.targets(), key=order.__getitem__) if router.path_map is not None else None,
+            )
         common = dict(
-            name=d.name, kind=d.kind, activity_type=self.activity_type(d.name),
-            predecessors=predecessors, successors=successors,
+            name=d.name,
+            kind=d.kind,
+            activity_type=self.activity_type(d.name),
+            predecessors=predecessors,
+            successors=successors,
             start_to_close_timeout=o.timeout or DEFAULT_TIMEOUT,
             heartbeat_timeout=None if o.local else (o.heartbeat_timeout or DEFAULT_HEARTBEAT),
-            retry=o.retry_spec(), local=o.local, reads=list(o.reads) if o.reads is not None else None,
+            retry=o.retry_spec(),
+            local=o.local,
+            reads=list(o.reads) if o.reads is not None else None,
             history=list(o.history) if o.history is not None else None,
         )
         if d.kind == KIND_TEAM:
@@ -396,7 +475,8 @@ class Workflow:
             return NodeSpec(**common, subgraph=subgraph)
         assert d.callee is not None
         takes_context = d.callee.context_param is not None or (
-            router is not None and router.callee.context_param is not None)  # the router's context is the node's
+            router is not None and router.callee.context_param is not None
+        )  # the router's context is the node's
         return NodeSpec(**common, takes_context=takes_context, **routing)
 
     # -- drawing -------------------------------------------------------------------------------
@@ -408,37 +488,49 @@ class Workflow:
         return draw(self.name, self._entry, list(self._nodes.values()), self._edges, self._routers)
 
     # -- running (needs Temporal; imported lazily so building graphs never does) ---------------
-    async def execute(self, input_data: Any = None, *, session_id: Optional[str] = None,
-                      timeout: Optional[float] = None, max_steps: Optional[int] = None,
-                      state: Optional[dict[str, Any]] = None) -> Any:
+    async def execute(
+        self,
+        input_data: Any = None,
+        *,
+        session_id: str | None = None,
+        timeout: float | None = None,
+        max_steps: int | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> Any:
         """Run the graph durably on Temporal and return the output of the node that ran last.
 
         ``session_id`` is the Temporal workflow id (generated when omitted); ``timeout`` bounds the
         whole run in seconds and raises WorkflowTimeoutError. Node failures raise NodeError.
         ``state`` seeds ``context.state`` before the entry node runs (a dict of JSON values).
         """
-        handle = await self.start(input_data, session_id=session_id, timeout=timeout, max_steps=max_steps,
-                                  state=state)
+        handle = await self.start(input_data, session_id=session_id, timeout=timeout, max_steps=max_steps, state=state)
         return await handle.result()
 
-    async def start(self, input_data: Any = None, *, session_id: Optional[str] = None,
-                    timeout: Optional[float] = None, max_steps: Optional[int] = None,
-                    state: Optional[dict[str, Any]] = None) -> "RunHandle":
+    async def start(
+        self,
+        input_data: Any = None,
+        *,
+        session_id: str | None = None,
+        timeout: float | None = None,
+        max_steps: int | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> RunHandle:
         """Start a run and return its handle (``.id``, ``await .result()``, ``.state()``, ...).
         ``state`` seeds ``context.state`` (a dict of JSON values)."""
         from gecko_temporal.temporal import client
 
-        return await client.start(self, input_data, session_id=session_id, timeout=timeout, max_steps=max_steps,
-                                  state=state)
+        return await client.start(
+            self, input_data, session_id=session_id, timeout=timeout, max_steps=max_steps, state=state
+        )
 
-    async def get_handle(self, session_id: str) -> "RunHandle":
+    async def get_handle(self, session_id: str) -> RunHandle:
         """Return a handle on an existing run of this workflow."""
         from gecko_temporal.temporal import client
 
         return await client.get_handle(session_id, workflow=self)
 
 
-def _check_reducers(reducers: Optional[Mapping[str, str]]) -> dict[str, str]:
+def _check_reducers(reducers: Mapping[str, str] | None) -> dict[str, str]:
     """The reducers by state key, checked; raise GraphError listing every bad one."""
     if reducers is None:
         return {}
@@ -451,13 +543,16 @@ def _check_reducers(reducers: Optional[Mapping[str, str]]) -> dict[str, str]:
         elif callable(how):
             problems.append(
                 f"reducers[{key!r}]: reducers run in workflow code, where only the engine's own pure "
-                f'functions are safe to replay; name one of: {", ".join(REDUCERS)} (got the callable {how!r})')
+                f"functions are safe to replay; name one of: {', '.join(REDUCERS)} (got the callable {how!r})"
+            )
         elif how not in REDUCERS:
-            problems.append(f"reducers[{key!r}] = {how!r} is no reducer{suggest(str(how), REDUCERS)} "
-                            f'(valid: {", ".join(REDUCERS)})')
+            problems.append(
+                f"reducers[{key!r}] = {how!r} is no reducer{suggest(str(how), REDUCERS)} (valid: {', '.join(REDUCERS)})"
+            )
     if problems:
-        raise GraphError(f"invalid reducers ({len(problems)} problem{'s' * (len(problems) > 1)}): "
-                         + "; ".join(problems), problems)
+        raise GraphError(
+            f"invalid reducers ({len(problems)} problem{'s' * (len(problems) > 1)}): " + "; ".join(problems), problems
+        )
     return {k: v for k, v in reducers.items() if v != "replace"}
 
 
@@ -477,7 +572,7 @@ def _find_cycle(names: list[str], successors: dict[str, list[str]]) -> list[str]
                 stack[-1] = (node, i + 1)
                 nxt = succ[i]
                 if color[nxt] == 1:
-                    return path[path.index(nxt):] + [nxt]
+                    return path[path.index(nxt) :] + [nxt]
                 if color[nxt] == 0:
                     color[nxt] = 1
                     stack.append((nxt, 0))

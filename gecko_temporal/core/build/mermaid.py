@@ -8,7 +8,8 @@ connect to; other kinds get a shape from :data:`_SHAPES`.
 from __future__ import annotations
 
 import re
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from gecko_temporal.core.spec import END, KIND_TEAM, KIND_WAIT
 
@@ -16,8 +17,25 @@ from gecko_temporal.core.spec import END, KIND_TEAM, KIND_WAIT
 _SHAPES = {KIND_WAIT: ("{{", "}}")}
 _START, _END = "__start__", "__end__"
 # words Mermaid's flowchart grammar reads as keywords wherever an id stands
-_RESERVED = {"end", "subgraph", "graph", "flowchart", "style", "classdef", "class", "click", "linkstyle",
-             "direction", "default", "call", "href", "interpolate", "accTitle", "acctitle", "accdescr"}
+_RESERVED = {
+    "end",
+    "subgraph",
+    "graph",
+    "flowchart",
+    "style",
+    "classdef",
+    "class",
+    "click",
+    "linkstyle",
+    "direction",
+    "default",
+    "call",
+    "href",
+    "interpolate",
+    "accTitle",
+    "acctitle",
+    "accdescr",
+}
 
 
 def _label(text: str) -> str:
@@ -25,7 +43,7 @@ def _label(text: str) -> str:
     return '"' + str(text).replace('"', "#quot;") + '"'
 
 
-def _parts(d: Any) -> Optional[tuple[str, list[str]]]:
+def _parts(d: Any) -> tuple[str, list[str]] | None:
     """(block title, part labels) for a node drawn as a block, or None."""
     if d.kind == KIND_TEAM:
         team = d.obj
@@ -37,8 +55,9 @@ def _parts(d: Any) -> Optional[tuple[str, list[str]]]:
     return None
 
 
-def draw(name: str, entry: Optional[str], nodes: Sequence[Any], edges: Sequence[tuple[str, str]],
-         routers: Sequence[Any]) -> str:
+def draw(
+    name: str, entry: str | None, nodes: Sequence[Any], edges: Sequence[tuple[str, str]], routers: Sequence[Any]
+) -> str:
     ids: dict[str, str] = {}
     for i, d in enumerate(nodes):
         base = re.sub(r"[^A-Za-z0-9_]", "_", d.name) or "node"

@@ -10,16 +10,28 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, TypeVar
 
 from gecko_temporal.core import codec
 from gecko_temporal.core.context import WorkflowContext
 from gecko_temporal.core.errors import GraphError
 from gecko_temporal.core.spec import RetrySpec
 
-__all__ = ["DEFAULT_HEARTBEAT", "DEFAULT_TIMEOUT", "OPTION_NAMES", "Callee", "MemberCode", "NodeCode", "StepOptions",
-           "check_options", "introspect", "options_of", "step"]
+__all__ = [
+    "DEFAULT_HEARTBEAT",
+    "DEFAULT_TIMEOUT",
+    "OPTION_NAMES",
+    "Callee",
+    "MemberCode",
+    "NodeCode",
+    "StepOptions",
+    "check_options",
+    "introspect",
+    "options_of",
+    "step",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,16 +52,16 @@ class StepOptions:
     through ``context.history``; only those are shipped (by default all are).
     """
 
-    name: Optional[str] = None
-    timeout: Optional[float] = None
-    retries: Optional[int] = None
-    retry: Optional[RetrySpec] = None
-    heartbeat_timeout: Optional[float] = None
+    name: str | None = None
+    timeout: float | None = None
+    retries: int | None = None
+    retry: RetrySpec | None = None
+    heartbeat_timeout: float | None = None
     local: bool = False
-    reads: Optional[tuple[str, ...]] = None
-    history: Optional[tuple[str, ...]] = None
+    reads: tuple[str, ...] | None = None
+    history: tuple[str, ...] | None = None
 
-    def merged(self, **overrides: Any) -> "StepOptions":
+    def merged(self, **overrides: Any) -> StepOptions:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     def retry_spec(self) -> RetrySpec:
@@ -65,22 +77,22 @@ _OPTIONS_ATTR = "__gecko_step__"
 OPTION_NAMES = frozenset(f for f in StepOptions.__dataclass_fields__ if f != "name")
 
 
-def options_of(obj: Any) -> Optional[StepOptions]:
+def options_of(obj: Any) -> StepOptions | None:
     """The options ``@step`` gave ``obj``, or None when it is no ``@step`` function."""
     return getattr(obj, _OPTIONS_ATTR, None)
 
 
 def step(
-    fn: Optional[F] = None,
+    fn: F | None = None,
     *,
-    name: Optional[str] = None,
-    timeout: Optional[float] = None,
-    retries: Optional[int] = None,
-    retry: Optional[RetrySpec] = None,
-    heartbeat_timeout: Optional[float] = None,
+    name: str | None = None,
+    timeout: float | None = None,
+    retries: int | None = None,
+    retry: RetrySpec | None = None,
+    heartbeat_timeout: float | None = None,
     local: bool = False,
-    reads: Optional[list[str]] = None,
-    history: Optional[list[str]] = None,
+    reads: list[str] | None = None,
+    history: list[str] | None = None,
 ) -> Any:
     """Mark a function (sync or async) as a node, optionally naming it and setting its policies.
 
@@ -88,8 +100,13 @@ def step(
     stays callable as before.
     """
     options = StepOptions(
-        name=name, timeout=timeout, retries=retries, retry=retry, heartbeat_timeout=heartbeat_timeout,
-        local=local, reads=tuple(reads) if reads is not None else None,
+        name=name,
+        timeout=timeout,
+        retries=retries,
+        retry=retry,
+        heartbeat_timeout=heartbeat_timeout,
+        local=local,
+        reads=tuple(reads) if reads is not None else None,
         history=tuple(history) if history is not None else None,
     )
     check_options(options, where="@step")
@@ -113,13 +130,16 @@ def _wrapper(f: Any) -> Any:
     from gecko_temporal.integrations import agents
 
     if inspect.iscoroutinefunction(f):
+
         @functools.wraps(f)
         async def call(*args: Any, **kwargs: Any) -> Any:
             return await f(*args, **kwargs)
     else:
+
         @functools.wraps(f)
         def call(*args: Any, **kwargs: Any) -> Any:
             return f(*args, **kwargs)
+
     owner_name = agents.agent_name(f)
     if owner_name:
         call.__name__ = owner_name
@@ -157,9 +177,9 @@ class Callee:
     call: Callable[..., Any]
     is_async: bool
     takes_input: bool
-    context_param: Optional[str]
+    context_param: str | None
 
-    def invoke(self, data: Any, context: Optional[WorkflowContext]) -> Any:
+    def invoke(self, data: Any, context: WorkflowContext | None) -> Any:
         args = (data,) if self.takes_input else ()
         kwargs = {self.context_param: context} if self.context_param else {}
         return self.call(*args, **kwargs)
@@ -213,7 +233,7 @@ def introspect(obj: Any, where: str) -> Callee:
     if problems:
         raise GraphError(f"{where}: " + "; ".join(problems), [f"{where}: {p}" for p in problems])
     is_async = inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
-        getattr(target, "__call__", None)
+        target.__call__ if callable(target) else None
     )
     codec.register_types_of(target)  # the models this code returns may be revived downstream
     if target is not obj:
@@ -239,14 +259,14 @@ class NodeCode:
 
     name: str
     kind: str
-    callee: Optional[Callee] = None
-    reads: Optional[tuple[str, ...]] = None
-    history: Optional[tuple[str, ...]] = None
+    callee: Callee | None = None
+    reads: tuple[str, ...] | None = None
+    history: tuple[str, ...] | None = None
     members: tuple[MemberCode, ...] = ()
-    input_mapper: Optional[Callable[[Any, int], Any]] = None
+    input_mapper: Callable[[Any, int], Any] | None = None
     # Conditional edges from this node: the router, its display name, what each value it may return
     # leads to (a path-map key or node name -> node name, or END), and the nodes it may Send to.
-    router: Optional[Callee] = None
+    router: Callee | None = None
     router_name: str = ""
-    path_map: Optional[dict[Any, str]] = None
+    path_map: dict[Any, str] | None = None
     send_targets: frozenset[str] = frozenset()

@@ -9,11 +9,19 @@ or from ``gecko_temporal``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
+from gecko_temporal.core.build.nodes import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_TIMEOUT,
+    Callee,
+    StepOptions,
+    introspect,
+    options_of,
+)
 from gecko_temporal.core.errors import GraphError
-from gecko_temporal.core.build.nodes import DEFAULT_HEARTBEAT, DEFAULT_TIMEOUT, Callee, StepOptions, introspect, options_of
 from gecko_temporal.core.spec import MemberError, MemberResult, MemberSpec, RetrySpec, TeamSpec
 
 if TYPE_CHECKING:
@@ -70,14 +78,14 @@ class Team:
         self,
         members: Sequence[Any],
         strategy: ExecutionStrategy = ExecutionStrategy.ALL,
-        input_mapper: Optional[Callable[[Any, int], Any]] = None,
+        input_mapper: Callable[[Any, int], Any] | None = None,
         *,
-        quorum: Optional[int] = None,
-        max_concurrency: Optional[int] = None,
-        timeout: Optional[float] = None,
-        retries: Optional[int] = None,
-        retry: Optional[RetrySpec] = None,
-        heartbeat_timeout: Optional[float] = None,
+        quorum: int | None = None,
+        max_concurrency: int | None = None,
+        timeout: float | None = None,
+        retries: int | None = None,
+        retry: RetrySpec | None = None,
+        heartbeat_timeout: float | None = None,
     ) -> None:
         problems = []
         try:
@@ -102,9 +110,11 @@ class Team:
             if name in self.names:  # the same agent twice (e.g. sampling): keep names unique
                 name = f"{name}#{i + 1}"
             if _is_workflow(member):
-                problems.append(f'Team member {i} "{name}" is a Workflow; a Team member runs as one activity, so '
-                                "add the workflow as its own node instead (wf.add_node(name, workflow) runs it as "
-                                "a child workflow)")
+                problems.append(
+                    f'Team member {i} "{name}" is a Workflow; a Team member runs as one activity, so '
+                    "add the workflow as its own node instead (wf.add_node(name, workflow) runs it as "
+                    "a child workflow)"
+                )
                 self.names.append(name)
                 continue
             try:
@@ -119,25 +129,31 @@ class Team:
         self.input_mapper = input_mapper
         self.quorum = quorum or 1
         self.max_concurrency = max_concurrency
-        self.defaults = StepOptions(timeout=timeout, retries=retries, retry=retry,
-                                    heartbeat_timeout=heartbeat_timeout)
+        self.defaults = StepOptions(timeout=timeout, retries=retries, retry=retry, heartbeat_timeout=heartbeat_timeout)
 
-    def team_spec(self, wf: "Workflow", node: str, node_options: StepOptions) -> TeamSpec:
+    def team_spec(self, wf: Workflow, node: str, node_options: StepOptions) -> TeamSpec:
         """Compile this Team (as node ``node`` of ``wf``) to its serializable spec."""
         members = []
         default_heartbeat = RACE_HEARTBEAT if self.strategy is not ExecutionStrategy.ALL else DEFAULT_HEARTBEAT
         for name, member, callee in zip(self.names, self.members, self.callees):
             own: StepOptions = options_of(member) or StepOptions()
-            o = StepOptions().merged(**vars(self.defaults)).merged(
-                **{k: v for k, v in vars(own).items() if k in ("timeout", "retries", "retry", "heartbeat_timeout")}
+            o = (
+                StepOptions()
+                .merged(**vars(self.defaults))
+                .merged(
+                    **{k: v for k, v in vars(own).items() if k in ("timeout", "retries", "retry", "heartbeat_timeout")}
+                )
             )
-            members.append(MemberSpec(
-                name=name,
-                activity_type=wf.activity_type(node, name),
-                start_to_close_timeout=o.timeout or node_options.timeout or DEFAULT_TIMEOUT,
-                heartbeat_timeout=o.heartbeat_timeout or default_heartbeat,
-                retry=o.retry_spec(),
-                takes_context=callee.context_param is not None,
-            ))
-        return TeamSpec(strategy=self.strategy.value, members=members, quorum=self.quorum,
-                        max_concurrency=self.max_concurrency)
+            members.append(
+                MemberSpec(
+                    name=name,
+                    activity_type=wf.activity_type(node, name),
+                    start_to_close_timeout=o.timeout or node_options.timeout or DEFAULT_TIMEOUT,
+                    heartbeat_timeout=o.heartbeat_timeout or default_heartbeat,
+                    retry=o.retry_spec(),
+                    takes_context=callee.context_param is not None,
+                )
+            )
+        return TeamSpec(
+            strategy=self.strategy.value, members=members, quorum=self.quorum, max_concurrency=self.max_concurrency
+        )

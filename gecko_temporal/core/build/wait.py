@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from gecko_temporal.core import codec
 from gecko_temporal.core.errors import GraphError
@@ -19,7 +19,7 @@ class WaitForInput:
     node, its ``prompt`` and its input are listed under ``waiting`` in ``gecko_state``.
     """
 
-    def __init__(self, prompt: str = "", *, timeout: Optional[float] = None, default: Any = _NO_DEFAULT) -> None:
+    def __init__(self, prompt: str = "", *, timeout: float | None = None, default: Any = _NO_DEFAULT) -> None:
         if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
             raise GraphError(f"WaitForInput timeout must be a positive number of seconds, got {timeout!r}")
         self.prompt = prompt
