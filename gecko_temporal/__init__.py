@@ -1,11 +1,21 @@
 """gecko_temporal: Gecko Compose DAGs for agent pipelines, run durably on Temporal.
 
-Building graphs needs no Temporal: the Temporal shell (client, worker) loads on first use of one
-of its names, so ``import gecko_temporal.core.state`` or a pure unit test never imports temporalio.
+The package is layered, and imports point one way (``tests/unit/test_layers.py`` keeps it so):
+
+- ``core/``: pure Python, no temporalio: the graph builder (``core/build/``), the compiled spec,
+  and every decision a run makes (scheduling, the state merge, Teams, live control, the codec);
+- ``temporal/``: the thin Temporal shell over the core: the one workflow, the node activity, the
+  worker, the client, streams, payload conversion, the embedded dev server;
+- ``integrations/``: agent libraries and tracing; each registers itself with the core;
+- ``ops/``: what operators run: the CLI and the codec server.
+
+Building graphs needs no Temporal: the shell (client, worker) loads on first use of one of its
+names, so ``import gecko_temporal.core.state`` or a pure unit test never imports temporalio.
 """
 
 from typing import TYPE_CHECKING, Any
 
+from gecko_temporal.core.build import graph as _graph
 from gecko_temporal.core.build.graph import StepOptions, Workflow, step
 from gecko_temporal.core.build.team import ExecutionStrategy, MemberError, MemberResult, Team
 from gecko_temporal.core.build.wait import WaitForInput
@@ -27,21 +37,31 @@ from gecko_temporal.core.errors import (
 from gecko_temporal.core.events import Progress, RunEvent
 from gecko_temporal.core.spec import END, GraphSpec, Next, NodeSpec, Send
 from gecko_temporal.core.spec import RetrySpec as RetryPolicy
+from gecko_temporal.integrations import agents as _agents  # noqa: F401 (registers the agent adapters)
 
 if TYPE_CHECKING:
     from gecko_temporal.integrations.durable_agents import durable_agent
-    from gecko_temporal.ops.embedded import DevServer
     from gecko_temporal.temporal.client import RunHandle, connect, get_handle
+    from gecko_temporal.temporal.embedded import DevServer
     from gecko_temporal.temporal.worker import GeckoWorker
 
 _SHELL = {
-    "DevServer": "ops.embedded",
+    "DevServer": "temporal.embedded",
     "RunHandle": "temporal.client",
     "connect": "temporal.client",
     "get_handle": "temporal.client",
     "GeckoWorker": "temporal.worker",
     "durable_agent": "integrations.durable_agents",
 }
+
+
+def _temporal_client() -> Any:
+    from gecko_temporal.temporal import client
+
+    return client
+
+
+_graph.use_runner(_temporal_client)
 
 
 def __getattr__(name: str) -> Any:

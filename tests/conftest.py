@@ -17,7 +17,7 @@ os.environ.pop("TEMPORAL_ADDRESS", None)  # tests always run on their own dev se
 @pytest.fixture(scope="session")
 def dev_server():
     """The embedded dev server (started on first use): ``.address`` for processes a test spawns."""
-    from gecko_temporal.ops.embedded import embedded_server
+    from gecko_temporal.temporal.embedded import embedded_server
 
     return embedded_server()
 

@@ -17,7 +17,6 @@ calls like any node; its output is what a user of that library means by "the ans
 
 from __future__ import annotations
 
-import inspect
 import json
 import sys
 from collections.abc import Callable
@@ -26,8 +25,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from gecko_temporal.core import codec
+from gecko_temporal.core.build.adapters import register_adapter
 
-__all__ = ["LANGCHAIN_MESSAGE_TYPES", "AgentNode", "adapt", "agent_name", "unusable_hint"]
+__all__ = ["LANGCHAIN_MESSAGE_TYPES", "AgentNode", "adapt"]
 
 #: The LangChain message classes a run may revive (by name in ``langchain_core.messages``).
 LANGCHAIN_MESSAGE_TYPES = (
@@ -182,9 +182,6 @@ def adapt(obj: Any) -> AgentNode | None:
     """``obj`` as an :class:`AgentNode` when it is an agent of a supported library, else None."""
     if isinstance(obj, AgentNode):
         return obj
-    durable = _loaded("gecko_temporal.integrations.durable_agents")
-    if durable is not None and isinstance(obj, durable.DurableAgent):
-        return obj.node()
     if _is_pydantic_ai_agent(obj):
         return _pydantic_ai_node(obj)
     if _is_openai_agent(obj):
@@ -194,42 +191,4 @@ def adapt(obj: Any) -> AgentNode | None:
     return None
 
 
-def agent_name(obj: Any) -> str | None:
-    """A readable name for an agent object or a bound method of one (``llm.ainvoke`` is named after
-    ``llm``, not "ainvoke"); None when ``obj`` is neither."""
-    if inspect.ismethod(obj) and not isinstance(obj.__self__, type):
-        owner = obj.__self__
-        adapted = adapt(owner)
-        if adapted is not None:
-            return adapted.name
-        name = getattr(owner, "name", None)
-        return name if isinstance(name, str) and name else type(owner).__name__
-    adapted = adapt(obj)
-    return adapted.name if adapted is not None else None
-
-
-def unusable_hint(obj: Any) -> str:
-    """What would work instead of ``obj``, for the error that refuses it."""
-    methods = [
-        m
-        for m in (
-            "ainvoke",
-            "invoke",
-            "arun",
-            "run_async",
-            "run_sync",
-            "kickoff",
-            "__call__",
-            "call",
-            "execute",
-            "generate",
-        )
-        if callable(getattr(obj, m, None))
-    ]
-    hint = " (agents of pydantic-ai, LangChain runnables and OpenAI Agents SDK agents work as they are)"
-    if methods:
-        hint += (
-            f"; this object has {', '.join(m + '()' for m in methods)}: pass the bound method, e.g. "
-            f"add_node(name, obj.{methods[0]})"
-        )
-    return hint + "."
+register_adapter(adapt)

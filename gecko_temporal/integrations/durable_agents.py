@@ -36,6 +36,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from gecko_temporal.core import codec
+from gecko_temporal.core.build.adapters import register_adapter
 from gecko_temporal.core.errors import GraphError
 from gecko_temporal.integrations.agents import AgentNode, allow_types, prompt_text
 
@@ -244,3 +245,11 @@ async def shutdown_agent_workers() -> None:
         if not task.done():
             await worker.shutdown()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def _adapt(obj: Any) -> AgentNode | None:
+    """A durable agent becomes its node (the agent workflow it starts runs each model call)."""
+    return obj.node() if isinstance(obj, DurableAgent) else None
+
+
+register_adapter(_adapt)

@@ -156,8 +156,8 @@ async def serve(
     ``GECKO_TASK_QUEUE`` / ``gecko-temporal``); one GeckoWorker runs per queue. With ``dev`` an
     embedded dev server (SQLite file ``db_filename``) runs alongside and stops with the worker.
     """
-    from gecko_temporal.ops.embedded import DevServer
     from gecko_temporal.temporal.client import connect, task_queue_for
+    from gecko_temporal.temporal.embedded import DevServer
     from gecko_temporal.temporal.worker import GeckoWorker
 
     out = out or sys.stdout

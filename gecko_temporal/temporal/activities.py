@@ -46,8 +46,8 @@ from gecko_temporal.core.spec import (
     Send,
 )
 from gecko_temporal.core.state import StateView
-from gecko_temporal.integrations import otel
 from gecko_temporal.protocol import YIELD_ACTIVITY
+from gecko_temporal.temporal import tracing
 from gecko_temporal.temporal.payloads import payload_limit_of
 
 if TYPE_CHECKING:
@@ -313,7 +313,7 @@ class NodeRunner:
             )
         args = (data, context)
         try:
-            with otel.node_span(
+            with tracing.node_span(
                 inp.graph,
                 inp.node,
                 inp.step,

@@ -1,7 +1,7 @@
 """Connect to Temporal, start runs and talk to them (:class:`RunHandle`).
 
 With no ``TEMPORAL_ADDRESS`` in the environment (nor a config profile with an address), runs go to
-the embedded dev server and in-process worker of :mod:`gecko_temporal.ops.embedded`, so a plain script
+the embedded dev server and in-process worker of :mod:`gecko_temporal.temporal.embedded`, so a plain script
 runs a pipeline with nothing started by hand. With ``TEMPORAL_ADDRESS`` (and the other
 ``TEMPORAL_*`` variables ``temporalio.envconfig`` reads) runs go to that cluster and workers
 started with ``worker.py`` / ``gecko-temporal worker`` execute them.
@@ -38,7 +38,6 @@ from gecko_temporal.core.errors import (
 )
 from gecko_temporal.core.limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name
 from gecko_temporal.core.spec import GraphSpec
-from gecko_temporal.ops.embedded import DevServer, embedded_server, embedded_worker, find_temporal_binary
 from gecko_temporal.protocol import (
     ANSWER_UPDATE,
     JUMP_UPDATE,
@@ -49,7 +48,9 @@ from gecko_temporal.protocol import (
     STEPS_QUERY,
     WORKFLOW_TYPE,
 )
+from gecko_temporal.temporal import tracing
 from gecko_temporal.temporal.compat import handle_client
+from gecko_temporal.temporal.embedded import DevServer, embedded_server, embedded_worker, find_temporal_binary
 from gecko_temporal.temporal.payloads import data_converter, payload_limit_of
 
 if TYPE_CHECKING:
@@ -122,15 +123,13 @@ async def connect(address: str | None = None) -> Client:
     if embedded:  # embedded: its own server and worker, default namespace
         config = {"target_host": embedded_server().address}
     converter = data_converter(embedded=embedded)  # GECKO_ENCRYPTION_KEY etc. (payloads.py): part of the cache key
-    from gecko_temporal.integrations import otel
-
-    tracing = otel.interceptors()  # GECKO_OTEL: part of the cache key too
-    target = json.dumps(config, sort_keys=True, default=repr) + f"#{id(converter)}#{bool(tracing)}"
+    interceptors = tracing.interceptors()  # GECKO_OTEL: part of the cache key too
+    target = json.dumps(config, sort_keys=True, default=repr) + f"#{id(converter)}#{bool(interceptors)}"
     cache = _clients.setdefault(asyncio.get_running_loop(), {})
     if target not in cache:
         where = config["target_host"]
         try:  # (a dev server is handed out only once it serves clients: see DevServer._serving)
-            client = await Client.connect(**config, data_converter=converter, interceptors=tracing)
+            client = await Client.connect(**config, data_converter=converter, interceptors=interceptors)
         except RuntimeError as exc:
             raise ServerError(
                 f"cannot connect to Temporal at {where}: {exc}; start the server or fix "

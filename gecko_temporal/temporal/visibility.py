@@ -121,7 +121,7 @@ async def ensure_search_attributes(client: Client, out: Any = None) -> bool:
 
 def ui_url(session_id: str, namespace: str = "default") -> str | None:
     """The Temporal UI page of a run on the embedded dev server, if it serves a UI."""
-    from gecko_temporal.ops.embedded import running_server
+    from gecko_temporal.temporal.embedded import running_server
 
     server = running_server()
     if server is None or not server.ui_port:

@@ -1,6 +1,6 @@
 """GeckoWorker: serves GeckoWorkflow and the node activities of any number of graphs.
 
-``worker.py``, ``gecko-temporal worker`` and the embedded worker (:mod:`gecko_temporal.ops.embedded`)
+``worker.py``, ``gecko-temporal worker`` and the embedded worker (:mod:`gecko_temporal.temporal.embedded`)
 all run one; :meth:`GeckoWorker.stopped` lets a caller notice a worker that crashed.
 """
 

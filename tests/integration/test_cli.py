@@ -17,8 +17,8 @@ import pytest
 
 from gecko_temporal.core.spec import RunParams
 from gecko_temporal.ops.cli import main, worker_main
-from gecko_temporal.ops.embedded import free_port as _free_port
 from gecko_temporal.temporal.client import connect
+from gecko_temporal.temporal.embedded import free_port as _free_port
 from tests.pipelines import review
 from tests.pipelines.procs import Procs, port_open, wait_until
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from gecko_temporal import GeckoWorker, ServerError, Workflow, connect
-from gecko_temporal.ops.embedded import DevServer
+from gecko_temporal.temporal.embedded import DevServer
 
 
 def pipeline() -> Workflow:

@@ -16,9 +16,9 @@ from collections import Counter
 import pytest
 from temporalio.api.enums.v1 import TimeoutType
 
-from gecko_temporal.ops.embedded import DevServer
-from gecko_temporal.ops.embedded import free_port as _free_port
 from gecko_temporal.temporal.client import connect
+from gecko_temporal.temporal.embedded import DevServer
+from gecko_temporal.temporal.embedded import free_port as _free_port
 from tests.pipelines import crash
 from tests.pipelines.procs import Procs, pids_running_with, port_open, wait_until
 

@@ -104,7 +104,7 @@ async def test_a_picked_port_taken_before_the_server_binds_it_is_picked_again(mo
 SCRIPT = textwrap.dedent("""
     import asyncio
     from gecko_temporal import Workflow
-    from gecko_temporal.ops.embedded import embedded_server
+    from gecko_temporal.temporal.embedded import embedded_server
     wf = Workflow("EmbeddedExit").add_node("n", lambda x: x + 1).set_entry_point("n")
     print("result", asyncio.run(wf.execute(1)), flush=True)
     server = embedded_server()  # the one the run started (started on first use, then reused)

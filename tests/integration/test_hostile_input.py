@@ -19,9 +19,9 @@ import pytest
 
 from gecko_temporal import NodeError, SerializationError, Workflow
 from gecko_temporal.core.spec import RunParams
-from gecko_temporal.ops.embedded import DevServer
-from gecko_temporal.ops.embedded import free_port as _free_port
 from gecko_temporal.temporal.client import RunHandle, connect
+from gecko_temporal.temporal.embedded import DevServer
+from gecko_temporal.temporal.embedded import free_port as _free_port
 from tests.pipelines import hostile
 from tests.pipelines.procs import ROOT, Procs, port_open, temporal, wait_until
 

@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from gecko_temporal import NodeError
-from gecko_temporal.ops.embedded import find_temporal_binary, free_port
+from gecko_temporal.temporal.embedded import find_temporal_binary, free_port
 from tests.pipelines import stream as pipelines
 from tests.pipelines.procs import Procs
 

@@ -194,7 +194,7 @@ async def test_malformed_stream_input_never_wedges_the_run(dev_server, session_i
 
     from temporalio.api.common.v1 import Payload
 
-    from gecko_temporal.ops.embedded import find_temporal_binary
+    from gecko_temporal.temporal.embedded import find_temporal_binary
 
     gate = tmp_path / "gate"
     handle = await pipelines.gate.start(str(gate), session_id=session_id)

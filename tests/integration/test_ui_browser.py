@@ -25,7 +25,7 @@ aiohttp = pytest.importorskip("aiohttp")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium (apt-get install chromium)")
 
-from gecko_temporal.ops.embedded import DevServer, free_port  # noqa: E402
+from gecko_temporal.temporal.embedded import DevServer, free_port  # noqa: E402
 from tests.pipelines import stream as pipelines  # noqa: E402
 
 

@@ -17,7 +17,7 @@ from temporalio.api.enums.v1 import EventType
 
 from gecko_temporal import GraphError, Workflow, WorkflowTimeoutError, step
 from gecko_temporal.core.window import DEFAULT_MAX_PARALLEL
-from gecko_temporal.ops.embedded import find_temporal_binary
+from gecko_temporal.temporal.embedded import find_temporal_binary
 
 _CLOSED = (
     EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,

@@ -131,7 +131,7 @@ def pids_running_with(argument: str) -> list[int]:
 
 async def temporal(dev_server, *args: str, within: float = 60) -> tuple[int, str, str]:
     """The real Temporal CLI against the test server, as a user types it: (exit code, stdout, stderr)."""
-    from gecko_temporal.ops.embedded import find_temporal_binary
+    from gecko_temporal.temporal.embedded import find_temporal_binary
 
     proc = await asyncio.create_subprocess_exec(
         find_temporal_binary(),

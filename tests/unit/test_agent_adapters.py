@@ -8,7 +8,8 @@ import pytest
 from pydantic import BaseModel
 
 from gecko_temporal import GraphError, Team, Workflow, step
-from gecko_temporal.integrations.agents import AgentNode, adapt, agent_name, prompt_text
+from gecko_temporal.core.build.adapters import agent_name
+from gecko_temporal.integrations.agents import AgentNode, adapt, prompt_text
 
 
 class Verdict(BaseModel):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gecko_temporal.core import codec
+from gecko_temporal.core.build import adapters
 from gecko_temporal.core.build.nodes import (
     DEFAULT_HEARTBEAT,
     DEFAULT_TIMEOUT,
@@ -49,6 +50,22 @@ from gecko_temporal.core.window import check_max_parallel
 
 if TYPE_CHECKING:
     from gecko_temporal.temporal.client import RunHandle
+
+# What starts a built graph on a server: the package facade registers the Temporal client (loaded
+# on first use), so the builder never imports the shell and graphs build without temporalio.
+_RUNNER: list[Callable[[], Any]] = []
+
+
+def use_runner(load: Callable[[], Any]) -> None:
+    """Start runs with the module ``load()`` returns (it has ``start`` and ``get_handle``)."""
+    _RUNNER[:] = [load]
+
+
+def _runner() -> Any:
+    if not _RUNNER:
+        raise GraphError("no runner is registered to start runs; import gecko_temporal (its facade registers one)")
+    return _RUNNER[0]()
+
 
 # Re-exported: where they were defined before nodes.py, and where users import them from.
 __all__ = ["DEFAULT_HEARTBEAT", "DEFAULT_TIMEOUT", "Callee", "NodeDef", "StepOptions", "Workflow", "introspect", "step"]
@@ -194,11 +211,8 @@ class Workflow:
             node, name = name, None
         base: StepOptions = options_of(node) or StepOptions()
         if name is None:
-            from gecko_temporal.integrations.agents import (
-                agent_name,  # an agent object (or llm.ainvoke) is named after the agent
-            )
-
-            name = base.name or agent_name(node) or getattr(node, "__name__", None)
+            # an agent object (or llm.ainvoke) is named after the agent
+            name = base.name or adapters.agent_name(node) or getattr(node, "__name__", None)
         if not isinstance(name, str) or not name.strip():
             raise GraphError(f"a node needs a non-empty str name, got {name!r}")
         if name in self._nodes:
@@ -517,17 +531,13 @@ class Workflow:
     ) -> RunHandle:
         """Start a run and return its handle (``.id``, ``await .result()``, ``.state()``, ...).
         ``state`` seeds ``context.state`` (a dict of JSON values)."""
-        from gecko_temporal.temporal import client
-
-        return await client.start(
+        return await _runner().start(
             self, input_data, session_id=session_id, timeout=timeout, max_steps=max_steps, state=state
         )
 
     async def get_handle(self, session_id: str) -> RunHandle:
         """Return a handle on an existing run of this workflow."""
-        from gecko_temporal.temporal import client
-
-        return await client.get_handle(session_id, workflow=self)
+        return await _runner().get_handle(session_id, workflow=self)
 
 
 def _check_reducers(reducers: Mapping[str, str] | None) -> dict[str, str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from gecko_temporal.core import codec
+from gecko_temporal.core.build import adapters
 from gecko_temporal.core.context import WorkflowContext
 from gecko_temporal.core.errors import GraphError
 from gecko_temporal.core.spec import RetrySpec
@@ -127,8 +128,6 @@ def step(
 def _wrapper(f: Any) -> Any:
     """A function that calls ``f`` and can carry attributes (bound methods cannot); signature, name
     and sync/async-ness are ``f``'s, and the node keeps the name of ``f``'s owner object."""
-    from gecko_temporal.integrations import agents
-
     if inspect.iscoroutinefunction(f):
 
         @functools.wraps(f)
@@ -140,7 +139,7 @@ def _wrapper(f: Any) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
             return f(*args, **kwargs)
 
-    owner_name = agents.agent_name(f)
+    owner_name = adapters.agent_name(f)
     if owner_name:
         call.__name__ = owner_name
     return call
@@ -192,10 +191,8 @@ def _is_context_param(p: inspect.Parameter) -> bool:
 
 def introspect(obj: Any, where: str) -> Callee:
     """Work out how to call ``obj`` (function, lambda, callable object, agent with ``run``, or an
-    agent of a supported library: pydantic-ai, LangChain, OpenAI Agents SDK; see agents.py)."""
-    from gecko_temporal.integrations import agents
-
-    adapted = agents.adapt(obj)
+    agent of a supported library: pydantic-ai, LangChain, OpenAI Agents SDK; see adapters.py)."""
+    adapted = adapters.adapt(obj)
     if adapted is not None:
         obj = adapted
     target = obj
@@ -205,7 +202,7 @@ def introspect(obj: Any, where: str) -> Callee:
     if not callable(target):
         raise GraphError(
             f"{where} must be a function, a callable object or an object with a run() method; "
-            f"got {type(obj).__name__} {_short_repr(obj)}.{agents.unusable_hint(obj)}"
+            f"got {type(obj).__name__} {_short_repr(obj)}.{adapters.unusable_hint(obj)}"
         )
     try:
         sig = inspect.signature(target)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from gecko_temporal.core.build import adapters
 from gecko_temporal.core.build.nodes import (
     DEFAULT_HEARTBEAT,
     DEFAULT_TIMEOUT,
@@ -49,15 +50,13 @@ class ExecutionStrategy(str, Enum):
 def member_name(member: Any) -> str:
     """A member's display name: its ``name`` attribute, else its function or class name (an agent
     of a supported library, or a bound method of any object, is named after the object)."""
-    from gecko_temporal.integrations import agents
-
     name = getattr(member, "name", None)
     if isinstance(name, str) and name:
         return name
     step_options = options_of(member)
     if step_options is not None and step_options.name:
         return step_options.name
-    return agents.agent_name(member) or getattr(member, "__name__", None) or type(member).__name__
+    return adapters.agent_name(member) or getattr(member, "__name__", None) or type(member).__name__
 
 
 def _is_workflow(obj: Any) -> bool:

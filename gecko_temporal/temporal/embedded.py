@@ -342,11 +342,11 @@ class EmbeddedWorker:
         from gecko_temporal.temporal.worker import GeckoWorker
 
         try:
-            from gecko_temporal.integrations import otel
+            from gecko_temporal.temporal import tracing
 
             self.worker = GeckoWorker(
                 await Client.connect(
-                    address, data_converter=data_converter(embedded_worker=True), interceptors=otel.interceptors()
+                    address, data_converter=data_converter(embedded_worker=True), interceptors=tracing.interceptors()
                 ),
                 task_queue=self.task_queue,
                 graceful_shutdown=2.0,
