@@ -54,7 +54,7 @@ def test_dev_server_on_a_taken_port_fails_clearly(dev_server):
 
 
 def test_missing_temporal_binary_says_how_to_fix(monkeypatch, tmp_path):
-    from gecko_temporal.ops import embedded as client  # find_temporal_binary lives in embedded.py
+    from gecko_temporal.temporal import embedded as client  # find_temporal_binary lives in embedded.py
 
     monkeypatch.setenv("GECKO_TEMPORAL_BIN", str(tmp_path / "nope"))
     monkeypatch.setenv("PATH", str(tmp_path))

@@ -57,7 +57,7 @@ async def test_a_picked_port_taken_before_the_server_binds_it_is_picked_again(mo
     import socket
     import threading
 
-    from gecko_temporal.ops import embedded
+    from gecko_temporal.temporal import embedded
 
     thief = socket.socket()  # takes the first pick after DevServer looked and before the server binds
     thief.bind(("127.0.0.1", 0))
