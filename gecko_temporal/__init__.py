@@ -55,7 +55,7 @@ _SHELL = {
 }
 
 
-def _temporal_client() -> Any:
+def _temporal_client() -> _graph.Runner:
     from gecko_temporal.temporal import client
 
     return client

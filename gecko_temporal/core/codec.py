@@ -130,7 +130,7 @@ def _default(obj: Any) -> Any:
     raise _Unserializable(obj)
 
 
-def _sorted(items: Any) -> list:
+def _sorted(items: Iterable[Any]) -> list[Any]:
     # Encoding a set must be deterministic (the same value, the same text): sort by the encoding.
     return sorted(items, key=lambda v: encode(v))
 
@@ -162,7 +162,7 @@ _RICH_DECODERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _list(data: Any) -> list:
+def _list(data: Any) -> list[Any]:
     if not isinstance(data, list):
         raise TypeError("a set's data is a list")
     return data
@@ -178,7 +178,9 @@ def _revive_known(cls: type, data: Any) -> Any:
         return cls.model_validate(data)
     if issubclass(cls, enum.Enum):
         return cls(data)
-    init = {f.name for f in dataclasses.fields(cls) if f.init}  # a dataclass
+    if not dataclasses.is_dataclass(cls):  # revivable() lets in nothing else; fields() would raise the same
+        raise TypeError(f"{type_ref(cls)} is not a dataclass")
+    init = {f.name for f in dataclasses.fields(cls) if f.init}
     return cls(**{k: v for k, v in data.items() if k in init})
 
 
@@ -210,7 +212,8 @@ class _Unserializable(TypeError):
 # Built once: json.dumps/json.loads with keyword arguments build a new encoder/decoder per call,
 # which costs more than encoding a small value. Both are stateless between calls (thread-safe).
 _ENCODER = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_scan = json.JSONDecoder().scan_once
+# scan_once is set in JSONDecoder.__init__ (the C scanner when there is one) but not in typeshed.
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 try:  # the C encoder _ENCODER builds on every call, built once; no circular-reference markers,
     # so a circular value ends in RecursionError and is re-encoded by _ENCODER, which names it.
     _fast_encode: Any = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
@@ -273,14 +276,14 @@ def _non_finite(value: Any, path: str = "", depth: int = 0) -> str:
     return "" if path or depth else "a NaN or infinite float"
 
 
-def _unescaped(obj: dict) -> dict | None:
+def _unescaped(obj: dict[str, Any]) -> dict[Any, Any] | None:
     """The user's dict an escaped ``{TAG: "dict", "items": [...]}`` stands for, else None."""
     if obj.get(TAG) == _ESCAPED and set(obj) == {TAG, "items"} and isinstance(obj["items"], list):
         return {pair[0]: pair[1] for pair in obj["items"] if isinstance(pair, list) and len(pair) == 2}
     return None
 
 
-def _revive_tagged(obj: dict) -> Any:
+def _revive_tagged(obj: dict[str, Any]) -> Any:
     ref = obj.get(TAG)
     if ref is None or not isinstance(ref, str):
         return obj
@@ -304,7 +307,7 @@ def _revive_tagged(obj: dict) -> Any:
         return obj["data"]
 
 
-def _unwrap_tagged(obj: dict) -> Any:
+def _unwrap_tagged(obj: dict[str, Any]) -> Any:
     """Like _revive_tagged, but models become their plain data: what people read."""
     if isinstance(obj.get(TAG), str):
         escaped = _unescaped(obj)

@@ -10,15 +10,20 @@ side. No ``temporalio`` import here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
 from gecko_temporal.core import codec
 from gecko_temporal.core.limits import PAYLOAD_LIMIT
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
-def _build(cls: Any, data: dict[str, Any], **nested: Any) -> Any:
+_D = TypeVar("_D", bound="DataclassInstance")
+
+
+def _build(cls: type[_D], data: dict[str, Any], **nested: Any) -> _D:
     """``cls`` from its plain-dict form, with ``nested`` fields already rebuilt; keys it does not
     know (from a newer client) are ignored."""
     known = {f.name for f in fields(cls)}
@@ -293,7 +298,7 @@ class NodeOutput:
         """The plain dict it travels as: what ``dataclasses.asdict`` gives (the converter sorts keys,
         so the JSON is the same bytes), without asdict's recursive deep copy of every value."""
         jump = self.jump
-        plain = {
+        plain: dict[str, Any] = {
             "value": self.value,
             "jump": None if jump is None else {"node": jump.node, "input": jump.input, "source": jump.source},
             "writes": dict(self.writes),

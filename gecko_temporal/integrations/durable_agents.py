@@ -26,7 +26,7 @@ import asyncio
 import dataclasses
 import warnings
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowFailureError
@@ -39,6 +39,9 @@ from gecko_temporal.core import codec
 from gecko_temporal.core.build.adapters import register_adapter
 from gecko_temporal.core.errors import GraphError
 from gecko_temporal.integrations.agents import AgentNode, allow_types, prompt_text
+
+if TYPE_CHECKING:
+    from pydantic_ai.agent.abstract import AbstractAgent
 
 __all__ = ["AGENT_WORKFLOW", "DurableAgent", "durable_agent"]
 
@@ -57,6 +60,8 @@ class DurableAgent:
     has it under the same ``name``: the name is part of the agent's activity names, so keep it
     stable while runs are in flight.
     """
+
+    agent: AbstractAgent[Any, Any]
 
     def __init__(
         self,
@@ -152,9 +157,9 @@ class DurableAgent:
                 await asyncio.shield(_cancel(handle))
             raise
         except WorkflowFailureError as exc:
-            cause = exc.cause
-            while getattr(cause, "cause", None) is not None:
-                cause = cause.cause
+            cause: BaseException | None = exc.cause
+            while (inner := getattr(cause, "cause", None)) is not None:  # the innermost cause
+                cause = inner
             message = getattr(cause, "message", None) or str(cause or exc)
             kind = getattr(cause, "type", None) or type(cause).__name__
             # Not retried as a whole: each model and tool call had its own retries inside the agent run.

@@ -235,7 +235,8 @@ class NodeRunner:
             node_input = (ResumedNodeInput if "resume" in plain else NodeInput)(**plain)
             # Returned as the plain dict it travels as: the converter would turn the dataclass into one
             # with dataclasses.asdict (a deep copy of every value); the JSON is the same bytes.
-            emitted: list = []  # a local node's context.emit events travel with its result (see _stream)
+            # A local node's context.emit events travel with its result (see _stream).
+            emitted: list[dict[str, Any]] = []
             plain = (await self.run_node(node_input, emitted)).to_plain()
             if emitted:
                 plain["emitted"] = emitted
@@ -277,7 +278,7 @@ class NodeRunner:
         member = node.members[inp.member]
         return member.callee, node, member.name, None
 
-    async def run_node(self, inp: NodeInput, emitted: list | None = None) -> NodeOutput:
+    async def run_node(self, inp: NodeInput, emitted: list[dict[str, Any]] | None = None) -> NodeOutput:
         callee, team, display, function = self._lookup(inp)
         reads = function.reads if function is not None else None
         history_names = function.history if function is not None else None
@@ -392,7 +393,7 @@ class NodeRunner:
             sends=sends,
         )
 
-    async def _call(self, fn: Any, args: tuple, *, is_async: bool) -> Any:
+    async def _call(self, fn: Any, args: tuple[Any, ...], *, is_async: bool) -> Any:
         """Call user code with automatic heartbeats; sync code goes to the thread pool."""
         heartbeat = None
         info = activity.info()

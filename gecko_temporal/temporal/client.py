@@ -281,7 +281,9 @@ async def get_handle(session_id: str, workflow: Workflow | None = None) -> RunHa
 class RunHandle:
     """A running (or finished) session: wait for it, watch it, steer it."""
 
-    def __init__(self, handle: WorkflowHandle, timeout: float | None = None, *, client: Client | None = None) -> None:
+    def __init__(
+        self, handle: WorkflowHandle[Any, Any], timeout: float | None = None, *, client: Client | None = None
+    ) -> None:
         # The handle's client (same namespace and converter): rewind and the stream need it.
         self._client = client if client is not None else handle_client(handle)
         self._handle = handle
@@ -292,7 +294,7 @@ class RunHandle:
         return self._handle.id
 
     @property
-    def temporal_handle(self) -> WorkflowHandle:
+    def temporal_handle(self) -> WorkflowHandle[Any, Any]:
         return self._handle
 
     async def result(self) -> Any:
@@ -304,13 +306,15 @@ class RunHandle:
 
     async def state(self) -> dict[str, Any]:
         """The live ``gecko_state`` query: state, completed, running, waiting, step, jumps."""
-        return await self._handle.query(STATE_QUERY)
+        state: dict[str, Any] = await self._handle.query(STATE_QUERY)  # the workflow answers a JSON object
+        return state
 
     async def jump(self, node: str, input: Any = None) -> dict[str, Any]:
         """Jump to ``node`` after the running layer; raise JumpRejectedError on an unknown node."""
         payload = {"node": node, "input": _outside_value(input, "jump input")}
         try:
-            return await self._handle.execute_update(JUMP_UPDATE, payload)
+            accepted: dict[str, Any] = await self._handle.execute_update(JUMP_UPDATE, payload)  # a JSON object
+            return accepted
         except WorkflowUpdateFailedError as exc:
             raise JumpRejectedError(f"jump to {node!r} rejected: {_cause_message(exc)}") from None
 
@@ -323,7 +327,8 @@ class RunHandle:
         call returns ``value``); raise GeckoError if ``node`` is neither."""
         payload = {"node": node, "value": _outside_value(value, "answer")}
         try:
-            return await self._handle.execute_update(ANSWER_UPDATE, payload)
+            accepted: dict[str, Any] = await self._handle.execute_update(ANSWER_UPDATE, payload)  # a JSON object
+            return accepted
         except WorkflowUpdateFailedError as exc:
             raise GeckoError(f"answer to {node!r} rejected: {_cause_message(exc)}") from None
 
@@ -365,7 +370,8 @@ class RunHandle:
         except SerializationError as exc:
             raise StateEditError(str(exc)) from None
         try:
-            return await self._handle.execute_update(STATE_UPDATE, payload)
+            edited: dict[str, Any] = await self._handle.execute_update(STATE_UPDATE, payload)  # a JSON object
+            return edited
         except WorkflowUpdateFailedError as exc:
             raise StateEditError(f"update_state rejected: {_cause_message(exc)}") from None
         except RPCError as exc:
@@ -397,11 +403,13 @@ def _outside_value(value: Any, what: str) -> Any:
 
 
 def _cause_message(exc: BaseException) -> str:
-    cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+    cause = getattr(exc, "cause", None)  # Temporal's failure errors carry the remote error as .cause
+    if cause is None:
+        cause = exc
     return getattr(cause, "message", None) or str(cause)
 
 
-_ERRORS = {
+_ERRORS: dict[str, type[GeckoError]] = {
     "NodeError": NodeError,
     "GraphError": GraphError,
     "StepLimitError": StepLimitError,
@@ -418,6 +426,8 @@ def _translate(exc: WorkflowFailureError, session: str, timeout: float | None) -
         details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
         error = cls(cause.message)
         if details.get("node"):  # a node's failure: say which node, and what it raised
+            # Whatever class the interpreter raised (a NodeError mostly, but any GeckoError can
+            # name a node), the node's details ride on it: attributes only NodeError declares.
             error.node = details["node"]  # type: ignore[attr-defined]
             error.error_type = details.get("error_type", "")  # type: ignore[attr-defined]
             error.error_message = details.get("message", "")  # type: ignore[attr-defined]
@@ -431,7 +441,7 @@ def _translate(exc: WorkflowFailureError, session: str, timeout: float | None) -
 
 
 # -- rewind: Temporal's reset to the workflow task that merged a step ------------------------------
-async def _run_chain(client: Client, handle: WorkflowHandle) -> list[str]:
+async def _run_chain(client: Client, handle: WorkflowHandle[Any, Any]) -> list[str]:
     """Run ids of the session's continue-as-new chain, newest first (at most 50)."""
     run_id = (await client.get_workflow_handle(handle.id).describe()).run_id  # the current run
     chain: list[str] = []
@@ -447,7 +457,7 @@ async def _run_chain(client: Client, handle: WorkflowHandle) -> list[str]:
     return chain
 
 
-async def _session_steps(client: Client, handle: WorkflowHandle) -> list[dict[str, Any]]:
+async def _session_steps(client: Client, handle: WorkflowHandle[Any, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     try:
         chain = await _run_chain(client, handle)

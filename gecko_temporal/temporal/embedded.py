@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from temporalio.client import Client
 
@@ -79,7 +79,15 @@ def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]  # an AF_INET address: (host, port)
+        return port
+
+
+class _Spawned(TypedDict, total=False):
+    """What the keeper thread of DevServer._spawn hands back: the process, or why it did not start."""
+
+    process: subprocess.Popen[bytes]
+    error: BaseException
 
 
 class DevServer:
@@ -165,13 +173,13 @@ class DevServer:
                     ) from None
                 time.sleep(0.25)
 
-    def _spawn(self) -> subprocess.Popen:
+    def _spawn(self) -> subprocess.Popen[bytes]:
         # A session of its own: no terminal job-control signal can stop the server, and Ctrl-C
         # in the user's terminal reaches only Python, which then stops the server cleanly.
         # PDEATHSIG fires when the *thread* that forked exits, so fork from a keeper thread that
         # lives exactly as long as the server, not from whatever (executor) thread called us.
         started = threading.Event()
-        box: dict[str, Any] = {}
+        box: _Spawned = {}
 
         def keep() -> None:
             try:

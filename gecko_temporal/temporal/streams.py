@@ -49,20 +49,22 @@ def _emit_interval() -> float:
 class NodeEmitter:
     """``context.emit`` of one node attempt: thread-safe, batched, flushed before the node returns."""
 
-    def __init__(self, node: str, step: int, member: str | None, collected: list | None = None) -> None:
+    def __init__(self, node: str, step: int, member: str | None, collected: list[dict[str, Any]] | None = None) -> None:
         info = activity.info()
         # A local activity runs inside a workflow task: a signal from it lands during that task, and
         # the task's completion is then refused (new events) and retried, re-running the local node,
         # which signals again: a livelock. Its events travel with its result instead.
         self._collected = collected if info.is_local else None
         self._node, self._step, self._member, self._attempt = node, step, member, info.attempt
+        # A node activity is always scheduled by its run's workflow (None only outside a workflow).
+        assert info.workflow_id is not None
         self._workflow_id = info.workflow_id
         self._client = activity.client()
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._stream: WorkflowStreamClient | None = None
         self._topic: Any = None
-        self._flusher: asyncio.Future | None = None
+        self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._closing = False
         self.count = 0
@@ -121,6 +123,7 @@ class NodeEmitter:
         await asyncio.sleep(0)
         if self._stream is None:
             return
+        assert self._flusher is not None  # started together with the stream (_publish)
         self._closing = True
         self._wake.set()
         try:

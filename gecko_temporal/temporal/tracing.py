@@ -45,7 +45,7 @@ def node_span(
         return
     from opentelemetry import trace
 
-    attributes = {
+    attributes: dict[str, str | int] = {
         "gecko.pipeline": pipeline,
         "gecko.node": node,
         "gecko.step": step,

@@ -68,7 +68,7 @@ class GeckoWorker:
                 restrictions=SandboxRestrictions.default.with_passthrough_modules("gecko_temporal")
             ),
         )
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def serve(self, wf: Workflow, unique_key: bool = False) -> str:
         """Serve ``wf``'s nodes; return the key its runs must carry.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gecko_temporal.core import codec
 from gecko_temporal.core.build import adapters
@@ -51,17 +51,35 @@ from gecko_temporal.core.window import check_max_parallel
 if TYPE_CHECKING:
     from gecko_temporal.temporal.client import RunHandle
 
+
+class Runner(Protocol):
+    """What starts and finds runs of a built graph: the module gecko_temporal.temporal.client."""
+
+    async def start(
+        self,
+        wf: Workflow,
+        input_data: Any = None,
+        *,
+        session_id: str | None = None,
+        timeout: float | None = None,
+        max_steps: int | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> RunHandle: ...
+
+    async def get_handle(self, session_id: str, workflow: Workflow | None = None) -> RunHandle: ...
+
+
 # What starts a built graph on a server: the package facade registers the Temporal client (loaded
 # on first use), so the builder never imports the shell and graphs build without temporalio.
-_RUNNER: list[Callable[[], Any]] = []
+_RUNNER: list[Callable[[], Runner]] = []
 
 
-def use_runner(load: Callable[[], Any]) -> None:
+def use_runner(load: Callable[[], Runner]) -> None:
     """Start runs with the module ``load()`` returns (it has ``start`` and ``get_handle``)."""
     _RUNNER[:] = [load]
 
 
-def _runner() -> Any:
+def _runner() -> Runner:
     if not _RUNNER:
         raise GraphError("no runner is registered to start runs; import gecko_temporal (its facade registers one)")
     return _RUNNER[0]()
@@ -207,14 +225,16 @@ class Workflow:
         ``options`` are :class:`StepOptions` fields (timeout, retries, retry, heartbeat_timeout,
         local, reads, history) and override the ones given to ``@step``.
         """
+        label: str | Callable[..., Any] | None = name
         if node is None and not isinstance(name, str):
-            node, name = name, None
+            node, label = name, None
         base: StepOptions = options_of(node) or StepOptions()
-        if name is None:
+        if label is None:
             # an agent object (or llm.ainvoke) is named after the agent
-            name = base.name or adapters.agent_name(node) or getattr(node, "__name__", None)
-        if not isinstance(name, str) or not name.strip():
-            raise GraphError(f"a node needs a non-empty str name, got {name!r}")
+            label = base.name or adapters.agent_name(node) or getattr(node, "__name__", None)
+        if not isinstance(label, str) or not label.strip():
+            raise GraphError(f"a node needs a non-empty str name, got {label!r}")
+        name = label
         if name in self._nodes:
             raise GraphError(f'duplicate node "{name}": each node name may be added once')
         unknown = set(options) - OPTION_NAMES
@@ -340,8 +360,8 @@ class Workflow:
         if self._routers and END in self._nodes:
             problems.append(f'a node is named "{END}", which routers return to go nowhere (END); rename the node')
         for r in self._routers:
-            d = self._nodes.get(r.source)
-            if d is None:
+            source_def = self._nodes.get(r.source)
+            if source_def is None:
                 problems.append(
                     f'conditional edges from "{r.source}": no node named "{r.source}"{suggest(r.source, names)}'
                 )
@@ -352,9 +372,9 @@ class Workflow:
                     f"and {r.name}); give it one router that returns a list of targets"
                 )
             routers[r.source] = r
-            if d.kind != KIND_FUNCTION:
+            if source_def.kind != KIND_FUNCTION:
                 problems.append(
-                    f'conditional edges from {d.kind} node "{r.source}": a router runs in its '
+                    f'conditional edges from {source_def.kind} node "{r.source}": a router runs in its '
                     "source's activity; add a function node after it and route from that"
                 )
             if r.path_map is not None:
@@ -383,7 +403,7 @@ class Workflow:
         nodes = [
             self._node_spec(
                 d,
-                sorted(successors[d.name], key=order.get),
+                sorted(successors[d.name], key=order.__getitem__),  # every successor is a node here
                 predecessors[d.name],
                 routers.get(d.name),
                 children.get(d.name),
@@ -468,30 +488,34 @@ class Workflow:
                 router=router.name,
                 route_targets=sorted(router.targets(), key=order.__getitem__) if router.path_map is not None else None,
             )
-        common = dict(
-            name=d.name,
-            kind=d.kind,
-            activity_type=self.activity_type(d.name),
-            predecessors=predecessors,
-            successors=successors,
-            start_to_close_timeout=o.timeout or DEFAULT_TIMEOUT,
-            heartbeat_timeout=None if o.local else (o.heartbeat_timeout or DEFAULT_HEARTBEAT),
-            retry=o.retry_spec(),
-            local=o.local,
-            reads=list(o.reads) if o.reads is not None else None,
-            history=list(o.history) if o.history is not None else None,
-        )
+
+        def spec(**kind_fields: Any) -> NodeSpec:  # the fields every kind has, and the kind's own
+            return NodeSpec(
+                name=d.name,
+                kind=d.kind,
+                activity_type=self.activity_type(d.name),
+                predecessors=predecessors,
+                successors=successors,
+                start_to_close_timeout=o.timeout or DEFAULT_TIMEOUT,
+                heartbeat_timeout=None if o.local else (o.heartbeat_timeout or DEFAULT_HEARTBEAT),
+                retry=o.retry_spec(),
+                local=o.local,
+                reads=list(o.reads) if o.reads is not None else None,
+                history=list(o.history) if o.history is not None else None,
+                **kind_fields,
+            )
+
         if d.kind == KIND_TEAM:
-            return NodeSpec(**common, team=d.obj.team_spec(self, d.name, o))
+            return spec(team=d.obj.team_spec(self, d.name, o))
         if d.kind == KIND_WAIT:
-            return NodeSpec(**common, **d.obj.spec_fields())
+            return spec(**d.obj.spec_fields())
         if d.kind == KIND_SUBGRAPH:
-            return NodeSpec(**common, subgraph=subgraph)
+            return spec(subgraph=subgraph)
         assert d.callee is not None
         takes_context = d.callee.context_param is not None or (
             router is not None and router.callee.context_param is not None
         )  # the router's context is the node's
-        return NodeSpec(**common, takes_context=takes_context, **routing)
+        return spec(takes_context=takes_context, **routing)
 
     # -- drawing -------------------------------------------------------------------------------
     def draw_mermaid(self) -> str:
