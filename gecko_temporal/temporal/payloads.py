@@ -23,17 +23,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
+import dataclasses
 import hashlib
 import os
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import DataConverter, PayloadCodec, SerializationContext
 
 from gecko_temporal.core.errors import PayloadConfigError
 from gecko_temporal.core.limits import PAYLOAD_LIMIT
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 ENCRYPTED = b"binary/encrypted"
 COMPRESSED = b"binary/zlib"
@@ -241,7 +247,7 @@ def _parse(data: bytes, what: str) -> Payload:
 
 _REFERENCE = b"json/external-storage-reference"  # the SDK's claim-check reference (legacy JSON form)
 UNDECODABLE = "gecko-undecodable"  # metadata key of a stand-in: why the payload could not be decoded
-_REASON_CHARS = 300
+_REASON_CHARS = 400
 
 
 def undecodable(payload: Payload, reason: str) -> Payload:
@@ -258,14 +264,17 @@ def undecodable_reason(payload: Payload) -> str | None:
     return None if reason is None else reason.decode("utf-8", "replace")
 
 
-async def _each(step, payloads: Sequence[Payload]) -> list[Payload]:
+async def _each(
+    step: Callable[[Sequence[Payload]], Awaitable[list[Payload]]], payloads: Sequence[Payload], session: str = ""
+) -> list[Payload]:
     """``step`` over ``payloads``; when it fails, payload by payload, each failure a stand-in."""
     try:
         return list(await step(payloads))
     except Exception as exc:  # any failure of a decoding step: find the payloads at fault
         if len(payloads) != 1:
-            return [(await _each(step, [p]))[0] for p in payloads]
-        return [undecodable(payloads[0], _message(exc, payloads[0]))]
+            return [(await _each(step, [p], session))[0] for p in payloads]
+        reason = _message(exc, payloads[0])
+        return [undecodable(payloads[0], f"session {session}: {reason}" if session else reason)]
 
 
 def _message(exc: BaseException, payload: Payload) -> str:
@@ -274,24 +283,38 @@ def _message(exc: BaseException, payload: Payload) -> str:
         text = "this worker has no payload store (GECKO_PAYLOAD_STORE)"
     elif "No driver found" in text:
         text = f"this worker has no such store: {exc}"
+    if isinstance(exc, PayloadConfigError):  # ours: it names the store, the file, the key id
+        return text
     if payload.metadata.get("encoding") in (_REFERENCE, b"json/protobuf") or "TMPRL" in str(exc):
         shown = payload.data[:120].decode("utf-8", "replace")
         return f"claim-check reference {shown}: {text}"
     return text
 
 
+@dataclasses.dataclass(frozen=True)
 class GeckoDataConverter(DataConverter):
     """Temporal's data converter, except that decoding a payload never raises (see ``undecodable``)
-    and a stand-in is never encoded again (it would lose the payload it stands for)."""
+    and a stand-in is never encoded again (it would lose the payload it stands for). A reason names
+    the session (workflow id) when the converter knows it."""
+
+    _session: str = dataclasses.field(default="", compare=False, repr=False)
+
+    def with_context(self, context: SerializationContext) -> Self:
+        converter = super().with_context(context)
+        session = getattr(context, "workflow_id", None) or ""
+        if session != converter._session:
+            converter = copy.copy(converter)
+            object.__setattr__(converter, "_session", session)
+        return converter
 
     async def _decode_reference_payload_sequence(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return await _each(super()._decode_reference_payload_sequence, payloads)
+        return await _each(super()._decode_reference_payload_sequence, payloads, self._session)
 
     async def _external_retrieve_payload_sequence(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return await _each(super()._external_retrieve_payload_sequence, payloads)
+        return await _each(super()._external_retrieve_payload_sequence, payloads, self._session)
 
     async def _decode_payload_sequence(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return await _each(super()._decode_payload_sequence, payloads)
+        return await _each(super()._decode_payload_sequence, payloads, self._session)
 
     async def _encode_payload_sequence(self, payloads: Sequence[Payload]) -> list[Payload]:
         for p in payloads:
@@ -366,8 +389,8 @@ class FileStorageDriver:
         return "gecko.file"
 
     def _path(self, digest: str) -> str:
-        if not re.fullmatch(r"[0-9a-f]{64}", digest or ""):  # a claim comes from history: never a path
-            raise PayloadConfigError(f"payload store {self.root}: malformed claim {digest!r}")
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):  # never a path
+            raise PayloadConfigError(f"payload store {self.root}: malformed claim {str(digest)[:80]!r}")
         return os.path.join(self.root, digest[:2], digest)
 
     def _write(self, data: bytes) -> str:
@@ -388,12 +411,17 @@ class FileStorageDriver:
                 data = f.read()
         except FileNotFoundError:
             raise PayloadConfigError(
-                f"payload store {self.root} has no {digest[:12]}... (was it deleted, or does this process use "
-                "another GECKO_PAYLOAD_STORE than the one that wrote it?)"
+                f"payload store {self.root} has no {digest[:12]}... (file {path}: was it deleted, or does this "
+                "process use another GECKO_PAYLOAD_STORE than the one that wrote it?)"
             ) from None
+        except OSError as exc:
+            raise PayloadConfigError(f"payload store {self.root}: cannot read {path}: {exc.strerror}") from None
         if hashlib.sha256(data).hexdigest() != digest:
-            raise PayloadConfigError(f"payload store {self.root}: {path} changed on disk since it was written")
-        return Payload.FromString(data)
+            raise PayloadConfigError(
+                f"payload store {self.root}: {path} changed on disk since it was written (key {digest[:12]}...); "
+                "restore that file and the run goes on"
+            )
+        return _parse(data, f"payload store {self.root}: {path}")
 
     async def store(self, context, payloads: Sequence[Payload]) -> list:
         from temporalio.converter import StorageDriverClaim

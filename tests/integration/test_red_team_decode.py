@@ -271,3 +271,66 @@ async def test_a_worker_with_the_codec_but_not_the_runs_key_fails_the_task_namin
         await _finish(keyed, session)
     finally:
         procs.close()
+
+
+# -- 3. a corrupt store entry of the run's own history ------------------------------------------------
+
+
+async def test_a_corrupt_store_entry_says_which_session_key_and_file_and_recovers(dev_server, tmp_path):
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tests.integration.test_encryption import _first_workflow_task_failure
+
+    procs = Procs(tmp_path)
+    store = tmp_path / "store"
+    env = {"GECKO_PAYLOAD_STORE": f"file://{store}"}
+    try:
+        first = Worker(procs, dev_server.address, "corrupt", env)
+        first.proc.wait_for("worker ready")
+        session = f"redteam-{uuid.uuid4().hex[:8]}"
+        big = json.dumps("w" * 400_000)  # a start input over the store's 256 KiB threshold
+        handle = await (await first.client()).start_workflow(
+            "GeckoWorkflow", RunParams(spec=hostile.wf.compile(), input=big), id=session, task_queue=first.queue
+        )
+        for _ in range(600):
+            if (await first.state(session))["waiting"]:
+                break
+            await asyncio.sleep(0.05)
+        written = [p for p in Path(store).rglob("*") if p.is_file() and b"w" * 1000 in p.read_bytes()]
+        stored = min(written, key=lambda p: p.stat().st_mtime_ns)  # the start input, written first
+        good = stored.read_bytes()
+        first.proc.kill()  # a new worker must replay the history, start input included
+        stored.write_bytes(good[:100] + bytes([good[100] ^ 1]) + good[101:])
+        second = Worker(procs, dev_server.address, "corrupt", env)
+        second.proc.wait_for("worker ready")
+        await _signal(dev_server, session, "--input", '{"node": "Nope"}')  # a new workflow task
+        failure = await _first_workflow_task_failure(handle, within=60)
+        for part in (f"session {session}", str(stored), "changed on disk", stored.name[:12]):
+            assert part in failure, (part, failure)
+
+        cli = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "gecko_temporal", "answer", session, "Gate1", "--value", '"x"'],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "TEMPORAL_ADDRESS": dev_server.address, **env},
+        )
+        assert cli.returncode == 1 and "Traceback" not in cli.stderr, cli.stderr
+        assert len(cli.stderr.strip().splitlines()) == 1, cli.stderr
+
+        stored.write_bytes(good)  # restored: the run goes on by itself
+        began = time.monotonic()
+        for _ in range(1200):
+            try:
+                if (await second.state(session, within=10))["waiting"]:
+                    break
+            except AssertionError:
+                await asyncio.sleep(0.5)
+        print(f"recovered {time.monotonic() - began:.1f} s after the file was restored")
+        await _finish(second, session)
+    finally:
+        procs.close()
