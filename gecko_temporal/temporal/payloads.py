@@ -399,9 +399,18 @@ class FileStorageDriver:
         if not os.path.exists(path):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             temp = f"{path}.{os.getpid()}.{id(data)}.tmp"
-            with open(temp, "wb") as f:
-                f.write(data)
-            os.replace(temp, path)  # atomic: a reader never sees half a payload
+            try:
+                with open(temp, "wb") as f:
+                    f.write(data)
+                os.replace(temp, path)  # atomic: a reader never sees half a payload
+            except OSError as exc:
+                try:  # a full disk must not stay full of our half-written attempts
+                    os.remove(temp)
+                except OSError:
+                    pass
+                raise PayloadConfigError(
+                    f"payload store {self.root}: cannot write {len(data):,} bytes to {path}: {exc.strerror}"
+                ) from None
         return digest
 
     def _read(self, digest: str) -> Payload:

@@ -334,3 +334,95 @@ async def test_a_corrupt_store_entry_says_which_session_key_and_file_and_recover
         await _finish(second, session)
     finally:
         procs.close()
+
+
+# -- 6. the codec server: refuse first, read later; bounded threads; one bad payload is not the page's --
+
+
+def _proc_status(pid: int, field: str) -> int:
+    from pathlib import Path
+
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(field)
+
+
+def _raw(port: int, head: bytes, body: bytes = b"", wait: float = 10.0) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
+        sock.sendall(head + body)
+        reply = b""
+        try:
+            while b"\r\n\r\n" not in reply:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        except OSError:
+            pass
+        return reply
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestWarning")
+def test_the_codec_server_refuses_before_reading_and_bounds_its_threads(tmp_path):
+    import socket
+    import time
+
+    from gecko_temporal.ops import codec_server
+    from gecko_temporal.temporal.embedded import free_port
+
+    port = free_port()
+    procs = Procs(tmp_path)
+    server = procs.command("codec-server", "--port", str(port), "--token", "t", env={"GECKO_ENCRYPTION_KEY": KEY})
+    try:
+        server.wait_for("codec server:")
+        pid = server.pid
+        before = _proc_status(pid, "VmRSS")
+        head = b"POST /decode HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+        # 150 MB, no token: 401 before the body is read (it used to be read whole first: +50 MB).
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(head % 150_000_000)
+            sent = 0
+            try:
+                chunk = b"x" * 1_000_000
+                while sent < 150_000_000:
+                    sock.sendall(chunk)
+                    sent += len(chunk)
+            except OSError:
+                pass  # the server answered and closed: the rest of the upload is refused
+            reply = sock.recv(200)
+        assert reply.startswith(b"HTTP/1.1 401") or sent < 150_000_000, reply
+        assert _proc_status(pid, "VmRSS") - before < 20_000, "the unauthenticated body was read into memory"
+        auth = b"POST /decode HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nContent-Length: %s\r\n\r\n"
+        assert _raw(port, auth % b"-1").startswith(b"HTTP/1.1 400")
+        assert _raw(port, auth % b"abc").startswith(b"HTTP/1.1 400")
+        # Many connections that announce a body and never send it: threads stay bounded.
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(2 * codec_server.MAX_CONNECTIONS)]
+        for s in idle:
+            s.sendall(auth % b"10")
+        time.sleep(1.0)
+        threads = _proc_status(pid, "Threads")
+        assert threads <= codec_server.MAX_CONNECTIONS + 4, threads
+        for s in idle:
+            s.close()
+        # A batch with one short ciphertext under a known key: 200, that payload as it came, the rest decoded.
+        from temporalio.api.common.v1 import Payload, Payloads
+
+        from gecko_temporal.temporal.payloads import GeckoCodec, parse_keys
+
+        good = GeckoCodec(parse_keys(KEY)).encode_sync([Payload(metadata={"encoding": b"json/plain"}, data=b'"ok"')])[0]
+        short = Payload(metadata={"encoding": b"binary/encrypted", "encryption-key-id": b"k1"}, data=b"tiny")
+        from google.protobuf import json_format
+
+        body = json_format.MessageToJson(Payloads(payloads=[short, good])).encode()
+        for _ in range(100):
+            reply = _raw(port, auth % str(len(body)).encode(), body)
+            if reply.startswith(b"HTTP/1.1 200"):
+                break
+            time.sleep(0.2)  # slots freed as the idle connections close
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+        assert "Traceback" not in server.output(), server.output()
+    finally:
+        procs.close()
