@@ -92,7 +92,8 @@ class CodecServer:
         self.origins = [o.rstrip("/") for o in origins]
         self.token = token
         self._httpd = _BoundedServer((host, port), _handler_for(self))
-        self.host, self.port = self._httpd.server_address[:2]
+        host_, self.port = self._httpd.server_address[:2]
+        self.host = host_.decode() if isinstance(host_, bytes) else str(host_)
         self._thread: threading.Thread | None = None
 
     @property
