@@ -464,6 +464,8 @@ async def _rewind(args: argparse.Namespace) -> int:
 async def _watch(args: argparse.Namespace) -> int:
     from gecko_temporal.temporal.streams import follow
 
+    if args.from_offset < 0:
+        raise UsageError(f"--from-offset must be 0 or more (an event number), got {args.from_offset}")
     handle = await _handle(args.session)
     try:  # where the run stands now, for completed/total (a finished run may have no worker to ask)
         state = await handle.temporal_handle.query(STATE_QUERY, rpc_timeout=timedelta(seconds=5))
@@ -693,6 +695,27 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if not type(exc).__module__.startswith("temporalio"):
+            raise  # a bug of ours: the traceback is what a report needs
+        print(f"{parser.prog} {args.command}: {temporal_error_text(exc)}", file=sys.stderr)
+        return 1
+
+
+def temporal_error_text(exc: BaseException) -> str:
+    """One line for an error the Temporal client raised (an update or query a run could not answer,
+    a server that refused): its message and its causes', never a traceback."""
+    parts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(parts) < 5:
+        message = getattr(seen, "message", None) or str(seen) or type(seen).__name__
+        if message not in parts:
+            parts.append(message)
+        seen = seen.__cause__
+    text = ": ".join(parts)
+    text = " ".join(text.split())
+    hint = " (is a worker serving its task queue, and can it read the run's payloads?)"
+    return f"{type(exc).__name__}: {text[:1000]}{hint}"
 
 
 def _exit_process(code: int) -> int:

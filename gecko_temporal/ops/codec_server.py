@@ -28,6 +28,48 @@ from gecko_temporal.temporal.payloads import GeckoCodec
 #: The dev server's UI (``temporal server start-dev --ui-port``, default 8233).
 DEFAULT_ORIGINS = ("http://localhost:8233", "http://127.0.0.1:8233")
 MAX_BODY = 256 * 1024 * 1024  # a history page of big payloads; beyond that, refuse rather than swap
+MAX_CONNECTIONS = 32  # connections served at once (a thread each); more are refused with 503
+IDLE_TIMEOUT = 30.0  # seconds a connection may sit without sending what it announced
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, but at most MAX_CONNECTIONS of them: the rest get a 503 at once."""
+
+    daemon_threads = True
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: object, client_address: object) -> None:
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.settimeout(1.0)  # type: ignore[attr-defined]
+                request.sendall(  # type: ignore[attr-defined]
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+            except OSError:
+                pass
+            self.shutdown_request(request)  # type: ignore[arg-type]
+            return
+        super().process_request(request, client_address)  # type: ignore[arg-type]
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """One line, never a traceback: a client that left mid-answer is no server error."""
+        kind, exc = sys.exc_info()[:2]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        print(
+            f"codec-server: request from {client_address} failed: {kind.__name__ if kind else '?'}: {exc}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def process_request_thread(self, request: object, client_address: object) -> None:
+        try:
+            super().process_request_thread(request, client_address)  # type: ignore[arg-type]
+        finally:
+            self._slots.release()
 
 
 class CodecServer:
@@ -49,9 +91,9 @@ class CodecServer:
         self.codec = codec
         self.origins = [o.rstrip("/") for o in origins]
         self.token = token
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self.host, self.port = self._httpd.server_address[:2]
+        self._httpd = _BoundedServer((host, port), _handler_for(self))
+        host_, self.port = self._httpd.server_address[:2]
+        self.host = host_.decode() if isinstance(host_, bytes) else str(host_)
         self._thread: threading.Thread | None = None
 
     @property
@@ -89,8 +131,9 @@ class CodecServer:
             for payload in payloads:
                 try:
                     [payload] = self.codec.decode_sync([payload])
-                except PayloadConfigError as exc:
-                    print(f"codec-server: {exc}", file=sys.stderr, flush=True)
+                except Exception as exc:  # never one payload's fault for the whole page
+                    message = str(exc) if isinstance(exc, PayloadConfigError) else type(exc).__name__
+                    print(f"codec-server: a payload stays encoded: {message}", file=sys.stderr, flush=True)
                 out.append(readable(payload) if self.readable else payload)
         return json_format.MessageToJson(Payloads(payloads=out), indent=None).encode()
 
@@ -155,6 +198,7 @@ def _splice(value: object, depth: int = 0) -> object:
 def _handler_for(server: CodecServer) -> type:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = IDLE_TIMEOUT  # a client that stops sending frees its thread
 
         def log_message(self, format: str, *args: object) -> None:  # quiet: one line per request is noise
             pass
@@ -182,17 +226,33 @@ def _handler_for(server: CodecServer) -> type:
         def do_OPTIONS(self) -> None:  # the browser's CORS preflight: no credentials are sent with it
             self._reply(200)
 
+        def _refuse(self, status: int, message: str) -> None:
+            """Answer without reading the body, and close: the client's upload is not our memory."""
+            self.close_connection = True
+            self._error(status, message)
+
         def do_POST(self) -> None:
+            # Refuse first, read later: path, token and length are checked before one body byte is read.
             operation = self.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self.close_connection = True
-                return self._error(413, f"body over {MAX_BODY} bytes")
-            body = self.rfile.read(length)
             if operation not in ("encode", "decode"):
-                return self._error(404, "POST /encode or /decode")
+                return self._refuse(404, "POST /encode or /decode")
             if not server.authorised(self.headers.get("Authorization")):
-                return self._error(401, "missing or wrong bearer token")
+                return self._refuse(401, "missing or wrong bearer token")
+            announced = self.headers.get("Content-Length")
+            if announced is None:
+                return self._refuse(411, "a Content-Length header is required")
+            if not announced.strip().isdigit():
+                return self._refuse(400, f"Content-Length must be a number of bytes, got {announced[:40]!r}")
+            length = int(announced)
+            if length > MAX_BODY:
+                return self._refuse(413, f"body over {MAX_BODY} bytes")
+            try:
+                body = self.rfile.read(length)
+            except OSError:  # the client went quiet (IDLE_TIMEOUT) or away
+                self.close_connection = True
+                return None
+            if len(body) < length:
+                return self._refuse(400, f"the body ended after {len(body)} of {length} bytes")
             try:
                 answer = server.apply(operation, body)
             except (json_format.ParseError, ValueError) as exc:

@@ -23,21 +23,29 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
+import dataclasses
 import hashlib
 import os
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import PayloadCodec
+from temporalio.converter import DataConverter, PayloadCodec, SerializationContext
 
 from gecko_temporal.core.errors import PayloadConfigError
+from gecko_temporal.core.limits import PAYLOAD_LIMIT
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 ENCRYPTED = b"binary/encrypted"
 COMPRESSED = b"binary/zlib"
 KEY_ID = "encryption-key-id"
 DEFAULT_COMPRESS_ABOVE = 16 * 1024
+MAX_DECODED = 256 * 1024 * 1024 + 64 * 1024  # STORE_PAYLOAD_LIMIT and room for a payload's metadata
 _NONCE = 12
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -111,9 +119,17 @@ class GeckoCodec(PayloadCodec):
     the id cannot be swapped): a process holding that id's key decrypts it whichever key is first.
     """
 
-    def __init__(self, keys: Sequence[tuple[str, bytes]] = (), compress_above: int | None = None) -> None:
+    def __init__(
+        self,
+        keys: Sequence[tuple[str, bytes]] = (),
+        compress_above: int | None = None,
+        max_decoded: int | None = None,
+    ) -> None:
         self.keys = list(keys)
         self.compress_above = compress_above
+        # A compressed payload never inflates beyond the most the engine writes (a zlib bomb of 97 KB
+        # would otherwise become 100 MB in the worker): the data converter passes its payload limit.
+        self.max_decoded = MAX_DECODED if max_decoded is None else max_decoded
         self._ciphers: dict[str, object] = {}
         if self.keys:
             try:
@@ -125,11 +141,11 @@ class GeckoCodec(PayloadCodec):
             self._ciphers = {key_id: AESGCM(key) for key_id, key in self.keys}
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> GeckoCodec:
+    def from_env(cls, env: dict | None = None, max_decoded: int | None = None) -> GeckoCodec:
         """The codec the environment configures (one that encodes nothing when nothing is)."""
         env = os.environ if env is None else env
         keys = keys_from_env(env)
-        return cls(keys, _int_env(env, "GECKO_COMPRESS_ABOVE", DEFAULT_COMPRESS_ABOVE if keys else None))
+        return cls(keys, _int_env(env, "GECKO_COMPRESS_ABOVE", DEFAULT_COMPRESS_ABOVE if keys else None), max_decoded)
 
     @property
     def encodes(self) -> bool:
@@ -152,7 +168,8 @@ class GeckoCodec(PayloadCodec):
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         if not any(p.metadata.get("encoding") in (ENCRYPTED, COMPRESSED) for p in payloads):
             return list(payloads)
-        if sum(p.ByteSize() for p in payloads) > 256 * 1024:
+        if sum(p.ByteSize() for p in payloads) > 256 * 1024 or self.max_decoded > 4 * 1024 * 1024:
+            # a few KB of zlib can inflate to max_decoded: off the event loop unless that is small
             return await asyncio.to_thread(self.decode_sync, payloads)
         return self.decode_sync(payloads)
 
@@ -183,20 +200,127 @@ class GeckoCodec(PayloadCodec):
             from cryptography.exceptions import InvalidTag
 
             try:
+                if len(payload.data) < _NONCE + 16:  # AES-GCM needs a 12-byte nonce and a 16-byte tag
+                    raise InvalidTag
                 inner = cipher.decrypt(payload.data[:_NONCE], payload.data[_NONCE:], key_id.encode())  # type: ignore[attr-defined]
             except InvalidTag:
                 raise PayloadConfigError(
                     f'cannot decrypt a payload with key id "{key_id}": the configured key of that id is not the '
                     "one that encrypted it, or the payload was altered"
                 ) from None
-            payload = Payload.FromString(inner)
+            payload = _parse(inner, "a decrypted payload")
             encoding = payload.metadata.get("encoding", b"")
         if encoding == COMPRESSED:
+            inflater = zlib.decompressobj()
             try:
-                payload = Payload.FromString(zlib.decompress(payload.data))
+                raw = inflater.decompress(payload.data, self.max_decoded + 1)
             except zlib.error as exc:
                 raise PayloadConfigError(f"a compressed payload is corrupt: {exc}") from None
+            if len(raw) > self.max_decoded:
+                raise PayloadConfigError(
+                    f"a compressed payload of {len(payload.data):,} bytes inflates to more than "
+                    f"{self.max_decoded:,} bytes, the most a payload may weigh here: refused"
+                )
+            if not inflater.eof:
+                raise PayloadConfigError("a compressed payload is corrupt: it ends before its zlib stream does")
+            payload = _parse(raw, "a decompressed payload")
         return payload
+
+
+def _parse(data: bytes, what: str) -> Payload:
+    try:
+        return Payload.FromString(data)
+    except Exception as exc:  # protobuf's DecodeError
+        raise PayloadConfigError(f"{what} is not a Temporal payload ({type(exc).__name__})") from None
+
+
+# -- payloads that cannot be decoded ---------------------------------------------------------------
+#
+# Temporal decodes every payload of a workflow activation (claim-check references, the store, the
+# codec) before any handler runs, and one that fails fails the workflow task, on every attempt: a
+# client could wedge a run with one forged signal or an update that is never accepted. So decoding
+# never raises here: a payload that cannot be decoded becomes a stand-in that says why, and only
+# *converting* that stand-in to a value raises (UndecodablePayload). A signal handler then rejects
+# it (gecko_state["rejected"]), an update is refused to its caller, a query fails alone; while a
+# payload of the run's own history (its input, a node's output) still fails the workflow task,
+# naming the key id or the store file, so a worker that has the key or the file can go on.
+
+_REFERENCE = b"json/external-storage-reference"  # the SDK's claim-check reference (legacy JSON form)
+UNDECODABLE = "gecko-undecodable"  # metadata key of a stand-in: why the payload could not be decoded
+_REASON_CHARS = 400
+
+
+def undecodable(payload: Payload, reason: str) -> Payload:
+    """The stand-in for ``payload``: its encoding says what arrived and why it cannot be read (a
+    handler that rejects it shows the encoding), its data is dropped (history still holds it)."""
+    reason = reason if len(reason) <= _REASON_CHARS else reason[:_REASON_CHARS] + "..."
+    encoding = payload.metadata.get("encoding", b"").decode("utf-8", "replace")[:80] or "no encoding"
+    return Payload(metadata={"encoding": f"{encoding} (undecodable: {reason})".encode(), UNDECODABLE: reason.encode()})
+
+
+def undecodable_reason(payload: Payload) -> str | None:
+    """Why ``payload`` is a stand-in for one that could not be decoded (None: it is not one)."""
+    reason = payload.metadata.get(UNDECODABLE)
+    return None if reason is None else reason.decode("utf-8", "replace")
+
+
+async def _each(
+    step: Callable[[Sequence[Payload]], Awaitable[list[Payload]]], payloads: Sequence[Payload], session: str = ""
+) -> list[Payload]:
+    """``step`` over ``payloads``; when it fails, payload by payload, each failure a stand-in."""
+    try:
+        return list(await step(payloads))
+    except Exception as exc:  # any failure of a decoding step: find the payloads at fault
+        if len(payloads) != 1:
+            return [(await _each(step, [p], session))[0] for p in payloads]
+        reason = _message(exc, payloads[0])
+        return [undecodable(payloads[0], f"session {session}: {reason}" if session else reason)]
+
+
+def _message(exc: BaseException, payload: Payload) -> str:
+    text = str(exc) if isinstance(exc, PayloadConfigError) else f"{type(exc).__name__}: {exc}"
+    if "TMPRL1105" in text:
+        text = "this worker has no payload store (GECKO_PAYLOAD_STORE)"
+    elif "No driver found" in text:
+        text = f"this worker has no such store: {exc}"
+    if isinstance(exc, PayloadConfigError):  # ours: it names the store, the file, the key id
+        return text
+    if payload.metadata.get("encoding") in (_REFERENCE, b"json/protobuf") or "TMPRL" in str(exc):
+        shown = payload.data[:120].decode("utf-8", "replace")
+        return f"claim-check reference {shown}: {text}"
+    return text
+
+
+@dataclasses.dataclass(frozen=True)
+class GeckoDataConverter(DataConverter):
+    """Temporal's data converter, except that decoding a payload never raises (see ``undecodable``)
+    and a stand-in is never encoded again (it would lose the payload it stands for). A reason names
+    the session (workflow id) when the converter knows it."""
+
+    _session: str = dataclasses.field(default="", compare=False, repr=False)
+
+    def with_context(self, context: SerializationContext) -> Self:
+        converter = super().with_context(context)
+        session = getattr(context, "workflow_id", None) or ""
+        if session != converter._session:
+            converter = copy.copy(converter)
+            object.__setattr__(converter, "_session", session)
+        return converter
+
+    async def _decode_reference_payload_sequence(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return await _each(super()._decode_reference_payload_sequence, payloads, self._session)
+
+    async def _external_retrieve_payload_sequence(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return await _each(super()._external_retrieve_payload_sequence, payloads, self._session)
+
+    async def _decode_payload_sequence(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return await _each(super()._decode_payload_sequence, payloads, self._session)
+
+    async def _encode_payload_sequence(self, payloads: Sequence[Payload]) -> list[Payload]:
+        for p in payloads:
+            if UNDECODABLE in p.metadata:
+                raise UndecodablePayload(f"refusing to write a payload that could not be read: {undecodable_reason(p)}")
+        return await super()._encode_payload_sequence(payloads)
 
 
 _ENV_NAMES = (
@@ -215,8 +339,6 @@ def data_converter(env: dict | None = None, *, embedded: bool = False, embedded_
     the embedded worker keeps it even with ``GECKO_PAYLOAD_STORE=none``, which then only lowers the
     limit of the runs a client starts). Built once per configuration; a bad setting raises
     PayloadConfigError naming the variable."""
-    import dataclasses
-
     import temporalio.converter
 
     env = os.environ if env is None else env
@@ -227,15 +349,17 @@ def data_converter(env: dict | None = None, *, embedded: bool = False, embedded_
     settings = (embedded, *(env.get(name) for name in _ENV_NAMES))
     converter = _converters.get(settings)
     if converter is None:
-        codec = GeckoCodec.from_env(env)
+        store = payload_store(env, embedded=embedded)
+        limit = STORE_PAYLOAD_LIMIT if store is not None else PAYLOAD_LIMIT
+        codec = GeckoCodec.from_env(env, max_decoded=limit + 64 * 1024)
         # No codec unless it encodes: the SDK walks every activation for a codec, a no-op one included
         # (measured: +35% on a chain of local activities). A payload this process cannot decrypt is
         # then named by the payload converter instead (_payload_converter_class).
-        converter = dataclasses.replace(
-            temporalio.converter.default(),
+        converter = GeckoDataConverter(
             payload_codec=codec if codec.encodes else None,
             payload_converter_class=_payload_converter_class(),
-            external_storage=payload_store(env, embedded=embedded),
+            failure_converter_class=temporalio.converter.default().failure_converter_class,
+            external_storage=store,
         )
         _converters[settings] = converter
     return converter
@@ -265,8 +389,8 @@ class FileStorageDriver:
         return "gecko.file"
 
     def _path(self, digest: str) -> str:
-        if not re.fullmatch(r"[0-9a-f]{64}", digest or ""):  # a claim comes from history: never a path
-            raise PayloadConfigError(f"payload store {self.root}: malformed claim {digest!r}")
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):  # never a path
+            raise PayloadConfigError(f"payload store {self.root}: malformed claim {str(digest)[:80]!r}")
         return os.path.join(self.root, digest[:2], digest)
 
     def _write(self, data: bytes) -> str:
@@ -275,9 +399,18 @@ class FileStorageDriver:
         if not os.path.exists(path):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             temp = f"{path}.{os.getpid()}.{id(data)}.tmp"
-            with open(temp, "wb") as f:
-                f.write(data)
-            os.replace(temp, path)  # atomic: a reader never sees half a payload
+            try:
+                with open(temp, "wb") as f:
+                    f.write(data)
+                os.replace(temp, path)  # atomic: a reader never sees half a payload
+            except OSError as exc:
+                try:  # a full disk must not stay full of our half-written attempts
+                    os.remove(temp)
+                except OSError:
+                    pass
+                raise PayloadConfigError(
+                    f"payload store {self.root}: cannot write {len(data):,} bytes to {path}: {exc.strerror}"
+                ) from None
         return digest
 
     def _read(self, digest: str) -> Payload:
@@ -287,12 +420,17 @@ class FileStorageDriver:
                 data = f.read()
         except FileNotFoundError:
             raise PayloadConfigError(
-                f"payload store {self.root} has no {digest[:12]}... (was it deleted, or does this process use "
-                "another GECKO_PAYLOAD_STORE than the one that wrote it?)"
+                f"payload store {self.root} has no {digest[:12]}... (file {path}: was it deleted, or does this "
+                "process use another GECKO_PAYLOAD_STORE than the one that wrote it?)"
             ) from None
+        except OSError as exc:
+            raise PayloadConfigError(f"payload store {self.root}: cannot read {path}: {exc.strerror}") from None
         if hashlib.sha256(data).hexdigest() != digest:
-            raise PayloadConfigError(f"payload store {self.root}: {path} changed on disk since it was written")
-        return Payload.FromString(data)
+            raise PayloadConfigError(
+                f"payload store {self.root}: {path} changed on disk since it was written (key {digest[:12]}...); "
+                "restore that file and the run goes on"
+            )
+        return _parse(data, f"payload store {self.root}: {path}")
 
     async def store(self, context, payloads: Sequence[Payload]) -> list:
         from temporalio.converter import StorageDriverClaim
@@ -408,8 +546,6 @@ def _s3_driver(bucket: str, prefix: str):
 
 def payload_limit_of(converter) -> int:
     """The most one payload may weigh with ``converter``: Temporal's 2 MiB, or the store's limit."""
-    from gecko_temporal.core.limits import PAYLOAD_LIMIT
-
     return STORE_PAYLOAD_LIMIT if getattr(converter, "external_storage", None) is not None else PAYLOAD_LIMIT
 
 
@@ -425,6 +561,7 @@ def _payload_converter_class() -> type:
     ever fail, clearly: they are reached only when no codec decoded the payload (no key here)."""
     global _converter_class
     if _converter_class is None:
+        from temporalio.common import RawValue
         from temporalio.converter import DefaultPayloadConverter, EncodingPayloadConverter
 
         class EncodedByGecko(EncodingPayloadConverter):
@@ -453,6 +590,14 @@ def _payload_converter_class() -> type:
                     EncodedByGecko(ENCRYPTED),
                     EncodedByGecko(COMPRESSED),
                 )
+
+            def from_payloads(self, payloads: Sequence[Payload], type_hints: list[type] | None = None) -> list:
+                hints = list(type_hints or [])
+                for n, payload in enumerate(payloads):  # a stand-in for a payload that could not be decoded
+                    reason = undecodable_reason(payload)
+                    if reason is not None and (n >= len(hints) or hints[n] is not RawValue):
+                        raise UndecodablePayload(reason)  # (a RawValue stays raw: its reader converts it)
+                return super().from_payloads(payloads, type_hints)
 
         _converter_class = GeckoPayloadConverter
     return _converter_class

@@ -137,6 +137,8 @@ async def read_events(
     client: Client, workflow_id: str, from_offset: int = 0, poll_interval: float = 0.1
 ) -> AsyncIterator[events.RunEvent]:
     """Events of a session from ``from_offset`` on, across continue-as-new, until the run ends."""
+    if isinstance(from_offset, bool) or not isinstance(from_offset, int) or from_offset < 0:
+        raise ValueError(f"from_offset must be an event number, 0 or more; got {from_offset!r}")
     offset = from_offset
     converter = client.data_converter.payload_converter
     while True:
