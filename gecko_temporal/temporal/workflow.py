@@ -17,33 +17,36 @@ in Temporal's history or in the ``RunSnapshot`` carried across continue-as-new.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import (
-    ActivityError,
-    ApplicationError,
-    CancelledError,
-    ChildWorkflowError,
-    TerminatedError,
-    WorkflowAlreadyStartedError,
-)
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
+
+from gecko_temporal.temporal import steps
+from gecko_temporal.temporal.node_runs import (
+    abandon,
+    error_of,
+    failure_text,
+    raised,
+    run_child,
+    run_team,
+    start_activity,
+)
 
 with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core import control
     from gecko_temporal.core.errors import GeckoError
-    from gecko_temporal.core.inputs import InputTooLarge, NodeInputs
+    from gecko_temporal.core.inputs import NodeInputs
     from gecko_temporal.core.limits import result_problem
     from gecko_temporal.core.run import failure
     from gecko_temporal.core.run.driver import RunDriver
-    from gecko_temporal.core.run.failure import NodeFailed, RunFailure
+    from gecko_temporal.core.run.failure import NodeFailed
     from gecko_temporal.core.run.handoff import child_run, child_session, next_run
     from gecko_temporal.core.run.layer import LayerQueue
     from gecko_temporal.core.run.person import PersonWait
@@ -56,12 +59,10 @@ with workflow.unsafe.imports_passed_through():
         MemberSpec,
         NodeOutput,
         NodeSpec,
-        RetrySpec,
         RunParams,
         RunSnapshot,
     )
-    from gecko_temporal.core.team_run import MemberDone, TeamFailed, TeamRun
-    from gecko_temporal.core.window import DEFAULT_MAX_PARALLEL, Window, history_full
+    from gecko_temporal.core.window import DEFAULT_MAX_PARALLEL, Window
     from gecko_temporal.protocol import (
         ANSWER_UPDATE,
         JUMP_UPDATE,
@@ -75,71 +76,6 @@ with workflow.unsafe.imports_passed_through():
         YIELD_ACTIVITY,
     )
     from gecko_temporal.temporal.run_events import RunEvents
-
-Running = dict[str, tuple[Task, "asyncio.Future[NodeOutput]"]]  # an eager run's tasks in flight, by Task.key
-
-
-def _retry_policy(r: RetrySpec) -> RetryPolicy:
-    return RetryPolicy(
-        maximum_attempts=r.maximum_attempts,
-        initial_interval=timedelta(seconds=r.initial_interval),
-        backoff_coefficient=r.backoff_coefficient,
-        maximum_interval=timedelta(seconds=r.maximum_interval) if r.maximum_interval else None,
-        non_retryable_error_types=list(r.non_retryable_error_types) or None,
-    )
-
-
-def _error_of(exc: BaseException) -> tuple[str, str]:
-    """(type, message) of what made an activity fail, as the user's code raised it."""
-    cause = exc.cause if isinstance(exc, ActivityError) and exc.cause is not None else exc
-    if isinstance(cause, ApplicationError):
-        return cause.type or "ApplicationError", cause.message
-    if isinstance(cause, TemporalTimeout):
-        earlier = cause.cause  # the previous attempt's failure, when the server attached it
-        return failure.activity_timeout(
-            cause.type.name if cause.type else None,
-            cause.message,
-            (earlier.type or "ApplicationError", earlier.message) if isinstance(earlier, ApplicationError) else None,
-        )
-    if isinstance(cause, (CancelledError, asyncio.CancelledError)):
-        return "CancelledError", "cancelled"
-    return type(cause).__name__, str(cause)
-
-
-def _child_failure(exc: BaseException, node: str, session: str, child: str) -> NodeFailed:
-    """A subgraph node's failure, read from how Temporal says its child run ended."""
-    cause = exc.cause if isinstance(exc, ChildWorkflowError) and exc.cause is not None else exc
-    if isinstance(cause, ApplicationError):
-        details = cause.details[0] if cause.details else None
-        return failure.child_failure(
-            node, session, child, failure.CHILD_FAILED, cause.type or "", cause.message, details
-        )
-    for kind, ended in (
-        (CancelledError, failure.CHILD_CANCELLED),
-        (TerminatedError, failure.CHILD_TERMINATED),
-        (TemporalTimeout, failure.CHILD_TIMED_OUT),
-    ):
-        if isinstance(cause, kind):
-            return failure.child_failure(node, session, child, ended)
-    return failure.child_failure(node, session, child, failure.CHILD_OTHER, type(cause).__name__, str(cause))
-
-
-def _raised(f: RunFailure) -> ApplicationError:
-    """A failed run's error: non-retryable, typed so the client raises the matching GeckoError."""
-    return ApplicationError(f.message, *(() if f.details is None else (f.details,)), type=f.type, non_retryable=True)
-
-
-def _abandon(fut: asyncio.Future[Any]) -> None:
-    """Cancel an activity we no longer wait for; its late failure is expected, not an error."""
-    fut.cancel()
-    fut.add_done_callback(lambda f: f.cancelled() or f.exception())
-
-
-async def _node_output(pending: Any, events: Any = None) -> NodeOutput:
-    plain = await pending
-    if events is not None and isinstance(plain, dict) and plain.get("emitted"):
-        events.publish_emitted(plain["emitted"])  # a local node's context.emit events (see _stream)
-    return NodeOutput.from_plain(plain)
 
 
 @workflow.defn(name=WORKFLOW_TYPE, failure_exception_types=[GeckoError])
@@ -158,7 +94,7 @@ class GeckoWorkflow:
         seeded = params.snapshot is None and params.state  # start(..., state=...): checked by the client
         inputs = NodeInputs(params.spec.key, params.input, snap.warned, payload_limit=params.payload_limit)
         state = dict(params.state) if seeded and params.state else snap.state
-        self._drive = RunDriver(params.spec, self._sched, self._control, inputs, snap, state)
+        self.drive = RunDriver(params.spec, self._sched, self._control, inputs, snap, state)
         self._running: dict[str, int] = {}  # Task.key -> step of every node in flight
         self._status = "running"
         self._children: dict[str, str] = {}  # subgraph node -> its running child session
@@ -167,15 +103,16 @@ class GeckoWorkflow:
         # Every activity start goes through one window (Temporal allows 2,000 pending activities).
         # It only ever holds a start back in runs that record the patch: older runs started every
         # node of a layer at once and replay that way (their layers never reached the window).
-        self._window = Window(
+        self.window = Window(
             params.spec.max_parallel or DEFAULT_MAX_PARALLEL, may_limit=lambda: workflow.patched(WINDOW_PATCH)
         )
-        self._queued = 0
+        self.queued = 0  # tasks of the layer waiting for a slot of the window
+        self._kinds = {n.name: n.kind for n in params.spec.nodes}
 
     # -- the interpreter loop ----------------------------------------------------------------
     @workflow.run
     async def run(self, plain: dict[str, Any]) -> Any:
-        params, drive = self._params, self._drive
+        params, drive = self._params, self.drive
         drive.begin_run(params.snapshot is None, params.input, params.timeout, workflow.now().timestamp())
         self._checkpoint([], start=True)
         await self._after_reset()
@@ -188,7 +125,7 @@ class GeckoWorkflow:
                 raise NodeFailed(too_big[0], "PayloadTooLarge", too_big[1])
         except (NodeFailed, GeckoError) as exc:
             self._status = "failed"
-            error = _raised(failure.run_failure(exc))
+            error = raised(failure.run_failure(exc))
             await self._events.run_finished("failed", error.message)
             raise error from None
         except ApplicationError as exc:  # the run's timeout
@@ -205,28 +142,28 @@ class GeckoWorkflow:
     async def _steps(self) -> None:
         """The run loop of both scheduling modes: begin a step, start what is ready, wait for a batch
         of tasks to finish (layered: the whole layer; eager: those that finished together), merge it."""
-        drive = self._drive
-        running: Running = {}  # eager only: a layered run waits for its layer inside the step
+        drive = self.drive
+        running: steps.Running = {}  # eager only: a layered run waits for its layer inside the step
         while True:
             partial = drive.take_partial_layer()  # go on with the layer the previous run paused, as it was
             if partial is None:
                 drive.begin_step(running)
                 self._apply_edits()  # only when no node activity runs
                 if drive.switch_now(bool(running)):
-                    await self._continue_as_new()  # returns only if the snapshot cannot switch
+                    await self.continue_as_new()  # returns only if the snapshot cannot switch
                     continue
                 tasks = drive.next_tasks({k: t for k, (t, _) in running.items()})
             if drive.eager:
                 for task in tasks:
-                    running[task.key] = (task, asyncio.ensure_future(self._run_task(task)))
+                    running[task.key] = (task, asyncio.ensure_future(self.run_task(task)))
                 if not running:
                     return
-                batch = await self._finished_together(running)
+                batch = await steps.finished_together(self, running)
             else:
                 layer = LayerQueue.resumed(partial) if partial is not None else LayerQueue(tasks)
                 if not layer.tasks:
                     return
-                batch = list(zip(layer.tasks, await self._run_layer(layer)))
+                batch = list(zip(layer.tasks, await steps.run_layer(self, layer, self._kinds)))
             drive.finish(batch, self._events.jump)
             note = drive.conflict_note()
             if note:
@@ -244,133 +181,31 @@ class GeckoWorkflow:
                 )
             drive.check_switch(workflow.info().is_continue_as_new_suggested)
 
-    async def _finished_together(self, running: Running) -> list[tuple[Task, NodeOutput]]:
-        """Eager: wait until running tasks finish; those that finished in the same workflow activation,
-        in node order (Temporal replays completions in the order it recorded them)."""
-        drive = self._drive
-        timeout = drive.time_left(workflow.now().timestamp())
-        futures = [f for _, f in running.values()]
-        done, _ = await workflow.wait(futures, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        if not done:
-            self._give_up(futures, [t for t, _ in running.values()])
-        batch = drive.in_node_order([t for t, f in running.values() if f in done])
-        for task in batch:  # the first failure in node order fails the run
-            error = running[task.key][1].exception()
-            if error is not None:
-                for fut in futures:
-                    if not fut.done():
-                        _abandon(fut)
-                raise error
-        return [(task, running.pop(task.key)[1].result()) for task in batch]
-
-    def _give_up(self, futures: list[asyncio.Future[NodeOutput]], late: list[Task]) -> None:
+    def give_up(self, futures: list[asyncio.Future[NodeOutput]], late: list[Task]) -> NoReturn:
         """The run's timeout: cancel the ``late`` tasks' activities and fail the run naming them."""
         for fut in futures:
-            _abandon(fut)
+            abandon(fut)
         self._status = "failed"
-        raise _raised(self._drive.timed_out(late))
+        raise raised(self.drive.timed_out(late))
 
-    async def _run_layer(self, layer: LayerQueue) -> list[NodeOutput]:
-        """Run a layer's tasks (those not done already) and return their outputs in task order.
-
-        The window starts at most ``max_parallel`` activities at once. A layer wider than that
-        starts its node tasks as earlier ones finish, in node order (a task per waiting node cost
-        the 10,000-wide layer's first workflow task more than Temporal's 2 s deadlock limit, and
-        its eviction more than the SDK allows). A layer of plain nodes wider than the window may
-        pause when Temporal suggests continue-as-new: once the running nodes finish, the run
-        continues as new with the rest of the layer (and what finished).
-        """
-        window = self._window
-        if layer.cap > window.size and window.limits():  # older runs started every node at once
-            layer.limit(window.size)
-        futures: dict[int, asyncio.Future[NodeOutput]] = {}
-        finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        drained = window.allow_pause(self._history_full) if layer.may_pause(self._spec_kinds) else None
-
-        def launch() -> None:
-            while layer.can_launch:
-                if drained is not None and window.paused_now():
-                    break
-                i = layer.launch()
-                fut = futures[i] = asyncio.ensure_future(self._run_task(layer.tasks[i]))
-                fut.add_done_callback(functools.partial(landed, i))
-            self._queued = len(layer.waiting)
-            if layer.over and not finished.done():
-                finished.set_result(None)
-
-        def landed(i: int, fut: asyncio.Future[NodeOutput]) -> None:
-            futures.pop(i, None)
-            error = None if fut.cancelled() else fut.exception()
-            layer.landed(i, None if fut.cancelled() or error is not None else fut.result(), error)
-            if error is not None and not finished.done():
-                finished.set_result(None)
-            elif not fut.cancelled() and error is None:
-                launch()
-
-        launch()
-        try:
-            while True:
-                waited = [finished, *([drained] if drained is not None else [])]
-                timeout = self._drive.time_left(workflow.now().timestamp())
-                got, _ = await workflow.wait(waited, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                if layer.failures or not got:
-                    late = layer.late()
-                    for i in late:
-                        _abandon(futures[i])
-                    first = layer.first_failure()  # reported in node order
-                    if first is not None:
-                        raise first
-                    self._give_up([], [layer.tasks[i] for i in late])
-                if drained is not None and drained.done() and not finished.done():
-                    workflow.logger.info(
-                        "layer %d: continuing as new after %d of its %d nodes (history is long)",
-                        self._drive.layer,
-                        len(layer.done),
-                        len(layer.tasks),
-                    )
-                    await self._continue_as_new(layer.paused())  # returns only if the run cannot switch
-                    window.forbid_pause()
-                    drained = None
-                    launch()
-                    continue
-                if finished.done():
-                    return layer.outputs()
-        finally:  # (continue-as-new raises through here: it must not start the rest of the layer)
-            self._queued = 0
-            if drained is not None:
-                window.forbid_pause(resume=False)
-
-    @property
-    def _spec_kinds(self) -> dict[str, str]:
-        return {name: n.kind for name, n in self._nodes.items()}
-
-    def _history_full(self) -> bool:
-        # Temporal's suggestion (4,096 events or 4 MiB on a default server) is the bound that matters:
-        # a worker that lost its cache replays the whole history within one workflow task (10 s), and
-        # the 34,000 events of a 10,000-wide layer took longer than that here, so the run never got on.
-        info = workflow.info()
-        return info.is_continue_as_new_suggested() or history_full(
-            info.get_current_history_length(), info.get_current_history_size(), self._window.size
-        )
-
-    async def _continue_as_new(self, partial_layer: dict[str, Any] | None = None) -> None:
+    async def continue_as_new(self, partial_layer: dict[str, Any] | None = None) -> None:
         # Handlers still running (an update mid-flight) would be lost by the switch; stream readers'
         # polls wait for events, so they are answered first (they follow the run to the next one).
         await self._events.release_readers()
         params = self._params
         assert params.plain_spec is not None
-        snapshot = self._drive.snapshot(partial_layer)
+        snapshot = self.drive.snapshot(partial_layer)
         plain, problem = next_run(
             params.plain_spec, params.input, snapshot, params.payload_limit, self._events.carry(), self._spec.name
         )
         if problem:  # switching would fail the workflow task forever; going on only costs history
-            self._drive.cannot_switch = True
+            self.drive.cannot_switch = True
             workflow.logger.warning(problem)
             self._events.reattach()
             return
         workflow.continue_as_new(plain)
 
-    async def _run_task(self, task: Task) -> NodeOutput:
+    async def run_task(self, task: Task) -> NodeOutput:
         node = self._nodes[task.node]
         self._running[task.key] = task.step
         self._events.node_started(task.node, task.step)
@@ -397,7 +232,7 @@ class GeckoWorkflow:
                 return out
             except (ActivityError, ApplicationError, TemporalTimeout) as exc:
                 # A local activity's failure arrives as the bare ApplicationError/TimeoutError.
-                raise NodeFailed(task.node, *_error_of(exc)) from None
+                raise NodeFailed(task.node, *error_of(exc)) from None
         except NodeFailed as exc:
             failure.in_send(exc, task.send, task.sends)
             raise
@@ -405,7 +240,7 @@ class GeckoWorkflow:
             self._running.pop(task.key, None)
             ended = sys.exc_info()[1]
             if not isinstance(ended, GeneratorExit):  # GeneratorExit: evicted from the cache, not in a workflow
-                self._events.node_finished(task.node, task.step, ended, lambda e: failure.failure_text(e, _error_of(e)))
+                self._events.node_finished(task.node, task.step, ended, failure_text)
                 self._show()
 
     def _reject(self, name: str, args: list[Any], reason: str) -> None:
@@ -423,102 +258,38 @@ class GeckoWorkflow:
     def _run_activity(self, node: NodeSpec, task: Task, member: int | None, how: NodeSpec | MemberSpec) -> Any:
         """Run the activity of ``task`` (of one Team ``member``), run as ``how`` says (the node or member),
         once the window has a slot for it (its input is built then)."""
-        return self._window.run(lambda: self._start_activity(node, task, member, how))
+        return self.window.run(lambda: self._start_activity(node, task, member, how))
 
     def _start_activity(self, node: NodeSpec, task: Task, member: int | None, how: NodeSpec | MemberSpec) -> Any:
         """Start the activity of ``task`` (of one Team ``member``), run as ``how`` says (the node or member)."""
-        try:
-            arg, warning = self._drive.inputs.build(
-                node,
-                task,
-                member=member,
-                takes_context=how.takes_context,
-                session_id=workflow.info().workflow_id,
-                state=self._drive.state,
-                outputs=self._sched.outputs,
-            )
-        except InputTooLarge as exc:
-            raise NodeFailed(task.node, "PayloadTooLarge", str(exc)) from None
+        drive = self.drive
+        arg, warning = drive.node_input(node, task, member, how.takes_context, workflow.info().workflow_id)
         if warning:
             workflow.logger.warning(warning)
-        # Input and result travel as plain dicts: the converter's dataclass handling (a deep copy
-        # on the way out, reflection over type hints on the way in) cost ~10x more per activity,
-        # which a wide layer pays a thousand times in one workflow task. Same JSON either way.
-        common: dict[str, Any] = dict(
-            start_to_close_timeout=timedelta(seconds=how.start_to_close_timeout),
-            retry_policy=_retry_policy(how.retry),
-            result_type=dict,
-            activity_id=f"{self._drive.run}.{task.step}" + (f".{member}" if member is not None else ""),
-        )
         summary = self._events.summary(task.node, task.step, how.name if member is not None else None)
-        if summary is not None:  # only new runs (OBSERVE_PATCH): recorded commands carry none
-            common["summary"] = summary
-        if node.local:
-            return _node_output(workflow.execute_local_activity(how.activity_type, vars(arg), **common), self._events)
-        heartbeat = timedelta(seconds=how.heartbeat_timeout) if how.heartbeat_timeout else None
-        return _node_output(
-            workflow.execute_activity(how.activity_type, vars(arg), heartbeat_timeout=heartbeat, **common)
-        )
+        return start_activity(node, how, arg, drive.activity_id(task, member), summary, self._events)
 
-    # -- Team ------------------------------------------------------------------------------
+    # -- Team and subgraph nodes ------------------------------------------------------------------
     async def _run_team(self, node: NodeSpec, task: Task) -> NodeOutput:
         """Run the members as activities; TeamRun decides who starts, who won, what it outputs."""
-        team = node.team
-        assert team is not None
-        run = TeamRun(team)
-        running: dict[int, asyncio.Future[NodeOutput]] = {}
-        while True:
-            for i in run.start(workflow.now().timestamp()):
-                running[i] = asyncio.ensure_future(self._run_activity(node, task, i, team.members[i]))
-            if not running:
-                break
-            done, _ = await workflow.wait(list(running.values()), return_when=asyncio.FIRST_COMPLETED)
-            finished = {}
-            for i in [i for i, f in running.items() if f in done]:
-                fut = running.pop(i)
-                error = fut.exception()
-                finished[i] = MemberDone(error=_error_of(error)) if error is not None else MemberDone(fut.result())
-            for i in run.finished(finished, workflow.now().timestamp()):
-                _abandon(running.pop(i))  # a loser: cancel its activity through Temporal
-        try:
-            output = run.output()
-            if self._spec.reducers:
-                self._drive.team_deltas[task.key] = run.member_deltas()
-            return output
-        except TeamFailed as exc:
-            raise NodeFailed(task.node, "TeamFailed", exc.message, exc.failures) from None
+        assert node.team is not None
+        members = node.team.members
+        output, run = await run_team(node, lambda i: self._run_activity(node, task, i, members[i]))
+        if self._spec.reducers:
+            self.drive.team_deltas[task.key] = run.member_deltas()
+        return output
 
-    # -- subgraphs --------------------------------------------------------------------------------
     async def _run_subgraph(self, node: NodeSpec, task: Task) -> NodeOutput:
-        """Run the node's graph as a child GeckoWorkflow on this task queue: its own history,
-        continue-as-new and gecko_state. It starts with the node's input and an empty state; its
-        result is the node's output."""
+        """Run the node's graph as a child GeckoWorkflow. It starts with the node's input and an
+        empty state; its result is the node's output."""
         assert node.subgraph is not None
-        parent = workflow.info().workflow_id
-        child_id, name = child_session(parent, node.name, task.step), node.subgraph.name
+        session, name = child_session(workflow.info().workflow_id, node.name, task.step), node.subgraph.name
         child = child_run(node.name, node.subgraph.to_plain(), task.input, self._params.payload_limit)
-        self._children[task.key] = child_id
+        self._children[task.key] = session
         try:
-            # Through the window like activities: max_parallel bounds what a run keeps in flight.
-            result = await self._window.run(
-                lambda: workflow.execute_child_workflow(
-                    WORKFLOW_TYPE,
-                    child,
-                    id=child_id,
-                    # Whatever ends the parent (cancel, timeout, terminate) cancels the child.
-                    parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
-                    search_attributes=self._events.child_attributes(name),
-                    static_summary=f'subgraph "{name}", node "{node.name}" of session {parent}',
-                )
-            )
-        except WorkflowAlreadyStartedError:
-            raise failure.child_session_taken(node.name, child_id, name) from None
-        except ChildWorkflowError as exc:
-            raise _child_failure(exc, node.name, child_id, name) from None
+            return await run_child(self.window, node.name, child, session, name, self._events.child_attributes(name))
         finally:
             self._children.pop(task.key, None)
-        # The child returns its result as plain JSON; the node's output travels as JSON text.
-        return NodeOutput(value=json.dumps(result, separators=(",", ":"), ensure_ascii=False))
 
     # -- waiting for a person, state edits, rewind points ------------------------------------------
     async def _wait_for_person(self, wait: PersonWait, task: Task) -> str:
@@ -541,10 +312,10 @@ class GeckoWorkflow:
 
     def _apply_edits(self) -> None:
         """State edits from outside land at safe points: between steps, or while the run only waits."""
-        self._drive.apply_edits(self._running)
+        self.drive.apply_edits(self._running)
 
     def _checkpoint(self, nodes: list[str], start: bool = False) -> None:
-        info, drive = workflow.info(), self._drive
+        info, drive = workflow.info(), self.drive
         event = info.get_current_history_length()
         now = workflow.now().isoformat()
         self._rewind.record(step=self._sched.step, layer=drive.layer, nodes=nodes, time=now, event=event, start=start)
@@ -567,7 +338,7 @@ class GeckoWorkflow:
     def steps(self, *_args: Any) -> dict[str, Any]:
         """The merges of this run a rewind can go back to (arguments ignored)."""
         run_id = workflow.info().run_id
-        return {"run": self._drive.run, "run_id": run_id, "steps": list(self._rewind.points), "status": self._status}
+        return {"run": self.drive.run, "run_id": run_id, "steps": list(self._rewind.points), "status": self._status}
 
     @workflow.update(name=STATE_UPDATE)
     def update_state(self, *args: Any) -> dict[str, Any]:
@@ -592,7 +363,7 @@ class GeckoWorkflow:
     @workflow.query(name=STATE_QUERY)
     def state(self, *_args: Any) -> dict[str, Any]:
         """The live run as JSON: state, progress, what is running and waiting, jumps (arguments ignored)."""
-        drive = self._drive
+        drive = self.drive
         answer = self._control.state_answer(
             status=self._status,
             state=drive.state,
@@ -605,7 +376,7 @@ class GeckoWorkflow:
         )
         if any(n.kind == KIND_SUBGRAPH for n in self._spec.nodes):  # graphs without subgraphs answer as before
             answer["children"] = dict(self._children)
-        answer["queued"] = self._queued  # nodes of the layer waiting for a slot of the window
+        answer["queued"] = self.queued  # nodes of the layer waiting for a slot of the window
         return answer
 
     @workflow.signal(dynamic=True)

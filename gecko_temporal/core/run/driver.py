@@ -16,11 +16,11 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from gecko_temporal.core.control import KEEP_COMPLETED, RunControl
-from gecko_temporal.core.inputs import NodeInputs
+from gecko_temporal.core.inputs import InputTooLarge, NodeInputs
 from gecko_temporal.core.run.failure import NodeFailed, RunFailure, timed_out
 from gecko_temporal.core.run.writes import HeldDeltas, WriteTracker
 from gecko_temporal.core.scheduler import Scheduler, Task
-from gecko_temporal.core.spec import KIND_FUNCTION, SCHEDULING_EAGER, GraphSpec, Jump, NodeOutput, RunSnapshot
+from gecko_temporal.core.spec import KIND_FUNCTION, SCHEDULING_EAGER, GraphSpec, Jump, NodeOutput, NodeSpec, RunSnapshot
 from gecko_temporal.core.state import ReducerError, StateDelta, merge_layer
 
 #: Local activities run inside one workflow task, during which queries and signals wait; a loop of
@@ -105,6 +105,29 @@ class RunDriver:
         if partial is not None:
             self.inputs.new_layer()
         return partial
+
+    def node_input(
+        self, node: NodeSpec, task: Task, member: int | None, takes_context: bool, session_id: str
+    ) -> tuple[dict[str, Any], str | None]:
+        """The plain input of ``task``'s activity (of one Team ``member``), and a warning about its
+        size to log once, or None. Raise NodeFailed when it is too large to send."""
+        try:
+            arg, warning = self.inputs.build(
+                node,
+                task,
+                member=member,
+                takes_context=takes_context,
+                session_id=session_id,
+                state=self.state,
+                outputs=self.sched.outputs,
+            )
+        except InputTooLarge as exc:
+            raise NodeFailed(task.node, "PayloadTooLarge", str(exc)) from None
+        return vars(arg), warning
+
+    def activity_id(self, task: Task, member: int | None) -> str:
+        """The activity id of ``task`` (of one Team ``member``): unique in the session."""
+        return f"{self.run}.{task.step}" + (f".{member}" if member is not None else "")
 
     def in_node_order(self, tasks: Collection[Task]) -> list[Task]:
         """``tasks`` in node order, a fan-out's instances in Send order: the order results apply in."""
