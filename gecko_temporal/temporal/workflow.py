@@ -28,7 +28,6 @@ from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
-from gecko_temporal.temporal import steps
 from gecko_temporal.temporal.node_runs import (
     abandon,
     error_of,
@@ -38,6 +37,7 @@ from gecko_temporal.temporal.node_runs import (
     run_team,
     start_activity,
 )
+from gecko_temporal.temporal.steps import Running, finished_together, run_layer
 
 with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core import control
@@ -91,9 +91,9 @@ class GeckoWorkflow:
         self._sched = Scheduler(params.spec, snap.scheduler)
         self._control = control.RunControl(params.spec, self._sched, snap)
         self._control.clock = lambda: workflow.now().isoformat()
-        seeded = params.snapshot is None and params.state  # start(..., state=...): checked by the client
         inputs = NodeInputs(params.spec.key, params.input, snap.warned, payload_limit=params.payload_limit)
-        state = dict(params.state) if seeded and params.state else snap.state
+        # start(..., state=...) seeds a first run's state (checked by the client)
+        state = dict(params.state) if params.snapshot is None and params.state else snap.state
         self.drive = RunDriver(params.spec, self._sched, self._control, inputs, snap, state)
         self._running: dict[str, int] = {}  # Task.key -> step of every node in flight
         self._status = "running"
@@ -143,7 +143,7 @@ class GeckoWorkflow:
         """The run loop of both scheduling modes: begin a step, start what is ready, wait for a batch
         of tasks to finish (layered: the whole layer; eager: those that finished together), merge it."""
         drive = self.drive
-        running: steps.Running = {}  # eager only: a layered run waits for its layer inside the step
+        running: Running = {}  # eager only: a layered run waits for its layer inside the step
         while True:
             partial = drive.take_partial_layer()  # go on with the layer the previous run paused, as it was
             if partial is None:
@@ -158,12 +158,12 @@ class GeckoWorkflow:
                     running[task.key] = (task, asyncio.ensure_future(self.run_task(task)))
                 if not running:
                     return
-                batch = await steps.finished_together(self, running)
+                batch = await finished_together(self, running)
             else:
                 layer = LayerQueue.resumed(partial) if partial is not None else LayerQueue(tasks)
                 if not layer.tasks:
                     return
-                batch = list(zip(layer.tasks, await steps.run_layer(self, layer, self._kinds)))
+                batch = list(zip(layer.tasks, await run_layer(self, layer, self._kinds)))
             drive.finish(batch, self._events.jump)
             note = drive.conflict_note()
             if note:
