@@ -302,3 +302,105 @@ def test_an_input_too_large_fails_the_node():
     with pytest.raises(NodeFailed) as caught:
         d.node_input(graph.node("A"), Task("A", json.dumps("x" * 600_000), 1), None, False, "s")
     assert (caught.value.node, caught.value.error_type) == ("A", "PayloadTooLarge")
+
+
+def test_a_new_driver_has_no_conflicts_and_may_switch():
+    layered, eager = driver(spec()), driver(spec("eager"))
+    assert layered.conflicts == [] and layered.cannot_switch is False and layered.switching is False
+    assert layered._writes is None and layered._seen is None  # layered runs track no writes
+    assert eager._writes is not None and eager._seen == []
+
+
+def test_a_layered_run_redirects_at_every_step_while_the_outside_jump_waits():
+    d = driver(spec(edges=(("A", "B"), ("X", "B"))))
+    d.control.queue_jump({"node": "X", "input": "2"}, "signal")
+    d.begin_step({})
+    d.sched.inbox = {"B": {"A": "1"}}
+    d.begin_step({})
+    assert d.sched.inbox == {}
+
+
+def test_an_eager_run_redirects_once_per_outside_jump():
+    d = driver(spec("eager", edges=(("A", "B"), ("X", "B"))))
+    d.control.queue_jump({"node": "X", "input": "2"}, "signal")
+    d.begin_step({})
+    d.sched.inbox = {"B": {"A": "1"}}
+    d.begin_step({})
+    assert d.sched.inbox == {"B": {"A": "1"}}
+
+
+def test_a_redirected_task_is_forgotten_once_finished():
+    d = driver(spec("eager", edges=(("A", "B"), ("X", "B"))))
+    d.sched.jumps = [Jump("A", "1", "input")]
+    (a,) = d.next_tasks({})
+    d.control.queue_jump({"node": "X", "input": "2"}, "signal")
+    d.begin_step({"A": a})
+    assert d._redirected == {"A"}
+    d.finish([(a, out("a"))], lambda *j: None)
+    assert d._redirected == set()
+
+
+def test_an_eager_fan_out_counts_the_running_tasks_against_the_limit():
+    from gecko_temporal import GraphError
+    from gecko_temporal.core.scheduler import FAN_OUT_LIMIT
+
+    d = driver(spec("eager", edges=(("A", "B"),)))
+    running = {f"A[{i}]": Task("A", "1", i, send=i, sends=FAN_OUT_LIMIT - 1) for i in range(FAN_OUT_LIMIT - 1)}
+    d.sched.sends = [Jump("B", "1", "A"), Jump("B", "2", "A")]
+    with pytest.raises(GraphError, match="would run 2001 nodes"):
+        d.next_tasks(running)
+
+
+def test_a_jump_is_queued_with_the_scheduler():
+    d = driver(spec(edges=(("A", "B"),)))
+    d.sched.jumps = [Jump("A", "1", "input")]
+    (task,) = d.next_tasks({})
+    d.finish([(task, out("x", jump=Jump("B", "2")))], lambda *j: None)
+    assert d.sched.jumps == [Jump("B", "2", 'node "A"')] and d.sched.inbox == {}
+
+
+def test_conflicts_of_every_task_in_an_eager_batch_are_kept():
+    d = driver(spec("eager", edges=(("A", "D"), ("B", "D"), ("C", "D"))))
+    d.sched.jumps = [Jump(n, "1", "input") for n in "ABC"]
+    a, b, c = d.next_tasks({})
+    d.finish([(a, out("a", k=1))], lambda *j: None)
+    d.finish([(b, out("b", k=2)), (c, out("c", j=3))], lambda *j: None)
+    assert d.conflicts == ["k"]
+
+
+def test_deletes_merge_too():
+    d = driver(spec(), state={"a": "1", "b": "2"})
+    d.sched.jumps = [Jump("A", "1", "input")]
+    (task,) = d.next_tasks({})
+    d.finish([(task, NodeOutput(value="1", deletes=["a"]))], lambda *j: None)
+    assert d.state == {"b": "2"}
+
+
+def test_a_reducer_failure_keeps_the_reducers_message():
+    from gecko_temporal.core.state import ReducerError, merge_layer
+
+    try:
+        merge_layer({"n": "1"}, [("A", StateDelta({"n": '"x"'}, []))], {"n": "add"})
+    except ReducerError as exc:
+        expected = str(exc)
+    d = driver(spec(reducers={"n": "add"}), state={"n": "1"})
+    d.sched.jumps = [Jump("A", "1", "input")]
+    (task,) = d.next_tasks({})
+    with pytest.raises(NodeFailed) as caught:
+        d.finish([(task, out(1, n="x"))], lambda *j: None)
+    assert caught.value.message == expected and expected
+
+
+def test_the_snapshot_carries_the_edits():
+    d = driver(spec())
+    d.control.edits.append({"step": 1})
+    assert d.snapshot().edits == [{"step": 1}]
+
+
+def test_an_input_too_large_says_what_is_big():
+    graph = spec()
+    d = driver(graph)
+    d.inputs._limit = 20_000
+    with pytest.raises(NodeFailed) as caught:
+        d.node_input(graph.node("A"), Task("A", json.dumps("x" * 600_000), 1), None, False, "s")
+    assert caught.value.message.startswith('node "A" would receive ')

@@ -135,3 +135,10 @@ def test_a_taken_child_session_says_to_retry_later():
         'a run with the child session id "p.N.3" is still open (a session of the same id that ended before '
         "may still be closing it); retry once it has ended"
     )
+
+
+def test_a_child_failure_without_a_type_is_a_node_error():
+    exc = failure.child_failure("N", "p.N.3", "Child", failure.CHILD_FAILED, details={"node": "Inner"})
+    assert exc.error_type == "NodeError"
+    exc = failure.child_failure("N", "p.N.3", "Child", failure.CHILD_FAILED)
+    assert (exc.error_type, exc.message) == ("ApplicationError", f"{WHERE} failed: ")

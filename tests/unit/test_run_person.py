@@ -59,3 +59,7 @@ def test_an_interrupt_shows_its_payload_and_lets_edits_land_first():
     )
     assert PersonWait.for_interrupt("Plan", {"payload": "1", "timeout": 3, "default": "0"}, 0).timed_out() == "0"
     assert PersonWait.for_interrupt("Plan", {"payload": "1"}, 0).edits_first is True
+
+
+def test_an_interrupts_timeout_is_its_own():
+    assert PersonWait.for_interrupt("Plan", {"payload": "1", "timeout": 3.5}, 0).timeout == 3.5

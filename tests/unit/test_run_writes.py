@@ -67,3 +67,10 @@ def test_a_write_exactly_at_the_start_merge_is_no_conflict():
     assert w.wrote("B", ["k"]) == []
     w._last_write["k"] = ("A", 2)
     assert w.wrote("B", ["k"]) == ["k"]
+
+
+def test_a_key_a_task_writes_and_deletes_is_no_conflict_with_itself():
+    w = WriteTracker()
+    w.started("A")
+    w.new_merge()
+    assert w.wrote("A", ["k", "k"]) == []
