@@ -404,3 +404,16 @@ def test_an_input_too_large_says_what_is_big():
     with pytest.raises(NodeFailed) as caught:
         d.node_input(graph.node("A"), Task("A", json.dumps("x" * 600_000), 1), None, False, "s")
     assert caught.value.message.startswith('node "A" would receive ')
+
+
+def test_the_run_decisions_never_import_temporalio():
+    import subprocess
+    import sys
+
+    modules = ", ".join(
+        f"gecko_temporal.core.run.{m}" for m in ("driver", "failure", "handoff", "layer", "person", "rewind", "writes")
+    )
+    code = f"import sys, {modules}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'temporalio'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
