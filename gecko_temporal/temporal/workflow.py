@@ -1,17 +1,19 @@
 """GeckoWorkflow: the one Temporal workflow that interprets every compiled graph.
 
-A short loop of Temporal I/O over pure decisions (``core/run/``, ``core/``): ``_steps`` is the run
-loop of both scheduling modes. Each step asks the ``RunDriver`` (``core/run/driver.py``) to begin
-(outside jumps, state edits, continue-as-new once due) and for the tasks to start, runs them as
-activities through the run's ``Window`` (a layered run's layer through a ``LayerQueue``; an eager
-run as its nodes get ready), waits for a batch of them to finish, and hands the batch back to the
-driver, which merges it in node order. After each merge: a rewind point (``RewindPoints``), a
-reset check, a yield after a long local burst. A Team node runs the member activities its
-``TeamRun`` asks for; a WaitForInput node and ``context.interrupt()`` wait as one ``PersonWait``;
-a subgraph node starts a child GeckoWorkflow; every workflow input is built by ``handoff.py``.
-Queries, signals and updates decode their arguments and hand them to ``RunControl``. Temporal's
-exceptions are unpacked here and told by ``failure.py``. Everything that must survive a crash is
-in Temporal's history or in the ``RunSnapshot`` carried across continue-as-new.
+It is its handlers plus a short loop of Temporal I/O over pure decisions. ``_steps`` is the one run
+loop of both scheduling modes: it asks the ``RunDriver`` (``core/run/driver.py``) to begin a step
+(outside jumps redirect, state edits land, continue-as-new once due), starts the tasks the driver
+gives, waits until a batch has finished (``steps.py``: a layered run's whole layer through its
+``LayerQueue``, an eager run's tasks that finished together), and hands the batch back to the
+driver, which merges it in node order. After each merge: a rewind point and a reset check
+(``RewindPoints``), a yield after a long local burst, the continue-as-new check.
+
+One node's work goes through ``node_runs.py``: an activity, a Team's members (``TeamRun`` decides),
+a subgraph's child GeckoWorkflow (its input from ``handoff.py``, the one builder of every workflow
+input). A WaitForInput node and ``context.interrupt()`` wait as one ``PersonWait``. Temporal's
+exceptions are unpacked in the shell and worded by ``failure.py``. Queries, signals and updates
+decode their arguments and hand them to ``RunControl``. Everything that must survive a crash is in
+Temporal's history or in the ``RunSnapshot`` carried across continue-as-new.
 """
 
 from __future__ import annotations
