@@ -388,10 +388,14 @@ class RunParams:
     # What one payload may weigh: Temporal's 2 MiB, more when the starting client has a payload
     # store (payloads.py). Carried by the run so every replay checks sizes against the same bound.
     payload_limit: int = PAYLOAD_LIMIT
+    state: dict[str, str] | None = None  # a first run's seeded state (start(..., state=...))
+    stream: dict[str, Any] | None = None  # the event stream's tail a continued run carries
+    # The spec as this run received it: carried as is to the next run (never re-serialized).
+    plain_spec: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_plain(cls, data: dict[str, Any]) -> RunParams:
-        return _build(cls, data, spec=GraphSpec.from_plain(data["spec"]))
+        return _build(cls, data, spec=GraphSpec.from_plain(data["spec"]), plain_spec=data["spec"])
 
     def to_plain(self) -> dict[str, Any]:
         """The plain dict it travels as, the spec in its compact form."""

@@ -37,6 +37,7 @@ from gecko_temporal.core.errors import (
     WorkflowTimeoutError,
 )
 from gecko_temporal.core.limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name
+from gecko_temporal.core.run.handoff import workflow_input
 from gecko_temporal.core.spec import GraphSpec
 from gecko_temporal.protocol import (
     ANSWER_UPDATE,
@@ -244,15 +245,8 @@ def _run_input(
     """The run's input (a plain :class:`RunParams`, the spec in its compact form, the seeded state
     if any), checked against the payload limit here: Temporal would refuse it with a bare "Blob data
     size exceeds limit"."""
-    run_input = {
-        "spec": spec.to_plain(),
-        "input": encoded,
-        "timeout": timeout,
-        "snapshot": None,
-        "payload_limit": limit,
-    }
-    if state:  # only then: runs without a seed keep their exact fields
-        run_input["state"] = state
+    # Every key written out; the seeded state only when given (runs without one keep their fields).
+    run_input = workflow_input(spec.to_plain(), encoded, payload_limit=limit, start=True, timeout=timeout, state=state)
     size = len(json.dumps(run_input, separators=(",", ":"))) + FRAME
     if size > limit:
         graph = len(json.dumps(run_input["spec"], separators=(",", ":")))

@@ -1,0 +1,88 @@
+"""What a run hands on: the one builder of GeckoWorkflow's input. Pure.
+
+Three places start a GeckoWorkflow: a client's start, a run continuing as new, and a subgraph node
+starting its child run. All build the input here, so its keys are written once. The input is a
+plain :class:`~gecko_temporal.core.spec.RunParams` dict; which keys each writes is part of the wire
+format (recorded histories hold them), so a start writes every key, a continued run only what it
+carries, and a default payload limit is left out where it always was.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gecko_temporal.core.limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name, snapshot_problem
+from gecko_temporal.core.run.failure import NodeFailed
+from gecko_temporal.core.spec import RunSnapshot
+
+
+def workflow_input(
+    spec: dict[str, Any],
+    input: str,
+    *,
+    payload_limit: int = PAYLOAD_LIMIT,
+    start: bool = False,
+    timeout: float | None = None,
+    snapshot: dict[str, Any] | None = None,
+    state: dict[str, str] | None = None,
+    stream: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """GeckoWorkflow's input: ``spec`` (plain, compact form) run on ``input`` (JSON text).
+
+    ``start``: a client's start, which writes every key of RunParams (as it always has); otherwise
+    ``snapshot`` (a continued run) and ``payload_limit`` only when set. ``state`` (a seeded state)
+    and ``stream`` (the carried event stream) only when given."""
+    plain: dict[str, Any] = {"spec": spec, "input": input}
+    if start:
+        plain.update(timeout=timeout, snapshot=None, payload_limit=payload_limit)
+    else:
+        if snapshot is not None:
+            plain["snapshot"] = snapshot
+        if payload_limit != PAYLOAD_LIMIT:  # a payload store raised it; runs without one stay as before
+            plain["payload_limit"] = payload_limit
+    if state:
+        plain["state"] = state
+    if stream is not None:
+        plain["stream"] = stream
+    return plain
+
+
+def next_run(
+    spec: dict[str, Any],
+    input: str,
+    snapshot: RunSnapshot,
+    payload_limit: int,
+    stream: dict[str, Any] | None,
+    workflow: str,
+) -> tuple[dict[str, Any], str | None]:
+    """(the continued run's input, why the run cannot switch or None).
+
+    A snapshot over the payload limit would fail the workflow task forever; staying in this run
+    only costs history, so the caller goes on instead (and says why)."""
+    plain = workflow_input(spec, input, payload_limit=payload_limit, snapshot=snapshot.to_plain(), stream=stream)
+    return plain, snapshot_problem(json.dumps(plain), workflow, snapshot.state, payload_limit)
+
+
+def child_session(parent: str, node: str, step: int) -> str:
+    """A subgraph node's child session id: stable on replay, unique in the session (steps count
+    across continue-as-new)."""
+    return f"{parent}.{node}.{step}"
+
+
+def child_run(node: str, spec: dict[str, Any], input: str, payload_limit: int) -> dict[str, Any]:
+    """The input of a subgraph node's child run: the child graph as this run received it (never as
+    deployed now), the node's input. Raise NodeFailed when Temporal would refuse to start it (and
+    fail this workflow task forever)."""
+    child = workflow_input(spec, input, payload_limit=payload_limit)
+    size = json_size(input) + len(json.dumps(spec)) + FRAME
+    if size > payload_limit:
+        raise NodeFailed(
+            node,
+            "PayloadTooLarge",
+            f'subgraph node "{node}" would start its child run with {human(size)} '
+            f"(its input {human(json_size(input))}), over {limit_name(payload_limit)}; set "
+            "GECKO_PAYLOAD_STORE on workers and clients, or keep large data outside the run "
+            "(write it to a file or a store and pass its path)",
+        )
+    return child

@@ -1,0 +1,147 @@
+"""How a step's tasks run until a batch of them has finished: a layer, or an eager run's batch.
+
+Workflow code, called from ``GeckoWorkflow._steps`` (the one run loop). The two scheduling modes
+wait differently, and each keeps exactly the commands it recorded (one timer per wait while the
+run has a timeout): a layered run waits for its whole layer (``run_layer``, the ``LayerQueue``
+deciding what launches and which failure counts); an eager run waits for whatever finishes first
+(``finished_together``). The ``RunDriver`` decides the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Coroutine
+from typing import Any, NoReturn, Protocol
+
+from temporalio import workflow
+
+from gecko_temporal.temporal.node_runs import abandon
+
+with workflow.unsafe.imports_passed_through():
+    from gecko_temporal.core.run.driver import RunDriver
+    from gecko_temporal.core.run.layer import LayerQueue
+    from gecko_temporal.core.scheduler import Task
+    from gecko_temporal.core.spec import NodeOutput
+    from gecko_temporal.core.window import Window, history_full
+
+Running = dict[str, tuple[Task, "asyncio.Future[NodeOutput]"]]  # an eager run's tasks in flight, by Task.key
+
+
+class Host(Protocol):
+    """What the steps need of the workflow."""
+
+    drive: RunDriver
+    window: Window
+    queued: int  # tasks of the layer waiting for a slot of the window (gecko_state)
+
+    def run_task(self, task: Task) -> Coroutine[Any, Any, NodeOutput]: ...
+
+    async def continue_as_new(self, partial_layer: dict[str, Any] | None = None) -> None: ...
+
+    def give_up(self, futures: list[asyncio.Future[NodeOutput]], late: list[Task]) -> NoReturn: ...
+
+
+async def finished_together(host: Host, running: Running) -> list[tuple[Task, NodeOutput]]:
+    """Eager: wait until running tasks finish; those that finished in the same workflow activation,
+    in node order (Temporal replays completions in the order it recorded them)."""
+    drive = host.drive
+    timeout = drive.time_left(workflow.now().timestamp())
+    futures = [f for _, f in running.values()]
+    done, _ = await workflow.wait(futures, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    if not done:
+        host.give_up(futures, [t for t, _ in running.values()])
+    batch = drive.in_node_order([t for t, f in running.values() if f in done])
+    for task in batch:  # the first failure in node order fails the run
+        error = running[task.key][1].exception()
+        if error is not None:
+            for fut in futures:
+                if not fut.done():
+                    abandon(fut)
+            raise error
+    return [(task, running.pop(task.key)[1].result()) for task in batch]
+
+
+def _history_full(window: Window) -> bool:
+    # Temporal's suggestion (4,096 events or 4 MiB on a default server) is the bound that matters:
+    # a worker that lost its cache replays the whole history within one workflow task (10 s), and
+    # the 34,000 events of a 10,000-wide layer took longer than that here, so the run never got on.
+    info = workflow.info()
+    return info.is_continue_as_new_suggested() or history_full(
+        info.get_current_history_length(), info.get_current_history_size(), window.size
+    )
+
+
+async def run_layer(host: Host, layer: LayerQueue, kinds: dict[str, str]) -> list[NodeOutput]:
+    """Run a layer's tasks (those not done already) and return their outputs in task order.
+
+    The window starts at most ``max_parallel`` activities at once. A layer wider than that
+    starts its node tasks as earlier ones finish, in node order (a task per waiting node cost
+    the 10,000-wide layer's first workflow task more than Temporal's 2 s deadlock limit, and
+    its eviction more than the SDK allows). A layer of plain nodes wider than the window may
+    pause when Temporal suggests continue-as-new: once the running nodes finish, the run
+    continues as new with the rest of the layer (and what finished). ``kinds``: node -> kind.
+    """
+    window = host.window
+    if layer.cap > window.size and window.limits():  # older runs started every node at once
+        layer.limit(window.size)
+    futures: dict[int, asyncio.Future[NodeOutput]] = {}
+    finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    pausable = layer.may_pause(kinds)
+    drained = window.allow_pause(functools.partial(_history_full, window)) if pausable else None
+
+    def launch() -> None:
+        while layer.can_launch:
+            if drained is not None and window.paused_now():
+                break
+            i = layer.launch()
+            fut = futures[i] = asyncio.ensure_future(host.run_task(layer.tasks[i]))
+            fut.add_done_callback(functools.partial(landed, i))
+        host.queued = len(layer.waiting)
+        if layer.over and not finished.done():
+            finished.set_result(None)
+
+    def landed(i: int, fut: asyncio.Future[NodeOutput]) -> None:
+        futures.pop(i, None)
+        if fut.cancelled():
+            layer.landed(i)
+            return
+        error = fut.exception()
+        layer.landed(i, None if error is not None else fut.result(), error)
+        if error is None:
+            launch()
+        elif not finished.done():
+            finished.set_result(None)
+
+    launch()
+    try:
+        while True:
+            waited = [finished, *([drained] if drained is not None else [])]
+            timeout = host.drive.time_left(workflow.now().timestamp())
+            got, _ = await workflow.wait(waited, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if layer.failures or not got:
+                late = layer.late()
+                for i in late:
+                    abandon(futures[i])
+                first = layer.first_failure()  # reported in node order
+                if first is not None:
+                    raise first
+                host.give_up([], [layer.tasks[i] for i in late])
+            if drained is not None and drained.done() and not finished.done():
+                workflow.logger.info(
+                    "layer %d: continuing as new after %d of its %d nodes (history is long)",
+                    host.drive.layer,
+                    len(layer.done),
+                    len(layer.tasks),
+                )
+                await host.continue_as_new(layer.paused())  # returns only if the run cannot switch
+                window.forbid_pause()
+                drained = None
+                launch()
+                continue
+            if finished.done():
+                return layer.outputs()
+    finally:  # (continue-as-new raises through here: it must not start the rest of the layer)
+        host.queued = 0
+        if drained is not None:
+            window.forbid_pause(resume=False)
