@@ -11,7 +11,7 @@ about 34,000 events: Temporal's limit is 51,200, and replaying that many takes l
 workflow task may) can *pause*: the window stops granting starts once the workflow says the history
 is full (Temporal suggests continue-as-new, or :func:`history_full`), and when the last running
 start has finished the workflow continues as new with the rest of the layer (see
-``GeckoWorkflow._run_layer``).
+``temporal/steps.py``, ``run_layer``).
 """
 
 from __future__ import annotations
