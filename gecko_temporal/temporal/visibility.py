@@ -135,6 +135,11 @@ def announce(session_id: str) -> None:
         url = ui_url(session_id)
         if url:
             print(f"Temporal UI for {session_id}: {url}", file=sys.stderr, flush=True)
+        from gecko_temporal.ops.ui.command import embedded_page_url  # the live page, started once
+
+        page = embedded_page_url(session_id) if url else None
+        if page:
+            print(f"Live page for {session_id}: {page}", file=sys.stderr, flush=True)
 
 
 async def list_sessions(
