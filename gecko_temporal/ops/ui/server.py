@@ -341,7 +341,13 @@ class UiServer:
             state = await asyncio.wait_for(handle.state(), _QUERY_TIMEOUT)
         except Exception as exc:
             problems.append(f"gecko_state did not answer: {getattr(exc, 'message', None) or exc or type(exc).__name__}")
+        fresh = session not in self._watches
         watch = self.watch(session)
+        if fresh:  # a first look: give the stream a moment to replay what the run kept
+            async with watch.changed:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(watch.changed.wait_for(lambda: watch.finished or bool(watch.events)), 2.0)
+            await asyncio.sleep(0.2)
         events = list(watch.events)
         run_status = state.get("status") or out["status"]
         if out["temporal_status"] not in (None, "running") and out["temporal_status"] != "completed":
@@ -349,7 +355,8 @@ class UiServer:
         out["status"] = run_status
         if spec is not None:
             graph = view.layout(spec)
-            statuses = view.node_statuses([n["name"] for n in spec["nodes"]], state, events, run_status)
+            names = [n["name"] for n in spec["nodes"]]
+            statuses = view.node_statuses(names, state, events, run_status, watch.finished and not watch.error)
             view.colour(graph, statuses)
             view.send_targets(graph, statuses)
             out["graph"] = graph

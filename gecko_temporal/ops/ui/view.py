@@ -184,17 +184,21 @@ def node_statuses(
     gecko_state: Mapping[str, Any] | None,
     events: Sequence[Mapping[str, Any]] = (),
     run_status: str | None = None,
+    events_complete: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """``{node: {"status", "runs", "instances"}}`` for every name in ``names``.
 
     Events (oldest first: node_started, node_finished, waiting) give the history; ``gecko_state``
     (``completed``, ``running``, ``waiting``) is the truth now and wins. ``runs`` counts finished
-    executions, ``instances`` the Send instances seen (``Node[i]``). A node that ``gecko_state``
-    lists as completed but no event shows running is ``cached``: its result was kept from before
-    (an earlier run of a rewound session, or events the stream no longer holds)."""
+    executions, ``instances`` the Send instances (the most that ran at once, or ``Node[i]`` names).
+    With ``events_complete`` (the whole stream was read), a node that ``gecko_state`` lists as
+    completed but that no event shows running is ``cached``: its result was kept from before (an
+    earlier run of a rewound session, or events the stream no longer holds)."""
     out: dict[str, dict[str, Any]] = {n: {"status": NOT_RUN, "runs": 0, "instances": 0} for n in names}
     seen_instances: dict[str, set[str]] = {n: set() for n in names}
     ran: set[str] = set()
+    in_flight: dict[str, int] = dict.fromkeys(names, 0)
+    widest: dict[str, int] = dict.fromkeys(names, 0)
 
     def note(raw: str | None) -> str | None:
         if not raw:
@@ -214,9 +218,15 @@ def node_statuses(
         if kind == "node_started":
             out[name]["status"] = RUNNING
             ran.add(name)
+            in_flight[name] += 1
+            widest[name] = max(widest[name], in_flight[name])
         elif kind == "node_finished":
             status = e.get("status") or COMPLETED
-            out[name]["status"] = FAILED if status in ("failed", "cancelled") else COMPLETED
+            in_flight[name] = max(0, in_flight[name] - 1)
+            if in_flight[name] == 0:  # the last of a fan-out's instances decides
+                out[name]["status"] = FAILED if status in ("failed", "cancelled") else COMPLETED
+            elif status in ("failed", "cancelled"):
+                out[name]["status"] = FAILED
             ran.add(name)
         elif kind == "waiting":
             out[name]["status"] = WAITING
@@ -230,7 +240,7 @@ def node_statuses(
     for name, count in completed_counts.items():
         out[name]["runs"] = count
         if out[name]["status"] in (NOT_RUN, RUNNING, WAITING):
-            out[name]["status"] = COMPLETED if (name in ran or not events) else CACHED
+            out[name]["status"] = CACHED if (events_complete and name not in ran) else COMPLETED
     for raw in gs.get("running") or ():
         name = note(raw)
         if name is not None:
@@ -248,7 +258,8 @@ def node_statuses(
             if info["status"] in (RUNNING, WAITING):
                 info["status"] = FAILED if run_status != "completed" else COMPLETED
     for name, raws in seen_instances.items():
-        out[name]["instances"] = len(raws)
+        wide = max(len(raws), widest[name])
+        out[name]["instances"] = wide if wide > 1 else 0
     return out
 
 

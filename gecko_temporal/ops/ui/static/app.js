@@ -118,6 +118,7 @@ async function showRuns() {
       el("td", { title: r.started || "" }, age(r.started)),
       extra.map((k) => el("td", {}, r[k] === undefined ? "" : pretty(r[k])))))));
   main.replaceChildren(form, data.runs.length ? table : el("p", { class: "muted" }, "No runs match."));
+  document.body.setAttribute("data-loaded", String(Date.now()));
 }
 
 // -- one run -----------------------------------------------------------------------------------------
@@ -237,7 +238,7 @@ async function write(action, body, what) {
 function waitingCards(state) {
   const cards = [];
   for (const [node, w] of Object.entries(state.waiting || {})) {
-    const value = el("textarea", { class: "answer-value", "data-node": node, placeholder: "your answer (JSON, or plain text)" });
+    const value = el("textarea", { class: "answer-value", "data-for": node, placeholder: "your answer (JSON, or plain text)" });
     const card = el("div", { class: "card waiting-box", "data-waiting": node },
       el("h3", {}, "Waiting: ", el("code", {}, node)),
       w.prompt ? el("div", { class: "prompt" }, w.prompt) : null,
@@ -245,7 +246,7 @@ function waitingCards(state) {
       w.input !== undefined ? [el("label", {}, "its input"), el("pre", { class: "value" }, pretty(w.input))] : null,
       w.hidden ? el("p", { class: "muted" }, "payload and input hidden (encrypted run, no token)") : null,
       el("label", {}, "Answer"), value,
-      el("div", { class: "row" }, el("button", { type: "button", class: "primary answer-go", "data-node": node,
+      el("div", { class: "row" }, el("button", { type: "button", class: "primary answer-go", "data-for": node,
         onclick: () => confirmThen(`Answer ${node}?`, () => write("answer", { node, value: value.value }, `Answer to ${node}`)) }, "Answer")));
     cards.push(card);
   }

@@ -1,0 +1,337 @@
+"""The live page (``gecko-temporal ui``) in a real headless Chromium, against a real dev server and
+a worker: the graph's statuses, a waiting run answered from the page, a jump and a state edit from
+the page, an encrypted run that shows nothing without the token, and a bad form input's message.
+
+Chromium is driven over the DevTools protocol as in test_ui_browser.py. Screenshots go to
+``tmp_path`` (or ``GECKO_UI_SCREENSHOTS``; docs/images/run-view.png and waiting-run.png come from
+``GECKO_UI_SCREENSHOTS=docs/images``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+aiohttp = pytest.importorskip("aiohttp")
+
+from tests.integration.test_ui_browser import CHROMIUM, Page, _open_browser  # noqa: E402
+
+pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="no chromium (apt-get install chromium)"), pytest.mark.slow]
+
+from gecko_temporal.temporal.embedded import free_port  # noqa: E402
+from tests.pipelines import live_page as pipelines  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class LivePage(Page):
+    async def js(self, expression: str):
+        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise AssertionError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    async def open(self, url: str) -> None:
+        await self.call("Page.navigate", url=url)
+        await self.wait_for("document.body && document.body.getAttribute('data-loaded')", what=f"{url} to load")
+
+    async def wait_for(self, expression: str, what: str = "", tries: int = 300):
+        value = None
+        for _ in range(tries):  # a failure bound only
+            try:
+                value = await self.js(expression)
+            except AssertionError:
+                value = None
+            if value:
+                return value
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"page never showed {what or expression}; it shows:\n{(await self.text())[:3000]}")
+
+    async def statuses(self) -> dict[str, str]:
+        return await self.js(
+            "Object.fromEntries([...document.querySelectorAll('[data-node]')]"
+            ".map(e => [e.getAttribute('data-node'), e.getAttribute('data-status')]))"
+        )
+
+    async def fill(self, selector: str, value: str) -> None:
+        ok = await self.js(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); if (!e) return false; "
+            f"e.value = {json.dumps(value)}; return true; }})()"
+        )
+        assert ok, f"no {selector} on the page"
+
+    async def press(self, selector: str) -> None:
+        ok = await self.js(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); if (!e) return false; "
+            "e.dispatchEvent(new MouseEvent('click', {bubbles: true})); return true; })()"
+        )
+        assert ok, f"no {selector} on the page"
+
+    async def press_node(self, name: str) -> None:
+        ok = await self.js(
+            "(() => { const e = [...document.querySelectorAll('[data-node]')]"
+            f".find(e => e.getAttribute('data-node') === {json.dumps(name)}); if (!e) return false; "
+            "e.dispatchEvent(new MouseEvent('click', {bubbles: true})); return true; })()"
+        )
+        assert ok, f"no node {name!r} drawn"
+
+    async def confirmed(self, selector: str) -> None:
+        """Click ``selector``, then the confirmation's Yes."""
+        await self.press(selector)
+        await self.wait_for("!document.querySelector('#confirm').hidden", "the confirmation")
+        await self.press("#confirm-yes")
+
+    async def message(self, *needles: str) -> str:
+        got = await self.wait_for(
+            "(() => { const m = document.querySelector('#message'); return m && !m.hidden && m.textContent; })()",
+            "a message",
+        )
+        for _ in range(100):
+            if all(n in got for n in needles):
+                return got
+            await asyncio.sleep(0.1)
+            got = await self.js("document.querySelector('#message').textContent")
+        raise AssertionError(f"message {got!r} lacks {needles}")
+
+    async def html(self) -> str:
+        return await self.js("document.documentElement.outerHTML")
+
+
+def _shots(tmp_path: Path) -> Path:
+    shots = Path(os.environ.get("GECKO_UI_SCREENSHOTS") or tmp_path)
+    if not shots.is_absolute():
+        shots = ROOT / shots
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
+async def _start_ui(env: dict[str, str], *extra: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gecko_temporal", "ui", "--port", str(port), *extra],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as s:
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise AssertionError(f"the ui exited: {proc.stdout.read() if proc.stdout else ''}")
+            try:
+                async with s.get(url + "/") as r:
+                    if r.status == 200:
+                        return proc, url
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("the ui did not start")
+
+
+async def _waiting(handle) -> None:
+    async for event in handle.stream():
+        if event.type == "waiting":
+            return
+
+
+@pytest.fixture
+async def live(dev_server, tmp_path, monkeypatch):
+    """A worker (in this process) and the ui (a ``gecko-temporal ui`` process) on the dev server,
+    and a Chromium tab."""
+    from gecko_temporal.temporal.client import connect
+    from gecko_temporal.temporal.worker import GeckoWorker
+
+    queue = f"live-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
+    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+    monkeypatch.setenv("GECKO_PAYLOAD_STORE", "none")
+    monkeypatch.delenv("GECKO_ENCRYPTION_KEY", raising=False)
+    worker = GeckoWorker(await connect(), queue)
+    for wf in (pipelines.shapes, pipelines.ask):
+        worker.serve(wf)
+    await worker.start()
+    ui = browser = session = None
+    try:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(ROOT)
+        ui, url = await _start_ui(env, "--temporal-ui", "http://127.0.0.1:8233")
+        browser, session, page = await _open_browser(tmp_path)
+        page.__class__ = LivePage
+        await page.call("Page.enable")
+        await page.call("Runtime.enable")
+        yield url, page
+    finally:
+        if session is not None:
+            await session.close()
+        if browser is not None:
+            browser.terminate()
+            browser.wait(10)
+        if ui is not None:
+            ui.terminate()
+            ui.wait(10)
+        await worker.shutdown()
+
+
+async def test_the_graph_shows_each_nodes_status_after_a_run(live, tmp_path):
+    url, page = live
+    session = f"live-shapes-{uuid.uuid4().hex[:6]}"
+    handle = await pipelines.shapes.start("topic", session_id=session)
+    assert (await handle.result())["done"]
+    await page.open(f"{url}/runs/{session}")
+    await page.wait_for(
+        "document.querySelector('[data-node=\"Plan\"]') && document.querySelector('[data-node=\"Plan\"]')"
+        ".getAttribute('data-status') === 'completed'",
+        "Plan completed",
+    )
+    statuses = await page.statuses()
+    assert statuses["Plan"] == statuses["Work"] == statuses["Pair"] == "completed", statuses
+    assert statuses["Pair/careful"] == statuses["Pair/quick"] == "completed"
+    assert statuses[pipelines.XSS_NODE] == "completed"
+    assert statuses["Never"] == "not_run"
+    text = await page.text()
+    drawn = await page.js("document.querySelector('#graph').textContent")
+    assert "3 Send instances" in drawn and "2 members" in drawn, drawn
+    assert await page.js("document.querySelector('[data-kind=send]').textContent") == "Send: fan_out"
+    assert pipelines.XSS_NODE[:12] in drawn and pipelines.XSS_NODE in text  # shown as characters...
+    assert await page.js("window.__xss === undefined && !document.querySelector('img')")  # ...never run
+    assert await page.js("!!document.querySelector('#temporal-link')")
+    await page.wait_for("document.querySelectorAll('#steps li').length > 0", "the steps")
+
+    await page.press_node(pipelines.XSS_NODE)
+    await page.wait_for("document.querySelector('#node-detail').textContent.includes('state writes')", "node detail")
+    detail = await page.js("document.querySelector('#node-detail').textContent")
+    assert "shouted = true" in detail and '"result": "careful"' in detail, detail  # its writes, its input
+    await page.screenshot(_shots(tmp_path) / "run-view.png")
+
+    await page.open(f"{url}/?pipeline=LiveShapes")
+    await page.wait_for(f"!!document.querySelector('tr[data-session=\"{session}\"]')", "the run in the list")
+    row = await page.js(f"document.querySelector('tr[data-session=\"{session}\"]').textContent")
+    assert "LiveShapes" in row and "completed" in row
+
+
+async def test_a_waiting_run_is_answered_from_the_page(live, tmp_path):
+    url, page = live
+    session = f"live-ask-{uuid.uuid4().hex[:6]}"
+    handle = await pipelines.ask.start("gecko", session_id=session)
+    await _waiting(handle)
+    await page.open(f"{url}/runs/{session}")
+    await page.wait_for("!!document.querySelector('[data-waiting=\"Review\"]')", "the waiting card")
+    assert (await page.statuses())["Review"] == "waiting"
+    card = await page.js("document.querySelector('[data-waiting=\"Review\"]').textContent")
+    assert pipelines.PROMPT in card  # the prompt, its markup shown as text
+    assert "a draft about gecko" in card  # the node's input
+    await page.screenshot(_shots(tmp_path) / "waiting-run.png")
+
+    # A bad input: the handler's message, on the page.
+    await page.fill("#jump-node", "Publsh")
+    await page.confirmed("#jump-go")
+    message = await page.message('no node named "Publsh"', "Publish")
+    assert await page.js("document.querySelector('#message').className") == "error", message
+    await page.fill("#state-values", "[1, 2]")
+    await page.confirmed("#state-go")
+    await page.message("update_state values must be a dict")
+
+    # A state edit, then the answer.
+    await page.fill("#state-values", '{"note": "from the page"}')
+    await page.confirmed("#state-go")
+    await page.message("State edit: done")
+    assert (await handle.state())["state"]["note"] == "from the page"
+    await page.wait_for("!!document.querySelector('.answer-value[data-for=\"Review\"]')", "the answer form")
+    await page.fill('.answer-value[data-for="Review"]', "ship it")
+    await page.confirmed('.answer-go[data-for="Review"]')
+    await page.message("Answer to Review: done")
+    assert await handle.result() == {"answer": "ship it", "note": "from the page"}
+    await page.wait_for(
+        "document.querySelector('[data-node=\"Publish\"]').getAttribute('data-status') === 'completed'",
+        "Publish completed, live",
+    )
+
+
+async def test_a_jump_from_the_page_takes_effect(live):
+    url, page = live
+    session = f"live-jump-{uuid.uuid4().hex[:6]}"
+    handle = await pipelines.ask.start("gecko", session_id=session)
+    await _waiting(handle)
+    await page.open(f"{url}/runs/{session}")
+    await page.wait_for("!!document.querySelector('#jump-node')", "the jump form")
+    await page.fill("#jump-node", "Other")
+    await page.fill("#jump-input", '{"why": "the page"}')
+    await page.confirmed("#jump-go")
+    await page.message("Jump: done")
+    state = await handle.state()
+    assert [j["node"] for j in state["pending_jumps"]] == ["Other"], state
+    await handle.answer("Review", "ok")
+    assert await handle.result() == {"jumped": {"why": "the page"}, "note": None}
+    state = await handle.state()
+    assert "Other" in state["completed"] and "Publish" not in state["completed"]
+    await page.wait_for(
+        "document.querySelector('[data-node=\"Other\"]').getAttribute('data-status') === 'completed'",
+        "Other completed",
+    )
+    assert (await page.statuses())["Publish"] == "not_run"
+
+
+async def test_an_encrypted_run_shows_no_plaintext_without_the_token(dev_server, tmp_path, monkeypatch):
+    from gecko_temporal.temporal.client import connect
+    from gecko_temporal.temporal.worker import GeckoWorker
+
+    secret = "sk-live-" + uuid.uuid4().hex
+    token = uuid.uuid4().hex
+    queue = f"live-secret-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
+    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+    monkeypatch.setenv("GECKO_PAYLOAD_STORE", "none")
+    monkeypatch.setenv("GECKO_ENCRYPTION_KEY", "k1:" + base64.b64encode(os.urandom(32)).decode())
+    worker = GeckoWorker(await connect(), queue)
+    worker.serve(pipelines.secret)
+    await worker.start()
+    ui = browser = session = None
+    try:
+        session_id = f"live-secret-{uuid.uuid4().hex[:6]}"
+        handle = await pipelines.secret.start({"api_key": secret}, session_id=session_id)
+        assert (await handle.result()) == {"echo": secret}
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        ui, url = await _start_ui(env, "--token", token)
+        browser, session, page = await _open_browser(tmp_path)
+        page.__class__ = LivePage
+        await page.call("Page.enable")
+
+        await page.open(f"{url}/runs/{session_id}")
+        await page.wait_for("!!document.querySelector('#hidden-note')", "the hidden note")
+        statuses = await page.statuses()
+        assert statuses == {"login": "completed", "call": "completed"}, statuses
+        await page.press_node("call")
+        await page.wait_for("document.querySelector('#node-detail').textContent.includes('hidden')", "node detail")
+        for where in (await page.html(), await page.text()):
+            assert secret not in where and secret[-12:] not in where
+        async with aiohttp.ClientSession() as s:  # the API itself, not only what the page draws
+            for path in (f"/api/runs/{session_id}", f"/api/runs/{session_id}/node?name=login", "/api/runs"):
+                async with s.get(url + path) as r:
+                    assert secret[-12:] not in await r.text(), path
+            async with s.post(
+                f"{url}/api/runs/{session_id}/cancel", json={}, headers={"X-Gecko-UI": "1"}
+            ) as r:  # writes need the token too
+                assert r.status == 401
+
+        await page.open(f"{url}/runs/{session_id}?token={token}")  # with the token: the values
+        await page.wait_for(f"document.body.innerText.includes({json.dumps(secret)})", "the secret, with the token")
+    finally:
+        if session is not None:
+            await session.close()
+        if browser is not None:
+            browser.terminate()
+            browser.wait(10)
+        if ui is not None:
+            ui.terminate()
+            ui.wait(10)
+        await worker.shutdown()
