@@ -127,7 +127,7 @@ const run = { session: null, data: null, selected: null, after: -1, timer: null,
 function drawGraph(graph) {
   const M = 24;
   const root = svg("svg", { width: graph.width + 2 * M, height: graph.height + 2 * M + 20, id: "graph", role: "img" });
-  root.append(svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
+  root.append(svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" },
     svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#7d8597" }))));
   const layer = svg("g", { transform: `translate(${M},${M + 20})` });
   root.append(layer);
@@ -334,6 +334,7 @@ async function follow() {
       const r = await fetch(`/api/runs/${encodeURIComponent(run.session)}/events?after=${run.after}`, { headers: headers(false) });
       if (!r.ok || !r.body) break;
       run.streaming = true;
+      $("#live").textContent = "live";
       const reader = r.body.getReader(), dec = new TextDecoder();
       let buf = "";
       for (;;) {
