@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from gecko_temporal import ExecutionStrategy, Next, Send, Team, WaitForInput, Workflow
 from gecko_temporal.ops.ui import view
 from gecko_temporal.ops.ui.server import _full_spec, form_value
@@ -163,3 +165,34 @@ def test_form_values():
     assert form_value("ship it") == "ship it"
     assert form_value("  ") is None and form_value(None) is None
     assert form_value("[1, 2]") == [1, 2]
+
+
+# -- access rules of the server (no Temporal needed: the guard answers before any handler) ----------
+def test_the_ui_refuses_to_bind_beyond_loopback_without_a_token():
+    from gecko_temporal.ops.ui.server import Refused, UiServer, is_loopback
+
+    with pytest.raises(Refused, match="--token or GECKO_UI_TOKEN"):
+        UiServer(host="0.0.0.0")
+    assert UiServer(host="0.0.0.0", token="t").token == "t"
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("example.com")
+
+
+async def test_tokens_hosts_and_write_headers_are_checked():
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from gecko_temporal.ops.ui.server import UiServer
+
+    async with TestClient(TestServer(UiServer(host="0.0.0.0", token="t").app())) as c:
+        page = await c.get("/runs/x")
+        assert page.status == 200 and "script-src 'self'" in page.headers["Content-Security-Policy"]
+        assert '<script src="/static/app.js"' in await page.text()
+        assert (await c.get("/api/runs")).status == 401
+        assert (await c.get("/api/runs", headers={"Authorization": "Bearer wrong"})).status == 401
+        no_header = await c.post("/api/runs/x/cancel", json={}, headers={"Authorization": "Bearer t"})
+        assert no_header.status == 403  # a cross-site form cannot add X-Gecko-UI
+        assert (await c.get("/static/../server.py")).status == 404
+    async with TestClient(TestServer(UiServer(token="t").app())) as c:  # loopback: a rebinding host is refused
+        assert (await c.get("/", headers={"Host": "evil.example:8234"})).status == 403
+        write = await c.post("/api/runs/x/cancel", json={}, headers={"X-Gecko-UI": "1"})
+        assert write.status == 401  # with a token configured, writes need it
