@@ -157,7 +157,7 @@ async def live(dev_server, tmp_path, monkeypatch):
     monkeypatch.setenv("GECKO_PAYLOAD_STORE", "none")
     monkeypatch.delenv("GECKO_ENCRYPTION_KEY", raising=False)
     worker = GeckoWorker(await connect(), queue)
-    for wf in (pipelines.shapes, pipelines.ask):
+    for wf in (pipelines.shapes, pipelines.ask, pipelines.failing):
         worker.serve(wf)
     await worker.start()
     ui = browser = session = None
@@ -186,7 +186,7 @@ async def test_the_graph_shows_each_nodes_status_after_a_run(live, tmp_path):
     url, page = live
     session = f"live-shapes-{uuid.uuid4().hex[:6]}"
     handle = await pipelines.shapes.start("topic", session_id=session)
-    assert (await handle.result())["done"]
+    assert await handle.result() == "polished outline"
     await page.open(f"{url}/runs/{session}")
     await page.wait_for(
         "document.querySelector('[data-node=\"Plan\"]') && document.querySelector('[data-node=\"Plan\"]')"
@@ -198,6 +198,7 @@ async def test_the_graph_shows_each_nodes_status_after_a_run(live, tmp_path):
     assert statuses["Pair/careful"] == statuses["Pair/quick"] == "completed"
     assert statuses[pipelines.XSS_NODE] == "completed"
     assert statuses["Never"] == "not_run"
+    assert statuses["Summary"] == statuses["Summary/Outline"] == statuses["Summary/Polish"] == "completed"
     text = await page.text()
     drawn = await page.js("document.querySelector('#graph').textContent")
     assert "3 Send instances" in drawn and "2 members" in drawn, drawn
@@ -209,6 +210,7 @@ async def test_the_graph_shows_each_nodes_status_after_a_run(live, tmp_path):
 
     await page.press_node(pipelines.XSS_NODE)
     await page.wait_for("document.querySelector('#node-detail').textContent.includes('state writes')", "node detail")
+    await page.js("window.scrollTo(0, 0)")
     detail = await page.js("document.querySelector('#node-detail').textContent")
     assert "shouted = true" in detail and '"result": "careful"' in detail, detail  # its writes, its input
     await page.screenshot(_shots(tmp_path) / "run-view.png")
@@ -335,3 +337,49 @@ async def test_an_encrypted_run_shows_no_plaintext_without_the_token(dev_server,
             ui.terminate()
             ui.wait(10)
         await worker.shutdown()
+
+
+async def test_a_failed_node_shows_failed_and_a_rewind_and_a_cancel_from_the_page(live):
+    from gecko_temporal.core.errors import NodeError
+
+    url, page = live
+    session = f"live-fail-{uuid.uuid4().hex[:6]}"
+    handle = await pipelines.failing.start("x", session_id=session)
+    with pytest.raises(NodeError):
+        await handle.result()
+    await page.open(f"{url}/runs/{session}")
+    await page.wait_for(
+        "(document.querySelector('[data-node=\"Boom\"]') || {getAttribute: () => ''}).getAttribute('data-status') === 'failed'",
+        "Boom failed",
+    )
+    assert (await page.statuses()) == {"Start": "completed", "Boom": "failed"}
+
+    # Rewind a finished run to its first step from the page: a new run waits at Review again.
+    session = f"live-rewind-{uuid.uuid4().hex[:6]}"
+    handle = await pipelines.ask.start("gecko", session_id=session)
+    await _waiting(handle)
+    await handle.answer("Review", "first")
+    assert (await handle.result())["answer"] == "first"
+    await page.open(f"{url}/runs/{session}")
+    await page.wait_for("!!document.querySelector('.rewind-go[data-step=\"1\"]')", "the rewind button of step 1")
+    await page.confirmed('.rewind-go[data-step="1"]')
+    await page.message("Rewind to step 1: done")
+    for _ in range(100):
+        state = await handle.state()
+        if state["status"] == "waiting":
+            break
+        await asyncio.sleep(0.2)
+    assert state["status"] == "waiting" and state["rewound_from"]["step"] == 1, state
+
+    # Cancel it from the page.
+    await page.open(f"{url}/runs/{session}")
+    await page.wait_for("!!document.querySelector('#cancel-go') && !document.querySelector('#cancel-go').disabled")
+    await page.confirmed("#cancel-go")
+    await page.message("Cancel: done")
+    for _ in range(100):
+        described = await handle.temporal_handle.describe()
+        if described.status and described.status.name == "CANCELED":
+            break
+        await asyncio.sleep(0.2)
+    assert described.status.name == "CANCELED"
+    await page.wait_for("document.querySelector('[data-run-status]').getAttribute('data-run-status') === 'canceled'")

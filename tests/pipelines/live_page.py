@@ -35,16 +35,36 @@ def shout(x, context) -> dict:
     return {"done": x}
 
 
+def explode(x):
+    raise ValueError(f"cannot handle {x!r}")
+
+
+failing = Workflow("LiveFailing").add_node("Start", lambda x: x).add_node("Boom", explode, retries=1)
+failing.add_edge("Start", "Boom").set_entry_point("Start")
+
+
 def never(x) -> str:  # reached only by a jump: stays "not run"
     return "never"
 
+
+def outline(x) -> str:
+    return "outline"
+
+
+def polish(x) -> str:
+    return f"polished {x}"
+
+
+summary = Workflow("LiveSummary").add_node("Outline", outline).add_node("Polish", polish)
+summary.add_edge("Outline", "Polish").set_entry_point("Outline")
 
 shapes = Workflow("LiveShapes")
 shapes.add_node("Plan", plan).add_node("Work", work)
 shapes.add_node("Pair", Team([careful, quick], ExecutionStrategy.ALL))
 shapes.add_node(XSS_NODE, shout).add_node("Never", never)
 shapes.add_conditional_edges("Plan", fan_out, ["Work"])
-shapes.add_edge("Work", "Pair").add_edge("Pair", XSS_NODE).set_entry_point("Plan")
+shapes.add_node("Summary", summary)
+shapes.add_edge("Work", "Pair").add_edge("Pair", XSS_NODE).add_edge(XSS_NODE, "Summary").set_entry_point("Plan")
 
 
 def draft(topic: str, context) -> str:
