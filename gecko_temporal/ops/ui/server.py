@@ -110,6 +110,7 @@ class UiServer:
         self._watches: dict[str, _Watch] = {}
         self._specs: dict[tuple[str, str], Any] = {}
         self._closed_rows: dict[tuple[str, str], dict[str, Any]] = {}
+        self._steps: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
         self._runner: web.AppRunner | None = None
 
     # -- plumbing -----------------------------------------------------------------------------------
@@ -336,8 +337,8 @@ class UiServer:
                 + (" (its payloads are encrypted and this ui has no key for them)" if encrypted else "")
             )
         state: dict[str, Any] = {}
+        handle = await self.handle(session)
         try:
-            handle = await self.handle(session)
             state = await asyncio.wait_for(handle.state(), _QUERY_TIMEOUT)
         except Exception as exc:
             problems.append(f"gecko_state did not answer: {getattr(exc, 'message', None) or exc or type(exc).__name__}")
@@ -367,11 +368,20 @@ class UiServer:
             {"node": node, "session": child} for node, child in sorted((state.get("children") or {}).items())
         ]
         if request.query.get("steps") != "0":
-            try:
-                out["steps"] = await asyncio.wait_for(handle.steps(), _QUERY_TIMEOUT)
-            except Exception as exc:
-                out["steps"] = []
-                problems.append(f"steps unavailable: {getattr(exc, 'message', None) or exc or type(exc).__name__}")
+            # Steps cost a history read per run of the session: read them again only when it moved.
+            key = (session, desc.run_id, state.get("step"), state.get("status"), out["temporal_status"])
+            cached = self._steps.get(session)
+            if cached is not None and cached[0] == key:
+                out["steps"] = cached[1]
+            else:
+                try:
+                    out["steps"] = await asyncio.wait_for(handle.steps(), _QUERY_TIMEOUT)
+                    self._steps[session] = (key, out["steps"])
+                    while len(self._steps) > 200:
+                        self._steps.pop(next(iter(self._steps)))
+                except Exception as exc:
+                    out["steps"] = []
+                    problems.append(f"steps unavailable: {getattr(exc, 'message', None) or exc or type(exc).__name__}")
         if watch.error:
             problems.append(f"event stream: {watch.error}")
         out["problems"] = problems

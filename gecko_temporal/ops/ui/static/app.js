@@ -178,7 +178,7 @@ function drawNode(n, ox, oy) {
   if (n.kind === "wait") sub.push("waits for input");
   sub.push(n.status ? n.status.replace("_", " ") : "not run");
   if (group) {
-    g.append(svg("text", { class: "label", x: 8, y: 15 }, `${n.label}  ·  ${sub.join(" · ")}`));
+    g.append(svg("text", { class: "label", x: 8, y: 15 }, clip(`${n.label}  ·  ${sub.join(" · ")}`, Math.floor((n.w - 12) / 6.6))));
     for (const m of n.members || []) {
       const mg = svg("g", { class: "node member", "data-node": m.name, "data-status": m.status || "not_run", transform: `translate(${m.x},${m.y})` });
       mg.append(svg("rect", { class: "box", width: m.w, height: m.h }), svg("text", { class: "label", x: 8, y: 20 }, clip(m.label, 16)));
