@@ -1,5 +1,5 @@
 """The live page (``gecko-temporal ui``) in a real headless Chromium, against a real dev server and
-a worker: the graph's statuses, a waiting run answered from the page, a jump and a state edit from
+a worker process (``python worker.py``): the graph's statuses, a waiting run answered from the page, a jump and a state edit from
 the page, an encrypted run that shows nothing without the token, and a bad form input's message.
 
 Chromium is driven over the DevTools protocol as in test_ui_browser.py. Screenshots go to
@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="no chromium (apt-get 
 
 from gecko_temporal.temporal.embedded import free_port  # noqa: E402
 from tests.pipelines import live_page as pipelines  # noqa: E402
+from tests.pipelines.procs import Proc  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -144,22 +145,29 @@ async def _waiting(handle) -> None:
             return
 
 
+def _worker(address: str, queue: str, log: Path, *names: str) -> Proc:
+    """A worker process (``python worker.py``) serving pipelines of tests/pipelines/live_page.py."""
+    worker = Proc(
+        [sys.executable, "worker.py", *(f"tests.pipelines.live_page:{n}" for n in names), "--address", address],
+        log,
+        env={"GECKO_TASK_QUEUE": queue},
+    )
+    worker.wait_for("worker ready")
+    return worker
+
+
 @pytest.fixture
 async def live(dev_server, tmp_path, monkeypatch):
-    """A worker (in this process) and the ui (a ``gecko-temporal ui`` process) on the dev server,
-    and a Chromium tab."""
-    from gecko_temporal.temporal.client import connect
-    from gecko_temporal.temporal.worker import GeckoWorker
-
+    """A worker process and the ui (a ``gecko-temporal ui`` process) on the dev server, and a
+    Chromium tab."""
     queue = f"live-{uuid.uuid4().hex[:6]}"
     monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
     monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
     monkeypatch.setenv("GECKO_PAYLOAD_STORE", "none")
     monkeypatch.delenv("GECKO_ENCRYPTION_KEY", raising=False)
-    worker = GeckoWorker(await connect(), queue)
-    for wf in (pipelines.shapes, pipelines.ask, pipelines.failing):
-        worker.serve(wf)
-    await worker.start()
+    worker = await asyncio.to_thread(
+        _worker, dev_server.address, queue, tmp_path / "worker.log", "shapes", "ask", "failing"
+    )
     ui = browser = session = None
     try:
         env = dict(os.environ)
@@ -179,7 +187,7 @@ async def live(dev_server, tmp_path, monkeypatch):
         if ui is not None:
             ui.terminate()
             ui.wait(10)
-        await worker.shutdown()
+        worker.stop()
 
 
 async def test_the_graph_shows_each_nodes_status_after_a_run(live, tmp_path):
@@ -284,9 +292,6 @@ async def test_a_jump_from_the_page_takes_effect(live):
 
 
 async def test_an_encrypted_run_shows_no_plaintext_without_the_token(dev_server, tmp_path, monkeypatch):
-    from gecko_temporal.temporal.client import connect
-    from gecko_temporal.temporal.worker import GeckoWorker
-
     secret = "sk-live-" + uuid.uuid4().hex
     token = uuid.uuid4().hex
     queue = f"live-secret-{uuid.uuid4().hex[:6]}"
@@ -294,9 +299,7 @@ async def test_an_encrypted_run_shows_no_plaintext_without_the_token(dev_server,
     monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
     monkeypatch.setenv("GECKO_PAYLOAD_STORE", "none")
     monkeypatch.setenv("GECKO_ENCRYPTION_KEY", "k1:" + base64.b64encode(os.urandom(32)).decode())
-    worker = GeckoWorker(await connect(), queue)
-    worker.serve(pipelines.secret)
-    await worker.start()
+    worker = await asyncio.to_thread(_worker, dev_server.address, queue, tmp_path / "worker.log", "secret")
     ui = browser = session = None
     try:
         session_id = f"live-secret-{uuid.uuid4().hex[:6]}"
@@ -320,6 +323,9 @@ async def test_an_encrypted_run_shows_no_plaintext_without_the_token(dev_server,
             for path in (f"/api/runs/{session_id}", f"/api/runs/{session_id}/node?name=login", "/api/runs"):
                 async with s.get(url + path) as r:
                     assert secret[-12:] not in await r.text(), path
+            async with s.get(f"{url}/api/runs/{session_id}") as r:
+                shown = await r.json()
+                assert shown["encrypted"] and not shown["values_allowed"] and shown["state"]["hidden"]
             async with s.post(
                 f"{url}/api/runs/{session_id}/cancel", json={}, headers={"X-Gecko-UI": "1"}
             ) as r:  # writes need the token too
@@ -336,7 +342,7 @@ async def test_an_encrypted_run_shows_no_plaintext_without_the_token(dev_server,
         if ui is not None:
             ui.terminate()
             ui.wait(10)
-        await worker.shutdown()
+        worker.stop()
 
 
 async def test_a_failed_node_shows_failed_and_a_rewind_and_a_cancel_from_the_page(live):
