@@ -166,7 +166,7 @@ async def live(dev_server, tmp_path, monkeypatch):
     monkeypatch.setenv("GECKO_PAYLOAD_STORE", "none")
     monkeypatch.delenv("GECKO_ENCRYPTION_KEY", raising=False)
     worker = await asyncio.to_thread(
-        _worker, dev_server.address, queue, tmp_path / "worker.log", "shapes", "ask", "failing"
+        _worker, dev_server.address, queue, tmp_path / "worker.log", "shapes", "ask", "failing", "interrupting"
     )
     ui = browser = session = None
     try:
@@ -389,3 +389,22 @@ async def test_a_failed_node_shows_failed_and_a_rewind_and_a_cancel_from_the_pag
         await asyncio.sleep(0.2)
     assert described.status.name == "CANCELED"
     await page.wait_for("document.querySelector('[data-run-status]').getAttribute('data-run-status') === 'canceled'")
+
+
+async def test_an_interrupt_shows_its_payload_and_is_answered_from_the_page(live):
+    url, page = live
+    session = f"live-interrupt-{uuid.uuid4().hex[:6]}"
+    handle = await pipelines.interrupting.start("gecko", session_id=session)
+    for _ in range(200):
+        if (await handle.state())["status"] == "waiting":
+            break
+        await asyncio.sleep(0.1)
+    await page.open(f"{url}/runs/{session}")
+    await page.wait_for("!!document.querySelector('[data-waiting=\"Judge\"] .payload')", "the interrupt payload")
+    assert (await page.statuses())["Judge"] == "waiting"
+    payload = await page.js("document.querySelector('[data-waiting=\"Judge\"] .payload').textContent")
+    assert "publish <script>?" in payload and "a draft about gecko" in payload
+    await page.fill('.answer-value[data-for="Judge"]', '{"ok": true}')
+    await page.confirmed('.answer-go[data-for="Judge"]')
+    await page.message("Answer to Judge: done")
+    assert await handle.result() == {"verdict": {"ok": True}}

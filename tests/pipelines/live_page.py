@@ -97,3 +97,12 @@ def call_api(_, context) -> dict:
 
 secret = Workflow("LiveSecret").add_node("login", login).add_node("call", call_api).add_edge("login", "call")
 secret.set_entry_point("login")
+
+
+def judge(draft, context) -> dict:
+    verdict = context.interrupt({"draft": draft, "question": "publish <script>?"})
+    return {"verdict": verdict}
+
+
+interrupting = Workflow("LiveInterrupt").add_node("Write", draft).add_node("Judge", judge)
+interrupting.add_edge("Write", "Judge").set_entry_point("Write")
