@@ -223,10 +223,24 @@ async def test_the_graph_shows_each_nodes_status_after_a_run(live, tmp_path):
     assert "shouted = true" in detail and '"result": "careful"' in detail, detail  # its writes, its input
     await page.screenshot(_shots(tmp_path) / "run-view.png")
 
+    child = await page.wait_for(
+        "(document.querySelector('.child-link') || {}).textContent", "the link to the subgraph's child run"
+    )
+    assert child.startswith(f"{session}.Summary"), child
+    await page.open(f"{url}/runs/{child}")
+    await page.wait_for(
+        "(document.querySelector('[data-node=\"Polish\"]') || {getAttribute: () => ''}).getAttribute('data-status') === 'completed'",
+        "the child run's graph",
+    )
+
     await page.open(f"{url}/?pipeline=LiveShapes")
     await page.wait_for(f"!!document.querySelector('tr[data-session=\"{session}\"]')", "the run in the list")
     row = await page.js(f"document.querySelector('tr[data-session=\"{session}\"]').textContent")
     assert "LiveShapes" in row and "completed" in row
+    await page.fill("#filter-status", "failed")  # the filter form: by GeckoStatus, through the page
+    await page.js("document.querySelector('#filters').requestSubmit()")
+    await page.wait_for("location.search.includes('status=failed') && document.body.getAttribute('data-loaded')")
+    assert not await page.js(f"!!document.querySelector('tr[data-session=\"{session}\"]')")
 
 
 async def test_a_waiting_run_is_answered_from_the_page(live, tmp_path):

@@ -34,7 +34,7 @@ _MAX_WATCHES = 100
 _QUERY_TIMEOUT = 10.0
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
 
@@ -289,9 +289,10 @@ class UiServer:
         spec: dict[str, Any] | None = self._specs[key]
         return spec
 
-    def watch(self, session: str) -> _Watch:
+    def watch(self, session: str, running: bool = False) -> _Watch:
         w = self._watches.get(session)
-        if w is None or (w.error and w.finished):
+        # Read again after an error, or when a run whose stream ended runs again (a rewind).
+        if w is None or (w.finished and (w.error or running)):
             if len(self._watches) >= _MAX_WATCHES:
                 oldest = min(self._watches.values(), key=lambda x: x.used)
                 oldest.task.cancel()
@@ -343,7 +344,7 @@ class UiServer:
         except Exception as exc:
             problems.append(f"gecko_state did not answer: {getattr(exc, 'message', None) or exc or type(exc).__name__}")
         fresh = session not in self._watches
-        watch = self.watch(session)
+        watch = self.watch(session, running=out["temporal_status"] == "running")
         if fresh:  # a first look: give the stream a moment to replay what the run kept
             async with watch.changed:
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -364,9 +365,7 @@ class UiServer:
             out["pipeline"] = out["pipeline"] or spec.get("name")
         out["state"] = view.redact_state(state, allowed) if state else {}
         out["events"] = [view.redact_event(e, allowed) for e in events[-300:]]
-        out["children"] = [
-            {"node": node, "session": child} for node, child in sorted((state.get("children") or {}).items())
-        ]
+        out["children"] = await self._children(session, state)
         if request.query.get("steps") != "0":
             # Steps cost a history read per run of the session: read them again only when it moved.
             key = (session, desc.run_id, state.get("step"), state.get("status"), out["temporal_status"])
@@ -386,6 +385,21 @@ class UiServer:
             problems.append(f"event stream: {watch.error}")
         out["problems"] = problems
         return web.json_response(_jsonable(out))
+
+    async def _children(self, session: str, state: dict[str, Any]) -> list[dict[str, Any]]:
+        """Child runs (subgraph nodes): those ``gecko_state`` names as running, and every one
+        visibility knows by its parent (finished ones too)."""
+        children = {child: node for node, child in (state.get("children") or {}).items()}
+        client = await self.client()
+
+        async def listed() -> None:
+            query = f"ParentWorkflowId = {_quote(session)}"
+            async for wf in client.list_workflows(query, limit=50):
+                children.setdefault(wf.id, None)
+
+        with contextlib.suppress(Exception):  # a server without the attribute: the running ones only
+            await asyncio.wait_for(listed(), 5.0)
+        return [{"session": child, "node": node} for child, node in sorted(children.items())]
 
     async def _node(self, request: web.Request) -> web.Response:
         """What history and gecko_state give about one node: its latest input, output, state writes."""
@@ -511,6 +525,10 @@ class UiServer:
         except Exception as exc:
             return _error(502, f"{action} failed: {getattr(exc, 'message', None) or exc}")
         return web.json_response({"ok": True, "result": _jsonable(result)})
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _text(body: dict[str, Any], key: str) -> str:

@@ -297,7 +297,7 @@ function render(data) {
     data.graph ? drawGraph(data.graph) : el("p", { class: "muted" }, "No graph to draw.")));
   const links = el("div", { class: "card" }, el("h3", {}, "Links"),
     data.temporal_url ? el("div", {}, el("a", { href: data.temporal_url, target: "_blank", rel: "noopener noreferrer", id: "temporal-link" }, "This run in the Temporal UI")) : el("div", { class: "muted" }, "(no Temporal UI URL configured: --temporal-ui)"),
-    (data.children || []).map((c) => el("div", {}, "child run of ", el("code", {}, c.node), ": ", el("a", { href: `/runs/${encodeURIComponent(c.session)}`, class: "child-link" }, c.session))));
+    (data.children || []).map((c) => el("div", {}, "child run", c.node ? [" of ", el("code", {}, c.node)] : null, ": ", el("a", { href: `/runs/${encodeURIComponent(c.session)}`, class: "child-link" }, c.session))));
   const problems = (data.problems || []).length ? el("div", { class: "card" }, el("h3", {}, "Notes"), data.problems.map((p) => el("p", { class: "muted" }, p))) : null;
   const hidden = state.hidden ? el("div", { class: "card", id: "hidden-note" }, state.hidden) : null;
   const stateCard = el("div", { class: "card" }, el("h3", {}, "State"),
