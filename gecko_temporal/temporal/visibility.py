@@ -135,11 +135,12 @@ def announce(session_id: str) -> None:
         url = ui_url(session_id)
         if url:
             print(f"Temporal UI for {session_id}: {url}", file=sys.stderr, flush=True)
-        from gecko_temporal.ops.ui.command import embedded_page_url  # the live page, started once
+        from importlib.metadata import entry_points  # pages installed beside us: the live page (ops/ui)
 
-        page = embedded_page_url(session_id) if url else None
-        if page:
-            print(f"Live page for {session_id}: {page}", file=sys.stderr, flush=True)
+        for hook in entry_points(group="gecko_temporal.run_pages") if url else ():
+            page = hook.load()(session_id)
+            if page:
+                print(f"Live page for {session_id}: {page}", file=sys.stderr, flush=True)
 
 
 async def list_sessions(
