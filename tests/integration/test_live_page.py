@@ -422,3 +422,63 @@ async def test_an_interrupt_shows_its_payload_and_is_answered_from_the_page(live
     await page.confirmed('.answer-go[data-for="Judge"]')
     await page.message("Answer to Judge: done")
     assert await handle.result() == {"verdict": {"ok": True}}
+
+
+async def test_gecko_ui_on_the_embedded_default_prints_the_page_that_answers_the_run(tmp_path):
+    """`gecko-temporal run` on the embedded default with GECKO_UI=1 prints the run's live page; the
+    page (served by that process, beside its embedded worker) answers the run, and the command ends."""
+    import re
+
+    from tests.pipelines.procs import Procs
+
+    procs = Procs(tmp_path)
+    browser = session = None
+    try:
+        sid = f"live-embedded-{uuid.uuid4().hex[:6]}"
+        env = {"GECKO_UI": "1", "GECKO_ENCRYPTION_KEY": "", "GECKO_PAYLOAD_STORE": ""}
+        run = procs.command("run", "tests.pipelines.live_page:ask", "--input", '"gecko"', "--session", sid, env=env)
+        await asyncio.to_thread(run.wait_for, f"Live page for {sid}: http://127.0.0.1:")
+        url = re.search(rf"Live page for {sid}: (\S+)", run.output()).group(1)
+        browser, session, page = await _open_browser(tmp_path)
+        page.__class__ = LivePage
+        await page.call("Page.enable")
+        await page.open(url)
+        await page.wait_for("!!document.querySelector('.answer-value[data-for=\"Review\"]')", "the answer form")
+        assert await page.js("!!document.querySelector('#temporal-link')")  # the embedded server's own UI
+        await page.fill('.answer-value[data-for="Review"]', "from the embedded page")
+        await page.confirmed('.answer-go[data-for="Review"]')
+        await page.message("Answer to Review: done")
+        assert await asyncio.to_thread(run.popen.wait, 120) == 0, run.output()
+        assert '"answer": "from the embedded page"' in run.output()
+    finally:
+        if session is not None:
+            await session.close()
+        if browser is not None:
+            browser.terminate()
+            browser.wait(10)
+        procs.close()
+
+
+async def test_dev_ui_serves_the_live_page_beside_the_temporal_ui(tmp_path):
+    from tests.pipelines.procs import Procs
+
+    procs = Procs(tmp_path)
+    try:
+        port = free_port()
+        dev = procs.command(
+            "dev",
+            "tests.pipelines.live_page:ask",
+            "--port",
+            str(port),
+            "--db-filename",
+            str(tmp_path / "dev.db"),
+            "--ui",
+        )
+        await asyncio.to_thread(dev.wait_for, "worker ready")
+        assert f"live page: http://127.0.0.1:{port + 1001}" in dev.output()
+        async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port + 1001}/api/runs") as r:
+            assert r.status == 200
+            answer = await r.json()
+        assert answer["runs"] == [] and answer["temporal_ui"] == f"http://127.0.0.1:{port + 1000}"
+    finally:
+        procs.close()
