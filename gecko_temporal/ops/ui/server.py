@@ -184,7 +184,12 @@ class UiServer:
                     return _error(403, "writes need the X-Gecko-UI: 1 header (the page sends it)")
                 if self.token and not self.token_ok(request):
                     return _error(401, "this ui has a token: writes need it (open the page with ?token=...)")
-        response: web.StreamResponse = await handler(request)
+        try:
+            response: web.StreamResponse = await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # e.g. no such session, the server gone: a message, not a traceback
+            response = _error(502, f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}")
         response.headers["Content-Security-Policy"] = _CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -469,7 +474,10 @@ class UiServer:
         session = request.match_info["session"]
         payloads, _ = await self._first_payloads(session)
         allowed = not self.encrypted(payloads) or self.token_ok(request)
-        after = int(request.query.get("after") or -1)
+        try:
+            after = int(request.query.get("after") or -1)
+        except ValueError:
+            return _error(400, "after must be an event offset")
         watch = self.watch(session)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
         await response.prepare(request)
