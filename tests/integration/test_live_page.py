@@ -166,7 +166,15 @@ async def live(dev_server, tmp_path, monkeypatch):
     monkeypatch.setenv("GECKO_PAYLOAD_STORE", "none")
     monkeypatch.delenv("GECKO_ENCRYPTION_KEY", raising=False)
     worker = await asyncio.to_thread(
-        _worker, dev_server.address, queue, tmp_path / "worker.log", "shapes", "ask", "failing", "interrupting"
+        _worker,
+        dev_server.address,
+        queue,
+        tmp_path / "worker.log",
+        "shapes",
+        "ask",
+        "failing",
+        "interrupting",
+        "nested",
     )
     ui = browser = session = None
     try:
@@ -482,3 +490,28 @@ async def test_dev_ui_serves_the_live_page_beside_the_temporal_ui(tmp_path):
         assert answer["runs"] == [] and answer["temporal_ui"] == f"http://127.0.0.1:{port + 1000}"
     finally:
         procs.close()
+
+
+async def test_a_subgraphs_inner_nodes_show_the_child_runs_statuses(live):
+    from gecko_temporal.temporal.client import get_handle
+
+    url, page = live
+    session = f"live-nested-{uuid.uuid4().hex[:6]}"
+    handle = await pipelines.nested.start("gecko", session_id=session)
+    for _ in range(200):
+        children = (await handle.state()).get("children") or {}
+        if children:
+            break
+        await asyncio.sleep(0.1)
+    child = await get_handle(children["Inner"])
+    await _waiting(child)
+    await page.open(f"{url}/runs/{session}")
+    await page.wait_for(
+        "(document.querySelector('[data-node=\"Inner/Ask\"]') || {getAttribute: () => ''}).getAttribute('data-status') === 'waiting'",
+        "the inner node waiting",
+    )
+    statuses = await page.statuses()
+    assert statuses["Inner"] == "running" and statuses["Inner/Prep"] == "completed", statuses
+    assert await page.js("!!document.querySelector('.child-link')")
+    await child.answer("Ask", "inner yes")
+    assert await handle.result() == "inner yes"

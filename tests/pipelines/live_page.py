@@ -106,3 +106,9 @@ def judge(draft, context) -> dict:
 
 interrupting = Workflow("LiveInterrupt").add_node("Write", draft).add_node("Judge", judge)
 interrupting.add_edge("Write", "Judge").set_entry_point("Write")
+
+
+inner_ask = Workflow("LiveInnerAsk").add_node("Prep", draft).add_node("Ask", WaitForInput("inner ok?"))
+inner_ask.add_edge("Prep", "Ask").set_entry_point("Prep")
+nested = Workflow("LiveNested").add_node("Start", draft).add_node("Inner", inner_ask).add_edge("Start", "Inner")
+nested.set_entry_point("Start")

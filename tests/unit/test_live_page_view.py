@@ -127,6 +127,11 @@ def test_colour_and_send_edges():
     by = {n["name"]: n for n in g["nodes"]}
     assert by["T"]["members"][0]["status"] == "completed"
     assert by["Sub"]["inner"]["nodes"][0]["status"] == "completed"
+    child = {"Sub": {"Sub/I1": {"status": "completed", "runs": 1, "instances": 0}}}
+    view.colour(
+        g, s, {"Sub": {"Sub/I1": child["Sub"]["Sub/I1"], "Sub/I2": {"status": "running", "runs": 0, "instances": 0}}}
+    )
+    assert [n["status"] for n in by["Sub"]["inner"]["nodes"]] == ["completed", "running"]  # the child run's own
     assert by["Ask"]["status"] == "not_run"
     send = next(e for e in g["edges"] if e["target"] == "W")
     assert send["kind"] == "send" and send["label"] == "Send: fan"

@@ -360,17 +360,17 @@ class UiServer:
         if out["temporal_status"] not in (None, "running") and out["temporal_status"] != "completed":
             run_status = out["temporal_status"]
         out["status"] = run_status
+        out["children"] = await self._children(session, state)
         if spec is not None:
             graph = view.layout(spec)
             names = [n["name"] for n in spec["nodes"]]
             statuses = view.node_statuses(names, state, events, run_status, watch.finished and not watch.error)
-            view.colour(graph, statuses)
+            view.colour(graph, statuses, await self._child_statuses(session, spec, out["children"]))
             view.send_targets(graph, statuses)
             out["graph"] = graph
             out["pipeline"] = out["pipeline"] or spec.get("name")
         out["state"] = view.redact_state(state, allowed) if state else {}
         out["events"] = [view.redact_event(e, allowed) for e in events[-300:]]
-        out["children"] = await self._children(session, state)
         if request.query.get("steps") != "0":
             # Steps cost a history read per run of the session: read them again only when it moved.
             key = (session, desc.run_id, state.get("step"), state.get("status"), out["temporal_status"])
@@ -405,6 +405,31 @@ class UiServer:
         with contextlib.suppress(Exception):  # a server without the attribute: the running ones only
             await asyncio.wait_for(listed(), 5.0)
         return [{"session": child, "node": node} for child, node in sorted(children.items())]
+
+    async def _child_statuses(
+        self, session: str, spec: dict[str, Any], children: list[dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """The statuses of each subgraph node's inner nodes, from its newest child run's gecko_state
+        (child sessions are named ``PARENT.NODE.STEP``), keyed by the drawn names ``NODE/inner``."""
+        out: dict[str, dict[str, Any]] = {}
+        for n in spec.get("nodes") or ():
+            if not n.get("subgraph"):
+                continue
+            prefix = f"{session}.{n['name']}."
+            ids = [c["session"] for c in children if c["session"].startswith(prefix)]
+            steps = [(int(i[len(prefix) :]), i) for i in ids if i[len(prefix) :].isdigit()]
+            if not steps:
+                continue
+            child = max(steps)[1]
+            try:
+                handle = await self.handle(child)
+                state = await asyncio.wait_for(handle.state(), 3.0)
+            except Exception:
+                continue
+            names = [m["name"] for m in n["subgraph"].get("nodes") or ()]
+            own = view.node_statuses(names, state, (), state.get("status"))
+            out[n["name"]] = {f"{n['name']}/{k}": v for k, v in own.items()}
+        return out
 
     async def _node(self, request: web.Request) -> web.Response:
         """What history and gecko_state give about one node: its latest input, output, state writes."""

@@ -284,10 +284,9 @@ def colour(graph: dict[str, Any], statuses: Mapping[str, Mapping[str, Any]], chi
         for m in n.get("members") or ():
             m["status"] = info["status"]
         if n.get("inner"):
-            own = (child_statuses or {}).get(n["name"])
-            inner_names = all_names(n["inner"])
-            inner = own or {name: {"status": info["status"], "runs": 0, "instances": 0} for name in inner_names}
-            colour(n["inner"], inner)
+            own = (child_statuses or {}).get(n["name"]) or {}
+            same = {"status": info["status"], "runs": 0, "instances": 0}
+            colour(n["inner"], {name: own.get(name) or same for name in all_names(n["inner"])})
 
 
 def send_targets(graph: dict[str, Any], statuses: Mapping[str, Mapping[str, Any]]) -> None:
