@@ -121,6 +121,7 @@ class UiServer:
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard], client_max_size=4 * 1024 * 1024)
+        app.on_response_prepare.append(self._headers)
         r = app.router
         r.add_get("/", self._page)
         r.add_get("/runs/{session}", self._page)
@@ -190,10 +191,14 @@ class UiServer:
             raise
         except Exception as exc:  # e.g. no such session, the server gone: a message, not a traceback
             response = _error(502, f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}")
+        return response
+
+    @staticmethod
+    async def _headers(request: web.Request, response: web.StreamResponse) -> None:
+        """On every response, before it is sent (streams too): scripts and styles from here only."""
         response.headers["Content-Security-Policy"] = _CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
-        return response
 
     def _keys_here(self) -> bool:
         from gecko_temporal.temporal.payloads import keys_from_env
