@@ -187,6 +187,7 @@ async def serve(
     else:
         _require_server(address)
     workers: list[GeckoWorker] = []
+    page = None
     try:
         client = await _connect_patiently(connect, address, connect_timeout, out)
         from gecko_temporal.temporal.visibility import ensure_search_attributes
@@ -209,6 +210,10 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
         for worker in workers:
             await worker.start()
+        if server is not None and ui:  # the live page beside the Temporal UI (port+1001)
+            from gecko_temporal.ops.ui.server import start_beside
+
+            page = await start_beside(address, f"http://127.0.0.1:{server.port + 1000}", server.port + 1001, out)
         target = client.service_client.config.target_host
         for queue, wfs in queues.items():
             print(
@@ -235,6 +240,8 @@ async def serve(
             *(asyncio.wait_for(w.shutdown(), graceful_shutdown + _SHUTDOWN_SLACK) for w in workers),
             return_exceptions=True,
         )
+        if page is not None:
+            await page.stop()
         if server is not None:
             server.stop()
     late = [r for r in stopped if isinstance(r, BaseException)]
@@ -559,7 +566,11 @@ def _add_worker_options(p: argparse.ArgumentParser, dev_command: bool) -> None:
         help=f"dev server SQLite file; runs survive restarts (default ./{DEFAULT_DB_FILENAME})",
     )
     if dev_command:
-        p.add_argument("--ui", action="store_true", help="also serve the Temporal web UI on port+1000")
+        p.add_argument(
+            "--ui",
+            action="store_true",
+            help="also serve the Temporal web UI on port+1000 and the live page on port+1001",
+        )
 
 
 def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
@@ -629,7 +640,9 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
     p.add_argument("--delete", action="append", default=None, metavar="KEY", help="a state key to delete there")
 
     from gecko_temporal.ops import codec_server
+    from gecko_temporal.ops.ui import command as ui_server
 
+    ui_server.add_arguments(sub.add_parser("ui", help="serve the live page: runs, their graphs, answers and steering"))
     codec_server.add_arguments(
         sub.add_parser(
             "codec-server",
@@ -672,6 +685,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                 from gecko_temporal.ops import codec_server
 
                 return codec_server.run(args)
+            if args.command == "ui":
+                from gecko_temporal.ops.ui import command as ui_server
+
+                return ui_server.run(args)
             if args.command != "run":
                 _require_server(None)
             command = {

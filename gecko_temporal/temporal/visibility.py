@@ -135,6 +135,12 @@ def announce(session_id: str) -> None:
         url = ui_url(session_id)
         if url:
             print(f"Temporal UI for {session_id}: {url}", file=sys.stderr, flush=True)
+        from importlib.metadata import entry_points  # pages installed beside us: the live page (ops/ui)
+
+        for hook in entry_points(group="gecko_temporal.run_pages") if url else ():
+            page = hook.load()(session_id)
+            if page:
+                print(f"Live page for {session_id}: {page}", file=sys.stderr, flush=True)
 
 
 async def list_sessions(
