@@ -55,7 +55,8 @@ def test_a_wrong_key_or_altered_payload_is_clear():
     (f"k:{_key()},k:{_key()}", "listed twice"),
     (f"bad/id:{_key()}", "may hold only"),
     (" , ", "holds no key"),
-])
+], ids=["not-base64", "10-bytes", "space-in-id", "id-twice", "slash-in-id", "no-key"])  # fixed ids: the keys are
+# random, and pytest-xdist needs every worker to collect the same test names
 def test_malformed_keys_are_clear(text, problem):
     with pytest.raises(PayloadConfigError, match=problem):
         parse_keys(text)
