@@ -56,6 +56,7 @@ def test_a_wrong_key_or_altered_payload_is_clear():
         GeckoCodec(parse_keys(f"k:{_key()}")).decode_sync([sealed])
 
 
+# Fixed ids: the keys are random, and pytest-xdist needs every worker to collect the same test names.
 @pytest.mark.parametrize(
     "text, problem",
     [
@@ -66,6 +67,7 @@ def test_a_wrong_key_or_altered_payload_is_clear():
         (f"bad/id:{_key()}", "may hold only"),
         (" , ", "holds no key"),
     ],
+    ids=["not-base64", "10-bytes", "space-in-id", "id-twice", "slash-in-id", "no-key"],
 )
 def test_malformed_keys_are_clear(text, problem):
     with pytest.raises(PayloadConfigError, match=problem):
