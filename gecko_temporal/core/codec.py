@@ -15,11 +15,12 @@ Two rules keep data from turning into objects it should not be:
 
 Values JSON has no type for travel under a fixed tag with no ':' (so never a class name):
 ``datetime``, ``date``, ``time``, ``timedelta``, ``uuid``, ``decimal``, ``bytes`` (base64), ``set``
-and ``frozenset``; each comes back as the same type. Tuples arrive as lists and ``IntEnum``/
+and ``frozenset``; each comes back as the same type. NaN, ``inf`` and ``-inf`` travel as
+``{"__gecko__": "float", "data": "nan"}`` (``"inf"``, ``"-inf"``) and come back as those floats. Tuples arrive as lists and ``IntEnum``/
 ``StrEnum`` members as their int/str value (JSON writes those natively, equal to the original);
 tuples inside a set or frozenset come back as tuples (a set cannot hold lists).
 
-Text is strict JSON (no NaN or Infinity), which the Go CLI and the Temporal UI parse.
+Text is strict JSON (never a bare NaN or Infinity), which the Go CLI and the Temporal UI parse.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import base64
 import dataclasses
 import datetime as _dt
 import enum
+import functools
 import inspect
 import json
 import math
@@ -113,7 +115,7 @@ def _classes_in_hint(hint: Any, depth: int = 0) -> Iterable[type]:
 def _default(obj: Any) -> Any:
     """The JSON form of a value the json module has no type for (it calls this for nothing else)."""
     if isinstance(obj, BaseModel):
-        data = obj.model_dump(mode="json")
+        data = _model_data(obj)
         return {TAG: type_ref(type(obj)), "data": _escape(data) if _has_tag_key(data) else data}
     kind = type(obj)
     if kind in _RICH_ENCODERS:
@@ -128,6 +130,28 @@ def _default(obj: Any) -> Any:
         if isinstance(obj, base):
             return {TAG: tag, "data": to_json(obj)}
     raise _Unserializable(obj)
+
+
+_MODEL_DUMPERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _model_data(obj: BaseModel) -> Any:
+    """``obj.model_dump(mode="json")``, except that NaN and infinities stay floats (the encoder tags
+    them): pydantic's JSON mode turns those in ``Any``/``dict`` fields into None, losing them."""
+    dump = _MODEL_DUMPERS.get(type(obj))
+    if dump is None:
+        dump = functools.partial(type(obj).model_dump, mode="json")
+        if type(obj).model_dump is BaseModel.model_dump:  # (a model_dump of the user's own is kept)
+            try:
+                from pydantic_core import SchemaSerializer
+
+                schema: Any = type(obj).__pydantic_core_schema__
+                config = {**(schema.get("config") or {}), "ser_json_inf_nan": "constants"}
+                dump = functools.partial(SchemaSerializer(schema, config).to_python, mode="json")
+            except Exception:  # a schema pydantic cannot build a serializer from: model_dump, as before
+                pass
+        _MODEL_DUMPERS[type(obj)] = dump
+    return dump(obj)
 
 
 def _sorted(items: Iterable[Any]) -> list[Any]:
@@ -159,7 +183,24 @@ _RICH_DECODERS: dict[str, Callable[[Any], Any]] = {
     "bytes": lambda d: base64.b64decode(d, validate=True),
     "set": lambda d: set(map(_hashable, _list(d))),
     "frozenset": lambda d: frozenset(map(_hashable, _list(d))),
+    "float": lambda d: _NON_FINITE[d],
 }
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _float_tag(value: float) -> dict[str, str]:
+    return {TAG: "float", "data": "nan" if value != value else ("inf" if value > 0 else "-inf")}
+
+
+def _tag_floats(value: Any) -> Any:
+    """``value`` with every NaN or infinite float tagged (strict JSON has no token for them)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _float_tag(value)
+    if isinstance(value, dict):
+        return {k: _tag_floats(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_tag_floats(v) for v in value]
+    return value
 
 
 def _list(data: Any) -> list[Any]:
@@ -212,6 +253,9 @@ class _Unserializable(TypeError):
 # Built once: json.dumps/json.loads with keyword arguments build a new encoder/decoder per call,
 # which costs more than encoding a small value. Both are stateless between calls (thread-safe).
 _ENCODER = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_FLOAT_ENCODER = json.JSONEncoder(
+    default=lambda obj: _tag_floats(_default(obj)), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
 # scan_once is set in JSONDecoder.__init__ (the C scanner when there is one) but not in typeshed.
 _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 try:  # the C encoder _ENCODER builds on every call, built once; no circular-reference markers,
@@ -240,11 +284,14 @@ def encode(value: Any, *, what: str = "value") -> str:
     except _Unserializable as exc:
         problem = f"contains a {exc.type_name} ({exc})"
     except ValueError as exc:
-        if "Out of range float" in str(exc):
-            raise SerializationError(
-                f"{what} contains {_non_finite(value)}: NaN and Infinity are not JSON, and Temporal's CLI "
-                "and UI cannot read them; use None or a string instead"
-            ) from None
+        if "Out of range float" in str(exc):  # NaN or +-inf somewhere: tagged, as rich values are
+            try:
+                return _FLOAT_ENCODER.encode(_tag_floats(_escape(value) if _has_tag_key(value) else value))
+            except ValueError:  # still one where no walk reaches (e.g. inside a set): say where
+                raise SerializationError(
+                    f"{what} contains {_non_finite(value)}: NaN and Infinity are not JSON, and Temporal's CLI "
+                    "and UI cannot read them here; use None or a string instead"
+                ) from None
         if "Circular" in str(exc):
             problem = f"of type {type(value).__name__} refers to itself (a circular reference)"
         else:

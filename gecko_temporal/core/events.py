@@ -108,24 +108,51 @@ def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
 
 
 # -- Temporal UI texts ------------------------------------------------------------------------------
+# The UI renders summaries and details as markdown: names and inputs come from users (and outsiders),
+# so each goes in escaped, never as a link, an image, HTML or emphasis of theirs.
+_MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-.!|~:")
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def md_text(text: str) -> str:
+    """``text`` as literal markdown text: every markdown punctuation character backslash-escaped and
+    ``& < >`` written as HTML entities, so ``[l](javascript:...)`` or ``<img onerror=...>`` shows as
+    those characters and does nothing."""
+    text = " ".join(text.splitlines())  # a newline would start a block of its own (a heading, a list)
+    return "".join(_HTML.get(c) or (f"\\{c}" if c in _MARKDOWN_SPECIAL else c) for c in text)
+
+
+def md_code(text: str) -> str:
+    """``text`` as a markdown code span (literal by definition): fenced with more backticks than it
+    holds in a row, so a backtick in it cannot end the span."""
+    run = cur = 0
+    for c in text:
+        cur = cur + 1 if c == "`" else 0
+        run = max(run, cur)
+    fence = "`" * (run + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def run_summary(pipeline: str, node_count: int, input_preview: str) -> str:
     """The run's one-line summary in the UI (``start_workflow(static_summary=...)``)."""
-    return f"{pipeline}: {node_count} nodes, input {input_preview}"[:400]
+    return f"{md_text(pipeline[:200])}: {node_count} nodes, input {md_text(input_preview)}"[:1000]
 
 
 def run_details(
     pipeline: str, nodes: Sequence[str], entry: str, scheduling: str, input_preview: str, session_id: str
 ) -> str:
     """The run's details in the UI (Temporal markdown, ``static_details``)."""
-    shown = ", ".join(nodes[:40]) + (f", ... ({len(nodes)} in all)" if len(nodes) > 40 else "")
+    shown = ", ".join(map(md_text, nodes[:40])) + (f", ... ({len(nodes)} in all)" if len(nodes) > 40 else "")
     return "\n".join(
         [
-            f"**Pipeline** {pipeline} (gecko-temporal)",
-            f"**Session** {session_id}",
+            f"**Pipeline** {md_text(pipeline)} (gecko-temporal)",
+            f"**Session** {md_text(session_id)}",
             f"**Nodes** ({len(nodes)}): {shown}",
-            f"**Entry point** {entry}, scheduling {scheduling}",
-            f"**Input** {input_preview}",
-            f"Watch it: `gecko-temporal watch {session_id}`; state: `gecko-temporal status {session_id}`",
+            f"**Entry point** {md_text(entry)}, scheduling {md_text(scheduling)}",
+            f"**Input** {md_text(input_preview)}",
+            f"Watch it: {md_code(f'gecko-temporal watch {session_id}')}; "
+            f"state: {md_code(f'gecko-temporal status {session_id}')}",
         ]
     )
 
@@ -144,21 +171,21 @@ def current_details(
     if waiting:
         for name, w in waiting.items():
             lines.append(
-                f"Waiting for {name}: {preview((w or {}).get('prompt') or 'an answer')} "
-                f"(answer with `gecko-temporal answer {session} {name} --value JSON`)"
+                f"Waiting for {md_text(name)}: {md_text(preview((w or {}).get('prompt') or 'an answer'))} "
+                f"(answer with {md_code(f'gecko-temporal answer {session} {name} --value JSON')})"
             )
     running = {n: s for n, s in running.items() if n not in waiting}  # a waiting node is shown as such
     if running:
         lines.append(
             "Running: "
-            + ", ".join(f"{n} (step {s})" for n, s in list(running.items())[:20])
+            + ", ".join(f"{md_text(n)} (step {s})" for n, s in list(running.items())[:20])
             + (f" and {len(running) - 20} more" if len(running) > 20 else "")
         )
     return "\n".join(lines)
 
 
 def activity_summary(node: str, step: int, member: str | None = None) -> str:
-    return f"{node} / {member} (step {step})" if member else f"{node} (step {step})"
+    return f"{md_text(node)} / {md_text(member)} (step {step})" if member else f"{md_text(node)} (step {step})"
 
 
 # -- terminal progress ------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def _json_arg(text: str | None, option: str) -> Any:
         raise UsageError(f"{option} is nested too deeply to read") from None
     try:
         codec.encode(value, what=option)
-    except GeckoError as exc:  # NaN, Infinity, 1e999: not JSON that Temporal's tools can read back
+    except GeckoError as exc:  # e.g. nested too deeply (NaN, Infinity and 1e999 are floats: tagged)
         raise UsageError(str(exc)) from None
     return value
 
@@ -300,8 +300,18 @@ async def _run(args: argparse.Namespace) -> int:
         if watching is not None:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(watching, 5.0)  # its last line is the run's end, which has come
-    print(json.dumps(result, ensure_ascii=False, default=repr))
+    print(json.dumps(_readable(result), ensure_ascii=False, default=repr))
     return 0
+
+
+def _readable(value: Any) -> Any:
+    """``value`` as people and ``jq`` read it: strict JSON, models as their data, NaN/inf as "nan"/"inf"."""
+    from gecko_temporal.core import codec
+
+    try:
+        return codec.plain(codec.encode(value))
+    except GeckoError:  # (a result always encodes: it was decoded from JSON)
+        return value
 
 
 async def _handle(session: str) -> Any:
@@ -328,7 +338,8 @@ async def _query_state(handle: Any) -> dict[str, Any]:
     from temporalio.service import RPCError
 
     try:
-        return await handle.temporal_handle.query(STATE_QUERY, rpc_timeout=timedelta(seconds=15))
+        state: dict[str, Any] = await handle.temporal_handle.query(STATE_QUERY, rpc_timeout=timedelta(seconds=15))
+        return state
     except (RPCError, WorkflowQueryFailedError) as exc:
         raise GeckoError(
             f'session "{handle.id}" did not answer the gecko_state query: '

@@ -29,8 +29,8 @@ import hashlib
 import os
 import re
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import DataConverter, PayloadCodec, SerializationContext
@@ -39,7 +39,11 @@ from gecko_temporal.core.errors import PayloadConfigError
 from gecko_temporal.core.limits import PAYLOAD_LIMIT
 
 if TYPE_CHECKING:
+    from temporalio.converter import ExternalStorage, StorageDriverClaim, StorageDriverStoreContext
     from typing_extensions import Self
+
+#: The environment a setting is read from: os.environ, or a dict of the same (tests, the CLI).
+Env = Mapping[str, str]
 
 ENCRYPTED = b"binary/encrypted"
 COMPRESSED = b"binary/zlib"
@@ -82,7 +86,7 @@ def parse_keys(text: str, source: str = "GECKO_ENCRYPTION_KEY") -> list[tuple[st
     return keys
 
 
-def keys_from_env(env: dict | None = None) -> list[tuple[str, bytes]]:
+def keys_from_env(env: Env | None = None) -> list[tuple[str, bytes]]:
     """The encryption keys the environment configures (empty when encryption is off)."""
     env = os.environ if env is None else env
     text, path = env.get("GECKO_ENCRYPTION_KEY"), env.get("GECKO_ENCRYPTION_KEY_FILE")
@@ -98,7 +102,7 @@ def keys_from_env(env: dict | None = None) -> list[tuple[str, bytes]]:
     return parse_keys(text) if text else []
 
 
-def _int_env(env: dict, name: str, default: int | None) -> int | None:
+def _int_env(env: Env, name: str, default: int | None) -> int | None:
     value = env.get(name)
     if value is None or value == "":
         return default
@@ -141,7 +145,7 @@ class GeckoCodec(PayloadCodec):
             self._ciphers = {key_id: AESGCM(key) for key_id, key in self.keys}
 
     @classmethod
-    def from_env(cls, env: dict | None = None, max_decoded: int | None = None) -> GeckoCodec:
+    def from_env(cls, env: Env | None = None, max_decoded: int | None = None) -> GeckoCodec:
         """The codec the environment configures (one that encodes nothing when nothing is)."""
         env = os.environ if env is None else env
         keys = keys_from_env(env)
@@ -330,10 +334,10 @@ _ENV_NAMES = (
     "GECKO_PAYLOAD_STORE",
     "GECKO_PAYLOAD_STORE_ABOVE",
 )
-_converters: dict[tuple, object] = {}
+_converters: dict[tuple[object, ...], DataConverter] = {}
 
 
-def data_converter(env: dict | None = None, *, embedded: bool = False, embedded_worker: bool = False):
+def data_converter(env: Env | None = None, *, embedded: bool = False, embedded_worker: bool = False) -> DataConverter:
     """The data converter every client and worker of the engine uses, as the environment configures
     it (``embedded``: for the embedded dev server, which has a payload store of its own by default;
     the embedded worker keeps it even with ``GECKO_PAYLOAD_STORE=none``, which then only lowers the
@@ -432,15 +436,15 @@ class FileStorageDriver:
             )
         return _parse(data, f"payload store {self.root}: {path}")
 
-    async def store(self, context, payloads: Sequence[Payload]) -> list:
+    async def store(self, context: StorageDriverStoreContext, payloads: Sequence[Payload]) -> list[StorageDriverClaim]:
         from temporalio.converter import StorageDriverClaim
 
-        def write_all() -> list:
+        def write_all() -> list[StorageDriverClaim]:
             return [StorageDriverClaim(claim_data={"sha256": self._write(p.SerializeToString())}) for p in payloads]
 
         return await asyncio.to_thread(write_all)
 
-    async def retrieve(self, context, claims: Sequence) -> list[Payload]:
+    async def retrieve(self, context: object, claims: Sequence[StorageDriverClaim]) -> list[Payload]:
         return await asyncio.to_thread(lambda: [self._read(c.claim_data.get("sha256", "")) for c in claims])
 
 
@@ -468,7 +472,7 @@ def embedded_store_dir() -> str:
     return _embedded_store
 
 
-def payload_store(env: dict | None = None, *, embedded: bool = False):  # -> ExternalStorage | None
+def payload_store(env: Env | None = None, *, embedded: bool = False) -> ExternalStorage | None:
     """The claim-check store ``GECKO_PAYLOAD_STORE`` names: payloads of at least
     ``GECKO_PAYLOAD_STORE_ABOVE`` bytes (default 256 KiB) go there and history keeps a reference.
 
@@ -482,7 +486,7 @@ def payload_store(env: dict | None = None, *, embedded: bool = False):  # -> Ext
 
     env = os.environ if env is None else env
     url = env.get("GECKO_PAYLOAD_STORE") or ""
-    above = _int_env(env, "GECKO_PAYLOAD_STORE_ABOVE", DEFAULT_STORE_ABOVE)
+    above = _int_env(env, "GECKO_PAYLOAD_STORE_ABOVE", DEFAULT_STORE_ABOVE) or 0  # (never None: it has a default)
     if url == "none":
         return None
     if not url:
@@ -504,7 +508,7 @@ def payload_store(env: dict | None = None, *, embedded: bool = False):  # -> Ext
     return ExternalStorage(drivers=[driver], payload_size_threshold=above)
 
 
-def _s3_driver(bucket: str, prefix: str):
+def _s3_driver(bucket: str, prefix: str) -> Any:  # an S3StorageDriver (temporalio.contrib, lazily imported)
     try:
         import aioboto3
         from temporalio.contrib.aws.s3driver import S3StorageDriver, S3StorageDriverClient
@@ -520,9 +524,9 @@ def _s3_driver(bucket: str, prefix: str):
         caller's script run on different loops, and an aioboto3 client belongs to one)."""
 
         def __init__(self) -> None:
-            self._clients: dict[int, object] = {}
+            self._clients: dict[int, Any] = {}
 
-        async def _client(self):
+        async def _client(self) -> Any:  # the S3StorageDriverClient of the running loop
             loop = id(asyncio.get_running_loop())
             if loop not in self._clients:
                 context = aioboto3.Session().client("s3")
@@ -536,15 +540,15 @@ def _s3_driver(bucket: str, prefix: str):
             await (await self._client()).put_object(bucket=bucket, key=self._key(key), data=data)
 
         async def object_exists(self, *, bucket: str, key: str) -> bool:
-            return await (await self._client()).object_exists(bucket=bucket, key=self._key(key))
+            return bool(await (await self._client()).object_exists(bucket=bucket, key=self._key(key)))
 
         async def get_object(self, *, bucket: str, key: str) -> bytes:
-            return await (await self._client()).get_object(bucket=bucket, key=self._key(key))
+            return bytes(await (await self._client()).get_object(bucket=bucket, key=self._key(key)))
 
     return S3StorageDriver(client=_LazyClient(), bucket=bucket, max_payload_size=STORE_PAYLOAD_LIMIT)
 
 
-def payload_limit_of(converter) -> int:
+def payload_limit_of(converter: object) -> int:
     """The most one payload may weigh with ``converter``: Temporal's 2 MiB, or the store's limit."""
     return STORE_PAYLOAD_LIMIT if getattr(converter, "external_storage", None) is not None else PAYLOAD_LIMIT
 
@@ -591,7 +595,7 @@ def _payload_converter_class() -> type:
                     EncodedByGecko(COMPRESSED),
                 )
 
-            def from_payloads(self, payloads: Sequence[Payload], type_hints: list[type] | None = None) -> list:
+            def from_payloads(self, payloads: Sequence[Payload], type_hints: list[type] | None = None) -> list[Any]:
                 hints = list(type_hints or [])
                 for n, payload in enumerate(payloads):  # a stand-in for a payload that could not be decoded
                     reason = undecodable_reason(payload)

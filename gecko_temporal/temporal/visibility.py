@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
+import time
 from typing import Any
 
 from temporalio.client import Client
@@ -31,7 +33,11 @@ REGISTER_HINT = (
     f"--name {STATUS_ATTRIBUTE} --type Keyword"
 )
 
-_without_attributes: set[int] = set()  # clients whose server refused the attributes (warned once)
+# Clients whose server has no attributes -> when it said so: their starts go without them for a
+# while, then try again (a worker or an admin may have registered them since; warned once).
+_without_attributes: dict[int, float] = {}
+RECHECK_AFTER = 60.0  # seconds
+_SIZE_LIMIT = re.compile(r"search attribute (\w+) value size (\d+) exceeds size limit (\d+)")
 
 
 def _input_preview(encoded: str) -> str:
@@ -46,6 +52,22 @@ def _missing_attribute(exc: RPCError) -> bool:
     return exc.status == RPCStatusCode.INVALID_ARGUMENT and "search attribute" in text
 
 
+def _fitting(value: str, exc: RPCError) -> str | None:
+    """``value`` cut to fit when the server refused it as too big ("search attribute GeckoPipeline
+    value size 2102 exceeds size limit 2048": the size counts the JSON quotes), else None."""
+    found = _SIZE_LIMIT.search(exc.message) if exc.status == RPCStatusCode.INVALID_ARGUMENT else None
+    if found is None or found.group(1) != PIPELINE_ATTRIBUTE:
+        return None
+    room = max(int(found.group(3)) - 16, 16)  # quotes, escapes, "..."
+    return value.encode()[:room].decode("utf-8", "ignore") + "..."
+
+
+def _attributes(pipeline: str) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [SearchAttributePair(PIPELINE_KEY, pipeline), SearchAttributePair(STATUS_KEY, "running")]
+    )
+
+
 async def start_with_metadata(
     client: Client, spec: Any, session_id: str, encoded_input: str, *args: Any, **kwargs: Any
 ) -> Any:
@@ -56,25 +78,37 @@ async def start_with_metadata(
     kwargs["static_details"] = events.run_details(
         spec.name, names, spec.entry, getattr(spec, "scheduling", "layered"), shown, session_id
     )
-    if id(client) not in _without_attributes:
+    refused_at = _without_attributes.get(id(client))
+    if refused_at is None or time.monotonic() - refused_at >= RECHECK_AFTER:
         try:
-            return await client.start_workflow(
-                *args,
-                **kwargs,
-                search_attributes=TypedSearchAttributes(
-                    [SearchAttributePair(PIPELINE_KEY, spec.name), SearchAttributePair(STATUS_KEY, "running")]
-                ),
-            )
+            started = await client.start_workflow(*args, **kwargs, search_attributes=_attributes(spec.name))
+            _without_attributes.pop(id(client), None)  # (registered since the last refusal)
+            return started
         except RPCError as exc:
             if not _missing_attribute(exc):
                 raise
-            _without_attributes.add(id(client))
+            cut = _fitting(spec.name, exc)
+            if cut is not None:  # the attributes exist; this name is too long for one: cut, say so
+                _log.warning(
+                    "pipeline name of %d characters is too long for the %s search attribute (%s): "
+                    "this run carries it cut to %d characters",
+                    len(spec.name),
+                    PIPELINE_ATTRIBUTE,
+                    exc.message,
+                    len(cut),
+                )
+                return await client.start_workflow(*args, **kwargs, search_attributes=_attributes(cut))
+            first = refused_at is None
+            _without_attributes[id(client)] = time.monotonic()
+            if not first:  # still missing after a re-check: said once already
+                return await client.start_workflow(*args, **kwargs)
             _log.warning(
                 "the Temporal server has no %s/%s search attributes, so runs start without them "
-                "(`gecko-temporal list` and `--query 'GeckoPipeline=\"...\"'` cannot find them); "
-                "register them once with: %s (%s)",
+                "(`gecko-temporal list` and `--query 'GeckoPipeline=\"...\"'` cannot find them; checked "
+                "again every %d s); register them once with: %s (%s)",
                 PIPELINE_ATTRIBUTE,
                 STATUS_ATTRIBUTE,
+                RECHECK_AFTER,
                 REGISTER_HINT,
                 exc.message,
             )
@@ -95,7 +129,7 @@ async def ensure_search_attributes(client: Client, out: Any = None) -> bool:
         known = set(listed.custom_attributes) | set(listed.system_attributes)
         missing = {k: v for k, v in ATTRIBUTES.items() if k not in known}
         if not missing:
-            _without_attributes.discard(id(client))
+            _without_attributes.pop(id(client), None)
             return True
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(
@@ -106,7 +140,7 @@ async def ensure_search_attributes(client: Client, out: Any = None) -> bool:
         print(
             f"registered search attributes {', '.join(missing)} on namespace {client.namespace}", file=out, flush=True
         )
-        _without_attributes.discard(id(client))  # runs from this client may carry them now
+        _without_attributes.pop(id(client), None)  # runs from this client may carry them now
         return True
     except RPCError as exc:
         print(

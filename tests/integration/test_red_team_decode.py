@@ -426,3 +426,97 @@ def test_the_codec_server_refuses_before_reading_and_bounds_its_threads(tmp_path
         assert "Traceback" not in server.output(), server.output()
     finally:
         procs.close()
+
+
+# -- 7. NaN and Infinity: floats, tagged in strict JSON (numpy/pandas pipelines make NaN daily) -------
+
+
+def _nan_stats(x, context):
+    context.state["score"] = float("nan")
+    context.state["bounds"] = [float("-inf"), float("inf")]
+    return {"mean": float("nan"), "max": float("inf"), "input": x}
+
+
+def _nan_read(answer, context):
+    stats = context.history["Stats"]
+    return {
+        "stats": stats,
+        "answer": answer,
+        "score": context.state["score"],
+        "bounds": context.state["bounds"],
+        "types": sorted({type(v).__name__ for v in [stats["mean"], stats["max"], answer, context.state["score"]]}),
+    }
+
+
+def _is_nan(value) -> bool:
+    return isinstance(value, float) and value != value
+
+
+def _payload_texts(node):
+    """The text of every json/plain payload in a history as `temporal workflow show --output json` prints it."""
+    if isinstance(node, dict):
+        encoding = node.get("metadata", {}).get("encoding") if isinstance(node.get("metadata"), dict) else None
+        if encoding is not None and "data" in node and base64.b64decode(encoding) == b"json/plain":
+            yield base64.b64decode(node["data"]).decode()
+        for value in node.values():
+            yield from _payload_texts(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _payload_texts(value)
+
+
+def _strict(text: str):
+    def refuse(token: str):
+        raise AssertionError(f"not strict JSON ({token}), which the Go CLI and the UI cannot read: {text[:300]}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+async def test_nan_and_infinity_round_trip_through_output_state_history_answers_and_result(dev_server):
+    from gecko_temporal import WaitForInput, Workflow
+
+    wf = Workflow("NaNRoundTrip")
+    wf.add_node("Stats", _nan_stats)
+    wf.add_node("Gate", WaitForInput("a number?"))
+    wf.add_node("Read", _nan_read)
+    wf.add_edge("Stats", "Gate").add_edge("Gate", "Read").set_entry_point("Stats")
+    session = f"redteam-nan-{uuid.uuid4().hex[:8]}"
+    handle = await wf.start(float("-inf"), session_id=session)
+    for _ in range(600):
+        state = await handle.state()
+        if state["waiting"]:
+            break
+        await asyncio.sleep(0.05)
+    assert state["state"] == {"score": "nan", "bounds": ["-inf", "inf"]}, state  # people read text
+    # An outside client's 1e999 (the Go CLI sends it as written; Python reads it as inf): accepted as inf.
+    code, _, err = await temporal(
+        dev_server, "workflow", "signal", "--workflow-id", session, "--name", "gecko_answer",
+        "--input", '{"node": "Gate", "value": 1e999}',
+    )  # fmt: skip
+    assert code == 0, err
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert _is_nan(result["stats"]["mean"]) and result["stats"]["max"] == float("inf")
+    assert result["stats"]["input"] == float("-inf") and result["answer"] == float("inf")
+    assert _is_nan(result["score"]) and result["bounds"] == [float("-inf"), float("inf")]
+    assert result["types"] == ["float"]
+    assert (await handle.state())["rejected"] == []
+
+    # The Go CLI (strict JSON) still reads the run: its history, and its gecko_state query.
+    code, out, err = await temporal(dev_server, "workflow", "show", "--workflow-id", session, "--output", "json")
+    assert code == 0, err
+    payloads = list(_payload_texts(_strict(out)))  # the UI shows each json/plain payload parsed
+    assert len(payloads) > 5 and any('"__gecko__":"float"' in text for text in payloads)
+    for text in payloads:
+        _strict(text)
+    code, out, err = await temporal(
+        dev_server, "workflow", "query", "--workflow-id", session, "--name", "gecko_state", "--output", "json"
+    )
+    assert code == 0, err
+    queried = _strict(out)["queryResult"][0]
+    assert queried["status"] == "completed" and queried["state"]["score"] == "nan", queried
+    # A literal NaN is not JSON: the Go CLI itself refuses to send it (nothing reaches the run).
+    code, _, err = await temporal(
+        dev_server, "workflow", "signal", "--workflow-id", session, "--name", "gecko_answer",
+        "--input", '{"node": "Gate", "value": NaN}',
+    )  # fmt: skip
+    assert code != 0, "the temporal CLI sent a literal NaN"

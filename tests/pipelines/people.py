@@ -72,7 +72,7 @@ timeout_default = Workflow("PeopleTimeout").add_node("ask", timed).set_entry_poi
 
 
 def bad_payload(x, context):
-    return context.interrupt({"score": float("nan")})
+    return context.interrupt({"score": object()})  # (NaN would do: it travels as a tagged float)
 
 
 bad = Workflow("PeopleBadPayload").add_node("judge", bad_payload, retries=3).set_entry_point("judge")

@@ -43,7 +43,7 @@ def test_the_first_interrupt_raises_with_the_payload_and_answers_come_back_in_or
 @pytest.mark.parametrize(
     "payload, timeout, why",
     [
-        ({"score": math.nan}, None, 'payload of context.interrupt() in node "Review" contains nan'),
+        ({"score": object()}, None, 'payload of context.interrupt() in node "Review" contains a object'),
         ("x" * (1024 * 1024 + 1), None, "over 1,048,576"),
         ("ok", -1, "positive number of seconds"),
         ("ok", True, "positive number of seconds"),
@@ -52,6 +52,16 @@ def test_the_first_interrupt_raises_with_the_payload_and_answers_come_back_in_or
 def test_bad_interrupts_say_what_and_where(payload, timeout, why):
     with pytest.raises(InterruptError, match=why.replace("(", r"\(").replace(")", r"\)")):
         _context().interrupt(payload, timeout=timeout)
+
+
+def test_nan_and_infinity_travel_in_interrupts_and_edits_as_tagged_floats():
+    with pytest.raises(NodeInterrupted) as stop:
+        _context().interrupt({"score": math.nan, "max": math.inf})
+    payload = stop.value.fields["payload"]
+    assert "NaN" not in payload and "Infinity" not in payload  # strict JSON: the Go CLI and UI read it
+    assert payload == '{"score":{"__gecko__":"float","data":"nan"},"max":{"__gecko__":"float","data":"inf"}}'
+    edit, problem = parse_edit({"a": -math.inf}, None, [], "update")
+    assert problem is None and edit["values"] == {"a": '{"__gecko__":"float","data":"-inf"}'}
 
 
 def test_team_members_cannot_interrupt():
@@ -84,7 +94,7 @@ def test_an_interrupted_function_node_takes_answers_only_while_it_waits():
         ({"a": 1}, [""], '"delete" must be a list'),
         (None, None, "both are empty"),
         ({"a": 1}, ["a"], "both set and deleted"),
-        ({"a": math.inf}, None, "inf"),
+        ({"a": {1: object()}}, None, "contains a object"),
         ({"big": "x" * EDIT_LIMIT}, None, "over 1,048,576"),
         ({"": 1}, None, "non-empty"),
     ],
