@@ -38,7 +38,7 @@ import typing
 import uuid
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 
@@ -143,10 +143,11 @@ def _model_data(obj: BaseModel) -> Any:
         dump = functools.partial(type(obj).model_dump, mode="json")
         if type(obj).model_dump is BaseModel.model_dump:  # (a model_dump of the user's own is kept)
             try:
-                from pydantic_core import SchemaSerializer
+                from pydantic_core import CoreConfig, SchemaSerializer
 
                 schema: Any = type(obj).__pydantic_core_schema__
-                config = {**(schema.get("config") or {}), "ser_json_inf_nan": "constants"}
+                # the model's own core config (a CoreConfig dict already), with NaN and infinities kept
+                config = cast(CoreConfig, {**(schema.get("config") or {}), "ser_json_inf_nan": "constants"})
                 dump = functools.partial(SchemaSerializer(schema, config).to_python, mode="json")
             except Exception:  # a schema pydantic cannot build a serializer from: model_dump, as before
                 pass
@@ -158,6 +159,8 @@ def _sorted(items: Iterable[Any]) -> list[Any]:
     # Encoding a set must be deterministic (the same value, the same text): sort by the encoding.
     return sorted(items, key=lambda v: encode(v))
 
+
+_NON_FINITE: dict[str, float] = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 #: type -> (tag, to JSON); tag -> from JSON. Tags hold no ':' so they never name a class.
 #: Order matters for subclass lookups: datetime is a date.
@@ -185,7 +188,6 @@ _RICH_DECODERS: dict[str, Callable[[Any], Any]] = {
     "frozenset": lambda d: frozenset(map(_hashable, _list(d))),
     "float": lambda d: _NON_FINITE[d],
 }
-_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
 def _float_tag(value: float) -> dict[str, str]:
