@@ -110,16 +110,36 @@ def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
 # -- Temporal UI texts ------------------------------------------------------------------------------
 # The UI renders summaries and details as markdown: names and inputs come from users (and outsiders),
 # so each goes in escaped, never as a link, an image, HTML or emphasis of theirs.
-_MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-.!|~:")
+# Escaped wherever they stand: they start links, images, emphasis, code, headings, strikethrough.
+# A newline is folded away, so what starts a block (a list's "-", "+" or "1.") can only stand first.
+_MARKDOWN_INLINE = frozenset("\\`*[]()#!~")
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
 def md_text(text: str) -> str:
-    """``text`` as literal markdown text: every markdown punctuation character backslash-escaped and
-    ``& < >`` written as HTML entities, so ``[l](javascript:...)`` or ``<img onerror=...>`` shows as
-    those characters and does nothing."""
+    """``text`` as literal markdown text: markdown punctuation backslash-escaped where it could act,
+    and ``& < >`` written as HTML entities, so ``[l](javascript:...)`` or ``<img onerror=...>`` shows
+    as those characters and does nothing. A path or name stays readable: ``-`` and ``.`` inside it,
+    and ``_`` between letters or digits (never emphasis there), are left as they are."""
     text = " ".join(text.splitlines())  # a newline would start a block of its own (a heading, a list)
-    return "".join(_HTML.get(c) or (f"\\{c}" if c in _MARKDOWN_SPECIAL else c) for c in text)
+    out = []
+    for i, c in enumerate(text):
+        if c in _HTML:
+            out.append(_HTML[c])
+        elif c in _MARKDOWN_INLINE or (c == "_" and not _between_word_characters(text, i)):
+            out.append(f"\\{c}")
+        else:
+            out.append(c)
+    if text[:1] in ("-", "+"):  # a list item
+        out[0] = f"\\{text[0]}"
+    digits = len(text) - len(text.lstrip("0123456789"))
+    if digits and text[digits : digits + 1] in (".", ")"):  # an ordered list item ("1." or "1)")
+        out[digits] = f"\\{text[digits]}"
+    return "".join(out)
+
+
+def _between_word_characters(text: str, i: int) -> bool:
+    return 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
 
 
 def md_code(text: str) -> str:

@@ -247,6 +247,7 @@ async def test_run_shows_progress_and_the_ui_url(tmp_path):
         assert "[0/1] started Pair (step 1)" in out
         assert "  Pair/member_a: a:member_a" in out and "  Pair/member_b: b:member_b" in out
         assert "run completed (1/1 nodes completed)" in out
-        assert out.index("run completed") < out.index("MemberResult(member='member_a'")  # progress, then the result
+        # progress, then the result as strict JSON (a Team's MemberResults as their data)
+        assert out.index("run completed") < out.index('"member": "member_a"')
     finally:
         procs.close()

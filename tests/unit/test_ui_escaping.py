@@ -50,3 +50,22 @@ def test_ui_texts_escape_pipeline_node_session_and_input_names():
         outside_code = re.sub(r"(`+) .*? \1|(`+)[^`]*\2", "", text)
         assert "](" not in outside_code and "<img" not in outside_code, text
     assert run_summary("Pipe", 2, '"hi"') == 'Pipe: 2 nodes, input "hi"'
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ("/tmp/pytest-of-root/test_the_ui_run0/gate.txt", "/tmp/pytest-of-root/test_the_ui_run0/gate.txt"),
+        ("snake_case_name", "snake_case_name"),
+        ("_private", "\\_private"),
+        ("- not a list", "\\- not a list"),
+        ("+ not a list", "\\+ not a list"),
+        ("12. not a list", "12\\. not a list"),
+        ("3) not a list", "3\\) not a list"),
+        ("v1.2-rc", "v1.2-rc"),
+        ("a ~~strike~~ b", "a \\~\\~strike\\~\\~ b"),
+    ],
+)
+def test_md_text_escapes_only_what_could_act(text, shown):
+    assert md_text(text) == shown
+    assert _unescaped(md_text(text)) == text
