@@ -306,6 +306,12 @@ def encode(value: Any, *, what: str = "value") -> str:
     )
 
 
+def where_non_finite(value: Any) -> str:
+    """Where the first NaN or infinite float in ``value`` is (e.g. 'nan at ["scores"][2]'), or ""."""
+    found = _non_finite(value)
+    return "" if found == "a NaN or infinite float" else found
+
+
 def _non_finite(value: Any, path: str = "", depth: int = 0) -> str:
     """Where the first NaN/Infinity in ``value`` is, e.g. 'nan at ["scores"][2]'."""
     if isinstance(value, float) and not math.isfinite(value):

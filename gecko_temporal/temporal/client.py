@@ -392,7 +392,17 @@ class RunHandle:
 
 
 def _outside_value(value: Any, what: str) -> Any:
-    """``value`` as the plain JSON a run accepts from outside (models become their data)."""
+    """``value`` as the plain JSON a run accepts from outside (models become their data).
+
+    A NaN or infinity is refused here: what reaches a run from outside is plain JSON, which has no
+    token for them (a node's own NaN travels tagged), and sending its plain form would turn it into
+    the string "nan" without a word."""
+    where = codec.where_non_finite(value)
+    if where:
+        raise SerializationError(
+            f"{what} contains {where}: a run takes plain JSON from outside, which has no NaN or "
+            "Infinity; send None or a string instead, or let a node compute the value"
+        )
     return codec.plain(codec.encode(value, what=what))
 
 
