@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlreadyStartedError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from gecko_temporal.core import codec
 from gecko_temporal.core.errors import (
@@ -313,6 +313,8 @@ class RunHandle:
             return await self._handle.execute_update(JUMP_UPDATE, payload)
         except WorkflowUpdateFailedError as exc:
             raise JumpRejectedError(f"jump to {node!r} rejected: {_cause_message(exc)}") from None
+        except RPCError as exc:
+            raise GeckoError(_refused(self.id, f"the jump to {node!r}", exc)) from None
 
     async def signal_jump(self, node: str, input: Any = None) -> None:
         """Fire-and-forget jump (the gecko_next signal): a bad target shows in ``rejected_jumps``."""
@@ -326,6 +328,8 @@ class RunHandle:
             return await self._handle.execute_update(ANSWER_UPDATE, payload)
         except WorkflowUpdateFailedError as exc:
             raise GeckoError(f"answer to {node!r} rejected: {_cause_message(exc)}") from None
+        except RPCError as exc:
+            raise GeckoError(_refused(self.id, f"the answer to {node!r}", exc)) from None
 
     async def stream(self, from_offset: int = 0, *, poll_interval: float = 0.1) -> AsyncIterator[RunEvent]:
         """The run's events as they happen, from ``from_offset`` on (``event.offset + 1`` resumes).
@@ -369,10 +373,7 @@ class RunHandle:
         except WorkflowUpdateFailedError as exc:
             raise StateEditError(f"update_state rejected: {_cause_message(exc)}") from None
         except RPCError as exc:
-            raise StateEditError(
-                f'update_state on session "{self.id}" failed: {exc.message} '
-                "(a run that has ended cannot change; rewind it to go on)"
-            ) from None
+            raise StateEditError(_refused(self.id, "update_state", exc)) from None
 
     async def steps(self) -> list[dict[str, Any]]:
         """The points this session can be rewound to, oldest first: one per merged layer, with
@@ -394,6 +395,19 @@ class RunHandle:
 def _outside_value(value: Any, what: str) -> Any:
     """``value`` as the plain JSON a run accepts from outside (models become their data)."""
     return codec.plain(codec.encode(value, what=what))
+
+
+def _refused(session: str, what: str, exc: RPCError) -> str:
+    """One line on why the server refused a control update, and what to do."""
+    message = exc.message or (exc.status.name if exc.status else str(exc))
+    if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED or "in-flight updates" in (exc.message or ""):
+        return (
+            f'session "{session}" refused {what}: {message} (Temporal allows 10 updates in flight '
+            "per run; stream readers and other updates hold them): retry in a few seconds"
+        )
+    if exc.status == RPCStatusCode.NOT_FOUND or "already completed" in (exc.message or ""):
+        return f'session "{session}" refused {what}: {message} (a run that has ended cannot change; rewind it to go on)'
+    return f'session "{session}" refused {what}: {message}'
 
 
 def _cause_message(exc: BaseException) -> str:
