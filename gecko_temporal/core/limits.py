@@ -8,6 +8,7 @@ the node with a message that says what is big and how to fix it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 
@@ -138,3 +139,32 @@ def snapshot_problem(next_run: str, workflow: str, state: Mapping[str, str], lim
         "in this run, which Temporal ends at 51,200 events. Keep large data out of state (write it to a "
         "file and keep the path)"
     )
+
+
+# Temporal refuses an activity type, a workflow id or an activity id longer than this (bytes, UTF-8),
+# and a workflow task that would schedule one fails on every attempt: the run stalls for good.
+ID_LIMIT = 1000
+
+
+def id_size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def name_problem(what: str, text: str, limit: int = ID_LIMIT) -> str | None:
+    """An error if ``text`` (an activity type or a session id) is longer than Temporal accepts."""
+    size = id_size(text)
+    if size <= limit:
+        return None
+    return f"{what} is {size:,} bytes ({text[:40]!r}...), over Temporal's {limit:,}-byte limit; use a shorter name"
+
+
+def child_session_id(parent: str, node: str, step: int, limit: int = ID_LIMIT) -> str:
+    """The session id of a subgraph node's child run: ``parent.node.step``, or when that is too long
+    for Temporal, its head and a hash of the whole (stable on replay, distinct per node and step).
+    Ids that fit are the ones runs always had."""
+    full = f"{parent}.{node}.{step}"
+    if id_size(full) <= limit:
+        return full
+    tail = f"~{hashlib.sha256(full.encode('utf-8')).hexdigest()[:20]}.{step}"
+    head = full.encode("utf-8")[: limit - id_size(tail)].decode("utf-8", "ignore")
+    return head + tail

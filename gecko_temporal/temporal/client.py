@@ -36,7 +36,7 @@ from gecko_temporal.core.errors import (
     StepLimitError,
     WorkflowTimeoutError,
 )
-from gecko_temporal.core.limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name
+from gecko_temporal.core.limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name, name_problem
 from gecko_temporal.core.spec import GraphSpec
 from gecko_temporal.protocol import (
     ANSWER_UPDATE,
@@ -211,6 +211,9 @@ async def start(
         spec = replace(spec, max_steps=max_steps)
     encoded = codec.encode(input_data, what="input_data")
     session_id = session_id or f"{wf.name}-{uuid.uuid4().hex[:12]}"
+    too_long = name_problem("session_id", session_id) if isinstance(session_id, str) else "session_id must be a str"
+    if too_long:
+        raise GeckoError(too_long)
     limit = payload_limit_of(client.data_converter)
     seed = seed_state(state, limit // 2) if state else None
     run_input = _run_input(spec, encoded, timeout, limit, seed)

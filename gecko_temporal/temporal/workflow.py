@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.limits import (
         FRAME,
         PAYLOAD_LIMIT,
+        child_session_id,
         human,
         json_size,
         limit_name,
@@ -715,7 +716,7 @@ class GeckoWorkflow:
         assert node.subgraph is not None
         parent = workflow.info().workflow_id
         # Stable on replay and unique in the session (steps count across continue-as-new).
-        child_id = f"{parent}.{node.name}.{task.step}"
+        child_id = child_session_id(parent, node.name, task.step)  # fits Temporal's 1,000-byte id limit
         # The child graph as this run received it (inside its own spec), never as deployed now.
         child: dict[str, Any] = {"spec": node.subgraph.to_plain(), "input": task.input}
         limit = self._params.payload_limit

@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 
+from gecko_temporal import GeckoError, GraphError
 from gecko_temporal.core.spec import RunParams
 from gecko_temporal.temporal.client import connect
 from tests.integration.test_hostile_input import cli_state
@@ -210,3 +211,30 @@ async def test_only_the_run_writes_its_own_events_a_forged_run_finished_is_rejec
     assert await _offset(dev_server, session) == before + 1  # only the custom event went in
     code, _, err = await gecko(dev_server, "status", session)
     assert code == 0 and state["waiting"], err
+
+
+async def test_a_session_id_of_998_characters_runs_its_subgraph_under_a_child_id_that_fits(dev_server):
+    from gecko_temporal import Workflow
+
+    child = Workflow("Kid").add_node("twice", lambda n: n * 2).set_entry_point("twice")
+    wf = Workflow("Parent").add_node("Kid", child).set_entry_point("Kid")
+    session = "s" * 988 + uuid.uuid4().hex[:10]  # 998: its child "<session>.Kid.1" would be 1,004
+    handle = await wf.start(21, session_id=session, timeout=60)
+    assert await asyncio.wait_for(handle.result(), 60) == 42
+    with pytest.raises(GeckoError, match="session_id is 1,001 bytes"):
+        await wf.start(1, session_id="s" * 1001)
+
+
+def test_names_temporal_would_refuse_fail_when_the_graph_is_built():
+    from gecko_temporal import Team, Workflow
+
+    with pytest.raises(GraphError, match="over Temporal's 1,000-byte limit"):
+        Workflow("P" * 5000)
+    with pytest.raises(GraphError, match='activity type of node "nnn'):
+        Workflow("P").add_node("n" * 999, lambda x: x)
+    member = lambda x: x  # noqa: E731
+    member.__name__ = "m" * 1000
+    team = Team([member])
+    wf = Workflow("P").add_node("T", team).set_entry_point("T")
+    with pytest.raises(GraphError, match='activity type of node "T"'):
+        wf.compile()

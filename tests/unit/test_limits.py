@@ -214,3 +214,22 @@ def test_the_message_names_only_the_declared_keys_and_outputs():
     )
     assert 'state 586.0 KB: "declared" 586.0 KB)' in state_warning and '"other"' not in state_warning
     assert 'node outputs 586.0 KB: "declared" 586.0 KB)' in history_warning and '"other"' not in history_warning
+
+
+def test_child_session_ids_that_fit_stay_as_they_were_and_longer_ones_are_hashed_to_fit():
+    from gecko_temporal.core.limits import ID_LIMIT, child_session_id, id_size
+
+    assert child_session_id("sess", "Kid", 3) == "sess.Kid.3"
+    long_a = child_session_id("s" * 998, "Kid", 1)
+    long_b = child_session_id("s" * 998, "Kid", 2)
+    assert id_size(long_a) == ID_LIMIT and long_a.endswith(".1") and long_a != long_b
+    assert long_a == child_session_id("s" * 998, "Kid", 1)  # stable on replay
+    multibyte = child_session_id("é" * 700, "Kïd", 1)
+    assert id_size(multibyte) <= ID_LIMIT
+
+
+def test_a_name_over_temporals_id_limit_is_named_with_its_size():
+    from gecko_temporal.core.limits import name_problem
+
+    assert name_problem("x", "a" * 1000) is None
+    assert "1,001 bytes" in (name_problem("session_id", "a" * 1001) or "")
