@@ -33,8 +33,12 @@ KEEP_COMPLETED = 1000  # names of finished nodes kept likewise
 VALUE_LIMIT = 64 * 1024  # a state value (or jump/wait input) above this shows as a preview
 STATE_BUDGET = 1024 * 1024  # the state part of gecko_state never exceeds this (JSON characters)
 EDIT_LIMIT = 1024 * 1024  # JSON characters one update_state may write
-KEEP_EDITS = 50
-KEEP_CHECKPOINTS = 5000  # rewind points a run keeps (one per layer; steps_per_run bounds them anyway)  # state edits listed in gecko_state (and carried across continue-as-new)
+KEEP_EDITS = 50  # state edits listed in gecko_state (and carried across continue-as-new)
+KEEP_CHECKPOINTS = 5000  # rewind points a run keeps (one per layer; steps_per_run bounds them anyway)
+EDIT_KEYS = 10_000  # keys one update_state may set and delete together
+SHOWN_KEYS = 20  # keys an edit's record lists (then how many more): records are kept and carried
+REDO_LIMIT = 100  # updates a gecko_rewound may redo (a reset drops those of one workflow task)
+RUN_ID_CHARS = 100  # a Temporal run id is a 36-character UUID
 
 _FIELDS = {"jump": ("node", "input"), "answer": ("node", "value")}
 _EXAMPLE = {"jump": '{"node": "Name", "input": ...}', "answer": '{"node": "Name", "value": ...}'}
@@ -198,10 +202,18 @@ def state_answer(
         "conflicts": list(conflicts),
         "state_edits": list(edits),
         "pending_edits": [
-            {"set": list(e["values"]), "deleted": list(e["delete"]), "source": e["source"]} for e in pending_edits
+            {"set": shown_keys(e["values"]), "deleted": shown_keys(e["delete"]), "source": e["source"]}
+            for e in pending_edits
         ],
         "rewound_from": rewound_from,
     }
+
+
+def shown_keys(keys: Any) -> list[str]:
+    """Key names as an edit's record lists them: the first SHOWN_KEYS, then how many more."""
+    names = [k[:PREVIEW_CHARS] for k in list(keys)[:SHOWN_KEYS]]
+    more = len(keys) - len(names)
+    return names + [f"... and {more:,} more"] if more > 0 else names
 
 
 def parse_edit(
@@ -229,6 +241,13 @@ def parse_edit(
         return None, 'update_state needs "values" to set or "delete" keys to remove; both are empty'
     if any(not k for k in values):
         return None, "state keys must be non-empty strings"
+    if len(values) + len(delete) > EDIT_KEYS:
+        return None, (
+            f"update_state names {len(values) + len(delete):,} keys; at most {EDIT_KEYS:,} per update "
+            "(send several, or keep many small values under one key)"
+        )
+    if sum(len(k) for k in delete) > EDIT_LIMIT:
+        return None, f'the "delete" key names are over {EDIT_LIMIT:,} characters in all'
     both = [k for k in delete if k in values]
     if both:
         return None, f"keys both set and deleted: {', '.join(repr(k) for k in both[:5])}; pick one"
@@ -247,6 +266,10 @@ def parse_edit(
     return {"values": encoded, "delete": list(dict.fromkeys(delete)), "source": source}, None
 
 
+UNTOLD = (
+    "gecko_rewound is sent by gecko-temporal rewind right after it resets the run; this run has seen "
+    "no reset it was not told about"
+)
 OUTSIDE = ("signal", "update")  # Jump.source of jumps sent from outside the run
 
 
@@ -270,6 +293,11 @@ class RunControl:
         self.rewound_from: dict[str, Any] | None = snapshot.rewound_from
         self.rewinds = 0  # gecko_rewound signals taken in this run
         self.clock: Any = lambda: ""  # the workflow's time as ISO text (set by the workflow)
+        # Whether the run was reset and not yet told about it by gecko_rewound (set by the workflow):
+        # a gecko_rewound at any other time is forged or stale and is refused.
+        self.reset_untold: Any = lambda: True
+        self.task_marker: Any = lambda: 0  # what tells workflow tasks apart (history length; set by the workflow)
+        self._held_rewound: tuple[list[Arg], Any] | None = None
 
     # -- requests from outside -----------------------------------------------------------------
     def check_jump(self, received: Sequence[Arg]) -> tuple[dict[str, Any] | None, str | None]:
@@ -402,8 +430,8 @@ class RunControl:
                     "layer": layer,
                     "time": self.clock(),
                     "source": edit["source"],
-                    "set": list(edit["values"]),
-                    "deleted": list(edit["delete"]),
+                    "set": shown_keys(edit["values"]),
+                    "deleted": shown_keys(edit["delete"]),
                 }
             )
         del self.edits[:-KEEP_EDITS]
@@ -418,12 +446,42 @@ class RunControl:
             return "gecko_rewound takes one JSON object (sent by gecko-temporal rewind)"
         info = received[0].value
         redo = info.get("redo") or []
+        from_run, to_step = info.get("from_run"), info.get("to_step")
+        if from_run is not None and (not isinstance(from_run, str) or len(from_run) > RUN_ID_CHARS):
+            return f'"from_run" must be a run id (a string of at most {RUN_ID_CHARS} characters)'
+        if to_step is not None and (not isinstance(to_step, int) or isinstance(to_step, bool)):
+            return '"to_step" must be an integer step'
+        if not isinstance(redo, list) or len(redo) > REDO_LIMIT:
+            return f'"redo" must be a list of at most {REDO_LIMIT} updates'
         edit, problem = parse_edit(info.get("values"), info.get("delete"), [], "rewind")
         if problem and (info.get("values") or info.get("delete")):
             return problem
-        self.rewound_from = {"run_id": info.get("from_run"), "step": info.get("to_step"), "time": self.clock()}
+        if not self.reset_untold():
+            # Temporal hands a signal to the run before the reseed that tells of a reset in the same
+            # workflow task: hold it until the loop looks (settle_rewound), refuse it until then.
+            self._held_rewound = (list(received), self.task_marker())
+            return UNTOLD
+        self._rewound(info, from_run, to_step, redo, edit)
+        return None
+
+    def settle_rewound(self, reset: bool) -> None:
+        """The loop's check after each merge: a gecko_rewound held in this same workflow task is
+        taken when this task saw a reset (its rejection is withdrawn); otherwise it stays refused."""
+        held, self._held_rewound = self._held_rewound, None
+        if held is None or not reset or held[1] != self.task_marker():
+            return
+        received = held[0]
+        self.rejected[:] = [
+            r for r in self.rejected if not (r.get("signal") == REWOUND_SIGNAL and r["reason"] == UNTOLD)
+        ]
+        info = received[0].value
+        edit, _ = parse_edit(info.get("values"), info.get("delete"), [], "rewind")
+        self._rewound(info, info.get("from_run"), info.get("to_step"), info.get("redo") or [], edit)
+
+    def _rewound(self, info: dict[str, Any], from_run: Any, to_step: Any, redo: list[Any], edit: Any) -> None:
+        self.rewound_from = {"run_id": from_run, "step": to_step, "time": self.clock()}
         self.rewinds += 1
-        for item in redo if isinstance(redo, list) else []:
+        for item in redo:
             if not isinstance(item, dict):
                 continue
             name, args = item.get("update"), [Arg(a) for a in (item.get("args") or [])]
@@ -441,7 +499,6 @@ class RunControl:
                     self.queue_edit(again)
         if edit is not None:
             self.queue_edit(edit)
-        return None
 
     def stop_waiting(self, node: str) -> None:
         self.waiting.pop(node, None)

@@ -168,3 +168,21 @@ def child_session_id(parent: str, node: str, step: int, limit: int = ID_LIMIT) -
     tail = f"~{hashlib.sha256(full.encode('utf-8')).hexdigest()[:20]}.{step}"
     head = full.encode("utf-8")[: limit - id_size(tail)].decode("utf-8", "ignore")
     return head + tail
+
+
+def sends_problem(where: str, count: int, size: int, at: int, limit: int = PAYLOAD_LIMIT) -> str | None:
+    """An error once the Sends a node returned pass the payload limit: ``size`` bytes by Send ``at``
+    of ``count``. All of them travel in the node's one output, so this fails the node before the
+    worker encodes the rest (1,000 Sends of 1.9 MB once took a worker from 0.3 to 10 GB)."""
+    if size + FRAME <= limit:
+        return None
+    fix = (
+        "send smaller items (ids, paths or chunks to load in the instance)"
+        if limit > PAYLOAD_LIMIT
+        else "set GECKO_PAYLOAD_STORE (see docs/payloads.md) or send smaller items (ids, paths or "
+        "chunks to load in the instance)"
+    )
+    return (
+        f"{where} returned {count:,} Sends whose args pass {human(size)} by Send {at}, over "
+        f"{limit_name(limit)} (one node output carries them all); {fix}"
+    )

@@ -13,6 +13,7 @@ import sys
 import uuid
 
 import pytest
+from temporalio.client import WorkflowFailureError
 
 from gecko_temporal import GeckoError, GraphError
 from gecko_temporal.core.spec import RunParams
@@ -29,7 +30,15 @@ POLL = "__temporal_workflow_stream_poll"
 def worker(dev_server, tmp_path_factory):
     procs = Procs(tmp_path_factory.mktemp("redteam"))
     proc = procs.worker(
-        "tests.pipelines.hostile:wf", "--address", dev_server.address, "--task-queue", QUEUE, "--threads", "4"
+        "tests.pipelines.hostile:wf",
+        "tests.pipelines.hostile:fan",
+        "tests.pipelines.hostile:big_fan",
+        "--address",
+        dev_server.address,
+        "--task-queue",
+        QUEUE,
+        "--threads",
+        "4",
     )
     try:
         proc.wait_for("worker ready")
@@ -238,3 +247,63 @@ def test_names_temporal_would_refuse_fail_when_the_graph_is_built():
     wf = Workflow("P").add_node("T", team).set_entry_point("T")
     with pytest.raises(GraphError, match='activity type of node "T"'):
         wf.compile()
+
+
+async def test_forged_signals_add_nothing_big_to_what_the_run_carries(dev_server, worker, tmp_path):
+    session = await _start_waiting(dev_server)
+    big = tmp_path / "publisher.json"
+    big.write_text(json.dumps({"items": [], "publisher_id": "p" * 1_000_000, "sequence": 1}))
+    rewound = tmp_path / "rewound.json"
+    rewound.write_text(json.dumps({"from_run": "r" * 2_000_000}))
+    for name, path in (("__temporal_workflow_stream_publish", big), ("gecko_rewound", rewound)):
+        code, _, err = await temporal(
+            dev_server, "workflow", "signal", "--workflow-id", session, "--name", name, "--input-file", str(path)
+        )
+        assert code == 0, err
+    code, _, err = await temporal(
+        dev_server, "workflow", "signal", "--workflow-id", session, "--name", "gecko_rewound", "--input", "{}"
+    )
+    assert code == 0, err
+    for _ in range(100):
+        state = await cli_state(dev_server, session)
+        if len(state["rejected"]) >= 3:
+            break
+        await asyncio.sleep(0.1)
+    reasons = [r["reason"] for r in state["rejected"]]
+    assert any("publisher_id is 1,000,000 characters" in r for r in reasons), reasons
+    assert any('"from_run" must be a run id' in r for r in reasons), reasons
+    assert sum("has seen no reset it was not told about" in r for r in reasons) == 1, reasons
+    assert state["rewound_from"] is None
+    assert len(json.dumps(state)) < 20_000  # previews only
+
+
+def _rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def test_a_500_way_send_whose_instances_take_context_completes(dev_server, worker):
+    client = await connect(dev_server.address)
+    session = f"redfan-{uuid.uuid4().hex[:8]}"
+    handle = await client.start_workflow(
+        "GeckoWorkflow", RunParams(spec=hostile.fan.compile(), input="500"), id=session, task_queue=QUEUE
+    )
+    result = await asyncio.wait_for(handle.result(), 300)
+    assert len(result) == 500 and set(result) == {0}  # no instance got the 500 Sends in its history
+
+
+async def test_sends_too_big_for_one_output_fail_the_node_without_eating_the_workers_memory(dev_server, worker):
+    client = await connect(dev_server.address)
+    session = f"redbigfan-{uuid.uuid4().hex[:8]}"
+    before = _rss_mb(worker.pid)
+    handle = await client.start_workflow(
+        "GeckoWorkflow", RunParams(spec=hostile.big_fan.compile(), input="1000"), id=session, task_queue=QUEUE
+    )
+    with pytest.raises(WorkflowFailureError) as failed:
+        await asyncio.wait_for(handle.result(), 120)
+    message = str(failed.value.cause)
+    assert 'node "big_fan_out"' in message and "1,000 Sends" in message and "PayloadTooLarge" in message, message
+    assert "GECKO_PAYLOAD_STORE" in message
+    assert _rss_mb(worker.pid) < before + 300  # it stopped at the second Send, not after encoding 1.9 GB
