@@ -74,12 +74,17 @@ def parse_request(kind: str, args: Sequence[Arg]) -> tuple[dict[str, Any] | None
     payload, problem = _one_object(args, f"a {kind}", _EXAMPLE[kind])
     if problem:
         return None, problem
-    unknown = [k for k in payload if k not in (node_key, value_key)]
+    optional = ("interrupt",) if kind == "answer" else ()
+    unknown = [k for k in payload if k not in (node_key, value_key, *optional)]
     if unknown:
         return None, (
             f"unknown field(s) {', '.join(repr(k) for k in unknown[:5])} in the {kind} "
-            f"(valid: {node_key!r}, {value_key!r})"
+            f"(valid: {', '.join(repr(k) for k in (node_key, value_key, *optional))})"
         )
+    index = payload.get("interrupt")
+    if index is not None and (not isinstance(index, int) or isinstance(index, bool) or index < 0):
+        return None, f'"interrupt" names which interrupt() call is answered (0, 1, ...), got {_json_type(index)}'
+
     node = payload.get(node_key)
     if not isinstance(node, str) or not node:
         return None, f'a {kind} needs "{node_key}": the name of a node as a string, got {_json_type(node)}'
@@ -87,7 +92,10 @@ def parse_request(kind: str, args: Sequence[Arg]) -> tuple[dict[str, Any] | None
         text = codec.encode(payload.get(value_key), what=f'the "{value_key}" of the {kind}')
     except GeckoError as exc:
         return None, str(exc)
-    return {node_key: node, value_key: text}, None
+    request = {node_key: node, value_key: text}
+    if index is not None:
+        request["interrupt"] = index
+    return request, None
 
 
 def _one_object(args: Sequence[Arg], what: str, example: str) -> tuple[Any, str | None]:
@@ -298,6 +306,7 @@ class RunControl:
         self.reset_untold: Any = lambda: True
         self.task_marker: Any = lambda: 0  # what tells workflow tasks apart (history length; set by the workflow)
         self._held_rewound: tuple[list[Arg], Any] | None = None
+        self._answered: dict[str, int] = {}  # node -> the interrupt an untaken answer named
 
     # -- requests from outside -----------------------------------------------------------------
     def check_jump(self, received: Sequence[Arg]) -> tuple[dict[str, Any] | None, str | None]:
@@ -320,7 +329,26 @@ class RunControl:
                 "nor a node waiting in context.interrupt() (waiting now: "
                 f"{', '.join(interrupted) or 'none'})"
             )
+        if request is not None and not problem:
+            problem = self._answer_problem(request)
         return (None, problem) if problem else (request, None)
+
+    def _answer_problem(self, request: dict[str, Any]) -> str | None:
+        """An answer that would be lost or taken by the wrong question: refused, never dropped silently."""
+        node = request["node"]
+        if node in self.answers:
+            return (
+                f'node "{node}" already has an answer it has not taken yet; one answer per wait '
+                "(the first one sent is kept)"
+            )
+        index = request.get("interrupt")
+        if index is None:
+            return None
+        waiting = self.waiting.get(node, {}).get("interrupt")
+        if waiting != index:
+            now = f"it waits in interrupt {waiting}" if waiting is not None else "it is not waiting now"
+            return f'this answer is for interrupt {index} of node "{node}", but {now}; look at gecko_state.waiting'
+        return None
 
     def queue_jump(self, request: dict[str, Any], source: str) -> dict[str, Any]:
         """Queue a checked jump; it redirects the run when the running layer ends."""
@@ -330,6 +358,8 @@ class RunControl:
     def give_answer(self, request: dict[str, Any]) -> dict[str, Any]:
         """Keep a checked answer for its node (which may start waiting only later)."""
         self.answers[request["node"]] = request["value"]
+        if "interrupt" in request:
+            self._answered[request["node"]] = request["interrupt"]
         return {"node": request["node"], "waiting": request["node"] in self.waiting}
 
     def signal(self, name: str, received: Sequence[Arg]) -> dict[str, Any] | None:
@@ -501,10 +531,25 @@ class RunControl:
             self.queue_edit(edit)
 
     def stop_waiting(self, node: str) -> None:
-        self.waiting.pop(node, None)
+        ended = self.waiting.pop(node, None)
+        index = self._answered.pop(node, None)
+        if ended is not None and ended.get("interrupted") and node in self.answers:
+            # An interrupt takes answers only while it waits, so this one came for the interrupt that
+            # just ended (its timeout fired in the same workflow task): never the node's next one.
+            index = ended.get("interrupt")
+            value = self.answers.pop(node)
+            entry = rejection(
+                ANSWER_SIGNAL,
+                [Arg({"node": node, "value": codec.plain(value), "interrupt": index})],
+                f'interrupt {index} of node "{node}" ended (timeout) as this answer arrived; it was not used',
+                self._sched.step,
+            )
+            self.rejected.append(entry)
+            del self.rejected[:-KEEP_REJECTED]
 
     def answer_for(self, node: str) -> str:
         """Take the answer given for ``node`` (the caller waited until there was one)."""
+        self._answered.pop(node, None)
         return self.answers.pop(node)
 
     def state_answer(

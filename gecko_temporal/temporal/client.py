@@ -323,10 +323,14 @@ class RunHandle:
         """Fire-and-forget jump (the gecko_next signal): a bad target shows in ``rejected_jumps``."""
         await self._handle.signal(NEXT_SIGNAL, {"node": node, "input": _outside_value(input, "jump input")})
 
-    async def answer(self, node: str, value: Any = None) -> dict[str, Any]:
+    async def answer(self, node: str, value: Any = None, *, interrupt: int | None = None) -> dict[str, Any]:
         """Answer a WaitForInput node, or a node waiting in ``context.interrupt()`` (its ``interrupt()``
-        call returns ``value``); raise GeckoError if ``node`` is neither."""
-        payload = {"node": node, "value": _outside_value(value, "answer")}
+        call returns ``value``); raise GeckoError if ``node`` is neither, or already has an answer.
+        ``interrupt`` (``gecko_state["waiting"][node]["interrupt"]``) names the interrupt answered:
+        the answer is refused unless that one waits, so it never answers a later question."""
+        payload: dict[str, Any] = {"node": node, "value": _outside_value(value, "answer")}
+        if interrupt is not None:
+            payload["interrupt"] = interrupt
         try:
             return await self._handle.execute_update(ANSWER_UPDATE, payload)
         except WorkflowUpdateFailedError as exc:

@@ -190,3 +190,25 @@ def test_a_gecko_rewound_that_came_with_its_reset_in_one_workflow_task_is_taken_
     control.task_marker = lambda: 9  # the reset comes in another workflow task: it stays refused
     control.settle_rewound(reset=True)
     assert control.rewinds == 1 and len(control.rejected) == 1
+
+
+def test_a_second_answer_before_the_first_is_taken_is_rejected_not_dropped():
+    control = _control()
+    control.start_waiting("Review", "ok?", '"x"', "now", None)
+    assert control.signal("gecko_answer", [Arg({"node": "Review", "value": "first"})]) is None
+    entry = control.signal("gecko_answer", [Arg({"node": "Review", "value": "second"})])
+    assert entry is not None and "already has an answer" in entry["reason"] and '"second"' in entry["request"]
+    assert control.answer_for("Review") == '"first"'
+
+
+def test_an_answer_naming_its_interrupt_is_refused_for_another_and_a_late_one_is_never_reused():
+    control = _control()
+    control.start_waiting("Check", "", '"x"', "now", 5, payload='"q1"', index=1)
+    entry = control.signal("gecko_answer", [Arg({"node": "Check", "value": 1, "interrupt": 0})])
+    assert entry is not None and "interrupt 0" in entry["reason"] and "waits in interrupt 1" in entry["reason"]
+    assert control.signal("gecko_answer", [Arg({"node": "Check", "value": 1, "interrupt": 1})]) is None
+    control.stop_waiting("Check")  # its timeout won in the same workflow task
+    assert "Check" not in control.answers
+    assert "ended (timeout)" in control.rejected[-1]["reason"]
+    control.start_waiting("Check", "", '"x"', "now", 5, payload='"q2"', index=2)
+    assert "Check" not in control.answers  # the next interrupt waits for its own answer
