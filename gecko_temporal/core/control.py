@@ -35,6 +35,7 @@ STATE_BUDGET = 1024 * 1024  # the state part of gecko_state never exceeds this (
 EDIT_LIMIT = 1024 * 1024  # JSON characters one update_state may write
 KEEP_EDITS = 50  # state edits listed in gecko_state (and carried across continue-as-new)
 KEEP_CHECKPOINTS = 5000  # rewind points a run keeps (one per layer; steps_per_run bounds them anyway)
+KEEP_JUMPS = 100  # jumps from outside that may wait for a layer's end (kept and carried)
 EDIT_KEYS = 10_000  # keys one update_state may set and delete together
 SHOWN_KEYS = 20  # keys an edit's record lists (then how many more): records are kept and carried
 REDO_LIMIT = 100  # updates a gecko_rewound may redo (a reset drops those of one workflow task)
@@ -92,7 +93,12 @@ def parse_request(kind: str, args: Sequence[Arg]) -> tuple[dict[str, Any] | None
         text = codec.encode(payload.get(value_key), what=f'the "{value_key}" of the {kind}')
     except GeckoError as exc:
         return None, str(exc)
-    request = {node_key: node, value_key: text}
+    if len(text) > EDIT_LIMIT:  # kept by the run (and carried across continue-as-new) until taken
+        return None, (
+            f'the "{value_key}" of the {kind} is {len(text):,} characters of JSON, over {EDIT_LIMIT:,}; '
+            "keep big data in files and pass a path"
+        )
+    request: dict[str, Any] = {node_key: node, value_key: text}
     if index is not None:
         request["interrupt"] = index
     return request, None
@@ -313,6 +319,13 @@ class RunControl:
         request, problem = parse_request("jump", received)
         if request is not None:
             problem = self._sched.check_target(request["node"])
+        if request is not None and not problem:
+            waiting = [j for j in self._sched.jumps if j.source in OUTSIDE]
+            if len(waiting) >= KEEP_JUMPS:
+                problem = (
+                    f"{len(waiting)} jumps from outside already wait for the running layer to end; at most "
+                    f"{KEEP_JUMPS} (they redirect the run at once: the last ones decide)"
+                )
         return (None, problem) if problem else (request, None)
 
     def check_answer(self, received: Sequence[Arg]) -> tuple[dict[str, Any] | None, str | None]:

@@ -212,3 +212,13 @@ def test_an_answer_naming_its_interrupt_is_refused_for_another_and_a_late_one_is
     assert "ended (timeout)" in control.rejected[-1]["reason"]
     control.start_waiting("Check", "", '"x"', "now", 5, payload='"q2"', index=2)
     assert "Check" not in control.answers  # the next interrupt waits for its own answer
+
+
+def test_outside_jumps_and_answers_are_bounded_in_count_and_size():
+    control = _control()
+    for _ in range(100):
+        assert control.signal("gecko_next", [Arg({"node": "Draft"})]) is None
+    entry = control.signal("gecko_next", [Arg({"node": "Draft"})])
+    assert entry is not None and "at most 100" in entry["reason"]
+    big = control.signal("gecko_answer", [Arg({"node": "Review", "value": "x" * 2_000_000})])
+    assert big is not None and "over 1,048,576" in big["reason"]
