@@ -307,8 +307,10 @@ class RunControl:
         self.rewound_from: dict[str, Any] | None = snapshot.rewound_from
         self.rewinds = 0  # gecko_rewound signals taken in this run
         self.clock: Any = lambda: ""  # the workflow's time as ISO text (set by the workflow)
-        # Whether the run was reset and not yet told about it by gecko_rewound (set by the workflow):
-        # a gecko_rewound at any other time is forged or stale and is refused.
+        # Whether the run was reset and not yet told about it by gecko_rewound: a gecko_rewound at any
+        # other time is forged or stale and is refused. NOT wired by the workflow yet (always True):
+        # wiring it as reseed != seen or rewinds < resets refused real rewinds whose signal came in
+        # the reset's own workflow task, even with settle_rewound on the reseed callback (open issue).
         self.reset_untold: Any = lambda: True
         self.task_marker: Any = lambda: 0  # what tells workflow tasks apart (history length; set by the workflow)
         self._held_rewound: tuple[list[Arg], Any] | None = None
@@ -501,15 +503,15 @@ class RunControl:
             return problem
         if not self.reset_untold():
             # Temporal hands a signal to the run before the reseed that tells of a reset in the same
-            # workflow task: hold it until the loop looks (settle_rewound), refuse it until then.
+            # workflow task: hold it for the reseed (settle_rewound), refuse it until then.
             self._held_rewound = (list(received), self.task_marker())
             return UNTOLD
         self._rewound(info, from_run, to_step, redo, edit)
         return None
 
     def settle_rewound(self, reset: bool) -> None:
-        """The loop's check after each merge: a gecko_rewound held in this same workflow task is
-        taken when this task saw a reset (its rejection is withdrawn); otherwise it stays refused."""
+        """The run was reseeded (reset): a gecko_rewound held in this same workflow task is taken (its
+        rejection withdrawn); one held in an earlier task stays refused."""
         held, self._held_rewound = self._held_rewound, None
         if held is None or not reset or held[1] != self.task_marker():
             return

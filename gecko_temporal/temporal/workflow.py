@@ -214,11 +214,6 @@ class GeckoWorkflow:
         self._children: dict[str, str] = {}  # subgraph node -> its running child session
         self._team_deltas: dict[str, list[StateDelta]] = {}  # by Task.key: a Team's members' deltas
         self._control.clock = lambda: workflow.now().isoformat()
-        # A reset reseeds workflow.random(); _after_reset counts it when the loop gets there.
-        self._control.reset_untold = lambda: (
-            workflow.random_seed() != self._seed_state or self._control.rewinds < self._resets
-        )
-        self._control.task_marker = lambda: workflow.info().get_current_history_length()
         if params.snapshot is None and plain.get("state"):  # start(..., state=...): seeded, checked by the client
             self._state = dict(plain["state"])
         # Where this run can be rewound to: one entry per merge (layer), with the history length of
@@ -869,13 +864,12 @@ class GeckoWorkflow:
         it came from, edits, updates the reset dropped). Wait here for that signal so the edits land
         before the next layer starts; after a reset by other means, go on after a minute."""
         state = workflow.random_seed()
-        self._control.settle_rewound(reset=state != self._seed_state)
         if state == self._seed_state:
             return
         self._seed_state = state
-        self._resets += 1
         if not workflow.patched(REWIND_WAIT_PATCH):
             return  # a run reset (by hand) under code without rewinds went on at once: replay it so
+        self._resets += 1
         live = self._control
         if live.rewinds < self._resets:
             try:
