@@ -22,3 +22,6 @@ STATUS_ATTRIBUTE = "GeckoStatus"  # Keyword search attribute: running, waiting, 
 WINDOW_PATCH = (
     "gecko-activity-window"  # workflow.patched id: runs recorded before started every node of a layer at once
 )
+STREAM_POLL_PATCH = (
+    "gecko-stream-poll-bound"  # workflow.patched id: runs recorded before kept every stream poll waiting
+)

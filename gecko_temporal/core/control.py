@@ -33,8 +33,13 @@ KEEP_COMPLETED = 1000  # names of finished nodes kept likewise
 VALUE_LIMIT = 64 * 1024  # a state value (or jump/wait input) above this shows as a preview
 STATE_BUDGET = 1024 * 1024  # the state part of gecko_state never exceeds this (JSON characters)
 EDIT_LIMIT = 1024 * 1024  # JSON characters one update_state may write
-KEEP_EDITS = 50
-KEEP_CHECKPOINTS = 5000  # rewind points a run keeps (one per layer; steps_per_run bounds them anyway)  # state edits listed in gecko_state (and carried across continue-as-new)
+KEEP_EDITS = 50  # state edits listed in gecko_state (and carried across continue-as-new)
+KEEP_CHECKPOINTS = 5000  # rewind points a run keeps (one per layer; steps_per_run bounds them anyway)
+KEEP_JUMPS = 100  # jumps from outside that may wait for a layer's end (kept and carried)
+EDIT_KEYS = 10_000  # keys one update_state may set and delete together
+SHOWN_KEYS = 20  # keys an edit's record lists (then how many more): records are kept and carried
+REDO_LIMIT = 100  # updates a gecko_rewound may redo (a reset drops those of one workflow task)
+RUN_ID_CHARS = 100  # a Temporal run id is a 36-character UUID
 
 _FIELDS = {"jump": ("node", "input"), "answer": ("node", "value")}
 _EXAMPLE = {"jump": '{"node": "Name", "input": ...}', "answer": '{"node": "Name", "value": ...}'}
@@ -70,12 +75,17 @@ def parse_request(kind: str, args: Sequence[Arg]) -> tuple[dict[str, Any] | None
     payload, problem = _one_object(args, f"a {kind}", _EXAMPLE[kind])
     if problem:
         return None, problem
-    unknown = [k for k in payload if k not in (node_key, value_key)]
+    optional = ("interrupt",) if kind == "answer" else ()
+    unknown = [k for k in payload if k not in (node_key, value_key, *optional)]
     if unknown:
         return None, (
             f"unknown field(s) {', '.join(repr(k) for k in unknown[:5])} in the {kind} "
-            f"(valid: {node_key!r}, {value_key!r})"
+            f"(valid: {', '.join(repr(k) for k in (node_key, value_key, *optional))})"
         )
+    index = payload.get("interrupt")
+    if index is not None and (not isinstance(index, int) or isinstance(index, bool) or index < 0):
+        return None, f'"interrupt" names which interrupt() call is answered (0, 1, ...), got {_json_type(index)}'
+
     node = payload.get(node_key)
     if not isinstance(node, str) or not node:
         return None, f'a {kind} needs "{node_key}": the name of a node as a string, got {_json_type(node)}'
@@ -83,7 +93,15 @@ def parse_request(kind: str, args: Sequence[Arg]) -> tuple[dict[str, Any] | None
         text = codec.encode(payload.get(value_key), what=f'the "{value_key}" of the {kind}')
     except GeckoError as exc:
         return None, str(exc)
-    return {node_key: node, value_key: text}, None
+    if len(text) > EDIT_LIMIT:  # kept by the run (and carried across continue-as-new) until taken
+        return None, (
+            f'the "{value_key}" of the {kind} is {len(text):,} characters of JSON, over {EDIT_LIMIT:,}; '
+            "keep big data in files and pass a path"
+        )
+    request: dict[str, Any] = {node_key: node, value_key: text}
+    if index is not None:
+        request["interrupt"] = index
+    return request, None
 
 
 def _one_object(args: Sequence[Arg], what: str, example: str) -> tuple[Any, str | None]:
@@ -198,10 +216,18 @@ def state_answer(
         "conflicts": list(conflicts),
         "state_edits": list(edits),
         "pending_edits": [
-            {"set": list(e["values"]), "deleted": list(e["delete"]), "source": e["source"]} for e in pending_edits
+            {"set": shown_keys(e["values"]), "deleted": shown_keys(e["delete"]), "source": e["source"]}
+            for e in pending_edits
         ],
         "rewound_from": rewound_from,
     }
+
+
+def shown_keys(keys: Any) -> list[str]:
+    """Key names as an edit's record lists them: the first SHOWN_KEYS, then how many more."""
+    names = [k[:PREVIEW_CHARS] for k in list(keys)[:SHOWN_KEYS]]
+    more = len(keys) - len(names)
+    return names + [f"... and {more:,} more"] if more > 0 else names
 
 
 def parse_edit(
@@ -229,6 +255,13 @@ def parse_edit(
         return None, 'update_state needs "values" to set or "delete" keys to remove; both are empty'
     if any(not k for k in values):
         return None, "state keys must be non-empty strings"
+    if len(values) + len(delete) > EDIT_KEYS:
+        return None, (
+            f"update_state names {len(values) + len(delete):,} keys; at most {EDIT_KEYS:,} per update "
+            "(send several, or keep many small values under one key)"
+        )
+    if sum(len(k) for k in delete) > EDIT_LIMIT:
+        return None, f'the "delete" key names are over {EDIT_LIMIT:,} characters in all'
     both = [k for k in delete if k in values]
     if both:
         return None, f"keys both set and deleted: {', '.join(repr(k) for k in both[:5])}; pick one"
@@ -247,6 +280,10 @@ def parse_edit(
     return {"values": encoded, "delete": list(dict.fromkeys(delete)), "source": source}, None
 
 
+UNTOLD = (
+    "gecko_rewound is sent by gecko-temporal rewind right after it resets the run; this run has seen "
+    "no reset it was not told about"
+)
 OUTSIDE = ("signal", "update")  # Jump.source of jumps sent from outside the run
 
 
@@ -270,12 +307,27 @@ class RunControl:
         self.rewound_from: dict[str, Any] | None = snapshot.rewound_from
         self.rewinds = 0  # gecko_rewound signals taken in this run
         self.clock: Any = lambda: ""  # the workflow's time as ISO text (set by the workflow)
+        # Whether the run was reset and not yet told about it by gecko_rewound: a gecko_rewound at any
+        # other time is forged or stale and is refused. NOT wired by the workflow yet (always True):
+        # wiring it as reseed != seen or rewinds < resets refused real rewinds whose signal came in
+        # the reset's own workflow task, even with settle_rewound on the reseed callback (open issue).
+        self.reset_untold: Any = lambda: True
+        self.task_marker: Any = lambda: 0  # what tells workflow tasks apart (history length; set by the workflow)
+        self._held_rewound: tuple[list[Arg], Any] | None = None
+        self._answered: dict[str, int] = {}  # node -> the interrupt an untaken answer named
 
     # -- requests from outside -----------------------------------------------------------------
     def check_jump(self, received: Sequence[Arg]) -> tuple[dict[str, Any] | None, str | None]:
         request, problem = parse_request("jump", received)
         if request is not None:
             problem = self._sched.check_target(request["node"])
+        if request is not None and not problem:
+            waiting = [j for j in self._sched.jumps if j.source in OUTSIDE]
+            if len(waiting) >= KEEP_JUMPS:
+                problem = (
+                    f"{len(waiting)} jumps from outside already wait for the running layer to end; at most "
+                    f"{KEEP_JUMPS} (they redirect the run at once: the last ones decide)"
+                )
         return (None, problem) if problem else (request, None)
 
     def check_answer(self, received: Sequence[Arg]) -> tuple[dict[str, Any] | None, str | None]:
@@ -292,7 +344,26 @@ class RunControl:
                 "nor a node waiting in context.interrupt() (waiting now: "
                 f"{', '.join(interrupted) or 'none'})"
             )
+        if request is not None and not problem:
+            problem = self._answer_problem(request)
         return (None, problem) if problem else (request, None)
+
+    def _answer_problem(self, request: dict[str, Any]) -> str | None:
+        """An answer that would be lost or taken by the wrong question: refused, never dropped silently."""
+        node = request["node"]
+        if node in self.answers:
+            return (
+                f'node "{node}" already has an answer it has not taken yet; one answer per wait '
+                "(the first one sent is kept)"
+            )
+        index = request.get("interrupt")
+        if index is None:
+            return None
+        waiting = self.waiting.get(node, {}).get("interrupt")
+        if waiting != index:
+            now = f"it waits in interrupt {waiting}" if waiting is not None else "it is not waiting now"
+            return f'this answer is for interrupt {index} of node "{node}", but {now}; look at gecko_state.waiting'
+        return None
 
     def queue_jump(self, request: dict[str, Any], source: str) -> dict[str, Any]:
         """Queue a checked jump; it redirects the run when the running layer ends."""
@@ -302,6 +373,8 @@ class RunControl:
     def give_answer(self, request: dict[str, Any]) -> dict[str, Any]:
         """Keep a checked answer for its node (which may start waiting only later)."""
         self.answers[request["node"]] = request["value"]
+        if "interrupt" in request:
+            self._answered[request["node"]] = request["interrupt"]
         return {"node": request["node"], "waiting": request["node"] in self.waiting}
 
     def signal(self, name: str, received: Sequence[Arg]) -> dict[str, Any] | None:
@@ -402,8 +475,8 @@ class RunControl:
                     "layer": layer,
                     "time": self.clock(),
                     "source": edit["source"],
-                    "set": list(edit["values"]),
-                    "deleted": list(edit["delete"]),
+                    "set": shown_keys(edit["values"]),
+                    "deleted": shown_keys(edit["delete"]),
                 }
             )
         del self.edits[:-KEEP_EDITS]
@@ -418,12 +491,42 @@ class RunControl:
             return "gecko_rewound takes one JSON object (sent by gecko-temporal rewind)"
         info = received[0].value
         redo = info.get("redo") or []
+        from_run, to_step = info.get("from_run"), info.get("to_step")
+        if from_run is not None and (not isinstance(from_run, str) or len(from_run) > RUN_ID_CHARS):
+            return f'"from_run" must be a run id (a string of at most {RUN_ID_CHARS} characters)'
+        if to_step is not None and (not isinstance(to_step, int) or isinstance(to_step, bool)):
+            return '"to_step" must be an integer step'
+        if not isinstance(redo, list) or len(redo) > REDO_LIMIT:
+            return f'"redo" must be a list of at most {REDO_LIMIT} updates'
         edit, problem = parse_edit(info.get("values"), info.get("delete"), [], "rewind")
         if problem and (info.get("values") or info.get("delete")):
             return problem
-        self.rewound_from = {"run_id": info.get("from_run"), "step": info.get("to_step"), "time": self.clock()}
+        if not self.reset_untold():
+            # Temporal hands a signal to the run before the reseed that tells of a reset in the same
+            # workflow task: hold it for the reseed (settle_rewound), refuse it until then.
+            self._held_rewound = (list(received), self.task_marker())
+            return UNTOLD
+        self._rewound(info, from_run, to_step, redo, edit)
+        return None
+
+    def settle_rewound(self, reset: bool) -> None:
+        """The run was reseeded (reset): a gecko_rewound held in this same workflow task is taken (its
+        rejection withdrawn); one held in an earlier task stays refused."""
+        held, self._held_rewound = self._held_rewound, None
+        if held is None or not reset or held[1] != self.task_marker():
+            return
+        received = held[0]
+        self.rejected[:] = [
+            r for r in self.rejected if not (r.get("signal") == REWOUND_SIGNAL and r["reason"] == UNTOLD)
+        ]
+        info = received[0].value
+        edit, _ = parse_edit(info.get("values"), info.get("delete"), [], "rewind")
+        self._rewound(info, info.get("from_run"), info.get("to_step"), info.get("redo") or [], edit)
+
+    def _rewound(self, info: dict[str, Any], from_run: Any, to_step: Any, redo: list[Any], edit: Any) -> None:
+        self.rewound_from = {"run_id": from_run, "step": to_step, "time": self.clock()}
         self.rewinds += 1
-        for item in redo if isinstance(redo, list) else []:
+        for item in redo:
             if not isinstance(item, dict):
                 continue
             name, args = item.get("update"), [Arg(a) for a in (item.get("args") or [])]
@@ -441,13 +544,27 @@ class RunControl:
                     self.queue_edit(again)
         if edit is not None:
             self.queue_edit(edit)
-        return None
 
     def stop_waiting(self, node: str) -> None:
-        self.waiting.pop(node, None)
+        ended = self.waiting.pop(node, None)
+        index = self._answered.pop(node, None)
+        if ended is not None and ended.get("interrupted") and node in self.answers:
+            # An interrupt takes answers only while it waits, so this one came for the interrupt that
+            # just ended (its timeout fired in the same workflow task): never the node's next one.
+            index = ended.get("interrupt")
+            value = self.answers.pop(node)
+            entry = rejection(
+                ANSWER_SIGNAL,
+                [Arg({"node": node, "value": codec.plain(value), "interrupt": index})],
+                f'interrupt {index} of node "{node}" ended (timeout) as this answer arrived; it was not used',
+                self._sched.step,
+            )
+            self.rejected.append(entry)
+            del self.rejected[:-KEEP_REJECTED]
 
     def answer_for(self, node: str) -> str:
         """Take the answer given for ``node`` (the caller waited until there was one)."""
+        self._answered.pop(node, None)
         return self.answers.pop(node)
 
     def state_answer(

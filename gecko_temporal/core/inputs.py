@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
+from gecko_temporal.core.codec import TAG
 from gecko_temporal.core.limits import PAYLOAD_LIMIT, SizeTable, json_size, node_input_problem
 from gecko_temporal.core.scheduler import Task
 from gecko_temporal.core.spec import NodeInput, NodeSpec, ResumedNodeInput
@@ -53,11 +54,12 @@ class NodeInputs:
 
         ``node`` is the task's node (a Team's, for a member). Raise InputTooLarge when it cannot be sent.
         """
-        warning = self._check(node, task, takes_context, state, outputs)
+        names = _history_names(node, task, outputs)
+        warning = self._check(node, task, takes_context, state, outputs, names)
         shipped_state = history = None
         if takes_context:
             shipped_state = state if node.reads is None else {k: state[k] for k in node.reads if k in state}
-            history = outputs if node.history is None else {n: outputs[n] for n in node.history if n in outputs}
+            history = outputs if names is None else {n: outputs[n] for n in names if n in outputs}
         cls = NodeInput if task.resume is None else functools.partial(ResumedNodeInput, resume=list(task.resume))
         return cls(
             graph=self._graph_key,
@@ -73,7 +75,13 @@ class NodeInputs:
         ), warning
 
     def _check(
-        self, node: NodeSpec, task: Task, takes_context: bool, state: dict[str, str], outputs: dict[str, str]
+        self,
+        node: NodeSpec,
+        task: Task,
+        takes_context: bool,
+        state: dict[str, str],
+        outputs: dict[str, str],
+        history_names: list[str] | None,
     ) -> str | None:
         state_sizes = history_sizes = None
         run_input_size = 0
@@ -87,7 +95,7 @@ class NodeInputs:
             state=state_sizes,
             reads=node.reads,
             history=history_sizes,
-            history_names=node.history,
+            history_names=history_names,
             run_input_size=run_input_size,
             limit=self._limit,
         )
@@ -97,3 +105,23 @@ class NodeInputs:
             self.warned[task.node] = None
             return warning
         return None
+
+
+# How a node that returned Sends shows in outputs: the list of its Sends (their args inside).
+_SEND_LIST = '[{"' + TAG + '":"gecko_temporal.spec:Send"'
+
+
+def _history_names(node: NodeSpec, task: Task, outputs: dict[str, str]) -> list[str] | None:
+    """The node outputs a call receives as ``context.history`` (None: all of them).
+
+    A Send instance does not receive the output of the node that sent it when that output is the
+    list of Sends itself: each of N instances would carry all N args (quadratic: a 500-way fan-out
+    of small items made one workflow task too big for gRPC and Temporal terminated the run). Its
+    own item is its input; a node that wants the list names it in ``history=[...]``.
+    """
+    if node.history is not None:
+        return node.history
+    source = task.source
+    if task.send is None or source is None or not outputs.get(source, "").startswith(_SEND_LIST):
+        return None
+    return [n for n in outputs if n != source]

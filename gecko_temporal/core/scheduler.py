@@ -38,6 +38,7 @@ class Task:
     send: int | None = None  # a Send instance: its index in the fan-out (Send order)
     sends: int = 0  # a Send instance: how many instances its fan-out has
     resume: list[str] | None = None  # answers to the node's context.interrupt() calls so far (JSON text)
+    source: str | None = None  # a Send instance: the node whose output (or router) sent it
 
     @property
     def key(self) -> str:
@@ -174,7 +175,7 @@ class Scheduler:
                 [
                     *tasks,
                     *(
-                        Task(node, send.input, 0, send=i, sends=len(group))
+                        Task(node, send.input, 0, send=i, sends=len(group), source=send.source)
                         for node, group in fans.items()
                         for i, send in enumerate(group)
                     ),

@@ -428,7 +428,7 @@ async def _cancel(args: argparse.Namespace) -> int:
 async def _answer(args: argparse.Namespace) -> int:
     value = _json_arg(args.value, "--value")
     handle = await _handle(args.session)
-    reply = await handle.answer(args.node, value)
+    reply = await handle.answer(args.node, value, interrupt=args.interrupt)
     print(json.dumps(reply, ensure_ascii=False, default=repr))
     return 0
 
@@ -634,6 +634,9 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
     p = session_command("answer", "answer a WaitForInput node or a node waiting in context.interrupt()")
     p.add_argument("node", metavar="NODE")
     p.add_argument("--value", required=True, metavar="JSON", help="the answer, as JSON")
+    p.add_argument(
+        "--interrupt", type=int, default=None, metavar="I", help="refuse unless interrupt I waits (see status)"
+    )
 
     p = sub.add_parser("graph", help="print a workflow's graph as a Mermaid flowchart (no server needed)")
     p.add_argument("workflow", metavar="MODULE:WF")

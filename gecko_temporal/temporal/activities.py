@@ -31,7 +31,7 @@ from gecko_temporal.core import codec
 from gecko_temporal.core.build.nodes import Callee, NodeCode
 from gecko_temporal.core.context import History, NodeInterrupted, WorkflowContext
 from gecko_temporal.core.errors import GraphError, InterruptError, SerializationError
-from gecko_temporal.core.limits import PAYLOAD_LIMIT, output_problem
+from gecko_temporal.core.limits import PAYLOAD_LIMIT, json_size, output_problem, sends_problem
 from gecko_temporal.core.spec import (
     END,
     KIND_FUNCTION,
@@ -339,10 +339,17 @@ class NodeRunner:
         sends: list[Jump] = []
         try:
             if _is_send_list(result):  # a node's own fan-out: like Next, its successors and router are skipped
-                sends = [
-                    Jump(node=s.node, input=codec.encode(s.arg, what=f"the Send {i} of {where}"), source=inp.node)
-                    for i, s in enumerate([result] if isinstance(result, Send) else result)
-                ]
+                items = [result] if isinstance(result, Send) else result
+                if len(items) > MAX_SENDS:
+                    raise _fail(_too_many_sends(where, len(items)), "TooManySends")
+                size, limit = 0, _output_limit(inp)
+                for i, s in enumerate(items):
+                    text = codec.encode(s.arg, what=f"the Send {i} of {where}")
+                    size += json_size(text) + len(s.node) + 16
+                    problem = sends_problem(where, len(items), size, i, limit)
+                    if problem:  # before encoding the rest: a worker must not hold gigabytes of them
+                        raise _fail(problem, "PayloadTooLarge")
+                    sends.append(Jump(node=s.node, input=text, source=inp.node))
             elif router is not None and function is not None and not isinstance(result, Next):
                 try:
                     chosen = await self._call(router.invoke, (result, context), is_async=router.is_async)
@@ -354,12 +361,7 @@ class NodeRunner:
         except SerializationError as exc:
             raise _fail(str(exc), "SerializationError") from None
         if len(sends) > MAX_SENDS:
-            raise _fail(
-                f"{where} returned {len(sends)} Sends; one node output may hold at most {MAX_SENDS} "
-                "(each is an activity, and Temporal allows 2,000 pending activities per workflow): "
-                "batch the items, e.g. one Send per chunk of items",
-                "TooManySends",
-            )
+            raise _fail(_too_many_sends(where, len(sends)), "TooManySends")
 
         try:
             jump = None
@@ -377,10 +379,7 @@ class NodeRunner:
             value,
             delta.writes if delta else {},
             jump.input if jump else ("[" + ",".join(j.input for j in sends) + "]" if sends else ""),
-            limit=min(
-                inp.payload_limit or PAYLOAD_LIMIT,  # the run's, if this worker can
-                payload_limit_of(activity.client().data_converter),
-            ),
+            limit=_output_limit(inp),
         )
         if problem:
             raise _fail(problem, "PayloadTooLarge")
@@ -414,6 +413,19 @@ class NodeRunner:
         finally:
             if heartbeat is not None:
                 heartbeat.cancel()
+
+
+def _output_limit(inp: Any) -> int:
+    """The payload limit a node's output must fit: the run's, if this worker's converter can."""
+    return min(inp.payload_limit or PAYLOAD_LIMIT, payload_limit_of(activity.client().data_converter))
+
+
+def _too_many_sends(where: str, count: int) -> str:
+    return (
+        f"{where} returned {count} Sends; one node output may hold at most {MAX_SENDS} "
+        "(each is an activity, and Temporal allows 2,000 pending activities per workflow): "
+        "batch the items, e.g. one Send per chunk of items"
+    )
 
 
 def _is_send_list(value: Any) -> bool:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlreadyStartedError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from gecko_temporal.core import codec
 from gecko_temporal.core.errors import (
@@ -36,7 +36,7 @@ from gecko_temporal.core.errors import (
     StepLimitError,
     WorkflowTimeoutError,
 )
-from gecko_temporal.core.limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name
+from gecko_temporal.core.limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name, name_problem
 from gecko_temporal.core.run.handoff import workflow_input
 from gecko_temporal.core.spec import GraphSpec
 from gecko_temporal.protocol import (
@@ -212,6 +212,9 @@ async def start(
         spec = replace(spec, max_steps=max_steps)
     encoded = codec.encode(input_data, what="input_data")
     session_id = session_id or f"{wf.name}-{uuid.uuid4().hex[:12]}"
+    too_long = name_problem("session_id", session_id) if isinstance(session_id, str) else "session_id must be a str"
+    if too_long:
+        raise GeckoError(too_long)
     limit = payload_limit_of(client.data_converter)
     seed = seed_state(state, limit // 2) if state else None
     run_input = _run_input(spec, encoded, timeout, limit, seed)
@@ -311,20 +314,28 @@ class RunHandle:
             return accepted
         except WorkflowUpdateFailedError as exc:
             raise JumpRejectedError(f"jump to {node!r} rejected: {_cause_message(exc)}") from None
+        except RPCError as exc:
+            raise GeckoError(_refused(self.id, f"the jump to {node!r}", exc)) from None
 
     async def signal_jump(self, node: str, input: Any = None) -> None:
         """Fire-and-forget jump (the gecko_next signal): a bad target shows in ``rejected_jumps``."""
         await self._handle.signal(NEXT_SIGNAL, {"node": node, "input": _outside_value(input, "jump input")})
 
-    async def answer(self, node: str, value: Any = None) -> dict[str, Any]:
+    async def answer(self, node: str, value: Any = None, *, interrupt: int | None = None) -> dict[str, Any]:
         """Answer a WaitForInput node, or a node waiting in ``context.interrupt()`` (its ``interrupt()``
-        call returns ``value``); raise GeckoError if ``node`` is neither."""
-        payload = {"node": node, "value": _outside_value(value, "answer")}
+        call returns ``value``); raise GeckoError if ``node`` is neither, or already has an answer.
+        ``interrupt`` (``gecko_state["waiting"][node]["interrupt"]``) names the interrupt answered:
+        the answer is refused unless that one waits, so it never answers a later question."""
+        payload: dict[str, Any] = {"node": node, "value": _outside_value(value, "answer")}
+        if interrupt is not None:
+            payload["interrupt"] = interrupt
         try:
             accepted: dict[str, Any] = await self._handle.execute_update(ANSWER_UPDATE, payload)  # a JSON object
             return accepted
         except WorkflowUpdateFailedError as exc:
             raise GeckoError(f"answer to {node!r} rejected: {_cause_message(exc)}") from None
+        except RPCError as exc:
+            raise GeckoError(_refused(self.id, f"the answer to {node!r}", exc)) from None
 
     async def stream(self, from_offset: int = 0, *, poll_interval: float = 0.1) -> AsyncIterator[RunEvent]:
         """The run's events as they happen, from ``from_offset`` on (``event.offset + 1`` resumes).
@@ -369,10 +380,7 @@ class RunHandle:
         except WorkflowUpdateFailedError as exc:
             raise StateEditError(f"update_state rejected: {_cause_message(exc)}") from None
         except RPCError as exc:
-            raise StateEditError(
-                f'update_state on session "{self.id}" failed: {exc.message} '
-                "(a run that has ended cannot change; rewind it to go on)"
-            ) from None
+            raise StateEditError(_refused(self.id, "update_state", exc)) from None
 
     async def steps(self) -> list[dict[str, Any]]:
         """The points this session can be rewound to, oldest first: one per merged layer, with
@@ -404,6 +412,19 @@ def _outside_value(value: Any, what: str) -> Any:
             "Infinity; send None or a string instead, or let a node compute the value"
         )
     return codec.plain(codec.encode(value, what=what))
+
+
+def _refused(session: str, what: str, exc: RPCError) -> str:
+    """One line on why the server refused a control update, and what to do."""
+    message = exc.message or (exc.status.name if exc.status else str(exc))
+    if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED or "in-flight updates" in (exc.message or ""):
+        return (
+            f'session "{session}" refused {what}: {message} (Temporal allows 10 updates in flight '
+            "per run; stream readers and other updates hold them): retry in a few seconds"
+        )
+    if exc.status == RPCStatusCode.NOT_FOUND or "already completed" in (exc.message or ""):
+        return f'session "{session}" refused {what}: {message} (a run that has ended cannot change; rewind it to go on)'
+    return f'session "{session}" refused {what}: {message}'
 
 
 def _cause_message(exc: BaseException) -> str:

@@ -15,18 +15,33 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RawValue, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.contrib.workflow_streams import (
+    PollInput,
+    PollResult,
     PublishEntry,
     PublisherState,
     PublishInput,
     WorkflowStream,
     WorkflowStreamState,
 )
+from temporalio.contrib.workflow_streams._types import TRUNCATED_OFFSET_ERROR_TYPE
+from temporalio.exceptions import ApplicationError
 
-from gecko_temporal.temporal.compat import STREAM_PUBLISH_SIGNAL, StreamWireItem, decode_stream_payload
+from gecko_temporal.temporal.compat import (
+    STREAM_POLL_UPDATE,
+    STREAM_PUBLISH_SIGNAL,
+    StreamWireItem,
+    decode_stream_payload,
+)
 
 with workflow.unsafe.imports_passed_through():
-    from gecko_temporal.core import events
-    from gecko_temporal.protocol import EVENTS_TOPIC, OBSERVE_PATCH, PIPELINE_ATTRIBUTE, STATUS_ATTRIBUTE
+    from gecko_temporal.core import events, stream_guard
+    from gecko_temporal.protocol import (
+        EVENTS_TOPIC,
+        OBSERVE_PATCH,
+        PIPELINE_ATTRIBUTE,
+        STATUS_ATTRIBUTE,
+        STREAM_POLL_PATCH,
+    )
 
 # The log lives in the workflow's memory and travels across continue-as-new: bound both. Readers
 # further behind than what is kept restart from the oldest event kept.
@@ -45,16 +60,27 @@ def _state_from_plain(plain: Any) -> WorkflowStreamState | None:
         return WorkflowStreamState(
             log=[StreamWireItem(topic=i["topic"], data=i["data"]) for i in plain.get("log", [])],
             base_offset=int(plain.get("base_offset", 0)),
-            publishers={
-                pid: PublisherState(sequence=int(p[0]), last_seen=datetime.fromisoformat(p[1]))
-                for pid, p in (plain.get("publishers") or {}).items()
-            },
+            publishers=_recent_publishers(
+                {
+                    pid: PublisherState(sequence=int(p[0]), last_seen=datetime.fromisoformat(p[1]))
+                    for pid, p in (plain.get("publishers") or {}).items()
+                    if len(pid) <= stream_guard.PUBLISHER_ID_CHARS  # carried by a run before the bound
+                }
+            ),
         )
     except Exception:  # a malformed carried stream must not fail the run: start a fresh one
         return None
 
 
-def _publish_input(args: tuple) -> tuple[PublishInput | None, str]:
+def _recent_publishers(publishers: dict[str, PublisherState]) -> dict[str, PublisherState]:
+    """The publishers seen last (their ids deduplicate retried batches), at most KEEP_PUBLISHERS."""
+    if len(publishers) <= stream_guard.KEEP_PUBLISHERS:
+        return publishers
+    recent = sorted(publishers.items(), key=lambda p: (p[1].last_seen, p[0]))[-stream_guard.KEEP_PUBLISHERS :]
+    return dict(recent)
+
+
+def _publish_input(args: tuple[Any, ...]) -> tuple[PublishInput | None, str]:
     """A checked stream publish batch, or None and why it is refused."""
     if len(args) != 1 or not isinstance(args[0], dict):
         return None, "a stream publish takes one object {items, publisher_id, sequence}"
@@ -75,11 +101,27 @@ def _publish_input(args: tuple) -> tuple[PublishInput | None, str]:
             or not isinstance(item.get("data"), str)
         ):
             return None, "each item needs a topic and data (base64 of a Payload), both strings"
+    # Sizes and ids first (cheap): a flood of big items must not cost decoding in the workflow task.
+    sized = [(item["topic"], len(item["data"])) for item in items]
+    problem = stream_guard.publish_problem(sized, publisher, EVENTS_TOPIC, {})
+    if problem:
+        return None, problem
+    own: dict[int, Any] = {}
+    converter = workflow.payload_converter()
+    for i, item in enumerate(items):
         try:
-            decode_stream_payload(item["data"])
+            payload = decode_stream_payload(item["data"])
         except Exception:
             return None, f"item data on topic {item['topic'][:50]!r} is not base64 of a Payload"
+        if item["topic"] == EVENTS_TOPIC:
+            try:
+                own[i] = converter.from_payload(payload)
+            except Exception:
+                own[i] = None
         entries.append(PublishEntry(topic=item["topic"], data=item["data"]))
+    problem = stream_guard.publish_problem(sized, publisher, EVENTS_TOPIC, own)
+    if problem:
+        return None, problem
     return PublishInput(items=entries, publisher_id=publisher, sequence=sequence), ""
 
 
@@ -92,6 +134,11 @@ class RunEvents:
         # which fails the workflow task on every replay: anyone who can signal would wedge the run.
         # Ours checks every entry first and rejects a bad batch instead.
         workflow.set_signal_handler(STREAM_PUBLISH_SIGNAL, self._on_publish)
+        # Its poll handler keeps every poll waiting; ours keeps a few, so that polls whose readers went
+        # away cannot take all of Temporal's 10 updates in flight (see core/stream_guard.py).
+        self._polls = stream_guard.WaitingPolls()
+        self._poll_bound: bool | None = None
+        workflow.set_update_handler(STREAM_POLL_UPDATE, self._on_poll, validator=self._validate_poll)
         self._on_reject = on_reject
         self._topic = self._stream.topic(EVENTS_TOPIC)
         self._pipeline = spec.name
@@ -137,8 +184,51 @@ class RunEvents:
             batch, problem = None, f"could not be read: {type(exc).__name__}"
         if batch is not None:
             self._stream._on_publish(batch)
+            publishers = self._stream._publishers
+            if len(publishers) > 2 * stream_guard.KEEP_PUBLISHERS:  # forged ids must not pile up
+                self._stream._publishers = _recent_publishers(publishers)
         elif self._on_reject is not None:
             self._on_reject(STREAM_PUBLISH_SIGNAL, list(args), problem)
+
+    # -- readers ---------------------------------------------------------------------------------
+    def _validate_poll(self, payload: PollInput) -> None:
+        self._stream._validate_poll(payload)  # refuses while the run switches (continue-as-new)
+        problem = stream_guard.poll_offset_problem(payload.from_offset, self._stream._on_offset())
+        if problem:  # it would wait forever, holding one of the run's 10 updates in flight
+            raise ApplicationError(problem, type=stream_guard.OFFSET_ERROR, non_retryable=True)
+
+    async def _on_poll(self, payload: PollInput) -> PollResult:
+        """The SDK's long poll, but the oldest waiting polls are answered (with BUSY_ERROR) when
+        more than MAX_WAITING_POLLS wait: a poll whose reader went away stays in flight for good."""
+        token, release = self._polls.arrive()
+        if release and not self._bound_polls():
+            self._polls.unrelease(release)  # a run recorded before the bound replays without it
+        stream = self._stream
+        try:
+            await workflow.wait_condition(
+                lambda: (
+                    self._polls.released(token)
+                    or payload.from_offset < stream._base_offset
+                    or len(stream._log) > payload.from_offset - stream._base_offset
+                    or stream._detaching
+                )
+            )
+            if self._polls.released(token):
+                raise ApplicationError(stream_guard.BUSY_MESSAGE, type=stream_guard.BUSY_ERROR)
+            if payload.from_offset != 0 and payload.from_offset < stream._base_offset:
+                raise ApplicationError(
+                    f"Requested offset {payload.from_offset} has been truncated. "
+                    f"Current base offset is {stream._base_offset}.",
+                    type=TRUNCATED_OFFSET_ERROR_TYPE,
+                )
+            return stream._collect_batch(payload)
+        finally:
+            self._polls.leave(token)
+
+    def _bound_polls(self) -> bool:
+        if self._poll_bound is None:  # asked once, when a poll first has to be released
+            self._poll_bound = workflow.patched(STREAM_POLL_PATCH)
+        return self._poll_bound
 
     # -- events ---------------------------------------------------------------------------------
     def _publish(self, type: str, **fields: Any) -> None:
@@ -223,7 +313,9 @@ class RunEvents:
         return {
             "log": log,
             "base_offset": base,
-            "publishers": {pid: [p.sequence, p.last_seen.isoformat()] for pid, p in state.publishers.items()},
+            "publishers": {
+                pid: [p.sequence, p.last_seen.isoformat()] for pid, p in _recent_publishers(state.publishers).items()
+            },
         }
 
     # -- Temporal UI ----------------------------------------------------------------------------

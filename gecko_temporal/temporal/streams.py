@@ -13,19 +13,27 @@ import asyncio
 import json
 import logging
 import os
+import random
 import threading
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import (
+    Client,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import RawValue
-from temporalio.contrib.workflow_streams import WorkflowStreamClient
+from temporalio.contrib.workflow_streams import PollInput, PollResult, WorkflowStreamClient
 from temporalio.service import RPCError, RPCStatusCode
 
-from gecko_temporal.core import codec, events
+from gecko_temporal.core import codec, events, stream_guard
+from gecko_temporal.core.errors import GeckoError
 from gecko_temporal.protocol import EVENTS_TOPIC
+from gecko_temporal.temporal.compat import STREAM_POLL_UPDATE, decode_stream_payload
 
 _log = logging.getLogger("gecko_temporal.worker")
 _TRANSIENT = {
@@ -37,6 +45,9 @@ _TRANSIENT = {
     RPCStatusCode.INTERNAL,
     RPCStatusCode.UNKNOWN,
 }
+
+
+BUSY_READ_SECONDS = 30.0  # a reader told the run is busy reads by query this long, then polls again
 
 
 def _emit_interval() -> float:
@@ -140,7 +151,6 @@ async def read_events(
     if isinstance(from_offset, bool) or not isinstance(from_offset, int) or from_offset < 0:
         raise ValueError(f"from_offset must be an event number, 0 or more; got {from_offset!r}")
     offset = from_offset
-    converter = client.data_converter.payload_converter
     while True:
         stream = WorkflowStreamClient.create(client, workflow_id)
         try:
@@ -148,18 +158,30 @@ async def read_events(
                 [EVENTS_TOPIC], from_offset=offset, result_type=RawValue, poll_cooldown=timedelta(seconds=poll_interval)
             ):
                 offset = item.offset + 1
-                try:  # anyone who may signal the run can publish: a payload we cannot read is not fatal
-                    data = converter.from_payload(item.data.payload)
-                except Exception as exc:
-                    data = {"type": "unknown", "error": f"unreadable event: {type(exc).__name__}"}
-                if isinstance(data, dict) and "data" in data:
-                    data = dict(data, data=codec.revive(data["data"]))
-                event = events.RunEvent.from_plain(data, item.offset)
+                event = _event_of(client, item.data.payload, item.offset)
                 yield event
                 if event.type == events.RUN_FINISHED:
                     return
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             continue  # a long poll outlived the RPC deadline (no worker for a while): poll again
+        except WorkflowUpdateFailedError as exc:
+            kind = getattr(exc.cause, "type", None)
+            if kind == stream_guard.OFFSET_ERROR:
+                raise GeckoError(f'cannot watch session "{workflow_id}": {_message(exc)}') from None
+            if kind != stream_guard.BUSY_ERROR:
+                raise
+            # Too many readers wait on this run (maybe abandoned ones): read by query for a while,
+            # which takes none of the run's updates in flight and adds nothing to its history.
+            finished = False
+            async for event in _read_by_query(client, workflow_id, offset, max(1.0, poll_interval)):
+                offset = event.offset + 1
+                yield event
+                if event.type == events.RUN_FINISHED:
+                    finished = True
+                    break
+            if finished:
+                return
+            continue
         except RPCError as exc:
             if exc.status not in _TRANSIENT:
                 raise
@@ -178,6 +200,45 @@ async def read_events(
         status=status,
         time=(description.close_time or datetime.now(timezone.utc)).isoformat(),
     )
+
+
+def _event_of(client: Client, payload: Any, offset: int) -> events.RunEvent:
+    converter = client.data_converter.payload_converter
+    try:  # anyone who may signal the run can publish: a payload we cannot read is not fatal
+        data = converter.from_payload(payload)
+    except Exception as exc:
+        data = {"type": "unknown", "error": f"unreadable event: {type(exc).__name__}"}
+    if isinstance(data, dict) and "data" in data:
+        data = dict(data, data=codec.revive(data["data"]))
+    return events.RunEvent.from_plain(data, offset)
+
+
+async def _read_by_query(
+    client: Client, workflow_id: str, offset: int, interval: float, within: float = BUSY_READ_SECONDS
+) -> AsyncIterator[events.RunEvent]:
+    """Events from ``offset`` on by the stream's poll query, for ``within`` seconds (then the
+    caller polls by update again); stops early if a query fails."""
+    handle = client.get_workflow_handle(workflow_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    jitter = random.uniform(0, interval)  # many readers sent here at once must not come back at once
+    while loop.time() < deadline + jitter:
+        try:
+            result = await handle.query(
+                STREAM_POLL_UPDATE, PollInput(topics=[EVENTS_TOPIC], from_offset=offset), result_type=PollResult
+            )
+        except (RPCError, WorkflowQueryFailedError):
+            return
+        for item in result.items:
+            offset = item.offset + 1
+            yield _event_of(client, decode_stream_payload(item.data), item.offset)
+        if not result.more_ready:
+            await asyncio.sleep(interval)
+
+
+def _message(exc: BaseException) -> str:
+    cause = getattr(exc, "cause", None) or exc
+    return getattr(cause, "message", None) or str(cause)
 
 
 async def follow(handle: Any, out: Any, from_offset: int = 0, state: dict[str, Any] | None = None) -> events.Progress:

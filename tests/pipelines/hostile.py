@@ -32,3 +32,26 @@ wf.add_node("Bad", lambda x: "FORGED: a tag from outside became a Next")
 for a, b in [("Start", "Gate1"), ("Gate1", "Echo1"), ("Echo1", "Gate2"), ("Gate2", "Echo2"), ("Echo2", "Finish")]:
     wf.add_edge(a, b)
 wf.set_entry_point("Start")
+
+
+def fan_out(n):
+    from gecko_temporal import Send
+
+    return [Send("work", i) for i in range(n)]
+
+
+def big_fan_out(n):
+    from gecko_temporal import Send
+
+    item = "x" * 1_900_000  # one string shared by every Send: the node itself holds 1.9 MB
+    return [Send("work", item) for _ in range(n)]
+
+
+def work(item, context):
+    return len(context.history)
+
+
+fan = Workflow("RedFan", max_parallel=500)
+fan.add_node("fan_out", fan_out).add_node("work", work).set_entry_point("fan_out")
+big_fan = Workflow("RedBigFan")
+big_fan.add_node("big_fan_out", big_fan_out).add_node("work", work).set_entry_point("big_fan_out")

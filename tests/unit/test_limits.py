@@ -1,5 +1,6 @@
 """Payload size checks: pure, so the messages are checked here without a server."""
 
+from gecko_temporal import Workflow
 from gecko_temporal.core.limits import (
     PAYLOAD_LIMIT,
     PAYLOAD_WARN,
@@ -214,3 +215,55 @@ def test_the_message_names_only_the_declared_keys_and_outputs():
     )
     assert 'state 586.0 KB: "declared" 586.0 KB)' in state_warning and '"other"' not in state_warning
     assert 'node outputs 586.0 KB: "declared" 586.0 KB)' in history_warning and '"other"' not in history_warning
+
+
+def test_child_session_ids_that_fit_stay_as_they_were_and_longer_ones_are_hashed_to_fit():
+    from gecko_temporal.core.limits import ID_LIMIT, child_session_id, id_size
+
+    assert child_session_id("sess", "Kid", 3) == "sess.Kid.3"
+    long_a = child_session_id("s" * 998, "Kid", 1)
+    long_b = child_session_id("s" * 998, "Kid", 2)
+    assert id_size(long_a) == ID_LIMIT and long_a.endswith(".1") and long_a != long_b
+    assert long_a == child_session_id("s" * 998, "Kid", 1)  # stable on replay
+    multibyte = child_session_id("é" * 700, "Kïd", 1)
+    assert id_size(multibyte) <= ID_LIMIT
+
+
+def test_a_name_over_temporals_id_limit_is_named_with_its_size():
+    from gecko_temporal.core.limits import name_problem
+
+    assert name_problem("x", "a" * 1000) is None
+    assert "1,001 bytes" in (name_problem("session_id", "a" * 1001) or "")
+
+
+def test_a_send_instance_does_not_carry_its_sources_list_of_sends():
+    from gecko_temporal import Send
+    from gecko_temporal.core import codec
+    from gecko_temporal.core.inputs import NodeInputs
+    from gecko_temporal.core.scheduler import Task
+
+    wf = Workflow("Fan")
+    wf.add_node("split", lambda x: [Send("work", i) for i in range(3)])
+    wf.add_node("work", lambda x, context: x).set_entry_point("split")
+    spec = wf.compile()
+    work = next(n for n in spec.nodes if n.name == "work")
+    outputs = {"start": '"s"', "split": codec.encode([Send("work", i) for i in range(500)])}
+    inputs = NodeInputs(spec.key, '"x"')
+
+    def history(task: Task) -> dict:
+        arg, _ = inputs.build(work, task, member=None, takes_context=True, session_id="s", state={}, outputs=outputs)
+        return arg.history
+
+    assert history(Task("work", "1", 2, send=1, sends=500, source="split")) == {"start": '"s"'}
+    assert set(history(Task("work", "1", 2))) == {"start", "split"}  # not a Send instance: all
+    outputs["split"] = '"a value its router fanned out"'
+    assert set(history(Task("work", "1", 2, send=1, sends=2, source="split"))) == {"start", "split"}
+
+
+def test_sends_past_the_payload_limit_fail_naming_node_count_size_and_fix():
+    from gecko_temporal.core.limits import sends_problem
+
+    assert sends_problem('node "fan"', 1000, 1024, 0) is None
+    problem = sends_problem('node "fan"', 1000, 3_800_000, 1)
+    assert problem and 'node "fan" returned 1,000 Sends' in problem and "3.6 MB by Send 1" in problem
+    assert "GECKO_PAYLOAD_STORE" in problem

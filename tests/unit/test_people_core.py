@@ -3,6 +3,7 @@ interrupted nodes taking answers, the gecko_rewound signal, and snapshots that s
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -157,3 +158,77 @@ def test_snapshots_without_edits_keep_their_exact_keys():
     assert "edits" not in plain and "rewound_from" not in plain
     snap = RunSnapshot(edits=[{"step": 1}], rewound_from={"run_id": "r", "step": 1})
     assert RunSnapshot.from_plain(snap.to_plain()) == snap
+
+
+def test_a_gecko_rewound_is_taken_only_after_a_reset_the_run_was_not_told_about():
+    control = _control()
+    control.reset_untold = lambda: False  # never reset, or already told
+    entry = control.signal("gecko_rewound", [Arg({})])
+    assert entry is not None and "no reset it was not told about" in entry["reason"]
+    assert control.rewound_from is None and control.rewinds == 0
+    control.reset_untold = lambda: True
+    assert "run id" in control.signal("gecko_rewound", [Arg({"from_run": "r" * 2_000_000})])["reason"]
+    assert len(json.dumps(control.rejected)) < 3000
+    assert control.signal("gecko_rewound", [Arg({"from_run": "r1", "to_step": 2})]) is None
+    assert control.rewound_from["run_id"] == "r1"
+
+
+def test_edits_of_many_keys_are_bounded_and_their_records_list_a_few_names():
+    control = _control()
+    _, problem = control.check_edit([Arg({"delete": [f"k{i}" for i in range(100_000)]})])
+    assert problem and "100,000 keys" in problem
+    edit, _ = control.check_edit([Arg({"delete": [f"k{i}" for i in range(5000)]})])
+    control.queue_edit(edit)
+    assert (
+        control.state_answer(
+            status="running", state={}, completed=[], running=[], step=0, layer=0, run=1, conflicts=[]
+        )["pending_edits"][0]["deleted"][-1]
+        == "... and 4,980 more"
+    )
+    control.apply_edits({}, 1, 1)
+    assert len(control.edits[-1]["deleted"]) == 21
+
+
+def test_a_gecko_rewound_that_came_with_its_reset_in_one_workflow_task_is_taken_when_the_loop_sees_it():
+    control = _control()
+    control.reset_untold = lambda: False  # the reseed job comes after the signal in the same task
+    control.task_marker = lambda: 7
+    assert control.signal("gecko_rewound", [Arg({"from_run": "r1", "to_step": 1})]) is not None
+    control.settle_rewound(reset=True)
+    assert control.rewound_from["run_id"] == "r1" and control.rewinds == 1 and control.rejected == []
+    assert control.signal("gecko_rewound", [Arg({})]) is not None  # forged, before a later reset
+    control.task_marker = lambda: 9  # the reset comes in another workflow task: it stays refused
+    control.settle_rewound(reset=True)
+    assert control.rewinds == 1 and len(control.rejected) == 1
+
+
+def test_a_second_answer_before_the_first_is_taken_is_rejected_not_dropped():
+    control = _control()
+    control.start_waiting("Review", "ok?", '"x"', "now", None)
+    assert control.signal("gecko_answer", [Arg({"node": "Review", "value": "first"})]) is None
+    entry = control.signal("gecko_answer", [Arg({"node": "Review", "value": "second"})])
+    assert entry is not None and "already has an answer" in entry["reason"] and '"second"' in entry["request"]
+    assert control.answer_for("Review") == '"first"'
+
+
+def test_an_answer_naming_its_interrupt_is_refused_for_another_and_a_late_one_is_never_reused():
+    control = _control()
+    control.start_waiting("Check", "", '"x"', "now", 5, payload='"q1"', index=1)
+    entry = control.signal("gecko_answer", [Arg({"node": "Check", "value": 1, "interrupt": 0})])
+    assert entry is not None and "interrupt 0" in entry["reason"] and "waits in interrupt 1" in entry["reason"]
+    assert control.signal("gecko_answer", [Arg({"node": "Check", "value": 1, "interrupt": 1})]) is None
+    control.stop_waiting("Check")  # its timeout won in the same workflow task
+    assert "Check" not in control.answers
+    assert "ended (timeout)" in control.rejected[-1]["reason"]
+    control.start_waiting("Check", "", '"x"', "now", 5, payload='"q2"', index=2)
+    assert "Check" not in control.answers  # the next interrupt waits for its own answer
+
+
+def test_outside_jumps_and_answers_are_bounded_in_count_and_size():
+    control = _control()
+    for _ in range(100):
+        assert control.signal("gecko_next", [Arg({"node": "Draft"})]) is None
+    entry = control.signal("gecko_next", [Arg({"node": "Draft"})])
+    assert entry is not None and "at most 100" in entry["reason"]
+    big = control.signal("gecko_answer", [Arg({"node": "Review", "value": "x" * 2_000_000})])
+    assert big is not None and "over 1,048,576" in big["reason"]

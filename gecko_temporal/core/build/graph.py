@@ -32,6 +32,7 @@ from gecko_temporal.core.build.nodes import (
 from gecko_temporal.core.build.team import Team
 from gecko_temporal.core.build.wait import WaitForInput
 from gecko_temporal.core.errors import GraphError, suggest
+from gecko_temporal.core.limits import name_problem
 from gecko_temporal.core.spec import (
     DEFAULT_MAX_STEPS,
     DEFAULT_STEPS_PER_RUN,
@@ -184,6 +185,9 @@ class Workflow:
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise GraphError(f"a Workflow needs a non-empty name, got {name!r}")
+        too_long = name_problem("the Workflow name (the first part of its nodes' activity types)", f"{name}.x")
+        if too_long:
+            raise GraphError(too_long)
         if not isinstance(max_steps, int) or max_steps < 1:
             raise GraphError(f"max_steps must be an int >= 1, got {max_steps!r}")
         if not isinstance(steps_per_run, int) or steps_per_run < 1:
@@ -237,6 +241,9 @@ class Workflow:
         name = label
         if name in self._nodes:
             raise GraphError(f'duplicate node "{name}": each node name may be added once')
+        too_long = name_problem(f'the activity type of node "{name[:60]}"', self.activity_type(name))
+        if too_long:
+            raise GraphError(too_long)
         unknown = set(options) - OPTION_NAMES
         if unknown:
             raise GraphError(f'node "{name}": unknown option(s) {sorted(unknown)} (valid: {sorted(OPTION_NAMES)})')
@@ -410,6 +417,15 @@ class Workflow:
             )
             for d in self._nodes.values()
         ]
+        long_names = [
+            p
+            for n in nodes
+            for t in [n.activity_type, *(m.activity_type for m in (n.team.members if n.team else ()))]
+            for p in [name_problem(f'the activity type of node "{n.name[:60]}"', t)]
+            if p
+        ]
+        if long_names:
+            raise GraphError(f'invalid workflow "{self.name[:60]}": ' + "; ".join(long_names), long_names)
         spec = GraphSpec(
             name=self.name,
             key=key,

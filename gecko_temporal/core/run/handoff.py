@@ -12,7 +12,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gecko_temporal.core.limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name, snapshot_problem
+from gecko_temporal.core.limits import (
+    FRAME,
+    PAYLOAD_LIMIT,
+    child_session_id,
+    human,
+    json_size,
+    limit_name,
+    snapshot_problem,
+)
 from gecko_temporal.core.run.failure import NodeFailed
 from gecko_temporal.core.spec import RunSnapshot
 
@@ -66,8 +74,8 @@ def next_run(
 
 def child_session(parent: str, node: str, step: int) -> str:
     """A subgraph node's child session id: stable on replay, unique in the session (steps count
-    across continue-as-new)."""
-    return f"{parent}.{node}.{step}"
+    across continue-as-new), and within Temporal's id limit (a long one ends in a hash)."""
+    return child_session_id(parent, node, step)
 
 
 def child_run(node: str, spec: dict[str, Any], input: str, payload_limit: int) -> dict[str, Any]:
