@@ -78,8 +78,10 @@ def changed_pure_modules(base: str) -> list[str]:
 
 
 def mutant_filter(module: str) -> str:
-    """mutmut's name pattern for every mutant of one module: gecko_temporal/core/state.py -> gecko_temporal.core.state.*"""
-    return module.removesuffix(".py").replace("/", ".") + ".*"
+    """mutmut's name pattern for every mutant of one module: gecko_temporal/core/state.py ->
+    gecko_temporal.core.state.x[_ǁ]* (mutmut names a mutant module.x_function__mutmut_N or
+    module.xǁClassǁmethod__mutmut_N, and a package's __init__ by the package's name)."""
+    return module.removesuffix(".py").removesuffix("/__init__").replace("/", ".") + ".x[_ǁ]*"
 
 
 def run_mutmut(max_children: int, modules: list[str] | None) -> int:
