@@ -343,3 +343,52 @@ def test_a_rewind_without_an_edit_counts_and_queues_only_its_redo():
     assert ctl.rewound([Arg({"from_run": "r2", "to_step": 1, "delete": ["z"], "redo": 5})]) is None
     assert ctl.rewinds == 2 and ctl.rewound_from["run_id"] == "r2"
     assert ctl.pending_edits[-1] == {"values": {}, "delete": ["z"], "source": "rewind"}
+
+
+# -- what carries over and the state budget -------------------------------------------------------------
+def test_where_a_rewound_run_came_from_survives_continue_as_new():
+    origin = {"run_id": "r0", "step": 2, "time": "T"}
+    ctl, _ = _run(RunSnapshot(rewound_from=origin))
+    assert ctl.rewound_from == origin
+    answer = ctl.state_answer(
+        status="running", state={}, completed=[], running=[], step=1, layer=1, run=2, conflicts=[]
+    )
+    assert answer["rewound_from"] == origin
+
+
+def test_an_edit_applied_without_a_workflow_clock_has_an_empty_time():
+    ctl, _ = _run()
+    ctl.queue_edit({"values": {"k": "1"}, "delete": [], "source": "update"})
+    ctl.apply_edits({}, step=1, layer=1)
+    assert ctl.edits[0]["time"] == ""
+
+
+def test_the_lists_in_an_answer_problem_are_comma_separated():
+    wf = Workflow("Two").add_node("A", lambda x: x).add_node("W1", WaitForInput("?")).add_node("W2", WaitForInput("?"))
+    wf.add_edge("A", "W1").add_edge("W1", "W2").set_entry_point("A")
+    spec = wf.compile()
+    ctl = RunControl(spec, Scheduler(spec), RunSnapshot())
+    ctl.start_waiting("X", "", "null", "T", None, payload="1", index=0)
+    ctl.start_waiting("Y", "", "null", "T", None, payload="1", index=0)
+    assert ctl.check_answer([Arg({"node": "A", "value": 1})])[1] == (
+        '"A" is not a WaitForInput node (those are: W1, W2) nor a node waiting in context.interrupt() '
+        "(waiting now: X, Y)"
+    )
+
+
+def test_the_state_shown_fits_the_budget_cutting_the_biggest_values_first_then_by_name():
+    from gecko_temporal.core.control import STATE_BUDGET
+
+    def value(chars: int) -> str:
+        return '"' + "v" * (chars - 2) + '"'
+
+    assert control.shown_state({"k": value(VALUE_LIMIT)})[1] == []  # exactly VALUE_LIMIT: shown
+    keys = "abcdefghijklmnopq"
+    # 16 entries of 65,535 + 1 (the key counts too) characters: exactly the budget, nothing cut
+    exact = {k: value(VALUE_LIMIT - 1) for k in keys[:16]}
+    assert sum(len(t) + len(k) for k, t in exact.items()) == STATE_BUDGET
+    assert control.shown_state(exact)[1] == []
+    # one character more, in "p": the biggest value is cut, not the first name
+    assert control.shown_state(dict(exact, p=value(VALUE_LIMIT)))[1] == ["p"]
+    # 17 equal entries: cutting one ("a", the first name) brings it to exactly the budget: done
+    assert control.shown_state({k: value(VALUE_LIMIT - 1) for k in keys})[1] == ["a"]

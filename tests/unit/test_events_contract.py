@@ -178,3 +178,21 @@ def test_progress_lines_for_each_kind_of_event():
     assert (p.status, p.error) == (None, None)
     assert p.feed(RunEvent(type="run_finished", status="completed", total=7)) == ["run completed (0/7 nodes completed)"]
     assert p.status == "completed"
+
+
+def test_progress_without_a_total_shows_a_question_mark_and_keeps_the_error():
+    p = Progress()
+    p.feed(RunEvent(type="node_started", node="A", step=1))
+    p.feed(RunEvent(type="node_started", node="B", step=1))
+    assert p.feed(RunEvent(type="node_started", node="C", step=1)) == ["[0/?] started C (step 1)"]
+    assert p.feed(RunEvent(type="node_finished", node="C", status="completed")) == ["[1/?] finished C; running: A, B"]
+    assert p.completed == {"C"}
+    assert p.feed(RunEvent(type="run_finished", status="failed", error="E: x")) == [
+        "run failed (1/? nodes completed): E: x"
+    ]
+    assert (p.status, p.error) == ("failed", "E: x")
+
+
+def test_current_details_count_the_running_nodes_past_twenty():
+    running = {f"n{i}": i for i in range(21)}
+    assert events.current_details("running", running, {}, 0, 21, 1).splitlines()[1].endswith("n19 (step 19) and 1 more")
