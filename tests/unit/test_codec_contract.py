@@ -223,3 +223,21 @@ def test_a_malformed_rich_value_decodes_as_its_data():
 def test_plain_unwraps_a_tag_written_with_unicode_escapes():
     assert codec.plain('{"\\u005f_gecko__":"app:Model","data":{"x":1}}') == {"x": 1}
     assert codec.plain('{"a":"\\u00e9"}') == {"a": "é"}
+
+
+def test_a_value_of_a_class_that_changed_since_it_was_written_decodes_as_its_data():
+    class Renamed(BaseModel):
+        title: str
+
+    codec.register_type(Renamed)
+    text = '{"__gecko__":"' + codec.type_ref(Renamed) + '","data":{"name":"old field"}}'
+    assert codec.decode(text) == {"name": "old field"}
+
+
+def test_a_nan_inside_a_model_is_found_by_its_field_name():
+    class Scores(BaseModel):
+        best: float
+
+    with pytest.raises(SerializationError) as info:
+        codec.encode({"s": Scores(best=math.nan)})
+    assert str(info.value).startswith("value contains nan at ['s'].best: NaN and Infinity are not JSON")
