@@ -241,3 +241,10 @@ def test_a_nan_inside_a_model_is_found_by_its_field_name():
     with pytest.raises(SerializationError) as info:
         codec.encode({"s": Scores(best=math.nan)})
     assert str(info.value).startswith("value contains nan at ['s'].best: NaN and Infinity are not JSON")
+
+
+def test_a_set_encodes_to_the_same_text_whatever_its_iteration_order():
+    # members sorted by their own encoding (so "16" before "3"), not in the set's iteration order
+    assert list({8, 1, 16, 3}) != [1, 16, 3, 8]
+    assert codec.encode({8, 1, 16, 3}) == '{"__gecko__":"set","data":[1,16,3,8]}'
+    assert codec.encode(frozenset({64, 33, 2, 1})) == '{"__gecko__":"frozenset","data":[1,2,33,64]}'
