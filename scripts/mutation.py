@@ -14,6 +14,11 @@ The score of a module is killed / all its mutants. A mutant that no unit test re
 survived; a mutant that was not run at all (mutmut stopped early, was interrupted, skipped it)
 counts against the score too and is listed, so a broken run can never look like a good one.
 Exit code: 0 every module reached the goal, 1 a module is below it, 2 the run itself failed.
+
+Measured on a 2-core machine (--max-children 2): a full run (~3,000 mutants) 7.5 min when the
+machine is otherwise idle, 19-28 min when other jobs share it; --changed with one module (state.py,
+279 mutants) under a minute. mutmut runs the unit tests more than once in one process (its stats
+run, then its clean run), so a unit test must not depend on state an earlier run of it left behind.
 """
 
 from __future__ import annotations
