@@ -72,7 +72,8 @@ def parse_request(kind: str, args: Sequence[Arg]) -> tuple[dict[str, Any] | None
     ``request`` has ``node`` and the value already encoded as JSON text (``input`` / ``value``).
     """
     node_key, value_key = _FIELDS[kind]
-    payload, problem = _one_object(args, f"a {kind}", _EXAMPLE[kind])
+    a_kind = f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"  # "an answer", "a jump"
+    payload, problem = _one_object(args, a_kind, _EXAMPLE[kind])
     if problem:
         return None, problem
     optional = ("interrupt",) if kind == "answer" else ()
@@ -88,7 +89,7 @@ def parse_request(kind: str, args: Sequence[Arg]) -> tuple[dict[str, Any] | None
 
     node = payload.get(node_key)
     if not isinstance(node, str) or not node:
-        return None, f'a {kind} needs "{node_key}": the name of a node as a string, got {_json_type(node)}'
+        return None, f'{a_kind} needs "{node_key}": the name of a node as a string, got {_json_type(node)}'
     try:
         text = codec.encode(payload.get(value_key), what=f'the "{value_key}" of the {kind}')
     except GeckoError as exc:

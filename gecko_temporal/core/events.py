@@ -156,7 +156,8 @@ def md_code(text: str) -> str:
 
 def run_summary(pipeline: str, node_count: int, input_preview: str) -> str:
     """The run's one-line summary in the UI (``start_workflow(static_summary=...)``)."""
-    return f"{md_text(pipeline[:200])}: {node_count} nodes, input {md_text(input_preview)}"[:1000]
+    # Cut before escaping, so an escape is never cut in half (escaping may lengthen the text).
+    return md_text(f"{pipeline}: {node_count} nodes, input {input_preview}"[:400])
 
 
 def run_details(

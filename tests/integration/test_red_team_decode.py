@@ -520,3 +520,27 @@ async def test_nan_and_infinity_round_trip_through_output_state_history_answers_
         "--input", '{"node": "Gate", "value": NaN}',
     )  # fmt: skip
     assert code != 0, "the temporal CLI sent a literal NaN"
+
+
+async def test_a_rejected_signal_is_logged_without_its_content(session_id, caplog):
+    """A rejected request is listed, previewed, in gecko_state only: the worker's log line names the
+    signal and the reason, never the request (with encryption on it would be its plaintext)."""
+    import logging
+
+    from gecko_temporal import WaitForInput, Workflow
+
+    caplog.set_level(logging.WARNING)
+    wf = Workflow("RejectLog").add_node("Review", WaitForInput("ok?")).set_entry_point("Review")
+    handle = await wf.start(session_id=session_id)
+    secret = "sk-live-7f3a9c-do-not-log"
+    await handle.temporal_handle.signal("gecko_next", {"node": "Nowhere", "input": secret})
+    for _ in range(200):
+        state = await handle.state()
+        if state["rejected_jumps"]:
+            break
+        await asyncio.sleep(0.05)
+    assert secret in json.dumps(state["rejected_jumps"])  # listed, previewed, where people look
+    lines = [r.getMessage() for r in caplog.records if "rejected gecko_next" in r.getMessage()]
+    assert lines and all(secret not in line for line in lines), lines
+    await handle.answer("Review", True)
+    assert await handle.result() is True

@@ -78,12 +78,18 @@ def test_pydantic_ai_agents_are_named_by_name_output_type_or_agent():
     assert codec.type_ref(Verdict) in codec._KNOWN  # the output model is allowed: the graph names it
 
 
-def test_durable_agent_needs_a_stable_name_and_a_unique_one():
+def test_durable_agent_needs_a_stable_name_and_a_unique_one(monkeypatch):
     pytest.importorskip("pydantic_ai", reason="pydantic-ai-slim is not installed")
     from pydantic_ai import Agent
     from pydantic_ai.models.test import TestModel
 
     from gecko_temporal import durable_agent
+    from gecko_temporal.integrations import durable_agents
+
+    # The process-wide registry of durable agents starts empty for this test and is restored after it:
+    # a second run of the test in the same process (mutmut runs the suite twice in one process) must not
+    # meet the "unit-durable" agent the first run registered.
+    monkeypatch.setattr(durable_agents, "_AGENTS", {})
 
     with pytest.raises(GraphError, match=r'durable_agent\(\) needs a stable name .*name="writer"'):
         durable_agent(Agent(TestModel()))

@@ -267,3 +267,84 @@ def test_sends_past_the_payload_limit_fail_naming_node_count_size_and_fix():
     problem = sends_problem('node "fan"', 1000, 3_800_000, 1)
     assert problem and 'node "fan" returned 1,000 Sends' in problem and "3.6 MB by Send 1" in problem
     assert "GECKO_PAYLOAD_STORE" in problem
+
+
+# -- the run's result, its continue-as-new snapshot, and a payload store's raised limit -------------
+def test_limit_name_says_whose_limit_it_is():
+    from gecko_temporal.core.limits import limit_name
+
+    assert limit_name(PAYLOAD_LIMIT) == "Temporal's 2.0 MB payload limit"
+    assert limit_name(PAYLOAD_LIMIT - 1) == "Temporal's 2.0 MB payload limit"
+    assert limit_name(PAYLOAD_LIMIT + 1) == "the payload store's 2.0 MB payload limit"
+    assert limit_name(64 * MB) == "the payload store's 64.0 MB payload limit"
+
+
+def test_a_result_too_big_to_return_names_the_last_nodes():
+    from gecko_temporal.core.limits import FRAME, result_problem
+
+    fits = "x" * (PAYLOAD_LIMIT - FRAME - 2)  # json_size adds the two quotes
+    assert result_problem(fits, ["Last"]) is None
+    assert result_problem(fits + "x", ["Last"]) == (
+        "Last",
+        "the run's result (the output of 'Last') is 2.0 MB, over Temporal's 2.0 MB payload limit; "
+        "make the last node return something smaller (a summary or a file path)",
+    )
+    node, message = result_problem("x" * (3 * MB), ["A", "B"])
+    assert node == "A, B"
+    assert message.startswith("the run's result (the output of 'A', 'B') is 3.0 MB, over Temporal's")
+    assert result_problem("x" * (3 * MB), ["A"], limit=4 * MB) is None
+    assert (
+        "over the payload store's 2.5 MB payload limit" in result_problem("x" * (3 * MB), ["A"], limit=5 * MB // 2)[1]
+    )
+
+
+def test_a_snapshot_too_big_to_continue_as_new_names_the_biggest_state_keys():
+    from gecko_temporal.core.limits import FRAME, snapshot_problem
+
+    state = {"a": '"' + "x" * 2000 + '"', "b": "1", "c": "[]", "d": "{}"}
+    assert snapshot_problem("x" * (PAYLOAD_LIMIT - FRAME), "wf-1", state) is None
+    assert snapshot_problem("x" * (PAYLOAD_LIMIT - FRAME + 1), "wf-1", state) == (
+        "run wf-1 cannot continue as new: its snapshot is 2.0 MB (state: "
+        '"a" 2.0 KB, "c" 9 B, "d" 9 B, ...), over Temporal\'s 2.0 MB payload limit; it goes on in this run, '
+        "which Temporal ends at 51,200 events. Keep large data out of state (write it to a file and keep the path)"
+    )
+    assert snapshot_problem("x" * (3 * MB), "wf", {}, limit=4 * MB) is None
+
+
+def test_an_output_over_a_raised_limit_does_not_suggest_the_payload_store_again():
+    room = PAYLOAD_LIMIT - 8 * 1024
+    assert output_problem('node "n"', "x" * (room - 1), {}) == (
+        'the output of node "n" is 2.0 MB (its return value 2.0 MB), over Temporal\'s 2.0 MB payload limit; '
+        "set GECKO_PAYLOAD_STORE (see docs/payloads.md) or keep large data outside the run "
+        "(write it to a file or a store and pass its path)"
+    )
+    assert output_problem('node "n"', "x" * (room - 1), {}, limit=4 * MB) is None
+    assert output_problem('node "n"', "x" * (5 * MB), {}, limit=4 * MB) == (
+        'the output of node "n" is 5.0 MB (its return value 5.0 MB), over the payload store\'s 4.0 MB payload '
+        "limit; keep large data outside the run (write it to a file or a store and pass its path)"
+    )
+
+
+def test_under_a_raised_limit_nothing_warns_and_the_error_names_the_store():
+    five = 5 * MB
+    assert node_input_problem(
+        "n", input_size=3 * MB, state=None, reads=None, history=None, history_names=None, limit=4 * MB
+    ) == (None, None)
+    error, warning = node_input_problem(
+        "n", input_size=five, state=None, reads=None, history=None, history_names=None, limit=4 * MB
+    )
+    assert warning is None
+    assert error == (
+        'node "n" would receive 5.0 MB per call (its input 5.0 MB), over the payload store\'s 4.0 MB payload '
+        "limit; keep large data outside the run (write it to a file or a store and pass its path)"
+    )
+
+
+def test_size_table_counts_name_and_framing_and_shows_three_by_default():
+    table = SizeTable({"a": "1", "bb": "22", "ccc": "333", "dddd": "4444"})
+    assert table.sizes == {"a": 8, "bb": 10, "ccc": 12, "dddd": 14}  # quoted text + name + 4
+    assert table.of(None) == table.total == 44
+    assert table.of(["a", "dddd"]) == 22
+    assert table.biggest() == '"dddd" 14 B, "ccc" 12 B, "bb" 10 B, ...'
+    assert SizeTable({"a": "1", "bb": "22", "ccc": "333"}).biggest() == '"ccc" 12 B, "bb" 10 B, "a" 8 B'
+    assert table.biggest(["a", "bb", "ccc"]) == '"ccc" 12 B, "bb" 10 B, "a" 8 B'

@@ -180,3 +180,49 @@ def test_next_from_members_is_a_jump_in_the_output_not_a_result_change():
     text = '{"__gecko__":"gecko_temporal.spec:Next","data":{"node":"B","input":null}}'
     run.finished({0: ok(text, jump=Jump("B", "null", "m0"))}, now=0.0)
     assert results(run)[0].result == Next("B")
+
+
+# -- exact records of cancelled members, durations, and the deltas a reduced key combines ----------
+def test_losers_and_members_never_started_are_recorded_as_cancelled_errors():
+    run = TeamRun(_team("race", n=4, max_concurrency=2))
+    assert run.start(now=10.0) == [0, 1]
+    assert run.finished({1: ok('"b"')}, now=12.0) == [0]
+    out = results(run)
+    assert [(r.status, r.duration, r.winner) for r in out] == [
+        ("cancelled", 2.0, False),
+        ("succeeded", 2.0, True),
+        ("cancelled", 0.0, False),
+        ("cancelled", 0.0, False),
+    ]
+    assert [(r.error.type, r.error.message) for r in (out[0], out[2], out[3])] == [
+        ("CancelledError", "lost to m1"),
+        ("CancelledError", "not started: the race was decided"),
+        ("CancelledError", "not started: the race was decided"),
+    ]
+
+
+def test_a_member_finishing_with_the_winner_is_cancelled_with_its_duration():
+    run = TeamRun(_team("race", n=2))
+    run.start(now=1.0)
+    run.finished({0: ok(), 1: ok()}, now=4.5)
+    out = results(run)
+    assert (out[1].status, out[1].duration, out[1].error.type, out[1].error.message) == (
+        "cancelled",
+        3.5,
+        "CancelledError",
+        "lost to m0",
+    )
+
+
+def test_durations_are_rounded_to_the_microsecond():
+    run = TeamRun(_team("all", n=1))
+    run.start(now=1.0)
+    run.finished({0: ok()}, now=1.25000049)
+    assert results(run)[0].duration == 0.25
+
+
+def test_member_deltas_are_the_successes_writes_and_deletes_in_member_order():
+    run = TeamRun(_team("all", n=3))
+    run.start(now=0.0)
+    run.finished({2: ok(writes={"k": "3"}, deletes=["x"]), 1: failed(), 0: ok(writes={"k": "1", "j": "0"})}, now=1.0)
+    assert run.member_deltas() == [StateDelta({"k": "1", "j": "0"}, []), StateDelta({"k": "3"}, ["x"])]
