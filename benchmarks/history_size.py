@@ -53,7 +53,7 @@ async def history_bytes(session_id: str) -> int:
 
 
 def store_bytes() -> int:
-    from gecko_temporal.temporal.payloads import _embedded_store
+    from gecko_temporal.temporal.store import _embedded_store
 
     root = os.environ.get("GECKO_PAYLOAD_STORE", "").removeprefix("file://") or _embedded_store
     if not root or root == "none":

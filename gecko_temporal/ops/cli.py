@@ -24,114 +24,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import importlib
-import json
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from collections.abc import Sequence
 from typing import Any
 
 from gecko_temporal.core.build.graph import Workflow
 from gecko_temporal.core.errors import GeckoError
-from gecko_temporal.protocol import STATE_QUERY
+from gecko_temporal.ops import cli_control, cli_runs
+from gecko_temporal.ops.cli_input import UsageError, environ, load_workflow, require_server
+from gecko_temporal.ops.cli_runs import format_status
+
+# The command groups live in cli_input (reading the command line), cli_runs (run, status, watch,
+# list, steps) and cli_control (jump, answer, cancel, update-state, rewind); these names stay
+# importable from here, where they have always been.
+__all__ = [
+    "DEFAULT_DB_FILENAME",
+    "DEFAULT_DEV_PORT",
+    "UsageError",
+    "build_parser",
+    "format_status",
+    "load_workflow",
+    "main",
+    "serve",
+    "temporal_error_text",
+    "worker_main",
+]
 
 DEFAULT_DEV_PORT = 7233  # Temporal's usual port: the temporal CLI and SDKs find it without flags
 DEFAULT_DB_FILENAME = "gecko-temporal.db"
 _SHUTDOWN_SLACK = 3.0  # seconds past --graceful-shutdown a stopping worker may take, whatever the server does
-
-
-class UsageError(GeckoError):
-    """The command line is wrong (exit code 2)."""
-
-
-# -- loading MODULE:WF specs ----------------------------------------------------------------------
-def load_workflow(spec: str) -> Workflow:
-    """Import ``package.module:attr`` and return that :class:`Workflow` (compiled, so invalid graphs fail here)."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise UsageError(
-            f'"{spec}" is not MODULE:WF: name a module and a Workflow object in it, like "myapp.pipelines:wf"'
-        )
-    if os.getcwd() not in sys.path and "" not in sys.path:  # console scripts: import from where we run
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):  # the module itself, not one it imports
-            raise UsageError(
-                f'"{spec}": no module named "{exc.name}"; run from the directory that contains '
-                "it, add that directory to PYTHONPATH, or check the spelling"
-            ) from None
-        raise UsageError(f'"{spec}": importing "{module_name}" failed: {exc}; install what it needs') from None
-    except Exception as exc:
-        raise UsageError(f'"{spec}": importing "{module_name}" failed: {type(exc).__name__}: {exc}') from None
-    if not hasattr(module, attr):
-        found = [n for n, v in vars(module).items() if isinstance(v, Workflow)]
-        hint = f"Workflow objects there: {', '.join(found)}" if found else "it defines no Workflow object"
-        raise UsageError(f'"{spec}": module "{module_name}" has no attribute "{attr}" ({hint})')
-    wf = getattr(module, attr)
-    if not isinstance(wf, Workflow):
-        raise UsageError(
-            f'"{spec}" is a {type(wf).__name__}, not a gecko_temporal Workflow; '
-            f"point at the object built with Workflow(...)"
-        )
-    try:
-        wf.compile()  # every problem of the graph, before anything is served
-    except GeckoError as exc:
-        raise UsageError(f'"{spec}": {exc}') from None
-    return wf
-
-
-def _json_arg(text: str | None, option: str) -> Any:
-    if text is None:
-        return None
-    from gecko_temporal.core import codec
-
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"{option} must be JSON (a string needs quotes: {option} '\"text\"'), got {text!r}: "
-            f"{exc.msg} at position {exc.pos}"
-        ) from None
-    except RecursionError:
-        raise UsageError(f"{option} is nested too deeply to read") from None
-    try:
-        codec.encode(value, what=option)
-    except GeckoError as exc:  # e.g. nested too deeply (NaN, Infinity and 1e999 are floats: tagged)
-        raise UsageError(str(exc)) from None
-    return value
-
-
-@contextlib.contextmanager
-def _environ(**values: str | None) -> Iterator[None]:
-    """Set environment variables for one command (so main() may be called in-process too)."""
-    saved = {k: os.environ.get(k) for k in values}
-    try:
-        for k, v in values.items():
-            if v is not None:
-                os.environ[k] = v
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _require_server(address: str | None) -> None:
-    from gecko_temporal.temporal.client import connect_config
-
-    if not (address or "target_host" in connect_config()):
-        raise UsageError(
-            "no Temporal server: pass --address HOST:PORT or set TEMPORAL_ADDRESS (or a Temporal "
-            "config profile: TEMPORAL_CONFIG_FILE / TEMPORAL_PROFILE); start one with "
-            "`gecko-temporal dev MODULE:WF`"
-        )
 
 
 # -- worker / dev -------------------------------------------------------------------------------
@@ -185,7 +108,7 @@ async def serve(
         )
         print(f"  export TEMPORAL_ADDRESS={address}", file=out, flush=True)
     else:
-        _require_server(address)
+        require_server(address)
     workers: list[GeckoWorker] = []
     page = None
     try:
@@ -276,266 +199,6 @@ async def _connect_patiently(connect: Any, address: str | None, within: float, o
                 )
                 told = True
             await asyncio.sleep(1.0)
-
-
-# -- run / status / jump / answer ---------------------------------------------------------------
-async def _run(args: argparse.Namespace) -> int:
-    from gecko_temporal.temporal import client
-
-    wf = load_workflow(args.workflow)
-    data = _json_arg(args.input, "--input")
-    state = _json_arg(args.state, "--state")
-    if state is not None and not isinstance(state, dict):
-        raise UsageError(f"--state must be a JSON object of state keys to values, got {args.state!r}")
-    handle = await client.start(wf, data, session_id=args.session, timeout=args.timeout, state=state)
-    print(f"session: {handle.id}", file=sys.stderr, flush=True)
-    watching = None
-    if not args.quiet:  # progress on stderr; stdout stays the result's JSON
-        from gecko_temporal.temporal.streams import follow
-
-        watching = asyncio.ensure_future(follow(handle, sys.stderr))
-    try:
-        result = await handle.result()
-    finally:
-        if watching is not None:
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(watching, 5.0)  # its last line is the run's end, which has come
-    print(json.dumps(_readable(result), ensure_ascii=False, default=repr))
-    return 0
-
-
-def _readable(value: Any) -> Any:
-    """``value`` as people and ``jq`` read it: strict JSON, models as their data, NaN/inf as "nan"/"inf"."""
-    from gecko_temporal.core import codec
-
-    try:
-        return codec.plain(codec.encode(value))
-    except GeckoError:  # (a result always encodes: it was decoded from JSON)
-        return value
-
-
-async def _handle(session: str) -> Any:
-    from temporalio.service import RPCError, RPCStatusCode
-
-    from gecko_temporal.temporal.client import RunHandle, connect
-
-    client = await connect()
-    handle = client.get_workflow_handle(session)
-    try:
-        await handle.describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise GeckoError(
-                f'no session "{session}" on {os.environ.get("TEMPORAL_ADDRESS")}; '
-                "check the id (it is the Temporal workflow id) and the server address"
-            ) from None
-        raise GeckoError(f'cannot look up session "{session}": {exc.message}') from None
-    return RunHandle(handle, client=client)
-
-
-async def _query_state(handle: Any) -> dict[str, Any]:
-    from temporalio.client import WorkflowQueryFailedError
-    from temporalio.service import RPCError
-
-    try:
-        state: dict[str, Any] = await handle.temporal_handle.query(STATE_QUERY, rpc_timeout=timedelta(seconds=15))
-        return state
-    except (RPCError, WorkflowQueryFailedError) as exc:
-        raise GeckoError(
-            f'session "{handle.id}" did not answer the gecko_state query: '
-            f"{getattr(exc, 'message', exc)}; is a worker serving its task queue?"
-        ) from None
-
-
-def format_status(session: str, s: dict[str, Any], temporal_status: str = "") -> str:
-    """A person's view of a gecko_state answer: progress first, then what runs, waits and jumps."""
-    nodes = s.get("nodes") or []
-    done = list(dict.fromkeys(s.get("completed") or []))  # distinct, in first-finished order
-    lines = [
-        f"session {session} ({s.get('workflow', '?')}): {s.get('status', '?')}"
-        + (f" [temporal: {temporal_status}]" if temporal_status else ""),
-        f"progress: {len(done)}/{len(nodes)} nodes completed (step {s.get('step')}, layer {s.get('layer')}, "
-        f"run {s.get('run')})",
-    ]
-    if done:
-        lines.append("completed: " + ", ".join(done))
-    lines.append("running: " + (", ".join(s.get("running") or []) or "-"))
-    waiting = s.get("waiting") or {}
-    if waiting:
-        lines.append(
-            "waiting: "
-            + ", ".join(
-                f"{n} ({_asks(w)}; answer with: gecko-temporal answer {session} {n} --value JSON)"
-                for n, w in waiting.items()
-            )
-        )
-    if s.get("children"):
-        lines.append(
-            "subgraphs running: "
-            + ", ".join(f"{n} (child session {c}; gecko-temporal status {c})" for n, c in s["children"].items())
-        )
-    if s.get("pending_jumps"):
-        lines.append("pending jumps: " + ", ".join(f"{j['node']} (from {j['source']})" for j in s["pending_jumps"]))
-    if s.get("rejected_jumps"):
-        lines.append(
-            "rejected jumps: "
-            + "; ".join(f"{json.dumps(r.get('request'))}: {r.get('reason')}" for r in s["rejected_jumps"])
-        )
-    lines.append("state: " + json.dumps(s.get("state", {}), ensure_ascii=False, sort_keys=True, default=repr))
-    return "\n".join(lines)
-
-
-def _asks(waiting: dict[str, Any]) -> str:
-    """What a waiting node asks: a WaitForInput's prompt, or an interrupt's payload (short)."""
-    if waiting.get("interrupted"):
-        text = json.dumps(waiting.get("payload"), ensure_ascii=False, default=repr)
-        return f"interrupt {waiting.get('interrupt', 0)}: " + (text if len(text) <= 200 else text[:200] + "...")
-    return waiting.get("prompt") or "no prompt"
-
-
-async def _status(args: argparse.Namespace) -> int:
-    handle = await _handle(args.session)
-    state = await _query_state(handle)
-    if args.json:
-        print(json.dumps(state, ensure_ascii=False, indent=2, default=repr))
-    else:
-        description = await handle.temporal_handle.describe()
-        print(format_status(args.session, state, description.status.name if description.status else ""))
-    return 0
-
-
-async def _jump(args: argparse.Namespace) -> int:
-    data = _json_arg(args.input, "--input")
-    handle = await _handle(args.session)
-    reply = await handle.jump(args.node, data)  # the validated update: a bad node raises JumpRejectedError
-    print(json.dumps(reply, ensure_ascii=False, default=repr))
-    return 0
-
-
-async def _cancel(args: argparse.Namespace) -> int:
-    from temporalio.client import WorkflowExecutionStatus
-
-    handle = await _handle(args.session)
-    status = (await handle.temporal_handle.describe()).status
-    if status != WorkflowExecutionStatus.RUNNING:
-        name = status.name.lower() if status is not None else "unknown"
-        raise GeckoError(f'session "{args.session}" is not running (it is {name}); there is nothing to cancel')
-    await handle.cancel()  # running nodes get the cancellation with their next heartbeat
-    print(json.dumps({"session": args.session, "cancel_requested": True}))
-    return 0
-
-
-async def _answer(args: argparse.Namespace) -> int:
-    value = _json_arg(args.value, "--value")
-    handle = await _handle(args.session)
-    reply = await handle.answer(args.node, value, interrupt=args.interrupt)
-    print(json.dumps(reply, ensure_ascii=False, default=repr))
-    return 0
-
-
-def _edit_args(args: argparse.Namespace) -> tuple[dict[str, Any] | None, list[str] | None]:
-    values = _json_arg(args.values, "--values")
-    if values is not None and not isinstance(values, dict):
-        raise UsageError(f"--values must be a JSON object of state keys to values, got {args.values!r}")
-    return values, list(args.delete) if args.delete else None
-
-
-async def _update_state(args: argparse.Namespace) -> int:
-    values, delete = _edit_args(args)
-    if not values and not delete:
-        raise UsageError("update-state needs --values JSON (keys to set) and/or --delete KEY (keys to remove)")
-    handle = await _handle(args.session)
-    reply = await handle.update_state(values, delete=delete)
-    print(json.dumps(reply, ensure_ascii=False, default=repr))
-    return 0
-
-
-async def _steps(args: argparse.Namespace) -> int:
-    handle = await _handle(args.session)
-    points = await handle.steps()
-    if args.json:
-        print(json.dumps(points, ensure_ascii=False, indent=2))
-        return 0
-    print(f"{'step':>6}  {'run':>3}  {'time':<32}  nodes")
-    for p in points:
-        mark = (
-            ""
-            if p["rewindable"]
-            else (
-                "  (the run's start: not a rewind point)"
-                if not p["nodes"]
-                else "  (same workflow task as the step before: not a rewind point)"
-            )
-        )
-        print(f"{p['step']:>6}  {p['run']:>3}  {p['time']:<32}  {', '.join(p['nodes']) or '(start)'}{mark}")
-    return 0
-
-
-async def _rewind(args: argparse.Namespace) -> int:
-    values, delete = _edit_args(args)
-    handle = await _handle(args.session)
-    reply = await handle.rewind(args.to_step, values=values, delete=delete)
-    print(json.dumps(reply, ensure_ascii=False, default=repr))
-    return 0
-
-
-async def _watch(args: argparse.Namespace) -> int:
-    from gecko_temporal.temporal.streams import follow
-
-    if args.from_offset < 0:
-        raise UsageError(f"--from-offset must be 0 or more (an event number), got {args.from_offset}")
-    handle = await _handle(args.session)
-    try:  # where the run stands now, for completed/total (a finished run may have no worker to ask)
-        state = await handle.temporal_handle.query(STATE_QUERY, rpc_timeout=timedelta(seconds=5))
-    except Exception:
-        state = {}
-    if args.json:
-        status = None
-        async for event in handle.stream(from_offset=args.from_offset):
-            fields = {k: v for k, v in vars(event).items() if v is not None and k != "extra"}
-            print(json.dumps({**fields, **event.extra}, ensure_ascii=False, default=repr), flush=True)
-            status = event.status if event.type == "run_finished" else status
-        return 0 if status == "completed" else 1
-    print(
-        f"watching {args.session}"
-        + (f" ({state.get('workflow')})" if state.get("workflow") else "")
-        + "; Ctrl-C stops watching, not the run",
-        flush=True,
-    )
-    progress = await follow(handle, sys.stdout, from_offset=args.from_offset, state=state)
-    return 0 if progress.status == "completed" else 1
-
-
-async def _list(args: argparse.Namespace) -> int:
-    from temporalio.service import RPCError
-
-    from gecko_temporal.temporal.client import connect
-    from gecko_temporal.temporal.visibility import REGISTER_HINT, list_sessions
-
-    client = await connect()
-    try:
-        rows = await list_sessions(client, pipeline=args.pipeline, status=args.status, limit=args.limit)
-    except RPCError as exc:
-        if "search attribute" in exc.message.lower() or "not defined" in exc.message.lower():
-            raise GeckoError(
-                f"the server cannot filter by pipeline or status: {exc.message}; register the "
-                f"search attributes with: {REGISTER_HINT}"
-            ) from None
-        raise GeckoError(f"cannot list sessions: {exc.message}") from None
-    if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
-    if not rows:
-        print("no sessions found")
-        return 0
-    width = max(len(r["session"]) for r in rows)
-    print(f"{'SESSION':<{width}}  {'PIPELINE':<20} {'STATUS':<10} {'TEMPORAL':<16} STARTED")
-    for r in rows:
-        print(
-            f"{r['session']:<{width}}  {r['pipeline'] or '-'!s:<20} {r['status'] or '-'!s:<10} "
-            f"{r['temporal_status'] or '-'!s:<16} {r['started'] or '-'}"
-        )
-    return 0
 
 
 # -- argument parsing -----------------------------------------------------------------------------
@@ -687,7 +350,7 @@ def _serve_args(args: argparse.Namespace) -> int:
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
-        with _environ(
+        with environ(
             TEMPORAL_ADDRESS=getattr(args, "address", None), GECKO_TASK_QUEUE=getattr(args, "task_queue", None)
         ):
             if args.command in ("worker", "dev"):
@@ -704,19 +367,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
                 return ui_server.run(args)
             if args.command != "run":
-                _require_server(None)
-            command = {
-                "run": _run,
-                "status": _status,
-                "jump": _jump,
-                "answer": _answer,
-                "cancel": _cancel,
-                "update-state": _update_state,
-                "steps": _steps,
-                "rewind": _rewind,
-                "watch": _watch,
-                "list": _list,
-            }[args.command]
+                require_server(None)
+            command = {**cli_runs.COMMANDS, **cli_control.COMMANDS}[args.command]
             return asyncio.run(command(args))
     except UsageError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)

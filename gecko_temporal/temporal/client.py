@@ -29,7 +29,6 @@ from gecko_temporal.core.errors import (
     GraphError,
     JumpRejectedError,
     NodeError,
-    RewindError,
     SerializationError,
     ServerError,
     StateEditError,
@@ -43,16 +42,15 @@ from gecko_temporal.protocol import (
     ANSWER_UPDATE,
     JUMP_UPDATE,
     NEXT_SIGNAL,
-    REWOUND_SIGNAL,
     STATE_QUERY,
     STATE_UPDATE,
-    STEPS_QUERY,
     WORKFLOW_TYPE,
 )
 from gecko_temporal.temporal import tracing
 from gecko_temporal.temporal.compat import handle_client
 from gecko_temporal.temporal.embedded import DevServer, embedded_server, embedded_worker, find_temporal_binary
 from gecko_temporal.temporal.payloads import data_converter, payload_limit_of
+from gecko_temporal.temporal.rewind import rewind_session, session_steps
 
 if TYPE_CHECKING:
     from gecko_temporal.core.build.graph import Workflow
@@ -386,7 +384,7 @@ class RunHandle:
         """The points this session can be rewound to, oldest first: one per merged layer, with
         ``step`` (node executions so far), ``nodes`` (the layer), ``time``, ``run`` / ``run_id``
         (the Temporal run of the continue-as-new chain) and ``rewindable``."""
-        return await _session_steps(self._client, self._handle)
+        return await session_steps(self._client, self._handle)
 
     async def rewind(
         self, to_step: int, *, values: dict[str, Any] | None = None, delete: list[str] | None = None
@@ -396,7 +394,7 @@ class RunHandle:
         workflow task that merged that step's layer, so a new run goes on from there; the old run
         is kept in history. ``values``/``delete`` edit the state at that point. Returns the new
         run id; ``gecko_state["rewound_from"]`` names the run and step it came from."""
-        return await _rewind(self, to_step, values, delete)
+        return await rewind_session(self._client, self._handle, to_step, values, delete)
 
 
 def _outside_value(value: Any, what: str) -> Any:
@@ -463,143 +461,3 @@ def _translate(exc: WorkflowFailureError, session: str, timeout: float | None) -
     if isinstance(cause, CancelledError):
         return GeckoError(f'session "{session}" was cancelled')
     return GeckoError(f'session "{session}" failed: {cause or exc}')
-
-
-# -- rewind: Temporal's reset to the workflow task that merged a step ------------------------------
-async def _run_chain(client: Client, handle: WorkflowHandle[Any, Any]) -> list[str]:
-    """Run ids of the session's continue-as-new chain, newest first (at most 50)."""
-    run_id = (await client.get_workflow_handle(handle.id).describe()).run_id  # the current run
-    chain: list[str] = []
-    while run_id and len(chain) < 50:
-        chain.append(run_id)
-        run = client.get_workflow_handle(handle.id, run_id=run_id)
-        first = None
-        async for event in run.fetch_history_events(page_size=1):
-            first = event
-            break
-        started = first.workflow_execution_started_event_attributes if first is not None else None
-        run_id = started.continued_execution_run_id if started is not None else ""
-    return chain
-
-
-async def _session_steps(client: Client, handle: WorkflowHandle[Any, Any]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    try:
-        chain = await _run_chain(client, handle)
-    except RPCError as exc:
-        raise RewindError(f'cannot read session "{handle.id}": {exc.message}') from None
-    for run_id in reversed(chain):
-        try:
-            answer = await client.get_workflow_handle(handle.id, run_id=run_id).query(STEPS_QUERY)
-        except Exception as exc:  # a run recorded before rewinds existed has no such query
-            raise RewindError(
-                f'run {run_id} of session "{handle.id}" did not list its steps: '
-                f"{getattr(exc, 'message', exc)}; is a worker serving its task queue?"
-            ) from None
-        for point in answer.get("steps", []):
-            out.append({**point, "run": answer.get("run"), "run_id": run_id})
-    return out
-
-
-async def _rewind(run: RunHandle, to_step: int, values: Any, delete: Any) -> dict[str, Any]:
-    from temporalio.api.common.v1 import WorkflowExecution
-    from temporalio.api.enums.v1 import ResetReapplyExcludeType
-    from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
-
-    if not isinstance(to_step, int) or isinstance(to_step, bool) or to_step < 0:
-        raise RewindError(f"to_step must be a step number >= 0, got {to_step!r}")
-    handle, client = run.temporal_handle, run._client
-    from gecko_temporal.core import control
-
-    edit, problem = control.parse_edit(values, delete, [], "rewind") if (values or delete) else (None, None)
-    if problem:
-        raise StateEditError(f"rewind values rejected: {problem}")
-    points = await _session_steps(client, handle)
-    matching = [p for p in points if p["step"] == to_step]
-    if not matching:
-        shown = sorted({p["step"] for p in points if p["rewindable"]})
-        raise RewindError(
-            f'session "{run.id}" has no step {to_step} to rewind to (steps: '
-            f"{_ranges(shown) or 'none'}); list them with gecko-temporal steps {run.id}"
-        )
-    good = [p for p in matching if p["rewindable"]]
-    if not good and not matching[-1]["nodes"]:  # only a run's start has it: step 0
-        raise RewindError(
-            f"step {to_step} is the start of the session: rewinding there is starting over; start a "
-            "new session instead (start(..., state={...}) seeds its state)"
-        )
-    if not good:
-        first = next(
-            (
-                p["step"]
-                for p in reversed(points)
-                if p["rewindable"] and p["run_id"] == matching[-1]["run_id"] and p["event"] == matching[-1]["event"]
-            ),
-            None,
-        )
-        raise RewindError(
-            f"step {to_step} ran as a local activity in the same workflow task as step {first}; "
-            f"a reset redoes a whole task: rewind to step {first} (its later local steps run again)"
-        )
-    point = good[-1]  # the newest run that has it (a run's start repeats the previous run's end)
-    target = client.get_workflow_handle(handle.id, run_id=point["run_id"])
-    history = await target.fetch_history()
-    events = list(history.events)
-    after = [e for e in events if e.event_id > point["event"]]
-    done = next((e for e in after if e.HasField("workflow_task_completed_event_attributes")), None)
-    if done is None:
-        raise RewindError(
-            f"step {to_step}: no completed workflow task after event {point['event']} in run "
-            f"{point['run_id']}; wait a moment and try again"
-        )
-    # Updates taken in that task are written after its completion, so the reset drops them: redo them.
-    redo = []
-    for e in after:
-        if e.event_id <= done.event_id:
-            continue
-        if e.HasField("workflow_task_scheduled_event_attributes") or e.HasField(
-            "workflow_task_started_event_attributes"
-        ):
-            break
-        if e.HasField("workflow_execution_update_accepted_event_attributes"):
-            req = e.workflow_execution_update_accepted_event_attributes.accepted_request.input
-            args = await client.data_converter.decode(list(req.args.payloads)) if req.args.payloads else []
-            redo.append({"update": req.name, "args": args})
-    info: dict[str, Any] = {"from_run": point["run_id"], "to_step": to_step, "redo": redo}
-    if edit is not None:
-        info["values"] = {k: codec.plain(v) for k, v in edit["values"].items()}
-        info["delete"] = edit["delete"]
-    request = ResetWorkflowExecutionRequest(
-        namespace=client.namespace,
-        workflow_execution=WorkflowExecution(workflow_id=handle.id, run_id=point["run_id"]),
-        reason=f"gecko-temporal rewind to step {to_step}",
-        workflow_task_finish_event_id=done.event_id,
-        request_id=str(uuid.uuid4()),
-        # A rewind goes back: answers, jumps and edits sent after that point are not replayed.
-        reset_reapply_exclude_types=[
-            ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL,
-            ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_UPDATE,
-        ],
-    )
-    try:
-        response = await client.workflow_service.reset_workflow_execution(request)
-        # The dev server (1.32) refuses a signal as a post-reset operation, so it follows the reset:
-        # the new run waits for it at the reset point (GeckoWorkflow._after_reset).
-        await client.get_workflow_handle(handle.id, run_id=response.run_id).signal(REWOUND_SIGNAL, info)
-    except RPCError as exc:
-        raise RewindError(f'rewind of session "{run.id}" to step {to_step} failed: {exc.message}') from None
-    return {
-        "session": run.id,
-        "run_id": response.run_id,
-        "from_run": point["run_id"],
-        "to_step": to_step,
-        "nodes": point["nodes"],
-        "reset_event": done.event_id,
-        "redone_updates": len(redo),
-    }
-
-
-def _ranges(steps: list[int]) -> str:
-    if len(steps) <= 12:
-        return ", ".join(map(str, steps))
-    return ", ".join(map(str, steps[:5])) + ", ..., " + ", ".join(map(str, steps[-5:]))

@@ -29,7 +29,7 @@ import hashlib
 import os
 import re
 import zlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from temporalio.api.common.v1 import Payload
@@ -37,13 +37,41 @@ from temporalio.converter import DataConverter, PayloadCodec, SerializationConte
 
 from gecko_temporal.core.errors import PayloadConfigError
 from gecko_temporal.core.limits import PAYLOAD_LIMIT
+from gecko_temporal.temporal.store import (
+    DEFAULT_STORE_ABOVE,
+    STORE_PAYLOAD_LIMIT,
+    Env,
+    embedded_store_dir,
+    int_env,
+    parse_payload,
+    payload_store,
+)
 
 if TYPE_CHECKING:
-    from temporalio.converter import ExternalStorage, StorageDriverClaim, StorageDriverStoreContext
     from typing_extensions import Self
 
-#: The environment a setting is read from: os.environ, or a dict of the same (tests, the CLI).
-Env = Mapping[str, str]
+# The claim-check store lives in store.py; these names stay importable from here.
+__all__ = [
+    "COMPRESSED",
+    "DEFAULT_COMPRESS_ABOVE",
+    "DEFAULT_STORE_ABOVE",
+    "ENCRYPTED",
+    "KEY_ID",
+    "STORE_PAYLOAD_LIMIT",
+    "UNDECODABLE",
+    "Env",
+    "GeckoCodec",
+    "GeckoDataConverter",
+    "UndecodablePayload",
+    "data_converter",
+    "embedded_store_dir",
+    "keys_from_env",
+    "parse_keys",
+    "payload_limit_of",
+    "payload_store",
+    "undecodable",
+    "undecodable_reason",
+]
 
 ENCRYPTED = b"binary/encrypted"
 COMPRESSED = b"binary/zlib"
@@ -102,19 +130,6 @@ def keys_from_env(env: Env | None = None) -> list[tuple[str, bytes]]:
     return parse_keys(text) if text else []
 
 
-def _int_env(env: Env, name: str, default: int | None) -> int | None:
-    value = env.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise PayloadConfigError(f"{name} must be a number of bytes, got {value!r}") from None
-    if number < 0:
-        raise PayloadConfigError(f"{name} must be >= 0, got {number}")
-    return number
-
-
 class GeckoCodec(PayloadCodec):
     """Compress payloads above ``compress_above`` bytes (zlib), then encrypt them (AES-GCM) with the
     first of ``keys``; decoding undoes both and passes every other payload through unchanged.
@@ -149,7 +164,7 @@ class GeckoCodec(PayloadCodec):
         """The codec the environment configures (one that encodes nothing when nothing is)."""
         env = os.environ if env is None else env
         keys = keys_from_env(env)
-        return cls(keys, _int_env(env, "GECKO_COMPRESS_ABOVE", DEFAULT_COMPRESS_ABOVE if keys else None), max_decoded)
+        return cls(keys, int_env(env, "GECKO_COMPRESS_ABOVE", DEFAULT_COMPRESS_ABOVE if keys else None), max_decoded)
 
     @property
     def encodes(self) -> bool:
@@ -212,7 +227,7 @@ class GeckoCodec(PayloadCodec):
                     f'cannot decrypt a payload with key id "{key_id}": the configured key of that id is not the '
                     "one that encrypted it, or the payload was altered"
                 ) from None
-            payload = _parse(inner, "a decrypted payload")
+            payload = parse_payload(inner, "a decrypted payload")
             encoding = payload.metadata.get("encoding", b"")
         if encoding == COMPRESSED:
             inflater = zlib.decompressobj()
@@ -227,15 +242,8 @@ class GeckoCodec(PayloadCodec):
                 )
             if not inflater.eof:
                 raise PayloadConfigError("a compressed payload is corrupt: it ends before its zlib stream does")
-            payload = _parse(raw, "a decompressed payload")
+            payload = parse_payload(raw, "a decompressed payload")
         return payload
-
-
-def _parse(data: bytes, what: str) -> Payload:
-    try:
-        return Payload.FromString(data)
-    except Exception as exc:  # protobuf's DecodeError
-        raise PayloadConfigError(f"{what} is not a Temporal payload ({type(exc).__name__})") from None
 
 
 # -- payloads that cannot be decoded ---------------------------------------------------------------
@@ -367,185 +375,6 @@ def data_converter(env: Env | None = None, *, embedded: bool = False, embedded_w
         )
         _converters[settings] = converter
     return converter
-
-
-# -- claim-check storage for big payloads -----------------------------------------------------------
-
-DEFAULT_STORE_ABOVE = 256 * 1024  # Temporal's own default threshold for external storage
-STORE_PAYLOAD_LIMIT = 256 * 1024 * 1024  # what one payload may weigh with a store (it is held in memory)
-
-
-class FileStorageDriver:
-    """Keep payloads as files under ``root`` (one machine, or a shared volume), named by the
-    SHA-256 of their bytes: history holds only ``{"sha256": ...}``, a value stored twice is one
-    file, and a file that changed on disk is detected when read. Files are never deleted by the
-    engine: remove old ones (e.g. ``find DIR -mtime +30 -delete``) once their runs are done.
-    """
-
-    def __init__(self, root: str, name: str = "gecko.file") -> None:
-        self.root = os.path.abspath(root)
-        self._name = name
-
-    def name(self) -> str:
-        return self._name
-
-    def type(self) -> str:
-        return "gecko.file"
-
-    def _path(self, digest: str) -> str:
-        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):  # never a path
-            raise PayloadConfigError(f"payload store {self.root}: malformed claim {str(digest)[:80]!r}")
-        return os.path.join(self.root, digest[:2], digest)
-
-    def _write(self, data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
-        path = self._path(digest)
-        if not os.path.exists(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            temp = f"{path}.{os.getpid()}.{id(data)}.tmp"
-            try:
-                with open(temp, "wb") as f:
-                    f.write(data)
-                os.replace(temp, path)  # atomic: a reader never sees half a payload
-            except OSError as exc:
-                try:  # a full disk must not stay full of our half-written attempts
-                    os.remove(temp)
-                except OSError:
-                    pass
-                raise PayloadConfigError(
-                    f"payload store {self.root}: cannot write {len(data):,} bytes to {path}: {exc.strerror}"
-                ) from None
-        return digest
-
-    def _read(self, digest: str) -> Payload:
-        path = self._path(digest)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            raise PayloadConfigError(
-                f"payload store {self.root} has no {digest[:12]}... (file {path}: was it deleted, or does this "
-                "process use another GECKO_PAYLOAD_STORE than the one that wrote it?)"
-            ) from None
-        except OSError as exc:
-            raise PayloadConfigError(f"payload store {self.root}: cannot read {path}: {exc.strerror}") from None
-        if hashlib.sha256(data).hexdigest() != digest:
-            raise PayloadConfigError(
-                f"payload store {self.root}: {path} changed on disk since it was written (key {digest[:12]}...); "
-                "restore that file and the run goes on"
-            )
-        return _parse(data, f"payload store {self.root}: {path}")
-
-    async def store(self, context: StorageDriverStoreContext, payloads: Sequence[Payload]) -> list[StorageDriverClaim]:
-        from temporalio.converter import StorageDriverClaim
-
-        def write_all() -> list[StorageDriverClaim]:
-            return [StorageDriverClaim(claim_data={"sha256": self._write(p.SerializeToString())}) for p in payloads]
-
-        return await asyncio.to_thread(write_all)
-
-    async def retrieve(self, context: object, claims: Sequence[StorageDriverClaim]) -> list[Payload]:
-        return await asyncio.to_thread(lambda: [self._read(c.claim_data.get("sha256", "")) for c in claims])
-
-
-def _as_driver(cls: type) -> type:
-    """FileStorageDriver as a real temporalio StorageDriver subclass (imported lazily: experimental API)."""
-    from temporalio.converter import StorageDriver
-
-    return type(cls.__name__, (cls, StorageDriver), {})
-
-
-_embedded_store: str | None = None
-
-
-def embedded_store_dir() -> str:
-    """A directory for the embedded dev server's big payloads, removed when the process exits
-    (the embedded server's history does not outlive the process either)."""
-    global _embedded_store
-    if _embedded_store is None:
-        import atexit
-        import shutil
-        import tempfile
-
-        _embedded_store = tempfile.mkdtemp(prefix="gecko-payloads-")
-        atexit.register(shutil.rmtree, _embedded_store, True)
-    return _embedded_store
-
-
-def payload_store(env: Env | None = None, *, embedded: bool = False) -> ExternalStorage | None:
-    """The claim-check store ``GECKO_PAYLOAD_STORE`` names: payloads of at least
-    ``GECKO_PAYLOAD_STORE_ABOVE`` bytes (default 256 KiB) go there and history keeps a reference.
-
-    - ``file:///dir``: files under ``dir`` (one machine, or a volume every worker mounts);
-    - ``s3://bucket/prefix``: Temporal's S3 driver (``pip install aioboto3``; credentials and region
-      from the usual AWS settings, ``AWS_ENDPOINT_URL`` for S3-compatible servers);
-    - unset: none, except for the embedded dev server, which gets a per-process temporary directory;
-    - ``none``: none, not even for the embedded dev server (runs keep Temporal's 2 MiB limit).
-    """
-    from temporalio.converter import ExternalStorage
-
-    env = os.environ if env is None else env
-    url = env.get("GECKO_PAYLOAD_STORE") or ""
-    above = _int_env(env, "GECKO_PAYLOAD_STORE_ABOVE", DEFAULT_STORE_ABOVE) or 0  # (never None: it has a default)
-    if url == "none":
-        return None
-    if not url:
-        if not embedded:
-            return None
-        url = "file://" + embedded_store_dir()
-    if url.startswith("file://"):
-        root = url[len("file://") :]
-        if not root.startswith("/"):
-            raise PayloadConfigError(f"GECKO_PAYLOAD_STORE={url!r}: use an absolute path, file:///dir")
-        driver = _as_driver(FileStorageDriver)(root)
-    elif url.startswith("s3://"):
-        bucket, _, prefix = url[len("s3://") :].partition("/")
-        if not bucket:
-            raise PayloadConfigError(f"GECKO_PAYLOAD_STORE={url!r}: name the bucket, s3://bucket[/prefix]")
-        driver = _s3_driver(bucket, prefix)
-    else:
-        raise PayloadConfigError(f"GECKO_PAYLOAD_STORE={url!r}: expected file:///dir or s3://bucket[/prefix]")
-    return ExternalStorage(drivers=[driver], payload_size_threshold=above)
-
-
-def _s3_driver(bucket: str, prefix: str) -> Any:  # an S3StorageDriver (temporalio.contrib, lazily imported)
-    try:
-        import aioboto3
-        from temporalio.contrib.aws.s3driver import S3StorageDriver, S3StorageDriverClient
-        from temporalio.contrib.aws.s3driver.aioboto3 import new_aioboto3_client
-    except ImportError as exc:
-        raise PayloadConfigError(
-            f"GECKO_PAYLOAD_STORE=s3://{bucket}/{prefix} needs aioboto3 ({exc.name} is missing): "
-            "pip install 'gecko-temporal[s3]' (or use file:///dir on one machine)"
-        ) from None
-
-    class _LazyClient(S3StorageDriverClient):
-        """One aioboto3 client per event loop, opened on first use (the embedded worker and the
-        caller's script run on different loops, and an aioboto3 client belongs to one)."""
-
-        def __init__(self) -> None:
-            self._clients: dict[int, Any] = {}
-
-        async def _client(self) -> Any:  # the S3StorageDriverClient of the running loop
-            loop = id(asyncio.get_running_loop())
-            if loop not in self._clients:
-                context = aioboto3.Session().client("s3")
-                self._clients[loop] = new_aioboto3_client(await context.__aenter__())
-            return self._clients[loop]
-
-        def _key(self, key: str) -> str:
-            return f"{prefix.rstrip('/')}/{key}" if prefix else key
-
-        async def put_object(self, *, bucket: str, key: str, data: bytes) -> None:
-            await (await self._client()).put_object(bucket=bucket, key=self._key(key), data=data)
-
-        async def object_exists(self, *, bucket: str, key: str) -> bool:
-            return bool(await (await self._client()).object_exists(bucket=bucket, key=self._key(key)))
-
-        async def get_object(self, *, bucket: str, key: str) -> bytes:
-            return bytes(await (await self._client()).get_object(bucket=bucket, key=self._key(key)))
-
-    return S3StorageDriver(client=_LazyClient(), bucket=bucket, max_payload_size=STORE_PAYLOAD_LIMIT)
 
 
 def payload_limit_of(converter: object) -> int:

@@ -8,7 +8,8 @@ from temporalio.api.common.v1 import Payload
 
 from gecko_temporal import PayloadConfigError
 from gecko_temporal.core.limits import PAYLOAD_LIMIT
-from gecko_temporal.temporal.payloads import STORE_PAYLOAD_LIMIT, data_converter, payload_limit_of, payload_store
+from gecko_temporal.temporal.payloads import data_converter, payload_limit_of
+from gecko_temporal.temporal.store import STORE_PAYLOAD_LIMIT, payload_store
 
 
 def test_no_store_unless_named_or_embedded():

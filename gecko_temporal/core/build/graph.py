@@ -30,8 +30,9 @@ from gecko_temporal.core.build.nodes import (
     step,
 )
 from gecko_temporal.core.build.team import Team
+from gecko_temporal.core.build.validate import check_reducers, check_routers, find_cycle, structure_problems
 from gecko_temporal.core.build.wait import WaitForInput
-from gecko_temporal.core.errors import GraphError, suggest
+from gecko_temporal.core.errors import GraphError
 from gecko_temporal.core.limits import name_problem
 from gecko_temporal.core.spec import (
     DEFAULT_MAX_STEPS,
@@ -46,7 +47,6 @@ from gecko_temporal.core.spec import (
     GraphSpec,
     NodeSpec,
 )
-from gecko_temporal.core.state import REDUCERS
 from gecko_temporal.core.window import check_max_parallel
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ class Workflow:
         if scheduling not in (SCHEDULING_LAYERED, SCHEDULING_EAGER):
             raise GraphError(f'scheduling must be "{SCHEDULING_LAYERED}" or "{SCHEDULING_EAGER}", got {scheduling!r}')
         self.scheduling = scheduling
-        self.reducers = _check_reducers(reducers)
+        self.reducers = check_reducers(reducers)
         problem = check_max_parallel(max_parallel)
         if problem:
             raise GraphError(problem)
@@ -338,62 +338,11 @@ class Workflow:
         """``outer``: the Workflows that contain this one as a subgraph, outermost first."""
         if key in self._compiled:
             return self._compiled[key]
-        problems: list[str] = []
         names = list(self._nodes)
-        if not names:
-            problems.append(f'workflow "{self.name}" has no nodes: add one with add_node()')
-        if self._entry is None:
-            if names:
-                problems.append(f'workflow "{self.name}" has no entry point: call set_entry_point("{names[0]}")')
-        elif self._entry not in self._nodes:
-            problems.append(f'entry point "{self._entry}" is not a node{suggest(self._entry, names)}')
-        successors: dict[str, list[str]] = {n: [] for n in names}
-        predecessors: dict[str, list[str]] = {n: [] for n in names}
-        for source, target in self._edges:
-            bad = [n for n in (source, target) if n not in self._nodes]
-            for n in bad:
-                problems.append(f'edge "{source}" -> "{target}": no node named "{n}"{suggest(n, names)}')
-            if source == target:
-                problems.append(f'edge "{source}" -> "{target}" loops on itself; use Next to repeat a node')
-            elif not bad:
-                successors[source].append(target)
-                predecessors[target].append(source)
-        for d in self._nodes.values():
-            for ref in d.options.history or ():
-                if ref not in self._nodes:
-                    problems.append(f'node "{d.name}": history=[...] names no node "{ref}"{suggest(ref, names)}')
+        problems, successors, predecessors = structure_problems(self.name, self._nodes, self._entry, self._edges)
         children = self._compile_subgraphs(key, outer, problems)
-        routers: dict[str, Router] = {}
-        if self._routers and END in self._nodes:
-            problems.append(f'a node is named "{END}", which routers return to go nowhere (END); rename the node')
-        for r in self._routers:
-            source_def = self._nodes.get(r.source)
-            if source_def is None:
-                problems.append(
-                    f'conditional edges from "{r.source}": no node named "{r.source}"{suggest(r.source, names)}'
-                )
-                continue
-            if r.source in routers:
-                problems.append(
-                    f'node "{r.source}" has conditional edges twice (routers {routers[r.source].name} '
-                    f"and {r.name}); give it one router that returns a list of targets"
-                )
-            routers[r.source] = r
-            if source_def.kind != KIND_FUNCTION:
-                problems.append(
-                    f'conditional edges from {source_def.kind} node "{r.source}": a router runs in its '
-                    "source's activity; add a function node after it and route from that"
-                )
-            if r.path_map is not None:
-                if not r.path_map:
-                    problems.append(f'the path map of node "{r.source}" is empty; omit it to route to node names')
-                for choice, target in r.path_map.items():
-                    if not isinstance(target, str) or (target != END and target not in self._nodes):
-                        hint = suggest(target, names) if isinstance(target, str) else ""
-                        problems.append(
-                            f'the path map of node "{r.source}" maps {choice!r} to {target!r}, which is no node{hint}'
-                        )
-        cycle = _find_cycle(names, successors)
+        routers = check_routers(self._nodes, self._routers, problems)
+        cycle = find_cycle(names, successors)
         if cycle:
             problems.append(
                 "static cycle "
@@ -578,57 +527,3 @@ class Workflow:
     async def get_handle(self, session_id: str) -> RunHandle:
         """Return a handle on an existing run of this workflow."""
         return await _runner().get_handle(session_id, workflow=self)
-
-
-def _check_reducers(reducers: Mapping[str, str] | None) -> dict[str, str]:
-    """The reducers by state key, checked; raise GraphError listing every bad one."""
-    if reducers is None:
-        return {}
-    if not isinstance(reducers, Mapping):
-        raise GraphError(f"reducers must be a dict of state key -> reducer name, got {type(reducers).__name__}")
-    problems = []
-    for key, how in reducers.items():
-        if not isinstance(key, str):
-            problems.append(f"reducers: state keys are str, got {key!r}")
-        elif callable(how):
-            problems.append(
-                f"reducers[{key!r}]: reducers run in workflow code, where only the engine's own pure "
-                f"functions are safe to replay; name one of: {', '.join(REDUCERS)} (got the callable {how!r})"
-            )
-        elif how not in REDUCERS:
-            problems.append(
-                f"reducers[{key!r}] = {how!r} is no reducer{suggest(str(how), REDUCERS)} (valid: {', '.join(REDUCERS)})"
-            )
-    if problems:
-        raise GraphError(
-            f"invalid reducers ({len(problems)} problem{'s' * (len(problems) > 1)}): " + "; ".join(problems), problems
-        )
-    return {k: v for k, v in reducers.items() if v != "replace"}
-
-
-def _find_cycle(names: list[str], successors: dict[str, list[str]]) -> list[str]:
-    """Return one static cycle as a node path (first node repeated at the end), or []."""
-    color = {n: 0 for n in names}  # 0 new, 1 on the stack, 2 done
-    for root in names:
-        if color[root]:
-            continue
-        stack: list[tuple[str, int]] = [(root, 0)]
-        path = [root]
-        color[root] = 1
-        while stack:
-            node, i = stack[-1]
-            succ = successors[node]
-            if i < len(succ):
-                stack[-1] = (node, i + 1)
-                nxt = succ[i]
-                if color[nxt] == 1:
-                    return path[path.index(nxt) :] + [nxt]
-                if color[nxt] == 0:
-                    color[nxt] = 1
-                    stack.append((nxt, 0))
-                    path.append(nxt)
-            else:
-                color[node] = 2
-                stack.pop()
-                path.pop()
-    return []

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import ipaddress
 import json
 import time
 from importlib import resources
@@ -26,64 +24,18 @@ from typing import Any
 from aiohttp import web
 
 from gecko_temporal.ops.ui import view
+from gecko_temporal.ops.ui.access import bearer_ok, guard, is_loopback, json_error, security_headers
 from gecko_temporal.ops.ui.command import TOKEN_ENV
+from gecko_temporal.ops.ui.watches import SessionWatch, jsonable
 
-_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
-_MAX_EVENTS = 2_000  # kept per watched session (the page shows the newest)
+__all__ = ["Refused", "UiServer", "form_value", "is_loopback", "start_beside"]
+
 _MAX_WATCHES = 100
 _QUERY_TIMEOUT = 10.0
-_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-
-
-def is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class Refused(Exception):
     """The UI cannot start as asked (e.g. bound beyond loopback without a token)."""
-
-
-class _Watch:
-    """One session's event stream, read once for every page that shows the session."""
-
-    def __init__(self, server: UiServer, session: str) -> None:
-        self.session = session
-        self.events: list[dict[str, Any]] = []
-        self.finished = False
-        self.error: str | None = None
-        self.changed = asyncio.Condition()
-        self.used = time.monotonic()
-        self.task = asyncio.ensure_future(self._read(server))
-
-    async def _read(self, server: UiServer) -> None:
-        try:
-            handle = await server.handle(self.session)
-            async for event in handle.stream():
-                plain = {k: v for k, v in vars(event).items() if k != "extra" and v is not None}
-                plain.update(event.extra)
-                self.events.append(_jsonable(plain))
-                del self.events[:-_MAX_EVENTS]
-                async with self.changed:
-                    self.changed.notify_all()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.error = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
-        self.finished = True
-        async with self.changed:
-            self.changed.notify_all()
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
 
 
 class UiServer:
@@ -107,7 +59,7 @@ class UiServer:
         self.temporal_ui = temporal_ui.rstrip("/") if temporal_ui else None
         self.address = address
         self._client: Any = None
-        self._watches: dict[str, _Watch] = {}
+        self._watches: dict[str, SessionWatch] = {}
         self._specs: dict[tuple[str, str], Any] = {}
         self._closed_rows: dict[tuple[str, str], dict[str, Any]] = {}
         self._steps: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
@@ -120,8 +72,8 @@ class UiServer:
         return f"http://{host}:{self.port}"
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._guard], client_max_size=4 * 1024 * 1024)
-        app.on_response_prepare.append(self._headers)
+        app = web.Application(middlewares=[guard(self)], client_max_size=4 * 1024 * 1024)
+        app.on_response_prepare.append(security_headers)
         r = app.router
         r.add_get("/", self._page)
         r.add_get("/runs/{session}", self._page)
@@ -166,39 +118,7 @@ class UiServer:
 
     # -- access ---------------------------------------------------------------------------------------
     def token_ok(self, request: web.Request) -> bool:
-        if not self.token:
-            return False
-        header = request.headers.get("Authorization") or ""
-        return hmac.compare_digest(header.encode(), f"Bearer {self.token}".encode())
-
-    @web.middleware
-    async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if is_loopback(self.host):  # a page elsewhere must not reach us by a name it controls (DNS rebinding)
-            host = (request.host or "").rsplit(":", 1)[0] if not (request.host or "").startswith("[") else "[::1]"
-            if host not in _LOOPBACK_HOSTS:
-                return _error(403, f"host {request.host!r} not allowed: open the page at {self.url}")
-        if request.path.startswith("/api/"):
-            if not is_loopback(self.host) and not self.token_ok(request):
-                return _error(401, "missing or wrong bearer token (open the page with ?token=... once)")
-            if request.method == "POST":
-                if request.headers.get("X-Gecko-UI") != "1":  # forces a CORS preflight, which we never answer
-                    return _error(403, "writes need the X-Gecko-UI: 1 header (the page sends it)")
-                if self.token and not self.token_ok(request):
-                    return _error(401, "this ui has a token: writes need it (open the page with ?token=...)")
-        try:
-            response: web.StreamResponse = await handler(request)
-        except web.HTTPException:
-            raise
-        except Exception as exc:  # e.g. no such session, the server gone: a message, not a traceback
-            response = _error(502, f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}")
-        return response
-
-    @staticmethod
-    async def _headers(request: web.Request, response: web.StreamResponse) -> None:
-        """On every response, before it is sent (streams too): scripts and styles from here only."""
-        response.headers["Content-Security-Policy"] = _CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        return bearer_ok(self.token, request)
 
     def _keys_here(self) -> bool:
         from gecko_temporal.temporal.payloads import keys_from_env
@@ -256,9 +176,9 @@ class UiServer:
             limit = max(1, min(int(request.query.get("limit") or 50), 200))
             rows = await list_sessions(client, pipeline, status, limit)
         except ValueError:
-            return _error(400, "limit must be a number")
+            return json_error(400, "limit must be a number")
         except Exception as exc:
-            return _error(502, f"listing runs failed: {getattr(exc, 'message', None) or exc}")
+            return json_error(502, f"listing runs failed: {getattr(exc, 'message', None) or exc}")
 
         async def more(row: dict[str, Any]) -> None:
             key = (row["session"], row.get("closed") or "")
@@ -280,9 +200,7 @@ class UiServer:
             row.update(extra)
 
         await asyncio.gather(*(more(r) for r in rows))
-        return web.json_response(
-            {"runs": _jsonable(rows), "auth": self._auth(request), "temporal_ui": self.temporal_ui}
-        )
+        return web.json_response({"runs": jsonable(rows), "auth": self._auth(request), "temporal_ui": self.temporal_ui})
 
     def _auth(self, request: web.Request) -> dict[str, Any]:
         return {"token_configured": bool(self.token), "token_ok": self.token_ok(request)}
@@ -299,7 +217,7 @@ class UiServer:
         spec: dict[str, Any] | None = self._specs[key]
         return spec
 
-    def watch(self, session: str, running: bool = False) -> _Watch:
+    def watch(self, session: str, running: bool = False) -> SessionWatch:
         w = self._watches.get(session)
         # Read again after an error, or when a run whose stream ended runs again (a rewind).
         if w is None or (w.finished and (w.error or running)):
@@ -307,7 +225,7 @@ class UiServer:
                 oldest = min(self._watches.values(), key=lambda x: x.used)
                 oldest.task.cancel()
                 del self._watches[oldest.session]
-            w = self._watches[session] = _Watch(self, session)
+            w = self._watches[session] = SessionWatch(self, session)
         w.used = time.monotonic()
         return w
 
@@ -318,7 +236,7 @@ class UiServer:
         try:
             desc = await client.get_workflow_handle(session).describe()
         except Exception as exc:
-            return _error(404, f'no run "{session}": {getattr(exc, "message", None) or exc}')
+            return json_error(404, f'no run "{session}": {getattr(exc, "message", None) or exc}')
         from gecko_temporal.temporal.visibility import PIPELINE_KEY, STATUS_KEY
 
         attrs = desc.typed_search_attributes
@@ -394,7 +312,7 @@ class UiServer:
         if watch.error:
             problems.append(f"event stream: {watch.error}")
         out["problems"] = problems
-        return web.json_response(_jsonable(out))
+        return web.json_response(jsonable(out))
 
     async def _children(self, session: str, state: dict[str, Any]) -> list[dict[str, Any]]:
         """Child runs (subgraph nodes): those ``gecko_state`` names as running, and every one
@@ -448,7 +366,7 @@ class UiServer:
         try:
             spec = await self._spec(session, payloads, run_id)
         except Exception as exc:
-            return _error(400, f"cannot read the run's graph: {exc}")
+            return json_error(400, f"cannot read the run's graph: {exc}")
         types: set[str] = set()
         for n in (spec or {}).get("nodes") or ():
             if n["name"] == node:
@@ -497,7 +415,7 @@ class UiServer:
             out["note"] = (
                 "no activity of this node in the current run's history (not run yet, a local activity, or an earlier run)"
             )
-        return web.json_response(_jsonable(out))
+        return web.json_response(jsonable(out))
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events: the run's stream from ``?after=N`` on, then ``event: end``."""
@@ -507,7 +425,7 @@ class UiServer:
         try:
             after = int(request.query.get("after") or -1)
         except ValueError:
-            return _error(400, "after must be an event offset")
+            return json_error(400, "after must be an event offset")
         watch = self.watch(session)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
         await response.prepare(request)
@@ -537,9 +455,9 @@ class UiServer:
         try:
             body = await request.json()
         except ValueError:
-            return _error(400, "the request body must be a JSON object")
+            return json_error(400, "the request body must be a JSON object")
         if not isinstance(body, dict):
-            return _error(400, "the request body must be a JSON object")
+            return json_error(400, "the request body must be a JSON object")
         handle = await self.handle(session)
         try:
             if action == "answer":
@@ -559,10 +477,10 @@ class UiServer:
                 await handle.cancel()
                 result = {"cancelled": session}
         except GeckoError as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         except Exception as exc:
-            return _error(502, f"{action} failed: {getattr(exc, 'message', None) or exc}")
-        return web.json_response({"ok": True, "result": _jsonable(result)})
+            return json_error(502, f"{action} failed: {getattr(exc, 'message', None) or exc}")
+        return web.json_response({"ok": True, "result": jsonable(result)})
 
 
 def _quote(value: str) -> str:
@@ -586,10 +504,6 @@ def form_value(text: Any) -> Any:
         return json.loads(text)
     except ValueError:
         return text
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 def _full_spec(plain: dict[str, Any]) -> dict[str, Any]:
