@@ -307,3 +307,38 @@ async def test_sends_too_big_for_one_output_fail_the_node_without_eating_the_wor
     assert 'node "big_fan_out"' in message and "1,000 Sends" in message and "PayloadTooLarge" in message, message
     assert "GECKO_PAYLOAD_STORE" in message
     assert _rss_mb(worker.pid) < before + 300  # it stopped at the second Send, not after encoding 1.9 GB
+
+
+async def test_an_edit_sent_while_a_node_runs_wins_over_what_that_node_writes(session_id, tmp_path):
+    """docs/live-control.md: an edit lands after the running layer's own writes merged, so a person's
+    edit is the last word on a key, and the next layer sees it."""
+    from gecko_temporal import Workflow
+
+    gate = tmp_path / "go"
+
+    def writer(_, context):
+        for _ in range(1200):  # until the test has sent its edit (the node is running by then)
+            if gate.exists():
+                break
+            import time
+
+            time.sleep(0.05)
+        context.state["k"] = "node"
+        return "wrote"
+
+    def reader(_, context):
+        return context.state["k"]
+
+    wf = Workflow("EditWins").add_node("writer", writer).add_node("reader", reader)
+    wf.add_edge("writer", "reader").set_entry_point("writer")
+    handle = await wf.start(session_id=session_id, state={"k": "seed"})
+    for _ in range(400):
+        if (await handle.state())["running"]:
+            break
+        await asyncio.sleep(0.05)
+    reply = await handle.update_state({"k": "person"})
+    assert reply["applied"] is False  # the node runs: the edit waits for the layer's end
+    gate.write_text("go")
+    assert await handle.result() == "person"  # the next layer saw the edit, not the node's write
+    final = await handle.state()
+    assert final["state"]["k"] == "person" and final["state_edits"][-1]["set"] == ["k"]
