@@ -249,3 +249,72 @@ def test_a_set_encodes_to_the_same_text_whatever_its_iteration_order():
     assert list({8, 1, 16, 3}) != [1, 16, 3, 8]
     assert codec.encode({8, 1, 16, 3}) == '{"__gecko__":"set","data":[1,16,3,8]}'
     assert codec.encode(frozenset({64, 33, 2, 1})) == '{"__gecko__":"frozenset","data":[1,2,33,64]}'
+
+
+def test_a_builtin_method_as_a_node_is_no_error_though_it_names_no_module():
+    assert not hasattr(str.upper, "__module__")  # a method descriptor: only its type names a module
+    codec.register_types_of(str.upper)
+    assert "builtins" in codec._SCANNED_MODULES
+
+
+# -- how models are dumped ---------------------------------------------------------------------------
+def test_a_models_nan_and_infinities_stay_floats_in_every_kind_of_field():
+    class Mixed(BaseModel):
+        f: float
+        a: typing.Any
+        d: dict
+
+    # pydantic's own JSON mode would write None for the Any and dict fields
+    assert Mixed(f=1.0, a=math.nan, d={"x": 1}).model_dump(mode="json")["a"] is None
+    text = codec.encode(Mixed(f=math.nan, a=-math.inf, d={"x": math.inf}))
+    assert text == (
+        '{"__gecko__":"' + codec.type_ref(Mixed) + '","data":{"f":{"__gecko__":"float","data":"nan"},'
+        '"a":{"__gecko__":"float","data":"-inf"},"d":{"x":{"__gecko__":"float","data":"inf"}}}}'
+    )
+
+
+def test_a_model_is_dumped_in_json_mode_with_its_own_serialization_config():
+    from pydantic import ConfigDict
+
+    class Timed(BaseModel):
+        model_config = ConfigDict(ser_json_timedelta="float", ser_json_bytes="hex")
+        at: datetime.datetime
+        took: datetime.timedelta
+        raw: bytes
+
+    value = Timed(at=datetime.datetime(2024, 1, 2, 3, 4, 5), took=datetime.timedelta(seconds=90), raw=b"hi")
+    # JSON mode: the datetime is the model's own ISO text, not a tagged datetime; the config's
+    # float timedelta and hex bytes are kept (pydantic's defaults: "PT1M30S" and "hi")
+    assert codec.encode(value) == (
+        '{"__gecko__":"' + codec.type_ref(Timed) + '","data":{"at":"2024-01-02T03:04:05","took":90.0,"raw":"6869"}}'
+    )
+
+
+def test_a_models_own_model_dump_is_used_and_asked_for_json_mode():
+    class Stamped(BaseModel):
+        at: datetime.datetime
+
+        def model_dump(self, **kwargs: typing.Any) -> dict[str, typing.Any]:
+            data = super().model_dump(**kwargs)
+            data["kind"] = "stamped"
+            return data
+
+    text = codec.encode(Stamped(at=datetime.datetime(2024, 1, 2)))
+    assert (
+        text == '{"__gecko__":"' + codec.type_ref(Stamped) + '","data":{"at":"2024-01-02T00:00:00","kind":"stamped"}}'
+    )
+
+
+# -- NaN with the other escapes --------------------------------------------------------------------
+def test_a_user_dict_with_the_tag_key_and_a_nan_is_escaped_and_tagged():
+    value = {"__gecko__": "mine", "v": math.nan}
+    text = codec.encode(value)
+    assert text == '{"__gecko__":"dict","items":[["__gecko__","mine"],["v",{"__gecko__":"float","data":"nan"}]]}'
+    back = codec.decode(text)
+    assert back["__gecko__"] == "mine" and math.isnan(back["v"])
+
+
+def test_a_nan_that_cannot_be_tagged_is_reported_where_it_is_found():
+    with pytest.raises(SerializationError) as info:  # a NaN key has no tagged form
+        codec.encode({"w": {math.nan: math.nan}}, what="the output")
+    assert str(info.value).startswith("the output contains nan at ['w'][nan]: NaN and Infinity are not JSON")

@@ -43,3 +43,44 @@ def test_only_custom_events_may_be_published_on_the_runs_own_topic():
     forged = g.publish_problem(items, "", "gecko", {0: {"type": "run_finished"}})
     assert forged is not None and "item 0" in forged and "'run_finished' event" in forged
     assert "not an event object" in (g.publish_problem(items, "", "gecko", {0: "hi"}) or "")
+
+
+def test_a_poll_from_offset_zero_or_up_to_the_margin_is_accepted_and_refusals_say_why():
+    assert g.poll_offset_problem(0, 0) is None  # `watch --from-offset 0`: everything, also on an empty log
+    assert g.poll_offset_problem(1000, 0) is None
+    assert g.poll_offset_problem(1001, 0) == (
+        "offset 1001 is beyond the end of this run's event stream (0 events so far); "
+        "read from an offset up to 0 (watch --from-offset N, or 0 for all)"
+    )
+    assert g.poll_offset_problem(-1, 3) == "a stream poll needs a non-negative integer offset, got -1"
+    assert g.poll_offset_problem("5", 3) == "a stream poll needs a non-negative integer offset, got '5'"
+
+
+def test_the_limits_themselves_are_allowed():
+    at_most = "x" * g.PUBLISHER_ID_CHARS
+    assert g.publish_problem([(at_most, g.ITEM_BYTES)], at_most, "gecko", {}) is None
+    assert g.publish_problem([("t", 1)] * g.BATCH_ITEMS, "p", "gecko", {}) is None
+    assert g.publish_problem([("t", g.ITEM_BYTES)] * 4, "p", "gecko", {}) is None  # exactly BATCH_BYTES
+    assert g.publish_problem([(at_most + "y", 1)], "p", "gecko", {}) == (
+        "item 0: topic name of 201 characters (at most 200)"
+    )
+
+
+def test_an_oversized_item_is_named_with_its_topic_cut_to_fifty_characters():
+    topic = "a" * 50 + "b" * 10
+    assert g.publish_problem([("t", 1), (topic, g.ITEM_BYTES + 1)], "p", "gecko", {}) == (
+        f"item 1 on topic {'a' * 50!r} is 262,145 bytes, over 262,144: emit a summary or a path, not the data"
+    )
+
+
+def test_a_forged_item_on_the_runs_own_topic_is_refused_naming_what_it_claims():
+    items = [("gecko", 10)]
+    claimed = "r" * 40 + "s" * 5
+    assert g.publish_problem(items, "", "gecko", {0: {"type": claimed}}) == (
+        f"item 0 on the run's own topic 'gecko' is a {'r' * 40!r} event; from outside only "
+        '"custom" events (context.emit) may be published there'
+    )
+    assert g.publish_problem(items, "", "gecko", {0: ["custom"]}) == (
+        "item 0 on the run's own topic 'gecko' is not an event object; from outside only "
+        '"custom" events (context.emit) may be published there'
+    )
