@@ -273,8 +273,11 @@ async def test_a_waiting_run_is_answered_from_the_page(live, tmp_path):
     await page.confirmed("#state-go")
     await page.message("update_state values must be a dict")
 
-    # A state edit, then the answer.
+    # A state edit, then the answer. A live update that redraws the page between typing and
+    # sending keeps what was typed (it once sent an empty edit).
     await page.fill("#state-values", '{"note": "from the page"}')
+    await page.js("refresh().then(() => true)")
+    assert await page.js("document.querySelector('#state-values').value") == '{"note": "from the page"}'
     await page.confirmed("#state-go")
     await page.message("State edit: done")
     assert (await handle.state())["state"]["note"] == "from the page"

@@ -231,8 +231,23 @@ async function write(action, body, what) {
   try {
     const r = await api(`/api/runs/${encodeURIComponent(run.session)}/${action}`, body);
     say(`${what}: done. ${JSON.stringify(r.result)}`, true);
-  } catch (e) { say(`${what} refused: ${e.message}`); }
+    run.sent = true;  // the forms' drafts were sent: the next render starts them empty
+  } catch (e) { say(`${what} refused: ${e.message}`); }  // (a refused draft stays, to be fixed)
   await refresh();
+}
+
+// A live update redraws the page; what a person typed into a form and has not sent stays.
+function fieldKey(e) { return `${e.id}|${e.className}|${e.dataset.for || ""}`; }
+function drafts() {
+  const kept = {};
+  for (const e of document.querySelectorAll("#main textarea, #main input[type=text]")) if (e.value) kept[fieldKey(e)] = e.value;
+  return kept;
+}
+function restore(kept) {
+  for (const e of document.querySelectorAll("#main textarea, #main input[type=text]")) {
+    const v = kept[fieldKey(e)];
+    if (v !== undefined) e.value = v;
+  }
 }
 
 function waitingCards(state) {
@@ -305,7 +320,10 @@ function render(data) {
     state.pending_jumps && state.pending_jumps.length ? [el("label", {}, "pending jumps"), el("pre", {}, pretty(state.pending_jumps))] : null);
   const detail = el("div", { class: "card", id: "node-detail" }, el("p", { class: "muted" }, "Click a node to see its input, output and state writes."));
   const right = el("div", {}, hidden, waitingCards(state), detail, controls(data), stepsCard(data.steps), stateCard, eventsCard(data.events || []), links, problems);
+  const kept = run.sent ? {} : drafts();
+  run.sent = false;
   $("#main").replaceChildren(el("div", { class: "run" }, left, right));
+  restore(kept);
   if (run.selected) selectNode(run.selected);
 }
 
