@@ -100,6 +100,7 @@ async def test_pydantic_ai_agents_as_team_members_return_typed_results(session_i
     assert sorted(t.split(".", 1)[1] for t in types[:2]) == ["Panel.ann", "Panel.bob"]
 
 
+@pytest.mark.long
 async def test_race_of_agents_cancels_the_losers_model_calls(session_id):
     _need("pydantic_ai", "pydantic-ai-slim")
     from pydantic_ai import Agent
@@ -336,6 +337,7 @@ async def test_openai_agents_sdk_agent_is_a_node_with_a_fake_model(session_id):
 
 
 # -- a worker SIGKILLed in the middle of a durable agent ------------------------------------------
+@pytest.mark.long
 @pytest.mark.slow
 async def test_sigkilled_worker_mid_durable_agent_repeats_no_finished_model_call(dev_server, tmp_path, monkeypatch):
     """Separate worker processes (worker.py): the first hangs in the agent's third model call and is
@@ -417,6 +419,7 @@ async def test_durable_agent_whose_model_keeps_failing_fails_the_node_once_retri
     assert EVENTS.count(f"broken-{tag}") == 2
 
 
+@pytest.mark.long
 async def test_cancelling_a_session_cancels_its_durable_agent_run(session_id):
     _need("pydantic_ai", "pydantic-ai-slim")
     from pydantic_ai import Agent

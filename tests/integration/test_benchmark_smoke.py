@@ -13,6 +13,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_long_loop_benchmark_runs_every_case_and_prints_json(tmp_path):
     """Smoke run on its own embedded dev server: each case finishes its loop and is reported."""
@@ -55,6 +56,7 @@ def test_stream_cost_benchmark_counts_what_the_stream_writes(tmp_path):
     assert json.loads(proc.stdout)["latency_ms"]["rounds"] == 3
 
 
+@pytest.mark.long
 def test_wide_benchmark_runs_every_case_and_prints_json(tmp_path):
     """Smoke run (tiny sizes): each case reports what it measured, from the runs' histories."""
     proc = subprocess.run(

@@ -11,9 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
+@pytest.mark.long
 def test_cluster_benchmark_quick_runs_every_case_as_separate_processes(tmp_path):
     proc = subprocess.run(
         [

@@ -38,6 +38,7 @@ def _events(log) -> Counter:
     return Counter(e for e, _, _ in crash.read_log(str(log)))
 
 
+@pytest.mark.long
 async def test_sigkilled_worker_resumes_without_rerunning_completed_nodes(dev_server, procs, tmp_path, monkeypatch):
     log = tmp_path / "nodes.log"
     queue = f"crash-{uuid.uuid4().hex[:6]}"
@@ -91,6 +92,7 @@ async def test_sigkilled_worker_resumes_without_rerunning_completed_nodes(dev_se
     assert started.last_failure.timeout_failure_info.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
 
 
+@pytest.mark.long
 async def test_dev_server_and_worker_restart_on_the_same_sqlite_file(procs, tmp_path):
     log = tmp_path / "nodes.log"
     db, port = str(tmp_path / "gecko.db"), _free_port()

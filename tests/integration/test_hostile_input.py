@@ -366,6 +366,7 @@ async def test_a_config_profile_alone_points_runs_and_workers_at_the_users_serve
         server.stop()
 
 
+@pytest.mark.long
 def test_dev_server_restarts_at_once_on_the_file_a_stopping_server_still_holds(tmp_path):
     db, port = str(tmp_path / "gecko.db"), _free_port()
     for _ in range(5):

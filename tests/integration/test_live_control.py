@@ -403,6 +403,7 @@ async def test_rejected_jumps_keep_the_last_50():
     assert (await handle.result())["published"] == "ok"
 
 
+@pytest.mark.long
 @pytest.mark.slow
 async def test_completed_keeps_the_last_1000_node_names():
     def count(n):

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.asyncio
 STEPS = 2000
 
 
+@pytest.mark.long
 @pytest.mark.slow
 async def test_a_2000_step_loop_continues_as_new_and_keeps_everything(session_id):
     """2,000+ steps with steps_per_run=250: several runs, step 1 still readable, no signal lost."""

@@ -234,6 +234,7 @@ async def test_a_zlib_bomb_is_refused_not_inflated(dev_server, workers):
 # -- 2b. the run's own payloads still fail the task, naming the key id --------------------------------
 
 
+@pytest.mark.long
 async def test_a_worker_with_the_codec_but_not_the_runs_key_fails_the_task_naming_it(dev_server, workers, tmp_path):
     """Undecodable payloads from outside are rejected; the run's own input under a key this worker
     lacks still fails the workflow task (never the run), and a worker with the key then goes on."""
@@ -276,6 +277,7 @@ async def test_a_worker_with_the_codec_but_not_the_runs_key_fails_the_task_namin
 # -- 3. a corrupt store entry of the run's own history ------------------------------------------------
 
 
+@pytest.mark.long
 async def test_a_corrupt_store_entry_says_which_session_key_and_file_and_recovers(dev_server, tmp_path):
     import subprocess
     import sys
@@ -365,6 +367,7 @@ def _raw(port: int, head: bytes, body: bytes = b"", wait: float = 10.0) -> bytes
         return reply
 
 
+@pytest.mark.long
 @pytest.mark.filterwarnings("ignore::pytest.PytestWarning")
 def test_the_codec_server_refuses_before_reading_and_bounds_its_threads(tmp_path):
     import socket

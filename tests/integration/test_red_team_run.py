@@ -165,6 +165,7 @@ async def _publish(dev_server, session: str, batch: dict) -> None:
     assert code == 0, err
 
 
+@pytest.mark.long
 async def test_ctrl_c_watchers_and_far_offsets_leave_a_live_watcher_and_the_answers_working(
     dev_server, worker, tmp_path
 ):
@@ -294,6 +295,7 @@ async def test_a_500_way_send_whose_instances_take_context_completes(dev_server,
     assert len(result) == 500 and set(result) == {0}  # no instance got the 500 Sends in its history
 
 
+@pytest.mark.long
 async def test_sends_too_big_for_one_output_fail_the_node_without_eating_the_workers_memory(dev_server, worker):
     client = await connect(dev_server.address)
     session = f"redbigfan-{uuid.uuid4().hex[:8]}"

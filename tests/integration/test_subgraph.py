@@ -339,6 +339,7 @@ async def _true_state(handle, status: str) -> bool:
 
 
 # -- worker processes: one serves parent and child; SIGKILL mid-child -------------------------------
+@pytest.mark.long
 @pytest.mark.slow
 async def test_a_worker_process_serves_the_child_and_a_sigkill_mid_child_recovers(dev_server, tmp_path, monkeypatch):
     procs = Procs(tmp_path)

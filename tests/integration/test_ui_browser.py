@@ -109,6 +109,7 @@ async def _open_browser(tmp_path: Path):
     raise AssertionError("chromium did not open its DevTools port")
 
 
+@pytest.mark.long
 @pytest.mark.slow
 async def test_a_runs_page_in_the_temporal_ui(tmp_path, monkeypatch):
     from gecko_temporal.temporal.client import connect

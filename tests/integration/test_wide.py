@@ -109,6 +109,7 @@ async def _gated_leaf(x, context):
     return 1
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.alone  # CPU-bound: beside another test on 2 cores its workflow tasks overran the deadlock bound
 async def test_a_3000_wide_layer_runs_through_the_window_and_joins(dev_server, session_id):
