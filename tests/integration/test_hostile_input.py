@@ -69,11 +69,12 @@ def worker(dev_server, tmp_path_factory):
         procs.close()
 
 
-async def _start_hostile(dev_server) -> str:
-    session = f"hostile-{uuid.uuid4().hex[:8]}"
+async def start_hostile(dev_server, queue: str = QUEUE, prefix: str = "hostile", topic: str = "durability") -> str:
+    """Start tests/pipelines/hostile.py's run on ``queue`` with a raw client; return once it waits at Gate1."""
+    session = f"{prefix}-{uuid.uuid4().hex[:8]}"
     client = await connect(dev_server.address)
     await client.start_workflow(
-        "GeckoWorkflow", RunParams(spec=hostile.wf.compile(), input='"durability"'), id=session, task_queue=QUEUE
+        "GeckoWorkflow", RunParams(spec=hostile.wf.compile(), input=json.dumps(topic)), id=session, task_queue=queue
     )
     for _ in range(400):
         if (await cli_state(dev_server, session))["waiting"]:
@@ -87,7 +88,7 @@ def _b64(data: bytes) -> str:
 
 
 async def test_drill_of_malformed_and_hostile_requests_leaves_the_run_unharmed(dev_server, worker, tmp_path):
-    session = await _start_hostile(dev_server)
+    session = await start_hostile(dev_server)
     big = tmp_path / "big.json"
     big.write_text(json.dumps({"node": "Nope", "input": "x" * 1_500_000}))
     deep = tmp_path / "deep.json"

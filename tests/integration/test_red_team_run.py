@@ -18,7 +18,7 @@ from temporalio.client import WorkflowFailureError
 from gecko_temporal import GeckoError, GraphError
 from gecko_temporal.core.spec import RunParams
 from gecko_temporal.temporal.client import connect
-from tests.integration.test_hostile_input import cli_state
+from tests.integration.test_hostile_input import cli_state, start_hostile
 from tests.pipelines import hostile
 from tests.pipelines.procs import ROOT, Procs, temporal
 
@@ -48,16 +48,7 @@ def worker(dev_server, tmp_path_factory):
 
 
 async def _start_waiting(dev_server) -> str:
-    session = f"redteam-{uuid.uuid4().hex[:8]}"
-    client = await connect(dev_server.address)
-    await client.start_workflow(
-        "GeckoWorkflow", RunParams(spec=hostile.wf.compile(), input='"red"'), id=session, task_queue=QUEUE
-    )
-    for _ in range(400):
-        if (await cli_state(dev_server, session))["waiting"]:
-            return session
-        await asyncio.sleep(0.05)
-    raise AssertionError("the run never reached Gate1")
+    return await start_hostile(dev_server, queue=QUEUE, prefix="redteam", topic="red")
 
 
 async def gecko(dev_server, *args: str, within: float = 60) -> tuple[int, str, str]:
