@@ -307,13 +307,7 @@ class RunHandle:
     async def jump(self, node: str, input: Any = None) -> dict[str, Any]:
         """Jump to ``node`` after the running layer; raise JumpRejectedError on an unknown node."""
         payload = {"node": node, "input": _outside_value(input, "jump input")}
-        try:
-            accepted: dict[str, Any] = await self._handle.execute_update(JUMP_UPDATE, payload)  # a JSON object
-            return accepted
-        except WorkflowUpdateFailedError as exc:
-            raise JumpRejectedError(f"jump to {node!r} rejected: {_cause_message(exc)}") from None
-        except RPCError as exc:
-            raise GeckoError(_refused(self.id, f"the jump to {node!r}", exc)) from None
+        return await self._update(JUMP_UPDATE, payload, f"jump to {node!r}", f"the jump to {node!r}", JumpRejectedError)
 
     async def signal_jump(self, node: str, input: Any = None) -> None:
         """Fire-and-forget jump (the gecko_next signal): a bad target shows in ``rejected_jumps``."""
@@ -327,13 +321,7 @@ class RunHandle:
         payload: dict[str, Any] = {"node": node, "value": _outside_value(value, "answer")}
         if interrupt is not None:
             payload["interrupt"] = interrupt
-        try:
-            accepted: dict[str, Any] = await self._handle.execute_update(ANSWER_UPDATE, payload)  # a JSON object
-            return accepted
-        except WorkflowUpdateFailedError as exc:
-            raise GeckoError(f"answer to {node!r} rejected: {_cause_message(exc)}") from None
-        except RPCError as exc:
-            raise GeckoError(_refused(self.id, f"the answer to {node!r}", exc)) from None
+        return await self._update(ANSWER_UPDATE, payload, f"answer to {node!r}", f"the answer to {node!r}")
 
     async def stream(self, from_offset: int = 0, *, poll_interval: float = 0.1) -> AsyncIterator[RunEvent]:
         """The run's events as they happen, from ``from_offset`` on (``event.offset + 1`` resumes).
@@ -372,13 +360,29 @@ class RunHandle:
                 payload["delete"] = list(delete)
         except SerializationError as exc:
             raise StateEditError(str(exc)) from None
+        return await self._update(
+            STATE_UPDATE, payload, "update_state", "update_state", StateEditError, refused_error=StateEditError
+        )
+
+    async def _update(
+        self,
+        name: str,
+        payload: dict[str, Any],
+        subject: str,
+        refused: str,
+        error: type[GeckoError] = GeckoError,
+        refused_error: type[GeckoError] = GeckoError,
+    ) -> dict[str, Any]:
+        """Send one control update and return the JSON object the run answers. The run's validator
+        rejecting it raises ``error``; the server refusing it (too many updates in flight, a closed
+        run) raises ``refused_error``; each with one line that says which and what to do."""
         try:
-            edited: dict[str, Any] = await self._handle.execute_update(STATE_UPDATE, payload)  # a JSON object
-            return edited
+            answer: dict[str, Any] = await self._handle.execute_update(name, payload)
+            return answer
         except WorkflowUpdateFailedError as exc:
-            raise StateEditError(f"update_state rejected: {_cause_message(exc)}") from None
+            raise error(f"{subject} rejected: {_cause_message(exc)}") from None
         except RPCError as exc:
-            raise StateEditError(_refused(self.id, "update_state", exc)) from None
+            raise refused_error(_refused(self.id, refused, exc)) from None
 
     async def steps(self) -> list[dict[str, Any]]:
         """The points this session can be rewound to, oldest first: one per merged layer, with
