@@ -22,6 +22,9 @@ STATUS_ATTRIBUTE = "GeckoStatus"  # Keyword search attribute: running, waiting, 
 WINDOW_PATCH = (
     "gecko-activity-window"  # workflow.patched id: runs recorded before started every node of a layer at once
 )
+WAIT_SWITCH_PATCH = (
+    "gecko-wait-continue-as-new"  # workflow.patched id: runs recorded before waited in one history however long
+)
 STREAM_POLL_PATCH = (
     "gecko-stream-poll-bound"  # workflow.patched id: runs recorded before kept every stream poll waiting
 )

@@ -39,6 +39,7 @@ class Task:
     sends: int = 0  # a Send instance: how many instances its fan-out has
     resume: list[str] | None = None  # answers to the node's context.interrupt() calls so far (JSON text)
     source: str | None = None  # a Send instance: the node whose output (or router) sent it
+    wait_until: float | None = None  # a wait carried across continue-as-new: when its timeout ends
 
     @property
     def key(self) -> str:

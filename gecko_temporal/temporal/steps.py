@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn, Protocol
 
 from temporalio import workflow
@@ -21,9 +21,11 @@ from gecko_temporal.temporal.node_runs import abandon
 with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.run.driver import RunDriver
     from gecko_temporal.core.run.layer import LayerQueue
+    from gecko_temporal.core.run.person import WaitPaused
     from gecko_temporal.core.scheduler import Task
     from gecko_temporal.core.spec import NodeOutput
     from gecko_temporal.core.window import Window, history_full
+    from gecko_temporal.protocol import WAIT_SWITCH_PATCH
 
 Running = dict[str, tuple[Task, "asyncio.Future[NodeOutput]"]]  # an eager run's tasks in flight, by Task.key
 
@@ -34,6 +36,7 @@ class Host(Protocol):
     drive: RunDriver
     window: Window
     queued: int  # tasks of the layer waiting for a slot of the window (gecko_state)
+    waits_may_pause: bool  # a wait for a person in the running layer may stop for a switch of runs
 
     def run_task(self, task: Task) -> Coroutine[Any, Any, NodeOutput]: ...
 
@@ -72,6 +75,16 @@ def _history_full(window: Window) -> bool:
     )
 
 
+def switch_while_waiting(host: Host) -> Callable[[], bool]:
+    """What a wait for a person waits for besides its answer: the run's history is full and the run
+    may switch (a layered run, no fan-out in the layer, a snapshot that fits). Signals that reach a
+    waiting run then land in the next run's history, so a long or flooded wait never reaches
+    Temporal's limits. Runs recorded before the patch waited in one history, and replay so."""
+    if not host.waits_may_pause or host.drive.cannot_switch or not workflow.patched(WAIT_SWITCH_PATCH):
+        return lambda: False
+    return lambda: not host.drive.cannot_switch and _history_full(host.window)
+
+
 async def run_layer(host: Host, layer: LayerQueue, kinds: dict[str, str]) -> list[NodeOutput]:
     """Run a layer's tasks (those not done already) and return their outputs in task order.
 
@@ -87,6 +100,7 @@ async def run_layer(host: Host, layer: LayerQueue, kinds: dict[str, str]) -> lis
         layer.limit(window.size)
     futures: dict[int, asyncio.Future[NodeOutput]] = {}
     finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    host.waits_may_pause = layer.waits_may_pause
     pausable = layer.may_pause(kinds)
     drained = window.allow_pause(functools.partial(_history_full, window)) if pausable else None
 
@@ -107,6 +121,10 @@ async def run_layer(host: Host, layer: LayerQueue, kinds: dict[str, str]) -> lis
             layer.landed(i)
             return
         error = fut.exception()
+        if isinstance(error, WaitPaused):  # the layer finishes what runs, then the run switches
+            layer.pause_wait(i, error.again)
+            launch()
+            return
         layer.landed(i, None if error is not None else fut.result(), error)
         if error is None:
             launch()
@@ -139,9 +157,19 @@ async def run_layer(host: Host, layer: LayerQueue, kinds: dict[str, str]) -> lis
                 drained = None
                 launch()
                 continue
+            if finished.done() and layer.paused_waits:
+                workflow.logger.info(
+                    "layer %d: continuing as new while a node waits (history is long)", host.drive.layer
+                )
+                await host.continue_as_new(layer.paused())  # returns only if the run cannot switch
+                layer.unpause_waits()
+                finished = asyncio.get_running_loop().create_future()
+                launch()
+                continue
             if finished.done():
                 return layer.outputs()
     finally:  # (continue-as-new raises through here: it must not start the rest of the layer)
         host.queued = 0
+        host.waits_may_pause = False
         if drained is not None:
             window.forbid_pause(resume=False)

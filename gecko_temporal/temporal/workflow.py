@@ -39,7 +39,7 @@ from gecko_temporal.temporal.node_runs import (
     run_team,
     start_activity,
 )
-from gecko_temporal.temporal.steps import Running, finished_together, run_layer
+from gecko_temporal.temporal.steps import Running, finished_together, run_layer, switch_while_waiting
 
 with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core import control
@@ -51,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.run.failure import NodeFailed
     from gecko_temporal.core.run.handoff import child_run, child_session, next_run
     from gecko_temporal.core.run.layer import LayerQueue
-    from gecko_temporal.core.run.person import PersonWait
+    from gecko_temporal.core.run.person import PersonWait, WaitPaused
     from gecko_temporal.core.run.rewind import REWIND_SIGNAL_WAIT, RewindPoints
     from gecko_temporal.core.scheduler import Scheduler, Task
     from gecko_temporal.core.spec import (
@@ -109,6 +109,7 @@ class GeckoWorkflow:
             params.spec.max_parallel or DEFAULT_MAX_PARALLEL, may_limit=lambda: workflow.patched(WINDOW_PATCH)
         )
         self.queued = 0  # tasks of the layer waiting for a slot of the window
+        self.waits_may_pause = False  # run_layer says when a wait may stop for a switch of runs
         self._kinds = {n.name: n.kind for n in params.spec.nodes}
 
     # -- the interpreter loop ----------------------------------------------------------------
@@ -225,7 +226,7 @@ class GeckoWorkflow:
                     raise failure.interrupt_in_send(task.node)
                 # context.interrupt(): the activity has ended; wait (durably) for each answer, then run
                 # the node again from its start with the answers so far, until it does not interrupt.
-                answers: list[str] = []
+                answers: list[str] = list(task.resume or [])  # (a previous run's, when its wait moved here)
                 while out.interrupt is not None:
                     wait = PersonWait.for_interrupt(node.name, out.interrupt, len(answers))
                     answers.append(await self._wait_for_person(wait, task))
@@ -241,7 +242,8 @@ class GeckoWorkflow:
         finally:
             self._running.pop(task.key, None)
             ended = sys.exc_info()[1]
-            if not isinstance(ended, GeneratorExit):  # GeneratorExit: evicted from the cache, not in a workflow
+            # GeneratorExit: evicted from the cache, not in a workflow; WaitPaused: the wait goes on in the next run
+            if not isinstance(ended, (GeneratorExit, WaitPaused)):
                 self._events.node_finished(task.node, task.step, ended, failure_text)
                 self._show()
 
@@ -298,13 +300,18 @@ class GeckoWorkflow:
     async def _wait_for_person(self, wait: PersonWait, task: Task) -> str:
         """Wait (durably, no activity running) for the answer to ``wait.node``; return it (JSON text)."""
         live = self._control
+        timeout, until = wait.time_left(task.wait_until, workflow.now().timestamp())
+        task.wait_until = None
         shown = wait.begin(live, task.input, workflow.now().isoformat())
         self._events.waiting(wait.node, task.step, shown, wait.index)
         self._show()
         if wait.edits_first:
             self._apply_edits()
+        switch = switch_while_waiting(self)
         try:
-            await workflow.wait_condition(lambda: wait.node in live.answers, timeout=wait.timeout)
+            await workflow.wait_condition(lambda: wait.node in live.answers or switch(), timeout=timeout)
+            if wait.node not in live.answers:  # the history is full: wait on in the next run
+                raise wait.again(task.resume, until)
             return live.answer_for(wait.node)
         except asyncio.TimeoutError:
             return wait.timed_out()  # the default, or NodeFailed

@@ -33,6 +33,7 @@ def worker(dev_server, tmp_path_factory):
         "tests.pipelines.hostile:wf",
         "tests.pipelines.hostile:fan",
         "tests.pipelines.hostile:big_fan",
+        "tests.pipelines.hostile:asks",
         "--address",
         dev_server.address,
         "--task-queue",
@@ -335,3 +336,67 @@ async def test_an_edit_sent_while_a_node_runs_wins_over_what_that_node_writes(se
     assert await handle.result() == "person"  # the next layer saw the edit, not the node's write
     final = await handle.state()
     assert final["state"]["k"] == "person" and final["state_edits"][-1]["set"] == ["k"]
+
+
+async def _flood(dev_server, session: str, tmp_path, count: int = 6) -> None:
+    flood = tmp_path / "flood.json"
+    flood.write_text(json.dumps({"junk": "f" * 1_500_000}))
+    for _ in range(count):
+        code, _, err = await temporal(
+            dev_server, "workflow", "signal", "--workflow-id", session, "--name", "flood", "--input-file", str(flood)
+        )
+        assert code == 0, err
+
+
+async def _state_when(dev_server, session: str, ready) -> dict:
+    for _ in range(300):
+        state = await cli_state(dev_server, session)
+        if ready(state):
+            return state
+        await asyncio.sleep(0.1)
+    return state
+
+
+async def test_a_signal_flood_on_a_waiting_run_moves_the_wait_to_new_runs_and_loses_no_answer(
+    dev_server, worker, tmp_path
+):
+    # Every signal lands in history before the workflow can refuse it: 6 of 1.5 MB (9 MB) would keep
+    # growing one history toward Temporal's 50 MB termination. The wait continues as new instead.
+    session = await _start_waiting(dev_server)
+    await _flood(dev_server, session, tmp_path)
+    state = await _state_when(dev_server, session, lambda s: s["run"] >= 2 and "Gate1" in s["waiting"])
+    assert state["run"] >= 2, "the flooded wait stayed in one run"
+    assert list(state["waiting"]) == ["Gate1"], state["waiting"]
+    code, out, err = await temporal(dev_server, "workflow", "describe", "--workflow-id", session, "--output", "json")
+    assert code == 0, err
+    size = int(json.loads(out)["workflowExecutionInfo"]["historySizeBytes"])
+    assert size < 5 * 1024 * 1024, f"the current run's history is {size} bytes"
+    for node, value in (("Gate1", '"first"'), ("Gate2", '"second"')):
+        for _ in range(100):
+            code, _out, err = await gecko(dev_server, "answer", session, node, "--value", value)
+            if code == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert code == 0, err
+    client = await connect(dev_server.address)
+    result = await asyncio.wait_for(client.get_workflow_handle(session).result(), 60)
+    assert result == {"first": {"got": "first", "type": "str"}, "second": "second", "topic": "red"}
+
+
+async def test_an_interrupted_node_whose_wait_moves_to_a_new_run_keeps_the_answers_it_had(dev_server, worker, tmp_path):
+    session = f"redasks-{uuid.uuid4().hex[:8]}"
+    client = await connect(dev_server.address)
+    spec = hostile.asks.compile()
+    await client.start_workflow("GeckoWorkflow", RunParams(spec=spec, input="null"), id=session, task_queue=QUEUE)
+    await _state_when(dev_server, session, lambda s: "Ask" in s["waiting"])
+    code, _, err = await gecko(dev_server, "answer", session, "Ask", "--value", '"a"', "--interrupt", "0")
+    assert code == 0, err
+    await _state_when(dev_server, session, lambda s: s["waiting"].get("Ask", {}).get("interrupt") == 1)
+    await _flood(dev_server, session, tmp_path)
+    state = await _state_when(
+        dev_server, session, lambda s: s["run"] >= 2 and s["waiting"].get("Ask", {}).get("interrupt") == 1
+    )
+    assert state["run"] >= 2 and state["waiting"]["Ask"]["interrupt"] == 1, state
+    code, _, err = await gecko(dev_server, "answer", session, "Ask", "--value", '"b"', "--interrupt", "1")
+    assert code == 0, err
+    assert await asyncio.wait_for(client.get_workflow_handle(session).result(), 60) == ["a", "b"]

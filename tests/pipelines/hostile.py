@@ -55,3 +55,11 @@ fan = Workflow("RedFan", max_parallel=500)
 fan.add_node("fan_out", fan_out).add_node("work", work).set_entry_point("fan_out")
 big_fan = Workflow("RedBigFan")
 big_fan.add_node("big_fan_out", big_fan_out).add_node("work", work).set_entry_point("big_fan_out")
+
+
+def ask_twice(value, context):
+    return [context.interrupt("first?"), context.interrupt("second?")]
+
+
+asks = Workflow("RedAsks")
+asks.add_node("Ask", ask_twice).set_entry_point("Ask")

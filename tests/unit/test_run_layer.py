@@ -101,3 +101,35 @@ def test_an_empty_layer_is_over_at_once():
     assert LayerQueue([]).over and LayerQueue([]).outputs() == []
     done = LayerQueue(tasks("A"), {0: out("a")})
     assert done.over and done.cap == 0 and done.outputs() == [out("a")]
+
+
+def test_a_wait_stopped_for_a_switch_ends_the_layer_once_the_rest_lands_and_waits_again_next_run():
+    layer = LayerQueue([Task("W", '"w"', 3), Task("A", '"a"', 3), Task("B", '"b"', 3)])
+    layer.limit(2)
+    assert layer.waits_may_pause
+    assert layer.launch() == 0 and layer.launch() == 1
+    layer.pause_wait(0, {"resume": ['"first"'], "until": 125.0})
+    assert not layer.over and not layer.can_launch  # A still runs; B must not start in this run
+    layer.landed(1, out("a"))
+    assert layer.over
+    paused = layer.paused()
+    assert paused["tasks"][0] == ["W", '"w"', 3, False, {"resume": ['"first"'], "until": 125.0}]
+    assert paused["tasks"][2] == ["B", '"b"', 3, False] and list(paused["done"]) == ["1"]
+    again = LayerQueue.resumed(paused)
+    assert again.tasks[0].resume == ['"first"'] and again.tasks[0].wait_until == 125.0
+    assert again.tasks[2].resume is None and again.tasks[2].wait_until is None
+    assert list(again.waiting) == [0, 2] and not again.paused_waits
+
+
+def test_a_layer_that_could_not_switch_starts_its_stopped_waits_first():
+    layer = LayerQueue(tasks("W", "A", "B"))
+    layer.limit(2)
+    layer.launch(), layer.launch()
+    layer.pause_wait(0, {"resume": None, "until": None})
+    layer.landed(1, out("a"))
+    layer.unpause_waits()
+    assert not layer.over and list(layer.waiting) == [0, 2] and layer.launch() == 0
+
+
+def test_waits_in_a_fan_out_never_stop_for_a_switch():
+    assert not LayerQueue([Task("W", '"w"', 3, send=0, sends=2), Task("W", '"v"', 3, send=1, sends=2)]).waits_may_pause

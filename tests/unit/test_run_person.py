@@ -63,3 +63,14 @@ def test_an_interrupt_shows_its_payload_and_lets_edits_land_first():
 
 def test_an_interrupts_timeout_is_its_own():
     assert PersonWait.for_interrupt("Plan", {"payload": "1", "timeout": 3.5}, 0).timeout == 3.5
+
+
+def test_a_wait_moved_to_the_next_run_keeps_its_deadline_and_answers():
+    wait = PersonWait.for_node(REVIEW)
+    assert wait.time_left(None, 100.0) == (30.0, 130.0)  # begun here: the full timeout
+    assert wait.time_left(130.0, 120.0) == (10.0, 130.0)  # begun by an earlier run: what is left
+    assert wait.time_left(130.0, 200.0)[0] == 0.001  # already past: ends at once, with the default
+    untimed = PersonWait("Gate", "?", None, None)
+    assert untimed.time_left(None, 5.0) == (None, None)
+    paused = PersonWait.again(['"a0"'], 130.0)
+    assert paused.again == {"resume": ['"a0"'], "until": 130.0}

@@ -4,7 +4,9 @@ A layered run starts a layer's tasks through the run's window (at most ``max_par
 in node order as earlier ones finish. The layer ends when every task has finished, or at the first
 failure, which the run reports in node order (the lowest task index among those that failed by
 then). A layer of plain nodes wider than the window may pause when the run's history is full: the
-next run goes on with the layer's tasks and the outputs of those that finished (``paused``).
+next run goes on with the layer's tasks and the outputs of those that finished (``paused``). So may
+a layer whose node waits for a person: the wait stops, the rest of the layer finishes, and the next
+run waits again (``pause_wait``), so a run that waits long keeps its history bounded.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class LayerQueue:
         self.cap = len(self.waiting)  # how many may run at once
         self.running: list[int] = []  # launched, not landed: in launch order
         self.failures: dict[int, BaseException] = {}
+        self.paused_waits: dict[int, dict[str, Any]] = {}  # waits stopped for a switch: how to wait again
 
     def limit(self, size: int) -> None:
         """The window holds starts back (``size`` at once): launch no more than that together."""
@@ -41,14 +44,21 @@ class LayerQueue:
         )
 
     @property
+    def waits_may_pause(self) -> bool:
+        """Whether a wait for a person in this layer may stop for a switch of runs: not in a fan-out,
+        whose instances fan in within the run."""
+        return all(t.send is None for t in self.tasks)
+
+    @property
     def over(self) -> bool:
-        """The layer has ended: a task failed, or every task has finished."""
-        return bool(self.failures) or (not self.waiting and not self.running)
+        """The layer has ended (a task failed, or every task has finished), or it has paused: a wait
+        stopped for a switch and nothing runs any more."""
+        return bool(self.failures) or (not self.running and (not self.waiting or bool(self.paused_waits)))
 
     @property
     def can_launch(self) -> bool:
-        """A task waits, the cap has room, and the layer has not ended."""
-        return bool(self.waiting) and len(self.running) < self.cap and not self.over
+        """A task waits, the cap has room, the layer has not ended, and no wait stopped for a switch."""
+        return bool(self.waiting) and len(self.running) < self.cap and not self.over and not self.paused_waits
 
     def launch(self) -> int:
         """The index of the next task to launch (ask :attr:`can_launch` first); it runs from now."""
@@ -65,6 +75,18 @@ class LayerQueue:
         elif output is not None:
             self.done[i] = output
 
+    def pause_wait(self, i: int, again: dict[str, Any]) -> None:
+        """Task ``i``'s wait for a person stopped so that the run can switch; ``again`` says how the
+        next run waits (its answers so far, when its timeout ends)."""
+        if i in self.running:
+            self.running.remove(i)
+        self.paused_waits[i] = again
+
+    def unpause_waits(self) -> None:
+        """The run could not switch: the stopped waits start again first."""
+        self.waiting.extendleft(sorted(self.paused_waits, reverse=True))
+        self.paused_waits.clear()
+
     def first_failure(self) -> BaseException | None:
         """The failure to report: the first in node order among those so far."""
         return self.failures[min(self.failures)] if self.failures else None
@@ -78,14 +100,24 @@ class LayerQueue:
         return [self.done[i] for i in range(len(self.tasks))]
 
     def paused(self) -> dict[str, Any]:
-        """The layer for the next run (RunSnapshot.partial_layer): its tasks and what finished."""
+        """The layer for the next run (RunSnapshot.partial_layer): its tasks and what finished; a
+        task whose wait stopped has a fifth entry saying how to wait again."""
         return {
-            "tasks": [[t.node, t.input, t.step, t.jumped] for t in self.tasks],
+            "tasks": [
+                [t.node, t.input, t.step, t.jumped, *([self.paused_waits[i]] if i in self.paused_waits else [])]
+                for i, t in enumerate(self.tasks)
+            ],
             "done": {str(i): out.to_plain() for i, out in sorted(self.done.items())},
         }
 
     @classmethod
     def resumed(cls, partial: dict[str, Any]) -> LayerQueue:
         """The layer the previous run paused, as it was."""
-        tasks = [Task(*t) for t in partial["tasks"]]
+        tasks = []
+        for node, input_text, step, jumped, *again in partial["tasks"]:
+            task = Task(node, input_text, step, jumped)
+            if again:
+                task.resume = again[0].get("resume")
+                task.wait_until = again[0].get("until")
+            tasks.append(task)
         return cls(tasks, {int(i): NodeOutput.from_plain(o) for i, o in partial["done"].items()})

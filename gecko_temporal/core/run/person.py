@@ -14,6 +14,15 @@ from gecko_temporal.core.run.failure import NodeFailed
 from gecko_temporal.core.spec import NodeSpec
 
 
+class WaitPaused(Exception):
+    """A wait for a person stopped so that the run can continue as new (its history is full); the
+    next run waits again, as ``again`` says (LayerQueue.pause_wait)."""
+
+    def __init__(self, again: dict[str, Any]) -> None:
+        super().__init__("the wait goes on in the next run")
+        self.again = again
+
+
 @dataclass(frozen=True)
 class PersonWait:
     """What one wait for an answer to ``node`` shows and does when no answer comes in time."""
@@ -40,6 +49,19 @@ class PersonWait:
         """An interrupted node's activity has ended, so the run may be quiet: an edit sent meanwhile
         lands before the node runs again."""
         return self.index is not None
+
+    def time_left(self, until: float | None, now: float) -> tuple[float | None, float | None]:
+        """The wait's timeout in seconds, and the workflow time it ends at: counted from ``until``
+        when a previous run began this wait (its ``again``), so switching runs never extends it."""
+        if until is not None:
+            return max(0.001, until - now), until
+        return self.timeout, None if self.timeout is None else now + self.timeout
+
+    @staticmethod
+    def again(answers: list[str] | None, until: float | None) -> WaitPaused:
+        """Stop the wait for a switch of runs: the next run gives the node ``answers`` (its
+        interrupts' answers so far) and ends the wait at ``until``."""
+        return WaitPaused({"resume": answers, "until": until})
 
     def begin(self, control: RunControl, input_text: str, since: str) -> Any:
         """List the node as waiting; return what the stream shows as its prompt."""
