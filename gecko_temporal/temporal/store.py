@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from temporalio.api.common.v1 import Payload
@@ -17,6 +19,11 @@ from gecko_temporal.core.errors import PayloadConfigError
 
 if TYPE_CHECKING:
     from temporalio.converter import ExternalStorage, StorageDriverClaim, StorageDriverStoreContext
+
+#: Free space a file store keeps beyond a payload before it counts as full.
+STORE_MARGIN = 1024 * 1024
+#: The largest payload kept in history while the file store is full (Temporal takes up to 2 MiB).
+INLINE_WHEN_FULL = 1024 * 1024
 
 #: The environment a setting is read from: os.environ, or a dict of the same (tests, the CLI).
 Env = Mapping[str, str]
@@ -62,6 +69,15 @@ class FileStorageDriver:
 
     def type(self) -> str:
         return "gecko.file"
+
+    def has_room(self, size: int) -> bool:
+        """Whether the store's disk has room for ``size`` more bytes (and a margin); True when the
+        disk cannot say (the write itself reports then)."""
+        try:
+            disk = os.statvfs(self.root if os.path.isdir(self.root) else os.path.dirname(self.root) or "/")
+        except OSError:
+            return True
+        return disk.f_bavail * disk.f_frsize >= size + STORE_MARGIN
 
     def _path(self, digest: str) -> str:
         if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):  # never a path
@@ -168,7 +184,8 @@ def payload_store(env: Env | None = None, *, embedded: bool = False) -> External
         root = url[len("file://") :]
         if not root.startswith("/"):
             raise PayloadConfigError(f"GECKO_PAYLOAD_STORE={url!r}: use an absolute path, file:///dir")
-        driver = _as_driver(FileStorageDriver)(root)
+        files = _as_driver(FileStorageDriver)(root)
+        return ExternalStorage(drivers=[files], driver_selector=_inline_when_full(files), payload_size_threshold=above)
     elif url.startswith("s3://"):
         bucket, _, prefix = url[len("s3://") :].partition("/")
         if not bucket:
@@ -177,6 +194,32 @@ def payload_store(env: Env | None = None, *, embedded: bool = False) -> External
     else:
         raise PayloadConfigError(f"GECKO_PAYLOAD_STORE={url!r}: expected file:///dir or s3://bucket[/prefix]")
     return ExternalStorage(drivers=[driver], payload_size_threshold=above)
+
+
+def _inline_when_full(driver: FileStorageDriver) -> Callable[[Any, Payload], Any]:
+    """Keep a payload in history when the store's disk is full and the payload fits there.
+
+    A failed store write inside a workflow task fails the task on every attempt ("Failed encoding
+    completion: [Errno 28]") and the run stops answering; history takes payloads up to Temporal's
+    limit, so the run goes on and only payloads too big for history still need the disk.
+    """
+    warned = [0.0]
+
+    def select(_context: Any, payload: Payload) -> Any:
+        size = payload.ByteSize()
+        if size > INLINE_WHEN_FULL or driver.has_room(size):
+            return driver
+        if time.monotonic() - warned[0] > 60:
+            warned[0] = time.monotonic()
+            logging.getLogger("gecko_temporal.worker").warning(
+                "payload store %s is full: payloads up to %d bytes stay in history until it has room again "
+                "(free space there, or remove old entries)",
+                driver.root,
+                INLINE_WHEN_FULL,
+            )
+        return None
+
+    return select
 
 
 def _s3_driver(bucket: str, prefix: str) -> Any:  # an S3StorageDriver (temporalio.contrib, lazily imported)
