@@ -59,6 +59,19 @@ def build_session() -> Workflow:
     return wf.set_entry_point("Start")
 
 
+def build_chains() -> Workflow:
+    wf = Workflow("ClusterChains", max_steps=shapes.CHAINS * shapes.CHAIN_LENGTH + 2)
+    wf.add_node("Start", _node("Start")).add_node("End", _node("End"))
+    previous = ["Start"] * shapes.CHAINS
+    for names in shapes.chain_layers():
+        for before, n in zip(previous, names):
+            wf.add_node(n, _node(n)).add_edge(before, n)
+        previous = names
+    for n in previous:
+        wf.add_edge(n, "End")
+    return wf.set_entry_point("Start")
+
+
 def build_uneven(scheduling: str = "layered") -> Workflow:
     name = "ClusterUneven" if scheduling == "layered" else "ClusterUnevenEager"
     wf = Workflow(name, scheduling=scheduling).add_node("Start", _node("Start")).add_node("Join", _node("Join"))
@@ -71,7 +84,7 @@ def build_uneven(scheduling: str = "layered") -> Workflow:
     return wf.set_entry_point("Start")
 
 
-dag, chain, session, uneven = build_dag(), build_chain(), build_session(), build_uneven()
+dag, chain, session, uneven, chains = build_dag(), build_chain(), build_session(), build_uneven(), build_chains()
 dag_eager, uneven_eager = build_dag("eager"), build_uneven("eager")
 warm = Workflow("ClusterWarm").add_node("W", _node("W")).set_entry_point("W")
-ALL = ["dag", "chain", "session", "uneven", "dag_eager", "uneven_eager", "warm"]
+ALL = ["dag", "chain", "session", "uneven", "chains", "dag_eager", "uneven_eager", "warm"]

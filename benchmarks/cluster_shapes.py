@@ -17,6 +17,9 @@ QUICK = os.environ.get("GECKO_BENCH_QUICK") == "1"
 # layered DAG: an entry node, then LAYERS layers of WIDTH nodes, each joining all of the layer before
 LAYERS, WIDTH = (2, 3) if QUICK else (10, 20)
 CHAIN_STEPS = 5 if QUICK else 100
+# parallel chains: Start fans out to CHAINS chains of CHAIN_LENGTH nodes, End joins them (issue 29's
+# layered shape: 10 layers of 20 after Start)
+CHAINS, CHAIN_LENGTH = (3, 2) if QUICK else (20, 10)
 # one session: start -> FAN parallel nodes -> join (the concurrent-sessions case runs many at once)
 FAN = 3 if QUICK else 8
 # the uneven DAG: branches of different lengths and speeds that meet in one join. A layer-by-layer
@@ -49,3 +52,8 @@ def dag_layers() -> list[list[str]]:
 
 def fan_names() -> list[str]:
     return [f"P{j}" for j in range(FAN)]
+
+
+def chain_layers() -> list[list[str]]:
+    """The parallel chains' nodes, layer by layer: ``C{chain}.{position}``."""
+    return [[f"C{c}.{i}" for c in range(CHAINS)] for i in range(CHAIN_LENGTH)]

@@ -108,6 +108,40 @@ class HandUneven:
         return await _call("Join", dict(sorted(ends)))
 
 
+@workflow.defn(name="HandChainsLayered")
+class HandChainsLayered:
+    """Parallel chains as a Temporal user writes a layered graph: one gather per layer."""
+
+    @workflow.run
+    async def run(self, data: Any, spec_pad: Any = None) -> Any:
+        start = await _call("Start", data)
+        outputs = [start] * shapes.CHAINS
+        names: list[str] = []
+        for names in shapes.chain_layers():
+            outputs = list(await asyncio.gather(*(_call(n, out) for n, out in zip(names, outputs))))
+        return await _call("End", dict(zip(names, outputs)))
+
+
+@workflow.defn(name="HandChainsEach")
+class HandChainsEach:
+    """Parallel chains with each node started as soon as its own predecessor is done (one
+    coroutine per chain): every completion is a workflow task of its own."""
+
+    @workflow.run
+    async def run(self, data: Any, spec_pad: Any = None) -> Any:
+        start = await _call("Start", data)
+
+        async def chain(c: int) -> tuple[str, Any]:
+            out, name = start, ""
+            for layer in shapes.chain_layers():
+                name = layer[c]
+                out = await _call(name, out)
+            return name, out
+
+        ends = await asyncio.gather(*(chain(c) for c in range(shapes.CHAINS)))
+        return await _call("End", dict(ends))
+
+
 @workflow.defn(name="HandWarm")
 class HandWarm:
     @workflow.run
@@ -115,7 +149,7 @@ class HandWarm:
         return await _call("W", data)
 
 
-WORKFLOWS = [HandDag, HandChain, HandSession, HandUneven, HandWarm]
+WORKFLOWS = [HandDag, HandChain, HandSession, HandUneven, HandChainsLayered, HandChainsEach, HandWarm]
 
 
 async def serve(address: str, task_queue: str, threads: int, sticky_timeout: float | None) -> None:

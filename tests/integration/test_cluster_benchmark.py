@@ -35,7 +35,7 @@ def test_cluster_benchmark_quick_runs_every_case_as_separate_processes(tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
     assert result["benchmark"] == "cluster" and result["quick"] is True
-    assert [r["case"] for r in result["rows"]] == ["dag", "chain", "uneven", "session"]
+    assert [r["case"] for r in result["rows"]] == ["dag", "chain", "chains", "uneven", "session"]
     assert result["hand_variant"] == ["heartbeat", "payload", "spec"]
     for row in result["rows"]:
         for name, side in row["sides"].items():
@@ -55,6 +55,11 @@ def test_cluster_benchmark_quick_runs_every_case_as_separate_processes(tmp_path)
         assert "eager" in by_case[case]["sides"] and by_case[case]["eager_ratio_to_layered"] > 0
         assert by_case[case]["sides"]["eager"]["history"]["task_timeouts"] == 0
     assert "eager" not in by_case["chain"]["sides"]
+    # parallel chains against both hand-written baselines; the worse ratio is the one quoted
+    chains = by_case["chains"]
+    assert set(chains["sides"]) == {"gecko", "hand", "hand_each"}
+    assert chains["ratio_quoted"] == max(chains["sides"]["gecko"]["ratio_to_hand"], chains["ratio_to_hand_each"])
+    assert chains["sides"]["hand_each"]["history"]["events"] > 0
     if result["langgraph"]:
         for case in ("dag", "uneven"):
             assert "ratio_to_langgraph" in by_case[case] and "eager_ratio_to_langgraph" in by_case[case]
