@@ -303,6 +303,9 @@ def _message(exc: BaseException, payload: Payload) -> str:
     return text
 
 
+_KEEP_COPIES = 1024  # sessions whose converter copy is kept (a worker serves this many at once at most)
+
+
 @dataclasses.dataclass(frozen=True)
 class GeckoDataConverter(DataConverter):
     """Temporal's data converter, except that decoding a payload never raises (see ``undecodable``)
@@ -310,14 +313,32 @@ class GeckoDataConverter(DataConverter):
     the session (workflow id) when the converter knows it."""
 
     _session: str = dataclasses.field(default="", compare=False, repr=False)
+    # The SDK asks for a converter with context for each payload it visits (three or four per
+    # activity); asking every part each time and copying cost ~5% of a busy worker's CPU samples.
+    # So: whether this kind of context changes any part (asked once), and one copy per session.
+    _copies: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    _static: dict[type, bool] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def with_context(self, context: SerializationContext) -> Self:
-        converter = super().with_context(context)
         session = getattr(context, "workflow_id", None) or ""
-        if session != converter._session:
-            converter = copy.copy(converter)
+        kind = type(context)
+        if self._static.get(kind, False):  # its parts ignore contexts of this kind: no need to ask
+            converter = self
+        else:
+            converter = super().with_context(context)
+            self._static.setdefault(kind, converter is self)
+        if converter is not self:  # a fresh clone (the store or codec took the context): mark it
             object.__setattr__(converter, "_session", session)
-        return converter
+            return converter
+        if session == self._session:
+            return self
+        copied = self._copies.get(session)
+        if copied is None:
+            if len(self._copies) >= _KEEP_COPIES:
+                del self._copies[next(iter(self._copies))]
+            copied = self._copies[session] = copy.copy(self)
+            object.__setattr__(copied, "_session", session)
+        return copied
 
     async def _decode_reference_payload_sequence(self, payloads: Sequence[Payload]) -> list[Payload]:
         return await _each(super()._decode_reference_payload_sequence, payloads, self._session)

@@ -9,6 +9,7 @@ keeps is gated by ``workflow.patched(OBSERVE_PATCH)``, so histories recorded bef
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -149,6 +150,7 @@ class RunEvents:
         self.enabled = False
         self._attributes = False
         self._status = ""
+        self._details: tuple[str, dict[str, int], dict[str, Any], int] | None = None  # to write at the turn's end
 
     def start(self, completed: list[str]) -> None:
         self.enabled = workflow.patched(OBSERVE_PATCH)
@@ -325,7 +327,18 @@ class RunEvents:
             workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
 
     def details(self, status: str, running: dict[str, int], waiting: dict[str, Any], step: int) -> None:
+        """Show what the run does now, once per turn of the workflow's loop: every node start and end
+        asks, and a 20-wide layer's 40 texts of 20 names each cost more than the layer's merge."""
+        if self._details is None:
+            asyncio.get_running_loop().call_soon(self._write_details)
+        self._details = (status, running, waiting, step)
+
+    def _write_details(self) -> None:
         # Not a command: the UI reads it through the workflow's metadata query, so no gate needed.
+        if self._details is None:
+            return
+        status, running, waiting, step = self._details
+        self._details = None
         workflow.set_current_details(
             events.current_details(
                 status, running, waiting, len(self._done), self._total, step, workflow.info().workflow_id

@@ -233,6 +233,7 @@ def test_the_worker_serves_the_cluster_graphs_by_module_and_name():
         "ClusterChain",
         "ClusterSession",
         "ClusterUneven",
+        "ClusterChains",
         "ClusterDagEager",
         "ClusterUnevenEager",
         "ClusterWarm",
