@@ -316,8 +316,10 @@ class GeckoDataConverter(DataConverter):
     # The SDK asks for a converter with context for each payload it visits (three or four per
     # activity); asking every part each time and copying cost ~5% of a busy worker's CPU samples.
     # So: whether this kind of context changes any part (asked once), and one copy per session.
-    _copies: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
-    _static: dict[type, bool] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    # (Not init fields: a converter derived with dataclasses.replace, e.g. with another payload
+    # converter for durable agents, must not answer with this one's copies.)
+    _copies: dict[str, Any] = dataclasses.field(default_factory=dict, init=False, compare=False, repr=False)
+    _static: dict[type, bool] = dataclasses.field(default_factory=dict, init=False, compare=False, repr=False)
 
     def with_context(self, context: SerializationContext) -> Self:
         session = getattr(context, "workflow_id", None) or ""

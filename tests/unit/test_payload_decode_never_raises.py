@@ -111,3 +111,25 @@ def test_good_payloads_still_round_trip_through_the_converter(tmp_path):
     assert asyncio.run(dc.decode(asyncio.run(dc.encode(values)))) == values
     codec = GeckoCodec(parse_keys(KEY), compress_above=10)
     assert codec.decode_sync(codec.encode_sync([PLAIN])) == [PLAIN]
+
+
+def test_a_converter_with_context_is_reused_per_session_but_never_across_derived_converters():
+    import dataclasses
+    from datetime import timedelta
+
+    from temporalio.contrib.pydantic import PydanticPayloadConverter
+    from temporalio.converter import WorkflowSerializationContext
+
+    from gecko_temporal.temporal.payloads import data_converter
+
+    plain = data_converter({})
+    first, second = (WorkflowSerializationContext(namespace="default", workflow_id=w) for w in ("w-1", "w-2"))
+    assert plain.with_context(first) is plain.with_context(first)  # one copy per session
+    assert plain.with_context(first)._session == "w-1" and plain.with_context(second)._session == "w-2"
+    # A durable agent's converter is derived with another payload converter: its context copies are its own.
+    agent = dataclasses.replace(plain, payload_converter_class=PydanticPayloadConverter)
+    plain.with_context(first)
+    payloads = agent.with_context(first).payload_converter.to_payloads([timedelta(seconds=3)])
+    assert json.loads(payloads[0].data) == "PT3S"
+    with pytest.raises(TypeError):
+        plain.with_context(first).payload_converter.to_payloads([timedelta(seconds=3)])
