@@ -111,6 +111,9 @@ def is_embedded() -> bool:
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Client]] = weakref.WeakKeyDictionary()
 
 
+CLOSING_RETRIES = 50  # 0.2 s apart: a continue-as-new takes one workflow task
+
+
 def _settle_at_exit() -> None:
     """Give the SDK's Rust threads a moment before the interpreter finalizes.
 
@@ -395,13 +398,20 @@ class RunHandle:
         """Send one control update and return the JSON object the run answers. The run's validator
         rejecting it raises ``error``; the server refusing it (too many updates in flight, a closed
         run) raises ``refused_error``; each with one line that says which and what to do."""
-        try:
-            answer: dict[str, Any] = await self._handle.execute_update(name, payload)
-            return answer
-        except WorkflowUpdateFailedError as exc:
-            raise error(f"{subject} rejected: {_cause_message(exc)}") from None
-        except RPCError as exc:
-            raise refused_error(_refused(self.id, refused, exc)) from None
+        for attempt in range(CLOSING_RETRIES + 1):
+            try:
+                answer: dict[str, Any] = await self._handle.execute_update(name, payload)
+                return answer
+            except WorkflowUpdateFailedError as exc:
+                raise error(f"{subject} rejected: {_cause_message(exc)}") from None
+            except RPCError as exc:
+                # A run continuing as new refuses requests for a moment ("workflow is closing"); a
+                # long wait does that whenever its history fills. The next run takes the request.
+                if "workflow is closing" in str(exc) and attempt < CLOSING_RETRIES:
+                    await asyncio.sleep(0.2)
+                    continue
+                raise refused_error(_refused(self.id, refused, exc)) from None
+        raise AssertionError("unreachable")  # (the loop returns or raises)
 
     async def steps(self) -> list[dict[str, Any]]:
         """The points this session can be rewound to, oldest first: one per merged layer, with

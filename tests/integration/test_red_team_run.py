@@ -342,9 +342,21 @@ async def _flood(dev_server, session: str, tmp_path, count: int = 6) -> None:
     flood = tmp_path / "flood.json"
     flood.write_text(json.dumps({"junk": "f" * 1_500_000}))
     for _ in range(count):
-        code, _, err = await temporal(
-            dev_server, "workflow", "signal", "--workflow-id", session, "--name", "flood", "--input-file", str(flood)
-        )
+        for _attempt in range(50):  # a run continuing as new refuses signals for a moment, as it may here
+            code, _, err = await temporal(
+                dev_server,
+                "workflow",
+                "signal",
+                "--workflow-id",
+                session,
+                "--name",
+                "flood",
+                "--input-file",
+                str(flood),
+            )
+            if code == 0 or "workflow is closing" not in err:
+                break
+            await asyncio.sleep(0.2)
         assert code == 0, err
 
 
