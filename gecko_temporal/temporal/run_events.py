@@ -147,6 +147,7 @@ class RunEvents:
         self._run = run
         self._started: dict[str, datetime] = {}
         self._done: set[str] = set()
+        self.cached_nodes: list[str] = []  # nodes whose output came from their cache, in this run
         self.enabled = False
         self._attributes = False
         self._status = ""
@@ -273,6 +274,11 @@ class RunEvents:
             completed=len(self._done),
             total=self._total,
         )
+
+    def cached(self, node: str, step: int) -> None:
+        """A node's output came from its cache: listed in gecko_state["cached"], a ``cached`` event."""
+        self.cached_nodes.append(node)
+        self._publish(events.CACHED, node=node, step=step)
 
     def waiting(self, node: str, step: int, prompt: Any, interrupt: int | None = None) -> None:
         data = {"prompt": prompt} if interrupt is None else {"prompt": prompt, "interrupt": interrupt}

@@ -1,0 +1,191 @@
+"""Where ``context.once`` records and node cache entries live: files beside the payload store.
+
+The worker's payload store (``GECKO_PAYLOAD_STORE=file:///dir``, or the embedded default's
+temporary directory) names the volume; records go under ``dir/records/<kind>/<group>/<id>``,
+written to a temporary file, flushed to disk (fsync) and renamed, so a record is whole and durable
+once ``save`` returns. Records pass through the same payload codec as history (encrypted and
+compressed when ``GECKO_ENCRYPTION_KEY`` / ``GECKO_COMPRESS_ABOVE`` say so). The decisions (record
+ids, cache keys, what may be cached) are pure, in ``core/effects.py`` and ``core/cache.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import time
+from typing import Any
+
+from temporalio.api.common.v1 import Payload
+
+from gecko_temporal.core import codec
+from gecko_temporal.core.build.nodes import NodeCode
+from gecko_temporal.core.cache import CACHE, cache_key, code_fingerprint, entry_bytes, entry_output, node_group
+from gecko_temporal.core.context import WorkflowContext
+from gecko_temporal.core.effects import Effects, EffectScope
+from gecko_temporal.core.spec import NodeInput, NodeOutput
+
+_log = logging.getLogger("gecko_temporal.worker")
+_NAME = re.compile(r"[0-9a-z]{1,64}")
+_ENCODING = b"binary/gecko-record"
+NO_STORE = (
+    "this worker has no file payload store to keep records in: set GECKO_PAYLOAD_STORE=file:///dir "
+    "(a volume every worker of the pipeline mounts) on every worker"
+)
+
+
+class FileRecords:
+    """Records as files under ``root`` (``records/<kind>/<group>/<id>``), through ``codec``."""
+
+    def __init__(self, root: str, codec: Any = None) -> None:
+        self.root = os.path.join(os.path.abspath(root), "records")
+        self._codec = codec if codec is not None and hasattr(codec, "encode_sync") else None
+
+    def _path(self, kind: str, group: str, record: str) -> str:
+        for part in (kind, group or "x", record):
+            if not _NAME.fullmatch(part):  # ids are hashes the engine made: never a path of someone's choosing
+                raise ValueError(f"malformed record name {part[:80]!r}")
+        return os.path.join(self.root, kind, group or record[:2], record)
+
+    def load(self, kind: str, group: str, record: str) -> bytes | None:
+        try:
+            with open(self._path(kind, group, record), "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return None
+        payload = Payload.FromString(data)
+        if self._codec is not None:
+            payload = self._codec.decode_sync([payload])[0]
+        return bytes(payload.data)
+
+    def save(self, kind: str, group: str, record: str, data: bytes) -> None:
+        payload = Payload(metadata={"encoding": _ENCODING}, data=data)
+        if self._codec is not None:
+            payload = self._codec.encode_sync([payload])[0]
+        path = self._path(kind, group, record)
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
+        temp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+        try:
+            with open(temp, "wb") as f:
+                f.write(payload.SerializeToString())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temp, path)  # atomic: a reader sees the whole record or none
+        except BaseException:
+            try:
+                os.remove(temp)
+            except OSError:
+                pass
+            raise
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the rename itself survives a power cut
+        finally:
+            os.close(fd)
+
+    def delete(self, kind: str, group: str, record: str) -> None:
+        try:
+            os.remove(self._path(kind, group, record))
+        except FileNotFoundError:
+            pass
+
+    def clear(self, kind: str, group: str | None = None) -> int:
+        """Delete every record of ``kind`` (of one ``group``); return how many there were."""
+        folder = os.path.join(self.root, kind, group) if group else os.path.join(self.root, kind)
+        count = sum(len(files) for _, _, files in os.walk(folder))
+        shutil.rmtree(folder, ignore_errors=True)
+        return count
+
+
+def store_root(converter: Any) -> str | None:
+    """The folder of the file payload store ``converter`` (or an ExternalStorage) writes to, if any."""
+    storage = getattr(converter, "external_storage", converter)
+    for driver in getattr(storage, "drivers", None) or ():
+        root = getattr(driver, "root", None)
+        if isinstance(root, str):
+            return root
+    return None
+
+
+def records_of(converter: Any) -> FileRecords | None:
+    root = store_root(converter)
+    return None if root is None else FileRecords(root, getattr(converter, "payload_codec", None))
+
+
+def node_effects(inp: NodeInput, run_id: str | None, converter: Any) -> Effects:
+    """The ``once`` records of the node execution ``inp`` in run ``run_id``."""
+    scope = EffectScope(run_id or "", inp.session_id, inp.node, inp.step, inp.member)
+    store = records_of(converter)
+    return Effects(scope, store, "" if store is not None else NO_STORE)
+
+
+class NodeCache:
+    """One cached node's entry for one input: ``hit()`` before the node runs, ``keep()`` after."""
+
+    def __init__(self, records: FileRecords, node: str, key: str, ttl: float) -> None:
+        self.records, self.node, self.key, self.ttl = records, node, key, ttl
+
+    def hit(self) -> NodeOutput | None:
+        data = self.records.load(CACHE, node_group(self.node), self.key)
+        if data is None:
+            return None
+        output = entry_output(data, time.time())
+        if output is None:  # expired (or not ours): the node runs and a new entry replaces it
+            self.records.delete(CACHE, node_group(self.node), self.key)
+            return None
+        found = NodeOutput.from_plain(output)
+        found.cached = True
+        return found
+
+    def keep(self, out: NodeOutput) -> None:
+        data = entry_bytes(self.node, out.to_plain(), time.time() + self.ttl)
+        self.records.save(CACHE, node_group(self.node), self.key, data)
+
+
+_warned: set[str] = set()
+_fingerprints: dict[int, tuple[NodeCode, str]] = {}  # by id of the served node code (kept alive here)
+
+
+def node_cache(
+    inp: NodeInput, code: NodeCode | None, data: Any, context: WorkflowContext | None, converter: Any
+) -> NodeCache | None:
+    """The cache entry of this node run, or None when the node has no cache policy (or no store)."""
+    policy = code.cache if code is not None else None
+    if policy is None or code is None or inp.member is not None:
+        return None
+    records = records_of(converter)
+    if records is None:
+        if inp.node not in _warned:
+            _warned.add(inp.node)
+            _log.warning('node "%s" has cache= but %s; it runs uncached', inp.node, NO_STORE)
+        return None
+    known = _fingerprints.get(id(code))
+    if known is not None and known[0] is code:
+        fingerprint = known[1]
+    else:
+        callee, router = code.callee, code.router
+        fingerprint = code_fingerprint(callee.call if callee else None, router.call if router else None)
+        _fingerprints[id(code)] = (code, fingerprint)
+    extra = None
+    if policy.key is not None:
+        extra = codec.encode(policy.key(data, context), what=f'the cache key of node "{inp.node}"')
+    key = cache_key(
+        graph=inp.graph,
+        node=inp.node,
+        fingerprint=fingerprint,
+        input_text=inp.input,
+        state=inp.state,
+        history=inp.history,
+        run_input=inp.run_input,
+        extra=extra,
+    )
+    return NodeCache(records, inp.node, key, policy.ttl)
+
+
+INTERRUPT_REFUSED = (
+    'node "{node}" has cache= and called context.interrupt(): a cached node cannot wait for a person '
+    "(its output would depend on the answer, which the cache key does not cover); drop cache= or "
+    "move the interrupt to a node of its own"
+)

@@ -1,0 +1,134 @@
+"""``context.once``: an effect runs once per node execution, counted by the file it appends to.
+
+Workers are separate ``worker.py`` processes sharing a file payload store (where once records live):
+an exception after the effect (sync, async and local nodes), a worker SIGKILLed right after ``once``
+returned, and a node that interrupts twice after its effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+
+import pytest
+
+from gecko_temporal import NodeError
+from tests.pipelines import effects
+from tests.pipelines.procs import Procs
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
+
+SPECS = ("tests.pipelines.effects:fails", "tests.pipelines.effects:crash", "tests.pipelines.effects:people")
+
+
+@pytest.fixture
+def procs(tmp_path):
+    p = Procs(tmp_path)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def cluster(dev_server, procs, tmp_path, monkeypatch):
+    """Start workers (as processes) on a fresh task queue; this process only starts runs."""
+    queue = f"effects-{uuid.uuid4().hex[:6]}"
+    log = tmp_path / "effects.log"
+    env = {"GECKO_EFFECT_LOG": str(log), "GECKO_PAYLOAD_STORE": f"file://{tmp_path / 'store'}"}
+    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
+    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+
+    def worker(extra_env: dict[str, str] | None = None):
+        proc = procs.worker(
+            *SPECS, "--address", dev_server.address, "--task-queue", queue, env={**env, **(extra_env or {})}
+        )
+        proc.wait_for("worker ready", 120)
+        return proc
+
+    return worker, log
+
+
+async def waiting_for(handle, node: str, index: int, within: float = 60.0) -> dict:
+    """gecko_state once ``node`` waits in its ``index``-th interrupt (a failure bound only)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        state = await handle.state()
+        if (state["waiting"].get(node) or {}).get("interrupt") == index:
+            return state
+        assert asyncio.get_running_loop().time() < deadline, f"{node} never waited in interrupt {index}: {state}"
+        await asyncio.sleep(0.05)
+
+
+def _counts(log) -> Counter:
+    return Counter(effects.read_log(str(log)))
+
+
+async def test_an_exception_after_the_effect_retries_without_running_it_again(cluster):
+    worker, log = cluster
+    proc = await asyncio.to_thread(worker)
+    handle = await effects.fails.start("o1", session_id=f"effects-retry-{uuid.uuid4().hex[:8]}")
+    result = await asyncio.wait_for(handle.result(), 120)  # a failure bound only
+
+    # Each node ran twice (the first attempt raised after its effect); each effect ran once, and the
+    # second attempt got the first attempt's recorded result (sync, async and local nodes alike).
+    assert _counts(log) == Counter(
+        {"run:sync": 2, "invoice": 1, "run:async": 2, "charge": 1, "run:local": 2, "ticket": 1}
+    )
+    assert result["sync"]["sent"] == {"invoice": "INV-o1", "pid": proc.pid}
+    assert result["async"]["charged"] == {"charge": "CH-o1"}
+    assert result["local"] == {"ticket": {"ticket": "T-o1"}}
+    # Idempotency keys: stable per node execution (the retried attempt returned it), distinct by node/name.
+    keys = {result["sync"]["key"], result["async"]["key"]}
+    assert len(keys) == 2 and all(k.startswith("gecko-") and len(k) == 44 for k in keys)
+
+    # A second session with the same input is another node execution: its effects run again.
+    again = await effects.fails.start("o1", session_id=f"effects-retry-{uuid.uuid4().hex[:8]}")
+    second = await asyncio.wait_for(again.result(), 120)
+    assert _counts(log)["invoice"] == 2 and _counts(log)["charge"] == 2
+    assert second["sync"]["key"] != result["sync"]["key"]
+
+
+async def test_a_worker_killed_right_after_once_returned_does_not_run_the_effect_again(cluster):
+    worker, log = cluster
+    # Two workers: whichever takes the node kills itself (SIGKILL) right after once() returned; the
+    # other takes the retry when the node's heartbeat (2 s) is missed.
+    first, second = await asyncio.gather(asyncio.to_thread(worker), asyncio.to_thread(worker))
+    handle = await effects.crash.start("o2", session_id=f"effects-kill-{uuid.uuid4().hex[:8]}")
+    result = await asyncio.wait_for(handle.result(), 120)  # a failure bound only
+
+    assert _counts(log) == Counter({"run:notify": 2, "invoice": 1})
+    killed = {first.pid, second.pid} - {result["finished_by"]}
+    assert len(killed) == 1 and [p.popen.poll() for p in (first, second) if p.pid in killed] == [-9]
+    assert result["sent"] == {"invoice": "INV-o2", "pid": killed.pop()}  # the dead worker's recorded result
+
+
+async def test_once_before_two_interrupts_runs_once_across_both_answers(cluster):
+    worker, log = cluster
+    await asyncio.to_thread(worker)
+    handle = await effects.people.start("o3", session_id=f"effects-ask-{uuid.uuid4().hex[:8]}")
+    state = await waiting_for(handle, "approve", 0)
+    assert state["waiting"]["approve"]["payload"]["ticket"]["invoice"] == "INV-o3"
+    await handle.answer("approve", "yes")
+    await waiting_for(handle, "approve", 1)
+    await handle.answer("approve", "sure")
+    result = await asyncio.wait_for(handle.result(), 120)
+
+    assert result["answers"] == ["yes", "sure"] and result["ticket"]["invoice"] == "INV-o3"
+    assert _counts(log) == Counter({"run:approve": 3, "invoice": 1})  # the node ran 3 times, its effect once
+
+
+async def test_once_without_a_record_store_fails_the_node_at_once_saying_how_to_fix_it(
+    dev_server, procs, tmp_path, monkeypatch
+):
+    queue = f"effects-{uuid.uuid4().hex[:6]}"
+    log = tmp_path / "effects.log"
+    env = {"GECKO_EFFECT_LOG": str(log)}  # no GECKO_PAYLOAD_STORE on a named server: no store
+    proc = procs.worker(SPECS[2], "--address", dev_server.address, "--task-queue", queue, env=env)
+    await asyncio.to_thread(proc.wait_for, "worker ready", 120)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
+    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+    handle = await effects.people.start("o4", session_id=f"effects-nostore-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(NodeError) as err:
+        await asyncio.wait_for(handle.result(), 120)
+    assert err.value.error_type == "EffectError" and "GECKO_PAYLOAD_STORE=file:///dir" in str(err.value)
+    assert _counts(log) == Counter({"run:approve": 1})  # not retried, and the effect never ran
