@@ -88,6 +88,7 @@ async def test_an_exception_after_the_effect_retries_without_running_it_again(cl
     assert second["sync"]["key"] != result["sync"]["key"]
 
 
+@pytest.mark.long  # two worker processes and a missed heartbeat: about 9 s idle
 async def test_a_worker_killed_right_after_once_returned_does_not_run_the_effect_again(cluster):
     worker, log = cluster
     # Two workers: whichever takes the node kills itself (SIGKILL) right after once() returned; the

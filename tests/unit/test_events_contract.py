@@ -8,7 +8,8 @@ from gecko_temporal.core.events import Progress, RunEvent
 
 
 def test_event_type_names_are_the_wire_names():
-    assert events.TYPES == ("node_started", "node_finished", "custom", "waiting", "jump", "run_finished")
+    assert events.TYPES == ("node_started", "node_finished", "custom", "waiting", "jump", "run_finished", "cached")
+    assert events.CACHED == "cached"
     assert (events.NODE_STARTED, events.NODE_FINISHED, events.CUSTOM) == ("node_started", "node_finished", "custom")
     assert (events.WAITING, events.JUMP, events.RUN_FINISHED) == ("waiting", "jump", "run_finished")
 
