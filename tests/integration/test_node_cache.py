@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import subprocess
 import sys
 import uuid
@@ -17,7 +18,7 @@ import pytest
 
 from tests.pipelines.procs import ROOT, Procs
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
+pytestmark = [pytest.mark.slow]
 
 SOURCE = """
 import os
@@ -169,3 +170,26 @@ async def test_an_expired_entry_runs_the_node_again(setup):
     await asyncio.sleep(1.5)  # past the entry's 1 s TTL (not a timing assert: any longer wait is the same)
     result, state, _ = await _run(pipeline.ttl_wf, "quack")
     assert result == "QUACK" and _counts(log) == Counter({"Short": 2}) and "cached" not in state
+
+
+@pytest.mark.long  # a benchmark smoke run (its own dev server, 1 s nodes)
+def test_effects_benchmark_measures_the_window_and_a_hit(tmp_path):
+    """Smoke run of benchmarks/effects_benchmark.py (its own embedded server): every case reported;
+    no timing is asserted, speed claims live in the benchmark's output."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "effects_benchmark.py"), "--quick", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert [(r["codec"], r["result"]) for r in result["window"]] == [
+        ("plain", "small result"),
+        ("plain", "100 KB result"),
+        ("AES-GCM", "small result"),
+        ("AES-GCM", "100 KB result"),
+    ]
+    assert [r["case"] for r in result["cache"]] == ["uncached 1 s node", "cache miss", "cache hit", "no-op node"]
+    assert all(r["median_ms"] > 0 for r in result["cache"] + result["window"])
