@@ -150,7 +150,7 @@ class WorkflowContext:
         """Run ``fn(*args, **kwargs)`` at most once per ``key`` in this node execution; return its result.
 
         A node execution is this step of the node (one Send instance, one Team member) in this
-        run: its retries, a crash of its worker and its re-runs after ``interrupt()`` share it. The
+        session: its retries, a crash of its worker and its re-runs after ``interrupt()`` share it. The
         result is recorded durably before ``once`` returns, and a later attempt gets the recorded
         result (as JSON data arrives: a tuple as a list) without calling ``fn``. An ``fn`` that
         raises records nothing, so the next attempt calls it again. One window remains: a crash

@@ -1,8 +1,9 @@
 """Side effects run once per node execution: ``context.once`` and ``context.idempotency_key``. Pure.
 
-A *node execution* is one step of a node (one Send instance, one Team member) in one Temporal run:
-its attempts (retries, a worker crash, a local activity run again after a replay) and its re-runs
-after ``context.interrupt()`` share it. :class:`EffectScope` names it; :class:`Effects` keeps the
+A *node execution* is one step of a node (one Send instance, one Team member) in one session: its
+attempts (retries, a worker crash, a local activity run again after a replay) and its re-runs after
+``context.interrupt()`` share it, also when a wait goes on in the next run of a continue-as-new
+chain, and so do the steps a rewind redoes (they keep their numbers). :class:`EffectScope` names it; :class:`Effects` keeps the
 results of ``once`` calls in a :class:`RecordStore` (the shell gives a store on the payload store's
 volume), so a later attempt finds the result and does not call the function again.
 """
@@ -33,14 +34,15 @@ class RecordStore(Protocol):
 
 @dataclass(frozen=True)
 class EffectScope:
-    """One node execution: the Temporal run, the session, the node, its step and Team member.
+    """One node execution: the session (its first Temporal run id and its id), the node, its step
+    and Team member.
 
-    The run id is part of it, so a session id used again for a new session (after the first one
-    ended) starts with no records, and a rewind (which makes a new run) runs the steps it redoes
-    afresh; attempts and interrupt re-runs of one step stay in one run.
+    ``first_run`` is the first run id of the session's continue-as-new chain: the same in every run
+    of the session (a node waiting for a person may go on in the next run), and new when a session
+    id is used again after the first session ended, which then starts with no records.
     """
 
-    run_id: str
+    first_run: str
     session_id: str
     node: str
     step: int
@@ -48,7 +50,13 @@ class EffectScope:
 
     def _digest(self, *parts: str) -> str:
         text = "\x1f".join(
-            [self.run_id, self.session_id, self.node, str(self.step), "" if self.member is None else str(self.member)]
+            [
+                self.first_run,
+                self.session_id,
+                self.node,
+                str(self.step),
+                "" if self.member is None else str(self.member),
+            ]
             + list(parts)
         )
         return hashlib.sha256(text.encode("utf-8")).hexdigest()

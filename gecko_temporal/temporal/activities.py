@@ -311,7 +311,7 @@ class NodeRunner:
                 member=display if team is not None else None,
                 resume=getattr(inp, "resume", None),
                 emitter=emitter.emit,
-                effects=effects.node_effects(inp, activity.info().workflow_run_id, activity.client().data_converter),
+                effects=effects.node_effects(inp, await _first_run(), activity.client().data_converter),
             )
         cache = effects.node_cache(inp, function, data, context, activity.client().data_converter)
         if cache is not None and (hit := cache.hit()) is not None:
@@ -424,6 +424,11 @@ class NodeRunner:
         finally:
             if heartbeat is not None:
                 heartbeat.cancel()
+
+
+async def _first_run() -> str:
+    info = activity.info()
+    return await effects.first_run_of(activity.client(), info.workflow_id or "", info.workflow_run_id or "")
 
 
 def _output_limit(inp: Any) -> int:

@@ -114,9 +114,32 @@ def records_of(converter: Any) -> FileRecords | None:
     return None if root is None else FileRecords(root, getattr(converter, "payload_codec", None))
 
 
-def node_effects(inp: NodeInput, run_id: str | None, converter: Any) -> Effects:
-    """The ``once`` records of the node execution ``inp`` in run ``run_id``."""
-    scope = EffectScope(run_id or "", inp.session_id, inp.node, inp.step, inp.member)
+_first_runs: dict[str, str] = {}  # run id -> the first run id of its continue-as-new chain
+
+
+async def first_run_of(client: Any, workflow_id: str, run_id: str) -> str:
+    """The first run id of the chain ``run_id`` belongs to: the same in every run a session continues
+    as new into (a node waiting for a person may go on in the next run), and new when a session id is
+    used again. One describe per run and worker process; on failure, ``run_id`` itself."""
+    known = _first_runs.get(run_id)
+    if known is not None:
+        return known
+    try:
+        described = await client.get_workflow_handle(workflow_id, run_id=run_id).describe()
+        first = described.raw_description.workflow_execution_info.first_run_id or run_id
+    except Exception as exc:  # records then hold for this run only: say so, and try again next time
+        _log.warning("cannot describe run %s of %s (%s): once records are scoped to this run", run_id, workflow_id, exc)
+        return run_id
+    if len(_first_runs) >= 10_000:
+        _first_runs.clear()
+    _first_runs[run_id] = first
+    return first
+
+
+def node_effects(inp: NodeInput, first_run: str, converter: Any) -> Effects:
+    """The ``once`` records of the node execution ``inp`` in the session whose chain began with run
+    ``first_run``."""
+    scope = EffectScope(first_run, inp.session_id, inp.node, inp.step, inp.member)
     store = records_of(converter)
     return Effects(scope, store, "" if store is not None else NO_STORE)
 

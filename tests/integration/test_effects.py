@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 
 import pytest
+from temporalio.service import RPCError
 
 from gecko_temporal import NodeError
 from tests.pipelines import effects
@@ -133,3 +134,32 @@ async def test_once_without_a_record_store_fails_the_node_at_once_saying_how_to_
         await asyncio.wait_for(handle.result(), 120)
     assert err.value.error_type == "EffectError" and "GECKO_PAYLOAD_STORE=file:///dir" in str(err.value)
     assert _counts(log) == Counter({"run:approve": 1})  # not retried, and the effect never ran
+
+
+@pytest.mark.long  # floods the run with 9 MB of signals so that its wait continues as new
+async def test_once_holds_when_the_wait_after_it_continues_as_new(cluster):
+    worker, log = cluster
+    await asyncio.to_thread(worker)
+    handle = await effects.people.start("o5", session_id=f"effects-can-{uuid.uuid4().hex[:8]}")
+    await waiting_for(handle, "approve", 0)
+    await handle.answer("approve", "yes")
+    await waiting_for(handle, "approve", 1)
+    # Signals land in history before the run can refuse them: 6 of 1.5 MB fill it, and the wait
+    # goes on in a new run, where the node runs again from its start with the first answer.
+    for _ in range(6):
+        try:
+            await handle.temporal_handle.signal("flood", {"junk": "f" * 1_500_000})
+        except RPCError as exc:  # the run is continuing as new already: enough
+            assert "closing" in str(exc), exc
+            break
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        state = await handle.state()
+        if state["run"] >= 2 and (state["waiting"].get("approve") or {}).get("interrupt") == 1:
+            break
+        assert asyncio.get_running_loop().time() < deadline, f"the wait never moved to a new run: {state}"
+        await asyncio.sleep(0.1)
+    await handle.answer("approve", "sure")
+    result = await asyncio.wait_for(handle.result(), 120)
+    assert result["answers"] == ["yes", "sure"] and result["ticket"]["invoice"] == "INV-o5"
+    assert _counts(log) == Counter({"run:approve": 4, "invoice": 1})  # 4 runs of the node over 2 Temporal runs
