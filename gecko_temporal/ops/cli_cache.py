@@ -16,17 +16,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gecko_temporal.temporal.effects import FileRecords, store_root
+    from gecko_temporal.temporal.effects import records_of
     from gecko_temporal.temporal.store import payload_store
 
-    root = store_root(payload_store())
-    if root is None:
+    records = records_of(payload_store())
+    if records is None:
         raise GeckoError(
-            "no file payload store is configured, so there is no node cache to clear: set "
-            "GECKO_PAYLOAD_STORE=file:///dir as the workers have it (the embedded default's cache is a "
-            "temporary directory of its process, gone when it exits)"
+            "no payload store is configured, so there is no node cache to clear: set GECKO_PAYLOAD_STORE "
+            "(file:///dir or s3://bucket/prefix) as the workers have it (the embedded default's cache is "
+            "a temporary directory of its process, gone when it exits)"
         )
-    records = FileRecords(root)
     cleared = records.clear(CACHE, node_group(args.node) if args.node else None)
     print(json.dumps({"cleared": cleared, "node": args.node, "store": records.root}))
     return 0

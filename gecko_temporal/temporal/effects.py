@@ -1,9 +1,9 @@
-"""Where ``context.once`` records and node cache entries live: files beside the payload store.
+"""Where ``context.once`` records and node cache entries live: beside the payload store.
 
 The worker's payload store (``GECKO_PAYLOAD_STORE=file:///dir``, or the embedded default's
 temporary directory) names the volume; records go under ``dir/records/<kind>/<group>/<id>``,
 written to a temporary file, flushed to disk (fsync) and renamed, so a record is whole and durable
-once ``save`` returns. Records pass through the same payload codec as history (encrypted and
+once ``save`` returns. With ``s3://bucket/prefix`` they are objects under ``prefix/records/``. Records pass through the same payload codec as history (encrypted and
 compressed when ``GECKO_ENCRYPTION_KEY`` / ``GECKO_COMPRESS_ABOVE`` say so). The decisions (record
 ids, cache keys, what may be cached) are pure, in ``core/effects.py`` and ``core/cache.py``.
 """
@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from temporalio.api.common.v1 import Payload
@@ -30,8 +31,8 @@ _log = logging.getLogger("gecko_temporal.worker")
 _NAME = re.compile(r"[0-9a-z]{1,64}")
 _ENCODING = b"binary/gecko-record"
 NO_STORE = (
-    "this worker has no file payload store to keep records in: set GECKO_PAYLOAD_STORE=file:///dir "
-    "(a volume every worker of the pipeline mounts) on every worker"
+    "this worker has no payload store to keep records in: set GECKO_PAYLOAD_STORE=file:///dir (a volume "
+    "every worker of the pipeline mounts) or s3://bucket/prefix on every worker"
 )
 
 
@@ -42,11 +43,14 @@ class FileRecords:
         self.root = os.path.join(os.path.abspath(root), "records")
         self._codec = codec if codec is not None and hasattr(codec, "encode_sync") else None
 
-    def _path(self, kind: str, group: str, record: str) -> str:
+    def _parts(self, kind: str, group: str, record: str) -> tuple[str, str, str]:
         for part in (kind, group or "x", record):
             if not _NAME.fullmatch(part):  # ids are hashes the engine made: never a path of someone's choosing
                 raise ValueError(f"malformed record name {part[:80]!r}")
-        return os.path.join(self.root, kind, group or record[:2], record)
+        return kind, group or record[:2], record
+
+    def _path(self, kind: str, group: str, record: str) -> str:
+        return os.path.join(self.root, *self._parts(kind, group, record))
 
     def load(self, kind: str, group: str, record: str) -> bytes | None:
         try:
@@ -54,22 +58,29 @@ class FileRecords:
                 data = f.read()
         except FileNotFoundError:
             return None
+        return self._unseal(data)
+
+    def _seal(self, data: bytes) -> bytes:
+        payload = Payload(metadata={"encoding": _ENCODING}, data=data)
+        if self._codec is not None:
+            payload = self._codec.encode_sync([payload])[0]
+        return bytes(payload.SerializeToString())
+
+    def _unseal(self, data: bytes) -> bytes:
         payload = Payload.FromString(data)
         if self._codec is not None:
             payload = self._codec.decode_sync([payload])[0]
         return bytes(payload.data)
 
     def save(self, kind: str, group: str, record: str, data: bytes) -> None:
-        payload = Payload(metadata={"encoding": _ENCODING}, data=data)
-        if self._codec is not None:
-            payload = self._codec.encode_sync([payload])[0]
+        sealed = self._seal(data)
         path = self._path(kind, group, record)
         folder = os.path.dirname(path)
         os.makedirs(folder, exist_ok=True)
         temp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
         try:
             with open(temp, "wb") as f:
-                f.write(payload.SerializeToString())
+                f.write(sealed)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(temp, path)  # atomic: a reader sees the whole record or none
@@ -99,6 +110,57 @@ class FileRecords:
         return count
 
 
+class S3Records(FileRecords):
+    """Records as objects ``prefix/records/<kind>/<group>/<id>`` of an S3 bucket (boto3, which the
+    ``s3`` extra brings): a record is durable once ``put_object`` returned (S3 writes are strongly
+    consistent). Calls block their thread for one S3 round trip."""
+
+    def __init__(self, bucket: str, prefix: str, codec: Any = None, client: Any = None) -> None:
+        super().__init__("/", codec)
+        self.bucket, self.prefix = bucket, prefix.strip("/")
+        self.root = f"s3://{bucket}/{self.prefix + '/' if self.prefix else ''}records"
+        self._client = client
+
+    def _s3(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("s3")
+        return self._client
+
+    def _key(self, kind: str, group: str, record: str) -> str:
+        return "/".join(p for p in (self.prefix, "records", *self._parts(kind, group, record)) if p)
+
+    def _get(self, key: str) -> bytes | None:
+        try:
+            return bytes(self._s3().get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except self._s3().exceptions.NoSuchKey:
+            return None
+
+    def _put(self, key: str, data: bytes) -> None:
+        self._s3().put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def load(self, kind: str, group: str, record: str) -> bytes | None:
+        data = self._get(self._key(kind, group, record))
+        return None if data is None else self._unseal(data)
+
+    def save(self, kind: str, group: str, record: str, data: bytes) -> None:
+        self._put(self._key(kind, group, record), self._seal(data))
+
+    def delete(self, kind: str, group: str, record: str) -> None:
+        self._s3().delete_object(Bucket=self.bucket, Key=self._key(kind, group, record))
+
+    def clear(self, kind: str, group: str | None = None) -> int:
+        folder = "/".join(p for p in (self.prefix, "records", kind, group or "") if p) + "/"
+        count = 0
+        for page in self._s3().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", ())]
+            if keys:
+                self._s3().delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+                count += len(keys)
+        return count
+
+
 def store_root(converter: Any) -> str | None:
     """The folder of the file payload store ``converter`` (or an ExternalStorage) writes to, if any."""
     storage = getattr(converter, "external_storage", converter)
@@ -109,9 +171,19 @@ def store_root(converter: Any) -> str | None:
     return None
 
 
-def records_of(converter: Any) -> FileRecords | None:
+def records_of(converter: Any, env: Mapping[str, str] | None = None) -> FileRecords | None:
+    """Where ``converter``'s process keeps records: beside its file payload store, or under the
+    ``s3://bucket/prefix`` that GECKO_PAYLOAD_STORE names when its store is S3; else None."""
+    codec = getattr(converter, "payload_codec", None)
     root = store_root(converter)
-    return None if root is None else FileRecords(root, getattr(converter, "payload_codec", None))
+    if root is not None:
+        return FileRecords(root, codec)
+    url = (os.environ if env is None else env).get("GECKO_PAYLOAD_STORE") or ""
+    if url.startswith("s3://") and getattr(converter, "external_storage", converter) is not None:
+        bucket, _, prefix = url[len("s3://") :].partition("/")
+        if bucket:
+            return S3Records(bucket, prefix, codec)
+    return None
 
 
 _first_runs: dict[str, str] = {}  # run id -> the first run id of its continue-as-new chain

@@ -8,6 +8,10 @@ returned, and a node that interrupts twice after its effect.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import uuid
 from collections import Counter
 
@@ -16,7 +20,7 @@ from temporalio.service import RPCError
 
 from gecko_temporal import NodeError
 from tests.pipelines import effects
-from tests.pipelines.procs import Procs
+from tests.pipelines.procs import ROOT, Procs
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
@@ -163,3 +167,73 @@ async def test_once_holds_when_the_wait_after_it_continues_as_new(cluster):
     result = await asyncio.wait_for(handle.result(), 120)
     assert result["answers"] == ["yes", "sure"] and result["ticket"]["invoice"] == "INV-o5"
     assert _counts(log) == Counter({"run:approve": 4, "invoice": 1})  # 4 runs of the node over 2 Temporal runs
+
+
+async def test_once_and_the_cache_keep_records_in_an_s3_payload_store(dev_server, monkeypatch, tmp_path):
+    """GECKO_PAYLOAD_STORE=s3://bucket/prefix, against moto's S3-compatible server: once records and
+    cache entries are objects under prefix/records/, and cache clear deletes the entries."""
+    pytest.importorskip("aioboto3")
+    moto_server = pytest.importorskip("moto.server")
+    import socket
+
+    import boto3
+
+    from gecko_temporal import CachePolicy, GeckoWorker, Workflow, connect, step
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    s3 = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    s3.start()
+    log = tmp_path / "effects.log"
+    for name, value in {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "GECKO_PAYLOAD_STORE": "s3://gecko-records/team",
+        "GECKO_EFFECT_LOG": str(log),
+        "TEMPORAL_ADDRESS": dev_server.address,
+        "GECKO_TASK_QUEUE": f"s3fx-{uuid.uuid4().hex[:6]}",
+    }.items():
+        monkeypatch.setenv(name, value)
+    bucket = boto3.client("s3")
+    bucket.create_bucket(Bucket="gecko-records")
+
+    @step(name="Summary", cache=CachePolicy(ttl=3600))
+    def summary(order: str) -> str:
+        effects.log("summary")
+        return order[::-1]
+
+    wf = Workflow("EffectsS3")
+    wf.add_node("start", lambda order: order).add_node("sync", effects.sync_fails, retries=3).add_node(summary)
+    wf.add_edge("start", "sync").add_edge("start", "Summary").set_entry_point("start")
+    try:
+        worker = GeckoWorker(await connect(), task_queue=os.environ["GECKO_TASK_QUEUE"])
+        worker.serve(wf)
+        await worker.start()
+        try:
+            first = await asyncio.wait_for((await wf.start("o6")).result(), 120)
+            again = await wf.start("o6")
+            second = await asyncio.wait_for(again.result(), 120)
+            cached = (await again.state()).get("cached")
+        finally:
+            await worker.shutdown()
+        # The first session's effect ran once over two attempts, the second session's once more (a
+        # new execution); Summary ran once and the second session took it from the cache.
+        assert _counts(log) == Counter({"run:sync": 3, "invoice": 2, "summary": 1})
+        assert first["Summary"] == second["Summary"] == "6o" and cached == ["Summary"]
+        keys = [o["Key"] for o in bucket.list_objects_v2(Bucket="gecko-records")["Contents"]]
+        assert sum(k.startswith("team/records/effects/") for k in keys) == 2
+        assert sum(k.startswith("team/records/cache/") for k in keys) == 1
+        cleared = subprocess.run(
+            [sys.executable, "-m", "gecko_temporal", "cache", "clear"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert cleared.returncode == 0, cleared.stderr
+        assert json.loads(cleared.stdout) == {"cleared": 1, "node": None, "store": "s3://gecko-records/team/records"}
+    finally:
+        s3.stop()
