@@ -155,7 +155,7 @@ class WorkflowContext:
         result (as JSON data arrives: a tuple as a list) without calling ``fn``. An ``fn`` that
         raises records nothing, so the next attempt calls it again. One window remains: a crash
         after ``fn`` returned and before its record landed runs it again. For an async ``fn``,
-        ``await context.once(...)``. Needs a file payload store (``GECKO_PAYLOAD_STORE=file:///dir``,
+        ``await context.once(...)``. Needs a payload store (``GECKO_PAYLOAD_STORE=file:///dir`` or ``s3://...``;
         the embedded default has one); pass :meth:`idempotency_key` to APIs that take one too.
         """
         return self._need_effects("once").once(key, fn, args, kwargs)
