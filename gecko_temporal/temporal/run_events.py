@@ -275,10 +275,18 @@ class RunEvents:
             total=self._total,
         )
 
-    def cached(self, node: str, step: int) -> None:
-        """A node's output came from its cache: listed in gecko_state["cached"], a ``cached`` event."""
-        self.cached_nodes.append(node)
-        self._publish(events.CACHED, node=node, step=step)
+    def cached(self, node: str, step: int, hit: bool) -> None:
+        """When ``hit`` (a node's output came from its cache): list it in gecko_state["cached"] and
+        publish a ``cached`` event."""
+        if hit:
+            self.cached_nodes.append(node)
+            self._publish(events.CACHED, node=node, step=step)
+
+    def show_cached(self, answer: dict[str, Any]) -> None:
+        """Add ``cached`` to a gecko_state answer, only once there was a hit: answers of runs without
+        one stay as they were."""
+        if self.cached_nodes:
+            answer["cached"] = list(dict.fromkeys(self.cached_nodes))
 
     def waiting(self, node: str, step: int, prompt: Any, interrupt: int | None = None) -> None:
         data = {"prompt": prompt} if interrupt is None else {"prompt": prompt, "interrupt": interrupt}
