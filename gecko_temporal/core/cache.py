@@ -9,6 +9,7 @@ in a :class:`gecko_temporal.core.effects.RecordStore` beside the payload store, 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -85,47 +86,39 @@ def code_fingerprint(*objs: Any) -> str:
     Local to the cache for now: a graph-wide fingerprint of node code is being built for issue 27,
     and the two should become one.
     """
-    digest = hashlib.sha256()
-    for obj in objs:
-        _feed(digest, obj, 0)
-        digest.update(b"\x1e")
-    return digest.hexdigest()
+    return hashlib.sha256(b"\x1e".join(_code_text(obj, 0) for obj in objs)).hexdigest()
 
 
-def _feed(digest: Any, obj: Any, depth: int) -> None:
-    if obj is None or depth > 4:
-        return
-    wrapped = getattr(obj, "__wrapped__", None)
-    if wrapped is not None and wrapped is not obj:
-        _feed(digest, wrapped, depth + 1)
+def _code_text(obj: Any, depth: int) -> bytes:
+    """What stands for ``obj``'s code: a partial's arguments and function, a decorator's wrapped
+    function and its own code, a method's function, an object's class."""
+    if obj is None or depth == _MAX_UNWRAP:  # a cycle of __wrapped__ ends here
+        return b""
+    if isinstance(obj, functools.partial):
+        return repr((obj.args, sorted(obj.keywords.items()))).encode() + _code_text(obj.func, depth + 1)
     if isinstance(obj, types.MethodType):
         obj = obj.__func__
-    partial_func = getattr(obj, "func", None)
-    if partial_func is not None and hasattr(obj, "args") and hasattr(obj, "keywords"):  # functools.partial
-        digest.update(repr((obj.args, sorted(obj.keywords.items()))).encode("utf-8", "replace"))
-        _feed(digest, partial_func, depth + 1)
-        return
-    target = obj if inspect.isfunction(obj) or inspect.isclass(obj) else type(obj)
+    wrapped = getattr(obj, "__wrapped__", None)
+    inner = _code_text(wrapped, depth + 1) if wrapped is not None else b""
+    target = obj if inspect.isfunction(obj) or inspect.isclass(obj) or inspect.isbuiltin(obj) else type(obj)
     try:
-        digest.update(inspect.getsource(target).encode("utf-8"))
-        return
-    except (OSError, TypeError):
+        return inner + inspect.getsource(target).encode()
+    except (OSError, TypeError, ValueError):  # no source file (eval, a REPL), a builtin, a __wrapped__ loop
         pass
     code = getattr(target, "__code__", None)
     if code is not None:
-        _feed_code(digest, code)
-    else:
-        digest.update(f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}".encode())
+        return inner + _bytecode(code)
+    return inner + f"{target.__module__}.{target.__qualname__}".encode()
 
 
-def _feed_code(digest: Any, code: types.CodeType) -> None:
-    digest.update(code.co_code)
-    digest.update(repr(code.co_names).encode())
+_MAX_UNWRAP = 5
+
+
+def _bytecode(code: types.CodeType) -> bytes:
+    parts = [code.co_code, repr(code.co_names).encode()]
     for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            _feed_code(digest, const)
-        else:
-            digest.update(repr(const).encode("utf-8", "replace"))
+        parts.append(_bytecode(const) if isinstance(const, types.CodeType) else repr(const).encode())
+    return b"\x1f".join(parts)
 
 
 def cache_key(
@@ -156,7 +149,7 @@ def cache_key(
 
 def node_group(node: str) -> str:
     """The folder of one node's entries, so ``cache clear --node N`` finds them (any pipeline)."""
-    return "n" + hashlib.sha256(node.encode("utf-8")).hexdigest()[:24]
+    return "n" + hashlib.sha256(node.encode()).hexdigest()[:24]
 
 
 def entry_bytes(node: str, output: Mapping[str, Any], expires: float) -> bytes:
@@ -167,8 +160,8 @@ def entry_bytes(node: str, output: Mapping[str, Any], expires: float) -> bytes:
 def entry_output(data: bytes, now: float) -> dict[str, Any] | None:
     """The stored output, or None when the entry has expired or is not one of ours."""
     try:
-        entry = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        entry = json.loads(data)
+    except ValueError:  # (UnicodeDecodeError is one)
         return None
     if not isinstance(entry, dict) or not isinstance(entry.get("output"), dict):
         return None

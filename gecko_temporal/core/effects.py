@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -59,7 +58,7 @@ class EffectScope:
             ]
             + list(parts)
         )
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def idempotency_key(self, name: str = "") -> str:
         """A key (44 characters, ``gecko-`` and hex) the same on every attempt and re-run of this
@@ -97,7 +96,6 @@ class Effects:
         self._store = store
         self._problem = problem
         self._seen: dict[str, str] = {}  # key -> JSON text, this attempt's own calls
-        self.last_record_seconds = 0.0  # how long the last record took to land (for measurements)
 
     def _need_store(self, key: str) -> RecordStore:
         if self._store is None:
@@ -129,9 +127,7 @@ class Effects:
                 f"{exc}; the effect ran but its result cannot be recorded, so a later attempt would run it "
                 "again: return JSON-like data (a dict, a str, a model) from the function"
             ) from None
-        began = time.perf_counter()
         self._need_store(key).save(EFFECTS, "", self.scope.record_id(key), record_bytes(text))
-        self.last_record_seconds = time.perf_counter() - began
         self._seen[key] = text
         return codec.decode(text)
 
@@ -146,7 +142,15 @@ class Effects:
             return value
         result = fn(*args, **kwargs)  # raises: nothing is recorded, a later attempt calls it again
         if inspect.isawaitable(result):
-            return self._once_async(key, result)
+            # A later attempt would return the recorded value without calling fn, so it could not
+            # know to give an awaitable: only an async function says so before it is called.
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()  # a coroutine never awaited did nothing
+            raise EffectError(
+                f'node "{self.scope.node}": context.once("{key}", fn): fn returned an awaitable; pass an async '
+                "function (async def, or an object with an async __call__) and await context.once(...)"
+            )
         return self.record(key, result)
 
     async def _once_async(self, key: str, pending: Awaitable[Any]) -> Any:
@@ -159,12 +163,12 @@ async def _ready(value: Any) -> Any:
 
 def record_bytes(text: str) -> bytes:
     """A record as stored (before the shell's codec): the JSON text, UTF-8."""
-    return text.encode("utf-8")
+    return text.encode()
 
 
 def _record_value(data: bytes, node: str, key: str) -> str:
     try:
-        return data.decode("utf-8")
+        return data.decode()
     except UnicodeDecodeError:
         raise EffectError(
             f'node "{node}": the record of context.once("{key}") is not UTF-8 JSON (was it written by '

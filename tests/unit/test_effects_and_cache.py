@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
+import hashlib
+import inspect
 import os
 
 import pytest
@@ -247,3 +250,174 @@ def test_file_records_are_whole_encrypted_when_configured_and_cleared_by_node(tm
     assert records.clear("cache", node_group("A")) == 2 and records.load("cache", node_group("B"), "c" * 64) == b"3"
     assert records.clear("cache") == 1 and records.clear("cache") == 0
     assert list((tmp_path / "records" / "effects").rglob("*.tmp")) == []
+
+
+# -- formats that stored records depend on: a new release must find what the last one wrote ----------
+def test_record_ids_idempotency_keys_and_cache_keys_are_stable_across_releases():
+    assert SCOPE.idempotency_key("charge") == "gecko-8e2c908ea4b2e93c3f2accdce8fbd2f4953f08"
+    assert SCOPE.idempotency_key() == "gecko-f839e941d094d90ae2ce82afae8cac54a90226"
+    assert EffectScope("run-1", "sess", "Pay", 3, member=0).idempotency_key() == (
+        "gecko-29bcc13ec8eab8c4f2dfee684cfc4167bc3726"
+    )
+    assert SCOPE.record_id("mail") == "f34a40e63ed4396383f2037d56d1a98be7d141772cabc282e0a8f31ecbed49f1"
+    assert SCOPE.record_id("mail") != SCOPE.idempotency_key("mail")[6:]  # a key never reveals a record id
+    key = cache_key(
+        graph="G",
+        node="N",
+        fingerprint="f1",
+        input_text='"café"',
+        state={"b": "2", "a": "1"},
+        history={"X": "1"},
+        run_input='"r"',
+        extra="7",
+    )
+    assert key == "5cb98e7bf128243b666cee58c41f8efff27db7d36796e87a59ceabbf0b08fef4"
+    assert node_group("Embed") == "n7512561d2f685534f3a83998"
+    assert entry_bytes("N", {"value": "1"}, 100.0) == b'{"expires": 100.0, "node": "N", "output": {"value": "1"}}'
+
+
+def test_once_keeps_an_attempts_own_results_and_reads_a_record_once():
+    store, calls = DictStore(), []
+    effects = _attempt(store)
+    assert effects.once("k", lambda: calls.append(1) or "first", (), {}) == "first"
+    store.records.clear()  # even if the store lost it, this attempt keeps its own result
+    assert effects.once("k", lambda: calls.append(2) or "second", (), {}) == "first" and calls == [1]
+    store.save("effects", "", SCOPE.record_id("r"), b'"kept"')
+    effects = _attempt(store)
+    assert effects.recorded("r") == (True, "kept")
+    store.records.clear()
+    assert effects.recorded("r") == (True, "kept")  # read once per attempt
+    assert effects.recorded("never") == (False, None)
+
+
+def test_once_awaits_what_an_fn_returns_when_it_is_awaitable():
+    store = DictStore()
+
+    class Notifier:
+        def __init__(self) -> None:
+            self.sent: list[tuple] = []
+
+        async def __call__(self, to: str, *, channel: str) -> str:
+            self.sent.append((to, channel))
+            return f"{channel}:{to}"
+
+    notify = Notifier()
+
+    async def later(text: str) -> str:
+        return text
+
+    async def node() -> list:
+        return [
+            await _attempt(store).once("notify", notify, ("ada",), {"channel": "sms"}),
+            await _attempt(store).once("notify", notify, ("bob",), {"channel": "mail"}),
+        ]
+
+    assert asyncio.run(node()) == ["sms:ada", "sms:ada"]
+    assert notify.sent == [("ada", "sms")]
+    # A sync function that returns a coroutine: a later attempt could not know to give an awaitable.
+    with pytest.raises(EffectError, match=r'context.once\("made", fn\): fn returned an awaitable; pass an async'):
+        _attempt(store).once("made", lambda: later("made"), (), {})
+    assert _attempt(store).recorded("made") == (False, None)
+
+
+def test_once_messages_name_the_node_the_key_and_the_fix():
+    store = DictStore()
+    assert _attempt(store).once("k" * 200, lambda: 1, (), {}) == 1  # 200 characters is allowed
+    with pytest.raises(EffectError) as err:
+        _attempt(store).once("k" * 201, lambda: 1, (), {})
+    assert (
+        str(err.value)
+        == (
+            'node "Pay": context.once(key, fn) takes a non-empty str key of at most 200 characters naming the '
+            f'effect (e.g. "send-invoice"), got {("k" * 201)!r}'[:-123]
+        )
+    )
+    with pytest.raises(EffectError) as err:
+        _attempt(store).once("k", object, (), {})
+    assert str(err.value).endswith(
+        "; the effect ran but its result cannot be recorded, so a later attempt would run it again: return "
+        "JSON-like data (a dict, a str, a model) from the function"
+    )
+    with pytest.raises(EffectError) as err:
+        Effects(SCOPE, None).once("k", print, (), {})
+    assert (
+        str(err.value) == 'node "Pay": context.once("k", ...) cannot record its result: this worker has no record store'
+    )
+    store.save("effects", "", SCOPE.record_id("bad"), b"\xff\xfe")
+    with pytest.raises(EffectError) as err:
+        _attempt(store).once("bad", print, (), {})
+    assert str(err.value) == (
+        'node "Pay": the record of context.once("bad") is not UTF-8 JSON (was it written by another tool?); '
+        "delete it to run the effect again"
+    )
+
+
+def test_the_refusals_say_exactly_what_is_wrong():
+    policy = CachePolicy(ttl=60)
+    assert refusal("n", "function", None, 60, False, None) == (
+        'node "n": cache= takes a CachePolicy(ttl=SECONDS, key=None), got int 60'
+    )
+    assert refusal("n", "team", object(), policy, False, None) == (
+        'node "n": cache= is not supported on a Team; wrap the work in a function node and cache that'
+    )
+    assert refusal("n", "team", Team([print], ExecutionStrategy.RACE), policy, False, None) == (
+        'node "n": cache= cannot cache a RACE Team: its output is whichever member finished first, not a '
+        "function of its input; cache a function node instead"
+    )
+    assert refusal("n", "subgraph", None, policy, False, None) == (
+        'node "n": cache= is not supported on a subgraph; cache nodes inside it'
+    )
+    assert refusal("n", "function", None, policy, True, None) == (
+        'node "n": cache= needs reads=[...] on a node that takes context: the cache key covers only the state '
+        "keys it declares, so undeclared reads could return a stale output (declare reads=[] if it reads none)"
+    )
+    assert refusal("n", "function", None, policy, True, ()) is None
+    assert refusal("n", "function", None, policy, False, None) is None
+    assert CachePolicy(ttl=1, key=lambda data, context: data).key is not None
+
+
+def _decorated(fn):
+    @functools.wraps(fn)
+    def call(*args):
+        return fn(*args)
+
+    return call
+
+
+class _Agent:
+    def run(self, x):
+        return x
+
+
+def test_code_fingerprints_cover_partials_decorators_methods_objects_and_nested_code():
+    base = code_fingerprint(_one)
+    assert base == hashlib.sha256(inspect.getsource(_one).encode()).hexdigest()  # the format, pinned
+    assert (
+        code_fingerprint(_one, _two)
+        == hashlib.sha256(inspect.getsource(_one).encode() + b"\x1e" + inspect.getsource(_two).encode()).hexdigest()
+    )
+    assert code_fingerprint(functools.partial(_one, 1)) != code_fingerprint(functools.partial(_one, 2))
+    assert code_fingerprint(functools.partial(_one, x=1)) != code_fingerprint(functools.partial(_one, x=2))
+    assert code_fingerprint(functools.partial(_one, 1)) != code_fingerprint(functools.partial(_two, 1))
+    assert code_fingerprint(_decorated(_one)) != code_fingerprint(_decorated(_two))
+    assert code_fingerprint(_Agent().run) == code_fingerprint(_Agent.run)  # a method: its function
+    assert code_fingerprint(_Agent()) == code_fingerprint(_Agent)  # an object: its class
+    assert code_fingerprint(len) != code_fingerprint(print)
+    outer = "def f(x):\n    return (lambda y: y + {n})(x)\n"
+    first, second = {}, {}
+    exec(outer.format(n=1), first)
+    exec(outer.format(n=2), second)
+    assert code_fingerprint(first["f"]) != code_fingerprint(second["f"])  # a nested function's constant
+
+    def looped():
+        return 1
+
+    looped.__wrapped__ = looped  # a cycle of decorators ends
+    assert code_fingerprint(looped)
+
+
+def test_entries_that_are_not_ours_are_misses():
+    assert entry_output(b"[1]", now=0) is None
+    assert entry_output(b'{"output": {"value": "1"}, "expires": true}', now=0) is None
+    assert entry_output(b'{"output": {"value": "1"}, "expires": "later"}', now=0) is None
+    assert entry_output(b'{"output": {"value": "1"}, "expires": 5}', now=0) == {"value": "1"}
