@@ -19,8 +19,10 @@ from gecko_temporal.core.build import graph as _graph
 from gecko_temporal.core.build.graph import StepOptions, Workflow, step
 from gecko_temporal.core.build.team import ExecutionStrategy, MemberError, MemberResult, Team
 from gecko_temporal.core.build.wait import WaitForInput
+from gecko_temporal.core.cache import CachePolicy
 from gecko_temporal.core.context import WorkflowContext
 from gecko_temporal.core.errors import (
+    EffectError,
     GeckoError,
     GraphError,
     InterruptError,
@@ -76,7 +78,9 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "END",
+    "CachePolicy",
     "DevServer",
+    "EffectError",
     "ExecutionStrategy",
     "GeckoError",
     "GeckoWorker",

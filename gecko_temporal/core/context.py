@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from gecko_temporal.core import codec
-from gecko_temporal.core.errors import InterruptError, SerializationError, StateKeyError
+from gecko_temporal.core.effects import Effects
+from gecko_temporal.core.errors import EffectError, InterruptError, SerializationError, StateKeyError
 from gecko_temporal.core.state import StateView
 
 _NO_DEFAULT = object()
@@ -75,6 +76,7 @@ class WorkflowContext:
         member: str | None = None,
         resume: list[str] | None = None,
         emitter: Callable[[Any], None] | None = None,
+        effects: Effects | None = None,
     ) -> None:
         self.state = state
         self.history = history
@@ -86,6 +88,7 @@ class WorkflowContext:
         self._resume = list(resume or ())  # answers to this execution's interrupts so far (JSON text)
         self._interrupts = 0  # interrupt() calls so far in this attempt
         self._emitter = emitter
+        self._effects = effects
 
     def emit(self, data: Any) -> None:
         """Publish ``data`` on the run's event stream now, as a ``custom`` event (e.g. a token).
@@ -142,6 +145,34 @@ class WorkflowContext:
                 f"JSON, over {INTERRUPT_PAYLOAD_LIMIT:,}; show a person a summary or a file path"
             )
         raise NodeInterrupted({"payload": text, "index": index, "timeout": timeout, "default": default_text})
+
+    def once(self, key: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn(*args, **kwargs)`` at most once per ``key`` in this node execution; return its result.
+
+        A node execution is this step of the node (one Send instance, one Team member) in this
+        session: its retries, a crash of its worker and its re-runs after ``interrupt()`` share it. The
+        result is recorded durably before ``once`` returns, and a later attempt gets the recorded
+        result (as JSON data arrives: a tuple as a list) without calling ``fn``. An ``fn`` that
+        raises records nothing, so the next attempt calls it again. One window remains: a crash
+        after ``fn`` returned and before its record landed runs it again. For an async ``fn``,
+        ``await context.once(...)``. Needs a payload store (``GECKO_PAYLOAD_STORE=file:///dir`` or ``s3://...``;
+        the embedded default has one); pass :meth:`idempotency_key` to APIs that take one too.
+        """
+        return self._need_effects("once").once(key, fn, args, kwargs)
+
+    def idempotency_key(self, name: str = "") -> str:
+        """A string that stays the same across this node execution's attempts and re-runs, and
+        differs between executions (steps, Send instances, Team members, sessions) and names:
+        give it to an API that deduplicates by key (a payment provider, a ticketing system)."""
+        return self._need_effects("idempotency_key").scope.idempotency_key(name)
+
+    def _need_effects(self, what: str) -> Effects:
+        if self._effects is None:
+            raise EffectError(
+                f'node "{self.node}": context.{what}() works only while the node runs on a worker '
+                "(this context was built outside one)"
+            )
+        return self._effects
 
     def __repr__(self) -> str:
         return f"WorkflowContext(session_id={self.session_id!r}, node={self.node!r}, step={self.step})"

@@ -96,3 +96,8 @@ class RewindError(GeckoError):
 
 class StateEditError(GeckoError, ValueError):
     """``update_state`` was refused: values that are not JSON, too big, or the run has ended."""
+
+
+class EffectError(GeckoError):
+    """``context.once`` or a node cache could not keep its promise: a bad key, a result that is not
+    JSON, or no record store on this worker (the message says which and how to fix it)."""

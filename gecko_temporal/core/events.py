@@ -21,7 +21,8 @@ CUSTOM = "custom"
 WAITING = "waiting"
 JUMP = "jump"
 RUN_FINISHED = "run_finished"
-TYPES = (NODE_STARTED, NODE_FINISHED, CUSTOM, WAITING, JUMP, RUN_FINISHED)
+CACHED = "cached"  # a node's output came from its cache (core/cache.py): its function did not run
+TYPES = (NODE_STARTED, NODE_FINISHED, CUSTOM, WAITING, JUMP, RUN_FINISHED, CACHED)
 
 PREVIEW_CHARS = 120  # what a summary, a detail line or a progress line shows of a value
 
@@ -249,6 +250,8 @@ class Progress:
         if e.type == JUMP:
             target = e.data.get("to") if isinstance(e.data, dict) else e.data
             return [f"{head} jump {e.node or 'from outside'} -> {target}"]
+        if e.type == CACHED:
+            return [f"{head} cached {e.node}: its output came from the cache (step {e.step})"]
         if e.type == RUN_FINISHED:
             self.status = e.status
             self.error = e.error

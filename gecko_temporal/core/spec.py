@@ -293,6 +293,7 @@ class NodeOutput:
     # Set when the node called context.interrupt(): {"payload": JSON text, "index": i, "timeout": s or
     # None, "default": JSON text or None}; value, jump and state writes are then void (it runs again).
     interrupt: dict[str, Any] | None = None
+    cached: bool = False  # the node's cache had this output: its function did not run (core/cache.py)
 
     def to_plain(self) -> dict[str, Any]:
         """The plain dict it travels as: what ``dataclasses.asdict`` gives (the converter sorts keys,
@@ -310,6 +311,8 @@ class NodeOutput:
             plain["sends"] = [{"node": j.node, "input": j.input, "source": j.source} for j in self.sends]
         if self.interrupt is not None:  # only then: other outputs keep their exact bytes
             plain["interrupt"] = dict(self.interrupt)
+        if self.cached:
+            plain["cached"] = True
         return plain
 
     @classmethod
@@ -324,6 +327,7 @@ class NodeOutput:
             routes=data.get("routes") or [],
             sends=[Jump(**j) for j in data.get("sends") or ()],
             interrupt=data.get("interrupt"),
+            cached=data.get("cached") is True,
         )
 
 

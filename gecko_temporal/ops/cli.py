@@ -316,8 +316,10 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
     p.add_argument("--values", default=None, metavar="JSON", help="state keys to set at that point")
     p.add_argument("--delete", action="append", default=None, metavar="KEY", help="a state key to delete there")
 
-    from gecko_temporal.ops import codec_server
+    from gecko_temporal.ops import cli_cache, codec_server
     from gecko_temporal.ops.ui import command as ui_server
+
+    cli_cache.add_arguments(sub.add_parser("cache", help="manage the node cache: cache clear [--node N]"))
 
     ui_server.add_arguments(sub.add_parser("ui", help="serve the live page: runs, their graphs, answers and steering"))
     codec_server.add_arguments(
@@ -358,6 +360,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             if args.command == "graph":  # pure: imports and draws the graph, never connects
                 print(load_workflow(args.workflow).draw_mermaid())
                 return 0
+            if args.command == "cache":
+                from gecko_temporal.ops import cli_cache
+
+                return cli_cache.run(args)
             if args.command == "codec-server":
                 from gecko_temporal.ops import codec_server
 

@@ -30,7 +30,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from gecko_temporal.core import codec
 from gecko_temporal.core.build.nodes import Callee, NodeCode
 from gecko_temporal.core.context import History, NodeInterrupted, WorkflowContext
-from gecko_temporal.core.errors import GraphError, InterruptError, SerializationError
+from gecko_temporal.core.errors import EffectError, GraphError, InterruptError, SerializationError
 from gecko_temporal.core.limits import PAYLOAD_LIMIT, json_size, output_problem, sends_problem
 from gecko_temporal.core.spec import (
     END,
@@ -47,7 +47,7 @@ from gecko_temporal.core.spec import (
 )
 from gecko_temporal.core.state import StateView
 from gecko_temporal.protocol import YIELD_ACTIVITY
-from gecko_temporal.temporal import tracing
+from gecko_temporal.temporal import effects, tracing
 from gecko_temporal.temporal.payloads import payload_limit_of
 
 if TYPE_CHECKING:
@@ -311,7 +311,13 @@ class NodeRunner:
                 member=display if team is not None else None,
                 resume=getattr(inp, "resume", None),
                 emitter=emitter.emit,
+                effects=effects.node_effects(inp, await _first_run(), activity.client().data_converter),
             )
+        cache = effects.node_cache(inp, function, data, context, activity.client().data_converter)
+        if cache is not None and (hit := cache.hit()) is not None:
+            if emitter is not None:
+                await emitter.close()  # (a cache key function may have emitted)
+            return hit  # the node's function does not run
         args = (data, context)
         try:
             with tracing.node_span(
@@ -326,9 +332,11 @@ class NodeRunner:
         except ApplicationError:
             raise  # raised on purpose by the user's code, with its own type and retry choice
         except NodeInterrupted as interrupted:  # the run waits for an answer; the node runs again then
+            if cache is not None:
+                raise _fail(effects.INTERRUPT_REFUSED.format(node=inp.node), "EffectError") from None
             return NodeOutput(value="null", interrupt=interrupted.fields)
-        except InterruptError as exc:  # misuse (bad payload, a Team member): retrying cannot help
-            raise _fail(str(exc), "InterruptError") from None
+        except (InterruptError, EffectError) as exc:  # misuse (bad payload, no record store): retrying cannot help
+            raise _fail(str(exc), type(exc).__name__) from None
         except Exception as exc:
             raise _node_failure(exc, where) from None
         finally:
@@ -383,7 +391,7 @@ class NodeRunner:
         )
         if problem:
             raise _fail(problem, "PayloadTooLarge")
-        return NodeOutput(
+        out = NodeOutput(
             value=value,
             jump=jump,
             writes=delta.writes if delta else {},
@@ -391,6 +399,9 @@ class NodeRunner:
             routes=routes,
             sends=sends,
         )
+        if cache is not None:
+            cache.keep(out)
+        return out
 
     async def _call(self, fn: Any, args: tuple[Any, ...], *, is_async: bool) -> Any:
         """Call user code with automatic heartbeats; sync code goes to the thread pool."""
@@ -413,6 +424,11 @@ class NodeRunner:
         finally:
             if heartbeat is not None:
                 heartbeat.cancel()
+
+
+async def _first_run() -> str:
+    info = activity.info()
+    return await effects.first_run_of(activity.client(), info.workflow_id or "", info.workflow_run_id or "")
 
 
 def _output_limit(inp: Any) -> int:

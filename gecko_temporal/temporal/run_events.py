@@ -147,6 +147,7 @@ class RunEvents:
         self._run = run
         self._started: dict[str, datetime] = {}
         self._done: set[str] = set()
+        self.cached_nodes: list[str] = []  # nodes whose output came from their cache, in this run
         self.enabled = False
         self._attributes = False
         self._status = ""
@@ -273,6 +274,19 @@ class RunEvents:
             completed=len(self._done),
             total=self._total,
         )
+
+    def cached(self, node: str, step: int, hit: bool) -> None:
+        """When ``hit`` (a node's output came from its cache): list it in gecko_state["cached"] and
+        publish a ``cached`` event."""
+        if hit:
+            self.cached_nodes.append(node)
+            self._publish(events.CACHED, node=node, step=step)
+
+    def show_cached(self, answer: dict[str, Any]) -> None:
+        """Add ``cached`` to a gecko_state answer, only once there was a hit: answers of runs without
+        one stay as they were."""
+        if self.cached_nodes:
+            answer["cached"] = list(dict.fromkeys(self.cached_nodes))
 
     def waiting(self, node: str, step: int, prompt: Any, interrupt: int | None = None) -> None:
         data = {"prompt": prompt} if interrupt is None else {"prompt": prompt, "interrupt": interrupt}

@@ -232,6 +232,7 @@ class GeckoWorkflow:
                     answers.append(await self._wait_for_person(wait, task))
                     task.resume = answers
                     out = await self._run_activity(node, task, None, node)
+                self._events.cached(task.node, task.step, out.cached)
                 return out
             except (ActivityError, ApplicationError, TemporalTimeout) as exc:
                 # A local activity's failure arrives as the bare ApplicationError/TimeoutError.
@@ -387,6 +388,7 @@ class GeckoWorkflow:
         if any(n.kind == KIND_SUBGRAPH for n in self._spec.nodes):  # graphs without subgraphs answer as before
             answer["children"] = dict(self._children)
         answer["queued"] = self.queued  # nodes of the layer waiting for a slot of the window
+        self._events.show_cached(answer)
         return answer
 
     @workflow.signal(dynamic=True)

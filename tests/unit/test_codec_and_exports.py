@@ -161,6 +161,8 @@ def test_public_names_are_pinned():
     assert sorted(gecko_temporal.__all__) == sorted(
         [
             "InterruptError",
+            "CachePolicy",
+            "EffectError",
             "RewindError",
             "StateEditError",
             "DevServer",

@@ -8,7 +8,8 @@ from gecko_temporal.core.events import Progress, RunEvent
 
 
 def test_event_type_names_are_the_wire_names():
-    assert events.TYPES == ("node_started", "node_finished", "custom", "waiting", "jump", "run_finished")
+    assert events.TYPES == ("node_started", "node_finished", "custom", "waiting", "jump", "run_finished", "cached")
+    assert events.CACHED == "cached"
     assert (events.NODE_STARTED, events.NODE_FINISHED, events.CUSTOM) == ("node_started", "node_finished", "custom")
     assert (events.WAITING, events.JUMP, events.RUN_FINISHED) == ("waiting", "jump", "run_finished")
 
@@ -171,6 +172,9 @@ def test_progress_lines_for_each_kind_of_event():
     assert p.feed(RunEvent(type="custom", node="T", member="m2", data=[1])) == ["  T/m2: [1]"]
     assert p.feed(RunEvent(type="waiting", node="W", data="plain prompt")) == ["[0/5] waiting at W: plain prompt"]
     assert p.feed(RunEvent(type="jump", data="Z")) == ["[0/5] jump from outside -> Z"]
+    assert p.feed(RunEvent(type="cached", node="Embed", step=3)) == [
+        "[0/5] cached Embed: its output came from the cache (step 3)"
+    ]
     assert p.feed(RunEvent(type="node_started")) == []  # no node: nothing to say
     assert p.feed(RunEvent(type="node_finished")) == []
     assert p.feed(RunEvent(type="something_new", node="A")) == []

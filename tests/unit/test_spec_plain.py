@@ -120,17 +120,22 @@ def test_node_output_travels_as_the_same_json_as_the_dataclass():
         NodeOutput(value="1"),
         NodeOutput(value="1", jump=Jump(node="B", input='"x"', source='node "A"'), writes={"k": "2"}, deletes=["d"]),
     ):
-        # fields added later (routes, sends: conditional edges and Send; interrupt: context.interrupt())
-        # travel only when used: outputs keep the bytes of the dataclass as it was before them
-        before = {k: v for k, v in dataclasses.asdict(out).items() if k not in ("routes", "sends", "interrupt")}
+        # fields added later (routes, sends: conditional edges and Send; interrupt: context.interrupt();
+        # cached: a node cache hit) travel only when used: outputs keep the bytes of the dataclass as it
+        # was before them
+        before = {
+            k: v for k, v in dataclasses.asdict(out).items() if k not in ("routes", "sends", "interrupt", "cached")
+        }
         assert out.to_plain() == before
         assert converter.to_payload(out.to_plain()).data == converter.to_payload(before).data
         assert NodeOutput.from_plain(out.to_plain()) == out
     asked = NodeOutput(value="null", interrupt={"payload": '"ok?"', "index": 0, "timeout": None, "default": None})
     assert asked.to_plain()["interrupt"] == asked.interrupt and NodeOutput.from_plain(asked.to_plain()) == asked
+    hit = NodeOutput(value="1", cached=True)
+    assert hit.to_plain()["cached"] is True and NodeOutput.from_plain(hit.to_plain()) == hit
 
 
 def test_node_output_with_routes_and_sends_round_trips():
     out = NodeOutput(value="1", routes=["B", "C"], sends=[Jump(node="R", input='"a"', source="router")])
-    assert out.to_plain() == {k: v for k, v in dataclasses.asdict(out).items() if k != "interrupt"}
+    assert out.to_plain() == {k: v for k, v in dataclasses.asdict(out).items() if k not in ("interrupt", "cached")}
     assert NodeOutput.from_plain(out.to_plain()) == out

@@ -32,6 +32,7 @@ from gecko_temporal.core.build.nodes import (
 from gecko_temporal.core.build.team import Team
 from gecko_temporal.core.build.validate import check_reducers, check_routers, find_cycle, structure_problems
 from gecko_temporal.core.build.wait import WaitForInput
+from gecko_temporal.core.cache import refusal as cache_refusal
 from gecko_temporal.core.errors import GraphError
 from gecko_temporal.core.limits import name_problem
 from gecko_temporal.core.spec import (
@@ -128,7 +129,12 @@ class NodeDef:
             return NodeCode(self.name, self.kind)
         if router is None:
             return NodeCode(
-                self.name, self.kind, callee=self.callee, reads=self.options.reads, history=self.options.history
+                self.name,
+                self.kind,
+                callee=self.callee,
+                reads=self.options.reads,
+                history=self.options.history,
+                cache=self.options.cache,
             )
         path_map = router.path_map if router.path_map is not None else {n: n for n in [*node_names, END]}
         return NodeCode(
@@ -141,6 +147,7 @@ class NodeDef:
             router_name=router.name,
             path_map=path_map,
             send_targets=frozenset(router.targets() if router.path_map is not None else node_names),
+            cache=self.options.cache,
         )
 
 
@@ -227,7 +234,7 @@ class Workflow:
 
         ``add_node(step_fn)`` takes the name from ``@step(name=...)`` or the function's name.
         ``options`` are :class:`StepOptions` fields (timeout, retries, retry, heartbeat_timeout,
-        local, reads, history) and override the ones given to ``@step``.
+        local, reads, history, cache) and override the ones given to ``@step``.
         """
         label: str | Callable[..., Any] | None = name
         if node is None and not isinstance(name, str):
@@ -268,6 +275,12 @@ class Workflow:
         else:
             callee = introspect(node, where=f'node "{name}"')
             self._nodes[name] = NodeDef(name, KIND_FUNCTION, node, opts, callee)
+        added = self._nodes[name]
+        context = added.callee is not None and added.callee.context_param is not None
+        refused = cache_refusal(name, added.kind, node, opts.cache, context, opts.reads)
+        if refused:
+            del self._nodes[name]
+            raise GraphError(refused)
         self._changed()
         return self
 

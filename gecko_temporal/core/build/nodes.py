@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from gecko_temporal.core import codec
 from gecko_temporal.core.build import adapters
+from gecko_temporal.core.cache import CachePolicy
 from gecko_temporal.core.context import WorkflowContext
 from gecko_temporal.core.errors import GraphError
 from gecko_temporal.core.spec import RetrySpec
@@ -50,7 +51,8 @@ class StepOptions:
     died) and is retried; nodes heartbeat on their own while they run. ``local``: run as a
     Temporal local activity (light, short, idempotent work only). ``reads``: the state keys the
     node reads; only those are shipped to it. ``history``: the nodes whose latest output it reads
-    through ``context.history``; only those are shipped (by default all are).
+    through ``context.history``; only those are shipped (by default all are). ``cache``: a
+    :class:`CachePolicy` reusing the node's output across runs (see ``core/cache.py``).
     """
 
     name: str | None = None
@@ -61,6 +63,7 @@ class StepOptions:
     local: bool = False
     reads: tuple[str, ...] | None = None
     history: tuple[str, ...] | None = None
+    cache: CachePolicy | None = None
 
     def merged(self, **overrides: Any) -> StepOptions:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -94,6 +97,7 @@ def step(
     local: bool = False,
     reads: list[str] | None = None,
     history: list[str] | None = None,
+    cache: CachePolicy | None = None,
 ) -> Any:
     """Mark a function (sync or async) as a node, optionally naming it and setting its policies.
 
@@ -109,6 +113,7 @@ def step(
         local=local,
         reads=tuple(reads) if reads is not None else None,
         history=tuple(history) if history is not None else None,
+        cache=cache,
     )
     check_options(options, where="@step")
 
@@ -157,6 +162,8 @@ def check_options(o: StepOptions, where: str) -> None:
         problems.append(f"reads must be a list of str state keys, got {list(o.reads)!r}")
     if o.history is not None and not all(isinstance(k, str) for k in o.history):
         problems.append(f"history must be a list of node names, got {list(o.history)!r}")
+    if o.cache is not None and not isinstance(o.cache, CachePolicy):
+        problems.append(f"cache takes a CachePolicy(ttl=SECONDS, key=None), got {o.cache!r}")
     if problems:
         raise GraphError(f"{where}: " + "; ".join(problems), problems)
 
@@ -267,3 +274,4 @@ class NodeCode:
     router_name: str = ""
     path_map: dict[Any, str] | None = None
     send_targets: frozenset[str] = frozenset()
+    cache: CachePolicy | None = None  # reuse outputs across runs (function nodes only)
