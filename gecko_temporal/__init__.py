@@ -35,6 +35,7 @@ from gecko_temporal.core.errors import (
     WorkflowTimeoutError,
 )
 from gecko_temporal.core.events import Progress, RunEvent
+from gecko_temporal.core.flow import RetryAfter
 from gecko_temporal.core.spec import END, GraphSpec, Next, NodeSpec, Send
 from gecko_temporal.core.spec import RetrySpec as RetryPolicy
 from gecko_temporal.integrations import agents as _agents  # noqa: F401 (registers the agent adapters)
@@ -91,6 +92,7 @@ __all__ = [
     "NodeSpec",
     "PayloadConfigError",
     "Progress",
+    "RetryAfter",
     "RetryPolicy",
     "RewindError",
     "RunEvent",

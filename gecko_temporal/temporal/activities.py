@@ -47,7 +47,7 @@ from gecko_temporal.core.spec import (
 )
 from gecko_temporal.core.state import StateView
 from gecko_temporal.protocol import YIELD_ACTIVITY
-from gecko_temporal.temporal import tracing
+from gecko_temporal.temporal import flow_hooks, tracing
 from gecko_temporal.temporal.payloads import payload_limit_of
 
 if TYPE_CHECKING:
@@ -330,7 +330,7 @@ class NodeRunner:
         except InterruptError as exc:  # misuse (bad payload, a Team member): retrying cannot help
             raise _fail(str(exc), "InterruptError") from None
         except Exception as exc:
-            raise _node_failure(exc, where) from None
+            raise (flow_hooks.rate_limited(exc, where) or _node_failure(exc, where)) from None
         finally:
             if emitter is not None:
                 await emitter.close()  # what the node emitted reaches the run before its result

@@ -26,6 +26,8 @@ from temporalio.exceptions import (
 )
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
+from gecko_temporal.temporal import flow
+
 with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.run import failure
     from gecko_temporal.core.run.failure import NodeFailed, RunFailure
@@ -119,9 +121,11 @@ def start_activity(
     if summary is not None:  # only new runs (OBSERVE_PATCH): recorded commands carry none
         common["summary"] = summary
     if node.local:
-        return _node_output(workflow.execute_local_activity(how.activity_type, arg, **common), events)
-    heartbeat = timedelta(seconds=how.heartbeat_timeout) if how.heartbeat_timeout else None
-    return _node_output(workflow.execute_activity(how.activity_type, arg, heartbeat_timeout=heartbeat, **common))
+        first = workflow.execute_local_activity(how.activity_type, arg, **common)
+    else:
+        common["heartbeat_timeout"] = timedelta(seconds=how.heartbeat_timeout) if how.heartbeat_timeout else None
+        first = workflow.execute_activity(how.activity_type, arg, **common)
+    return _node_output(flow.rate_limited(first, node.local, how.activity_type, arg, common), events)
 
 
 async def run_team(node: NodeSpec, member: Callable[[int], Awaitable[NodeOutput]]) -> tuple[NodeOutput, TeamRun]:

@@ -1,0 +1,59 @@
+"""Flow control in the workflow: a node that was rate limited runs again after the delay it asked for.
+
+Workflow code (it runs in the workflow sandbox). The activity fails a rate-limited attempt as a
+non-retryable ``RetryAfter`` carrying the delay (``core/flow.py`` says why not ``next_retry_delay``);
+here the run waits that long on a durable timer and starts the node's activity again under a new
+id, with the retries its earlier attempts left (rate-limited attempts never count).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from gecko_temporal.core import flow
+
+
+def _rate_limited(exc: BaseException) -> tuple[float, int] | None:
+    """(delay, attempt) of a RetryAfter failure, else None."""
+    cause = exc.cause if isinstance(exc, ActivityError) and exc.cause is not None else exc
+    if not isinstance(cause, ApplicationError) or cause.type != flow.RETRY_AFTER_TYPE or not cause.details:
+        return None
+    delay = flow.delay_of(cause.details[0])
+    attempt = cause.details[0].get("attempt") if isinstance(cause.details[0], dict) else None
+    if delay is None:
+        return None
+    return delay, attempt if isinstance(attempt, int) and attempt > 0 else 1
+
+
+async def rate_limited(first: Awaitable[Any], local: bool, activity_type: str, arg: Any, options: dict[str, Any]) -> Any:
+    """Await ``first`` (a node's activity); while it fails rate limited, wait and start it again."""
+    pending, restarts = first, 0
+    policy: RetryPolicy = options["retry_policy"]
+    base_id: str = options["activity_id"]
+    while True:
+        try:
+            return await pending
+        except (ActivityError, ApplicationError) as exc:
+            limited = _rate_limited(exc)
+            if limited is None or restarts >= flow.MAX_RATE_LIMITED:
+                raise
+            delay, attempt = limited
+        restarts += 1
+        if policy.maximum_attempts:  # the attempts that really failed before this one stay used
+            left = max(1, policy.maximum_attempts - (attempt - 1))
+            policy = dataclasses.replace(policy, maximum_attempts=left)
+        options = {**options, "retry_policy": policy, "activity_id": f"{base_id}.r{restarts}"}
+        if delay > 0:
+            await workflow.sleep(timedelta(seconds=delay))
+        if local:
+            pending = workflow.execute_local_activity(activity_type, arg, **options)
+        else:
+            pending = workflow.execute_activity(activity_type, arg, **options)
