@@ -293,6 +293,7 @@ class NodeOutput:
     # Set when the node called context.interrupt(): {"payload": JSON text, "index": i, "timeout": s or
     # None, "default": JSON text or None}; value, jump and state writes are then void (it runs again).
     interrupt: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None  # what the node reported (usage.Usage plain), if anything
 
     def to_plain(self) -> dict[str, Any]:
         """The plain dict it travels as: what ``dataclasses.asdict`` gives (the converter sorts keys,
@@ -310,6 +311,8 @@ class NodeOutput:
             plain["sends"] = [{"node": j.node, "input": j.input, "source": j.source} for j in self.sends]
         if self.interrupt is not None:  # only then: other outputs keep their exact bytes
             plain["interrupt"] = dict(self.interrupt)
+        if self.usage is not None:  # likewise
+            plain["usage"] = dict(self.usage)
         return plain
 
     @classmethod
@@ -324,6 +327,7 @@ class NodeOutput:
             routes=data.get("routes") or [],
             sends=[Jump(**j) for j in data.get("sends") or ()],
             interrupt=data.get("interrupt"),
+            usage=data.get("usage"),
         )
 
 
@@ -350,6 +354,8 @@ class RunSnapshot:
     # A layer too wide for one run's history, continued in the next run: {"tasks": [[node, input,
     # step, jumped], ...], "done": {task index: NodeOutput plain}} (absent otherwise).
     partial_layer: dict[str, Any] | None = None
+    # Flow control (usage.UsageLedger plain): usage per node, the budget as raised, the tenant.
+    flow: dict[str, Any] | None = None
 
     def to_plain(self) -> dict[str, Any]:
         plain = {
@@ -370,6 +376,8 @@ class RunSnapshot:
             plain["rewound_from"] = self.rewound_from
         if self.partial_layer is not None:  # likewise
             plain["partial_layer"] = self.partial_layer
+        if self.flow is not None:  # likewise
+            plain["flow"] = self.flow
         return plain
 
     @classmethod
@@ -390,6 +398,7 @@ class RunParams:
     payload_limit: int = PAYLOAD_LIMIT
     state: dict[str, str] | None = None  # a first run's seeded state (start(..., state=...))
     stream: dict[str, Any] | None = None  # the event stream's tail a continued run carries
+    flow: dict[str, Any] | None = None  # a first run's budget and tenant (start(..., budget=, tenant=))
     # The spec as this run received it: carried as is to the next run (never re-serialized).
     plain_spec: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 

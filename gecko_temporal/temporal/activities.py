@@ -27,7 +27,7 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from gecko_temporal.core import codec
+from gecko_temporal.core import codec, usage
 from gecko_temporal.core.build.nodes import Callee, NodeCode
 from gecko_temporal.core.context import History, NodeInterrupted, WorkflowContext
 from gecko_temporal.core.errors import GraphError, InterruptError, SerializationError
@@ -313,6 +313,7 @@ class NodeRunner:
                 emitter=emitter.emit,
             )
         args = (data, context)
+        meter = usage.start_meter()  # context.report_usage and agent adapters add to it
         try:
             with tracing.node_span(
                 inp.graph,
@@ -326,7 +327,7 @@ class NodeRunner:
         except ApplicationError:
             raise  # raised on purpose by the user's code, with its own type and retry choice
         except NodeInterrupted as interrupted:  # the run waits for an answer; the node runs again then
-            return NodeOutput(value="null", interrupt=interrupted.fields)
+            return NodeOutput(value="null", interrupt=interrupted.fields, usage=meter.plain())
         except InterruptError as exc:  # misuse (bad payload, a Team member): retrying cannot help
             raise _fail(str(exc), "InterruptError") from None
         except Exception as exc:
@@ -390,6 +391,7 @@ class NodeRunner:
             deletes=delta.deletes if delta else [],
             routes=routes,
             sends=sends,
+            usage=meter.plain(),
         )
 
     async def _call(self, fn: Any, args: tuple[Any, ...], *, is_async: bool) -> Any:

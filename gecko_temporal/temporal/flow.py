@@ -9,7 +9,7 @@ id, with the retries its earlier attempts left (rate-limited attempts never coun
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +19,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core import flow
+    from gecko_temporal.core.run.budget import BUDGET_WAIT, BudgetGate
+    from gecko_temporal.core.run.person import PersonWait
+    from gecko_temporal.core.scheduler import Task
 
 
 def _rate_limited(exc: BaseException) -> tuple[float, int] | None:
@@ -33,7 +36,9 @@ def _rate_limited(exc: BaseException) -> tuple[float, int] | None:
     return delay, attempt if isinstance(attempt, int) and attempt > 0 else 1
 
 
-async def rate_limited(first: Awaitable[Any], local: bool, activity_type: str, arg: Any, options: dict[str, Any]) -> Any:
+async def rate_limited(
+    first: Awaitable[Any], local: bool, activity_type: str, arg: Any, options: dict[str, Any]
+) -> Any:
     """Await ``first`` (a node's activity); while it fails rate limited, wait and start it again."""
     pending, restarts = first, 0
     policy: RetryPolicy = options["retry_policy"]
@@ -57,3 +62,39 @@ async def rate_limited(first: Awaitable[Any], local: bool, activity_type: str, a
             pending = workflow.execute_local_activity(activity_type, arg, **options)
         else:
             pending = workflow.execute_activity(activity_type, arg, **options)
+
+
+class RunFlow:
+    """A run's flow control in the workflow: the budget gate before each step, usage after each
+    batch (stream events, the cost search attributes), and what gecko_state shows."""
+
+    def __init__(self, drive: Any, events: Any) -> None:
+        self._drive, self._events = drive, events
+        self.gate = BudgetGate(drive.usage)
+        self._shown_total: tuple[int, float] | None = None
+
+    async def before_step(self, wait_for_person: Callable[[PersonWait, Task], Awaitable[str]]) -> None:
+        """Hold the run while its usage has reached its budget (or fail it: BudgetExceeded)."""
+        while True:
+            wait = self.gate.check()
+            if wait is None:
+                return
+            step = self._drive.sched.step
+            self.gate.answered(await wait_for_person(wait, Task(BUDGET_WAIT, wait.payload or "null", step)))
+
+    def after_batch(self, batch: list[tuple[Task, Any]]) -> None:
+        """Publish each node's reported usage; keep the run's cost search attributes current."""
+        ledger = self._drive.usage
+        reported = False
+        for task, out in batch:
+            if out.usage:
+                reported = True
+                self._events.usage(task.node, task.step, {"node": out.usage, "run": ledger.total.to_plain()})
+        if reported:
+            self._events.set_usage(ledger.total.tokens, ledger.total.cost_usd)
+
+    def show(self, answer: dict[str, Any]) -> None:
+        """Add ``usage`` (and the budget) to a gecko_state answer, once there is any."""
+        ledger = self._drive.usage
+        if ledger.nodes or ledger.budget:
+            answer["usage"] = {**ledger.shown(), "budget": ledger.budget}

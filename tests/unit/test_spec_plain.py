@@ -122,15 +122,22 @@ def test_node_output_travels_as_the_same_json_as_the_dataclass():
     ):
         # fields added later (routes, sends: conditional edges and Send; interrupt: context.interrupt())
         # travel only when used: outputs keep the bytes of the dataclass as it was before them
-        before = {k: v for k, v in dataclasses.asdict(out).items() if k not in ("routes", "sends", "interrupt")}
+        # (usage: reported usage, flow control)
+        before = {
+            k: v for k, v in dataclasses.asdict(out).items() if k not in ("routes", "sends", "interrupt", "usage")
+        }
         assert out.to_plain() == before
         assert converter.to_payload(out.to_plain()).data == converter.to_payload(before).data
         assert NodeOutput.from_plain(out.to_plain()) == out
     asked = NodeOutput(value="null", interrupt={"payload": '"ok?"', "index": 0, "timeout": None, "default": None})
     assert asked.to_plain()["interrupt"] == asked.interrupt and NodeOutput.from_plain(asked.to_plain()) == asked
+    used = NodeOutput(
+        value="1", usage={"input_tokens": 3, "output_tokens": 1, "tokens": 4, "cost_usd": 0.0, "calls": 1}
+    )
+    assert used.to_plain()["usage"] == used.usage and NodeOutput.from_plain(used.to_plain()) == used
 
 
 def test_node_output_with_routes_and_sends_round_trips():
     out = NodeOutput(value="1", routes=["B", "C"], sends=[Jump(node="R", input='"a"', source="router")])
-    assert out.to_plain() == {k: v for k, v in dataclasses.asdict(out).items() if k != "interrupt"}
+    assert out.to_plain() == {k: v for k, v in dataclasses.asdict(out).items() if k not in ("interrupt", "usage")}
     assert NodeOutput.from_plain(out.to_plain()) == out
