@@ -174,7 +174,7 @@ def _openai_agents_node(agent: Any) -> AgentNode:
 
     async def run(data: Any) -> Any:
         result = await Runner.run(agent, prompt_text(data) or "")
-        used = getattr(getattr(result, "context_wrapper", None), "usage", None)
+        used: Any = getattr(getattr(result, "context_wrapper", None), "usage", None)
         model = agent.model if isinstance(agent.model, str) else getattr(agent.model, "model", None)
         if getattr(used, "requests", None):  # the run's model calls, summed by the SDK
             report_calls([(used.input_tokens, used.output_tokens, model)])
