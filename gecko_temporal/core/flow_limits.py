@@ -89,6 +89,19 @@ def limit_problem(node: str, limit: Any, declared: dict[str, Limit]) -> str | No
     return None
 
 
+def node_limit_problem(node: Any, declared: dict[str, Limit]) -> str | None:
+    """Why a node's ``limit=`` option is wrong (``node``: the builder's NodeDef); or None."""
+    limit = node.options.limit
+    problem = limit_problem(node.name, limit, declared)
+    if problem or limit is None:
+        return problem
+    if node.options.local:
+        return f'node "{node.name}" is local and has limit="{limit}": a local activity runs in the workflow\'s worker, not on the limit\'s task queue; drop one'
+    if node.kind not in ("function", "team"):
+        return f'node "{node.name}" is a {node.kind} node: only function and Team nodes take limit='
+    return None
+
+
 def limit_queue(task_queue: str, limit: str) -> str:
     """The task queue a limit's nodes run on, beside the run's own ``task_queue``."""
     return f"{task_queue}{LIMIT_QUEUE_INFIX}{limit}"

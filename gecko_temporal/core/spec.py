@@ -98,6 +98,7 @@ class NodeSpec:
     # Send to (None: any node). Both None when the node has no router.
     router: str | None = None
     route_targets: list[str] | None = None
+    limit: str | None = None  # the named Limit its activities go through (flow control), if any
 
 
 # A session's step bound must leave room for continue-as-new by step count: a loop as the long-runs

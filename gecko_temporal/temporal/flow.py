@@ -14,11 +14,11 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import Priority, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from gecko_temporal.core import flow
+    from gecko_temporal.core import flow, flow_limits
     from gecko_temporal.core.run.budget import BUDGET_WAIT, BudgetGate
     from gecko_temporal.core.run.person import PersonWait
     from gecko_temporal.core.scheduler import Task
@@ -92,6 +92,16 @@ class RunFlow:
                 self._events.usage(task.node, task.step, {"node": out.usage, "run": ledger.total.to_plain()})
         if reported:
             self._events.set_usage(ledger.total.tokens, ledger.total.cost_usd)
+
+    def routing(self, node: Any) -> dict[str, Any]:
+        """Where ``node``'s activities go: its limit's task queue, with the tenant's fairness key."""
+        options: dict[str, Any] = {}
+        if node.limit is not None and not node.local:
+            options["task_queue"] = flow_limits.limit_queue(workflow.info().task_queue, node.limit)
+        tenant = self._drive.usage.tenant
+        if tenant is not None:
+            options["priority"] = Priority(fairness_key=tenant)
+        return options
 
     def show(self, answer: dict[str, Any]) -> None:
         """Add ``usage`` (and the budget) to a gecko_state answer, once there is any."""

@@ -106,9 +106,16 @@ async def _node_output(pending: Awaitable[Any], events: Any = None) -> NodeOutpu
 
 
 def start_activity(
-    node: NodeSpec, how: NodeSpec | MemberSpec, arg: dict[str, Any], activity_id: str, summary: str | None, events: Any
+    node: NodeSpec,
+    how: NodeSpec | MemberSpec,
+    arg: dict[str, Any],
+    activity_id: str,
+    summary: str | None,
+    events: Any,
+    routing: dict[str, Any] | None = None,
 ) -> Awaitable[NodeOutput]:
-    """Start the activity of ``node`` (or of one Team member), run as ``how`` says (the node or member)."""
+    """Start the activity of ``node`` (or of one Team member), run as ``how`` says (the node or member);
+    ``routing``: flow control's task queue (a named limit's) and priority (the tenant's fairness key)."""
     # Input and result travel as plain dicts: the converter's dataclass handling (a deep copy
     # on the way out, reflection over type hints on the way in) cost ~10x more per activity,
     # which a wide layer pays a thousand times in one workflow task. Same JSON either way.
@@ -120,6 +127,8 @@ def start_activity(
     )
     if summary is not None:  # only new runs (OBSERVE_PATCH): recorded commands carry none
         common["summary"] = summary
+    if routing:  # only runs with a limit or a tenant: other commands stay as they were
+        common.update(routing)
     if node.local:
         first = workflow.execute_local_activity(how.activity_type, arg, **common)
     else:

@@ -276,7 +276,8 @@ class GeckoWorkflow:
         if warning:
             workflow.logger.warning(warning)
         summary = self._events.summary(task.node, task.step, how.name if member is not None else None)
-        return start_activity(node, how, arg, drive.activity_id(task, member), summary, self._events)
+        routing = self.flow.routing(node)  # a named limit's task queue, the tenant's fairness key
+        return start_activity(node, how, arg, drive.activity_id(task, member), summary, self._events, routing)
 
     # -- Team and subgraph nodes ------------------------------------------------------------------
     async def _run_team(self, node: NodeSpec, task: Task) -> NodeOutput:

@@ -34,7 +34,7 @@ from gecko_temporal.core.build.team import Team
 from gecko_temporal.core.build.validate import check_reducers, check_routers, find_cycle, structure_problems
 from gecko_temporal.core.build.wait import WaitForInput
 from gecko_temporal.core.errors import GraphError
-from gecko_temporal.core.flow_limits import Limit, check_limits
+from gecko_temporal.core.flow_limits import Limit, check_limits, node_limit_problem
 from gecko_temporal.core.limits import name_problem
 from gecko_temporal.core.spec import (
     DEFAULT_MAX_STEPS,
@@ -350,6 +350,7 @@ class Workflow:
         problems, successors, predecessors = structure_problems(self.name, self._nodes, self._entry, self._edges)
         children = self._compile_subgraphs(key, outer, problems)
         routers = check_routers(self._nodes, self._routers, problems)
+        problems += [p for d in self._nodes.values() for p in [node_limit_problem(d, self.limits)] if p]
         cycle = find_cycle(names, successors)
         if cycle:
             problems.append(
@@ -475,6 +476,7 @@ class Workflow:
                 local=o.local,
                 reads=list(o.reads) if o.reads is not None else None,
                 history=list(o.history) if o.history is not None else None,
+                limit=o.limit,
                 **kind_fields,
             )
 

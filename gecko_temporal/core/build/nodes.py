@@ -61,6 +61,7 @@ class StepOptions:
     local: bool = False
     reads: tuple[str, ...] | None = None
     history: tuple[str, ...] | None = None
+    limit: str | None = None  # a named Limit of the Workflow (flow control): its task queue and rate
 
     def merged(self, **overrides: Any) -> StepOptions:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -94,6 +95,7 @@ def step(
     local: bool = False,
     reads: list[str] | None = None,
     history: list[str] | None = None,
+    limit: str | None = None,
 ) -> Any:
     """Mark a function (sync or async) as a node, optionally naming it and setting its policies.
 
@@ -109,6 +111,7 @@ def step(
         local=local,
         reads=tuple(reads) if reads is not None else None,
         history=tuple(history) if history is not None else None,
+        limit=limit,
     )
     check_options(options, where="@step")
 
