@@ -77,7 +77,7 @@ async def test_a_tenant_of_weight_two_gets_about_twice_the_share(dev_server, pro
     await limits_admin.set_weights(client, limited, {"heavy": 2.0})
     await limits_admin.set_rate(client, limited, 0)  # hold dispatch: both tenants queue up first
     handles = []
-    for i in range(24):
+    for _ in range(24):
         handles.append(await flow.fair.start("heavy", tenant="heavy"))
         handles.append(await flow.fair.start("light", tenant="light"))
     loop = asyncio.get_running_loop()
