@@ -194,14 +194,16 @@ def announce(session_id: str) -> None:
 
 
 async def list_sessions(
-    client: Client, pipeline: str | None = None, status: str | None = None, limit: int = 50
+    client: Client, pipeline: str | None = None, status: str | None = None, limit: int = 50, tenant: str | None = None
 ) -> list[dict[str, Any]]:
-    """Sessions (runs) on the server, newest first, filtered by pipeline and GeckoStatus."""
+    """Sessions (runs) on the server, newest first, filtered by pipeline, GeckoStatus and tenant."""
     query = "WorkflowType = 'GeckoWorkflow'"
     if pipeline:
         query += f" AND {PIPELINE_ATTRIBUTE} = {_quote(pipeline)}"
     if status:
         query += f" AND {STATUS_ATTRIBUTE} = {_quote(status)}"
+    if tenant:
+        query += f" AND {TENANT_ATTRIBUTE} = {_quote(tenant)}"
     rows = []
     async for wf in client.list_workflows(query, limit=limit):
         attrs = wf.typed_search_attributes
@@ -213,6 +215,10 @@ async def list_sessions(
                 "temporal_status": wf.status.name.lower() if wf.status else None,
                 "started": wf.start_time.isoformat() if wf.start_time else None,
                 "closed": wf.close_time.isoformat() if wf.close_time else None,
+                # flow control: absent on runs started without its attributes
+                "tenant": attrs.get(TENANT_KEY),
+                "cost_usd": attrs.get(COST_KEY),
+                "tokens": attrs.get(TOKENS_KEY),
             }
         )
     return rows

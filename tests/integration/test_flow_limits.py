@@ -10,6 +10,7 @@ import asyncio
 import json
 import uuid
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -137,3 +138,45 @@ async def test_budget_pause_answered_from_the_cli_then_finished(dev_server, proc
     final = await handle.state()
     assert final["usage"]["total"]["tokens"] == 3000 and final["usage"]["total"]["cost_usd"] == 0.03
     assert [label for e, label, _, _ in flow.read_log(str(log))] == ["a", "b", "c"]
+
+
+async def cli(procs, dev_server, *args: str) -> Any:
+    """Run the gecko-temporal CLI in its own process; return the JSON it printed (stdout and stderr
+    share one log: the JSON is what starts at the first line opening with "{", "[" or '"')."""
+    proc = procs.command(*args, "--address", dev_server.address)
+    code = await asyncio.to_thread(proc.popen.wait, 120)
+    out = proc.output()
+    assert code == 0, out
+    start = next((i for i, line in enumerate(out.splitlines(keepends=True)) if line[:1] in '{["'), None)
+    if start is None:
+        return None
+    text = "".join(out.splitlines(keepends=True)[start:])
+    return json.JSONDecoder().raw_decode(text)[0]
+
+
+@pytest.mark.long
+async def test_limits_cli_shows_sets_resets_and_weighs_and_list_finds_tenants(dev_server, procs, queue, tmp_path):
+    log = tmp_path / "flow.log"
+    workers(procs, dev_server, queue, log, "tests.pipelines.flow:rated")
+    shown = ("limits", "--workflow", "tests.pipelines.flow:rated", "--task-queue", queue, "--json")
+    run = ("run", "tests.pipelines.flow:rated", "--input", '"cli"', "--tenant", "acme", "--task-queue", queue)
+    assert await cli(procs, dev_server, *run, "--quiet") == "cli"
+    (row,) = (await cli(procs, dev_server, *shown))["limits"]
+    assert row["limit"] == "api" and row["per_second"] == 2 and row["override"] is None and row["pollers"] >= 1
+    await cli(procs, dev_server, "limits", "set", "api", "--per-second", "5", "--per-tenant", "1", "--task-queue", queue)
+    (row,) = (await cli(procs, dev_server, *shown))["limits"]
+    assert row["per_second"] == 5 and row["override"] == 5 and row["per_tenant"] == 1
+    await cli(procs, dev_server, "limits", "weight", "acme=2", "globex=0.5", "--limit", "api", "--task-queue", queue)
+    (row,) = (await cli(procs, dev_server, *shown))["limits"]
+    assert row["weights"] == {"acme": 2.0, "globex": 0.5}
+    await cli(procs, dev_server, "limits", "reset", "api", "--task-queue", queue)
+    (row,) = (await cli(procs, dev_server, *shown))["limits"]
+    assert row["per_second"] == 2 and row["override"] is None and row["per_tenant"] is None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while True:  # visibility is eventually consistent
+        rows = await cli(procs, dev_server, "list", "--tenant", "acme", "--sort", "cost", "--json")
+        if rows or loop.time() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    assert [r["tenant"] for r in rows] == ["acme"] and rows[0]["pipeline"] == "FlowRated"
