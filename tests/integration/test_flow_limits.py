@@ -163,7 +163,9 @@ async def test_limits_cli_shows_sets_resets_and_weighs_and_list_finds_tenants(de
     assert await cli(procs, dev_server, *run, "--quiet") == "cli"
     (row,) = (await cli(procs, dev_server, *shown))["limits"]
     assert row["limit"] == "api" and row["per_second"] == 2 and row["override"] is None and row["pollers"] >= 1
-    await cli(procs, dev_server, "limits", "set", "api", "--per-second", "5", "--per-tenant", "1", "--task-queue", queue)
+    await cli(
+        procs, dev_server, "limits", "set", "api", "--per-second", "5", "--per-tenant", "1", "--task-queue", queue
+    )
     (row,) = (await cli(procs, dev_server, *shown))["limits"]
     assert row["per_second"] == 5 and row["override"] == 5 and row["per_tenant"] == 1
     await cli(procs, dev_server, "limits", "weight", "acme=2", "globex=0.5", "--limit", "api", "--task-queue", queue)
