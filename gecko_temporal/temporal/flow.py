@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core import flow, flow_limits
     from gecko_temporal.core.run.budget import BUDGET_WAIT, BudgetGate
-    from gecko_temporal.core.run.person import PersonWait
+    from gecko_temporal.core.run.person import PersonWait, WaitPaused
     from gecko_temporal.core.scheduler import Task
 
 
@@ -73,14 +73,23 @@ class RunFlow:
         self.gate = BudgetGate(drive.usage)
         self._shown_total: tuple[int, float] | None = None
 
-    async def before_step(self, wait_for_person: Callable[[PersonWait, Task], Awaitable[str]]) -> None:
-        """Hold the run while its usage has reached its budget (or fail it: BudgetExceeded)."""
+    async def before_step(self, wait_for_person: Callable[[PersonWait, Task], Awaitable[str]], host: Any) -> None:
+        """Hold the run while its usage has reached its budget (or fail it: BudgetExceeded). A long or
+        flooded wait moves to a new run once nothing runs (``host.waits_may_pause``: see steps.py)."""
         while True:
             wait = self.gate.check()
             if wait is None:
                 return
             step = self._drive.sched.step
-            self.gate.answered(await wait_for_person(wait, Task(BUDGET_WAIT, wait.payload or "null", step)))
+            host.waits_may_pause = True  # between steps: no fan-out is half done
+            try:
+                answer = await wait_for_person(wait, Task(BUDGET_WAIT, wait.payload or "null", step))
+            except WaitPaused:  # the history is full: switch runs once nothing runs, and wait on there
+                self._drive.switching = True  # (usage and the budget travel in the snapshot)
+                return
+            finally:
+                host.waits_may_pause = False
+            self.gate.answered(answer)
 
     def after_batch(self, batch: list[tuple[Task, Any]]) -> None:
         """Publish each node's reported usage; keep the run's cost search attributes current."""

@@ -153,7 +153,7 @@ class GeckoWorkflow:
             partial = drive.take_partial_layer()  # go on with the layer the previous run paused, as it was
             if partial is None:
                 drive.begin_step(running)
-                await self.flow.before_step(self._wait_for_person)  # the budget, if reached, holds the run
+                await self.flow.before_step(self._wait_for_person, self)  # the budget, if reached, holds the run
                 self._apply_edits()  # only when no node activity runs
                 if drive.switch_now(bool(running)):
                     await self.continue_as_new()  # returns only if the snapshot cannot switch

@@ -4,10 +4,12 @@ pauses the run (status "waiting") until a person raises it, on_exceeded="fail" f
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
 from gecko_temporal import Budget, BudgetExceeded, Workflow, WorkflowContext, set_price
+from tests.pipelines.procs import temporal
 
 pytestmark = pytest.mark.asyncio
 
@@ -94,3 +96,26 @@ async def test_budget_stop_answer_ends_the_run(session_id):
     await handle.answer("budget", "stop")
     with pytest.raises(BudgetExceeded, match="a person answered stop"):
         await handle.result()
+
+
+async def test_a_flooded_budget_wait_moves_to_a_new_run_and_still_takes_its_answer(session_id, dev_server, tmp_path):
+    # Signals land in history before the run can refuse them: a budget wait flooded with 9 MB of them
+    # continues as new (usage and the raised budget travel along) instead of growing one history.
+    wf = spender("BudgetFlood", budget=Budget(tokens=1500))
+    handle = await wf.start(0, session_id=session_id)
+    await waiting_for_budget(handle)
+    flood = tmp_path / "flood.json"
+    flood.write_text(json.dumps({"junk": "f" * 1_500_000}))
+    for _ in range(6):  # the real CLI: raw payloads in history (a client with a payload store would store them)
+        code, _, err = await temporal(
+            dev_server, "workflow", "signal", "--workflow-id", session_id, "--name", "flood", "--input-file", str(flood)
+        )
+        assert code == 0, err
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while not ((state := await handle.state())["run"] >= 2 and "budget" in state["waiting"]):
+        assert loop.time() < deadline, (state["run"], state["status"], state["waiting"], state["rejected"][-1:])
+        await asyncio.sleep(0.2)
+    assert state["usage"]["total"]["tokens"] == 2000 and state["completed"][-2:] == ["first", "second"]
+    await handle.answer("budget", {"tokens": 10_000})
+    assert await handle.result() == 3
