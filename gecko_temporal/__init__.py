@@ -15,6 +15,7 @@ names, so ``import gecko_temporal.core.state`` or a pure unit test never imports
 
 from typing import TYPE_CHECKING, Any
 
+from gecko_temporal.core.budget import Budget, BudgetExceeded
 from gecko_temporal.core.build import graph as _graph
 from gecko_temporal.core.build.graph import StepOptions, Workflow, step
 from gecko_temporal.core.build.team import ExecutionStrategy, MemberError, MemberResult, Team
@@ -37,8 +38,11 @@ from gecko_temporal.core.errors import (
     WorkflowTimeoutError,
 )
 from gecko_temporal.core.events import Progress, RunEvent
+from gecko_temporal.core.flow import RetryAfter
+from gecko_temporal.core.flow_limits import Limit
 from gecko_temporal.core.spec import END, GraphSpec, Next, NodeSpec, Send
 from gecko_temporal.core.spec import RetrySpec as RetryPolicy
+from gecko_temporal.core.usage import set_price
 from gecko_temporal.integrations import agents as _agents  # noqa: F401 (registers the agent adapters)
 
 if TYPE_CHECKING:
@@ -78,6 +82,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "END",
+    "Budget",
+    "BudgetExceeded",
     "CachePolicy",
     "DevServer",
     "EffectError",
@@ -88,6 +94,7 @@ __all__ = [
     "GraphSpec",
     "InterruptError",
     "JumpRejectedError",
+    "Limit",
     "MemberError",
     "MemberResult",
     "Next",
@@ -95,6 +102,7 @@ __all__ = [
     "NodeSpec",
     "PayloadConfigError",
     "Progress",
+    "RetryAfter",
     "RetryPolicy",
     "RewindError",
     "RunEvent",
@@ -113,5 +121,6 @@ __all__ = [
     "connect",
     "durable_agent",
     "get_handle",
+    "set_price",
     "step",
 ]

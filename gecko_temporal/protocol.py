@@ -28,3 +28,8 @@ WAIT_SWITCH_PATCH = (
 STREAM_POLL_PATCH = (
     "gecko-stream-poll-bound"  # workflow.patched id: runs recorded before kept every stream poll waiting
 )
+# Flow control (issue 25): search attributes a run carries when the server has them.
+TENANT_ATTRIBUTE = "GeckoTenant"  # Keyword: start(..., tenant=...)
+COST_ATTRIBUTE = "GeckoCostUsd"  # Double: the run's reported cost so far (US dollars)
+TOKENS_ATTRIBUTE = "GeckoTokens"  # Int: the run's reported tokens so far
+USAGE_EVENT = "usage"  # stream event: a node's reported usage and the run's total

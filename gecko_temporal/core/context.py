@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from gecko_temporal.core import codec
+from gecko_temporal.core import codec, usage
 from gecko_temporal.core.effects import Effects
 from gecko_temporal.core.errors import EffectError, InterruptError, SerializationError, StateKeyError
 from gecko_temporal.core.state import StateView
@@ -100,6 +100,20 @@ class WorkflowContext:
         if self._emitter is None:
             return  # outside a worker (a node called directly): nobody to tell
         self._emitter(data)
+
+    def report_usage(
+        self,
+        *,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cost_usd: float | None = None,
+        model: str | None = None,
+    ) -> None:
+        """Record one model call's tokens and cost for this node (rolled up in ``gecko_state["usage"]``).
+
+        Without ``cost_usd``, the cost comes from ``model``'s price (``gecko_temporal.set_price``);
+        with neither, the tokens count and the cost stays unknown (never guessed)."""
+        usage.report(input_tokens, output_tokens, cost_usd, model)
 
     def interrupt(self, payload: Any = None, *, timeout: float | None = None, default: Any = _NO_DEFAULT) -> Any:
         """Pause the run until a person answers; return the answer.

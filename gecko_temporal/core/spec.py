@@ -98,6 +98,7 @@ class NodeSpec:
     # Send to (None: any node). Both None when the node has no router.
     router: str | None = None
     route_targets: list[str] | None = None
+    limit: str | None = None  # the named Limit its activities go through (flow control), if any
 
 
 # A session's step bound must leave room for continue-as-new by step count: a loop as the long-runs
@@ -294,6 +295,7 @@ class NodeOutput:
     # None, "default": JSON text or None}; value, jump and state writes are then void (it runs again).
     interrupt: dict[str, Any] | None = None
     cached: bool = False  # the node's cache had this output: its function did not run (core/cache.py)
+    usage: dict[str, Any] | None = None  # what the node reported (usage.Usage plain), if anything
 
     def to_plain(self) -> dict[str, Any]:
         """The plain dict it travels as: what ``dataclasses.asdict`` gives (the converter sorts keys,
@@ -313,6 +315,8 @@ class NodeOutput:
             plain["interrupt"] = dict(self.interrupt)
         if self.cached:
             plain["cached"] = True
+        if self.usage is not None:  # likewise
+            plain["usage"] = dict(self.usage)
         return plain
 
     @classmethod
@@ -328,6 +332,7 @@ class NodeOutput:
             sends=[Jump(**j) for j in data.get("sends") or ()],
             interrupt=data.get("interrupt"),
             cached=data.get("cached") is True,
+            usage=data.get("usage"),
         )
 
 
@@ -354,6 +359,8 @@ class RunSnapshot:
     # A layer too wide for one run's history, continued in the next run: {"tasks": [[node, input,
     # step, jumped], ...], "done": {task index: NodeOutput plain}} (absent otherwise).
     partial_layer: dict[str, Any] | None = None
+    # Flow control (usage.UsageLedger plain): usage per node, the budget as raised, the tenant.
+    flow: dict[str, Any] | None = None
 
     def to_plain(self) -> dict[str, Any]:
         plain = {
@@ -374,6 +381,8 @@ class RunSnapshot:
             plain["rewound_from"] = self.rewound_from
         if self.partial_layer is not None:  # likewise
             plain["partial_layer"] = self.partial_layer
+        if self.flow is not None:  # likewise
+            plain["flow"] = self.flow
         return plain
 
     @classmethod
@@ -394,6 +403,7 @@ class RunParams:
     payload_limit: int = PAYLOAD_LIMIT
     state: dict[str, str] | None = None  # a first run's seeded state (start(..., state=...))
     stream: dict[str, Any] | None = None  # the event stream's tail a continued run carries
+    flow: dict[str, Any] | None = None  # a first run's budget and tenant (start(..., budget=, tenant=))
     # The spec as this run received it: carried as is to the next run (never re-serialized).
     plain_spec: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from gecko_temporal.core import codec
+from gecko_temporal.core import codec, usage
 from gecko_temporal.core.build.adapters import register_adapter
 
 __all__ = ["LANGCHAIN_MESSAGE_TYPES", "AgentNode", "adapt"]
@@ -100,7 +100,9 @@ def _pydantic_ai_node(agent: Any) -> AgentNode:
     name = agent.name or _readable_output_name(output_type) or "agent"
 
     async def run(data: Any) -> Any:
-        return (await agent.run(prompt_text(data))).output
+        result = await agent.run(prompt_text(data))
+        report_calls(pydantic_ai_calls(result))
+        return result.output
 
     allow_types(output_type)
     return AgentNode(agent, name, run, "pydantic-ai", output_type)
@@ -140,7 +142,16 @@ def _langchain_node(runnable: Any) -> AgentNode:
             data = [data]  # one message (e.g. the previous model's answer) as a conversation
         elif is_model and isinstance(data, (dict, BaseModel)):
             data = prompt_text(data)
-        return await runnable.ainvoke(data)
+        counting = getattr(_loaded("langchain_core.callbacks"), "get_usage_metadata_callback", None)
+        if counting is None:  # an older langchain-core: no usage callback to count with
+            return await runnable.ainvoke(data)
+        with counting() as counted:  # every model call in a chain or graph, by model
+            out = await runnable.ainvoke(data)
+        report_calls(
+            (u.get("input_tokens", 0), u.get("output_tokens", 0), model)
+            for model, u in (counted.usage_metadata or {}).items()
+        )
+        return out
 
     allow_langchain_messages()
     output_type = None
@@ -162,13 +173,39 @@ def _openai_agents_node(agent: Any) -> AgentNode:
     from agents import Runner  # loaded already: the agent is one of its objects
 
     async def run(data: Any) -> Any:
-        return (await Runner.run(agent, prompt_text(data) or "")).final_output
+        result = await Runner.run(agent, prompt_text(data) or "")
+        used: Any = getattr(getattr(result, "context_wrapper", None), "usage", None)
+        model = agent.model if isinstance(agent.model, str) else getattr(agent.model, "model", None)
+        if getattr(used, "requests", None):  # the run's model calls, summed by the SDK
+            report_calls([(used.input_tokens, used.output_tokens, model)])
+        return result.final_output
 
     output_type = getattr(agent, "output_type", None)
     allow_types(output_type)
     return AgentNode(
         agent, agent.name or _readable_output_name(output_type) or "agent", run, "openai-agents", output_type
     )
+
+
+# -- usage ---------------------------------------------------------------------------------------
+def pydantic_ai_calls(result: Any) -> list[tuple[int, int, str | None]]:
+    """(input tokens, output tokens, model) of each model response of a pydantic-ai run."""
+    calls = []
+    try:
+        for message in result.new_messages():
+            used = getattr(message, "usage", None)
+            if type(message).__name__ == "ModelResponse" and used is not None:
+                calls.append((used.input_tokens or 0, used.output_tokens or 0, getattr(message, "model_name", None)))
+    except Exception:  # another pydantic-ai shape: no usage rather than a failed node
+        return []
+    return calls
+
+
+def report_calls(calls: Any) -> None:
+    """Report each model call's usage to the running node (``context.report_usage``'s meter)."""
+    for ins, outs, model in calls:
+        if isinstance(ins, int) and isinstance(outs, int) and (ins or outs):
+            usage.report(ins, outs, model=model)
 
 
 def allow_types(output_type: Any) -> None:

@@ -38,7 +38,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from gecko_temporal.core import codec
 from gecko_temporal.core.build.adapters import register_adapter
 from gecko_temporal.core.errors import GraphError
-from gecko_temporal.integrations.agents import AgentNode, allow_types, prompt_text
+from gecko_temporal.integrations.agents import AgentNode, allow_types, prompt_text, pydantic_ai_calls, report_calls
 
 if TYPE_CHECKING:
     from pydantic_ai.agent.abstract import AbstractAgent
@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 __all__ = ["AGENT_WORKFLOW", "DurableAgent", "durable_agent"]
 
 AGENT_WORKFLOW = "GeckoAgent"
+AGENT_USAGE_PATCH = "gecko-agent-usage"  # workflow.patched id: agent runs recorded before kept no usage memo
+AGENT_USAGE_MEMO = "gecko_usage"  # [[input tokens, output tokens, model], ...] of the agent run's model calls
 
 #: Durable agents of this process by name: the agent workflow finds its agent here.
 _AGENTS: dict[str, DurableAgent] = {}
@@ -166,7 +168,17 @@ class DurableAgent:
             raise ApplicationError(
                 f'durable agent "{self.name}" failed: {message}', type=kind, non_retryable=True
             ) from None
+        await _report_usage(handle)
         return codec.decode(text)
+
+
+async def _report_usage(handle: Any) -> None:
+    """Report the agent run's model calls as this node's usage (from the run's memo)."""
+    try:
+        calls = await (await handle.describe()).memo_value(AGENT_USAGE_MEMO, default=[])
+    except Exception:  # usage is worth one RPC, never the node
+        return
+    report_calls(tuple(c) for c in calls if isinstance(c, (list, tuple)) and len(c) == 3)
 
 
 async def _cancel(handle: Any) -> None:
@@ -210,6 +222,8 @@ class GeckoAgentWorkflow:
                 non_retryable=True,
             )
         result = await durable.runnable.run(prompt)
+        if workflow.patched(AGENT_USAGE_PATCH):  # the node reports it (recorded runs replay without)
+            workflow.upsert_memo({AGENT_USAGE_MEMO: pydantic_ai_calls(result)})
         return codec.encode(result.output, what=f'the output of durable agent "{agent}"')
 
 

@@ -12,7 +12,8 @@
     gecko-temporal steps SESSION [--json] [--address HOST:PORT]
     gecko-temporal rewind SESSION --to-step N [--values JSON] [--delete KEY ...] [--address HOST:PORT]
     gecko-temporal watch SESSION [--from-offset N] [--json] [--address HOST:PORT]
-    gecko-temporal list [--pipeline P] [--status S] [--limit N] [--json] [--address HOST:PORT]
+    gecko-temporal list [--pipeline P] [--status S] [--tenant T] [--sort cost] [--limit N] [--json] [--address HOST:PORT]
+    gecko-temporal limits [set NAME --per-second X | reset NAME | weight TENANT=W ...] [--workflow MODULE:WF]
 
 Every command but ``dev`` talks to ``--address`` or else ``TEMPORAL_ADDRESS`` (and the other
 ``TEMPORAL_*`` settings temporalio.envconfig reads). The root ``worker.py`` is this module's
@@ -32,7 +33,7 @@ from typing import Any
 
 from gecko_temporal.core.build.graph import Workflow
 from gecko_temporal.core.errors import GeckoError
-from gecko_temporal.ops import cli_control, cli_runs
+from gecko_temporal.ops import cli_control, cli_limits, cli_runs
 from gecko_temporal.ops.cli_input import UsageError, environ, load_workflow, require_server
 from gecko_temporal.ops.cli_runs import format_status
 
@@ -267,6 +268,7 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
     p.add_argument("--task-queue", help="task queue the workers poll (default as for worker)")
     p.add_argument("--state", default=None, metavar="JSON", help="seed context.state with this JSON object")
     p.add_argument("--quiet", action="store_true", help="print no progress lines (stderr) while waiting")
+    p.add_argument("--tenant", default=None, help="the run's tenant (fairness key, GeckoTenant search attribute)")
 
     def session_command(name: str, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)
@@ -293,6 +295,11 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N sessions (default 50)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS)")
+    p.add_argument("--tenant", metavar="T", help="only runs of this tenant")
+    p.add_argument(
+        "--sort", choices=("started", "cost", "tokens"), default="started", help="order (cost: dearest first)"
+    )
+    cli_limits.add_parser(sub)
 
     p = session_command("answer", "answer a WaitForInput node or a node waiting in context.interrupt()")
     p.add_argument("node", metavar="NODE")
@@ -374,7 +381,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                 return ui_server.run(args)
             if args.command != "run":
                 require_server(None)
-            command = {**cli_runs.COMMANDS, **cli_control.COMMANDS}[args.command]
+            command = {**cli_runs.COMMANDS, **cli_control.COMMANDS, **cli_limits.COMMANDS}[args.command]
             return asyncio.run(command(args))
     except UsageError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)

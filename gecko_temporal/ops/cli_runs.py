@@ -24,7 +24,9 @@ async def _run(args: argparse.Namespace) -> int:
     state = json_arg(args.state, "--state")
     if state is not None and not isinstance(state, dict):
         raise UsageError(f"--state must be a JSON object of state keys to values, got {args.state!r}")
-    handle = await client.start(wf, data, session_id=args.session, timeout=args.timeout, state=state)
+    handle = await client.start(
+        wf, data, session_id=args.session, timeout=args.timeout, state=state, tenant=getattr(args, "tenant", None)
+    )
     print(f"session: {handle.id}", file=sys.stderr, flush=True)
     watching = None
     if not args.quiet:  # progress on stderr; stdout stays the result's JSON
@@ -197,7 +199,9 @@ async def _list(args: argparse.Namespace) -> int:
 
     client = await connect()
     try:
-        rows = await list_sessions(client, pipeline=args.pipeline, status=args.status, limit=args.limit)
+        rows = await list_sessions(
+            client, pipeline=args.pipeline, status=args.status, limit=args.limit, tenant=getattr(args, "tenant", None)
+        )
     except RPCError as exc:
         if "search attribute" in exc.message.lower() or "not defined" in exc.message.lower():
             raise GeckoError(
@@ -205,6 +209,10 @@ async def _list(args: argparse.Namespace) -> int:
                 f"search attributes with: {REGISTER_HINT}"
             ) from None
         raise GeckoError(f"cannot list sessions: {exc.message}") from None
+    sort = getattr(args, "sort", "started")
+    if sort in ("cost", "tokens"):  # dearest first; runs without the figure last
+        key = "cost_usd" if sort == "cost" else "tokens"
+        rows.sort(key=lambda r: -1 if r.get(key) is None else r[key], reverse=True)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
@@ -212,11 +220,12 @@ async def _list(args: argparse.Namespace) -> int:
         print("no sessions found")
         return 0
     width = max(len(r["session"]) for r in rows)
-    print(f"{'SESSION':<{width}}  {'PIPELINE':<20} {'STATUS':<10} {'TEMPORAL':<16} STARTED")
+    print(f"{'SESSION':<{width}}  {'PIPELINE':<20} {'STATUS':<10} {'TEMPORAL':<16} {'STARTED':<32} COST")
     for r in rows:
+        cost = "-" if r.get("cost_usd") is None else f"${r['cost_usd']:.4f} ({r['tokens']} tokens)"
         print(
             f"{r['session']:<{width}}  {r['pipeline'] or '-'!s:<20} {r['status'] or '-'!s:<10} "
-            f"{r['temporal_status'] or '-'!s:<16} {r['started'] or '-'}"
+            f"{r['temporal_status'] or '-'!s:<16} {r['started'] or '-'!s:<32} {cost}"
         )
     return 0
 

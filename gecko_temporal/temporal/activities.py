@@ -27,7 +27,7 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from gecko_temporal.core import codec
+from gecko_temporal.core import codec, usage
 from gecko_temporal.core.build.nodes import Callee, NodeCode
 from gecko_temporal.core.context import History, NodeInterrupted, WorkflowContext
 from gecko_temporal.core.errors import EffectError, GraphError, InterruptError, SerializationError
@@ -47,7 +47,7 @@ from gecko_temporal.core.spec import (
 )
 from gecko_temporal.core.state import StateView
 from gecko_temporal.protocol import YIELD_ACTIVITY
-from gecko_temporal.temporal import effects, tracing
+from gecko_temporal.temporal import effects, flow_hooks, tracing
 from gecko_temporal.temporal.payloads import payload_limit_of
 
 if TYPE_CHECKING:
@@ -319,6 +319,7 @@ class NodeRunner:
                 await emitter.close()  # (a cache key function may have emitted)
             return hit  # the node's function does not run
         args = (data, context)
+        meter = usage.start_meter()  # context.report_usage and agent adapters add to it
         try:
             with tracing.node_span(
                 inp.graph,
@@ -334,11 +335,11 @@ class NodeRunner:
         except NodeInterrupted as interrupted:  # the run waits for an answer; the node runs again then
             if cache is not None:
                 raise _fail(effects.INTERRUPT_REFUSED.format(node=inp.node), "EffectError") from None
-            return NodeOutput(value="null", interrupt=interrupted.fields)
+            return NodeOutput(value="null", interrupt=interrupted.fields, usage=meter.plain())
         except (InterruptError, EffectError) as exc:  # misuse (bad payload, no record store): retrying cannot help
             raise _fail(str(exc), type(exc).__name__) from None
         except Exception as exc:
-            raise _node_failure(exc, where) from None
+            raise (flow_hooks.rate_limited(exc, where) or _node_failure(exc, where)) from None
         finally:
             if emitter is not None:
                 await emitter.close()  # what the node emitted reaches the run before its result
@@ -398,6 +399,7 @@ class NodeRunner:
             deletes=delta.deletes if delta else [],
             routes=routes,
             sends=sends,
+            usage=meter.plain(),
         )
         if cache is not None:
             cache.keep(out)

@@ -26,6 +26,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeout
 from temporalio.service import RPCError, RPCStatusCode
 
 from gecko_temporal.core import codec
+from gecko_temporal.core.budget import BudgetExceeded
 from gecko_temporal.core.errors import (
     GeckoError,
     GraphError,
@@ -37,6 +38,7 @@ from gecko_temporal.core.errors import (
     StepLimitError,
     WorkflowTimeoutError,
 )
+from gecko_temporal.core.flow_limits import run_flow
 from gecko_temporal.core.limits import FRAME, PAYLOAD_LIMIT, human, json_size, limit_name, name_problem
 from gecko_temporal.core.run.handoff import workflow_input
 from gecko_temporal.core.spec import GraphSpec
@@ -219,7 +221,10 @@ async def start(
     timeout: float | None = None,
     max_steps: int | None = None,
     state: dict[str, Any] | None = None,
+    budget: Any = None,
+    tenant: str | None = None,
 ) -> RunHandle:
+    flow = run_flow(wf, budget, tenant)  # checked before anything starts
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         raise GraphError(f"timeout must be a positive number of seconds, got {timeout!r}")
     if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
@@ -237,7 +242,7 @@ async def start(
         raise GeckoError(too_long)
     limit = payload_limit_of(client.data_converter)
     seed = seed_state(state, limit // 2) if state else None
-    run_input = _run_input(spec, encoded, timeout, limit, seed)
+    run_input = _run_input(spec, encoded, timeout, limit, seed, flow)
     from gecko_temporal.temporal import visibility
 
     try:
@@ -252,6 +257,7 @@ async def start(
             task_queue=queue,
             result_type=None,
             execution_timeout=timedelta(seconds=timeout + _TIMEOUT_GRACE) if timeout else None,
+            extra_attributes=await visibility.flow_attributes(client, tenant),
         )
     except WorkflowAlreadyStartedError:
         raise GeckoError(
@@ -263,13 +269,20 @@ async def start(
 
 
 def _run_input(
-    spec: GraphSpec, encoded: str, timeout: float | None, limit: int, state: dict[str, str] | None = None
+    spec: GraphSpec,
+    encoded: str,
+    timeout: float | None,
+    limit: int,
+    state: dict[str, str] | None = None,
+    flow: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The run's input (a plain :class:`RunParams`, the spec in its compact form, the seeded state
     if any), checked against the payload limit here: Temporal would refuse it with a bare "Blob data
     size exceeds limit"."""
     # Every key written out; the seeded state only when given (runs without one keep their fields).
-    run_input = workflow_input(spec.to_plain(), encoded, payload_limit=limit, start=True, timeout=timeout, state=state)
+    run_input = workflow_input(
+        spec.to_plain(), encoded, payload_limit=limit, start=True, timeout=timeout, state=state, flow=flow
+    )
     size = len(json.dumps(run_input, separators=(",", ":"))) + FRAME
     if size > limit:
         graph = len(json.dumps(run_input["spec"], separators=(",", ":")))
@@ -471,6 +484,7 @@ _ERRORS: dict[str, type[GeckoError]] = {
     "StepLimitError": StepLimitError,
     "SerializationError": SerializationError,
     "WorkflowTimeoutError": WorkflowTimeoutError,
+    "BudgetExceeded": BudgetExceeded,
 }
 
 

@@ -26,6 +26,8 @@ from temporalio.exceptions import (
 )
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
+from gecko_temporal.temporal import flow
+
 with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.run import failure
     from gecko_temporal.core.run.failure import NodeFailed, RunFailure
@@ -104,9 +106,16 @@ async def _node_output(pending: Awaitable[Any], events: Any = None) -> NodeOutpu
 
 
 def start_activity(
-    node: NodeSpec, how: NodeSpec | MemberSpec, arg: dict[str, Any], activity_id: str, summary: str | None, events: Any
+    node: NodeSpec,
+    how: NodeSpec | MemberSpec,
+    arg: dict[str, Any],
+    activity_id: str,
+    summary: str | None,
+    events: Any,
+    routing: dict[str, Any] | None = None,
 ) -> Awaitable[NodeOutput]:
-    """Start the activity of ``node`` (or of one Team member), run as ``how`` says (the node or member)."""
+    """Start the activity of ``node`` (or of one Team member), run as ``how`` says (the node or member);
+    ``routing``: flow control's task queue (a named limit's) and priority (the tenant's fairness key)."""
     # Input and result travel as plain dicts: the converter's dataclass handling (a deep copy
     # on the way out, reflection over type hints on the way in) cost ~10x more per activity,
     # which a wide layer pays a thousand times in one workflow task. Same JSON either way.
@@ -118,10 +127,14 @@ def start_activity(
     )
     if summary is not None:  # only new runs (OBSERVE_PATCH): recorded commands carry none
         common["summary"] = summary
+    if routing:  # only runs with a limit or a tenant: other commands stay as they were
+        common.update(routing)
     if node.local:
-        return _node_output(workflow.execute_local_activity(how.activity_type, arg, **common), events)
-    heartbeat = timedelta(seconds=how.heartbeat_timeout) if how.heartbeat_timeout else None
-    return _node_output(workflow.execute_activity(how.activity_type, arg, heartbeat_timeout=heartbeat, **common))
+        first = workflow.execute_local_activity(how.activity_type, arg, **common)
+    else:
+        common["heartbeat_timeout"] = timedelta(seconds=how.heartbeat_timeout) if how.heartbeat_timeout else None
+        first = workflow.execute_activity(how.activity_type, arg, **common)
+    return _node_output(flow.rate_limited(first, node.local, how.activity_type, arg, common), events)
 
 
 async def run_team(node: NodeSpec, member: Callable[[int], Awaitable[NodeOutput]]) -> tuple[NodeOutput, TeamRun]:

@@ -37,11 +37,14 @@ from gecko_temporal.temporal.compat import (
 with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core import events, stream_guard
     from gecko_temporal.protocol import (
+        COST_ATTRIBUTE,
         EVENTS_TOPIC,
         OBSERVE_PATCH,
         PIPELINE_ATTRIBUTE,
         STATUS_ATTRIBUTE,
         STREAM_POLL_PATCH,
+        TOKENS_ATTRIBUTE,
+        USAGE_EVENT,
     )
 
 # The log lives in the workflow's memory and travels across continue-as-new: bound both. Readers
@@ -52,6 +55,8 @@ CARRY_BYTES = 256 * 1024
 
 PIPELINE_KEY = SearchAttributeKey.for_keyword(PIPELINE_ATTRIBUTE)
 STATUS_KEY = SearchAttributeKey.for_keyword(STATUS_ATTRIBUTE)
+COST_KEY = SearchAttributeKey.for_float(COST_ATTRIBUTE)
+TOKENS_KEY = SearchAttributeKey.for_int(TOKENS_ATTRIBUTE)
 
 
 def _state_from_plain(plain: Any) -> WorkflowStreamState | None:
@@ -292,6 +297,15 @@ class RunEvents:
         data = {"prompt": prompt} if interrupt is None else {"prompt": prompt, "interrupt": interrupt}
         self._publish(events.WAITING, node=node, step=step, data=data)
         self.set_status("waiting")
+
+    def usage(self, node: str, step: int, data: dict[str, Any]) -> None:
+        """A node's reported usage and the run's total so far (flow control)."""
+        self._publish(USAGE_EVENT, node=node, step=step, data=data)
+
+    def set_usage(self, tokens: int, cost_usd: float) -> None:
+        """The run's cost search attributes, when it started with them (the server knows them then)."""
+        if self.enabled and workflow.info().typed_search_attributes.get(COST_KEY) is not None:
+            workflow.upsert_search_attributes([COST_KEY.value_set(round(cost_usd, 6)), TOKENS_KEY.value_set(tokens)])
 
     def jump(self, source: str | None, target: str, step: int | None = None) -> None:
         self._publish(events.JUMP, node=source, step=step, data={"to": target})

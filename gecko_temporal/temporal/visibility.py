@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from temporalio.client import Client
@@ -21,7 +22,13 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 from temporalio.service import RPCError, RPCStatusCode
 
 from gecko_temporal.core import codec, events
-from gecko_temporal.protocol import PIPELINE_ATTRIBUTE, STATUS_ATTRIBUTE
+from gecko_temporal.protocol import (
+    COST_ATTRIBUTE,
+    PIPELINE_ATTRIBUTE,
+    STATUS_ATTRIBUTE,
+    TENANT_ATTRIBUTE,
+    TOKENS_ATTRIBUTE,
+)
 
 _log = logging.getLogger("gecko_temporal")
 
@@ -62,16 +69,23 @@ def _fitting(value: str, exc: RPCError) -> str | None:
     return value.encode()[:room].decode("utf-8", "ignore") + "..."
 
 
-def _attributes(pipeline: str) -> TypedSearchAttributes:
+def _attributes(pipeline: str, extra: Sequence[SearchAttributePair[Any]] = ()) -> TypedSearchAttributes:
     return TypedSearchAttributes(
-        [SearchAttributePair(PIPELINE_KEY, pipeline), SearchAttributePair(STATUS_KEY, "running")]
+        [SearchAttributePair(PIPELINE_KEY, pipeline), SearchAttributePair(STATUS_KEY, "running"), *extra]
     )
 
 
 async def start_with_metadata(
-    client: Client, spec: Any, session_id: str, encoded_input: str, *args: Any, **kwargs: Any
+    client: Client,
+    spec: Any,
+    session_id: str,
+    encoded_input: str,
+    *args: Any,
+    extra_attributes: Sequence[SearchAttributePair[Any]] = (),
+    **kwargs: Any,
 ) -> Any:
-    """``client.start_workflow(*args, **kwargs)`` with the run's summary, details and attributes."""
+    """``client.start_workflow(*args, **kwargs)`` with the run's summary, details and attributes
+    (``extra_attributes``: flow control's, which ``flow_attributes`` checked the server has)."""
     shown = _input_preview(encoded_input)
     names = [n.name for n in spec.nodes]
     kwargs["static_summary"] = events.run_summary(spec.name, len(names), shown)
@@ -81,7 +95,8 @@ async def start_with_metadata(
     refused_at = _without_attributes.get(id(client))
     if refused_at is None or time.monotonic() - refused_at >= RECHECK_AFTER:
         try:
-            started = await client.start_workflow(*args, **kwargs, search_attributes=_attributes(spec.name))
+            attributes = _attributes(spec.name, extra_attributes)
+            started = await client.start_workflow(*args, **kwargs, search_attributes=attributes)
             _without_attributes.pop(id(client), None)  # (registered since the last refusal)
             return started
         except RPCError as exc:
@@ -97,7 +112,8 @@ async def start_with_metadata(
                     exc.message,
                     len(cut),
                 )
-                return await client.start_workflow(*args, **kwargs, search_attributes=_attributes(cut))
+                cut_attributes = _attributes(cut, extra_attributes)
+                return await client.start_workflow(*args, **kwargs, search_attributes=cut_attributes)
             first = refused_at is None
             _without_attributes[id(client)] = time.monotonic()
             if not first:  # still missing after a re-check: said once already
@@ -178,14 +194,16 @@ def announce(session_id: str) -> None:
 
 
 async def list_sessions(
-    client: Client, pipeline: str | None = None, status: str | None = None, limit: int = 50
+    client: Client, pipeline: str | None = None, status: str | None = None, limit: int = 50, tenant: str | None = None
 ) -> list[dict[str, Any]]:
-    """Sessions (runs) on the server, newest first, filtered by pipeline and GeckoStatus."""
+    """Sessions (runs) on the server, newest first, filtered by pipeline, GeckoStatus and tenant."""
     query = "WorkflowType = 'GeckoWorkflow'"
     if pipeline:
         query += f" AND {PIPELINE_ATTRIBUTE} = {_quote(pipeline)}"
     if status:
         query += f" AND {STATUS_ATTRIBUTE} = {_quote(status)}"
+    if tenant:
+        query += f" AND {TENANT_ATTRIBUTE} = {_quote(tenant)}"
     rows = []
     async for wf in client.list_workflows(query, limit=limit):
         attrs = wf.typed_search_attributes
@@ -197,6 +215,10 @@ async def list_sessions(
                 "temporal_status": wf.status.name.lower() if wf.status else None,
                 "started": wf.start_time.isoformat() if wf.start_time else None,
                 "closed": wf.close_time.isoformat() if wf.close_time else None,
+                # flow control: absent on runs started without its attributes
+                "tenant": attrs.get(TENANT_KEY),
+                "cost_usd": attrs.get(COST_KEY),
+                "tokens": attrs.get(TOKENS_KEY),
             }
         )
     return rows
@@ -204,3 +226,58 @@ async def list_sessions(
 
 def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+# -- flow control (issue 25): tenant, cost and tokens -------------------------------------------
+TENANT_KEY = SearchAttributeKey.for_keyword(TENANT_ATTRIBUTE)
+COST_KEY = SearchAttributeKey.for_float(COST_ATTRIBUTE)
+TOKENS_KEY = SearchAttributeKey.for_int(TOKENS_ATTRIBUTE)
+FLOW_ATTRIBUTES = {TENANT_ATTRIBUTE: "Keyword", COST_ATTRIBUTE: "Double", TOKENS_ATTRIBUTE: "Int"}
+_flow_known: dict[int, tuple[bool, float]] = {}  # client -> (the server has them, when checked)
+
+
+async def ensure_flow_attributes(client: Client) -> bool:
+    """Register GeckoTenant, GeckoCostUsd and GeckoTokens if missing and the server lets us (a dev
+    server does); True if they exist. Checked once a minute per client."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+
+    known = _flow_known.get(id(client))
+    if known is not None and (known[0] or time.monotonic() - known[1] < RECHECK_AFTER):
+        return known[0]
+    kinds = {
+        "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+        "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    }
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        missing = {k: kinds[v] for k, v in FLOW_ATTRIBUTES.items() if k not in listed.custom_attributes}
+        if missing:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+            )
+        ok = True
+    except RPCError as exc:
+        _log.warning(
+            "flow control's search attributes (%s) are missing and could not be registered (%s): runs "
+            "start without them, so `gecko-temporal list --tenant` and cost sorting cannot find them",
+            ", ".join(f"{k} {v}" for k, v in FLOW_ATTRIBUTES.items()),
+            exc.message,
+        )
+        ok = False
+    _flow_known[id(client)] = (ok, time.monotonic())
+    return ok
+
+
+async def flow_attributes(client: Client, tenant: str | None) -> list[SearchAttributePair[Any]]:
+    """What a run starts with besides GeckoPipeline/GeckoStatus: its tenant (if any) and zero cost,
+    so the workflow keeps the cost current; nothing when the server lacks the attributes."""
+    if not await ensure_flow_attributes(client):
+        return []
+    pairs: list[SearchAttributePair[Any]] = [SearchAttributePair(COST_KEY, 0.0), SearchAttributePair(TOKENS_KEY, 0)]
+    if tenant is not None:
+        pairs.append(SearchAttributePair(TENANT_KEY, tenant))
+    return pairs

@@ -15,6 +15,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from gecko_temporal.core.errors import GeckoError
 from gecko_temporal.temporal.activities import NodeRunner
+from gecko_temporal.temporal.limits_worker import LimitWorkers
 from gecko_temporal.temporal.workflow import GeckoWorkflow
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class GeckoWorker:
             ),
         )
         self._task: asyncio.Task[None] | None = None
+        self.limits = LimitWorkers(client, task_queue, self.runner, max_threads, graceful_shutdown)  # flow control
 
     def serve(self, wf: Workflow, unique_key: bool = False) -> str:
         """Serve ``wf``'s nodes; return the key its runs must carry.
@@ -86,11 +88,14 @@ class GeckoWorker:
                     n += 1
                     key = f"{wf.name}~{n}"
         self.runner.register(wf, key)  # again each time: nodes added since are served too
+        for graph in [wf, *wf.subgraphs(key).values()]:
+            self.limits.serve(graph.limits)
         self._keys[id(wf)] = key
         return key
 
     async def start(self) -> None:
         """Run the worker in the background on the current loop."""
+        self.limits.start()
         if self._task is None:
             self._task = asyncio.create_task(self._worker.run(), name=f"gecko-worker-{self.task_queue}")
 
@@ -104,6 +109,7 @@ class GeckoWorker:
 
     async def run(self) -> None:
         """Run the worker until it is shut down (or its task is cancelled)."""
+        self.limits.start()
         await self._worker.run()
 
     async def shutdown(self) -> None:
@@ -111,6 +117,7 @@ class GeckoWorker:
 
         if "gecko_temporal.integrations.durable_agents" in sys.modules:  # the durable agents' workers, if any ran here
             await sys.modules["gecko_temporal.integrations.durable_agents"].shutdown_agent_workers()
+        await self.limits.shutdown()
         await self._worker.shutdown()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)

@@ -30,6 +30,7 @@ from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
+from gecko_temporal.temporal.flow import RunFlow
 from gecko_temporal.temporal.node_runs import (
     abandon,
     error_of,
@@ -89,7 +90,7 @@ class GeckoWorkflow:
         params = self._params = RunParams.from_plain(plain)
         self._spec = params.spec
         self._nodes = {n.name: n for n in params.spec.nodes}
-        snap = RunSnapshot.from_plain(params.snapshot) if params.snapshot is not None else RunSnapshot()
+        snap = RunSnapshot.from_plain(params.snapshot) if params.snapshot is not None else RunSnapshot(flow=params.flow)
         self._sched = Scheduler(params.spec, snap.scheduler)
         self._control = control.RunControl(params.spec, self._sched, snap)
         self._control.clock = lambda: workflow.now().isoformat()
@@ -111,6 +112,7 @@ class GeckoWorkflow:
         self.queued = 0  # tasks of the layer waiting for a slot of the window
         self.waits_may_pause = False  # run_layer says when a wait may stop for a switch of runs
         self._kinds = {n.name: n.kind for n in params.spec.nodes}
+        self.flow = RunFlow(self.drive, self._events)  # budget gate, usage roll-up (flow control)
 
     # -- the interpreter loop ----------------------------------------------------------------
     @workflow.run
@@ -151,6 +153,7 @@ class GeckoWorkflow:
             partial = drive.take_partial_layer()  # go on with the layer the previous run paused, as it was
             if partial is None:
                 drive.begin_step(running)
+                await self.flow.before_step(self._wait_for_person, self)  # the budget, if reached, holds the run
                 self._apply_edits()  # only when no node activity runs
                 if drive.switch_now(bool(running)):
                     await self.continue_as_new()  # returns only if the snapshot cannot switch
@@ -168,6 +171,7 @@ class GeckoWorkflow:
                     return
                 batch = list(zip(layer.tasks, await run_layer(self, layer, self._kinds)))
             drive.finish(batch, self._events.jump)
+            self.flow.after_batch(batch)
             note = drive.conflict_note()
             if note:
                 workflow.logger.info(note)
@@ -273,7 +277,8 @@ class GeckoWorkflow:
         if warning:
             workflow.logger.warning(warning)
         summary = self._events.summary(task.node, task.step, how.name if member is not None else None)
-        return start_activity(node, how, arg, drive.activity_id(task, member), summary, self._events)
+        routing = self.flow.routing(node)  # a named limit's task queue, the tenant's fairness key
+        return start_activity(node, how, arg, drive.activity_id(task, member), summary, self._events, routing)
 
     # -- Team and subgraph nodes ------------------------------------------------------------------
     async def _run_team(self, node: NodeSpec, task: Task) -> NodeOutput:
@@ -389,6 +394,7 @@ class GeckoWorkflow:
             answer["children"] = dict(self._children)
         answer["queued"] = self.queued  # nodes of the layer waiting for a slot of the window
         self._events.show_cached(answer)
+        self.flow.show(answer)
         return answer
 
     @workflow.signal(dynamic=True)

@@ -74,3 +74,21 @@ def test_wide_benchmark_runs_every_case_and_prints_json(tmp_path):
     assert all(r["nodes_per_s"] > 0 and r["workflow_tasks"] > 0 for r in result["wide"] + result["windows"])
     big = result["big"]
     assert big["nodes"] == 1000 and big["spec_bytes_compact"] * 8 < big["spec_bytes_full"]
+
+
+@pytest.mark.long
+@pytest.mark.slow
+def test_limits_overhead_benchmark_runs_every_case_and_prints_json(tmp_path):
+    """Smoke run of benchmarks/limits_overhead_benchmark.py from anywhere: each case is reported."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "limits_overhead_benchmark.py"), "--quick", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["benchmark"] == "limits_overhead" and result["graph"].endswith("(11 nodes)")
+    assert [r["case"] for r in result["rows"]] == ["plain", "limit", "limit + tenant"]
+    assert all(r["median_ms"] > 0 for r in result["rows"])

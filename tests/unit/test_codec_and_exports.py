@@ -197,6 +197,12 @@ def test_public_names_are_pinned():
             "durable_agent",
             "get_handle",
             "step",
+            # flow control (issue 25)
+            "Budget",
+            "BudgetExceeded",
+            "Limit",
+            "RetryAfter",
+            "set_price",
         ]
     )
     for name in gecko_temporal.__all__:

@@ -121,10 +121,12 @@ def test_node_output_travels_as_the_same_json_as_the_dataclass():
         NodeOutput(value="1", jump=Jump(node="B", input='"x"', source='node "A"'), writes={"k": "2"}, deletes=["d"]),
     ):
         # fields added later (routes, sends: conditional edges and Send; interrupt: context.interrupt();
-        # cached: a node cache hit) travel only when used: outputs keep the bytes of the dataclass as it
-        # was before them
+        # cached: a node cache hit; usage: reported usage, flow control) travel only when used: outputs
+        # keep the bytes of the dataclass as it was before them
         before = {
-            k: v for k, v in dataclasses.asdict(out).items() if k not in ("routes", "sends", "interrupt", "cached")
+            k: v
+            for k, v in dataclasses.asdict(out).items()
+            if k not in ("routes", "sends", "interrupt", "cached", "usage")
         }
         assert out.to_plain() == before
         assert converter.to_payload(out.to_plain()).data == converter.to_payload(before).data
@@ -133,9 +135,15 @@ def test_node_output_travels_as_the_same_json_as_the_dataclass():
     assert asked.to_plain()["interrupt"] == asked.interrupt and NodeOutput.from_plain(asked.to_plain()) == asked
     hit = NodeOutput(value="1", cached=True)
     assert hit.to_plain()["cached"] is True and NodeOutput.from_plain(hit.to_plain()) == hit
+    used = NodeOutput(
+        value="1", usage={"input_tokens": 3, "output_tokens": 1, "tokens": 4, "cost_usd": 0.0, "calls": 1}
+    )
+    assert used.to_plain()["usage"] == used.usage and NodeOutput.from_plain(used.to_plain()) == used
 
 
 def test_node_output_with_routes_and_sends_round_trips():
     out = NodeOutput(value="1", routes=["B", "C"], sends=[Jump(node="R", input='"a"', source="router")])
-    assert out.to_plain() == {k: v for k, v in dataclasses.asdict(out).items() if k not in ("interrupt", "cached")}
+    assert out.to_plain() == {
+        k: v for k, v in dataclasses.asdict(out).items() if k not in ("interrupt", "cached", "usage")
+    }
     assert NodeOutput.from_plain(out.to_plain()) == out

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gecko_temporal.core import codec
+from gecko_temporal.core.budget import Budget, budget_of
 from gecko_temporal.core.build import adapters
 from gecko_temporal.core.build.nodes import (
     DEFAULT_HEARTBEAT,
@@ -34,6 +35,7 @@ from gecko_temporal.core.build.validate import check_reducers, check_routers, fi
 from gecko_temporal.core.build.wait import WaitForInput
 from gecko_temporal.core.cache import refusal as cache_refusal
 from gecko_temporal.core.errors import GraphError
+from gecko_temporal.core.flow_limits import Limit, check_limits, node_limit_problem
 from gecko_temporal.core.limits import name_problem
 from gecko_temporal.core.spec import (
     DEFAULT_MAX_STEPS,
@@ -66,6 +68,8 @@ class Runner(Protocol):
         timeout: float | None = None,
         max_steps: int | None = None,
         state: dict[str, Any] | None = None,
+        budget: Budget | dict[str, Any] | None = None,
+        tenant: str | None = None,
     ) -> RunHandle: ...
 
     async def get_handle(self, session_id: str, workflow: Workflow | None = None) -> RunHandle: ...
@@ -189,6 +193,8 @@ class Workflow:
         scheduling: str = SCHEDULING_LAYERED,
         reducers: Mapping[str, str] | None = None,
         max_parallel: int | None = None,
+        budget: Budget | dict[str, Any] | None = None,
+        limits: Sequence[Limit] = (),
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise GraphError(f"a Workflow needs a non-empty name, got {name!r}")
@@ -207,6 +213,8 @@ class Workflow:
         if problem:
             raise GraphError(problem)
         self.max_parallel = max_parallel
+        self.budget = budget_of(budget)  # flow control: what a run may spend before it pauses
+        self.limits = check_limits(limits)  # named limits its nodes opt into (add_node(..., limit=))
         not_models = [t for t in types if not codec.revivable(t)]
         if not_models:
             raise GraphError(
@@ -355,6 +363,7 @@ class Workflow:
         problems, successors, predecessors = structure_problems(self.name, self._nodes, self._entry, self._edges)
         children = self._compile_subgraphs(key, outer, problems)
         routers = check_routers(self._nodes, self._routers, problems)
+        problems += [p for d in self._nodes.values() for p in [node_limit_problem(d, self.limits)] if p]
         cycle = find_cycle(names, successors)
         if cycle:
             problems.append(
@@ -480,6 +489,7 @@ class Workflow:
                 local=o.local,
                 reads=list(o.reads) if o.reads is not None else None,
                 history=list(o.history) if o.history is not None else None,
+                limit=o.limit,
                 **kind_fields,
             )
 
@@ -512,14 +522,26 @@ class Workflow:
         timeout: float | None = None,
         max_steps: int | None = None,
         state: dict[str, Any] | None = None,
+        budget: Budget | dict[str, Any] | None = None,
+        tenant: str | None = None,
     ) -> Any:
         """Run the graph durably on Temporal and return the output of the node that ran last.
 
         ``session_id`` is the Temporal workflow id (generated when omitted); ``timeout`` bounds the
         whole run in seconds and raises WorkflowTimeoutError. Node failures raise NodeError.
         ``state`` seeds ``context.state`` before the entry node runs (a dict of JSON values).
+        ``budget`` (overrides the Workflow's) pauses the run when its usage reaches it; ``tenant``
+        tags the run (fairness between tenants, ``gecko-temporal list --tenant``).
         """
-        handle = await self.start(input_data, session_id=session_id, timeout=timeout, max_steps=max_steps, state=state)
+        handle = await self.start(
+            input_data,
+            session_id=session_id,
+            timeout=timeout,
+            max_steps=max_steps,
+            state=state,
+            budget=budget,
+            tenant=tenant,
+        )
         return await handle.result()
 
     async def start(
@@ -530,11 +552,21 @@ class Workflow:
         timeout: float | None = None,
         max_steps: int | None = None,
         state: dict[str, Any] | None = None,
+        budget: Budget | dict[str, Any] | None = None,
+        tenant: str | None = None,
     ) -> RunHandle:
         """Start a run and return its handle (``.id``, ``await .result()``, ``.state()``, ...).
-        ``state`` seeds ``context.state`` (a dict of JSON values)."""
+        ``state`` seeds ``context.state`` (a dict of JSON values); ``budget`` and ``tenant`` as in
+        :meth:`execute`."""
         return await _runner().start(
-            self, input_data, session_id=session_id, timeout=timeout, max_steps=max_steps, state=state
+            self,
+            input_data,
+            session_id=session_id,
+            timeout=timeout,
+            max_steps=max_steps,
+            state=state,
+            budget=budget,
+            tenant=tenant,
         )
 
     async def get_handle(self, session_id: str) -> RunHandle:

@@ -64,6 +64,7 @@ class StepOptions:
     reads: tuple[str, ...] | None = None
     history: tuple[str, ...] | None = None
     cache: CachePolicy | None = None
+    limit: str | None = None  # a named Limit of the Workflow (flow control): its task queue and rate
 
     def merged(self, **overrides: Any) -> StepOptions:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -98,6 +99,7 @@ def step(
     reads: list[str] | None = None,
     history: list[str] | None = None,
     cache: CachePolicy | None = None,
+    limit: str | None = None,
 ) -> Any:
     """Mark a function (sync or async) as a node, optionally naming it and setting its policies.
 
@@ -114,6 +116,7 @@ def step(
         reads=tuple(reads) if reads is not None else None,
         history=tuple(history) if history is not None else None,
         cache=cache,
+        limit=limit,
     )
     check_options(options, where="@step")
 

@@ -22,6 +22,7 @@ from gecko_temporal.core.run.writes import HeldDeltas, WriteTracker
 from gecko_temporal.core.scheduler import Scheduler, Task
 from gecko_temporal.core.spec import KIND_FUNCTION, SCHEDULING_EAGER, GraphSpec, Jump, NodeOutput, NodeSpec, RunSnapshot
 from gecko_temporal.core.state import ReducerError, StateDelta, merge_layer
+from gecko_temporal.core.usage import UsageLedger
 
 #: Local activities run inside one workflow task, during which queries and signals wait; a loop of
 #: light local nodes would hold the task for seconds. End the task after this many local steps.
@@ -53,6 +54,7 @@ class RunDriver:
         self.switching = False  # continue-as-new is due: start nothing more, switch once all finished
         self.cannot_switch = False  # the snapshot outgrew a payload: stay in this run
         self.steps_at_start = self.sched.step
+        self.usage = UsageLedger(snapshot.flow)  # usage per node, budget, tenant (flow control)
         self._local = {n.name: n.local and n.kind == KIND_FUNCTION for n in spec.nodes}
         self._streak = 0  # local steps since the workflow task last ended
         self._held = HeldDeltas()
@@ -161,6 +163,7 @@ class RunDriver:
                 (task.node, d) for d in self._held.add(task.node, task.send, self._deltas_of(task, out), whole)
             )
             self.completed.append(task.node)
+            self.usage.add(task.node, out.usage)
             if writes is not None:
                 overlapping += writes.wrote(task.key, [*out.writes, *out.deletes])
         del self.completed[:-KEEP_COMPLETED]
@@ -242,6 +245,7 @@ class RunDriver:
             edits=self.control.edits,
             rewound_from=self.control.rewound_from,
             partial_layer=partial_layer,
+            flow=self.usage.to_plain(),
         )
 
     # -- the run's timeout -------------------------------------------------------------------------

@@ -35,6 +35,7 @@ def workflow_input(
     snapshot: dict[str, Any] | None = None,
     state: dict[str, str] | None = None,
     stream: dict[str, Any] | None = None,
+    flow: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """GeckoWorkflow's input: ``spec`` (plain, compact form) run on ``input`` (JSON text).
 
@@ -53,6 +54,8 @@ def workflow_input(
         plain["state"] = state
     if stream is not None:
         plain["stream"] = stream
+    if flow:  # a first run's budget and tenant (a continued run carries them in its snapshot)
+        plain["flow"] = flow
     return plain
 
 
