@@ -255,9 +255,7 @@ def main() -> int:
     p.add_argument("--cases", default="loop,io,chain,report", help="comma-separated: loop, io, chain, report")
     args = p.parse_args()
     turns = 12 if args.quick else args.turns
-    rows = asyncio.run(
-        measure(args.cluster, turns, args.cases.split(","), lambda m: _common.log(m, args.json))
-    )
+    rows = asyncio.run(measure(args.cluster, turns, args.cases.split(","), lambda m: _common.log(m, args.json)))
     settings = {k: v for k, v in os.environ.items() if k.startswith("GECKO_") and k != "GECKO_TASK_QUEUE"}
     settings["mode"] = "cluster (no store)" if args.cluster else "embedded (payload store)"
     result = {"machine": _common.machine(), "settings": settings, "rows": rows, "doubling": growth(rows)}

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.errors import GeckoError
     from gecko_temporal.core.inputs import NodeInputs
     from gecko_temporal.core.limits import result_problem
+    from gecko_temporal.core.refs import ValueTable
     from gecko_temporal.core.run import failure
     from gecko_temporal.core.run.driver import RunDriver
     from gecko_temporal.core.run.failure import NodeFailed
@@ -70,10 +71,12 @@ with workflow.unsafe.imports_passed_through():
         ANSWER_UPDATE,
         JUMP_UPDATE,
         LOCAL_BURST_PATCH,
+        REFS_PATCH,
         REWIND_WAIT_PATCH,
         STATE_QUERY,
         STATE_UPDATE,
         STEPS_QUERY,
+        VALUES_QUERY,
         WINDOW_PATCH,
         WORKFLOW_TYPE,
         YIELD_ACTIVITY,
@@ -118,6 +121,8 @@ class GeckoWorkflow:
     @workflow.run
     async def run(self, plain: dict[str, Any]) -> Any:
         params, drive = self._params, self.drive
+        if workflow.patched(REFS_PATCH):  # node inputs refer to long texts, outputs carry what is new
+            drive.refs = ValueTable(workflow.info().run_id)
         drive.begin_run(params.snapshot is None, params.input, params.timeout, workflow.now().timestamp())
         self._checkpoint([], start=True)
         await self._after_reset()
@@ -278,7 +283,8 @@ class GeckoWorkflow:
             workflow.logger.warning(warning)
         summary = self._events.summary(task.node, task.step, how.name if member is not None else None)
         routing = self.flow.routing(node)  # a named limit's task queue, the tenant's fairness key
-        return start_activity(node, how, arg, drive.activity_id(task, member), summary, self._events, routing)
+        started = start_activity(node, how, arg, drive.activity_id(task, member), summary, self._events, routing)
+        return drive.expanded(task, member, started)
 
     # -- Team and subgraph nodes ------------------------------------------------------------------
     async def _run_team(self, node: NodeSpec, task: Task) -> NodeOutput:
@@ -355,6 +361,12 @@ class GeckoWorkflow:
         """The merges of this run a rewind can go back to (arguments ignored)."""
         run_id = workflow.info().run_id
         return {"run": self.drive.run, "run_id": run_id, "steps": list(self._rewind.points), "status": self._status}
+
+    @workflow.query(name=VALUES_QUERY)
+    def values(self, *args: Any) -> dict[str, str]:
+        """The texts of the value references a node's activity asks for (core/refs.py)."""
+        refs = self.drive.refs
+        return refs.answer(args[0]) if refs is not None and args and isinstance(args[0], list) else {}
 
     @workflow.update(name=STATE_UPDATE)
     def update_state(self, *args: Any) -> dict[str, Any]:
