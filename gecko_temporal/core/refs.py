@@ -256,18 +256,25 @@ class Composer:
         return packed if len(packed) < len(text) else text
 
     def _grown(self, text: str, prefer: str | None) -> list[Any] | None:
-        """[slice of a received text, the rest] when ``text`` starts with much of one."""
-        best, best_len = None, MIN_SHARED - 1
+        """[a slice of a received text, the rest] when ``text`` starts with much of one: its prefix
+        (a list appended to) or a part of it (a list taken out of the dict it came in)."""
+        best, best_at, best_len = None, 0, MIN_SHARED - 1
+        head = text[:MIN_SHARED]
         order = [prefer] if prefer in self._known else []
         for d in order + self._bases:
-            n = common_prefix(self._known[d], text)
+            base = self._known[d]
+            at = 0 if base.startswith(head) else base.find(head)
+            if at < 0:
+                continue
+            n = common_prefix(base[at:] if at else base, text)
             if n > best_len:
-                best, best_len = d, n
-            if n == len(self._known[d]) or n >= len(text) - 1:
+                best, best_at, best_len = d, at, n
+            if n >= len(text) - 1 or n == len(base) - at:
                 break
         if best is None:
             return None
-        return [[best, 0, best_len], text[best_len:]] if best_len < len(text) else [[best, 0, best_len]]
+        whole = [best, best_at, best_at + best_len]
+        return [whole, text[best_len:]] if best_len < len(text) else [whole]
 
     def _slice_of_written(self, text: str) -> list[Any] | None:
         """[before, this output's earlier text, after] when ``text`` contains one (a Next value holds
