@@ -326,6 +326,11 @@ def expand_output(plain: dict[str, Any], table: ValueTable, owner: str, node: st
     return plain
 
 
+def as_shipped(text: str) -> str:
+    """What travels for ``text`` in a node input with references (for measuring payloads)."""
+    return text if len(text) < MIN_REF else REF + "0" * _DIGEST_CHARS
+
+
 def pack_input(arg: dict[str, Any], table: ValueTable, owner: str) -> dict[str, Any]:
     """A NodeInput's plain form with its long texts as references held for ``owner`` (the activity)."""
     packed = dict(arg)

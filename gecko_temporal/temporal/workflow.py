@@ -47,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.errors import GeckoError
     from gecko_temporal.core.inputs import NodeInputs
     from gecko_temporal.core.limits import result_problem
-    from gecko_temporal.core.refs import ValueTable
     from gecko_temporal.core.run import failure
     from gecko_temporal.core.run.driver import RunDriver
     from gecko_temporal.core.run.failure import NodeFailed
@@ -122,7 +121,7 @@ class GeckoWorkflow:
     async def run(self, plain: dict[str, Any]) -> Any:
         params, drive = self._params, self.drive
         if workflow.patched(REFS_PATCH):  # node inputs refer to long texts, outputs carry what is new
-            drive.refs = ValueTable(workflow.info().run_id)
+            drive.use_refs(workflow.info().run_id)
         drive.begin_run(params.snapshot is None, params.input, params.timeout, workflow.now().timestamp())
         self._checkpoint([], start=True)
         await self._after_reset()

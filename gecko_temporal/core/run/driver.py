@@ -64,6 +64,11 @@ class RunDriver:
         self._seen: list[Jump] | None = [] if self.eager else None  # outside jumps already applied
         self.refs: ValueTable | None = None  # runs that record REFS_PATCH: inputs refer, outputs pack
 
+    def use_refs(self, run_id: str) -> None:
+        """Node inputs refer to long texts and outputs carry what is new (runs with REFS_PATCH)."""
+        self.refs = ValueTable(run_id)
+        self.inputs.refs = True
+
     # -- a run and its steps ---------------------------------------------------------------
     def begin_run(self, first: bool, run_input: str, timeout: float | None, now: float) -> None:
         """A session's first run queues its entry node and sets the deadline (``now``: seconds)."""
