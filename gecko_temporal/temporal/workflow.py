@@ -50,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.run import failure
     from gecko_temporal.core.run.driver import RunDriver
     from gecko_temporal.core.run.failure import NodeFailed
-    from gecko_temporal.core.run.handoff import child_run, child_session, next_run
+    from gecko_temporal.core.run.handoff import child_run, child_session, next_run, payloads_note
     from gecko_temporal.core.run.layer import LayerQueue
     from gecko_temporal.core.run.person import PersonWait, WaitPaused
     from gecko_temporal.core.run.rewind import REWIND_SIGNAL_WAIT, RewindPoints
@@ -205,10 +205,11 @@ class GeckoWorkflow:
         await self._events.release_readers()
         params = self._params
         assert params.plain_spec is not None
-        snapshot = self.drive.snapshot(partial_layer)
-        plain, problem = next_run(
-            params.plain_spec, params.input, snapshot, params.payload_limit, self._events.carry(), self._spec.name
-        )
+        snapshot, notes = self.drive.snapshot(partial_layer), list[str]()
+        carried = (params.plain_spec, params.input, snapshot, params.payload_limit, self._events.carry())
+        plain, problem = next_run(*carried, self._spec.name, notes)
+        for note in notes:  # what a payload store would save here
+            workflow.logger.warning(note)
         if problem:  # switching would fail the workflow task forever; going on only costs history
             self.drive.cannot_switch = True
             workflow.logger.warning(problem)
@@ -406,6 +407,7 @@ class GeckoWorkflow:
         answer["queued"] = self.queued  # nodes of the layer waiting for a slot of the window
         self._events.show_cached(answer)
         self.flow.show(answer)
+        answer["payloads"] = payloads_note(drive.refs is not None, self._params.payload_limit, drive.carried)
         return answer
 
     @workflow.signal(dynamic=True)

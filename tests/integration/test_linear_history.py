@@ -43,6 +43,8 @@ def conversation_bytes(turns: int) -> int:
 async def _loop_bytes(wf, arg_of, turns: int, session: str) -> tuple[int, object]:
     handle = await wf.start(arg_of(turns), session_id=f"{session}-{turns}")
     result = await handle.result()
+    payloads = (await handle.state())["payloads"]
+    assert payloads["references"] is True and payloads["carried"] == 0  # one run: nothing carried over
     return await history_bytes(handle), result
 
 

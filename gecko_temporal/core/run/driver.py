@@ -12,6 +12,7 @@ and eager runs' write tracking (``writes.py``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
@@ -63,6 +64,8 @@ class RunDriver:
         self._redirected: set[str] = set()  # running (eager) when a jump from outside redirected the run
         self._seen: list[Jump] | None = [] if self.eager else None  # outside jumps already applied
         self.refs: ValueTable | None = None  # runs that record REFS_PATCH: inputs refer, outputs pack
+        # bytes of the snapshot this run started from (gecko_state["payloads"]: a store would keep it once)
+        self.carried = len(json.dumps(snapshot.to_plain())) if snapshot.run > 1 else 0
 
     def use_refs(self, run_id: str) -> None:
         """Node inputs refer to long texts and outputs carry what is new (runs with REFS_PATCH)."""
