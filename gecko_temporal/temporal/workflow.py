@@ -365,8 +365,7 @@ class GeckoWorkflow:
     @workflow.query(name=VALUES_QUERY)
     def values(self, *args: Any) -> dict[str, str]:
         """The texts of the value references a node's activity asks for (core/refs.py)."""
-        refs = self.drive.refs
-        return refs.answer(args[0]) if refs is not None and args and isinstance(args[0], list) else {}
+        return self.drive.values(args)
 
     @workflow.update(name=STATE_UPDATE)
     def update_state(self, *args: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ and eager runs' write tracking (``writes.py``).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from gecko_temporal.core.control import KEEP_COMPLETED, RunControl
@@ -71,6 +71,11 @@ class RunDriver:
         """Node inputs refer to long texts and outputs carry what is new (runs with REFS_PATCH)."""
         self.refs = ValueTable(run_id)
         self.inputs.refs = True
+
+    def values(self, args: Sequence[Any]) -> dict[str, str]:
+        """The gecko_values query's answer: the texts of the references ``args[0]`` lists."""
+        refs = self.refs
+        return refs.answer(args[0]) if refs is not None and args and isinstance(args[0], list) else {}
 
     # -- a run and its steps ---------------------------------------------------------------
     def begin_run(self, first: bool, run_input: str, timeout: float | None, now: float) -> None:
