@@ -179,7 +179,7 @@ class ValueTable:
                 return self._known(part[0], where)[start:end]
         raise RefError(f"{where}: a malformed part {str(part)[:80]!r} of a composition")
 
-    def answer(self, keys: Iterable[Any], budget: int = 1_000_000) -> dict[str, str]:
+    def answer(self, keys: Iterable[Any], budget: int = 300_000) -> dict[str, str]:
         """The texts of ``keys`` this run holds, at most about ``budget`` characters (at least one):
         the ``gecko_values`` query's answer (the caller asks again for the rest)."""
         found: dict[str, str] = {}
