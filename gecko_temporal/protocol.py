@@ -33,3 +33,5 @@ TENANT_ATTRIBUTE = "GeckoTenant"  # Keyword: start(..., tenant=...)
 COST_ATTRIBUTE = "GeckoCostUsd"  # Double: the run's reported cost so far (US dollars)
 TOKENS_ATTRIBUTE = "GeckoTokens"  # Int: the run's reported tokens so far
 USAGE_EVENT = "usage"  # stream event: a node's reported usage and the run's total
+VALUES_QUERY = "gecko_values"  # an activity asks its run for the texts of value references (core/refs.py)
+REFS_PATCH = "gecko-refs"  # workflow.patched id: node inputs carry references, outputs only what is new

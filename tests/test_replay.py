@@ -61,6 +61,7 @@ NAMES = [
     "observed_last_run",
     "window",
     "window_before_patch",
+    "refs",
 ]
 
 
@@ -94,6 +95,7 @@ async def _record_all() -> None:
         "language": (replay.language, "why?"),
         "language_eager": (replay.language_eager, "why?"),
         "window": (replay.window, "go"),
+        "refs": (replay.refs, ["y" * 300]),
     }
     for name, (wf, data) in runs.items():
         if not _wanted(name):
@@ -551,6 +553,7 @@ EXPECTED = {
     ),
     "rewound_late": ({"result": {"x": 6, "state": {"trail": ["a", "b"], "factor": 2}}, "step": 3}),
     "window": ({"result": ["w0", "w1", "w2", "w3", "w4", "w5"], "state": {"last": "w5"}, "step": 8}),
+    "refs": ({"result": {"x": 3, "notes": 3}, "completed": ["grow", "grow", "grow"], "step": 3}),
 }
 
 
@@ -577,3 +580,23 @@ async def test_the_run_that_continued_as_new_carries_its_state_over():
     outcome = await _replay_outcome("continue_as_new_first_run")
     assert "ContinueAsNew" in outcome["ended_by"]
     assert outcome["state"]["state"] == {"turns": 3} and outcome["state"]["step"] == 3
+
+
+def test_the_refs_history_holds_references_and_compositions_not_copies():
+    # what the refs pipeline replays: inputs name long texts, outputs carry only what is new
+    events = _load("refs").events
+    inputs = [
+        json.loads(e.activity_task_scheduled_event_attributes.input.payloads[0].data)
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    outputs = [
+        json.loads(e.activity_task_completed_event_attributes.result.payloads[0].data)
+        for e in events
+        if e.HasField("activity_task_completed_event_attributes")
+    ]
+    assert all(i["refs"] == 1 and i["input"].startswith("@") for i in inputs)
+    assert inputs[2]["state"]["notes"].startswith("@")
+    assert outputs[0]["jump"]["input"].startswith("+[[") and outputs[2]["writes"]["notes"].startswith("+[[")
+    grown = json.loads(outputs[2]["writes"]["notes"][1:])  # the third note only, after a slice of two
+    assert grown[0] == [inputs[2]["state"]["notes"][1:], 0, 2 * 303 + 2] and grown[1].count("n") == 300

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from gecko_temporal.core.codec import TAG
 from gecko_temporal.core.limits import PAYLOAD_LIMIT, SizeTable, json_size, node_input_problem
+from gecko_temporal.core.refs import as_shipped
 from gecko_temporal.core.scheduler import Task
 from gecko_temporal.core.spec import NodeInput, NodeSpec, ResumedNodeInput
 
@@ -34,6 +35,7 @@ class NodeInputs:
         self._sizes: tuple[SizeTable, SizeTable, int] | None = None
         # nodes already warned about a large input (warn once per session: carried across runs)
         self.warned: dict[str, None] = dict.fromkeys(warned)
+        self.refs = False  # long texts travel as references (core/refs.py): measure what travels
 
     def new_layer(self) -> None:
         """State and outputs changed: measure them again when a node needs it."""
@@ -87,11 +89,14 @@ class NodeInputs:
         run_input_size = 0
         if takes_context:
             if self._sizes is None:
-                self._sizes = (SizeTable(state), SizeTable(outputs), json_size(self._run_input))
+                if self.refs:
+                    state, outputs = _shipped(state), _shipped(outputs)
+                run_input = as_shipped(self._run_input) if self.refs else self._run_input
+                self._sizes = (SizeTable(state), SizeTable(outputs), json_size(run_input))
             state_sizes, history_sizes, run_input_size = self._sizes
         error, warning = node_input_problem(
             task.node,
-            input_size=json_size(task.input),
+            input_size=json_size(as_shipped(task.input) if self.refs else task.input),
             state=state_sizes,
             reads=node.reads,
             history=history_sizes,
@@ -105,6 +110,10 @@ class NodeInputs:
             self.warned[task.node] = None
             return warning
         return None
+
+
+def _shipped(texts: dict[str, str]) -> dict[str, str]:
+    return {k: as_shipped(v) for k, v in texts.items()}
 
 
 # How a node that returned Sends shows in outputs: the list of its Sends (their args inside).

@@ -33,7 +33,7 @@ from typing import Any
 
 from gecko_temporal.core.build.graph import Workflow
 from gecko_temporal.core.errors import GeckoError
-from gecko_temporal.ops import cli_control, cli_limits, cli_runs
+from gecko_temporal.ops import cli_control, cli_limits, cli_runs, cli_store
 from gecko_temporal.ops.cli_input import UsageError, environ, load_workflow, require_server
 from gecko_temporal.ops.cli_runs import format_status
 
@@ -327,6 +327,7 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
     from gecko_temporal.ops.ui import command as ui_server
 
     cli_cache.add_arguments(sub.add_parser("cache", help="manage the node cache: cache clear [--node N]"))
+    cli_store.add_arguments(sub.add_parser("store", help="payload store upkeep: gc removes unreferenced entries"))
 
     ui_server.add_arguments(sub.add_parser("ui", help="serve the live page: runs, their graphs, answers and steering"))
     codec_server.add_arguments(
@@ -381,7 +382,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                 return ui_server.run(args)
             if args.command != "run":
                 require_server(None)
-            command = {**cli_runs.COMMANDS, **cli_control.COMMANDS, **cli_limits.COMMANDS}[args.command]
+            commands = (cli_runs.COMMANDS, cli_control.COMMANDS, cli_limits.COMMANDS, cli_store.COMMANDS)
+            command = {k: v for table in commands for k, v in table.items()}[args.command]
             return asyncio.run(command(args))
     except UsageError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)

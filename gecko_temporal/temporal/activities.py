@@ -47,7 +47,7 @@ from gecko_temporal.core.spec import (
 )
 from gecko_temporal.core.state import StateView
 from gecko_temporal.protocol import YIELD_ACTIVITY
-from gecko_temporal.temporal import effects, flow_hooks, tracing
+from gecko_temporal.temporal import effects, flow_hooks, tracing, values
 from gecko_temporal.temporal.payloads import payload_limit_of
 
 if TYPE_CHECKING:
@@ -232,6 +232,9 @@ class NodeRunner:
             plain = converter.from_payload(payload)
             if not isinstance(plain, dict):
                 plain = converter.from_payload(payload, dict)  # fails as it always did
+            unpacked = await values.unpack(plain) if plain.get("refs") else None  # references (core/refs.py)
+            if unpacked is not None:
+                plain = unpacked.plain
             node_input = (ResumedNodeInput if "resume" in plain else NodeInput)(**plain)
             # Returned as the plain dict it travels as: the converter would turn the dataclass into one
             # with dataclasses.asdict (a deep copy of every value); the JSON is the same bytes.
@@ -240,7 +243,7 @@ class NodeRunner:
             plain = (await self.run_node(node_input, emitted)).to_plain()
             if emitted:
                 plain["emitted"] = emitted
-            return plain
+            return values.pack(unpacked, plain) if unpacked is not None else plain
 
         return gecko_node
 

@@ -5,6 +5,7 @@ Also the two readers payloads.py shares with it: a byte-count setting, and a pay
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import os
@@ -56,8 +57,9 @@ STORE_PAYLOAD_LIMIT = 256 * 1024 * 1024  # what one payload may weigh with a sto
 class FileStorageDriver:
     """Keep payloads as files under ``root`` (one machine, or a shared volume), named by the
     SHA-256 of their bytes: history holds only ``{"sha256": ...}``, a value stored twice is one
-    file, and a file that changed on disk is detected when read. Files are never deleted by the
-    engine: remove old ones (e.g. ``find DIR -mtime +30 -delete``) once their runs are done.
+    file, and a file that changed on disk is detected when read. Storing a value that is there
+    already refreshes the file's time, so ``gecko-temporal store gc`` (:func:`collect`), which only
+    removes files unreferenced and untouched for a grace period, never takes one a run just wrote.
     """
 
     def __init__(self, root: str, name: str = "gecko.file") -> None:
@@ -87,21 +89,27 @@ class FileStorageDriver:
     def _write(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
         path = self._path(digest)
-        if not os.path.exists(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            temp = f"{path}.{os.getpid()}.{id(data)}.tmp"
-            try:
-                with open(temp, "wb") as f:
-                    f.write(data)
-                os.replace(temp, path)  # atomic: a reader never sees half a payload
-            except OSError as exc:
-                try:  # a full disk must not stay full of our half-written attempts
-                    os.remove(temp)
-                except OSError:
-                    pass
-                raise PayloadConfigError(
-                    f"payload store {self.root}: cannot write {len(data):,} bytes to {path}: {exc.strerror}"
-                ) from None
+        try:
+            os.utime(path)  # there already: fresh again, so a collection running now keeps it
+            return digest
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return digest  # (a read-only store that has it: nothing to write)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        temp = f"{path}.{os.getpid()}.{id(data)}.tmp"
+        try:
+            with open(temp, "wb") as f:
+                f.write(data)
+            os.replace(temp, path)  # atomic: a reader never sees half a payload
+        except OSError as exc:
+            try:  # a full disk must not stay full of our half-written attempts
+                os.remove(temp)
+            except OSError:
+                pass
+            raise PayloadConfigError(
+                f"payload store {self.root}: cannot write {len(data):,} bytes to {path}: {exc.strerror}"
+            ) from None
         return digest
 
     def _read(self, digest: str) -> Payload:
@@ -260,3 +268,88 @@ def _s3_driver(bucket: str, prefix: str) -> Any:  # an S3StorageDriver (temporal
             return bytes(await (await self._client()).get_object(bucket=bucket, key=self._key(key)))
 
     return S3StorageDriver(client=_LazyClient(), bucket=bucket, max_payload_size=STORE_PAYLOAD_LIMIT)
+
+
+# -- collecting a file store -------------------------------------------------------------------------
+
+_DIGEST = re.compile(rb"[0-9a-f]{64}")
+
+
+def claims_in(data: bytes) -> set[str]:
+    """Every file-store key a serialized history (or any bytes) could refer to (over-inclusive:
+    any 64 hex digits, so a value that merely looks like one only keeps a file longer)."""
+    return {m.decode() for m in _DIGEST.findall(data)}
+
+
+@dataclasses.dataclass
+class Collected:
+    """What :func:`collect` did (or would do, with ``dry_run``)."""
+
+    kept: int = 0
+    kept_bytes: int = 0
+    removed: int = 0
+    removed_bytes: int = 0
+    recent: int = 0  # unreferenced, but written or refreshed within the grace period
+    leftovers: int = 0  # half-written temporary files of crashed writers, removed
+
+
+def collect(
+    root: str, referenced: set[str], *, grace: float, dry_run: bool = False, now: float | None = None
+) -> Collected:
+    """Remove the files under ``root`` whose key is not in ``referenced`` and whose time is older
+    than ``grace`` seconds. Safe beside running writers: a writer refreshes a file's time when it
+    stores a value that is there already, and a file is renamed aside, its time checked again, and
+    only then removed (a writer that refreshed it meanwhile wins and the file is put back)."""
+    import time
+
+    now = time.time() if now is None else now
+    done = Collected()
+    if not os.path.isdir(root):
+        raise PayloadConfigError(f"payload store {root} is not a directory")
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                info = os.stat(path)
+            except FileNotFoundError:
+                continue
+            old = now - info.st_mtime > grace
+            if name.endswith(".tmp") or ".gc-" in name:
+                if old:
+                    done.leftovers += 1
+                    if not dry_run:
+                        _remove(path)
+                continue
+            if not re.fullmatch(r"[0-9a-f]{64}", name) or name in referenced:
+                done.kept += 1
+                done.kept_bytes += info.st_size
+                continue
+            if not old:
+                done.recent += 1
+                continue
+            if dry_run or _remove_if_still_old(path, now, grace):
+                done.removed += 1
+                done.removed_bytes += info.st_size
+            else:
+                done.recent += 1
+    return done
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def _remove_if_still_old(path: str, now: float, grace: float) -> bool:
+    aside = f"{path}.gc-{os.getpid()}"
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return False
+    if now - os.stat(aside).st_mtime > grace:
+        os.remove(aside)
+        return True
+    os.rename(aside, path)  # refreshed by a writer between the scan and now: keep it
+    return False

@@ -50,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.run import failure
     from gecko_temporal.core.run.driver import RunDriver
     from gecko_temporal.core.run.failure import NodeFailed
-    from gecko_temporal.core.run.handoff import child_run, child_session, next_run
+    from gecko_temporal.core.run.handoff import child_run, child_session, next_run, payloads_note
     from gecko_temporal.core.run.layer import LayerQueue
     from gecko_temporal.core.run.person import PersonWait, WaitPaused
     from gecko_temporal.core.run.rewind import REWIND_SIGNAL_WAIT, RewindPoints
@@ -70,10 +70,12 @@ with workflow.unsafe.imports_passed_through():
         ANSWER_UPDATE,
         JUMP_UPDATE,
         LOCAL_BURST_PATCH,
+        REFS_PATCH,
         REWIND_WAIT_PATCH,
         STATE_QUERY,
         STATE_UPDATE,
         STEPS_QUERY,
+        VALUES_QUERY,
         WINDOW_PATCH,
         WORKFLOW_TYPE,
         YIELD_ACTIVITY,
@@ -118,6 +120,8 @@ class GeckoWorkflow:
     @workflow.run
     async def run(self, plain: dict[str, Any]) -> Any:
         params, drive = self._params, self.drive
+        if workflow.patched(REFS_PATCH):  # node inputs refer to long texts, outputs carry what is new
+            drive.use_refs(workflow.info().run_id)
         drive.begin_run(params.snapshot is None, params.input, params.timeout, workflow.now().timestamp())
         self._checkpoint([], start=True)
         await self._after_reset()
@@ -201,10 +205,11 @@ class GeckoWorkflow:
         await self._events.release_readers()
         params = self._params
         assert params.plain_spec is not None
-        snapshot = self.drive.snapshot(partial_layer)
-        plain, problem = next_run(
-            params.plain_spec, params.input, snapshot, params.payload_limit, self._events.carry(), self._spec.name
-        )
+        snapshot, notes = self.drive.snapshot(partial_layer), list[str]()
+        carried = (params.plain_spec, params.input, snapshot, params.payload_limit, self._events.carry())
+        plain, problem = next_run(*carried, self._spec.name, notes)
+        for note in notes:  # what a payload store would save here
+            workflow.logger.warning(note)
         if problem:  # switching would fail the workflow task forever; going on only costs history
             self.drive.cannot_switch = True
             workflow.logger.warning(problem)
@@ -278,7 +283,8 @@ class GeckoWorkflow:
             workflow.logger.warning(warning)
         summary = self._events.summary(task.node, task.step, how.name if member is not None else None)
         routing = self.flow.routing(node)  # a named limit's task queue, the tenant's fairness key
-        return start_activity(node, how, arg, drive.activity_id(task, member), summary, self._events, routing)
+        started = start_activity(node, how, arg, drive.activity_id(task, member), summary, self._events, routing)
+        return drive.expanded(task, member, started)
 
     # -- Team and subgraph nodes ------------------------------------------------------------------
     async def _run_team(self, node: NodeSpec, task: Task) -> NodeOutput:
@@ -356,6 +362,11 @@ class GeckoWorkflow:
         run_id = workflow.info().run_id
         return {"run": self.drive.run, "run_id": run_id, "steps": list(self._rewind.points), "status": self._status}
 
+    @workflow.query(name=VALUES_QUERY)
+    def values(self, *args: Any) -> dict[str, str]:
+        """The texts of the value references a node's activity asks for (core/refs.py)."""
+        return self.drive.values(args)
+
     @workflow.update(name=STATE_UPDATE)
     def update_state(self, *args: Any) -> dict[str, Any]:
         """Set or delete state keys at the next safe point (at once when the run only waits)."""
@@ -395,6 +406,7 @@ class GeckoWorkflow:
         answer["queued"] = self.queued  # nodes of the layer waiting for a slot of the window
         self._events.show_cached(answer)
         self.flow.show(answer)
+        answer["payloads"] = payloads_note(drive.refs is not None, self._params.payload_limit, drive.carried)
         return answer
 
     @workflow.signal(dynamic=True)

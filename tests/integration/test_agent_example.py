@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -45,14 +44,11 @@ async def test_agent_pipeline_races_judges_and_publishes(tmp_path):
     state = await handle.state()
     assert state["completed"] == ["Writers", "Pick", "Judge", "Headline", "Publish"]
     # The race's output reached Pick as MemberResults: the thorough writer was cancelled mid-call.
-    history = await handle.temporal_handle.fetch_history()
-    (pick_input,) = [
-        e.activity_task_scheduled_event_attributes.input.payloads[0].data
-        for e in history.events
-        if e.HasField("activity_task_scheduled_event_attributes")
-        and e.activity_task_scheduled_event_attributes.activity_type.name.endswith(".Pick")
-    ]
-    results = decode(json.loads(pick_input)["input"])
+    from tests.pipelines.replayed_inputs import activity_inputs
+
+    history = await handle.temporal_handle.fetch_history()  # inputs hold references: replay to read them
+    (pick_input,) = [plain for kind, plain in await activity_inputs(history) if kind.endswith(".Pick")]
+    results = decode(pick_input["input"])
     assert [type(r) for r in results] == [MemberResult, MemberResult]
     assert [(r.member, r.status) for r in results] == [("thorough_writer", "cancelled"), ("quick_writer", "succeeded")]
 

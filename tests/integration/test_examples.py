@@ -1,7 +1,6 @@
 """The README's example pipeline does real work offline and writes its report."""
 
 import importlib.util
-import json
 from pathlib import Path
 
 from gecko_temporal import MemberResult
@@ -48,14 +47,11 @@ async def test_report_pipeline_critic_loops_until_the_report_is_short(tmp_path):
     assert state["state"]["max_items"] < 40  # the critic halved the limit on each loop
     # the Team node's output reached Draft as real MemberResult objects with one winner: read the
     # first Draft activity's input from the run's history, as the worker decoded it
-    history = await handle.temporal_handle.fetch_history()
-    (first_draft, *_) = [
-        e.activity_task_scheduled_event_attributes.input.payloads[0].data
-        for e in history.events
-        if e.HasField("activity_task_scheduled_event_attributes")
-        and e.activity_task_scheduled_event_attributes.activity_type.name.endswith(".Draft")
-    ]
-    parts = decode(json.loads(first_draft)["input"])
+    from tests.pipelines.replayed_inputs import activity_inputs
+
+    history = await handle.temporal_handle.fetch_history()  # inputs hold references: replay to read them
+    (first_draft, *_) = [plain for kind, plain in await activity_inputs(history) if kind.endswith(".Draft")]
+    parts = decode(first_draft["input"])
     assert list(parts) == ["Summarisers", "Outline"]  # a join input, in edge order
     results = parts["Summarisers"]
     assert [type(r) for r in results] == [MemberResult, MemberResult]

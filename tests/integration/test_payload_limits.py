@@ -40,11 +40,40 @@ def _two_big_keys(name, reader):
     )
 
 
-async def test_state_too_big_for_a_node_fails_at_once_naming_the_keys_and_the_fix(session_id):
+async def test_state_over_the_limit_reaches_a_node_as_references(session_id):
+    """Issue 22: long texts travel as references, so 2.4 MB of state no longer has to fit one input."""
+
     def reads_everything(x, context):
-        return sorted(context.state)
+        return sorted((k, len(v)) for k, v in context.state.items())
 
     handle = await _two_big_keys("BigState", reads_everything).start(None, session_id=session_id, timeout=60)
+    assert await handle.result() == [["a", MB + MB // 5], ["b", MB + MB // 5]]
+    history = await handle.temporal_handle.fetch_history()
+    (sent,) = [
+        e.activity_task_scheduled_event_attributes.input.payloads[0].ByteSize()
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "BigState.c"
+    ]
+    assert sent < 1000
+
+
+def _many_keys(key):
+    def write(x, context):
+        for i in range(6000):  # 1.2 MB of values short enough to travel whole (no references)
+            context.state[f"{key}{i:04d}"] = "x" * 190
+        return key
+
+    return write
+
+
+async def test_many_state_keys_too_big_for_a_node_fail_at_once_naming_the_keys_and_the_fix(session_id):
+    def reads_everything(x, context):
+        return len(context.state)
+
+    wf = Workflow("ManyKeys").add_node("a", _many_keys("a")).add_node("b", _many_keys("b"))
+    wf.add_node("c", reads_everything).add_edge("a", "b").add_edge("b", "c").set_entry_point("a")
+    handle = await wf.start(None, session_id=session_id, timeout=60)
     with pytest.raises(NodeError) as err:  # a stall would end in WorkflowTimeoutError instead
         await handle.result()
     # Failed at once: no workflow task failed (Temporal's own refusal, retried until the timeout)
@@ -55,11 +84,11 @@ async def test_state_too_big_for_a_node_fails_at_once_naming_the_keys_and_the_fi
         e.activity_task_scheduled_event_attributes.activity_type.name
         for e in history.events
         if e.HasField("activity_task_scheduled_event_attributes")
-    ] == ["BigState.a", "BigState.b"]
+    ] == ["ManyKeys.a", "ManyKeys.b"]
     assert (err.value.node, err.value.error_type) == ("c", "PayloadTooLarge")
     assert str(err.value).startswith(
-        'node "c" failed: PayloadTooLarge: node "c" would receive 2.4 MB per call (its input 7 B; state 2.4 MB: '
-        '"a" 1.2 MB, "b" 1.2 MB;'
+        'node "c" failed: PayloadTooLarge: node "c" would receive 2.4 MB per call (its input 7 B; state 2.3 MB: '
+        '"a0000" 205 B, "a0001" 205 B, "a0002" 205 B, ...;'
     )
     assert "declare reads=[...] with the state keys it uses" in str(err.value)
 
@@ -87,12 +116,8 @@ async def test_history_limits_which_outputs_a_node_is_sent():
     def no_history(x, context):
         return len(x)
 
-    with pytest.raises(
-        NodeError,
-        match=r'node "s3" would receive 2\.7 MB.*declare history=\[\.\.\.\] with the '
-        r"nodes whose outputs it reads",
-    ):
-        await _chain("LongOutputs", all_history).execute(None, timeout=60)
+    # Issue 22: earlier outputs travel as references, so all of them (2.7 MB) reach s3 as well
+    assert await _chain("LongOutputs", all_history).execute(None, timeout=60) == MB - MB // 10
     assert await _chain("LongOutputsHistory", no_history).execute(None, timeout=60) == MB - MB // 10
 
 

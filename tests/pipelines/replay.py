@@ -277,3 +277,18 @@ window.add_node("start", lambda x: x).add_node("join", lambda parts: sorted(part
 for _i in range(6):
     window.add_node(f"w{_i}", windowed_leaf).add_edge("start", f"w{_i}").add_edge(f"w{_i}", "join")
 window.set_entry_point("start")
+
+
+# Long texts as references and outputs as compositions (issue 22): a loop that appends to a state
+# list and passes a growing list on with Next.
+def grow(x, context):
+    notes = context.state.get("notes", [])
+    notes.append("n" * 300 + str(len(notes)))
+    context.state["notes"] = notes
+    if len(notes) < 3:
+        return Next(node="grow", input=x + ["y" * 300])
+    return {"x": len(x), "notes": len(notes)}
+
+
+refs = Workflow("ReplayRefs")
+refs.add_node("grow", grow).set_entry_point("grow")

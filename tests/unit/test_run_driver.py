@@ -417,3 +417,39 @@ def test_the_run_decisions_never_import_temporalio():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_with_references_a_node_input_refers_and_its_packed_output_comes_back_whole():
+    import asyncio
+
+    from gecko_temporal.core import codec
+    from gecko_temporal.core.refs import Unpacked, input_refs
+
+    graph = spec(edges=(("A", "B"),))
+    big = codec.encode(["m" * 500])
+    d = driver(graph, state={"messages": big})
+    d.use_refs("")
+    task = Task("A", json.dumps("x" * 600_000), 1)  # too big to ship whole; a reference is not
+    arg, warning = d.node_input(graph.node("A"), task, None, True, "sess")
+    assert warning is None and arg["input"].startswith("@") and arg["state"]["messages"].startswith("@")
+    found: dict = {}
+    for _ in range(3):  # an answer holds about 300,000 characters (at least one value): ask for the rest
+        found |= d.values([[r for r in input_refs(arg) if r not in found]])
+    assert found == {r: d.refs.get(r) for r in input_refs(arg)} and len(d.values([input_refs(arg)])) == 1
+    assert d.values([]) == {} and d.values(["not a list"]) == {}
+    unpacked = Unpacked(arg, found)
+    grown = codec.encode(["m" * 500, "n" * 500])
+    shipped = unpacked.pack(out(None).to_plain() | {"writes": {"messages": grown}})
+    assert shipped["writes"]["messages"].startswith("+")
+
+    async def done(plain):
+        return NodeOutput.from_plain(plain)
+
+    result = asyncio.run(d.expanded(task, None, done(shipped)))
+    assert result.writes == {"messages": grown} and len(d.refs) == 0  # the input's texts let go
+
+    d.node_input(graph.node("A"), task, None, True, "sess")
+    bad = {"value": "@" + "0" * 32, "jump": None, "writes": {}, "deletes": []}
+    with pytest.raises(NodeFailed, match='the output value of node "A" names value 000000000000'):
+        asyncio.run(d.expanded(task, None, done(bad)))
+    assert len(d.refs) == 0

@@ -91,3 +91,26 @@ def test_a_child_input_over_the_limit_fails_the_node():
     handoff.child_run("Sub", SPEC, text, size)  # exactly at the limit: fine
     with pytest.raises(NodeFailed):
         handoff.child_run("Sub", SPEC, text, size - 1)
+
+
+def test_a_switch_without_a_store_says_what_a_store_would_save():
+    big = RunSnapshot(state={"messages": json.dumps(["m" * 300_000])}, run=4)
+    notes: list[str] = []
+    handoff.next_run(SPEC, "1", big, PAYLOAD_LIMIT, None, "Agent", notes)
+    (note,) = notes
+    assert note.startswith("run Agent continues as new carrying 293.") and "GECKO_PAYLOAD_STORE" in note
+    with_store: list[str] = []
+    handoff.next_run(SPEC, "1", big, PAYLOAD_LIMIT * 128, None, "Agent", with_store)
+    small: list[str] = []
+    handoff.next_run(SPEC, "1", RunSnapshot(state={"k": "1"}), PAYLOAD_LIMIT, None, "Agent", small)
+    assert with_store == [] and small == []
+
+
+def test_gecko_state_payloads_says_what_a_store_would_save():
+    assert handoff.payloads_note(True, PAYLOAD_LIMIT, 1000) == {
+        "references": True,
+        "store": False,
+        "carried": 1000,
+        "store_would_save": 2000,
+    }
+    assert handoff.payloads_note(False, PAYLOAD_LIMIT * 128, 1000)["store_would_save"] == 0

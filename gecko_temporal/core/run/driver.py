@@ -12,11 +12,13 @@ and eager runs' write tracking (``writes.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+import json
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from gecko_temporal.core.control import KEEP_COMPLETED, RunControl
 from gecko_temporal.core.inputs import InputTooLarge, NodeInputs
+from gecko_temporal.core.refs import RefError, ValueTable, expand_output, pack_input
 from gecko_temporal.core.run.failure import NodeFailed, RunFailure, timed_out
 from gecko_temporal.core.run.writes import HeldDeltas, WriteTracker
 from gecko_temporal.core.scheduler import Scheduler, Task
@@ -61,6 +63,19 @@ class RunDriver:
         self._writes = WriteTracker(spec.reducers) if self.eager else None
         self._redirected: set[str] = set()  # running (eager) when a jump from outside redirected the run
         self._seen: list[Jump] | None = [] if self.eager else None  # outside jumps already applied
+        self.refs: ValueTable | None = None  # runs that record REFS_PATCH: inputs refer, outputs pack
+        # bytes of the snapshot this run started from (gecko_state["payloads"]: a store would keep it once)
+        self.carried = len(json.dumps(snapshot.to_plain())) if snapshot.run > 1 else 0
+
+    def use_refs(self, run_id: str) -> None:
+        """Node inputs refer to long texts and outputs carry what is new (runs with REFS_PATCH)."""
+        self.refs = ValueTable(run_id)
+        self.inputs.refs = True
+
+    def values(self, args: Sequence[Any]) -> dict[str, str]:
+        """The gecko_values query's answer: the texts of the references ``args[0]`` lists."""
+        refs = self.refs
+        return refs.answer(args[0]) if refs is not None and args and isinstance(args[0], list) else {}
 
     # -- a run and its steps ---------------------------------------------------------------
     def begin_run(self, first: bool, run_input: str, timeout: float | None, now: float) -> None:
@@ -125,7 +140,28 @@ class RunDriver:
             )
         except InputTooLarge as exc:
             raise NodeFailed(task.node, "PayloadTooLarge", str(exc)) from None
+        if self.refs is not None:
+            return pack_input(vars(arg), self.refs, self.activity_id(task, member)), warning
         return vars(arg), warning
+
+    def expanded(self, task: Task, member: int | None, pending: Awaitable[NodeOutput]) -> Awaitable[NodeOutput]:
+        """``pending`` (the activity's output), its references and compositions expanded (runs
+        with references only; the texts its input referred to are let go once it is back)."""
+        refs = self.refs
+        if refs is None:
+            return pending
+        owner = self.activity_id(task, member)
+
+        async def expand() -> NodeOutput:
+            try:
+                out = await pending
+                return NodeOutput.from_plain(expand_output(out.to_plain(), refs, owner, task.node))
+            except RefError as exc:
+                raise NodeFailed(task.node, "RefError", str(exc)) from None
+            finally:
+                refs.release(owner)
+
+        return expand()
 
     def activity_id(self, task: Task, member: int | None) -> str:
         """The activity id of ``task`` (of one Team ``member``): unique in the session."""

@@ -66,13 +66,49 @@ def next_run(
     payload_limit: int,
     stream: dict[str, Any] | None,
     workflow: str,
+    notes: list[str] | None = None,
 ) -> tuple[dict[str, Any], str | None]:
     """(the continued run's input, why the run cannot switch or None).
 
     A snapshot over the payload limit would fail the workflow task forever; staying in this run
-    only costs history, so the caller goes on instead (and says why)."""
+    only costs history, so the caller goes on instead (and says why). ``notes`` gets what a payload
+    store would save on this switch, if anything worth a warning."""
     plain = workflow_input(spec, input, payload_limit=payload_limit, snapshot=snapshot.to_plain(), stream=stream)
-    return plain, snapshot_problem(json.dumps(plain), workflow, snapshot.state, payload_limit)
+    text = json.dumps(plain)
+    note = store_note(len(text), payload_limit, workflow)
+    if note and notes is not None:
+        notes.append(note)
+    return plain, snapshot_problem(text, workflow, snapshot.state, payload_limit)
+
+
+#: A continued run's input of at least this many bytes is worth a store (Temporal's store threshold).
+CARRIED_NOTE_ABOVE = 256 * 1024
+
+
+def store_note(size: int, payload_limit: int, workflow: str) -> str | None:
+    """What a payload store would save when a run without one continues as new with ``size`` bytes."""
+    if payload_limit > PAYLOAD_LIMIT or size < CARRIED_NOTE_ABOVE:
+        return None
+    return (
+        f"run {workflow} continues as new carrying {human(size)} (its state and node outputs), which "
+        "Temporal records twice: in this run's last event and the next run's first. With "
+        "GECKO_PAYLOAD_STORE set on workers and clients both would hold a reference of about 200 bytes "
+        "and the store one copy (docs/payloads.md); gecko_state['payloads'] shows it"
+    )
+
+
+def payloads_note(references: bool, payload_limit: int, carried: int) -> dict[str, Any]:
+    """gecko_state["payloads"]: how this run ships values, and what a payload store would save.
+
+    ``carried``: bytes of the snapshot this run started from (0 for a session's first run)."""
+    store = payload_limit > PAYLOAD_LIMIT
+    saved = 0 if store else 2 * carried
+    return {
+        "references": references,  # node inputs refer to long texts, outputs hold only what is new
+        "store": store,
+        "carried": carried,
+        "store_would_save": saved,  # history bytes of the last switch a store would have kept as references
+    }
 
 
 def child_session(parent: str, node: str, step: int) -> str:
