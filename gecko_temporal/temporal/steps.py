@@ -19,13 +19,15 @@ from temporalio import workflow
 from gecko_temporal.temporal.node_runs import abandon
 
 with workflow.unsafe.imports_passed_through():
+    from gecko_temporal.core.control import RunControl
     from gecko_temporal.core.run.driver import RunDriver
     from gecko_temporal.core.run.layer import LayerQueue
-    from gecko_temporal.core.run.person import WaitPaused
+    from gecko_temporal.core.run.person import PersonWait, WaitPaused
+    from gecko_temporal.core.run.rewind import REWIND_SIGNAL_WAIT, RewindPoints
     from gecko_temporal.core.scheduler import Task
     from gecko_temporal.core.spec import NodeOutput
     from gecko_temporal.core.window import Window, history_full
-    from gecko_temporal.protocol import WAIT_SWITCH_PATCH
+    from gecko_temporal.protocol import REWIND_WAIT_PATCH, WAIT_SWITCH_PATCH
 
 Running = dict[str, tuple[Task, "asyncio.Future[NodeOutput]"]]  # an eager run's tasks in flight, by Task.key
 
@@ -173,3 +175,61 @@ async def run_layer(host: Host, layer: LayerQueue, kinds: dict[str, str]) -> lis
         host.waits_may_pause = False
         if drained is not None:
             window.forbid_pause(resume=False)
+
+
+async def wait_for_person(
+    wait: PersonWait,
+    task: Task,
+    live: RunControl,
+    events: Any,
+    show: Callable[[], None],
+    apply_edits: Callable[[], None],
+    switch: Callable[[], Callable[[], bool]],
+) -> str:
+    """Wait (durably, no activity running) for the answer to ``wait.node``; return it (JSON text).
+
+    ``live`` holds the answers, ``events`` tells readers, ``show`` updates the UI's details,
+    ``apply_edits`` lands edits sent meanwhile (an interrupt's), ``switch()`` says when the wait must
+    stop so that the run can continue as new (see :func:`switch_while_waiting`)."""
+    timeout, until = wait.time_left(task.wait_until, workflow.now().timestamp())
+    task.wait_until = None
+    shown = wait.begin(live, task.input, workflow.now().isoformat())
+    events.waiting(wait.node, task.step, shown, wait.index)
+    show()
+    if wait.edits_first:
+        apply_edits()
+    must_switch = switch()
+    try:
+        await workflow.wait_condition(lambda: wait.node in live.answers or must_switch(), timeout=timeout)
+        if wait.node not in live.answers:  # the history is full: wait on in the next run
+            raise wait.again(task.resume, until)
+        return live.answer_for(wait.node)
+    except asyncio.TimeoutError:
+        return wait.timed_out()  # the default, or NodeFailed
+    finally:
+        live.stop_waiting(wait.node)
+        if not live.waiting:
+            events.set_status("running")
+
+
+async def rewind_point(
+    points: RewindPoints, drive: RunDriver, live: RunControl, nodes: list[str], start: bool = False
+) -> None:
+    """Record the rewind point of what just merged (``nodes``; ``start``: the run's start).
+
+    A rewind resets the run to the task that merged a step, then signals gecko_rewound (where it
+    came from, edits, updates the reset dropped). If this task is such a reset, wait here for that
+    signal so the edits land before the next step starts; after a reset by other means, go on after
+    a minute."""
+    info = workflow.info()
+    event, now = info.get_current_history_length(), workflow.now().isoformat()
+    points.record(step=drive.sched.step, layer=drive.layer, nodes=nodes, time=now, event=event, start=start)
+    if not points.reseeded(workflow.random_seed()):
+        return
+    if not workflow.patched(REWIND_WAIT_PATCH):
+        return  # a run reset (by hand) under code without rewinds went on at once: replay it so
+    if points.reset_seen(live):
+        try:
+            await workflow.wait_condition(lambda: points.rewound(live), timeout=REWIND_SIGNAL_WAIT)
+        except asyncio.TimeoutError:
+            points.reset_by_hand(live, drive.sched.step)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 from typing import Any, NoReturn
 
@@ -40,7 +40,14 @@ from gecko_temporal.temporal.node_runs import (
     run_team,
     start_activity,
 )
-from gecko_temporal.temporal.steps import Running, finished_together, run_layer, switch_while_waiting
+from gecko_temporal.temporal.steps import (
+    Running,
+    finished_together,
+    rewind_point,
+    run_layer,
+    switch_while_waiting,
+    wait_for_person,
+)
 
 with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core import control
@@ -53,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.run.handoff import child_run, child_session, next_run, payloads_note
     from gecko_temporal.core.run.layer import LayerQueue
     from gecko_temporal.core.run.person import PersonWait, WaitPaused
-    from gecko_temporal.core.run.rewind import REWIND_SIGNAL_WAIT, RewindPoints
+    from gecko_temporal.core.run.rewind import RewindPoints
     from gecko_temporal.core.scheduler import Scheduler, Task
     from gecko_temporal.core.spec import (
         KIND_SUBGRAPH,
@@ -71,7 +78,6 @@ with workflow.unsafe.imports_passed_through():
         JUMP_UPDATE,
         LOCAL_BURST_PATCH,
         REFS_PATCH,
-        REWIND_WAIT_PATCH,
         STATE_QUERY,
         STATE_UPDATE,
         STEPS_QUERY,
@@ -123,8 +129,7 @@ class GeckoWorkflow:
         if workflow.patched(REFS_PATCH):  # node inputs refer to long texts, outputs carry what is new
             drive.use_refs(workflow.info().run_id)
         drive.begin_run(params.snapshot is None, params.input, params.timeout, workflow.now().timestamp())
-        self._checkpoint([], start=True)
-        await self._after_reset()
+        await rewind_point(self._rewind, drive, self._control, [], start=True)
         self._events.start(drive.completed)
         try:
             await self._steps()
@@ -179,8 +184,7 @@ class GeckoWorkflow:
             note = drive.conflict_note()
             if note:
                 workflow.logger.info(note)
-            self._checkpoint([t.node for t, _ in batch])
-            await self._after_reset()
+            await rewind_point(self._rewind, drive, self._control, [t.node for t, _ in batch])
             if drive.local_burst([t.node for t, _ in batch], bool(running)) and workflow.patched(LOCAL_BURST_PATCH):
                 drive.burst_ended()
                 # A no-op regular activity ends the task (a timer would too, but the server fires timers
@@ -309,52 +313,14 @@ class GeckoWorkflow:
             self._children.pop(task.key, None)
 
     # -- waiting for a person, state edits, rewind points ------------------------------------------
-    async def _wait_for_person(self, wait: PersonWait, task: Task) -> str:
+    def _wait_for_person(self, wait: PersonWait, task: Task) -> Awaitable[str]:
         """Wait (durably, no activity running) for the answer to ``wait.node``; return it (JSON text)."""
-        live = self._control
-        timeout, until = wait.time_left(task.wait_until, workflow.now().timestamp())
-        task.wait_until = None
-        shown = wait.begin(live, task.input, workflow.now().isoformat())
-        self._events.waiting(wait.node, task.step, shown, wait.index)
-        self._show()
-        if wait.edits_first:
-            self._apply_edits()
-        switch = switch_while_waiting(self)
-        try:
-            await workflow.wait_condition(lambda: wait.node in live.answers or switch(), timeout=timeout)
-            if wait.node not in live.answers:  # the history is full: wait on in the next run
-                raise wait.again(task.resume, until)
-            return live.answer_for(wait.node)
-        except asyncio.TimeoutError:
-            return wait.timed_out()  # the default, or NodeFailed
-        finally:
-            live.stop_waiting(wait.node)
-            if not live.waiting:
-                self._events.set_status("running")
+        show = (self._control, self._events, self._show, self._apply_edits)
+        return wait_for_person(wait, task, *show, switch=lambda: switch_while_waiting(self))
 
     def _apply_edits(self) -> None:
         """State edits from outside land at safe points: between steps, or while the run only waits."""
         self.drive.apply_edits(self._running)
-
-    def _checkpoint(self, nodes: list[str], start: bool = False) -> None:
-        info, drive = workflow.info(), self.drive
-        event = info.get_current_history_length()
-        now = workflow.now().isoformat()
-        self._rewind.record(step=self._sched.step, layer=drive.layer, nodes=nodes, time=now, event=event, start=start)
-
-    async def _after_reset(self) -> None:
-        """A rewind resets the run to the task that merged a step, then signals gecko_rewound (where
-        it came from, edits, updates the reset dropped). Wait here for that signal so the edits land
-        before the next step starts; after a reset by other means, go on after a minute."""
-        if not self._rewind.reseeded(workflow.random_seed()):
-            return
-        if not workflow.patched(REWIND_WAIT_PATCH):
-            return  # a run reset (by hand) under code without rewinds went on at once: replay it so
-        if self._rewind.reset_seen(self._control):
-            try:
-                await workflow.wait_condition(lambda: self._rewind.rewound(self._control), timeout=REWIND_SIGNAL_WAIT)
-            except asyncio.TimeoutError:
-                self._rewind.reset_by_hand(self._control, self._sched.step)
 
     @workflow.query(name=STEPS_QUERY)
     def steps(self, *_args: Any) -> dict[str, Any]:
