@@ -33,3 +33,6 @@ TENANT_ATTRIBUTE = "GeckoTenant"  # Keyword: start(..., tenant=...)
 COST_ATTRIBUTE = "GeckoCostUsd"  # Double: the run's reported cost so far (US dollars)
 TOKENS_ATTRIBUTE = "GeckoTokens"  # Int: the run's reported tokens so far
 USAGE_EVENT = "usage"  # stream event: a node's reported usage and the run's total
+ROUTE_LOOP_PATCH = (
+    "gecko-route-loops"  # workflow.patched id: runs recorded before waited for routers a node leads to itself
+)

@@ -128,6 +128,17 @@ class StateView(MutableMapping[str, Any]):
         return StateDelta(writes=writes, deletes=list(self._deleted))
 
 
+def after_own_writes(
+    base: Mapping[str, str], delta: StateDelta, reducers: Mapping[str, str], *, node: str = ""
+) -> dict[str, str]:
+    """The state as a router sees it: ``base`` (what the node saw) with the node's own ``delta``
+    applied through the reducers, as LangGraph's routers read the state after their node's update.
+    A reduced key then holds the combined value, not the node's contribution alone."""
+    state = dict(base)
+    merge_layer(state, [(node, delta)], reducers)
+    return state
+
+
 def merge_layer(
     state: dict[str, str], deltas: list[tuple[str, StateDelta]], reducers: Mapping[str, str] | None = None
 ) -> list[str]:

@@ -71,6 +71,7 @@ with workflow.unsafe.imports_passed_through():
         JUMP_UPDATE,
         LOCAL_BURST_PATCH,
         REWIND_WAIT_PATCH,
+        ROUTE_LOOP_PATCH,
         STATE_QUERY,
         STATE_UPDATE,
         STEPS_QUERY,
@@ -91,7 +92,7 @@ class GeckoWorkflow:
         self._spec = params.spec
         self._nodes = {n.name: n for n in params.spec.nodes}
         snap = RunSnapshot.from_plain(params.snapshot) if params.snapshot is not None else RunSnapshot(flow=params.flow)
-        self._sched = Scheduler(params.spec, snap.scheduler)
+        self._sched = Scheduler(params.spec, snap.scheduler, lambda: workflow.patched(ROUTE_LOOP_PATCH))
         self._control = control.RunControl(params.spec, self._sched, snap)
         self._control.clock = lambda: workflow.now().isoformat()
         inputs = NodeInputs(params.spec.key, params.input, snap.warned, payload_limit=params.payload_limit)

@@ -119,7 +119,9 @@ class NodeDef:
     options: StepOptions
     callee: Callee | None = None
 
-    def code(self, router: Router | None = None, node_names: Sequence[str] = ()) -> NodeCode:
+    def code(
+        self, router: Router | None = None, node_names: Sequence[str] = (), reducers: Mapping[str, str] | None = None
+    ) -> NodeCode:
         """What a worker runs for this node (with its router, if conditional edges leave it)."""
         if self.kind == KIND_TEAM:
             team: Team = self.obj
@@ -152,6 +154,7 @@ class NodeDef:
             path_map=path_map,
             send_targets=frozenset(router.targets() if router.path_map is not None else node_names),
             cache=self.options.cache,
+            reducers=dict(reducers) if reducers else None,
         )
 
 
@@ -452,7 +455,7 @@ class Workflow:
         if self._table is None:
             routers = {r.source: r for r in self._routers}
             names = list(self._nodes)
-            self._table = {d.name: d.code(routers.get(d.name), names) for d in self._nodes.values()}
+            self._table = {d.name: d.code(routers.get(d.name), names, self.reducers) for d in self._nodes.values()}
         return self._table
 
     def activity_type(self, node: str, member: str | None = None) -> str:

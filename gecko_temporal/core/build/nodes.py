@@ -278,3 +278,4 @@ class NodeCode:
     path_map: dict[Any, str] | None = None
     send_targets: frozenset[str] = frozenset()
     cache: CachePolicy | None = None  # reuse outputs across runs (function nodes only)
+    reducers: dict[str, str] | None = None  # the graph's: its router sees reduced keys combined
