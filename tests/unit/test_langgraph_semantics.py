@@ -2,7 +2,7 @@
 
 import json
 
-from gecko_temporal import END, Workflow
+from gecko_temporal import END, START, GraphError, Workflow
 from gecko_temporal.core.context import History, WorkflowContext, router_context
 from gecko_temporal.core.scheduler import Scheduler
 from gecko_temporal.core.state import StateView
@@ -79,3 +79,39 @@ def test_a_router_reads_a_reduced_key_combined_with_its_nodes_update():
     untouched = _context({"agg": []})
     untouched.state["n"] = 1
     assert router_context(untouched, {"agg": "[]"}, {"agg": "extend"}) is None
+
+
+def _nodes(*names):
+    wf = Workflow("g")
+    for n in names:
+        wf.add_node(n, lambda v: v)
+    return wf
+
+
+def test_a_waiting_edge_joins_its_sources_and_a_bad_one_is_a_graph_error():
+    spec = _nodes("a", "b", "c").add_edge(["a", "b"], "c").set_entry_point("a").compile()
+    assert {n.name: n.predecessors for n in spec.nodes}["c"] == ["a", "b"]
+    for bad in ([], ["a", 1]):
+        try:
+            _nodes("a").add_edge(bad, "a")
+        except GraphError as exc:
+            assert "waiting edge needs a non-empty list of node names" in str(exc)
+        else:
+            raise AssertionError(bad)
+
+
+def test_start_edges_an_end_edge_and_a_conditional_entry_point():
+    one = _nodes("a", "b").add_edge(START, "a").add_edge("a", "b").add_edge("b", END).compile()
+    assert one.entry == "a" and [n.name for n in one.nodes] == ["a", "b"]  # one entry: no extra node
+    two = _nodes("a", "b").add_edge(START, "a").add_edge(START, "b").compile()
+    assert two.entry == START and [n.name for n in two.nodes] == [START, "a", "b"]
+    assert two.nodes[0].successors == ["a", "b"] and two.nodes[0].local
+    routed = _nodes("a", "b").set_conditional_entry_point(lambda x: "b", ["a", "b"]).compile()
+    assert routed.entry == START and routed.nodes[0].route_targets == ["a", "b"]
+    assert "__start__ --> a" in _nodes("a", "b").add_edge(START, "a").add_edge(START, "b").draw_mermaid()
+    try:
+        _nodes("a").add_edge("nope", END).set_entry_point("a").compile()
+    except GraphError as exc:
+        assert 'edge "nope" -> END: no node named "nope"' in str(exc)
+    else:
+        raise AssertionError("an END edge from no node compiled")

@@ -47,6 +47,7 @@ from gecko_temporal.core.spec import (
     KIND_WAIT,
     SCHEDULING_EAGER,
     SCHEDULING_LAYERED,
+    START,
     GraphSpec,
     NodeSpec,
 )
@@ -158,6 +159,11 @@ class NodeDef:
         )
 
 
+def _pass_input(data: Any) -> Any:
+    """The START node's code: it hands the run's input to every entry (and to its router)."""
+    return data
+
+
 class Workflow:
     """A Gecko Compose graph of nodes and edges that runs durably on Temporal.
 
@@ -233,6 +239,7 @@ class Workflow:
         self._edges: list[tuple[str, str]] = []
         self._edge_set: set[tuple[str, str]] = set()
         self._entry: str | None = None
+        self._to_end: list[str] = []  # add_edge(node, END): nodes that end a path (checked at compile)
         self._routers: list[Router] = []
         self._compiled: dict[str, GraphSpec] = {}
         self._table: dict[str, NodeCode] | None = None
@@ -295,8 +302,31 @@ class Workflow:
         self._changed()
         return self
 
-    def add_edge(self, source: str, target: str) -> Workflow:
-        """Run ``target`` after ``source`` (and after its other live predecessors)."""
+    def add_edge(self, source: str | Sequence[str], target: str) -> Workflow:
+        """Run ``target`` after ``source`` (and after its other live predecessors).
+
+        As in LangGraph: ``add_edge(START, node)`` makes ``node`` an entry point (several are
+        allowed); ``add_edge(node, END)`` says the path ends there; ``add_edge(["a", "b"], "c")``
+        runs ``c`` once both ``a`` and ``b`` have run (a join over those edges)."""
+        if isinstance(source, (list, tuple)):  # LangGraph's waiting edge: a join over these edges
+            if not source or not all(isinstance(s, str) for s in source):
+                raise GraphError(
+                    f"add_edge({source!r}, {target!r}): a waiting edge needs a non-empty list of node names"
+                )
+            for one in source:
+                self.add_edge(one, target)
+            return self
+        if not isinstance(source, str) or not isinstance(target, str):
+            raise GraphError(
+                f"add_edge({source!r}, {target!r}): source and target are node names (str); "
+                "a list of sources waits for all of them"
+            )
+        if source == START and START not in self._nodes:
+            return self._start_edge(target)
+        if target == END:
+            self._to_end.append(source)
+            self._changed()
+            return self
         if (source, target) in self._edge_set:  # a set: a list scan made 20,000 edges take 6 s
             raise GraphError(f'duplicate edge "{source}" -> "{target}"')
         self._edges.append((source, target))
@@ -316,6 +346,8 @@ class Workflow:
         ``END``); a list of node names maps each to itself. Static edges from ``source`` still run;
         a ``Next`` returned by ``source`` wins over both.
         """
+        if source == START:  # LangGraph's conditional entry point: routes from a pass-through START node
+            self._start_node()
         name = getattr(router, "__name__", None) or type(router).__name__
         callee = introspect(router, where=f'the router of node "{source}"')
         mapped: dict[Any, str] | None = None
@@ -341,6 +373,35 @@ class Workflow:
         self._changed()
         return self
 
+    def set_conditional_entry_point(
+        self, router: Callable[..., Any], path_map: Mapping[Any, str] | Sequence[str] | None = None
+    ) -> Workflow:
+        """LangGraph's conditional entry point: ``add_conditional_edges(START, router, path_map)``."""
+        return self.add_conditional_edges(START, router, path_map)
+
+    def _start_edge(self, target: str) -> Workflow:
+        """``add_edge(START, target)``: the first such edge sets the entry point; a second entry
+        adds a pass-through START node (one local activity) with an edge to each entry."""
+        if self._entry is None or self._entry == target:
+            return self.set_entry_point(target)
+        self._start_node()
+        return self.add_edge(START, target)
+
+    def _start_node(self) -> None:
+        """Put a pass-through node named START first (it runs first, merges first), in front of
+        the entry point: several entries and conditional entry points leave from it."""
+        if START in self._nodes:
+            return
+        first = self._entry
+        start = NodeDef(
+            START, KIND_FUNCTION, _pass_input, StepOptions(local=True), introspect(_pass_input, where="START")
+        )
+        self._nodes = {START: start, **self._nodes}
+        self._entry = START
+        if first is not None:
+            self.add_edge(START, first)
+        self._changed()
+
     def _changed(self) -> None:
         self._compiled.clear()
         self._table = None
@@ -364,6 +425,9 @@ class Workflow:
             return self._compiled[key]
         names = list(self._nodes)
         problems, successors, predecessors = structure_problems(self.name, self._nodes, self._entry, self._edges)
+        problems.extend(
+            f'edge "{n}" -> END: no node named "{n}"' for n in dict.fromkeys(self._to_end) if n not in self._nodes
+        )
         children = self._compile_subgraphs(key, outer, problems)
         routers = check_routers(self._nodes, self._routers, problems)
         problems += [p for d in self._nodes.values() for p in [node_limit_problem(d, self.limits)] if p]

@@ -93,7 +93,8 @@ def interrupt_in_send(node: str) -> NodeFailed:
         "InterruptError",
         "context.interrupt() in a Send instance: the instances of a fan-out run "
         "together and share one node name; interrupt in a node before or after "
-        "the fan-out",
+        "the fan-out (LangGraph's parallel interrupts in Send branches are not supported: "
+        "docs/porting-langgraph.md)",
     )
 
 
