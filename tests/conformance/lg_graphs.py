@@ -103,7 +103,9 @@ class ConditionalPathMap:
         wf.add_conditional_edges(
             "decide", lambda _, context: context.state["route"], {"go-left": "left", "go-right": "right"}
         )
-        return [(await gecko_run(wf, f"{session}-{r}", state={"log": [], "route": r}))[1] for r in ("go-left", "go-right")]
+        return [
+            (await gecko_run(wf, f"{session}-{r}", state={"log": [], "route": r}))[1] for r in ("go-left", "go-right")
+        ]
 
 
 @scenario("loop_until_long_enough", "test_pregel_async: a router reads the reduced list its node just extended")
@@ -119,7 +121,9 @@ class LoopUntilLongEnough:
     @staticmethod
     async def gecko(session: str) -> Any:
         wf = gk_graph("loop_until_long_enough", "ab", max_steps=25)
-        wf.add_conditional_edges("a", lambda _, context: "b" if len(context.state["log"]) < 5 else gk.END, ["b", gk.END])
+        wf.add_conditional_edges(
+            "a", lambda _, context: "b" if len(context.state["log"]) < 5 else gk.END, ["b", gk.END]
+        )
         wf.add_edge("b", "a").set_entry_point("a")
         return (await gecko_run(wf, session, state={"log": []}))[1]
 
@@ -165,7 +169,9 @@ BRANCHES = Difference(
 )
 
 
-@scenario("plain_edges_from_branches_of_different_lengths", "test_pregel_async: plain edges trigger per arrival", BRANCHES)
+@scenario(
+    "plain_edges_from_branches_of_different_lengths", "test_pregel_async: plain edges trigger per arrival", BRANCHES
+)
 class BranchesOfDifferentLengths:
     @staticmethod
     async def langgraph() -> Any:
@@ -274,7 +280,9 @@ class SendFromStart:
     async def gecko(session: str) -> Any:
         wf = gk.Workflow("C_send_from_start", reducers={"log": "extend"})
         wf.add_node("work", lambda item, context: context.state.__setitem__("log", [item * 10]))
-        wf.add_conditional_edges(gk.START, lambda _, context: [gk.Send("work", i) for i in context.state["items"]], ["work"])
+        wf.add_conditional_edges(
+            gk.START, lambda _, context: [gk.Send("work", i) for i in context.state["items"]], ["work"]
+        )
         return (await gecko_run(wf, session, state={"items": [3, 1, 2], "log": []}))[1]
 
 
@@ -327,7 +335,9 @@ class ConditionalEntryPoint:
         wf.set_conditional_entry_point(
             lambda _, context: "big" if len(context.state["items"]) > 2 else "small", ["small", "big"]
         )
-        return [(await gecko_run(wf, f"{session}-{len(i)}", state={"items": i, "log": []}))[1] for i in ([1], [1, 2, 3])]
+        return [
+            (await gecko_run(wf, f"{session}-{len(i)}", state={"items": i, "log": []}))[1] for i in ([1], [1, 2, 3])
+        ]
 
 
 @scenario("command_goto_with_update", "test_pregel_async: a node returning Command(goto=..., update=...)")
@@ -401,7 +411,9 @@ class AgentToolsLoop:
         wf.add_node("agent", agent).add_node("tools", tools)
         wf.add_edge(gk.START, "agent")
         wf.add_conditional_edges(
-            "agent", lambda _, context: "tools" if "tool" in context.state["messages"][-1] else gk.END, ["tools", gk.END]
+            "agent",
+            lambda _, context: "tools" if "tool" in context.state["messages"][-1] else gk.END,
+            ["tools", gk.END],
         )
         wf.add_edge("tools", "agent")
         return (await gecko_run(wf, session, state={"messages": [{"role": "user", "content": "hi"}]}))[1]
@@ -454,3 +466,30 @@ class RouterReadsPlainWrite:
             "count", lambda _, context: "even" if int(context.state["value"]) % 2 == 0 else "odd", ["even", "odd"]
         )
         return (await gecko_run(wf, session, state={"items": [1, 2, 3], "log": []}))[1]
+
+
+def keep_last_three(old: list | None, new: list) -> list:
+    """A reducer of the user's own: module level, pure (gecko-temporal keeps it by qualified name)."""
+    return [*(old or []), *new][-3:]
+
+
+@scenario("custom_reducer_function", "test_pregel_async: a channel reduced by a function of the user's own")
+class CustomReducer:
+    @staticmethod
+    async def langgraph() -> Any:
+        class Recent(TypedDict):
+            recent: Annotated[list, keep_last_three]
+
+        g = StateGraph(Recent)
+        for n in "abcd":
+            g.add_node(n, lambda s, n=n: {"recent": [n]})
+        g.add_edge(START, "a").add_edge("a", "b").add_edge("a", "c").add_edge(["b", "c"], "d")
+        return await g.compile().ainvoke({"recent": ["start"]})
+
+    @staticmethod
+    async def gecko(session: str) -> Any:
+        wf = gk.Workflow("C_custom_reducer", reducers={"recent": keep_last_three})
+        for n in "abcd":
+            wf.add_node(n, lambda _, context, n=n: context.state.__setitem__("recent", [n]))
+        wf.add_edge(gk.START, "a").add_edge("a", "b").add_edge("a", "c").add_edge(["b", "c"], "d")
+        return (await gecko_run(wf, session, state={"recent": ["start"]}))[1]

@@ -138,15 +138,19 @@ class UpdateStateWhileWaiting:
         return await _gecko_review("C_update_state_while_waiting", session, {"draft": "v2"})
 
 
-@scenario("parallel_interrupts_in_send_instances", "test_pregel_async: test_parallel_interrupts", Difference(
-    langgraph={"log": ["answer for a", "answer for b"]},
-    gecko=(
-        "InterruptError",
-        "context.interrupt() in a Send instance: the instances of a fan-out run together and share one node "
-        "name; interrupt in a node before or after the fan-out (LangGraph's parallel interrupts in Send "
-        "branches are not supported: docs/porting-langgraph.md)",
+@scenario(
+    "parallel_interrupts_in_send_instances",
+    "test_pregel_async: test_parallel_interrupts",
+    Difference(
+        langgraph={"log": ["answer for a", "answer for b"]},
+        gecko=(
+            "InterruptError",
+            "context.interrupt() in a Send instance: the instances of a fan-out run together and share one node "
+            "name; interrupt in a node before or after the fan-out (LangGraph's parallel interrupts in Send "
+            "branches are not supported: docs/porting-langgraph.md)",
+        ),
     ),
-))
+)
 class ParallelInterrupts:
     @staticmethod
     async def langgraph() -> Any:
@@ -302,7 +306,9 @@ class SubgraphOwnState:
 
     @staticmethod
     async def gecko(session: str) -> Any:
-        child = gk.Workflow("C_subgraph_child").add_node("count", lambda text: len(text.split())).set_entry_point("count")
+        child = (
+            gk.Workflow("C_subgraph_child").add_node("count", lambda text: len(text.split())).set_entry_point("count")
+        )
         wf = gk.Workflow("C_subgraph_own_state")
         wf.add_node("load", lambda _, context: context.state["doc"])
         wf.add_node("summarize", child)  # a child workflow: the node's input in, its result out

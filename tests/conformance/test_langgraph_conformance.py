@@ -14,9 +14,9 @@ import pytest
 
 pytest.importorskip("langgraph")
 
-import lg_graphs  # noqa: E402, F401 (registers its scenarios)
-import lg_people  # noqa: E402, F401
-from lg_support import SCENARIOS, Scenario  # noqa: E402
+import lg_graphs  # noqa: F401 (registers its scenarios)
+import lg_people  # noqa: F401
+from lg_support import SCENARIOS, Scenario
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "porting-langgraph.md"
 

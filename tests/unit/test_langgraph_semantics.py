@@ -5,7 +5,7 @@ import json
 from gecko_temporal import END, START, GraphError, Workflow
 from gecko_temporal.core.context import History, WorkflowContext, router_context
 from gecko_temporal.core.scheduler import Scheduler
-from gecko_temporal.core.state import StateView
+from gecko_temporal.core.state import ReducerError, StateDelta, StateView, merge_layer
 
 
 def _layers(spec, routes, may_skip_loops=lambda: True):
@@ -115,3 +115,44 @@ def test_start_edges_an_end_edge_and_a_conditional_entry_point():
         assert 'edge "nope" -> END: no node named "nope"' in str(exc)
     else:
         raise AssertionError("an END edge from no node compiled")
+
+
+def keep_last_two(old, new):
+    """A reducer of the user's own: pure, importable by its qualified name."""
+    return [*(old or []), *new][-2:]
+
+
+def fails_on_three(old, new):
+    if 3 in new:
+        raise ValueError("three is not allowed")
+    return new
+
+
+def test_a_module_level_reducer_is_kept_by_qualified_name_and_combines_in_node_order():
+    wf = Workflow("R", reducers={"k": keep_last_two, "j": f"{__name__}:fails_on_three"})
+    assert wf.reducers == {"k": f"{__name__}:keep_last_two", "j": f"{__name__}:fails_on_three"}
+    state = {"k": "[1]"}
+    merge_layer(state, [("a", StateDelta({"k": "[2]"})), ("b", StateDelta({"k": "[3]"}))], wf.reducers)
+    assert json.loads(state["k"]) == [2, 3]
+    try:
+        merge_layer(state, [("a", StateDelta({"j": "[3]"}))], wf.reducers)
+    except ReducerError as exc:
+        assert str(exc) == (
+            f"reducer \"{__name__}:fails_on_three\" of state key 'j' raised ValueError: three is not allowed "
+            'combining node "a"\'s write [3]'
+        )
+    else:
+        raise AssertionError("the reducer's exception was lost")
+
+
+def test_a_reducer_that_cannot_be_imported_by_name_is_refused_naming_it():
+    def nested(old, new):
+        return new
+
+    for bad, why in ((nested, "a lambda or a nested function"), ("no_such_module:fn", "cannot import")):
+        try:
+            Workflow("R", reducers={"k": bad})
+        except GraphError as exc:
+            assert why in str(exc) and "reducers['k']" in str(exc)
+        else:
+            raise AssertionError(bad)

@@ -200,7 +200,7 @@ class Workflow:
         task_queue: str | None = None,
         types: Sequence[type] = (),
         scheduling: str = SCHEDULING_LAYERED,
-        reducers: Mapping[str, str] | None = None,
+        reducers: Mapping[str, str | Callable[[Any, Any], Any]] | None = None,
         max_parallel: int | None = None,
         budget: Budget | dict[str, Any] | None = None,
         limits: Sequence[Limit] = (),

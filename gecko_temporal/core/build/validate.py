@@ -5,11 +5,11 @@ Each check adds a person's sentence to ``problems``, so one GraphError can list 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gecko_temporal.core.errors import GraphError, suggest
 from gecko_temporal.core.spec import END, KIND_FUNCTION
-from gecko_temporal.core.state import REDUCERS
+from gecko_temporal.core.state import REDUCERS, custom_reducer
 
 if TYPE_CHECKING:
     from gecko_temporal.core.build.graph import NodeDef, Router
@@ -83,30 +83,36 @@ def check_routers(nodes: Mapping[str, NodeDef], routers_in: Sequence[Router], pr
     return routers
 
 
-def check_reducers(reducers: Mapping[str, str] | None) -> dict[str, str]:
-    """The reducers by state key, checked; raise GraphError listing every bad one."""
+def check_reducers(reducers: Mapping[str, Any] | None) -> dict[str, str]:
+    """The reducers by state key, checked; raise GraphError listing every bad one. A reducer of
+    the user's own (a module-level pure function, or its ``"module:qualname"``) is kept by name."""
     if reducers is None:
         return {}
     if not isinstance(reducers, Mapping):
         raise GraphError(f"reducers must be a dict of state key -> reducer name, got {type(reducers).__name__}")
     problems = []
+    named: dict[str, str] = {}
     for key, how in reducers.items():
         if not isinstance(key, str):
             problems.append(f"reducers: state keys are str, got {key!r}")
-        elif callable(how):
-            problems.append(
-                f"reducers[{key!r}]: reducers run in workflow code, where only the engine's own pure "
-                f"functions are safe to replay; name one of: {', '.join(REDUCERS)} (got the callable {how!r})"
-            )
+        elif callable(how) or (isinstance(how, str) and ":" in how):
+            name, why = custom_reducer(how)
+            if name is None:
+                problems.append(f"reducers[{key!r}]: {why}")
+            else:
+                named[key] = name
         elif how not in REDUCERS:
             problems.append(
-                f"reducers[{key!r}] = {how!r} is no reducer{suggest(str(how), REDUCERS)} (valid: {', '.join(REDUCERS)})"
+                f"reducers[{key!r}] = {how!r} is no reducer{suggest(str(how), REDUCERS)} (valid: "
+                f"{', '.join(REDUCERS)}, or a module-level function of yours)"
             )
+        else:
+            named[key] = how
     if problems:
         raise GraphError(
             f"invalid reducers ({len(problems)} problem{'s' * (len(problems) > 1)}): " + "; ".join(problems), problems
         )
-    return {k: v for k, v in reducers.items() if v != "replace"}
+    return {k: v for k, v in named.items() if v != "replace"}
 
 
 def find_cycle(names: list[str], successors: dict[str, list[str]]) -> list[str]:
