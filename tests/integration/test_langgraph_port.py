@@ -1,0 +1,64 @@
+"""Issue 23's repros, as a LangGraph user wrote them, on the real dev server."""
+
+from __future__ import annotations
+
+import pytest
+
+from gecko_temporal import END, START, NodeError, Workflow
+
+
+def refuses_big_totals(old, new):
+    """A reducer of the user's own (module level, pure) that raises on some values."""
+    total = (old or 0) + new
+    if total > 10:
+        raise ValueError(f"total {total} is over 10")
+    return total
+
+
+@pytest.mark.parametrize("mode", ["layered", "eager"])
+async def test_the_loop_until_the_list_is_long_enough_ends_as_in_langgraph(mode):
+    wf = Workflow(f"R_{mode}", reducers={"agg": "extend"}, scheduling=mode)
+    wf.add_node("a", lambda context: context.state.__setitem__("agg", ["A"]))
+    wf.add_node("b", lambda context: context.state.__setitem__("agg", ["B"]))
+    wf.add_conditional_edges("a", lambda _, context: "b" if len(context.state["agg"]) < 3 else END, ["b", END])
+    wf.add_edge("b", "a").set_entry_point("a")
+    handle = await wf.start(None, state={"agg": []}, max_steps=25)
+    await handle.result()
+    assert (await handle.state())["state"]["agg"] == ["A", "B", "A"]
+
+
+async def test_a_router_without_a_path_map_leaves_the_parallel_branches_parallel():
+    wf = Workflow("Unmapped")
+    for n in ["s", "x", "y", "z", "j", "done"]:
+        wf.add_node(n, lambda v: v)
+    wf.add_conditional_edges("s", lambda _: ["x", "y"], ["x", "y"])
+    wf.add_edge("x", "z").add_edge("z", "j").add_edge("y", "j")
+    wf.add_conditional_edges("j", lambda _: "done")
+    handle = await wf.set_entry_point("s").start(None)
+    await handle.result()
+    layers = [s["nodes"] for s in await handle.steps() if s["nodes"]]  # step 0 is the start
+    assert layers == [["s"], ["x", "y"], ["z"], ["j"], ["done"]]
+
+
+async def test_a_waiting_edge_from_start_edges_joins_once():
+    wf = Workflow("Waiting", reducers={"seen": "extend"})
+    for n in "ab":
+        wf.add_node(n, lambda x, context, n=n: context.state.__setitem__("seen", [n]) or n)
+    wf.add_node("c", lambda x, context: context.state.__setitem__("seen", ["c"]) or x)
+    wf.add_edge(START, "a").add_edge(START, "b").add_edge(["a", "b"], "c").add_edge("c", END)
+    handle = await wf.start("in")
+    assert await handle.result() == {"a": "a", "b": "b"}  # c ran once, with both predecessors' outputs
+    assert (await handle.state())["state"]["seen"] == ["a", "b", "c"]
+
+
+async def test_a_reducer_of_the_users_own_that_raises_fails_the_run_naming_it():
+    wf = Workflow("OwnReducer", reducers={"total": refuses_big_totals})
+    wf.add_node("a", lambda context: context.state.__setitem__("total", 4))
+    wf.add_node("b", lambda context: context.state.__setitem__("total", 9))
+    wf.add_edge("a", "b").set_entry_point("a")
+    with pytest.raises(NodeError) as info:
+        await wf.execute(None)
+    assert info.value.node == "b" and info.value.error_type == "ReducerError"
+    assert f'reducer "{__name__}:refuses_big_totals" of state key \'total\' raised ValueError: total 13 is over 10' in (
+        info.value.error_message
+    )
