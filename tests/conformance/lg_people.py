@@ -108,7 +108,7 @@ def _lg_review_graph() -> Any:
     return g.compile(checkpointer=InMemorySaver())
 
 
-async def _gecko_review(name: str, session: str, edit: dict) -> Any:
+async def _gecko_review(name: str, session: str, edit: dict, **how: Any) -> Any:
     def review(_: Any, context: Any) -> None:
         context.state["verdict"] = f"{context.interrupt('ok?')} for {context.state['draft']}"
         context.state["log"] = ["review"]
@@ -118,7 +118,7 @@ async def _gecko_review(name: str, session: str, edit: dict) -> Any:
     wf.add_node("review", review).add_edge("write", "review").set_entry_point("write")
     handle = await wf.start(None, session_id=session, state={"log": []})
     await waiting_for(handle, "review")
-    await handle.update_state(edit)
+    await handle.update_state(edit, **how)
     await handle.answer("review", "yes")
     await handle.result()
     return (await handle.state())["state"]
@@ -366,3 +366,17 @@ class UpdateStateReducerKey:
     @staticmethod
     async def gecko(session: str) -> Any:
         return await _gecko_review("C_update_state_reducer_key", session, {"log": ["edit"]})
+
+
+@scenario("update_state_as_node", "test_pregel_async: update_state(config, values, as_node=...) through the reducer")
+class UpdateStateAsNode:
+    @staticmethod
+    async def langgraph() -> Any:
+        app, config = _lg_review_graph(), _config("edit-as-node")
+        await app.ainvoke({"log": []}, config)
+        await app.aupdate_state(config, {"log": ["edit"]}, as_node="write")
+        return await app.ainvoke(Command(resume="yes"), config)
+
+    @staticmethod
+    async def gecko(session: str) -> Any:
+        return await _gecko_review("C_update_state_as_node", session, {"log": ["edit"]}, as_node="write")

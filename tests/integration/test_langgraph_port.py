@@ -59,6 +59,6 @@ async def test_a_reducer_of_the_users_own_that_raises_fails_the_run_naming_it():
     with pytest.raises(NodeError) as info:
         await wf.execute(None)
     assert info.value.node == "b" and info.value.error_type == "ReducerError"
-    assert f'reducer "{__name__}:refuses_big_totals" of state key \'total\' raised ValueError: total 13 is over 10' in (
+    assert f"reducer \"{__name__}:refuses_big_totals\" of state key 'total' raised ValueError: total 13 is over 10" in (
         info.value.error_message
     )

@@ -4,7 +4,9 @@ import json
 
 from gecko_temporal import END, START, GraphError, Workflow
 from gecko_temporal.core.context import History, WorkflowContext, router_context
+from gecko_temporal.core.control import Arg, RunControl, reduce_edit
 from gecko_temporal.core.scheduler import Scheduler
+from gecko_temporal.core.spec import RunSnapshot
 from gecko_temporal.core.state import ReducerError, StateDelta, StateView, merge_layer
 
 
@@ -156,3 +158,23 @@ def test_a_reducer_that_cannot_be_imported_by_name_is_refused_naming_it():
             assert why in str(exc) and "reducers['k']" in str(exc)
         else:
             raise AssertionError(bad)
+
+
+def test_an_edit_sent_as_a_node_goes_through_the_reducers_and_a_bad_value_is_left_out():
+    spec = Workflow("E", reducers={"log": "extend"}).add_node("w", lambda v: v).set_entry_point("w").compile()
+    control = RunControl(spec, Scheduler(spec), RunSnapshot())
+    edit, problem = control.check_edit([Arg({"values": {"log": ["edit"], "n": 2}, "as_node": "w"})])
+    assert problem is None and edit is not None and edit["as_node"] == "w"
+    _, problem = control.check_edit([Arg({"values": {"n": 1}, "as_node": "x"})])
+    assert problem == '"as_node" names no node: \'x\' (valid: "w")'
+    state = {"log": '["w"]', "n": "1"}
+    control.queue_edit(edit)
+    control.apply_edits(state, 1, 1)
+    assert json.loads(state["log"]) == ["w", "edit"] and state["n"] == "2"
+    assert control.edits[-1]["as_node"] == "w" and "refused" not in control.edits[-1]
+    plain, _ = control.check_edit([Arg({"values": {"log": ["only"]}})])
+    assert reduce_edit(state, plain, spec.reducers) == [] and state["log"] == '["only"]'  # no as_node: set
+    bad = {**plain, "values": {"log": '"not a list"', "n": "3"}, "as_node": "w"}
+    refused = reduce_edit(state, bad, spec.reducers)
+    assert state["log"] == '["only"]' and state["n"] == "3"
+    assert refused and 'reducer "extend" cannot combine' in refused[0]
