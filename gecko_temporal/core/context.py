@@ -219,3 +219,13 @@ def keep_router_writes(context: WorkflowContext, routed: WorkflowContext, reduce
     for key in delta.deletes:
         if key in context.state:
             del context.state[key]
+
+
+def breakpoint_before(node: str, resume: list[str] | None) -> tuple[dict[str, Any] | None, list[str] | None]:
+    """A static breakpoint (LangGraph's ``interrupt_before``) on ``node``: (the interrupt to wait in,
+    None) before anyone answered it; once answered, (None, the answers left for the node's own
+    ``context.interrupt()`` calls). The node's code never runs before the answer."""
+    if not resume:
+        payload = codec.encode({"breakpoint": "before", "node": node})
+        return {"payload": payload, "index": 0, "timeout": None, "default": None}, None
+    return None, resume[1:]

@@ -29,7 +29,14 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from gecko_temporal.core import codec, usage
 from gecko_temporal.core.build.nodes import Callee, NodeCode
-from gecko_temporal.core.context import History, NodeInterrupted, WorkflowContext, keep_router_writes, router_context
+from gecko_temporal.core.context import (
+    History,
+    NodeInterrupted,
+    WorkflowContext,
+    breakpoint_before,
+    keep_router_writes,
+    router_context,
+)
 from gecko_temporal.core.errors import EffectError, GraphError, InterruptError, SerializationError
 from gecko_temporal.core.limits import PAYLOAD_LIMIT, json_size, output_problem, sends_problem
 from gecko_temporal.core.spec import (
@@ -292,6 +299,11 @@ class NodeRunner:
                     f"input_mapper failed for {where}: {type(exc).__name__}: {safe_str(exc)}", "InputMapperError"
                 ) from None
 
+        resume = getattr(inp, "resume", None)
+        if function is not None and function.breakpoint:  # interrupt_before: wait, then run as usual
+            asked, resume = breakpoint_before(inp.node, resume)
+            if asked is not None:
+                return NodeOutput(value="null", interrupt=asked)
         view = None
         context = None
         emitter = None
@@ -309,7 +321,7 @@ class NodeRunner:
                 node=inp.node,
                 step=inp.step,
                 member=display if team is not None else None,
-                resume=getattr(inp, "resume", None),
+                resume=resume,
                 emitter=emitter.emit,
                 effects=effects.node_effects(inp, await _first_run(), activity.client().data_converter),
             )

@@ -380,3 +380,36 @@ class UpdateStateAsNode:
     @staticmethod
     async def gecko(session: str) -> Any:
         return await _gecko_review("C_update_state_as_node", session, {"log": ["edit"]}, as_node="write")
+
+
+@scenario(
+    "interrupt_before_breakpoint", "test_pregel_async: compile(interrupt_before=[...]), resumed with invoke(None)"
+)
+class InterruptBefore:
+    @staticmethod
+    async def langgraph() -> Any:
+        g = StateGraph(Doc)
+        g.add_node("write", lambda s: {"draft": "v1", "log": ["write"]})
+        g.add_node("publish", lambda s: {"log": [f"published {s['draft']}"]})
+        g.add_edge(START, "write").add_edge("write", "publish")
+        app, config = g.compile(checkpointer=InMemorySaver(), interrupt_before=["publish"]), _config("before")
+        paused = await app.ainvoke({"log": []}, config)
+        pending = list((await app.aget_state(config)).next)
+        return paused["log"], pending, await app.ainvoke(None, config)
+
+    @staticmethod
+    async def gecko(session: str) -> Any:
+        wf = gk.Workflow("C_interrupt_before", reducers={"log": "extend"}, interrupt_before=["publish"])
+        wf.add_node("write", lambda _, context: context.state.update(draft="v1", log=["write"]))
+        wf.add_node(
+            "publish", lambda _, context: context.state.__setitem__("log", [f"published {context.state['draft']}"])
+        )
+        handle = (
+            await wf.add_edge("write", "publish")
+            .set_entry_point("write")
+            .start(None, session_id=session, state={"log": []})
+        )
+        paused = await waiting_for(handle, "publish")
+        await handle.answer("publish", None)
+        await handle.result()
+        return paused["state"]["log"], list(paused["waiting"]), (await handle.state())["state"]

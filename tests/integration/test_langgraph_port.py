@@ -62,3 +62,23 @@ async def test_a_reducer_of_the_users_own_that_raises_fails_the_run_naming_it():
     assert f"reducer \"{__name__}:refuses_big_totals\" of state key 'total' raised ValueError: total 13 is over 10" in (
         info.value.error_message
     )
+
+
+async def test_a_static_breakpoint_waits_before_the_node_and_its_own_interrupts_follow():
+    from test_people import waiting_for
+
+    ran: list[str] = []
+
+    def review(draft, context):
+        ran.append("review")
+        return f"{draft}: {context.interrupt('publish?')}"
+
+    wf = Workflow("Breakpoint", interrupt_before=["review"])
+    wf.add_node("draft", lambda text: text.upper()).add_node("review", review)
+    handle = await wf.add_edge("draft", "review").set_entry_point("draft").start("ducks")
+    paused = await waiting_for(handle, "review", 0)
+    assert paused["waiting"]["review"]["payload"] == {"breakpoint": "before", "node": "review"} and ran == []
+    await handle.answer("review", None)
+    assert (await waiting_for(handle, "review", 1))["waiting"]["review"]["payload"] == "publish?"
+    await handle.answer("review", "yes")
+    assert await handle.result() == "DUCKS: yes"

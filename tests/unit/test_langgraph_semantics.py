@@ -97,7 +97,7 @@ def test_a_waiting_edge_joins_its_sources_and_a_bad_one_is_a_graph_error():
         try:
             _nodes("a").add_edge(bad, "a")
         except GraphError as exc:
-            assert "waiting edge needs a non-empty list of node names" in str(exc)
+            assert "non-empty list of node names" in str(exc)
         else:
             raise AssertionError(bad)
 
@@ -178,3 +178,21 @@ def test_an_edit_sent_as_a_node_goes_through_the_reducers_and_a_bad_value_is_lef
     refused = reduce_edit(state, bad, spec.reducers)
     assert state["log"] == '["only"]' and state["n"] == "3"
     assert refused and 'reducer "extend" cannot combine' in refused[0]
+
+
+def test_interrupt_before_names_function_nodes_only():
+    from gecko_temporal import WaitForInput
+
+    wf = Workflow("B", interrupt_before=["a", "ask", "nope"]).add_node("a", lambda v: v)
+    wf.add_node("ask", WaitForInput("ok?")).add_edge("a", "ask").set_entry_point("a")
+    try:
+        wf.compile()
+    except GraphError as exc:
+        assert exc.problems == [
+            'interrupt_before names wait node "ask": only function nodes wait before running (a WaitForInput '
+            "node before it does the same)",
+            'interrupt_before names no node "nope" (valid: "a", "ask")',
+        ]
+    else:
+        raise AssertionError("compiled")
+    assert wf.node_table()["a"].breakpoint and not Workflow("C").add_node("a", lambda v: v).node_table()["a"].breakpoint

@@ -12,7 +12,7 @@ from gecko_temporal.core.spec import END, KIND_FUNCTION
 from gecko_temporal.core.state import REDUCERS, custom_reducer
 
 if TYPE_CHECKING:
-    from gecko_temporal.core.build.graph import NodeDef, Router
+    from gecko_temporal.core.build.nodedef import NodeDef, Router
 
 
 def structure_problems(
@@ -113,6 +113,34 @@ def check_reducers(reducers: Mapping[str, Any] | None) -> dict[str, str]:
             f"invalid reducers ({len(problems)} problem{'s' * (len(problems) > 1)}): " + "; ".join(problems), problems
         )
     return {k: v for k, v in named.items() if v != "replace"}
+
+
+def edge_sources(source: Any, target: Any) -> list[str]:
+    """The sources of ``add_edge(source, target)`` when it is no plain edge of two names: a waiting
+    edge's list of node names; raise GraphError naming the call for anything else."""
+    if not isinstance(target, str):
+        raise GraphError(f"add_edge({source!r}, {target!r}): the target is a node name (str)")
+    if isinstance(source, (list, tuple)) and source and all(isinstance(s, str) for s in source):
+        return list(source)
+    raise GraphError(
+        f"add_edge({source!r}, {target!r}): the source is a node name (str), or a waiting edge's "
+        "non-empty list of node names"
+    )
+
+
+def port_problems(nodes: Mapping[str, NodeDef], to_end: Sequence[str], interrupt_before: Sequence[str]) -> list[str]:
+    """The problems of LangGraph's constructs: ``add_edge(node, END)`` and ``interrupt_before``."""
+    names = list(nodes)
+    problems = [f'edge "{n}" -> END: no node named "{n}"' for n in dict.fromkeys(to_end) if n not in nodes]
+    for n in interrupt_before:
+        if n not in nodes:
+            problems.append(f'interrupt_before names no node "{n}"{suggest(n, names)}')
+        elif nodes[n].kind != KIND_FUNCTION:
+            problems.append(
+                f'interrupt_before names {nodes[n].kind} node "{n}": only function nodes wait before '
+                "running (a WaitForInput node before it does the same)"
+            )
+    return problems
 
 
 def find_cycle(names: list[str], successors: dict[str, list[str]]) -> list[str]:
