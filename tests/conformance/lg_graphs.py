@@ -493,3 +493,23 @@ class CustomReducer:
             wf.add_node(n, lambda _, context, n=n: context.state.__setitem__("recent", [n]))
         wf.add_edge(gk.START, "a").add_edge("a", "b").add_edge("a", "c").add_edge(["b", "c"], "d")
         return (await gecko_run(wf, session, state={"recent": ["start"]}))[1]
+
+
+@scenario("command_goto_several_nodes", "test_pregel_async: Command(goto=[...]) from a node without edges")
+class CommandGotoSeveral:
+    @staticmethod
+    async def langgraph() -> Any:
+        g = lg_graph(["b", "c", "d"])
+        g.add_node("a", lambda s: Command(goto=["b", "c"], update={"log": ["a"]}))
+        g.add_edge(START, "a").add_edge(["b", "c"], "d")
+        return await langgraph_layers(g.compile(), {"log": []})
+
+    @staticmethod
+    async def gecko(session: str) -> Any:
+        wf = gk_graph("command_goto_several", ["b", "c", "d"])
+        # Next takes one node; Sends go to several (each its own fan-out of one)
+        wf.add_node(
+            "a", lambda _, context: context.state.__setitem__("log", ["a"]) or [gk.Send("b", None), gk.Send("c", None)]
+        )
+        wf.add_edge(gk.START, "a").add_edge(["b", "c"], "d")
+        return await gecko_layers(wf, session, {"log": []})
