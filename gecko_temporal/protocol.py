@@ -36,3 +36,6 @@ USAGE_EVENT = "usage"  # stream event: a node's reported usage and the run's tot
 ROUTE_LOOP_PATCH = (
     "gecko-route-loops"  # workflow.patched id: runs recorded before waited for routers a node leads to itself
 )
+SEND_INTERRUPT_PATCH = (
+    "gecko-send-interrupts"  # workflow.patched id: runs recorded before failed on an interrupt in a Send instance
+)

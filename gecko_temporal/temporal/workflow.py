@@ -72,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
         LOCAL_BURST_PATCH,
         REWIND_WAIT_PATCH,
         ROUTE_LOOP_PATCH,
+        SEND_INTERRUPT_PATCH,
         STATE_QUERY,
         STATE_UPDATE,
         STEPS_QUERY,
@@ -227,13 +228,13 @@ class GeckoWorkflow:
                 return await self._run_subgraph(node, task)
             try:
                 out: NodeOutput = await self._run_activity(node, task, None, node)
-                if out.interrupt is not None and task.send is not None:
-                    raise failure.interrupt_in_send(task.node)
+                if out.interrupt is not None and task.send is not None and not workflow.patched(SEND_INTERRUPT_PATCH):
+                    raise failure.interrupt_in_send(task.node)  # runs recorded before refused it
                 # context.interrupt(): the activity has ended; wait (durably) for each answer, then run
                 # the node again from its start with the answers so far, until it does not interrupt.
                 answers: list[str] = list(task.resume or [])  # (a previous run's, when its wait moved here)
                 while out.interrupt is not None:
-                    wait = PersonWait.for_interrupt(node.name, out.interrupt, len(answers))
+                    wait = PersonWait.for_interrupt(task.key, out.interrupt, len(answers))  # "Node[i]" in a fan-out
                     answers.append(await self._wait_for_person(wait, task))
                     task.resume = answers
                     out = await self._run_activity(node, task, None, node)

@@ -82,3 +82,25 @@ async def test_a_static_breakpoint_waits_before_the_node_and_its_own_interrupts_
     assert (await waiting_for(handle, "review", 1))["waiting"]["review"]["payload"] == "publish?"
     await handle.answer("review", "yes")
     assert await handle.result() == "DUCKS: yes"
+
+
+async def test_send_instances_interrupt_in_parallel_each_under_its_own_key_in_an_eager_run():
+    from test_people import waiting_for
+
+    from gecko_temporal import GeckoError, Send
+
+    wf = Workflow("ParallelAsk", reducers={"answers": "extend"}, scheduling="eager")
+    wf.add_node("plan", lambda _: [Send("ask", t) for t in ("tea", "cake", "jam")])
+    wf.add_node("ask", lambda topic, context: context.state.__setitem__("answers", [context.interrupt(topic)]))
+    wf.add_node("done", lambda outputs, context: sorted(context.state["answers"]))
+    handle = await wf.add_edge("ask", "done").set_entry_point("plan").start(None)
+    for i in range(3):
+        await waiting_for(handle, f"ask[{i}]")
+    waiting = (await handle.state())["waiting"]
+    assert {k: w["payload"] for k, w in waiting.items()} == {"ask[0]": "tea", "ask[1]": "cake", "ask[2]": "jam"}
+    with pytest.raises(GeckoError, match=r"ask\[3\]"):
+        await handle.answer("ask[3]", "no such instance")
+    for key in ("ask[2]", "ask[0]", "ask[1]"):
+        await handle.answer(key, f"yes to {waiting[key]['payload']}")
+    assert await handle.result() == ["yes to cake", "yes to jam", "yes to tea"]
+    assert (await handle.state())["state"]["answers"] == ["yes to tea", "yes to cake", "yes to jam"]  # Send order

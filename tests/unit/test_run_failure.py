@@ -84,8 +84,7 @@ def test_an_interrupt_in_a_send_instance_says_why_and_where_to_interrupt():
     assert (exc.node, exc.error_type) == ("R", "InterruptError")
     assert exc.message == (
         "context.interrupt() in a Send instance: the instances of a fan-out run together and share one node "
-        "name; interrupt in a node before or after the fan-out (LangGraph's parallel interrupts in Send "
-        "branches are not supported: docs/porting-langgraph.md)"
+        "name; interrupt in a node before or after the fan-out"
     )
 
 

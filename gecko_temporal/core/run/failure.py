@@ -87,14 +87,14 @@ def in_send(exc: NodeFailed, send: int | None, sends: int) -> NodeFailed:
 
 
 def interrupt_in_send(node: str) -> NodeFailed:
-    """A Send instance called context.interrupt(): instances share the name answers address."""
+    """A Send instance called context.interrupt() in a run recorded before each instance waited under
+    its own key (``Node[i]``): such runs failed here, and replay so."""
     return NodeFailed(
         node,
         "InterruptError",
         "context.interrupt() in a Send instance: the instances of a fan-out run "
         "together and share one node name; interrupt in a node before or after "
-        "the fan-out (LangGraph's parallel interrupts in Send branches are not supported: "
-        "docs/porting-langgraph.md)",
+        "the fan-out",
     )
 
 
