@@ -40,7 +40,7 @@ from gecko_temporal.core.errors import (
 from gecko_temporal.core.events import Progress, RunEvent
 from gecko_temporal.core.flow import RetryAfter
 from gecko_temporal.core.flow_limits import Limit
-from gecko_temporal.core.spec import END, GraphSpec, Next, NodeSpec, Send
+from gecko_temporal.core.spec import END, START, GraphSpec, Next, NodeSpec, Send
 from gecko_temporal.core.spec import RetrySpec as RetryPolicy
 from gecko_temporal.core.usage import set_price
 from gecko_temporal.integrations import agents as _agents  # noqa: F401 (registers the agent adapters)
@@ -82,6 +82,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "END",
+    "START",
     "Budget",
     "BudgetExceeded",
     "CachePolicy",

@@ -35,3 +35,9 @@ TOKENS_ATTRIBUTE = "GeckoTokens"  # Int: the run's reported tokens so far
 USAGE_EVENT = "usage"  # stream event: a node's reported usage and the run's total
 VALUES_QUERY = "gecko_values"  # an activity asks its run for the texts of value references (core/refs.py)
 REFS_PATCH = "gecko-refs"  # workflow.patched id: node inputs carry references, outputs only what is new
+ROUTE_LOOP_PATCH = (
+    "gecko-route-loops"  # workflow.patched id: runs recorded before waited for routers a node leads to itself
+)
+SEND_INTERRUPT_PATCH = (
+    "gecko-send-interrupts"  # workflow.patched id: runs recorded before failed on an interrupt in a Send instance
+)

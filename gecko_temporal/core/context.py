@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from gecko_temporal.core import codec, usage
 from gecko_temporal.core.effects import Effects
 from gecko_temporal.core.errors import EffectError, InterruptError, SerializationError, StateKeyError
-from gecko_temporal.core.state import StateView
+from gecko_temporal.core.state import StateView, after_own_writes
 
 _NO_DEFAULT = object()
 INTERRUPT_PAYLOAD_LIMIT = 1024 * 1024  # JSON characters: a payload is for a person (and gecko_state) to read
@@ -190,3 +191,41 @@ class WorkflowContext:
 
     def __repr__(self) -> str:
         return f"WorkflowContext(session_id={self.session_id!r}, node={self.node!r}, step={self.step})"
+
+
+def router_context(
+    context: WorkflowContext | None, base: Mapping[str, str], reducers: Mapping[str, str] | None
+) -> WorkflowContext | None:
+    """The context a router reads when its node wrote a reduced key: the state after the node's
+    update went through the reducers (LangGraph's rule), not the node's contribution alone. None
+    when the node's own context already is that (no reduced key written). May raise ReducerError."""
+    if context is None or not reducers:
+        return None
+    delta = context.state.delta()
+    if not any(key in reducers for key in delta.writes):
+        return None
+    routed = copy.copy(context)
+    routed.state = StateView(after_own_writes(base, delta, reducers, node=context.node), node=context.node)
+    return routed
+
+
+def keep_router_writes(context: WorkflowContext, routed: WorkflowContext, reducers: Mapping[str, str]) -> None:
+    """What a router wrote or deleted in its own view lands in the node's (reduced keys stay the
+    node's contribution: the router saw their combined value)."""
+    delta = routed.state.delta()
+    for key in delta.writes:
+        if key not in reducers:
+            context.state[key] = routed.state[key]
+    for key in delta.deletes:
+        if key in context.state:
+            del context.state[key]
+
+
+def breakpoint_before(node: str, resume: list[str] | None) -> tuple[dict[str, Any] | None, list[str] | None]:
+    """A static breakpoint (LangGraph's ``interrupt_before``) on ``node``: (the interrupt to wait in,
+    None) before anyone answered it; once answered, (None, the answers left for the node's own
+    ``context.interrupt()`` calls). The node's code never runs before the answer."""
+    if not resume:
+        payload = codec.encode({"breakpoint": "before", "node": node})
+        return {"payload": payload, "index": 0, "timeout": None, "default": None}, None
+    return None, resume[1:]

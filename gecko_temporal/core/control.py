@@ -15,7 +15,7 @@ fail a workflow task. What the run keeps of a rejected request is a short previe
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gecko_temporal.core import codec
@@ -34,6 +34,7 @@ from gecko_temporal.core.requests import preview as preview
 from gecko_temporal.core.requests import rejection as rejection
 from gecko_temporal.core.scheduler import Scheduler
 from gecko_temporal.core.spec import KIND_WAIT, GraphSpec, Jump, RunSnapshot
+from gecko_temporal.core.state import ReducerError, reduce_value
 from gecko_temporal.protocol import ANSWER_SIGNAL, ANSWER_UPDATE, JUMP_UPDATE, NEXT_SIGNAL, REWOUND_SIGNAL, STATE_UPDATE
 
 KEEP_REJECTED = 50  # rejected requests kept for gecko_state (and the continue-as-new snapshot)
@@ -312,12 +313,18 @@ class RunControl:
         payload, problem = one_object(received, "update_state", '{"values": {"key": ...}, "delete": ["key"]}')
         if problem:
             return None, problem
-        return parse_edit(
+        edit, problem = parse_edit(
             payload.get("values"),
             payload.get("delete"),
-            [k for k in payload if k not in ("values", "delete")],
+            [k for k in payload if k not in ("values", "delete", "as_node")],
             "update",
         )
+        as_node = payload.get("as_node")
+        if edit is None or as_node is None:
+            return edit, problem
+        if not isinstance(as_node, str) or as_node not in self._kinds:
+            return None, f'"as_node" names no node: {str(as_node)[:80]!r}{suggest(str(as_node), self._kinds)}'
+        return {**edit, "as_node": as_node}, None  # values go through the reducers, as that node's write
 
     def queue_edit(self, edit: dict[str, Any]) -> None:
         self.pending_edits.append(edit)
@@ -329,7 +336,7 @@ class RunControl:
         for edit in self.pending_edits:
             for key in edit["delete"]:
                 state.pop(key, None)
-            state.update(edit["values"])
+            refused = reduce_edit(state, edit, self._spec.reducers)
             self.edits.append(
                 {
                     "step": step,
@@ -338,6 +345,8 @@ class RunControl:
                     "source": edit["source"],
                     "set": shown_keys(edit["values"]),
                     "deleted": shown_keys(edit["delete"]),
+                    **({"as_node": edit["as_node"]} if "as_node" in edit else {}),
+                    **({"refused": refused} if refused else {}),
                 }
             )
         del self.edits[:-KEEP_EDITS]
@@ -459,3 +468,21 @@ class RunControl:
             pending_edits=self.pending_edits,
             rewound_from=self.rewound_from,
         )
+
+
+def reduce_edit(state: dict[str, str], edit: dict[str, Any], reducers: Mapping[str, str]) -> list[str]:
+    """Set an edit's values in ``state``. One sent ``as_node`` goes through the reduced keys' reducers
+    as that node's write (LangGraph's update_state); others set the values. Returns why a value a
+    reducer could not combine was left out: the run goes on, an edit never fails it."""
+    as_node = edit.get("as_node")
+    if as_node is None or not reducers:
+        state.update(edit["values"])
+        return []
+    refused = []
+    for key, text in edit["values"].items():
+        how = reducers.get(key)
+        try:
+            state[key] = text if how is None else reduce_value(how, state.get(key), text, node=as_node, key=key)
+        except ReducerError as exc:
+            refused.append(str(exc)[:300])
+    return refused

@@ -13,7 +13,7 @@ block it, and a node reachable only through ``Next`` is never waited for.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +62,15 @@ class _FanIn:
 class Scheduler:
     """Decides layers; keeps the latest output of each node (``context.history``)."""
 
-    def __init__(self, spec: GraphSpec, snapshot: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        spec: GraphSpec,
+        snapshot: dict[str, Any] | None = None,
+        may_skip_loops: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """``may_skip_loops``: asked only when it changes a decision, whether a node may stop waiting
+        for a router it leads to itself (the workflow answers with ``workflow.patched``: runs recorded
+        before waited for it, and replay that way)."""
         self.spec = spec
         self.eager = spec.scheduling == SCHEDULING_EAGER
         self._order = {n.name: i for i, n in enumerate(spec.nodes)}
@@ -71,6 +79,10 @@ class Scheduler:
         # Conditional edges (routers): a target counts its router's source among its predecessors
         # (a join waits for a router that may still choose it), and a source reaches its targets.
         self._route_targets: dict[str, frozenset[str] | None] = {}
+        # By node: the routers it waits for only through a conditional edge, yet leads to itself (a
+        # loop back, or any node for a router without a path map): they cannot choose it before it runs.
+        self._loops_back: dict[str, frozenset[str]] = {}
+        self._may_skip_loops = may_skip_loops
         self._reach = self._successors
         routed = [n for n in spec.nodes if n.router is not None]
         if routed:
@@ -85,6 +97,7 @@ class Scheduler:
                     if n.name not in self._predecessors[t] and n.name not in extra[t]:
                         extra[t].append(n.name)
             self._predecessors = {k: [*v, *extra[k]] for k, v in self._predecessors.items()}
+            self._loops_back = _loops_back(self._reach, extra)
         self._kinds = {n.name: n.kind for n in spec.nodes}
         self._fanin: dict[str, _FanIn] = {}  # fan-outs running: never across continue-as-new
         snap = snapshot or {}
@@ -153,6 +166,9 @@ class Scheduler:
             # delivered holds only predecessors, so a full one means nothing is missing
             if len(delivered) < len(predecessors):
                 missing = [p for p in predecessors if p not in delivered]
+                loops = self._loops_back.get(node)
+                if loops and any(p in loops for p in missing) and self._may_skip_loops():
+                    missing = [p for p in missing if p not in loops]
                 if blocked_by is None:  # computed once a layer, only when a join is partial
                     blocked_by = self._live_closure(chosen, running, fans)
                 if any(p in blocked_by for p in missing) and (
@@ -360,6 +376,30 @@ class Scheduler:
         if len(delivered) == 1:
             return next(iter(delivered.values()))
         return _join_text((p, delivered[p]) for p in self._predecessors[node] if p in delivered)
+
+
+def _loops_back(reach: dict[str, list[str]], routed_from: dict[str, list[str]]) -> dict[str, frozenset[str]]:
+    """For each node, the routers among ``routed_from[node]`` (the sources whose conditional edges
+    may choose it) that the node itself can reach: LangGraph never waits for those, and neither do we
+    (waiting made a router without a path map, which reaches every node, serialize parallel branches)."""
+    sources = {p for ps in routed_from.values() for p in ps}
+    if not sources:
+        return {}
+    back: dict[str, list[str]] = {n: [] for n in reach}
+    for n, targets in reach.items():
+        for t in targets:
+            back[t].append(n)
+    reaches: dict[str, set[str]] = {}  # router -> every node that can reach it
+    for p in sources:
+        seen, frontier = {p}, [p]
+        while frontier:
+            for n in back[frontier.pop()]:
+                if n not in seen:
+                    seen.add(n)
+                    frontier.append(n)
+        reaches[p] = seen
+    found = {n: frozenset(p for p in ps if n in reaches[p]) for n, ps in routed_from.items()}
+    return {n: ps for n, ps in found.items() if ps}
 
 
 def _join_text(pairs: Any) -> str:

@@ -446,6 +446,8 @@ codec.register_type(Next)
 
 #: What a router returns to go nowhere (LangGraph's ``END``); also a valid path-map value.
 END = "__end__"
+#: Where a run starts (LangGraph's ``START``): ``add_edge(START, node)``, ``add_conditional_edges(START, ...)``.
+START = "__start__"
 
 #: Sends one node output (a router's or a node's own) may hold. Each becomes an activity, and
 #: Temporal allows 2,000 pending activities per workflow.

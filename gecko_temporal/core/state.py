@@ -10,8 +10,9 @@ one layer are merged into the global state in node order, and a Team's members' 
 
 from __future__ import annotations
 
+import importlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,6 +129,17 @@ class StateView(MutableMapping[str, Any]):
         return StateDelta(writes=writes, deletes=list(self._deleted))
 
 
+def after_own_writes(
+    base: Mapping[str, str], delta: StateDelta, reducers: Mapping[str, str], *, node: str = ""
+) -> dict[str, str]:
+    """The state as a router sees it: ``base`` (what the node saw) with the node's own ``delta``
+    applied through the reducers, as LangGraph's routers read the state after their node's update.
+    A reduced key then holds the combined value, not the node's contribution alone."""
+    state = dict(base)
+    merge_layer(state, [(node, delta)], reducers)
+    return state
+
+
 def merge_layer(
     state: dict[str, str], deltas: list[tuple[str, StateDelta]], reducers: Mapping[str, str] | None = None
 ) -> list[str]:
@@ -236,15 +248,52 @@ def _merge(old: Any, new: Any) -> Any:
 REDUCERS: dict[str, Any] = {REPLACE: None, "append": _append, "extend": _extend, "add": _add, "merge": _merge}
 
 
+#: Reducers of the user's own, by qualified name (``"module:qualname"``). A Workflow that names one
+#: registers it, so a worker that imported the graph's module has it where reducers run (workflow
+#: code, which shares this module with the worker: it passes through Temporal's sandbox).
+CUSTOM_REDUCERS: dict[str, Callable[[Any, Any], Any]] = {}
+
+
+def custom_reducer(how: Any) -> tuple[str | None, str | None]:
+    """(qualified name, None) for a pure function importable by its qualified name, registered;
+    else (None, why not). ``how`` is the function or its ``"module:qualname"``."""
+    if isinstance(how, str):
+        module, _, qualname = how.partition(":")
+        try:
+            fn: Any = importlib.import_module(module)
+            for part in qualname.split("."):
+                fn = getattr(fn, part)
+        except (ImportError, AttributeError, ValueError) as exc:
+            return None, f"cannot import {how!r} ({type(exc).__name__}: {exc})"
+    else:
+        fn = how
+    owner, qualified = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not callable(fn) or not owner or not qualified or "<" in qualified:
+        return None, (
+            f"{how!r} has no qualified name a worker can import it by (a lambda or a nested function); "
+            "define the reducer at module level"
+        )
+    name = f"{owner}:{qualified}"
+    CUSTOM_REDUCERS[name] = fn
+    return name, None
+
+
 def reduce_value(how: str, old_text: str | None, new_text: str, *, node: str = "", key: str = "") -> str:
     """The JSON text of ``key`` after ``node`` wrote ``new_text`` under reducer ``how``."""
     fn = REDUCERS.get(how)
     if fn is None:
         if how == REPLACE:
             return new_text
-        raise ReducerError(
-            f"state key {key!r} names no reducer {how!r} (valid: {', '.join(REDUCERS)})", node=node, key=key
-        )
+        custom = CUSTOM_REDUCERS.get(how)
+        if custom is None:
+            raise ReducerError(
+                f"state key {key!r} names no reducer {how!r} (valid: {', '.join(REDUCERS)}, or a function "
+                "of yours by qualified name, registered when the worker imports the module that builds the "
+                "Workflow)",
+                node=node,
+                key=key,
+            )
+        return _reduce_custom(how, custom, old_text, new_text, node=node, key=key)
     old = json.loads(old_text) if old_text is not None else None
     new = json.loads(new_text)
     try:
@@ -257,6 +306,23 @@ def reduce_value(how: str, old_text: str | None, new_text: str, *, node: str = "
             key=key,
         ) from None
     return json.dumps(combined, separators=(",", ":"), ensure_ascii=False)
+
+
+def _reduce_custom(
+    how: str, fn: Callable[[Any, Any], Any], old_text: str | None, new_text: str, *, node: str, key: str
+) -> str:
+    """A user's reducer over the values' plain JSON (what it raises or returns unserializable fails
+    the run naming the reducer, the key and the node, never retried: it would do the same again)."""
+    try:
+        combined = fn(json.loads(old_text) if old_text is not None else None, json.loads(new_text))
+        return json.dumps(combined, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except Exception as exc:
+        raise ReducerError(
+            f'reducer "{how}" of state key {key!r} raised {type(exc).__name__}: {exc} combining node '
+            f'"{node}"\'s write {_preview(new_text)}',
+            node=node,
+            key=key,
+        ) from None
 
 
 def _preview(text: str, limit: int = 80) -> str:

@@ -29,7 +29,14 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from gecko_temporal.core import codec, usage
 from gecko_temporal.core.build.nodes import Callee, NodeCode
-from gecko_temporal.core.context import History, NodeInterrupted, WorkflowContext
+from gecko_temporal.core.context import (
+    History,
+    NodeInterrupted,
+    WorkflowContext,
+    breakpoint_before,
+    keep_router_writes,
+    router_context,
+)
 from gecko_temporal.core.errors import EffectError, GraphError, InterruptError, SerializationError
 from gecko_temporal.core.limits import PAYLOAD_LIMIT, json_size, output_problem, sends_problem
 from gecko_temporal.core.spec import (
@@ -45,7 +52,7 @@ from gecko_temporal.core.spec import (
     ResumedNodeInput,
     Send,
 )
-from gecko_temporal.core.state import StateView
+from gecko_temporal.core.state import ReducerError, StateView
 from gecko_temporal.protocol import YIELD_ACTIVITY
 from gecko_temporal.temporal import effects, flow_hooks, tracing, values
 from gecko_temporal.temporal.payloads import payload_limit_of
@@ -295,6 +302,11 @@ class NodeRunner:
                     f"input_mapper failed for {where}: {type(exc).__name__}: {safe_str(exc)}", "InputMapperError"
                 ) from None
 
+        resume = getattr(inp, "resume", None)
+        if function is not None and function.breakpoint:  # interrupt_before: wait, then run as usual
+            asked, resume = breakpoint_before(inp.node, resume)
+            if asked is not None:
+                return NodeOutput(value="null", interrupt=asked)
         view = None
         context = None
         emitter = None
@@ -312,7 +324,7 @@ class NodeRunner:
                 node=inp.node,
                 step=inp.step,
                 member=display if team is not None else None,
-                resume=getattr(inp, "resume", None),
+                resume=resume,
                 emitter=emitter.emit,
                 effects=effects.node_effects(inp, await _first_run(), activity.client().data_converter),
             )
@@ -363,8 +375,14 @@ class NodeRunner:
                         raise _fail(problem, "PayloadTooLarge")
                     sends.append(Jump(node=s.node, input=text, source=inp.node))
             elif router is not None and function is not None and not isinstance(result, Next):
+                try:  # LangGraph's routers see reduced keys combined with the node's update
+                    routed = router_context(context, inp.state or {}, function.reducers)
+                except ReducerError as exc:
+                    raise _fail(str(exc), "ReducerError") from None
                 try:
-                    chosen = await self._call(router.invoke, (result, context), is_async=router.is_async)
+                    chosen = await self._call(router.invoke, (result, routed or context), is_async=router.is_async)
+                    if routed is not None and context is not None and function.reducers:
+                        keep_router_writes(context, routed, function.reducers)
                 except ApplicationError:
                     raise
                 except Exception as exc:  # like the node's own failure: retried by the node's policy

@@ -375,12 +375,13 @@ class RunHandle:
         await self._handle.cancel()
 
     async def update_state(
-        self, values: dict[str, Any] | None = None, *, delete: list[str] | None = None
+        self, values: dict[str, Any] | None = None, *, delete: list[str] | None = None, as_node: str | None = None
     ) -> dict[str, Any]:
         """Set state keys (``values``) and delete keys (``delete``) at the run's next safe point:
         at once while it only waits (an interrupt, a WaitForInput), else when the running layer
         ends. Recorded in ``gecko_state["state_edits"]``. Raises StateEditError for values that
-        are not JSON, too big, or a run that has ended."""
+        are not JSON, too big, or a run that has ended. With ``as_node`` (LangGraph's update_state)
+        a reduced key's value goes through its reducer as that node's write instead of replacing it."""
         try:
             payload: dict[str, Any] = {}
             if values is not None:
@@ -393,6 +394,8 @@ class RunHandle:
                 }
             if delete is not None:
                 payload["delete"] = list(delete)
+            if as_node is not None:
+                payload["as_node"] = as_node
         except SerializationError as exc:
             raise StateEditError(str(exc)) from None
         return await self._update(

@@ -78,6 +78,8 @@ with workflow.unsafe.imports_passed_through():
         JUMP_UPDATE,
         LOCAL_BURST_PATCH,
         REFS_PATCH,
+        ROUTE_LOOP_PATCH,
+        SEND_INTERRUPT_PATCH,
         STATE_QUERY,
         STATE_UPDATE,
         STEPS_QUERY,
@@ -99,7 +101,7 @@ class GeckoWorkflow:
         self._spec = params.spec
         self._nodes = {n.name: n for n in params.spec.nodes}
         snap = RunSnapshot.from_plain(params.snapshot) if params.snapshot is not None else RunSnapshot(flow=params.flow)
-        self._sched = Scheduler(params.spec, snap.scheduler)
+        self._sched = Scheduler(params.spec, snap.scheduler, lambda: workflow.patched(ROUTE_LOOP_PATCH))
         self._control = control.RunControl(params.spec, self._sched, snap)
         self._control.clock = lambda: workflow.now().isoformat()
         inputs = NodeInputs(params.spec.key, params.input, snap.warned, payload_limit=params.payload_limit)
@@ -235,13 +237,13 @@ class GeckoWorkflow:
                 return await self._run_subgraph(node, task)
             try:
                 out: NodeOutput = await self._run_activity(node, task, None, node)
-                if out.interrupt is not None and task.send is not None:
-                    raise failure.interrupt_in_send(task.node)
+                if out.interrupt is not None and task.send is not None and not workflow.patched(SEND_INTERRUPT_PATCH):
+                    raise failure.interrupt_in_send(task.node)  # runs recorded before refused it
                 # context.interrupt(): the activity has ended; wait (durably) for each answer, then run
                 # the node again from its start with the answers so far, until it does not interrupt.
                 answers: list[str] = list(task.resume or [])  # (a previous run's, when its wait moved here)
                 while out.interrupt is not None:
-                    wait = PersonWait.for_interrupt(node.name, out.interrupt, len(answers))
+                    wait = PersonWait.for_interrupt(task.key, out.interrupt, len(answers))  # "Node[i]" in a fan-out
                     answers.append(await self._wait_for_person(wait, task))
                     task.resume = answers
                     out = await self._run_activity(node, task, None, node)

@@ -4,12 +4,11 @@ pauses the run (status "waiting") until a person raises it, on_exceeded="fail" f
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 
 from gecko_temporal import Budget, BudgetExceeded, Workflow, WorkflowContext, set_price
-from tests.pipelines.procs import temporal
+from tests.pipelines.procs import flood
 
 pytestmark = pytest.mark.asyncio
 
@@ -104,13 +103,7 @@ async def test_a_flooded_budget_wait_moves_to_a_new_run_and_still_takes_its_answ
     wf = spender("BudgetFlood", budget=Budget(tokens=1500))
     handle = await wf.start(0, session_id=session_id)
     await waiting_for_budget(handle)
-    flood = tmp_path / "flood.json"
-    flood.write_text(json.dumps({"junk": "f" * 1_500_000}))
-    for _ in range(6):  # the real CLI: raw payloads in history (a client with a payload store would store them)
-        code, _, err = await temporal(
-            dev_server, "workflow", "signal", "--workflow-id", session_id, "--name", "flood", "--input-file", str(flood)
-        )
-        assert code == 0, err
+    await flood(dev_server, session_id, tmp_path)  # the real CLI: raw payloads in history
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 60
     while not ((state := await handle.state())["run"] >= 2 and "budget" in state["waiting"]):

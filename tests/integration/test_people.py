@@ -205,7 +205,7 @@ async def test_an_interrupt_is_a_waiting_event_on_the_stream_with_its_payload(de
     assert seen == ["node_started", "waiting", "node_finished", "run_finished"]
 
 
-async def test_send_instances_cannot_interrupt(dev_server, session_id):
+async def test_send_instances_interrupt_in_parallel_each_under_its_own_key(dev_server, session_id):
     from gecko_temporal import Send, Workflow
 
     def ask(item, context):
@@ -213,9 +213,12 @@ async def test_send_instances_cannot_interrupt(dev_server, session_id):
 
     wf = Workflow("SendInterrupt").add_node("Plan", lambda n: [Send("Ask", i) for i in range(n)])
     wf.add_node("Ask", ask).add_node("After", lambda xs: xs).add_edge("Ask", "After").set_entry_point("Plan")
-    with pytest.raises(NodeError) as info:
-        await wf.execute(2, session_id=session_id)
-    assert 'node "Ask" (Send 0 of 2) failed: InterruptError: context.interrupt() in a Send instance' in str(info.value)
+    handle = await wf.start(2, session_id=session_id)
+    assert (await waiting_for(handle, "Ask[1]"))["waiting"]["Ask[1]"]["payload"] == "ok 1?"
+    assert (await waiting_for(handle, "Ask[0]"))["waiting"]["Ask[0]"]["payload"] == "ok 0?"
+    await handle.answer("Ask[1]", "yes 1")
+    await handle.answer("Ask[0]", "yes 0")
+    assert await handle.result() == ["yes 0", "yes 1"]  # the fan-out's outputs, in Send order
 
 
 async def test_worker_sigkill_while_interrupted_then_answer_and_restart(dev_server, tmp_path, monkeypatch):

@@ -20,7 +20,7 @@ from gecko_temporal.core.spec import RunParams
 from gecko_temporal.temporal.client import connect
 from tests.integration.test_hostile_input import cli_state, start_hostile
 from tests.pipelines import hostile
-from tests.pipelines.procs import ROOT, Procs, temporal
+from tests.pipelines.procs import ROOT, Procs, flood, temporal
 
 QUEUE = f"redteam-{uuid.uuid4().hex[:6]}"
 POLL = "__temporal_workflow_stream_poll"
@@ -338,28 +338,6 @@ async def test_an_edit_sent_while_a_node_runs_wins_over_what_that_node_writes(se
     assert final["state"]["k"] == "person" and final["state_edits"][-1]["set"] == ["k"]
 
 
-async def _flood(dev_server, session: str, tmp_path, count: int = 6) -> None:
-    flood = tmp_path / "flood.json"
-    flood.write_text(json.dumps({"junk": "f" * 1_500_000}))
-    for _ in range(count):
-        for _attempt in range(50):  # a run continuing as new refuses signals for a moment, as it may here
-            code, _, err = await temporal(
-                dev_server,
-                "workflow",
-                "signal",
-                "--workflow-id",
-                session,
-                "--name",
-                "flood",
-                "--input-file",
-                str(flood),
-            )
-            if code == 0 or "workflow is closing" not in err:
-                break
-            await asyncio.sleep(0.2)
-        assert code == 0, err
-
-
 async def _state_when(dev_server, session: str, ready) -> dict:
     for _ in range(300):
         state = await cli_state(dev_server, session)
@@ -375,7 +353,7 @@ async def test_a_signal_flood_on_a_waiting_run_moves_the_wait_to_new_runs_and_lo
     # Every signal lands in history before the workflow can refuse it: 6 of 1.5 MB (9 MB) would keep
     # growing one history toward Temporal's 50 MB termination. The wait continues as new instead.
     session = await _start_waiting(dev_server)
-    await _flood(dev_server, session, tmp_path)
+    await flood(dev_server, session, tmp_path)
     state = await _state_when(dev_server, session, lambda s: s["run"] >= 2 and "Gate1" in s["waiting"])
     assert state["run"] >= 2, "the flooded wait stayed in one run"
     assert list(state["waiting"]) == ["Gate1"], state["waiting"]
@@ -404,7 +382,7 @@ async def test_an_interrupted_node_whose_wait_moves_to_a_new_run_keeps_the_answe
     code, _, err = await gecko(dev_server, "answer", session, "Ask", "--value", '"a"', "--interrupt", "0")
     assert code == 0, err
     await _state_when(dev_server, session, lambda s: s["waiting"].get("Ask", {}).get("interrupt") == 1)
-    await _flood(dev_server, session, tmp_path)
+    await flood(dev_server, session, tmp_path)
     state = await _state_when(
         dev_server, session, lambda s: s["run"] >= 2 and s["waiting"].get("Ask", {}).get("interrupt") == 1
     )

@@ -144,3 +144,22 @@ async def temporal(dev_server, *args: str, within: float = 60) -> tuple[int, str
     )
     out, err = await asyncio.wait_for(proc.communicate(), within)
     return proc.returncode, out.decode(), err.decode()
+
+
+async def flood(dev_server, session: str, folder: Path, count: int = 6, size: int = 1_500_000) -> None:
+    """``count`` signals of ``size`` bytes from the real CLI: each lands in the run's history before
+    the run can refuse it. A run continuing as new refuses signals for a moment ("workflow is
+    closing"), as a flooded waiting run does here: the CLI is run again then, as a user would."""
+    import json
+
+    path = folder / "flood.json"
+    path.write_text(json.dumps({"junk": "f" * size}))
+    for _ in range(count):
+        for _attempt in range(50):
+            code, _, err = await temporal(
+                dev_server, "workflow", "signal", "--workflow-id", session, "--name", "flood", "--input-file", str(path)
+            )
+            if code == 0 or "workflow is closing" not in err:
+                break
+            await asyncio.sleep(0.2)
+        assert code == 0, err

@@ -167,6 +167,7 @@ def test_public_names_are_pinned():
             "StateEditError",
             "DevServer",
             "END",
+            "START",
             "ExecutionStrategy",
             "GeckoError",
             "GeckoWorker",

@@ -103,7 +103,7 @@ def test_the_pure_core_never_imports_temporalio():
 
 
 def test_the_builder_starts_runs_through_the_runner_the_facade_registers():
-    from gecko_temporal.core.build import graph
+    from gecko_temporal.core.build import runner
     from gecko_temporal.temporal import client
 
-    assert graph._runner() is client
+    assert runner.current_runner() is client

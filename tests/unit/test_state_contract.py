@@ -68,7 +68,10 @@ def test_kinds_in_messages_are_json_words_and_model_class_names():
 def test_an_unknown_reducer_is_refused_naming_the_valid_ones():
     with pytest.raises(ReducerError) as info:
         reduce_value("sum", "1", "2")
-    assert str(info.value) == "state key '' names no reducer 'sum' (valid: replace, append, extend, add, merge)"
+    assert str(info.value) == (
+        "state key '' names no reducer 'sum' (valid: replace, append, extend, add, merge, or a function of "
+        "yours by qualified name, registered when the worker imports the module that builds the Workflow)"
+    )
     assert (info.value.node, info.value.key) == ("", "")
     with pytest.raises(ReducerError) as info:
         reduce_value("sum", "1", "2", node="N", key="total")

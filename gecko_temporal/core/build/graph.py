@@ -11,27 +11,35 @@ only when a run starts, so building and validating graphs never needs Temporal.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from gecko_temporal.core import codec
 from gecko_temporal.core.budget import Budget, budget_of
 from gecko_temporal.core.build import adapters
+from gecko_temporal.core.build.nodedef import NodeDef, Router
 from gecko_temporal.core.build.nodes import (
     DEFAULT_HEARTBEAT,
     DEFAULT_TIMEOUT,
     OPTION_NAMES,
     Callee,
-    MemberCode,
     NodeCode,
     StepOptions,
     check_options,
     introspect,
     options_of,
+    pass_input,
     step,
 )
+from gecko_temporal.core.build.runner import Runner, current_runner, use_runner
 from gecko_temporal.core.build.team import Team
-from gecko_temporal.core.build.validate import check_reducers, check_routers, find_cycle, structure_problems
+from gecko_temporal.core.build.validate import (
+    check_reducers,
+    check_routers,
+    edge_sources,
+    find_cycle,
+    port_problems,
+    structure_problems,
+)
 from gecko_temporal.core.build.wait import WaitForInput
 from gecko_temporal.core.cache import refusal as cache_refusal
 from gecko_temporal.core.errors import GraphError
@@ -47,6 +55,7 @@ from gecko_temporal.core.spec import (
     KIND_WAIT,
     SCHEDULING_EAGER,
     SCHEDULING_LAYERED,
+    START,
     GraphSpec,
     NodeSpec,
 )
@@ -56,103 +65,19 @@ if TYPE_CHECKING:
     from gecko_temporal.temporal.client import RunHandle
 
 
-class Runner(Protocol):
-    """What starts and finds runs of a built graph: the module gecko_temporal.temporal.client."""
-
-    async def start(
-        self,
-        wf: Workflow,
-        input_data: Any = None,
-        *,
-        session_id: str | None = None,
-        timeout: float | None = None,
-        max_steps: int | None = None,
-        state: dict[str, Any] | None = None,
-        budget: Budget | dict[str, Any] | None = None,
-        tenant: str | None = None,
-    ) -> RunHandle: ...
-
-    async def get_handle(self, session_id: str, workflow: Workflow | None = None) -> RunHandle: ...
-
-
-# What starts a built graph on a server: the package facade registers the Temporal client (loaded
-# on first use), so the builder never imports the shell and graphs build without temporalio.
-_RUNNER: list[Callable[[], Runner]] = []
-
-
-def use_runner(load: Callable[[], Runner]) -> None:
-    """Start runs with the module ``load()`` returns (it has ``start`` and ``get_handle``)."""
-    _RUNNER[:] = [load]
-
-
-def _runner() -> Runner:
-    if not _RUNNER:
-        raise GraphError("no runner is registered to start runs; import gecko_temporal (its facade registers one)")
-    return _RUNNER[0]()
-
-
 # Re-exported: where they were defined before nodes.py, and where users import them from.
-__all__ = ["DEFAULT_HEARTBEAT", "DEFAULT_TIMEOUT", "Callee", "NodeDef", "StepOptions", "Workflow", "introspect", "step"]
-
-
-@dataclass
-class Router:
-    """Conditional edges from ``source``: the router's code and its path map (None: node names)."""
-
-    source: str
-    name: str
-    callee: Callee
-    path_map: dict[Any, str] | None
-    sends: bool  # its return annotation names Send: its edges are drawn as fan-outs
-
-    def targets(self) -> list[str]:
-        return list(dict.fromkeys(v for v in (self.path_map or {}).values() if v != END))
-
-
-@dataclass
-class NodeDef:
-    """A node as the builder holds it: its user code and options."""
-
-    name: str
-    kind: str
-    obj: Any
-    options: StepOptions
-    callee: Callee | None = None
-
-    def code(self, router: Router | None = None, node_names: Sequence[str] = ()) -> NodeCode:
-        """What a worker runs for this node (with its router, if conditional edges leave it)."""
-        if self.kind == KIND_TEAM:
-            team: Team = self.obj
-            return NodeCode(
-                self.name,
-                self.kind,
-                input_mapper=team.input_mapper,
-                members=tuple(MemberCode(n, c) for n, c in zip(team.names, team.callees)),
-            )
-        if self.kind == KIND_SUBGRAPH:  # runs as a child workflow; its nodes are served under its own key
-            return NodeCode(self.name, self.kind)
-        if router is None:
-            return NodeCode(
-                self.name,
-                self.kind,
-                callee=self.callee,
-                reads=self.options.reads,
-                history=self.options.history,
-                cache=self.options.cache,
-            )
-        path_map = router.path_map if router.path_map is not None else {n: n for n in [*node_names, END]}
-        return NodeCode(
-            self.name,
-            self.kind,
-            callee=self.callee,
-            reads=self.options.reads,
-            history=self.options.history,
-            router=router.callee,
-            router_name=router.name,
-            path_map=path_map,
-            send_targets=frozenset(router.targets() if router.path_map is not None else node_names),
-            cache=self.options.cache,
-        )
+__all__ = [
+    "DEFAULT_HEARTBEAT",
+    "DEFAULT_TIMEOUT",
+    "Callee",
+    "NodeDef",
+    "Runner",
+    "StepOptions",
+    "Workflow",
+    "introspect",
+    "step",
+    "use_runner",
+]
 
 
 class Workflow:
@@ -191,10 +116,11 @@ class Workflow:
         task_queue: str | None = None,
         types: Sequence[type] = (),
         scheduling: str = SCHEDULING_LAYERED,
-        reducers: Mapping[str, str] | None = None,
+        reducers: Mapping[str, str | Callable[[Any, Any], Any]] | None = None,
         max_parallel: int | None = None,
         budget: Budget | dict[str, Any] | None = None,
         limits: Sequence[Limit] = (),
+        interrupt_before: Sequence[str] = (),
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise GraphError(f"a Workflow needs a non-empty name, got {name!r}")
@@ -222,6 +148,9 @@ class Workflow:
             )
         for model in types:
             codec.register_type(model)
+        if isinstance(interrupt_before, str) or not all(isinstance(n, str) for n in interrupt_before):
+            raise GraphError(f"interrupt_before is a list of node names, got {interrupt_before!r}")
+        self.interrupt_before = tuple(interrupt_before)  # LangGraph's static breakpoints (checked at compile)
         self.name = name
         self.max_steps = max_steps
         self.steps_per_run = steps_per_run
@@ -230,6 +159,7 @@ class Workflow:
         self._edges: list[tuple[str, str]] = []
         self._edge_set: set[tuple[str, str]] = set()
         self._entry: str | None = None
+        self._to_end: list[str] = []  # add_edge(node, END): nodes that end a path (checked at compile)
         self._routers: list[Router] = []
         self._compiled: dict[str, GraphSpec] = {}
         self._table: dict[str, NodeCode] | None = None
@@ -292,8 +222,24 @@ class Workflow:
         self._changed()
         return self
 
-    def add_edge(self, source: str, target: str) -> Workflow:
-        """Run ``target`` after ``source`` (and after its other live predecessors)."""
+    def add_edge(self, source: str | Sequence[str], target: str) -> Workflow:
+        """Run ``target`` after ``source`` (and after its other live predecessors).
+
+        As in LangGraph: ``add_edge(START, node)`` makes ``node`` an entry point (several are
+        allowed); ``add_edge(node, END)`` says the path ends there; ``add_edge(["a", "b"], "c")``
+        runs ``c`` once both ``a`` and ``b`` have run (a join over those edges)."""
+        if isinstance(source, (list, tuple)) or not isinstance(source, str) or not isinstance(target, str):
+            for one in edge_sources(source, target):  # LangGraph's waiting edge: a join over these edges
+                self.add_edge(one, target)
+            return self
+        if source == START and START not in self._nodes:  # one entry: no START node; a second adds it
+            if self._entry in (None, target):
+                return self.set_entry_point(target)
+            self._start_node()
+        if target == END:
+            self._to_end.append(source)
+            self._changed()
+            return self
         if (source, target) in self._edge_set:  # a set: a list scan made 20,000 edges take 6 s
             raise GraphError(f'duplicate edge "{source}" -> "{target}"')
         self._edges.append((source, target))
@@ -313,6 +259,8 @@ class Workflow:
         ``END``); a list of node names maps each to itself. Static edges from ``source`` still run;
         a ``Next`` returned by ``source`` wins over both.
         """
+        if source == START:  # LangGraph's conditional entry point: routes from a pass-through START node
+            self._start_node()
         name = getattr(router, "__name__", None) or type(router).__name__
         callee = introspect(router, where=f'the router of node "{source}"')
         mapped: dict[Any, str] | None = None
@@ -338,6 +286,27 @@ class Workflow:
         self._changed()
         return self
 
+    def set_conditional_entry_point(
+        self, router: Callable[..., Any], path_map: Mapping[Any, str] | Sequence[str] | None = None
+    ) -> Workflow:
+        """LangGraph's conditional entry point: ``add_conditional_edges(START, router, path_map)``."""
+        return self.add_conditional_edges(START, router, path_map)
+
+    def _start_node(self) -> None:
+        """Put a pass-through node named START first (it runs first, merges first), in front of
+        the entry point: several entries and conditional entry points leave from it."""
+        if START in self._nodes:
+            return
+        first = self._entry
+        start = NodeDef(
+            START, KIND_FUNCTION, pass_input, StepOptions(local=True), introspect(pass_input, where="START")
+        )
+        self._nodes = {START: start, **self._nodes}
+        self._entry = START
+        if first is not None:
+            self.add_edge(START, first)
+        self._changed()
+
     def _changed(self) -> None:
         self._compiled.clear()
         self._table = None
@@ -361,6 +330,7 @@ class Workflow:
             return self._compiled[key]
         names = list(self._nodes)
         problems, successors, predecessors = structure_problems(self.name, self._nodes, self._entry, self._edges)
+        problems.extend(port_problems(self._nodes, self._to_end, self.interrupt_before))
         children = self._compile_subgraphs(key, outer, problems)
         routers = check_routers(self._nodes, self._routers, problems)
         problems += [p for d in self._nodes.values() for p in [node_limit_problem(d, self.limits)] if p]
@@ -452,7 +422,10 @@ class Workflow:
         if self._table is None:
             routers = {r.source: r for r in self._routers}
             names = list(self._nodes)
-            self._table = {d.name: d.code(routers.get(d.name), names) for d in self._nodes.values()}
+            self._table = {
+                d.name: d.code(routers.get(d.name), names, self.reducers, d.name in self.interrupt_before)
+                for d in self._nodes.values()
+            }
         return self._table
 
     def activity_type(self, node: str, member: str | None = None) -> str:
@@ -558,7 +531,7 @@ class Workflow:
         """Start a run and return its handle (``.id``, ``await .result()``, ``.state()``, ...).
         ``state`` seeds ``context.state`` (a dict of JSON values); ``budget`` and ``tenant`` as in
         :meth:`execute`."""
-        return await _runner().start(
+        return await current_runner().start(
             self,
             input_data,
             session_id=session_id,
@@ -571,4 +544,4 @@ class Workflow:
 
     async def get_handle(self, session_id: str) -> RunHandle:
         """Return a handle on an existing run of this workflow."""
-        return await _runner().get_handle(session_id, workflow=self)
+        return await current_runner().get_handle(session_id, workflow=self)

@@ -59,6 +59,8 @@ def draw(
     name: str, entry: str | None, nodes: Sequence[Any], edges: Sequence[tuple[str, str]], routers: Sequence[Any]
 ) -> str:
     ids: dict[str, str] = {}
+    if nodes and nodes[0].name == _START:  # the pass-through START node is the start circle itself
+        ids[_START], nodes = _START, nodes[1:]
     for i, d in enumerate(nodes):
         base = re.sub(r"[^A-Za-z0-9_]", "_", d.name) or "node"
         if base.lower() in _RESERVED or base[0].isdigit() or base[0] in "ox":
@@ -85,7 +87,7 @@ def draw(
         open_, close = _SHAPES.get(d.kind, ("[", "]"))
         lines.append(f"    {nid}{open_}{_label(text)}{close}")
     uses_end = False
-    if entry in ids:
+    if entry in ids and entry != _START:
         lines.append(f"    {_START} --> {ids[entry]}")
     for source, target in edges:
         if source in ids and target in ids:

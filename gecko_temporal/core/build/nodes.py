@@ -32,6 +32,7 @@ __all__ = [
     "check_options",
     "introspect",
     "options_of",
+    "pass_input",
     "step",
 ]
 
@@ -278,3 +279,11 @@ class NodeCode:
     path_map: dict[Any, str] | None = None
     send_targets: frozenset[str] = frozenset()
     cache: CachePolicy | None = None  # reuse outputs across runs (function nodes only)
+    reducers: dict[str, str] | None = None  # the graph's: its router sees reduced keys combined
+    breakpoint: bool = False  # LangGraph's interrupt_before: a person answers before the code runs
+
+
+def pass_input(data: Any) -> Any:
+    """The START node's code (several entries, a conditional entry point): it hands the run's input
+    to every entry and to its router."""
+    return data

@@ -5,14 +5,14 @@ Each check adds a person's sentence to ``problems``, so one GraphError can list 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gecko_temporal.core.errors import GraphError, suggest
 from gecko_temporal.core.spec import END, KIND_FUNCTION
-from gecko_temporal.core.state import REDUCERS
+from gecko_temporal.core.state import REDUCERS, custom_reducer
 
 if TYPE_CHECKING:
-    from gecko_temporal.core.build.graph import NodeDef, Router
+    from gecko_temporal.core.build.nodedef import NodeDef, Router
 
 
 def structure_problems(
@@ -83,30 +83,64 @@ def check_routers(nodes: Mapping[str, NodeDef], routers_in: Sequence[Router], pr
     return routers
 
 
-def check_reducers(reducers: Mapping[str, str] | None) -> dict[str, str]:
-    """The reducers by state key, checked; raise GraphError listing every bad one."""
+def check_reducers(reducers: Mapping[str, Any] | None) -> dict[str, str]:
+    """The reducers by state key, checked; raise GraphError listing every bad one. A reducer of
+    the user's own (a module-level pure function, or its ``"module:qualname"``) is kept by name."""
     if reducers is None:
         return {}
     if not isinstance(reducers, Mapping):
         raise GraphError(f"reducers must be a dict of state key -> reducer name, got {type(reducers).__name__}")
     problems = []
+    named: dict[str, str] = {}
     for key, how in reducers.items():
         if not isinstance(key, str):
             problems.append(f"reducers: state keys are str, got {key!r}")
-        elif callable(how):
-            problems.append(
-                f"reducers[{key!r}]: reducers run in workflow code, where only the engine's own pure "
-                f"functions are safe to replay; name one of: {', '.join(REDUCERS)} (got the callable {how!r})"
-            )
+        elif callable(how) or (isinstance(how, str) and ":" in how):
+            name, why = custom_reducer(how)
+            if name is None:
+                problems.append(f"reducers[{key!r}]: {why}")
+            else:
+                named[key] = name
         elif how not in REDUCERS:
             problems.append(
-                f"reducers[{key!r}] = {how!r} is no reducer{suggest(str(how), REDUCERS)} (valid: {', '.join(REDUCERS)})"
+                f"reducers[{key!r}] = {how!r} is no reducer{suggest(str(how), REDUCERS)} (valid: "
+                f"{', '.join(REDUCERS)}, or a module-level function of yours)"
             )
+        else:
+            named[key] = how
     if problems:
         raise GraphError(
             f"invalid reducers ({len(problems)} problem{'s' * (len(problems) > 1)}): " + "; ".join(problems), problems
         )
-    return {k: v for k, v in reducers.items() if v != "replace"}
+    return {k: v for k, v in named.items() if v != "replace"}
+
+
+def edge_sources(source: Any, target: Any) -> list[str]:
+    """The sources of ``add_edge(source, target)`` when it is no plain edge of two names: a waiting
+    edge's list of node names; raise GraphError naming the call for anything else."""
+    if not isinstance(target, str):
+        raise GraphError(f"add_edge({source!r}, {target!r}): the target is a node name (str)")
+    if isinstance(source, (list, tuple)) and source and all(isinstance(s, str) for s in source):
+        return list(source)
+    raise GraphError(
+        f"add_edge({source!r}, {target!r}): the source is a node name (str), or a waiting edge's "
+        "non-empty list of node names"
+    )
+
+
+def port_problems(nodes: Mapping[str, NodeDef], to_end: Sequence[str], interrupt_before: Sequence[str]) -> list[str]:
+    """The problems of LangGraph's constructs: ``add_edge(node, END)`` and ``interrupt_before``."""
+    names = list(nodes)
+    problems = [f'edge "{n}" -> END: no node named "{n}"' for n in dict.fromkeys(to_end) if n not in nodes]
+    for n in interrupt_before:
+        if n not in nodes:
+            problems.append(f'interrupt_before names no node "{n}"{suggest(n, names)}')
+        elif nodes[n].kind != KIND_FUNCTION:
+            problems.append(
+                f'interrupt_before names {nodes[n].kind} node "{n}": only function nodes wait before '
+                "running (a WaitForInput node before it does the same)"
+            )
+    return problems
 
 
 def find_cycle(names: list[str], successors: dict[str, list[str]]) -> list[str]:

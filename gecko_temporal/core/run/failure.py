@@ -87,7 +87,8 @@ def in_send(exc: NodeFailed, send: int | None, sends: int) -> NodeFailed:
 
 
 def interrupt_in_send(node: str) -> NodeFailed:
-    """A Send instance called context.interrupt(): instances share the name answers address."""
+    """A Send instance called context.interrupt() in a run recorded before each instance waited under
+    its own key (``Node[i]``): such runs failed here, and replay so."""
     return NodeFailed(
         node,
         "InterruptError",
