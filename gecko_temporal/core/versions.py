@@ -284,14 +284,14 @@ def _node_changes(
     new_nodes = {n.name: n for n in new_spec.nodes}
     gone = [n for n in old_nodes if n not in new_nodes]
     added = [n for n in new_nodes if n not in old_nodes]
-    renamed = _renames(gone, added, old_code, new_code, prefix)
+    renamed = _renames(gone, added, old_nodes, new_nodes, old_code, new_code, prefix)
     for old_name, new_name in renamed.items():
         changes.append(
             Change(
                 NODE_RENAMED,
                 prefix + old_name,
                 False,
-                f'now "{new_name}" (same code): a run waiting at or bound for "{old_name}" has no node to go on with',
+                f'now "{new_name}": a run waiting at or bound for "{old_name}" has no node of that name to go on with',
             )
         )
     for name in gone:
@@ -303,59 +303,73 @@ def _node_changes(
         if name in renamed.values():
             continue
         node = new_nodes[name]
-        if node.predecessors and all(p in old_nodes for p in node.predecessors):
+        if node.predecessors:
             where = ", ".join(f'"{p}"' for p in node.predecessors)
             changes.append(
                 Change(
                     NODE_ADDED,
                     prefix + name,
                     True,
-                    f"downstream of {where}: runs not yet past them run it, runs already past them do not",
+                    f"downstream of {where}: runs not yet past it run it, runs already past it do not",
                 )
             )
         else:
             changes.append(
-                Change(
-                    NODE_ADDED, prefix + name, False, "reachable only through new nodes or jumps the old graph lacks"
-                )
+                Change(NODE_ADDED, prefix + name, False, "no edge leads to it: only jumps the old code lacks reach it")
             )
-    if old_spec.entry != new_spec.entry:
+    if renamed.get(old_spec.entry, old_spec.entry) != new_spec.entry:
         changes.append(Change(ENTRY_CHANGED, prefix + new_spec.entry, False, f'the entry point was "{old_spec.entry}"'))
     names = (set(old_nodes), set(new_nodes))
     for name, old_node in old_nodes.items():
-        new_node = new_nodes.get(name)
+        new_node = new_nodes.get(renamed.get(name, name))
         if new_node is not None:
-            changes.extend(_one_node(prefix + name, old_node, new_node, old_code, new_code, renamed, names))
+            changes.extend(_one_node(prefix, old_node, new_node, old_code, new_code, renamed, names))
     return changes
 
 
 def _renames(
-    gone: Iterable[str], added: Iterable[str], old_code: dict[str, str], new_code: dict[str, str], prefix: str
+    gone: list[str],
+    added: list[str],
+    old_nodes: dict[str, NodeSpec],
+    new_nodes: dict[str, NodeSpec],
+    old_code: dict[str, str],
+    new_code: dict[str, str],
+    prefix: str,
 ) -> dict[str, str]:
-    """Removed nodes whose exact code reappears under a new name: old name -> new name."""
-    by_code: dict[str, str] = {}
-    for name in added:
-        code = new_code.get(prefix + name)
-        if code is not None:
-            by_code.setdefault(code, name)
+    """Removed nodes that reappear under a new name: the same code, else the same kind in the same
+    place (the same predecessors and successors among the other nodes): old name -> new name."""
     found: dict[str, str] = {}
+    free = list(added)
     for name in gone:
         code = old_code.get(prefix + name)
-        if code is not None and code in by_code and by_code[code] not in found.values():
-            found[name] = by_code[code]
+        same = [a for a in free if code is not None and new_code.get(prefix + a) == code]
+        if not same:
+            old = old_nodes[name]
+            same = [
+                a
+                for a in free
+                if new_nodes[a].kind == old.kind
+                and [p for p in new_nodes[a].predecessors if p in old_nodes] == old.predecessors
+                and [s for s in old.successors if s in new_nodes]
+                == [s for s in new_nodes[a].successors if s in old_nodes]
+            ]
+        if same:
+            found[name] = same[0]
+            free.remove(same[0])
     return found
 
 
 def _one_node(
-    where: str,
+    prefix: str,
     before: NodeSpec,
     after: NodeSpec,
     old_code: dict[str, str],
     new_code: dict[str, str],
     renamed: dict[str, str],
-    known: tuple[set[str], set[str]],
+    names: tuple[set[str], set[str]],
 ) -> list[Change]:
     changes: list[Change] = []
+    where, now = prefix + before.name, prefix + after.name
     if before.kind != after.kind:
         return [Change(KIND_CHANGED, where, False, f"was a {before.kind} node, now a {after.kind} node")]
     if before.takes_context != after.takes_context:
@@ -368,25 +382,32 @@ def _one_node(
                 f"{uses} a context parameter: the old graph ships it {'no' if after.takes_context else 'a'} state",
             )
         )
-    if old_code.get(where) != new_code.get(where) and where in old_code and where in new_code:
+    if where in old_code and now in new_code and old_code[where] != new_code[now]:
         changes.append(Change(BODY_CHANGED, where, True, "its code changed; the new code runs from its next step"))
-    # Edges to and from nodes both graphs have; a new node's own edges are its NODE_ADDED change.
-    old_names, new_names = known
-    old_succ = [s for s in before.successors if s in new_names]
-    new_succ = [s for s in after.successors if s in old_names]
-    old_pred = [p for p in before.predecessors if p in new_names]
-    new_pred = [p for p in after.predecessors if p in old_names]
-    lost = [s for s in before.successors if s not in new_names and s not in renamed]
-    if old_succ != new_succ or old_pred != new_pred or lost:
+    # Edges among nodes both graphs have (renamed ones by their new name); a new node's own edges
+    # are its NODE_ADDED change.
+    old_names = {renamed.get(n, n) for n in names[0]}
+    new_names = names[1]
+
+    def mapped(nodes: list[str]) -> list[str]:
+        return [renamed.get(n, n) for n in nodes if renamed.get(n, n) in new_names]
+
+    lost = [s for s in before.successors if renamed.get(s, s) not in new_names]
+    if (
+        mapped(before.successors) != [s for s in after.successors if s in old_names]
+        or mapped(before.predecessors) != [p for p in after.predecessors if p in old_names]
+        or lost
+    ):
         was = ", ".join(before.successors) or "nothing"
-        now = ", ".join(after.successors) or "nothing"
-        changes.append(Change(EDGES_CHANGED, where, False, f"edges rewired: led to {was}, now to {now}"))
-    new_targets = [t for t in (after.route_targets or []) if t not in (before.route_targets or []) and t not in renamed]
+        to = ", ".join(after.successors) or "nothing"
+        changes.append(Change(EDGES_CHANGED, where, False, f"edges rewired: led to {was}, now to {to}"))
+    old_targets = [renamed.get(t, t) for t in before.route_targets or []]
+    new_targets = [t for t in (after.route_targets or []) if t not in old_targets]
     if new_targets or (after.router is not None and before.router is None):
         shown = ", ".join(f'"{t}"' for t in new_targets) or "a router"
         changes.append(Change(NEW_TARGETS, where, False, f"may now route to {shown}, which runs of the old graph lack"))
     if before.kind == KIND_TEAM:
-        changes.extend(_team_changes(where, before, after, old_code, new_code))
+        changes.extend(_team_changes(where, now, before, after, old_code, new_code))
     for option in _OPTION_FIELDS:
         if getattr(before, option) != getattr(after, option):
             changes.append(
@@ -395,13 +416,12 @@ def _one_node(
                 )
             )
     if before.kind == KIND_SUBGRAPH and before.subgraph is not None and after.subgraph is not None:
-        inner = _node_changes(before.subgraph, after.subgraph, old_code, new_code, where + "/")
-        changes.extend(inner)
+        changes.extend(_node_changes(before.subgraph, after.subgraph, old_code, new_code, where + "/"))
     return changes
 
 
 def _team_changes(
-    where: str, before: NodeSpec, after: NodeSpec, old_code: dict[str, str], new_code: dict[str, str]
+    where: str, now: str, before: NodeSpec, after: NodeSpec, old_code: dict[str, str], new_code: dict[str, str]
 ) -> list[Change]:
     old_members, new_members = _member_names(before), _member_names(after)
     changes: list[Change] = []
@@ -426,9 +446,9 @@ def _team_changes(
             Change(TEAM_REORDERED, where, True, f"members now {', '.join(new_members)} (matched by name, not position)")
         )
     for m in new_members:
-        key = f"{where}/{m}"
-        if m in old_members and key in old_code and key in new_code and old_code[key] != new_code[key]:
-            changes.append(Change(BODY_CHANGED, key, True, "the member's code changed"))
+        old_key, new_key = f"{where}/{m}", f"{now}/{m}"
+        if m in old_members and old_key in old_code and new_key in new_code and old_code[old_key] != new_code[new_key]:
+            changes.append(Change(BODY_CHANGED, old_key, True, "the member's code changed"))
     return changes
 
 

@@ -200,7 +200,12 @@ async def _list(args: argparse.Namespace) -> int:
     client = await connect()
     try:
         rows = await list_sessions(
-            client, pipeline=args.pipeline, status=args.status, limit=args.limit, tenant=getattr(args, "tenant", None)
+            client,
+            pipeline=args.pipeline,
+            status=args.status,
+            limit=args.limit,
+            tenant=getattr(args, "tenant", None),
+            version=getattr(args, "version", None),
         )
     except RPCError as exc:
         if "search attribute" in exc.message.lower() or "not defined" in exc.message.lower():

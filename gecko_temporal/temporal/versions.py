@@ -114,7 +114,9 @@ def admit(plain: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     spec = plain.get("spec")
     key = spec.get("key") if isinstance(spec, dict) else None
-    if served is None or not isinstance(key, str):  # a replayer, or no GeckoWorker here: as before
+    if (
+        served is None or not isinstance(spec, dict) or not isinstance(key, str)
+    ):  # a replayer, or no GeckoWorker here: as before
         return plain, version
     graph = served.graphs.get(key)
     if graph is None:
