@@ -8,9 +8,10 @@ no spaces, UTF-8)::
      "code": {<node>: <code hash>, <node>/<member>: <code hash>, <subgraph key>/<node>: ...}}
 
 A node's *code hash* is the SHA-256 of the source text of what runs for it (its function, the
-class of a callable object or agent, its router, a Team's ``input_mapper``); code with no source
-file (built at run time) is hashed by its bytecode, constants and names instead, which is stable
-for one Python version. Its first 12 hex digits are the *graph id* shown in ``gecko_state`` and
+class of a callable object or agent, its router, a Team's ``input_mapper``) and of the plain
+module-level constants (strings, numbers, booleans) a function reads; code with no source file
+(built at run time) is hashed by its bytecode, constants and names instead, which is stable for
+one Python version. Other code a node calls (helpers, libraries) is not part of it. Its first 12 hex digits are the *graph id* shown in ``gecko_state`` and
 logs. So the fingerprint changes when the shape, a node option or any node's code changes, and
 never when only code outside the nodes does.
 
@@ -72,15 +73,37 @@ _hashes: dict[Any, str] = {}  # code object or class -> its hash: one function s
 def code_hash(obj: Any) -> str:
     """The SHA-256 of what ``obj`` runs: its source text, else its bytecode (see the module doc)."""
     target = inspect.unwrap(obj) if callable(obj) else obj
-    known = getattr(getattr(target, "__func__", target), "__code__", None)
-    if known is None and inspect.isclass(type(target)) and not callable(getattr(target, "func", None)):
+    function = getattr(target, "__func__", target)
+    known: Any = getattr(function, "__code__", None)
+    if known is not None:  # one code object in two modules reads two sets of globals
+        known = (known, id(getattr(function, "__globals__", None)))
+    elif not callable(getattr(target, "func", None)):
         known = target if inspect.isclass(target) else type(target)
     if known is not None and known in _hashes:
         return _hashes[known]
     found = _code_hash(target)
+    code = getattr(function, "__code__", None)
+    if code is not None:  # the plain constants it reads from its module (a TAG = "v2" changes it)
+        constants = _global_constants(code, getattr(function, "__globals__", {}))
+        if constants:
+            found = _sha(found + repr(constants))
     if known is not None:
         _hashes[known] = found
     return found
+
+
+_CONSTANT_TYPES = (str, int, float, bool, bytes, type(None))
+
+
+def _global_constants(code: Any, globals_: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(name, value) of each module-level str/number/bool/bytes/None the code (nested code too) reads."""
+    names: list[str] = []
+    stack = [code]
+    while stack:
+        current = stack.pop()
+        names.extend(current.co_names)
+        stack.extend(c for c in current.co_consts if inspect.iscode(c))
+    return [(n, globals_[n]) for n in sorted(set(names)) if n in globals_ and isinstance(globals_[n], _CONSTANT_TYPES)]
 
 
 def _code_hash(target: Any) -> str:

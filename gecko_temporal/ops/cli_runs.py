@@ -76,6 +76,11 @@ async def _query_state(handle: Any) -> dict[str, Any]:
     from temporalio.client import WorkflowQueryFailedError
     from temporalio.service import RPCError
 
+    from gecko_temporal.temporal.deployments import refusal
+
+    why = await refusal(handle.temporal_handle)  # no worker may take it: say why at once, never time out
+    if why:
+        raise GeckoError(f'session "{handle.id}" is waiting for a worker that can run it: {why}')
     try:
         state: dict[str, Any] = await handle.temporal_handle.query(STATE_QUERY, rpc_timeout=timedelta(seconds=15))
         return state

@@ -18,6 +18,7 @@ from temporalio.service import RPCError
 
 from gecko_temporal.core.errors import GeckoError
 from gecko_temporal.protocol import STATUS_ATTRIBUTE, WORKFLOW_TYPE
+from gecko_temporal.temporal.compat import handle_client
 
 VERSION_ATTRIBUTE = "TemporalWorkerDeploymentVersion"  # Temporal's own: "DEPLOYMENT:BUILD_ID"
 DEFAULT_TASK_QUEUE = "gecko-temporal"
@@ -151,3 +152,29 @@ async def resolve_version(client: Client, build_id: str, deployment: str | None 
         known = ", ".join(sorted({f"{r.deployment}:{r.build_id}" for r in rows})) or "none"
         raise GeckoError(f'no Worker Deployment has a version "{build_id}" (versions: {known})')
     return "(" + " OR ".join(version_query(m, build_id) for m in matches) + ")"
+
+
+async def refusal(handle: Any) -> str | None:
+    """Why the run's workflow tasks keep failing (e.g. no worker may serve its graph, so it waits),
+    or None when its last task did not fail. Read from the last WorkflowTaskFailed event."""
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.enums.v1 import EventType
+    from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
+
+    described = await handle.describe()
+    pending = described.raw_description.pending_workflow_task
+    if pending.attempt <= 1:
+        return None
+    client = handle_client(handle)
+    page = await client.workflow_service.get_workflow_execution_history_reverse(
+        GetWorkflowExecutionHistoryReverseRequest(
+            namespace=client.namespace,
+            execution=WorkflowExecution(workflow_id=handle.id),
+            maximum_page_size=20,
+        )
+    )
+    for event in page.history.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            message = event.workflow_task_failed_event_attributes.failure.message
+            return f"{message} (workflow task attempt {pending.attempt})"
+    return f"its workflow task failed {pending.attempt - 1} time(s)"

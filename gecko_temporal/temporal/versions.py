@@ -105,6 +105,8 @@ def admit(plain: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     served = _served.get(info.task_queue)
     started_with = plain.get(INPUT_KEY)
     current = info.get_current_deployment_version()
+    if current is not None and not current.deployment_name:  # an unversioned worker's default build id
+        current = None
     version: dict[str, Any] = {
         "build_id": current.build_id if current is not None else None,
         "deployment": current.deployment_name if current is not None else None,

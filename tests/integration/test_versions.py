@@ -22,8 +22,12 @@ from tests.pipelines.procs import Procs
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
 V1, V2 = "tests.pipelines.deploy_v1:wf", "tests.pipelines.deploy_v2:wf"
-ALL_V1 = {"trail": ["A-v1", "B-v1"], "team": {"m1": "m1-v1", "m2": "m2-v1"}}
-ALL_V2 = {"trail": ["A-v2", "A2-changed", "Finish-v2", "Extra-v2"], "team": {"m2": "m2-v2", "first": "first-v2"}}
+ALL_V1 = {"trail": ["A-v1", "B-v1"], "team": {"m1": "m1-v1", "m2": "m2-v1"}, "sub": "inner-v1"}
+ALL_V2 = {
+    "trail": ["A-v2", "A2-changed", "Finish-v2", "Extra-v2"],
+    "team": {"m2": "m2-v2", "first": "first-v2"},
+    "sub": "inner-v2",
+}
 
 
 @pytest.fixture
@@ -124,3 +128,33 @@ async def test_rolling_deploy_keeps_every_run_on_the_code_it_started_with(dev_se
         await asyncio.sleep(0.2)
     assert rows["v1"]["open"] == 0 and rows["v2"]["open"] == 0
     assert rows["v2"]["status"] == "current"
+
+
+@pytest.mark.long
+async def test_unversioned_worker_that_cannot_serve_a_run_leaves_it_waiting(dev_server, procs, monkeypatch):
+    """Without build ids: a v2 worker refuses the waiting v1 run (renamed node, changed Team) instead
+    of failing it; the run says why, and finishes on v1 code once a v1 worker is back."""
+    address, queue = dev_server.address, f"unpinned-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
+    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+    common = ("--address", address, "--task-queue", queue)
+    v1 = procs.worker(V1, *common)
+    v1.wait_for("worker ready", 120)
+    handle = await deploy_v1.wf.start("topic")
+    version = (await _waiting(handle))["version"]
+    assert version["behavior"] == "unversioned" and version["build_id"] is None and len(version["graph"]) == 12
+    v1.stop()
+
+    v2 = procs.worker(V2, *common)
+    v2.wait_for("worker ready", 120)
+    await handle.temporal_handle.signal("gecko_answer", {"node": "Review", "value": "yes"})
+    v2.wait_for("cannot serve this run", 60)
+    assert 'B: node renamed (now "Finish"' in v2.output() or "B: node removed" in v2.output()
+    code, out = await _cli(procs, "status", handle.id, "--address", address)
+    assert code == 1 and "cannot serve this run" in out, out
+    assert (await handle.temporal_handle.describe()).status.name == "RUNNING"  # waiting, not failed
+
+    again = procs.worker(V1, *common)
+    again.wait_for("worker ready", 120)
+    v2.stop()
+    assert await asyncio.wait_for(handle.result(), 120) == ALL_V1

@@ -27,10 +27,15 @@ def m2(topic: str) -> str:
     return f"m2-{TAG}"
 
 
-def finish(results: list, context) -> dict:
+inner = Workflow("DeployInner").add_node("inner", lambda topic: f"inner-{TAG}").set_entry_point("inner")
+
+
+def finish(inputs: dict, context) -> dict:
+    results, sub = inputs["T"], inputs["S"]
     return {
         "trail": [*context.state["trail"], f"B-{TAG}"],
         "team": {r.member: r.result for r in results},
+        "sub": sub,
     }
 
 
@@ -39,4 +44,5 @@ wf.add_node("A", start)
 wf.add_node("Review", WaitForInput("go on?"))
 wf.add_node("T", Team([m1, m2]))
 wf.add_node("B", finish)
-wf.add_edge("A", "Review").add_edge("Review", "T").add_edge("T", "B").set_entry_point("A")
+wf.add_edge("A", "Review").add_edge("Review", "T").add_edge("T", "B")
+wf.add_node("S", inner).add_edge("Review", "S").add_edge("S", "B").set_entry_point("A")

@@ -23,9 +23,13 @@ def m2(topic: str) -> str:
     return f"m2-{TAG}"
 
 
-def finish(results: list, context) -> dict:
+inner = Workflow("DeployInner").add_node("inner", lambda topic: f"inner-{TAG}").set_entry_point("inner")
+
+
+def finish(inputs: dict, context) -> dict:
+    results, sub = inputs["T"], inputs["S"]
     context.state["trail"] = [*context.state["trail"], f"Finish-{TAG}"]
-    return {"team": {r.member: r.result for r in results}}
+    return {"team": {r.member: r.result for r in results}, "sub": sub}
 
 
 def extra(out: dict, context) -> dict:
@@ -38,5 +42,6 @@ wf.add_node("Review", WaitForInput("go on?"))
 wf.add_node("T", Team([m2, first]))
 wf.add_node("Finish", finish)
 wf.add_node("Extra", extra)
-wf.add_edge("A", "Review").add_edge("Review", "T").add_edge("T", "Finish").add_edge("Finish", "Extra")
+wf.add_edge("A", "Review").add_edge("Review", "T").add_edge("T", "Finish")
+wf.add_node("S", inner).add_edge("Review", "S").add_edge("S", "Finish").add_edge("Finish", "Extra")
 wf.set_entry_point("A")
