@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -156,9 +155,9 @@ def output_schemas(tables: dict[str, dict[str, NodeCode]], top: str) -> dict[str
             continue
         call = node.callee.call
         if id(call) not in seen:
-            try:
-                seen[id(call)] = inspect.signature(call).return_annotation
-            except (TypeError, ValueError):
+            try:  # annotations as strings (from __future__ import annotations) resolved in their module
+                seen[id(call)] = inspect.signature(call, eval_str=True).return_annotation
+            except Exception:
                 seen[id(call)] = None
         returns = seen[id(call)]
         schema = getattr(returns, "model_json_schema", None)
