@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -507,3 +508,30 @@ def workflow_fingerprint(wf: Workflow, key: str | None = None) -> tuple[GraphSpe
     spec = wf.compile(key)
     tables = {key: wf.node_table(), **{k: sub.node_table() for k, sub in wf.subgraphs(key).items()}}
     return spec, graph_fingerprint(spec, tables, key)
+
+
+#: Changes to a node a run already reached that a migration cannot cross: replaying the run's
+#: history on the new graph would issue other commands (Temporal's non-determinism error) or
+#: leave the run at a node the new graph lacks.
+_REPLAY_BREAKING = {NODE_RENAMED, NODE_REMOVED, KIND_CHANGED, EDGES_CHANGED, ENTRY_CHANGED, TEAM_CHANGED}
+
+
+def check_migration(report: UpgradeReport, reached: Iterable[str]) -> UpgradeReport:
+    """``report`` (from the run's graph to the new one) judged for moving one run that has
+    ``reached`` these nodes (ran, runs or waits at them): a change that breaks the replay of a
+    reached node is unsafe; any change to a node still ahead is what the move is for, so safe."""
+    seen = set(reached)
+    judged = []
+    for change in report.changes:
+        top = change.node.split("/")[0]
+        if top in seen and change.kind in _REPLAY_BREAKING:
+            judged.append(
+                Change(
+                    change.kind, change.node, False, f"this run already reached it, so it cannot move: {change.detail}"
+                )
+            )
+        elif change.kind == ENTRY_CHANGED:
+            judged.append(Change(change.kind, change.node, False, change.detail))
+        else:
+            judged.append(Change(change.kind, change.node, True, change.detail))
+    return UpgradeReport(report.old, report.new, judged)

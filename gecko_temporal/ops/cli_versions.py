@@ -3,6 +3,7 @@
     gecko-temporal check-upgrade OLD NEW [--json]         OLD/NEW: MODULE:WF or path/to/file.py:WF
     gecko-temporal promote BUILD_ID [--deployment NAME] [--ramp PCT]
     gecko-temporal versions [--deployment NAME] [--json]
+    gecko-temporal migrate SESSION --to BUILD_ID --workflow MODULE:WF [--from-step N] [--force]
 
 ``check-upgrade`` needs no server: it compares two versions of one graph and exits 1 when a change
 is unsafe for runs in flight. The deploy workflow they serve is in docs/operations.md.
@@ -33,6 +34,17 @@ def add_commands(sub: Any) -> None:
     p.add_argument("build_id", metavar="BUILD_ID")
     p.add_argument("--deployment", help="the Worker Deployment (default: the task queue, GECKO_TASK_QUEUE)")
     p.add_argument("--ramp", type=float, default=None, metavar="PCT", help="send only PCT%% of new runs to it")
+    p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS)")
+
+    p = sub.add_parser("migrate", help="move one running session to another version's code (checked first)")
+    p.add_argument("session", metavar="SESSION")
+    p.add_argument("--to", required=True, metavar="BUILD_ID", help="the version to move it to")
+    p.add_argument(
+        "--workflow", metavar="MODULE:WF", help="that version's Workflow (MODULE:WF or file.py:WF), for the check"
+    )
+    p.add_argument("--from-step", type=int, default=None, metavar="N", help="rewind to step N first (see steps)")
+    p.add_argument("--deployment", help="the Worker Deployment (default: the task queue, GECKO_TASK_QUEUE)")
+    p.add_argument("--force", action="store_true", help="move it even when the check says it is unsafe")
     p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS)")
 
     p = sub.add_parser("versions", help="each Worker Deployment version with its open, running and waiting runs")
@@ -104,4 +116,38 @@ async def _versions(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"check-upgrade": _check_upgrade, "promote": _promote, "versions": _versions}
+async def _migrate(args: argparse.Namespace) -> int:
+    from gecko_temporal.temporal.client import connect
+    from gecko_temporal.temporal.deployments import migrate, run_graph
+
+    client = await connect()
+    if args.workflow:
+        new_spec = load_any(args.workflow).compile()
+    elif args.force:  # no code to check against: the run's own graph, so nothing differs
+        new_spec = (await run_graph(client, args.session))[0]
+    else:
+        raise UsageError(
+            "migrate needs the new version's Workflow to check the move: add --workflow MODULE:WF "
+            "(the code version --to serves), or --force to move without a check"
+        )
+    moved = await migrate(
+        client,
+        args.session,
+        args.to,
+        new_spec,
+        deployment=args.deployment,
+        from_step=args.from_step,
+        force=args.force,
+    )
+    where = (
+        f" from step {args.from_step} (run {moved['run_id']}; the old run is kept)"
+        if args.from_step is not None
+        else ""
+    )
+    print(f"session {args.session} moves to version {args.to} of {moved['deployment']}{where}")
+    for line in moved["changes"]:
+        print("  " + line)
+    return 0
+
+
+COMMANDS = {"check-upgrade": _check_upgrade, "promote": _promote, "versions": _versions, "migrate": _migrate}

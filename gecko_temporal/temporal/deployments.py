@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from gecko_temporal.core.errors import GeckoError
+from gecko_temporal.core.spec import GraphSpec
 from gecko_temporal.protocol import STATUS_ATTRIBUTE, WORKFLOW_TYPE
 from gecko_temporal.temporal.compat import handle_client
 
@@ -178,3 +179,93 @@ async def refusal(handle: Any) -> str | None:
             message = event.workflow_task_failed_event_attributes.failure.message
             return f"{message} (workflow task attempt {pending.attempt})"
     return f"its workflow task failed {pending.attempt - 1} time(s)"
+
+
+async def _pin(client: Client, session: str, run_id: str, deployment: str, build_id: str) -> None:
+    """Pin one run to version ``deployment:build_id`` (a versioning override): its next workflow
+    task, nodes and children go to that version's workers, which replay it on their graph."""
+    from google.protobuf.field_mask_pb2 import FieldMask
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.deployment.v1 import WorkerDeploymentVersion
+    from temporalio.api.workflow.v1 import VersioningOverride, WorkflowExecutionOptions
+    from temporalio.api.workflowservice.v1 import UpdateWorkflowExecutionOptionsRequest
+
+    override = VersioningOverride(
+        pinned=VersioningOverride.PinnedOverride(
+            behavior=VersioningOverride.PinnedOverrideBehavior.PINNED_OVERRIDE_BEHAVIOR_PINNED,
+            version=WorkerDeploymentVersion(deployment_name=deployment, build_id=build_id),
+        )
+    )
+    await client.workflow_service.update_workflow_execution_options(
+        UpdateWorkflowExecutionOptionsRequest(
+            namespace=client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=session, run_id=run_id),
+            workflow_execution_options=WorkflowExecutionOptions(versioning_override=override),
+            update_mask=FieldMask(paths=["versioning_override"]),
+        )
+    )
+
+
+async def run_graph(client: Client, session: str) -> tuple[GraphSpec, str]:
+    """(the graph the session's current run carries, that run's id), read from its start event."""
+    handle = client.get_workflow_handle(session)
+    described = await handle.describe()
+    if described.status is None or described.status.name != "RUNNING":
+        state = described.status.name.lower() if described.status else "unknown"
+        raise GeckoError(f'session "{session}" is {state}: only a running session can move to other code')
+    async for event in handle.fetch_history_events():
+        attrs = event.workflow_execution_started_event_attributes
+        values = await client.data_converter.decode(list(attrs.input.payloads))
+        plain = values[0] if values else None
+        if not isinstance(plain, dict) or not isinstance(plain.get("spec"), dict):
+            raise GeckoError(f'session "{session}" is not a gecko_temporal run (its input carries no graph)')
+        return GraphSpec.from_plain(plain["spec"]), described.run_id
+    raise GeckoError(f'session "{session}" has no history')
+
+
+async def migrate(
+    client: Client,
+    session: str,
+    build_id: str,
+    new_spec: GraphSpec,
+    *,
+    deployment: str | None = None,
+    from_step: int | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Move one running session to version ``build_id`` whose graph is ``new_spec``: checked first
+    (:func:`~gecko_temporal.core.versions.check_migration`; unsafe is refused unless ``force``),
+    then pinned there; with ``from_step`` the session is first rewound to that step (a Temporal
+    reset: the old run is kept). The version's workers replay it on their graph and go on."""
+    from gecko_temporal.core.versions import check_migration, check_specs
+    from gecko_temporal.temporal.rewind import rewind_session, session_steps
+
+    deployment = deployment or default_deployment()
+    known = {r.build_id for r in await version_rows(client, deployment)}
+    if build_id not in known:
+        raise GeckoError(
+            f'deployment "{deployment}" has no version "{build_id}" (versions: {", ".join(sorted(known)) or "none"}); '
+            f"start its workers with --build-id {build_id} first"
+        )
+    old_spec, run_id = await run_graph(client, session)
+    handle = client.get_workflow_handle(session)
+    if from_step is not None:
+        reached = {n for p in await session_steps(client, handle) if p["step"] <= from_step for n in p["nodes"]}
+    else:
+        state = await handle.query("gecko_state")
+        reached = {*state.get("completed", []), *state.get("running", []), *(state.get("waiting") or {})}
+    report = check_migration(check_specs(old_spec, new_spec), reached)
+    if not report.safe and not force:
+        reasons = "; ".join(f"{c.node}: {c.kind} ({c.detail})" for c in report.unsafe)
+        raise GeckoError(
+            f'session "{session}" cannot move to version {build_id} safely: {reasons}. Pick an earlier '
+            "--from-step, or --force to move it anyway (its next task may then fail as non-deterministic)"
+        )
+    await _pin(client, session, run_id, deployment, build_id)
+    moved: dict[str, Any] = {"session": session, "version": build_id, "deployment": deployment, "run_id": run_id}
+    if from_step is not None:
+        rewound = await rewind_session(client, handle, from_step, None, None)
+        await _pin(client, session, rewound["run_id"], deployment, build_id)
+        moved.update(run_id=rewound["run_id"], from_run=run_id, from_step=from_step)
+    moved["changes"] = [c.line() for c in report.changes]
+    return moved

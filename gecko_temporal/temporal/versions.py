@@ -130,9 +130,10 @@ def admit(plain: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     if started_with == graph.fingerprint.id:
         return plain, version
     if current is not None:
-        # Pinned: the run follows this version's graph (a continued run already carries it).
+        # Pinned: the run follows this version's graph. Every task of a pinned run runs on this
+        # version, so this is deterministic; a run moved here (migrate) replays on it too.
         version["graph"] = graph.fingerprint.id
-        if plain.get("snapshot") is None and plain.get("spec") != graph.plain:
+        if plain.get("spec") != graph.plain:
             version["followed"] = "worker"
             return {**plain, "spec": graph.plain}, version
         return plain, version

@@ -158,3 +158,35 @@ async def test_unversioned_worker_that_cannot_serve_a_run_leaves_it_waiting(dev_
     again.wait_for("worker ready", 120)
     v2.stop()
     assert await asyncio.wait_for(handle.result(), 120) == ALL_V1
+
+
+@pytest.mark.long
+async def test_migrate_moves_a_waiting_run_to_the_new_version_after_checking_it(dev_server, procs, monkeypatch):
+    """A v1 run waiting at Review moves to v2: the steps it ran keep their v1 results (A-v1), the
+    rest runs on the v2 graph and code. A move the check calls unsafe is refused and changes nothing."""
+    address, queue = dev_server.address, f"migrate-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
+    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+    common = ("--address", address, "--task-queue", queue)
+    v1 = procs.worker(V1, *common, "--build-id", "v1")
+    v1.wait_for("worker ready", 120)
+    await _promote_when_polled(address, "v1", queue)
+    handle = await deploy_v1.wf.start("topic")
+    await _waiting(handle)
+    v2 = procs.worker(V2, *common, "--build-id", "v2")
+    v2.wait_for("worker ready", 120)
+    await _promote_when_polled(address, "v2", queue)
+
+    where = ("--deployment", queue, "--address", address)
+    code, out = await _cli(procs, "migrate", handle.id, "--to", "v2", "--workflow", "tests.pipelines.review:wf", *where)
+    assert code == 1 and "cannot move to version v2 safely" in out and "A: node" in out, out
+    assert (await handle.state())["version"]["build_id"] == "v1"  # refused: untouched
+
+    code, out = await _cli(procs, "migrate", handle.id, "--to", "v2", "--workflow", V2, *where)
+    assert code == 0 and f"session {handle.id} moves to version v2" in out, out
+    await handle.answer("Review", "yes")
+    assert await asyncio.wait_for(handle.result(), 120) == {
+        "trail": ["A-v1", "Finish-v2", "Extra-v2"],
+        "team": {"m2": "m2-v2", "first": "first-v2"},
+        "sub": "inner-v2",
+    }

@@ -276,3 +276,26 @@ def test_the_report_as_json_names_every_change():
     assert {"kind": "node removed", "node": "Report", "safe": False} in [
         {k: c[k] for k in ("kind", "node", "safe")} for c in plain["changes"]
     ]
+
+
+# -- moving one run (migrate) ------------------------------------------------------------------
+
+
+def test_a_move_is_safe_when_the_changes_lie_ahead_of_the_run():
+    old, new = pipeline(), pipeline(Report=None)
+    report = versions.check_migration(report_of(old, new), reached={"Fetch"})
+    assert report.safe  # Report and Analyse's edges change, but the run has not reached them
+
+
+def test_a_move_past_a_renamed_or_rewired_node_is_refused():
+    old, new = pipeline(), pipeline(Report=None)
+    report = versions.check_migration(report_of(old, new), reached={"Fetch", "Analyse"})
+    assert ("edges changed", "Analyse", False) in kinds(report)
+    assert "already reached" in report.text()
+    renamed = Workflow("R").add_node("A", fetch).add_node("B", report_).set_entry_point("A")
+    moved = Workflow("R").add_node("A2", fetch).add_node("B", report_).set_entry_point("A2")
+    assert not versions.check_migration(report_of(renamed, moved), reached={"A"}).safe
+
+
+def report_(x):
+    return x
