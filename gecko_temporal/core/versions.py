@@ -342,7 +342,7 @@ def _node_changes(
             )
     if renamed.get(old_spec.entry, old_spec.entry) != new_spec.entry:
         changes.append(Change(ENTRY_CHANGED, prefix + new_spec.entry, False, f'the entry point was "{old_spec.entry}"'))
-    names = (set(old_nodes), set(new_nodes))
+    names = ({renamed.get(n, n) for n in old_nodes}, set(new_nodes))  # old names as the new graph calls them
     for name, old_node in old_nodes.items():
         new_node = new_nodes.get(renamed.get(name, name))
         if new_node is not None:
@@ -409,8 +409,7 @@ def _one_node(
         changes.append(Change(BODY_CHANGED, where, True, "its code changed; the new code runs from its next step"))
     # Edges among nodes both graphs have (renamed ones by their new name); a new node's own edges
     # are its NODE_ADDED change.
-    old_names = {renamed.get(n, n) for n in names[0]}
-    new_names = names[1]
+    old_names, new_names = names
 
     def mapped(nodes: list[str]) -> list[str]:
         return [renamed.get(n, n) for n in nodes if renamed.get(n, n) in new_names]

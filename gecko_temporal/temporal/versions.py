@@ -127,8 +127,8 @@ def admit(plain: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
             f'this worker does not serve workflow "{key}" (it serves: {", ".join(served.graphs) or "none"}); the '
             f'run waits for a worker started with the module of workflow "{top}"'
         )
-    if started_with == graph.fingerprint.id:
-        return plain, version
+    if started_with == graph.fingerprint.id or (started_with is None and spec == graph.plain):
+        return plain, version  # (a continued run carries no graph id: its graph is this one)
     if current is not None:
         # Pinned: the run follows this version's graph. Every task of a pinned run runs on this
         # version, so this is deterministic; a run moved here (migrate) replays on it too.
