@@ -33,7 +33,7 @@ from typing import Any
 
 from gecko_temporal.core.build.graph import Workflow
 from gecko_temporal.core.errors import GeckoError
-from gecko_temporal.ops import cli_control, cli_limits, cli_runs, cli_store
+from gecko_temporal.ops import cli_control, cli_limits, cli_runs, cli_store, cli_versions
 from gecko_temporal.ops.cli_input import UsageError, environ, load_workflow, require_server
 from gecko_temporal.ops.cli_runs import format_status
 
@@ -73,6 +73,8 @@ async def serve(
     connect_timeout: float = 60.0,
     sticky_timeout: float = 2.0,
     out: Any = None,
+    build_id: str | None = None,
+    deployment: str | None = None,
 ) -> None:
     """Serve the given workflows until SIGINT/SIGTERM, then stop gracefully (the ``worker`` command).
 
@@ -124,6 +126,8 @@ async def serve(
                 max_threads=threads,
                 graceful_shutdown=graceful_shutdown,
                 sticky_timeout=sticky_timeout,
+                build_id=build_id or os.environ.get("GECKO_BUILD_ID") or None,
+                deployment=deployment,
             )
             for wf in wfs:
                 worker.serve(wf)
@@ -142,7 +146,12 @@ async def serve(
         for queue, wfs in queues.items():
             print(
                 f"worker ready: {', '.join(w.name for w in wfs)} on task queue {queue} at "
-                f"{target} namespace {client.namespace} ({threads} threads)",
+                f"{target} namespace {client.namespace} ({threads} threads)"
+                + (
+                    f", version {worker.version.build_id} of deployment {worker.version.deployment_name}"
+                    if worker.version
+                    else ""
+                ),
                 file=out,
                 flush=True,
             )
@@ -240,6 +249,10 @@ def _add_worker_options(p: argparse.ArgumentParser, dev_command: bool) -> None:
         default=None,
         help=f"dev server SQLite file; runs survive restarts (default ./{DEFAULT_DB_FILENAME})",
     )
+    p.add_argument(
+        "--build-id", help="serve version ID of a Worker Deployment; runs stay on it (default: GECKO_BUILD_ID)"
+    )
+    p.add_argument("--deployment", help="the Worker Deployment of --build-id (default: the task queue's name)")
     if dev_command:
         p.add_argument(
             "--ui",
@@ -295,6 +308,7 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N sessions (default 50)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--address", help="Temporal server HOST:PORT (default: TEMPORAL_ADDRESS)")
+    p.add_argument("--version", metavar="ID", help="only runs pinned to this version (ID or DEPLOYMENT:ID)")
     p.add_argument("--tenant", metavar="T", help="only runs of this tenant")
     p.add_argument(
         "--sort", choices=("started", "cost", "tokens"), default="started", help="order (cost: dearest first)"
@@ -307,6 +321,8 @@ def build_parser(prog: str = "gecko-temporal") -> argparse.ArgumentParser:
     p.add_argument(
         "--interrupt", type=int, default=None, metavar="I", help="refuse unless interrupt I waits (see status)"
     )
+
+    cli_versions.add_commands(sub)
 
     p = sub.add_parser("graph", help="print a workflow's graph as a Mermaid flowchart (no server needed)")
     p.add_argument("workflow", metavar="MODULE:WF")
@@ -353,6 +369,8 @@ def _serve_args(args: argparse.Namespace) -> int:
             graceful_shutdown=args.graceful_shutdown,
             connect_timeout=args.connect_timeout,
             sticky_timeout=args.sticky_timeout,
+            build_id=args.build_id,
+            deployment=args.deployment,
         )
     )
     return 0
@@ -380,9 +398,15 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                 from gecko_temporal.ops.ui import command as ui_server
 
                 return ui_server.run(args)
-            if args.command != "run":
+            if args.command not in ("run", "check-upgrade"):
                 require_server(None)
-            commands = (cli_runs.COMMANDS, cli_control.COMMANDS, cli_limits.COMMANDS, cli_store.COMMANDS)
+            commands = (
+                cli_runs.COMMANDS,
+                cli_control.COMMANDS,
+                cli_limits.COMMANDS,
+                cli_store.COMMANDS,
+                cli_versions.COMMANDS,
+            )
             command = {k: v for table in commands for k, v in table.items()}[args.command]
             return asyncio.run(command(args))
     except UsageError as exc:

@@ -76,6 +76,11 @@ async def _query_state(handle: Any) -> dict[str, Any]:
     from temporalio.client import WorkflowQueryFailedError
     from temporalio.service import RPCError
 
+    from gecko_temporal.temporal.deployments import refusal
+
+    why = await refusal(handle.temporal_handle)  # no worker may take it: say why at once, never time out
+    if why:
+        raise GeckoError(f'session "{handle.id}" is waiting for a worker that can run it: {why}')
     try:
         state: dict[str, Any] = await handle.temporal_handle.query(STATE_QUERY, rpc_timeout=timedelta(seconds=15))
         return state
@@ -200,7 +205,12 @@ async def _list(args: argparse.Namespace) -> int:
     client = await connect()
     try:
         rows = await list_sessions(
-            client, pipeline=args.pipeline, status=args.status, limit=args.limit, tenant=getattr(args, "tenant", None)
+            client,
+            pipeline=args.pipeline,
+            status=args.status,
+            limit=args.limit,
+            tenant=getattr(args, "tenant", None),
+            version=getattr(args, "version", None),
         )
     except RPCError as exc:
         if "search attribute" in exc.message.lower() or "not defined" in exc.message.lower():

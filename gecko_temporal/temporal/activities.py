@@ -28,7 +28,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from gecko_temporal.core import codec, usage
-from gecko_temporal.core.build.nodes import Callee, NodeCode
+from gecko_temporal.core.build.nodes import Callee, MemberCode, NodeCode
 from gecko_temporal.core.context import (
     History,
     NodeInterrupted,
@@ -283,10 +283,27 @@ class NodeRunner:
             return node.callee, None, inp.node, node
         if node.kind != KIND_TEAM:
             raise _fail(f'node "{inp.node}" is not a Team', "GraphError")
-        if not 0 <= inp.member < len(node.members):
-            raise _fail(f'Team "{inp.node}" has no member {inp.member}', "GraphError")
-        member = node.members[inp.member]
+        member = self._member(inp, node)
         return member.callee, node, member.name, None
+
+    def _member(self, inp: NodeInput, team: NodeCode) -> MemberCode:
+        """The Team member the activity type names (``Pipeline.Team.member``), never the one at the
+        run's index: code that reordered or renamed members must not run one member as another."""
+        prefix = f"{self._sources[inp.graph].name}.{inp.node}."
+        kind = activity.info().activity_type
+        if kind.startswith(prefix):
+            name = kind[len(prefix) :]
+            for member in team.members:
+                if member.name == name:
+                    return member
+            raise _fail(
+                f'Team "{inp.node}" has no member "{name}" in this worker\'s code (it has: '
+                f"{', '.join(m.name for m in team.members)}); the run needs the code it started with",
+                "GraphError",
+            )
+        if inp.member is None or not 0 <= inp.member < len(team.members):  # an activity type of no member
+            raise _fail(f'Team "{inp.node}" has no member {inp.member}', "GraphError")
+        return team.members[inp.member]
 
     async def run_node(self, inp: NodeInput, emitted: list[dict[str, Any]] | None = None) -> NodeOutput:
         callee, team, display, function = self._lookup(inp)
@@ -296,7 +313,8 @@ class NodeRunner:
         data = codec.decode(inp.input)
         if team is not None and team.input_mapper is not None:
             try:
-                data = await self._call(team.input_mapper, (data, inp.member), is_async=_is_async(team.input_mapper))
+                index = [m.name for m in team.members].index(display)  # its place in this code's Team
+                data = await self._call(team.input_mapper, (data, index), is_async=_is_async(team.input_mapper))
             except Exception as exc:
                 raise _fail(
                     f"input_mapper failed for {where}: {type(exc).__name__}: {safe_str(exc)}", "InputMapperError"

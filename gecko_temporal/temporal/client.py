@@ -243,7 +243,9 @@ async def start(
     limit = payload_limit_of(client.data_converter)
     seed = seed_state(state, limit // 2) if state else None
     run_input = _run_input(spec, encoded, timeout, limit, seed, flow)
-    from gecko_temporal.temporal import visibility
+    from gecko_temporal.temporal import versions, visibility
+
+    run_input[versions.INPUT_KEY] = versions.fingerprint_of(wf, key)[1].id  # the graph this client compiled
 
     try:
         handle = await visibility.start_with_metadata(

@@ -34,6 +34,7 @@ _log = logging.getLogger("gecko_temporal")
 
 PIPELINE_KEY = SearchAttributeKey.for_keyword(PIPELINE_ATTRIBUTE)
 STATUS_KEY = SearchAttributeKey.for_keyword(STATUS_ATTRIBUTE)
+VERSION_KEY = SearchAttributeKey.for_keyword("TemporalWorkerDeploymentVersion")  # Temporal's: "DEPLOYMENT:ID"
 ATTRIBUTES = {PIPELINE_ATTRIBUTE: "Keyword", STATUS_ATTRIBUTE: "Keyword"}
 REGISTER_HINT = (
     f"temporal operator search-attribute create --name {PIPELINE_ATTRIBUTE} --type Keyword "
@@ -194,9 +195,15 @@ def announce(session_id: str) -> None:
 
 
 async def list_sessions(
-    client: Client, pipeline: str | None = None, status: str | None = None, limit: int = 50, tenant: str | None = None
+    client: Client,
+    pipeline: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    tenant: str | None = None,
+    version: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Sessions (runs) on the server, newest first, filtered by pipeline, GeckoStatus and tenant."""
+    """Sessions (runs) on the server, newest first, filtered by pipeline, GeckoStatus, tenant and the
+    Worker Deployment version they are pinned to (``ID`` or ``DEPLOYMENT:ID``)."""
     query = "WorkflowType = 'GeckoWorkflow'"
     if pipeline:
         query += f" AND {PIPELINE_ATTRIBUTE} = {_quote(pipeline)}"
@@ -204,6 +211,10 @@ async def list_sessions(
         query += f" AND {STATUS_ATTRIBUTE} = {_quote(status)}"
     if tenant:
         query += f" AND {TENANT_ATTRIBUTE} = {_quote(tenant)}"
+    if version:
+        from gecko_temporal.temporal.deployments import resolve_version
+
+        query += " AND " + await resolve_version(client, version)
     rows = []
     async for wf in client.list_workflows(query, limit=limit):
         attrs = wf.typed_search_attributes
@@ -219,6 +230,7 @@ async def list_sessions(
                 "tenant": attrs.get(TENANT_KEY),
                 "cost_usd": attrs.get(COST_KEY),
                 "tokens": attrs.get(TOKENS_KEY),
+                "version": attrs.get(VERSION_KEY),
             }
         )
     return rows

@@ -10,16 +10,36 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from gecko_temporal.core.errors import GeckoError
+from gecko_temporal.temporal import versions
 from gecko_temporal.temporal.activities import NodeRunner
 from gecko_temporal.temporal.limits_worker import LimitWorkers
 from gecko_temporal.temporal.workflow import GeckoWorkflow
 
 if TYPE_CHECKING:
     from gecko_temporal.core.build.graph import Workflow
+
+
+def deployment_version(
+    task_queue: str, build_id: str | None, deployment: str | None = None
+) -> WorkerDeploymentVersion | None:
+    """The Worker Deployment version a worker with ``build_id`` serves (None without one): the
+    deployment is named after the task queue unless ``deployment`` names it."""
+    if not build_id:
+        if deployment:
+            raise GeckoError(f"--deployment {deployment!r} needs a build id: add --build-id ID (or set GECKO_BUILD_ID)")
+        return None
+    for what, value in (("build id", build_id), ("deployment name", deployment or task_queue)):
+        if len(value) > 255 or not value.strip() or "/" in value or ":" in value:
+            raise GeckoError(
+                f"{what} {value!r} cannot name a Worker Deployment version: use 1 to 255 characters "
+                "without '/' or ':' (e.g. a git commit or a release number)"
+            )
+    return WorkerDeploymentVersion(deployment_name=deployment or task_queue, build_id=build_id)
 
 
 class GeckoWorker:
@@ -41,12 +61,16 @@ class GeckoWorker:
         max_threads: int = 64,
         graceful_shutdown: float = 10.0,
         sticky_timeout: float = 2.0,
+        build_id: str | None = None,
+        deployment: str | None = None,
     ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.runner = NodeRunner(max_threads=max_threads)
         self._keys: dict[int, str] = {}
         from datetime import timedelta
+
+        self.version = deployment_version(task_queue, build_id, deployment)
 
         self._worker = Worker(
             client,
@@ -68,6 +92,16 @@ class GeckoWorker:
             workflow_runner=SandboxedWorkflowRunner(
                 restrictions=SandboxRestrictions.default.with_passthrough_modules("gecko_temporal")
             ),
+            # With a build id the worker serves one version of a Worker Deployment, and every run it
+            # starts is pinned there: its nodes, Team members and subgraph children all run on
+            # workers of this version (Temporal routes them), whatever is deployed later.
+            deployment_config=WorkerDeploymentConfig(
+                version=self.version,
+                use_worker_versioning=True,
+                default_versioning_behavior=VersioningBehavior.PINNED,
+            )
+            if self.version is not None
+            else None,
         )
         self._task: asyncio.Task[None] | None = None
         self.limits = LimitWorkers(client, task_queue, self.runner, max_threads, graceful_shutdown)  # flow control
@@ -90,6 +124,7 @@ class GeckoWorker:
         self.runner.register(wf, key)  # again each time: nodes added since are served too
         for graph in [wf, *wf.subgraphs(key).values()]:
             self.limits.serve(graph.limits)
+        versions.register(self.task_queue, self.version, wf, key)
         self._keys[id(wf)] = key
         return key
 
@@ -119,6 +154,7 @@ class GeckoWorker:
             await sys.modules["gecko_temporal.integrations.durable_agents"].shutdown_agent_workers()
         await self.limits.shutdown()
         await self._worker.shutdown()
+        versions.forget(self.task_queue)
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
         self.runner.shutdown()

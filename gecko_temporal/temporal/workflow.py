@@ -48,6 +48,7 @@ from gecko_temporal.temporal.steps import (
     switch_while_waiting,
     wait_for_person,
 )
+from gecko_temporal.temporal.versions import admit
 
 with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core import control
@@ -97,6 +98,7 @@ class GeckoWorkflow:
     def __init__(self, plain: dict[str, Any]) -> None:
         # The input arrives as a plain dict: rebuilding RunParams ourselves is ~20x cheaper than the
         # converter's reflection (50 ms for a 200-node graph at every run start).
+        plain, self._version = admit(plain)  # the graph this run follows here (versions.py), or RunRefused
         params = self._params = RunParams.from_plain(plain)
         self._spec = params.spec
         self._nodes = {n.name: n for n in params.spec.nodes}
@@ -375,6 +377,7 @@ class GeckoWorkflow:
         self._events.show_cached(answer)
         self.flow.show(answer)
         answer["payloads"] = payloads_note(drive.refs is not None, self._params.payload_limit, drive.carried)
+        answer["version"] = self._version  # build id, pinned or not, graph fingerprint
         return answer
 
     @workflow.signal(dynamic=True)
