@@ -471,11 +471,24 @@ async def test_gecko_ui_on_the_embedded_default_prints_the_page_that_answers_the
 
 
 async def test_dev_ui_serves_the_live_page_beside_the_temporal_ui(tmp_path):
+    import re
+    import socket
+
     from tests.pipelines.procs import Procs
 
     procs = Procs(tmp_path)
+    # The page's own port (the dev server's + 1001) is held, as any outgoing connection may hold a
+    # port in that range (CI lost a run to it): the page goes to a free port and says which.
+    held = socket.socket()
     try:
-        port = free_port()
+        while True:
+            port = free_port()
+            try:
+                held.bind(("127.0.0.1", port + 1001))
+                break
+            except OSError:
+                continue
+        held.listen()
         dev = procs.command(
             "dev",
             "tests.pipelines.live_page:ask",
@@ -486,12 +499,14 @@ async def test_dev_ui_serves_the_live_page_beside_the_temporal_ui(tmp_path):
             "--ui",
         )
         await asyncio.to_thread(dev.wait_for, "worker ready")
-        assert f"live page: http://127.0.0.1:{port + 1001}" in dev.output()
-        async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port + 1001}/api/runs") as r:
+        shown = re.search(r"live page: (http://127\.0\.0\.1:(\d+))", dev.output())
+        assert shown is not None and int(shown.group(2)) != port + 1001, dev.output()
+        async with aiohttp.ClientSession() as s, s.get(f"{shown.group(1)}/api/runs") as r:
             assert r.status == 200
             answer = await r.json()
         assert answer["runs"] == [] and answer["temporal_ui"] == f"http://127.0.0.1:{port + 1000}"
     finally:
+        held.close()
         procs.close()
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import time
 from importlib import resources
@@ -516,7 +517,16 @@ def _full_spec(plain: dict[str, Any]) -> dict[str, Any]:
 
 
 async def start_beside(address: str | None, temporal_ui: str | None, port: int, out: Any) -> UiServer:
-    """``gecko-temporal dev --ui``: serve the live page in the worker's loop and say where."""
-    server = await UiServer(port=port, address=address, temporal_ui=temporal_ui).start()
+    """``gecko-temporal dev --ui``: serve the live page in the worker's loop and say where: on
+    ``port`` (the dev server's + 1001), or on a free one when something holds that port (it is in
+    Linux's range of ephemeral ports, so any process's outgoing connection may)."""
+    server = UiServer(port=port, address=address, temporal_ui=temporal_ui)
+    try:
+        await server.start()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        await server.stop()
+        server = await UiServer(port=0, address=address, temporal_ui=temporal_ui).start()
     print(f"live page: {server.url}", file=out, flush=True)
     return server
