@@ -13,9 +13,10 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphRecursionError
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, RetryPolicy, Send, interrupt
-from lg_support import Difference, gecko_failure, gecko_run, scenario, waiting_for
+from lg_support import Difference, gecko_failure, gecko_run, scenario
 
 import gecko_temporal as gk
+from tests.pipelines.procs import waiting_for
 
 CALLS: Counter[str] = Counter()  # node executions by engine and scenario (gecko's run in this process)
 

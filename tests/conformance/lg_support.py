@@ -9,7 +9,6 @@ does, and that the porting guide names it.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -70,19 +69,6 @@ async def gecko_failure(wf: Workflow, session: str, state: dict | None = None, *
     except NodeError as exc:
         return exc.error_type, exc.error_message
     raise AssertionError("the run did not fail")
-
-
-async def waiting_for(handle: Any, node: str, index: int = 0, within: float = 60.0) -> dict:
-    """gecko_state once ``node`` waits in its ``index``-th interrupt (a failure bound only)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        state = await handle.state()
-        entry = state["waiting"].get(node)
-        if entry is not None and entry.get("interrupt") == index:
-            return state
-        assert loop.time() < deadline, f"{node} never waited in interrupt {index}: {state}"
-        await asyncio.sleep(0.05)
 
 
 # -- LangGraph ---------------------------------------------------------------------------------

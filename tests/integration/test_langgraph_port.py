@@ -65,7 +65,7 @@ async def test_a_reducer_of_the_users_own_that_raises_fails_the_run_naming_it():
 
 
 async def test_a_static_breakpoint_waits_before_the_node_and_its_own_interrupts_follow():
-    from test_people import waiting_for
+    from tests.pipelines.procs import waiting_for
 
     ran: list[str] = []
 
@@ -85,9 +85,8 @@ async def test_a_static_breakpoint_waits_before_the_node_and_its_own_interrupts_
 
 
 async def test_send_instances_interrupt_in_parallel_each_under_its_own_key_in_an_eager_run():
-    from test_people import waiting_for
-
     from gecko_temporal import GeckoError, Send
+    from tests.pipelines.procs import waiting_for
 
     wf = Workflow("ParallelAsk", reducers={"answers": "extend"}, scheduling="eager")
     wf.add_node("plan", lambda _: [Send("ask", t) for t in ("tea", "cake", "jam")])

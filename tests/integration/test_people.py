@@ -16,7 +16,7 @@ import pytest
 
 from gecko_temporal import GeckoError, NodeError, RewindError, StateEditError
 from tests.pipelines import people
-from tests.pipelines.procs import ROOT, Procs, temporal
+from tests.pipelines.procs import ROOT, Procs, temporal, waiting_for
 
 pytestmark = pytest.mark.asyncio
 
@@ -47,19 +47,6 @@ async def gecko(dev_server, *args: str) -> tuple[int, str, str]:
     )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     return proc.returncode, out.decode(), err.decode()
-
-
-async def waiting_for(handle, node: str, index: int = 0, within: float = 60.0) -> dict:
-    """gecko_state once ``node`` waits in its ``index``-th interrupt (a failure bound only)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        state = await handle.state()
-        entry = state["waiting"].get(node)
-        if entry is not None and entry.get("interrupt") == index:
-            return state
-        assert loop.time() < deadline, f"{node} never waited in interrupt {index}: {state}"
-        await asyncio.sleep(0.05)
 
 
 async def pending_activities(handle) -> int:

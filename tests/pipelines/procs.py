@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -163,3 +164,16 @@ async def flood(dev_server, session: str, folder: Path, count: int = 6, size: in
                 break
             await asyncio.sleep(0.2)
         assert code == 0, err
+
+
+async def waiting_for(handle: Any, node: str, index: int = 0, within: float = 60.0) -> dict:
+    """gecko_state once ``node`` waits in its ``index``-th interrupt (a failure bound only)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        state = await handle.state()
+        entry = state["waiting"].get(node)
+        if entry is not None and entry.get("interrupt") == index:
+            return state
+        assert loop.time() < deadline, f"{node} never waited in interrupt {index}: {state}"
+        await asyncio.sleep(0.05)
