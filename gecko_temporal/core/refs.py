@@ -335,9 +335,9 @@ def pack_input(arg: dict[str, Any], table: ValueTable, owner: str) -> dict[str, 
     """A NodeInput's plain form with its long texts as references held for ``owner`` (the activity)."""
     packed = dict(arg)
     packed["input"] = table.ref(owner, arg["input"])
-    packed["run_input"] = table.ref(owner, arg.get("run_input"))
-    packed["state"] = table.refs(owner, arg.get("state"))
-    packed["history"] = table.refs(owner, arg.get("history"))
+    for field in ("run_input", "state", "history"):  # the optional ones travel only when set
+        if arg.get(field) is not None:
+            packed[field] = table.ref(owner, arg[field]) if field == "run_input" else table.refs(owner, arg[field])
     packed["refs"] = 1
     return packed
 

@@ -271,6 +271,12 @@ class NodeInput:
     run_input: str | None = None
     payload_limit: int | None = None  # the run's (RunParams.payload_limit); None: Temporal's 2 MiB
 
+    def to_plain(self) -> dict[str, Any]:
+        """The plain dict it travels as, without the optional fields that are None: a trivial node's
+        input was about 80 bytes of nulls out of 230 in every scheduled event. ``NodeInput(**plain)``
+        gives the same input back (a missing field takes its default, None)."""
+        return {k: v for k, v in vars(self).items() if v is not None}
+
 
 @dataclass
 class ResumedNodeInput(NodeInput):
@@ -300,13 +306,16 @@ class NodeOutput:
     def to_plain(self) -> dict[str, Any]:
         """The plain dict it travels as: what ``dataclasses.asdict`` gives (the converter sorts keys,
         so the JSON is the same bytes), without asdict's recursive deep copy of every value."""
+        plain: dict[str, Any] = {"value": self.value}
+        # Empty fields stay out (every completed event carried '"deletes":[],"jump":null,"writes":{}');
+        # from_plain reads a missing one as empty, and so did every earlier version of it.
         jump = self.jump
-        plain: dict[str, Any] = {
-            "value": self.value,
-            "jump": None if jump is None else {"node": jump.node, "input": jump.input, "source": jump.source},
-            "writes": dict(self.writes),
-            "deletes": list(self.deletes),
-        }
+        if jump is not None:
+            plain["jump"] = {"node": jump.node, "input": jump.input, "source": jump.source}
+        if self.writes:
+            plain["writes"] = dict(self.writes)
+        if self.deletes:
+            plain["deletes"] = list(self.deletes)
         if self.routes:  # only when used: outputs of graphs without routers stay as they were
             plain["routes"] = list(self.routes)
         if self.sends:

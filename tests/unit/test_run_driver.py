@@ -289,7 +289,8 @@ def test_node_input_and_activity_id():
     task = Task("A", '"x"', 7)
     arg, warning = d.node_input(graph.node("A"), task, None, False, "sess")
     assert warning is None and arg["node"] == "A" and arg["input"] == '"x"' and arg["session_id"] == "sess"
-    assert arg["state"] is None and arg["step"] == 7 and arg["member"] is None
+    # unset optional fields stay out of the envelope; the activity reads them as None
+    assert arg["step"] == 7 and not {"state", "history", "member", "run_input", "payload_limit"} & set(arg)
     arg, _ = d.node_input(graph.node("A"), task, 2, True, "sess")
     assert arg["state"] == {"k": "1"} and arg["member"] == 2
     assert d.activity_id(task, None) == "3.7" and d.activity_id(task, 0) == "3.7.0"

@@ -89,7 +89,7 @@ def test_a_paused_layer_resumes_as_it_was():
     paused = layer.paused()
     assert paused == {
         "tasks": [["A", '"x"', 4, False], ["B", '"y"', 5, True], ["A", '"z"', 6, False]],
-        "done": {"1": {"value": "1", "jump": None, "writes": {"k": "2"}, "deletes": []}},
+        "done": {"1": {"value": "1", "writes": {"k": "2"}}},
     }
     again = LayerQueue.resumed(paused)
     assert again.tasks == layer.tasks and again.done == {1: NodeOutput(value="1", writes={"k": "2"})}

@@ -141,8 +141,8 @@ class RunDriver:
         except InputTooLarge as exc:
             raise NodeFailed(task.node, "PayloadTooLarge", str(exc)) from None
         if self.refs is not None:
-            return pack_input(vars(arg), self.refs, self.activity_id(task, member)), warning
-        return vars(arg), warning
+            return pack_input(arg.to_plain(), self.refs, self.activity_id(task, member)), warning
+        return arg.to_plain(), warning
 
     def expanded(self, task: Task, member: int | None, pending: Awaitable[NodeOutput]) -> Awaitable[NodeOutput]:
         """``pending`` (the activity's output), its references and compositions expanded (runs
