@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
-from temporalio.worker import Worker, WorkerDeploymentConfig
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkerDeploymentConfig
 
 from gecko_temporal.core.errors import GeckoError
 from gecko_temporal.temporal import versions
@@ -85,13 +84,15 @@ class GeckoWorker:
             # a 1 s hiccup of a busy worker made the server give up on a healthy node and retry it.
             # Nodes heartbeat every timeout/3; let each one through.
             max_heartbeat_throttle_interval=timedelta(seconds=1),
-            # The sandbox re-imports the workflow's modules for every new run (and every replay
-            # after a cache eviction): 70 ms of CPU per run for gecko_temporal, 43% of a loaded
-            # worker's time. The engine's modules are deterministic by design (pure core, no I/O
-            # at import), so share the worker's copy; user code never runs in the workflow.
-            workflow_runner=SandboxedWorkflowRunner(
-                restrictions=SandboxRestrictions.default.with_passthrough_modules("gecko_temporal")
-            ),
+            # GeckoWorkflow runs outside Temporal's sandbox. It is the engine's own interpreter, and
+            # user code never runs in it: nodes and routers are activities, and custom reducers come
+            # from the worker's own modules. The sandbox's import restrictions never applied to
+            # those, since they pass through it. What it did cost: the SDK asks the sandboxed
+            # instance for a serialization context for every payload of every command, in three
+            # passes, and each ask enters the sandbox. That was about a third of a busy engine
+            # worker's main-thread CPU (issue 29). tests/test_replay.py still replays every recorded
+            # history inside the sandbox, with its restrictions, as a check on the interpreter.
+            workflow_runner=UnsandboxedWorkflowRunner(),
             # With a build id the worker serves one version of a Worker Deployment, and every run it
             # starts is pinned there: its nodes, Team members and subgraph children all run on
             # workers of this version (Temporal routes them), whatever is deployed later.
