@@ -49,7 +49,6 @@ from gecko_temporal.core.spec import (
     Next,
     NodeInput,
     NodeOutput,
-    ResumedNodeInput,
     Send,
 )
 from gecko_temporal.core.state import ReducerError, StateView
@@ -242,7 +241,11 @@ class NodeRunner:
             unpacked = await values.unpack(plain) if plain.get("refs") else None  # references (core/refs.py)
             if unpacked is not None:
                 plain = unpacked.plain
-            node_input = (ResumedNodeInput if "resume" in plain else NodeInput)(**plain)
+            info = activity.info()
+            try:
+                node_input = NodeInput.from_plain(plain, info.activity_type, info.workflow_id or "")
+            except (TypeError, ValueError) as exc:
+                raise _fail(f"activity {info.activity_type}: malformed node input: {exc}", "GraphError") from None
             # Returned as the plain dict it travels as: the converter would turn the dataclass into one
             # with dataclasses.asdict (a deep copy of every value); the JSON is the same bytes.
             # A local node's context.emit events travel with its result (see _stream).

@@ -10,7 +10,7 @@ from gecko_temporal.core.inputs import NodeInputs
 from gecko_temporal.core.run.driver import LOCAL_BURST, RunDriver
 from gecko_temporal.core.run.failure import NodeFailed, RunFailure
 from gecko_temporal.core.scheduler import Scheduler, Task, _FanIn
-from gecko_temporal.core.spec import Jump, NodeOutput, RunSnapshot
+from gecko_temporal.core.spec import Jump, NodeInput, NodeOutput, RunSnapshot
 from gecko_temporal.core.state import StateDelta
 
 
@@ -288,9 +288,11 @@ def test_node_input_and_activity_id():
     d = driver(graph, RunSnapshot(run=3), state={"k": "1"})
     task = Task("A", '"x"', 7)
     arg, warning = d.node_input(graph.node("A"), task, None, False, "sess")
-    assert warning is None and arg["node"] == "A" and arg["input"] == '"x"' and arg["session_id"] == "sess"
-    # unset optional fields stay out of the envelope; the activity reads them as None
-    assert arg["step"] == 7 and not {"state", "history", "member", "run_input", "payload_limit"} & set(arg)
+    # what the activity knows by itself stays out of the envelope: the session is its workflow's id,
+    # the graph its activity type's prefix, and unset optional fields read as None
+    assert warning is None and arg == {"node": "A", "input": '"x"', "step": 7}
+    back = NodeInput.from_plain(arg, graph.node("A").activity_type, "sess")
+    assert (back.graph, back.session_id, back.state, back.member) == (graph.key, "sess", None, None)
     arg, _ = d.node_input(graph.node("A"), task, 2, True, "sess")
     assert arg["state"] == {"k": "1"} and arg["member"] == 2
     assert d.activity_id(task, None) == "3.7" and d.activity_id(task, 0) == "3.7.0"

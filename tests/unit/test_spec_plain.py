@@ -6,8 +6,10 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
+
 from gecko_temporal import ExecutionStrategy, RetryPolicy, Team, WaitForInput, Workflow, step
-from gecko_temporal.core.spec import GraphSpec, Jump, NodeOutput, RunParams
+from gecko_temporal.core.spec import GraphSpec, Jump, NodeInput, NodeOutput, ResumedNodeInput, RunParams
 
 
 def _rich_graph() -> Workflow:
@@ -153,3 +155,29 @@ def test_node_output_with_routes_and_sends_round_trips():
         "sends": [{"node": "R", "input": '"a"', "source": "router"}],
     }
     assert NodeOutput.from_plain(out.to_plain()) == out
+
+
+def test_node_input_leaves_out_what_the_activity_knows_and_gets_it_back():
+    plain_node = NodeInput(graph="Chains", node="C1.0", input='"x"', session_id="s-1", step=3)
+    shipped = plain_node.to_plain("Chains.C1.0")
+    assert shipped == {"node": "C1.0", "input": '"x"', "step": 3}
+    assert NodeInput.from_plain(shipped, "Chains.C1.0", "s-1") == plain_node
+    # a Team member's type names the member, a subgraph's graph key is not its name: the key travels
+    member = NodeInput(graph="Chains", node="T", input='"x"', session_id="s-1", step=4, member=1)
+    assert member.to_plain("Chains.T.m1")["graph"] == "Chains"
+    assert NodeInput.from_plain(member.to_plain("Chains.T.m1"), "Chains.T.m1", "s-1") == member
+    child = NodeInput(graph="Report/Summary", node="split", input='"x"', session_id="s-1.Summary.2", step=1)
+    assert NodeInput.from_plain(child.to_plain("Summarize.split"), "Summarize.split", "s-1.Summary.2") == child
+    # the full form older runs send reads the same; a resumed node keeps its answers
+    old = {**vars(plain_node), "member": None, "state": None}
+    assert NodeInput.from_plain(old, "Chains.C1.0", "other") == plain_node
+    resumed = NodeInput.from_plain({**shipped, "resume": ['"yes"']}, "Chains.C1.0", "s-1")
+    assert isinstance(resumed, ResumedNodeInput) and resumed.resume == ['"yes"']
+
+
+def test_a_node_input_without_its_graph_names_the_activity_it_came_to():
+    shipped = {"node": "C1.0", "input": '"x"', "step": 3}
+    with pytest.raises(ValueError, match=r"activity named GRAPH\.C1\.0, not 'Other\.B'"):
+        NodeInput.from_plain(shipped, "Other.B", "s-1")
+    with pytest.raises(TypeError):
+        NodeInput.from_plain({"graph": "G", "node": "A"}, "G.A", "s-1")  # no input, no step

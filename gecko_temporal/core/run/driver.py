@@ -140,9 +140,11 @@ class RunDriver:
             )
         except InputTooLarge as exc:
             raise NodeFailed(task.node, "PayloadTooLarge", str(exc)) from None
+        how = node if member is None or node.team is None else node.team.members[member]
+        plain = arg.to_plain(how.activity_type)
         if self.refs is not None:
-            return pack_input(arg.to_plain(), self.refs, self.activity_id(task, member)), warning
-        return arg.to_plain(), warning
+            return pack_input(plain, self.refs, self.activity_id(task, member)), warning
+        return plain, warning
 
     def expanded(self, task: Task, member: int | None, pending: Awaitable[NodeOutput]) -> Awaitable[NodeOutput]:
         """``pending`` (the activity's output), its references and compositions expanded (runs
