@@ -16,7 +16,7 @@ REWIND_WAIT_PATCH = (
     "gecko-rewind-wait"  # workflow.patched id: runs reset before rewinds existed replay without the wait
 )
 EVENTS_TOPIC = "gecko"  # the workflow_streams topic a run's events (RunHandle.stream) travel on
-OBSERVE_PATCH = "gecko-observe"  # workflow.patched id: event stream, search attribute upserts, activity summaries
+OBSERVE_PATCH = "gecko-observe"  # workflow.patched id: event stream, search attribute upserts
 PIPELINE_ATTRIBUTE = "GeckoPipeline"  # Keyword search attribute: the Workflow's name
 STATUS_ATTRIBUTE = "GeckoStatus"  # Keyword search attribute: running, waiting, completed, failed, cancelled
 WINDOW_PATCH = (

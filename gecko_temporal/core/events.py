@@ -206,10 +206,6 @@ def current_details(
     return "\n".join(lines)
 
 
-def activity_summary(node: str, step: int, member: str | None = None) -> str:
-    return f"{md_text(node)} / {md_text(member)} (step {step})" if member else f"{md_text(node)} (step {step})"
-
-
 # -- terminal progress ------------------------------------------------------------------------------
 class Progress:
     """Turns events into the lines a person reads (``gecko-temporal watch``, ``run``, the example).

@@ -110,7 +110,6 @@ def start_activity(
     how: NodeSpec | MemberSpec,
     arg: dict[str, Any],
     activity_id: str,
-    summary: str | None,
     events: Any,
     routing: dict[str, Any] | None = None,
 ) -> Awaitable[NodeOutput]:
@@ -125,8 +124,6 @@ def start_activity(
         result_type=dict,
         activity_id=activity_id,
     )
-    if summary is not None:  # only new runs (OBSERVE_PATCH): recorded commands carry none
-        common["summary"] = summary
     if routing:  # only runs with a limit or a tenant: other commands stay as they were
         common.update(routing)
     if node.local:

@@ -3,7 +3,7 @@
 Events live in a ``temporalio.contrib.workflow_streams`` log inside the workflow. Publishing from
 the workflow is free (memory only: no command, no history event); what costs history is reading
 (each poll is an update) and ``context.emit`` from nodes (each batch is a signal). Everything that
-issues a command (search attribute upserts, activity summaries) or changes what the workflow
+issues a command (search attribute upserts) or changes what the workflow
 keeps is gated by ``workflow.patched(OBSERVE_PATCH)``, so histories recorded before replay as before.
 """
 
@@ -372,6 +372,3 @@ class RunEvents:
                 status, running, waiting, len(self._done), self._total, step, workflow.info().workflow_id
             )
         )
-
-    def summary(self, node: str, step: int, member: str | None = None) -> str | None:
-        return events.activity_summary(node, step, member) if self.enabled else None

@@ -289,9 +289,8 @@ class GeckoWorkflow:
         arg, warning = drive.node_input(node, task, member, how.takes_context, workflow.info().workflow_id)
         if warning:
             workflow.logger.warning(warning)
-        summary = self._events.summary(task.node, task.step, how.name if member is not None else None)
         routing = self.flow.routing(node)  # a named limit's task queue, the tenant's fairness key
-        started = start_activity(node, how, arg, drive.activity_id(task, member), summary, self._events, routing)
+        started = start_activity(node, how, arg, drive.activity_id(task, member), self._events, routing)
         return drive.expanded(task, member, started)
 
     # -- Team and subgraph nodes ------------------------------------------------------------------

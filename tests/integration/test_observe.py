@@ -75,7 +75,7 @@ async def test_a_subgraphs_child_run_is_found_by_its_own_pipeline(dev_server, se
 
 
 async def test_the_ui_metadata_of_a_run(dev_server, session_id, tmp_path):
-    """What the Temporal UI reads: summary, details, current details, activity summaries."""
+    """What the Temporal UI reads: summary, details, current details, and node activities named by node."""
     from temporalio.api.sdk.v1 import WorkflowMetadata
 
     gate = tmp_path / "gate"
@@ -102,12 +102,15 @@ async def test_the_ui_metadata_of_a_run(dev_server, session_id, tmp_path):
     config = json.loads(described.stdout)["executionConfig"]["userMetadata"]
     assert "StreamGate: 2 nodes, input " in json.dumps(config["summary"]) or "StreamGate: 2 nodes" in str(config)
     history = await th.fetch_history()
-    summaries = []
-    converter = th._client.data_converter.payload_converter
-    for e in history.events:
-        if e.HasField("activity_task_scheduled_event_attributes"):
-            summaries.append(converter.from_payload(e.user_metadata.summary))
-    assert summaries == ["Gate (step 1)"]
+    scheduled = [
+        (e.activity_task_scheduled_event_attributes, e.user_metadata)
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    # the timeline shows the node's activity type and id (run 1, step 1); no summary repeats them
+    assert [(a.activity_type.name, a.activity_id, m.HasField("summary")) for a, m in scheduled] == [
+        ("StreamGate.Gate", "1.1", False)
+    ]
     description = await th.describe()
     assert await description.static_summary() == f"StreamGate: 2 nodes, input {json.dumps(str(gate))[1:-1]}"
     details = await description.static_details()

@@ -3,7 +3,7 @@
 The dev server serves its web UI; Chromium is driven over the DevTools protocol (aiohttp's
 websocket client, already installed with the dev extras). The test reads what a person sees on the
 page: the summary, details and current details under "User Metadata", the search attributes, the
-activity summary in the event history, and the workflow list filtered by GeckoPipeline.
+node activity (its type) in the event history, and the workflow list filtered by GeckoPipeline.
 Screenshots go to ``tmp_path`` (or ``GECKO_UI_SCREENSHOTS``) for a person to look at.
 """
 
@@ -139,7 +139,7 @@ async def test_a_runs_page_in_the_temporal_ui(tmp_path, monkeypatch):
         await page.call("Page.enable")
         base = f"http://127.0.0.1:{server.ui_port}/namespaces/default"
         await page.call("Page.navigate", url=f"{base}/workflows/{session_id}")
-        top = await page.until("GeckoWorkflow", "RUNNING", "Gate (step 1)")  # activity summary, in the timeline
+        top = await page.until("GeckoWorkflow", "RUNNING", "StreamGate.Gate")  # the node's activity, in the timeline
         await page.screenshot(shots / "run-page.png")
         await page.click("User Metadata")
         meta = await page.until("StreamGate: 2 nodes, input", "Waiting for Review: Ship it?")

@@ -76,5 +76,4 @@ def test_ui_texts():
         "Waiting for W: Approve? (answer with `gecko-temporal answer SESSION W --value JSON`)",
         "Running: A (step 3)",
     ]
-    assert events.activity_summary("T", 4, "m1") == "T / m1 (step 4)"
     assert events.preview("x" * 500).endswith("...") and len(events.preview("x" * 500)) == events.PREVIEW_CHARS

@@ -143,12 +143,6 @@ def test_current_details_say_who_waits_and_who_runs():
     assert lines[1].endswith("n19 (step 19) and 2 more") and "n20" not in lines[1]
 
 
-def test_activity_summary_names_the_member_when_there_is_one():
-    assert events.activity_summary("T", 4) == "T (step 4)"
-    assert events.activity_summary("T", 4, "") == "T (step 4)"
-    assert events.activity_summary("T", 4, "m1") == "T / m1 (step 4)"
-
-
 def test_progress_starts_from_what_already_happened():
     p = Progress(total=4, completed=["A", "B"], running=["C"])
     assert (p.total, p.completed, p.running, p.status, p.error) == (4, {"A", "B"}, {"C": 0}, None, None)

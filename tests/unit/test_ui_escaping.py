@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from gecko_temporal.core.events import activity_summary, current_details, md_code, md_text, run_details, run_summary
+from gecko_temporal.core.events import current_details, md_code, md_text, run_details, run_summary
 
 HOSTILE = [
     "[l](javascript:alert(1))",
@@ -44,7 +44,6 @@ def test_ui_texts_escape_pipeline_node_session_and_input_names():
         run_summary(evil, 2, evil),
         run_details(evil, [evil, "ok"], evil, "layered", evil, evil),
         current_details("running", {evil: 1}, {evil: {"prompt": evil}}, 0, 2, 1, evil),
-        activity_summary(evil, 3, evil),
     ]
     for text in texts:
         outside_code = re.sub(r"(`+) .*? \1|(`+)[^`]*\2", "", text)
