@@ -59,7 +59,8 @@ async def _state_when(handle, ready, within: float = 60.0) -> dict:
             state = None
         if state is not None and ready(state):
             return state
-        assert loop.time() < deadline, f"not reached within {within} s: {state}"
+        shown = state and {"run": state["run"], "waiting": _waiting(state), "running": state["running"]}
+        assert loop.time() < deadline, f"not reached within {within} s: {shown}"
         await asyncio.sleep(0.1)
 
 
