@@ -6,7 +6,8 @@ failure, which the run reports in node order (the lowest task index among those 
 then). A layer of plain nodes wider than the window may pause when the run's history is full: the
 next run goes on with the layer's tasks and the outputs of those that finished (``paused``). So may
 a layer whose node waits for a person: the wait stops, the rest of the layer finishes, and the next
-run waits again (``pause_wait``), so a run that waits long keeps its history bounded.
+run waits again (``pause_wait``), so a run that waits long keeps its history bounded. A paused task
+that is a Send instance keeps its place in its fan-out, so the next run fans the instances in again.
 """
 
 from __future__ import annotations
