@@ -25,6 +25,9 @@ WINDOW_PATCH = (
 WAIT_SWITCH_PATCH = (
     "gecko-wait-continue-as-new"  # workflow.patched id: runs recorded before waited in one history however long
 )
+WIDE_WAIT_SWITCH_PATCH = (  # workflow.patched id: runs recorded before waited in one history in a fan-out or an
+    "gecko-wait-continue-as-new-fan-out-eager"  # eager run (WAIT_SWITCH_PATCH covered layers without Sends only)
+)
 STREAM_POLL_PATCH = (
     "gecko-stream-poll-bound"  # workflow.patched id: runs recorded before kept every stream poll waiting
 )

@@ -58,6 +58,11 @@ class _FanIn:
     redirected: bool = False
     left: int = 0  # instances still running
 
+    @classmethod
+    def expecting(cls, count: int) -> _FanIn:
+        """A fan-out of ``count`` instances, none finished yet."""
+        return cls([None] * count, [None] * count, [[] for _ in range(count)], [[] for _ in range(count)], left=count)
+
 
 class Scheduler:
     """Decides layers; keeps the latest output of each node (``context.history``)."""
@@ -219,16 +224,17 @@ class Scheduler:
             task.step = step
         self.step = step
         for node, group in fans.items():
-            self._fanin[node] = _FanIn(
-                outputs=[None] * len(group),
-                jumps=[None] * len(group),
-                routes=[[] for _ in group],
-                sends=[[] for _ in group],
-                left=len(group),
-            )
+            self._fanin[node] = _FanIn.expecting(len(group))
         if tasks and not self.eager:  # eager runs say what finished last themselves (finished_last)
             self.last_layer = list(dict.fromkeys(t.node for t in tasks)) if fans else [t.node for t in tasks]
         return tasks
+
+    def fan_in_again(self, tasks: Collection[Task]) -> None:
+        """A layer the previous run paused with a fan-out in it goes on here: collect its Send
+        instances again (those that finished there arrive with the rest when the layer ends)."""
+        for task in tasks:
+            if task.send is not None and task.node not in self._fanin:
+                self._fanin[task.node] = _FanIn.expecting(task.sends)
 
     def node_order(self, node: str) -> int:
         """The node's position in the graph (the order nodes were added): the order results apply in."""

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.scheduler import Task
     from gecko_temporal.core.spec import NodeOutput
     from gecko_temporal.core.window import Window, history_full
-    from gecko_temporal.protocol import REWIND_WAIT_PATCH, WAIT_SWITCH_PATCH
+    from gecko_temporal.protocol import REWIND_WAIT_PATCH, WAIT_SWITCH_PATCH, WIDE_WAIT_SWITCH_PATCH
 
 Running = dict[str, tuple[Task, "asyncio.Future[NodeOutput]"]]  # an eager run's tasks in flight, by Task.key
 
@@ -39,6 +39,7 @@ class Host(Protocol):
     window: Window
     queued: int  # tasks of the layer waiting for a slot of the window (gecko_state)
     waits_may_pause: bool  # a wait for a person in the running layer may stop for a switch of runs
+    wait_patch: str | None  # ...in runs that record this patch too (a fan-out's or an eager run's wait)
 
     def run_task(self, task: Task) -> Coroutine[Any, Any, NodeOutput]: ...
 
@@ -49,22 +50,61 @@ class Host(Protocol):
 
 async def finished_together(host: Host, running: Running) -> list[tuple[Task, NodeOutput]]:
     """Eager: wait until running tasks finish; those that finished in the same workflow activation,
-    in node order (Temporal replays completions in the order it recorded them)."""
+    in node order (Temporal replays completions in the order it recorded them).
+
+    A wait for a person that stops because the history is full (see :func:`switch_while_waiting`)
+    stays in ``running``, done: the run starts nothing more, the other tasks finish and merge here,
+    and once only stopped waits are left the run continues as new with them (they wait again there).
+    Not while a Send instance runs: a fan-out's instances fan in within one run."""
     drive = host.drive
-    timeout = drive.time_left(workflow.now().timestamp())
-    futures = [f for _, f in running.values()]
-    done, _ = await workflow.wait(futures, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    if not done:
-        host.give_up(futures, [t for t, _ in running.values()])
-    batch = drive.in_node_order([t for t, f in running.values() if f in done])
-    for task in batch:  # the first failure in node order fails the run
+    host.waits_may_pause = not any(t.send is not None for t, _ in running.values())
+    host.wait_patch = WIDE_WAIT_SWITCH_PATCH
+    try:
+        while True:
+            live = [f for _, f in running.values() if not _paused(f)]
+            if not live:  # only stopped waits are left
+                await _switch_with_waits(host, running)  # returns only if the run could not switch
+                continue
+            timeout = drive.time_left(workflow.now().timestamp())
+            done, _ = await workflow.wait(live, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                host.give_up([f for _, f in running.values()], [t for t, _ in running.values()])
+            if any(_paused(f) for f in done):
+                drive.switching = True  # start nothing more in this run
+            batch = drive.in_node_order([t for t, f in running.values() if f in done and not _paused(f)])
+            if not batch:
+                continue
+            for task in batch:  # the first failure in node order fails the run
+                error = running[task.key][1].exception()
+                if error is not None:
+                    for _, fut in running.values():
+                        if not fut.done():
+                            abandon(fut)
+                    raise error
+            return [(task, running.pop(task.key)[1].result()) for task in batch]
+    finally:
+        host.waits_may_pause, host.wait_patch = False, None
+
+
+def _paused(fut: asyncio.Future[NodeOutput]) -> bool:
+    return fut.done() and not fut.cancelled() and isinstance(fut.exception(), WaitPaused)
+
+
+async def _switch_with_waits(host: Host, running: Running) -> None:
+    """Continue as new with an eager run's stopped waits (nothing else runs); if the run cannot
+    switch (its snapshot is too big), start the waits again here."""
+    tasks = host.drive.in_node_order([t for t, _ in running.values()])
+    layer = LayerQueue(tasks)
+    for i, task in enumerate(tasks):
         error = running[task.key][1].exception()
-        if error is not None:
-            for fut in futures:
-                if not fut.done():
-                    abandon(fut)
-            raise error
-    return [(task, running.pop(task.key)[1].result()) for task in batch]
+        assert isinstance(error, WaitPaused)
+        layer.pause_wait(i, error.again)
+        task.wait_until = error.again.get("until")
+    workflow.logger.info("continuing as new while %s wait (history is long)", ", ".join(t.key for t in tasks))
+    await host.continue_as_new(layer.paused())
+    host.drive.switching = False
+    for task in tasks:
+        running[task.key] = (task, asyncio.ensure_future(host.run_task(task)))
 
 
 def _history_full(window: Window) -> bool:
@@ -79,10 +119,13 @@ def _history_full(window: Window) -> bool:
 
 def switch_while_waiting(host: Host) -> Callable[[], bool]:
     """What a wait for a person waits for besides its answer: the run's history is full and the run
-    may switch (a layered run, no fan-out in the layer, a snapshot that fits). Signals that reach a
+    may switch (a snapshot that fits; in an eager run, no Send instance running). Signals that reach a
     waiting run then land in the next run's history, so a long or flooded wait never reaches
-    Temporal's limits. Runs recorded before the patch waited in one history, and replay so."""
+    Temporal's limits. Runs recorded before the patch waited in one history, and replay so; so did
+    waits in a fan-out or an eager run recorded before ``host.wait_patch``."""
     if not host.waits_may_pause or host.drive.cannot_switch or not workflow.patched(WAIT_SWITCH_PATCH):
+        return lambda: False
+    if host.wait_patch is not None and not workflow.patched(host.wait_patch):
         return lambda: False
     return lambda: not host.drive.cannot_switch and _history_full(host.window)
 
@@ -102,7 +145,9 @@ async def run_layer(host: Host, layer: LayerQueue, kinds: dict[str, str]) -> lis
         layer.limit(window.size)
     futures: dict[int, asyncio.Future[NodeOutput]] = {}
     finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    host.waits_may_pause = layer.waits_may_pause
+    host.drive.sched.fan_in_again(layer.tasks)  # a fan-out the previous run paused fans in here
+    host.waits_may_pause = True
+    host.wait_patch = None if layer.waits_may_pause else WIDE_WAIT_SWITCH_PATCH  # (a fan-out's waits)
     pausable = layer.may_pause(kinds)
     drained = window.allow_pause(functools.partial(_history_full, window)) if pausable else None
 
@@ -172,7 +217,7 @@ async def run_layer(host: Host, layer: LayerQueue, kinds: dict[str, str]) -> lis
                 return layer.outputs()
     finally:  # (continue-as-new raises through here: it must not start the rest of the layer)
         host.queued = 0
-        host.waits_may_pause = False
+        host.waits_may_pause, host.wait_patch = False, None
         if drained is not None:
             window.forbid_pause(resume=False)
 

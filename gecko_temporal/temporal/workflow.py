@@ -123,6 +123,7 @@ class GeckoWorkflow:
         )
         self.queued = 0  # tasks of the layer waiting for a slot of the window
         self.waits_may_pause = False  # run_layer says when a wait may stop for a switch of runs
+        self.wait_patch: str | None = None  # and the patch a run must record for it (steps.py)
         self._kinds = {n.name: n.kind for n in params.spec.nodes}
         self.flow = RunFlow(self.drive, self._events)  # budget gate, usage roll-up (flow control)
 
@@ -172,8 +173,8 @@ class GeckoWorkflow:
                     await self.continue_as_new()  # returns only if the snapshot cannot switch
                     continue
                 tasks = drive.next_tasks({k: t for k, (t, _) in running.items()})
-            if drive.eager:
-                for task in tasks:
+            if drive.eager:  # (the previous run's stopped waits, if it switched while they waited)
+                for task in tasks if partial is None else drive.carried_over(LayerQueue.resumed(partial).tasks):
                     running[task.key] = (task, asyncio.ensure_future(self.run_task(task)))
                 if not running:
                     return

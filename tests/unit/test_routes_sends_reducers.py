@@ -8,8 +8,9 @@ import pytest
 
 from gecko_temporal import END, GraphError, Send, Team, WaitForInput, Workflow
 from gecko_temporal.core.control import RunControl
+from gecko_temporal.core.run.layer import LayerQueue
 from gecko_temporal.core.scheduler import Scheduler
-from gecko_temporal.core.spec import ROUTER, GraphSpec, Jump, RunSnapshot
+from gecko_temporal.core.spec import ROUTER, GraphSpec, Jump, NodeOutput, RunSnapshot
 from gecko_temporal.core.state import REDUCERS, ReducerError, StateDelta, merge_layer
 
 
@@ -272,6 +273,27 @@ def test_pending_sends_cross_continue_as_new_and_old_snapshots_still_load():
     assert Scheduler(spec, old).sends == []
     plain = RunSnapshot(scheduler=snap).to_plain()
     assert RunSnapshot.from_plain(plain).scheduler["sends"] == snap["sends"]
+
+
+def test_a_fan_out_paused_in_one_run_fans_in_in_the_next_with_the_outputs_carried_over():
+    spec = pipeline().compile()
+    sched = Scheduler(spec)
+    sched.sends = [Jump("Research", '"a"', ROUTER), Jump("Research", '"b"', ROUTER), Jump("Research", '"c"', ROUTER)]
+    layer = LayerQueue(sched.next_layer())
+    layer.launch(), layer.launch(), layer.launch()
+    layer.landed(0, NodeOutput(value='"A"'))
+    layer.pause_wait(1, {"resume": None, "until": None})  # its wait stops: the run switches
+    layer.landed(2, NodeOutput(value='"C"'))
+    paused = json.loads(json.dumps(layer.paused()))
+    again = Scheduler(spec, json.loads(json.dumps(sched.snapshot())))  # the next run
+    resumed = LayerQueue.resumed(paused)
+    assert [(t.key, t.sends, t.source) for t in resumed.tasks] == [(f"Research[{i}]", 3, ROUTER) for i in range(3)]
+    again.fan_in_again(resumed.tasks)
+    assert resumed.launch() == 1
+    resumed.landed(1, NodeOutput(value='"B"'))
+    wholes = [again.finish(t, o.value, None) for t, o in zip(resumed.tasks, resumed.outputs())]
+    assert wholes == [False, False, True]
+    assert again.inbox["Collect"] == {"Research": '["A","B","C"]'}
 
 
 def test_a_jump_from_outside_drops_pending_sends():

@@ -9,6 +9,7 @@ from gecko_temporal.core.control import KEEP_COMPLETED, RunControl
 from gecko_temporal.core.inputs import NodeInputs
 from gecko_temporal.core.run.driver import LOCAL_BURST, RunDriver
 from gecko_temporal.core.run.failure import NodeFailed, RunFailure
+from gecko_temporal.core.run.layer import LayerQueue
 from gecko_temporal.core.scheduler import Scheduler, Task, _FanIn
 from gecko_temporal.core.spec import Jump, NodeInput, NodeOutput, RunSnapshot
 from gecko_temporal.core.state import StateDelta
@@ -133,6 +134,20 @@ def test_an_eager_run_starts_nothing_once_switching_is_due():
     d.sched.jumps = [Jump("A", "1", "input")]
     d.switching = True
     assert d.next_tasks({}) == [] and d.sched.jumps == [Jump("A", "1", "input")]
+
+
+def test_an_eager_run_takes_over_the_waits_the_previous_run_switched_with():
+    d = driver(spec("eager"))
+    d.sched.jumps = [Jump("B", '"b"', "input")]
+    (b,) = d.next_tasks({})
+    paused = LayerQueue([Task("A", '"a"', 3, resume=['"yes"'])])  # it waited when the last run switched
+    paused.launch()
+    paused.pause_wait(0, {"resume": ['"yes"'], "until": 70.0})
+    (a,) = d.carried_over(LayerQueue.resumed(paused.paused()).tasks)
+    assert (a.key, a.step, a.resume, a.wait_until) == ("A", 3, ['"yes"'], 70.0)
+    d.finish([(b, out("b", k=1))], lambda *j: None)
+    d.finish([(a, out("a", k=2))], lambda *j: None)  # it ran beside B: an overlapping writer
+    assert d.state == {"k": "2"} and d.conflicts == ["k"]
 
 
 def test_a_jump_from_outside_redirects_eager_tasks_running_then():

@@ -131,5 +131,21 @@ def test_a_layer_that_could_not_switch_starts_its_stopped_waits_first():
     assert not layer.over and list(layer.waiting) == [0, 2] and layer.launch() == 0
 
 
-def test_waits_in_a_fan_out_never_stop_for_a_switch():
-    assert not LayerQueue([Task("W", '"w"', 3, send=0, sends=2), Task("W", '"v"', 3, send=1, sends=2)]).waits_may_pause
+def test_waits_in_a_fan_out_stop_for_a_switch_only_under_the_newer_rule_and_instances_keep_their_place():
+    layer = LayerQueue(
+        [Task("W", '"w"', 3, send=0, sends=2, source="P"), Task("W", '"v"', 4, send=1, sends=2, source="P")]
+    )
+    assert not layer.waits_may_pause and layer.has_sends  # runs recorded before the patch waited on
+    assert not LayerQueue(tasks("A", "W")).has_sends
+    layer.launch(), layer.launch()
+    layer.pause_wait(1, {"resume": ['"x"'], "until": 9.0})
+    layer.landed(0, out("w"))
+    paused = layer.paused()["tasks"]
+    assert paused[0] == ["W", '"w"', 3, False, {"send": 0, "sends": 2, "source": "P"}]
+    assert paused[1] == ["W", '"v"', 4, False, {"resume": ['"x"'], "until": 9.0, "send": 1, "sends": 2, "source": "P"}]
+    again = LayerQueue.resumed(layer.paused())
+    assert [(t.key, t.sends, t.source, t.resume) for t in again.tasks] == [
+        ("W[0]", 2, "P", None),
+        ("W[1]", 2, "P", ['"x"']),
+    ]
+    assert list(again.waiting) == [1]

@@ -123,6 +123,14 @@ class RunDriver:
             self.inputs.new_layer()
         return partial
 
+    def carried_over(self, tasks: list[Task]) -> list[Task]:
+        """An eager run's tasks the previous run switched with (waits for a person that stopped
+        because its history was full): they start again now."""
+        if self._writes is not None:
+            for task in tasks:
+                self._writes.started(task.key)
+        return tasks
+
     def node_input(
         self, node: NodeSpec, task: Task, member: int | None, takes_context: bool, session_id: str
     ) -> tuple[dict[str, Any], str | None]:

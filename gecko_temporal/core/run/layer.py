@@ -6,7 +6,8 @@ failure, which the run reports in node order (the lowest task index among those 
 then). A layer of plain nodes wider than the window may pause when the run's history is full: the
 next run goes on with the layer's tasks and the outputs of those that finished (``paused``). So may
 a layer whose node waits for a person: the wait stops, the rest of the layer finishes, and the next
-run waits again (``pause_wait``), so a run that waits long keeps its history bounded.
+run waits again (``pause_wait``), so a run that waits long keeps its history bounded. A paused task
+that is a Send instance keeps its place in its fan-out, so the next run fans the instances in again.
 """
 
 from __future__ import annotations
@@ -45,9 +46,16 @@ class LayerQueue:
 
     @property
     def waits_may_pause(self) -> bool:
-        """Whether a wait for a person in this layer may stop for a switch of runs: not in a fan-out,
-        whose instances fan in within the run."""
-        return all(t.send is None for t in self.tasks)
+        """Whether a wait for a person in this layer stopped for a switch of runs under the first rule
+        (no fan-out in the layer). A layer with a fan-out may pause too (its instances carry their
+        Send index, and the next run fans them in again), but only in runs that record the patch
+        saying so: runs recorded before waited in one history there."""
+        return not self.has_sends
+
+    @property
+    def has_sends(self) -> bool:
+        """Whether the layer runs Send instances (a fan-out)."""
+        return any(t.send is not None for t in self.tasks)
 
     @property
     def over(self) -> bool:
@@ -100,11 +108,12 @@ class LayerQueue:
         return [self.done[i] for i in range(len(self.tasks))]
 
     def paused(self) -> dict[str, Any]:
-        """The layer for the next run (RunSnapshot.partial_layer): its tasks and what finished; a
-        task whose wait stopped has a fifth entry saying how to wait again."""
+        """The layer for the next run (RunSnapshot.partial_layer): its tasks and what finished. A
+        task whose wait stopped, or that is a Send instance, has a fifth entry: how to wait again
+        (``resume``, ``until``) and its place in its fan-out (``send``, ``sends``, ``source``)."""
         return {
             "tasks": [
-                [t.node, t.input, t.step, t.jumped, *([self.paused_waits[i]] if i in self.paused_waits else [])]
+                [t.node, t.input, t.step, t.jumped, *_extra(t, self.paused_waits.get(i))]
                 for i, t in enumerate(self.tasks)
             ],
             "done": {str(i): out.to_plain() for i, out in sorted(self.done.items())},
@@ -114,10 +123,20 @@ class LayerQueue:
     def resumed(cls, partial: dict[str, Any]) -> LayerQueue:
         """The layer the previous run paused, as it was."""
         tasks = []
-        for node, input_text, step, jumped, *again in partial["tasks"]:
+        for node, input_text, step, jumped, *extra in partial["tasks"]:
             task = Task(node, input_text, step, jumped)
-            if again:
-                task.resume = again[0].get("resume")
-                task.wait_until = again[0].get("until")
+            if extra:
+                task.resume = extra[0].get("resume")
+                task.wait_until = extra[0].get("until")
+                task.send = extra[0].get("send")
+                task.sends = extra[0].get("sends", 0)
+                task.source = extra[0].get("source")
             tasks.append(task)
         return cls(tasks, {int(i): NodeOutput.from_plain(o) for i, o in partial["done"].items()})
+
+
+def _extra(task: Task, again: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A paused layer's fifth task entry, when it has one (layers without waits or Sends keep four)."""
+    if task.send is None:
+        return [] if again is None else [again]
+    return [{**(again or {}), "send": task.send, "sends": task.sends, "source": task.source}]
