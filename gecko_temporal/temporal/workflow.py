@@ -30,6 +30,7 @@ from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
+from gecko_temporal.temporal.compat import workflow_readers
 from gecko_temporal.temporal.flow import RunFlow
 from gecko_temporal.temporal.node_runs import (
     abandon,
@@ -133,6 +134,10 @@ class GeckoWorkflow:
         params, drive = self._params, self.drive
         if workflow.patched(REFS_PATCH):  # node inputs refer to long texts, outputs carry what is new
             drive.use_refs(workflow.info().run_id)
+        # A reset reseeds the run: only then may a gecko_rewound tell it where it came from.
+        # (read by the seed callback too, where workflow.info() and workflow.now() raise)
+        self._control.task_marker, self._control.clock = workflow_readers()
+        workflow.register_random_seed_callback(lambda _seed: self._control.reseeded())
         drive.begin_run(params.snapshot is None, params.input, params.timeout, workflow.now().timestamp())
         await rewind_point(self._rewind, drive, self._control, [], start=True)
         self._events.start(drive.completed)

@@ -152,6 +152,7 @@ def test_the_whole_gecko_state_answer():
 def test_the_run_control_answer_carries_its_counters_edits_and_origin():
     ctl, _ = _run()
     ctl.clock = lambda: "T1"
+    ctl.reseeded()  # the run was reset: the rewind's signal is taken
     ctl.signal("gecko_rewound", [Arg({"from_run": "r0", "to_step": 2, "values": {"k": 1}})])
     answer = ctl.state_answer(
         status="running", state={}, completed=[], running=[], step=4, layer=3, run=2, conflicts=["c"]
@@ -332,6 +333,8 @@ def test_a_rewind_edit_that_is_wrong_rejects_the_rewind():
 def test_a_rewind_without_an_edit_counts_and_queues_only_its_redo():
     ctl, sched = _run()
     ctl.clock = lambda: "T"
+    ctl.reseeded()
+    ctl.reseeded()  # two resets: two rewind signals are taken
     redo = [
         "not an update",
         {"update": "gecko_jump", "args": [{"node": "Publish", "input": 5}]},
