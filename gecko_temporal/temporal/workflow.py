@@ -77,6 +77,7 @@ with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.window import DEFAULT_MAX_PARALLEL, Window
     from gecko_temporal.protocol import (
         ANSWER_UPDATE,
+        FROM_STORE_METADATA,
         JUMP_UPDATE,
         LOCAL_BURST_PATCH,
         REFS_PATCH,
@@ -433,15 +434,24 @@ def _read_args(args: Sequence[RawValue]) -> list[control.Arg]:
     for raw in args:
         encoding = raw.payload.metadata.get("encoding", b"").decode("utf-8", "replace")
         try:
-            received.append(control.Arg(converter.from_payload(raw.payload), encoding))
+            stored = FROM_STORE_METADATA in raw.payload.metadata  # never previewed (it may be another session's)
+            received.append(control.Arg(converter.from_payload(raw.payload), encoding, stored=stored))
         except Exception as exc:
             received.append(
                 control.Arg(
                     encoding=encoding,
-                    problem=f"encoding {encoding or 'none'!r}: {type(exc).__name__}; send JSON (encoding json/plain)",
+                    problem=f"encoding {encoding or 'none'!r}: {_why(exc)}; send JSON (encoding json/plain)",
                 )
             )
     return received
+
+
+def _why(exc: Exception) -> str:
+    """The converter's own reason (a payload too big to inflate, a key id it lacks), else the type."""
+    cause = exc.__cause__
+    return (
+        str(cause)[:300] if cause is not None and type(cause).__name__ == "UndecodablePayload" else type(exc).__name__
+    )
 
 
 def _given_args(args: Sequence[Any]) -> list[control.Arg]:
