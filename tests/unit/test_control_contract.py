@@ -4,6 +4,7 @@ gecko_rewound signal. All of it is what `gecko-temporal status`, the CLI and cli
 
 from __future__ import annotations
 
+import json
 import math
 
 from gecko_temporal import WaitForInput, Workflow
@@ -409,3 +410,13 @@ def test_an_answer_is_called_an_answer_in_its_messages():
     assert problem.startswith("an answer takes exactly one argument"), problem
     problem = parse_request("answer", [Arg({"value": 1})])[1] or ""
     assert problem.startswith('an answer needs "node"'), problem
+
+
+def test_a_rejected_request_never_previews_a_value_read_from_the_payload_store():
+    ctl, _ = _run()
+    stored = Arg({"spec": "another session's input " + "s" * 1000}, "json/plain", stored=True)
+    entry = ctl.signal("gecko_next", [stored])
+    assert entry is not None and entry["request"] == '"<a value from the payload store: not shown>"'
+    assert "another session" not in json.dumps(ctl.rejected)
+    entry = ctl.signal("gecko_next", [Arg({"spec": "sent inline"})])
+    assert "sent inline" in entry["request"]  # what a client sent itself is still shown
