@@ -296,3 +296,105 @@ def test_common_prefix_of_equal_and_disjoint_texts():
     assert common_prefix("x", "y") == 0
     assert common_prefix("", "abc") == 0
     assert common_prefix("ab" * 100 + "c", "ab" * 100 + "d") == 200
+
+
+def test_each_text_grows_from_its_own_base_when_two_received_texts_share_as_much():
+    shared = "[" + "1," * 100 + '"'
+    state_base, input_base = shared + 's"]', shared + 'i"]'  # the same 202 characters, then apart
+    received = {digest(state_base): state_base, digest(input_base): input_base}  # the state's comes first
+    opened = Unpacked({"input": "@" + digest(input_base), "state": {"k": "@" + digest(state_base)}}, received)
+    value, write = shared + 'v", ' + "0" * 60 + "]", shared + 'w", ' + "0" * 60 + "]"
+    out = opened.pack({"value": value, "writes": {"k": write}})
+    assert out["value"] == "+" + json.dumps(
+        [[digest(input_base), 0, len(shared)], value[len(shared) :]], separators=(",", ":")
+    )
+    assert out["writes"]["k"] == "+" + json.dumps(
+        [[digest(state_base), 0, len(shared)], write[len(shared) :]], separators=(",", ":")
+    )
+
+
+def test_input_refs_reads_every_field_that_may_hold_a_reference():
+    assert input_refs({"run_input": "@r"}) == ["r"]
+    assert input_refs({"state": {"k": "@s"}}) == ["s"]
+    assert input_refs({"history": {"A": "@h"}}) == ["h"]
+    assert input_refs({"input": "@i", "run_input": "@r", "state": {"k": "@s"}, "history": {"A": "@h"}}) == [
+        "i",
+        "r",
+        "s",
+        "h",
+    ]
+
+
+def test_a_packed_inputs_holds_all_go_with_its_owner():
+    table = ValueTable()
+    a, b = "a" * 300, "b" * 300
+    pack_input({"input": a, "run_input": b, "state": {"k": a}, "history": {"N": b}}, table, "o")
+    assert len(table) == 2
+    table.release("o")
+    assert len(table) == 0
+
+
+def test_errors_name_the_slice_and_the_reference_fully():
+    table = ValueTable()
+    missing = "ab" * 16
+    with pytest.raises(RefError) as raised:
+        table.expand("o", "+" + json.dumps([[missing, 0, 1]]), "the output value")
+    assert str(raised.value) == (
+        "the output value names value abababababab..., which this run does not hold (an output from a worker "
+        "of another version of gecko-temporal?)"
+    )
+    with pytest.raises(RefError) as raised:
+        table.expand("o", "+" + json.dumps([[1, 0, 2]]), "the output value")
+    assert str(raised.value) == "the output value: a malformed part '[1, 0, 2]' of a composition"
+    bad = "+[" + "x" * 200
+    with pytest.raises(RefError) as raised:
+        table.expand("o", bad)
+    assert str(raised.value) == f": a malformed composition {bad[:80]!r}"
+
+
+def test_the_query_answer_skips_keys_that_cannot_be_digests_and_defaults_to_300k_exactly():
+    table = ValueTable()
+    keys = [table.ref("o", c * n)[1:] for c, n in (("a", 100_000), ("b", 100_000), ("c", 100_001))]
+    assert table.answer([["not", "hashable"], {"x": 1}, None]) == {}
+    assert list(table.answer(keys)) == keys[:2]  # 300,001 characters would pass the default budget
+
+
+def test_the_cache_counts_what_it_let_go():
+    cache = ValueCache(limit=100)
+    for k in "pqrs":
+        cache.put(k, k * 25)
+    cache.put("t", "t" * 25)  # p goes
+    cache.put("u", "u" * 25)  # then q
+    assert [cache.get(k) is None for k in "pqrstu"] == [True, True, False, False, False, False]
+
+
+def test_a_composition_is_compact_json():
+    base = "[" + "2," * 200 + "2]"
+    text = base[:-1] + ",3]"
+    packed = Composer({digest(base): base}).write(text)
+    assert packed == "+" + '[["' + digest(base) + '",0,' + str(len(base) - 1) + '],",3]"]'
+
+
+def test_a_text_ending_with_an_earlier_text_has_no_empty_tail():
+    composer = Composer({})
+    inner = json.dumps(["m" * 300])
+    composer.write(inner)
+    assert json.loads(composer.write("<<" + inner)[1:]) == ["<<", [digest(inner), 0, len(inner)]]
+
+
+def test_a_write_taken_from_a_text_holding_it_twice_names_the_first():
+    inner = "[" + "4," * 150 + "4]"
+    received = '{"a": ' + inner + ', "b": ' + inner + "}"
+    grown = inner[:-1] + ",5]"
+    packed = Composer({digest(received): received}).write(grown)
+    at = received.index(inner)
+    assert json.loads(packed[1:]) == [[digest(received), at, at + len(inner) - 1], ",5]"]
+
+
+def test_a_longer_match_in_another_received_text_wins_unless_the_preferred_one_covers_nearly_all():
+    text = "[" + "7," * 150 + "7]"
+    nearly = text[:-1] + "8" * 10  # shares all but the last character
+    whole = text[:-1] + "]" + "9" * 10  # holds the whole text as its prefix
+    received = {digest(nearly): nearly, digest(whole): whole}
+    packed = Composer(received).write(text, prefer=digest(nearly))
+    assert json.loads(packed[1:]) == [[digest(nearly), 0, len(text) - 1], "]"]  # good enough: looked no further
