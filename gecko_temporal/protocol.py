@@ -44,3 +44,7 @@ ROUTE_LOOP_PATCH = (
 SEND_INTERRUPT_PATCH = (
     "gecko-send-interrupts"  # workflow.patched id: runs recorded before failed on an interrupt in a Send instance
 )
+# Payload metadata the worker's data converter puts on a payload it read from the payload store (a
+# resolved claim-check reference): a rejected request never previews such a value (it may hold
+# another session's data: the store is shared and content-addressed).
+FROM_STORE_METADATA = "gecko-from-store"

@@ -169,11 +169,7 @@ class RunControl:
         self.rewound_from: dict[str, Any] | None = snapshot.rewound_from
         self.rewinds = 0  # gecko_rewound signals taken in this run
         self.clock: Any = lambda: ""  # the workflow's time as ISO text (set by the workflow)
-        # Whether the run was reset and not yet told about it by gecko_rewound: a gecko_rewound at any
-        # other time is forged or stale and is refused. NOT wired by the workflow yet (always True):
-        # wiring it as reseed != seen or rewinds < resets refused real rewinds whose signal came in
-        # the reset's own workflow task, even with settle_rewound on the reseed callback (open issue).
-        self.reset_untold: Any = lambda: True
+        self.resets = 0  # resets this run has seen: Temporal reseeded it (the workflow calls reseeded())
         self.task_marker: Any = lambda: 0  # what tells workflow tasks apart (history length; set by the workflow)
         self._held_rewound: tuple[list[Arg], Any] | None = None
         self._answered: dict[str, int] = {}  # node -> the interrupt an untaken answer named
@@ -372,18 +368,26 @@ class RunControl:
         if problem and (info.get("values") or info.get("delete")):
             return problem
         if not self.reset_untold():
-            # Temporal hands a signal to the run before the reseed that tells of a reset in the same
-            # workflow task: hold it for the reseed (settle_rewound), refuse it until then.
+            # The Python SDK runs a signal's handler before it applies the reseed that tells of a reset
+            # in the same workflow task: hold it for that reseed (reseeded), refuse it until then.
             self._held_rewound = (list(received), self.task_marker())
             return UNTOLD
         self._rewound(info, from_run, to_step, redo, edit)
         return None
 
-    def settle_rewound(self, reset: bool) -> None:
-        """The run was reseeded (reset): a gecko_rewound held in this same workflow task is taken (its
-        rejection withdrawn); one held in an earlier task stays refused."""
+    def reset_untold(self) -> bool:
+        """Whether the run was reset and not yet told about it by gecko_rewound: a gecko_rewound at any
+        other time is forged or stale and is refused."""
+        return self.rewinds < self.resets
+
+    def reseeded(self) -> None:
+        """Temporal reseeded the run: it was reset (no other API says so; a reset reseeds it once, and
+        replay reseeds it again at the same point). A gecko_rewound held in this same workflow task is
+        the reset's own: it is taken and its rejection withdrawn. One held in an earlier task was sent
+        before the reset (forged, or reapplied by it) and stays refused."""
+        self.resets += 1
         held, self._held_rewound = self._held_rewound, None
-        if held is None or not reset or held[1] != self.task_marker():
+        if held is None or held[1] != self.task_marker():
             return
         received = held[0]
         self.rejected[:] = [

@@ -34,11 +34,21 @@ class Arg:
     value: Any = None
     encoding: str = ""
     problem: str | None = None
+    # Read back from the payload store (a claim-check reference): never previewed, since the store is
+    # shared and content-addressed, a reference may name another session's data.
+    stored: bool = False
 
 
 def preview(args: Sequence[Arg]) -> str:
     """A short, printable rendering of what was sent (never more than PREVIEW_CHARS + a note)."""
-    shown = [a.value if a.problem is None else f"<unreadable {a.encoding or 'payload'}>" for a in args]
+    shown = [
+        f"<unreadable {a.encoding or 'payload'}>"
+        if a.problem is not None
+        else "<a value from the payload store: not shown>"
+        if a.stored
+        else a.value
+        for a in args
+    ]
     try:
         text = json.dumps(shown[0] if len(shown) == 1 else shown, ensure_ascii=False, default=repr)
     except (ValueError, TypeError, RecursionError):

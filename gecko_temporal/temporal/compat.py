@@ -9,6 +9,8 @@ Where the SDK has public API for the same thing, use that instead and delete the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -39,3 +41,18 @@ def handle_client(handle: WorkflowHandle[Any, Any]) -> Client:
 
 
 __all__ = ["STREAM_POLL_UPDATE", "STREAM_PUBLISH_SIGNAL", "StreamWireItem", "decode_stream_payload", "handle_client"]
+
+
+def workflow_readers() -> tuple[Callable[[], int], Callable[[], str]]:
+    """Readers of the running workflow's history length and time (ISO text) that also work where
+    ``workflow.info()`` and ``workflow.now()`` raise: in a ``workflow.register_random_seed_callback``
+    callback, which the SDK calls while it applies an activation's jobs, outside its event loop.
+    Call it from workflow code; the readers give what those two functions would."""
+    from temporalio.workflow import _Runtime
+
+    runtime = _Runtime.current()
+
+    def now() -> str:
+        return datetime.fromtimestamp(runtime.workflow_time_ns() / 1e9, timezone.utc).isoformat()
+
+    return runtime.workflow_get_current_history_length, now

@@ -26,6 +26,7 @@ import base64
 import copy
 import dataclasses
 import hashlib
+import hmac
 import os
 import re
 import zlib
@@ -37,6 +38,7 @@ from temporalio.converter import DataConverter, PayloadCodec, SerializationConte
 
 from gecko_temporal.core.errors import PayloadConfigError
 from gecko_temporal.core.limits import PAYLOAD_LIMIT
+from gecko_temporal.protocol import FROM_STORE_METADATA
 from gecko_temporal.temporal.store import (
     DEFAULT_STORE_ABOVE,
     STORE_PAYLOAD_LIMIT,
@@ -78,6 +80,10 @@ COMPRESSED = b"binary/zlib"
 KEY_ID = "encryption-key-id"
 DEFAULT_COMPRESS_ABOVE = 16 * 1024
 MAX_DECODED = 256 * 1024 * 1024 + 64 * 1024  # STORE_PAYLOAD_LIMIT and room for a payload's metadata
+#: The most a payload that arrived inline (in history, a signal, an update) may inflate to: Temporal's
+#: limit and room for metadata. The codec compresses only payloads this small, so only one read back
+#: from the payload store (which this process marks, see from_store) may inflate further.
+INLINE_DECODED = PAYLOAD_LIMIT + 64 * 1024
 _NONCE = 12
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -193,7 +199,14 @@ class GeckoCodec(PayloadCodec):
         return self.decode_sync(payloads)
 
     def _encode_one(self, payload: Payload) -> Payload:
-        if self.compress_above is not None and payload.ByteSize() >= self.compress_above:
+        if _STORE_MARK in payload.metadata:  # (never written anywhere: it would give the mark away)
+            payload = Payload(
+                metadata={k: v for k, v in payload.metadata.items() if k != _STORE_MARK}, data=payload.data
+            )
+        size = payload.ByteSize()
+        # Bigger payloads stay uncompressed: inline, a compressed one may inflate only to INLINE_DECODED
+        # (a zlib bomb of 97 KB would otherwise become 100 MB in the worker); they go to the store.
+        if self.compress_above is not None and self.compress_above <= size <= INLINE_DECODED:
             raw = payload.SerializeToString()
             packed = zlib.compress(raw, 6)
             if len(packed) < len(raw):
@@ -207,6 +220,8 @@ class GeckoCodec(PayloadCodec):
 
     def _decode_one(self, payload: Payload) -> Payload:
         encoding = payload.metadata.get("encoding", b"")
+        stored = from_store(payload)
+        limit = self.max_decoded if stored else min(self.max_decoded, INLINE_DECODED)
         if encoding == ENCRYPTED:
             key_id = payload.metadata.get(KEY_ID, b"").decode("utf-8", "replace")
             cipher = self._ciphers.get(key_id)
@@ -232,18 +247,50 @@ class GeckoCodec(PayloadCodec):
         if encoding == COMPRESSED:
             inflater = zlib.decompressobj()
             try:
-                raw = inflater.decompress(payload.data, self.max_decoded + 1)
+                raw = inflater.decompress(payload.data, limit + 1)
             except zlib.error as exc:
                 raise PayloadConfigError(f"a compressed payload is corrupt: {exc}") from None
-            if len(raw) > self.max_decoded:
+            if len(raw) > limit:
+                where = "read from the payload store" if stored else "sent inline (not through the payload store)"
                 raise PayloadConfigError(
-                    f"a compressed payload of {len(payload.data):,} bytes inflates to more than "
-                    f"{self.max_decoded:,} bytes, the most a payload may weigh here: refused"
+                    f"a compressed payload of {len(payload.data):,} bytes {where} inflates to more than "
+                    f"{limit:,} bytes, the most it may weigh: refused"
                 )
             if not inflater.eof:
                 raise PayloadConfigError("a compressed payload is corrupt: it ends before its zlib stream does")
             payload = parse_payload(raw, "a decompressed payload")
+        if stored:  # the value inside came from the store too (handlers show no preview of it)
+            payload.metadata[FROM_STORE_METADATA] = b"1"
         return payload
+
+
+# -- payloads read from the payload store --------------------------------------------------------------
+# The worker's converter marks each payload it reads back from the store. A compressed or encrypted
+# one also gets a secret of this process, which no payload that arrives inline can know: only such a
+# payload may inflate beyond INLINE_DECODED. The codec replaces it with the payload inside (so the
+# secret never travels further) and never encodes the secret.
+
+_STORE_MARK = "gecko-store-mark"
+_mark: list[bytes] = []
+
+
+def _store_secret() -> bytes:
+    if not _mark:
+        _mark.append(os.urandom(16).hex().encode())
+    return _mark[0]
+
+
+def mark_from_store(payload: Payload) -> None:
+    """Mark ``payload`` as read back from the payload store by this process."""
+    payload.metadata[FROM_STORE_METADATA] = b"1"
+    if payload.metadata.get("encoding") in (ENCRYPTED, COMPRESSED):
+        payload.metadata[_STORE_MARK] = _store_secret()
+
+
+def from_store(payload: Payload) -> bool:
+    """Whether this process read the compressed or encrypted ``payload`` back from the payload store."""
+    mark = payload.metadata.get(_STORE_MARK)
+    return mark is not None and hmac.compare_digest(mark, _store_secret())
 
 
 # -- payloads that cannot be decoded ---------------------------------------------------------------
@@ -346,7 +393,11 @@ class GeckoDataConverter(DataConverter):
         return await _each(super()._decode_reference_payload_sequence, payloads, self._session)
 
     async def _external_retrieve_payload_sequence(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return await _each(super()._external_retrieve_payload_sequence, payloads, self._session)
+        out = await _each(super()._external_retrieve_payload_sequence, payloads, self._session)
+        for before, after in zip(payloads, out):
+            if after is not before and UNDECODABLE not in after.metadata:  # a reference, resolved
+                mark_from_store(after)
+        return out
 
     async def _decode_payload_sequence(self, payloads: Sequence[Payload]) -> list[Payload]:
         return await _each(super()._decode_payload_sequence, payloads, self._session)

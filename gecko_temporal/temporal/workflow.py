@@ -30,6 +30,7 @@ from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
+from gecko_temporal.temporal.compat import workflow_readers
 from gecko_temporal.temporal.flow import RunFlow
 from gecko_temporal.temporal.node_runs import (
     abandon,
@@ -76,6 +77,7 @@ with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.window import DEFAULT_MAX_PARALLEL, Window
     from gecko_temporal.protocol import (
         ANSWER_UPDATE,
+        FROM_STORE_METADATA,
         JUMP_UPDATE,
         LOCAL_BURST_PATCH,
         REFS_PATCH,
@@ -133,6 +135,10 @@ class GeckoWorkflow:
         params, drive = self._params, self.drive
         if workflow.patched(REFS_PATCH):  # node inputs refer to long texts, outputs carry what is new
             drive.use_refs(workflow.info().run_id)
+        # A reset reseeds the run: only then may a gecko_rewound tell it where it came from.
+        # (read by the seed callback too, where workflow.info() and workflow.now() raise)
+        self._control.task_marker, self._control.clock = workflow_readers()
+        workflow.register_random_seed_callback(lambda _seed: self._control.reseeded())
         drive.begin_run(params.snapshot is None, params.input, params.timeout, workflow.now().timestamp())
         await rewind_point(self._rewind, drive, self._control, [], start=True)
         self._events.start(drive.completed)
@@ -428,15 +434,24 @@ def _read_args(args: Sequence[RawValue]) -> list[control.Arg]:
     for raw in args:
         encoding = raw.payload.metadata.get("encoding", b"").decode("utf-8", "replace")
         try:
-            received.append(control.Arg(converter.from_payload(raw.payload), encoding))
+            stored = FROM_STORE_METADATA in raw.payload.metadata  # never previewed (it may be another session's)
+            received.append(control.Arg(converter.from_payload(raw.payload), encoding, stored=stored))
         except Exception as exc:
             received.append(
                 control.Arg(
                     encoding=encoding,
-                    problem=f"encoding {encoding or 'none'!r}: {type(exc).__name__}; send JSON (encoding json/plain)",
+                    problem=f"encoding {encoding or 'none'!r}: {_why(exc)}; send JSON (encoding json/plain)",
                 )
             )
     return received
+
+
+def _why(exc: Exception) -> str:
+    """The converter's own reason (a payload too big to inflate, a key id it lacks), else the type."""
+    cause = exc.__cause__
+    return (
+        str(cause)[:300] if cause is not None and type(cause).__name__ == "UndecodablePayload" else type(exc).__name__
+    )
 
 
 def _given_args(args: Sequence[Any]) -> list[control.Arg]:

@@ -217,17 +217,65 @@ async def test_undecodable_payloads_in_an_encrypted_run_are_rejected_not_wedging
 # -- 5. a zlib bomb --------------------------------------------------------------------------------------
 
 
-async def test_a_zlib_bomb_is_refused_not_inflated(dev_server, workers):
+def _memory_mb(pid: int) -> dict[str, float]:
+    """The process's resident memory now (VmRSS) and at its peak (VmHWM), in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(line.split(":", 1) for line in f)
+    return {k: int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM")}
+
+
+@pytest.mark.parametrize("name", ["sealed", "store", "secret"])
+async def test_a_zlib_bomb_is_refused_not_inflated(dev_server, workers, name):
+    """97 KB of zlib that inflates to 100 MB, sent inline: refused at Temporal's 2 MiB limit (and
+    room for metadata) whether or not the worker has a payload store, whose own payloads alone may
+    inflate further; the worker's memory does not grow by the bomb."""
     from temporalio.api.common.v1 import Payload
 
-    worker = workers["sealed"]
+    worker = workers[name]
     session = await worker.start()
     inner = Payload(metadata={"encoding": b"json/plain"}, data=b'"' + b"a" * 100_000_000 + b'"')
     bomb = zlib.compress(inner.SerializeToString(), 9)
     assert len(bomb) < 200_000
+    before = _memory_mb(worker.proc.pid)
     await _signal(dev_server, session, "--input-meta", "encoding=binary/zlib", "--input-base64", "--input", _b64(bomb))
     state = await _assert_rejected_and_alive(worker, session, 1)
-    assert "inflates to more than 2,162,688 bytes" in state["rejected"][-1]["reason"], state["rejected"][-1]
+    after = _memory_mb(worker.proc.pid)
+    reason = state["rejected"][-1]["reason"]
+    assert "sent inline (not through the payload store) inflates to more than 2,162,688 bytes" in reason, reason
+    print(f"{name}: bomb of {len(bomb):,} bytes; worker RSS {before} -> {after} MB")
+    assert after["VmHWM"] - before["VmHWM"] < 50, (before, after)  # inflating it would add 100 MB
+    await _finish(worker, session)
+
+
+# -- 6. a valid claim of another session's payload --------------------------------------------------------
+
+
+async def test_a_reference_to_another_sessions_stored_payload_is_never_previewed(dev_server, workers):
+    """The file store is shared and content-addressed: a valid digest of another session's input,
+    signalled as a claim-check reference, resolves; its rejection shows no part of that input."""
+    worker = workers["store"]
+    store = worker.env["GECKO_PAYLOAD_STORE"][len("file://") :]
+    before = {f for _, _, names in os.walk(store) for f in names}
+    secret = "secret-of-another-session-" + "s" * 400_000  # over the store's 256 KiB threshold
+    other = f"redteam-{uuid.uuid4().hex[:8]}"
+    await (await worker.client()).start_workflow(
+        "GeckoWorkflow",
+        RunParams(spec=hostile.wf.compile(), input=json.dumps(secret)),
+        id=other,
+        task_queue=worker.queue,
+    )
+    for _ in range(200):
+        digests = {f for _, _, names in os.walk(store) for f in names} - before
+        if digests:
+            break
+        await asyncio.sleep(0.05)
+    [digest] = digests
+    session = await worker.start()
+    await _signal(dev_server, session, "--input", forged_reference(digest), "--input-meta", f"encoding={REFERENCE}")
+    state = await _assert_rejected_and_alive(worker, session, 1)
+    shown = json.dumps(state)
+    assert "secret-of-another-session" not in shown and "sss" not in shown, state["rejected"]
+    assert state["rejected"][-1]["request"] == '"<a value from the payload store: not shown>"', state["rejected"]
     await _finish(worker, session)
 
 

@@ -259,14 +259,15 @@ async def test_forged_signals_add_nothing_big_to_what_the_run_carries(dev_server
     assert code == 0, err
     for _ in range(100):
         state = await cli_state(dev_server, session)
-        if len(state["rejected"]) >= 2:
+        if len(state["rejected"]) >= 3:
             break
         await asyncio.sleep(0.1)
     reasons = [r["reason"] for r in state["rejected"]]
     assert any("publisher_id is 1,000,000 characters" in r for r in reasons), reasons
     assert any('"from_run" must be a run id' in r for r in reasons), reasons
-    # A forged gecko_rewound {} on a run never reset is still taken (a bounded, fake rewound_from):
-    # refusing it is not wired yet, see RunControl.reset_untold.
+    # A well-formed gecko_rewound {} on a run that was never reset is refused: no fake rewound_from.
+    assert sum("has seen no reset it was not told about" in r for r in reasons) == 1, reasons
+    assert state["rewound_from"] is None
     assert len(json.dumps(state)) < 20_000  # previews only
 
 

@@ -41,3 +41,13 @@ def test_a_workflow_handle_still_keeps_its_client():
     client = object.__new__(Client)
     handle = WorkflowHandle(client, "wf-id")
     assert compat.handle_client(handle) is client, "WorkflowHandle no longer keeps its client as _client"
+
+
+def test_the_workflow_runtime_still_reads_history_length_and_time_outside_its_event_loop():
+    # RunControl.reseeded reads both in a random-seed callback, where workflow.info()/now() raise.
+    from temporalio.workflow import _Runtime
+
+    for name in ("current", "workflow_get_current_history_length", "workflow_time_ns"):
+        assert callable(getattr(_Runtime, name, None)), (
+            f"temporalio's workflow runtime lost {name}: update compat.workflow_readers"
+        )

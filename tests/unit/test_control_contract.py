@@ -4,6 +4,7 @@ gecko_rewound signal. All of it is what `gecko-temporal status`, the CLI and cli
 
 from __future__ import annotations
 
+import json
 import math
 
 from gecko_temporal import WaitForInput, Workflow
@@ -152,6 +153,7 @@ def test_the_whole_gecko_state_answer():
 def test_the_run_control_answer_carries_its_counters_edits_and_origin():
     ctl, _ = _run()
     ctl.clock = lambda: "T1"
+    ctl.reseeded()  # the run was reset: the rewind's signal is taken
     ctl.signal("gecko_rewound", [Arg({"from_run": "r0", "to_step": 2, "values": {"k": 1}})])
     answer = ctl.state_answer(
         status="running", state={}, completed=[], running=[], step=4, layer=3, run=2, conflicts=["c"]
@@ -332,6 +334,8 @@ def test_a_rewind_edit_that_is_wrong_rejects_the_rewind():
 def test_a_rewind_without_an_edit_counts_and_queues_only_its_redo():
     ctl, sched = _run()
     ctl.clock = lambda: "T"
+    ctl.reseeded()
+    ctl.reseeded()  # two resets: two rewind signals are taken
     redo = [
         "not an update",
         {"update": "gecko_jump", "args": [{"node": "Publish", "input": 5}]},
@@ -406,3 +410,13 @@ def test_an_answer_is_called_an_answer_in_its_messages():
     assert problem.startswith("an answer takes exactly one argument"), problem
     problem = parse_request("answer", [Arg({"value": 1})])[1] or ""
     assert problem.startswith('an answer needs "node"'), problem
+
+
+def test_a_rejected_request_never_previews_a_value_read_from_the_payload_store():
+    ctl, _ = _run()
+    stored = Arg({"spec": "another session's input " + "s" * 1000}, "json/plain", stored=True)
+    entry = ctl.signal("gecko_next", [stored])
+    assert entry is not None and entry["request"] == '"<a value from the payload store: not shown>"'
+    assert "another session" not in json.dumps(ctl.rejected)
+    entry = ctl.signal("gecko_next", [Arg({"spec": "sent inline"})])
+    assert "sent inline" in entry["request"]  # what a client sent itself is still shown

@@ -133,3 +133,51 @@ def test_a_converter_with_context_is_reused_per_session_but_never_across_derived
     assert json.loads(payloads[0].data) == "PT3S"
     with pytest.raises(TypeError):
         plain.with_context(first).payload_converter.to_payloads([timedelta(seconds=3)])
+
+
+def _zlib_of(size: int) -> Payload:
+    inner = Payload(metadata={"encoding": b"json/plain"}, data=b'"' + b"a" * size + b'"')
+    return Payload(metadata={"encoding": COMPRESSED}, data=zlib.compress(inner.SerializeToString()))
+
+
+def test_only_what_the_store_gave_back_may_inflate_beyond_temporals_limit(tmp_path):
+    """With a store, a compressed payload sent inline is bounded by Temporal's 2 MiB (and room for
+    metadata); one this process read back from the store, by the store's limit. Forging the store's
+    mark does not lift the bound: it is a secret of the process."""
+    dc = data_converter({"GECKO_COMPRESS_ABOVE": "100", "GECKO_PAYLOAD_STORE": f"file://{tmp_path}"})
+    codec = dc.payload_codec
+    with pytest.raises(PayloadConfigError, match="sent inline .* more than 2,162,688 bytes"):
+        codec.decode_sync([_zlib_of(3_000_000)])
+    forged = _zlib_of(3_000_000)
+    forged.metadata["gecko-store-mark"] = b"0" * 32
+    forged.metadata["gecko-from-store"] = b"1"
+    with pytest.raises(PayloadConfigError, match="sent inline"):
+        codec.decode_sync([forged])
+    # A 3 MB value the engine writes: not compressed (it would be refused inline), so the store keeps it.
+    [encoded] = asyncio.run(dc.encode(["a" * 3_000_000]))
+    assert encoded.ByteSize() < 1000  # a claim-check reference
+    [stored] = asyncio.run(dc._external_retrieve_payload_sequence([encoded]))
+    assert stored.metadata["encoding"] == b"json/plain" and stored.metadata["gecko-from-store"] == b"1"
+    assert "gecko-store-mark" not in stored.metadata  # the secret only goes on what the codec replaces
+    assert asyncio.run(dc.decode([encoded])) == ["a" * 3_000_000]
+    # A big compressed payload in the store (written by an earlier version) still inflates.
+    low = data_converter(
+        {"GECKO_COMPRESS_ABOVE": "100", "GECKO_PAYLOAD_STORE": f"file://{tmp_path}", "GECKO_PAYLOAD_STORE_ABOVE": "100"}
+    )
+    [ref] = asyncio.run(low._external_store_payload_sequence([_zlib_of(3_000_000)]))
+    assert ref.ByteSize() < 1000
+    [back] = asyncio.run(low._external_retrieve_payload_sequence([ref]))
+    [inflated] = low.payload_codec.decode_sync([back])
+    assert len(inflated.data) == 3_000_002 and inflated.metadata["gecko-from-store"] == b"1"
+    assert "gecko-store-mark" not in inflated.metadata
+    # The mark is never written anywhere again.
+    [again] = low.payload_codec.encode_sync([back])
+    assert "gecko-store-mark" not in again.metadata
+
+
+def test_small_payloads_are_still_compressed_and_big_ones_left_to_the_store():
+    codec = GeckoCodec(compress_above=10)
+    small = Payload(metadata={"encoding": b"json/plain"}, data=b"a" * 1000)
+    assert codec.encode_sync([small])[0].metadata["encoding"] == COMPRESSED
+    big = Payload(metadata={"encoding": b"json/plain"}, data=b"a" * (2 * 1024 * 1024 + 64 * 1024))
+    assert codec.encode_sync([big])[0] == big

@@ -125,6 +125,7 @@ def test_edits_apply_in_order_with_tombstones_and_are_recorded():
 def test_the_rewound_signal_records_the_origin_redoes_dropped_updates_and_queues_its_edit():
     control = _control()
     control.start_waiting("Review", "ok?", '"x"', "now", None)
+    control.reseeded()  # gecko-temporal rewind reset the run, then signals
     assert (
         control.signal(
             "gecko_rewound",
@@ -162,14 +163,19 @@ def test_snapshots_without_edits_keep_their_exact_keys():
 
 def test_a_gecko_rewound_is_taken_only_after_a_reset_the_run_was_not_told_about():
     control = _control()
-    control.reset_untold = lambda: False  # never reset, or already told
-    entry = control.signal("gecko_rewound", [Arg({})])
+    control.task_marker = lambda: 5
+    entry = control.signal("gecko_rewound", [Arg({})])  # never reset: forged
     assert entry is not None and "no reset it was not told about" in entry["reason"]
     assert control.rewound_from is None and control.rewinds == 0
-    control.reset_untold = lambda: True
+    control.task_marker = lambda: 8
+    control.reseeded()  # a reset in a later workflow task does not take the forged one back
+    assert control.rewinds == 0 and len(control.rejected) == 1
     assert "run id" in control.signal("gecko_rewound", [Arg({"from_run": "r" * 2_000_000})])["reason"]
     assert len(json.dumps(control.rejected)) < 3000
     assert control.signal("gecko_rewound", [Arg({"from_run": "r1", "to_step": 2})]) is None
+    assert control.rewound_from["run_id"] == "r1" and control.rewinds == 1
+    entry = control.signal("gecko_rewound", [Arg({"from_run": "r2", "to_step": 1})])  # told already
+    assert entry is not None and "no reset it was not told about" in entry["reason"]
     assert control.rewound_from["run_id"] == "r1"
 
 
@@ -189,17 +195,21 @@ def test_edits_of_many_keys_are_bounded_and_their_records_list_a_few_names():
     assert len(control.edits[-1]["deleted"]) == 21
 
 
-def test_a_gecko_rewound_that_came_with_its_reset_in_one_workflow_task_is_taken_when_the_loop_sees_it():
+def test_a_gecko_rewound_that_came_with_its_reset_in_one_workflow_task_is_taken_at_the_reseed():
     control = _control()
-    control.reset_untold = lambda: False  # the reseed job comes after the signal in the same task
     control.task_marker = lambda: 7
-    assert control.signal("gecko_rewound", [Arg({"from_run": "r1", "to_step": 1})]) is not None
-    control.settle_rewound(reset=True)
+    # The SDK runs the signal's handler before it applies the reseed of the same workflow task.
+    assert control.signal("gecko_rewound", [Arg({"from_run": "r1", "to_step": 1, "values": {"k": 1}})]) is not None
+    assert control.rewinds == 0 and control.pending_edits == []
+    control.reseeded()
     assert control.rewound_from["run_id"] == "r1" and control.rewinds == 1 and control.rejected == []
+    assert [e["values"] for e in control.pending_edits] == [{"k": "1"}]
     assert control.signal("gecko_rewound", [Arg({})]) is not None  # forged, before a later reset
     control.task_marker = lambda: 9  # the reset comes in another workflow task: it stays refused
-    control.settle_rewound(reset=True)
-    assert control.rewinds == 1 and len(control.rejected) == 1
+    control.reseeded()
+    assert control.rewinds == 1 and len(control.rejected) == 1 and control.resets == 2
+    control.reseeded()  # nothing held: only counted
+    assert control.rewinds == 1 and control.resets == 3
 
 
 def test_a_second_answer_before_the_first_is_taken_is_rejected_not_dropped():

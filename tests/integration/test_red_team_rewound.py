@@ -1,0 +1,128 @@
+"""A gecko_rewound is taken only from a reset (issue 28): a run that was never reset refuses it, and
+a hand reset (`temporal workflow reset`) followed by rewind's signal works, also when the signal
+arrives in the reset's own workflow task (the SDK runs the signal's handler before the reseed that
+tells of the reset). Real processes: a worker process, the `temporal` CLI, `gecko-temporal steps`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+
+from gecko_temporal.core.spec import RunParams
+from gecko_temporal.temporal.client import connect
+from tests.integration.test_hostile_input import cli_state
+from tests.pipelines import hostile
+from tests.pipelines.procs import Procs, temporal
+
+pytestmark = pytest.mark.asyncio
+UNTOLD = "this run has seen no reset it was not told about"
+
+
+async def _waiting(dev_server, session: str) -> dict:
+    for _ in range(600):
+        state = await cli_state(dev_server, session)
+        if state["waiting"]:
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{session} never waited: {state}")
+
+
+async def _signal(dev_server, session: str, body: dict) -> None:
+    code, _, err = await temporal(
+        dev_server,
+        "workflow",
+        "signal",
+        "--workflow-id",
+        session,
+        "--name",
+        "gecko_rewound",
+        "--input",
+        json.dumps(body),
+    )
+    assert code == 0, err
+
+
+async def test_a_hand_reset_whose_signal_comes_in_its_own_task_is_told_and_a_forged_one_is_refused(
+    dev_server, tmp_path
+):
+    procs = Procs(tmp_path)
+    queue = f"rewound-{uuid.uuid4().hex[:6]}"
+    args = ("tests.pipelines.hostile:wf", "--address", dev_server.address, "--task-queue", queue, "--threads", "2")
+    try:
+        first = procs.worker(*args)
+        first.wait_for("worker ready")
+        session = f"rewound-{uuid.uuid4().hex[:8]}"
+        client = await connect(dev_server.address)
+        handle = await client.start_workflow(
+            "GeckoWorkflow", RunParams(spec=hostile.wf.compile(), input='"before"'), id=session, task_queue=queue
+        )
+        await _waiting(dev_server, session)
+        # Never reset: a well-formed gecko_rewound is refused and shows no rewound_from.
+        await _signal(dev_server, session, {"from_run": "r1", "to_step": 1, "values": {"topic": "forged"}})
+        for _ in range(100):
+            state = await cli_state(dev_server, session)
+            if state["rejected"]:
+                break
+            await asyncio.sleep(0.05)
+        assert [r["reason"] for r in state["rejected"]] == [
+            "gecko_rewound is sent by gecko-temporal rewind right after it resets the run; " + UNTOLD
+        ]
+        assert state["rewound_from"] is None and state["state"]["topic"] == "before"
+
+        # A hand reset to the task that merged step 1 (Start), with no worker running, then the signal:
+        # both reach the new run in one workflow task when a worker comes back.
+        steps = await handle.query("gecko_steps")
+        point = next(p for p in steps["steps"] if p["step"] == 1)
+        history = await handle.fetch_history()
+        done = next(
+            e.event_id
+            for e in history.events
+            if e.event_id > point["event"] and e.HasField("workflow_task_completed_event_attributes")
+        )
+        first.stop()
+        code, out, err = await temporal(
+            dev_server,
+            "workflow",
+            "reset",
+            "--workflow-id",
+            session,
+            "--event-id",
+            str(done),
+            "--reason",
+            "test: a hand reset",
+            "--reapply-exclude",
+            "Signal",
+        )
+        assert code == 0, (out, err)
+        new_run = (await client.get_workflow_handle(session).describe()).run_id
+        assert new_run != steps["run_id"]
+        await _signal(dev_server, session, {"from_run": steps["run_id"], "to_step": 1, "values": {"topic": "told"}})
+        second = procs.worker(*args)
+        second.wait_for("worker ready")
+        state = await _waiting(dev_server, session)
+        assert state["rewound_from"]["run_id"] == steps["run_id"] and state["rewound_from"]["step"] == 1, state
+        assert not state["rejected"] and state["state"]["topic"] == "told", state  # taken, not held back
+        assert [e["source"] for e in state["state_edits"]] == ["rewind"]
+
+        # Told once: another one for the same reset is refused.
+        await _signal(dev_server, session, {"from_run": "r2", "to_step": 1})
+        for _ in range(100):
+            state = await cli_state(dev_server, session)
+            if state["rejected"]:
+                break
+            await asyncio.sleep(0.05)
+        assert UNTOLD in state["rejected"][-1]["reason"] and state["rewound_from"]["run_id"] == steps["run_id"]
+        run = client.get_workflow_handle(session)
+        await run.signal("gecko_answer", {"node": "Gate1", "value": "one"})
+        for _ in range(600):
+            if (await cli_state(dev_server, session))["waiting"].keys() == {"Gate2"}:
+                break
+            await asyncio.sleep(0.05)
+        await run.signal("gecko_answer", {"node": "Gate2", "value": "two"})
+        result = await asyncio.wait_for(run.result(), 60)
+        assert result["topic"] == "told" and result["second"] == "two", result
+    finally:
+        procs.close()
