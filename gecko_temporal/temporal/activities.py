@@ -38,6 +38,7 @@ from gecko_temporal.core.context import (
     router_context,
 )
 from gecko_temporal.core.errors import EffectError, GraphError, InterruptError, SerializationError
+from gecko_temporal.core.flow_limits import Limit
 from gecko_temporal.core.limits import PAYLOAD_LIMIT, json_size, output_problem, sends_problem
 from gecko_temporal.core.spec import (
     END,
@@ -53,7 +54,7 @@ from gecko_temporal.core.spec import (
 )
 from gecko_temporal.core.state import ReducerError, StateView
 from gecko_temporal.protocol import YIELD_ACTIVITY
-from gecko_temporal.temporal import effects, flow_hooks, tracing, values
+from gecko_temporal.temporal import effects, flow_hooks, limits_tokens, tracing, values
 from gecko_temporal.temporal.payloads import payload_limit_of
 
 if TYPE_CHECKING:
@@ -198,6 +199,7 @@ class NodeRunner:
         self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="gecko-node")
         self._tables: dict[str, dict[str, NodeCode]] = {}  # graph key -> node table
         self._sources: dict[str, Workflow] = {}  # graph key -> the Workflow it came from
+        self.limits: dict[str, Limit] = {}  # named limits this worker serves (limits_worker.py fills it)
 
     def register(self, wf: Workflow, key: str | None = None) -> str:
         """Serve ``wf`` under ``key`` (default its name); return the key its runs must carry.
@@ -355,6 +357,7 @@ class NodeRunner:
                 await emitter.close()  # (a cache key function may have emitted)
             return hit  # the node's function does not run
         args = (data, context)
+        tokens = await limits_tokens.reserve(self.limits, where)  # a token limit's estimate, or wait for it
         meter = usage.start_meter()  # context.report_usage and agent adapters add to it
         try:
             with tracing.node_span(
@@ -377,6 +380,7 @@ class NodeRunner:
         except Exception as exc:
             raise (flow_hooks.rate_limited(exc, where) or _node_failure(exc, where)) from None
         finally:
+            await limits_tokens.settle(tokens, meter.plain())  # what it spent, failed or not
             if emitter is not None:
                 await emitter.close()  # what the node emitted reaches the run before its result
 
