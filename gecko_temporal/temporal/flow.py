@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.run.budget import BUDGET_WAIT, BudgetGate
     from gecko_temporal.core.run.person import PersonWait, WaitPaused
     from gecko_temporal.core.scheduler import Task
+    from gecko_temporal.core.usage import Usage
 
 
 def _rate_limited(exc: BaseException) -> tuple[float, int] | None:
@@ -36,6 +37,24 @@ def _rate_limited(exc: BaseException) -> tuple[float, int] | None:
     return delay, attempt if isinstance(attempt, int) and attempt > 0 else 1
 
 
+def spent_of(exc: BaseException) -> dict[str, Any] | None:
+    """The usage a failed node attempt carries (``usage`` in its failure's details), or None."""
+    cause = exc.cause if isinstance(exc, ActivityError) and exc.cause is not None else exc
+    details = cause.details if isinstance(cause, ApplicationError) else None
+    first = details[0] if details else None
+    spent = first.get("usage") if isinstance(first, dict) else None
+    return spent if isinstance(spent, dict) else None
+
+
+def _with_spent(plain: Any, spent: Usage) -> Any:
+    """A node's result (its plain output) with what its rate-limited attempts spent added in."""
+    if not spent.calls or not isinstance(plain, dict):
+        return plain
+    total = Usage.from_plain(plain.get("usage"))
+    total.add(spent)
+    return {**plain, "usage": total.to_plain()}
+
+
 async def rate_limited(
     first: Awaitable[Any], local: bool, activity_type: str, arg: Any, options: dict[str, Any]
 ) -> Any:
@@ -43,14 +62,16 @@ async def rate_limited(
     pending, restarts = first, 0
     policy: RetryPolicy = options["retry_policy"]
     base_id: str = options["activity_id"]
+    spent = Usage()  # what rate-limited attempts spent before they were told to wait
     while True:
         try:
-            return await pending
+            return _with_spent(await pending, spent)
         except (ActivityError, ApplicationError) as exc:
             limited = _rate_limited(exc)
             if limited is None or restarts >= flow.MAX_RATE_LIMITED:
                 raise
             delay, attempt = limited
+            spent.add(Usage.from_plain(spent_of(exc)))
         restarts += 1
         if policy.maximum_attempts:  # the attempts that really failed before this one stay used
             left = max(1, policy.maximum_attempts - (attempt - 1))
@@ -100,6 +121,13 @@ class RunFlow:
                 reported = True
                 self._events.usage(task.node, task.step, {"node": out.usage, "run": ledger.total.to_plain()})
         if reported:
+            self._events.set_usage(ledger.total.tokens, ledger.total.cost_usd)
+
+    def failed(self, node: str, exc: BaseException) -> None:
+        """A node failed for good: what its last attempts spent still counts (it was spent)."""
+        spent = self._drive.usage.add(node, spent_of(exc))
+        if spent is not None:
+            ledger = self._drive.usage
             self._events.set_usage(ledger.total.tokens, ledger.total.cost_usd)
 
     def routing(self, node: Any) -> dict[str, Any]:

@@ -158,12 +158,13 @@ def workflow_start(limiter: str, queue: str) -> Any:
     )
 
 
-async def settle(reservation: Reservation | None, reported: dict[str, Any] | None) -> None:
-    """Settle ``reservation`` at the usage the node reported (0 when none). Best effort: a lost
-    settle leaves the estimate in its minute, which then ends by itself."""
+async def settle(reservation: Reservation | None, reported: dict[str, Any] | None, earlier: int = 0) -> None:
+    """Settle ``reservation`` at the usage the node reported (0 when none), less the ``earlier``
+    attempts' tokens it carries (they settled their own). Best effort: a lost settle leaves the
+    estimate in its minute, which then ends by itself."""
     if reservation is None:
         return
-    tokens = int((reported or {}).get("tokens", 0))
+    tokens = max(0, int((reported or {}).get("tokens", 0)) - earlier)
     try:
         handle = activity.client().get_workflow_handle(reservation.limiter)
         await asyncio.wait_for(handle.signal(TokenLimiter.settle, {"id": reservation.id, "tokens": tokens}), 10)

@@ -254,6 +254,7 @@ class GeckoWorkflow:
                 return out
             except (ActivityError, ApplicationError, TemporalTimeout) as exc:
                 # A local activity's failure arrives as the bare ApplicationError/TimeoutError.
+                self.flow.failed(task.node, exc)  # its usage was spent: it counts
                 raise NodeFailed(task.node, *error_of(exc)) from None
         except NodeFailed as exc:
             failure.in_send(exc, task.send, task.sends)

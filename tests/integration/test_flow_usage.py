@@ -7,7 +7,16 @@ import asyncio
 
 import pytest
 
-from gecko_temporal import Budget, BudgetExceeded, Workflow, WorkflowContext, set_price
+from gecko_temporal import (
+    Budget,
+    BudgetExceeded,
+    NodeError,
+    RetryAfter,
+    RetryPolicy,
+    Workflow,
+    WorkflowContext,
+    set_price,
+)
 from tests.pipelines.procs import flood
 
 pytestmark = pytest.mark.asyncio
@@ -112,3 +121,37 @@ async def test_a_flooded_budget_wait_moves_to_a_new_run_and_still_takes_its_answ
     assert state["usage"]["total"]["tokens"] == 2000 and state["completed"][-2:] == ["first", "second"]
     await handle.answer("budget", {"tokens": 10_000})
     assert await handle.result() == 3
+
+
+async def test_usage_of_failed_attempts_counts_retried_rate_limited_or_failed_for_good(session_id):
+    """Each attempt reports 100 tokens, then raises: what it spent counts in the run's roll-up."""
+    attempts: list[str] = []
+
+    def spend_then(x: str, context: WorkflowContext) -> str:
+        outcome = context.node
+        attempts.append(outcome)
+        context.report_usage(input_tokens=70, output_tokens=30, cost_usd=0.01)
+        if outcome == "retried" and attempts.count(outcome) < 3:
+            raise ConnectionError("provider hung up")
+        if outcome == "limited" and attempts.count(outcome) < 2:
+            raise RetryAfter(0.1, "busy")
+        if outcome == "fails":
+            raise ValueError("bad answer")
+        return outcome
+
+    fast = RetryPolicy(initial_interval=0.1, maximum_attempts=3)
+    wf = Workflow("FailedAttemptsSpend")
+    wf.add_node("retried", spend_then, retry=fast).add_node("limited", spend_then, retry=fast)
+    wf.add_node("fails", spend_then, retry=RetryPolicy(initial_interval=0.1, maximum_attempts=2))
+    wf.add_edge("retried", "limited").add_edge("limited", "fails").set_entry_point("retried")
+    handle = await wf.start("go", session_id=session_id)
+    with pytest.raises(NodeError):
+        await handle.result()
+    assert attempts == ["retried"] * 3 + ["limited"] * 2 + ["fails"] * 2
+    usage = (await handle.state())["usage"]
+    assert usage["nodes"]["retried"]["tokens"] == 300 and usage["nodes"]["retried"]["calls"] == 3
+    assert usage["nodes"]["limited"]["tokens"] == 200  # the rate-limited attempt's 100 too
+    assert usage["nodes"]["fails"]["tokens"] == 200  # failed for good: both attempts were spent
+    assert usage["total"] == {
+        "input_tokens": 490, "output_tokens": 210, "tokens": 700, "cost_usd": 0.07, "calls": 7,
+    }  # fmt: skip

@@ -136,12 +136,17 @@ def test_the_window_travels_as_plain_data_and_a_malformed_one_starts_empty():
     grant(w, "r1", 6.0)
     w.reserve("r2", "line", 300, 200, 7.0)
     back = TokenWindow.from_plain(w.to_plain())
-    assert back == w and back.used(8.0) == 140 and back.shown(300, 8.0) == {
-        "tokens_per_minute": 300,
-        "tokens_used": 140,
-        "reservations": 1,
-        "waiting": 1,
-    }
+    assert (
+        back == w
+        and back.used(8.0) == 140
+        and back.shown(300, 8.0)
+        == {
+            "tokens_per_minute": 300,
+            "tokens_used": 140,
+            "reservations": 1,
+            "waiting": 1,
+        }
+    )
     assert TokenWindow.from_plain(None) == TokenWindow() == TokenWindow.from_plain({"held": {}, "recent": "x"})
     bad = TokenWindow.from_plain(
         {
