@@ -130,11 +130,13 @@ class RunFlow:
             ledger = self._drive.usage
             self._events.set_usage(ledger.total.tokens, ledger.total.cost_usd)
 
-    def routing(self, node: Any) -> dict[str, Any]:
-        """Where ``node``'s activities go: its limit's task queue, with the tenant's fairness key."""
+    def routing(self, node: Any, how: Any = None) -> dict[str, Any]:
+        """Where ``node``'s activities go (``how``: the Team member run, if one): its limit's task
+        queue (a member's own limit, else the node's), with the tenant's fairness key."""
         options: dict[str, Any] = {}
-        if node.limit is not None and not node.local:
-            options["task_queue"] = flow_limits.limit_queue(workflow.info().task_queue, node.limit)
+        limit = getattr(how, "limit", None) or node.limit
+        if limit is not None and not node.local:
+            options["task_queue"] = flow_limits.limit_queue(workflow.info().task_queue, limit)
         tenant = self._drive.usage.tenant
         if tenant is not None:
             options["priority"] = Priority(fairness_key=tenant)

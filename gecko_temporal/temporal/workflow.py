@@ -291,7 +291,7 @@ class GeckoWorkflow:
         arg, warning = drive.node_input(node, task, member, how.takes_context, workflow.info().workflow_id)
         if warning:
             workflow.logger.warning(warning)
-        routing = self.flow.routing(node)  # a named limit's task queue, the tenant's fairness key
+        routing = self.flow.routing(node, how)  # a named limit's task queue, the tenant's fairness key
         started = start_activity(node, how, arg, drive.activity_id(task, member), self._events, routing)
         return drive.expanded(task, member, started)
 

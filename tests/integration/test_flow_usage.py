@@ -155,3 +155,31 @@ async def test_usage_of_failed_attempts_counts_retried_rate_limited_or_failed_fo
     assert usage["total"] == {
         "input_tokens": 490, "output_tokens": 210, "tokens": 700, "cost_usd": 0.07, "calls": 7,
     }  # fmt: skip
+
+
+async def test_a_team_member_with_its_own_token_limit_reserves_there_and_settles_its_usage(session_id):
+    """Only the member with member_limits= goes through the token limit: the limiter counts its
+    tokens (settled at what it reported), not its team mate's."""
+    from gecko_temporal import Limit, Team
+    from gecko_temporal.core.flow_limits import limit_queue
+    from gecko_temporal.temporal import limits_tokens
+    from gecko_temporal.temporal.client import connect
+
+    def writer(x: str, context: WorkflowContext) -> str:
+        context.report_usage(input_tokens=30, output_tokens=12)
+        return "draft"
+
+    def critic(x: str, context: WorkflowContext) -> str:
+        context.report_usage(input_tokens=500, output_tokens=500)
+        return "ok"
+
+    llm = f"llm-{session_id[-8:]}"  # a limit of this test alone (the limiter outlives the run)
+    wf = Workflow("MemberTokens", limits=[Limit(llm, tokens_per_minute=100_000, estimate_tokens=5_000)])
+    wf.add_node("Panel", Team([writer, critic], member_limits={"writer": llm})).set_entry_point("Panel")
+    handle = await wf.start("x", session_id=session_id)
+    assert [m.result for m in await handle.result()] == ["draft", "ok"]
+    client = await connect()
+    queue = (await client.get_workflow_handle(handle.id).describe()).task_queue  # (the embedded worker's)
+    use = await limits_tokens.use_of(client, limit_queue(queue, llm))
+    assert use == {"tokens_per_minute": 100_000, "tokens_used": 42, "reservations": 0, "waiting": 0}
+    assert (await handle.state())["usage"]["total"]["tokens"] == 1042

@@ -203,3 +203,47 @@ def test_limits_with_per_tenant_dicts_hash_and_compare():
     one = Limit("a", per_tenant={"*": 2, "acme": 4})
     assert one == Limit("a", per_tenant={"*": 2, "acme": 4}) and one != Limit("a", per_tenant={"*": 2})
     assert hash(one) == hash(Limit("a", per_tenant={"*": 2}))
+
+
+# --- per-member limits -------------------------------------------------------------------------------
+
+
+def _answer(x: str) -> str:
+    return x
+
+
+def test_team_members_and_agents_take_their_own_limit():
+    from pydantic_ai import Agent
+    from pydantic_ai.models.test import TestModel
+
+    from gecko_temporal import Team, Workflow, step
+
+    writer = Agent(TestModel(), name="writer")
+
+    @step(limit="anthropic")
+    def critic(x: str) -> str:
+        return x
+
+    wf = Workflow("PerMember", limits=[Limit("openai"), Limit("anthropic"), Limit("local")])
+    team = Team([writer, critic, _answer], member_limits={"writer": "openai"})
+    wf.add_node("Panel", team, limit="local").add_node("Solo", writer, limit="openai")
+    wf.add_edge("Panel", "Solo").set_entry_point("Panel")
+    spec = wf.compile()
+    members = {m.name: m.limit for m in spec.node("Panel").team.members}
+    # its own limit, else (None) the Team node's
+    assert members == {"writer": "openai", "critic": "anthropic", "_answer": None}
+    assert spec.node("Panel").limit == "local" and spec.node("Solo").limit == "openai"
+    assert type(spec).from_plain(spec.to_plain()).node("Panel").team.members[0].limit == "openai"
+
+
+def test_a_member_limit_must_be_declared_and_name_a_member():
+    from gecko_temporal import Team, Workflow
+
+    wf = Workflow("PerMemberBad", limits=[Limit("openai")])
+    wf.add_node("Panel", Team([_answer], member_limits={"_answer": "gemini"})).set_entry_point("Panel")
+    with pytest.raises(
+        GraphError, match=r"node \"Panel\" member \"_answer\" has limit='gemini', but .*declared: openai"
+    ):
+        wf.compile()
+    with pytest.raises(GraphError, match=r"member_limits names no member \['writer'\] \(members: _answer\)"):
+        Team([_answer], member_limits={"writer": "openai"})
