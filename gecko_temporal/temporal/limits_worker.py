@@ -16,6 +16,7 @@ worker process that serves a graph with limits polls those queues too, through o
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,8 @@ from gecko_temporal.core.errors import GraphError
 from gecko_temporal.core.flow_limits import Limit, limit_queue
 from gecko_temporal.temporal import limits_admin
 from gecko_temporal.temporal.limits_tokens import TokenLimiter
+
+_log = logging.getLogger("gecko_temporal.worker")
 
 
 class LimitWorkers:
@@ -80,9 +83,16 @@ class LimitWorkers:
         default, weights = self.limits[name].tenant_caps()
         if default is not None:  # declared in code: applied as `limits set --per-tenant` and `limits weight` would
             queue = limit_queue(self._queue, name)
-            await limits_admin.set_tenant_cap(self._client, queue, default)
-            if weights:
-                await limits_admin.set_weights(self._client, queue, weights)
+            try:
+                await limits_admin.set_tenant_cap(self._client, queue, default)
+                if weights:
+                    await limits_admin.set_weights(self._client, queue, weights)
+            except Exception as exc:  # e.g. a server without task-queue config: the limit still serves
+                _log.warning(
+                    "limit %r: the server refused its per_tenant caps (%s); set them with `gecko-temporal limits`",
+                    name,
+                    exc,
+                )
         await self._workers[name].run()
 
     async def shutdown(self) -> None:

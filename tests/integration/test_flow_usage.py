@@ -183,3 +183,24 @@ async def test_a_team_member_with_its_own_token_limit_reserves_there_and_settles
     use = await limits_tokens.use_of(client, limit_queue(queue, llm))
     assert use == {"tokens_per_minute": 100_000, "tokens_used": 42, "reservations": 0, "waiting": 0}
     assert (await handle.state())["usage"]["total"]["tokens"] == 1042
+
+
+async def test_per_tenant_caps_declared_in_code_are_set_on_the_limits_queue(session_id):
+    """Limit(per_tenant={"*": 1, "acme": 3}): every tenant 1 start/s, acme 3 (its weight 3)."""
+    from gecko_temporal import Limit
+    from gecko_temporal.core.flow_limits import limit_queue
+    from gecko_temporal.temporal import limits_admin
+    from gecko_temporal.temporal.client import connect
+
+    def call(x: str) -> str:
+        return x
+
+    name = f"capped-{session_id[-8:]}"
+    wf = Workflow("TenantCaps", limits=[Limit(name, per_second=10, per_tenant={"*": 1, "acme": 3})])
+    wf.add_node("call", call, limit=name).set_entry_point("call")
+    handle = await wf.start("x", session_id=session_id, tenant="acme")
+    assert await handle.result() == "x"
+    client = await connect()
+    queue = limit_queue((await client.get_workflow_handle(handle.id).describe()).task_queue, name)
+    shown = await limits_admin.describe_queue(client, queue)
+    assert shown["per_tenant"] == 1 and shown["weights"] == {"acme": 3.0}, shown
