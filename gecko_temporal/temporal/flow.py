@@ -22,7 +22,9 @@ with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.run.budget import BUDGET_WAIT, BudgetGate
     from gecko_temporal.core.run.person import PersonWait, WaitPaused
     from gecko_temporal.core.scheduler import Task
+    from gecko_temporal.core.spec import NodeOutput
     from gecko_temporal.core.usage import Usage
+    from gecko_temporal.protocol import CHILD_USAGE_SIGNAL
 
 
 def _rate_limited(exc: BaseException) -> tuple[float, int] | None:
@@ -93,6 +95,8 @@ class RunFlow:
         self._drive, self._events = drive, events
         self.gate = BudgetGate(drive.usage)
         self._shown_total: tuple[int, float] | None = None
+        self._children: dict[str, dict[str, Any]] = {}  # child session -> the usage it reported
+        events.usage_line = drive.usage.details_line()  # (a continued run shows what it carries)
 
     async def before_step(self, wait_for_person: Callable[[PersonWait, Task], Awaitable[str]], host: Any) -> None:
         """Hold the run while its usage has reached its budget (or fail it: BudgetExceeded). A long or
@@ -121,14 +125,39 @@ class RunFlow:
                 reported = True
                 self._events.usage(task.node, task.step, {"node": out.usage, "run": ledger.total.to_plain()})
         if reported:
-            self._events.set_usage(ledger.total.tokens, ledger.total.cost_usd)
+            self._usage_changed()
+
+    def _usage_changed(self) -> None:
+        ledger = self._drive.usage
+        self._events.set_usage(ledger.total.tokens, ledger.total.cost_usd)
+        self._events.usage_line = ledger.details_line()  # the UI's current details show it
 
     def failed(self, node: str, exc: BaseException) -> None:
         """A node failed for good: what its last attempts spent still counts (it was spent)."""
-        spent = self._drive.usage.add(node, spent_of(exc))
-        if spent is not None:
-            ledger = self._drive.usage
-            self._events.set_usage(ledger.total.tokens, ledger.total.cost_usd)
+        if self._drive.usage.add(node, spent_of(exc)) is not None:
+            self._usage_changed()
+
+    def for_child(self, child: dict[str, Any]) -> dict[str, Any]:
+        """A subgraph child run's input with this run's tenant, what is left of its budget, and the
+        ask to report its usage back (``UsageLedger.child_flow``)."""
+        return {**child, "flow": self._drive.usage.child_flow()}
+
+    def child_spent(self, session: Any, spent: Any) -> None:
+        """A child run reported what its session spent (CHILD_USAGE_SIGNAL); malformed: ignored."""
+        if isinstance(session, str) and isinstance(spent, dict):
+            self._children[session] = spent
+
+    def with_child_usage(self, session: str, out: NodeOutput) -> NodeOutput:
+        """The subgraph node's output, carrying what its child run reported it spent."""
+        spent = self._children.pop(session, None)
+        return dataclasses.replace(out, usage=spent) if spent else out
+
+    async def report_to_parent(self) -> None:
+        """A child run that was asked to (and spent anything) tells its parent what it spent."""
+        ledger, parent = self._drive.usage, workflow.info().parent
+        if ledger.report and ledger.total.calls and parent is not None:
+            handle = workflow.get_external_workflow_handle(parent.workflow_id)
+            await handle.signal(CHILD_USAGE_SIGNAL, args=[workflow.info().workflow_id, ledger.total.to_plain()])
 
     def routing(self, node: Any, how: Any = None) -> dict[str, Any]:
         """Where ``node``'s activities go (``how``: the Team member run, if one): its limit's task

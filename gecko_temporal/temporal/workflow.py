@@ -76,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.window import DEFAULT_MAX_PARALLEL, Window
     from gecko_temporal.protocol import (
         ANSWER_UPDATE,
+        CHILD_USAGE_SIGNAL,
         JUMP_UPDATE,
         LOCAL_BURST_PATCH,
         REFS_PATCH,
@@ -155,6 +156,7 @@ class GeckoWorkflow:
             raise
         self._status = "completed"
         self._show()
+        await self.flow.report_to_parent()  # a subgraph's child run: what it spent counts in its parent
         await self._events.run_finished("completed")
         return json.loads(result)
 
@@ -311,9 +313,11 @@ class GeckoWorkflow:
         assert node.subgraph is not None
         session, name = child_session(workflow.info().workflow_id, node.name, task.step), node.subgraph.name
         child = child_run(node.name, node.subgraph.to_plain(), task.input, self._params.payload_limit)
+        child = self.flow.for_child(child)  # the tenant, what is left of the budget; its usage comes back
         self._children[task.key] = session
         try:
-            return await run_child(self.window, node.name, child, session, name, self._events.child_attributes(name))
+            out = await run_child(self.window, node.name, child, session, name, self._events.child_attributes(name))
+            return self.flow.with_child_usage(session, out)
         finally:
             self._children.pop(task.key, None)
 
@@ -380,6 +384,10 @@ class GeckoWorkflow:
         answer["payloads"] = payloads_note(drive.refs is not None, self._params.payload_limit, drive.carried)
         answer["version"] = self._version  # build id, pinned or not, graph fingerprint
         return answer
+
+    @workflow.signal(name=CHILD_USAGE_SIGNAL)
+    def on_child_usage(self, session: Any, spent: Any) -> None:
+        self.flow.child_spent(session, spent)
 
     @workflow.signal(dynamic=True)
     def on_signal(self, name: str, args: Sequence[RawValue]) -> None:

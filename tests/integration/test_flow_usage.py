@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 
 from gecko_temporal import (
     Budget,
@@ -204,3 +205,45 @@ async def test_per_tenant_caps_declared_in_code_are_set_on_the_limits_queue(sess
     queue = limit_queue((await client.get_workflow_handle(handle.id).describe()).task_queue, name)
     shown = await limits_admin.describe_queue(client, queue)
     assert shown["per_tenant"] == 1 and shown["weights"] == {"acme": 3.0}, shown
+
+
+async def test_a_subgraph_child_carries_the_tenant_and_what_is_left_of_the_budget_and_reports_its_usage(session_id):
+    """Parent budget 2,000 tokens: "pre" spends 1,000, so the child starts with 1,000 left, the
+    parent's tenant, and waits on its own budget after its first node; its 2,000 then count as the
+    subgraph node's in the parent, which waits on its budget before "post"."""
+    from temporalio.common import SearchAttributeKey
+
+    from gecko_temporal.temporal.client import connect, get_handle
+
+    def spend(x: int, context: WorkflowContext) -> int:
+        context.report_usage(input_tokens=600, output_tokens=400, cost_usd=0.01)
+        return x + 1
+
+    inner = Workflow("BudgetInner").add_node("a", spend).add_node("b", spend)
+    inner.add_edge("a", "b").set_entry_point("a")
+    outer = Workflow("BudgetOuter", budget=Budget(tokens=2_000))
+    outer.add_node("pre", spend).add_node("sub", inner).add_node("post", spend)
+    outer.add_edge("pre", "sub").add_edge("sub", "post").set_entry_point("pre")
+    handle = await outer.start(0, session_id=session_id, tenant="acme")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while not (children := (await handle.state()).get("children") or {}):
+        assert loop.time() < deadline
+        await asyncio.sleep(0.1)
+    child = await get_handle(children["sub"])
+    state = await waiting_for_budget(child)
+    assert state["completed"] == ["a"] and state["waiting"]["budget"]["payload"]["tokens_limit"] == 1_000
+    described = await (await connect()).get_workflow_handle(child.id).describe()
+    assert described.typed_search_attributes.get(SearchAttributeKey.for_keyword("GeckoTenant")) == "acme"
+    await child.answer("budget", {"tokens": 5_000})
+    parent = await waiting_for_budget(handle)  # 1,000 + the child's 2,000 reached the parent's 2,000
+    assert parent["completed"] == ["pre", "sub"] and parent["usage"]["nodes"]["sub"]["tokens"] == 2_000
+    await handle.answer("budget", {"tokens": 10_000})
+    assert await asyncio.wait_for(handle.result(), 60) == 4
+    final = (await handle.state())["usage"]
+    assert final["total"]["tokens"] == 4_000 and final["total"]["cost_usd"] == 0.04 and final["total"]["calls"] == 4
+    # the Temporal UI's current details show the usage and the budget as raised
+    metadata = await handle.temporal_handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert metadata.current_details.splitlines()[-1] == (
+        "Usage: 4,000 tokens (2,400 in, 1,600 out), $0.0400; budget 10,000 tokens"
+    ), metadata.current_details

@@ -247,3 +247,55 @@ def test_a_member_limit_must_be_declared_and_name_a_member():
         wf.compile()
     with pytest.raises(GraphError, match=r"member_limits names no member \['writer'\] \(members: _answer\)"):
         Team([_answer], member_limits={"writer": "openai"})
+
+
+# --- what a subgraph's child run carries, and the UI's usage line ----------------------------------
+
+
+def _ledger(budget=None, tenant=None, tokens=(0, 0), cost=0.0, calls=1, unpriced=0):
+    from gecko_temporal.core.usage import UsageLedger
+
+    ledger = UsageLedger({"budget": budget, "tenant": tenant})
+    ledger.add(
+        "n",
+        {"input_tokens": tokens[0], "output_tokens": tokens[1], "cost_usd": cost, "calls": calls, "unpriced": unpriced},
+    )
+    return ledger
+
+
+def test_a_child_run_gets_the_tenant_and_what_is_left_of_the_budget_and_is_asked_to_report():
+    ledger = _ledger({"tokens": 2_000, "cost_usd": 1.0, "on_exceeded": "wait"}, "acme", (600, 400), 0.25)
+    assert ledger.child_flow() == {
+        "report": True,
+        "tenant": "acme",
+        "budget": {"tokens": 1_000, "cost_usd": 0.75, "on_exceeded": "wait"},
+    }
+    over = _ledger({"tokens": 500, "cost_usd": None}, None, (600, 400), 0.3333333333)
+    assert over.child_flow() == {"report": True, "budget": {"tokens": 0, "cost_usd": None}}  # used up: 0 left
+    assert _ledger(None, None, calls=0).child_flow() == {"report": True}
+    assert _ledger({"cost_usd": 0.5}, None, cost=0.1234567891).child_flow()["budget"] == {"cost_usd": 0.376543}
+
+
+def test_a_child_run_carries_the_ask_to_report_across_continue_as_new():
+    from gecko_temporal.core.usage import UsageLedger
+
+    child = UsageLedger({"report": True, "tenant": "acme"})
+    assert child.report and UsageLedger(child.to_plain()).report
+    assert child.to_plain() == {"tenant": "acme", "report": True}
+    assert not UsageLedger({"report": "yes"}).report and UsageLedger().to_plain() is None
+
+
+def test_the_usage_line_the_ui_shows():
+    assert _ledger(calls=0).details_line() is None
+    assert (
+        _ledger(tokens=(2_400, 1_600), cost=0.04).details_line() == "Usage: 4,000 tokens (2,400 in, 1,600 out), $0.0400"
+    )
+    assert (
+        _ledger(tokens=(10, 5), unpriced=1).details_line()
+        == "Usage: 15 tokens (10 in, 5 out), $0.0000 (1 unpriced call)"
+    )
+    assert _ledger(tokens=(10, 5), unpriced=2, budget={"tokens": 20_000, "cost_usd": 2.5}).details_line() == (
+        "Usage: 15 tokens (10 in, 5 out), $0.0000 (2 unpriced calls); budget 20,000 tokens, $2.5"
+    )
+    assert _ledger(budget={"cost_usd": 3}).details_line().endswith("; budget $3")
+    assert _ledger(budget={"tokens": None, "cost_usd": None}).details_line() == "Usage: 0 tokens (0 in, 0 out), $0.0000"
