@@ -62,8 +62,8 @@ async def test_six_runs_over_two_workers_spend_at_most_the_minutes_tokens(dev_se
     assert all(s["usage"]["total"]["tokens"] == 100 for s in states)
     use = await limits_tokens.use_of(await connect(), limit_queue(queue, "llm"))
     assert use is not None and use["tokens_per_minute"] == 300 and use["reservations"] == 0, use
-    shown = ("limits", "--workflow", "tests.pipelines.flow:tokens", "--task-queue", queue, "--json")
-    (row,) = (await cli(procs, dev_server, *shown))["limits"]  # gecko-temporal limits shows the same
+    command = ("limits", "--workflow", "tests.pipelines.flow:tokens", "--task-queue", queue, "--json")
+    (row,) = (await cli(procs, dev_server, *command))["limits"]  # gecko-temporal limits shows the same
     assert row["tokens"]["tokens_per_minute"] == 300 and row["declared"]["estimate_tokens"] == 100, row
     print(f"\n6 calls of 100 tokens through 300 tokens/minute over two workers: starts at {shown} s")
 
