@@ -360,9 +360,9 @@ class NodeRunner:
                 await emitter.close()  # (a cache key function may have emitted)
             return hit  # the node's function does not run
         args = (data, context)
-        tokens = await limits_tokens.reserve(self.limits, where)  # a token limit's estimate, or wait for it
         meter = usage.start_meter()  # context.report_usage and agent adapters add to it
         earlier = flow_hooks.spent_before(meter)  # earlier failed attempts' usage was spent: it counts
+        tokens = await limits_tokens.reserve(self.limits, where, meter.plain())  # a token limit's estimate
         try:
             with tracing.node_span(
                 inp.graph,

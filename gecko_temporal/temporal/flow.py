@@ -157,7 +157,10 @@ class RunFlow:
         ledger, parent = self._drive.usage, workflow.info().parent
         if ledger.report and ledger.total.calls and parent is not None:
             handle = workflow.get_external_workflow_handle(parent.workflow_id)
-            await handle.signal(CHILD_USAGE_SIGNAL, args=[workflow.info().workflow_id, ledger.total.to_plain()])
+            try:
+                await handle.signal(CHILD_USAGE_SIGNAL, args=[workflow.info().workflow_id, ledger.total.to_plain()])
+            except Exception as exc:  # the parent is gone: the child's own result must not fail over it
+                workflow.logger.warning("could not report this run's usage to its parent run: %s", exc)
 
     def routing(self, node: Any, how: Any = None) -> dict[str, Any]:
         """Where ``node``'s activities go (``how``: the Team member run, if one): its limit's task

@@ -101,9 +101,10 @@ def _limit_of(limits: dict[str, Limit]) -> tuple[Limit, str] | None:
     return limit, queue
 
 
-async def reserve(limits: dict[str, Limit], where: str) -> Reservation | None:
+async def reserve(limits: dict[str, Limit], where: str, spent: dict[str, Any] | None = None) -> Reservation | None:
     """Reserve the running node's estimate on its token limit; None when it has none. When the
-    minute is full, raise the RetryAfter failure that makes the run try again after the wait."""
+    minute is full, raise the RetryAfter failure that makes the run try again after the wait
+    (carrying ``spent``: earlier failed attempts' usage, which the restart would not see)."""
     found = _limit_of(limits)
     if found is None:
         return None
@@ -127,7 +128,7 @@ async def reserve(limits: dict[str, Limit], where: str) -> Reservation | None:
         return Reservation(limiter, reservation, int(answer["granted"]))
     wait = float(answer["wait"])
     _log.info("%s waits %.3g s for tokens on limit %r", where, wait, limit.name)
-    failure = flow_hooks.rate_limited(flow.RetryAfter(wait, f"token limit {limit.name!r} is used up"), where)
+    failure = flow_hooks.rate_limited(flow.RetryAfter(wait, f"token limit {limit.name!r} is used up"), where, spent)
     assert failure is not None
     raise failure
 
