@@ -12,6 +12,7 @@ LOCAL_BURST_PATCH = "gecko-local-burst-yield"  # workflow.patched id: histories 
 STATE_UPDATE = "gecko_update_state"  # write state values / delete keys at the next safe point (validated)
 STEPS_QUERY = "gecko_steps"  # the steps this run can be rewound to (node, step, time, history event)
 REWOUND_SIGNAL = "gecko_rewound"  # sent with a rewind (post-reset): where the run came from, edits to apply
+CHILD_USAGE_SIGNAL = "gecko_child_usage"  # a subgraph's child run tells its parent what it spent (session, usage)
 REWIND_WAIT_PATCH = (
     "gecko-rewind-wait"  # workflow.patched id: runs reset before rewinds existed replay without the wait
 )

@@ -37,11 +37,19 @@ class Limit:
 
     ``per_second``: node starts per second on the limit, over all runs (the server's task-queue rate
     limit). ``concurrency``: nodes of the limit one worker process runs at once.
+    ``tokens_per_minute``: tokens the limit's nodes may spend in any minute, over all runs (held by
+    a Temporal workflow: ``core/flow_tokens.py``); each call reserves ``estimate_tokens`` first
+    (default: the mean of the limit's last settled calls) and settles at its reported usage.
+    ``per_tenant``: each tenant's starts per second (a number), or ``{"*": default, "acme": cap}``
+    (caps other than the default are weights on the default, so they also set fair shares).
     """
 
     name: str
     per_second: float | None = None
     concurrency: int | None = None
+    tokens_per_minute: int | None = None
+    estimate_tokens: int | None = None
+    per_tenant: float | dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -58,8 +66,51 @@ class Limit:
         c = self.concurrency
         if c is not None and (not isinstance(c, int) or isinstance(c, bool) or c < 1):
             problems.append(f"Limit {self.name!r}: concurrency must be an int >= 1, got {c!r}")
+        for what in ("tokens_per_minute", "estimate_tokens"):
+            value = getattr(self, what)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                problems.append(f"Limit {self.name!r}: {what} must be an int >= 1, got {value!r}")
+        if self.estimate_tokens is not None and self.tokens_per_minute is None:
+            problems.append(f"Limit {self.name!r}: estimate_tokens needs tokens_per_minute; add tokens_per_minute=N")
+        problems += _per_tenant_problems(self.name, self.per_tenant)
         if problems:
             raise GraphError("; ".join(problems))
+
+    def __hash__(self) -> int:  # per_tenant may be a dict
+        return hash((self.name, self.per_second, self.concurrency, self.tokens_per_minute, self.estimate_tokens))
+
+    def tenant_caps(self) -> tuple[float | None, dict[str, float]]:
+        """``per_tenant`` as the server takes it: (each tenant's default rate, weights that scale it)."""
+        caps = self.per_tenant
+        if caps is None or not isinstance(caps, dict):
+            return caps, {}
+        default = caps["*"]
+        return default, {t: cap / default for t, cap in caps.items() if t != "*"}
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _per_tenant_problems(name: str, caps: Any) -> list[str]:
+    if caps is None or _positive(caps):
+        return []
+    how = 'per_tenant= takes starts per second for each tenant (e.g. 1.5), or {"*": 1.5, "acme": 3}'
+    if not isinstance(caps, dict):
+        return [f"Limit {name!r}: {how}, got {caps!r}"]
+    problems = [
+        f"Limit {name!r}: per_tenant[{tenant!r}] must be a number > 0, got {cap!r}"
+        for tenant, cap in caps.items()
+        if not _positive(cap)
+    ]
+    problems += [
+        f"Limit {name!r}: per_tenant key {tenant!r}: {check_tenant(tenant)}"
+        for tenant in caps
+        if tenant != "*" and check_tenant(tenant)
+    ]
+    if "*" not in caps:
+        problems.append(f'Limit {name!r}: per_tenant needs a "*" entry, the cap of every other tenant ({how})')
+    return problems
 
 
 def check_limits(limits: Sequence[Limit]) -> dict[str, Limit]:

@@ -58,6 +58,7 @@ class MemberSpec:
     heartbeat_timeout: float | None
     retry: RetrySpec
     takes_context: bool = False
+    limit: str | None = None  # its own named Limit (Team(member_limits=) or its @step(limit=)), if any
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import Any
 from gecko_temporal.core import codec
 from gecko_temporal.core.spec import MemberResult, NodeOutput, TeamSpec
 from gecko_temporal.core.state import StateDelta, combine
+from gecko_temporal.core.usage import Usage
 
 # A Team's output is MemberResult JSON built here from the members' output text, which the
 # workflow never decodes: {"__gecko__": "gecko_temporal.team:MemberResult", "data": {..., "result": ...}}.
@@ -58,6 +59,7 @@ class TeamRun:
         self._next = 0
         self.winners: list[int] = []  # in the order they won
         self.running: list[int] = []  # started, not finished, in member order
+        self.spent = Usage()  # what every member that returned reported (winner or not: it was spent)
 
     @property
     def decided(self) -> bool:
@@ -78,6 +80,9 @@ class TeamRun:
         """Record members that finished together; return the running members to cancel (losers)."""
         for i in sorted(done):  # member order: of a tie, the lower index wins
             self.running.remove(i)
+            returned = done[i].output
+            if returned is not None and returned.usage:
+                self.spent.add(Usage.from_plain(returned.usage))
             if done[i].error is not None:
                 self._record(i, "failed", now, done[i].error)
             elif len(self.winners) < self.wants:
@@ -116,7 +121,13 @@ class TeamRun:
         won = [self._outputs[i] for i in sorted(self._outputs)]
         jump = next((out.jump for out in won if out.jump is not None), None)
         delta = combine([StateDelta(out.writes, out.deletes) for out in won])
-        return NodeOutput(value="[" + ",".join(items) + "]", jump=jump, writes=delta.writes, deletes=delta.deletes)
+        return NodeOutput(
+            value="[" + ",".join(items) + "]",
+            jump=jump,
+            writes=delta.writes,
+            deletes=delta.deletes,
+            usage=self.spent.to_plain() if self.spent.calls else None,
+        )
 
     def member_deltas(self) -> list[StateDelta]:
         """The winners' (under ALL, the successes') state deltas, in member order, one each: what a

@@ -182,6 +182,8 @@ class UsageLedger:
             self.total.add(u)
         self.budget: dict[str, Any] | None = flow.get("budget") if isinstance(flow.get("budget"), dict) else None
         self.tenant: str | None = flow.get("tenant") if isinstance(flow.get("tenant"), str) else None
+        # a subgraph's child run: tell the parent run what this session spent when it ends
+        self.report = flow.get("report") is True
 
     def add(self, node: str, reported: Any) -> Usage | None:
         """Roll a node's reported usage (its output's plain ``usage``) in; return it, or None."""
@@ -205,4 +207,38 @@ class UsageLedger:
             plain["budget"] = self.budget
         if self.tenant is not None:
             plain["tenant"] = self.tenant
+        if self.report:
+            plain["report"] = True
         return plain or None
+
+    def child_flow(self) -> dict[str, Any]:
+        """A subgraph child run's flow settings: this run's tenant, what is left of its budget (its
+        figures less what this run used; the child waits or fails on them as this run would), and
+        the ask to report its usage back, which then counts as the subgraph node's."""
+        flow: dict[str, Any] = {"report": True}
+        if self.tenant is not None:
+            flow["tenant"] = self.tenant
+        if self.budget is not None:
+            left = dict(self.budget)
+            for name, used in (("tokens", self.total.tokens), ("cost_usd", self.total.cost_usd)):
+                limit = left.get(name)
+                if isinstance(limit, (int, float)) and not isinstance(limit, bool):
+                    left[name] = max(0, limit - used) if name == "tokens" else round(max(0.0, limit - used), 6)
+            flow["budget"] = left
+        return flow
+
+    def details_line(self) -> str | None:
+        """The run's usage for the Temporal UI's current details, None before any was reported."""
+        if not self.total.calls:
+            return None
+        t = self.total
+        line = f"Usage: {t.tokens:,} tokens ({t.input_tokens:,} in, {t.output_tokens:,} out), ${t.cost_usd:.4f}"
+        if t.unpriced:
+            line += f" ({t.unpriced} unpriced call{'s' if t.unpriced > 1 else ''})"
+        budget = self.budget or {}
+        figures = [
+            f"{budget['tokens']:,} tokens" if budget.get("tokens") is not None else None,
+            f"${budget['cost_usd']}" if budget.get("cost_usd") is not None else None,
+        ]
+        shown = [f for f in figures if f]
+        return line + (f"; budget {', '.join(shown)}" if shown else "")

@@ -1,5 +1,8 @@
 """``gecko-temporal limits``: show named limits and their live use, change them, weigh tenants.
 
+A token limit's use (TOKENS/MIN: tokens held in the last minute / the limit) is its limiter
+workflow's (``temporal/limits_tokens.py``); ``--json`` adds its open reservations and waiters.
+
     gecko-temporal limits [--workflow MODULE:WF ...] [--limit NAME ...] [--json]
     gecko-temporal limits set NAME [--per-second X] [--per-tenant Y]
     gecko-temporal limits reset NAME
@@ -49,7 +52,7 @@ def _queue(workflows: list[Any]) -> str:
 
 
 async def _limits(args: argparse.Namespace) -> int:
-    from gecko_temporal.temporal import limits_admin
+    from gecko_temporal.temporal import limits_admin, limits_tokens
     from gecko_temporal.temporal.client import connect
 
     workflows = [load_workflow(w) for w in args.workflow]
@@ -90,9 +93,14 @@ async def _limits(args: argparse.Namespace) -> int:
     for name in names:
         row = await limits_admin.describe_queue(client, limit_queue(queue, name))
         known = declared.get(name)
-        row = {"limit": name, **row}
+        row = {"limit": name, **row, "tokens": await limits_tokens.use_of(client, limit_queue(queue, name))}
         if known is not None:
-            row["declared"] = {"per_second": known.per_second, "concurrency": known.concurrency}
+            row["declared"] = {
+                "per_second": known.per_second,
+                "concurrency": known.concurrency,
+                "tokens_per_minute": known.tokens_per_minute,
+                "estimate_tokens": known.estimate_tokens,
+            }
         rows.append(row)
     if args.json:
         print(json.dumps({"task_queue": queue, "limits": rows}, indent=2))
@@ -100,12 +108,17 @@ async def _limits(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no limits named (task queue {queue}); pass --workflow MODULE:WF or --limit NAME")
         return 0
-    print(f"{'LIMIT':<16} {'PER SECOND':<11} {'FROM':<10} {'PER TENANT':<11} {'BACKLOG':<8} {'POLLERS':<8} WEIGHTS")
+    print(
+        f"{'LIMIT':<16} {'PER SECOND':<11} {'FROM':<10} {'PER TENANT':<11} {'TOKENS/MIN':<17} {'BACKLOG':<8} "
+        f"{'POLLERS':<8} WEIGHTS"
+    )
     for r in rows:
         source = "override" if r["override"] is not None else ("workers" if r["per_second"] is not None else "-")
         shown = ", ".join(f"{k}={v:g}" for k, v in sorted(r["weights"].items())) or "-"
+        tokens = r["tokens"]
+        used = f"{tokens['tokens_used']}/{tokens['tokens_per_minute']}" if tokens else "-"  # in the last minute
         print(
-            f"{r['limit']:<16} {_num(r['per_second']):<11} {source:<10} {_num(r['per_tenant']):<11} "
+            f"{r['limit']:<16} {_num(r['per_second']):<11} {source:<10} {_num(r['per_tenant']):<11} {used:<17} "
             f"{r['backlog']:<8} {r['pollers']:<8} {shown}"
         )
     return 0

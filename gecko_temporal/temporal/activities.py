@@ -38,6 +38,7 @@ from gecko_temporal.core.context import (
     router_context,
 )
 from gecko_temporal.core.errors import EffectError, GraphError, InterruptError, SerializationError
+from gecko_temporal.core.flow_limits import Limit
 from gecko_temporal.core.limits import PAYLOAD_LIMIT, json_size, output_problem, sends_problem
 from gecko_temporal.core.spec import (
     END,
@@ -53,7 +54,7 @@ from gecko_temporal.core.spec import (
 )
 from gecko_temporal.core.state import ReducerError, StateView
 from gecko_temporal.protocol import YIELD_ACTIVITY
-from gecko_temporal.temporal import effects, flow_hooks, tracing, values
+from gecko_temporal.temporal import effects, flow_hooks, limits_tokens, tracing, values
 from gecko_temporal.temporal.payloads import payload_limit_of
 
 if TYPE_CHECKING:
@@ -144,10 +145,13 @@ class _FlagReset(BaseException):
 _log = logging.getLogger("gecko_temporal.worker")
 
 
-def _fail(message: str, type_: str, non_retryable: bool = True, expected: bool = True) -> ApplicationError:
+def _fail(
+    message: str, type_: str, non_retryable: bool = True, expected: bool = True, spent: dict[str, Any] | None = None
+) -> ApplicationError:
     # Expected failures are BENIGN: the SDK then logs them at DEBUG instead of a traceback per attempt.
     return ApplicationError(
         message,
+        *(({"usage": spent},) if spent else ()),  # what the attempt spent counts (temporal/flow.py)
         type=type_,
         non_retryable=non_retryable,
         category=ApplicationErrorCategory.BENIGN if expected else ApplicationErrorCategory.UNSPECIFIED,
@@ -162,7 +166,7 @@ def safe_str(exc: BaseException) -> str:
         return f"<{type(exc).__name__}.__str__ raised {type(inner).__name__}>"
 
 
-def _node_failure(exc: Exception, where: str) -> ApplicationError:
+def _node_failure(exc: Exception, where: str, spent: dict[str, Any] | None = None) -> ApplicationError:
     """What user code raised, as the activity's failure: type and message kept (retries and
     non_retryable_error_types see the same type name), the user's traceback kept for the UI, and
     one line in the worker's log instead of the SDK's traceback per attempt."""
@@ -179,7 +183,7 @@ def _node_failure(exc: Exception, where: str) -> ApplicationError:
     )
     if _log.isEnabledFor(logging.DEBUG):
         _log.debug("%s traceback:\n%s", where, "".join(traceback.format_tb(exc.__traceback__)))
-    failure = _fail(message, type(exc).__name__, non_retryable=False)
+    failure = _fail(message, type(exc).__name__, non_retryable=False, spent=spent)
     return failure.with_traceback(exc.__traceback__)
 
 
@@ -198,6 +202,7 @@ class NodeRunner:
         self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="gecko-node")
         self._tables: dict[str, dict[str, NodeCode]] = {}  # graph key -> node table
         self._sources: dict[str, Workflow] = {}  # graph key -> the Workflow it came from
+        self.limits: dict[str, Limit] = {}  # named limits this worker serves (limits_worker.py fills it)
 
     def register(self, wf: Workflow, key: str | None = None) -> str:
         """Serve ``wf`` under ``key`` (default its name); return the key its runs must carry.
@@ -356,6 +361,8 @@ class NodeRunner:
             return hit  # the node's function does not run
         args = (data, context)
         meter = usage.start_meter()  # context.report_usage and agent adapters add to it
+        earlier = flow_hooks.spent_before(meter)  # earlier failed attempts' usage was spent: it counts
+        tokens = await limits_tokens.reserve(self.limits, where, meter.plain())  # a token limit's estimate
         try:
             with tracing.node_span(
                 inp.graph,
@@ -375,8 +382,10 @@ class NodeRunner:
         except (InterruptError, EffectError) as exc:  # misuse (bad payload, no record store): retrying cannot help
             raise _fail(str(exc), type(exc).__name__) from None
         except Exception as exc:
-            raise (flow_hooks.rate_limited(exc, where) or _node_failure(exc, where)) from None
+            spent = flow_hooks.keep_spent(meter)
+            raise (flow_hooks.rate_limited(exc, where, spent) or _node_failure(exc, where, spent)) from None
         finally:
+            await limits_tokens.settle(tokens, meter.plain(), earlier)  # what it spent, failed or not
             if emitter is not None:
                 await emitter.close()  # what the node emitted reaches the run before its result
 

@@ -8,12 +8,15 @@ worker process that serves a graph with limits polls those queues too, through o
   for the whole queue, over every run and worker (``gecko-temporal limits set`` overrides it at run
   time through the task queue's config, ``limits reset`` goes back to the workers' figure);
 - ``max_concurrent_activities`` = its ``concurrency``: the nodes this process runs at once; a
-  killed process's slots end with it, and its nodes run again elsewhere after their heartbeat timeout.
+  killed process's slots end with it, and its nodes run again elsewhere after their heartbeat timeout;
+- ``tokens_per_minute``: the limit's limiter workflow runs on the same queue (``limits_tokens.py``);
+- ``per_tenant``: set on the queue's config at start (each fairness key's rate, and weights).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +25,10 @@ from temporalio.worker import Worker
 
 from gecko_temporal.core.errors import GraphError
 from gecko_temporal.core.flow_limits import Limit, limit_queue
+from gecko_temporal.temporal import limits_admin
+from gecko_temporal.temporal.limits_tokens import TokenLimiter
+
+_log = logging.getLogger("gecko_temporal.worker")
 
 
 class LimitWorkers:
@@ -30,7 +37,7 @@ class LimitWorkers:
     def __init__(self, client: Client, task_queue: str, runner: Any, max_threads: int, graceful: float) -> None:
         self._client, self._queue, self._runner = client, task_queue, runner
         self._max_threads, self._graceful = max_threads, graceful
-        self.limits: dict[str, Limit] = {}
+        self.limits: dict[str, Limit] = runner.limits  # (the node activity reserves tokens from them)
         self._workers: dict[str, Worker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running = False
@@ -51,6 +58,7 @@ class LimitWorkers:
                 self._client,
                 task_queue=limit_queue(self._queue, name),
                 activities=[self._runner.activity()],
+                workflows=[TokenLimiter] if limit.tokens_per_minute is not None else [],
                 max_concurrent_activities=limit.concurrency or self._max_threads,
                 max_task_queue_activities_per_second=limit.per_second,
                 graceful_shutdown_timeout=timedelta(seconds=self._graceful),
@@ -68,8 +76,24 @@ class LimitWorkers:
     def _start(self, name: str) -> None:
         if name not in self._tasks:
             self._tasks[name] = asyncio.get_running_loop().create_task(
-                self._workers[name].run(), name=f"gecko-limit-worker-{name}"
+                self._run(name), name=f"gecko-limit-worker-{name}"
             )
+
+    async def _run(self, name: str) -> None:
+        default, weights = self.limits[name].tenant_caps()
+        if default is not None:  # declared in code: applied as `limits set --per-tenant` and `limits weight` would
+            queue = limit_queue(self._queue, name)
+            try:
+                await limits_admin.set_tenant_cap(self._client, queue, default)
+                if weights:
+                    await limits_admin.set_weights(self._client, queue, weights)
+            except Exception as exc:  # e.g. a server without task-queue config: the limit still serves
+                _log.warning(
+                    "limit %r: the server refused its per_tenant caps (%s); set them with `gecko-temporal limits`",
+                    name,
+                    exc,
+                )
+        await self._workers[name].run()
 
     async def shutdown(self) -> None:
         self._running = False

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         PIPELINE_ATTRIBUTE,
         STATUS_ATTRIBUTE,
         STREAM_POLL_PATCH,
+        TENANT_ATTRIBUTE,
         TOKENS_ATTRIBUTE,
         USAGE_EVENT,
     )
@@ -57,6 +58,7 @@ PIPELINE_KEY = SearchAttributeKey.for_keyword(PIPELINE_ATTRIBUTE)
 STATUS_KEY = SearchAttributeKey.for_keyword(STATUS_ATTRIBUTE)
 COST_KEY = SearchAttributeKey.for_float(COST_ATTRIBUTE)
 TOKENS_KEY = SearchAttributeKey.for_int(TOKENS_ATTRIBUTE)
+TENANT_KEY = SearchAttributeKey.for_keyword(TENANT_ATTRIBUTE)
 
 
 def _state_from_plain(plain: Any) -> WorkflowStreamState | None:
@@ -146,6 +148,7 @@ class RunEvents:
         self._poll_bound: bool | None = None
         workflow.set_update_handler(STREAM_POLL_UPDATE, self._on_poll, validator=self._validate_poll)
         self._on_reject = on_reject
+        self.usage_line: str | None = None  # the run's usage, shown under the UI's current details
         self._topic = self._stream.topic(EVENTS_TOPIC)
         self._pipeline = spec.name
         self._total = len(spec.nodes)
@@ -168,12 +171,20 @@ class RunEvents:
 
     def child_attributes(self, pipeline: str) -> TypedSearchAttributes | None:
         """What a subgraph's child run starts with, so `gecko-temporal list --pipeline` finds it too
-        (only when this run has them: the server then knows them)."""
+        (only when this run has them: the server then knows them), and its tenant and cost."""
         if not self._attributes:
             return None
-        return TypedSearchAttributes(
-            [SearchAttributePair(PIPELINE_KEY, pipeline), SearchAttributePair(STATUS_KEY, "running")]
-        )
+        pairs: list[SearchAttributePair[Any]] = [
+            SearchAttributePair(PIPELINE_KEY, pipeline),
+            SearchAttributePair(STATUS_KEY, "running"),
+        ]
+        given = workflow.info().typed_search_attributes
+        if given.get(COST_KEY) is not None:  # the server knows the flow attributes (the client checked)
+            pairs += [SearchAttributePair(COST_KEY, 0.0), SearchAttributePair(TOKENS_KEY, 0)]
+            tenant = given.get(TENANT_KEY)
+            if tenant is not None:
+                pairs.append(SearchAttributePair(TENANT_KEY, tenant))
+        return TypedSearchAttributes(pairs)
 
     def _on_publish(self, *args: Any) -> None:
         try:
@@ -367,8 +378,7 @@ class RunEvents:
             return
         status, running, waiting, step = self._details
         self._details = None
-        workflow.set_current_details(
-            events.current_details(
-                status, running, waiting, len(self._done), self._total, step, workflow.info().workflow_id
-            )
+        shown = events.current_details(
+            status, running, waiting, len(self._done), self._total, step, workflow.info().workflow_id
         )
+        workflow.set_current_details(shown + (f"\n{self.usage_line}" if self.usage_line else ""))

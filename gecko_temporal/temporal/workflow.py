@@ -77,6 +77,7 @@ with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.window import DEFAULT_MAX_PARALLEL, Window
     from gecko_temporal.protocol import (
         ANSWER_UPDATE,
+        CHILD_USAGE_SIGNAL,
         FROM_STORE_METADATA,
         JUMP_UPDATE,
         LOCAL_BURST_PATCH,
@@ -161,6 +162,7 @@ class GeckoWorkflow:
             raise
         self._status = "completed"
         self._show()
+        await self.flow.report_to_parent()  # a subgraph's child run: what it spent counts in its parent
         await self._events.run_finished("completed")
         return json.loads(result)
 
@@ -260,6 +262,7 @@ class GeckoWorkflow:
                 return out
             except (ActivityError, ApplicationError, TemporalTimeout) as exc:
                 # A local activity's failure arrives as the bare ApplicationError/TimeoutError.
+                self.flow.failed(task.node, exc)  # its usage was spent: it counts
                 raise NodeFailed(task.node, *error_of(exc)) from None
         except NodeFailed as exc:
             failure.in_send(exc, task.send, task.sends)
@@ -296,7 +299,7 @@ class GeckoWorkflow:
         arg, warning = drive.node_input(node, task, member, how.takes_context, workflow.info().workflow_id)
         if warning:
             workflow.logger.warning(warning)
-        routing = self.flow.routing(node)  # a named limit's task queue, the tenant's fairness key
+        routing = self.flow.routing(node, how)  # a named limit's task queue, the tenant's fairness key
         started = start_activity(node, how, arg, drive.activity_id(task, member), self._events, routing)
         return drive.expanded(task, member, started)
 
@@ -316,9 +319,11 @@ class GeckoWorkflow:
         assert node.subgraph is not None
         session, name = child_session(workflow.info().workflow_id, node.name, task.step), node.subgraph.name
         child = child_run(node.name, node.subgraph.to_plain(), task.input, self._params.payload_limit)
+        child = self.flow.for_child(child)  # the tenant, what is left of the budget; its usage comes back
         self._children[task.key] = session
         try:
-            return await run_child(self.window, node.name, child, session, name, self._events.child_attributes(name))
+            out = await run_child(self.window, node.name, child, session, name, self._events.child_attributes(name))
+            return self.flow.with_child_usage(session, out)
         finally:
             self._children.pop(task.key, None)
 
@@ -385,6 +390,10 @@ class GeckoWorkflow:
         answer["payloads"] = payloads_note(drive.refs is not None, self._params.payload_limit, drive.carried)
         answer["version"] = self._version  # build id, pinned or not, graph fingerprint
         return answer
+
+    @workflow.signal(name=CHILD_USAGE_SIGNAL)
+    def on_child_usage(self, session: Any, spent: Any) -> None:
+        self.flow.child_spent(session, spent)
 
     @workflow.signal(dynamic=True)
     def on_signal(self, name: str, args: Sequence[RawValue]) -> None:

@@ -6,8 +6,18 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 
-from gecko_temporal import Budget, BudgetExceeded, Workflow, WorkflowContext, set_price
+from gecko_temporal import (
+    Budget,
+    BudgetExceeded,
+    NodeError,
+    RetryAfter,
+    RetryPolicy,
+    Workflow,
+    WorkflowContext,
+    set_price,
+)
 from tests.pipelines.procs import flood
 
 pytestmark = pytest.mark.asyncio
@@ -112,3 +122,128 @@ async def test_a_flooded_budget_wait_moves_to_a_new_run_and_still_takes_its_answ
     assert state["usage"]["total"]["tokens"] == 2000 and state["completed"][-2:] == ["first", "second"]
     await handle.answer("budget", {"tokens": 10_000})
     assert await handle.result() == 3
+
+
+async def test_usage_of_failed_attempts_counts_retried_rate_limited_or_failed_for_good(session_id):
+    """Each attempt reports 100 tokens, then raises: what it spent counts in the run's roll-up."""
+    attempts: list[str] = []
+
+    def spend_then(x: str, context: WorkflowContext) -> str:
+        outcome = context.node
+        attempts.append(outcome)
+        context.report_usage(input_tokens=70, output_tokens=30, cost_usd=0.01)
+        if outcome == "retried" and attempts.count(outcome) < 3:
+            raise ConnectionError("provider hung up")
+        if outcome == "limited" and attempts.count(outcome) < 2:
+            raise RetryAfter(0.1, "busy")
+        if outcome == "fails":
+            raise ValueError("bad answer")
+        return outcome
+
+    fast = RetryPolicy(initial_interval=0.1, maximum_attempts=3)
+    wf = Workflow("FailedAttemptsSpend")
+    wf.add_node("retried", spend_then, retry=fast).add_node("limited", spend_then, retry=fast)
+    wf.add_node("fails", spend_then, retry=RetryPolicy(initial_interval=0.1, maximum_attempts=2))
+    wf.add_edge("retried", "limited").add_edge("limited", "fails").set_entry_point("retried")
+    handle = await wf.start("go", session_id=session_id)
+    with pytest.raises(NodeError):
+        await handle.result()
+    assert attempts == ["retried"] * 3 + ["limited"] * 2 + ["fails"] * 2
+    usage = (await handle.state())["usage"]
+    assert usage["nodes"]["retried"]["tokens"] == 300 and usage["nodes"]["retried"]["calls"] == 3
+    assert usage["nodes"]["limited"]["tokens"] == 200  # the rate-limited attempt's 100 too
+    assert usage["nodes"]["fails"]["tokens"] == 200  # failed for good: both attempts were spent
+    assert usage["total"] == {
+        "input_tokens": 490, "output_tokens": 210, "tokens": 700, "cost_usd": 0.07, "calls": 7,
+    }  # fmt: skip
+
+
+async def test_a_team_member_with_its_own_token_limit_reserves_there_and_settles_its_usage(session_id):
+    """Only the member with member_limits= goes through the token limit: the limiter counts its
+    tokens (settled at what it reported), not its team mate's."""
+    from gecko_temporal import Limit, Team
+    from gecko_temporal.core.flow_limits import limit_queue
+    from gecko_temporal.temporal import limits_tokens
+    from gecko_temporal.temporal.client import connect
+
+    def writer(x: str, context: WorkflowContext) -> str:
+        context.report_usage(input_tokens=30, output_tokens=12)
+        return "draft"
+
+    def critic(x: str, context: WorkflowContext) -> str:
+        context.report_usage(input_tokens=500, output_tokens=500)
+        return "ok"
+
+    llm = f"llm-{session_id[-8:]}"  # a limit of this test alone (the limiter outlives the run)
+    wf = Workflow("MemberTokens", limits=[Limit(llm, tokens_per_minute=100_000, estimate_tokens=5_000)])
+    wf.add_node("Panel", Team([writer, critic], member_limits={"writer": llm})).set_entry_point("Panel")
+    handle = await wf.start("x", session_id=session_id)
+    assert [m.result for m in await handle.result()] == ["draft", "ok"]
+    client = await connect()
+    queue = (await client.get_workflow_handle(handle.id).describe()).task_queue  # (the embedded worker's)
+    use = await limits_tokens.use_of(client, limit_queue(queue, llm))
+    assert use == {"tokens_per_minute": 100_000, "tokens_used": 42, "reservations": 0, "waiting": 0}
+    assert (await handle.state())["usage"]["total"]["tokens"] == 1042
+
+
+async def test_per_tenant_caps_declared_in_code_are_set_on_the_limits_queue(session_id):
+    """Limit(per_tenant={"*": 1, "acme": 3}): every tenant 1 start/s, acme 3 (its weight 3)."""
+    from gecko_temporal import Limit
+    from gecko_temporal.core.flow_limits import limit_queue
+    from gecko_temporal.temporal import limits_admin
+    from gecko_temporal.temporal.client import connect
+
+    def call(x: str) -> str:
+        return x
+
+    name = f"capped-{session_id[-8:]}"
+    wf = Workflow("TenantCaps", limits=[Limit(name, per_second=10, per_tenant={"*": 1, "acme": 3})])
+    wf.add_node("call", call, limit=name).set_entry_point("call")
+    handle = await wf.start("x", session_id=session_id, tenant="acme")
+    assert await handle.result() == "x"
+    client = await connect()
+    queue = limit_queue((await client.get_workflow_handle(handle.id).describe()).task_queue, name)
+    shown = await limits_admin.describe_queue(client, queue)
+    assert shown["per_tenant"] == 1 and shown["weights"] == {"acme": 3.0}, shown
+
+
+async def test_a_subgraph_child_carries_the_tenant_and_what_is_left_of_the_budget_and_reports_its_usage(session_id):
+    """Parent budget 2,000 tokens: "pre" spends 1,000, so the child starts with 1,000 left, the
+    parent's tenant, and waits on its own budget after its first node; its 2,000 then count as the
+    subgraph node's in the parent, which waits on its budget before "post"."""
+    from temporalio.common import SearchAttributeKey
+
+    from gecko_temporal.temporal.client import connect, get_handle
+
+    def spend(x: int, context: WorkflowContext) -> int:
+        context.report_usage(input_tokens=600, output_tokens=400, cost_usd=0.01)
+        return x + 1
+
+    inner = Workflow("BudgetInner").add_node("a", spend).add_node("b", spend)
+    inner.add_edge("a", "b").set_entry_point("a")
+    outer = Workflow("BudgetOuter", budget=Budget(tokens=2_000))
+    outer.add_node("pre", spend).add_node("sub", inner).add_node("post", spend)
+    outer.add_edge("pre", "sub").add_edge("sub", "post").set_entry_point("pre")
+    handle = await outer.start(0, session_id=session_id, tenant="acme")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while not (children := (await handle.state()).get("children") or {}):
+        assert loop.time() < deadline
+        await asyncio.sleep(0.1)
+    child = await get_handle(children["sub"])
+    state = await waiting_for_budget(child)
+    assert state["completed"] == ["a"] and state["waiting"]["budget"]["payload"]["tokens_limit"] == 1_000
+    described = await (await connect()).get_workflow_handle(child.id).describe()
+    assert described.typed_search_attributes.get(SearchAttributeKey.for_keyword("GeckoTenant")) == "acme"
+    await child.answer("budget", {"tokens": 5_000})
+    parent = await waiting_for_budget(handle)  # 1,000 + the child's 2,000 reached the parent's 2,000
+    assert parent["completed"] == ["pre", "sub"] and parent["usage"]["nodes"]["sub"]["tokens"] == 2_000
+    await handle.answer("budget", {"tokens": 10_000})
+    assert await asyncio.wait_for(handle.result(), 60) == 4
+    final = (await handle.state())["usage"]
+    assert final["total"]["tokens"] == 4_000 and final["total"]["cost_usd"] == 0.04 and final["total"]["calls"] == 4
+    # the Temporal UI's current details show the usage and the budget as raised
+    metadata = await handle.temporal_handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert metadata.current_details.splitlines()[-1] == (
+        "Usage: 4,000 tokens (2,400 in, 1,600 out), $0.0400; budget 10,000 tokens"
+    ), metadata.current_details

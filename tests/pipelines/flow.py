@@ -72,3 +72,22 @@ def spend(n: int, context: WorkflowContext) -> int:
 budgeted = Workflow("FlowBudget", budget=Budget(tokens=1_500))
 budgeted.add_node("a", spend).add_node("b", spend).add_node("c", spend)
 budgeted.add_edge("a", "b").add_edge("b", "c").set_entry_point("a")
+
+
+# -- tokens: every run's "ask" goes through one limit of 300 tokens a minute -----------------------
+@step(limit="llm", heartbeat_timeout=2.0)
+def ask(label: str, context: WorkflowContext) -> str:
+    log("ask", label)
+    deadline = time.monotonic() + float(os.environ.get("GECKO_FLOW_HOLD", "0"))
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+    context.report_usage(input_tokens=60, output_tokens=int(os.environ.get("GECKO_FLOW_TOKENS", "40")))
+    log("ask-end", label)
+    return label
+
+
+tokens = Workflow("FlowTokens", limits=[Limit("llm", tokens_per_minute=300, estimate_tokens=100)])
+tokens.add_node("ask", ask).set_entry_point("ask")
+# one call reserves the whole minute: a worker killed during it holds the minute until it ends
+hog = Workflow("FlowTokenHog", limits=[Limit("llm", tokens_per_minute=300, estimate_tokens=300)])
+hog.add_node("ask", ask).set_entry_point("ask")

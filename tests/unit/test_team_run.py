@@ -226,3 +226,15 @@ def test_member_deltas_are_the_successes_writes_and_deletes_in_member_order():
     run.start(now=0.0)
     run.finished({2: ok(writes={"k": "3"}, deletes=["x"]), 1: failed(), 0: ok(writes={"k": "1", "j": "0"})}, now=1.0)
     assert run.member_deltas() == [StateDelta({"k": "1", "j": "0"}, []), StateDelta({"k": "3"}, ["x"])]
+
+
+def test_the_teams_usage_is_every_returned_members_winner_or_not():
+    run = TeamRun(_team("race"))
+    run.start(now=0.0)
+    spent = {"input_tokens": 10, "output_tokens": 5, "cost_usd": 0.5, "calls": 1}
+    run.finished({2: ok('"c"', usage=spent), 1: ok('"b"', usage={**spent, "input_tokens": 20}), 0: failed()}, now=1.0)
+    assert run.output().usage == {"input_tokens": 30, "output_tokens": 10, "tokens": 40, "cost_usd": 1.0, "calls": 2}
+    quiet = TeamRun(_team("all", n=1))
+    quiet.start(now=0.0)
+    quiet.finished({0: ok()}, now=1.0)
+    assert quiet.output().usage is None  # nothing reported: no usage entry at all

@@ -23,6 +23,7 @@ from gecko_temporal.core.build.nodes import (
     options_of,
 )
 from gecko_temporal.core.errors import GraphError
+from gecko_temporal.core.flow_limits import limit_problem
 from gecko_temporal.core.spec import MemberError, MemberResult, MemberSpec, RetrySpec, TeamSpec
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ class Team:
         retries: int | None = None,
         retry: RetrySpec | None = None,
         heartbeat_timeout: float | None = None,
+        member_limits: dict[str, str] | None = None,
     ) -> None:
         problems = []
         try:
@@ -121,6 +123,13 @@ class Team:
             except GraphError as exc:
                 problems.extend(exc.problems)
             self.names.append(name)
+        self.member_limits = dict(member_limits or {})
+        unknown = sorted(set(self.member_limits) - set(self.names))
+        if unknown:
+            problems.append(
+                f"member_limits names no member {unknown} (members: {', '.join(self.names)}); "
+                'key it by member name, e.g. member_limits={"writer": "openai"}'
+            )
         if problems:
             raise GraphError("invalid Team: " + "; ".join(problems), problems)
         self.members = members
@@ -129,6 +138,18 @@ class Team:
         self.quorum = quorum or 1
         self.max_concurrency = max_concurrency
         self.defaults = StepOptions(timeout=timeout, retries=retries, retry=retry, heartbeat_timeout=heartbeat_timeout)
+
+    def _member_limit(
+        self, wf: Workflow, node: str, name: str, own: StepOptions, node_options: StepOptions
+    ) -> str | None:
+        """A member's own limit (member_limits=, else its @step(limit=)), None when it has the node's."""
+        limit = self.member_limits.get(name, own.limit)
+        if limit is None or limit == node_options.limit:
+            return None
+        problem = limit_problem(f'{node}" member "{name}', limit, wf.limits)
+        if problem:
+            raise GraphError(problem)
+        return limit
 
     def team_spec(self, wf: Workflow, node: str, node_options: StepOptions) -> TeamSpec:
         """Compile this Team (as node ``node`` of ``wf``) to its serializable spec."""
@@ -151,6 +172,7 @@ class Team:
                     heartbeat_timeout=o.heartbeat_timeout or default_heartbeat,
                     retry=o.retry_spec(),
                     takes_context=callee.context_param is not None,
+                    limit=self._member_limit(wf, node, name, own, node_options),
                 )
             )
         return TeamSpec(
