@@ -1,0 +1,138 @@
+"""A long run moves to new code at its continue-as-new when that is safe, and stays when not (issue 27).
+
+A looping run of tests/pipelines/upgrade_v1.py (``Workflow(upgrade="at-continue-as-new")``,
+continuing as new every 2 steps) is pinned to version v1 and waits at ``Hold``; version 2 is
+deployed (a separate ``worker.py`` process) and promoted meanwhile. Every step tags its output with
+its version, so the result says which code ran each step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+from temporalio.service import RPCError
+
+from gecko_temporal.temporal.client import connect
+from gecko_temporal.temporal.deployments import promote
+from tests.pipelines import upgrade_v1
+from tests.pipelines.procs import Procs
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.slow, pytest.mark.long]
+
+V1 = "tests.pipelines.upgrade_v1:wf"
+
+
+@pytest.fixture
+def procs(tmp_path):
+    p = Procs(tmp_path)
+    yield p
+    p.close()
+
+
+async def _promote_when_polled(address: str, build_id: str, deployment: str) -> None:
+    client = await connect(address)
+    for _ in range(200):  # a failure bound only
+        try:
+            await promote(client, build_id, deployment)
+            return
+        except Exception:
+            await asyncio.sleep(0.1)
+    await promote(client, build_id, deployment)  # raises the real error
+
+
+async def _waiting_at_hold(handle) -> dict:
+    for _ in range(600):  # a failure bound only
+        try:
+            state = await handle.state()
+            if "Hold" in state.get("waiting", {}):
+                return state
+        except Exception:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{handle.id} never waited at Hold")
+
+
+async def _published(address: str, deployment: str, build_id: str) -> dict:
+    """The graph version ``build_id`` published for Upgrader (its workers publish it after their first poll)."""
+    from temporalio.api.deployment.v1 import WorkerDeploymentVersion
+    from temporalio.api.workflowservice.v1 import DescribeWorkerDeploymentVersionRequest
+
+    client = await connect(address)
+    for _ in range(300):  # a failure bound only
+        try:  # the server knows the version only after its worker's first poll
+            info = await client.workflow_service.describe_worker_deployment_version(
+                DescribeWorkerDeploymentVersionRequest(
+                    namespace=client.namespace,
+                    deployment_version=WorkerDeploymentVersion(deployment_name=deployment, build_id=build_id),
+                )
+            )
+        except RPCError:
+            await asyncio.sleep(0.1)
+            continue
+        entry = info.worker_deployment_version_info.metadata.entries.get("gecko.graph.Upgrader")
+        if entry is not None:
+            return json.loads(entry.data)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"version {build_id} never published its graph")
+
+
+async def _v1_run_waiting_while_v2_is_current(procs: Procs, address: str, queue: str, v2_module: str):
+    common = ("--address", address, "--task-queue", queue)
+    v1 = procs.worker(V1, *common, "--build-id", "v1")
+    v1.wait_for("worker ready", 120)
+    await _promote_when_polled(address, "v1", queue)
+    handle = await upgrade_v1.wf.start("go")
+    state = await _waiting_at_hold(handle)
+    assert state["version"]["build_id"] == "v1" and state["version"]["behavior"] == "pinned"
+    assert state["run"] >= 2  # it has continued as new on v1 already: nothing to move to then
+    v2 = procs.worker(f"tests.pipelines.{v2_module}:wf", *common, "--build-id", "v2")
+    v2.wait_for("worker ready", 120)
+    published = await _published(address, queue, "v2")
+    await _promote_when_polled(address, "v2", queue)
+    return handle, v2, published
+
+
+async def test_a_looping_run_moves_to_the_promoted_version_at_its_next_continue_as_new(dev_server, procs, monkeypatch):
+    address, queue = dev_server.address, f"upgrade-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
+    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+    handle, _, published = await _v1_run_waiting_while_v2_is_current(procs, address, queue, "upgrade_v2")
+    assert published["spec"]["name"] == "Upgrader" and len(published["graph"]) == 12 and published["code"]
+
+    await handle.answer("Hold", "go on")
+    result = await asyncio.wait_for(handle.result(), 120)
+    trail = result["trail"]
+    moved_at = trail.index("Work-v2")
+    assert len(trail) == 12 and moved_at >= 3, trail  # the three steps before Hold ran v1 code
+    assert trail == ["Work-v1"] * moved_at + ["Work-v2"] * (12 - moved_at), trail  # never mixed back
+    assert result["done"] == "Done-v2" and result["extra"] == "Extra-v2"  # v2's graph, its new node too
+
+    version = (await handle.state())["version"]
+    assert version["build_id"] == "v2" and version["behavior"] == "pinned"
+    assert version["upgraded_from"]["build_id"] == "v1"
+    assert version["graph"] == published["graph"]
+
+
+async def test_a_run_stays_on_its_version_when_the_new_one_renamed_a_node_it_still_needs(
+    dev_server, procs, monkeypatch
+):
+    address, queue = dev_server.address, f"stay-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
+    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+    handle, v2, _ = await _v1_run_waiting_while_v2_is_current(procs, address, queue, "upgrade_v2_renamed")
+    # The v2 worker's start scan found the run it could not take, had it moved there.
+    v2.wait_for("cannot serve open run", 60)
+    assert handle.id in v2.output() and "Work: node renamed" in v2.output()
+
+    await handle.answer("Hold", "go on")
+    result = await asyncio.wait_for(handle.result(), 120)
+    assert result == {"trail": ["Work-v1"] * 12, "done": "Done-v1"}
+
+    version = (await handle.state())["version"]
+    assert version["build_id"] == "v1"
+    upgrade = version["upgrade"]
+    assert upgrade["move"] is False and upgrade["target"] == "v2"
+    assert any("Work: node renamed" in r and "still needs it" in r for r in upgrade["reasons"]), upgrade
