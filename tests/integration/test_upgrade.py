@@ -15,12 +15,13 @@ import uuid
 import pytest
 from temporalio.service import RPCError
 
+from gecko_temporal.core.versions import workflow_fingerprint
 from gecko_temporal.temporal.client import connect
 from gecko_temporal.temporal.deployments import promote
 from tests.pipelines import upgrade_v1
 from tests.pipelines.procs import Procs
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.slow, pytest.mark.long]
+pytestmark = pytest.mark.asyncio
 
 V1 = "tests.pipelines.upgrade_v1:wf"
 
@@ -95,6 +96,8 @@ async def _v1_run_waiting_while_v2_is_current(procs: Procs, address: str, queue:
     return handle, v2, published
 
 
+@pytest.mark.long
+@pytest.mark.slow
 async def test_a_looping_run_moves_to_the_promoted_version_at_its_next_continue_as_new(dev_server, procs, monkeypatch):
     address, queue = dev_server.address, f"upgrade-{uuid.uuid4().hex[:6]}"
     monkeypatch.setenv("TEMPORAL_ADDRESS", address)
@@ -116,6 +119,8 @@ async def test_a_looping_run_moves_to_the_promoted_version_at_its_next_continue_
     assert version["graph"] == published["graph"]
 
 
+@pytest.mark.long
+@pytest.mark.slow
 async def test_a_run_stays_on_its_version_when_the_new_one_renamed_a_node_it_still_needs(
     dev_server, procs, monkeypatch
 ):
@@ -136,3 +141,23 @@ async def test_a_run_stays_on_its_version_when_the_new_one_renamed_a_node_it_sti
     upgrade = version["upgrade"]
     assert upgrade["move"] is False and upgrade["target"] == "v2"
     assert any("Work: node renamed" in r and "still needs it" in r for r in upgrade["reasons"]), upgrade
+
+
+async def test_an_unversioned_run_still_knows_its_graph_after_continuing_as_new(session_id):
+    """No build id (the embedded worker): a run that continued as new still names the graph and
+    code it started with, and its upgrade option does nothing (there is no version to move to)."""
+    handle = await upgrade_v1.wf.start("go", session_id=session_id)
+    state = await _waiting_at_hold(handle)
+    graph = workflow_fingerprint(upgrade_v1.wf)[1].id
+    assert state["run"] >= 2  # it continued as new (steps_per_run=2) before it waited
+    version = state["version"]
+    assert (version["behavior"], version["build_id"], version["graph"]) == ("unversioned", None, graph)
+    assert version["client_graph"] == graph and "upgrade" not in version
+    await handle.answer("Hold", "go on")
+    for _ in range(300):  # a failure bound only
+        later = await handle.state()
+        if later["run"] >= state["run"] + 2:
+            break
+        await asyncio.sleep(0.05)
+    assert later["run"] >= state["run"] + 2 and later["version"]["graph"] == graph  # two switches later
+    await handle.cancel()
