@@ -150,7 +150,8 @@ def spec_shape(spec: GraphSpec) -> dict[str, Any]:
 
 
 def _drop_keys(plain: dict[str, Any]) -> None:
-    for node in plain.get("nodes", ()):
+    # A child graph sits in its node, or in the compact form's defaults when most nodes share it.
+    for node in [*plain.get("nodes", ()), plain.get("defaults") or {}]:
         child = node.get("subgraph")
         if isinstance(child, dict):
             child.pop("key", None)

@@ -56,6 +56,28 @@ async def _waiting_at_hold(handle) -> dict:
     raise AssertionError(f"{handle.id} never waited at Hold")
 
 
+async def _replay_every_run(address: str, session: str) -> int:
+    """Replay each run of ``session`` (newest back to the first) with Replayer: the upgrade check
+    and the continue-as-new it chose must be deterministic. Return how many runs replayed."""
+    from temporalio.worker import Replayer
+
+    from gecko_temporal.core.errors import GeckoError
+    from gecko_temporal.temporal.workflow import GeckoWorkflow
+
+    client = await connect(address)
+    replayer = Replayer(workflows=[GeckoWorkflow], workflow_failure_exception_types=[GeckoError])
+    run_id: str | None = (await client.get_workflow_handle(session).describe()).run_id
+    count = 0
+    while run_id:
+        handle = client.get_workflow_handle(session, run_id=run_id)
+        history = await handle.fetch_history()
+        await replayer.replay_workflow(history)
+        count += 1
+        first = history.events[0].workflow_execution_started_event_attributes
+        run_id = first.continued_execution_run_id or None
+    return count
+
+
 async def _published(address: str, deployment: str, build_id: str) -> dict:
     """The graph version ``build_id`` published for Upgrader (its workers publish it after their first poll)."""
     from temporalio.api.deployment.v1 import WorkerDeploymentVersion
@@ -117,6 +139,7 @@ async def test_a_looping_run_moves_to_the_promoted_version_at_its_next_continue_
     assert version["build_id"] == "v2" and version["behavior"] == "pinned"
     assert version["upgraded_from"]["build_id"] == "v1"
     assert version["graph"] == published["graph"]
+    assert await _replay_every_run(address, handle.id) >= 5  # the check and the move replay
 
 
 @pytest.mark.long
@@ -141,6 +164,7 @@ async def test_a_run_stays_on_its_version_when_the_new_one_renamed_a_node_it_sti
     upgrade = version["upgrade"]
     assert upgrade["move"] is False and upgrade["target"] == "v2"
     assert any("Work: node renamed" in r and "still needs it" in r for r in upgrade["reasons"]), upgrade
+    assert await _replay_every_run(address, handle.id) >= 5
 
 
 async def test_an_unversioned_run_still_knows_its_graph_after_continuing_as_new(session_id):

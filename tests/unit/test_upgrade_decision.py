@@ -214,7 +214,12 @@ def test_a_version_serving_another_graph_under_the_key_keeps_the_run():
     other_spec, other_fp = workflow_fingerprint(other)
     decision = decide_upgrade(spec, fp.code, {}, "v1", snapshot(), [Candidate("v2", other_fp.id, other_spec)])
     assert decision is not None and not decision.move
-    assert decision.reasons == ['version v2 serves workflow "Other", not "Looper"']
+    assert decision.reasons == ['version v2 serves workflow "Other" under "Other", not "Looper" under "Looper"']
+    renamed = Workflow("Renamed").add_node("Work", work).set_entry_point("Work").compile("Looper")
+    same_key = decide_upgrade(spec, fp.code, {}, "v1", snapshot(), [Candidate("v2", "x", renamed)])
+    assert same_key is not None and same_key.reasons == [
+        'version v2 serves workflow "Renamed" under "Looper", not "Looper" under "Looper"'
+    ]
 
 
 def test_every_version_new_runs_may_start_on_must_be_safe():
@@ -273,3 +278,95 @@ def test_a_worker_publishes_its_graph_whole_or_as_much_as_fits():
     assert "code" not in structural and structural["spec"] == spec.to_plain()
     too_big = published_graph(graph, limit=100)
     assert "spec" not in too_big and "over the 100 bytes" in too_big["problem"]
+
+
+def test_the_decision_as_gecko_state_shows_it_word_for_word():
+    old, new = looper(), looper(work_name="Labour")
+    decision = decide(old, new, snapshot(jumps=["Work"]))
+    new_id = workflow_fingerprint(new)[1].id
+    assert decision is not None
+    assert decision.to_plain() == {
+        "move": False,
+        "target": "v2",
+        "graph": new_id,
+        "reasons": [
+            'version v2: Work: node renamed (this run still needs it: now "Labour": a run waiting at or bound for '
+            '"Work" has no node of that name to go on with)'
+        ],
+        "changes": [
+            'v2: UNSAFE node renamed               Work: this run still needs it: now "Labour": a run waiting at or '
+            'bound for "Work" has no node of that name to go on with'
+        ],
+    }
+
+
+class Opt(BaseModel):
+    n: int
+    label: str = ""
+
+
+def scored_optional(x) -> Opt:
+    return Opt(n=1)
+
+
+def test_a_safe_schema_change_and_a_fresh_unsafe_one_read_as_such():
+    def graph(fn):
+        wf = Workflow("S", upgrade="at-continue-as-new").add_node("Score", fn).add_node("Loop", work)
+        return wf.add_edge("Score", "Loop").set_entry_point("Score")
+
+    optional = decide(graph(scored), graph(scored_optional), snapshot(jumps=["Loop"]))
+    assert optional is not None and optional.move
+    assert "v2: safe   output schema changed      Score: the output model changed; old outputs still validate" in (
+        optional.changes
+    )
+    fresh = decide(graph(scored), graph(scored_v2), snapshot(jumps=["Loop"]))
+    assert (
+        fresh is not None
+        and (
+            "v2: safe   output schema changed      Score: new required field(s) label: outputs the old code wrote no "
+            "longer validate (this run holds none)"
+        )
+        in fresh.changes
+    )
+
+
+def test_a_change_inside_a_subgraph_the_run_needs_keeps_it():
+    def outer(inner_name):
+        inner = Workflow("In").add_node(inner_name, done).set_entry_point(inner_name)
+        wf = Workflow("O", upgrade="at-continue-as-new").add_node("Loop", work).add_node("Sub", inner)
+        return wf.add_edge("Loop", "Sub").set_entry_point("Loop")
+
+    stays = decide(outer("i"), outer("j"), snapshot(jumps=["Sub"]))
+    assert stays is not None and not stays.move
+    assert any(r.startswith("version v2: Sub/i: node r") for r in stays.reasons), stays.reasons
+    moves = decide(outer("i"), outer("j"), snapshot(jumps=["Loop"]))
+    assert moves is not None and moves.move
+
+
+def test_every_candidate_is_judged_even_after_one_without_a_graph():
+    spec, fp = workflow_fingerprint(looper())
+    bad_spec, bad_fp = workflow_fingerprint(looper(work_name="Labour"))
+    decision = decide_upgrade(
+        spec, fp.code, {}, "v1", snapshot(jumps=["Work"]), [Candidate("v2"), Candidate("v3", bad_fp.id, bad_spec)]
+    )
+    assert decision is not None and decision.target == "v2" and decision.graph is None
+    assert [r.split(":")[0] for r in decision.reasons] == ["version v2 published no graph for this run", "version v3"]
+
+
+def test_code_is_compared_only_when_both_sides_have_it():
+    spec, fp = workflow_fingerprint(looper())
+    new_spec, new_fp = workflow_fingerprint(looper(work_fn=work_v2))
+    for own, theirs in (({}, new_fp.code), (fp.code, {})):
+        decision = decide_upgrade(
+            spec, own, {}, "v1", snapshot(jumps=["Work"]), [Candidate("v2", new_fp.id, new_spec, theirs)]
+        )
+        assert decision is not None and decision.move and decision.changes == []
+
+
+def test_judging_keeps_the_report_ids():
+    from gecko_temporal.core.run.upgrade import judge
+    from gecko_temporal.core.versions import check_specs
+
+    report = check_specs(looper().compile(), looper(work_name="Labour").compile())
+    judged = judge(report, {"Work"}, (), ())
+    assert (judged.old, judged.new) == ("run", "worker") and not judged.safe

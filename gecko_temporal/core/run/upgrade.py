@@ -154,7 +154,10 @@ def decide_upgrade(
             )
             continue
         if c.spec.key != spec.key or c.spec.name != spec.name:
-            reasons.append(f'version {c.build_id} serves workflow "{c.spec.key}", not "{spec.key}"')
+            reasons.append(
+                f'version {c.build_id} serves workflow "{c.spec.name}" under "{c.spec.key}", not "{spec.name}" '
+                f'under "{spec.key}"'
+            )
             continue
         old = fingerprint(spec, code, schemas)
         new = fingerprint(c.spec, c.code, c.schemas)
