@@ -143,9 +143,19 @@ def test_a_changed_kind_is_the_only_change_reported_for_the_node():
     assert lines_of(old, new) == ["  UNSAFE kind changed               Ask: was a wait node, now a function node"]
 
 
+@step(timeout=30)
+def slow_step(x):
+    return x
+
+
+@step(timeout=5)
+def fast_step(x):
+    return [x]
+
+
 def test_changed_options_are_safe_and_show_both_values():
-    slow = chain("A", "B", fns={"B": step(timeout=30)(two)})
-    fast = chain("A", "B", fns={"B": step(timeout=5)(three)})
+    slow = chain("A", "B", fns={"B": slow_step})
+    fast = chain("A", "B", fns={"B": fast_step})
     assert [line for line in lines_of(slow, fast) if "options" in line] == [
         "  safe   options changed            B: start_to_close_timeout: 30 -> 5"
     ]
