@@ -8,11 +8,20 @@ import hashlib
 import inspect
 import math
 
+import pytest
+
+from gecko_temporal.core import code_hash as hashing
 from gecko_temporal.core.code_hash import code_hash
 
 TAG = "v1"
 LIMIT = 3
 NOT_A_CONSTANT = ["a", "list"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_hashes(monkeypatch):
+    """Each test hashes afresh: code_hash remembers hashes per code object for the process."""
+    monkeypatch.setattr(hashing, "_hashes", {})
 
 
 def sha(text: str | bytes) -> str:
