@@ -11,6 +11,7 @@ function it wraps. Other code a node calls (helpers, libraries) is not part of i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 from typing import Any
@@ -41,7 +42,7 @@ def code_hash(obj: Any) -> str:
     known: Any = getattr(function, "__code__", None)
     if known is not None:  # one code object in two modules reads two sets of globals
         known = (known, id(getattr(function, "__globals__", None)))
-    elif not callable(getattr(target, "func", None)) and not inspect.isbuiltin(target):
+    elif not isinstance(target, functools.partial) and not inspect.isbuiltin(target):
         known = target if inspect.isclass(target) else type(target)  # an object: its class's code
     if known is not None and known in _hashes:
         return _hashes[known]
@@ -71,11 +72,10 @@ def _global_constants(code: Any, globals_: dict[str, Any]) -> list[tuple[str, An
 
 
 def _code_hash(target: Any) -> str:
-    func = getattr(target, "func", None)  # functools.partial: the function it calls, and its arguments
-    if func is not None and callable(func):
-        return _sha(code_hash(func) + repr(getattr(target, "args", ())) + repr(getattr(target, "keywords", {})))
+    if isinstance(target, functools.partial):  # the function it calls, and its arguments
+        return _sha(code_hash(target.func) + repr(target.args) + repr(target.keywords))
     if inspect.isbuiltin(target):  # len, math.sqrt: no source, no bytecode, but a name
-        return _sha(f"{getattr(target, '__module__', None)}.{target.__qualname__}")
+        return _sha(f"{target.__module__}.{target.__qualname__}")
     if not (inspect.isfunction(target) or inspect.ismethod(target) or inspect.isclass(target)):
         target = type(target)  # a callable object or an agent: its class's code
     try:
@@ -89,4 +89,4 @@ def _code_hash(target: Any) -> str:
         code = getattr(getattr(target, "__func__", target), "__code__", None)
         if code is not None:
             return _sha(_code_bytes(code))
-        return _sha(f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', repr(target))}")
+        return _sha(f"{target.__module__}.{target.__qualname__}")  # a function, method or class here

@@ -138,3 +138,38 @@ def test_objects_methods_classes_builtins_and_wrappers():
 
     looped.__wrapped__ = looped  # a cycle of __wrapped__ (inspect gives up): the function's bytecode
     assert len(code_hash(looped)) == 64 and code_hash(looped) != code_hash(plain)
+
+
+def test_a_class_is_its_source_asked_first_or_after_an_instance():
+    assert code_hash(OtherAgent) == sha(inspect.getsource(OtherAgent))
+    assert code_hash(OtherAgent()) == code_hash(OtherAgent)
+
+
+class HasFuncAttribute:
+    func = "not callable"
+
+    def __call__(self, x):
+        return x
+
+
+class HasCallableFunc:
+    func = staticmethod(plain)
+
+    def __call__(self, x):
+        return x
+
+
+def test_only_a_real_partial_is_hashed_as_its_function_and_arguments():
+    assert code_hash(HasFuncAttribute()) == sha(inspect.getsource(HasFuncAttribute))
+    assert code_hash(HasCallableFunc()) == sha(inspect.getsource(HasCallableFunc))
+
+
+def test_code_without_source_hashes_the_same_each_time_nested_code_too():
+    source = "def f(a):\n    return (lambda: a + 1)()\n"
+    first: dict = {}
+    second: dict = {}
+    exec(source, first)
+    exec(source, second)
+    assert code_hash(first["f"]) == code_hash(second["f"])  # not by the code objects' addresses
+    second["f"].__wrapped__ = second["f"]  # a __wrapped__ cycle: hashed as the function itself
+    assert code_hash(second["f"]) == code_hash(first["f"])
