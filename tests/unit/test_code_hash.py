@@ -141,6 +141,7 @@ def test_objects_methods_classes_builtins_and_wrappers():
 
 
 def test_a_class_is_its_source_asked_first_or_after_an_instance():
+    assert code_hash(Agent) != code_hash(OtherAgent)  # two classes asked in turn: each its own
     assert code_hash(OtherAgent) == sha(inspect.getsource(OtherAgent))
     assert code_hash(OtherAgent()) == code_hash(OtherAgent)
 
