@@ -49,3 +49,9 @@ SEND_INTERRUPT_PATCH = (
 # resolved claim-check reference): a rejected request never previews such a value (it may hold
 # another session's data: the store is shared and content-addressed).
 FROM_STORE_METADATA = "gecko-from-store"
+# Upgrade at continue-as-new (issue 27): the local activity that asks which version new runs start on
+# and what graph it published; the patch that gates it; the Worker Deployment version metadata key
+# (prefix + graph key) a versioned worker publishes each graph under.
+UPGRADE_ACTIVITY = "gecko.upgrade_target"
+UPGRADE_PATCH = "gecko-upgrade-at-continue-as-new"
+GRAPH_METADATA_PREFIX = "gecko.graph."

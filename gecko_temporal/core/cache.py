@@ -9,16 +9,14 @@ in a :class:`gecko_temporal.core.effects.RecordStore` beside the payload store, 
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import inspect
 import json
 import math
-import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gecko_temporal.core.code_hash import code_hash
 from gecko_temporal.core.spec import KIND_FUNCTION, KIND_SUBGRAPH, KIND_TEAM, KIND_WAIT
 
 CACHE = "cache"  # the record kind cache entries are kept under
@@ -80,45 +78,9 @@ def refusal(name: str, kind: str, obj: Any, policy: Any, takes_context: bool, re
 
 
 def code_fingerprint(*objs: Any) -> str:
-    """A hash of the code of ``objs`` (the node's function and its router): their source when
-    Python can find it, else their bytecode and constants. Code the functions call is not covered.
-
-    Local to the cache for now: a graph-wide fingerprint of node code is being built for issue 27,
-    and the two should become one.
-    """
-    return hashlib.sha256(b"\x1e".join(_code_text(obj, 0) for obj in objs)).hexdigest()
-
-
-def _code_text(obj: Any, depth: int) -> bytes:
-    """What stands for ``obj``'s code: a partial's arguments and function, a decorator's wrapped
-    function and its own code, a method's function, an object's class."""
-    if obj is None or depth == _MAX_UNWRAP:  # a cycle of __wrapped__ ends here
-        return b""
-    if isinstance(obj, functools.partial):
-        return repr((obj.args, sorted(obj.keywords.items()))).encode() + _code_text(obj.func, depth + 1)
-    if isinstance(obj, types.MethodType):
-        obj = obj.__func__
-    wrapped = getattr(obj, "__wrapped__", None)
-    inner = _code_text(wrapped, depth + 1) if wrapped is not None else b""
-    target = obj if inspect.isfunction(obj) or inspect.isclass(obj) or inspect.isbuiltin(obj) else type(obj)
-    try:
-        return inner + inspect.getsource(target).encode()
-    except (OSError, TypeError, ValueError):  # no source file (eval, a REPL), a builtin, a __wrapped__ loop
-        pass
-    code = getattr(target, "__code__", None)
-    if code is not None:
-        return inner + _bytecode(code)
-    return inner + f"{target.__module__}.{target.__qualname__}".encode()
-
-
-_MAX_UNWRAP = 5
-
-
-def _bytecode(code: types.CodeType) -> bytes:
-    parts = [code.co_code, repr(code.co_names).encode()]
-    for const in code.co_consts:
-        parts.append(_bytecode(const) if isinstance(const, types.CodeType) else repr(const).encode())
-    return b"\x1f".join(parts)
+    """A hash of the code of ``objs`` (the node's function and its router; None for none): each
+    one's code hash (``core/code_hash.py``, the one the graph fingerprint uses), in order."""
+    return hashlib.sha256("\x1e".join(code_hash(obj) if obj is not None else "" for obj in objs).encode()).hexdigest()
 
 
 def cache_key(

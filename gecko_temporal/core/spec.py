@@ -112,6 +112,9 @@ DEFAULT_MAX_STEPS = 5 * DEFAULT_STEPS_PER_RUN
 SCHEDULING_LAYERED = "layered"
 #: Eager: a node starts as soon as its inputs are ready, whatever else is still running.
 SCHEDULING_EAGER = "eager"
+#: Workflow(upgrade=...): a pinned run moves to the current version at its next continue-as-new
+#: when core/run/upgrade.py finds the move safe from that point.
+UPGRADE_AT_CONTINUE_AS_NEW = "at-continue-as-new"
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ class GraphSpec:
     scheduling: str = "layered"  # SCHEDULING_LAYERED or SCHEDULING_EAGER (absent in older runs: layered)
     reducers: dict[str, str] = field(default_factory=dict)  # state key -> reducer name (state.REDUCERS)
     max_parallel: int | None = None  # activities in flight at most; None: window.DEFAULT_MAX_PARALLEL
+    upgrade: str | None = None  # UPGRADE_AT_CONTINUE_AS_NEW, or None: a pinned run stays on its version
 
     def node(self, name: str) -> NodeSpec:
         for n in self.nodes:
@@ -220,6 +224,8 @@ def compact_spec(spec: GraphSpec) -> dict[str, Any]:
         nodes.append(entry)
     plain: dict[str, Any] = {"format": COMPACT_FORMAT}
     plain.update((f.name, _plain(getattr(spec, f.name))) for f in fields(GraphSpec) if f.name != "nodes")
+    if spec.upgrade is None:  # absent unless set: graphs without it keep their plain form and fingerprint
+        del plain["upgrade"]
     plain["defaults"] = defaults
     plain["nodes"] = nodes
     return plain

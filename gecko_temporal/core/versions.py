@@ -7,13 +7,12 @@ no spaces, UTF-8)::
      "graph": <the compact spec (GraphSpec.to_plain) without its "key">,
      "code": {<node>: <code hash>, <node>/<member>: <code hash>, <subgraph key>/<node>: ...}}
 
-A node's *code hash* is the SHA-256 of the source text of what runs for it (its function, the
-class of a callable object or agent, its router, a Team's ``input_mapper``) and of the plain
-module-level constants (strings, numbers, booleans) a function reads; code with no source file
-(built at run time) is hashed by its bytecode, constants and names instead, which is stable for
-one Python version. Other code a node calls (helpers, libraries) is not part of it. Its first 12 hex digits are the *graph id* shown in ``gecko_state`` and
-logs. So the fingerprint changes when the shape, a node option or any node's code changes, and
-never when only code outside the nodes does.
+A node's *code hash* (``core/code_hash.py``, the one the node cache uses too) is the SHA-256 of
+the source text of what runs for it (its function, the class of a callable object or agent, its
+router, a Team's ``input_mapper``) and of the plain module-level constants a function reads. Its
+first 12 hex digits are the *graph id* shown in ``gecko_state`` and logs. So the fingerprint
+changes when the shape, a node option or any node's code changes, and never when only code
+outside the nodes does.
 
 **The upgrade check** (:func:`check_upgrade`) lists every difference between an old and a new
 version of one graph as a :class:`Change`: what kind, which node, and whether a run started on the
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gecko_temporal.core.build.nodes import NodeCode
+from gecko_temporal.core.code_hash import code_hash
 from gecko_temporal.core.spec import KIND_SUBGRAPH, KIND_TEAM, GraphSpec, NodeSpec
 
 if TYPE_CHECKING:
@@ -57,73 +57,6 @@ ENTRY_CHANGED = "entry point changed"
 
 def _sha(text: str | bytes) -> str:
     return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
-
-
-def _code_bytes(code: Any) -> bytes:
-    """A code object's bytecode, constants (nested code too) and names: its identity without a source file."""
-    parts = [code.co_code, repr(code.co_names).encode(), repr(code.co_varnames).encode()]
-    for const in code.co_consts:
-        parts.append(_code_bytes(const) if inspect.iscode(const) else repr(const).encode())
-    return b"\0".join(parts)
-
-
-_hashes: dict[Any, str] = {}  # code object or class -> its hash: one function serves many nodes
-
-
-def code_hash(obj: Any) -> str:
-    """The SHA-256 of what ``obj`` runs: its source text, else its bytecode (see the module doc)."""
-    target = inspect.unwrap(obj) if callable(obj) else obj
-    function = getattr(target, "__func__", target)
-    known: Any = getattr(function, "__code__", None)
-    if known is not None:  # one code object in two modules reads two sets of globals
-        known = (known, id(getattr(function, "__globals__", None)))
-    elif not callable(getattr(target, "func", None)):
-        known = target if inspect.isclass(target) else type(target)
-    if known is not None and known in _hashes:
-        return _hashes[known]
-    found = _code_hash(target)
-    code = getattr(function, "__code__", None)
-    if code is not None:  # the plain constants it reads from its module (a TAG = "v2" changes it)
-        constants = _global_constants(code, getattr(function, "__globals__", {}))
-        if constants:
-            found = _sha(found + repr(constants))
-    if known is not None:
-        _hashes[known] = found
-    return found
-
-
-_CONSTANT_TYPES = (str, int, float, bool, bytes, type(None))
-
-
-def _global_constants(code: Any, globals_: dict[str, Any]) -> list[tuple[str, Any]]:
-    """(name, value) of each module-level str/number/bool/bytes/None the code (nested code too) reads."""
-    names: list[str] = []
-    stack = [code]
-    while stack:
-        current = stack.pop()
-        names.extend(current.co_names)
-        stack.extend(c for c in current.co_consts if inspect.iscode(c))
-    return [(n, globals_[n]) for n in sorted(set(names)) if n in globals_ and isinstance(globals_[n], _CONSTANT_TYPES)]
-
-
-def _code_hash(target: Any) -> str:
-    func = getattr(target, "func", None)  # functools.partial: the function it calls, and its arguments
-    if func is not None and callable(func):
-        return _sha(code_hash(func) + repr(getattr(target, "args", ())) + repr(getattr(target, "keywords", {})))
-    if not (inspect.isfunction(target) or inspect.ismethod(target) or inspect.isclass(target)):
-        target = type(target)  # a callable object or an agent: its class's code
-    try:
-        source = inspect.getsource(target)
-        code = getattr(target, "__code__", None)
-        if code is not None and code.co_name == "<lambda>":  # its source is its whole line: tell lambdas apart
-            consts = [c for c in code.co_consts if not inspect.iscode(c)]
-            source += "\0" + repr(code.co_names) + repr(code.co_varnames) + repr(consts)
-        return _sha(source)
-    except (OSError, TypeError):
-        code = getattr(getattr(target, "__func__", target), "__code__", None)
-        if code is not None:
-            return _sha(_code_bytes(code))
-        return _sha(f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', repr(target))}")
 
 
 def node_code_hashes(tables: dict[str, dict[str, NodeCode]], top: str) -> dict[str, str]:
@@ -217,7 +150,8 @@ def spec_shape(spec: GraphSpec) -> dict[str, Any]:
 
 
 def _drop_keys(plain: dict[str, Any]) -> None:
-    for node in plain.get("nodes", ()):
+    # A child graph sits in its node, or in the compact form's defaults when most nodes share it.
+    for node in [*plain.get("nodes", ()), plain.get("defaults") or {}]:
         child = node.get("subgraph")
         if isinstance(child, dict):
             child.pop("key", None)

@@ -9,17 +9,26 @@ runs are listed and counted by version without attributes of our own.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
+from temporalio import activity
 from temporalio.client import Client
+from temporalio.common import WorkerDeploymentVersion
 from temporalio.service import RPCError
 
 from gecko_temporal.core.errors import GeckoError
 from gecko_temporal.core.spec import GraphSpec
-from gecko_temporal.protocol import STATUS_ATTRIBUTE, WORKFLOW_TYPE
+from gecko_temporal.protocol import GRAPH_METADATA_PREFIX, STATUS_ATTRIBUTE, UPGRADE_ACTIVITY, WORKFLOW_TYPE
+from gecko_temporal.temporal import versions
 from gecko_temporal.temporal.compat import handle_client
+
+log = logging.getLogger(__name__)
 
 VERSION_ATTRIBUTE = "TemporalWorkerDeploymentVersion"  # Temporal's own: "DEPLOYMENT:BUILD_ID"
 DEFAULT_TASK_QUEUE = "gecko-temporal"
@@ -269,3 +278,215 @@ async def migrate(
         moved.update(run_id=rewound["run_id"], from_run=run_id, from_step=from_step)
     moved["changes"] = [c.line() for c in report.changes]
     return moved
+
+
+# --- what a versioned worker publishes, and what a run asks at continue-as-new ---------------------
+
+
+def _metadata_key(key: str) -> str:
+    return GRAPH_METADATA_PREFIX + key
+
+
+async def publish_graphs(client: Client, version: WorkerDeploymentVersion, task_queue: str) -> list[str]:
+    """Publish each top-level graph the worker on ``task_queue`` serves in the metadata of its
+    version (``gecko.graph.KEY``: compact spec, fingerprint id, code hashes and output schemas when
+    they fit), where a run deciding whether to move here at continue-as-new reads it. Return the keys."""
+    from temporalio.api.common.v1 import Payload
+    from temporalio.api.deployment.v1 import WorkerDeploymentVersion as VersionProto
+    from temporalio.api.workflowservice.v1 import UpdateWorkerDeploymentVersionMetadataRequest
+
+    graphs = versions.served_graphs(task_queue)
+    entries = {
+        _metadata_key(key): Payload(
+            metadata={"encoding": b"json/plain"}, data=json.dumps(versions.published_graph(graph)).encode()
+        )
+        for key, graph in graphs.items()
+    }
+    if entries:
+        await client.workflow_service.update_worker_deployment_version_metadata(
+            UpdateWorkerDeploymentVersionMetadataRequest(
+                namespace=client.namespace,
+                deployment_version=VersionProto(deployment_name=version.deployment_name, build_id=version.build_id),
+                upsert_entries=entries,
+            )
+        )
+    return sorted(graphs)
+
+
+async def publish_when_known(
+    client: Client, version: WorkerDeploymentVersion, task_queue: str, within: float = 120.0
+) -> list[str]:
+    """:func:`publish_graphs` once the server knows the version (after the worker's first poll),
+    retrying for up to ``within`` seconds; logs what it published, or why it could not."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            keys = await publish_graphs(client, version, task_queue)
+            log.info("published graph(s) %s in the metadata of version %s", ", ".join(keys), version.build_id)
+            return keys
+        except RPCError as exc:
+            if time.monotonic() > deadline:
+                log.warning(
+                    "could not publish this worker's graphs for version %s (%s): runs pinned elsewhere with "
+                    'upgrade="at-continue-as-new" will not move here',
+                    version.build_id,
+                    exc.message,
+                )
+                return []
+            await asyncio.sleep(0.5)
+
+
+async def _candidates(client: Client, deployment: str, key: str) -> list[dict[str, Any]]:
+    from temporalio.api.deployment.v1 import WorkerDeploymentVersion as VersionProto
+    from temporalio.api.workflowservice.v1 import (
+        DescribeWorkerDeploymentRequest,
+        DescribeWorkerDeploymentVersionRequest,
+    )
+
+    described = await client.workflow_service.describe_worker_deployment(
+        DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=deployment)
+    )
+    routing = described.worker_deployment_info.routing_config
+    build_ids = [routing.current_deployment_version.build_id, routing.ramping_deployment_version.build_id]
+    found = []
+    for build_id in dict.fromkeys(b for b in build_ids if b):  # current first, then a ramping one
+        info = await client.workflow_service.describe_worker_deployment_version(
+            DescribeWorkerDeploymentVersionRequest(
+                namespace=client.namespace,
+                deployment_version=VersionProto(deployment_name=deployment, build_id=build_id),
+            )
+        )
+        entry = info.worker_deployment_version_info.metadata.entries.get(_metadata_key(key))
+        found.append({"build_id": build_id, "graph": json.loads(entry.data) if entry is not None else None})
+    return found
+
+
+@activity.defn(name=UPGRADE_ACTIVITY)
+async def upgrade_target(request: dict[str, Any]) -> dict[str, Any]:
+    """The versions new runs of ``request["deployment"]`` start on (current, ramping) and the graph
+    each published for ``request["key"]``, with this worker's own code hashes of that graph: all a
+    run needs to decide, in history, whether it moves at its continue-as-new."""
+    own = versions.own_graph(str(request["task_queue"]), str(request["key"]))
+    try:
+        candidates = await _candidates(activity.client(), str(request["deployment"]), str(request["key"]))
+    except RPCError as exc:
+        return {"problem": f"cannot describe deployment {request['deployment']!r}: {exc.message}", "own": own}
+    return {"candidates": candidates, "own": own}
+
+
+# --- at worker start: which open runs this worker could pick up but cannot serve --------------------
+
+
+@dataclass
+class RunScan:
+    """What a worker found at start among the open runs it could pick up (``GeckoWorker.scan``)."""
+
+    scanned: int = 0
+    unservable: list[dict[str, Any]] = field(default_factory=list)  # {"session", "run_id", "graph", "reasons"}
+    capped: bool = False  # more runs were open than the scan reads
+    problem: str | None = None  # the scan could not finish (timeout, server error)
+
+    def to_plain(self) -> dict[str, Any]:
+        return {**vars(self), "unservable": list(self.unservable)}
+
+
+async def _run_input(client: Client, session: str, run_id: str) -> dict[str, Any] | None:
+    """The input of one run (its first history event): graph, snapshot, graph id."""
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
+
+    page = await client.workflow_service.get_workflow_execution_history(
+        GetWorkflowExecutionHistoryRequest(
+            namespace=client.namespace,
+            execution=WorkflowExecution(workflow_id=session, run_id=run_id),
+            maximum_page_size=1,
+        )
+    )
+    for event in page.history.events:
+        attrs = event.workflow_execution_started_event_attributes
+        values = await client.data_converter.decode(list(attrs.input.payloads))
+        return values[0] if values and isinstance(values[0], dict) else None
+    return None
+
+
+def _pinned_to(execution: Any) -> tuple[str, str] | None:
+    """(deployment, build id) a listed run is pinned to, or None (unversioned, or auto-upgrade)."""
+    raw = execution.raw_info
+    if not raw.HasField("versioning_info"):
+        return None
+    info = raw.versioning_info
+    if info.behavior != 1 or not info.deployment_version.build_id:  # 1: VERSIONING_BEHAVIOR_PINNED
+        return None
+    return info.deployment_version.deployment_name, info.deployment_version.build_id
+
+
+async def scan_open_runs(
+    client: Client, task_queue: str, version: WorkerDeploymentVersion | None, *, cap: int = 200
+) -> RunScan:
+    """Check the graph of each open run this worker could pick up (on its task queue, not pinned to
+    another version unless its graph moves at continue-as-new) against the graphs it serves, reading
+    at most ``cap`` runs, 100 a page. Pinned to this version: served as this version's graph."""
+    from gecko_temporal.core.run.upgrade import judge, needed_nodes
+    from gecko_temporal.core.versions import check_specs
+
+    graphs = versions.served_graphs(task_queue)
+    scan = RunScan()
+    query = f"WorkflowType = '{WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' AND TaskQueue = {_quote(task_queue)}"
+    async for execution in client.list_workflows(query, limit=cap + 1, page_size=100):
+        if scan.scanned == cap:
+            scan.capped = True
+            break
+        scan.scanned += 1
+        plain = await _run_input(client, execution.id, execution.run_id)
+        spec_plain = plain.get("spec") if plain else None
+        if not isinstance(spec_plain, dict):
+            continue
+        spec = GraphSpec.from_plain(spec_plain)
+        pinned = _pinned_to(execution)
+        here = version is not None and pinned == (version.deployment_name, version.build_id)
+        elsewhere = pinned is not None and not here
+        if here or (elsewhere and spec.upgrade is None):
+            continue  # pinned here, it follows this version's graph; pinned elsewhere, it stays there
+        mine = graphs.get(spec.key.split("/")[0])
+        if mine is None:
+            reasons = [f'this worker does not serve workflow "{spec.key}" (it serves: {", ".join(graphs) or "none"})']
+        else:
+            report = check_specs(spec, mine.spec)
+            if elsewhere:  # it would move here at a continue-as-new: judged from its snapshot
+                snapshot = plain.get("snapshot") or {} if plain else {}
+                waiting = set(((snapshot.get("scheduler") or {}).get("inbox")) or {})
+                report = judge(report, needed_nodes(snapshot), waiting, ())
+            reasons = [f"{c.node}: {c.kind} ({c.detail})" for c in report.unsafe]
+        if reasons:
+            row = {
+                "session": execution.id,
+                "run_id": execution.run_id,
+                "graph": plain.get(versions.INPUT_KEY) if plain else None,
+                "reasons": reasons,
+            }
+            scan.unservable.append(row)
+            log.warning("this worker cannot serve open run %s: %s", execution.id, "; ".join(reasons))
+    return scan
+
+
+async def scan_in_background(
+    client: Client, task_queue: str, version: WorkerDeploymentVersion | None, *, cap: int = 200, within: float = 20.0
+) -> RunScan:
+    """:func:`scan_open_runs`, bounded by ``within`` seconds, never raising: logs one summary line."""
+    try:
+        scan = await asyncio.wait_for(scan_open_runs(client, task_queue, version, cap=cap), within)
+    except asyncio.TimeoutError:
+        scan = RunScan(problem=f"the scan took over {within:g} s and stopped")
+    except RPCError as exc:
+        scan = RunScan(problem=f"the scan failed: {exc.message}")
+    more = f" (first {cap}; more are open)" if scan.capped else ""
+    log.log(
+        logging.WARNING if scan.unservable or scan.problem else logging.INFO,
+        "open runs on task queue %s: scanned %d%s, %d this worker cannot serve%s",
+        task_queue,
+        scan.scanned,
+        more,
+        len(scan.unservable),
+        f"; {scan.problem}" if scan.problem else "",
+    )
+    return scan

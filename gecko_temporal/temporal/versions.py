@@ -21,22 +21,38 @@ it reads its input:
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+from temporalio.workflow import ContinueAsNewVersioningBehavior
 
-from gecko_temporal.core.spec import GraphSpec
+from gecko_temporal.core.run.upgrade import Candidate, UpgradeDecision, decide_upgrade
+from gecko_temporal.core.spec import UPGRADE_AT_CONTINUE_AS_NEW, GraphSpec
 from gecko_temporal.core.versions import Fingerprint, check_specs, workflow_fingerprint
+from gecko_temporal.protocol import UPGRADE_ACTIVITY, UPGRADE_PATCH
 
 if TYPE_CHECKING:
     from temporalio.common import WorkerDeploymentVersion
 
     from gecko_temporal.core.build.graph import Workflow
 
-#: The key of a run's input that carries the fingerprint id of the graph its client compiled.
+#: The key of a run's input that carries the fingerprint id of the graph its client compiled (in a
+#: continued run: the graph the previous run followed).
 INPUT_KEY = "graph_version"
+#: The key of a continued run's input that carries what gecko_state["version"] said beyond the
+#: graph: the client's graph, the version a run moved from, why it did not move.
+NOTES_KEY = "version_notes"
+_NOTES = ("client_graph", "upgraded_from", "upgrade")
+
+
+#: Bytes of JSON a worker publishes per graph in its version's metadata (the dev server took 1 MB).
+METADATA_LIMIT = 512 * 1024
 
 
 class RunRefused(RuntimeError):
@@ -114,6 +130,9 @@ def admit(plain: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         "graph": started_with,
         "client_graph": started_with,
     }
+    notes = plain.get(NOTES_KEY)
+    if isinstance(notes, dict):  # a continued run: what the session's first run and moves said
+        version.update((k, notes[k]) for k in _NOTES if k in notes)
     spec = plain.get("spec")
     key = spec.get("key") if isinstance(spec, dict) else None
     if (
@@ -156,3 +175,132 @@ def admit(plain: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
             graph.fingerprint.id,
         )
     return plain, version
+
+
+# --- continue-as-new: what the next run carries, and whether it moves to the current version --------
+
+
+def carry(plain: dict[str, Any], version: dict[str, Any]) -> dict[str, Any]:
+    """The next run's input with the graph this run follows (its fingerprint id) and the notes of
+    ``gecko_state["version"]``: a continued run still knows the graph and code it started with."""
+    carried = {k: version[k] for k in _NOTES if version.get(k) is not None}
+    out = {**plain, NOTES_KEY: carried} if carried else dict(plain)
+    if version.get("graph") is not None:
+        out[INPUT_KEY] = version["graph"]
+    return out
+
+
+def may_upgrade(spec: GraphSpec, version: dict[str, Any]) -> bool:
+    """Whether this run asks, at its continue-as-new, which version new runs start on: its graph
+    says ``upgrade="at-continue-as-new"``, it is pinned, it is a session's top run (a subgraph
+    child follows its parent's graph). Call in the workflow only: the patch gates the new command."""
+    return (
+        spec.upgrade == UPGRADE_AT_CONTINUE_AS_NEW
+        and version.get("behavior") == "pinned"
+        and "/" not in spec.key
+        and workflow.patched(UPGRADE_PATCH)
+    )
+
+
+async def look_for_upgrade(spec: GraphSpec, version: dict[str, Any]) -> dict[str, Any] | None:
+    """Ask (a local activity, recorded in history) which versions new runs start on and what graph
+    each published; None when the run does not upgrade. Await it before the snapshot is taken, so
+    anything arriving meanwhile lands in the snapshot."""
+    if not may_upgrade(spec, version):
+        return None
+    try:
+        found: dict[str, Any] = await workflow.execute_local_activity(
+            UPGRADE_ACTIVITY,
+            {"deployment": version["deployment"], "key": spec.key, "task_queue": workflow.info().task_queue},
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+        )
+        return found
+    except ActivityError as exc:
+        return {"problem": f"could not read which version new runs start on: {exc.cause or exc}"}
+
+
+def next_version(
+    found: dict[str, Any] | None, spec: GraphSpec, version: dict[str, Any], plain: dict[str, Any]
+) -> tuple[dict[str, Any], ContinueAsNewVersioningBehavior | None]:
+    """(the next run's input, its initial versioning behavior): auto-upgrade when the run moves to
+    the version new runs start on (:func:`~gecko_temporal.core.run.upgrade.decide_upgrade`), else
+    None (it stays pinned; ``gecko_state["version"]["upgrade"]`` and the log say why)."""
+    if found is None:
+        return carry(plain, version), None
+    if found.get("problem"):
+        decision: UpgradeDecision | None = UpgradeDecision(False, None, None, [str(found["problem"])])
+    else:
+        candidates = [_candidate(c) for c in found.get("candidates") or []]
+        own = found.get("own") or {}
+        snapshot = plain.get("snapshot") or {}
+        decision = decide_upgrade(
+            spec, own.get("code") or {}, own.get("schemas") or {}, version["build_id"], snapshot, candidates
+        )
+    if decision is None:
+        version.pop("upgrade", None)
+        return carry(plain, version), None
+    if decision.move:
+        workflow.logger.info(
+            'run of "%s" moves from version %s to version %s at this continue-as-new',
+            spec.key,
+            version["build_id"],
+            decision.target,
+        )
+        moved = {**version, "upgraded_from": {"build_id": version["build_id"], "graph": version.get("graph")}}
+        moved.pop("upgrade", None)
+        return carry(plain, moved), ContinueAsNewVersioningBehavior.AUTO_UPGRADE
+    version["upgrade"] = decision.to_plain()  # gecko_state shows it now, and the next run carries it
+    workflow.logger.warning(
+        'run of "%s" stays on version %s at this continue-as-new: %s',
+        spec.key,
+        version["build_id"],
+        "; ".join(decision.reasons),
+    )
+    return carry(plain, version), None
+
+
+def _candidate(found: dict[str, Any]) -> Candidate:
+    published = found.get("graph")
+    if not isinstance(published, dict) or not isinstance(published.get("spec"), dict):
+        return Candidate(str(found.get("build_id")), problem=found.get("problem"))
+    return Candidate(
+        str(found["build_id"]),
+        graph=published.get("graph"),
+        spec=GraphSpec.from_plain(published["spec"]),
+        code=published.get("code") or {},
+        schemas=published.get("schemas") or {},
+        problem=published.get("problem"),
+    )
+
+
+def published_graph(graph: Graph, limit: int = METADATA_LIMIT) -> dict[str, Any]:
+    """What a versioned worker publishes for one graph in its version's metadata: the compact spec,
+    the fingerprint id, and (when it fits ``limit`` bytes of JSON) node code hashes and output
+    schemas. A spec too big for ``limit`` is published as its id and a problem."""
+    whole = {"format": 1, "graph": graph.fingerprint.id, "spec": graph.plain}
+    full = {**whole, "code": graph.fingerprint.code, "schemas": graph.fingerprint.schemas}
+    for candidate in (full, whole):
+        if len(json.dumps(candidate)) <= limit:
+            return candidate
+    size = len(json.dumps(whole))
+    return {
+        "format": 1,
+        "graph": graph.fingerprint.id,
+        "problem": f"its graph is {size} bytes of JSON, over the {limit} bytes a version's metadata holds here",
+    }
+
+
+def own_graph(task_queue: str, key: str) -> dict[str, Any]:
+    """The code hashes and output schemas of ``key`` as the worker on ``task_queue`` serves it."""
+    served = _served.get(task_queue)
+    graph = served.graphs.get(key) if served is not None else None
+    if graph is None:
+        return {}
+    return {"graph": graph.fingerprint.id, "code": graph.fingerprint.code, "schemas": graph.fingerprint.schemas}
+
+
+def served_graphs(task_queue: str) -> dict[str, Graph]:
+    """The top-level graphs (no subgraph children) the worker on ``task_queue`` serves, by key."""
+    served = _served.get(task_queue)
+    return {k: g for k, g in (served.graphs.items() if served is not None else ()) if "/" not in k}

@@ -14,7 +14,7 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkerDeploymentConfig
 
 from gecko_temporal.core.errors import GeckoError
-from gecko_temporal.temporal import versions
+from gecko_temporal.temporal import deployments, versions
 from gecko_temporal.temporal.activities import NodeRunner
 from gecko_temporal.temporal.limits_worker import LimitWorkers
 from gecko_temporal.temporal.workflow import GeckoWorkflow
@@ -75,7 +75,7 @@ class GeckoWorker:
             client,
             task_queue=task_queue,
             workflows=[GeckoWorkflow],
-            activities=[self.runner.activity(), self.runner.yield_activity()],
+            activities=[self.runner.activity(), self.runner.yield_activity(), deployments.upgrade_target],
             max_concurrent_activities=max_threads,
             graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
             workflow_failure_exception_types=[GeckoError],
@@ -105,6 +105,8 @@ class GeckoWorker:
             else None,
         )
         self._task: asyncio.Task[None] | None = None
+        self.scan: deployments.RunScan | None = None  # open runs it cannot serve, once the start scan ends
+        self._checks: list[asyncio.Task[object]] = []
         self.limits = LimitWorkers(client, task_queue, self.runner, max_threads, graceful_shutdown)  # flow control
 
     def serve(self, wf: Workflow, unique_key: bool = False) -> str:
@@ -132,6 +134,7 @@ class GeckoWorker:
     async def start(self) -> None:
         """Run the worker in the background on the current loop."""
         self.limits.start()
+        self._start_checks()
         if self._task is None:
             self._task = asyncio.create_task(self._worker.run(), name=f"gecko-worker-{self.task_queue}")
 
@@ -146,13 +149,32 @@ class GeckoWorker:
     async def run(self) -> None:
         """Run the worker until it is shut down (or its task is cancelled)."""
         self.limits.start()
+        self._start_checks()
         await self._worker.run()
+
+    def _start_checks(self) -> None:
+        """In the background, never delaying the start: publish the graphs in the version's metadata
+        (runs moving here at continue-as-new read them) and scan the open runs this worker could
+        pick up for ones it cannot serve (``self.scan``, and the log). Only when graphs are served
+        at start (the embedded worker serves them later, one by one)."""
+        if self._checks or not versions.served_graphs(self.task_queue):
+            return
+        if self.version is not None:
+            self._checks.append(
+                asyncio.create_task(deployments.publish_when_known(self.client, self.version, self.task_queue))
+            )
+        self._checks.append(asyncio.create_task(self._scan()))
+
+    async def _scan(self) -> None:
+        self.scan = await deployments.scan_in_background(self.client, self.task_queue, self.version)
 
     async def shutdown(self) -> None:
         import sys
 
         if "gecko_temporal.integrations.durable_agents" in sys.modules:  # the durable agents' workers, if any ran here
             await sys.modules["gecko_temporal.integrations.durable_agents"].shutdown_agent_workers()
+        for check in self._checks:
+            check.cancel()
         await self.limits.shutdown()
         await self._worker.shutdown()
         versions.forget(self.task_queue)

@@ -30,6 +30,7 @@ from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
+from gecko_temporal.temporal import versions
 from gecko_temporal.temporal.compat import workflow_readers
 from gecko_temporal.temporal.flow import RunFlow
 from gecko_temporal.temporal.node_runs import (
@@ -49,7 +50,6 @@ from gecko_temporal.temporal.steps import (
     switch_while_waiting,
     wait_for_person,
 )
-from gecko_temporal.temporal.versions import admit
 
 with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core import control
@@ -101,7 +101,7 @@ class GeckoWorkflow:
     def __init__(self, plain: dict[str, Any]) -> None:
         # The input arrives as a plain dict: rebuilding RunParams ourselves is ~20x cheaper than the
         # converter's reflection (50 ms for a 200-node graph at every run start).
-        plain, self._version = admit(plain)  # the graph this run follows here (versions.py), or RunRefused
+        plain, self._version = versions.admit(plain)  # the graph this run follows here (versions.py), or RunRefused
         params = self._params = RunParams.from_plain(plain)
         self._spec = params.spec
         self._nodes = {n.name: n for n in params.spec.nodes}
@@ -219,6 +219,7 @@ class GeckoWorkflow:
     async def continue_as_new(self, partial_layer: dict[str, Any] | None = None) -> None:
         # Handlers still running (an update mid-flight) would be lost by the switch; stream readers'
         # polls wait for events, so they are answered first (they follow the run to the next one).
+        found = await versions.look_for_upgrade(self._spec, self._version)  # before the snapshot, as readers
         await self._events.release_readers()
         params = self._params
         assert params.plain_spec is not None
@@ -232,7 +233,8 @@ class GeckoWorkflow:
             workflow.logger.warning(problem)
             self._events.reattach()
             return
-        workflow.continue_as_new(plain)
+        plain, behavior = versions.next_version(found, self._spec, self._version, plain)  # move, or carry the graph
+        workflow.continue_as_new(plain, initial_versioning_behavior=behavior)
 
     async def run_task(self, task: Task) -> NodeOutput:
         node = self._nodes[task.node]

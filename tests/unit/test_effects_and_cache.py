@@ -13,6 +13,7 @@ import pytest
 
 from gecko_temporal import CachePolicy, EffectError, ExecutionStrategy, GraphError, Team, WaitForInput, Workflow, step
 from gecko_temporal.core.cache import cache_key, code_fingerprint, entry_bytes, entry_output, node_group, refusal
+from gecko_temporal.core.code_hash import code_hash
 from gecko_temporal.core.context import History, WorkflowContext
 from gecko_temporal.core.effects import Effects, EffectScope
 from gecko_temporal.core.state import StateView
@@ -390,12 +391,13 @@ class _Agent:
 
 
 def test_code_fingerprints_cover_partials_decorators_methods_objects_and_nested_code():
-    base = code_fingerprint(_one)
-    assert base == hashlib.sha256(inspect.getsource(_one).encode()).hexdigest()  # the format, pinned
-    assert (
-        code_fingerprint(_one, _two)
-        == hashlib.sha256(inspect.getsource(_one).encode() + b"\x1e" + inspect.getsource(_two).encode()).hexdigest()
-    )
+    # The format, pinned: the hash of the node code hashes (core/code_hash.py, the graph fingerprint's
+    # too), each the SHA-256 of the function's source when it reads no module constants.
+    one, two = (hashlib.sha256(inspect.getsource(f).encode()).hexdigest() for f in (_one, _two))
+    assert code_hash(_one) == one
+    assert code_fingerprint(_one) == hashlib.sha256(one.encode()).hexdigest()
+    assert code_fingerprint(_one, _two) == hashlib.sha256(f"{one}\x1e{two}".encode()).hexdigest()
+    assert code_fingerprint(_one, None) == hashlib.sha256(f"{one}\x1e".encode()).hexdigest()
     assert code_fingerprint(functools.partial(_one, 1)) != code_fingerprint(functools.partial(_one, 2))
     assert code_fingerprint(functools.partial(_one, x=1)) != code_fingerprint(functools.partial(_one, x=2))
     assert code_fingerprint(functools.partial(_one, 1)) != code_fingerprint(functools.partial(_two, 1))

@@ -56,6 +56,7 @@ from gecko_temporal.core.spec import (
     SCHEDULING_EAGER,
     SCHEDULING_LAYERED,
     START,
+    UPGRADE_AT_CONTINUE_AS_NEW,
     GraphSpec,
     NodeSpec,
 )
@@ -105,6 +106,10 @@ class Workflow:
     runs through a sliding window, starting the next node as one finishes, and still completes as
     a whole. Default: 500 (Temporal allows 2,000 pending activities per run); a small value
     rate-limits, e.g., model calls.
+
+    ``upgrade="at-continue-as-new"`` lets a run pinned to a Worker Deployment version move to the
+    version new runs start on at its next continue-as-new, when the move is safe from that point
+    (``core/run/upgrade.py``); otherwise it stays pinned and ``gecko_state["version"]`` says why.
     """
 
     def __init__(
@@ -121,6 +126,7 @@ class Workflow:
         budget: Budget | dict[str, Any] | None = None,
         limits: Sequence[Limit] = (),
         interrupt_before: Sequence[str] = (),
+        upgrade: str | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise GraphError(f"a Workflow needs a non-empty name, got {name!r}")
@@ -134,6 +140,9 @@ class Workflow:
         if scheduling not in (SCHEDULING_LAYERED, SCHEDULING_EAGER):
             raise GraphError(f'scheduling must be "{SCHEDULING_LAYERED}" or "{SCHEDULING_EAGER}", got {scheduling!r}')
         self.scheduling = scheduling
+        if upgrade not in (None, UPGRADE_AT_CONTINUE_AS_NEW):
+            raise GraphError(f'upgrade must be "{UPGRADE_AT_CONTINUE_AS_NEW}" or None (stay pinned), got {upgrade!r}')
+        self.upgrade = upgrade
         self.reducers = check_reducers(reducers)
         problem = check_max_parallel(max_parallel)
         if problem:
@@ -376,6 +385,7 @@ class Workflow:
             steps_per_run=self.steps_per_run,
             scheduling=self.scheduling,
             max_parallel=self.max_parallel,
+            upgrade=self.upgrade,
             **({"reducers": dict(self.reducers)} if self.reducers else {}),
         )
         if not children:  # a child may change after this graph compiled: compile those afresh each time
