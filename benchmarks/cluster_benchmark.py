@@ -14,7 +14,8 @@ Cases (``--cases``, default all):
   chain     100-step chain, one run at a time
   chains    Start -> 20 parallel chains of 10 -> End (202 activities), one run at a time, against two
             hand-written baselines: one gather per layer (what a Temporal user writes for a layered
-            graph; the ratio quoted) and each node started when its own predecessor is done
+            graph), held to the engine's layered mode, and each node started when its own predecessor
+            is done, held to its eager mode (+ eager); the worse of the two ratios is quoted
   uneven    branches of different lengths and speeds meeting in one join, one run at a time
             (+ eager, + LangGraph when installed)
   sessions  200 concurrent sessions of start -> 8 parallel -> join (2,000 activities), 2 workers a side
@@ -300,9 +301,14 @@ async def compare(
     for side in sides:
         row["sides"][side]["ratio_to_hand"] = round(row["sides"][side]["wall_s"] / hand, 3)
     g = row["sides"]["gecko"]["ratio_to_hand"]
-    if "hand_each" in sides:  # two baselines: the goal holds against the faster one (the worse ratio)
-        row["ratio_to_hand_each"] = round(row["sides"]["gecko"]["wall_s"] / row["sides"]["hand_each"]["wall_s"], 3)
-        g = max(g, row["ratio_to_hand_each"])
+    if "hand_each" in sides:  # two baselines: the goal holds against both (the worse ratio is quoted)
+        each = row["sides"]["hand_each"]["wall_s"]
+        row["ratio_to_hand_each"] = round(row["sides"]["gecko"]["wall_s"] / each, 3)
+        # Starting each node when its own predecessor is done is what eager scheduling does, so where
+        # the engine runs eager too, that mode is the one held to the per-node baseline.
+        row["per_node_engine"] = "eager" if "eager" in sides else "gecko"
+        row["per_node_ratio"] = round(row["sides"][row["per_node_engine"]]["wall_s"] / each, 3)
+        g = max(g, row["per_node_ratio"])
     row["ratio_quoted"] = g
     row["goal_ratio"] = goal
     row["meets_goal"] = None if goal is None else g <= goal
@@ -365,7 +371,17 @@ async def run(
                     str(ROOT / "worker.py"),
                     *[
                         f"cluster_graphs:{g}"
-                        for g in ("dag", "chain", "session", "uneven", "chains", "dag_eager", "uneven_eager", "warm")
+                        for g in (
+                            "dag",
+                            "chain",
+                            "session",
+                            "uneven",
+                            "chains",
+                            "dag_eager",
+                            "uneven_eager",
+                            "chains_eager",
+                            "warm",
+                        )
                     ],
                     "--address",
                     server.address,
@@ -453,7 +469,7 @@ async def run(
                     cluster,
                     f"{shapes.CHAINS} chains of {shapes.CHAIN_LENGTH} ({shapes.CHAINS * shapes.CHAIN_LENGTH + 2} activities)",
                     "chains",
-                    ["gecko", "hand", "hand_each"],
+                    ["gecko", "eager", "hand", "hand_each"],
                     1,
                     repeat + big,
                     GOALS["chains"],
@@ -559,15 +575,20 @@ def render(result: dict[str, Any]) -> str:
             ]
         )
         if "hand_each" in s:
-            main_rows.append(
-                [
-                    r["graph"] + ", vs each node started when its predecessor is done",
-                    f"{s['gecko']['wall_s']:.2f} s",
-                    f"{s['hand_each']['wall_s']:.2f} s",
-                    f"{r['ratio_to_hand_each']:.2f}x",
-                    f"quoted: {r['ratio_quoted']:.2f}x (the worse)",
-                ]
-            )
+            per_node = r.get("per_node_engine", "gecko")
+            for engine in dict.fromkeys(["gecko", per_node]):
+                quoted = engine == per_node
+                main_rows.append(
+                    [
+                        r["graph"]
+                        + (", eager" if engine == "eager" else "")
+                        + ", vs each node started when its predecessor is done",
+                        f"{s[engine]['wall_s']:.2f} s",
+                        f"{s['hand_each']['wall_s']:.2f} s",
+                        f"{s[engine]['wall_s'] / s['hand_each']['wall_s']:.2f}x",
+                        f"quoted: {r['ratio_quoted']:.2f}x (the worse)" if quoted else "",
+                    ]
+                )
         if "eager" in s:
             main_rows.append(
                 [

@@ -59,8 +59,9 @@ def build_session() -> Workflow:
     return wf.set_entry_point("Start")
 
 
-def build_chains() -> Workflow:
-    wf = Workflow("ClusterChains", max_steps=shapes.CHAINS * shapes.CHAIN_LENGTH + 2)
+def build_chains(scheduling: str = "layered") -> Workflow:
+    name = "ClusterChains" if scheduling == "layered" else "ClusterChainsEager"
+    wf = Workflow(name, max_steps=shapes.CHAINS * shapes.CHAIN_LENGTH + 2, scheduling=scheduling)
     wf.add_node("Start", _node("Start")).add_node("End", _node("End"))
     previous = ["Start"] * shapes.CHAINS
     for names in shapes.chain_layers():
@@ -85,6 +86,6 @@ def build_uneven(scheduling: str = "layered") -> Workflow:
 
 
 dag, chain, session, uneven, chains = build_dag(), build_chain(), build_session(), build_uneven(), build_chains()
-dag_eager, uneven_eager = build_dag("eager"), build_uneven("eager")
+dag_eager, uneven_eager, chains_eager = build_dag("eager"), build_uneven("eager"), build_chains("eager")
 warm = Workflow("ClusterWarm").add_node("W", _node("W")).set_entry_point("W")
-ALL = ["dag", "chain", "session", "uneven", "chains", "dag_eager", "uneven_eager", "warm"]
+ALL = ["dag", "chain", "session", "uneven", "chains", "dag_eager", "uneven_eager", "chains_eager", "warm"]
