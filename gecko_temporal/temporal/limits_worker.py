@@ -41,6 +41,7 @@ class LimitWorkers:
         self._workers: dict[str, Worker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the worker's loop, where limit workers run
 
     def serve(self, limits: dict[str, Limit]) -> None:
         """Poll the queues of ``limits`` too (a limit already served must be declared the same)."""
@@ -70,14 +71,29 @@ class LimitWorkers:
     def start(self) -> None:
         """Start every limit worker (and those of limits served later) on the running loop."""
         self._running = True
+        self._loop = asyncio.get_running_loop()
         for name in self._workers:
             self._start(name)
 
     def _start(self, name: str) -> None:
-        if name not in self._tasks:
-            self._tasks[name] = asyncio.get_running_loop().create_task(
-                self._run(name), name=f"gecko-limit-worker-{name}"
-            )
+        """Run the limit's worker on the worker's own loop. A graph may be served from another
+        thread's loop (the embedded worker's callers): a task there would die with the caller's
+        ``asyncio.run``, and its cancelled SDK worker could hang that loop's close."""
+        loop = self._loop
+        assert loop is not None
+
+        def launch() -> None:
+            if name not in self._tasks and self._running:
+                self._tasks[name] = loop.create_task(self._run(name), name=f"gecko-limit-worker-{name}")
+
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is loop:
+            launch()
+        else:
+            loop.call_soon_threadsafe(launch)
 
     async def _run(self, name: str) -> None:
         default, weights = self.limits[name].tenant_caps()

@@ -182,3 +182,33 @@ async def test_limits_cli_shows_sets_resets_and_weighs_and_list_finds_tenants(de
             break
         await asyncio.sleep(0.5)
     assert [r["tenant"] for r in rows] == ["acme"] and rows[0]["pipeline"] == "FlowRated"
+
+
+_TWO_LOOPS = """
+import asyncio
+from gecko_temporal import Limit, Workflow
+
+def call(x):
+    return x + 1
+
+wf = Workflow("TwoLoops", limits=[Limit("api", per_second=50)])
+wf.add_node("call", call, limit="api").set_entry_point("call")
+print(asyncio.run(wf.execute(1)), flush=True)
+print(asyncio.run(wf.execute(2)), flush=True)  # the limit's worker outlived the first loop
+"""
+
+
+def test_a_limit_served_by_the_embedded_worker_outlives_the_callers_event_loop(tmp_path):
+    """A script on the embedded default runs a limited node in one asyncio.run, then in another. The
+    limit's worker used to run on the caller's loop: the first asyncio.run cancelled it on the way
+    out (which could hang that exit in the SDK's shutdown), and the second run's node never started."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("TEMPORAL_ADDRESS", "GECKO_TASK_QUEUE")}
+    proc = subprocess.run(
+        [sys.executable, "-c", _TWO_LOOPS], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["2", "3"], proc.stdout
