@@ -236,6 +236,7 @@ def test_the_worker_serves_the_cluster_graphs_by_module_and_name():
         "ClusterChains",
         "ClusterDagEager",
         "ClusterUnevenEager",
+        "ClusterChainsEager",
         "ClusterWarm",
     }
 
