@@ -4,7 +4,7 @@ A token limit's use (TOKENS/MIN: tokens held in the last minute / the limit) is 
 workflow's (``temporal/limits_tokens.py``); ``--json`` adds its open reservations and waiters.
 
     gecko-temporal limits [--workflow MODULE:WF ...] [--limit NAME ...] [--json]
-    gecko-temporal limits set NAME [--per-second X] [--per-tenant Y]
+    gecko-temporal limits set NAME [--per-second X] [--per-tenant Y] [--tokens-per-minute N]
     gecko-temporal limits reset NAME
     gecko-temporal limits weight TENANT=W [...] [--unset TENANT ...] [--limit NAME ...]
 
@@ -36,6 +36,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--limit", action="append", default=[], metavar="NAME", help="a limit to show or weigh (repeatable)")
     p.add_argument("--per-second", type=float, default=None, metavar="X", help="set: node starts per second")
     p.add_argument("--per-tenant", type=float, default=None, metavar="Y", help="set: starts per second per tenant")
+    p.add_argument(
+        "--tokens-per-minute", type=int, default=None, metavar="N", help="set: a token limit's tokens per minute"
+    )
     p.add_argument("--unset", action="append", default=[], metavar="TENANT", help="weight: back to weight 1")
     p.add_argument("--task-queue", help="the workers' task queue (default: GECKO_TASK_QUEUE or gecko-temporal)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -69,16 +72,22 @@ async def _limits(args: argparse.Namespace) -> int:
         if args.action == "reset":
             await limits_admin.set_rate(client, target, None)
             await limits_admin.set_tenant_cap(client, target, None)
+            if await limits_tokens.use_of(client, target) is not None:  # a token limit: its override goes too
+                await limits_tokens.set_tokens_per_minute(client, target, None)
         else:
-            if args.per_second is None and args.per_tenant is None:
-                raise UsageError("limits set NAME needs --per-second X and/or --per-tenant Y")
+            if args.per_second is None and args.per_tenant is None and args.tokens_per_minute is None:
+                raise UsageError("limits set NAME needs --per-second X, --per-tenant Y and/or --tokens-per-minute N")
             for value, option in ((args.per_second, "--per-second"), (args.per_tenant, "--per-tenant")):
                 if value is not None and not value >= 0:
                     raise UsageError(f"{option} must be a number >= 0, got {value}")
+            if args.tokens_per_minute is not None and args.tokens_per_minute < 1:
+                raise UsageError(f"--tokens-per-minute must be a whole number >= 1, got {args.tokens_per_minute}")
             if args.per_second is not None:
                 await limits_admin.set_rate(client, target, args.per_second)
             if args.per_tenant is not None:
                 await limits_admin.set_tenant_cap(client, target, args.per_tenant)
+            if args.tokens_per_minute is not None:
+                await limits_tokens.set_tokens_per_minute(client, target, args.tokens_per_minute)
         names = [args.items[0]]
     elif args.action == "weight":
         weights = parse_weights(args.items)
@@ -117,6 +126,8 @@ async def _limits(args: argparse.Namespace) -> int:
         shown = ", ".join(f"{k}={v:g}" for k, v in sorted(r["weights"].items())) or "-"
         tokens = r["tokens"]
         used = f"{tokens['tokens_used']}/{tokens['tokens_per_minute']}" if tokens else "-"  # in the last minute
+        if tokens and tokens.get("override"):
+            used += " (set)"
         print(
             f"{r['limit']:<16} {_num(r['per_second']):<11} {source:<10} {_num(r['per_tenant']):<11} {used:<17} "
             f"{r['backlog']:<8} {r['pollers']:<8} {shown}"

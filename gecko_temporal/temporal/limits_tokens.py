@@ -23,6 +23,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core import flow
+    from gecko_temporal.core.errors import ServerError
     from gecko_temporal.core.flow_limits import LIMIT_QUEUE_INFIX, Limit
     from gecko_temporal.core.flow_tokens import TokenWindow, limiter_id
     from gecko_temporal.temporal import flow_hooks
@@ -44,6 +45,10 @@ class TokenLimiter:
         self.window = TokenWindow.from_plain(state.get("window"))
         per_minute = state.get("tokens_per_minute")
         self.tokens_per_minute: int | None = per_minute if isinstance(per_minute, int) else None
+        # `gecko-temporal limits set NAME --tokens-per-minute N`: wins over what the nodes' code
+        # declares until `limits reset NAME`, for every run and worker (it lives here, in history)
+        override = state.get("override")
+        self.override: int | None = override if isinstance(override, int) and override >= 1 else None
 
     @workflow.run
     async def run(self, state: dict[str, Any]) -> None:
@@ -54,14 +59,17 @@ class TokenLimiter:
             )
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new({"window": self.window.to_plain(), "tokens_per_minute": self.tokens_per_minute})
+        workflow.continue_as_new(
+            {"window": self.window.to_plain(), "tokens_per_minute": self.tokens_per_minute, "override": self.override}
+        )
 
     @workflow.update
     def reserve(self, ask: dict[str, Any]) -> dict[str, Any]:
         """``{"id", "waiter", "tokens_per_minute", "estimate"}`` -> ``{"granted": n}`` or ``{"wait": s}``."""
         self.tokens_per_minute = int(ask["tokens_per_minute"])
         now = workflow.now().timestamp()
-        return self.window.reserve(ask["id"], ask["waiter"], self.tokens_per_minute, ask.get("estimate"), now)
+        per_minute = self.override or self.tokens_per_minute
+        return self.window.reserve(ask["id"], ask["waiter"], per_minute, ask.get("estimate"), now)
 
     @reserve.validator
     def _check(self, ask: dict[str, Any]) -> None:
@@ -76,10 +84,24 @@ class TokenLimiter:
         if isinstance(tokens, int) and isinstance(spent.get("id"), str):
             self.window.settle(spent["id"], tokens)
 
+    @workflow.update
+    def set_tokens_per_minute(self, per_minute: int | None) -> dict[str, Any]:
+        """Override the limit at run time (None: back to what the code declares); returns its use."""
+        self.override = per_minute
+        return self.use()
+
+    @set_tokens_per_minute.validator
+    def _check_override(self, per_minute: int | None) -> None:
+        if per_minute is not None and (
+            not isinstance(per_minute, int) or isinstance(per_minute, bool) or per_minute < 1
+        ):
+            raise ValueError(f"tokens_per_minute must be a whole number >= 1 (or null to reset), got {per_minute!r}")
+
     @workflow.query
     def use(self) -> dict[str, Any]:
         """The limit's live use (``gecko-temporal limits``)."""
-        return self.window.shown(self.tokens_per_minute, workflow.now().timestamp())
+        shown = self.window.shown(self.override or self.tokens_per_minute, workflow.now().timestamp())
+        return {**shown, "declared": self.tokens_per_minute, "override": self.override}
 
 
 @dataclass(frozen=True)
@@ -171,6 +193,24 @@ async def settle(reservation: Reservation | None, reported: dict[str, Any] | Non
         await asyncio.wait_for(handle.signal(TokenLimiter.settle, {"id": reservation.id, "tokens": tokens}), 10)
     except Exception as exc:  # never fail a node that did its work over its accounting
         _log.warning("could not settle %d tokens on %s: %s", tokens, reservation.limiter, exc)
+
+
+async def set_tokens_per_minute(
+    client: Any, queue: str, per_minute: int | None, within: float = 15.0
+) -> dict[str, Any]:
+    """Set (or, with None, reset) the token limit on ``queue`` at run time, for every run and worker;
+    starts the limit's limiter if no node has used it yet. Returns the limit's use."""
+    start = workflow_start(limiter_id(queue), queue)
+    call = client.execute_update_with_start_workflow(
+        TokenLimiter.set_tokens_per_minute, per_minute, start_workflow_operation=start
+    )
+    try:
+        return dict(await asyncio.wait_for(call, within))
+    except asyncio.TimeoutError:
+        raise ServerError(
+            f"no worker on task queue {queue} answered within {within:g} s: start a worker that serves a "
+            "workflow declaring this token limit, then set it again"
+        ) from None
 
 
 async def use_of(client: Any, queue: str) -> dict[str, Any] | None:

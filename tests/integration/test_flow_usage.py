@@ -247,3 +247,49 @@ async def test_a_subgraph_child_carries_the_tenant_and_what_is_left_of_the_budge
     assert metadata.current_details.splitlines()[-1] == (
         "Usage: 4,000 tokens (2,400 in, 1,600 out), $0.0400; budget 10,000 tokens"
     ), metadata.current_details
+
+
+async def test_a_token_limit_is_raised_at_run_time_from_the_cli_for_every_run(session_id, dev_server, capsys):
+    """100 tokens a minute, and the first run spends them: the next would wait for the minute to end.
+    `gecko-temporal limits set NAME --tokens-per-minute 1000` raises it in the limiter itself, so the
+    second run starts at once; a bad value is refused by name, and `reset` goes back to the code's."""
+    import json
+    import time
+
+    from gecko_temporal import Limit
+    from gecko_temporal.core.flow_limits import limit_queue
+    from gecko_temporal.ops.cli import main
+    from gecko_temporal.temporal import limits_tokens
+    from gecko_temporal.temporal.client import connect
+
+    def call(x: int, context: WorkflowContext) -> int:
+        context.report_usage(input_tokens=60, output_tokens=40)
+        return x + 1
+
+    name = f"tpm-{session_id[-8:]}"  # a limit of this test alone (its limiter outlives the runs)
+    wf = Workflow("RaisedAtRunTime", limits=[Limit(name, tokens_per_minute=100, estimate_tokens=100)])
+    wf.add_node("call", call, limit=name).set_entry_point("call")
+    first = await wf.start(1, session_id=session_id)
+    assert await first.result() == 2
+    client = await connect()
+    queue = (await client.get_workflow_handle(first.id).describe()).task_queue  # (the embedded worker's)
+    cli = ["--address", dev_server.address, "--task-queue", queue]
+
+    async def limits(*args: str) -> int:
+        return await asyncio.to_thread(main, ["limits", *args, *cli])
+
+    assert await limits("set", name, "--tokens-per-minute", "0") == 2  # refused before anything changes
+    assert "--tokens-per-minute must be a whole number >= 1, got 0" in capsys.readouterr().err
+    assert await limits("set", name, "--tokens-per-minute", "1000") == 0
+    use = await limits_tokens.use_of(client, limit_queue(queue, name))
+    assert use is not None and (use["tokens_per_minute"], use["declared"], use["override"]) == (1000, 100, 1000)
+    started = time.monotonic()
+    second = await wf.start(2, session_id=f"{session_id}-2")
+    assert await second.result() == 3 and time.monotonic() - started < 30  # no wait for the minute
+    assert await limits("reset", name) == 0
+    use = await limits_tokens.use_of(client, limit_queue(queue, name))
+    assert use is not None and (use["tokens_per_minute"], use["override"], use["tokens_used"]) == (100, None, 200)
+    capsys.readouterr()
+    assert await limits("--limit", name, "--json") == 0
+    [row] = json.loads(capsys.readouterr().out)["limits"]
+    assert row["limit"] == name and row["tokens"]["tokens_per_minute"] == 100
