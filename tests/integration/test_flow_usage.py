@@ -182,7 +182,14 @@ async def test_a_team_member_with_its_own_token_limit_reserves_there_and_settles
     client = await connect()
     queue = (await client.get_workflow_handle(handle.id).describe()).task_queue  # (the embedded worker's)
     use = await limits_tokens.use_of(client, limit_queue(queue, llm))
-    assert use == {"tokens_per_minute": 100_000, "tokens_used": 42, "reservations": 0, "waiting": 0}
+    assert use == {
+        "tokens_per_minute": 100_000,
+        "tokens_used": 42,
+        "reservations": 0,
+        "waiting": 0,
+        "declared": 100_000,
+        "override": None,
+    }
     assert (await handle.state())["usage"]["total"]["tokens"] == 1042
 
 
