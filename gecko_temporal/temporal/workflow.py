@@ -136,10 +136,16 @@ class GeckoWorkflow:
         params, drive = self._params, self.drive
         if workflow.patched(REFS_PATCH):  # node inputs refer to long texts, outputs carry what is new
             drive.use_refs(workflow.info().run_id)
-        # A reset reseeds the run: only then may a gecko_rewound tell it where it came from.
-        # (read by the seed callback too, where workflow.info() and workflow.now() raise)
+        # A reset reseeds the run: only then may a gecko_rewound tell it where it came from. The seed
+        # callback runs while jobs are applied, outside the loop, where no wait condition is checked
+        # again: reseeded runs in the loop, so an answer it redoes wakes its wait in this activation.
         self._control.task_marker, self._control.clock = workflow_readers()
-        workflow.register_random_seed_callback(lambda _seed: self._control.reseeded())
+        loop = asyncio.get_running_loop()
+
+        def reseeded(_seed: int) -> None:
+            loop.call_soon(self._control.reseeded)
+
+        workflow.register_random_seed_callback(reseeded)
         drive.begin_run(params.snapshot is None, params.input, params.timeout, workflow.now().timestamp())
         await rewind_point(self._rewind, drive, self._control, [], start=True)
         self._events.start(drive.completed)

@@ -99,10 +99,19 @@ async def test_a_hand_reset_whose_signal_comes_in_its_own_task_is_told_and_a_for
         assert code == 0, (out, err)
         new_run = (await client.get_workflow_handle(session).describe()).run_id
         assert new_run != steps["run_id"]
-        await _signal(dev_server, session, {"from_run": steps["run_id"], "to_step": 1, "values": {"topic": "told"}})
+        # It redoes an answer to Gate1 too, as rewind does for an update the reset dropped: taken in the
+        # reset's own task, it must wake Gate1's wait in that task (nothing else will come to wake it).
+        redo = [{"update": "gecko_reply", "args": [{"node": "Gate1", "value": "one"}]}]
+        told = {"from_run": steps["run_id"], "to_step": 1, "values": {"topic": "told"}, "redo": redo}
+        await _signal(dev_server, session, told)
         second = procs.worker(*args)
         second.wait_for("worker ready")
-        state = await _waiting(dev_server, session)
+        for _ in range(600):
+            state = await cli_state(dev_server, session)
+            if state["waiting"].keys() == {"Gate2"}:
+                break
+            await asyncio.sleep(0.05)
+        assert state["waiting"].keys() == {"Gate2"}, state  # the redone answer woke Gate1's wait
         assert state["rewound_from"]["run_id"] == steps["run_id"] and state["rewound_from"]["step"] == 1, state
         assert not state["rejected"] and state["state"]["topic"] == "told", state  # taken, not held back
         assert [e["source"] for e in state["state_edits"]] == ["rewind"]
@@ -116,11 +125,6 @@ async def test_a_hand_reset_whose_signal_comes_in_its_own_task_is_told_and_a_for
             await asyncio.sleep(0.05)
         assert UNTOLD in state["rejected"][-1]["reason"] and state["rewound_from"]["run_id"] == steps["run_id"]
         run = client.get_workflow_handle(session)
-        await run.signal("gecko_answer", {"node": "Gate1", "value": "one"})
-        for _ in range(600):
-            if (await cli_state(dev_server, session))["waiting"].keys() == {"Gate2"}:
-                break
-            await asyncio.sleep(0.05)
         await run.signal("gecko_answer", {"node": "Gate2", "value": "two"})
         result = await asyncio.wait_for(run.result(), 60)
         assert result["topic"] == "told" and result["second"] == "two", result
