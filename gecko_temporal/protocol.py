@@ -53,5 +53,8 @@ FROM_STORE_METADATA = "gecko-from-store"
 # and what graph it published; the patch that gates it; the Worker Deployment version metadata key
 # (prefix + graph key) a versioned worker publishes each graph under.
 UPGRADE_ACTIVITY = "gecko.upgrade_target"
+EAGER_REDIRECT_PATCH = (  # workflow.patched id: eager runs recorded before applied a jump from outside only
+    "gecko-eager-redirect-at-once"  # once a running task finished (its tasks that finished with it were not redirected)
+)
 UPGRADE_PATCH = "gecko-upgrade-at-continue-as-new"
 GRAPH_METADATA_PREFIX = "gecko.graph."

@@ -32,6 +32,7 @@ from temporalio.worker import (
 from temporalio.workflow import NondeterminismError
 
 from gecko_temporal.core.errors import GeckoError
+from gecko_temporal.protocol import EAGER_REDIRECT_PATCH
 from gecko_temporal.temporal.workflow import GeckoWorkflow
 from tests.pipelines import replay
 
@@ -62,6 +63,8 @@ NAMES = [
     "window",
     "window_before_patch",
     "refs",
+    "eager_jump",
+    "eager_jump_before_patch",
 ]
 
 
@@ -124,6 +127,31 @@ async def _record_all() -> None:
         await _record_observed()
     if _wanted("window_before_patch"):
         await _record_before_window()
+    for name in ("eager_jump", "eager_jump_before_patch"):
+        if _wanted(name):
+            await _record_eager_jump(name)
+
+
+async def _record_eager_jump(name: str) -> None:
+    """A jump from outside while an eager run's node runs; before the patch, as such runs recorded
+    it: the loop never woke for the jump (it redirected when the node finished)."""
+    from gecko_temporal.core.run.driver import RunDriver
+
+    original = RunDriver.redirect_due
+    if name.endswith("_before_patch"):
+        RunDriver.redirect_due = lambda self: False  # type: ignore[method-assign]
+    try:
+        handle = await replay.eager_jump.start("x", session_id=f"replay-{name}")
+        for _ in range(400):
+            if (await handle.state())["running"] == ["held"]:
+                break
+            await asyncio.sleep(0.05)
+        await handle.jump("side", "now")
+        # the run returns what finished last: held (the jump ran beside it), or side (after it)
+        assert await handle.result() == ("side:now" if name.endswith("_before_patch") else "held:x")
+    finally:
+        RunDriver.redirect_due = original  # type: ignore[method-assign]
+    await _save(name, handle.temporal_handle)
 
 
 async def _waiting(handle, node: str, index: int) -> None:
@@ -366,6 +394,30 @@ def test_the_histories_cover_what_they_claim():
     before = _load("window_before_patch").events  # as before the window: all six at once, no marker
     assert not any(e.HasField("marker_recorded_event_attributes") for e in before)
     assert peak_pending(before) == 6
+
+
+def test_the_eager_jump_histories_cover_what_they_claim():
+    def order(name: str) -> tuple[list[str], bool]:
+        """Activities started and finished, in history order; whether a patch marker is there."""
+        seen, types = [], {}
+        events = _load(name).events
+        for e in events:
+            if e.HasField("activity_task_scheduled_event_attributes"):
+                types[e.event_id] = e.activity_task_scheduled_event_attributes.activity_type.name.split(".")[-1]
+                seen.append("start " + types[e.event_id])
+            elif e.HasField("activity_task_completed_event_attributes"):
+                seen.append("end " + types[e.activity_task_completed_event_attributes.scheduled_event_id])
+        return seen, EAGER_REDIRECT_PATCH.encode() in b"".join(
+            p.data
+            for e in events
+            if e.HasField("marker_recorded_event_attributes")
+            for d in e.marker_recorded_event_attributes.details.values()
+            for p in d.payloads
+        )
+
+    # the target starts while held runs; where held led (after) is dropped
+    assert order("eager_jump") == (["start held", "start side", "end side", "end held"], True)
+    assert order("eager_jump_before_patch") == (["start held", "end held", "start side", "end side"], False)
 
 
 def test_the_people_histories_cover_what_they_claim():

@@ -273,7 +273,7 @@ class RunControl:
         was redirected.
         """
         jumps = self._sched.jumps
-        fresh = [j for j in jumps if j.source in OUTSIDE and (seen is None or not any(j is s for s in seen))]
+        fresh = self.fresh_redirects(seen)
         if seen is not None:
             seen[:] = [s for s in seen if any(s is j for j in jumps)] + fresh  # only jumps still queued
         if fresh:
@@ -282,6 +282,11 @@ class RunControl:
             self._sched.jumps = [j for j in jumps if j.source in OUTSIDE or j.source == "input"]
             return True
         return False
+
+    def fresh_redirects(self, seen: list[Jump] | None = None) -> list[Jump]:
+        """The queued jumps from outside that have not redirected the run yet (``seen``: as in
+        :meth:`apply_redirects`)."""
+        return [j for j in self._sched.jumps if j.source in OUTSIDE and (seen is None or not any(j is s for s in seen))]
 
     def start_waiting(
         self,

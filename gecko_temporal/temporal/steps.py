@@ -27,7 +27,12 @@ with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.scheduler import Task
     from gecko_temporal.core.spec import NodeOutput
     from gecko_temporal.core.window import Window, history_full
-    from gecko_temporal.protocol import REWIND_WAIT_PATCH, WAIT_SWITCH_PATCH, WIDE_WAIT_SWITCH_PATCH
+    from gecko_temporal.protocol import (
+        EAGER_REDIRECT_PATCH,
+        REWIND_WAIT_PATCH,
+        WAIT_SWITCH_PATCH,
+        WIDE_WAIT_SWITCH_PATCH,
+    )
 
 Running = dict[str, tuple[Task, "asyncio.Future[NodeOutput]"]]  # an eager run's tasks in flight, by Task.key
 
@@ -50,7 +55,8 @@ class Host(Protocol):
 
 async def finished_together(host: Host, running: Running) -> list[tuple[Task, NodeOutput]]:
     """Eager: wait until running tasks finish; those that finished in the same workflow activation,
-    in node order (Temporal replays completions in the order it recorded them).
+    in node order (Temporal replays completions in the order it recorded them). ``[]`` when a jump
+    from outside arrived first: the loop begins a step now, redirecting the running tasks.
 
     A wait for a person that stops because the history is full (see :func:`switch_while_waiting`)
     stays in ``running``, done: the run starts nothing more, the other tasks finish and merge here,
@@ -59,16 +65,27 @@ async def finished_together(host: Host, running: Running) -> list[tuple[Task, No
     drive = host.drive
     host.waits_may_pause = not any(t.send is not None for t, _ in running.values())
     host.wait_patch = WIDE_WAIT_SWITCH_PATCH
+    jumped: asyncio.Future[None] | None = None  # a jump from outside arrived: [] begins a step at once
     try:
         while True:
             live = [f for _, f in running.values() if not _paused(f)]
             if not live:  # only stopped waits are left
                 await _switch_with_waits(host, running)  # returns only if the run could not switch
                 continue
+            if jumped is None and drive.wake_for_redirects:
+                jumped = asyncio.ensure_future(workflow.wait_condition(drive.redirect_due))
             timeout = drive.time_left(workflow.now().timestamp())
-            done, _ = await workflow.wait(live, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            watched: list[asyncio.Future[Any]] = [*live] if jumped is None else [*live, jumped]
+            done, _ = await workflow.wait(watched, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             if not done:
                 host.give_up([f for _, f in running.values()], [t for t, _ in running.values()])
+            if jumped is not None and jumped.done():
+                jumped = None  # (with tasks done too, it redirects once their batch has merged)
+                if len(done) == 1:
+                    if workflow.patched(EAGER_REDIRECT_PATCH):
+                        return []
+                    drive.wake_for_redirects = False  # recorded before: redirect when a task finishes
+                    continue
             if any(_paused(f) for f in done):
                 drive.switching = True  # start nothing more in this run
             batch = drive.in_node_order([t for t, f in running.values() if f in done and not _paused(f)])
@@ -84,9 +101,11 @@ async def finished_together(host: Host, running: Running) -> list[tuple[Task, No
             return [(task, running.pop(task.key)[1].result()) for task in batch]
     finally:
         host.waits_may_pause, host.wait_patch = False, None
+        if jumped is not None and not jumped.done():
+            jumped.cancel()
 
 
-def _paused(fut: asyncio.Future[NodeOutput]) -> bool:
+def _paused(fut: asyncio.Future[Any]) -> bool:
     return fut.done() and not fut.cancelled() and isinstance(fut.exception(), WaitPaused)
 
 

@@ -193,6 +193,8 @@ class GeckoWorkflow:
                 if not running:
                     return
                 batch = await finished_together(self, running)
+                if not batch:  # a jump from outside: redirect the running tasks, start its target now
+                    continue
             else:
                 layer = LayerQueue.resumed(partial) if partial is not None else LayerQueue(tasks)
                 if not layer.tasks:

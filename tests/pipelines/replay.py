@@ -292,3 +292,15 @@ def grow(x, context):
 
 refs = Workflow("ReplayRefs")
 refs.add_node("grow", grow).set_entry_point("grow")
+
+
+async def held(x):
+    await asyncio.sleep(1.5)  # a jump from outside arrives while it runs
+    return f"held:{x}"
+
+
+# An eager run redirected from outside while a node runs (the jump's target starts at once, patch
+# gecko-eager-redirect-at-once; recorded before, it started once the running node finished).
+eager_jump = Workflow("ReplayEagerJump", scheduling="eager")
+eager_jump.add_node("held", held).add_node("after", lambda x: f"after:{x}").add_node("side", lambda x: f"side:{x}")
+eager_jump.add_edge("held", "after").set_entry_point("held")

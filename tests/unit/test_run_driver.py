@@ -156,8 +156,11 @@ def test_a_jump_from_outside_redirects_eager_tasks_running_then():
     (a,) = d.next_tasks({})
     d.begin_step({"A": a})
     assert d._redirected == set()
+    assert not d.redirect_due()  # the entry is no jump from outside
     d.control.queue_jump({"node": "X", "input": "2"}, "signal")
+    assert d.redirect_due()  # the loop wakes for it while A runs
     d.begin_step({"A": a})
+    assert not d.redirect_due()  # and only once: X waits in the queue without waking it again
     d.begin_step({"A": a})  # one jump redirects once
     d.finish([(a, out("a"))], lambda *j: None)
     assert d.sched.outputs == {"A": '"a"'} and d.sched.inbox == {}  # kept its output, lost its successor
@@ -168,6 +171,7 @@ def test_a_layered_run_redirects_without_marking_tasks():
     d = driver(spec(edges=(("A", "B"), ("X", "B"))))
     d.sched.inbox = {"B": {"A": "1"}}
     d.control.queue_jump({"node": "X", "input": "2"}, "update")
+    assert not d.redirect_due()  # a layered run takes the jump after its layer
     d.begin_step({"A": Task("A", "1", 1)})
     assert d.sched.inbox == {} and d._redirected == set()
 

@@ -63,6 +63,7 @@ class RunDriver:
         self._writes = WriteTracker(spec.reducers) if self.eager else None
         self._redirected: set[str] = set()  # running (eager) when a jump from outside redirected the run
         self._seen: list[Jump] | None = [] if self.eager else None  # outside jumps already applied
+        self.wake_for_redirects = self.eager  # False in eager runs recorded before a jump woke the loop
         self.refs: ValueTable | None = None  # runs that record REFS_PATCH: inputs refer, outputs pack
         # bytes of the snapshot this run started from (gecko_state["payloads"]: a store would keep it once)
         self.carried = len(json.dumps(snapshot.to_plain())) if snapshot.run > 1 else 0
@@ -91,6 +92,11 @@ class RunDriver:
         ``running`` tasks (Task.key) keep their outputs but lose where they would have led."""
         if self.control.apply_redirects(self._seen) and self.eager:
             self._redirected.update(running)
+
+    def redirect_due(self) -> bool:
+        """Eager: a jump from outside has arrived that has not redirected the run yet. It redirects
+        at once (the loop begins a step while tasks still run), not when a running task finishes."""
+        return self._seen is not None and bool(self.control.fresh_redirects(self._seen))
 
     def apply_edits(self, running: Collection[str]) -> None:
         """State edits from outside land at safe points: between steps, or while the run only waits
