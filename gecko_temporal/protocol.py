@@ -56,5 +56,8 @@ UPGRADE_ACTIVITY = "gecko.upgrade_target"
 EAGER_REDIRECT_PATCH = (  # workflow.patched id: eager runs recorded before applied a jump from outside only
     "gecko-eager-redirect-at-once"  # once a running task finished (its tasks that finished with it were not redirected)
 )
+REWOUND_RUN_PATCH = (  # workflow.patched id: runs recorded before took a gecko_rewound that named no run (a
+    "gecko-rewound-names-its-run"  # forged one reapplied by a hand reset passed as the reset's own)
+)
 UPGRADE_PATCH = "gecko-upgrade-at-continue-as-new"
 GRAPH_METADATA_PREFIX = "gecko.graph."

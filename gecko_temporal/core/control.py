@@ -15,7 +15,7 @@ fail a workflow task. What the run keeps of a rejected request is a short previe
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gecko_temporal.core import codec
@@ -171,6 +171,8 @@ class RunControl:
         self.clock: Any = lambda: ""  # the workflow's time as ISO text (set by the workflow)
         self.resets = 0  # resets this run has seen: Temporal reseeded it (the workflow calls reseeded())
         self.task_marker: Any = lambda: 0  # what tells workflow tasks apart (history length; set by the workflow)
+        # the run id a gecko_rewound must name (the run its reset made), or None: any (set by the workflow)
+        self.rewound_run: Callable[[], str | None] = lambda: None
         self._held_rewound: tuple[list[Arg], Any] | None = None
         self._answered: dict[str, int] = {}  # node -> the interrupt an untaken answer named
 
@@ -377,8 +379,7 @@ class RunControl:
             # in the same workflow task: hold it for that reseed (reseeded), refuse it until then.
             self._held_rewound = (list(received), self.task_marker())
             return UNTOLD
-        self._rewound(info, from_run, to_step, redo, edit)
-        return None
+        return self._rewound(info, from_run, to_step, redo, edit)
 
     def reset_untold(self) -> bool:
         """Whether the run was reset and not yet told about it by gecko_rewound: a gecko_rewound at any
@@ -400,9 +401,18 @@ class RunControl:
         ]
         info = received[0].value
         edit, _ = parse_edit(info.get("values"), info.get("delete"), [], "rewind")
-        self._rewound(info, info.get("from_run"), info.get("to_step"), info.get("redo") or [], edit)
+        problem = self._rewound(info, info.get("from_run"), info.get("to_step"), info.get("redo") or [], edit)
+        if problem:
+            self.rejected.append(rejection(REWOUND_SIGNAL, received, problem, self._sched.step))
+            del self.rejected[:-KEEP_REJECTED]
 
-    def _rewound(self, info: dict[str, Any], from_run: Any, to_step: Any, redo: list[Any], edit: Any) -> None:
+    def _rewound(self, info: dict[str, Any], from_run: Any, to_step: Any, redo: list[Any], edit: Any) -> str | None:
+        """Take a gecko_rewound for the reset this run has not been told about; why not, if it is not
+        that reset's (it names no run, or another)."""
+        made = self.rewound_run()
+        if made is not None and info.get("run") != made:
+            # A reset reapplies the signals sent before it: none of those can name the run it made.
+            return f'"run" must name the run the reset made ({made}); gecko-temporal rewind sends it after the reset'
         self.rewound_from = {"run_id": from_run, "step": to_step, "time": self.clock()}
         self.rewinds += 1
         for item in redo:
@@ -423,6 +433,7 @@ class RunControl:
                     self.queue_edit(again)
         if edit is not None:
             self.queue_edit(edit)
+        return None
 
     def stop_waiting(self, node: str) -> None:
         ended = self.waiting.pop(node, None)

@@ -43,16 +43,24 @@ def handle_client(handle: WorkflowHandle[Any, Any]) -> Client:
 __all__ = ["STREAM_POLL_UPDATE", "STREAM_PUBLISH_SIGNAL", "StreamWireItem", "decode_stream_payload", "handle_client"]
 
 
-def workflow_readers() -> tuple[Callable[[], int], Callable[[], str]]:
+def workflow_readers() -> tuple[Callable[[], int], Callable[[], str], Callable[[], str | None]]:
     """Readers of the running workflow's history length and time (ISO text) that also work where
     ``workflow.info()`` and ``workflow.now()`` raise: in a ``workflow.register_random_seed_callback``
     callback, which the SDK calls while it applies an activation's jobs, outside its event loop.
-    Call it from workflow code; the readers give what those two functions would."""
+    Call it from workflow code; the readers give what those two functions would. The third gives
+    the run id a gecko_rewound must name (the run its reset made), or None in runs recorded before
+    the patch ``gecko-rewound-names-its-run``, which took one naming none (call it in a handler)."""
+    from temporalio import workflow
     from temporalio.workflow import _Runtime
+
+    from gecko_temporal.protocol import REWOUND_RUN_PATCH
 
     runtime = _Runtime.current()
 
     def now() -> str:
         return datetime.fromtimestamp(runtime.workflow_time_ns() / 1e9, timezone.utc).isoformat()
 
-    return runtime.workflow_get_current_history_length, now
+    def rewound_run() -> str | None:
+        return workflow.info().run_id if workflow.patched(REWOUND_RUN_PATCH) else None
+
+    return runtime.workflow_get_current_history_length, now, rewound_run

@@ -137,6 +137,7 @@ async def rewind_session(
         response = await client.workflow_service.reset_workflow_execution(request)
         # The dev server (1.32) refuses a signal as a post-reset operation, so it follows the reset:
         # the new run waits for it at the reset point (GeckoWorkflow._after_reset).
+        info["run"] = response.run_id  # only a signal sent after the reset can name the run it made
         await client.get_workflow_handle(handle.id, run_id=response.run_id).signal(REWOUND_SIGNAL, info)
     except RPCError as exc:
         raise RewindError(f'rewind of session "{handle.id}" to step {to_step} failed: {exc.message}') from None

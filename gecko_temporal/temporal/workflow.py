@@ -139,7 +139,7 @@ class GeckoWorkflow:
         # A reset reseeds the run: only then may a gecko_rewound tell it where it came from. The seed
         # callback runs while jobs are applied, outside the loop, where no wait condition is checked
         # again: reseeded runs in the loop, so an answer it redoes wakes its wait in this activation.
-        self._control.task_marker, self._control.clock = workflow_readers()
+        self._control.task_marker, self._control.clock, self._control.rewound_run = workflow_readers()
         loop = asyncio.get_running_loop()
 
         def reseeded(_seed: int) -> None:

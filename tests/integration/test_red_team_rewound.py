@@ -102,7 +102,7 @@ async def test_a_hand_reset_whose_signal_comes_in_its_own_task_is_told_and_a_for
         # It redoes an answer to Gate1 too, as rewind does for an update the reset dropped: taken in the
         # reset's own task, it must wake Gate1's wait in that task (nothing else will come to wake it).
         redo = [{"update": "gecko_reply", "args": [{"node": "Gate1", "value": "one"}]}]
-        told = {"from_run": steps["run_id"], "to_step": 1, "values": {"topic": "told"}, "redo": redo}
+        told = {"from_run": steps["run_id"], "to_step": 1, "values": {"topic": "told"}, "redo": redo, "run": new_run}
         await _signal(dev_server, session, told)
         second = procs.worker(*args)
         second.wait_for("worker ready")
@@ -128,5 +128,55 @@ async def test_a_hand_reset_whose_signal_comes_in_its_own_task_is_told_and_a_for
         await run.signal("gecko_answer", {"node": "Gate2", "value": "two"})
         result = await asyncio.wait_for(run.result(), 60)
         assert result["topic"] == "told" and result["second"] == "two", result
+    finally:
+        procs.close()
+
+
+async def test_a_forged_rewound_that_a_hand_reset_reapplies_in_its_own_task_is_refused(dev_server, tmp_path):
+    procs = Procs(tmp_path)
+    queue = f"rewound-{uuid.uuid4().hex[:6]}"
+    args = ("tests.pipelines.hostile:wf", "--address", dev_server.address, "--task-queue", queue, "--threads", "2")
+    try:
+        first = procs.worker(*args)
+        first.wait_for("worker ready")
+        session = f"rewound-{uuid.uuid4().hex[:8]}"
+        client = await connect(dev_server.address)
+        handle = await client.start_workflow(
+            "GeckoWorkflow", RunParams(spec=hostile.wf.compile(), input='"before"'), id=session, task_queue=queue
+        )
+        await _waiting(dev_server, session)
+        steps = await handle.query("gecko_steps")
+        point = next(p for p in steps["steps"] if p["step"] == 1)
+        history = await handle.fetch_history()
+        done = next(
+            e.event_id
+            for e in history.events
+            if e.event_id > point["event"] and e.HasField("workflow_task_completed_event_attributes")
+        )
+        # Sent before the reset, refused; the hand reset (signals reapplied, the CLI's default) puts it
+        # in the new run's first task, beside the reseed that tells of the reset.
+        forged = {"from_run": "r1", "to_step": 1, "values": {"topic": "forged"}, "run": steps["run_id"]}
+        await _signal(dev_server, session, forged)
+        for _ in range(100):
+            if (await cli_state(dev_server, session))["rejected"]:
+                break
+            await asyncio.sleep(0.05)
+        first.stop()
+        code, out, err = await temporal(
+            dev_server, "workflow", "reset", "--workflow-id", session, "--event-id", str(done), "--reason", "test"
+        )
+        assert code == 0, (out, err)
+        new_run = (await client.get_workflow_handle(session).describe()).run_id
+        second = procs.worker(*args)
+        second.wait_for("worker ready")
+        state = await _waiting(dev_server, session)
+        assert state["rewound_from"]["run_id"] is None and state["state"]["topic"] == "before", state
+        assert "reset without gecko-temporal rewind" in state["rewound_from"]["note"], state
+        assert f'"run" must name the run the reset made ({new_run})' in state["rejected"][-1]["reason"], state
+        run = client.get_workflow_handle(session)
+        await run.signal("gecko_answer", {"node": "Gate1", "value": "one"})
+        await run.signal("gecko_answer", {"node": "Gate2", "value": "two"})
+        result = await asyncio.wait_for(run.result(), 60)
+        assert result["topic"] == "before" and result["second"] == "two", result
     finally:
         procs.close()

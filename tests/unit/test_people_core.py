@@ -179,6 +179,22 @@ def test_a_gecko_rewound_is_taken_only_after_a_reset_the_run_was_not_told_about(
     assert control.rewound_from["run_id"] == "r1"
 
 
+def test_a_gecko_rewound_must_name_the_run_its_reset_made_where_the_run_asks_for_it():
+    control = _control()
+    control.rewound_run = lambda: "new-run"  # runs that record the patch
+    # A forged gecko_rewound sent before a hand reset, which reapplies it in the reset's own task:
+    assert control.signal("gecko_rewound", [Arg({"from_run": "old-run", "to_step": 1})]) is not None
+    control.reseeded()  # in the same workflow task: held for the reseed, which refuses it
+    (entry,) = control.rejected
+    assert '"run" must name the run the reset made (new-run)' in entry["reason"] and "old-run" in entry["request"]
+    assert control.rewound_from is None and control.rewinds == 0 and control.reset_untold()
+    # sent later in the new run, naming the old one: refused at once
+    assert "new-run" in control.signal("gecko_rewound", [Arg({"from_run": "old-run", "run": "old-run"})])["reason"]
+    # gecko-temporal rewind's own signal names the run the reset made
+    assert control.signal("gecko_rewound", [Arg({"from_run": "old-run", "to_step": 1, "run": "new-run"})]) is None
+    assert control.rewound_from["run_id"] == "old-run" and control.rewinds == 1
+
+
 def test_edits_of_many_keys_are_bounded_and_their_records_list_a_few_names():
     control = _control()
     _, problem = control.check_edit([Arg({"delete": [f"k{i}" for i in range(100_000)]})])
