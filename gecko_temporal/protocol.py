@@ -59,5 +59,8 @@ EAGER_REDIRECT_PATCH = (  # workflow.patched id: eager runs recorded before appl
 REWOUND_RUN_PATCH = (  # workflow.patched id: runs recorded before took a gecko_rewound that named no run (a
     "gecko-rewound-names-its-run"  # forged one reapplied by a hand reset passed as the reset's own)
 )
+EAGER_SEND_WAIT_PATCH = (  # workflow.patched id: eager runs recorded before waited in one history while a Send
+    "gecko-wait-continue-as-new-eager-send"  # instance ran (its fan-out could not go on collecting in a new run)
+)
 UPGRADE_PATCH = "gecko-upgrade-at-continue-as-new"
 GRAPH_METADATA_PREFIX = "gecko.graph."

@@ -236,6 +236,34 @@ class Scheduler:
             if task.send is not None and task.node not in self._fanin:
                 self._fanin[task.node] = _FanIn.expecting(task.sends)
 
+    def fan_ins(self, nodes: Collection[str]) -> dict[str, Any]:
+        """The fan-outs of ``nodes`` still collecting, as plain data: an eager run that continues as
+        new while some of their instances wait carries what the others finished (see :meth:`take_fan_ins`)."""
+        return {
+            node: {
+                "outputs": group.outputs,
+                "jumps": [None if j is None else _plain_jump(j) for j in group.jumps],
+                "routes": group.routes,
+                "sends": [[_plain_jump(j) for j in js] for js in group.sends],
+                "redirected": group.redirected,
+                "left": group.left,
+            }
+            for node, group in self._fanin.items()
+            if node in nodes
+        }
+
+    def take_fan_ins(self, plain: dict[str, Any]) -> None:
+        """Go on collecting the fan-outs :meth:`fan_ins` carried from the previous run."""
+        for node, group in plain.items():
+            self._fanin[node] = _FanIn(
+                list(group["outputs"]),
+                [None if j is None else Jump(**j) for j in group["jumps"]],
+                [list(r) for r in group["routes"]],
+                [[Jump(**j) for j in js] for js in group["sends"]],
+                bool(group["redirected"]),
+                int(group["left"]),
+            )
+
     def node_order(self, node: str) -> int:
         """The node's position in the graph (the order nodes were added): the order results apply in."""
         return self._order[node]
@@ -336,14 +364,12 @@ class Scheduler:
         """A slimmed, JSON-ready snapshot: enough to continue exactly where the run is."""
         return {
             "inbox": self.inbox,
-            "jumps": [{"node": j.node, "input": j.input, "source": j.source} for j in self.jumps],
+            "jumps": [_plain_jump(j) for j in self.jumps],
             "outputs": self.outputs,
             "step": self.step,
             "last_layer": self.last_layer,
             **(
-                {"sends": [{"node": j.node, "input": j.input, "source": j.source} for j in self.sends]}
-                if self.sends
-                else {}
+                {"sends": [_plain_jump(j) for j in self.sends]} if self.sends else {}
             ),  # only when some wait: snapshots of runs without Sends stay as before
         }
 
@@ -406,6 +432,10 @@ def _loops_back(reach: dict[str, list[str]], routed_from: dict[str, list[str]]) 
         reaches[p] = seen
     found = {n: frozenset(p for p in ps if n in reaches[p]) for n, ps in routed_from.items()}
     return {n: ps for n, ps in found.items() if ps}
+
+
+def _plain_jump(jump: Jump) -> dict[str, Any]:
+    return {"node": jump.node, "input": jump.input, "source": jump.source}
 
 
 def _join_text(pairs: Any) -> str:

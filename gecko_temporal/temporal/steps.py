@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from gecko_temporal.core.window import Window, history_full
     from gecko_temporal.protocol import (
         EAGER_REDIRECT_PATCH,
+        EAGER_SEND_WAIT_PATCH,
         REWIND_WAIT_PATCH,
         WAIT_SWITCH_PATCH,
         WIDE_WAIT_SWITCH_PATCH,
@@ -61,10 +62,12 @@ async def finished_together(host: Host, running: Running) -> list[tuple[Task, No
     A wait for a person that stops because the history is full (see :func:`switch_while_waiting`)
     stays in ``running``, done: the run starts nothing more, the other tasks finish and merge here,
     and once only stopped waits are left the run continues as new with them (they wait again there).
-    Not while a Send instance runs: a fan-out's instances fan in within one run."""
+    A Send instance's wait too: its fan-out goes on collecting in the next run (``RunDriver.with_fan_ins``)."""
     drive = host.drive
-    host.waits_may_pause = not any(t.send is not None for t, _ in running.values())
-    host.wait_patch = WIDE_WAIT_SWITCH_PATCH
+    host.waits_may_pause = True
+    # (a wait beside a Send instance: runs recorded before the fan-out's collecting crossed runs waited here)
+    sending = any(t.send is not None for t, _ in running.values())
+    host.wait_patch = EAGER_SEND_WAIT_PATCH if sending else WIDE_WAIT_SWITCH_PATCH
     jumped: asyncio.Future[None] | None = None  # a jump from outside arrived: [] begins a step at once
     try:
         while True:
@@ -120,7 +123,7 @@ async def _switch_with_waits(host: Host, running: Running) -> None:
         layer.pause_wait(i, error.again)
         task.wait_until = error.again.get("until")
     workflow.logger.info("continuing as new while %s wait (history is long)", ", ".join(t.key for t in tasks))
-    await host.continue_as_new(layer.paused())
+    await host.continue_as_new(host.drive.with_fan_ins(layer.paused()))
     host.drive.switching = False
     for task in tasks:
         running[task.key] = (task, asyncio.ensure_future(host.run_task(task)))

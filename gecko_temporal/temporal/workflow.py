@@ -188,7 +188,7 @@ class GeckoWorkflow:
                     continue
                 tasks = drive.next_tasks({k: t for k, (t, _) in running.items()})
             if drive.eager:  # (the previous run's stopped waits, if it switched while they waited)
-                for task in tasks if partial is None else drive.carried_over(LayerQueue.resumed(partial).tasks):
+                for task in tasks if partial is None else drive.carried_over(partial):
                     running[task.key] = (task, asyncio.ensure_future(self.run_task(task)))
                 if not running:
                     return

@@ -25,6 +25,7 @@ def worker(dev_server, tmp_path_factory):
     proc = procs.worker(
         "tests.pipelines.waits:fan_asks",
         "tests.pipelines.waits:eager_asks",
+        "tests.pipelines.waits:eager_fan_asks",
         "--address",
         dev_server.address,
         "--task-queue",
@@ -87,10 +88,11 @@ def _waiting(state: dict) -> dict[str, int | None]:
     return {k: w.get("interrupt") for k, w in state["waiting"].items()}
 
 
+@pytest.mark.parametrize("wf", [waits.fan_asks, waits.eager_fan_asks], ids=["layered", "eager"])
 async def test_a_flood_on_a_fan_out_whose_instances_wait_moves_the_wait_to_new_runs_and_keeps_every_output(
-    dev_server, worker, tmp_path
+    dev_server, worker, tmp_path, wf
 ):
-    session, handle = await _start(dev_server, waits.fan_asks, 3)
+    session, handle = await _start(dev_server, wf, 3)
     await _state_when(handle, lambda s: len(s["waiting"]) == 3)
     await _answer(handle, "ask[0]", "yes 0", 0)  # one instance finishes in the first run
     await _state_when(handle, lambda s: len(s["waiting"]) == 2 and "ask[0]" not in s["running"])

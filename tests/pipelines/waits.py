@@ -12,9 +12,14 @@ def ask(i, context):
     return context.interrupt(f"ok {i}?")
 
 
-fan_asks = Workflow("WaitFanOut")
-fan_asks.add_node("plan", plan).add_node("ask", ask).add_node("after", lambda xs: xs)
-fan_asks.add_edge("ask", "after").set_entry_point("plan")
+def _fan_asks(name: str, scheduling: str) -> Workflow:
+    wf = Workflow(name, scheduling=scheduling)
+    wf.add_node("plan", plan).add_node("ask", ask).add_node("after", lambda xs: xs)
+    return wf.add_edge("ask", "after").set_entry_point("plan")
+
+
+fan_asks = _fan_asks("WaitFanOut", "layered")
+eager_fan_asks = _fan_asks("WaitEagerFanOut", "eager")  # the fan-out goes on collecting in the next run
 
 
 def ask_twice(topic, context):

@@ -143,7 +143,8 @@ def test_an_eager_run_takes_over_the_waits_the_previous_run_switched_with():
     paused = LayerQueue([Task("A", '"a"', 3, resume=['"yes"'])])  # it waited when the last run switched
     paused.launch()
     paused.pause_wait(0, {"resume": ['"yes"'], "until": 70.0})
-    (a,) = d.carried_over(LayerQueue.resumed(paused.paused()).tasks)
+    assert d.with_fan_ins(paused.paused()) == paused.paused()  # no Send instance: nothing more to carry
+    (a,) = d.carried_over(paused.paused())
     assert (a.key, a.step, a.resume, a.wait_until) == ("A", 3, ['"yes"'], 70.0)
     d.finish([(b, out("b", k=1))], lambda *j: None)
     d.finish([(a, out("a", k=2))], lambda *j: None)  # it ran beside B: an overlapping writer
@@ -186,6 +187,39 @@ def test_a_fan_out_merges_when_its_last_instance_finishes_in_send_order():
     assert d.state == {} and d.completed == ["B"]
     d.finish([(i0, out(0, k="zero", z=0))], lambda *j: None)
     assert d.state == {"k": '"one"', "z": "0"} and d.sched.outputs["B"] == "[0,1]"
+
+
+def test_an_eager_fan_out_whose_instances_wait_goes_on_collecting_in_the_next_run():
+    graph = spec("eager", edges=(("A", "B"), ("B", "C")))
+    d = driver(graph)
+    d.sched.request_send("B", "0", source="A")
+    d.sched.request_send("B", "1", source="A")
+    d.sched.request_send("B", "2", source="A")
+    i0, i1, i2 = d.next_tasks({})
+    # B[0] finished in this run, with a write, a route and a Send of its own; B[1] and B[2] wait
+    d.finish(
+        [(i0, NodeOutput(value="0", writes={"k": '"zero"', "z": "0"}, routes=["C"], sends=[Jump("C", "9")]))], print
+    )
+    d.begin_step({"B[1]": i1, "B[2]": i2})
+    d.control.queue_jump({"node": "C", "input": "1"}, "update")  # a jump from outside redirects them
+    d.begin_step({"B[1]": i1, "B[2]": i2})
+    waits = LayerQueue([i1, i2])
+    for i in range(2):
+        waits.launch()
+        waits.pause_wait(i, {"resume": ['"yes"']})
+    carried = json.loads(json.dumps(d.with_fan_ins(waits.paused())))  # as continue-as-new carries it
+    assert carried["redirected"] == ["B[1]", "B[2]"] and carried["fan_ins"]["B"]["left"] == 2
+
+    nxt = driver(graph, RunSnapshot(scheduler=json.loads(json.dumps(d.sched.snapshot())), state=d.state))
+    t1, t2 = nxt.carried_over(carried)
+    assert (t1.key, t1.step, t1.resume, t2.key) == ("B[1]", i1.step, ['"yes"'], "B[2]")
+    nxt.finish([(t2, out(2, k="two"))], print)
+    assert nxt.state == {} and "B" not in nxt.sched.outputs  # still collecting
+    nxt.finish([(t1, out(1))], print)
+    assert nxt.sched.outputs["B"] == "[0,1,2]"
+    assert nxt.state == {"k": '"two"', "z": "0"}  # merged in Send order, B[0]'s from the last run first
+    # redirected: where the fan-out would have led (C by its route and its Send) is dropped
+    assert nxt.sched.inbox == {} and nxt.sched.sends == []
 
 
 def test_edits_land_only_when_the_run_is_quiet():

@@ -20,6 +20,7 @@ from gecko_temporal.core.control import KEEP_COMPLETED, RunControl
 from gecko_temporal.core.inputs import InputTooLarge, NodeInputs
 from gecko_temporal.core.refs import RefError, ValueTable, expand_output, pack_input
 from gecko_temporal.core.run.failure import NodeFailed, RunFailure, timed_out
+from gecko_temporal.core.run.layer import LayerQueue
 from gecko_temporal.core.run.writes import HeldDeltas, WriteTracker
 from gecko_temporal.core.scheduler import Scheduler, Task
 from gecko_temporal.core.spec import KIND_FUNCTION, SCHEDULING_EAGER, GraphSpec, Jump, NodeOutput, NodeSpec, RunSnapshot
@@ -129,13 +130,29 @@ class RunDriver:
             self.inputs.new_layer()
         return partial
 
-    def carried_over(self, tasks: list[Task]) -> list[Task]:
+    def carried_over(self, partial: dict[str, Any]) -> list[Task]:
         """An eager run's tasks the previous run switched with (waits for a person that stopped
-        because its history was full): they start again now."""
+        because its history was full): they start again now. A Send instance among them goes on
+        collecting its fan-out, with what its other instances finished and wrote there."""
+        tasks = LayerQueue.resumed(partial).tasks
+        self.sched.take_fan_ins(partial.get("fan_ins", {}))
+        self._held.take(partial.get("held", {}))
+        self._redirected.update(partial.get("redirected", []))
         if self._writes is not None:
             for task in tasks:
                 self._writes.started(task.key)
         return tasks
+
+    def with_fan_ins(self, paused: dict[str, Any]) -> dict[str, Any]:
+        """An eager run's stopped waits (``LayerQueue.paused``) with what the next run needs to go on
+        with their fan-outs (see :meth:`carried_over`); without Send instances, as they were."""
+        tasks = LayerQueue.resumed(paused).tasks
+        fanned = {t.node for t in tasks if t.send is not None}
+        if not fanned:
+            return paused
+        keys = [t.key for t in tasks if t.key in self._redirected]
+        carried = {"fan_ins": self.sched.fan_ins(fanned), "held": self._held.to_plain(fanned), "redirected": keys}
+        return {**paused, **carried}
 
     def node_input(
         self, node: NodeSpec, task: Task, member: int | None, takes_context: bool, session_id: str

@@ -10,6 +10,7 @@ different times; their writes merge together, in Send order, when the last insta
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from typing import Any
 
 from gecko_temporal.core.state import StateDelta
 
@@ -30,6 +31,22 @@ class HeldDeltas:
             return []
         group = self._held.pop(node)
         return [d for i in sorted(group) for d in group[i]]
+
+    def to_plain(self, nodes: Collection[str]) -> dict[str, Any]:
+        """The deltas held for the fan-outs of ``nodes``, as plain data (carried across continue-as-new)."""
+        return {
+            node: {str(i): [[d.writes, d.deletes] for d in deltas] for i, deltas in held.items()}
+            for node, held in self._held.items()
+            if node in nodes
+        }
+
+    def take(self, plain: dict[str, Any]) -> None:
+        """Hold again what :meth:`to_plain` carried."""
+        for node, held in plain.items():
+            self._held[node] = {
+                int(i): [StateDelta(dict(writes), list(deletes)) for writes, deletes in deltas]
+                for i, deltas in held.items()
+            }
 
 
 class WriteTracker:
