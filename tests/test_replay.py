@@ -294,7 +294,8 @@ async def _record_rewound_late() -> None:
         if any(e.HasField("timer_started_event_attributes") for e in [e async for e in new.fetch_history_events()]):
             break
         await asyncio.sleep(0.05)
-    await new.signal("gecko_rewound", {"from_run": point["run_id"], "to_step": 1, "values": {"factor": 2}})
+    told = {"from_run": point["run_id"], "to_step": 1, "values": {"factor": 2}, "run": reset.run_id}
+    await new.signal("gecko_rewound", told)
     assert await new.result() == {"x": 6, "state": {"trail": ["a", "b"], "factor": 2}}
     await _save("rewound_late", new)
 

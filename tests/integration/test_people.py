@@ -476,7 +476,8 @@ async def test_a_reset_run_waits_for_the_rewind_signal_before_its_next_layer(dev
     assert not any(e.HasField("activity_task_scheduled_event_attributes") and e.event_id > done for e in events)
     state = await new.query("gecko_state")
     assert state["step"] == 1 and state["status"] == "running" and state["rewound_from"] is None
-    await new.signal("gecko_rewound", {"from_run": point["run_id"], "to_step": 1, "values": {"factor": 4}})
+    told = {"from_run": point["run_id"], "to_step": 1, "values": {"factor": 4}, "run": reset.run_id}
+    await new.signal("gecko_rewound", told)
     assert await new.result() == {"trail": ["a", "b", "c"], "factor": 4, "x": 5}
     assert (await new.query("gecko_state"))["rewound_from"]["run_id"] == point["run_id"]
 
