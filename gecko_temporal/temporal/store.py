@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +98,7 @@ class FileStorageDriver:
         except OSError:
             return digest  # (a read-only store that has it: nothing to write)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        temp = f"{path}.{os.getpid()}.{id(data)}.tmp"
+        temp = f"{path}.{uuid.uuid4().hex}.tmp"  # each writer its own (threads of one process write the same value)
         try:
             with open(temp, "wb") as f:
                 f.write(data)

@@ -47,18 +47,22 @@ def test_storing_a_value_that_is_there_refreshes_it_so_a_collection_keeps_it(tmp
 def test_concurrent_writers_of_one_value_leave_one_whole_file(tmp_path):
     root = str(tmp_path)
     data = os.urandom(1 << 20)
-    keys = []
+    keys, errors = [], []
 
     def write():
-        for _ in range(10):
-            keys.append(FileStorageDriver(root)._write(data))
+        try:
+            for _ in range(10):
+                keys.append(FileStorageDriver(root)._write(bytes(data)))  # (a copy: a value of its own)
+                keys.append(FileStorageDriver(root)._write(data))  # (one object shared by every thread)
+        except Exception as exc:
+            errors.append(exc)
 
     threads = [threading.Thread(target=write) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(set(keys)) == 1
+    assert errors == [] and len(keys) == 160 and len(set(keys)) == 1
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert [p.name for p in files] == keys[:1] and files[0].read_bytes() == data
 
