@@ -23,12 +23,18 @@ from gecko_temporal.core.spec import RunParams
 from gecko_temporal.temporal.payloads import data_converter
 from tests.pipelines import hostile
 from tests.pipelines.procs import Procs, temporal
+from tests.pipelines.task_failures import no_failed_tasks
 
 pytestmark = pytest.mark.asyncio
 
 KEY = "k1:" + base64.b64encode(os.urandom(32)).decode()
 RUN = uuid.uuid4().hex[:6]
 REFERENCE = "json/external-storage-reference"
+
+
+@pytest.fixture(autouse=True)
+def _no_failed_workflow_tasks(request, dev_server):
+    yield from no_failed_tasks(request, dev_server)
 
 
 def forged_reference(claim: str, driver: str = "gecko.file") -> str:
@@ -283,6 +289,7 @@ async def test_a_reference_to_another_sessions_stored_payload_is_never_previewed
 
 
 @pytest.mark.long
+@pytest.mark.fails_tasks("a worker without the run's key cannot read its history: the task fails naming the key id")
 async def test_a_worker_with_the_codec_but_not_the_runs_key_fails_the_task_naming_it(dev_server, workers, tmp_path):
     """Undecodable payloads from outside are rejected; the run's own input under a key this worker
     lacks still fails the workflow task (never the run), and a worker with the key then goes on."""
@@ -326,6 +333,7 @@ async def test_a_worker_with_the_codec_but_not_the_runs_key_fails_the_task_namin
 
 
 @pytest.mark.long
+@pytest.mark.fails_tasks("a store file changed on disk fails the task naming it, until the file is restored")
 async def test_a_corrupt_store_entry_says_which_session_key_and_file_and_recovers(dev_server, tmp_path):
     import subprocess
     import sys

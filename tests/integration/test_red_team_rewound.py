@@ -16,9 +16,15 @@ from gecko_temporal.temporal.client import connect
 from tests.integration.test_hostile_input import cli_state
 from tests.pipelines import hostile
 from tests.pipelines.procs import Procs, temporal
+from tests.pipelines.task_failures import no_failed_tasks
 
 pytestmark = pytest.mark.asyncio
 UNTOLD = "this run has seen no reset it was not told about"
+
+
+@pytest.fixture(autouse=True)
+def _no_failed_workflow_tasks(request, dev_server):
+    yield from no_failed_tasks(request, dev_server)
 
 
 async def _waiting(dev_server, session: str) -> dict:

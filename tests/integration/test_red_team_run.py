@@ -21,9 +21,15 @@ from gecko_temporal.temporal.client import connect
 from tests.integration.test_hostile_input import cli_state, start_hostile
 from tests.pipelines import hostile
 from tests.pipelines.procs import ROOT, Procs, flood, temporal
+from tests.pipelines.task_failures import no_failed_tasks
 
 QUEUE = f"redteam-{uuid.uuid4().hex[:6]}"
 POLL = "__temporal_workflow_stream_poll"
+
+
+@pytest.fixture(autouse=True)
+def _no_failed_workflow_tasks(request, dev_server):
+    yield from no_failed_tasks(request, dev_server)
 
 
 @pytest.fixture(scope="module")

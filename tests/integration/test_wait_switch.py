@@ -15,8 +15,14 @@ from gecko_temporal.protocol import ANSWER_UPDATE, STATE_QUERY
 from gecko_temporal.temporal.client import connect
 from tests.pipelines import waits
 from tests.pipelines.procs import Procs, flood, temporal
+from tests.pipelines.task_failures import no_failed_tasks
 
 QUEUE = f"waitswitch-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(autouse=True)
+def _no_failed_workflow_tasks(request, dev_server):
+    yield from no_failed_tasks(request, dev_server)
 
 
 @pytest.fixture(scope="module")
