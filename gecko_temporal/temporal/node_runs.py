@@ -98,11 +98,11 @@ def abandon(fut: asyncio.Future[Any]) -> None:
     fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
-async def _node_output(pending: Awaitable[Any], events: Any = None) -> NodeOutput:
-    plain = await pending
+async def _node_output(pending: Awaitable[Any], events: Any = None) -> dict[str, Any]:
+    plain: dict[str, Any] = await pending
     if events is not None and isinstance(plain, dict) and plain.get("emitted"):
         events.publish_emitted(plain["emitted"])  # a local node's context.emit events (see _stream)
-    return NodeOutput.from_plain(plain)
+    return plain
 
 
 def start_activity(
@@ -112,9 +112,10 @@ def start_activity(
     activity_id: str,
     events: Any,
     routing: dict[str, Any] | None = None,
-) -> Awaitable[NodeOutput]:
+) -> Awaitable[dict[str, Any]]:
     """Start the activity of ``node`` (or of one Team member), run as ``how`` says (the node or member);
-    ``routing``: flow control's task queue (a named limit's) and priority (the tenant's fairness key)."""
+    ``routing``: flow control's task queue (a named limit's) and priority (the tenant's fairness key).
+    Its output comes as plain data (``RunDriver.expanded`` makes the NodeOutput)."""
     # Input and result travel as plain dicts: the converter's dataclass handling (a deep copy
     # on the way out, reflection over type hints on the way in) cost ~10x more per activity,
     # which a wide layer pays a thousand times in one workflow task. Same JSON either way.

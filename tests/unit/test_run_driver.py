@@ -351,6 +351,16 @@ def test_node_input_and_activity_id():
     assert d.activity_id(task, None) == "3.7" and d.activity_id(task, 0) == "3.7.0"
 
 
+def test_an_activitys_plain_output_becomes_its_node_output():
+    import asyncio
+
+    async def plain(value):
+        return {"value": value, "writes": {"k": value}}
+
+    out = asyncio.run(driver(spec()).expanded(Task("A", '"x"', 7), None, plain('"v"')))
+    assert (out.value, out.writes, out.jump) == ('"v"', {"k": '"v"'}, None)  # (with references: below)
+
+
 def test_an_input_too_large_fails_the_node():
     graph = spec()
     d = driver(graph)
@@ -498,8 +508,8 @@ def test_with_references_a_node_input_refers_and_its_packed_output_comes_back_wh
     shipped = unpacked.pack(out(None).to_plain() | {"writes": {"messages": grown}})
     assert shipped["writes"]["messages"].startswith("+")
 
-    async def done(plain):
-        return NodeOutput.from_plain(plain)
+    async def done(plain):  # the activity's output arrives as plain data
+        return plain
 
     result = asyncio.run(d.expanded(task, None, done(shipped)))
     assert result.writes == {"messages": grown} and len(d.refs) == 0  # the input's texts let go

@@ -177,24 +177,19 @@ class RunDriver:
             return pack_input(plain, self.refs, self.activity_id(task, member)), warning
         return plain, warning
 
-    def expanded(self, task: Task, member: int | None, pending: Awaitable[NodeOutput]) -> Awaitable[NodeOutput]:
-        """``pending`` (the activity's output), its references and compositions expanded (runs
-        with references only; the texts its input referred to are let go once it is back)."""
+    async def expanded(self, task: Task, member: int | None, pending: Awaitable[dict[str, Any]]) -> NodeOutput:
+        """The output of ``pending`` (the activity's, plain), its references and compositions expanded
+        in runs with references (the texts its input referred to are let go once it is back)."""
         refs = self.refs
         if refs is None:
-            return pending
+            return NodeOutput.from_plain(await pending)
         owner = self.activity_id(task, member)
-
-        async def expand() -> NodeOutput:
-            try:
-                out = await pending
-                return NodeOutput.from_plain(expand_output(out.to_plain(), refs, owner, task.node))
-            except RefError as exc:
-                raise NodeFailed(task.node, "RefError", str(exc)) from None
-            finally:
-                refs.release(owner)
-
-        return expand()
+        try:
+            return NodeOutput.from_plain(expand_output(await pending, refs, owner, task.node))
+        except RefError as exc:
+            raise NodeFailed(task.node, "RefError", str(exc)) from None
+        finally:
+            refs.release(owner)
 
     def activity_id(self, task: Task, member: int | None) -> str:
         """The activity id of ``task`` (of one Team ``member``): unique in the session."""
