@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from tests.pipelines.polling import until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -151,8 +156,6 @@ async def flood(dev_server, session: str, folder: Path, count: int = 6, size: in
     """``count`` signals of ``size`` bytes from the real CLI: each lands in the run's history before
     the run can refuse it. A run continuing as new refuses signals for a moment ("workflow is
     closing"), as a flooded waiting run does here: the CLI is run again then, as a user would."""
-    import json
-
     path = folder / "flood.json"
     path.write_text(json.dumps({"junk": "f" * size}))
     for _ in range(count):
@@ -168,12 +171,100 @@ async def flood(dev_server, session: str, folder: Path, count: int = 6, size: in
 
 async def waiting_for(handle: Any, node: str, index: int = 0, within: float = 60.0) -> dict:
     """gecko_state once ``node`` waits in its ``index``-th interrupt (a failure bound only)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        state = await handle.state()
-        entry = state["waiting"].get(node)
-        if entry is not None and entry.get("interrupt") == index:
-            return state
-        assert loop.time() < deadline, f"{node} never waited in interrupt {index}: {state}"
-        await asyncio.sleep(0.05)
+    return await until(
+        handle.state,
+        lambda state: (state["waiting"].get(node) or {}).get("interrupt") == index,
+        lambda state: f"{node} never waited in interrupt {index}: {state}",
+        every=0.05,
+        within=within,
+    )
+
+
+@contextmanager
+def worker_serving(
+    tmp: Path, address: str, queue: str, *targets: str, threads: int = 4, env: dict[str, str] | None = None
+) -> Iterator[Proc]:
+    """One ``worker.py`` process serving ``targets`` on ``queue`` while the block runs (a module's
+    worker fixture); reaped when the block ends, also when the worker never got ready."""
+    procs = Procs(tmp)
+    proc = procs.worker(*targets, "--address", address, "--task-queue", queue, "--threads", str(threads), env=env)
+    try:
+        proc.wait_for("worker ready")
+        yield proc
+    finally:
+        procs.close()
+
+
+def ready_worker(procs: Procs, target: str, address: str, queue: str, *args: str, **env: str) -> Proc:
+    """A ``worker.py`` process for ``target`` on ``queue`` (more arguments, e.g. ``--build-id v1``, after
+    them), returned once it says it is ready (120 s, a failure bound only)."""
+    proc = procs.worker(target, "--address", address, "--task-queue", queue, *args, env=env or None)
+    proc.wait_for("worker ready", 120)
+    return proc
+
+
+def fresh_queue(monkeypatch: Any, address: str, prefix: str) -> str:
+    """A new task queue for a test whose workers are processes: runs this process starts (``wf.start``)
+    go to that server and queue, where only those processes poll."""
+    queue = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
+    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+    return queue
+
+
+async def start_run(dev_server, wf: Any, value: object, queue: str, prefix: str) -> tuple[str, Any]:
+    """Start ``wf`` with input ``value`` on ``queue`` (served by a worker process) from a raw Temporal
+    client, as another program would: (session id, Temporal handle)."""
+    from gecko_temporal.core.spec import RunParams
+    from gecko_temporal.temporal.client import connect
+
+    session = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    client = await connect(dev_server.address)
+    params = RunParams(spec=wf.compile(), input=json.dumps(value))
+    handle = await client.start_workflow("GeckoWorkflow", params, id=session, task_queue=queue)
+    return session, handle
+
+
+async def promote_when_polled(address: str, build_id: str, deployment: str) -> None:
+    """Promote ``build_id`` as soon as its worker has polled (the server knows a version only then)."""
+    from gecko_temporal.temporal.client import connect
+    from gecko_temporal.temporal.deployments import promote
+
+    client = await connect(address)
+    for _ in range(200):  # a failure bound only
+        try:
+            await promote(client, build_id, deployment)
+            return
+        except Exception:
+            await asyncio.sleep(0.1)
+    await promote(client, build_id, deployment)  # raises the real error
+
+
+async def signal_by_cli(dev_server, session: str, name: str, body: str) -> tuple[int, str, str]:
+    """``temporal workflow signal`` with JSON ``body``, as a user types it: (exit code, stdout, stderr)."""
+    return await temporal(dev_server, "workflow", "signal", "--workflow-id", session, "--name", name, "--input", body)
+
+
+async def update_by_cli(dev_server, session: str, name: str, body: str) -> tuple[int, str, str]:
+    """``temporal workflow update execute`` with JSON ``body``: (exit code, stdout, stderr)."""
+    return await temporal(
+        dev_server, "workflow", "update", "execute", "--workflow-id", session, "--name", name, "--input", body
+    )
+
+
+async def gecko(dev_server, *args: str, within: float = 60) -> tuple[int, str, str]:
+    """The gecko-temporal command line in its own process against the test server (``dev_server``
+    None: no address, so ``run`` starts its own embedded one): (exit code, stdout, stderr)."""
+    where = ["--address", dev_server.address] if dev_server is not None else []
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gecko_temporal",
+        *args,
+        *where,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), within)
+    return proc.returncode or 0, out.decode(), err.decode()
