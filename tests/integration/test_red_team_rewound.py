@@ -11,11 +11,11 @@ import uuid
 
 import pytest
 
-from gecko_temporal.core.spec import RunParams
 from gecko_temporal.temporal.client import connect
-from tests.integration.test_hostile_input import cli_state
+from tests.integration.test_hostile_input import cli_state, cli_state_when
 from tests.pipelines import hostile
-from tests.pipelines.procs import Procs, temporal
+from tests.pipelines.polling import until
+from tests.pipelines.procs import Procs, signal_by_cli, start_run, temporal
 from tests.pipelines.task_failures import no_failed_tasks
 
 pytestmark = pytest.mark.asyncio
@@ -28,26 +28,17 @@ def _no_failed_workflow_tasks(request, dev_server):
 
 
 async def _waiting(dev_server, session: str) -> dict:
-    for _ in range(600):
-        state = await cli_state(dev_server, session)
-        if state["waiting"]:
-            return state
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{session} never waited: {state}")
+    return await until(
+        lambda: cli_state(dev_server, session),
+        lambda state: state["waiting"],
+        lambda state: f"{session} never waited: {state}",
+        every=0.05,
+        tries=600,
+    )
 
 
 async def _signal(dev_server, session: str, body: dict) -> None:
-    code, _, err = await temporal(
-        dev_server,
-        "workflow",
-        "signal",
-        "--workflow-id",
-        session,
-        "--name",
-        "gecko_rewound",
-        "--input",
-        json.dumps(body),
-    )
+    code, _, err = await signal_by_cli(dev_server, session, "gecko_rewound", json.dumps(body))
     assert code == 0, err
 
 
@@ -60,19 +51,12 @@ async def test_a_hand_reset_whose_signal_comes_in_its_own_task_is_told_and_a_for
     try:
         first = procs.worker(*args)
         first.wait_for("worker ready")
-        session = f"rewound-{uuid.uuid4().hex[:8]}"
+        session, handle = await start_run(dev_server, hostile.wf, "before", queue, "rewound")
         client = await connect(dev_server.address)
-        handle = await client.start_workflow(
-            "GeckoWorkflow", RunParams(spec=hostile.wf.compile(), input='"before"'), id=session, task_queue=queue
-        )
         await _waiting(dev_server, session)
         # Never reset: a well-formed gecko_rewound is refused and shows no rewound_from.
         await _signal(dev_server, session, {"from_run": "r1", "to_step": 1, "values": {"topic": "forged"}})
-        for _ in range(100):
-            state = await cli_state(dev_server, session)
-            if state["rejected"]:
-                break
-            await asyncio.sleep(0.05)
+        state = await cli_state_when(dev_server, session, lambda s: s["rejected"], 100, 0.05)
         assert [r["reason"] for r in state["rejected"]] == [
             "gecko_rewound is sent by gecko-temporal rewind right after it resets the run; " + UNTOLD
         ]
@@ -112,11 +96,7 @@ async def test_a_hand_reset_whose_signal_comes_in_its_own_task_is_told_and_a_for
         await _signal(dev_server, session, told)
         second = procs.worker(*args)
         second.wait_for("worker ready")
-        for _ in range(600):
-            state = await cli_state(dev_server, session)
-            if state["waiting"].keys() == {"Gate2"}:
-                break
-            await asyncio.sleep(0.05)
+        state = await cli_state_when(dev_server, session, lambda s: s["waiting"].keys() == {"Gate2"}, 600, 0.05)
         assert state["waiting"].keys() == {"Gate2"}, state  # the redone answer woke Gate1's wait
         assert state["rewound_from"]["run_id"] == steps["run_id"] and state["rewound_from"]["step"] == 1, state
         assert not state["rejected"] and state["state"]["topic"] == "told", state  # taken, not held back
@@ -124,11 +104,7 @@ async def test_a_hand_reset_whose_signal_comes_in_its_own_task_is_told_and_a_for
 
         # Told once: another one for the same reset is refused.
         await _signal(dev_server, session, {"from_run": "r2", "to_step": 1})
-        for _ in range(100):
-            state = await cli_state(dev_server, session)
-            if state["rejected"]:
-                break
-            await asyncio.sleep(0.05)
+        state = await cli_state_when(dev_server, session, lambda s: s["rejected"], 100, 0.05)
         assert UNTOLD in state["rejected"][-1]["reason"] and state["rewound_from"]["run_id"] == steps["run_id"]
         run = client.get_workflow_handle(session)
         await run.signal("gecko_answer", {"node": "Gate2", "value": "two"})
@@ -145,11 +121,8 @@ async def test_a_forged_rewound_that_a_hand_reset_reapplies_in_its_own_task_is_r
     try:
         first = procs.worker(*args)
         first.wait_for("worker ready")
-        session = f"rewound-{uuid.uuid4().hex[:8]}"
+        session, handle = await start_run(dev_server, hostile.wf, "before", queue, "rewound")
         client = await connect(dev_server.address)
-        handle = await client.start_workflow(
-            "GeckoWorkflow", RunParams(spec=hostile.wf.compile(), input='"before"'), id=session, task_queue=queue
-        )
         await _waiting(dev_server, session)
         steps = await handle.query("gecko_steps")
         point = next(p for p in steps["steps"] if p["step"] == 1)
@@ -163,10 +136,7 @@ async def test_a_forged_rewound_that_a_hand_reset_reapplies_in_its_own_task_is_r
         # in the new run's first task, beside the reseed that tells of the reset.
         forged = {"from_run": "r1", "to_step": 1, "values": {"topic": "forged"}, "run": steps["run_id"]}
         await _signal(dev_server, session, forged)
-        for _ in range(100):
-            if (await cli_state(dev_server, session))["rejected"]:
-                break
-            await asyncio.sleep(0.05)
+        await cli_state_when(dev_server, session, lambda s: s["rejected"], 100, 0.05)
         first.stop()
         code, out, err = await temporal(
             dev_server, "workflow", "reset", "--workflow-id", session, "--event-id", str(done), "--reason", "test"
