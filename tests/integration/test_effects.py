@@ -20,7 +20,7 @@ from temporalio.service import RPCError
 
 from gecko_temporal import NodeError
 from tests.pipelines import effects
-from tests.pipelines.procs import ROOT, Procs
+from tests.pipelines.procs import ROOT, fresh_queue, waiting_for
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
@@ -28,20 +28,11 @@ SPECS = ("tests.pipelines.effects:fails", "tests.pipelines.effects:crash", "test
 
 
 @pytest.fixture
-def procs(tmp_path):
-    p = Procs(tmp_path)
-    yield p
-    p.close()
-
-
-@pytest.fixture
 def cluster(dev_server, procs, tmp_path, monkeypatch):
     """Start workers (as processes) on a fresh task queue; this process only starts runs."""
-    queue = f"effects-{uuid.uuid4().hex[:6]}"
+    queue = fresh_queue(monkeypatch, dev_server.address, "effects")
     log = tmp_path / "effects.log"
     env = {"GECKO_EFFECT_LOG": str(log), "GECKO_PAYLOAD_STORE": f"file://{tmp_path / 'store'}"}
-    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
-    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
 
     def worker(extra_env: dict[str, str] | None = None):
         proc = procs.worker(
@@ -51,17 +42,6 @@ def cluster(dev_server, procs, tmp_path, monkeypatch):
         return proc
 
     return worker, log
-
-
-async def waiting_for(handle, node: str, index: int, within: float = 60.0) -> dict:
-    """gecko_state once ``node`` waits in its ``index``-th interrupt (a failure bound only)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        state = await handle.state()
-        if (state["waiting"].get(node) or {}).get("interrupt") == index:
-            return state
-        assert asyncio.get_running_loop().time() < deadline, f"{node} never waited in interrupt {index}: {state}"
-        await asyncio.sleep(0.05)
 
 
 def _counts(log) -> Counter:
@@ -126,13 +106,11 @@ async def test_once_before_two_interrupts_runs_once_across_both_answers(cluster)
 async def test_once_without_a_record_store_fails_the_node_at_once_saying_how_to_fix_it(
     dev_server, procs, tmp_path, monkeypatch
 ):
-    queue = f"effects-{uuid.uuid4().hex[:6]}"
+    queue = fresh_queue(monkeypatch, dev_server.address, "effects")
     log = tmp_path / "effects.log"
     env = {"GECKO_EFFECT_LOG": str(log)}  # no GECKO_PAYLOAD_STORE on a named server: no store
     proc = procs.worker(SPECS[2], "--address", dev_server.address, "--task-queue", queue, env=env)
     await asyncio.to_thread(proc.wait_for, "worker ready", 120)
-    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
-    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
     handle = await effects.people.start("o4", session_id=f"effects-nostore-{uuid.uuid4().hex[:8]}")
     with pytest.raises(NodeError) as err:
         await asyncio.wait_for(handle.result(), 120)
