@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from gecko_temporal import Team, WaitForInput, Workflow, step
 from gecko_temporal.core import versions
 from gecko_temporal.core.versions import check_specs, check_upgrade, workflow_fingerprint
-from tests.pipelines.outputs import produce, produce_optional
+from tests.pipelines.version_nodes import m1, m2, m3, produce, produce_optional
 
 
 def fetch(x):
@@ -178,18 +178,6 @@ def test_new_router_targets_are_unsafe():
     report = report_of(build(["A"]), build(["A", "B"]))
     assert ("new router targets", "Start", False) in kinds(report)
     assert '"B"' in report.text()
-
-
-def m1(x):
-    return 1
-
-
-def m2(x):
-    return 2
-
-
-def m3(x):
-    return 3
 
 
 def team(*members):

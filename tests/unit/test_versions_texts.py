@@ -18,7 +18,7 @@ from gecko_temporal.core.versions import (
     workflow_fingerprint,
 )
 from tests.pipelines import deploy_v1, deploy_v2
-from tests.pipelines.outputs import Out, produce, produce_optional
+from tests.pipelines.version_nodes import Out, m1, m2, m3, produce, produce_optional
 
 
 def text_of(old: Workflow, new: Workflow) -> str:
@@ -201,18 +201,6 @@ def test_a_changed_router_is_a_body_change_of_its_node():
     assert report == [
         "  safe   body changed               Start: its code changed; the new code runs from its next step"
     ]
-
-
-def m1(x):
-    return 1
-
-
-def m2(x):
-    return 2
-
-
-def m3(x):
-    return 3
 
 
 @step(name="m2")

@@ -1,5 +1,5 @@
-"""Nodes that return pydantic models, for the tests of output schemas across versions
-(tests/unit/test_versions.py, test_versions_texts.py): a model, and the same model with an optional field."""
+"""Nodes the version checks are tested on (tests/unit/test_versions.py, test_versions_texts.py): three
+Team members, and nodes that return a pydantic model and the same model with an optional field."""
 
 from __future__ import annotations
 
@@ -21,3 +21,15 @@ def produce(x) -> Out:
 
 def produce_optional(x) -> OutOptional:
     return OutOptional(text="t")
+
+
+def m1(x):
+    return 1
+
+
+def m2(x):
+    return 2
+
+
+def m3(x):
+    return 3
