@@ -54,6 +54,23 @@ async def _agent_runs(client, prefix: str, count: int = 1) -> list:
 
 
 # -- pydantic-ai -----------------------------------------------------------------------------------
+def _model_that_hangs(label: str, reply: str):
+    """A pydantic-ai FunctionModel body that notes "<label>-start" in EVENTS, waits an hour, and notes
+    "<label>-cancelled" when it is cancelled (what a race's loser or a cancelled session must see)."""
+    from pydantic_ai.messages import ModelResponse, TextPart
+
+    async def model(messages, info) -> ModelResponse:
+        EVENTS.append(f"{label}-start")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            EVENTS.append(f"{label}-cancelled")
+            raise
+        return ModelResponse(parts=[TextPart(reply)])
+
+    return model
+
+
 async def test_pydantic_ai_agent_is_a_node_and_its_structured_output_arrives_typed(session_id):
     _need("pydantic_ai", "pydantic-ai-slim")
     from pydantic_ai import Agent
@@ -112,16 +129,7 @@ async def test_race_of_agents_cancels_the_losers_model_calls(session_id):
     tag = uuid.uuid4().hex[:6]
 
     def slow_model(label: str):
-        async def model(messages, info) -> ModelResponse:
-            EVENTS.append(f"{label}-{tag}-start")
-            try:
-                await asyncio.sleep(3600)
-            except asyncio.CancelledError:
-                EVENTS.append(f"{label}-{tag}-cancelled")
-                raise
-            return ModelResponse(parts=[TextPart("too late")])
-
-        return model
+        return _model_that_hangs(f"{label}-{tag}", "too late")
 
     async def fast_model(messages, info) -> ModelResponse:
         # Wins only once both slow agents are mid-call, so their cancellation is what the test sees.
@@ -423,7 +431,6 @@ async def test_durable_agent_whose_model_keeps_failing_fails_the_node_once_retri
 async def test_cancelling_a_session_cancels_its_durable_agent_run(session_id):
     _need("pydantic_ai", "pydantic-ai-slim")
     from pydantic_ai import Agent
-    from pydantic_ai.messages import ModelResponse, TextPart
     from pydantic_ai.models.function import FunctionModel
     from temporalio.client import WorkflowExecutionStatus
 
@@ -432,14 +439,7 @@ async def test_cancelling_a_session_cancels_its_durable_agent_run(session_id):
 
     tag = uuid.uuid4().hex[:6]
 
-    async def model(messages, info) -> ModelResponse:
-        EVENTS.append(f"waiting-{tag}-start")
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            EVENTS.append(f"waiting-{tag}-cancelled")
-            raise
-        return ModelResponse(parts=[TextPart("never")])
+    model = _model_that_hangs(f"waiting-{tag}", "never")
 
     wf = Workflow(f"DurableCancel-{tag}")
     wf.add_node("Ask", durable_agent(Agent(FunctionModel(model), name=f"waiting_{tag}"))).set_entry_point("Ask")
