@@ -20,7 +20,7 @@ from temporalio.service import RPCError
 
 from gecko_temporal import NodeError
 from tests.pipelines import effects
-from tests.pipelines.procs import ROOT, fresh_queue, waiting_for
+from tests.pipelines.procs import ROOT, fresh_queue, local_s3, waiting_for
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
@@ -152,23 +152,13 @@ async def test_once_and_the_cache_keep_records_in_an_s3_payload_store(dev_server
     cache entries are objects under prefix/records/, and cache clear deletes the entries."""
     pytest.importorskip("aioboto3")
     moto_server = pytest.importorskip("moto.server")
-    import socket
-
     import boto3
 
     from gecko_temporal import CachePolicy, GeckoWorker, Workflow, connect, step
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    s3 = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    s3.start()
+    s3 = local_s3(moto_server, monkeypatch)
     log = tmp_path / "effects.log"
     for name, value in {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
         "GECKO_PAYLOAD_STORE": "s3://gecko-records/team",
         "GECKO_EFFECT_LOG": str(log),
         "TEMPORAL_ADDRESS": dev_server.address,

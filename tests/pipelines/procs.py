@@ -111,6 +111,24 @@ def wait_until(predicate: Callable[[], object], within: float = 30.0, what: str 
         time.sleep(0.05)
 
 
+def local_s3(moto_server: Any, monkeypatch: Any) -> Any:
+    """moto's S3-compatible server (``moto.server``) started on a free local port, with the AWS_*
+    variables set (test credentials) so boto3 and the S3 payload stores use it; the caller stops it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    for name, value in {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return server
+
+
 def port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):
