@@ -352,24 +352,14 @@ async def test_sigkilled_worker_mid_durable_agent_repeats_no_finished_model_call
     SIGKILLed; a second worker finishes the run. Every call is logged with its process id."""
     _need("pydantic_ai", "pydantic-ai-slim")
     from tests.pipelines import agent_crash
-    from tests.pipelines.procs import Procs, wait_until
+    from tests.pipelines.procs import Procs, fresh_queue, ready_worker, wait_until
 
     log = tmp_path / "calls.log"
-    queue = f"agent-crash-{uuid.uuid4().hex[:6]}"
+    queue = fresh_queue(monkeypatch, dev_server.address, "agent-crash")  # the test only starts the run
     spec = "tests.pipelines.agent_crash:wf"
     procs = Procs(tmp_path)
     try:
-        first = procs.worker(
-            spec,
-            "--address",
-            dev_server.address,
-            "--task-queue",
-            queue,
-            env={"GECKO_AGENT_LOG": str(log), "GECKO_AGENT_HANG_AT": "2"},
-        )
-        first.wait_for("worker ready", 120)
-        monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)  # the test only starts the run
-        monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+        first = ready_worker(procs, spec, dev_server.address, queue, GECKO_AGENT_LOG=str(log), GECKO_AGENT_HANG_AT="2")
         monkeypatch.setenv("GECKO_AGENT_LOG", str(log))
         handle = await agent_crash.wf.start("count", session_id=f"agent-crash-{uuid.uuid4().hex[:8]}", timeout=180)
 
@@ -466,27 +456,16 @@ async def test_stopping_a_worker_mid_durable_agent_hands_the_same_agent_run_to_t
     _need("pydantic_ai", "pydantic-ai-slim")
     from gecko_temporal.temporal.client import connect
     from tests.pipelines import agent_crash
-    from tests.pipelines.procs import Procs, wait_until
+    from tests.pipelines.procs import Procs, fresh_queue, ready_worker, wait_until
 
     log = tmp_path / "calls.log"
-    queue = f"agent-stop-{uuid.uuid4().hex[:6]}"
+    queue = fresh_queue(monkeypatch, dev_server.address, "agent-stop")
     spec = "tests.pipelines.agent_crash:wf"
     session = f"agent-stop-{uuid.uuid4().hex[:8]}"
     procs = Procs(tmp_path)
     try:
-        first = procs.worker(
-            spec,
-            "--address",
-            dev_server.address,
-            "--task-queue",
-            queue,
-            "--graceful-shutdown",
-            "1",
-            env={"GECKO_AGENT_LOG": str(log), "GECKO_AGENT_HANG_AT": "2"},
-        )
-        first.wait_for("worker ready", 120)
-        monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
-        monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+        env = {"GECKO_AGENT_LOG": str(log), "GECKO_AGENT_HANG_AT": "2"}
+        first = ready_worker(procs, spec, dev_server.address, queue, "--graceful-shutdown", "1", **env)
         monkeypatch.setenv("GECKO_AGENT_LOG", str(log))
         handle = await agent_crash.wf.start("count", session_id=session, timeout=180)
         await asyncio.to_thread(
