@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import uuid
 from collections import Counter
 
@@ -20,7 +18,7 @@ from temporalio.service import RPCError
 
 from gecko_temporal import NodeError
 from tests.pipelines import effects
-from tests.pipelines.procs import ROOT, fresh_queue, local_s3, waiting_for
+from tests.pipelines.procs import fresh_queue, local_s3, run_gecko, waiting_for
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
@@ -194,13 +192,7 @@ async def test_once_and_the_cache_keep_records_in_an_s3_payload_store(dev_server
         keys = [o["Key"] for o in bucket.list_objects_v2(Bucket="gecko-records")["Contents"]]
         assert sum(k.startswith("team/records/effects/") for k in keys) == 2
         assert sum(k.startswith("team/records/cache/") for k in keys) == 1
-        cleared = subprocess.run(
-            [sys.executable, "-m", "gecko_temporal", "cache", "clear"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        cleared = run_gecko("cache", "clear")
         assert cleared.returncode == 0, cleared.stderr
         assert json.loads(cleared.stdout) == {"cleared": 1, "node": None, "store": "s3://gecko-records/team/records"}
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -38,7 +38,7 @@ async def poll(
         try:
             value = await fetch()
         except skip:
-            value = None
+            pass
         else:
             last = value
             if ready(value):
@@ -63,13 +63,13 @@ async def until(
 ) -> T:
     """The first value ``fetch`` gives that is ``ready``; AssertionError(``failure``) once the bound is
     spent (a callable ``failure`` gets the last value fetched, to show what the run looked like)."""
-    reached, value = await poll(fetch, ready, every=every, tries=tries, within=within, skip=skip)
-    if not reached:
-        raise AssertionError(failure(value) if callable(failure) else failure)
-    return value  # type: ignore[return-value]  # reached: a value was fetched
+    outcome = await poll(fetch, ready, every=every, tries=tries, within=within, skip=skip)
+    if not outcome[0]:
+        raise AssertionError(failure(outcome[1]) if callable(failure) else failure)
+    return cast(T, outcome[1])  # reached: the value fetched that was ready
 
 
-async def waiting_at(handle: Any, node: str, tries: int = 600, every: float = 0.1) -> dict:
+async def waiting_at(handle: Any, node: str, tries: int = 600, every: float = 0.1) -> dict[str, Any]:
     """gecko_state once ``node`` waits, asked through the handle; a query that fails is asked again
     (a worker that has not polled yet, a run switching to its next)."""
     return await until(

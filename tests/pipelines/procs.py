@@ -187,7 +187,7 @@ async def flood(dev_server, session: str, folder: Path, count: int = 6, size: in
         assert code == 0, err
 
 
-async def waiting_for(handle: Any, node: str, index: int = 0, within: float = 60.0) -> dict:
+async def waiting_for(handle: Any, node: str, index: int = 0, within: float = 60.0) -> dict[str, Any]:
     """gecko_state once ``node`` waits in its ``index``-th interrupt (a failure bound only)."""
     return await until(
         handle.state,
@@ -230,7 +230,7 @@ def fresh_queue(monkeypatch: Any, address: str, prefix: str) -> str:
     return queue
 
 
-async def start_run(dev_server, wf: Any, value: object, queue: str, prefix: str) -> tuple[str, Any]:
+async def start_run(dev_server: Any, wf: Any, value: object, queue: str, prefix: str) -> tuple[str, Any]:
     """Start ``wf`` with input ``value`` on ``queue`` (served by a worker process) from a raw Temporal
     client, as another program would: (session id, Temporal handle)."""
     from gecko_temporal.core.spec import RunParams
@@ -258,19 +258,32 @@ async def promote_when_polled(address: str, build_id: str, deployment: str) -> N
     await promote(client, build_id, deployment)  # raises the real error
 
 
-async def signal_by_cli(dev_server, session: str, name: str, body: str) -> tuple[int, str, str]:
+async def signal_by_cli(dev_server: Any, session: str, name: str, body: str) -> tuple[int, str, str]:
     """``temporal workflow signal`` with JSON ``body``, as a user types it: (exit code, stdout, stderr)."""
     return await temporal(dev_server, "workflow", "signal", "--workflow-id", session, "--name", name, "--input", body)
 
 
-async def update_by_cli(dev_server, session: str, name: str, body: str) -> tuple[int, str, str]:
+async def update_by_cli(dev_server: Any, session: str, name: str, body: str) -> tuple[int, str, str]:
     """``temporal workflow update execute`` with JSON ``body``: (exit code, stdout, stderr)."""
     return await temporal(
         dev_server, "workflow", "update", "execute", "--workflow-id", session, "--name", name, "--input", body
     )
 
 
-async def gecko(dev_server, *args: str, within: float = 60) -> tuple[int, str, str]:
+def run_gecko(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m gecko_temporal ARGS`` from the repository root, waited for (``timeout`` a failure
+    bound only): its exit code and text output, for a test's asserts."""
+    return subprocess.run(
+        [sys.executable, "-m", "gecko_temporal", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+async def gecko(dev_server: Any, *args: str, within: float = 60) -> tuple[int, str, str]:
     """The gecko-temporal command line in its own process against the test server (``dev_server``
     None: no address, so ``run`` starts its own embedded one): (exit code, stdout, stderr)."""
     where = ["--address", dev_server.address] if dev_server is not None else []
