@@ -18,7 +18,7 @@ from temporalio.service import RPCError
 
 from gecko_temporal import NodeError
 from tests.pipelines import effects
-from tests.pipelines.procs import fresh_queue, local_s3, run_gecko, waiting_for
+from tests.pipelines.procs import fresh_queue, local_s3, read_event_log, run_gecko, waiting_for
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
@@ -43,7 +43,7 @@ def cluster(dev_server, procs, tmp_path, monkeypatch):
 
 
 def _counts(log) -> Counter:
-    return Counter(effects.read_log(str(log)))
+    return Counter(event for event, _ in read_event_log(str(log)))
 
 
 async def test_an_exception_after_the_effect_retries_without_running_it_again(cluster):

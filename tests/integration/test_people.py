@@ -16,7 +16,7 @@ import pytest
 
 from gecko_temporal import GeckoError, NodeError, RewindError, StateEditError
 from tests.pipelines import people
-from tests.pipelines.procs import Procs, signal_by_cli, update_by_cli, waiting_for
+from tests.pipelines.procs import Procs, read_event_log, signal_by_cli, update_by_cli, waiting_for
 from tests.pipelines.procs import gecko as gecko_cli
 
 pytestmark = pytest.mark.asyncio
@@ -30,7 +30,7 @@ def log(tmp_path, monkeypatch):
 
 
 def _counts(path) -> Counter:
-    return Counter(people.read_log(str(path)))
+    return Counter(event for event, _ in read_event_log(str(path)))
 
 
 # The gecko-temporal CLI in its own process (dev_server None: no server, `run` uses its own embedded one).
