@@ -94,6 +94,17 @@ class Procs:
             proc.stop()
 
 
+def load_example(name: str) -> Any:
+    """examples/``name``.py loaded as a module, as its tests drive it (the folder is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    assert spec is not None and spec.loader is not None, f"no examples/{name}.py"
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def read_event_log(path: str) -> list[tuple[str, int]]:
     """(event, pid) lines that pipeline nodes append to a log file, to count executions per process."""
     try:
