@@ -52,3 +52,13 @@ def _alone_when_marked(request):
         fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
         fcntl.flock(gate, fcntl.LOCK_UN)
         yield
+
+
+@pytest.fixture
+def procs(tmp_path):
+    """Worker and CLI processes a test starts (tests/pipelines/procs.py), all reaped when it ends."""
+    from tests.pipelines.procs import Procs
+
+    started = Procs(tmp_path)
+    yield started
+    started.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import pytest
 
 from gecko_temporal import MemberResult
 from gecko_temporal.core.codec import decode
+from tests.pipelines import procs
 
 ROOT = Path(__file__).resolve().parents[2]
 for module, package in (("pydantic_ai", "pydantic-ai-slim"), ("langchain_core", "langchain-core")):
@@ -19,10 +19,7 @@ for module, package in (("pydantic_ai", "pydantic-ai-slim"), ("langchain_core", 
 
 
 def load_example():
-    spec = importlib.util.spec_from_file_location("agent_pipeline", ROOT / "examples" / "agent_pipeline.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return procs.load_example("agent_pipeline")
 
 
 async def test_agent_pipeline_races_judges_and_publishes(tmp_path):

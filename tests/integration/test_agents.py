@@ -54,6 +54,23 @@ async def _agent_runs(client, prefix: str, count: int = 1) -> list:
 
 
 # -- pydantic-ai -----------------------------------------------------------------------------------
+def _model_that_hangs(label: str, reply: str):
+    """A pydantic-ai FunctionModel body that notes "<label>-start" in EVENTS, waits an hour, and notes
+    "<label>-cancelled" when it is cancelled (what a race's loser or a cancelled session must see)."""
+    from pydantic_ai.messages import ModelResponse, TextPart
+
+    async def model(messages, info) -> ModelResponse:
+        EVENTS.append(f"{label}-start")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            EVENTS.append(f"{label}-cancelled")
+            raise
+        return ModelResponse(parts=[TextPart(reply)])
+
+    return model
+
+
 async def test_pydantic_ai_agent_is_a_node_and_its_structured_output_arrives_typed(session_id):
     _need("pydantic_ai", "pydantic-ai-slim")
     from pydantic_ai import Agent
@@ -112,16 +129,7 @@ async def test_race_of_agents_cancels_the_losers_model_calls(session_id):
     tag = uuid.uuid4().hex[:6]
 
     def slow_model(label: str):
-        async def model(messages, info) -> ModelResponse:
-            EVENTS.append(f"{label}-{tag}-start")
-            try:
-                await asyncio.sleep(3600)
-            except asyncio.CancelledError:
-                EVENTS.append(f"{label}-{tag}-cancelled")
-                raise
-            return ModelResponse(parts=[TextPart("too late")])
-
-        return model
+        return _model_that_hangs(f"{label}-{tag}", "too late")
 
     async def fast_model(messages, info) -> ModelResponse:
         # Wins only once both slow agents are mid-call, so their cancellation is what the test sees.
@@ -344,24 +352,14 @@ async def test_sigkilled_worker_mid_durable_agent_repeats_no_finished_model_call
     SIGKILLed; a second worker finishes the run. Every call is logged with its process id."""
     _need("pydantic_ai", "pydantic-ai-slim")
     from tests.pipelines import agent_crash
-    from tests.pipelines.procs import Procs, wait_until
+    from tests.pipelines.procs import Procs, fresh_queue, ready_worker, wait_until
 
     log = tmp_path / "calls.log"
-    queue = f"agent-crash-{uuid.uuid4().hex[:6]}"
+    queue = fresh_queue(monkeypatch, dev_server.address, "agent-crash")  # the test only starts the run
     spec = "tests.pipelines.agent_crash:wf"
     procs = Procs(tmp_path)
     try:
-        first = procs.worker(
-            spec,
-            "--address",
-            dev_server.address,
-            "--task-queue",
-            queue,
-            env={"GECKO_AGENT_LOG": str(log), "GECKO_AGENT_HANG_AT": "2"},
-        )
-        first.wait_for("worker ready", 120)
-        monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)  # the test only starts the run
-        monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+        first = ready_worker(procs, spec, dev_server.address, queue, GECKO_AGENT_LOG=str(log), GECKO_AGENT_HANG_AT="2")
         monkeypatch.setenv("GECKO_AGENT_LOG", str(log))
         handle = await agent_crash.wf.start("count", session_id=f"agent-crash-{uuid.uuid4().hex[:8]}", timeout=180)
 
@@ -423,7 +421,6 @@ async def test_durable_agent_whose_model_keeps_failing_fails_the_node_once_retri
 async def test_cancelling_a_session_cancels_its_durable_agent_run(session_id):
     _need("pydantic_ai", "pydantic-ai-slim")
     from pydantic_ai import Agent
-    from pydantic_ai.messages import ModelResponse, TextPart
     from pydantic_ai.models.function import FunctionModel
     from temporalio.client import WorkflowExecutionStatus
 
@@ -432,14 +429,7 @@ async def test_cancelling_a_session_cancels_its_durable_agent_run(session_id):
 
     tag = uuid.uuid4().hex[:6]
 
-    async def model(messages, info) -> ModelResponse:
-        EVENTS.append(f"waiting-{tag}-start")
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            EVENTS.append(f"waiting-{tag}-cancelled")
-            raise
-        return ModelResponse(parts=[TextPart("never")])
+    model = _model_that_hangs(f"waiting-{tag}", "never")
 
     wf = Workflow(f"DurableCancel-{tag}")
     wf.add_node("Ask", durable_agent(Agent(FunctionModel(model), name=f"waiting_{tag}"))).set_entry_point("Ask")
@@ -466,27 +456,16 @@ async def test_stopping_a_worker_mid_durable_agent_hands_the_same_agent_run_to_t
     _need("pydantic_ai", "pydantic-ai-slim")
     from gecko_temporal.temporal.client import connect
     from tests.pipelines import agent_crash
-    from tests.pipelines.procs import Procs, wait_until
+    from tests.pipelines.procs import Procs, fresh_queue, ready_worker, wait_until
 
     log = tmp_path / "calls.log"
-    queue = f"agent-stop-{uuid.uuid4().hex[:6]}"
+    queue = fresh_queue(monkeypatch, dev_server.address, "agent-stop")
     spec = "tests.pipelines.agent_crash:wf"
     session = f"agent-stop-{uuid.uuid4().hex[:8]}"
     procs = Procs(tmp_path)
     try:
-        first = procs.worker(
-            spec,
-            "--address",
-            dev_server.address,
-            "--task-queue",
-            queue,
-            "--graceful-shutdown",
-            "1",
-            env={"GECKO_AGENT_LOG": str(log), "GECKO_AGENT_HANG_AT": "2"},
-        )
-        first.wait_for("worker ready", 120)
-        monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
-        monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+        env = {"GECKO_AGENT_LOG": str(log), "GECKO_AGENT_HANG_AT": "2"}
+        first = ready_worker(procs, spec, dev_server.address, queue, "--graceful-shutdown", "1", **env)
         monkeypatch.setenv("GECKO_AGENT_LOG", str(log))
         handle = await agent_crash.wf.start("count", session_id=session, timeout=180)
         await asyncio.to_thread(

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from gecko_temporal import GeckoWorker, Workflow, connect
+from tests.pipelines.procs import fresh_queue, local_s3
 
 pytestmark = pytest.mark.asyncio
 
@@ -60,9 +61,7 @@ async def test_a_50_mb_output_just_works():
 
 
 async def test_gecko_payload_store_file_dir_on_a_cluster_worker(dev_server, monkeypatch, tmp_path):
-    queue = f"store-{uuid.uuid4().hex[:6]}"
-    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
-    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+    queue = fresh_queue(monkeypatch, dev_server.address, "store")
     monkeypatch.setenv("GECKO_PAYLOAD_STORE", f"file://{tmp_path}")
     wf = _big_chain("BigCluster", 3 * MB)
     worker = GeckoWorker(await connect(), task_queue=queue)
@@ -83,26 +82,11 @@ async def test_gecko_payload_store_s3_against_a_local_s3_server(dev_server, monk
     pytest.importorskip("aioboto3")
     pytest.importorskip("types_aiobotocore_s3")
     moto_server = pytest.importorskip("moto.server")
-    import socket
-
     import boto3
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    s3 = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    s3.start()
-    for name, value in {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
+    s3 = local_s3(moto_server, monkeypatch)
     boto3.client("s3").create_bucket(Bucket="gecko-payloads")
-    queue = f"s3-{uuid.uuid4().hex[:6]}"
-    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
-    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+    queue = fresh_queue(monkeypatch, dev_server.address, "s3")
     monkeypatch.setenv("GECKO_PAYLOAD_STORE", "s3://gecko-payloads/runs")
     wf = _big_chain("BigS3", 3 * MB)
     worker = GeckoWorker(await connect(), task_queue=queue)

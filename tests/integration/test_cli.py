@@ -20,7 +20,8 @@ from gecko_temporal.ops.cli import main, worker_main
 from gecko_temporal.temporal.client import connect
 from gecko_temporal.temporal.embedded import free_port as _free_port
 from tests.pipelines import review
-from tests.pipelines.procs import Procs, port_open, wait_until
+from tests.pipelines.polling import until
+from tests.pipelines.procs import Procs, port_open, start_run, wait_until, worker_serving
 
 QUEUE = f"cli-{uuid.uuid4().hex[:6]}"
 
@@ -28,22 +29,14 @@ QUEUE = f"cli-{uuid.uuid4().hex[:6]}"
 @pytest.fixture(scope="module")
 def worker(dev_server, tmp_path_factory):
     """One worker process serving the review pipelines for this module's tests."""
-    procs = Procs(tmp_path_factory.mktemp("cli-worker"))
-    proc = procs.worker(
+    with worker_serving(
+        tmp_path_factory.mktemp("cli-worker"),
+        dev_server.address,
+        QUEUE,
         "tests.pipelines.review:wf",
         "tests.pipelines.review:upper",
-        "--address",
-        dev_server.address,
-        "--task-queue",
-        QUEUE,
-        "--threads",
-        "4",
-    )
-    try:
-        proc.wait_for("worker ready")
+    ) as proc:
         yield proc
-    finally:
-        procs.close()
 
 
 async def cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -55,21 +48,19 @@ async def cli(capsys, *args: str) -> tuple[int, str, str]:
 
 
 async def start_review(dev_server, topic: str) -> str:
-    session = f"review-{uuid.uuid4().hex[:8]}"
-    client = await connect(dev_server.address)
-    await client.start_workflow(
-        "GeckoWorkflow", RunParams(spec=review.wf.compile(), input=json.dumps(topic)), id=session, task_queue=QUEUE
-    )
+    session, _ = await start_run(dev_server, review.wf, topic, QUEUE, "review")
     return session
 
 
 async def until_waiting(dev_server, session: str) -> None:
     handle = (await connect(dev_server.address)).get_workflow_handle(session)
-    for _ in range(200):
-        if (await handle.query("gecko_state"))["waiting"]:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the run never reached its WaitForInput node")
+    await until(
+        lambda: handle.query("gecko_state"),
+        lambda state: state["waiting"],
+        "the run never reached its WaitForInput node",
+        every=0.05,
+        tries=200,
+    )
 
 
 # -- bad input: no server needed -----------------------------------------------------------------

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 
 import pytest
 
-from gecko_temporal.temporal.client import connect
-from gecko_temporal.temporal.deployments import promote
 from tests.pipelines import deploy_v1, deploy_v2
-from tests.pipelines.procs import Procs
+from tests.pipelines.polling import waiting_at
+from tests.pipelines.procs import Procs, fresh_queue, promote_when_polled, ready_worker
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
@@ -30,41 +28,10 @@ ALL_V2 = {
 }
 
 
-@pytest.fixture
-def procs(tmp_path):
-    p = Procs(tmp_path)
-    yield p
-    p.close()
-
-
 async def _cli(procs: Procs, *args: str) -> tuple[int, str]:
     proc = procs.command(*args)
     code = await asyncio.to_thread(proc.popen.wait, 120)
     return code, proc.output()
-
-
-async def _promote_when_polled(address: str, build_id: str, deployment: str) -> None:
-    """Promote as soon as the version's worker has polled (the server knows a version only then)."""
-    client = await connect(address)
-    for _ in range(200):  # a failure bound only
-        try:
-            await promote(client, build_id, deployment)
-            return
-        except Exception:
-            await asyncio.sleep(0.1)
-    await promote(client, build_id, deployment)  # raises the real error
-
-
-async def _waiting(handle) -> dict:
-    for _ in range(600):  # a failure bound only
-        try:
-            state = await handle.state()
-            if "Review" in state.get("waiting", {}):
-                return state
-        except Exception:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{handle.id} never waited at Review")
 
 
 async def _versions(procs: Procs, address: str, queue: str) -> dict[str, dict]:
@@ -75,25 +42,21 @@ async def _versions(procs: Procs, address: str, queue: str) -> dict[str, dict]:
 
 @pytest.mark.long
 async def test_rolling_deploy_keeps_every_run_on_the_code_it_started_with(dev_server, procs, monkeypatch):
-    address, queue = dev_server.address, f"deploy-{uuid.uuid4().hex[:6]}"
-    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
-    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
-    common = ("--address", address, "--task-queue", queue)
+    address = dev_server.address
+    queue = fresh_queue(monkeypatch, address, "deploy")
 
-    v1 = procs.worker(V1, *common, "--build-id", "v1")
-    v1.wait_for("worker ready", 120)
+    v1 = ready_worker(procs, V1, address, queue, "--build-id", "v1")
     assert f"version v1 of deployment {queue}" in v1.output()
-    await _promote_when_polled(address, "v1", queue)
+    await promote_when_polled(address, "v1", queue)
 
     # Runs of v1: two from a v1 client, one from a v2 client (it follows the graph of v1, where it is pinned).
     old = [await deploy_v1.wf.start("topic") for _ in range(2)] + [await deploy_v2.wf.start("topic")]
     for handle in old:
-        version = (await _waiting(handle))["version"]
+        version = (await waiting_at(handle, "Review"))["version"]
         assert version["build_id"] == "v1" and version["behavior"] == "pinned"
 
     # Deploy v2 beside v1 and promote it while the v1 runs wait.
-    v2 = procs.worker(V2, *common, "--build-id", "v2")
-    v2.wait_for("worker ready", 120)
+    ready_worker(procs, V2, address, queue, "--build-id", "v2")
     for _ in range(200):
         code, out = await _cli(procs, "promote", "v2", "--deployment", queue, "--address", address)
         if code == 0:
@@ -104,7 +67,7 @@ async def test_rolling_deploy_keeps_every_run_on_the_code_it_started_with(dev_se
     # New runs land on v2, from a v2 client and from a v1 client (whose graph lacks Finish and Extra).
     new = [await deploy_v2.wf.start("topic"), await deploy_v1.wf.start("topic")]
     for handle in new:
-        assert (await _waiting(handle))["version"]["build_id"] == "v2"
+        assert (await waiting_at(handle, "Review"))["version"]["build_id"] == "v2"
     code, out = await _cli(procs, "list", "--version", "v1", "--json", "--address", address)
     assert code == 0 and {r["session"] for r in json.loads(out[out.index("[") :])} >= {h.id for h in old}, out
 
@@ -134,19 +97,15 @@ async def test_rolling_deploy_keeps_every_run_on_the_code_it_started_with(dev_se
 async def test_unversioned_worker_that_cannot_serve_a_run_leaves_it_waiting(dev_server, procs, monkeypatch):
     """Without build ids: a v2 worker refuses the waiting v1 run (renamed node, changed Team) instead
     of failing it; the run says why, and finishes on v1 code once a v1 worker is back."""
-    address, queue = dev_server.address, f"unpinned-{uuid.uuid4().hex[:6]}"
-    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
-    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
-    common = ("--address", address, "--task-queue", queue)
-    v1 = procs.worker(V1, *common)
-    v1.wait_for("worker ready", 120)
+    address = dev_server.address
+    queue = fresh_queue(monkeypatch, address, "unpinned")
+    v1 = ready_worker(procs, V1, address, queue)
     handle = await deploy_v1.wf.start("topic")
-    version = (await _waiting(handle))["version"]
+    version = (await waiting_at(handle, "Review"))["version"]
     assert version["behavior"] == "unversioned" and version["build_id"] is None and len(version["graph"]) == 12
     v1.stop()
 
-    v2 = procs.worker(V2, *common)
-    v2.wait_for("worker ready", 120)
+    v2 = ready_worker(procs, V2, address, queue)
     await handle.temporal_handle.signal("gecko_answer", {"node": "Review", "value": "yes"})
     v2.wait_for("cannot serve this run", 60)
     assert 'B: node renamed (now "Finish"' in v2.output() or "B: node removed" in v2.output()
@@ -154,8 +113,7 @@ async def test_unversioned_worker_that_cannot_serve_a_run_leaves_it_waiting(dev_
     assert code == 1 and "cannot serve this run" in out, out
     assert (await handle.temporal_handle.describe()).status.name == "RUNNING"  # waiting, not failed
 
-    again = procs.worker(V1, *common)
-    again.wait_for("worker ready", 120)
+    ready_worker(procs, V1, address, queue)
     v2.stop()
     assert await asyncio.wait_for(handle.result(), 120) == ALL_V1
 
@@ -164,18 +122,14 @@ async def test_unversioned_worker_that_cannot_serve_a_run_leaves_it_waiting(dev_
 async def test_migrate_moves_a_waiting_run_to_the_new_version_after_checking_it(dev_server, procs, monkeypatch):
     """A v1 run waiting at Review moves to v2: the steps it ran keep their v1 results (A-v1), the
     rest runs on the v2 graph and code. A move the check calls unsafe is refused and changes nothing."""
-    address, queue = dev_server.address, f"migrate-{uuid.uuid4().hex[:6]}"
-    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
-    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
-    common = ("--address", address, "--task-queue", queue)
-    v1 = procs.worker(V1, *common, "--build-id", "v1")
-    v1.wait_for("worker ready", 120)
-    await _promote_when_polled(address, "v1", queue)
+    address = dev_server.address
+    queue = fresh_queue(monkeypatch, address, "migrate")
+    ready_worker(procs, V1, address, queue, "--build-id", "v1")
+    await promote_when_polled(address, "v1", queue)
     handle = await deploy_v1.wf.start("topic")
-    await _waiting(handle)
-    v2 = procs.worker(V2, *common, "--build-id", "v2")
-    v2.wait_for("worker ready", 120)
-    await _promote_when_polled(address, "v2", queue)
+    await waiting_at(handle, "Review")
+    ready_worker(procs, V2, address, queue, "--build-id", "v2")
+    await promote_when_polled(address, "v2", queue)
 
     where = ("--deployment", queue, "--address", address)
     code, out = await _cli(procs, "migrate", handle.id, "--to", "v2", "--workflow", "tests.pipelines.review:wf", *where)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import uuid
 from collections import Counter
 
@@ -20,7 +18,7 @@ from temporalio.service import RPCError
 
 from gecko_temporal import NodeError
 from tests.pipelines import effects
-from tests.pipelines.procs import ROOT, Procs
+from tests.pipelines.procs import fresh_queue, local_s3, read_event_log, run_gecko, waiting_for
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
@@ -28,20 +26,11 @@ SPECS = ("tests.pipelines.effects:fails", "tests.pipelines.effects:crash", "test
 
 
 @pytest.fixture
-def procs(tmp_path):
-    p = Procs(tmp_path)
-    yield p
-    p.close()
-
-
-@pytest.fixture
 def cluster(dev_server, procs, tmp_path, monkeypatch):
     """Start workers (as processes) on a fresh task queue; this process only starts runs."""
-    queue = f"effects-{uuid.uuid4().hex[:6]}"
+    queue = fresh_queue(monkeypatch, dev_server.address, "effects")
     log = tmp_path / "effects.log"
     env = {"GECKO_EFFECT_LOG": str(log), "GECKO_PAYLOAD_STORE": f"file://{tmp_path / 'store'}"}
-    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
-    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
 
     def worker(extra_env: dict[str, str] | None = None):
         proc = procs.worker(
@@ -53,19 +42,8 @@ def cluster(dev_server, procs, tmp_path, monkeypatch):
     return worker, log
 
 
-async def waiting_for(handle, node: str, index: int, within: float = 60.0) -> dict:
-    """gecko_state once ``node`` waits in its ``index``-th interrupt (a failure bound only)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        state = await handle.state()
-        if (state["waiting"].get(node) or {}).get("interrupt") == index:
-            return state
-        assert asyncio.get_running_loop().time() < deadline, f"{node} never waited in interrupt {index}: {state}"
-        await asyncio.sleep(0.05)
-
-
 def _counts(log) -> Counter:
-    return Counter(effects.read_log(str(log)))
+    return Counter(event for event, _ in read_event_log(str(log)))
 
 
 async def test_an_exception_after_the_effect_retries_without_running_it_again(cluster):
@@ -126,13 +104,11 @@ async def test_once_before_two_interrupts_runs_once_across_both_answers(cluster)
 async def test_once_without_a_record_store_fails_the_node_at_once_saying_how_to_fix_it(
     dev_server, procs, tmp_path, monkeypatch
 ):
-    queue = f"effects-{uuid.uuid4().hex[:6]}"
+    queue = fresh_queue(monkeypatch, dev_server.address, "effects")
     log = tmp_path / "effects.log"
     env = {"GECKO_EFFECT_LOG": str(log)}  # no GECKO_PAYLOAD_STORE on a named server: no store
     proc = procs.worker(SPECS[2], "--address", dev_server.address, "--task-queue", queue, env=env)
     await asyncio.to_thread(proc.wait_for, "worker ready", 120)
-    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
-    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
     handle = await effects.people.start("o4", session_id=f"effects-nostore-{uuid.uuid4().hex[:8]}")
     with pytest.raises(NodeError) as err:
         await asyncio.wait_for(handle.result(), 120)
@@ -174,23 +150,13 @@ async def test_once_and_the_cache_keep_records_in_an_s3_payload_store(dev_server
     cache entries are objects under prefix/records/, and cache clear deletes the entries."""
     pytest.importorskip("aioboto3")
     moto_server = pytest.importorskip("moto.server")
-    import socket
-
     import boto3
 
     from gecko_temporal import CachePolicy, GeckoWorker, Workflow, connect, step
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    s3 = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    s3.start()
+    s3 = local_s3(moto_server, monkeypatch)
     log = tmp_path / "effects.log"
     for name, value in {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
         "GECKO_PAYLOAD_STORE": "s3://gecko-records/team",
         "GECKO_EFFECT_LOG": str(log),
         "TEMPORAL_ADDRESS": dev_server.address,
@@ -226,13 +192,7 @@ async def test_once_and_the_cache_keep_records_in_an_s3_payload_store(dev_server
         keys = [o["Key"] for o in bucket.list_objects_v2(Bucket="gecko-records")["Contents"]]
         assert sum(k.startswith("team/records/effects/") for k in keys) == 2
         assert sum(k.startswith("team/records/cache/") for k in keys) == 1
-        cleared = subprocess.run(
-            [sys.executable, "-m", "gecko_temporal", "cache", "clear"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        cleared = run_gecko("cache", "clear")
         assert cleared.returncode == 0, cleared.stderr
         assert json.loads(cleared.stdout) == {"cleared": 1, "node": None, "store": "s3://gecko-records/team/records"}
     finally:

@@ -55,6 +55,28 @@ def _leaks(blob: bytes) -> bool:
     return SECRET.encode() in blob or SECRET[-12:].encode() in blob
 
 
+def _show(dev_server, workflow_id: str, *extra: str, check: bool = False) -> subprocess.CompletedProcess:
+    """``temporal workflow show --output json`` for ``workflow_id``, as a user runs it (``extra`` options after)."""
+    return subprocess.run(
+        [
+            find_temporal_binary(),
+            "workflow",
+            "show",
+            "--workflow-id",
+            workflow_id,
+            "--address",
+            dev_server.address,
+            "--output",
+            "json",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=check,
+    )
+
+
 async def test_with_encryption_no_secret_reaches_history(encrypted, dev_server):
     wf = pipeline()
     worker = GeckoWorker(await connect(), task_queue=encrypted)
@@ -66,23 +88,7 @@ async def test_with_encryption_no_secret_reaches_history(encrypted, dev_server):
         assert (await handle.state())["state"]["api_key"] == SECRET  # the query answer decrypts too
         history = await handle.temporal_handle.fetch_history()  # raw events, as stored
         assert not any(_leaks(event.SerializeToString()) for event in history.events)
-        shown = subprocess.run(
-            [
-                find_temporal_binary(),
-                "workflow",
-                "show",
-                "--workflow-id",
-                handle.temporal_handle.id,
-                "--address",
-                dev_server.address,
-                "--output",
-                "json",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout
+        shown = _show(dev_server, handle.temporal_handle.id, check=True).stdout
         assert handle.temporal_handle.id and len(json.loads(shown)["events"]) > 5 and not _leaks(shown.encode())
         decoded = b"".join(base64.b64decode(d) for d in _values(json.loads(shown), "data"))
         assert not _leaks(decoded)  # not in any payload's data either, base64 or not
@@ -159,23 +165,7 @@ async def test_codec_server_lets_the_temporal_cli_read_an_encrypted_run(encrypte
         await handle.result()
 
         def show(*extra: str) -> subprocess.CompletedProcess:
-            return subprocess.run(
-                [
-                    find_temporal_binary(),
-                    "workflow",
-                    "show",
-                    "--workflow-id",
-                    handle.temporal_handle.id,
-                    "--address",
-                    dev_server.address,
-                    "--output",
-                    "json",
-                    *extra,
-                ],
-                capture_output=True,
-                text=True,
-                timeout=30,
-            )
+            return _show(dev_server, handle.temporal_handle.id, *extra)
 
         readable = await asyncio.to_thread(show, "--codec-endpoint", server.url, "--codec-auth", "Bearer let-me-in")
         assert readable.returncode == 0, readable.stderr

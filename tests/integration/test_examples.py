@@ -1,19 +1,16 @@
 """The README's example pipeline does real work offline and writes its report."""
 
-import importlib.util
 from pathlib import Path
 
 from gecko_temporal import MemberResult
 from gecko_temporal.core.codec import decode
+from tests.pipelines import procs
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_example():
-    spec = importlib.util.spec_from_file_location("report_pipeline", ROOT / "examples" / "report_pipeline.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return procs.load_example("report_pipeline")
 
 
 async def test_report_pipeline_writes_a_report_of_a_folder(tmp_path):

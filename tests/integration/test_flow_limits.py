@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections import Counter
 from typing import Any
 
@@ -18,27 +17,18 @@ from gecko_temporal.core.flow_limits import limit_queue
 from gecko_temporal.temporal import limits_admin
 from gecko_temporal.temporal.client import connect
 from tests.pipelines import flow
-from tests.pipelines.procs import Procs, wait_until
+from tests.pipelines.procs import fresh_queue, wait_until
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
 
 @pytest.fixture
-def procs(tmp_path):
-    p = Procs(tmp_path)
-    yield p
-    p.close()
-
-
-@pytest.fixture
 def queue(monkeypatch, dev_server) -> str:
-    name = f"flow-{uuid.uuid4().hex[:6]}"
-    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)  # the test only starts runs
-    monkeypatch.setenv("GECKO_TASK_QUEUE", name)
-    return name
+    return fresh_queue(monkeypatch, dev_server.address, "flow")  # the test only starts runs
 
 
 def workers(procs, dev_server, queue, log, spec: str, count: int = 1, **env: str) -> list:
+    """``count`` workers for ``spec`` logging to ``log``, started together, returned once all are ready."""
     started = [
         procs.worker(
             spec, "--address", dev_server.address, "--task-queue", queue, env={"GECKO_FLOW_LOG": str(log), **env}

@@ -8,41 +8,26 @@ Node start times come from tests/pipelines/flow.py's log; figures are lower boun
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 
 from gecko_temporal.core.flow_limits import limit_queue
 from gecko_temporal.temporal import limits_tokens
 from gecko_temporal.temporal.client import connect
-from tests.integration.test_flow_limits import cli
+from tests.integration.test_flow_limits import cli, workers
 from tests.pipelines import flow
-from tests.pipelines.procs import Procs, wait_until
+from tests.pipelines.procs import fresh_queue, wait_until
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow, pytest.mark.long]
 
 
 @pytest.fixture
-def procs(tmp_path):
-    p = Procs(tmp_path)
-    yield p
-    p.close()
-
-
-@pytest.fixture
 def queue(monkeypatch, dev_server) -> str:
-    name = f"tokens-{uuid.uuid4().hex[:6]}"
-    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
-    monkeypatch.setenv("GECKO_TASK_QUEUE", name)
-    return name
+    return fresh_queue(monkeypatch, dev_server.address, "tokens")
 
 
 def worker(procs, dev_server, queue, log, spec: str, **env: str):
-    w = procs.worker(
-        spec, "--address", dev_server.address, "--task-queue", queue, env={"GECKO_FLOW_LOG": str(log), **env}
-    )
-    w.wait_for("worker ready", 120)
-    return w
+    return workers(procs, dev_server, queue, log, spec, **env)[0]
 
 
 async def test_six_runs_over_two_workers_spend_at_most_the_minutes_tokens(dev_server, procs, queue, tmp_path):

@@ -8,8 +8,6 @@ workflow scheduled, what gecko_state showed.
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 
 from gecko_temporal import END, GraphError, Next, NodeError, Send, Team, WaitForInput, Workflow
 from tests.pipelines import langgraph_style as lg
-from tests.pipelines.procs import ROOT, Procs, wait_until
+from tests.pipelines.procs import Procs, run_gecko, wait_until
 
 
 def _name(base: str) -> str:
@@ -326,25 +324,13 @@ async def test_routes_reach_a_waiting_node_and_sends_run_a_team_per_item(session
 
 
 def test_graph_command_prints_the_mermaid_flowchart_and_names_a_bad_spec():
-    ok = subprocess.run(
-        [sys.executable, "-m", "gecko_temporal", "graph", "tests.pipelines.langgraph_style:wf"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    ok = run_gecko("graph", "tests.pipelines.langgraph_style:wf")
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout == lg.wf.draw_mermaid() + "\n"
     lines = ok.stdout.splitlines()
     assert '    Classify -.->|"research"| Plan' in lines and '    Classify -.->|"stop"| __end__' in lines
     assert '    Plan ==>|"Send: Research"| Research' in lines
-    bad = subprocess.run(
-        [sys.executable, "-m", "gecko_temporal", "graph", "tests.pipelines.langgraph_style:nope"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    bad = run_gecko("graph", "tests.pipelines.langgraph_style:nope")
     assert bad.returncode == 2 and 'has no attribute "nope" (Workflow objects there: brief, wf)' in bad.stderr
 
 

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from gecko_temporal import NodeError, Workflow
-from gecko_temporal.core.spec import RunParams
 from gecko_temporal.temporal.client import RunHandle, connect
 from gecko_temporal.temporal.embedded import DevServer
 from gecko_temporal.temporal.embedded import free_port as _free_port
 from tests.pipelines import hostile
-from tests.pipelines.procs import ROOT, Procs, port_open, temporal, wait_until
+from tests.pipelines.polling import poll, until
+from tests.pipelines.procs import ROOT, Procs, port_open, start_run, temporal, wait_until, worker_serving
 
 QUEUE = f"hostile-{uuid.uuid4().hex[:6]}"
 
@@ -45,42 +45,35 @@ async def cli_state(dev_server, session: str) -> dict:
     return _strict_json(out)["queryResult"][0]
 
 
+async def cli_state_when(dev_server, session: str, ready, tries: int, every: float) -> dict:
+    """gecko_state from the CLI once ``ready(state)`` holds, or the last one asked for once ``tries``
+    asks did not see it (the caller's assert then shows what the run looked like)."""
+    _, state = await poll(lambda: cli_state(dev_server, session), ready, every=every, tries=tries)
+    return state
+
+
 @pytest.fixture(scope="module")
 def worker(dev_server, tmp_path_factory):
     """One worker process for the drill; importing the canary module would leave a file."""
     tmp = tmp_path_factory.mktemp("hostile")
-    procs = Procs(tmp)
     canary = tmp / "canary-imported"
-    proc = procs.worker(
-        "tests.pipelines.hostile:wf",
-        "--address",
-        dev_server.address,
-        "--task-queue",
-        QUEUE,
-        "--threads",
-        "4",
-        env={"GECKO_CANARY_FILE": str(canary)},
-    )
-    try:
-        proc.wait_for("worker ready")
+    env = {"GECKO_CANARY_FILE": str(canary)}
+    with worker_serving(tmp, dev_server.address, QUEUE, "tests.pipelines.hostile:wf", env=env) as proc:
         proc.canary = canary
         yield proc
-    finally:
-        procs.close()
 
 
 async def start_hostile(dev_server, queue: str = QUEUE, prefix: str = "hostile", topic: str = "durability") -> str:
     """Start tests/pipelines/hostile.py's run on ``queue`` with a raw client; return once it waits at Gate1."""
-    session = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    client = await connect(dev_server.address)
-    await client.start_workflow(
-        "GeckoWorkflow", RunParams(spec=hostile.wf.compile(), input=json.dumps(topic)), id=session, task_queue=queue
+    session, _ = await start_run(dev_server, hostile.wf, topic, queue, prefix)
+    await until(
+        lambda: cli_state(dev_server, session),
+        lambda state: state["waiting"],
+        "the run never reached Gate1",
+        every=0.05,
+        tries=400,
     )
-    for _ in range(400):
-        if (await cli_state(dev_server, session))["waiting"]:
-            return session
-        await asyncio.sleep(0.05)
-    raise AssertionError("the run never reached Gate1")
+    return session
 
 
 def _b64(data: bytes) -> str:

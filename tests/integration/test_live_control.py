@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 
 import pytest
 
@@ -21,6 +20,7 @@ from gecko_temporal import (
     Workflow,
     step,
 )
+from tests.pipelines.polling import until
 from tests.pipelines.procs import temporal
 
 pytestmark = pytest.mark.asyncio
@@ -33,17 +33,21 @@ async def _cli(dev_server, *args: str) -> str:
     return out
 
 
+async def _signal(dev_server, session: str, name: str, body: str) -> None:
+    """Send a signal with the Temporal CLI, as a user would in a terminal."""
+    await _cli(dev_server, "workflow", "signal", "--workflow-id", session, "--name", name, "--input", body)
+
+
 async def _until(handle, predicate, within: float = 60.0) -> dict:
     """Poll gecko_state until ``predicate(state)`` holds and return that state; raise with the last
     state seen if it never does (``within`` bounds a failure only)."""
-    deadline = time.monotonic() + within
-    while True:
-        state = await handle.state()
-        if predicate(state):
-            return state
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gecko_state never satisfied the condition within {within} s; last: {state}")
-        await asyncio.sleep(0.05)
+    return await until(
+        handle.state,
+        predicate,
+        lambda state: f"gecko_state never satisfied the condition within {within} s; last: {state}",
+        every=0.05,
+        within=within,
+    )
 
 
 def _review_pipeline(name: str, **wait_options) -> Workflow:
@@ -99,31 +103,11 @@ async def test_state_query_and_jump_signal_from_the_temporal_cli(dev_server, ses
     assert state["status"] == "waiting" and state["completed"] == ["Draft"]
     assert state["state"] == {"topic": "cli"} and state["step"] == 2
 
-    await _cli(
-        dev_server,
-        "workflow",
-        "signal",
-        "--workflow-id",
-        session_id,
-        "--name",
-        "gecko_next",
-        "--input",
-        '{"node":"Done","input":"now"}',
-    )
+    await _signal(dev_server, session_id, "gecko_next", '{"node":"Done","input":"now"}')
     pending = await _until(handle, lambda s: s["pending_jumps"])
     assert pending["pending_jumps"] == [{"node": "Done", "input": "now", "source": "signal"}]
     # The jump runs at the next safe point: once the running layer (the wait) has ended.
-    await _cli(
-        dev_server,
-        "workflow",
-        "signal",
-        "--workflow-id",
-        session_id,
-        "--name",
-        "gecko_answer",
-        "--input",
-        '{"node":"Review","value":"ok"}',
-    )
+    await _signal(dev_server, session_id, "gecko_answer", '{"node":"Review","value":"ok"}')
     assert await handle.result() == "stopped: now"
     assert (await handle.state())["completed"] == ["Draft", "Review", "Done"]  # Publish was skipped
 

@@ -156,6 +156,19 @@ def _worker(address: str, queue: str, log: Path, *names: str) -> Proc:
     return worker
 
 
+async def _close(session, browser, ui, worker: Proc) -> None:
+    """Close the tab's session, stop Chromium and the ui (those that started), then the worker."""
+    if session is not None:
+        await session.close()
+    if browser is not None:
+        browser.terminate()
+        browser.wait(10)
+    if ui is not None:
+        ui.terminate()
+        ui.wait(10)
+    worker.stop()
+
+
 @pytest.fixture
 async def live(dev_server, tmp_path, monkeypatch):
     """A worker process and the ui (a ``gecko-temporal ui`` process) on the dev server, and a
@@ -187,15 +200,7 @@ async def live(dev_server, tmp_path, monkeypatch):
         await page.call("Runtime.enable")
         yield url, page
     finally:
-        if session is not None:
-            await session.close()
-        if browser is not None:
-            browser.terminate()
-            browser.wait(10)
-        if ui is not None:
-            ui.terminate()
-            ui.wait(10)
-        worker.stop()
+        await _close(session, browser, ui, worker)
 
 
 async def test_the_graph_shows_each_nodes_status_after_a_run(live, tmp_path):
@@ -359,15 +364,7 @@ async def test_an_encrypted_run_shows_no_plaintext_without_the_token(dev_server,
         await page.open(f"{url}/runs/{session_id}?token={token}")  # with the token: the values
         await page.wait_for(f"document.body.innerText.includes({json.dumps(secret)})", "the secret, with the token")
     finally:
-        if session is not None:
-            await session.close()
-        if browser is not None:
-            browser.terminate()
-            browser.wait(10)
-        if ui is not None:
-            ui.terminate()
-            ui.wait(10)
-        worker.stop()
+        await _close(session, browser, ui, worker)
 
 
 async def test_a_failed_node_shows_failed_and_a_rewind_and_a_cancel_from_the_page(live):

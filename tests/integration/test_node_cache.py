@@ -16,7 +16,7 @@ from collections import Counter
 
 import pytest
 
-from tests.pipelines.procs import ROOT, Procs
+from tests.pipelines.procs import ROOT, Procs, run_gecko
 
 pytestmark = [pytest.mark.slow]
 
@@ -147,14 +147,7 @@ async def test_a_cached_node_runs_once_per_input_and_code_until_cleared(setup):
     assert v2 == "en:duck:[4, 2]" and _counts(log) == Counter({"Embed": 3, "Label": 4})
 
     # `gecko-temporal cache clear --node Embed` empties that node's entries only.
-    cleared = subprocess.run(
-        [sys.executable, "-m", "gecko_temporal", "cache", "clear", "--node", "Embed"],
-        cwd=ROOT,
-        env={**env, "PATH": ""},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    cleared = run_gecko("cache", "clear", "--node", "Embed", env={**env, "PATH": ""})
     assert cleared.returncode == 0, cleared.stderr
     assert '"cleared": 3' in cleared.stdout  # duck v1, goose, duck v2
     await _run(pipeline.wf, "duck")

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import uuid
 from collections import Counter
+from functools import partial
 
 import pytest
 
 from gecko_temporal import GeckoError, NodeError, RewindError, StateEditError
 from tests.pipelines import people
-from tests.pipelines.procs import ROOT, Procs, temporal, waiting_for
+from tests.pipelines.procs import Procs, read_event_log, signal_by_cli, update_by_cli, waiting_for
+from tests.pipelines.procs import gecko as gecko_cli
 
 pytestmark = pytest.mark.asyncio
 
@@ -29,24 +30,11 @@ def log(tmp_path, monkeypatch):
 
 
 def _counts(path) -> Counter:
-    return Counter(people.read_log(str(path)))
+    return Counter(event for event, _ in read_event_log(str(path)))
 
 
-async def gecko(dev_server, *args: str) -> tuple[int, str, str]:
-    """The gecko-temporal CLI in its own process (no server: `run` uses its own embedded one)."""
-    where = ["--address", dev_server.address] if dev_server is not None else []
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gecko_temporal",
-        *args,
-        *where,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    return proc.returncode, out.decode(), err.decode()
+# The gecko-temporal CLI in its own process (dev_server None: no server, `run` uses its own embedded one).
+gecko = partial(gecko_cli, within=120)
 
 
 async def pending_activities(handle) -> int:
@@ -71,17 +59,7 @@ async def test_sync_node_interrupts_with_a_dynamic_payload_answered_from_the_tem
     assert code == 0, err
     assert "waiting: review (interrupt 0: {" in out and '"question": "publish this draft?"' in out
 
-    code, out, err = await temporal(
-        dev_server,
-        "workflow",
-        "signal",
-        "--workflow-id",
-        session_id,
-        "--name",
-        "gecko_answer",
-        "--input",
-        '{"node": "review", "value": "yes"}',
-    )
+    code, out, err = await signal_by_cli(dev_server, session_id, "gecko_answer", '{"node": "review", "value": "yes"}')
     assert code == 0, err
     result = await handle.result()
     assert result == {"verdict": "yes", "draft": "a post about ducks (5 letters)", "published": True, "note": None}
@@ -100,18 +78,7 @@ async def test_interrupt_answered_by_the_handle_and_by_a_temporal_cli_update(dev
 
     second = await people.approval.start("swans", session_id=f"people-u-{uuid.uuid4().hex[:8]}")
     await waiting_for(second, "review")
-    code, _out, err = await temporal(
-        dev_server,
-        "workflow",
-        "update",
-        "execute",
-        "--workflow-id",
-        second.id,
-        "--name",
-        "gecko_reply",
-        "--input",
-        '{"node": "review", "value": "yes"}',
-    )
+    code, _out, err = await update_by_cli(dev_server, second.id, "gecko_reply", '{"node": "review", "value": "yes"}')
     assert code == 0, err
     assert (await second.result())["published"] is True
 
@@ -121,17 +88,7 @@ async def test_answers_to_a_node_that_is_not_interrupted_are_refused(dev_server,
     await waiting_for(handle, "review")
     with pytest.raises(GeckoError, match=r'"plan" is not a WaitForInput node .*\(waiting now: review\)'):
         await handle.answer("plan", "yes")
-    code, _out, err = await temporal(
-        dev_server,
-        "workflow",
-        "signal",
-        "--workflow-id",
-        session_id,
-        "--name",
-        "gecko_answer",
-        "--input",
-        '{"node": "publish", "value": 1}',
-    )
+    code, _out, err = await signal_by_cli(dev_server, session_id, "gecko_answer", '{"node": "publish", "value": 1}')
     assert code == 0, err  # a signal is fire and forget: it is listed as rejected instead
     state = await handle.state()
     assert any("publish" in r["request"] and "waiting now: review" in r["reason"] for r in state["rejected"])
@@ -280,18 +237,7 @@ async def test_update_state_bad_paths(dev_server, log, session_id):
         ('{"values": [1, 2]}', '"values" must be a JSON object'),
         ('{"values": {"a": 1}, "delete": [3]}', '"delete" must be a list'),
     ]:
-        code, out, err = await temporal(
-            dev_server,
-            "workflow",
-            "update",
-            "execute",
-            "--workflow-id",
-            session_id,
-            "--name",
-            "gecko_update_state",
-            "--input",
-            bad,
-        )
+        code, out, err = await update_by_cli(dev_server, session_id, "gecko_update_state", bad)
         assert code != 0 and why in out + err, (bad, out, err)
     code, out, err = await gecko(dev_server, "update-state", session_id, "--values", "[1]")
     assert code == 2 and "--values must be a JSON object" in err

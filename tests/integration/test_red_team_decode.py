@@ -118,6 +118,13 @@ async def _signal(dev_server, session: str, *extra: str) -> None:
     assert code == 0, err
 
 
+async def _update_state(dev_server, session: str, *extra: str) -> tuple[int, str, str]:
+    """gecko_update_state from the temporal CLI (``extra``: how the input is given): (exit code, stdout, stderr)."""
+    return await temporal(
+        dev_server, "workflow", "update", "execute", "--workflow-id", session, "--name", "gecko_update_state", *extra
+    )
+
+
 async def _assert_rejected_and_alive(worker: Worker, session: str, count: int, *phrases: str) -> dict:
     state = await worker.state(session)
     assert state["status"] == "waiting" and state["waiting"].keys() == {"Gate1"}, state
@@ -159,15 +166,9 @@ async def test_forged_claim_check_references_are_rejected_not_wedging(dev_server
         state = await _assert_rejected_and_alive(worker, session, 1, REFERENCE)
         assert phrase in json.dumps(state["rejected"]), (phrase, state["rejected"])
         # The same reference in an update that is never accepted: refused to its caller, run alive.
-        code, out, err = await temporal(
+        code, out, err = await _update_state(
             dev_server,
-            "workflow",
-            "update",
-            "execute",
-            "--workflow-id",
             session,
-            "--name",
-            "gecko_update_state",
             "--input",
             reference,
             "--input-meta",
@@ -198,15 +199,9 @@ async def test_undecodable_payloads_in_an_encrypted_run_are_rejected_not_wedging
         await _signal(dev_server, session, *meta, "--input-base64", "--input", _b64(data))
         state = await _assert_rejected_and_alive(worker, session, n)
         assert phrase in state["rejected"][-1]["reason"], state["rejected"][-1]
-    code, out, err = await temporal(
+    code, out, err = await _update_state(
         dev_server,
-        "workflow",
-        "update",
-        "execute",
-        "--workflow-id",
         session,
-        "--name",
-        "gecko_update_state",
         "--input-meta",
         "encoding=binary/encrypted",
         "--input-meta",

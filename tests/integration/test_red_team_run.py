@@ -9,18 +9,16 @@ import asyncio
 import base64
 import json
 import signal
-import sys
 import uuid
 
 import pytest
 from temporalio.client import WorkflowFailureError
 
 from gecko_temporal import GeckoError, GraphError
-from gecko_temporal.core.spec import RunParams
 from gecko_temporal.temporal.client import connect
-from tests.integration.test_hostile_input import cli_state, start_hostile
+from tests.integration.test_hostile_input import cli_state, cli_state_when, start_hostile
 from tests.pipelines import hostile
-from tests.pipelines.procs import ROOT, Procs, flood, temporal
+from tests.pipelines.procs import Procs, flood, gecko, signal_by_cli, start_run, temporal, worker_serving
 from tests.pipelines.task_failures import no_failed_tasks
 
 QUEUE = f"redteam-{uuid.uuid4().hex[:6]}"
@@ -34,45 +32,13 @@ def _no_failed_workflow_tasks(request, dev_server):
 
 @pytest.fixture(scope="module")
 def worker(dev_server, tmp_path_factory):
-    procs = Procs(tmp_path_factory.mktemp("redteam"))
-    proc = procs.worker(
-        "tests.pipelines.hostile:wf",
-        "tests.pipelines.hostile:fan",
-        "tests.pipelines.hostile:big_fan",
-        "tests.pipelines.hostile:asks",
-        "--address",
-        dev_server.address,
-        "--task-queue",
-        QUEUE,
-        "--threads",
-        "4",
-    )
-    try:
-        proc.wait_for("worker ready")
+    targets = [f"tests.pipelines.hostile:{name}" for name in ("wf", "fan", "big_fan", "asks")]
+    with worker_serving(tmp_path_factory.mktemp("redteam"), dev_server.address, QUEUE, *targets) as proc:
         yield proc
-    finally:
-        procs.close()
 
 
 async def _start_waiting(dev_server) -> str:
     return await start_hostile(dev_server, queue=QUEUE, prefix="redteam", topic="red")
-
-
-async def gecko(dev_server, *args: str, within: float = 60) -> tuple[int, str, str]:
-    """The gecko-temporal command line in its own process: (exit code, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gecko_temporal",
-        *args,
-        "--address",
-        dev_server.address,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), within)
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 async def _abandoned_polls(dev_server, session: str, offset: int, count: int = 10) -> list[int]:
@@ -101,25 +67,14 @@ async def _abandoned_polls(dev_server, session: str, offset: int, count: int = 1
 async def test_abandoned_stream_polls_leave_room_for_answers_jumps_and_edits(dev_server, worker):
     session = await _start_waiting(dev_server)
     end = await cli_state(dev_server, session)  # the log's end: polls there wait for new events
-    code, out, _ = await temporal(
-        dev_server,
-        "workflow",
-        "query",
-        "--workflow-id",
-        session,
-        "--name",
-        "__temporal_workflow_stream_offset",
-        "--output",
-        "json",
-    )
-    offset = json.loads(out)["queryResult"][0]
+    offset = await _offset(dev_server, session)
     assert end["waiting"]
     await _abandoned_polls(dev_server, session, offset, 10)
-    code, out, err = await gecko(dev_server, "update-state", session, "--values", '{"note": 1}')
+    code, _out, err = await gecko(dev_server, "update-state", session, "--values", '{"note": 1}')
     assert code == 0, err
-    code, out, err = await gecko(dev_server, "jump", session, "Echo1", "--input", '"j"')
+    code, _out, err = await gecko(dev_server, "jump", session, "Echo1", "--input", '"j"')
     assert code == 0, err
-    code, out, err = await gecko(dev_server, "answer", session, "Gate1", "--value", '"first"')
+    code, _out, err = await gecko(dev_server, "answer", session, "Gate1", "--value", '"first"')
     assert code == 0, err
     state = await cli_state(dev_server, session)
     assert state["state"].get("note") == 1
@@ -149,17 +104,7 @@ def _item(topic: str, value: object) -> dict:
 
 
 async def _publish(dev_server, session: str, batch: dict) -> None:
-    code, _, err = await temporal(
-        dev_server,
-        "workflow",
-        "signal",
-        "--workflow-id",
-        session,
-        "--name",
-        "__temporal_workflow_stream_publish",
-        "--input",
-        json.dumps(batch),
-    )
+    code, _, err = await signal_by_cli(dev_server, session, "__temporal_workflow_stream_publish", json.dumps(batch))
     assert code == 0, err
 
 
@@ -188,11 +133,7 @@ async def test_ctrl_c_watchers_and_far_offsets_leave_a_live_watcher_and_the_answ
         for node, value in (("Gate1", '"one"'), ("Gate2", '"two"')):
             code, _out, err = await gecko(dev_server, "answer", session, node, "--value", value)
             assert code == 0, err
-            for _ in range(200):
-                state = await cli_state(dev_server, session)
-                if node not in state["waiting"]:
-                    break
-                await asyncio.sleep(0.05)
+            await cli_state_when(dev_server, session, lambda s, node=node: node not in s["waiting"], 200, 0.05)
         client = await connect(dev_server.address)
         assert (await client.get_workflow_handle(session).result())["second"] == "two"
         assert live.popen.wait(60) == 0, live.output()  # pushed to reading by query, it saw the end
@@ -259,9 +200,7 @@ async def test_forged_signals_add_nothing_big_to_what_the_run_carries(dev_server
             dev_server, "workflow", "signal", "--workflow-id", session, "--name", name, "--input-file", str(path)
         )
         assert code == 0, err
-    code, _, err = await temporal(
-        dev_server, "workflow", "signal", "--workflow-id", session, "--name", "gecko_rewound", "--input", "{}"
-    )
+    code, _, err = await signal_by_cli(dev_server, session, "gecko_rewound", "{}")
     assert code == 0, err
     for _ in range(100):
         state = await cli_state(dev_server, session)
@@ -285,23 +224,15 @@ def _rss_mb(pid: int) -> float:
 
 
 async def test_a_500_way_send_whose_instances_take_context_completes(dev_server, worker):
-    client = await connect(dev_server.address)
-    session = f"redfan-{uuid.uuid4().hex[:8]}"
-    handle = await client.start_workflow(
-        "GeckoWorkflow", RunParams(spec=hostile.fan.compile(), input="500"), id=session, task_queue=QUEUE
-    )
+    _, handle = await start_run(dev_server, hostile.fan, 500, QUEUE, "redfan")
     result = await asyncio.wait_for(handle.result(), 300)
     assert len(result) == 500 and set(result) == {0}  # no instance got the 500 Sends in its history
 
 
 @pytest.mark.long
 async def test_sends_too_big_for_one_output_fail_the_node_without_eating_the_workers_memory(dev_server, worker):
-    client = await connect(dev_server.address)
-    session = f"redbigfan-{uuid.uuid4().hex[:8]}"
     before = _rss_mb(worker.pid)
-    handle = await client.start_workflow(
-        "GeckoWorkflow", RunParams(spec=hostile.big_fan.compile(), input="1000"), id=session, task_queue=QUEUE
-    )
+    _, handle = await start_run(dev_server, hostile.big_fan, 1000, QUEUE, "redbigfan")
     with pytest.raises(WorkflowFailureError) as failed:
         await asyncio.wait_for(handle.result(), 120)
     message = str(failed.value.cause)
@@ -346,12 +277,7 @@ async def test_an_edit_sent_while_a_node_runs_wins_over_what_that_node_writes(se
 
 
 async def _state_when(dev_server, session: str, ready) -> dict:
-    for _ in range(300):
-        state = await cli_state(dev_server, session)
-        if ready(state):
-            return state
-        await asyncio.sleep(0.1)
-    return state
+    return await cli_state_when(dev_server, session, ready, 300, 0.1)
 
 
 async def test_a_signal_flood_on_a_waiting_run_moves_the_wait_to_new_runs_and_loses_no_answer(
@@ -381,10 +307,7 @@ async def test_a_signal_flood_on_a_waiting_run_moves_the_wait_to_new_runs_and_lo
 
 
 async def test_an_interrupted_node_whose_wait_moves_to_a_new_run_keeps_the_answers_it_had(dev_server, worker, tmp_path):
-    session = f"redasks-{uuid.uuid4().hex[:8]}"
-    client = await connect(dev_server.address)
-    spec = hostile.asks.compile()
-    await client.start_workflow("GeckoWorkflow", RunParams(spec=spec, input="null"), id=session, task_queue=QUEUE)
+    session, handle = await start_run(dev_server, hostile.asks, None, QUEUE, "redasks")
     await _state_when(dev_server, session, lambda s: "Ask" in s["waiting"])
     code, _, err = await gecko(dev_server, "answer", session, "Ask", "--value", '"a"', "--interrupt", "0")
     assert code == 0, err
@@ -396,4 +319,4 @@ async def test_an_interrupted_node_whose_wait_moves_to_a_new_run_keeps_the_answe
     assert state["run"] >= 2 and state["waiting"]["Ask"]["interrupt"] == 1, state
     code, _, err = await gecko(dev_server, "answer", session, "Ask", "--value", '"b"', "--interrupt", "1")
     assert code == 0, err
-    assert await asyncio.wait_for(client.get_workflow_handle(session).result(), 60) == ["a", "b"]
+    assert await asyncio.wait_for(handle.result(), 60) == ["a", "b"]

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-import time
 import uuid
 from collections import Counter
 
@@ -20,21 +18,21 @@ from temporalio.service import RPCError
 from gecko_temporal import GeckoError, Next, NodeError, WaitForInput, Workflow, WorkflowTimeoutError
 from gecko_temporal.temporal.client import connect
 from tests.integration.test_hostile_input import temporal
-from tests.pipelines import crash, subgraph
-from tests.pipelines.procs import ROOT, Procs, wait_until
+from tests.pipelines import crash, polling, subgraph
+from tests.pipelines.procs import ROOT, Procs, gecko, wait_until
 
 pytestmark = pytest.mark.asyncio
 
 
 async def until(probe, what: str, within: float = 60.0):
     """Poll ``probe`` (async) until it returns something truthy; a failure bound only."""
-    last, deadline = None, time.monotonic() + within
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {within} s (last seen: {last!r})")
+    return await polling.until(
+        probe,
+        bool,
+        lambda last: f"{what} not reached within {within} s (last seen: {last!r})",
+        every=0.05,
+        within=within,
+    )
 
 
 async def children_of(handle) -> dict:
@@ -146,23 +144,8 @@ async def test_a_child_workflow_waits_for_its_answer_and_its_result_is_the_node_
     assert (await handle.state())["status"] == "running"  # the parent runs its Review node
 
     # Answer the child's session with the gecko-temporal CLI, as a person would.
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gecko_temporal",
-        "answer",
-        child,
-        "ask",
-        "--value",
-        '"yes"',
-        "--address",
-        dev_server.address,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, err.decode()
+    code, _out, err = await gecko(dev_server, "answer", child, "ask", "--value", '"yes"')
+    assert code == 0, err
 
     result = await handle.result()
     assert result == {
@@ -391,20 +374,8 @@ async def test_cancelling_only_the_child_fails_the_subgraph_node(dev_server, ses
     handle = await stalling.start(f"child-cancel-{session_id}", session_id=session_id)
     child = (await until(lambda: children_of(handle), "the child runs"))["Stall"]
     await describe(dev_server, child)  # it exists
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gecko_temporal",
-        "cancel",
-        child,
-        "--address",
-        dev_server.address,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, err.decode()
+    code, _out, err = await gecko(dev_server, "cancel", child)
+    assert code == 0, err
     with pytest.raises(NodeError) as info:
         await handle.result()
     assert (info.value.node, info.value.error_type) == ("Stall", "CancelledError")

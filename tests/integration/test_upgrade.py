@@ -10,50 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 
 import pytest
 from temporalio.service import RPCError
 
 from gecko_temporal.core.versions import workflow_fingerprint
 from gecko_temporal.temporal.client import connect
-from gecko_temporal.temporal.deployments import promote
 from tests.pipelines import upgrade_v1
-from tests.pipelines.procs import Procs
+from tests.pipelines.polling import waiting_at
+from tests.pipelines.procs import Procs, fresh_queue, promote_when_polled, ready_worker
 
 pytestmark = pytest.mark.asyncio
 
 V1 = "tests.pipelines.upgrade_v1:wf"
-
-
-@pytest.fixture
-def procs(tmp_path):
-    p = Procs(tmp_path)
-    yield p
-    p.close()
-
-
-async def _promote_when_polled(address: str, build_id: str, deployment: str) -> None:
-    client = await connect(address)
-    for _ in range(200):  # a failure bound only
-        try:
-            await promote(client, build_id, deployment)
-            return
-        except Exception:
-            await asyncio.sleep(0.1)
-    await promote(client, build_id, deployment)  # raises the real error
-
-
-async def _waiting_at_hold(handle) -> dict:
-    for _ in range(600):  # a failure bound only
-        try:
-            state = await handle.state()
-            if "Hold" in state.get("waiting", {}):
-                return state
-        except Exception:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{handle.id} never waited at Hold")
 
 
 async def _replay_every_run(address: str, session: str) -> int:
@@ -103,27 +72,23 @@ async def _published(address: str, deployment: str, build_id: str) -> dict:
 
 
 async def _v1_run_waiting_while_v2_is_current(procs: Procs, address: str, queue: str, v2_module: str):
-    common = ("--address", address, "--task-queue", queue)
-    v1 = procs.worker(V1, *common, "--build-id", "v1")
-    v1.wait_for("worker ready", 120)
-    await _promote_when_polled(address, "v1", queue)
+    ready_worker(procs, V1, address, queue, "--build-id", "v1")
+    await promote_when_polled(address, "v1", queue)
     handle = await upgrade_v1.wf.start("go")
-    state = await _waiting_at_hold(handle)
+    state = await waiting_at(handle, "Hold")
     assert state["version"]["build_id"] == "v1" and state["version"]["behavior"] == "pinned"
     assert state["run"] >= 2  # it has continued as new on v1 already: nothing to move to then
-    v2 = procs.worker(f"tests.pipelines.{v2_module}:wf", *common, "--build-id", "v2")
-    v2.wait_for("worker ready", 120)
+    v2 = ready_worker(procs, f"tests.pipelines.{v2_module}:wf", address, queue, "--build-id", "v2")
     published = await _published(address, queue, "v2")
-    await _promote_when_polled(address, "v2", queue)
+    await promote_when_polled(address, "v2", queue)
     return handle, v2, published
 
 
 @pytest.mark.long
 @pytest.mark.slow
 async def test_a_looping_run_moves_to_the_promoted_version_at_its_next_continue_as_new(dev_server, procs, monkeypatch):
-    address, queue = dev_server.address, f"upgrade-{uuid.uuid4().hex[:6]}"
-    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
-    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+    address = dev_server.address
+    queue = fresh_queue(monkeypatch, address, "upgrade")
     handle, _, published = await _v1_run_waiting_while_v2_is_current(procs, address, queue, "upgrade_v2")
     assert published["spec"]["name"] == "Upgrader" and len(published["graph"]) == 12 and published["code"]
 
@@ -147,9 +112,8 @@ async def test_a_looping_run_moves_to_the_promoted_version_at_its_next_continue_
 async def test_a_run_stays_on_its_version_when_the_new_one_renamed_a_node_it_still_needs(
     dev_server, procs, monkeypatch
 ):
-    address, queue = dev_server.address, f"stay-{uuid.uuid4().hex[:6]}"
-    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
-    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+    address = dev_server.address
+    queue = fresh_queue(monkeypatch, address, "stay")
     handle, v2, _ = await _v1_run_waiting_while_v2_is_current(procs, address, queue, "upgrade_v2_renamed")
     # The v2 worker's start scan found the run it could not take, had it moved there.
     v2.wait_for("cannot serve open run", 60)
@@ -171,7 +135,7 @@ async def test_an_unversioned_run_still_knows_its_graph_after_continuing_as_new(
     """No build id (the embedded worker): a run that continued as new still names the graph and
     code it started with, and its upgrade option does nothing (there is no version to move to)."""
     handle = await upgrade_v1.wf.start("go", session_id=session_id)
-    state = await _waiting_at_hold(handle)
+    state = await waiting_at(handle, "Hold")
     graph = workflow_fingerprint(upgrade_v1.wf)[1].id
     assert state["run"] >= 2  # it continued as new (steps_per_run=2) before it waited
     version = state["version"]

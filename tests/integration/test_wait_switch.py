@@ -10,11 +10,11 @@ import uuid
 
 import pytest
 
-from gecko_temporal.core.spec import RunParams
 from gecko_temporal.protocol import ANSWER_UPDATE, STATE_QUERY
 from gecko_temporal.temporal.client import connect
 from tests.pipelines import waits
-from tests.pipelines.procs import Procs, flood, temporal
+from tests.pipelines.polling import until
+from tests.pipelines.procs import flood, start_run, temporal, worker_serving
 from tests.pipelines.task_failures import no_failed_tasks
 
 QUEUE = f"waitswitch-{uuid.uuid4().hex[:6]}"
@@ -27,48 +27,22 @@ def _no_failed_workflow_tasks(request, dev_server):
 
 @pytest.fixture(scope="module")
 def worker(dev_server, tmp_path_factory):
-    procs = Procs(tmp_path_factory.mktemp("waitswitch"))
-    proc = procs.worker(
-        "tests.pipelines.waits:fan_asks",
-        "tests.pipelines.waits:eager_asks",
-        "tests.pipelines.waits:eager_fan_asks",
-        "--address",
-        dev_server.address,
-        "--task-queue",
-        QUEUE,
-        "--threads",
-        "4",
-    )
-    try:
-        proc.wait_for("worker ready")
+    targets = [f"tests.pipelines.waits:{name}" for name in ("fan_asks", "eager_asks", "eager_fan_asks")]
+    with worker_serving(tmp_path_factory.mktemp("waitswitch"), dev_server.address, QUEUE, *targets) as proc:
         yield proc
-    finally:
-        procs.close()
 
 
 async def _start(dev_server, wf, value) -> tuple[str, object]:
-    session = f"waitswitch-{uuid.uuid4().hex[:8]}"
-    client = await connect(dev_server.address)
-    spec = wf.compile()
-    handle = await client.start_workflow(
-        "GeckoWorkflow", RunParams(spec=spec, input=json.dumps(value)), id=session, task_queue=QUEUE
-    )
-    return session, handle
+    return await start_run(dev_server, wf, value, QUEUE, "waitswitch")
 
 
 async def _state_when(handle, ready, within: float = 60.0) -> dict:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        try:
-            state = await handle.query(STATE_QUERY)
-        except Exception:  # the run is switching: ask the next one
-            state = None
-        if state is not None and ready(state):
-            return state
-        shown = state and {"run": state["run"], "waiting": _waiting(state), "running": state["running"]}
-        assert loop.time() < deadline, f"not reached within {within} s: {shown}"
-        await asyncio.sleep(0.1)
+    def shown(state: dict | None) -> str:
+        seen = state and {"run": state["run"], "waiting": _waiting(state), "running": state["running"]}
+        return f"not reached within {within} s: {seen}"
+
+    # A query that fails is asked again: the run is switching, the next one answers.
+    return await until(lambda: handle.query(STATE_QUERY), ready, shown, every=0.1, within=within, skip=(Exception,))
 
 
 async def _answer(handle, node: str, value, interrupt: int | None) -> None:

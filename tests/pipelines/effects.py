@@ -20,14 +20,6 @@ def log(event: str) -> str:
     return event
 
 
-def read_log(path: str) -> list[str]:
-    try:
-        with open(path) as f:
-            return [line.split()[0] for line in f if line.strip()]
-    except FileNotFoundError:
-        return []
-
-
 def _first_time(name: str) -> bool:
     """True the first time it is asked for ``name`` in this log's test (a marker file beside the log)."""
     marker = f"{os.environ['GECKO_EFFECT_LOG']}.{name}"

@@ -19,14 +19,6 @@ def log(event: str) -> None:
             f.write(f"{event} {os.getpid()}\n")
 
 
-def read_log(path: str) -> list[str]:
-    try:
-        with open(path) as f:
-            return [line.split()[0] for line in f if line.strip()]
-    except FileNotFoundError:
-        return []
-
-
 def plan(topic: str, context) -> str:
     log("plan")
     context.state["draft"] = f"a post about {topic} ({len(topic)} letters)"

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from tests.pipelines.polling import until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,6 +94,17 @@ class Procs:
             proc.stop()
 
 
+def load_example(name: str) -> Any:
+    """examples/``name``.py loaded as a module, as its tests drive it (the folder is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    assert spec is not None and spec.loader is not None, f"no examples/{name}.py"
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def read_event_log(path: str) -> list[tuple[str, int]]:
     """(event, pid) lines that pipeline nodes append to a log file, to count executions per process."""
     try:
@@ -104,6 +120,24 @@ def wait_until(predicate: Callable[[], object], within: float = 30.0, what: str 
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached within {within} s")
         time.sleep(0.05)
+
+
+def local_s3(moto_server: Any, monkeypatch: Any) -> Any:
+    """moto's S3-compatible server (``moto.server``) started on a free local port, with the AWS_*
+    variables set (test credentials) so boto3 and the S3 payload stores use it; the caller stops it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    for name, value in {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return server
 
 
 def port_open(port: int) -> bool:
@@ -151,8 +185,6 @@ async def flood(dev_server, session: str, folder: Path, count: int = 6, size: in
     """``count`` signals of ``size`` bytes from the real CLI: each lands in the run's history before
     the run can refuse it. A run continuing as new refuses signals for a moment ("workflow is
     closing"), as a flooded waiting run does here: the CLI is run again then, as a user would."""
-    import json
-
     path = folder / "flood.json"
     path.write_text(json.dumps({"junk": "f" * size}))
     for _ in range(count):
@@ -166,14 +198,115 @@ async def flood(dev_server, session: str, folder: Path, count: int = 6, size: in
         assert code == 0, err
 
 
-async def waiting_for(handle: Any, node: str, index: int = 0, within: float = 60.0) -> dict:
+async def waiting_for(handle: Any, node: str, index: int = 0, within: float = 60.0) -> dict[str, Any]:
     """gecko_state once ``node`` waits in its ``index``-th interrupt (a failure bound only)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        state = await handle.state()
-        entry = state["waiting"].get(node)
-        if entry is not None and entry.get("interrupt") == index:
-            return state
-        assert loop.time() < deadline, f"{node} never waited in interrupt {index}: {state}"
-        await asyncio.sleep(0.05)
+    return await until(
+        handle.state,
+        lambda state: (state["waiting"].get(node) or {}).get("interrupt") == index,
+        lambda state: f"{node} never waited in interrupt {index}: {state}",
+        every=0.05,
+        within=within,
+    )
+
+
+@contextmanager
+def worker_serving(
+    tmp: Path, address: str, queue: str, *targets: str, threads: int = 4, env: dict[str, str] | None = None
+) -> Iterator[Proc]:
+    """One ``worker.py`` process serving ``targets`` on ``queue`` while the block runs (a module's
+    worker fixture); reaped when the block ends, also when the worker never got ready."""
+    procs = Procs(tmp)
+    proc = procs.worker(*targets, "--address", address, "--task-queue", queue, "--threads", str(threads), env=env)
+    try:
+        proc.wait_for("worker ready")
+        yield proc
+    finally:
+        procs.close()
+
+
+def ready_worker(procs: Procs, target: str, address: str, queue: str, *args: str, **env: str) -> Proc:
+    """A ``worker.py`` process for ``target`` on ``queue`` (more arguments, e.g. ``--build-id v1``, after
+    them), returned once it says it is ready (120 s, a failure bound only)."""
+    proc = procs.worker(target, "--address", address, "--task-queue", queue, *args, env=env or None)
+    proc.wait_for("worker ready", 120)
+    return proc
+
+
+def fresh_queue(monkeypatch: Any, address: str, prefix: str) -> str:
+    """A new task queue for a test whose workers are processes: runs this process starts (``wf.start``)
+    go to that server and queue, where only those processes poll."""
+    queue = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
+    monkeypatch.setenv("GECKO_TASK_QUEUE", queue)
+    return queue
+
+
+async def start_run(dev_server: Any, wf: Any, value: object, queue: str, prefix: str) -> tuple[str, Any]:
+    """Start ``wf`` with input ``value`` on ``queue`` (served by a worker process) from a raw Temporal
+    client, as another program would: (session id, Temporal handle)."""
+    from gecko_temporal.core.spec import RunParams
+    from gecko_temporal.temporal.client import connect
+
+    session = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    client = await connect(dev_server.address)
+    params = RunParams(spec=wf.compile(), input=json.dumps(value))
+    handle = await client.start_workflow("GeckoWorkflow", params, id=session, task_queue=queue)
+    return session, handle
+
+
+async def promote_when_polled(address: str, build_id: str, deployment: str) -> None:
+    """Promote ``build_id`` as soon as its worker has polled (the server knows a version only then)."""
+    from gecko_temporal.temporal.client import connect
+    from gecko_temporal.temporal.deployments import promote
+
+    client = await connect(address)
+    for _ in range(200):  # a failure bound only
+        try:
+            await promote(client, build_id, deployment)
+            return
+        except Exception:
+            await asyncio.sleep(0.1)
+    await promote(client, build_id, deployment)  # raises the real error
+
+
+async def signal_by_cli(dev_server: Any, session: str, name: str, body: str) -> tuple[int, str, str]:
+    """``temporal workflow signal`` with JSON ``body``, as a user types it: (exit code, stdout, stderr)."""
+    return await temporal(dev_server, "workflow", "signal", "--workflow-id", session, "--name", name, "--input", body)
+
+
+async def update_by_cli(dev_server: Any, session: str, name: str, body: str) -> tuple[int, str, str]:
+    """``temporal workflow update execute`` with JSON ``body``: (exit code, stdout, stderr)."""
+    return await temporal(
+        dev_server, "workflow", "update", "execute", "--workflow-id", session, "--name", name, "--input", body
+    )
+
+
+def run_gecko(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m gecko_temporal ARGS`` from the repository root, waited for (``timeout`` a failure
+    bound only): its exit code and text output, for a test's asserts."""
+    return subprocess.run(
+        [sys.executable, "-m", "gecko_temporal", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+async def gecko(dev_server: Any, *args: str, within: float = 60) -> tuple[int, str, str]:
+    """The gecko-temporal command line in its own process against the test server (``dev_server``
+    None: no address, so ``run`` starts its own embedded one): (exit code, stdout, stderr)."""
+    where = ["--address", dev_server.address] if dev_server is not None else []
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gecko_temporal",
+        *args,
+        *where,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), within)
+    return proc.returncode or 0, out.decode(), err.decode()

@@ -7,22 +7,8 @@ executions across a worker SIGKILL while the child's ``slow`` node runs.
 
 from __future__ import annotations
 
-import os
-import time
-
-from gecko_temporal import Workflow, step
-from tests.pipelines.crash import log
-
-
-@step(name="slow")
-def slow(n: int, context) -> int:
-    log("slow-start")
-    deadline = time.monotonic() + float(os.environ.get("GECKO_CRASH_SLOW", "3"))
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-    log("slow-end")
-    context.state["slow"] = n  # the child's own state
-    return n * 10
+from gecko_temporal import Workflow
+from tests.pipelines.crash import log, slow  # in the child, slow writes the child's own state
 
 
 def done(n: int, context) -> dict:

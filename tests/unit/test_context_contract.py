@@ -10,21 +10,11 @@ import pytest
 from gecko_temporal import InterruptError
 from gecko_temporal.core.context import INTERRUPT_PAYLOAD_LIMIT, History, NodeInterrupted, WorkflowContext
 from gecko_temporal.core.errors import StateKeyError
-from gecko_temporal.core.state import StateView
+from tests.pipelines.core_parts import node_context
 
 
 def _context(resume=None, member=None, emitter=None) -> WorkflowContext:
-    return WorkflowContext(
-        state=StateView({}),
-        history=History({}),
-        input=None,
-        session_id="s",
-        node="Review",
-        step=2,
-        member=member,
-        resume=resume,
-        emitter=emitter,
-    )
+    return node_context(member=member, resume=resume, emitter=emitter)
 
 
 def _interrupt(ctx: WorkflowContext, *args, **kwargs) -> NodeInterrupted:

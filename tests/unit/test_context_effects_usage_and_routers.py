@@ -11,7 +11,6 @@ import pytest
 
 from gecko_temporal.core import codec, usage
 from gecko_temporal.core.context import (
-    History,
     NodeInterrupted,
     WorkflowContext,
     breakpoint_before,
@@ -20,34 +19,13 @@ from gecko_temporal.core.context import (
 )
 from gecko_temporal.core.effects import Effects, EffectScope
 from gecko_temporal.core.errors import EffectError, GeckoError
-from gecko_temporal.core.state import StateView
-
-
-class MemoryRecords:
-    """A RecordStore in memory, as a worker's payload store would keep records."""
-
-    def __init__(self) -> None:
-        self.records: dict[tuple[str, str, str], bytes] = {}
-
-    def load(self, kind: str, group: str, record: str) -> bytes | None:
-        return self.records.get((kind, group, record))
-
-    def save(self, kind: str, group: str, record: str, data: bytes) -> None:
-        self.records[(kind, group, record)] = data
+from tests.pipelines.core_parts import MemoryRecords, node_context
 
 
 def make_context(
     base: dict[str, str] | None = None, *, node: str = "Pay", effects: Effects | None = None, step: int = 3
 ) -> WorkflowContext:
-    return WorkflowContext(
-        state=StateView(base or {}, node=node),
-        history=History({}, node=node),
-        input=None,
-        session_id="sess",
-        node=node,
-        step=step,
-        effects=effects,
-    )
+    return node_context(base, node=node, step=step, session_id="sess", effects=effects)
 
 
 def reported(*calls: dict) -> dict | None:

@@ -24,16 +24,7 @@ from gecko_temporal.core.control import (
 )
 from gecko_temporal.core.scheduler import Scheduler
 from gecko_temporal.core.spec import Jump, RunSnapshot
-
-
-def _run(snapshot: RunSnapshot | None = None):
-    wf = Workflow("Live")
-    wf.add_node("Draft", lambda x: x).add_node("Review", WaitForInput("Approve?", timeout=60))
-    wf.add_node("Publish", lambda x: x)
-    wf.add_edge("Draft", "Review").add_edge("Review", "Publish").set_entry_point("Draft")
-    spec = wf.compile()
-    sched = Scheduler(spec)
-    return RunControl(spec, sched, snapshot or RunSnapshot()), sched
+from tests.pipelines.core_parts import review_control
 
 
 # -- previews and rejections ------------------------------------------------------------------------
@@ -151,7 +142,7 @@ def test_the_whole_gecko_state_answer():
 
 
 def test_the_run_control_answer_carries_its_counters_edits_and_origin():
-    ctl, _ = _run()
+    ctl, _ = review_control()
     ctl.clock = lambda: "T1"
     ctl.reseeded()  # the run was reset: the rewind's signal is taken
     ctl.signal("gecko_rewound", [Arg({"from_run": "r0", "to_step": 2, "values": {"k": 1}})])
@@ -212,7 +203,7 @@ def test_an_edit_may_write_exactly_edit_limit_characters_counted_over_all_keys()
 
 
 def test_update_state_takes_one_object():
-    ctl, _ = _run()
+    ctl, _ = review_control()
     assert ctl.check_edit([]) == (
         None,
         'update_state takes exactly one argument, a JSON object like {"values": {"key": ...}, "delete": ["key"]}; '
@@ -221,7 +212,7 @@ def test_update_state_takes_one_object():
 
 
 def test_applying_edits_deletes_missing_keys_quietly_and_says_whether_anything_changed():
-    ctl, _ = _run()
+    ctl, _ = review_control()
     assert ctl.apply_edits({"a": "1"}, step=1, layer=1) is False
     ctl.queue_edit({"values": {}, "delete": ["missing"], "source": "update"})
     state = {"a": "1"}
@@ -230,7 +221,7 @@ def test_applying_edits_deletes_missing_keys_quietly_and_says_whether_anything_c
 
 # -- answers and signals ------------------------------------------------------------------------------
 def test_an_answer_for_a_node_that_does_not_wait_names_the_ones_that_do():
-    ctl, _ = _run()
+    ctl, _ = review_control()
     assert ctl.check_answer([Arg({"node": "Draft", "value": 1})]) == (
         None,
         '"Draft" is not a WaitForInput node (those are: Review) nor a node waiting in context.interrupt() '
@@ -253,7 +244,7 @@ def test_an_answer_for_a_node_that_does_not_wait_names_the_ones_that_do():
 
 
 def test_waiting_records_what_a_person_sees():
-    ctl, _ = _run()
+    ctl, _ = review_control()
     ctl.start_waiting("Review", "Approve?", '{"d":1}', "T0", 60.0)
     assert ctl.waiting == {"Review": {"prompt": "Approve?", "input": {"d": 1}, "since": "T0", "timeout": 60.0}}
     ctl.start_waiting("Draft", "", '"x"', "T1", None, payload='"sure?"', index=2)
@@ -271,7 +262,7 @@ def test_waiting_records_what_a_person_sees():
 
 
 def test_an_unknown_signal_says_what_each_signal_is_for():
-    ctl, _ = _run()
+    ctl, _ = review_control()
     assert ctl.signal("hello", [])["reason"] == (
         'unknown signal "hello" (valid: "gecko_next", "gecko_answer"); jump with gecko_next, answer a WaitForInput node with gecko_answer'
     )
@@ -282,7 +273,7 @@ def test_a_request_that_breaks_the_handler_costs_only_that_request():
         def __iter__(self):
             raise RuntimeError("no")
 
-    ctl, sched = _run()
+    ctl, sched = review_control()
     entry = ctl.signal("gecko_next", [Arg(Hostile(node="Publish"))])
     assert entry["reason"] == "could not be handled: RuntimeError"
     assert ctl.rejected == [entry] and sched.jumps == []
@@ -290,7 +281,7 @@ def test_a_request_that_breaks_the_handler_costs_only_that_request():
 
 # -- redirects from outside ----------------------------------------------------------------------------
 def test_only_a_jump_from_outside_redirects_and_it_keeps_the_runs_input_jump():
-    ctl, sched = _run()
+    ctl, sched = review_control()
     own = Jump("Publish", "1", 'node "Draft"')
     sched.jumps = [own]
     assert ctl.apply_redirects() is False and sched.jumps == [own]
@@ -302,7 +293,7 @@ def test_only_a_jump_from_outside_redirects_and_it_keeps_the_runs_input_jump():
 
 
 def test_an_eager_run_applies_each_outside_jump_once():
-    ctl, sched = _run()
+    ctl, sched = review_control()
     first = Jump("Publish", "1", "signal")
     sched.jumps = [first]
     seen: list[Jump] = []
@@ -317,7 +308,7 @@ def test_an_eager_run_applies_each_outside_jump_once():
 
 # -- the gecko_rewound signal ----------------------------------------------------------------------------
 def test_a_malformed_rewound_signal_is_rejected_with_what_it_should_be():
-    ctl, _ = _run()
+    ctl, _ = review_control()
     why = "gecko_rewound takes one JSON object (sent by gecko-temporal rewind)"
     for args in ([], [Arg({}), Arg({})], [Arg(problem="bad")], [Arg([1])], [Arg({"a": 1}, problem="x")]):
         assert ctl.rewound(args) == why, args
@@ -325,14 +316,14 @@ def test_a_malformed_rewound_signal_is_rejected_with_what_it_should_be():
 
 
 def test_a_rewind_edit_that_is_wrong_rejects_the_rewind():
-    ctl, _ = _run()
+    ctl, _ = review_control()
     assert ctl.rewound([Arg({"values": [1]})]) == '"values" must be a JSON object of state keys to set, got an array'
     assert ctl.rewound([Arg({"delete": [""]})]) == '"delete" must be a list of state keys (non-empty strings)'
     assert ctl.rewinds == 0 and ctl.pending_edits == []
 
 
 def test_a_rewind_without_an_edit_counts_and_queues_only_its_redo():
-    ctl, sched = _run()
+    ctl, sched = review_control()
     ctl.clock = lambda: "T"
     ctl.reseeded()
     ctl.reseeded()  # two resets: two rewind signals are taken
@@ -359,7 +350,7 @@ def test_a_rewind_without_an_edit_counts_and_queues_only_its_redo():
 # -- what carries over and the state budget -------------------------------------------------------------
 def test_where_a_rewound_run_came_from_survives_continue_as_new():
     origin = {"run_id": "r0", "step": 2, "time": "T"}
-    ctl, _ = _run(RunSnapshot(rewound_from=origin))
+    ctl, _ = review_control(RunSnapshot(rewound_from=origin))
     assert ctl.rewound_from == origin
     answer = ctl.state_answer(
         status="running", state={}, completed=[], running=[], step=1, layer=1, run=2, conflicts=[]
@@ -368,7 +359,7 @@ def test_where_a_rewound_run_came_from_survives_continue_as_new():
 
 
 def test_an_edit_applied_without_a_workflow_clock_has_an_empty_time():
-    ctl, _ = _run()
+    ctl, _ = review_control()
     ctl.queue_edit({"values": {"k": "1"}, "delete": [], "source": "update"})
     ctl.apply_edits({}, step=1, layer=1)
     assert ctl.edits[0]["time"] == ""
@@ -413,7 +404,7 @@ def test_an_answer_is_called_an_answer_in_its_messages():
 
 
 def test_a_rejected_request_never_previews_a_value_read_from_the_payload_store():
-    ctl, _ = _run()
+    ctl, _ = review_control()
     stored = Arg({"spec": "another session's input " + "s" * 1000}, "json/plain", stored=True)
     entry = ctl.signal("gecko_next", [stored])
     assert entry is not None and entry["request"] == '"<a value from the payload store: not shown>"'

@@ -14,25 +14,11 @@ import pytest
 from gecko_temporal import CachePolicy, EffectError, ExecutionStrategy, GraphError, Team, WaitForInput, Workflow, step
 from gecko_temporal.core.cache import cache_key, code_fingerprint, entry_bytes, entry_output, node_group, refusal
 from gecko_temporal.core.code_hash import code_hash
-from gecko_temporal.core.context import History, WorkflowContext
+from gecko_temporal.core.context import WorkflowContext
 from gecko_temporal.core.effects import Effects, EffectScope
-from gecko_temporal.core.state import StateView
 from gecko_temporal.temporal.effects import FileRecords
 from gecko_temporal.temporal.payloads import GeckoCodec, parse_keys
-
-
-class DictStore:
-    """A RecordStore in memory: what a worker's file store would hold."""
-
-    def __init__(self) -> None:
-        self.records: dict[tuple[str, str, str], bytes] = {}
-
-    def load(self, kind: str, group: str, record: str) -> bytes | None:
-        return self.records.get((kind, group, record))
-
-    def save(self, kind: str, group: str, record: str, data: bytes) -> None:
-        self.records[(kind, group, record)] = data
-
+from tests.pipelines.core_parts import MemoryRecords, node_context
 
 SCOPE = EffectScope("run-1", "sess", "Pay", 3)
 
@@ -64,7 +50,7 @@ def test_an_idempotency_key_is_stable_per_execution_and_name_and_differs_otherwi
 
 # -- once ---------------------------------------------------------------------------------------------
 def test_once_calls_fn_once_across_attempts_and_returns_the_recorded_result():
-    store, calls = DictStore(), []
+    store, calls = MemoryRecords(), []
 
     def send(to: str, *, subject: str) -> tuple:
         calls.append(to)
@@ -86,7 +72,7 @@ def test_once_calls_fn_once_across_attempts_and_returns_the_recorded_result():
 
 
 def test_a_raising_fn_records_nothing_so_the_next_attempt_calls_it_again():
-    store, calls = DictStore(), []
+    store, calls = MemoryRecords(), []
 
     def flaky() -> str:
         calls.append(1)
@@ -102,7 +88,7 @@ def test_a_raising_fn_records_nothing_so_the_next_attempt_calls_it_again():
 
 
 def test_once_with_an_async_fn_is_awaited_and_recorded():
-    store, calls = DictStore(), []
+    store, calls = MemoryRecords(), []
 
     async def charge(amount: int) -> dict:
         calls.append(amount)
@@ -115,7 +101,7 @@ def test_once_with_an_async_fn_is_awaited_and_recorded():
 
 
 def test_once_refuses_bad_keys_results_that_are_not_json_and_a_missing_store():
-    store = DictStore()
+    store = MemoryRecords()
     with pytest.raises(EffectError, match="non-empty str key of at most 200"):
         _attempt(store).once("", lambda: 1, (), {})
     with pytest.raises(EffectError, match="non-empty str key"):
@@ -132,19 +118,11 @@ def test_once_refuses_bad_keys_results_that_are_not_json_and_a_missing_store():
 
 
 def _context(effects: Effects | None) -> WorkflowContext:
-    return WorkflowContext(
-        state=StateView({}, node="Pay"),
-        history=History({}),
-        input=None,
-        session_id="s",
-        node="Pay",
-        step=1,
-        effects=effects,
-    )
+    return node_context(node="Pay", step=1, effects=effects)
 
 
 def test_the_context_methods_use_the_node_executions_records():
-    store = DictStore()
+    store = MemoryRecords()
     assert _context(Effects(SCOPE, store)).once("k", lambda a, b=0: a + b, 1, b=2) == 3
     assert _context(Effects(SCOPE, store)).once("k", lambda a, b=0: 99, 1) == 3
     assert _context(Effects(SCOPE, store)).idempotency_key("x") == SCOPE.idempotency_key("x")
@@ -278,7 +256,7 @@ def test_record_ids_idempotency_keys_and_cache_keys_are_stable_across_releases()
 
 
 def test_once_keeps_an_attempts_own_results_and_reads_a_record_once():
-    store, calls = DictStore(), []
+    store, calls = MemoryRecords(), []
     effects = _attempt(store)
     assert effects.once("k", lambda: calls.append(1) or "first", (), {}) == "first"
     store.records.clear()  # even if the store lost it, this attempt keeps its own result
@@ -292,7 +270,7 @@ def test_once_keeps_an_attempts_own_results_and_reads_a_record_once():
 
 
 def test_once_awaits_what_an_fn_returns_when_it_is_awaitable():
-    store = DictStore()
+    store = MemoryRecords()
 
     class Notifier:
         def __init__(self) -> None:
@@ -322,7 +300,7 @@ def test_once_awaits_what_an_fn_returns_when_it_is_awaitable():
 
 
 def test_once_messages_name_the_node_the_key_and_the_fix():
-    store = DictStore()
+    store = MemoryRecords()
     assert _attempt(store).once("k" * 200, lambda: 1, (), {}) == 1  # 200 characters is allowed
     with pytest.raises(EffectError) as err:
         _attempt(store).once("k" * 201, lambda: 1, (), {})

@@ -9,24 +9,15 @@ import math
 import pytest
 
 from gecko_temporal import InterruptError, WaitForInput, Workflow
-from gecko_temporal.core.context import History, NodeInterrupted, WorkflowContext
+from gecko_temporal.core.context import NodeInterrupted, WorkflowContext
 from gecko_temporal.core.control import EDIT_LIMIT, Arg, RunControl, parse_edit
 from gecko_temporal.core.scheduler import Scheduler
 from gecko_temporal.core.spec import RunSnapshot
-from gecko_temporal.core.state import StateView
+from tests.pipelines.core_parts import node_context
 
 
 def _context(resume=None, member=None) -> WorkflowContext:
-    return WorkflowContext(
-        state=StateView({}),
-        history=History({}),
-        input=None,
-        session_id="s",
-        node="Review",
-        step=2,
-        member=member,
-        resume=resume,
-    )
+    return node_context(member=member, resume=resume)
 
 
 def test_the_first_interrupt_raises_with_the_payload_and_answers_come_back_in_order():

@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import math
 
-from gecko_temporal import WaitForInput, Workflow
-from gecko_temporal.core.control import KEEP_REJECTED, Arg, RunControl
-from gecko_temporal.core.scheduler import Scheduler
+from gecko_temporal.core.control import KEEP_REJECTED, Arg
 from gecko_temporal.core.spec import RunSnapshot
-
-
-def _run(snapshot: RunSnapshot = None):
-    wf = Workflow("Live")
-    wf.add_node("Draft", lambda x: x).add_node("Review", WaitForInput("Approve?", timeout=60))
-    wf.add_node("Publish", lambda x: x)
-    wf.add_edge("Draft", "Review").add_edge("Review", "Publish").set_entry_point("Draft")
-    spec = wf.compile()
-    sched = Scheduler(spec)
-    return RunControl(spec, sched, snapshot or RunSnapshot()), sched
+from tests.pipelines.core_parts import review_control
 
 
 def test_a_jump_signal_to_a_node_is_queued_for_the_next_layer():
-    control, sched = _run()
+    control, sched = review_control()
     assert control.signal("gecko_next", [Arg({"node": "Publish", "input": {"n": 1}})]) is None
     assert [(j.node, j.input, j.source) for j in sched.jumps] == [("Publish", '{"n":1}', "signal")]
 
 
 def test_a_jump_to_an_unknown_node_is_rejected_with_a_suggestion_and_kept():
-    control, sched = _run()
+    control, sched = review_control()
     entry = control.signal("gecko_next", [Arg({"node": "Publsh"})])
     assert entry["reason"].startswith('no node named "Publsh" (did you mean "Publish"?')
     assert entry["signal"] == "gecko_next" and entry["step"] == 0
@@ -35,7 +24,7 @@ def test_a_jump_to_an_unknown_node_is_rejected_with_a_suggestion_and_kept():
 
 
 def test_malformed_requests_are_rejected_never_raised():
-    control, _ = _run()
+    control, _ = review_control()
     for args in (
         [],
         [Arg("Publish")],
@@ -49,13 +38,13 @@ def test_malformed_requests_are_rejected_never_raised():
 
 
 def test_unknown_signals_name_the_right_ones():
-    control, _ = _run()
+    control, _ = review_control()
     entry = control.signal("gecko_nxt", [Arg({"node": "Publish"})])
     assert 'unknown signal "gecko_nxt" (did you mean "gecko_next"?' in entry["reason"]
 
 
 def test_rejections_are_bounded():
-    control, _ = _run()
+    control, _ = review_control()
     for i in range(KEEP_REJECTED + 5):
         control.signal("gecko_next", [Arg({"node": f"nope{i}"})])
     assert len(control.rejected) == KEEP_REJECTED
@@ -63,7 +52,7 @@ def test_rejections_are_bounded():
 
 
 def test_an_update_jump_is_checked_then_queued():
-    control, sched = _run()
+    control, sched = review_control()
     request, problem = control.check_jump([Arg({"node": "Draft", "input": "again"})])
     assert problem is None
     assert control.queue_jump(request, "update") == {"node": "Draft", "queued_after_step": 0}
@@ -72,7 +61,7 @@ def test_an_update_jump_is_checked_then_queued():
 
 
 def test_answers_go_only_to_wait_nodes():
-    control, _ = _run()
+    control, _ = review_control()
     request, problem = control.check_answer([Arg({"node": "Publish", "value": "yes"})])
     assert request is None and problem.startswith(
         '"Publish" is not a WaitForInput node (those are: Review) nor a node waiting in context.interrupt()'
@@ -83,7 +72,7 @@ def test_answers_go_only_to_wait_nodes():
 
 
 def test_an_answer_before_the_wait_is_kept_and_says_the_node_was_not_waiting_yet():
-    control, _ = _run()
+    control, _ = review_control()
     request, _ = control.check_answer([Arg({"node": "Review", "value": 1})])
     assert control.give_answer(request) == {"node": "Review", "waiting": False}
     control.start_waiting("Review", "Approve?", '"draft"', "2026-11-24T00:00:00+00:00", 60)
@@ -91,7 +80,7 @@ def test_an_answer_before_the_wait_is_kept_and_says_the_node_was_not_waiting_yet
 
 
 def test_a_jump_from_outside_drops_where_the_run_was_going_on_its_own():
-    control, sched = _run()
+    control, sched = review_control()
     sched.start('"go"')
     sched.finish(sched.next_layer()[0], '"drafted"', None)
     assert sched.inbox  # Review would run next
@@ -103,7 +92,7 @@ def test_a_jump_from_outside_drops_where_the_run_was_going_on_its_own():
 
 
 def test_gecko_state_shows_waiting_nodes_and_a_waiting_status():
-    control, _ = _run()
+    control, _ = review_control()
     control.start_waiting("Review", "Approve?", '"draft"', "2026-11-24T00:00:00+00:00", 60)
     answer = control.state_answer(
         status="running",
@@ -131,7 +120,7 @@ def test_what_was_rejected_and_answered_continues_as_new():
     snapshot = RunSnapshot(
         rejected=[{"signal": "gecko_next", "request": "1", "reason": "r", "step": 3}], answers={"Review": '"yes"'}
     )
-    control, _ = _run(snapshot)
+    control, _ = review_control(snapshot)
     assert control.rejected == snapshot.rejected and control.answers == {"Review": '"yes"'}
     assert (
         control.state_answer(

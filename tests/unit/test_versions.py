@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from gecko_temporal import Team, WaitForInput, Workflow, step
 from gecko_temporal.core import versions
 from gecko_temporal.core.versions import check_specs, check_upgrade, workflow_fingerprint
+from tests.pipelines.version_nodes import m1, m2, m3, produce, produce_optional
 
 
 def fetch(x):
@@ -179,18 +180,6 @@ def test_new_router_targets_are_unsafe():
     assert '"B"' in report.text()
 
 
-def m1(x):
-    return 1
-
-
-def m2(x):
-    return 2
-
-
-def m3(x):
-    return 3
-
-
 def team(*members):
     return Workflow("Crew").add_node("T", Team(list(members))).set_entry_point("T")
 
@@ -205,40 +194,23 @@ def test_a_renamed_or_added_team_member_is_unsafe():
     assert ("team membership changed", "T", False) in kinds(report_of(team(m1), team(m1, m2)))
 
 
-class Out(BaseModel):
-    text: str
-
-
 class OutRequired(BaseModel):
     text: str
     score: float
-
-
-class OutOptional(BaseModel):
-    text: str
-    score: float = 0.0
-
-
-def produce_v1(x) -> Out:
-    return Out(text="t")
 
 
 def produce_required(x) -> OutRequired:
     return OutRequired(text="t", score=1)
 
 
-def produce_optional(x) -> OutOptional:
-    return OutOptional(text="t")
-
-
 def test_an_output_model_with_a_new_required_field_is_unsafe_an_optional_one_safe():
     def make(fn):
         return Workflow("Models").add_node("P", fn).set_entry_point("P")
 
-    required = report_of(make(produce_v1), make(produce_required))
+    required = report_of(make(produce), make(produce_required))
     assert ("output schema changed", "P", False) in kinds(required)
     assert "score" in required.text()
-    assert ("output schema changed", "P", True) in kinds(report_of(make(produce_v1), make(produce_optional)))
+    assert ("output schema changed", "P", True) in kinds(report_of(make(produce), make(produce_optional)))
 
 
 def test_a_changed_subgraph_is_checked_inside():

@@ -18,6 +18,7 @@ from gecko_temporal.core.versions import (
     workflow_fingerprint,
 )
 from tests.pipelines import deploy_v1, deploy_v2
+from tests.pipelines.version_nodes import Out, m1, m2, m3, produce, produce_optional
 
 
 def text_of(old: Workflow, new: Workflow) -> str:
@@ -202,18 +203,6 @@ def test_a_changed_router_is_a_body_change_of_its_node():
     ]
 
 
-def m1(x):
-    return 1
-
-
-def m2(x):
-    return 2
-
-
-def m3(x):
-    return 3
-
-
 @step(name="m2")
 def m2_v2(x):
     return 22
@@ -261,31 +250,14 @@ def test_a_changed_input_mapper_is_a_body_change_of_the_team():
     ]
 
 
-class Out(BaseModel):
-    text: str
-
-
 class OutMore(BaseModel):
     text: str
     score: float
     label: str
 
 
-class OutOptional(BaseModel):
-    text: str
-    score: float = 0.0
-
-
-def make(x) -> Out:
-    return Out(text="t")
-
-
 def make_more(x) -> OutMore:
     return OutMore(text="t", score=1, label="l")
-
-
-def make_optional(x) -> OutOptional:
-    return OutOptional(text="t")
 
 
 def make_int(x) -> int:
@@ -294,18 +266,18 @@ def make_int(x) -> int:
 
 def test_output_schema_changes_as_printed():
     assert [
-        line for line in lines_of(chain("P", fns={"P": make}), chain("P", fns={"P": make_more})) if "schema" in line
+        line for line in lines_of(chain("P", fns={"P": produce}), chain("P", fns={"P": make_more})) if "schema" in line
     ] == [
         "  UNSAFE output schema changed      P: new required field(s) score, label: outputs the old code wrote no longer validate"
     ]
-    optional = lines_of(chain("P", fns={"P": make}), chain("P", fns={"P": make_optional}))
+    optional = lines_of(chain("P", fns={"P": produce}), chain("P", fns={"P": produce_optional}))
     assert "  safe   output schema changed      P: the output model changed; old outputs still validate" in optional
-    added = chain("P", fns={"P": make}).add_node("Q", make_more).add_edge("P", "Q")
-    assert not any("schema" in line for line in lines_of(chain("P", fns={"P": make}), added))
+    added = chain("P", fns={"P": produce}).add_node("Q", make_more).add_edge("P", "Q")
+    assert not any("schema" in line for line in lines_of(chain("P", fns={"P": produce}), added))
 
 
 def test_only_pydantic_return_models_have_schemas():
-    wf = chain("P", "Q", "R", "S", fns={"P": make, "Q": make_int, "R": one, "S": make})
+    wf = chain("P", "Q", "R", "S", fns={"P": produce, "Q": make_int, "R": one, "S": produce})
     wf.add_node("W", WaitForInput("?")).add_edge("S", "W")
     tables = {"G": wf.node_table()}
     schemas = output_schemas(tables, "G")
