@@ -18,8 +18,6 @@ from gecko_temporal import GeckoWorker, Workflow, connect
 from gecko_temporal.temporal.client import find_temporal_binary
 from gecko_temporal.temporal.payloads import data_converter
 
-pytestmark = pytest.mark.asyncio
-
 SECRET = "sk-live-" + uuid.uuid4().hex  # would be findable anywhere it leaked
 
 

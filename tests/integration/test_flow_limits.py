@@ -19,7 +19,7 @@ from gecko_temporal.temporal.client import connect
 from tests.pipelines import flow
 from tests.pipelines.procs import fresh_queue, wait_until
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
+pytestmark = pytest.mark.slow  # (asyncio_mode = "auto" runs the async tests)
 
 
 @pytest.fixture
