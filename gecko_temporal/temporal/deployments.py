@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import activity
+from temporalio.api.enums.v1 import VersioningBehavior
 from temporalio.client import Client
 from temporalio.common import WorkerDeploymentVersion
 from temporalio.service import RPCError
@@ -415,7 +416,7 @@ def _pinned_to(execution: Any) -> tuple[str, str] | None:
     if not raw.HasField("versioning_info"):
         return None
     info = raw.versioning_info
-    if info.behavior != 1 or not info.deployment_version.build_id:  # 1: VERSIONING_BEHAVIOR_PINNED
+    if info.behavior != VersioningBehavior.VERSIONING_BEHAVIOR_PINNED or not info.deployment_version.build_id:
         return None
     return info.deployment_version.deployment_name, info.deployment_version.build_id
 
@@ -426,7 +427,7 @@ async def scan_open_runs(
     """Check the graph of each open run this worker could pick up (on its task queue, not pinned to
     another version unless its graph moves at continue-as-new) against the graphs it serves, reading
     at most ``cap`` runs, 100 a page. Pinned to this version: served as this version's graph."""
-    from gecko_temporal.core.run.upgrade import judge, needed_nodes
+    from gecko_temporal.core.run.upgrade import judge_at
     from gecko_temporal.core.versions import check_specs
 
     graphs = versions.served_graphs(task_queue)
@@ -438,10 +439,9 @@ async def scan_open_runs(
             break
         scan.scanned += 1
         plain = await _run_input(client, execution.id, execution.run_id)
-        spec_plain = plain.get("spec") if plain else None
-        if not isinstance(spec_plain, dict):
+        if plain is None or not isinstance(plain.get("spec"), dict):
             continue
-        spec = GraphSpec.from_plain(spec_plain)
+        spec = GraphSpec.from_plain(plain["spec"])
         pinned = _pinned_to(execution)
         here = version is not None and pinned == (version.deployment_name, version.build_id)
         elsewhere = pinned is not None and not here
@@ -453,15 +453,13 @@ async def scan_open_runs(
         else:
             report = check_specs(spec, mine.spec)
             if elsewhere:  # it would move here at a continue-as-new: judged from its snapshot
-                snapshot = plain.get("snapshot") or {} if plain else {}
-                waiting = set(((snapshot.get("scheduler") or {}).get("inbox")) or {})
-                report = judge(report, needed_nodes(snapshot), waiting, ())
+                report = judge_at(report, plain.get("snapshot") or {})
             reasons = [f"{c.node}: {c.kind} ({c.detail})" for c in report.unsafe]
         if reasons:
             row = {
                 "session": execution.id,
                 "run_id": execution.run_id,
-                "graph": plain.get(versions.INPUT_KEY) if plain else None,
+                "graph": plain.get(versions.INPUT_KEY),
                 "reasons": reasons,
             }
             scan.unservable.append(row)

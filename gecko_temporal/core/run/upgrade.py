@@ -92,6 +92,13 @@ def judge(
     return UpgradeReport(report.old, report.new, judged)
 
 
+def judge_at(report: UpgradeReport, snapshot: dict[str, Any]) -> UpgradeReport:
+    """``report`` judged from the point the continued run's ``snapshot`` is at: what it still needs,
+    the nodes with inputs waiting, the outputs it holds (see :func:`judge`)."""
+    waiting = (snapshot.get("scheduler") or {}).get("inbox") or {}
+    return judge(report, needed_nodes(snapshot), waiting, held_outputs(snapshot))
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A version new runs may start on, and the graph it published for this run's graph key
@@ -144,8 +151,7 @@ def decide_upgrade(
     target = others[0]
     reasons: list[str] = []
     lines: list[str] = []
-    sched = snapshot.get("scheduler") or {}
-    needed, waiting, held = needed_nodes(snapshot), set(sched.get("inbox") or {}), held_outputs(snapshot)
+    old = fingerprint(spec, code, schemas)
     for c in others:
         if c.spec is None:
             reasons.append(
@@ -159,10 +165,9 @@ def decide_upgrade(
                 f'under "{spec.key}"'
             )
             continue
-        old = fingerprint(spec, code, schemas)
         new = fingerprint(c.spec, c.code, c.schemas)
         report = check_upgrade(old, new, spec, c.spec) if code and c.code else check_specs(spec, c.spec)
-        verdict = judge(report, needed, waiting, held)
+        verdict = judge_at(report, snapshot)
         lines.extend(f"{c.build_id}: {change.line()}" for change in verdict.changes)
         reasons.extend(f"version {c.build_id}: {x.node}: {x.kind} ({x.detail})" for x in verdict.unsafe)
     return UpgradeDecision(not reasons, target.build_id, target.graph, reasons, lines)
