@@ -123,7 +123,7 @@ async def _switch_with_waits(host: Host, running: Running) -> None:
         layer.pause_wait(i, error.again)
         task.wait_until = error.again.get("until")
     workflow.logger.info("continuing as new while %s wait (history is long)", ", ".join(t.key for t in tasks))
-    await host.continue_as_new(host.drive.with_fan_ins(layer.paused()))
+    await host.continue_as_new(host.drive.with_fan_ins(layer))
     host.drive.switching = False
     for task in tasks:
         running[task.key] = (task, asyncio.ensure_future(host.run_task(task)))

@@ -143,7 +143,7 @@ def test_an_eager_run_takes_over_the_waits_the_previous_run_switched_with():
     paused = LayerQueue([Task("A", '"a"', 3, resume=['"yes"'])])  # it waited when the last run switched
     paused.launch()
     paused.pause_wait(0, {"resume": ['"yes"'], "until": 70.0})
-    assert d.with_fan_ins(paused.paused()) == paused.paused()  # no Send instance: nothing more to carry
+    assert d.with_fan_ins(paused) == paused.paused()  # no Send instance: nothing more to carry
     (a,) = d.carried_over(paused.paused())
     assert (a.key, a.step, a.resume, a.wait_until) == ("A", 3, ['"yes"'], 70.0)
     d.finish([(b, out("b", k=1))], lambda *j: None)
@@ -207,7 +207,7 @@ def test_an_eager_fan_out_whose_instances_wait_goes_on_collecting_in_the_next_ru
     for i in range(2):
         waits.launch()
         waits.pause_wait(i, {"resume": ['"yes"']})
-    carried = json.loads(json.dumps(d.with_fan_ins(waits.paused())))  # as continue-as-new carries it
+    carried = json.loads(json.dumps(d.with_fan_ins(waits)))  # as continue-as-new carries it
     assert carried["redirected"] == ["B[1]", "B[2]"] and carried["fan_ins"]["B"]["left"] == 2
 
     nxt = driver(graph, RunSnapshot(scheduler=json.loads(json.dumps(d.sched.snapshot())), state=d.state))

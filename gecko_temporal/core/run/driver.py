@@ -143,14 +143,14 @@ class RunDriver:
                 self._writes.started(task.key)
         return tasks
 
-    def with_fan_ins(self, paused: dict[str, Any]) -> dict[str, Any]:
-        """An eager run's stopped waits (``LayerQueue.paused``) with what the next run needs to go on
-        with their fan-outs (see :meth:`carried_over`); without Send instances, as they were."""
-        tasks = LayerQueue.resumed(paused).tasks
-        fanned = {t.node for t in tasks if t.send is not None}
+    def with_fan_ins(self, waits: LayerQueue) -> dict[str, Any]:
+        """An eager run's stopped ``waits``, paused for the next run, with what it needs to go on with
+        their fan-outs (see :meth:`carried_over`); without Send instances, as ``waits.paused()``."""
+        paused = waits.paused()
+        fanned = {t.node for t in waits.tasks if t.send is not None}
         if not fanned:
             return paused
-        keys = [t.key for t in tasks if t.key in self._redirected]
+        keys = [t.key for t in waits.tasks if t.key in self._redirected]
         carried = {"fan_ins": self.sched.fan_ins(fanned), "held": self._held.to_plain(fanned), "redirected": keys}
         return {**paused, **carried}
 
