@@ -135,7 +135,7 @@ class TokenWindow:
             if _entry(entry, 3) and isinstance(entry[2], bool):
                 window.held[str(key)] = [float(entry[0]), int(entry[1]), entry[2]]
         for key, entry in (data.get("waiting") or {}).items():
-            if _entry(entry, 3):
+            if _entry(entry, 3) and _number(entry[2]):
                 window.waiting[str(key)] = [float(v) for v in entry]
         recent = data.get("recent")
         if isinstance(recent, list):

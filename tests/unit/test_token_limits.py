@@ -151,7 +151,7 @@ def test_the_window_travels_as_plain_data_and_a_malformed_one_starts_empty():
     bad = TokenWindow.from_plain(
         {
             "held": {"a": [1, 2], "b": ["x", 1, False], "c": [1.0, 5, "no"], "d": [2.0, 7, True]},
-            "waiting": {"w": [1, 2], "v": [1.0, 2.0, 3.0]},
+            "waiting": {"w": [1, 2], "v": [1.0, 2.0, 3.0], "u": [1.0, 2.0, "soon"], "t": [1.0, 2.0, None]},
             "recent": [3, -1, True, "x", 4.0],
         }
     )
